@@ -1,0 +1,289 @@
+//! `SslConfiguration`: everything a handshake needs, as one value (Qt's `QSslConfiguration`).
+
+mod defaults;
+
+use std::any::Any;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub use defaults::{default_configuration, set_default_configuration, system_ca_certificates};
+
+use crate::cert::{SslCertificate, SslKey};
+use crate::enums::{PeerVerifyMode, SslProtocol};
+use crate::error::ConfigError;
+
+/// The TLS configuration of a socket or server (Qt's `QSslConfiguration`).
+///
+/// A plain value: clone it, change it, hand it to sockets. A socket copies the
+/// configuration when it is made (changing the process default later does not change it,
+/// as in Qt). Input is parsed on entry, so a configuration never holds unparsed data.
+///
+/// The backend's own configuration (a rustls `ClientConfig`/`ServerConfig`) is built once
+/// per configuration value and shared by every socket made from it or its clones; any
+/// setter starts a fresh one.
+#[derive(Clone, PartialEq)]
+pub struct SslConfiguration {
+    protocol: SslProtocol,
+    peer_verify_mode: PeerVerifyMode,
+    peer_verify_depth: u32,
+    local_certificate_chain: Vec<SslCertificate>,
+    private_key: Option<SslKey>,
+    ca_certificates: Vec<SslCertificate>,
+    system_ca_on_demand: bool,
+    allowed_next_protocols: Vec<Vec<u8>>,
+    handshake_must_interrupt_on_error: bool,
+    missing_certificate_is_fatal: bool,
+    ocsp_stapling: bool,
+    cache: BackendCache,
+}
+
+impl Default for SslConfiguration {
+    /// Qt's defaults: secure protocols (TLS 1.2 and 1.3), `AutoVerifyPeer`, unlimited
+    /// depth, no local certificate, system CAs loaded on demand.
+    fn default() -> SslConfiguration {
+        SslConfiguration {
+            protocol: SslProtocol::SecureProtocols,
+            peer_verify_mode: PeerVerifyMode::AutoVerifyPeer,
+            peer_verify_depth: 0,
+            local_certificate_chain: Vec::new(),
+            private_key: None,
+            ca_certificates: Vec::new(),
+            system_ca_on_demand: true,
+            allowed_next_protocols: Vec::new(),
+            handshake_must_interrupt_on_error: false,
+            missing_certificate_is_fatal: true,
+            ocsp_stapling: false,
+            cache: BackendCache::default(),
+        }
+    }
+}
+
+impl SslConfiguration {
+    /// The process-wide default configuration (Qt's `defaultConfiguration()`).
+    pub fn default_configuration() -> SslConfiguration {
+        default_configuration()
+    }
+
+    /// Replaces the process-wide default (Qt's `setDefaultConfiguration()`); sockets made
+    /// before keep their copy.
+    pub fn set_default_configuration(configuration: SslConfiguration) {
+        set_default_configuration(configuration)
+    }
+
+    fn touch(&mut self) -> &mut Self {
+        self.cache = BackendCache::default();
+        self
+    }
+
+    /// The allowed protocol versions.
+    pub fn protocol(&self) -> SslProtocol {
+        self.protocol
+    }
+
+    /// Sets the allowed protocol versions for the next handshake.
+    pub fn set_protocol(&mut self, protocol: SslProtocol) -> &mut Self {
+        self.protocol = protocol;
+        self.touch()
+    }
+
+    /// How the peer is verified.
+    pub fn peer_verify_mode(&self) -> PeerVerifyMode {
+        self.peer_verify_mode
+    }
+
+    /// Sets how the peer is verified. `VerifyNone` is dangerous: the peer's identity is not
+    /// checked at all.
+    pub fn set_peer_verify_mode(&mut self, mode: PeerVerifyMode) -> &mut Self {
+        self.peer_verify_mode = mode;
+        self.touch()
+    }
+
+    /// The maximum number of intermediate CA certificates between the peer's certificate
+    /// and the trust anchor (0 = no limit), counted as OpenSSL does.
+    pub fn peer_verify_depth(&self) -> u32 {
+        self.peer_verify_depth
+    }
+
+    /// Sets the verify depth (0 = no limit).
+    pub fn set_peer_verify_depth(&mut self, depth: u32) -> &mut Self {
+        self.peer_verify_depth = depth;
+        self.touch()
+    }
+
+    /// Our certificate chain, leaf first.
+    pub fn local_certificate_chain(&self) -> &[SslCertificate] {
+        &self.local_certificate_chain
+    }
+
+    /// Our leaf certificate.
+    pub fn local_certificate(&self) -> Option<&SslCertificate> {
+        self.local_certificate_chain.first()
+    }
+
+    /// Sets our certificate chain, leaf first.
+    pub fn set_local_certificate_chain(&mut self, chain: Vec<SslCertificate>) -> &mut Self {
+        self.local_certificate_chain = chain;
+        self.touch()
+    }
+
+    /// Sets our leaf certificate alone.
+    pub fn set_local_certificate(&mut self, certificate: SslCertificate) -> &mut Self {
+        self.set_local_certificate_chain(vec![certificate])
+    }
+
+    /// Our private key.
+    pub fn private_key(&self) -> Option<&SslKey> {
+        self.private_key.as_ref()
+    }
+
+    /// Sets our private key.
+    pub fn set_private_key(&mut self, key: SslKey) -> &mut Self {
+        self.private_key = Some(key);
+        self.touch()
+    }
+
+    /// The CA certificates added or set by the application (the system store is not
+    /// included; see [`system_ca_certificates`]).
+    pub fn ca_certificates(&self) -> &[SslCertificate] {
+        &self.ca_certificates
+    }
+
+    /// Replaces the CA list; this turns off loading of the system store (as in Qt, a
+    /// configuration with an explicit CA list never loads system roots).
+    pub fn set_ca_certificates(&mut self, certificates: Vec<SslCertificate>) -> &mut Self {
+        self.ca_certificates = certificates;
+        self.system_ca_on_demand = false;
+        self.touch()
+    }
+
+    /// Adds one trusted CA certificate; the system store stays in use.
+    pub fn add_ca_certificate(&mut self, certificate: SslCertificate) -> &mut Self {
+        self.ca_certificates.push(certificate);
+        self.touch()
+    }
+
+    /// Adds trusted CA certificates; the system store stays in use.
+    pub fn add_ca_certificates(&mut self, certificates: Vec<SslCertificate>) -> &mut Self {
+        self.ca_certificates.extend(certificates);
+        self.touch()
+    }
+
+    /// Adds the CA certificates in a PEM or DER file.
+    pub fn add_ca_certificates_from_file(
+        &mut self,
+        path: impl AsRef<Path>,
+    ) -> Result<&mut Self, ConfigError> {
+        let certificates = SslCertificate::from_file(path)?;
+        Ok(self.add_ca_certificates(certificates))
+    }
+
+    /// Whether the system CA store is loaded (on the first handshake that needs it).
+    pub fn system_ca_on_demand(&self) -> bool {
+        self.system_ca_on_demand
+    }
+
+    /// Turns loading of the system CA store on or off.
+    pub fn set_system_ca_on_demand(&mut self, on: bool) -> &mut Self {
+        self.system_ca_on_demand = on;
+        self.touch()
+    }
+
+    /// The ALPN protocols offered (client) or accepted (server), in preference order.
+    pub fn allowed_next_protocols(&self) -> &[Vec<u8>] {
+        &self.allowed_next_protocols
+    }
+
+    /// Sets the ALPN protocols.
+    pub fn set_allowed_next_protocols(&mut self, protocols: Vec<Vec<u8>>) -> &mut Self {
+        self.allowed_next_protocols = protocols;
+        self.touch()
+    }
+
+    /// Whether the handshake stops at the first verification error
+    /// (`HandshakeInterruptedOnError`).
+    pub fn handshake_must_interrupt_on_error(&self) -> bool {
+        self.handshake_must_interrupt_on_error
+    }
+
+    /// Sets early error reporting.
+    pub fn set_handshake_must_interrupt_on_error(&mut self, on: bool) -> &mut Self {
+        self.handshake_must_interrupt_on_error = on;
+        self.touch()
+    }
+
+    /// Whether a server in `VerifyPeer` mode fails a client without a certificate.
+    pub fn missing_certificate_is_fatal(&self) -> bool {
+        self.missing_certificate_is_fatal
+    }
+
+    /// Sets whether a missing client certificate is fatal.
+    pub fn set_missing_certificate_is_fatal(&mut self, on: bool) -> &mut Self {
+        self.missing_certificate_is_fatal = on;
+        self.touch()
+    }
+
+    /// Whether the client asks for a stapled OCSP response.
+    pub fn ocsp_stapling_enabled(&self) -> bool {
+        self.ocsp_stapling
+    }
+
+    /// Sets whether the client asks for a stapled OCSP response.
+    pub fn set_ocsp_stapling_enabled(&mut self, on: bool) -> &mut Self {
+        self.ocsp_stapling = on;
+        self.touch()
+    }
+
+    /// The backend's cached engine configuration for `key`, built by `build` the first time.
+    pub(crate) fn cached<T, E>(
+        &self,
+        key: &'static str,
+        build: impl FnOnce() -> Result<Arc<T>, E>,
+    ) -> Result<Arc<T>, E>
+    where
+        T: Send + Sync + 'static,
+    {
+        let mut entries = match self.cache.0.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (k, value) in entries.iter() {
+            if *k == key {
+                if let Ok(found) = Arc::clone(value).downcast::<T>() {
+                    return Ok(found);
+                }
+            }
+        }
+        let built = build()?;
+        entries.push((key, Arc::clone(&built) as Arc<dyn Any + Send + Sync>));
+        Ok(built)
+    }
+}
+
+impl fmt::Debug for SslConfiguration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SslConfiguration")
+            .field("protocol", &self.protocol)
+            .field("peer_verify_mode", &self.peer_verify_mode)
+            .field("peer_verify_depth", &self.peer_verify_depth)
+            .field("local_certificate_chain", &self.local_certificate_chain)
+            .field("private_key", &self.private_key)
+            .field("ca_certificates", &self.ca_certificates.len())
+            .field("system_ca_on_demand", &self.system_ca_on_demand)
+            .field("allowed_next_protocols", &self.allowed_next_protocols)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Engine configurations built from one configuration value, shared by its clones.
+/// Never part of equality.
+type CacheEntries = Vec<(&'static str, Arc<dyn Any + Send + Sync>)>;
+
+#[derive(Clone, Default)]
+struct BackendCache(Arc<Mutex<CacheEntries>>);
+
+impl PartialEq for BackendCache {
+    fn eq(&self, _other: &BackendCache) -> bool {
+        true
+    }
+}

@@ -1,0 +1,49 @@
+//! # sslsocket
+//!
+//! A TLS socket for Rust programs with the behaviour of Qt's `QSslSocket`: clients and
+//! servers, immediate or delayed (STARTTLS) handshakes, the *complete* list of verification
+//! errors of a handshake, each tied to its certificate, and narrow, explicit ways to accept
+//! them. TLS comes from rustls (default backend).
+//!
+//! ```text
+//!   app ──► blocking::SslSocket (std::net)   ─┐             ┌─► backend::rustls  (default)
+//!   app ──► tokio::SslSocket (AsyncRead/Write)├─► core ─────┤
+//!   cli ──► (either driver)                  ─┘ sans-IO    └─► (backend trait)
+//!          drivers: move bytes, wait        owns state     engines: bytes in/out, no sockets
+//! ```
+//!
+//! - [`core::SslCore`] owns all state and does no I/O of its own;
+//! - [`backend`] turns an [`SslConfiguration`] into a TLS engine;
+//! - [`blocking`] and [`tokio`](crate::tokio) are thin drivers.
+//!
+//! ## Features
+//! - `aws-lc-rs` (default): the crypto provider.
+//! - `native-roots` (default): the system CA store, loaded on demand.
+//! - `tokio` (default): the async driver.
+//!
+//! The Qt → Rust name mapping is in `docs/qt-mapping.md` and the README.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod blocking;
+pub mod cert;
+pub mod config;
+pub mod core;
+mod crypto;
+mod enums;
+mod error;
+mod ssl_error;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+pub mod verify;
+
+pub use cert::{AlternativeName, KeyAlgorithm, SslCertificate, SslKey};
+pub use config::SslConfiguration;
+pub use core::{SslEvent, SslHooks, Verdict};
+pub use enums::{
+    Alert, AlertLevel, AlertType, PauseMode, PeerVerifyMode, SocketError, SocketOption,
+    SocketState, SslMode, SslProtocol, TlsVersion,
+};
+pub use error::{ApiMisuse, ConfigError, Error, Result, TlsFailure};
+pub use ssl_error::{IgnoreRule, SslError, SslErrorKind};

@@ -1,0 +1,3 @@
+//! Certificate verification that collects every error (Qt's rule), not only the first.
+
+pub(crate) mod signature;
