@@ -1,1 +1,128 @@
-//! placeholder
+//! The backend seam: a factory that says what it supports, and per-connection engines
+//! that only see bytes (Qt's TLS backend / cryptograph split).
+//!
+//! A backend turns an [`SslConfiguration`] into a [`TlsSession`]; the session *returns*
+//! values (negotiated parameters, the peer chain, alerts) and never calls back into the
+//! socket. Verification decisions are taken through the [`VerifyShared`] the core hands
+//! to every session, so every backend applies the same policy.
+
+pub mod registry;
+#[cfg(feature = "aws-lc-rs")]
+pub mod rustls;
+
+use std::io;
+use std::sync::Arc;
+
+pub use registry::{
+    active_backend, available_backends, backend_by_name, implemented_classes, is_class_implemented,
+    is_feature_supported, is_protocol_supported, set_active_backend, supported_features,
+    supported_protocols, supports_ssl, ImplementedClass, SupportedFeature,
+};
+
+use crate::cert::SslCertificate;
+use crate::config::SslConfiguration;
+use crate::core::VerifyShared;
+use crate::enums::{Alert, SslMode, SslProtocol};
+use crate::error::{ConfigError, TlsFailure};
+
+/// A TLS implementation: says what it can do and makes one engine per connection.
+pub trait Backend: Send + Sync + 'static {
+    /// The name applications select it by (`"rustls"`, `"openssl"`).
+    fn name(&self) -> &'static str;
+    /// The protocol selections it can honour.
+    fn supported_protocols(&self) -> Vec<SslProtocol>;
+    /// The optional features it provides.
+    fn supported_features(&self) -> Vec<SupportedFeature>;
+    /// The classes it implements.
+    fn implemented_classes(&self) -> Vec<ImplementedClass>;
+    /// The TLS library's version, as text.
+    fn library_version_string(&self) -> String;
+    /// One engine for one connection. Every configuration problem surfaces here, before
+    /// a byte is sent.
+    fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError>;
+}
+
+/// What a backend needs to make a session.
+pub struct SessionSetup<'a> {
+    /// `SslClientMode` or `SslServerMode`.
+    pub mode: SslMode,
+    /// The configuration (its cached engine configuration is shared by its clones).
+    pub configuration: &'a SslConfiguration,
+    /// The name the client sends as SNI and verifies the certificate against
+    /// (`ssl_peer_name` if given, else the host connected to).
+    pub peer_name: Option<&'a str>,
+    /// The verification policy and the place the outcome is recorded.
+    pub verify: Arc<VerifyShared>,
+}
+
+/// The parameters a handshake settled on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The protocol version (`TlsV1_2`, `TlsV1_3`).
+    pub protocol: SslProtocol,
+    /// The cipher suite's IANA name.
+    pub cipher_suite: String,
+    /// The key exchange group, if the backend can tell.
+    pub key_exchange_group: Option<String>,
+    /// The ALPN protocol agreed on.
+    pub alpn: Option<Vec<u8>>,
+    /// Whether the session was resumed.
+    pub resumed: bool,
+}
+
+/// Something the engine reports besides bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendNotice {
+    /// We sent an alert.
+    AlertSent(Alert),
+    /// The peer sent an alert.
+    AlertReceived(Alert),
+    /// A session ticket arrived.
+    NewSessionTicket,
+}
+
+/// What reading plaintext from the engine gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlainRead {
+    /// This many bytes.
+    Data(usize),
+    /// Nothing buffered now.
+    WouldBlock,
+    /// The peer closed the TLS session cleanly (close_notify) and everything was read.
+    Closed,
+}
+
+/// One TLS connection's engine: bytes in, bytes out, no sockets.
+pub trait TlsSession: Send {
+    /// Reads TLS bytes from `rd` into the engine (no processing). `Ok(0)` at end of input.
+    fn read_tls(&mut self, rd: &mut dyn io::Read) -> io::Result<usize>;
+    /// Processes what was read: handshake messages, records, alerts.
+    fn process(&mut self) -> Result<(), TlsFailure>;
+    /// Writes pending TLS bytes to `wr`.
+    fn write_tls(&mut self, wr: &mut dyn io::Write) -> io::Result<usize>;
+    /// Whether TLS bytes are waiting to be written.
+    fn wants_write(&self) -> bool;
+    /// Whether the engine can take more TLS input now (false when its plaintext buffer is
+    /// full: back-pressure).
+    fn wants_read(&self) -> bool;
+    /// Number of TLS bytes waiting to be written.
+    fn tls_bytes_to_write(&self) -> usize;
+    /// Encrypts application data; returns how much was accepted.
+    fn write_plain(&mut self, data: &[u8]) -> io::Result<usize>;
+    /// Reads decrypted application data.
+    fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead;
+    /// Decrypted bytes buffered.
+    fn plaintext_len(&self) -> usize;
+    /// Whether the handshake is still running.
+    fn is_handshaking(&self) -> bool;
+    /// Whether the peer's close_notify arrived.
+    fn received_close_notify(&self) -> bool;
+    /// What the handshake settled on (after it finished).
+    fn negotiated(&self) -> Option<Negotiated>;
+    /// The peer's certificate chain as it sent it, leaf first.
+    fn peer_certificate_chain(&self) -> Vec<SslCertificate>;
+    /// The next alert or ticket notice.
+    fn poll_notice(&mut self) -> Option<BackendNotice>;
+    /// Queues close_notify.
+    fn close(&mut self);
+}

@@ -1,1 +1,8 @@
-//! placeholder
+//! The blocking driver: `std::net` sockets, `wait_for_*` calls with a timeout.
+
+mod deadline;
+mod server;
+mod socket;
+
+pub use server::SslServer;
+pub use socket::SslSocket;

@@ -1,0 +1,168 @@
+//! The backend registry (Qt's static `QSslSocket` backend API).
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::backend::Backend;
+use crate::enums::SslProtocol;
+
+/// Optional features a backend may provide (Qt's `QSsl::SupportedFeature`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SupportedFeature {
+    /// Certificate verification with a complete error list.
+    CertificateVerification,
+    /// ALPN as a client.
+    ClientSideAlpn,
+    /// ALPN as a server.
+    ServerSideAlpn,
+    /// OCSP stapling.
+    Ocsp,
+    /// Pre-shared keys.
+    Psk,
+    /// Session tickets.
+    SessionTicket,
+    /// Alert events.
+    Alerts,
+}
+
+/// Classes a backend may implement (Qt's `QSsl::ImplementedClass`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImplementedClass {
+    /// `SslKey`.
+    Key,
+    /// `SslCertificate`.
+    Certificate,
+    /// `SslSocket`.
+    Socket,
+    /// Diffie-Hellman parameters.
+    DiffieHellman,
+    /// Elliptic curves.
+    EllipticCurve,
+    /// DTLS.
+    Dtls,
+    /// DTLS cookies.
+    DtlsCookie,
+}
+
+fn all_backends() -> &'static Vec<Arc<dyn Backend>> {
+    static ALL: OnceLock<Vec<Arc<dyn Backend>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        #[allow(unused_mut)]
+        let mut list: Vec<Arc<dyn Backend>> = Vec::new();
+        #[cfg(feature = "aws-lc-rs")]
+        list.push(Arc::new(crate::backend::rustls::RustlsBackend));
+        list
+    })
+}
+
+struct Active {
+    name: Option<&'static str>,
+    used: bool,
+}
+
+fn active_slot() -> &'static RwLock<Active> {
+    static ACTIVE: OnceLock<RwLock<Active>> = OnceLock::new();
+    ACTIVE.get_or_init(|| {
+        RwLock::new(Active {
+            name: None,
+            used: false,
+        })
+    })
+}
+
+/// The names of the backends compiled in.
+pub fn available_backends() -> Vec<&'static str> {
+    all_backends().iter().map(|b| b.name()).collect()
+}
+
+/// The backend with this name.
+pub fn backend_by_name(name: &str) -> Option<Arc<dyn Backend>> {
+    all_backends().iter().find(|b| b.name() == name).cloned()
+}
+
+/// The name of the backend new sockets use.
+pub fn active_backend() -> Option<&'static str> {
+    let chosen = match active_slot().read() {
+        Ok(a) => a.name,
+        Err(p) => p.into_inner().name,
+    };
+    chosen.or_else(|| all_backends().first().map(|b| b.name()))
+}
+
+/// The active backend itself; marks it as used (it cannot be changed afterwards, as in Qt).
+pub(crate) fn active() -> Option<Arc<dyn Backend>> {
+    let name = active_backend()?;
+    match active_slot().write() {
+        Ok(mut a) => a.used = true,
+        Err(p) => p.into_inner().used = true,
+    }
+    backend_by_name(name)
+}
+
+/// Selects the backend for new sockets. False for an unknown name, or when another
+/// backend was already used (Qt allows the choice only before first use); selecting the
+/// active one again is true.
+pub fn set_active_backend(name: &str) -> bool {
+    let Some(backend) = all_backends().iter().find(|b| b.name() == name) else {
+        return false;
+    };
+    let mut slot = match active_slot().write() {
+        Ok(a) => a,
+        Err(p) => p.into_inner(),
+    };
+    let current = slot
+        .name
+        .or_else(|| all_backends().first().map(|b| b.name()));
+    if slot.used && current != Some(backend.name()) {
+        return false;
+    }
+    slot.name = Some(backend.name());
+    true
+}
+
+/// The protocols a backend supports (the active one for `None`); empty for an unknown name.
+pub fn supported_protocols(backend: Option<&str>) -> Vec<SslProtocol> {
+    find(backend)
+        .map(|b| b.supported_protocols())
+        .unwrap_or_default()
+}
+
+/// Whether a backend supports `protocol`.
+pub fn is_protocol_supported(protocol: SslProtocol, backend: Option<&str>) -> bool {
+    supported_protocols(backend).contains(&protocol)
+}
+
+/// The features a backend supports; empty for an unknown name.
+pub fn supported_features(backend: Option<&str>) -> Vec<SupportedFeature> {
+    find(backend)
+        .map(|b| b.supported_features())
+        .unwrap_or_default()
+}
+
+/// Whether a backend supports `feature`.
+pub fn is_feature_supported(feature: SupportedFeature, backend: Option<&str>) -> bool {
+    supported_features(backend).contains(&feature)
+}
+
+/// The classes a backend implements; empty for an unknown name.
+pub fn implemented_classes(backend: Option<&str>) -> Vec<ImplementedClass> {
+    find(backend)
+        .map(|b| b.implemented_classes())
+        .unwrap_or_default()
+}
+
+/// Whether a backend implements `class`.
+pub fn is_class_implemented(class: ImplementedClass, backend: Option<&str>) -> bool {
+    implemented_classes(backend).contains(&class)
+}
+
+/// Whether TLS is usable at all (Qt's `supportsSsl()`).
+pub fn supports_ssl() -> bool {
+    !all_backends().is_empty()
+}
+
+fn find(backend: Option<&str>) -> Option<Arc<dyn Backend>> {
+    match backend {
+        Some(name) => backend_by_name(name),
+        None => active_backend().and_then(backend_by_name),
+    }
+}

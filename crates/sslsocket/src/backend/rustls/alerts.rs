@@ -1,0 +1,50 @@
+//! Alerts from rustls errors.
+//!
+//! rustls reports a received fatal alert as an error and never reports the alerts it
+//! sends; the description of a sent alert is inferred from the error, as rustls itself
+//! chooses it (best effort for the errors rustls does not map publicly).
+
+use rustls::{AlertDescription, Error};
+
+use crate::enums::{Alert, AlertLevel, AlertType};
+
+/// The alert the peer sent, when `error` is one.
+pub(crate) fn received(error: &Error) -> Option<Alert> {
+    match error {
+        Error::AlertReceived(desc) => Some(alert(AlertLevel::Fatal, *desc)),
+        _ => None,
+    }
+}
+
+/// The alert rustls sent because of `error`, when it sends one.
+pub(crate) fn sent(error: &Error) -> Option<Alert> {
+    let desc = match error {
+        Error::AlertReceived(_) | Error::General(_) => return None,
+        Error::InvalidCertificate(e) => AlertDescription::from(e.clone()),
+        Error::InvalidMessage(e) => AlertDescription::from(*e),
+        Error::DecryptError => AlertDescription::BadRecordMac,
+        Error::PeerIncompatible(_) => AlertDescription::HandshakeFailure,
+        Error::PeerMisbehaved(_) => AlertDescription::IllegalParameter,
+        Error::NoCertificatesPresented => AlertDescription::CertificateRequired,
+        Error::NoApplicationProtocol => AlertDescription::NoApplicationProtocol,
+        Error::InappropriateMessage { .. } | Error::InappropriateHandshakeMessage { .. } => {
+            AlertDescription::UnexpectedMessage
+        }
+        _ => AlertDescription::InternalError,
+    };
+    Some(alert(AlertLevel::Fatal, desc))
+}
+
+/// Our close_notify.
+pub(crate) fn close_notify() -> Alert {
+    alert(AlertLevel::Warning, AlertDescription::CloseNotify)
+}
+
+fn alert(level: AlertLevel, desc: AlertDescription) -> Alert {
+    let code = u8::from(desc);
+    Alert {
+        level,
+        kind: AlertType::from_code(code),
+        description: format!("{desc:?}"),
+    }
+}

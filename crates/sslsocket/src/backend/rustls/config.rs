@@ -1,0 +1,159 @@
+//! Building rustls configurations from an `SslConfiguration`, once per configuration value.
+
+use std::sync::Arc;
+
+use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
+
+use crate::backend::rustls::verifier::{Checks, CollectingVerifier};
+use crate::cert::SslCertificate;
+use crate::config::{system_ca_certificates, SslConfiguration};
+use crate::crypto::provider;
+use crate::enums::{PeerVerifyMode, SslMode, SslProtocol};
+use crate::error::ConfigError;
+use crate::verify::{Purpose, TrustStore};
+
+/// A client configuration ready to make connections.
+pub(crate) struct ClientEngine {
+    pub(crate) config: Arc<ClientConfig>,
+}
+
+/// A server configuration ready to accept connections.
+pub(crate) struct ServerEngine {
+    pub(crate) config: Arc<ServerConfig>,
+}
+
+/// The cached client engine of `configuration`.
+pub(crate) fn client_engine(
+    configuration: &SslConfiguration,
+) -> Result<Arc<ClientEngine>, ConfigError> {
+    configuration.cached("rustls-client", || {
+        build_client(configuration).map(Arc::new)
+    })
+}
+
+/// The cached server engine of `configuration`.
+pub(crate) fn server_engine(
+    configuration: &SslConfiguration,
+) -> Result<Arc<ServerEngine>, ConfigError> {
+    configuration.cached("rustls-server", || {
+        build_server(configuration).map(Arc::new)
+    })
+}
+
+fn versions(
+    protocol: SslProtocol,
+) -> Result<&'static [&'static SupportedProtocolVersion], ConfigError> {
+    static BOTH: [&SupportedProtocolVersion; 2] =
+        [&rustls::version::TLS13, &rustls::version::TLS12];
+    static TLS12: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    static TLS13: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    match protocol {
+        SslProtocol::TlsV1_2 => Ok(&TLS12),
+        SslProtocol::TlsV1_3 | SslProtocol::TlsV1_3OrLater => Ok(&TLS13),
+        SslProtocol::TlsV1_2OrLater | SslProtocol::SecureProtocols | SslProtocol::AnyProtocol => {
+            Ok(&BOTH)
+        }
+        other => Err(ConfigError::new(format!(
+            "protocol {other} is not supported by the rustls backend (it offers TLS 1.2 and 1.3)"
+        ))),
+    }
+}
+
+fn trust_store(configuration: &SslConfiguration) -> TrustStore {
+    let mut anchors: Vec<SslCertificate> = configuration.ca_certificates().to_vec();
+    if configuration.system_ca_on_demand() {
+        anchors.extend(system_ca_certificates());
+    }
+    TrustStore::new(anchors)
+}
+
+fn local_identity(
+    configuration: &SslConfiguration,
+) -> Option<(
+    Vec<rustls_pki_types::CertificateDer<'static>>,
+    rustls_pki_types::PrivateKeyDer<'static>,
+)> {
+    let key = configuration.private_key()?;
+    let chain = configuration.local_certificate_chain();
+    if chain.is_empty() {
+        return None;
+    }
+    Some((
+        chain
+            .iter()
+            .map(SslCertificate::to_certificate_der)
+            .collect(),
+        key.to_private_key_der(),
+    ))
+}
+
+fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, ConfigError> {
+    let mode = configuration
+        .peer_verify_mode()
+        .effective(SslMode::SslClientMode);
+    let checks = Checks::new(
+        trust_store(configuration),
+        configuration.peer_verify_depth(),
+        Purpose::ServerAuth,
+    );
+    let verifier = Arc::new(CollectingVerifier::new(Arc::new(checks), mode));
+    let builder = ClientConfig::builder_with_provider(Arc::clone(provider()))
+        .with_protocol_versions(versions(configuration.protocol())?)
+        .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match local_identity(configuration) {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?,
+        None => {
+            if configuration.private_key().is_some()
+                != !configuration.local_certificate_chain().is_empty()
+            {
+                return Err(ConfigError::new(
+                    "a local certificate needs its private key, and a private key its certificate",
+                ));
+            }
+            builder.with_no_client_auth()
+        }
+    };
+    config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
+    // Resumption skips the verifier in rustls; until sessions are stored only for peers
+    // the application accepted, none are stored.
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(ClientEngine {
+        config: Arc::new(config),
+    })
+}
+
+fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, ConfigError> {
+    let mode = configuration
+        .peer_verify_mode()
+        .effective(SslMode::SslServerMode);
+    let Some((chain, key)) = local_identity(configuration) else {
+        return Err(ConfigError::new(
+            "server mode needs a local certificate and its private key",
+        ));
+    };
+    let checks = Checks::new(
+        trust_store(configuration),
+        configuration.peer_verify_depth(),
+        Purpose::ClientAuth,
+    );
+    let mut verifier = CollectingVerifier::new(Arc::new(checks), mode);
+    verifier.set_client_auth(
+        mode != PeerVerifyMode::VerifyNone,
+        mode == PeerVerifyMode::VerifyPeer && configuration.missing_certificate_is_fatal(),
+        configuration.ca_certificates(),
+    );
+    let mut config = ServerConfig::builder_with_provider(Arc::clone(provider()))
+        .with_protocol_versions(versions(configuration.protocol())?)
+        .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(chain, key)
+        .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?;
+    config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
+    Ok(ServerEngine {
+        config: Arc::new(config),
+    })
+}

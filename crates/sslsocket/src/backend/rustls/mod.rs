@@ -1,0 +1,72 @@
+//! The rustls backend (default): rustls 0.23 with the aws-lc-rs provider.
+
+mod alerts;
+mod config;
+mod session;
+mod verifier;
+
+use crate::backend::{Backend, ImplementedClass, SessionSetup, SupportedFeature, TlsSession};
+use crate::enums::{SslMode, SslProtocol};
+use crate::error::ConfigError;
+
+/// The rustls backend.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RustlsBackend;
+
+impl Backend for RustlsBackend {
+    fn name(&self) -> &'static str {
+        "rustls"
+    }
+
+    fn supported_protocols(&self) -> Vec<SslProtocol> {
+        vec![
+            SslProtocol::TlsV1_2,
+            SslProtocol::TlsV1_3,
+            SslProtocol::TlsV1_2OrLater,
+            SslProtocol::TlsV1_3OrLater,
+            SslProtocol::SecureProtocols,
+            SslProtocol::AnyProtocol,
+        ]
+    }
+
+    fn supported_features(&self) -> Vec<SupportedFeature> {
+        vec![
+            SupportedFeature::CertificateVerification,
+            SupportedFeature::ClientSideAlpn,
+            SupportedFeature::ServerSideAlpn,
+        ]
+    }
+
+    fn implemented_classes(&self) -> Vec<ImplementedClass> {
+        vec![
+            ImplementedClass::Key,
+            ImplementedClass::Certificate,
+            ImplementedClass::Socket,
+        ]
+    }
+
+    fn library_version_string(&self) -> String {
+        "rustls 0.23 (aws-lc-rs)".to_string()
+    }
+
+    fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError> {
+        match setup.mode {
+            SslMode::SslClientMode => {
+                let engine = config::client_engine(setup.configuration)?;
+                let session =
+                    session::RustlsSession::client(&engine, setup.peer_name, setup.verify)?;
+                Ok(Box::new(session))
+            }
+            SslMode::SslServerMode => {
+                let engine = config::server_engine(setup.configuration)?;
+                Ok(Box::new(session::RustlsSession::server(
+                    &engine,
+                    setup.verify,
+                )?))
+            }
+            SslMode::UnencryptedMode => Err(ConfigError::new(
+                "a TLS session needs client or server mode",
+            )),
+        }
+    }
+}

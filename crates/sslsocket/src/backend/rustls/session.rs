@@ -1,0 +1,206 @@
+//! One rustls connection behind the `TlsSession` trait.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::{ClientConnection, Connection, ServerConnection};
+use rustls_pki_types::ServerName;
+
+use crate::backend::rustls::alerts;
+use crate::backend::rustls::config::{ClientEngine, ServerEngine};
+use crate::backend::rustls::verifier::with_context;
+use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
+use crate::cert::SslCertificate;
+use crate::core::VerifyShared;
+use crate::enums::{SslProtocol, TlsVersion};
+use crate::error::{ConfigError, TlsFailure};
+
+pub(crate) struct RustlsSession {
+    conn: Connection,
+    verify: Arc<VerifyShared>,
+    plain_len: usize,
+    tls_pending: usize,
+    peer_closed: bool,
+    notices: VecDeque<BackendNotice>,
+}
+
+impl RustlsSession {
+    pub(crate) fn client(
+        engine: &ClientEngine,
+        peer_name: Option<&str>,
+        verify: Arc<VerifyShared>,
+    ) -> Result<RustlsSession, ConfigError> {
+        let name = peer_name.unwrap_or_default();
+        let server_name = ServerName::try_from(name.to_string())
+            .map_err(|_| ConfigError::new(format!("`{name}` is not a valid host name for TLS")))?;
+        let conn = ClientConnection::new(Arc::clone(&engine.config), server_name)
+            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+        Ok(RustlsSession::wrap(Connection::Client(conn), verify))
+    }
+
+    pub(crate) fn server(
+        engine: &ServerEngine,
+        verify: Arc<VerifyShared>,
+    ) -> Result<RustlsSession, ConfigError> {
+        let conn = ServerConnection::new(Arc::clone(&engine.config))
+            .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
+        Ok(RustlsSession::wrap(Connection::Server(conn), verify))
+    }
+
+    fn wrap(conn: Connection, verify: Arc<VerifyShared>) -> RustlsSession {
+        RustlsSession {
+            conn,
+            verify,
+            plain_len: 0,
+            tls_pending: 0,
+            peer_closed: false,
+            notices: VecDeque::new(),
+        }
+    }
+}
+
+impl TlsSession for RustlsSession {
+    fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        self.conn.read_tls(rd)
+    }
+
+    fn process(&mut self) -> Result<(), TlsFailure> {
+        let verify = Arc::clone(&self.verify);
+        let conn = &mut self.conn;
+        match with_context(&verify, || conn.process_new_packets()) {
+            Ok(state) => {
+                self.plain_len = state.plaintext_bytes_to_read();
+                self.tls_pending = state.tls_bytes_to_write();
+                if state.peer_has_closed() && !self.peer_closed {
+                    self.peer_closed = true;
+                    let mut alert = alerts::close_notify();
+                    alert.description = "CloseNotify".into();
+                    self.notices.push_back(BackendNotice::AlertReceived(alert));
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
+                if let Some(alert) = alerts::received(&error) {
+                    failure.message = format!("the peer sent a fatal alert: {}", alert.description);
+                    failure.alert_received = Some(alert.clone());
+                    self.notices.push_back(BackendNotice::AlertReceived(alert));
+                } else if let Some(alert) = alerts::sent(&error) {
+                    self.notices.push_back(BackendNotice::AlertSent(alert));
+                }
+                if !self.conn.is_handshaking() {
+                    failure.socket_error = crate::enums::SocketError::SslInternalError;
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    fn write_tls(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
+        let n = self.conn.write_tls(wr)?;
+        self.tls_pending = self.tls_pending.saturating_sub(n);
+        Ok(n)
+    }
+
+    fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    fn wants_read(&self) -> bool {
+        self.conn.wants_read()
+    }
+
+    fn tls_bytes_to_write(&self) -> usize {
+        if self.conn.wants_write() {
+            self.tls_pending.max(1)
+        } else {
+            0
+        }
+    }
+
+    fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.conn.writer().write(data)?;
+        if n > 0 {
+            // One record per 16 KiB with at most 29 bytes of overhead (TLS 1.2 GCM);
+            // refined by the next `process`.
+            self.tls_pending += n + n.div_ceil(16 * 1024) * 29;
+        }
+        Ok(n)
+    }
+
+    fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead {
+        match self.conn.reader().read(buf) {
+            Ok(0) if !buf.is_empty() => PlainRead::Closed,
+            Ok(n) => {
+                self.plain_len = self.plain_len.saturating_sub(n);
+                PlainRead::Data(n)
+            }
+            Err(_) => PlainRead::WouldBlock,
+        }
+    }
+
+    fn plaintext_len(&self) -> usize {
+        self.plain_len
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    fn received_close_notify(&self) -> bool {
+        self.peer_closed
+    }
+
+    fn negotiated(&self) -> Option<Negotiated> {
+        if self.conn.is_handshaking() {
+            return None;
+        }
+        let version = match self.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => TlsVersion::Tls13,
+            rustls::ProtocolVersion::TLSv1_2 => TlsVersion::Tls12,
+            _ => return None,
+        };
+        let suite = self.conn.negotiated_cipher_suite()?;
+        let name = suite
+            .suite()
+            .as_str()
+            .unwrap_or("unknown")
+            .replacen("TLS13_", "TLS_", 1);
+        Some(Negotiated {
+            protocol: SslProtocol::from_version(version),
+            cipher_suite: name,
+            key_exchange_group: self
+                .conn
+                .negotiated_key_exchange_group()
+                .map(|g| format!("{:?}", g.name())),
+            alpn: self.conn.alpn_protocol().map(<[u8]>::to_vec),
+            resumed: matches!(
+                self.conn.handshake_kind(),
+                Some(rustls::HandshakeKind::Resumed)
+            ),
+        })
+    }
+
+    fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
+        self.conn
+            .peer_certificates()
+            .map(|certs| {
+                certs
+                    .iter()
+                    .filter_map(|c| SslCertificate::from_der(c.as_ref()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn poll_notice(&mut self) -> Option<BackendNotice> {
+        self.notices.pop_front()
+    }
+
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        self.notices
+            .push_back(BackendNotice::AlertSent(alerts::close_notify()));
+    }
+}

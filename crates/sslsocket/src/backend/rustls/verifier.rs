@@ -1,0 +1,342 @@
+//! The verifier that collects: every error of the peer's chain, then one decision.
+//!
+//! rustls shares one verifier among every connection of a configuration, but errors and
+//! decisions belong to one connection. The session therefore publishes its
+//! [`VerifyShared`] in a thread-local for the duration of `process_new_packets` (the only
+//! place rustls calls the verifier, synchronously); the verifier fails closed when it
+//! finds none.
+//!
+//! Two gates: our collector (the complete list, Qt's error kinds) and webpki's own path
+//! validation. A chain webpki rejects is never accepted unless the collector explains
+//! why and the application ignored that; if webpki rejects and the collector found
+//! nothing, an `UnspecifiedError` is added, so nothing unverified slips through.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::cert::SslCertificate;
+use crate::core::{Decision, VerifyShared};
+use crate::crypto::algorithms;
+use crate::enums::PeerVerifyMode;
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::{collect_errors, Purpose, TrustStore, VerifyInput};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<VerifyShared>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `ctx` as the verification context of this thread.
+pub(crate) fn with_context<R>(ctx: &Arc<VerifyShared>, f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT.with(|c| c.replace(Some(Arc::clone(ctx))));
+    let result = f();
+    CURRENT.with(|c| *c.borrow_mut() = previous);
+    result
+}
+
+fn current() -> Option<Arc<VerifyShared>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// The checks of one configuration: anchors (ours and webpki's form), depth, purpose.
+pub(crate) struct Checks {
+    store: TrustStore,
+    anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
+    depth: u32,
+    purpose: Purpose,
+}
+
+impl Checks {
+    pub(crate) fn new(store: TrustStore, depth: u32, purpose: Purpose) -> Checks {
+        let anchors = store
+            .certificates()
+            .iter()
+            .filter_map(|c| {
+                let der = CertificateDer::from(c.der());
+                webpki::anchor_from_trusted_cert(&der)
+                    .ok()
+                    .map(|a| a.to_owned())
+            })
+            .collect();
+        Checks {
+            store,
+            anchors,
+            depth,
+            purpose,
+        }
+    }
+
+    /// The complete error list for a chain, with webpki as the final gate.
+    fn run(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        host: Option<&str>,
+        now: UnixTime,
+    ) -> (Vec<SslError>, Vec<SslCertificate>) {
+        let mut chain = Vec::with_capacity(intermediates.len() + 1);
+        let mut malformed = false;
+        for der in std::iter::once(end_entity).chain(intermediates) {
+            match SslCertificate::from_der(der.as_ref()) {
+                Ok(cert) => chain.push(cert),
+                Err(_) => malformed = true,
+            }
+        }
+        let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let mut errors = if malformed || chain.is_empty() {
+            Vec::new()
+        } else {
+            collect_errors(&VerifyInput {
+                chain: &chain,
+                store: &self.store,
+                host,
+                purpose: self.purpose,
+                now_unix,
+                max_depth: self.depth,
+            })
+        };
+        if errors.is_empty()
+            && !(self.webpki_accepts(end_entity, intermediates, now)
+                && webpki_name_ok(end_entity, host, chain.first()))
+        {
+            let leaf = chain.first().cloned();
+            errors.push(match leaf {
+                Some(cert) if !malformed => {
+                    SslError::with_certificate(SslErrorKind::UnspecifiedError, cert)
+                }
+                _ => SslError::new(SslErrorKind::UnspecifiedError),
+            });
+        }
+        (errors, chain)
+    }
+
+    fn webpki_accepts(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> bool {
+        let Ok(cert) = webpki::EndEntityCert::try_from(end_entity) else {
+            return false;
+        };
+        let usage = match self.purpose {
+            Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
+            Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
+        };
+        cert.verify_for_usage(
+            algorithms().all,
+            &self.anchors,
+            intermediates,
+            now,
+            usage,
+            None,
+            None,
+        )
+        .is_ok()
+    }
+}
+
+/// webpki's name check, where it applies (a certificate with a subject alternative name;
+/// the CN fallback for certificates without one is the collector's).
+fn webpki_name_ok(
+    end_entity: &CertificateDer<'_>,
+    host: Option<&str>,
+    leaf: Option<&SslCertificate>,
+) -> bool {
+    let Some(host) = host else { return true };
+    if !leaf.is_some_and(SslCertificate::has_subject_alternative_name) {
+        return true;
+    }
+    let Ok(name) = ServerName::try_from(host) else {
+        return false;
+    };
+    webpki::EndEntityCert::try_from(end_entity)
+        .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
+}
+
+/// One verifier type for both directions.
+pub(crate) struct CollectingVerifier {
+    checks: Arc<Checks>,
+    mode: PeerVerifyMode,
+    offer_client_auth: bool,
+    client_auth_mandatory: bool,
+    root_hints: Vec<DistinguishedName>,
+}
+
+impl fmt::Debug for CollectingVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CollectingVerifier")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CollectingVerifier {
+    pub(crate) fn new(checks: Arc<Checks>, mode: PeerVerifyMode) -> CollectingVerifier {
+        CollectingVerifier {
+            checks,
+            mode,
+            offer_client_auth: false,
+            client_auth_mandatory: false,
+            root_hints: Vec::new(),
+        }
+    }
+
+    /// Server side: whether to ask for a client certificate, and require one.
+    pub(crate) fn set_client_auth(
+        &mut self,
+        offer: bool,
+        mandatory: bool,
+        hints: &[SslCertificate],
+    ) {
+        self.offer_client_auth = offer;
+        self.client_auth_mandatory = mandatory;
+        self.root_hints = hints
+            .iter()
+            .filter_map(|c| {
+                c.with_parsed(|p| DistinguishedName::from(p.subject().as_raw().to_vec()))
+            })
+            .collect();
+    }
+
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        host: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let Some(ctx) = current() else {
+            return Err(Error::General("verification context missing".into()));
+        };
+        let (errors, chain) = self.checks.run(end_entity, intermediates, host, now);
+        match ctx.decide(errors.clone(), chain) {
+            Decision::Proceed => Ok(()),
+            Decision::Refuse => Err(Error::InvalidCertificate(refusal(&errors))),
+        }
+    }
+
+    fn signature_schemes(&self) -> Vec<SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+/// The rustls error (and so the alert we send) for a refused chain, from its first error.
+fn refusal(errors: &[SslError]) -> CertificateError {
+    use SslErrorKind::*;
+    match errors.first().map(SslError::error) {
+        Some(CertificateExpired) => CertificateError::Expired,
+        Some(CertificateNotYetValid) => CertificateError::NotValidYet,
+        Some(HostNameMismatch) => CertificateError::NotValidForName,
+        Some(CertificateSignatureFailed) => CertificateError::BadSignature,
+        Some(InvalidPurpose) => CertificateError::InvalidPurpose,
+        Some(CertificateRevoked) => CertificateError::Revoked,
+        Some(
+            SelfSignedCertificate
+            | SelfSignedCertificateInChain
+            | UnableToGetLocalIssuerCertificate
+            | UnableToGetIssuerCertificate
+            | UnableToVerifyFirstCertificate
+            | CertificateUntrusted
+            | InvalidCaCertificate
+            | PathLengthExceeded,
+        ) => CertificateError::UnknownIssuer,
+        _ => CertificateError::ApplicationVerificationFailure,
+    }
+}
+
+fn name_of(server_name: &ServerName<'_>) -> String {
+    match server_name {
+        ServerName::DnsName(name) => name.as_ref().to_string(),
+        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        _ => String::new(),
+    }
+}
+
+impl ServerCertVerifier for CollectingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        let host = name_of(server_name);
+        self.verify(end_entity, intermediates, Some(&host), now)
+            .map(|()| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signature_schemes()
+    }
+}
+
+impl ClientCertVerifier for CollectingVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.offer_client_auth
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.client_auth_mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.root_hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        self.verify(end_entity, intermediates, None, now)
+            .map(|()| ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signature_schemes()
+    }
+}

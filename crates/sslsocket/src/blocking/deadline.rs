@@ -1,0 +1,76 @@
+//! One deadline per wait, and `poll(2)` on one socket until it.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+use crate::error::Error;
+
+/// A point in time after which a wait gives up; `None` inside never expires.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// `timeout` from now; `Duration::MAX` (or an overflowing sum) never expires.
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// The time left: `None` for no limit, an error once it is zero.
+    pub(crate) fn remaining(&self, what: &str) -> Result<Option<Duration>, Error> {
+        match self.0 {
+            None => Ok(None),
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(Error::Timeout(what.to_string()))
+                } else {
+                    Ok(Some(left))
+                }
+            }
+        }
+    }
+}
+
+/// Readiness of a socket.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ready {
+    pub(crate) readable: bool,
+}
+
+/// Waits until `stream` is readable (if `read`) or writable (if `write`), or the deadline.
+pub(crate) fn wait(
+    stream: &TcpStream,
+    read: bool,
+    write: bool,
+    deadline: &Deadline,
+    what: &str,
+) -> Result<Ready, Error> {
+    let left = deadline.remaining(what)?;
+    let mut flags = PollFlags::empty();
+    if read {
+        flags |= PollFlags::IN;
+    }
+    if write {
+        flags |= PollFlags::OUT;
+    }
+    let timeout = left.map(|d| Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    });
+    let mut fds = [PollFd::new(stream, flags)];
+    loop {
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) => return Err(Error::Timeout(what.to_string())),
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::io("poll", e.into())),
+        }
+    }
+    let revents = fds.first().map_or(PollFlags::empty(), PollFd::revents);
+    let trouble = revents.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL);
+    Ok(Ready {
+        readable: revents.contains(PollFlags::IN) || (read && trouble),
+    })
+}

@@ -1,0 +1,175 @@
+//! The blocking `SslServer` (Qt's `QSslServer` with `waitForNewConnection`).
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::blocking::SslSocket;
+use crate::config::SslConfiguration;
+use crate::error::{Error, TlsFailure};
+
+/// How many handshakes run at once before new connections wait to be accepted.
+const MAX_CONCURRENT_HANDSHAKES: usize = 256;
+
+/// A TLS server: accepts TCP connections, runs the server handshake on each in its own
+/// thread, and hands out the sockets whose handshake succeeded (Qt's `QSslServer`).
+///
+/// A silent or slow client cannot hold up others: each handshake has its own thread and
+/// the handshake timeout (Qt's default, 5 s) closes it.
+pub struct SslServer {
+    local_addr: SocketAddr,
+    ready: Receiver<Result<SslSocket, SslSocket>>,
+    stop: Arc<AtomicBool>,
+    handshake_timeout: Arc<std::sync::Mutex<Duration>>,
+}
+
+impl SslServer {
+    /// Listens on `addr` with `configuration` (which must carry a certificate and key).
+    pub fn listen(
+        addr: impl ToSocketAddrs,
+        configuration: SslConfiguration,
+    ) -> Result<SslServer, Error> {
+        let listener = TcpListener::bind(addr).map_err(|e| Error::io("listening", e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("listening", e))?;
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let timeout = Arc::new(std::sync::Mutex::new(Duration::from_secs(5)));
+        let stop_flag = Arc::clone(&stop);
+        let timeout_ref = Arc::clone(&timeout);
+        thread::Builder::new()
+            .name("sslsocket-accept".into())
+            .spawn(move || accept_loop(listener, configuration, tx, stop_flag, timeout_ref))
+            .map_err(|e| Error::io("starting the accept thread", e))?;
+        Ok(SslServer {
+            local_addr,
+            ready: rx,
+            stop,
+            handshake_timeout: timeout,
+        })
+    }
+
+    /// The address listened on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Sets the handshake timeout for connections accepted from now on.
+    pub fn set_handshake_timeout(&self, timeout: Duration) {
+        match self.handshake_timeout.lock() {
+            Ok(mut t) => *t = timeout,
+            Err(p) => *p.into_inner() = timeout,
+        }
+    }
+
+    /// The next connection whose handshake finished, waiting up to `timeout` (Qt's
+    /// `waitForNewConnection` + `nextPendingConnection`). Failed handshakes are returned
+    /// as `Err` with the socket, so their errors and peer chain can be inspected.
+    pub fn next_connection(
+        &self,
+        timeout: Duration,
+    ) -> Result<Result<SslSocket, SslSocket>, Error> {
+        match self.ready.recv_timeout(timeout) {
+            Ok(result) => Ok(result),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(Error::Timeout("waiting for a new connection".into()))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(Error::Closed("the server stopped listening".into()))
+            }
+        }
+    }
+
+    /// The next successfully encrypted connection; failed handshakes are skipped.
+    pub fn accept(&self) -> Result<SslSocket, Error> {
+        loop {
+            if let Ok(socket) = self.next_connection(Duration::MAX)? {
+                return Ok(socket);
+            }
+        }
+    }
+}
+
+impl Drop for SslServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = std::net::TcpStream::connect_timeout(&self.local_addr, Duration::from_millis(100));
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    configuration: SslConfiguration,
+    tx: Sender<Result<SslSocket, SslSocket>>,
+    stop: Arc<AtomicBool>,
+    timeout: Arc<std::sync::Mutex<Duration>>,
+) {
+    let running = Arc::new(AtomicUsize::new(0));
+    for incoming in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(stream) = incoming else { continue };
+        while running.load(Ordering::Acquire) >= MAX_CONCURRENT_HANDSHAKES {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let limit = match timeout.lock() {
+            Ok(t) => *t,
+            Err(p) => *p.into_inner(),
+        };
+        let configuration = configuration.clone();
+        let tx = tx.clone();
+        let counter = Arc::clone(&running);
+        counter.fetch_add(1, Ordering::AcqRel);
+        let spawned = thread::Builder::new()
+            .name("sslsocket-handshake".into())
+            .spawn(move || {
+                let result = handshake(stream, configuration, limit);
+                counter.fetch_sub(1, Ordering::AcqRel);
+                let _ = tx.send(result);
+            });
+        if spawned.is_err() {
+            running.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn handshake(
+    stream: std::net::TcpStream,
+    configuration: SslConfiguration,
+    limit: Duration,
+) -> Result<SslSocket, SslSocket> {
+    let mut socket = match SslSocket::from_tcp_stream(stream, configuration.clone()) {
+        Ok(socket) => socket,
+        Err(error) => {
+            let mut failed = SslSocket::with_configuration(configuration);
+            failed.record_failure(error);
+            return Err(failed);
+        }
+    };
+    if let Err(error) = socket.start_server_encryption() {
+        socket.record_failure(error);
+        return Err(socket);
+    }
+    match socket.wait_for_encrypted(limit) {
+        Ok(()) => Ok(socket),
+        Err(error) => {
+            let error = match error {
+                Error::Timeout(_) => Error::Tls(TlsFailure {
+                    socket_error: crate::enums::SocketError::SocketTimeoutError,
+                    message: "the client did not finish the handshake in time".into(),
+                    alert_received: None,
+                }),
+                other => other,
+            };
+            socket.record_failure(error);
+            socket.abort();
+            Err(socket)
+        }
+    }
+}

@@ -1,0 +1,782 @@
+//! The blocking `SslSocket` (Qt's `QSslSocket` used with `waitFor*`).
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::blocking::deadline::{wait, Deadline};
+use crate::cert::SslCertificate;
+use crate::config::SslConfiguration;
+use crate::core::{SslCore, SslEvent, SslHooks};
+use crate::enums::{PauseMode, SocketError, SocketOption, SocketState, SslMode, SslProtocol};
+use crate::error::{ApiMisuse, Error};
+use crate::ssl_error::{IgnoreRule, SslError};
+
+/// How long `close()` and `Drop` wait for pending data to reach the peer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long dropping a connected socket waits to deliver pending data.
+const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a close waits for the peer's end of stream after ours.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// A TLS socket driven by blocking calls (Qt's `QSslSocket` with `waitFor*`).
+///
+/// Qt's asynchronous calls keep their shape: `connect_to_host_encrypted` only records the
+/// target, and the `wait_for_*` calls do the work, each within its own timeout. `Read`,
+/// `Write` and `BufRead` block (up to [`set_io_timeout`](Self::set_io_timeout)).
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use sslsocket::blocking::SslSocket;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut socket = SslSocket::new();
+/// socket.connect_to_host_encrypted("example.com", 443);
+/// socket.wait_for_encrypted(Duration::from_secs(10))?;
+/// socket.write_all(b"HEAD / HTTP/1.0\r\nHost: example.com\r\n\r\n")?;
+/// let mut reply = String::new();
+/// socket.read_to_string(&mut reply)?;
+/// # Ok(()) }
+/// ```
+pub struct SslSocket {
+    core: SslCore,
+    stream: Option<TcpStream>,
+    target: Option<(String, u16)>,
+    encrypt_on_connect: bool,
+    peer_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    io_timeout: Option<Duration>,
+}
+
+impl Default for SslSocket {
+    fn default() -> SslSocket {
+        SslSocket::new()
+    }
+}
+
+impl SslSocket {
+    /// An unconnected socket with the process default configuration.
+    pub fn new() -> SslSocket {
+        SslSocket::with_configuration(SslConfiguration::default_configuration())
+    }
+
+    /// An unconnected socket with this configuration.
+    pub fn with_configuration(configuration: SslConfiguration) -> SslSocket {
+        SslSocket {
+            core: SslCore::new(configuration),
+            stream: None,
+            target: None,
+            encrypt_on_connect: false,
+            peer_addr: None,
+            local_addr: None,
+            io_timeout: None,
+        }
+    }
+
+    /// Adopts a connected TCP stream (Qt's `setSocketDescriptor`), in `ConnectedState`.
+    pub fn from_tcp_stream(
+        stream: TcpStream,
+        configuration: SslConfiguration,
+    ) -> Result<SslSocket, Error> {
+        let mut socket = SslSocket::with_configuration(configuration);
+        socket.set_tcp_stream(stream)?;
+        Ok(socket)
+    }
+
+    /// Adopts a connected socket given as an owned descriptor (Qt's `setSocketDescriptor`).
+    #[cfg(unix)]
+    pub fn set_socket_descriptor(&mut self, fd: std::os::fd::OwnedFd) -> Result<(), Error> {
+        self.set_tcp_stream(TcpStream::from(fd))
+    }
+
+    fn set_tcp_stream(&mut self, stream: TcpStream) -> Result<(), Error> {
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("adopting the socket", e))?;
+        self.peer_addr = stream.peer_addr().ok();
+        self.local_addr = stream.local_addr().ok();
+        self.stream = Some(stream);
+        self.core.handle_state(SocketState::ConnectedState);
+        Ok(())
+    }
+
+    // ----- configuration shortcuts ---------------------------------------------------
+
+    /// The configuration (Qt's `sslConfiguration`).
+    pub fn ssl_configuration(&self) -> &SslConfiguration {
+        self.core.configuration()
+    }
+
+    /// Replaces the configuration before the handshake (Qt's `setSslConfiguration`).
+    pub fn set_ssl_configuration(&mut self, configuration: SslConfiguration) -> Result<(), Error> {
+        self.core.set_configuration(configuration)
+    }
+
+    /// Changes the configuration before the handshake.
+    pub fn configuration_mut(&mut self) -> Result<&mut SslConfiguration, Error> {
+        self.core.configuration_mut()
+    }
+
+    /// Sets the protocol selection before the handshake (Qt's `setProtocol`).
+    pub fn set_protocol(&mut self, protocol: SslProtocol) -> Result<(), Error> {
+        self.core.configuration_mut()?.set_protocol(protocol);
+        Ok(())
+    }
+
+    /// Sets the name the peer's certificate is verified against (Qt's `setPeerVerifyName`).
+    pub fn set_peer_verify_name(&mut self, name: impl Into<String>) {
+        self.core.set_peer_verify_name(name);
+    }
+
+    /// Installs hooks called inside the handshake.
+    pub fn set_hooks(&mut self, hooks: Arc<dyn SslHooks>) {
+        self.core.set_hooks(hooks);
+    }
+
+    /// Dangerous: accept every verification error of the handshake (Qt's `ignoreSslErrors()`).
+    pub fn ignore_ssl_errors(&mut self) {
+        self.core.ignore_ssl_errors();
+    }
+
+    /// Accept exactly these errors (Qt's `ignoreSslErrors(list)`).
+    pub fn ignore_ssl_errors_list(&mut self, errors: &[SslError]) {
+        self.core.ignore_ssl_errors_list(errors);
+    }
+
+    /// Accept the errors these rules cover.
+    pub fn ignore_ssl_error_rules(&mut self, rules: Vec<IgnoreRule>) {
+        self.core.ignore_ssl_error_rules(rules);
+    }
+
+    /// Sets the pause mode (Qt's `setPauseMode`).
+    pub fn set_pause_mode(&mut self, mode: PauseMode) {
+        self.core.set_pause_mode(mode);
+    }
+
+    /// Caps the decrypted bytes buffered (Qt's `setReadBufferSize`; 0 = the default bound).
+    pub fn set_read_buffer_size(&mut self, size: usize) {
+        self.core.set_read_buffer_size(size);
+    }
+
+    /// The read buffer size.
+    pub fn read_buffer_size(&self) -> usize {
+        self.core.read_buffer_size()
+    }
+
+    /// The timeout of blocking `Read`/`Write` calls (`None`: wait for ever).
+    pub fn set_io_timeout(&mut self, timeout: Option<Duration>) {
+        self.io_timeout = timeout;
+    }
+
+    /// Sets a TCP option (Qt's `setSocketOption`).
+    pub fn set_socket_option(&mut self, option: SocketOption, on: bool) -> Result<(), Error> {
+        let stream = self.connected_stream()?;
+        let result = match option {
+            SocketOption::LowDelayOption => stream.set_nodelay(on),
+            SocketOption::KeepAliveOption => {
+                rustix::net::sockopt::set_socket_keepalive(stream, on).map_err(io::Error::from)
+            }
+        };
+        result.map_err(|e| Error::io("setting a socket option", e))
+    }
+
+    /// Reads a TCP option back (Qt's `socketOption`).
+    pub fn socket_option(&self, option: SocketOption) -> Result<bool, Error> {
+        let stream = self.connected_stream()?;
+        let result = match option {
+            SocketOption::LowDelayOption => stream.nodelay(),
+            SocketOption::KeepAliveOption => {
+                rustix::net::sockopt::socket_keepalive(stream).map_err(io::Error::from)
+            }
+        };
+        result.map_err(|e| Error::io("reading a socket option", e))
+    }
+
+    fn connected_stream(&self) -> Result<&TcpStream, Error> {
+        self.stream
+            .as_ref()
+            .ok_or_else(|| ApiMisuse("the socket is not connected".into()).into())
+    }
+
+    // ----- connecting --------------------------------------------------------------
+
+    /// Connects in plain TCP (Qt's `connectToHost`); the connection is made by the next
+    /// `wait_for_*` call. Encrypt later with `start_client_encryption` (STARTTLS).
+    pub fn connect_to_host(&mut self, host: &str, port: u16) {
+        self.begin_connect(host, port, false);
+    }
+
+    /// Connects and starts the client handshake at once (Qt's `connectToHostEncrypted`);
+    /// the certificate is verified against `host`.
+    pub fn connect_to_host_encrypted(&mut self, host: &str, port: u16) {
+        self.begin_connect(host, port, true);
+    }
+
+    /// Like `connect_to_host_encrypted`, but the certificate is verified (and SNI sent)
+    /// for `ssl_peer_name` instead of `host`.
+    pub fn connect_to_host_encrypted_with_peer_name(
+        &mut self,
+        host: &str,
+        port: u16,
+        ssl_peer_name: &str,
+    ) {
+        self.core.set_peer_verify_name(ssl_peer_name);
+        self.begin_connect(host, port, true);
+    }
+
+    fn begin_connect(&mut self, host: &str, port: u16, encrypted: bool) {
+        if self.core.state() != SocketState::UnconnectedState {
+            self.abort();
+        }
+        self.stream = None;
+        self.target = Some((host.to_string(), port));
+        self.encrypt_on_connect = encrypted;
+        self.core.handle_state(SocketState::HostLookupState);
+    }
+
+    fn finish_connect(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        if self.stream.is_some() {
+            return Ok(());
+        }
+        let Some((host, port)) = self.target.clone() else {
+            return Err(ApiMisuse("the socket is not connected".into()).into());
+        };
+        let result = self.connect_now(&host, port, deadline);
+        if let Err(error) = &result {
+            if !matches!(error, Error::Timeout(_)) {
+                self.core.handle_io_error(error.clone());
+                self.core.handle_closed();
+                self.target = None;
+            }
+        }
+        result
+    }
+
+    fn connect_now(&mut self, host: &str, port: u16, deadline: &Deadline) -> Result<(), Error> {
+        let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+            Ok(addrs) => addrs.collect(),
+            Err(e) => {
+                return Err(Error::Io {
+                    socket_error: SocketError::HostNotFoundError,
+                    context: format!("host `{host}` not found"),
+                    source: Arc::new(e),
+                })
+            }
+        };
+        if addrs.is_empty() {
+            return Err(Error::Io {
+                socket_error: SocketError::HostNotFoundError,
+                context: format!("host `{host}` not found"),
+                source: Arc::new(io::Error::new(io::ErrorKind::NotFound, "no address")),
+            });
+        }
+        self.core.handle_host_found();
+        self.core.handle_state(SocketState::ConnectingState);
+        let mut last = None;
+        for addr in addrs {
+            let left = deadline.remaining("connecting")?;
+            let attempt = match left {
+                Some(left) => TcpStream::connect_timeout(&addr, left),
+                None => TcpStream::connect(addr),
+            };
+            match attempt {
+                Ok(stream) => {
+                    self.set_tcp_stream(stream)?;
+                    if self.encrypt_on_connect {
+                        self.core.start_client_encryption(host)?;
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    last = Some(Error::Timeout("connecting".into()));
+                }
+                Err(e) => last = Some(Error::io(format!("connecting to {addr}"), e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Timeout("connecting".into())))
+    }
+
+    /// Starts the client handshake on a connected plain socket (Qt's
+    /// `startClientEncryption`). Unread plaintext is discarded, never taken for TLS data.
+    pub fn start_client_encryption(&mut self) -> Result<(), Error> {
+        let host = self.target.as_ref().map(|(h, _)| h.clone());
+        let host = host
+            .or_else(|| self.peer_addr.map(|a| a.ip().to_string()))
+            .unwrap_or_default();
+        self.core.start_client_encryption(&host)?;
+        self.flush_nonblocking()
+    }
+
+    /// Starts the server handshake on a connected socket (Qt's `startServerEncryption`).
+    pub fn start_server_encryption(&mut self) -> Result<(), Error> {
+        self.core.start_server_encryption()?;
+        self.flush_nonblocking()
+    }
+
+    // ----- waiting -----------------------------------------------------------------
+
+    /// Waits until TCP is connected (Qt's `waitForConnected`).
+    pub fn wait_for_connected(&mut self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Deadline::after(timeout);
+        self.finish_connect(&deadline)?;
+        self.flush_nonblocking()
+    }
+
+    /// Waits until the handshake finished (Qt's `waitForEncrypted`); starts the client
+    /// handshake first on a plain connection made with `connect_to_host`... only when
+    /// `connect_to_host_encrypted` asked for it; a failed handshake is an error.
+    pub fn wait_for_encrypted(&mut self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Deadline::after(timeout);
+        self.finish_connect(&deadline)?;
+        if self.core.mode() == SslMode::UnencryptedMode {
+            return Err(ApiMisuse("no handshake was started on this socket".into()).into());
+        }
+        self.drive(&deadline, "waiting for the handshake", |core| {
+            core.is_encrypted()
+        })?;
+        self.flush_nonblocking()
+    }
+
+    /// Waits until new decrypted data can be read (Qt's `waitForReadyRead`).
+    pub fn wait_for_ready_read(&mut self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Deadline::after(timeout);
+        self.finish_connect(&deadline)?;
+        let before = self.core.bytes_available();
+        let finished = self.drive(&deadline, "waiting for data", |core| {
+            core.bytes_available() > before || core.is_eof()
+        });
+        finished?;
+        if self.core.bytes_available() > before {
+            Ok(())
+        } else {
+            Err(self.closed_error())
+        }
+    }
+
+    /// Waits until everything written so far reached the wire (Qt's `waitForBytesWritten`).
+    pub fn wait_for_bytes_written(&mut self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Deadline::after(timeout);
+        self.finish_connect(&deadline)?;
+        self.drive(&deadline, "waiting for bytes to be written", |core| {
+            core.bytes_to_write() == 0 && !core.wants_write()
+        })
+    }
+
+    /// Waits until the connection is closed (Qt's `waitForDisconnected`); an error at once
+    /// when it is not connected.
+    pub fn wait_for_disconnected(&mut self, timeout: Duration) -> Result<(), Error> {
+        if self.core.state() == SocketState::UnconnectedState {
+            return Err(ApiMisuse("the socket is not connected".into()).into());
+        }
+        let deadline = Deadline::after(timeout);
+        self.finish_connect(&deadline)?;
+        match self.drive(&deadline, "waiting for the disconnection", |core| {
+            core.state() == SocketState::UnconnectedState
+        }) {
+            Ok(()) => Ok(()),
+            Err(_) if self.core.state() == SocketState::UnconnectedState => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        match self.core.error() {
+            Some(e) => e.clone(),
+            None => Error::Closed("the remote host closed the connection".into()),
+        }
+    }
+
+    /// Moves bytes until `done` holds, the deadline passes or the connection ends.
+    fn drive(
+        &mut self,
+        deadline: &Deadline,
+        what: &str,
+        done: impl Fn(&SslCore) -> bool,
+    ) -> Result<(), Error> {
+        loop {
+            self.flush_nonblocking()?;
+            if done(&self.core) {
+                return Ok(());
+            }
+            if let Some(failure) = self.core.failure() {
+                return Err(failure.clone());
+            }
+            let Some(stream) = self.stream.as_ref() else {
+                return Err(self.closed_error());
+            };
+            let want_read = self.core.wants_read();
+            let want_write = self.core.wants_write();
+            if !want_read && !want_write {
+                if self.core.state() == SocketState::UnconnectedState || self.core.is_eof() {
+                    return Err(self.closed_error());
+                }
+                return Err(Error::Timeout(format!(
+                    "{what}: no progress possible (read buffer full)"
+                )));
+            }
+            let ready = wait(stream, want_read, want_write, deadline, what)?;
+            if ready.readable && want_read {
+                self.read_once()?;
+            }
+        }
+    }
+
+    fn read_once(&mut self) -> Result<(), Error> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(());
+        };
+        match self.core.read_from(stream) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                self.core.handle_eof();
+                Ok(())
+            }
+            Err(e) => {
+                let error = Error::io("reading from the socket", e);
+                self.core.handle_io_error(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes what the core has to send without blocking; closes TCP when the core is done.
+    fn flush_nonblocking(&mut self) -> Result<(), Error> {
+        if let Some(stream) = self.stream.as_mut() {
+            while self.core.wants_write() {
+                match self.core.write_to(stream) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let error = Error::io("writing to the socket", e);
+                        self.core.handle_io_error(error.clone());
+                        self.close_stream();
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        if self.stream.is_some() && self.core.is_closed() {
+            self.close_stream();
+        }
+        Ok(())
+    }
+
+    fn close_stream(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let _ = stream.shutdown(Shutdown::Write);
+            if !self.core.is_eof() {
+                self.linger(&stream);
+            }
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        self.core.handle_closed();
+    }
+
+    /// After our end of stream, reads (and drops) until the peer's, briefly, so unread
+    /// data does not turn our close into a reset that could destroy data in flight.
+    fn linger(&self, stream: &TcpStream) {
+        let deadline = Deadline::after(LINGER);
+        let mut sink = [0u8; 4096];
+        let mut reader = stream;
+        loop {
+            match wait(stream, true, false, &deadline, "linger") {
+                Ok(r) if r.readable => match reader.read(&mut sink) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                },
+                _ => return,
+            }
+        }
+    }
+
+    // ----- closing -----------------------------------------------------------------
+
+    /// Graceful close (Qt's `disconnectFromHost`): every pending byte is sent, then
+    /// close_notify, then TCP is closed; waits up to 30 s for that.
+    pub fn disconnect_from_host(&mut self) -> Result<(), Error> {
+        self.disconnect_within(CLOSE_TIMEOUT)
+    }
+
+    /// `disconnect_from_host` with its own time limit.
+    pub fn disconnect_within(&mut self, timeout: Duration) -> Result<(), Error> {
+        self.core.disconnect_from_host();
+        let deadline = Deadline::after(timeout);
+        let result = self.drive(&deadline, "closing", |core| core.is_closed());
+        if self.stream.is_some() {
+            self.close_stream();
+        }
+        result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })
+    }
+
+    /// Closes like `disconnect_from_host` and drops unread data (Qt's `close`).
+    pub fn close(&mut self) -> Result<(), Error> {
+        let result = if self.core.state() == SocketState::UnconnectedState {
+            Ok(())
+        } else {
+            self.disconnect_from_host()
+        };
+        while self.core.read(&mut [0u8; 4096]) > 0 {}
+        result
+    }
+
+    /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`).
+    pub fn abort(&mut self) {
+        self.core.abort();
+        if let Some(stream) = self.stream.take() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    // ----- data --------------------------------------------------------------------
+
+    /// Every buffered decrypted byte, without waiting (Qt's `readAll`).
+    pub fn read_all(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.core.bytes_available());
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = self.core.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+        out
+    }
+
+    /// One buffered line including `\n` (at most `max` bytes, 0 = no limit), without
+    /// waiting (Qt's `readLine`).
+    pub fn read_line(&mut self, max: usize) -> Vec<u8> {
+        self.core.read_line(max)
+    }
+
+    /// Whether a whole line is buffered (Qt's `canReadLine`).
+    pub fn can_read_line(&mut self) -> bool {
+        self.core.can_read_line()
+    }
+
+    /// Buffered bytes, not consumed (Qt's `peek`).
+    pub fn peek(&mut self, max: usize) -> Vec<u8> {
+        self.core.peek(max)
+    }
+
+    /// Decrypted bytes ready to read (Qt's `bytesAvailable`).
+    pub fn bytes_available(&self) -> usize {
+        self.core.bytes_available()
+    }
+
+    /// Bytes written and not yet handed on (Qt's `bytesToWrite`).
+    pub fn bytes_to_write(&self) -> usize {
+        self.core.bytes_to_write()
+    }
+
+    /// TLS bytes received, not yet decrypted (Qt's `encryptedBytesAvailable`).
+    pub fn encrypted_bytes_available(&self) -> usize {
+        self.core.encrypted_bytes_available()
+    }
+
+    /// TLS bytes waiting for the wire (Qt's `encryptedBytesToWrite`).
+    pub fn encrypted_bytes_to_write(&self) -> usize {
+        self.core.encrypted_bytes_to_write()
+    }
+
+    /// Whether nothing is buffered and nothing more can arrive (Qt's `atEnd`).
+    pub fn at_end(&self) -> bool {
+        self.core.at_end()
+    }
+
+    // ----- information -------------------------------------------------------------
+
+    /// The events so far, in Qt's signal order.
+    pub fn take_events(&mut self) -> Vec<SslEvent> {
+        std::iter::from_fn(|| self.core.poll_event()).collect()
+    }
+
+    /// The core, for everything else it can tell.
+    pub fn core(&self) -> &SslCore {
+        &self.core
+    }
+
+    /// The state (Qt's `state`).
+    pub fn state(&self) -> SocketState {
+        self.core.state()
+    }
+
+    /// The mode (Qt's `mode`).
+    pub fn mode(&self) -> SslMode {
+        self.core.mode()
+    }
+
+    /// Whether the handshake finished (Qt's `isEncrypted`).
+    pub fn is_encrypted(&self) -> bool {
+        self.core.is_encrypted()
+    }
+
+    /// Qt's `error()`.
+    pub fn error(&self) -> SocketError {
+        self.core.socket_error()
+    }
+
+    /// Qt's `errorString()`.
+    pub fn error_string(&self) -> String {
+        self.core.error_string()
+    }
+
+    /// Every verification error of the handshake (Qt's `sslHandshakeErrors`).
+    pub fn ssl_handshake_errors(&self) -> &[SslError] {
+        self.core.ssl_handshake_errors()
+    }
+
+    /// The peer's chain as sent (Qt's `peerCertificateChain`).
+    pub fn peer_certificate_chain(&self) -> &[SslCertificate] {
+        self.core.peer_certificate_chain()
+    }
+
+    /// The peer's certificate (Qt's `peerCertificate`).
+    pub fn peer_certificate(&self) -> Option<&SslCertificate> {
+        self.core.peer_certificate()
+    }
+
+    /// The negotiated protocol (Qt's `sessionProtocol`).
+    pub fn session_protocol(&self) -> SslProtocol {
+        self.core.session_protocol()
+    }
+
+    /// The peer's address.
+    pub fn peer_address(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// Our address.
+    pub fn local_address(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// Records an error that ended the connection (used by the server for timeouts).
+    pub(crate) fn record_failure(&mut self, error: Error) {
+        self.core.handle_io_error(error);
+    }
+
+    fn io_deadline(&self) -> Deadline {
+        Deadline::after(self.io_timeout.unwrap_or(Duration::MAX))
+    }
+}
+
+impl Read for SslSocket {
+    /// Blocks until decrypted data is available; 0 at a clean end of stream, an
+    /// `UnexpectedEof` error after a truncation (EOF without close_notify).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let deadline = self.io_deadline();
+        loop {
+            let n = self.core.read(buf);
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.core.is_eof() || self.core.state() == SocketState::UnconnectedState {
+                if self.core.is_truncated() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        self.core.error_string(),
+                    ));
+                }
+                if let Some(failure) = self.core.failure() {
+                    return Err(failure.clone().into());
+                }
+                return Ok(0);
+            }
+            self.finish_connect(&deadline)?;
+            self.drive(&deadline, "reading", |core| {
+                core.bytes_available() > 0 || core.is_eof()
+            })
+            .or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })?;
+        }
+    }
+}
+
+impl Write for SslSocket {
+    /// Hands data to TLS (queued before the handshake ends) and sends what it can;
+    /// blocks only while TLS's own buffer is full.
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let deadline = self.io_deadline();
+        loop {
+            let n = self.core.write(data)?;
+            if n > 0 {
+                self.flush_nonblocking()?;
+                return Ok(n);
+            }
+            self.drive(&deadline, "writing", |core| !core.wants_write())?;
+        }
+    }
+
+    /// Blocks until everything written reached the wire.
+    fn flush(&mut self) -> io::Result<()> {
+        let deadline = self.io_deadline();
+        if self.core.state() == SocketState::UnconnectedState {
+            return Ok(());
+        }
+        self.drive(&deadline, "flushing", |core| {
+            core.bytes_to_write() == 0 && !core.wants_write()
+        })?;
+        Ok(())
+    }
+}
+
+impl BufRead for SslSocket {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.core.bytes_available() == 0 && !self.core.is_eof() {
+            let deadline = self.io_deadline();
+            self.drive(&deadline, "reading", |core| {
+                core.bytes_available() > 0 || core.is_eof()
+            })
+            .or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })?;
+        }
+        Ok(self.core.fill_buf())
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.core.consume(amount);
+    }
+}
+
+impl Drop for SslSocket {
+    fn drop(&mut self) {
+        // Qt aborts on destruction; we still try to deliver what was written, briefly.
+        if self.stream.is_some()
+            && self.core.state() != SocketState::UnconnectedState
+            && self.core.failure().is_none()
+        {
+            let _ = self.disconnect_within(DROP_CLOSE_TIMEOUT);
+        }
+    }
+}
+
+impl std::fmt::Debug for SslSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SslSocket")
+            .field("core", &self.core)
+            .field("peer", &self.peer_addr)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,113 @@
+//! The verification policy: verify mode, ignore list and hooks turned into one decision.
+//!
+//! Backends collect the errors; this module decides, so that every backend applies Qt's
+//! rules the same way. The state is shared between the core and the session's verifier
+//! (which runs synchronously inside the handshake).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::cert::SslCertificate;
+use crate::core::hooks::{SslHooks, Verdict};
+use crate::enums::{PauseMode, PeerVerifyMode};
+use crate::ssl_error::{IgnoreRule, SslError};
+
+/// What the verifier must do with the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Accept the peer.
+    Proceed,
+    /// Refuse the peer: the handshake fails with an alert.
+    Refuse,
+}
+
+/// Verification state shared by a core and its TLS session.
+pub struct VerifyShared {
+    inner: Mutex<VerifyState>,
+}
+
+/// The policy inputs and the recorded outcome of one handshake.
+#[derive(Default)]
+pub(crate) struct VerifyState {
+    pub(crate) mode: Option<PeerVerifyMode>,
+    pub(crate) ignore_all: bool,
+    pub(crate) rules: Vec<IgnoreRule>,
+    pub(crate) hooks: Option<Arc<dyn SslHooks>>,
+    pub(crate) pause_mode: PauseMode,
+    pub(crate) errors: Vec<SslError>,
+    pub(crate) peer_chain: Vec<SslCertificate>,
+    pub(crate) verified: bool,
+    pub(crate) refused: bool,
+    pub(crate) reported: bool,
+}
+
+impl VerifyShared {
+    pub(crate) fn new(mode: PeerVerifyMode) -> Arc<VerifyShared> {
+        Arc::new(VerifyShared {
+            inner: Mutex::new(VerifyState {
+                mode: Some(mode),
+                ..VerifyState::default()
+            }),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, VerifyState> {
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The effective verify mode (`AutoVerifyPeer` already resolved by the core).
+    pub fn mode(&self) -> PeerVerifyMode {
+        self.lock().mode.unwrap_or(PeerVerifyMode::VerifyPeer)
+    }
+
+    /// Records the errors found for `chain` and decides. Called by a backend's verifier,
+    /// once per handshake, inside the handshake.
+    pub fn decide(&self, errors: Vec<SslError>, chain: Vec<SslCertificate>) -> Decision {
+        let hooks = {
+            let mut state = self.lock();
+            state.errors = errors.clone();
+            state.peer_chain = chain;
+            state.verified = true;
+            state.hooks.clone()
+        };
+        let mode = self.mode();
+        if errors.is_empty()
+            || matches!(mode, PeerVerifyMode::VerifyNone | PeerVerifyMode::QueryPeer)
+        {
+            return Decision::Proceed;
+        }
+        // The hook runs without the lock held, so it may call back into the policy.
+        let verdict = hooks.map_or(Verdict::UsePolicy, |h| h.ssl_errors(&errors));
+        let mut state = self.lock();
+        state.reported = true;
+        let decision = match verdict {
+            Verdict::Ignore => Decision::Proceed,
+            Verdict::Abort => Decision::Refuse,
+            Verdict::UsePolicy | Verdict::Pause => {
+                if state.covers_all(&errors) {
+                    Decision::Proceed
+                } else {
+                    Decision::Refuse
+                }
+            }
+        };
+        state.refused = decision == Decision::Refuse;
+        decision
+    }
+
+    /// Records that the peer sent no certificate (the backend decides what that means).
+    pub fn record_no_certificate(&self) {
+        self.lock().verified = true;
+    }
+}
+
+impl VerifyState {
+    fn covers_all(&self, errors: &[SslError]) -> bool {
+        self.ignore_all
+            || errors
+                .iter()
+                .all(|e| self.rules.iter().any(|r| r.covers(e)))
+    }
+}

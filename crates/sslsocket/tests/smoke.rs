@@ -1,0 +1,88 @@
+//! A first end-to-end check: our blocking client against our blocking server.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::{SslCertificate, SslConfiguration, SslKey, SslProtocol};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn pki() -> Result<(SslCertificate, SslCertificate, SslKey), Box<dyn std::error::Error>> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Smoke CA");
+    let ca = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let leaf_key = KeyPair::generate()?;
+    let leaf =
+        CertificateParams::new(vec!["localhost".to_string()])?.signed_by(&leaf_key, &issuer)?;
+    Ok((
+        SslCertificate::from_der(ca.der())?,
+        SslCertificate::from_der(leaf.der())?,
+        SslKey::from_der(&leaf_key.serialize_der())?,
+    ))
+}
+
+#[test]
+fn blocking_client_and_server_exchange_a_line() -> TestResult {
+    let (ca, leaf, key) = pki()?;
+    let mut server_cfg = SslConfiguration::default();
+    server_cfg.set_local_certificate(leaf).set_private_key(key);
+    let server = SslServer::listen("127.0.0.1:0", server_cfg)?;
+    let port = server.local_addr().port();
+    let handle = std::thread::spawn(move || -> Result<Vec<u8>, String> {
+        let mut socket = server.accept().map_err(|e| e.to_string())?;
+        socket
+            .wait_for_ready_read(Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let line = socket.read_line(0);
+        socket.write_all(&line).map_err(|e| e.to_string())?;
+        socket.close().map_err(|e| e.to_string())?;
+        Ok(line)
+    });
+    let mut client_cfg = SslConfiguration::default();
+    client_cfg.set_ca_certificates(vec![ca]);
+    let mut client = SslSocket::with_configuration(client_cfg);
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(Duration::from_secs(5))?;
+    assert_eq!(client.session_protocol(), SslProtocol::TlsV1_3);
+    client.write_all(b"hello\n")?;
+    let mut echoed = Vec::new();
+    client.read_to_end(&mut echoed)?;
+    assert_eq!(echoed, b"hello\n");
+    let served = handle.join().map_err(|_| "server thread panicked")??;
+    assert_eq!(served, b"hello\n");
+    Ok(())
+}
+
+#[test]
+fn wrong_host_fails_with_handshake_error() -> TestResult {
+    let (ca, leaf, key) = pki()?;
+    let mut server_cfg = SslConfiguration::default();
+    server_cfg.set_local_certificate(leaf).set_private_key(key);
+    let server = SslServer::listen("127.0.0.1:0", server_cfg)?;
+    let port = server.local_addr().port();
+    let mut client_cfg = SslConfiguration::default();
+    client_cfg.set_ca_certificates(vec![ca]);
+    let mut client = SslSocket::with_configuration(client_cfg);
+    client.connect_to_host_encrypted("127.0.0.1", port);
+    let err = client
+        .wait_for_encrypted(Duration::from_secs(5))
+        .err()
+        .ok_or("handshake should fail")?;
+    assert_eq!(
+        err.socket_error(),
+        sslsocket::SocketError::SslHandshakeFailedError
+    );
+    assert!(
+        err.to_string().contains("certificate verification failed"),
+        "{err}"
+    );
+    drop(server);
+    Ok(())
+}
