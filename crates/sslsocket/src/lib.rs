@@ -38,7 +38,7 @@ mod ssl_error;
 pub mod tokio;
 pub mod verify;
 
-pub use cert::{AlternativeName, KeyAlgorithm, SslCertificate, SslKey};
+pub use cert::{AlternativeName, KeyAlgorithm, SslCertificate, SslCipher, SslKey};
 pub use config::SslConfiguration;
 pub use core::{SslEvent, SslHooks, Verdict};
 pub use enums::{

@@ -658,6 +658,16 @@ impl SslSocket {
         self.core.session_protocol()
     }
 
+    /// The negotiated cipher (Qt's `sessionCipher`).
+    pub fn session_cipher(&self) -> Option<crate::cert::SslCipher> {
+        self.core.session_cipher()
+    }
+
+    /// The ALPN protocol agreed on (Qt's `nextNegotiatedProtocol`).
+    pub fn next_negotiated_protocol(&self) -> Option<&[u8]> {
+        self.core.next_negotiated_protocol()
+    }
+
     /// The peer's address.
     pub fn peer_address(&self) -> Option<SocketAddr> {
         self.peer_addr

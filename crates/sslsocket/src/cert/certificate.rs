@@ -213,6 +213,20 @@ impl SslCertificate {
         .unwrap_or(false)
     }
 
+    /// The public key's algorithm as Qt's cipher descriptions name it (`RSA`, `ECDSA`,
+    /// `Ed25519`).
+    pub fn public_key_algorithm_name(&self) -> String {
+        self.with_parsed(
+            |c| match c.public_key().algorithm.algorithm.to_id_string().as_str() {
+                "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => "RSA".to_string(),
+                "1.2.840.10045.2.1" => "ECDSA".to_string(),
+                "1.3.101.112" => "Ed25519".to_string(),
+                other => other.to_string(),
+            },
+        )
+        .unwrap_or_default()
+    }
+
     /// The SHA-256 digest of the DER, lowercase hex.
     pub fn sha256_hex(&self) -> String {
         hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der).as_ref())

@@ -929,6 +929,22 @@ impl SslCore {
         self.negotiated.as_ref()
     }
 
+    /// The negotiated cipher (Qt's `sessionCipher`).
+    pub fn session_cipher(&self) -> Option<crate::cert::SslCipher> {
+        let negotiated = self.negotiated.as_ref()?;
+        let cipher =
+            crate::cert::SslCipher::from_name(&negotiated.cipher_suite, negotiated.protocol)?;
+        let auth = match self
+            .peer_chain
+            .first()
+            .or(self.configuration.local_certificate())
+        {
+            Some(cert) => cert.public_key_algorithm_name(),
+            None => String::new(),
+        };
+        Some(cipher.with_session("ECDH", &auth))
+    }
+
     /// The ALPN protocol agreed on.
     pub fn next_negotiated_protocol(&self) -> Option<&[u8]> {
         self.negotiated.as_ref().and_then(|n| n.alpn.as_deref())

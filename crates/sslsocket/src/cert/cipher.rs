@@ -1,0 +1,161 @@
+//! `SslCipher`: a cipher suite described the way Qt's `QSslCipher` does.
+
+use crate::enums::SslProtocol;
+
+/// A cipher suite (Qt's `QSslCipher`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SslCipher {
+    name: String,
+    protocol: SslProtocol,
+    key_exchange: String,
+    authentication: String,
+    encryption: String,
+    bits: u32,
+}
+
+/// IANA name → (OpenSSL name, key exchange, authentication, encryption, bits).
+/// TLS 1.3 suites do not fix key exchange and authentication; those come from the session.
+const TABLE: &[(&str, &str, &str, &str, &str, u32)] = &[
+    (
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_128_GCM_SHA256",
+        "",
+        "",
+        "AESGCM",
+        128,
+    ),
+    (
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_AES_256_GCM_SHA384",
+        "",
+        "",
+        "AESGCM",
+        256,
+    ),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "",
+        "",
+        "CHACHA20/POLY1305",
+        256,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDH",
+        "ECDSA",
+        "AESGCM",
+        128,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDH",
+        "ECDSA",
+        "AESGCM",
+        256,
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDH",
+        "ECDSA",
+        "CHACHA20/POLY1305",
+        256,
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDH",
+        "RSA",
+        "AESGCM",
+        128,
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDH",
+        "RSA",
+        "AESGCM",
+        256,
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDH",
+        "RSA",
+        "CHACHA20/POLY1305",
+        256,
+    ),
+];
+
+impl SslCipher {
+    /// The cipher with this IANA (or OpenSSL) name, for `protocol`, with the key exchange
+    /// and authentication of a TLS 1.3 session filled in when known.
+    pub fn from_name(name: &str, protocol: SslProtocol) -> Option<SslCipher> {
+        let row = TABLE.iter().find(|r| r.0 == name || r.1 == name)?;
+        Some(SslCipher {
+            name: row.0.to_string(),
+            protocol,
+            key_exchange: row.2.to_string(),
+            authentication: row.3.to_string(),
+            encryption: format!("{}({})", row.4, row.5),
+            bits: row.5,
+        })
+    }
+
+    /// Fills in what a TLS 1.3 suite leaves to the session.
+    pub(crate) fn with_session(mut self, key_exchange: &str, authentication: &str) -> SslCipher {
+        if self.key_exchange.is_empty() {
+            self.key_exchange = key_exchange.to_string();
+        }
+        if self.authentication.is_empty() {
+            self.authentication = authentication.to_string();
+        }
+        self
+    }
+
+    /// The IANA name (`TLS_AES_256_GCM_SHA384`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The OpenSSL spelling (`ECDHE-RSA-AES128-GCM-SHA256`).
+    pub fn openssl_name(&self) -> &str {
+        TABLE
+            .iter()
+            .find(|r| r.0 == self.name)
+            .map_or(self.name.as_str(), |r| r.1)
+    }
+
+    /// The protocol it was negotiated with.
+    pub fn protocol(&self) -> SslProtocol {
+        self.protocol
+    }
+
+    /// The key exchange method (`ECDH`).
+    pub fn key_exchange_method(&self) -> &str {
+        &self.key_exchange
+    }
+
+    /// The authentication method (`ECDSA`, `RSA`).
+    pub fn authentication_method(&self) -> &str {
+        &self.authentication
+    }
+
+    /// The encryption method (`AESGCM(256)`).
+    pub fn encryption_method(&self) -> &str {
+        &self.encryption
+    }
+
+    /// The bits of the symmetric key used.
+    pub fn used_bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The bits the cipher supports.
+    pub fn supported_bits(&self) -> u32 {
+        self.bits
+    }
+}
