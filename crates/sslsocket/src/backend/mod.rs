@@ -7,7 +7,6 @@
 //! to every session, so every backend applies the same policy.
 
 pub mod registry;
-#[cfg(feature = "aws-lc-rs")]
 pub mod rustls;
 
 use std::io;

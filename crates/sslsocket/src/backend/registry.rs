@@ -46,11 +46,7 @@ pub enum ImplementedClass {
 fn all_backends() -> &'static Vec<Arc<dyn Backend>> {
     static ALL: OnceLock<Vec<Arc<dyn Backend>>> = OnceLock::new();
     ALL.get_or_init(|| {
-        #[allow(unused_mut)]
-        let mut list: Vec<Arc<dyn Backend>> = Vec::new();
-        #[cfg(feature = "aws-lc-rs")]
-        list.push(Arc::new(crate::backend::rustls::RustlsBackend));
-        list
+        vec![Arc::new(crate::backend::rustls::RustlsBackend) as Arc<dyn Backend>]
     })
 }
 

@@ -69,6 +69,7 @@ impl SslServer {
     /// The next connection whose handshake finished, waiting up to `timeout` (Qt's
     /// `waitForNewConnection` + `nextPendingConnection`). Failed handshakes are returned
     /// as `Err` with the socket, so their errors and peer chain can be inspected.
+    #[allow(clippy::result_large_err)]
     pub fn next_connection(
         &self,
         timeout: Duration,
@@ -139,6 +140,8 @@ fn accept_loop(
     }
 }
 
+// Both sides carry the whole socket: a failed one keeps its errors and peer chain.
+#[allow(clippy::result_large_err)]
 fn handshake(
     stream: std::net::TcpStream,
     configuration: SslConfiguration,

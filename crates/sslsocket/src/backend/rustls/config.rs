@@ -108,7 +108,7 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
             .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?,
         None => {
             if configuration.private_key().is_some()
-                != !configuration.local_certificate_chain().is_empty()
+                == configuration.local_certificate_chain().is_empty()
             {
                 return Err(ConfigError::new(
                     "a local certificate needs its private key, and a private key its certificate",
