@@ -86,3 +86,48 @@ fn wrong_host_fails_with_handshake_error() -> TestResult {
     drop(server);
     Ok(())
 }
+
+#[test]
+fn paused_handshake_completes_after_ignore_and_resume() -> TestResult {
+    let (_ca, leaf, key) = pki()?;
+    let mut server_cfg = SslConfiguration::default();
+    server_cfg.set_local_certificate(leaf).set_private_key(key);
+    let server = SslServer::listen("127.0.0.1:0", server_cfg)?;
+    let port = server.local_addr().port();
+    let mut client_cfg = SslConfiguration::default();
+    client_cfg.set_ca_certificates(Vec::new());
+    let mut client = SslSocket::with_configuration(client_cfg);
+    client.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
+    client.connect_to_host_encrypted("localhost", port);
+    assert!(client.wait_for_encrypted(Duration::from_secs(5)).is_err());
+    assert!(client.is_paused());
+    assert!(!client.ssl_handshake_errors().is_empty());
+    client.ignore_ssl_errors();
+    client.resume()?;
+    client.wait_for_encrypted(Duration::from_secs(5))?;
+    assert!(client.is_encrypted());
+    let mut accepted = server.accept()?;
+    assert!(accepted.is_encrypted());
+    accepted.abort();
+    Ok(())
+}
+
+#[test]
+fn paused_handshake_fails_on_resume_without_ignoring() -> TestResult {
+    let (_ca, leaf, key) = pki()?;
+    let mut server_cfg = SslConfiguration::default();
+    server_cfg.set_local_certificate(leaf).set_private_key(key);
+    let server = SslServer::listen("127.0.0.1:0", server_cfg)?;
+    let mut client_cfg = SslConfiguration::default();
+    client_cfg.set_ca_certificates(Vec::new());
+    let mut client = SslSocket::with_configuration(client_cfg);
+    client.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
+    client.connect_to_host_encrypted("localhost", server.local_addr().port());
+    assert!(client.wait_for_encrypted(Duration::from_secs(5)).is_err());
+    let err = client.resume().err().ok_or("resume should fail")?;
+    assert_eq!(
+        err.socket_error(),
+        sslsocket::SocketError::SslHandshakeFailedError
+    );
+    Ok(())
+}

@@ -150,6 +150,18 @@ impl SslSocket {
         self.core.ignore_ssl_error_rules(rules);
     }
 
+    /// Continues a handshake paused on verification errors (Qt's `resume()`); then
+    /// `wait_for_encrypted` finishes it.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        self.core.resume()?;
+        self.flush_nonblocking()
+    }
+
+    /// Whether the handshake is paused on verification errors.
+    pub fn is_paused(&self) -> bool {
+        self.core.is_paused()
+    }
+
     /// Sets the pause mode (Qt's `setPauseMode`).
     pub fn set_pause_mode(&mut self, mode: PauseMode) {
         self.core.set_pause_mode(mode);

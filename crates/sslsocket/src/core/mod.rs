@@ -73,6 +73,7 @@ pub struct SslCore {
     peer_chain: Vec<SslCertificate>,
     handshake_errors: Vec<SslError>,
     errors_reported: bool,
+    paused: bool,
 }
 
 impl SslCore {
@@ -110,6 +111,7 @@ impl SslCore {
             peer_chain: Vec::new(),
             handshake_errors: Vec::new(),
             errors_reported: false,
+            paused: false,
         }
     }
 
@@ -154,6 +156,15 @@ impl SslCore {
     pub fn ignore_ssl_errors(&mut self) {
         self.ignore_all = true;
         self.verify.lock().ignore_all = true;
+    }
+
+    /// Forgets `ignore_ssl_errors()` and any ignore list.
+    pub fn clear_ignored_ssl_errors(&mut self) {
+        self.ignore_all = false;
+        self.ignore_rules.clear();
+        let mut state = self.verify.lock();
+        state.ignore_all = false;
+        state.rules.clear();
     }
 
     /// Accept exactly these errors (kind and certificate), and no others (Qt's
@@ -334,6 +345,7 @@ impl SslCore {
             state.rules = self.ignore_rules.clone();
             state.hooks = self.hooks.clone();
             state.pause_mode = self.pause_mode;
+            state.interrupt_on_error = self.configuration.handshake_must_interrupt_on_error();
         }
         let peer_name = self
             .peer_verify_name
@@ -430,6 +442,7 @@ impl SslCore {
         self.peer_chain.clear();
         self.handshake_errors.clear();
         self.errors_reported = false;
+        self.paused = false;
     }
 
     // ----- bytes from the wire -----------------------------------------------------
@@ -579,13 +592,15 @@ impl SslCore {
         if self.errors_reported {
             return;
         }
-        let (verified, errors, chain, mode) = {
+        let (verified, errors, chain, mode, paused, interrupted) = {
             let state = self.verify.lock();
             (
                 state.verified,
                 state.errors.clone(),
                 state.peer_chain.clone(),
                 state.mode,
+                state.paused,
+                state.interrupted_on.clone(),
             )
         };
         if !verified {
@@ -594,6 +609,10 @@ impl SslCore {
         self.errors_reported = true;
         self.handshake_errors = errors.clone();
         self.peer_chain = chain;
+        self.paused = paused;
+        if let Some(first) = interrupted {
+            self.push(SslEvent::HandshakeInterruptedOnError(first));
+        }
         if !errors.is_empty() && mode == Some(PeerVerifyMode::VerifyPeer) {
             for error in &errors {
                 self.push(SslEvent::PeerVerifyError(error.clone()));
@@ -603,7 +622,7 @@ impl SslCore {
     }
 
     fn check_handshake_done(&mut self) {
-        if self.encrypted || self.failed {
+        if self.encrypted || self.failed || self.paused {
             return;
         }
         let Some(session) = self.session.as_ref() else {
@@ -652,9 +671,65 @@ impl SslCore {
 
     // ----- bytes to the wire -------------------------------------------------------
 
-    /// Whether bytes are waiting to be written to the wire.
+    /// Whether bytes are waiting to be written to the wire (never while paused on errors:
+    /// the next flight is withheld until `resume()`).
     pub fn wants_write(&self) -> bool {
+        if self.paused {
+            return false;
+        }
         !self.plain_out.is_empty() || self.session.as_ref().is_some_and(|s| s.wants_write())
+    }
+
+    /// Whether the handshake is paused on verification errors (Qt's `PauseOnSslErrors`).
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Continues a paused handshake (Qt's `resume()`): it completes if every error is now
+    /// ignored (`ignore_ssl_errors*` called meanwhile), otherwise it fails.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        if !self.paused {
+            return Err(ApiMisuse("the handshake is not paused".into()).into());
+        }
+        self.paused = false;
+        let accepted = {
+            let mut state = self.verify.lock();
+            state.paused = false;
+            state.ignore_all = self.ignore_all;
+            state.rules = self.ignore_rules.clone();
+            let ok = state.covers_all(&self.handshake_errors);
+            state.refused = !ok;
+            ok
+        };
+        if !accepted {
+            let names: Vec<String> = self
+                .handshake_errors
+                .iter()
+                .map(|e| e.error().name())
+                .collect();
+            let error = Error::Tls(TlsFailure::handshake(format!(
+                "certificate verification failed: {}",
+                names.join(", ")
+            )));
+            self.fail(error.clone());
+            return Err(error);
+        }
+        self.check_handshake_done();
+        self.flush_queued();
+        if self.session.as_ref().is_some_and(|s| s.plaintext_len() > 0) {
+            self.push(SslEvent::ReadyRead);
+        }
+        Ok(())
+    }
+
+    /// Qt's `continueInterruptedHandshake()`: the decision is taken synchronously by
+    /// [`SslHooks::handshake_interrupted`]; after the fact there is nothing left to
+    /// continue, so this only reports whether the handshake went on.
+    pub fn continue_interrupted_handshake(&mut self) -> Result<(), Error> {
+        match self.failure() {
+            Some(failure) => Err(failure.clone()),
+            None => Ok(()),
+        }
     }
 
     /// Writes pending bytes to `wr` (the socket); returns how many were written.
@@ -736,7 +811,7 @@ impl SslCore {
     }
 
     fn flush_queued(&mut self) {
-        if !self.encrypted || self.failed || self.queued.is_empty() {
+        if !self.encrypted || self.failed || self.paused || self.queued.is_empty() {
             return;
         }
         while !self.queued.is_empty() {
@@ -776,6 +851,9 @@ impl SslCore {
 
     /// Reads decrypted (or, in plain mode, plain) data. Returns 0 when nothing is buffered.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        if self.paused {
+            return 0;
+        }
         let mut done = 0;
         if !self.plain_in.is_empty() {
             let n = self.plain_in.len().min(buf.len());
@@ -801,6 +879,9 @@ impl SslCore {
 
     /// Decrypted bytes ready to read (Qt's `bytesAvailable`).
     pub fn bytes_available(&self) -> usize {
+        if self.paused {
+            return 0;
+        }
         self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len())
     }
 

@@ -35,9 +35,12 @@ pub(crate) struct VerifyState {
     pub(crate) pause_mode: PauseMode,
     pub(crate) errors: Vec<SslError>,
     pub(crate) peer_chain: Vec<SslCertificate>,
+    pub(crate) interrupt_on_error: bool,
     pub(crate) verified: bool,
     pub(crate) refused: bool,
     pub(crate) reported: bool,
+    pub(crate) paused: bool,
+    pub(crate) interrupted_on: Option<SslError>,
 }
 
 impl VerifyShared {
@@ -78,6 +81,25 @@ impl VerifyShared {
         {
             return Decision::Proceed;
         }
+        let interrupt = self.lock().interrupt_on_error;
+        if interrupt {
+            // Qt's early reporting: the first error interrupts the handshake; the hook
+            // (the slot) continues it (accepting the errors) or lets it stop with an alert.
+            let first = errors.first().cloned().unwrap_or_default();
+            let verdict = hooks
+                .as_ref()
+                .map_or(Verdict::Abort, |h| h.handshake_interrupted(&first));
+            let mut state = self.lock();
+            state.interrupted_on = Some(first);
+            state.reported = true;
+            let proceed = verdict == Verdict::Ignore;
+            state.refused = !proceed;
+            return if proceed {
+                Decision::Proceed
+            } else {
+                Decision::Refuse
+            };
+        }
         // The hook runs without the lock held, so it may call back into the policy.
         let verdict = hooks.map_or(Verdict::UsePolicy, |h| h.ssl_errors(&errors));
         let mut state = self.lock();
@@ -85,8 +107,17 @@ impl VerifyShared {
         let decision = match verdict {
             Verdict::Ignore => Decision::Proceed,
             Verdict::Abort => Decision::Refuse,
-            Verdict::UsePolicy | Verdict::Pause => {
+            Verdict::Pause => {
+                state.paused = true;
+                Decision::Proceed
+            }
+            Verdict::UsePolicy => {
                 if state.covers_all(&errors) {
+                    Decision::Proceed
+                } else if state.pause_mode == PauseMode::PauseOnSslErrors {
+                    // Accepted only tentatively: the core withholds every byte until the
+                    // application ignores the errors and resumes, or aborts.
+                    state.paused = true;
                     Decision::Proceed
                 } else {
                     Decision::Refuse
@@ -97,14 +128,19 @@ impl VerifyShared {
         decision
     }
 
-    /// Records that the peer sent no certificate (the backend decides what that means).
-    pub fn record_no_certificate(&self) {
-        self.lock().verified = true;
+    /// The peer sent no certificate where one was required (server in `VerifyPeer`).
+    pub fn record_missing_certificate(&self) {
+        let mut state = self.lock();
+        state.verified = true;
+        state.refused = true;
+        state.errors = vec![SslError::new(
+            crate::ssl_error::SslErrorKind::NoPeerCertificate,
+        )];
     }
 }
 
 impl VerifyState {
-    fn covers_all(&self, errors: &[SslError]) -> bool {
+    pub(crate) fn covers_all(&self, errors: &[SslError]) -> bool {
         self.ignore_all
             || errors
                 .iter()

@@ -81,6 +81,9 @@ impl TlsSession for RustlsSession {
                 Ok(())
             }
             Err(error) => {
+                if matches!(error, rustls::Error::NoCertificatesPresented) {
+                    self.verify.record_missing_certificate();
+                }
                 let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
                 if let Some(alert) = alerts::received(&error) {
                     failure.message = format!("the peer sent a fatal alert: {}", alert.description);
