@@ -1,56 +1,27 @@
 //! Certificate verification that collects every error (Qt's rule), not only the first.
+//!
+//! rustls and webpki stop at the first problem of a chain; Qt reports all of them, each tied
+//! to its certificate, and lets the application ignore exactly the ones it expects. This
+//! module builds the path itself and checks each property on its own, reproducing the
+//! errors OpenSSL's `X509_verify_cert` reports to Qt (see [`collect_errors`] for the rules),
+//! so ignore lists are portable between backends. Every signature is checked with the
+//! crypto provider's algorithms; nothing here does cryptography of its own.
+//!
+//! [`TrustStore`] is built once per configuration; [`collect_errors`] runs per handshake;
+//! [`SslCertificate::verify`](crate::SslCertificate::verify) is Qt's
+//! `QSslCertificate::verify` over the process default CA set.
 
+mod api;
+mod chain;
+mod checks;
+mod hostname;
+mod path;
 pub(crate) mod signature;
+mod store;
+#[cfg(test)]
+mod test_pki;
+#[cfg(test)]
+mod tests;
 
-use crate::cert::SslCertificate;
-use crate::ssl_error::SslError;
-
-/// Trusted anchors. (Interim: replaced by the collector branch.)
-pub struct TrustStore {
-    certificates: Vec<SslCertificate>,
-}
-
-impl TrustStore {
-    /// A store of these anchors.
-    pub fn new(certificates: Vec<SslCertificate>) -> TrustStore {
-        TrustStore { certificates }
-    }
-    /// The anchors.
-    pub fn certificates(&self) -> &[SslCertificate] {
-        &self.certificates
-    }
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.certificates.is_empty()
-    }
-}
-
-/// What the certificate is checked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    /// A TLS server.
-    ServerAuth,
-    /// A TLS client.
-    ClientAuth,
-}
-
-/// The inputs of one verification.
-pub struct VerifyInput<'a> {
-    /// The chain as the peer sent it, leaf first.
-    pub chain: &'a [SslCertificate],
-    /// The trust anchors.
-    pub store: &'a TrustStore,
-    /// The name to check, if any.
-    pub host: Option<&'a str>,
-    /// Server or client.
-    pub purpose: Purpose,
-    /// Now, in seconds since the epoch.
-    pub now_unix: i64,
-    /// At most this many intermediates (0 = no limit).
-    pub max_depth: u32,
-}
-
-/// Every error of the chain. (Interim.)
-pub fn collect_errors(_input: &VerifyInput<'_>) -> Vec<SslError> {
-    Vec::new()
-}
+pub use chain::{collect_errors, Purpose, VerifyInput, MAX_INTERMEDIATES};
+pub use store::TrustStore;

@@ -23,7 +23,8 @@ pub(crate) enum SignatureCheck {
     /// The issuer's key could not be read or has no supported algorithm
     /// (Qt's `UnableToDecodeIssuerPublicKey`).
     UnsupportedKey,
-    /// The certificate could not be sliced into its parts.
+    /// The certificate could not be sliced into its parts, or they disagree (the
+    /// signature algorithm inside and outside the signed part differ).
     Malformed,
 }
 
@@ -57,16 +58,50 @@ pub(crate) fn verify_signed_by(cert_der: &[u8], issuer_spki_der: &[u8]) -> Signa
     }
 }
 
-/// `(tbs with its header, signatureAlgorithm contents, signature bits)` of a signed object.
+/// `(tbs with its header, signatureAlgorithm contents, signature bits)` of a certificate.
+///
+/// The envelope around the signed part is not covered by the signature, so it is held to
+/// DER here (x509-parser tolerates some BER): a constructed SEQUENCE of SEQUENCE, SEQUENCE
+/// and BIT STRING with nothing after, and the signature algorithm inside the signed part
+/// equal to the outer one (RFC 5280 4.1.1.2; OpenSSL's `X509_verify` checks the same).
 fn split_signed(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let (_, outer) = Any::from_der(der).ok()?;
+    let (rest, outer) = tagged(der, SEQUENCE)?;
+    if !rest.is_empty() {
+        return None;
+    }
     let body = outer.data;
-    let (rest, _tbs) = Any::from_der(body).ok()?;
+    let (rest, tbs) = tagged(body, SEQUENCE)?;
     let tbs_raw = body.get(..body.len().checked_sub(rest.len())?)?;
-    let (rest, alg) = Any::from_der(rest).ok()?;
-    let (_, bits) = Any::from_der(rest).ok()?;
+    let (rest, alg) = tagged(rest, SEQUENCE)?;
+    let (rest, bits) = tagged(rest, BIT_STRING)?;
+    if !rest.is_empty() || inner_signature_algorithm(tbs.data)? != alg.data {
+        return None;
+    }
     let signature = bit_string_bytes(bits.data)?;
     Some((tbs_raw, alg.data, signature))
+}
+
+/// The contents of the `signature` AlgorithmIdentifier of a TBSCertificate's contents
+/// (after the optional `[0]` version and the serial number).
+fn inner_signature_algorithm(tbs: &[u8]) -> Option<&[u8]> {
+    let (mut rest, _) = Any::from_der(tbs).ok()?;
+    if tbs.first() == Some(&VERSION) {
+        rest = Any::from_der(rest).ok()?.0;
+    }
+    Some(tagged(rest, SEQUENCE)?.1.data)
+}
+
+/// Identifier octets: SEQUENCE (constructed), BIT STRING, `[0]` (constructed).
+const SEQUENCE: u8 = 0x30;
+const BIT_STRING: u8 = 0x03;
+const VERSION: u8 = 0xa0;
+
+/// One element that must start with the identifier octet `tag`.
+fn tagged(der: &[u8], tag: u8) -> Option<(&[u8], Any<'_>)> {
+    if der.first() != Some(&tag) {
+        return None;
+    }
+    Any::from_der(der).ok()
 }
 
 /// `(algorithm contents, key bits)` of a SubjectPublicKeyInfo.

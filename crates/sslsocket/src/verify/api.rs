@@ -1,0 +1,45 @@
+//! Qt's `QSslCertificate::verify`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::cert::SslCertificate;
+use crate::config::{default_configuration, system_ca_certificates};
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::{collect_errors, Purpose, TrustStore, VerifyInput};
+
+impl SslCertificate {
+    /// Verifies `chain` (leaf first) against the process default CA set, as a TLS client
+    /// would verify a server, and returns every error found; an empty list means the chain
+    /// is trusted (Qt's `QSslCertificate::verify`).
+    ///
+    /// The CA set is the default configuration's CA certificates plus, when it loads them
+    /// on demand, the system's. `host_name`, when given and not empty, is checked against
+    /// the leaf (RFC 6125: subject alternative names, or the common name when there are
+    /// none). Dates are checked at the current time; the verify depth is not limited. An
+    /// empty chain gives exactly one `UnspecifiedError`, as in Qt. The errors are those of
+    /// [`collect_errors`](crate::verify::collect_errors), in the same order.
+    pub fn verify(chain: &[SslCertificate], host_name: Option<&str>) -> Vec<SslError> {
+        if chain.is_empty() {
+            return vec![SslError::new(SslErrorKind::UnspecifiedError)];
+        }
+        let configuration = default_configuration();
+        let mut anchors = configuration.ca_certificates().to_vec();
+        if configuration.system_ca_on_demand() {
+            anchors.extend(system_ca_certificates());
+        }
+        let store = TrustStore::new(anchors);
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            });
+        collect_errors(&VerifyInput {
+            chain,
+            store: &store,
+            host: host_name.filter(|name| !name.is_empty()),
+            purpose: Purpose::ServerAuth,
+            now_unix,
+            max_depth: 0,
+        })
+    }
+}

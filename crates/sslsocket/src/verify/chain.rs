@@ -1,0 +1,273 @@
+//! The collector: every verification error of a chain, each on its certificate, in
+//! OpenSSL's order.
+
+use crate::cert::SslCertificate;
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::checks::{CaKind, CertInfo};
+use crate::verify::hostname::matches_host;
+use crate::verify::path::{self, Path, Top};
+use crate::verify::signature::SignatureCheck;
+use crate::verify::store::TrustStore;
+
+/// The most intermediate CA certificates ever followed between the leaf and the anchor,
+/// whatever `max_depth` says; a longer path is reported like a `max_depth` overflow.
+pub const MAX_INTERMEDIATES: u32 = 10;
+
+/// What the peer's certificate must be good for (OpenSSL's `ssl_server` / `ssl_client`
+/// purposes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A TLS server's certificate, checked by a client: extendedKeyUsage, if present,
+    /// must allow serverAuth.
+    ServerAuth,
+    /// A TLS client's certificate, checked by a server: extendedKeyUsage, if present,
+    /// must allow clientAuth.
+    ClientAuth,
+}
+
+/// Everything one verification looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyInput<'a> {
+    /// The chain as the peer sent it, leaf first.
+    pub chain: &'a [SslCertificate],
+    /// The trusted anchors.
+    pub store: &'a TrustStore,
+    /// The name to check the leaf against: a DNS name or an IP literal. `None` checks no
+    /// name (a server verifying its clients).
+    pub host: Option<&'a str>,
+    /// What the leaf must be good for.
+    pub purpose: Purpose,
+    /// The time to check validity periods at, in seconds since the Unix epoch (the caller
+    /// reads the clock, so verification is deterministic).
+    pub now_unix: i64,
+    /// At most this many intermediate CA certificates between the leaf and the trust
+    /// anchor (Qt's `peerVerifyDepth`, counted as OpenSSL counts it); 0 means no limit
+    /// (but see [`MAX_INTERMEDIATES`]).
+    pub max_depth: u32,
+}
+
+/// Every verification error of the chain, each tied to its certificate, in OpenSSL's order
+/// (depth-first from the leaf, as OpenSSL's verify callback reports them). Empty = trusted.
+///
+/// This is Qt's rule ("find every error, decide afterwards"), with the errors OpenSSL's
+/// `X509_verify_cert` reports to a verify callback that always continues (what Qt does on
+/// its OpenSSL backend), so that an ignore list written against one backend works on the
+/// other:
+///
+/// - The path is built from the leaf through the certificates the peer sent and the store
+///   (trusted issuers first, then a self-signed certificate ends it, then sent issuers;
+///   names by raw DER, authority/subject key identifiers preferred, each signature checked
+///   with the crypto provider). A certificate that is itself in the store ends the path as
+///   a trust anchor, self-signed or not. Certificates the peer sent that are not on the
+///   path are ignored.
+/// - How the path ends: an untrusted self-signed leaf alone gives `SelfSignedCertificate`;
+///   an untrusted self-signed root above it gives `SelfSignedCertificateInChain` on that
+///   root; a top certificate with no known issuer gives `UnableToGetLocalIssuerCertificate`
+///   on it, and when that top is the leaf itself also `UnableToVerifyFirstCertificate`.
+/// - Per certificate of the path, including the anchor: an unreadable extension we rely on
+///   or an unhandled critical extension (`UnspecifiedError`); a CA without `CA:TRUE`
+///   (`InvalidCaCertificate`, and then also `InvalidPurpose`, as OpenSSL's purpose check
+///   requires a CA); an extendedKeyUsage without the purpose (serverAuth or clientAuth;
+///   anyExtendedKeyUsage allows both), or a leaf keyUsage that excludes TLS
+///   (`InvalidPurpose`); a violated pathLenConstraint (`PathLengthExceeded`, on the CA
+///   whose constraint it is); a signature that does not verify (`CertificateSignatureFailed`
+///   on the signed certificate) or an issuer key the provider cannot use
+///   (`UnableToDecodeIssuerPublicKey`, on the issuer, as OpenSSL reports it); validity
+///   (`CertificateNotYetValid`, `CertificateExpired`) at `now_unix`. Like OpenSSL, the
+///   dates of an untrusted top certificate whose issuer is unknown are not checked (only
+///   its missing issuer is reported), those of a trust anchor are.
+/// - The host name, when given, on the leaf, last (`HostNameMismatch`; Qt checks the name
+///   after OpenSSL's verification and appends it).
+///
+/// Errors come leaf first, then up the path; for one certificate in the order OpenSSL's
+/// phases find them (path building, extensions, signatures, dates). No pair repeats.
+///
+/// **Depth.** With `max_depth` N > 0 the trust anchor must be at most N+1 certificates
+/// above the leaf. When the path goes further, OpenSSL 3 stops at the certificate N+1
+/// above the leaf and reports there `X509_V_ERR_CERT_CHAIN_TOO_LONG` and then
+/// `X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY` (checked with `openssl s_client
+/// -verify_depth` against OpenSSL 3.0). Qt maps the first to `UnspecifiedError` (it has no
+/// kind for it), so we report `UnspecifiedError` and `UnableToGetLocalIssuerCertificate`,
+/// both on that certificate, and nothing about the certificates above it.
+///
+/// **Where we differ from OpenSSL**, on purpose: a trusted certificate that is not
+/// self-signed is an anchor (OpenSSL without `X509_V_FLAG_PARTIAL_CHAIN` reports
+/// `UnableToGetIssuerCertificate` on it; rustls and webpki accept it); the own signature
+/// of an untrusted self-signed certificate is checked (OpenSSL skips it), so a
+/// self-issued certificate whose signature does not verify also gets
+/// `CertificateSignatureFailed`; an empty chain gives `NoPeerCertificate` (no certificate).
+/// Signatures the provider does not accept (SHA-1, RSA keys under 2048 bits) are
+/// `CertificateSignatureFailed`, where OpenSSL 3 reports a security-level error that Qt
+/// calls `UnspecifiedError`.
+///
+/// **Not covered here** (the backend's webpki check is the gate for them): name
+/// constraints, certificate policies, revocation.
+pub fn collect_errors(input: &VerifyInput<'_>) -> Vec<SslError> {
+    let Some(leaf_cert) = input.chain.first() else {
+        return vec![SslError::new(SslErrorKind::NoPeerCertificate)];
+    };
+    let Some(leaf) = CertInfo::parse(leaf_cert) else {
+        return vec![SslError::with_certificate(
+            SslErrorKind::UnspecifiedError,
+            leaf_cert.clone(),
+        )];
+    };
+    let mut unreadable = Vec::new();
+    let mut pool = Vec::new();
+    for cert in input.chain.iter().skip(1) {
+        match CertInfo::parse(cert) {
+            Some(info) => pool.push(Some(info)),
+            None => unreadable.push(cert),
+        }
+    }
+    let limit = match input.max_depth {
+        0 => MAX_INTERMEDIATES,
+        n => n.min(MAX_INTERMEDIATES),
+    };
+    let max_nodes = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(2);
+    let path = path::build(leaf, pool, input.store, max_nodes);
+
+    let mut errors = Errors::default();
+    for (node, kinds) in path.nodes.iter().zip(path_errors(&path, input)) {
+        for kind in kinds {
+            errors.push(kind, node.info.cert());
+        }
+    }
+    // Cannot happen for `SslCertificate` values (they parsed when made), but the list must
+    // never be empty for a chain that does not verify.
+    for cert in unreadable {
+        errors.push(SslErrorKind::UnspecifiedError, cert);
+    }
+    if let (Some(host), Some(leaf)) = (input.host, path.nodes.first()) {
+        if !matches_host(leaf.info.x509(), host) {
+            errors.push(SslErrorKind::HostNameMismatch, leaf.info.cert());
+        }
+    }
+    errors.list
+}
+
+/// The error kinds of each certificate of the path, by path index, each list in OpenSSL's
+/// phase order.
+fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<Vec<SslErrorKind>> {
+    use SslErrorKind::*;
+    let count = path.nodes.len();
+    let top = count.saturating_sub(1);
+    let mut kinds: Vec<Vec<SslErrorKind>> = vec![Vec::new(); count];
+    let mut add = |index: usize, kind: SslErrorKind| {
+        if let Some(list) = kinds.get_mut(index) {
+            list.push(kind);
+        }
+    };
+
+    // Path building (OpenSSL's build_chain).
+    match path.top {
+        Top::Anchored => {}
+        Top::SelfSigned(_) if count == 1 => add(top, SelfSignedCertificate),
+        Top::SelfSigned(_) => add(top, SelfSignedCertificateInChain),
+        Top::NoIssuer => add(top, UnableToGetLocalIssuerCertificate),
+        Top::TooLong => {
+            add(top, UnspecifiedError);
+            add(top, UnableToGetLocalIssuerCertificate);
+        }
+    }
+
+    // Extensions (OpenSSL's check_chain_extensions).
+    let mut intermediates_below: u32 = 0;
+    for (index, node) in path.nodes.iter().enumerate() {
+        let info = &node.info;
+        if info.has_extension_problem() {
+            add(index, UnspecifiedError);
+        }
+        let as_ca = index > 0;
+        if as_ca {
+            // OpenSSL 3 tolerates a CA without basicConstraints (v1, or keyUsage only)
+            // only at the top of the path.
+            let ca = info.ca_kind();
+            if ca == CaKind::No || (index < top && ca != CaKind::Yes) {
+                add(index, InvalidCaCertificate);
+            }
+        }
+        if !info.allows_purpose(input.purpose, as_ca) {
+            add(index, InvalidPurpose);
+        }
+        if index > 1 {
+            if let Some(max) = info.path_len_constraint() {
+                if intermediates_below > max {
+                    add(index, PathLengthExceeded);
+                }
+            }
+        }
+        if as_ca && !info.is_self_issued() {
+            intermediates_below = intermediates_below.saturating_add(1);
+        }
+    }
+
+    // Signatures (OpenSSL's internal_verify).
+    for (index, node) in path.nodes.iter().enumerate() {
+        let own = match path.top {
+            Top::SelfSigned(check) if index == top => Some(check),
+            _ => None,
+        };
+        match node.signature {
+            Some(check) => signature_errors(check, index, index.saturating_add(1), &mut add),
+            None => {
+                if let Some(check) = own {
+                    signature_errors(check, index, index, &mut add);
+                }
+            }
+        }
+    }
+    if path.top == Top::NoIssuer && count == 1 {
+        add(0, UnableToVerifyFirstCertificate);
+    }
+
+    // Dates. OpenSSL never reaches the dates of an untrusted top with no issuer.
+    let skip_top_dates = count > 1 && matches!(path.top, Top::NoIssuer | Top::TooLong);
+    for (index, node) in path.nodes.iter().enumerate() {
+        if skip_top_dates && index == top {
+            continue;
+        }
+        let (not_before, not_after) = node.info.validity();
+        if input.now_unix < not_before {
+            add(index, CertificateNotYetValid);
+        }
+        if input.now_unix > not_after {
+            add(index, CertificateExpired);
+        }
+    }
+    kinds
+}
+
+/// The errors of one signature check of certificate `child` with the key of `issuer`
+/// (path indexes).
+fn signature_errors(
+    check: SignatureCheck,
+    child: usize,
+    issuer: usize,
+    add: &mut impl FnMut(usize, SslErrorKind),
+) {
+    match check {
+        SignatureCheck::Valid => {}
+        SignatureCheck::Invalid | SignatureCheck::Malformed => {
+            add(child, SslErrorKind::CertificateSignatureFailed)
+        }
+        SignatureCheck::UnsupportedKey => add(issuer, SslErrorKind::UnableToDecodeIssuerPublicKey),
+    }
+}
+
+/// The output list, without repeated pairs.
+#[derive(Default)]
+struct Errors {
+    list: Vec<SslError>,
+}
+
+impl Errors {
+    fn push(&mut self, kind: SslErrorKind, cert: &SslCertificate) {
+        let error = SslError::with_certificate(kind, cert.clone());
+        if !self.list.contains(&error) {
+            self.list.push(error);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Properties of one certificate, read the way OpenSSL's `X509_check_ca` and
+//! `X509_check_purpose` read them.
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{ExtendedKeyUsage, KeyUsage, ParsedExtension};
+use x509_parser::oid_registry::{
+    Oid, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
+    OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME,
+    OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+};
+use x509_parser::prelude::FromDer;
+
+use crate::cert::SslCertificate;
+use crate::verify::Purpose;
+
+/// Extensions whose content we rely on: one that is malformed or repeated makes the
+/// certificate unusable (OpenSSL marks it `EXFLAG_INVALID`).
+const RELIED_ON: [&Oid<'static>; 6] = [
+    &OID_X509_EXT_BASIC_CONSTRAINTS,
+    &OID_X509_EXT_KEY_USAGE,
+    &OID_X509_EXT_EXTENDED_KEY_USAGE,
+    &OID_X509_EXT_SUBJECT_ALT_NAME,
+    &OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER,
+    &OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+];
+
+/// Extensions that may be critical: OpenSSL's `X509_supported_extension` list. Any other
+/// critical extension is `X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION` (Qt: `UnspecifiedError`).
+const CRITICAL_OK: [&str; 15] = [
+    "2.16.840.1.113730.1.1", // nsCertType
+    "2.5.29.15",             // keyUsage
+    "2.5.29.17",             // subjectAltName
+    "2.5.29.19",             // basicConstraints
+    "2.5.29.32",             // certificatePolicies
+    "2.5.29.31",             // cRLDistributionPoints
+    "2.5.29.37",             // extKeyUsage
+    "1.3.6.1.5.5.7.1.7",     // sbgp-ipAddrBlock
+    "1.3.6.1.5.5.7.1.8",     // sbgp-autonomousSysNum
+    "1.3.6.1.5.5.7.48.1.5",  // id-pkix-OCSP-noCheck
+    "2.5.29.36",             // policyConstraints
+    "1.3.6.1.5.5.7.1.14",    // proxyCertInfo
+    "2.5.29.30",             // nameConstraints
+    "2.5.29.33",             // policyMappings
+    "2.5.29.54",             // inhibitAnyPolicy
+];
+
+/// Server-gated cryptography EKUs, which OpenSSL accepts in place of serverAuth.
+const SGC_OIDS: [&str; 2] = ["2.16.840.1.113730.4.1", "1.3.6.1.4.1.311.10.3.3"];
+
+/// How a certificate qualifies as a CA (the return values of OpenSSL's `check_ca`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CaKind {
+    /// Not a CA: basicConstraints says no, or nothing says yes, or keyUsage lacks keyCertSign.
+    No,
+    /// basicConstraints `CA:TRUE`.
+    Yes,
+    /// A version 1 self-issued certificate (tolerated as a root only).
+    V1Root,
+    /// No basicConstraints, but a keyUsage with keyCertSign (tolerated as a root only).
+    KeyUsageOnly,
+}
+
+/// A certificate parsed once, with the accessors verification needs.
+pub(super) struct CertInfo<'a> {
+    cert: &'a SslCertificate,
+    x509: X509Certificate<'a>,
+}
+
+impl<'a> CertInfo<'a> {
+    /// Parses `cert`; `None` if it is not a DER certificate (cannot happen for a value made
+    /// by `SslCertificate::from_der`, but the bytes came from a peer).
+    pub(super) fn parse(cert: &'a SslCertificate) -> Option<CertInfo<'a>> {
+        X509Certificate::from_der(cert.der())
+            .ok()
+            .map(|(_, x509)| CertInfo { cert, x509 })
+    }
+
+    /// The certificate.
+    pub(super) fn cert(&self) -> &'a SslCertificate {
+        self.cert
+    }
+
+    /// The parsed certificate.
+    pub(super) fn x509(&self) -> &X509Certificate<'a> {
+        &self.x509
+    }
+
+    /// Raw DER of the subject name.
+    pub(super) fn subject_raw(&self) -> &'a [u8] {
+        self.x509.tbs_certificate.subject.as_raw()
+    }
+
+    /// Raw DER of the issuer name.
+    pub(super) fn issuer_raw(&self) -> &'a [u8] {
+        self.x509.tbs_certificate.issuer.as_raw()
+    }
+
+    /// The whole SubjectPublicKeyInfo, as `verify_signed_by` takes it.
+    pub(super) fn spki_raw(&self) -> &'a [u8] {
+        self.x509.tbs_certificate.subject_pki.raw
+    }
+
+    /// Subject and issuer names are the same (OpenSSL's `EXFLAG_SI`).
+    pub(super) fn is_self_issued(&self) -> bool {
+        self.subject_raw() == self.issuer_raw()
+    }
+
+    /// The subjectKeyIdentifier, if any.
+    pub(super) fn subject_key_id(&self) -> Option<&[u8]> {
+        self.x509
+            .iter_extensions()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0),
+                _ => None,
+            })
+    }
+
+    /// The keyIdentifier of the authorityKeyIdentifier, if any.
+    pub(super) fn authority_key_id(&self) -> Option<&[u8]> {
+        self.x509
+            .iter_extensions()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    aki.key_identifier.as_ref().map(|id| id.0)
+                }
+                _ => None,
+            })
+    }
+
+    /// Whether `issuer` may have issued this certificate by name and key identifier
+    /// (OpenSSL's `check_issued`: names equal, and AKI/SKI not contradicting each other).
+    pub(super) fn may_be_issued_by(&self, issuer: &CertInfo<'_>) -> bool {
+        if self.issuer_raw() != issuer.subject_raw() {
+            return false;
+        }
+        match (self.authority_key_id(), issuer.subject_key_id()) {
+            (Some(aki), Some(ski)) => aki == ski,
+            _ => true,
+        }
+    }
+
+    /// Whether AKI and SKI are both present and equal (a preferred issuer match).
+    pub(super) fn key_ids_match(&self, issuer: &CertInfo<'_>) -> bool {
+        matches!(
+            (self.authority_key_id(), issuer.subject_key_id()),
+            (Some(aki), Some(ski)) if aki == ski
+        )
+    }
+
+    /// An extension we rely on is malformed or repeated, or a critical extension is one
+    /// OpenSSL does not handle.
+    pub(super) fn has_extension_problem(&self) -> bool {
+        for ext in self.x509.iter_extensions() {
+            let relied = RELIED_ON.iter().any(|oid| **oid == ext.oid);
+            let parsed = ext.parsed_extension();
+            if relied && (parsed.error().is_some() || parsed.unsupported()) {
+                return true;
+            }
+            if ext.critical && !CRITICAL_OK.contains(&ext.oid.to_id_string().as_str()) {
+                return true;
+            }
+        }
+        RELIED_ON
+            .iter()
+            .any(|oid| self.x509.get_extension_unique(oid).is_err())
+    }
+
+    fn key_usage(&self) -> Option<&KeyUsage> {
+        self.x509.key_usage().ok().flatten().map(|ext| ext.value)
+    }
+
+    fn extended_key_usage(&self) -> Option<&ExtendedKeyUsage<'_>> {
+        self.x509
+            .extended_key_usage()
+            .ok()
+            .flatten()
+            .map(|ext| ext.value)
+    }
+
+    /// OpenSSL's `check_ca`.
+    pub(super) fn ca_kind(&self) -> CaKind {
+        if self.key_usage().is_some_and(|ku| !ku.key_cert_sign()) {
+            return CaKind::No;
+        }
+        if let Ok(Some(bc)) = self.x509.basic_constraints() {
+            return if bc.value.ca { CaKind::Yes } else { CaKind::No };
+        }
+        if self.x509.version().0 == 0 && self.is_self_issued() {
+            CaKind::V1Root
+        } else if self.key_usage().is_some() {
+            CaKind::KeyUsageOnly
+        } else {
+            CaKind::No
+        }
+    }
+
+    /// The pathLenConstraint of a `CA:TRUE` certificate.
+    pub(super) fn path_len_constraint(&self) -> Option<u32> {
+        match self.x509.basic_constraints() {
+            Ok(Some(bc)) if bc.value.ca => bc.value.path_len_constraint,
+            _ => None,
+        }
+    }
+
+    /// OpenSSL's `check_purpose_ssl_server` / `check_purpose_ssl_client`: whether this
+    /// certificate may serve `purpose`, as the end entity (`as_ca == false`) or as one of
+    /// its CAs.
+    pub(super) fn allows_purpose(&self, purpose: Purpose, as_ca: bool) -> bool {
+        if let Some(eku) = self.extended_key_usage() {
+            let allowed = eku.any
+                || match purpose {
+                    Purpose::ServerAuth => {
+                        eku.server_auth
+                            || eku
+                                .other
+                                .iter()
+                                .any(|oid| SGC_OIDS.contains(&oid.to_id_string().as_str()))
+                    }
+                    Purpose::ClientAuth => eku.client_auth,
+                };
+            if !allowed {
+                return false;
+            }
+        }
+        if as_ca {
+            return self.ca_kind() != CaKind::No;
+        }
+        match self.key_usage() {
+            None => true,
+            Some(ku) => match purpose {
+                Purpose::ServerAuth => {
+                    ku.digital_signature() || ku.key_encipherment() || ku.key_agreement()
+                }
+                Purpose::ClientAuth => ku.digital_signature() || ku.key_agreement(),
+            },
+        }
+    }
+
+    /// `(notBefore, notAfter)` in seconds since the Unix epoch.
+    pub(super) fn validity(&self) -> (i64, i64) {
+        let validity = self.x509.validity();
+        (
+            validity.not_before.timestamp(),
+            validity.not_after.timestamp(),
+        )
+    }
+}

@@ -1,0 +1,167 @@
+//! Host name matching (RFC 6125), for Qt's `HostNameMismatch`.
+//!
+//! Qt on OpenSSL also consults the subject common name when the certificate has subject
+//! alternative names; RFC 6125 (and rustls, and browsers) do not, and neither do we. The
+//! rules:
+//!
+//! - an IP literal (`127.0.0.1`, `::1`, `[::1]`) matches only iPAddress SANs, byte for byte,
+//!   never a dNSName or the CN;
+//! - a DNS name matches dNSName SANs when the certificate has a subjectAltName extension
+//!   at all (even one with no DNS entry), else the subject's common names;
+//! - comparison ignores ASCII case and one trailing dot;
+//! - a wildcard is only `*` as the whole left-most label, stands for exactly one non-empty
+//!   label, and needs at least two labels after it (`*.com` matches nothing).
+
+use std::net::IpAddr;
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+
+/// Whether the certificate is valid for `host` (a DNS name or an IP literal).
+pub(super) fn matches_host(x509: &X509Certificate<'_>, host: &str) -> bool {
+    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    let bare = trimmed
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(trimmed);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return match x509.subject_alternative_name() {
+            Ok(Some(san)) => san.value.general_names.iter().any(|name| match name {
+                GeneralName::IPAddress(raw) => ip_equals(ip, raw),
+                _ => false,
+            }),
+            _ => false,
+        };
+    }
+    match x509.subject_alternative_name() {
+        Ok(Some(san)) => san.value.general_names.iter().any(|name| match name {
+            GeneralName::DNSName(pattern) => dns_matches(pattern, host),
+            _ => false,
+        }),
+        Ok(None) => x509
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok())
+            .any(|pattern| dns_matches(pattern, host)),
+        // A subjectAltName extension that cannot be read is there, and names nothing.
+        Err(_) => false,
+    }
+}
+
+fn ip_equals(ip: IpAddr, raw: &[u8]) -> bool {
+    match ip {
+        IpAddr::V4(v4) => raw == v4.octets().as_slice(),
+        IpAddr::V6(v6) => raw == v6.octets().as_slice(),
+    }
+}
+
+/// Whether the presented name `pattern` (a dNSName or CN) matches `host`.
+fn dns_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.strip_suffix('.').unwrap_or(pattern);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if !is_plain_name(host) {
+        return false;
+    }
+    match pattern.strip_prefix("*.") {
+        Some(rest) => {
+            if !is_plain_name(rest) || !rest.contains('.') {
+                return false;
+            }
+            match host.split_once('.') {
+                Some((_, host_rest)) => host_rest.eq_ignore_ascii_case(rest),
+                None => false,
+            }
+        }
+        None => is_plain_name(pattern) && pattern.eq_ignore_ascii_case(host),
+    }
+}
+
+/// Non-empty labels and no wildcard character.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('*') && name.split('.').all(|label| !label.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::test_pki::{self_signed, TestResult};
+    use crate::SslCertificate;
+
+    fn check(cert: &SslCertificate, host: &str) -> bool {
+        cert.with_parsed(|x509| matches_host(x509, host))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn wildcard_stands_for_exactly_one_left_most_label() {
+        assert!(dns_matches("*.example.com", "a.example.com"));
+        assert!(dns_matches("*.example.com", "A.EXAMPLE.COM."));
+        assert!(dns_matches("*.Example.Com.", "www.example.com"));
+        assert!(!dns_matches("*.example.com", "example.com"));
+        assert!(!dns_matches("*.example.com", "a.b.example.com"));
+        assert!(!dns_matches("*.example.com", ".example.com"));
+        assert!(!dns_matches("*.com", "example.com"));
+        assert!(!dns_matches("*", "example"));
+        assert!(!dns_matches("a.*.example.com", "a.b.example.com"));
+        assert!(!dns_matches("f*.example.com", "foo.example.com"));
+        assert!(!dns_matches("*oo.example.com", "foo.example.com"));
+        assert!(!dns_matches("*.*.example.com", "a.b.example.com"));
+    }
+
+    #[test]
+    fn plain_names_compare_without_case_or_trailing_dot() {
+        assert!(dns_matches("localhost", "LocalHost"));
+        assert!(dns_matches("www.example.com.", "www.example.com"));
+        assert!(dns_matches("www.example.com", "www.example.com."));
+        assert!(!dns_matches("www.example.com", "example.com"));
+        assert!(!dns_matches("", ""));
+        assert!(!dns_matches("a..b", "a..b"));
+        assert!(!dns_matches("example.com", "example.com.."));
+        // A host that is itself a pattern never matches, not even the same text.
+        assert!(!dns_matches("*.example.com", "*.example.com"));
+    }
+
+    #[test]
+    fn wildcard_certificate_matches_one_label_only() -> TestResult {
+        let cert = self_signed("wild", &["*.example.com"], |_| {})?;
+        assert!(check(&cert, "www.example.com"));
+        assert!(!check(&cert, "example.com"));
+        assert!(!check(&cert, "a.www.example.com"));
+        Ok(())
+    }
+
+    #[test]
+    fn ip_only_certificate_matches_its_address_and_never_the_common_name() -> TestResult {
+        let cert = self_signed("localhost", &["127.0.0.1", "::1"], |_| {})?;
+        assert!(check(&cert, "127.0.0.1"));
+        assert!(check(&cert, "::1"));
+        assert!(check(&cert, "[::1]"));
+        assert!(!check(&cert, "127.0.0.2"));
+        // The CN is "localhost", but a SAN extension exists, so the CN is not consulted.
+        assert!(!check(&cert, "localhost"));
+        Ok(())
+    }
+
+    #[test]
+    fn ip_literal_does_not_match_a_dns_entry_or_common_name() -> TestResult {
+        let with_dns = self_signed("127.0.0.1", &["127.0.0.1.nip.io"], |_| {})?;
+        assert!(!check(&with_dns, "127.0.0.1"));
+        let no_san = self_signed("127.0.0.1", &[], |_| {})?;
+        assert!(!check(&no_san, "127.0.0.1"));
+        Ok(())
+    }
+
+    #[test]
+    fn common_name_is_used_only_without_subject_alternative_names() -> TestResult {
+        let no_san = self_signed("Legacy.Example.Org", &[], |_| {})?;
+        assert!(check(&no_san, "legacy.example.org"));
+        assert!(!check(&no_san, "other.example.org"));
+        let wildcard_cn = self_signed("*.example.org", &[], |_| {})?;
+        assert!(check(&wildcard_cn, "www.example.org"));
+        assert!(!check(&wildcard_cn, "example.org"));
+        let with_san = self_signed("legacy.example.org", &["www.example.org"], |_| {})?;
+        assert!(!check(&with_san, "legacy.example.org"));
+        assert!(check(&with_san, "www.example.org"));
+        Ok(())
+    }
+}
