@@ -491,8 +491,8 @@ impl SslSocket {
     fn close_stream(&mut self) {
         if let Some(stream) = self.stream.take() {
             let _ = stream.shutdown(Shutdown::Write);
-            if !self.core.is_eof() {
-                self.linger(&stream);
+            if !self.core.is_eof() && self.linger(&stream) {
+                self.core.handle_eof();
             }
             let _ = stream.shutdown(Shutdown::Both);
         }
@@ -501,19 +501,20 @@ impl SslSocket {
 
     /// After our end of stream, reads (and drops) until the peer's, briefly, so unread
     /// data does not turn our close into a reset that could destroy data in flight.
-    fn linger(&self, stream: &TcpStream) {
+    /// Returns whether the peer's end of stream was seen.
+    fn linger(&self, stream: &TcpStream) -> bool {
         let deadline = Deadline::after(LINGER);
         let mut sink = [0u8; 4096];
         let mut reader = stream;
         loop {
             match wait(stream, true, false, &deadline, "linger") {
                 Ok(r) if r.readable => match reader.read(&mut sink) {
-                    Ok(0) => return,
+                    Ok(0) => return true,
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return,
+                    Err(_) => return true,
                 },
-                _ => return,
+                _ => return false,
             }
         }
     }
