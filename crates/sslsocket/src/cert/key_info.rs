@@ -5,7 +5,7 @@
 //! value that gets past them is well-formed; each decoder runs in time linear in its input.
 
 use pkcs8::der::asn1::{ObjectIdentifier, UintRef};
-use pkcs8::der::{Decode, Encode};
+use pkcs8::der::Encode;
 use pkcs8::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use crate::cert::key::KeyAlgorithm;
