@@ -135,3 +135,104 @@ fn bundles_without_a_key_or_not_pkcs12_are_refused() -> TestResult {
     assert!(slow.contains("iteration count"), "{slow}");
     Ok(())
 }
+
+/// A small deterministic generator for the mutation test.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % u64::try_from(n.max(1)).unwrap_or(1)).unwrap_or(0)
+    }
+}
+
+/// Flips, drops and inserts bytes of `data`.
+fn mutate(rng: &mut XorShift, data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(out.len());
+        match rng.below(3) {
+            0 => {
+                if let Some(b) = out.get_mut(at) {
+                    *b ^= 1 << rng.below(8);
+                }
+            }
+            1 => {
+                if at < out.len() {
+                    out.remove(at);
+                }
+            }
+            _ => out.insert(at, u8::try_from(rng.below(256)).unwrap_or(0)),
+        }
+    }
+    out
+}
+
+#[test]
+fn mutated_keys_certificates_and_bundles_never_panic() -> TestResult {
+    let w = Workdir::new()?;
+    make_pki(&w)?;
+    export(&w, "b.p12", "x", &[])?;
+    w.openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-in",
+        "leaf.key",
+        "-v2",
+        "aes-128-cbc",
+        "-iter",
+        "16",
+        "-passout",
+        "pass:x",
+        "-outform",
+        "DER",
+        "-out",
+        "enc.der",
+    ])?;
+    w.openssl(&[
+        "rsa",
+        "-in",
+        "leaf.key",
+        "-traditional",
+        "-aes128",
+        "-passout",
+        "pass:x",
+        "-out",
+        "legacy.pem",
+    ])?;
+    let inputs = [
+        w.read("leaf.key")?,
+        SslKey::from_file(w.path("leaf.key"), None)?
+            .to_der()
+            .to_vec(),
+        w.read("enc.der")?,
+        w.read("legacy.pem")?,
+        w.read("ca.pem")?,
+        SslCertificate::from_file(w.path("leaf.pem"))?
+            .first()
+            .ok_or("leaf")?
+            .to_der(),
+    ];
+    let p12 = w.read("b.p12")?;
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..150 {
+        for input in &inputs {
+            let bad = mutate(&mut rng, input);
+            let _ = SslKey::from_data(&bad, Some(b"x"));
+            if let Ok(certs) = SslCertificate::from_data(&bad) {
+                for cert in certs {
+                    let _ = (cert.to_text(), cert.extensions(), cert.public_key());
+                    let _ = (cert.subject_display_name(), cert.subject_info_attributes());
+                }
+            }
+        }
+        let _ = import_pkcs12(&mutate(&mut rng, &p12), b"x");
+    }
+    Ok(())
+}

@@ -248,6 +248,15 @@ impl SslCertificate {
         crate::cert::path::certificates_from_path(pattern.as_ref())
     }
 
+    /// Reads a PKCS#12 bundle: key, certificate and CA certificates (Qt's static
+    /// `QSslCertificate::importPkcs12`); the same as [`crate::cert::import_pkcs12`].
+    pub fn import_pkcs12(
+        data: &[u8],
+        passphrase: &[u8],
+    ) -> Result<crate::cert::Pkcs12Bundle, ConfigError> {
+        crate::cert::import_pkcs12(data, passphrase)
+    }
+
     /// The digest of the DER encoding (Qt's `digest()`): what `openssl x509 -fingerprint`
     /// prints, as bytes.
     pub fn digest(&self, algorithm: DigestAlgorithm) -> Vec<u8> {

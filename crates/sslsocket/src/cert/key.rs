@@ -11,7 +11,7 @@ use pkcs8::spki::AlgorithmIdentifierRef;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 use zeroize::Zeroizing;
 
-use crate::cert::certificate::{looks_like_pem, pem_encode, read_limited};
+use crate::cert::certificate::{looks_like_pem, read_limited};
 use crate::cert::key_info::{self, KeyInfo, OID_EC, OID_RSA};
 use crate::cert::pbe::{self, Passphrase, PbeError};
 use crate::error::ConfigError;
@@ -90,8 +90,7 @@ impl SslKey {
         match SslKey::from_der(data) {
             Ok(key) => Ok(key),
             // DER `EncryptedPrivateKeyInfo`: the same decryption as the PEM form.
-            Err(e) if pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(data).is_ok() => {
-                let _ = e;
+            Err(_) if pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(data).is_ok() => {
                 SslKey::from_encrypted_pkcs8(data, passphrase)
             }
             Err(e) => Err(e),
@@ -109,17 +108,24 @@ impl SslKey {
     pub fn from_pem(pem: &[u8], passphrase: Option<&[u8]>) -> Result<SslKey, ConfigError> {
         let blocks =
             pem::parse_many(pem).map_err(|e| ConfigError::new(format!("private key PEM: {e}")))?;
-        let block = blocks
-            .into_iter()
-            .find(|b| b.tag().ends_with("PRIVATE KEY") || b.tag().ends_with("PUBLIC KEY"))
-            .ok_or_else(|| ConfigError::new("private key PEM: no key block found"))?;
-        let tag = block.tag().to_string();
-        let encrypted = block
-            .headers()
-            .get("Proc-Type")
-            .is_some_and(|v| v.replace(' ', "").eq_ignore_ascii_case("4,ENCRYPTED"));
-        let dek_info = block.headers().get("DEK-Info").map(str::to_string);
-        let contents = Zeroizing::new(block.into_contents());
+        let mut chosen = None;
+        for block in blocks {
+            let is_key =
+                block.tag().ends_with("PRIVATE KEY") || block.tag().ends_with("PUBLIC KEY");
+            let tag = block.tag().to_string();
+            let encrypted = block
+                .headers()
+                .get("Proc-Type")
+                .is_some_and(|v| v.replace(' ', "").eq_ignore_ascii_case("4,ENCRYPTED"));
+            let dek_info = block.headers().get("DEK-Info").map(str::to_string);
+            // Every block's bytes are wiped when dropped: a file may hold more than one key.
+            let contents = Zeroizing::new(block.into_contents());
+            if is_key && chosen.is_none() {
+                chosen = Some((tag, encrypted, dek_info, contents));
+            }
+        }
+        let (tag, encrypted, dek_info, contents) =
+            chosen.ok_or_else(|| ConfigError::new("private key PEM: no key block found"))?;
         if encrypted {
             let dek_info = dek_info
                 .ok_or_else(|| ConfigError::new("private key PEM: encrypted without DEK-Info"))?;
@@ -251,7 +257,9 @@ impl SslKey {
             Some(passphrase) if self.key_type() == KeyType::PrivateKey => {
                 self.encrypted_pem(passphrase)
             }
-            _ => Ok(Zeroizing::new(pem_encode(label, &self.der))),
+            _ => pkcs8::der::pem::encode_string(label, LineEnding::LF, &self.der)
+                .map(Zeroizing::new)
+                .map_err(|e| ConfigError::new(format!("private key: {e}"))),
         }
     }
 

@@ -301,3 +301,25 @@ fn debug_never_shows_key_material() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn adversarial_megabyte_inputs_are_rejected_in_linear_time() -> TestResult {
+    let size = 1024 * 1024;
+    let inputs: Vec<Vec<u8>> = vec![
+        b"-----BEGIN ".repeat(size / 11),
+        b"-----BEGIN PRIVATE KEY-----\n".repeat(size / 28),
+        b"-----BEGIN PRIVATE KEY-----\nAAAA-----END ".repeat(size / 40),
+        [0x30u8, 0x84, 0xff, 0xff].repeat(size / 4),
+        [0x30u8, 0x80].repeat(size / 2),
+        vec![b'-'; size],
+    ];
+    for input in inputs {
+        let start = std::time::Instant::now();
+        assert!(SslKey::from_data(&input, Some(b"x")).is_err());
+        assert!(crate::cert::SslCertificate::from_data(&input).is_err());
+        assert!(crate::cert::import_pkcs12(&input, b"x").is_err());
+        let spent = start.elapsed();
+        assert!(spent < std::time::Duration::from_secs(3), "{spent:?}");
+    }
+    Ok(())
+}
