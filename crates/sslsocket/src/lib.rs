@@ -39,7 +39,10 @@ mod ssl_error;
 pub mod tokio;
 pub mod verify;
 
-pub use cert::{AlternativeName, KeyAlgorithm, SslCertificate, SslCipher, SslKey};
+pub use cert::{
+    AlternativeName, DigestAlgorithm, KeyAlgorithm, KeyType, Pkcs12Bundle, SslCertificate,
+    SslCertificateExtension, SslCipher, SslKey, SubjectInfo,
+};
 pub use config::SslConfiguration;
 pub use core::{SslEvent, SslHooks, Verdict};
 pub use enums::{

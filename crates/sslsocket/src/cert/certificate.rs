@@ -10,8 +10,27 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
-use crate::cert::name::rfc4514;
+use crate::cert::extension::SslCertificateExtension;
+use crate::cert::key::SslKey;
+use crate::cert::name::{self, rfc4514, SubjectInfo};
 use crate::error::ConfigError;
+
+/// A hash algorithm for [`SslCertificate::digest`] (the ones of Qt's
+/// `QCryptographicHash::Algorithm` that certificates are fingerprinted with).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    /// MD5: Qt's default for `digest()`; for display and legacy pinning only.
+    #[default]
+    Md5,
+    /// SHA-1: what many tools still show as "the fingerprint"; not collision resistant.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
 
 /// An X.509 certificate (Qt's `QSslCertificate`).
 ///
@@ -48,7 +67,7 @@ impl SslCertificate {
     /// One certificate from DER; an error when the bytes are not a certificate.
     pub fn from_der(der: &[u8]) -> Result<SslCertificate, ConfigError> {
         match X509Certificate::from_der(der) {
-            Ok((rest, _)) if rest.is_empty() => Ok(SslCertificate {
+            Ok(([], _)) => Ok(SslCertificate {
                 der: Arc::from(der),
             }),
             Ok(_) => Err(ConfigError::new(
@@ -231,6 +250,141 @@ impl SslCertificate {
     pub fn sha256_hex(&self) -> String {
         hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der).as_ref())
     }
+
+    /// Certificates from every file matching `pattern` (Qt's `fromPath` with
+    /// `PatternSyntax::Wildcard`).
+    ///
+    /// `*` and `?` in the file-name part match any run of characters and any one character
+    /// (not across `/`); files that match are read in name order, and those that hold no
+    /// certificate are skipped, as in Qt. A pattern without wildcards names one file, whose
+    /// errors are returned. An unreadable directory is an error; no match is an empty list.
+    pub fn from_path(pattern: impl AsRef<Path>) -> Result<Vec<SslCertificate>, ConfigError> {
+        crate::cert::path::certificates_from_path(pattern.as_ref())
+    }
+
+    /// Reads a PKCS#12 bundle: key, certificate and CA certificates (Qt's static
+    /// `QSslCertificate::importPkcs12`); the same as [`crate::cert::import_pkcs12`].
+    pub fn import_pkcs12(
+        data: &[u8],
+        passphrase: &[u8],
+    ) -> Result<crate::cert::Pkcs12Bundle, ConfigError> {
+        crate::cert::import_pkcs12(data, passphrase)
+    }
+
+    /// The digest of the DER encoding (Qt's `digest()`): what `openssl x509 -fingerprint`
+    /// prints, as bytes.
+    pub fn digest(&self, algorithm: DigestAlgorithm) -> Vec<u8> {
+        use aws_lc_rs::digest;
+        let algorithm = match algorithm {
+            DigestAlgorithm::Md5 => {
+                use md5::Digest;
+                return md5::Md5::digest(&self.der).to_vec();
+            }
+            DigestAlgorithm::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            DigestAlgorithm::Sha256 => &digest::SHA256,
+            DigestAlgorithm::Sha384 => &digest::SHA384,
+            DigestAlgorithm::Sha512 => &digest::SHA512,
+        };
+        digest::digest(algorithm, &self.der).as_ref().to_vec()
+    }
+
+    /// The values of one subject attribute, every occurrence in certificate order (Qt's
+    /// `subjectInfo(SubjectInfo)`).
+    pub fn subject_info(&self, info: SubjectInfo) -> Vec<String> {
+        self.with_parsed(|c| name::values_of(c.subject(), info.oid()))
+            .unwrap_or_default()
+    }
+
+    /// The values of one issuer attribute (Qt's `issuerInfo(SubjectInfo)`).
+    pub fn issuer_info(&self, info: SubjectInfo) -> Vec<String> {
+        self.with_parsed(|c| name::values_of(c.issuer(), info.oid()))
+            .unwrap_or_default()
+    }
+
+    /// The values of a subject attribute named by dotted OID (`2.5.4.3`) or OpenSSL name
+    /// (`CN`, `commonName`, `emailAddress`) (Qt's `subjectInfo(QByteArray)`); empty for a
+    /// name this library does not know.
+    pub fn subject_info_by_oid(&self, attribute: &str) -> Vec<String> {
+        match name::resolve_attribute(attribute) {
+            Some(oid) => self
+                .with_parsed(|c| name::values_of(c.subject(), &oid))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The values of an issuer attribute named by OID or OpenSSL name (Qt's
+    /// `issuerInfo(QByteArray)`).
+    pub fn issuer_info_by_oid(&self, attribute: &str) -> Vec<String> {
+        match name::resolve_attribute(attribute) {
+            Some(oid) => self
+                .with_parsed(|c| name::values_of(c.issuer(), &oid))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The attribute types in the subject, each once: OpenSSL short names (`CN`, `O`,
+    /// `emailAddress`) or dotted OIDs (Qt's `subjectInfoAttributes()`).
+    pub fn subject_info_attributes(&self) -> Vec<String> {
+        self.with_parsed(|c| name::attribute_names(c.subject()))
+            .unwrap_or_default()
+    }
+
+    /// The attribute types in the issuer (Qt's `issuerInfoAttributes()`).
+    pub fn issuer_info_attributes(&self) -> Vec<String> {
+        self.with_parsed(|c| name::attribute_names(c.issuer()))
+            .unwrap_or_default()
+    }
+
+    /// A name for people (Qt's `subjectDisplayName()`): the common name, else the
+    /// organization, else the organizational unit, else the first attribute's value.
+    pub fn subject_display_name(&self) -> String {
+        self.with_parsed(|c| name::display_name(c.subject()))
+            .unwrap_or_default()
+    }
+
+    /// The issuer's name for people (Qt's `issuerDisplayName()`).
+    pub fn issuer_display_name(&self) -> String {
+        self.with_parsed(|c| name::display_name(c.issuer()))
+            .unwrap_or_default()
+    }
+
+    /// The certificate's public key (Qt's `publicKey()`), a [`SslKey`] of type
+    /// `PublicKey`; `None` when the key inside does not parse.
+    pub fn public_key(&self) -> Option<SslKey> {
+        self.with_parsed(|c| SslKey::from_public_key_der(c.public_key().raw).ok())
+            .flatten()
+    }
+
+    /// The X.509v3 extensions, in certificate order (Qt's `extensions()`).
+    pub fn extensions(&self) -> Vec<SslCertificateExtension> {
+        self.with_parsed(|c| {
+            c.extensions()
+                .iter()
+                .map(SslCertificateExtension::from_parsed)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// A readable dump in the manner of `openssl x509 -noout -text` (Qt's `toText()`):
+    /// version, serial number, signature algorithm, issuer, validity, subject, public key
+    /// algorithm and size, extensions, signature. Not meant to be parsed.
+    pub fn to_text(&self) -> String {
+        self.with_parsed(|c| crate::cert::text::dump(c, self.public_key().as_ref()))
+            .unwrap_or_default()
+    }
+
+    /// Start of validity as RFC 3339 in UTC (`2026-01-01T00:00:00Z`).
+    pub fn effective_date_rfc3339(&self) -> String {
+        rfc3339(self.effective_date())
+    }
+
+    /// End of validity as RFC 3339 in UTC (`2027-01-01T00:00:00Z`).
+    pub fn expiry_date_rfc3339(&self) -> String {
+        rfc3339(self.expiry_date())
+    }
 }
 
 impl fmt::Debug for SslCertificate {
@@ -240,6 +394,18 @@ impl fmt::Debug for SslCertificate {
             .field("sha256", &self.sha256_hex())
             .finish()
     }
+}
+
+/// Seconds since the epoch as RFC 3339 UTC; empty if out of `time`'s range (never for a
+/// date X.509 can encode).
+fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// Lowercase hex of bytes.
@@ -254,12 +420,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 fn ip_from_bytes(raw: &[u8]) -> Option<std::net::IpAddr> {
     match raw.len() {
-        4 => <[u8; 4]>::try_from(raw)
-            .ok()
-            .map(|a| std::net::IpAddr::from(a)),
-        16 => <[u8; 16]>::try_from(raw)
-            .ok()
-            .map(|a| std::net::IpAddr::from(a)),
+        4 => <[u8; 4]>::try_from(raw).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(raw).ok().map(std::net::IpAddr::from),
         _ => None,
     }
 }

@@ -1,11 +1,29 @@
-//! Certificates and keys as types of their own (Qt's `QSslCertificate`, `QSslKey`).
+//! Certificates and keys as types of their own (Qt's `QSslCertificate`,
+//! `QSslCertificateExtension`, `QSslKey`, `QSslCipher`), and PKCS#12 bundles.
 
+mod bundle;
 mod certificate;
 mod cipher;
+mod extension;
 mod key;
+mod key_info;
 mod name;
+mod path;
+mod pbe;
+mod text;
 
-pub use certificate::{AlternativeName, SslCertificate};
+pub use bundle::{import_pkcs12, import_pkcs12_file, Pkcs12Bundle};
+pub use certificate::{AlternativeName, DigestAlgorithm, SslCertificate};
 pub use cipher::SslCipher;
-pub use key::{KeyAlgorithm, SslKey};
-pub use name::rfc4514;
+pub use extension::SslCertificateExtension;
+pub use key::{KeyAlgorithm, KeyType, SslKey};
+pub use name::{rfc4514, SubjectInfo};
+
+#[cfg(test)]
+mod bundle_tests;
+#[cfg(test)]
+mod certificate_tests;
+#[cfg(test)]
+mod key_tests;
+#[cfg(test)]
+mod test_openssl;

@@ -64,3 +64,171 @@ fn escape(value: &str) -> String {
     }
     out
 }
+
+/// A distinguished-name attribute Qt names (Qt's `QSslCertificate::SubjectInfo`), for
+/// [`SslCertificate::subject_info`](crate::SslCertificate::subject_info) and
+/// [`SslCertificate::issuer_info`](crate::SslCertificate::issuer_info).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SubjectInfo {
+    /// `O` (2.5.4.10).
+    Organization,
+    /// `CN` (2.5.4.3).
+    CommonName,
+    /// `L` (2.5.4.7).
+    LocalityName,
+    /// `OU` (2.5.4.11).
+    OrganizationalUnitName,
+    /// `C` (2.5.4.6).
+    CountryName,
+    /// `ST` (2.5.4.8).
+    StateOrProvinceName,
+    /// `dnQualifier` (2.5.4.46).
+    DistinguishedNameQualifier,
+    /// `serialNumber` (2.5.4.5): the subject's serial number, not the certificate's.
+    SerialNumber,
+    /// `emailAddress` (1.2.840.113549.1.9.1).
+    EmailAddress,
+}
+
+impl SubjectInfo {
+    /// The attribute's dotted OID.
+    pub fn oid(self) -> &'static str {
+        match self {
+            SubjectInfo::Organization => "2.5.4.10",
+            SubjectInfo::CommonName => "2.5.4.3",
+            SubjectInfo::LocalityName => "2.5.4.7",
+            SubjectInfo::OrganizationalUnitName => "2.5.4.11",
+            SubjectInfo::CountryName => "2.5.4.6",
+            SubjectInfo::StateOrProvinceName => "2.5.4.8",
+            SubjectInfo::DistinguishedNameQualifier => "2.5.4.46",
+            SubjectInfo::SerialNumber => "2.5.4.5",
+            SubjectInfo::EmailAddress => "1.2.840.113549.1.9.1",
+        }
+    }
+}
+
+/// The values of every attribute of type `oid` in `name`, in encoding order.
+pub(crate) fn values_of(name: &X509Name<'_>, oid: &str) -> Vec<String> {
+    name.iter_attributes()
+        .filter(|a| a.attr_type().to_id_string() == oid)
+        .filter_map(attribute_text)
+        .collect()
+}
+
+/// The attribute types present in `name`, each once, in encoding order: OpenSSL's short
+/// name where it has one (`CN`, `O`, `emailAddress`), else the dotted OID (Qt's
+/// `subjectInfoAttributes()`).
+pub(crate) fn attribute_names(name: &X509Name<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for attr in name.iter_attributes() {
+        let oid = attr.attr_type().to_id_string();
+        let label = short_name(&oid).map(str::to_string).unwrap_or(oid);
+        if !out.contains(&label) {
+            out.push(label);
+        }
+    }
+    out
+}
+
+/// Qt's display name: the first common name, else organization, else organizational unit;
+/// failing those, the first attribute with a text value; else empty.
+pub(crate) fn display_name(name: &X509Name<'_>) -> String {
+    for info in [
+        SubjectInfo::CommonName,
+        SubjectInfo::Organization,
+        SubjectInfo::OrganizationalUnitName,
+    ] {
+        if let Some(first) = values_of(name, info.oid()).into_iter().next() {
+            return first;
+        }
+    }
+    name.iter_attributes()
+        .find_map(attribute_text)
+        .unwrap_or_default()
+}
+
+/// The dotted OID for an attribute given as a dotted OID, an OpenSSL short name (`CN`) or
+/// long name (`commonName`); `None` for a name we do not know.
+pub(crate) fn resolve_attribute(attribute: &str) -> Option<String> {
+    if !attribute.is_empty() && attribute.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Some(attribute.to_string());
+    }
+    const LONG: [(&str, &str); 12] = [
+        ("commonName", "2.5.4.3"),
+        ("surname", "2.5.4.4"),
+        ("countryName", "2.5.4.6"),
+        ("localityName", "2.5.4.7"),
+        ("stateOrProvinceName", "2.5.4.8"),
+        ("streetAddress", "2.5.4.9"),
+        ("organizationName", "2.5.4.10"),
+        ("organizationalUnitName", "2.5.4.11"),
+        ("givenName", "2.5.4.42"),
+        ("domainComponent", "0.9.2342.19200300.100.1.25"),
+        ("userId", "0.9.2342.19200300.100.1.1"),
+        ("email", "1.2.840.113549.1.9.1"),
+    ];
+    if let Some((_, oid)) = LONG.iter().find(|(long, _)| *long == attribute) {
+        return Some((*oid).to_string());
+    }
+    const KNOWN: [&str; 15] = [
+        "2.5.4.3",
+        "2.5.4.4",
+        "2.5.4.5",
+        "2.5.4.6",
+        "2.5.4.7",
+        "2.5.4.8",
+        "2.5.4.9",
+        "2.5.4.10",
+        "2.5.4.11",
+        "2.5.4.12",
+        "2.5.4.42",
+        "2.5.4.46",
+        "1.2.840.113549.1.9.1",
+        "0.9.2342.19200300.100.1.25",
+        "0.9.2342.19200300.100.1.1",
+    ];
+    KNOWN
+        .iter()
+        .find(|oid| short_name(oid) == Some(attribute))
+        .map(|oid| (*oid).to_string())
+}
+
+/// An attribute value as text, for every ASN.1 string type certificates use: the UTF-8
+/// family as is, BMPString (UTF-16BE), UniversalString (UTF-32BE), TeletexString as
+/// Latin-1. `None` for values that are not strings or do not decode.
+pub(crate) fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
+    use x509_parser::asn1_rs::Tag;
+    let value = attr.attr_value();
+    let data = value.data;
+    match value.tag() {
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::NumericString
+        | Tag::VisibleString => std::str::from_utf8(data).ok().map(str::to_string),
+        Tag::BmpString => {
+            if data.len() % 2 != 0 {
+                return None;
+            }
+            let units: Option<Vec<u16>> = data
+                .chunks_exact(2)
+                .map(|c| <[u8; 2]>::try_from(c).ok().map(u16::from_be_bytes))
+                .collect();
+            String::from_utf16(&units?).ok()
+        }
+        Tag::UniversalString => {
+            if data.len() % 4 != 0 {
+                return None;
+            }
+            data.chunks_exact(4)
+                .map(|c| {
+                    <[u8; 4]>::try_from(c)
+                        .ok()
+                        .and_then(|b| char::from_u32(u32::from_be_bytes(b)))
+                })
+                .collect()
+        }
+        Tag::TeletexString => Some(data.iter().map(|&b| char::from(b)).collect()),
+        _ => None,
+    }
+}

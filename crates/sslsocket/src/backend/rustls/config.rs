@@ -67,24 +67,28 @@ fn trust_store(configuration: &SslConfiguration) -> TrustStore {
     TrustStore::new(anchors)
 }
 
-fn local_identity(
-    configuration: &SslConfiguration,
-) -> Option<(
+type Identity = (
     Vec<rustls_pki_types::CertificateDer<'static>>,
     rustls_pki_types::PrivateKeyDer<'static>,
-)> {
-    let key = configuration.private_key()?;
+);
+
+/// Our certificate chain and key, if both are set; a public key in the private key's
+/// place is an error.
+fn local_identity(configuration: &SslConfiguration) -> Result<Option<Identity>, ConfigError> {
+    let (Some(key), false) = (
+        configuration.private_key(),
+        configuration.local_certificate_chain().is_empty(),
+    ) else {
+        return Ok(None);
+    };
     let chain = configuration.local_certificate_chain();
-    if chain.is_empty() {
-        return None;
-    }
-    Some((
+    Ok(Some((
         chain
             .iter()
             .map(SslCertificate::to_certificate_der)
             .collect(),
-        key.to_private_key_der(),
-    ))
+        key.private_key_der()?,
+    )))
 }
 
 fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, ConfigError> {
@@ -102,7 +106,7 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match local_identity(configuration) {
+    let mut config = match local_identity(configuration)? {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
             .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?,
@@ -130,7 +134,7 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
     let mode = configuration
         .peer_verify_mode()
         .effective(SslMode::SslServerMode);
-    let Some((chain, key)) = local_identity(configuration) else {
+    let Some((chain, key)) = local_identity(configuration)? else {
         return Err(ConfigError::new(
             "server mode needs a local certificate and its private key",
         ));

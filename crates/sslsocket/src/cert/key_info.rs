@@ -1,0 +1,186 @@
+//! What a key is: its algorithm and size in bits, read from the DER structures that hold it
+//! (PKCS#8, PKCS#1, SEC1, SubjectPublicKeyInfo).
+//!
+//! Every function here parses the whole structure with the RustCrypto `der` decoders, so a
+//! value that gets past them is well-formed; each decoder runs in time linear in its input.
+
+use pkcs8::der::asn1::{ObjectIdentifier, UintRef};
+use pkcs8::der::Encode;
+use pkcs8::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
+
+use crate::cert::key::KeyAlgorithm;
+use crate::error::ConfigError;
+
+/// `rsaEncryption`.
+pub(crate) const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `id-RSASSA-PSS`.
+const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+/// `id-ecPublicKey`.
+pub(crate) const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// `id-Ed25519`.
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// `id-Ed448`.
+const OID_ED448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.113");
+/// `id-X25519`.
+const OID_X25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.110");
+/// `id-X448`.
+const OID_X448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.111");
+
+/// A key's algorithm and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyInfo {
+    pub(crate) algorithm: KeyAlgorithm,
+    /// Size in bits as OpenSSL reports it; 0 when unknown.
+    pub(crate) bits: u32,
+}
+
+/// A PKCS#8 `PrivateKeyInfo` (or v2 `OneAsymmetricKey`).
+pub(crate) fn pkcs8_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
+    let info = pkcs8::PrivateKeyInfo::try_from(der)
+        .map_err(|e| ConfigError::new(format!("private key: malformed PKCS#8 structure ({e})")))?;
+    let oid = info.algorithm.oid;
+    if oid == OID_RSA || oid == OID_RSA_PSS {
+        return pkcs1_private_info(info.private_key);
+    }
+    if oid == OID_EC {
+        // The curve is named by the PKCS#8 algorithm parameters; the inner SEC1 structure
+        // may repeat it or leave it out.
+        let inner = sec1::EcPrivateKey::try_from(info.private_key).map_err(|e| {
+            ConfigError::new(format!("private key: malformed EC key in PKCS#8 ({e})"))
+        })?;
+        let curve = info
+            .algorithm
+            .parameters_oid()
+            .ok()
+            .or_else(|| inner.parameters.and_then(|p| p.named_curve()));
+        return Ok(KeyInfo {
+            algorithm: KeyAlgorithm::Ec,
+            bits: curve.map(curve_bits).unwrap_or(0),
+        });
+    }
+    Ok(other_algorithm(oid))
+}
+
+/// A PKCS#1 `RSAPrivateKey`.
+pub(crate) fn pkcs1_private_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
+    let key = pkcs1::RsaPrivateKey::try_from(der)
+        .map_err(|e| ConfigError::new(format!("private key: malformed RSA key ({e})")))?;
+    Ok(KeyInfo {
+        algorithm: KeyAlgorithm::Rsa,
+        bits: uint_bits(key.modulus),
+    })
+}
+
+/// A SEC1 `ECPrivateKey`; its curve, when the structure names it.
+pub(crate) fn sec1_info(der: &[u8]) -> Result<(KeyInfo, Option<ObjectIdentifier>), ConfigError> {
+    let key = sec1::EcPrivateKey::try_from(der)
+        .map_err(|e| ConfigError::new(format!("private key: malformed EC key ({e})")))?;
+    let curve = key.parameters.and_then(|p| p.named_curve());
+    let info = KeyInfo {
+        algorithm: KeyAlgorithm::Ec,
+        bits: curve.map(curve_bits).unwrap_or(0),
+    };
+    Ok((info, curve))
+}
+
+/// A `SubjectPublicKeyInfo`.
+pub(crate) fn spki_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
+    let spki = SubjectPublicKeyInfoRef::try_from(der).map_err(|e| {
+        ConfigError::new(format!("public key: malformed SubjectPublicKeyInfo ({e})"))
+    })?;
+    let oid = spki.algorithm.oid;
+    if oid == OID_RSA || oid == OID_RSA_PSS {
+        let bytes = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| ConfigError::new("public key: RSA key is not whole bytes"))?;
+        let key = pkcs1::RsaPublicKey::try_from(bytes)
+            .map_err(|e| ConfigError::new(format!("public key: malformed RSA key ({e})")))?;
+        return Ok(KeyInfo {
+            algorithm: KeyAlgorithm::Rsa,
+            bits: uint_bits(key.modulus),
+        });
+    }
+    if oid == OID_EC {
+        let curve = spki.algorithm.parameters_oid().ok();
+        return Ok(KeyInfo {
+            algorithm: KeyAlgorithm::Ec,
+            bits: curve.map(curve_bits).unwrap_or(0),
+        });
+    }
+    Ok(other_algorithm(oid))
+}
+
+/// Wraps a PKCS#1 `RSAPublicKey` (PEM `RSA PUBLIC KEY`) into a `SubjectPublicKeyInfo`.
+pub(crate) fn spki_from_pkcs1_public(der: &[u8]) -> Result<Vec<u8>, ConfigError> {
+    pkcs1::RsaPublicKey::try_from(der)
+        .map_err(|e| ConfigError::new(format!("public key: malformed RSA key ({e})")))?;
+    let spki = SubjectPublicKeyInfoRef {
+        algorithm: AlgorithmIdentifierRef {
+            oid: OID_RSA,
+            parameters: Some(pkcs8::der::asn1::AnyRef::NULL),
+        },
+        subject_public_key: pkcs8::der::asn1::BitStringRef::from_bytes(der)
+            .map_err(|e| ConfigError::new(format!("public key: {e}")))?,
+    };
+    spki.to_der()
+        .map_err(|e| ConfigError::new(format!("public key: {e}")))
+}
+
+/// Bits of a named curve, as OpenSSL counts them.
+pub(crate) fn curve_bits(curve: ObjectIdentifier) -> u32 {
+    match curve.to_string().as_str() {
+        "1.2.840.10045.3.1.7" | "1.3.132.0.10" | "1.3.36.3.3.2.8.1.1.7" => 256,
+        "1.3.132.0.34" | "1.3.36.3.3.2.8.1.1.11" => 384,
+        "1.3.132.0.35" => 521,
+        "1.2.840.10045.3.1.1" => 192,
+        "1.3.132.0.33" => 224,
+        "1.3.36.3.3.2.8.1.1.13" => 512,
+        _ => 0,
+    }
+}
+
+/// OpenSSL's short name of a named curve, for text dumps.
+pub(crate) fn curve_name(curve: &str) -> Option<&'static str> {
+    Some(match curve {
+        "1.2.840.10045.3.1.7" => "prime256v1",
+        "1.3.132.0.34" => "secp384r1",
+        "1.3.132.0.35" => "secp521r1",
+        "1.3.132.0.10" => "secp256k1",
+        "1.2.840.10045.3.1.1" => "prime192v1",
+        "1.3.132.0.33" => "secp224r1",
+        "1.3.36.3.3.2.8.1.1.7" => "brainpoolP256r1",
+        "1.3.36.3.3.2.8.1.1.11" => "brainpoolP384r1",
+        "1.3.36.3.3.2.8.1.1.13" => "brainpoolP512r1",
+        _ => return None,
+    })
+}
+
+/// Keys this library does not use itself: Ed25519 by name, the rest as `Opaque`, with the
+/// sizes OpenSSL prints for them.
+fn other_algorithm(oid: ObjectIdentifier) -> KeyInfo {
+    let (algorithm, bits) = if oid == OID_ED25519 {
+        (KeyAlgorithm::Ed25519, 256)
+    } else if oid == OID_ED448 {
+        (KeyAlgorithm::Opaque, 456)
+    } else if oid == OID_X25519 {
+        (KeyAlgorithm::Opaque, 253)
+    } else if oid == OID_X448 {
+        (KeyAlgorithm::Opaque, 448)
+    } else {
+        (KeyAlgorithm::Opaque, 0)
+    };
+    KeyInfo { algorithm, bits }
+}
+
+/// Significant bits of an unsigned DER integer.
+fn uint_bits(value: UintRef<'_>) -> u32 {
+    let bytes = value.as_bytes();
+    match bytes.first() {
+        None => 0,
+        Some(first) => {
+            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX / 8);
+            len.saturating_mul(8).saturating_sub(first.leading_zeros())
+        }
+    }
+}
