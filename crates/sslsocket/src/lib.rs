@@ -14,7 +14,7 @@
 //!
 //! - [`core::SslCore`] owns all state and does no I/O of its own;
 //! - [`backend`] turns an [`SslConfiguration`] into a TLS engine;
-//! - [`blocking`] and [`tokio`](crate::tokio) are thin drivers.
+//! - [`blocking`] and [`tokio`] are thin drivers.
 //!
 //! ## Features
 //! - TLS is rustls 0.23 with the aws-lc-rs provider (always on: fastest handshakes,

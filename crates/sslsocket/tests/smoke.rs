@@ -9,6 +9,12 @@ use sslsocket::{SslCertificate, SslConfiguration, SslKey, SslProtocol};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Our server with the leaf, and a client that trusts nothing: verification must pause.
+fn untrusting_paused_client() -> Result<(SslServer, SslSocket), Box<dyn std::error::Error>> {
+    let (_server, mut client) = untrusting_paused_client()?;
+    Ok((server, client))
+}
+
 fn pki() -> Result<(SslCertificate, SslCertificate, SslKey), Box<dyn std::error::Error>> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -89,16 +95,7 @@ fn wrong_host_fails_with_handshake_error() -> TestResult {
 
 #[test]
 fn paused_handshake_completes_after_ignore_and_resume() -> TestResult {
-    let (_ca, leaf, key) = pki()?;
-    let mut server_cfg = SslConfiguration::default();
-    server_cfg.set_local_certificate(leaf).set_private_key(key);
-    let server = SslServer::listen("127.0.0.1:0", server_cfg)?;
-    let port = server.local_addr().port();
-    let mut client_cfg = SslConfiguration::default();
-    client_cfg.set_ca_certificates(Vec::new());
-    let mut client = SslSocket::with_configuration(client_cfg);
-    client.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
-    client.connect_to_host_encrypted("localhost", port);
+    let (server, mut client) = untrusting_paused_client()?;
     assert!(client.wait_for_encrypted(Duration::from_secs(5)).is_err());
     assert!(client.is_paused());
     assert!(!client.ssl_handshake_errors().is_empty());
@@ -114,15 +111,7 @@ fn paused_handshake_completes_after_ignore_and_resume() -> TestResult {
 
 #[test]
 fn paused_handshake_fails_on_resume_without_ignoring() -> TestResult {
-    let (_ca, leaf, key) = pki()?;
-    let mut server_cfg = SslConfiguration::default();
-    server_cfg.set_local_certificate(leaf).set_private_key(key);
-    let server = SslServer::listen("127.0.0.1:0", server_cfg)?;
-    let mut client_cfg = SslConfiguration::default();
-    client_cfg.set_ca_certificates(Vec::new());
-    let mut client = SslSocket::with_configuration(client_cfg);
-    client.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
-    client.connect_to_host_encrypted("localhost", server.local_addr().port());
+    let (_server, mut client) = untrusting_paused_client()?;
     assert!(client.wait_for_encrypted(Duration::from_secs(5)).is_err());
     let err = client.resume().err().ok_or("resume should fail")?;
     assert_eq!(
