@@ -11,7 +11,15 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Our server with the leaf, and a client that trusts nothing: verification must pause.
 fn untrusting_paused_client() -> Result<(SslServer, SslSocket), Box<dyn std::error::Error>> {
-    let (_server, mut client) = untrusting_paused_client()?;
+    let (_ca, leaf, key) = pki()?;
+    let mut server_cfg = SslConfiguration::default();
+    server_cfg.set_local_certificate(leaf).set_private_key(key);
+    let server = SslServer::listen("127.0.0.1:0", server_cfg)?;
+    let mut client_cfg = SslConfiguration::default();
+    client_cfg.set_ca_certificates(Vec::new());
+    let mut client = SslSocket::with_configuration(client_cfg);
+    client.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
+    client.connect_to_host_encrypted("localhost", server.local_addr().port());
     Ok((server, client))
 }
 
