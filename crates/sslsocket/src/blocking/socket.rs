@@ -48,6 +48,7 @@ pub struct SslSocket {
     peer_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
     io_timeout: Option<Duration>,
+    seen_available: usize,
 }
 
 impl Default for SslSocket {
@@ -72,6 +73,7 @@ impl SslSocket {
             peer_addr: None,
             local_addr: None,
             io_timeout: None,
+            seen_available: 0,
         }
     }
 
@@ -351,16 +353,20 @@ impl SslSocket {
         self.flush_nonblocking()
     }
 
-    /// Waits until new decrypted data can be read (Qt's `waitForReadyRead`).
+    /// Waits until new decrypted data can be read (Qt's `waitForReadyRead`): data the last
+    /// call did not report, including data that arrived with the end of the handshake.
     pub fn wait_for_ready_read(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
-        let before = self.core.bytes_available();
+        // New data means more than the last successful wait saw (data that arrived during
+        // the handshake counts as new): a loop that waits for a whole line does not spin.
+        let before = self.seen_available.min(self.core.bytes_available());
         let finished = self.drive(&deadline, "waiting for data", |core| {
             core.bytes_available() > before || core.is_eof()
         });
         finished?;
         if self.core.bytes_available() > before {
+            self.seen_available = self.core.bytes_available();
             Ok(())
         } else {
             Err(self.closed_error())
