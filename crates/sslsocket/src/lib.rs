@@ -32,6 +32,7 @@ pub mod cert;
 pub mod config;
 pub mod core;
 mod crypto;
+mod curve;
 mod enums;
 mod error;
 mod ssl_error;
@@ -45,6 +46,7 @@ pub use cert::{
 };
 pub use config::SslConfiguration;
 pub use core::{SslEvent, SslHooks, Verdict};
+pub use curve::SslEllipticCurve;
 pub use enums::{
     Alert, AlertLevel, AlertType, PauseMode, PeerVerifyMode, SocketError, SocketOption,
     SocketState, SslMode, SslProtocol, TlsVersion,

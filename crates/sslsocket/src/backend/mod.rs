@@ -124,4 +124,11 @@ pub trait TlsSession: Send {
     fn poll_notice(&mut self) -> Option<BackendNotice>;
     /// Queues close_notify.
     fn close(&mut self);
+    /// Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), `len` bytes.
+    fn export_keying_material(
+        &self,
+        len: usize,
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, TlsFailure>;
 }

@@ -687,6 +687,16 @@ impl SslSocket {
         self.core.next_negotiated_protocol()
     }
 
+    /// Exports keying material (RFC 5705 / RFC 8446), equal on both ends.
+    pub fn export_keying_material(
+        &self,
+        len: usize,
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Error> {
+        self.core.export_keying_material(len, label, context)
+    }
+
     /// The peer's address.
     pub fn peer_address(&self) -> Option<SocketAddr> {
         self.peer_addr

@@ -232,6 +232,16 @@ impl SslCertificate {
         .unwrap_or(false)
     }
 
+    /// The SHA-256 digest of the SubjectPublicKeyInfo DER: the value certificate pinning
+    /// compares (`set_pinned_public_keys`).
+    pub fn public_key_sha256(&self) -> [u8; 32] {
+        self.with_parsed(|c| {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, c.public_key().raw);
+            <[u8; 32]>::try_from(digest.as_ref()).unwrap_or([0; 32])
+        })
+        .unwrap_or([0; 32])
+    }
+
     /// The public key's algorithm as Qt's cipher descriptions name it (`RSA`, `ECDSA`,
     /// `Ed25519`).
     pub fn public_key_algorithm_name(&self) -> String {

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 pub use defaults::{default_configuration, set_default_configuration, system_ca_certificates};
 
-use crate::cert::{SslCertificate, SslKey};
+use crate::cert::{SslCertificate, SslCipher, SslKey};
+use crate::curve::SslEllipticCurve;
 use crate::enums::{PeerVerifyMode, SslProtocol};
 use crate::error::ConfigError;
 
@@ -35,6 +36,10 @@ pub struct SslConfiguration {
     handshake_must_interrupt_on_error: bool,
     missing_certificate_is_fatal: bool,
     ocsp_stapling: bool,
+    ciphers: Vec<SslCipher>,
+    elliptic_curves: Vec<SslEllipticCurve>,
+    key_logging: bool,
+    pinned_public_keys: Vec<[u8; 32]>,
     cache: BackendCache,
 }
 
@@ -54,6 +59,10 @@ impl Default for SslConfiguration {
             handshake_must_interrupt_on_error: false,
             missing_certificate_is_fatal: true,
             ocsp_stapling: false,
+            ciphers: Vec::new(),
+            elliptic_curves: Vec::new(),
+            key_logging: false,
+            pinned_public_keys: Vec::new(),
             cache: BackendCache::default(),
         }
     }
@@ -231,6 +240,82 @@ impl SslConfiguration {
     /// Sets whether the client asks for a stapled OCSP response.
     pub fn set_ocsp_stapling_enabled(&mut self, on: bool) -> &mut Self {
         self.ocsp_stapling = on;
+        self.touch()
+    }
+
+    /// The cipher suites allowed, in preference order; empty means the backend's defaults.
+    pub fn ciphers(&self) -> &[SslCipher] {
+        &self.ciphers
+    }
+
+    /// Sets the cipher suites, in preference order (Qt's `setCiphers(list)`).
+    pub fn set_ciphers(&mut self, ciphers: Vec<SslCipher>) -> &mut Self {
+        self.ciphers = ciphers;
+        self.touch()
+    }
+
+    /// Sets the cipher suites from a colon-separated list of IANA or OpenSSL names (Qt's
+    /// `setCiphers(QString)`); an unknown name is an error.
+    pub fn set_ciphers_str(&mut self, list: &str) -> Result<&mut Self, ConfigError> {
+        let mut ciphers = Vec::new();
+        for name in list.split(':').map(str::trim).filter(|n| !n.is_empty()) {
+            let cipher = SslCipher::from_name(name, SslProtocol::UnknownProtocol)
+                .ok_or_else(|| ConfigError::new(format!("cipher `{name}` is not supported")))?;
+            ciphers.push(cipher);
+        }
+        if ciphers.is_empty() {
+            return Err(ConfigError::new("cipher list: no cipher named"));
+        }
+        Ok(self.set_ciphers(ciphers))
+    }
+
+    /// Every cipher suite the active backend supports (Qt's `supportedCiphers()`).
+    pub fn supported_ciphers() -> Vec<SslCipher> {
+        crate::crypto::supported_ciphers()
+    }
+
+    /// The key exchange groups allowed; empty means the backend's defaults (with the
+    /// post-quantum hybrid `X25519MLKEM768` first).
+    pub fn elliptic_curves(&self) -> &[SslEllipticCurve] {
+        &self.elliptic_curves
+    }
+
+    /// Sets the key exchange groups, in preference order (Qt's `setEllipticCurves`).
+    pub fn set_elliptic_curves(&mut self, curves: Vec<SslEllipticCurve>) -> &mut Self {
+        self.elliptic_curves = curves;
+        self.touch()
+    }
+
+    /// Every key exchange group the active backend supports (Qt's
+    /// `supportedEllipticCurves()`).
+    pub fn supported_elliptic_curves() -> Vec<SslEllipticCurve> {
+        crate::crypto::supported_groups()
+    }
+
+    /// Whether TLS secrets are written to the file named by `SSLKEYLOGFILE` (NSS key log
+    /// format, for Wireshark). Dangerous: anyone with the file can decrypt the traffic.
+    pub fn key_logging(&self) -> bool {
+        self.key_logging
+    }
+
+    /// Dangerous: turns key logging to `SSLKEYLOGFILE` on or off (off by default; nothing
+    /// is written unless the variable is set too).
+    pub fn set_key_logging(&mut self, on: bool) -> &mut Self {
+        self.key_logging = on;
+        self.touch()
+    }
+
+    /// The SHA-256 digests of the SubjectPublicKeyInfo the peer's chain must contain.
+    pub fn pinned_public_keys(&self) -> &[[u8; 32]] {
+        &self.pinned_public_keys
+    }
+
+    /// Pins the peer: one certificate of its chain must have one of these SPKI SHA-256
+    /// digests (as `openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256`).
+    /// The chain is still verified as usual; a chain without a pinned key gets
+    /// `CertificateRejected` on the leaf. An empty list turns pinning off.
+    pub fn set_pinned_public_keys(&mut self, digests: Vec<[u8; 32]>) -> &mut Self {
+        self.pinned_public_keys = digests;
         self.touch()
     }
 

@@ -40,6 +40,18 @@ const READ_CHUNK: usize = 64 * 1024;
 /// The plaintext the core buffers when the application set no read buffer size.
 const DEFAULT_PLAIN_LIMIT: usize = 1024 * 1024;
 
+/// The outcome of ALPN (Qt's `QSslConfiguration::NextProtocolNegotiationStatus`).
+#[allow(clippy::enum_variant_names)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextProtocolNegotiationStatus {
+    /// No ALPN took place (none offered, or the handshake did not finish).
+    NextProtocolNegotiationNone,
+    /// A protocol was agreed on.
+    NextProtocolNegotiationNegotiated,
+    /// We offered protocols and the peer chose none.
+    NextProtocolNegotiationUnsupported,
+}
+
 /// The state of one socket, without I/O.
 pub struct SslCore {
     configuration: SslConfiguration,
@@ -1024,6 +1036,47 @@ impl SslCore {
             None => String::new(),
         };
         Some(cipher.with_session("ECDH", &auth))
+    }
+
+    /// Exports `len` bytes of keying material bound to this session (RFC 5705, RFC 8446
+    /// §7.5); both ends get the same bytes for the same label and context.
+    pub fn export_keying_material(
+        &self,
+        len: usize,
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Error> {
+        match (&self.session, self.is_encrypted()) {
+            (Some(session), true) => Ok(session.export_keying_material(len, label, context)?),
+            _ => Err(
+                ApiMisuse("keying material exists only once the handshake finished".into()).into(),
+            ),
+        }
+    }
+
+    /// The ALPN outcome (Qt's `nextProtocolNegotiationStatus`).
+    pub fn next_protocol_negotiation_status(&self) -> NextProtocolNegotiationStatus {
+        match self.next_negotiated_protocol() {
+            Some(_) => NextProtocolNegotiationStatus::NextProtocolNegotiationNegotiated,
+            None if self.is_encrypted()
+                && !self.configuration.allowed_next_protocols().is_empty() =>
+            {
+                NextProtocolNegotiationStatus::NextProtocolNegotiationUnsupported
+            }
+            None => NextProtocolNegotiationStatus::NextProtocolNegotiationNone,
+        }
+    }
+
+    /// Whether the session was resumed (beyond Qt).
+    pub fn is_session_resumed(&self) -> bool {
+        self.negotiated.as_ref().is_some_and(|n| n.resumed)
+    }
+
+    /// The key exchange group that was used (Qt's `ephemeralServerKey`, by name).
+    pub fn ephemeral_key_group(&self) -> Option<&str> {
+        self.negotiated
+            .as_ref()
+            .and_then(|n| n.key_exchange_group.as_deref())
     }
 
     /// The ALPN protocol agreed on.

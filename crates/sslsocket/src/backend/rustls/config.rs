@@ -7,7 +7,7 @@ use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 use crate::backend::rustls::verifier::{Checks, CollectingVerifier};
 use crate::cert::SslCertificate;
 use crate::config::{system_ca_certificates, SslConfiguration};
-use crate::crypto::provider;
+use crate::crypto::provider_for;
 use crate::enums::{PeerVerifyMode, SslMode, SslProtocol};
 use crate::error::ConfigError;
 use crate::verify::{Purpose, TrustStore};
@@ -99,9 +99,10 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         trust_store(configuration),
         configuration.peer_verify_depth(),
         Purpose::ServerAuth,
+        configuration.pinned_public_keys().to_vec(),
     );
     let verifier = Arc::new(CollectingVerifier::new(Arc::new(checks), mode));
-    let builder = ClientConfig::builder_with_provider(Arc::clone(provider()))
+    let builder = ClientConfig::builder_with_provider(provider_for(configuration)?)
         .with_protocol_versions(versions(configuration.protocol())?)
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .dangerous()
@@ -122,6 +123,9 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         }
     };
     config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
+    if configuration.key_logging() {
+        config.key_log = Arc::new(rustls::KeyLogFile::new());
+    }
     // Resumption skips the verifier in rustls; until sessions are stored only for peers
     // the application accepted, none are stored.
     config.resumption = rustls::client::Resumption::disabled();
@@ -143,6 +147,7 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         trust_store(configuration),
         configuration.peer_verify_depth(),
         Purpose::ClientAuth,
+        configuration.pinned_public_keys().to_vec(),
     );
     let mut verifier = CollectingVerifier::new(Arc::new(checks), mode);
     verifier.set_client_auth(
@@ -150,13 +155,16 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         mode == PeerVerifyMode::VerifyPeer && configuration.missing_certificate_is_fatal(),
         configuration.ca_certificates(),
     );
-    let mut config = ServerConfig::builder_with_provider(Arc::clone(provider()))
+    let mut config = ServerConfig::builder_with_provider(provider_for(configuration)?)
         .with_protocol_versions(versions(configuration.protocol())?)
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_single_cert(chain, key)
         .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?;
     config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
+    if configuration.key_logging() {
+        config.key_log = Arc::new(rustls::KeyLogFile::new());
+    }
     Ok(ServerEngine {
         config: Arc::new(config),
     })

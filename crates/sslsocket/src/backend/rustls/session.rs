@@ -176,7 +176,7 @@ impl TlsSession for RustlsSession {
             key_exchange_group: self
                 .conn
                 .negotiated_key_exchange_group()
-                .map(|g| format!("{:?}", g.name())),
+                .map(|g| crate::curve::from_rustls(g.name())),
             alpn: self.conn.alpn_protocol().map(<[u8]>::to_vec),
             resumed: matches!(
                 self.conn.handshake_kind(),
@@ -199,6 +199,17 @@ impl TlsSession for RustlsSession {
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
         self.notices.pop_front()
+    }
+
+    fn export_keying_material(
+        &self,
+        len: usize,
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, TlsFailure> {
+        self.conn
+            .export_keying_material(vec![0u8; len], label, context)
+            .map_err(|e| TlsFailure::internal(format!("exporting keying material: {e}")))
     }
 
     fn close(&mut self) {

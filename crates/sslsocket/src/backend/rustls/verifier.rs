@@ -45,6 +45,7 @@ fn current() -> Option<Arc<VerifyShared>> {
 
 /// The checks of one configuration: anchors (ours and webpki's form), depth, purpose.
 pub(crate) struct Checks {
+    pins: Vec<[u8; 32]>,
     store: TrustStore,
     anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
     depth: u32,
@@ -52,7 +53,12 @@ pub(crate) struct Checks {
 }
 
 impl Checks {
-    pub(crate) fn new(store: TrustStore, depth: u32, purpose: Purpose) -> Checks {
+    pub(crate) fn new(
+        store: TrustStore,
+        depth: u32,
+        purpose: Purpose,
+        pins: Vec<[u8; 32]>,
+    ) -> Checks {
         let anchors = store
             .certificates()
             .iter()
@@ -64,6 +70,7 @@ impl Checks {
             })
             .collect();
         Checks {
+            pins,
             store,
             anchors,
             depth,
@@ -112,7 +119,37 @@ impl Checks {
                 _ => SslError::new(SslErrorKind::UnspecifiedError),
             });
         }
+        if !self.pins.is_empty() && !self.pinned(&chain) {
+            if let Some(leaf) = chain.first() {
+                errors.push(SslError::with_certificate(
+                    SslErrorKind::CertificateRejected,
+                    leaf.clone(),
+                ));
+            }
+        }
         (errors, chain)
+    }
+
+    /// Whether a pinned key is in the chain as sent, or is the trusted issuer of its top.
+    fn pinned(&self, chain: &[SslCertificate]) -> bool {
+        if chain
+            .iter()
+            .any(|c| self.pins.contains(&c.public_key_sha256()))
+        {
+            return true;
+        }
+        let Some(top_issuer) = chain
+            .last()
+            .and_then(|c| c.with_parsed(|p| p.issuer().as_raw().to_vec()))
+        else {
+            return false;
+        };
+        self.store.certificates().iter().any(|anchor| {
+            anchor
+                .with_parsed(|p| p.subject().as_raw() == top_issuer.as_slice())
+                .unwrap_or(false)
+                && self.pins.contains(&anchor.public_key_sha256())
+        })
     }
 
     fn webpki_accepts(
