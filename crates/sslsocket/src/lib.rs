@@ -44,7 +44,7 @@ pub use cert::{
     AlternativeName, DigestAlgorithm, KeyAlgorithm, KeyType, Pkcs12Bundle, SslCertificate,
     SslCertificateExtension, SslCipher, SslKey, SubjectInfo,
 };
-pub use config::SslConfiguration;
+pub use config::{SslConfiguration, SslOption};
 pub use core::{SslEvent, SslHooks, Verdict};
 pub use curve::SslEllipticCurve;
 pub use enums::{

@@ -199,3 +199,83 @@ fn a_pin_on_the_root_key_passes_and_a_wrong_pin_is_rejected_on_the_leaf() -> Tes
             && e.certificate() == socket.peer_certificate()));
     Ok(())
 }
+
+/// One connection that reads until the server's tickets arrived, then closes cleanly.
+fn connect_and_collect_tickets(
+    configuration: &SslConfiguration,
+    port: u16,
+) -> Result<SslSocket, Box<dyn std::error::Error>> {
+    let mut socket = SslSocket::with_configuration(configuration.clone());
+    socket.connect_to_host_encrypted("localhost", port);
+    socket.wait_for_encrypted(WAIT)?;
+    // TLS 1.3 tickets arrive after the handshake: give them a moment.
+    let _ = socket.wait_for_ready_read(Duration::from_millis(300));
+    Ok(socket)
+}
+
+#[test]
+fn a_second_connection_resumes_with_the_original_chain_and_errors() -> TestResult {
+    let pki = Pki::new()?;
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+    let port = listener.local_addr().port();
+    let client = client_configuration(&pki)?;
+    let mut first = connect_and_collect_tickets(&client, port)?;
+    let events = first.take_events();
+    assert!(
+        events.contains(&sslsocket::SslEvent::NewSessionTicketReceived),
+        "{events:?}"
+    );
+    assert!(!first.core().is_session_resumed());
+    let chain = first.peer_certificate_chain().to_vec();
+    first.close()?;
+    let second = connect_and_collect_tickets(&client, port)?;
+    assert!(second.core().is_session_resumed());
+    assert_eq!(second.peer_certificate_chain(), chain.as_slice());
+    assert!(second.ssl_handshake_errors().is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_peer_accepted_only_by_ignoring_reports_its_errors_again_on_resumption() -> TestResult {
+    let pki = Pki::new()?;
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+    let port = listener.local_addr().port();
+    let mut client = SslConfiguration::default();
+    client.set_ca_certificates(Vec::new());
+    let mut first = SslSocket::with_configuration(client.clone());
+    first.ignore_ssl_errors();
+    first.connect_to_host_encrypted("localhost", port);
+    first.wait_for_encrypted(WAIT)?;
+    let _ = first.wait_for_ready_read(Duration::from_millis(300));
+    let errors = first.ssl_handshake_errors().to_vec();
+    assert!(!errors.is_empty());
+    first.close()?;
+    let mut second = SslSocket::with_configuration(client);
+    second.ignore_ssl_errors();
+    second.connect_to_host_encrypted("localhost", port);
+    second.wait_for_encrypted(WAIT)?;
+    assert!(second.core().is_session_resumed());
+    assert_eq!(second.ssl_handshake_errors(), errors.as_slice());
+    Ok(())
+}
+
+#[test]
+fn a_rejected_peer_is_never_resumed() -> TestResult {
+    let pki = Pki::new()?;
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+    let port = listener.local_addr().port();
+    let mut client = SslConfiguration::default();
+    client.set_ca_certificates(Vec::new());
+    // Paused, tickets arrive, then the application gives up: nothing may be stored.
+    let mut first = SslSocket::with_configuration(client.clone());
+    first.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
+    first.connect_to_host_encrypted("localhost", port);
+    assert!(first.wait_for_encrypted(WAIT).is_err());
+    first.abort();
+    let mut second = SslSocket::with_configuration(client);
+    second.connect_to_host_encrypted("localhost", port);
+    assert!(second.wait_for_encrypted(WAIT).is_err());
+    assert!(!second.core().is_session_resumed());
+    assert!(!second.ssl_handshake_errors().is_empty());
+    Ok(())
+}

@@ -124,6 +124,9 @@ pub trait TlsSession: Send {
     fn poll_notice(&mut self) -> Option<BackendNotice>;
     /// Queues close_notify.
     fn close(&mut self);
+    /// Forgets the sessions stored for this peer: the application rejected it after the
+    /// handshake, so no later connection may resume without verification.
+    fn forget_session(&mut self) {}
     /// Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), `len` bytes.
     fn export_keying_material(
         &self,

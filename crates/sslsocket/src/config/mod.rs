@@ -40,7 +40,29 @@ pub struct SslConfiguration {
     elliptic_curves: Vec<SslEllipticCurve>,
     key_logging: bool,
     pinned_public_keys: Vec<[u8; 32]>,
+    ssl_options: Vec<SslOption>,
     cache: BackendCache,
+}
+
+/// Behaviour switches (Qt's `QSsl::SslOption`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SslOption {
+    /// Qt: no empty fragments (TLS 1.0 CBC workaround); always so with rustls.
+    SslOptionDisableEmptyFragments,
+    /// No session tickets: the client resumes nothing, the server issues none.
+    SslOptionDisableSessionTickets,
+    /// No compression; always so.
+    SslOptionDisableCompression,
+    /// No SNI in the ClientHello.
+    SslOptionDisableServerNameIndication,
+    /// No legacy renegotiation; always so.
+    SslOptionDisableLegacyRenegotiation,
+    /// Sessions are not shared between sockets (with rustls: not stored at all).
+    SslOptionDisableSessionSharing,
+    /// Sessions are not exported (`session_ticket()`); always so with rustls.
+    SslOptionDisableSessionPersistence,
+    /// The server follows the client's cipher order.
+    SslOptionDisableServerCipherPreference,
 }
 
 impl Default for SslConfiguration {
@@ -63,6 +85,12 @@ impl Default for SslConfiguration {
             elliptic_curves: Vec::new(),
             key_logging: false,
             pinned_public_keys: Vec::new(),
+            ssl_options: vec![
+                SslOption::SslOptionDisableEmptyFragments,
+                SslOption::SslOptionDisableLegacyRenegotiation,
+                SslOption::SslOptionDisableCompression,
+                SslOption::SslOptionDisableSessionPersistence,
+            ],
             cache: BackendCache::default(),
         }
     }
@@ -316,6 +344,20 @@ impl SslConfiguration {
     /// `CertificateRejected` on the leaf. An empty list turns pinning off.
     pub fn set_pinned_public_keys(&mut self, digests: Vec<[u8; 32]>) -> &mut Self {
         self.pinned_public_keys = digests;
+        self.touch()
+    }
+
+    /// Whether an option is on (Qt's `testSslOption`).
+    pub fn test_ssl_option(&self, option: SslOption) -> bool {
+        self.ssl_options.contains(&option)
+    }
+
+    /// Turns an option on or off (Qt's `setSslOption`).
+    pub fn set_ssl_option(&mut self, option: SslOption, on: bool) -> &mut Self {
+        self.ssl_options.retain(|o| *o != option);
+        if on {
+            self.ssl_options.push(option);
+        }
         self.touch()
     }
 

@@ -403,6 +403,11 @@ impl SslCore {
 
     /// Immediate close (Qt's `abort`): pending writes are dropped, no close_notify.
     pub fn abort(&mut self) {
+        if !self.handshake_errors.is_empty() {
+            if let Some(session) = self.session.as_mut() {
+                session.forget_session();
+            }
+        }
         self.queued.clear();
         self.plain_out.clear();
         self.closing = false;
@@ -644,8 +649,21 @@ impl SslCore {
             return;
         }
         self.negotiated = session.negotiated();
+        if self.negotiated.as_ref().is_some_and(|n| n.resumed) && !self.errors_reported {
+            // rustls did not verify again: report what the original handshake found.
+            let original = self.verify.lock().resumed_outcome.clone();
+            if let Some(original) = original {
+                self.handshake_errors = original.errors;
+                self.peer_chain = original.chain;
+            }
+            self.errors_reported = true;
+        }
         if self.peer_chain.is_empty() {
-            self.peer_chain = session.peer_certificate_chain();
+            self.peer_chain = self
+                .session
+                .as_ref()
+                .map(|s| s.peer_certificate_chain())
+                .unwrap_or_default();
         }
         self.encrypted = true;
         self.push(SslEvent::Encrypted);
@@ -714,6 +732,9 @@ impl SslCore {
             ok
         };
         if !accepted {
+            if let Some(session) = self.session.as_mut() {
+                session.forget_session();
+            }
             let names: Vec<String> = self
                 .handshake_errors
                 .iter()
@@ -1065,6 +1086,30 @@ impl SslCore {
             }
             None => NextProtocolNegotiationStatus::NextProtocolNegotiationNone,
         }
+    }
+
+    /// The session as bytes, to resume it in another process (Qt's `sessionTicket()`).
+    /// rustls 0.23 cannot serialize a session, so on that backend this is an
+    /// `UnsupportedFeature`-style configuration error, never fake bytes; in-process
+    /// resumption between sockets of one configuration works without it.
+    pub fn session_ticket(&self) -> Result<Vec<u8>, Error> {
+        Err(ConfigError::new(format!(
+            "session export is not supported by the {} backend",
+            self.backend_name().unwrap_or("active")
+        ))
+        .into())
+    }
+
+    /// Imports a session exported by `session_ticket` (Qt's `setSessionTicket()`); not
+    /// supported by the rustls backend (see `session_ticket`).
+    pub fn set_session_ticket(&mut self, _ticket: &[u8]) -> Result<(), Error> {
+        Err(ConfigError::new(format!(
+            "session import is not supported by the {} backend",
+            self.backend_name()
+                .or_else(backend::active_backend)
+                .unwrap_or("active")
+        ))
+        .into())
     }
 
     /// Whether the session was resumed (beyond Qt).

@@ -41,6 +41,8 @@ pub(crate) struct VerifyState {
     pub(crate) reported: bool,
     pub(crate) paused: bool,
     pub(crate) interrupted_on: Option<SslError>,
+    pub(crate) resumed_outcome: Option<crate::backend::rustls::Outcome>,
+    pub(crate) tickets: usize,
 }
 
 impl VerifyShared {
@@ -126,6 +128,16 @@ impl VerifyShared {
         };
         state.refused = decision == Decision::Refuse;
         decision
+    }
+
+    /// A session ticket (or TLS 1.2 session) was received and stored.
+    pub(crate) fn note_ticket(&self) {
+        self.lock().tickets += 1;
+    }
+
+    /// The tickets received since the last call.
+    pub(crate) fn take_tickets(&self) -> usize {
+        std::mem::take(&mut self.lock().tickets)
     }
 
     /// The peer sent no certificate where one was required (server in `VerifyPeer`).

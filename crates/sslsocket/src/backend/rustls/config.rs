@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
+use crate::backend::rustls::sessions::SessionStore;
 use crate::backend::rustls::verifier::{Checks, CollectingVerifier};
 use crate::cert::SslCertificate;
-use crate::config::{system_ca_certificates, SslConfiguration};
+use crate::config::{system_ca_certificates, SslConfiguration, SslOption};
 use crate::crypto::provider_for;
 use crate::enums::{PeerVerifyMode, SslMode, SslProtocol};
 use crate::error::ConfigError;
@@ -15,6 +16,7 @@ use crate::verify::{Purpose, TrustStore};
 /// A client configuration ready to make connections.
 pub(crate) struct ClientEngine {
     pub(crate) config: Arc<ClientConfig>,
+    pub(crate) sessions: Option<Arc<SessionStore>>,
 }
 
 /// A server configuration ready to accept connections.
@@ -126,11 +128,23 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
     if configuration.key_logging() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());
     }
-    // Resumption skips the verifier in rustls; until sessions are stored only for peers
-    // the application accepted, none are stored.
-    config.resumption = rustls::client::Resumption::disabled();
+    config.enable_sni =
+        !configuration.test_ssl_option(SslOption::SslOptionDisableServerNameIndication);
+    // Resumption skips the verifier in rustls: the store keeps sessions only for peers the
+    // application accepted, with their original verification outcome.
+    let sessions = if configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets)
+        || configuration.test_ssl_option(SslOption::SslOptionDisableSessionSharing)
+    {
+        config.resumption = rustls::client::Resumption::disabled();
+        None
+    } else {
+        let store = SessionStore::new();
+        config.resumption = rustls::client::Resumption::store(Arc::clone(&store) as _);
+        Some(store)
+    };
     Ok(ClientEngine {
         config: Arc::new(config),
+        sessions,
     })
 }
 
@@ -164,6 +178,12 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
     config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
     if configuration.key_logging() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());
+    }
+    config.ignore_client_order =
+        !configuration.test_ssl_option(SslOption::SslOptionDisableServerCipherPreference);
+    if configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets) {
+        config.send_tls13_tickets = 0;
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     }
     Ok(ServerEngine {
         config: Arc::new(config),

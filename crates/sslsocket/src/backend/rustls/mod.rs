@@ -3,7 +3,10 @@
 mod alerts;
 mod config;
 mod session;
+mod sessions;
 mod verifier;
+
+pub(crate) use sessions::Outcome;
 
 use crate::backend::{Backend, ImplementedClass, SessionSetup, SupportedFeature, TlsSession};
 use crate::enums::{SslMode, SslProtocol};
@@ -34,6 +37,8 @@ impl Backend for RustlsBackend {
             SupportedFeature::CertificateVerification,
             SupportedFeature::ClientSideAlpn,
             SupportedFeature::ServerSideAlpn,
+            SupportedFeature::SessionTicket,
+            SupportedFeature::Alerts,
         ]
     }
 

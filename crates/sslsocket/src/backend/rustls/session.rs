@@ -9,6 +9,7 @@ use rustls_pki_types::ServerName;
 
 use crate::backend::rustls::alerts;
 use crate::backend::rustls::config::{ClientEngine, ServerEngine};
+use crate::backend::rustls::sessions::SessionStore;
 use crate::backend::rustls::verifier::with_context;
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
@@ -23,6 +24,7 @@ pub(crate) struct RustlsSession {
     tls_pending: usize,
     peer_closed: bool,
     notices: VecDeque<BackendNotice>,
+    sessions: Option<(Arc<SessionStore>, ServerName<'static>)>,
 }
 
 impl RustlsSession {
@@ -34,9 +36,14 @@ impl RustlsSession {
         let name = peer_name.unwrap_or_default();
         let server_name = ServerName::try_from(name.to_string())
             .map_err(|_| ConfigError::new(format!("`{name}` is not a valid host name for TLS")))?;
-        let conn = ClientConnection::new(Arc::clone(&engine.config), server_name)
-            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
-        Ok(RustlsSession::wrap(Connection::Client(conn), verify))
+        // The session store looks up the verification context while the ClientHello is built.
+        let conn = with_context(&verify, || {
+            ClientConnection::new(Arc::clone(&engine.config), server_name.clone())
+        })
+        .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+        let mut session = RustlsSession::wrap(Connection::Client(conn), verify);
+        session.sessions = engine.sessions.clone().map(|store| (store, server_name));
+        Ok(session)
     }
 
     pub(crate) fn server(
@@ -56,6 +63,7 @@ impl RustlsSession {
             tls_pending: 0,
             peer_closed: false,
             notices: VecDeque::new(),
+            sessions: None,
         }
     }
 }
@@ -70,6 +78,9 @@ impl TlsSession for RustlsSession {
         let conn = &mut self.conn;
         match with_context(&verify, || conn.process_new_packets()) {
             Ok(state) => {
+                for _ in 0..self.verify.take_tickets() {
+                    self.notices.push_back(BackendNotice::NewSessionTicket);
+                }
                 self.plain_len = state.plaintext_bytes_to_read();
                 self.tls_pending = state.tls_bytes_to_write();
                 if state.peer_has_closed() && !self.peer_closed {
@@ -210,6 +221,12 @@ impl TlsSession for RustlsSession {
         self.conn
             .export_keying_material(vec![0u8; len], label, context)
             .map_err(|e| TlsFailure::internal(format!("exporting keying material: {e}")))
+    }
+
+    fn forget_session(&mut self) {
+        if let Some((store, name)) = &self.sessions {
+            store.purge(name);
+        }
     }
 
     fn close(&mut self) {

@@ -39,7 +39,7 @@ pub(crate) fn with_context<R>(ctx: &Arc<VerifyShared>, f: impl FnOnce() -> R) ->
     result
 }
 
-fn current() -> Option<Arc<VerifyShared>> {
+pub(crate) fn current() -> Option<Arc<VerifyShared>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
