@@ -160,3 +160,38 @@ fn find(backend: Option<&str>) -> Option<Arc<dyn Backend>> {
         None => active_backend().and_then(backend_by_name),
     }
 }
+
+/// The active TLS library's version, as text (Qt's `sslLibraryVersionString()`).
+pub fn ssl_library_version_string() -> String {
+    active_backend()
+        .and_then(backend_by_name)
+        .map(|b| b.library_version_string())
+        .unwrap_or_default()
+}
+
+/// The active TLS library's version as a number, `0xMMNNPP00` like OpenSSL's (Qt's
+/// `sslLibraryVersionNumber()`); 0 when it cannot be told.
+pub fn ssl_library_version_number() -> u64 {
+    let text = ssl_library_version_string();
+    let Some(version) = text.split_whitespace().nth(1) else {
+        return 0;
+    };
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (major << 28) | (minor << 20) | (patch << 4)
+}
+
+/// The version the library was built against (Qt's `sslLibraryBuildVersionString()`);
+/// for a statically linked Rust backend, the same as the run-time version.
+pub fn ssl_library_build_version_string() -> String {
+    ssl_library_version_string()
+}
+
+/// The build version as a number (Qt's `sslLibraryBuildVersionNumber()`).
+pub fn ssl_library_build_version_number() -> u64 {
+    ssl_library_version_number()
+}

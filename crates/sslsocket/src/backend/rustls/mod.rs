@@ -51,7 +51,7 @@ impl Backend for RustlsBackend {
     }
 
     fn library_version_string(&self) -> String {
-        "rustls 0.23 (aws-lc-rs)".to_string()
+        "rustls 0.23.46 (aws-lc-rs)".to_string()
     }
 
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError> {
