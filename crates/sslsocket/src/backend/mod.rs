@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 pub use registry::{
     active_backend, available_backends, backend_by_name, implemented_classes, is_class_implemented,
-    is_feature_supported, is_protocol_supported, set_active_backend, supported_features,
-    supported_protocols, supports_ssl, ImplementedClass, SupportedFeature,
+    is_feature_supported, is_protocol_supported, set_active_backend,
+    ssl_library_build_version_number, ssl_library_build_version_string, ssl_library_version_number,
+    ssl_library_version_string, supported_features, supported_protocols, supports_ssl,
+    ImplementedClass, SupportedFeature,
 };
 
 use crate::cert::SslCertificate;
