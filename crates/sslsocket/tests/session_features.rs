@@ -279,3 +279,64 @@ fn a_rejected_peer_is_never_resumed() -> TestResult {
     assert!(!second.ssl_handshake_errors().is_empty());
     Ok(())
 }
+
+#[test]
+fn a_refused_handshake_shows_the_alert_on_both_sides() -> TestResult {
+    let pki = Pki::new()?;
+    let mut client = SslConfiguration::default();
+    client.set_ca_certificates(Vec::new());
+    let (mut socket, accepted) = pair(server_configuration(&pki)?, client)?;
+    assert!(!socket.is_encrypted());
+    let sent: Vec<_> = socket
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            sslsocket::SslEvent::AlertSent(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        sent.iter().any(|a| a.level == sslsocket::AlertLevel::Fatal
+            && a.kind == sslsocket::AlertType::UnknownCa),
+        "{sent:?}"
+    );
+    let mut server = match accepted {
+        Ok(_) => return Err("the server should have failed".into()),
+        Err(server) => server,
+    };
+    let received: Vec<_> = server
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            sslsocket::SslEvent::AlertReceived(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        received
+            .iter()
+            .any(|a| a.kind == sslsocket::AlertType::UnknownCa),
+        "{received:?}"
+    );
+    assert_eq!(
+        server.error(),
+        sslsocket::SocketError::SslHandshakeFailedError
+    );
+    Ok(())
+}
+
+#[test]
+fn a_clean_close_is_a_close_notify_alert_and_no_error() -> TestResult {
+    let pki = Pki::new()?;
+    let (mut client, accepted) = pair(server_configuration(&pki)?, client_configuration(&pki)?)?;
+    let mut server = accepted.map_err(|_| "server handshake failed")?;
+    server.close()?;
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest)?;
+    assert!(rest.is_empty());
+    let events = client.take_events();
+    assert!(events.iter().any(|e| matches!(e, sslsocket::SslEvent::AlertReceived(a) if a.kind == sslsocket::AlertType::CloseNotify)), "{events:?}");
+    assert_eq!(client.error(), sslsocket::SocketError::UnknownSocketError);
+    assert!(!client.core().is_truncated());
+    Ok(())
+}
