@@ -22,7 +22,11 @@ const SETTLE_MAX: Duration = Duration::from_secs(1);
 /// Runs the plan, prints the report, closes, returns the exit status.
 pub fn run(plan: ConnectPlan) -> Exit {
     let json = plan.json;
-    let target = format!("{}:{}", plan.host, plan.port);
+    let target = if plan.host.contains(':') {
+        format!("[{}]:{}", plan.host, plan.port)
+    } else {
+        format!("{}:{}", plan.host, plan.port)
+    };
     let connection = connect(plan, |_| false);
     if json {
         report::print_json(&report::client_json(
@@ -114,6 +118,7 @@ fn upgrade(
 ) -> Result<(), starttls::Failure> {
     socket.wait_for_connected(deadline.remaining())?;
     starttls::client(socket, protocol, deadline)?;
+    session::ensure_open(socket)?;
     socket.start_client_encryption()?;
     socket.wait_for_encrypted(deadline.remaining())?;
     Ok(())
@@ -141,7 +146,7 @@ fn exchange(
             if enough(&received) {
                 break;
             }
-            if let Err(error) = socket.wait_for_ready_read(deadline.remaining()) {
+            if let Err(error) = session::wait_readable(socket, deadline.remaining()) {
                 last = Some(error);
                 break;
             }

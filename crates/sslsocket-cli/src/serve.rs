@@ -216,6 +216,7 @@ fn upgrade(
         }
     };
     let result = starttls::server(&mut socket, protocol, &deadline).and_then(|()| {
+        session::ensure_open(&socket)?;
         socket.start_server_encryption()?;
         socket.wait_for_encrypted(deadline.remaining())?;
         Ok(())
@@ -241,7 +242,7 @@ pub fn serve_connection(socket: &mut SslSocket, echo: bool) -> Outcome {
         // while a write is driven): take it before waiting for more.
         let data = socket.read_all();
         if data.is_empty() {
-            if let Err(error) = socket.wait_for_ready_read(Duration::MAX) {
+            if let Err(error) = session::wait_readable(socket, Duration::MAX) {
                 break error;
             }
             continue;

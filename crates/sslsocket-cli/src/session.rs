@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
-use sslsocket::{Error, SocketError};
+use sslsocket::{Error, SocketError, SocketState};
 
 use crate::exit::Exit;
 
@@ -165,6 +165,29 @@ pub fn finish(socket: SslSocket, deadline: &Deadline) {
     }
 }
 
+/// Waits for new data, like the library's `wait_for_ready_read`, but never on a
+/// connection that already ended: the library's waits (re)connect a socket whose stream is
+/// gone (to its target for a client, an `OperationError` for an adopted one), so a
+/// connection the peer closed during an earlier call must not be waited on again.
+pub fn wait_readable(socket: &mut SslSocket, timeout: Duration) -> Result<(), Error> {
+    ensure_open(socket)?;
+    socket.wait_for_ready_read(timeout)
+}
+
+/// An error when the connection failed, or the peer finished, or it is closed.
+pub fn ensure_open(socket: &SslSocket) -> Result<(), Error> {
+    if let Some(failure) = socket.core().failure() {
+        return Err(failure.clone());
+    }
+    if socket.core().is_eof() || socket.state() == SocketState::UnconnectedState {
+        return Err(match socket.core().error() {
+            Some(error) => error.clone(),
+            None => Error::Closed("the remote host closed the connection".into()),
+        });
+    }
+    Ok(())
+}
+
 /// Reads one line (without its line end) in plain mode, waiting until `deadline`.
 pub fn read_line(socket: &mut SslSocket, deadline: &Deadline) -> Result<String, Error> {
     loop {
@@ -176,7 +199,7 @@ pub fn read_line(socket: &mut SslSocket, deadline: &Deadline) -> Result<String, 
         if socket.bytes_available() >= MAX_LINE {
             return Ok(String::from_utf8_lossy(&socket.read_line(MAX_LINE)).into_owned());
         }
-        socket.wait_for_ready_read(deadline.remaining())?;
+        wait_readable(socket, deadline.remaining())?;
     }
 }
 

@@ -535,6 +535,63 @@ fn echo_through_our_serve_with_json_lines() -> TestResult {
 }
 
 #[test]
+fn serve_verifies_client_certificates() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
+    let serve = Serve::start(&os_args![
+        "--cert",
+        leaf.chain_pem,
+        "--key",
+        leaf.key_pem,
+        "--cafile",
+        pki.root_pem(),
+        "--no-system-ca",
+        "--verify",
+        "verify"
+    ])?;
+    let client = pki.client_cert(true)?;
+    let out = run(&os_args![
+        "connect",
+        serve.address,
+        "--cafile",
+        pki.root_pem(),
+        "--no-system-ca",
+        "--cert",
+        client.chain_pem,
+        "--key",
+        client.key_pem,
+        "--json"
+    ])?;
+    assert_eq!(exit_code(&out), Some(0), "{out}");
+    let line = serve.connection_line(0)?;
+    assert_eq!(line["event"], "encrypted", "{line}");
+    assert_eq!(
+        line["peer_certificate_chain"][0]["subject"],
+        "CN=Test Client"
+    );
+    assert_eq!(
+        line["peer_certificate_chain"][0]["sha256"],
+        sha256_of(&client.cert_der)?
+    );
+    assert_eq!(line["errors"], serde_json::json!([]));
+
+    // Without a certificate, TLS 1.3 refuses after the client's Finished: the alert
+    // arrives after the client's handshake ended, and is still exit 1.
+    let out = run(&os_args![
+        "connect",
+        serve.address,
+        "--cafile",
+        pki.root_pem(),
+        "--no-system-ca",
+        "--json"
+    ])?;
+    assert_eq!(exit_code(&out), Some(1), "{out}");
+    let line = serve.connection_line(1)?;
+    assert_eq!(line["event"], "failed", "{line}");
+    Ok(())
+}
+
+#[test]
 fn serve_generates_a_certificate_and_reports_failed_handshakes() -> TestResult {
     let serve = Serve::start(&os_args!["--handshake-timeout", "300"])?;
     // The generated certificate's digest goes to stderr in JSON mode.
