@@ -1,0 +1,268 @@
+//! The command line as clap sees it: names, types, defaults. No validation beyond types;
+//! that is `plan.rs`'s job.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A TLS client and server with the behaviour of Qt's QSslSocket.
+#[derive(Debug, Parser)]
+#[command(name = "sslsocket", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open one TLS connection, report the handshake, optionally talk.
+    Connect(ConnectArgs),
+    /// Accept TLS connections and report each one.
+    Serve(ServeArgs),
+    /// Run a local server and a verified client against it, and show what happened.
+    Demo,
+    /// Show the certificates in PEM or DER files.
+    Cert(CertArgs),
+    /// List the TLS backends compiled in.
+    Backends(BackendsArgs),
+    /// List the cipher suites of a backend.
+    Ciphers(CiphersArgs),
+}
+
+/// Options `connect` and `serve` share.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Trusted CA certificates (PEM or DER, any number per file; repeatable).
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub cafile: Vec<PathBuf>,
+
+    /// Do not load the system CA store.
+    #[arg(long)]
+    pub no_system_ca: bool,
+
+    /// Local certificate (PEM may hold the chain, leaf first).
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of the local certificate (PEM or DER).
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub key: Option<PathBuf>,
+
+    /// Passphrase of an encrypted private key.
+    #[arg(long, value_name = "PHRASE", value_parser = clap::value_parser!(OsString))]
+    pub pass: Option<OsString>,
+
+    /// Protocol versions.
+    #[arg(long, value_enum, value_name = "P")]
+    pub protocol: Option<ProtocolArg>,
+
+    /// Cipher suites, colon-separated IANA names, in preference order.
+    #[arg(long, value_name = "LIST")]
+    pub ciphers: Option<String>,
+
+    /// ALPN protocol names, comma-separated, in preference order.
+    #[arg(long, value_name = "LIST")]
+    pub alpn: Option<String>,
+
+    /// How the peer's certificate is requested and checked.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub verify: Option<VerifyArg>,
+
+    /// The TLS backend (see `sslsocket backends`).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// Print JSON instead of a readable report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sslsocket connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Where to connect: `host:port`, `1.2.3.4:port` or `[::1]:port`.
+    #[arg(value_name = "HOST:PORT")]
+    pub target: String,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Verify the certificate against NAME (and send it as SNI) instead of HOST.
+    #[arg(long, value_name = "NAME")]
+    pub peer_name: Option<String>,
+
+    /// At most N intermediate CA certificates between leaf and anchor (0 = no limit).
+    #[arg(long, value_name = "N")]
+    pub verify_depth: Option<u32>,
+
+    /// Dangerous: accept every verification error.
+    #[arg(long)]
+    pub ignore_all_errors: bool,
+
+    /// Accept this verification error, optionally only for the certificate(s) in
+    /// CERTFILE (repeatable).
+    #[arg(long, value_name = "NAME[@CERTFILE]", value_parser = clap::value_parser!(OsString))]
+    pub ignore: Vec<OsString>,
+
+    /// Connect in plain text and upgrade with the protocol's STARTTLS command.
+    #[arg(long, value_enum, value_name = "PROTO")]
+    pub starttls: Option<StartTlsArg>,
+
+    /// Once encrypted, send TEXT (`\n`, `\r`, `\t`, `\\` understood), then read until the
+    /// peer closes or the timeout.
+    #[arg(long, value_name = "TEXT")]
+    pub send: Option<String>,
+
+    /// Ask for a stapled OCSP response.
+    #[arg(long)]
+    pub ocsp: bool,
+
+    /// Pre-shared key identity.
+    #[arg(long, value_name = "ID")]
+    pub psk_identity: Option<String>,
+
+    /// Pre-shared key, hex.
+    #[arg(long, value_name = "HEX")]
+    pub psk_key: Option<String>,
+
+    /// Connect a second time with the same configuration and report both.
+    #[arg(long)]
+    pub reconnect: bool,
+
+    /// Overall limit in milliseconds for connect, handshake and exchange.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+}
+
+/// `sslsocket serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: String,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Staple this DER-encoded OCSP response.
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub ocsp_response: Option<PathBuf>,
+
+    /// Pre-shared key identity hint.
+    #[arg(long, value_name = "H")]
+    pub psk_identity_hint: Option<String>,
+
+    /// Pre-shared key identity accepted.
+    #[arg(long, value_name = "ID")]
+    pub psk_identity: Option<String>,
+
+    /// Pre-shared key, hex.
+    #[arg(long, value_name = "HEX")]
+    pub psk_key: Option<String>,
+
+    /// Greet in plain text as PROTO and upgrade on the client's STARTTLS command.
+    #[arg(long, value_enum, value_name = "PROTO")]
+    pub starttls: Option<StartTlsArg>,
+
+    /// Write back what each client sends.
+    #[arg(long)]
+    pub echo: bool,
+
+    /// Exit after the first connection ends, with `connect`'s exit codes.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Milliseconds from accept for a client to finish its handshake.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout: u64,
+}
+
+/// `sslsocket cert`.
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    /// Certificate files (PEM with any number of certificates, or DER).
+    #[arg(value_name = "FILE", required = true, value_parser = clap::value_parser!(PathBuf))]
+    pub files: Vec<PathBuf>,
+
+    /// Print a JSON list instead of a readable report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sslsocket backends`.
+#[derive(Debug, Args)]
+pub struct BackendsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sslsocket ciphers`.
+#[derive(Debug, Args)]
+pub struct CiphersArgs {
+    /// The backend whose ciphers to list.
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// TLS 1.2 and 1.3 (default).
+    #[value(name = "secure")]
+    Secure,
+    /// TLS 1.0 only (backends that offer it).
+    #[value(name = "tls1.0")]
+    Tls10,
+    /// TLS 1.1 only (backends that offer it).
+    #[value(name = "tls1.1")]
+    Tls11,
+    /// TLS 1.2 only.
+    #[value(name = "tls1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[value(name = "tls1.3")]
+    Tls13,
+    /// TLS 1.2 or later.
+    #[value(name = "tls1.2+")]
+    Tls12Plus,
+    /// TLS 1.3 or later.
+    #[value(name = "tls1.3+")]
+    Tls13Plus,
+    /// Every version the backend offers.
+    #[value(name = "any")]
+    Any,
+}
+
+/// `--verify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerifyArg {
+    /// Do not ask for or check the peer's certificate (dangerous).
+    None,
+    /// Ask for and check the certificate; errors do not fail the handshake.
+    Query,
+    /// Require a valid certificate.
+    Verify,
+    /// `verify` for a client, `query` for a server.
+    Auto,
+}
+
+/// `--starttls`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StartTlsArg {
+    /// SMTP (`EHLO`, `STARTTLS`).
+    Smtp,
+    /// IMAP (`STARTTLS`).
+    Imap,
+    /// POP3 (`STLS`).
+    Pop3,
+}

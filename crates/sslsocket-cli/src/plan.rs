@@ -1,0 +1,407 @@
+//! Arguments validated into plans: files read, names checked, the configuration built and
+//! tried once without a connection, so that every input problem is found before the
+//! network is touched (exit 2).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use sslsocket::core::SslCore;
+use sslsocket::{
+    backend, IgnoreRule, PeerVerifyMode, SocketState, SslCertificate, SslConfiguration, SslError,
+    SslErrorKind, SslKey, SslProtocol,
+};
+
+use crate::args::{ConnectArgs, ProtocolArg, ServeArgs, StartTlsArg, TlsArgs, VerifyArg};
+use crate::selfsigned;
+
+/// Everything `connect` needs, checked.
+#[derive(Debug)]
+pub struct ConnectPlan {
+    /// Host to connect to.
+    pub host: String,
+    /// Port to connect to.
+    pub port: u16,
+    /// The name to verify instead of `host`.
+    pub peer_name: Option<String>,
+    /// The TLS configuration.
+    pub configuration: SslConfiguration,
+    /// `--ignore-all-errors`.
+    pub ignore_all: bool,
+    /// `--ignore` rules.
+    pub ignore_rules: Vec<IgnoreRule>,
+    /// `--starttls`.
+    pub starttls: Option<StartTlsArg>,
+    /// `--send`, escapes resolved.
+    pub send: Option<Vec<u8>>,
+    /// `--timeout`.
+    pub timeout: Duration,
+    /// `--json`.
+    pub json: bool,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug)]
+pub struct ServePlan {
+    /// Host part of `--listen`.
+    pub host: String,
+    /// Port part of `--listen`.
+    pub port: u16,
+    /// The TLS configuration, with a certificate and key.
+    pub configuration: SslConfiguration,
+    /// The SHA-256 of the generated certificate, when none was given.
+    pub generated_sha256: Option<String>,
+    /// `--starttls`.
+    pub starttls: Option<StartTlsArg>,
+    /// `--echo`.
+    pub echo: bool,
+    /// `--once`.
+    pub once: bool,
+    /// `--handshake-timeout`.
+    pub handshake_timeout: Duration,
+    /// `--json`.
+    pub json: bool,
+}
+
+/// Validates `connect`'s arguments.
+pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
+    not_yet(args.tls.ciphers.is_some(), "--ciphers")?;
+    not_yet(args.ocsp, "--ocsp")?;
+    not_yet(
+        args.psk_identity.is_some() || args.psk_key.is_some(),
+        "--psk-identity/--psk-key",
+    )?;
+    not_yet(args.reconnect, "--reconnect")?;
+    select_backend(args.tls.backend.as_deref())?;
+
+    let (host, port) = host_port(&args.target, false)?;
+    if let Some(name) = &args.peer_name {
+        if name.is_empty() {
+            bail!("--peer-name: the name is empty");
+        }
+    }
+    let mut configuration = tls_configuration(&args.tls)?;
+    if let Some(depth) = args.verify_depth {
+        configuration.set_peer_verify_depth(depth);
+    }
+    let ignore_rules = args
+        .ignore
+        .iter()
+        .map(|spec| ignore_rules(spec))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let send = args.send.as_deref().map(unescape);
+
+    let peer = args.peer_name.clone().unwrap_or_else(|| host.clone());
+    try_session(&configuration, Some(&peer))?;
+
+    Ok(ConnectPlan {
+        host,
+        port,
+        peer_name: args.peer_name,
+        configuration,
+        ignore_all: args.ignore_all_errors,
+        ignore_rules,
+        starttls: args.starttls,
+        send,
+        timeout: Duration::from_millis(args.timeout),
+        json: args.tls.json,
+    })
+}
+
+/// Validates `serve`'s arguments; generates the certificate when none is given.
+pub fn serve(args: ServeArgs) -> Result<ServePlan> {
+    not_yet(args.tls.ciphers.is_some(), "--ciphers")?;
+    not_yet(args.ocsp_response.is_some(), "--ocsp-response")?;
+    not_yet(
+        args.psk_identity_hint.is_some() || args.psk_identity.is_some() || args.psk_key.is_some(),
+        "--psk-identity-hint/--psk-identity/--psk-key",
+    )?;
+    select_backend(args.tls.backend.as_deref())?;
+
+    let (host, port) = host_port(&args.listen, true)?;
+    let mut configuration = tls_configuration(&args.tls)?;
+    let mut generated_sha256 = None;
+    if args.tls.cert.is_none() {
+        let (certificate, key) = selfsigned::generate()?;
+        generated_sha256 = Some(certificate.sha256_hex());
+        configuration
+            .set_local_certificate_chain(vec![certificate])
+            .set_private_key(key);
+    }
+    try_session(&configuration, None)?;
+
+    Ok(ServePlan {
+        host,
+        port,
+        configuration,
+        generated_sha256,
+        starttls: args.starttls,
+        echo: args.echo,
+        once: args.once,
+        handshake_timeout: Duration::from_millis(args.handshake_timeout),
+        json: args.tls.json,
+    })
+}
+
+/// Selects the backend, when one is named.
+pub fn select_backend(name: Option<&str>) -> Result<()> {
+    let Some(name) = name else { return Ok(()) };
+    if !backend::available_backends().contains(&name) {
+        bail!(
+            "--backend {name}: no such backend (available: {})",
+            backend::available_backends().join(", ")
+        );
+    }
+    if !backend::set_active_backend(name) {
+        bail!("--backend {name}: the backend cannot be selected");
+    }
+    Ok(())
+}
+
+fn not_yet(given: bool, option: &str) -> Result<()> {
+    if given {
+        bail!("{option} is not supported yet");
+    }
+    Ok(())
+}
+
+/// The configuration from the options both commands share.
+fn tls_configuration(tls: &TlsArgs) -> Result<SslConfiguration> {
+    let mut configuration = SslConfiguration::default();
+    if let Some(protocol) = tls.protocol {
+        configuration.set_protocol(protocol_of(protocol)?);
+    }
+    if let Some(verify) = tls.verify {
+        configuration.set_peer_verify_mode(match verify {
+            VerifyArg::None => PeerVerifyMode::VerifyNone,
+            VerifyArg::Query => PeerVerifyMode::QueryPeer,
+            VerifyArg::Verify => PeerVerifyMode::VerifyPeer,
+            VerifyArg::Auto => PeerVerifyMode::AutoVerifyPeer,
+        });
+    }
+    for file in &tls.cafile {
+        configuration.add_ca_certificates(certificates(file, "--cafile")?);
+    }
+    if tls.no_system_ca {
+        configuration.set_system_ca_on_demand(false);
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let chain = certificates(cert, "--cert")?;
+            let passphrase = tls.pass.as_deref().map(os_bytes);
+            let key = SslKey::from_file(key, passphrase.as_deref())
+                .map_err(|e| anyhow!("--key: {}", e.message()))?;
+            configuration
+                .set_local_certificate_chain(chain)
+                .set_private_key(key);
+        }
+        (Some(_), None) => bail!("--cert needs --key"),
+        (None, Some(_)) => bail!("--key needs --cert"),
+        (None, None) => {
+            if tls.pass.is_some() {
+                bail!("--pass needs --key");
+            }
+        }
+    }
+    if let Some(list) = &tls.alpn {
+        configuration.set_allowed_next_protocols(alpn(list)?);
+    }
+    Ok(configuration)
+}
+
+fn protocol_of(protocol: ProtocolArg) -> Result<SslProtocol> {
+    let chosen = match protocol {
+        ProtocolArg::Secure => SslProtocol::SecureProtocols,
+        ProtocolArg::Tls10 => SslProtocol::TlsV1_0,
+        ProtocolArg::Tls11 => SslProtocol::TlsV1_1,
+        ProtocolArg::Tls12 => SslProtocol::TlsV1_2,
+        ProtocolArg::Tls13 => SslProtocol::TlsV1_3,
+        ProtocolArg::Tls12Plus => SslProtocol::TlsV1_2OrLater,
+        ProtocolArg::Tls13Plus => SslProtocol::TlsV1_3OrLater,
+        ProtocolArg::Any => SslProtocol::AnyProtocol,
+    };
+    if !backend::is_protocol_supported(chosen, None) {
+        bail!(
+            "--protocol: the {} backend does not offer {chosen}",
+            backend::active_backend().unwrap_or("active")
+        );
+    }
+    Ok(chosen)
+}
+
+/// The certificates of one file, with the option named in the message.
+fn certificates(path: &Path, option: &str) -> Result<Vec<SslCertificate>> {
+    SslCertificate::from_file(path).map_err(|e| anyhow!("{option}: {}", e.message()))
+}
+
+fn alpn(list: &str) -> Result<Vec<Vec<u8>>> {
+    let names: Vec<Vec<u8>> = list.split(',').map(|n| n.as_bytes().to_vec()).collect();
+    for name in &names {
+        if name.is_empty() || name.len() > 255 {
+            bail!("--alpn: each protocol name must be 1 to 255 bytes long");
+        }
+    }
+    Ok(names)
+}
+
+/// `NAME[@CERTFILE]` into rules: one for any certificate, or one per certificate in
+/// CERTFILE.
+fn ignore_rules(spec: &OsStr) -> Result<Vec<IgnoreRule>> {
+    let bytes = os_bytes(spec);
+    let (name, file) = match bytes.iter().position(|b| *b == b'@') {
+        Some(at) => (
+            bytes.get(..at).unwrap_or_default(),
+            Some(bytes.get(at + 1..).unwrap_or_default()),
+        ),
+        None => (bytes.as_slice(), None),
+    };
+    let name = std::str::from_utf8(name).map_err(|_| anyhow!("--ignore: the name is not text"))?;
+    let kind = SslErrorKind::from_name(name)
+        .ok_or_else(|| anyhow!("--ignore {name}: not an error name (e.g. HostNameMismatch)"))?;
+    match file {
+        None => Ok(vec![IgnoreRule::AnyCertificate(kind)]),
+        Some(file) => {
+            if file.is_empty() {
+                bail!("--ignore {name}@: the certificate file is missing");
+            }
+            let path = os_path(file);
+            Ok(certificates(&path, "--ignore")?
+                .into_iter()
+                .map(|cert| IgnoreRule::Exact(SslError::with_certificate(kind, cert)))
+                .collect())
+        }
+    }
+}
+
+/// `HOST:PORT`, `[V6]:PORT`; port 0 only for listening.
+pub fn host_port(text: &str, listening: bool) -> Result<(String, u16)> {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, port) = rest
+            .split_once("]:")
+            .ok_or_else(|| anyhow!("`{text}`: expected [ADDRESS]:PORT"))?;
+        (host, port)
+    } else {
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| anyhow!("`{text}`: expected HOST:PORT"))?;
+        if host.contains(':') {
+            bail!("`{text}`: write an IPv6 address in brackets, [ADDRESS]:PORT");
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        bail!("`{text}`: the host is empty");
+    }
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("`{text}`: the port is not a number from 0 to 65535"))?;
+    if port == 0 && !listening {
+        bail!("`{text}`: port 0 cannot be connected to");
+    }
+    Ok((host.to_string(), port))
+}
+
+/// `--send` text with `\n`, `\r`, `\t` and `\\` resolved; other backslashes stay.
+pub fn unescape(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.peek() {
+            Some('n') => out.push(b'\n'),
+            Some('r') => out.push(b'\r'),
+            Some('t') => out.push(b'\t'),
+            Some('\\') => out.push(b'\\'),
+            _ => {
+                out.push(b'\\');
+                continue;
+            }
+        }
+        chars.next();
+    }
+    out
+}
+
+/// Starts a session on a core that never touches the network, so that configuration
+/// problems (a key that does not match its certificate, an invalid peer name, a protocol
+/// the backend refuses) are bad input now rather than a failed connection later.
+fn try_session(configuration: &SslConfiguration, peer_name: Option<&str>) -> Result<()> {
+    let mut core = SslCore::new(configuration.clone());
+    core.handle_state(SocketState::ConnectedState);
+    let started = match peer_name {
+        Some(name) => core.start_client_encryption(name),
+        None => core.start_server_encryption(),
+    };
+    started.map_err(|e| anyhow!("{e}"))
+}
+
+#[cfg(unix)]
+fn os_bytes(s: &OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    s.as_bytes().to_vec()
+}
+
+#[cfg(not(unix))]
+fn os_bytes(s: &OsStr) -> Vec<u8> {
+    s.to_string_lossy().as_bytes().to_vec()
+}
+
+#[cfg(unix)]
+fn os_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn os_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() -> Result<()> {
+        assert_eq!(
+            host_port("localhost:443", false)?,
+            ("localhost".into(), 443)
+        );
+        assert_eq!(host_port("[::1]:443", false)?, ("::1".into(), 443));
+        assert_eq!(host_port("10.0.0.1:1", false)?, ("10.0.0.1".into(), 1));
+        assert_eq!(host_port("127.0.0.1:0", true)?, ("127.0.0.1".into(), 0));
+        assert!(host_port("::1:443", false).is_err());
+        assert!(host_port("localhost", false).is_err());
+        assert!(host_port(":443", false).is_err());
+        assert!(host_port("h:0", false).is_err());
+        assert!(host_port("h:70000", false).is_err());
+        assert!(host_port("[::1]443", false).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape(r"a\nb\r\t\\c\x"), b"a\nb\r\t\\c\\x".to_vec());
+        assert_eq!(unescape("trailing\\"), b"trailing\\".to_vec());
+    }
+
+    #[test]
+    fn ignore_names() -> Result<()> {
+        let rules = ignore_rules(OsStr::new("HostNameMismatch"))?;
+        assert_eq!(
+            rules,
+            vec![IgnoreRule::AnyCertificate(SslErrorKind::HostNameMismatch)]
+        );
+        assert!(ignore_rules(OsStr::new("NoSuchError")).is_err());
+        assert!(ignore_rules(OsStr::new("HostNameMismatch@/no/such/file")).is_err());
+        Ok(())
+    }
+}

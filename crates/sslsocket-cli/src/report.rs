@@ -1,0 +1,412 @@
+//! Reports built from the library's accessors: JSON objects in the contract's field order,
+//! readable text, and output that treats a closed stdout as nothing to worry about.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use sslsocket::blocking::SslSocket;
+use sslsocket::{SocketError, SslCertificate, SslCipher, SslError};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::session::Outcome;
+
+/// One lock for every line of stdout, so concurrent connections never interleave.
+static STDOUT: Mutex<()> = Mutex::new(());
+
+/// Writes `text` to stdout at once and flushes; a closed stdout is ignored.
+pub fn print_text(text: &str) {
+    let _guard = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Writes one JSON value as one line.
+pub fn print_json<T: Serialize>(value: &T) {
+    match serde_json::to_string(value) {
+        Ok(mut line) => {
+            line.push('\n');
+            print_text(&line);
+        }
+        Err(e) => error_line(&format!("error: cannot encode the report: {e}")),
+    }
+}
+
+/// One line on stderr.
+pub fn error_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
+/// A certificate as the contract shows it.
+#[derive(Debug, Serialize)]
+pub struct CertificateJson {
+    subject: String,
+    issuer: String,
+    serial: String,
+    not_before: String,
+    not_after: String,
+    sha256: String,
+    self_signed: bool,
+    san: Vec<String>,
+}
+
+impl CertificateJson {
+    /// From the certificate's accessors.
+    pub fn of(cert: &SslCertificate) -> CertificateJson {
+        CertificateJson {
+            subject: cert.subject_rfc4514(),
+            issuer: cert.issuer_rfc4514(),
+            serial: cert.serial_number(),
+            not_before: rfc3339(cert.effective_date()),
+            not_after: rfc3339(cert.expiry_date()),
+            sha256: cert.sha256_hex(),
+            self_signed: cert.is_self_signed(),
+            san: cert
+                .subject_alternative_names()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2026-01-01T00:00:00Z`).
+pub fn rfc3339(seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+#[derive(Debug, Serialize)]
+struct CipherJson {
+    name: String,
+    protocol: String,
+    used_bits: u32,
+    key_exchange: String,
+    authentication: String,
+    encryption: String,
+}
+
+impl CipherJson {
+    fn of(cipher: &SslCipher) -> CipherJson {
+        CipherJson {
+            name: cipher.name().to_string(),
+            protocol: cipher.protocol().to_string(),
+            used_bits: cipher.used_bits(),
+            key_exchange: cipher.key_exchange_method().to_string(),
+            authentication: cipher.authentication_method().to_string(),
+            encryption: cipher.encryption_method().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorCertificateJson {
+    subject: String,
+    sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorJson {
+    error: String,
+    certificate: Option<ErrorCertificateJson>,
+}
+
+impl ErrorJson {
+    fn of(error: &SslError) -> ErrorJson {
+        ErrorJson {
+            error: error.error().name(),
+            certificate: error.certificate().map(|c| ErrorCertificateJson {
+                subject: c.subject_rfc4514(),
+                sha256: c.sha256_hex(),
+            }),
+        }
+    }
+}
+
+/// `connect`'s JSON object.
+#[derive(Debug, Serialize)]
+pub struct ClientJson {
+    encrypted: bool,
+    mode: String,
+    backend: String,
+    protocol: String,
+    cipher: Option<CipherJson>,
+    alpn: Option<String>,
+    errors: Vec<ErrorJson>,
+    peer_certificate_chain: Vec<CertificateJson>,
+    ocsp: Vec<serde_json::Value>,
+    session_resumed: bool,
+    received: String,
+    received_bytes: u64,
+    socket_error: Option<String>,
+    error_string: String,
+}
+
+/// The session facts both reports share.
+struct Facts {
+    protocol: String,
+    cipher: Option<CipherJson>,
+    alpn: Option<String>,
+    errors: Vec<ErrorJson>,
+    chain: Vec<CertificateJson>,
+}
+
+fn facts(socket: &SslSocket) -> Facts {
+    Facts {
+        protocol: socket.session_protocol().to_string(),
+        cipher: socket.session_cipher().as_ref().map(CipherJson::of),
+        alpn: alpn(socket),
+        errors: socket
+            .ssl_handshake_errors()
+            .iter()
+            .map(ErrorJson::of)
+            .collect(),
+        chain: socket
+            .peer_certificate_chain()
+            .iter()
+            .map(CertificateJson::of)
+            .collect(),
+    }
+}
+
+fn alpn(socket: &SslSocket) -> Option<String> {
+    socket
+        .next_negotiated_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+}
+
+fn backend_name(socket: &SslSocket) -> String {
+    socket
+        .core()
+        .backend_name()
+        .or_else(sslsocket::backend::active_backend)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn error_name(error: Option<SocketError>) -> Option<String> {
+    error.map(|e| e.to_string())
+}
+
+/// `connect`'s report.
+pub fn client_json(socket: &SslSocket, outcome: &Outcome) -> ClientJson {
+    let facts = facts(socket);
+    ClientJson {
+        encrypted: outcome.encrypted,
+        mode: format!("{:?}", socket.mode()),
+        backend: backend_name(socket),
+        protocol: facts.protocol,
+        cipher: facts.cipher,
+        alpn: facts.alpn,
+        errors: facts.errors,
+        peer_certificate_chain: facts.chain,
+        ocsp: Vec::new(),
+        session_resumed: socket.core().negotiated().is_some_and(|n| n.resumed),
+        received: String::from_utf8_lossy(&outcome.received).into_owned(),
+        received_bytes: outcome.received_bytes,
+        socket_error: error_name(outcome.socket_error),
+        error_string: outcome.error_string.clone(),
+    }
+}
+
+/// `serve`'s line for one connection.
+#[derive(Debug, Serialize)]
+pub struct ServerJson {
+    event: &'static str,
+    peer: Option<String>,
+    protocol: String,
+    cipher: Option<CipherJson>,
+    alpn: Option<String>,
+    peer_certificate_chain: Vec<CertificateJson>,
+    errors: Vec<ErrorJson>,
+    socket_error: Option<String>,
+    error_string: String,
+    received_bytes: u64,
+}
+
+/// `serve`'s report of one connection.
+pub fn server_json(socket: &SslSocket, outcome: &Outcome) -> ServerJson {
+    let facts = facts(socket);
+    ServerJson {
+        event: if outcome.encrypted {
+            "encrypted"
+        } else {
+            "failed"
+        },
+        peer: socket.peer_address().map(|a| a.to_string()),
+        protocol: facts.protocol,
+        cipher: facts.cipher,
+        alpn: facts.alpn,
+        peer_certificate_chain: facts.chain,
+        errors: facts.errors,
+        socket_error: error_name(outcome.socket_error),
+        error_string: outcome.error_string.clone(),
+        received_bytes: outcome.received_bytes,
+    }
+}
+
+/// `serve`'s first line.
+#[derive(Debug, Serialize)]
+pub struct ListeningJson {
+    /// Always `listening`.
+    pub event: &'static str,
+    /// The address listened on, with the real port.
+    pub address: String,
+}
+
+/// The readable lines about a handshake: protocol, cipher, ALPN, peer, verification.
+fn session_text(out: &mut String, socket: &SslSocket) {
+    let _ = writeln!(out, "protocol: {}", socket.session_protocol());
+    match socket.session_cipher() {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "cipher: {} ({} bits; {}, {}, {})",
+                c.name(),
+                c.used_bits(),
+                c.key_exchange_method(),
+                c.authentication_method(),
+                c.encryption_method()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "cipher: none");
+        }
+    }
+    if let Some(alpn) = alpn(socket) {
+        let _ = writeln!(out, "alpn: {alpn}");
+    }
+    match socket.peer_certificate_chain().first() {
+        Some(leaf) => {
+            let _ = writeln!(out, "peer certificate: {}", leaf.subject_rfc4514());
+            let _ = writeln!(out, "  issuer: {}", leaf.issuer_rfc4514());
+            let _ = writeln!(
+                out,
+                "  valid: {} to {}",
+                rfc3339(leaf.effective_date()),
+                rfc3339(leaf.expiry_date())
+            );
+            let _ = writeln!(out, "  sha256: {}", leaf.sha256_hex());
+            let more = socket.peer_certificate_chain().len() - 1;
+            if more > 0 {
+                let _ = writeln!(out, "  chain: {more} more certificate(s)");
+            }
+        }
+        None => {
+            let _ = writeln!(out, "peer certificate: none");
+        }
+    }
+    let errors = socket.ssl_handshake_errors();
+    if errors.is_empty() {
+        let _ = writeln!(out, "verification: no errors");
+    } else {
+        let _ = writeln!(out, "verification errors:");
+        for error in errors {
+            let on = error
+                .certificate()
+                .map(|c| format!(" [{}]", c.subject_rfc4514()))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}: {}{on}",
+                error.error().name(),
+                error.error_string()
+            );
+        }
+    }
+}
+
+fn outcome_text(out: &mut String, outcome: &Outcome) {
+    if let Some(error) = outcome.socket_error {
+        let _ = writeln!(out, "error: {error}: {}", outcome.error_string);
+    }
+}
+
+/// `connect`'s readable report.
+pub fn client_text(target: &str, socket: &SslSocket, outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let state = if outcome.encrypted {
+        "encrypted"
+    } else {
+        "not encrypted"
+    };
+    let _ = writeln!(out, "{target}: {state} ({})", backend_name(socket));
+    if outcome.encrypted || !socket.peer_certificate_chain().is_empty() {
+        session_text(&mut out, socket);
+    }
+    if outcome.received_bytes > 0 || !outcome.received.is_empty() {
+        let _ = writeln!(out, "received ({} bytes):", outcome.received_bytes);
+        let text = String::from_utf8_lossy(&outcome.received);
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    outcome_text(&mut out, outcome);
+    out
+}
+
+/// `serve`'s readable lines for one connection.
+pub fn server_text(socket: &SslSocket, outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let peer = socket
+        .peer_address()
+        .map_or_else(|| "?".to_string(), |a| a.to_string());
+    let state = if outcome.encrypted {
+        "encrypted"
+    } else {
+        "failed"
+    };
+    let _ = writeln!(
+        out,
+        "{peer}: {state}, received {} bytes",
+        outcome.received_bytes
+    );
+    if outcome.encrypted || !socket.peer_certificate_chain().is_empty() {
+        for line in session_lines(socket) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    outcome_text(&mut out, outcome);
+    out
+}
+
+fn session_lines(socket: &SslSocket) -> Vec<String> {
+    let mut text = String::new();
+    session_text(&mut text, socket);
+    text.lines().map(str::to_string).collect()
+}
+
+/// A certificate in readable lines.
+pub fn certificate_text(cert: &SslCertificate) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "subject: {}", cert.subject_rfc4514());
+    let _ = writeln!(out, "issuer: {}", cert.issuer_rfc4514());
+    let _ = writeln!(out, "serial: {}", cert.serial_number());
+    let _ = writeln!(out, "not before: {}", rfc3339(cert.effective_date()));
+    let _ = writeln!(out, "not after: {}", rfc3339(cert.expiry_date()));
+    let _ = writeln!(out, "sha256: {}", cert.sha256_hex());
+    let _ = writeln!(out, "self-signed: {}", cert.is_self_signed());
+    let sans: Vec<String> = cert
+        .subject_alternative_names()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !sans.is_empty() {
+        let _ = writeln!(out, "san: {}", sans.join(", "));
+    }
+    out
+}
+
+/// The readable session lines, for `demo`.
+pub fn session_summary(socket: &SslSocket) -> String {
+    let mut out = String::new();
+    session_text(&mut out, socket);
+    out
+}

@@ -1,0 +1,249 @@
+//! The plain-text part of STARTTLS for SMTP, IMAP and POP3, both sides: just enough of
+//! each protocol to reach the upgrade (and for `openssl s_client -starttls PROTO`).
+
+use sslsocket::blocking::SslSocket;
+use sslsocket::{Error, SocketError};
+
+use crate::args::StartTlsArg;
+use crate::session::{read_line, send, Deadline, Outcome};
+
+/// The most commands a client may send before STARTTLS.
+const MAX_COMMANDS: usize = 32;
+/// The most lines one SMTP reply may have.
+const MAX_REPLY_LINES: usize = 64;
+
+/// Why the upgrade did not happen.
+#[derive(Debug)]
+pub enum Failure {
+    /// The connection failed (closed, timed out, ...).
+    Socket(Error),
+    /// The peer answered something else than the protocol's go-ahead.
+    Refused(String),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure::Socket(error)
+    }
+}
+
+impl Failure {
+    /// The outcome of a connection that stopped here.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Failure::Socket(error) => Outcome::failed(error),
+            Failure::Refused(message) => {
+                Outcome::failure(false, SocketError::SslHandshakeFailedError, message.clone())
+            }
+        }
+    }
+}
+
+/// Client side: speaks until the server agreed to start TLS.
+pub fn client(
+    socket: &mut SslSocket,
+    protocol: StartTlsArg,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    match protocol {
+        StartTlsArg::Smtp => {
+            expect_smtp(socket, deadline, "220", "greeting")?;
+            send(socket, b"EHLO sslsocket\r\n", deadline)?;
+            let lines = expect_smtp(socket, deadline, "250", "EHLO")?;
+            let offered = lines.iter().any(|l| {
+                l.get(4..)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .is_some_and(|word| word.eq_ignore_ascii_case("STARTTLS"))
+            });
+            if !offered {
+                return Err(Failure::Refused(
+                    "the SMTP server does not offer STARTTLS".into(),
+                ));
+            }
+            send(socket, b"STARTTLS\r\n", deadline)?;
+            expect_smtp(socket, deadline, "220", "STARTTLS")?;
+        }
+        StartTlsArg::Imap => {
+            let greeting = read_line(socket, deadline)?;
+            if !starts_with_ignore_case(&greeting, "* OK") {
+                return Err(refused("IMAP greeting", &greeting));
+            }
+            send(socket, b"a1 STARTTLS\r\n", deadline)?;
+            for _ in 0..MAX_REPLY_LINES {
+                let line = read_line(socket, deadline)?;
+                if line.starts_with("* ") {
+                    continue;
+                }
+                if starts_with_ignore_case(&line, "a1 OK") {
+                    return Ok(());
+                }
+                return Err(refused("IMAP STARTTLS", &line));
+            }
+            return Err(Failure::Refused("IMAP STARTTLS: no tagged answer".into()));
+        }
+        StartTlsArg::Pop3 => {
+            let greeting = read_line(socket, deadline)?;
+            if !greeting.starts_with("+OK") {
+                return Err(refused("POP3 greeting", &greeting));
+            }
+            send(socket, b"STLS\r\n", deadline)?;
+            let answer = read_line(socket, deadline)?;
+            if !answer.starts_with("+OK") {
+                return Err(refused("POP3 STLS", &answer));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads one SMTP reply (its `NNN-` lines up to the `NNN ` one); an error unless its code
+/// is `code`.
+fn expect_smtp(
+    socket: &mut SslSocket,
+    deadline: &Deadline,
+    code: &str,
+    what: &str,
+) -> Result<Vec<String>, Failure> {
+    let mut lines = Vec::new();
+    for _ in 0..MAX_REPLY_LINES {
+        let line = read_line(socket, deadline)?;
+        if !line.starts_with(code) {
+            return Err(refused(&format!("SMTP {what}"), &line));
+        }
+        let last = line.as_bytes().get(3) != Some(&b'-');
+        lines.push(line);
+        if last {
+            return Ok(lines);
+        }
+    }
+    Err(Failure::Refused(format!("SMTP {what}: reply too long")))
+}
+
+fn refused(what: &str, line: &str) -> Failure {
+    let shown: String = line.chars().take(200).collect();
+    Failure::Refused(format!(
+        "STARTTLS refused: {what} answered `{}`",
+        shown.escape_debug()
+    ))
+}
+
+fn starts_with_ignore_case(line: &str, prefix: &str) -> bool {
+    line.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
+/// Server side: greets, answers commands until the client asks for STARTTLS and the
+/// go-ahead was sent.
+pub fn server(
+    socket: &mut SslSocket,
+    protocol: StartTlsArg,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    let greeting: &[u8] = match protocol {
+        StartTlsArg::Smtp => b"220 sslsocket ESMTP\r\n",
+        StartTlsArg::Imap => {
+            b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] sslsocket ready\r\n"
+        }
+        StartTlsArg::Pop3 => b"+OK sslsocket ready\r\n",
+    };
+    send(socket, greeting, deadline)?;
+    for _ in 0..MAX_COMMANDS {
+        let line = read_line(socket, deadline)?;
+        let reply = match protocol {
+            StartTlsArg::Smtp => smtp_reply(&line),
+            StartTlsArg::Imap => imap_reply(&line),
+            StartTlsArg::Pop3 => pop3_reply(&line),
+        };
+        send(socket, reply.text.as_bytes(), deadline)?;
+        match reply.next {
+            Next::Continue => {}
+            Next::Upgrade => return Ok(()),
+            Next::Quit => return Err(Failure::Refused("the client quit before STARTTLS".into())),
+        }
+    }
+    Err(Failure::Refused(
+        "the client sent too many commands before STARTTLS".into(),
+    ))
+}
+
+enum Next {
+    Continue,
+    Upgrade,
+    Quit,
+}
+
+struct Reply {
+    text: String,
+    next: Next,
+}
+
+fn reply(text: impl Into<String>, next: Next) -> Reply {
+    Reply {
+        text: text.into(),
+        next,
+    }
+}
+
+fn smtp_reply(line: &str) -> Reply {
+    let verb = line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    match verb.as_str() {
+        "EHLO" => reply(
+            "250-sslsocket\r\n250-8BITMIME\r\n250 STARTTLS\r\n",
+            Next::Continue,
+        ),
+        "HELO" => reply("250 sslsocket\r\n", Next::Continue),
+        "STARTTLS" => reply("220 ready\r\n", Next::Upgrade),
+        "NOOP" | "RSET" => reply("250 OK\r\n", Next::Continue),
+        "QUIT" => reply("221 bye\r\n", Next::Quit),
+        _ => reply(
+            "530 5.7.0 Must issue a STARTTLS command first\r\n",
+            Next::Continue,
+        ),
+    }
+}
+
+fn imap_reply(line: &str) -> Reply {
+    let mut words = line.split_whitespace();
+    let tag = words.next().unwrap_or("*");
+    let command = words.next().unwrap_or_default().to_ascii_uppercase();
+    match command.as_str() {
+        "CAPABILITY" => reply(
+            format!(
+                "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n{tag} OK CAPABILITY completed\r\n"
+            ),
+            Next::Continue,
+        ),
+        "STARTTLS" => reply(
+            format!("{tag} OK Begin TLS negotiation now\r\n"),
+            Next::Upgrade,
+        ),
+        "NOOP" => reply(format!("{tag} OK NOOP completed\r\n"), Next::Continue),
+        "LOGOUT" => reply(
+            format!("* BYE sslsocket logging out\r\n{tag} OK LOGOUT completed\r\n"),
+            Next::Quit,
+        ),
+        _ => reply(format!("{tag} BAD STARTTLS first\r\n"), Next::Continue),
+    }
+}
+
+fn pop3_reply(line: &str) -> Reply {
+    let verb = line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    match verb.as_str() {
+        "CAPA" => reply(
+            "+OK capability list follows\r\nSTLS\r\n.\r\n",
+            Next::Continue,
+        ),
+        "STLS" => reply("+OK begin TLS negotiation\r\n", Next::Upgrade),
+        "NOOP" => reply("+OK\r\n", Next::Continue),
+        "QUIT" => reply("+OK bye\r\n", Next::Quit),
+        _ => reply("-ERR STLS first\r\n", Next::Continue),
+    }
+}
