@@ -71,10 +71,6 @@ fn error_names(report: &Value) -> Vec<String> {
 /// anything else must be the contract's `kind`.
 fn reported_kind(report: &Value, kind: &str) -> String {
     let names = error_names(report);
-    if names == ["UnspecifiedError"] {
-        eprintln!("note: interim verifier, UnspecifiedError stands for {kind}");
-        return "UnspecifiedError".to_string();
-    }
     assert_eq!(names, vec![kind.to_string()], "{report}");
     kind.to_string()
 }

@@ -254,7 +254,16 @@ impl SslSocket {
         if self.stream.is_some() {
             return Ok(());
         }
-        let Some((host, port)) = self.target.clone() else {
+        // Only a connection asked for and not yet made is made here; a connection that
+        // ended stays ended (no silent reconnect).
+        let pending = matches!(
+            self.core.state(),
+            SocketState::HostLookupState | SocketState::ConnectingState
+        );
+        let Some((host, port)) = self.target.clone().filter(|_| pending) else {
+            if self.core.is_eof() || self.core.error().is_some() {
+                return Err(self.closed_error());
+            }
             return Err(ApiMisuse("the socket is not connected".into()).into());
         };
         let result = self.connect_now(&host, port, deadline);

@@ -107,8 +107,12 @@ impl Checks {
                 max_depth: self.depth,
             })
         };
+        // A leaf that is itself a trust anchor is trusted directly (OpenSSL and Qt accept
+        // a self-signed CA certificate used as a server certificate; webpki refuses it as
+        // "CA used as end entity"), so for it only the name is checked again.
+        let directly_trusted = chain.first().is_some_and(|leaf| self.store.contains(leaf));
         if errors.is_empty()
-            && !(self.webpki_accepts(end_entity, intermediates, now)
+            && !((directly_trusted || self.webpki_accepts(end_entity, intermediates, now))
                 && webpki_name_ok(end_entity, host, chain.first()))
         {
             let leaf = chain.first().cloned();
