@@ -32,8 +32,7 @@ fn serving(leaf: &Issued) -> Result<SslConfiguration, Box<dyn std::error::Error>
 }
 
 /// A server for "localhost" and a client configuration that trusts it.
-fn server_and_client_config() -> Result<(SslServer, SslConfiguration), Box<dyn std::error::Error>>
-{
+fn server_and_client_config() -> Result<(SslServer, SslConfiguration), Box<dyn std::error::Error>> {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
@@ -148,7 +147,9 @@ fn a_64_mib_echo_round_trip_is_byte_exact() -> TestResult {
         let mut buf = vec![0u8; CHUNK];
         let mut echoed = 0;
         loop {
-            let n = socket.read(&mut buf).map_err(|e| format!("server read: {e}"))?;
+            let n = socket
+                .read(&mut buf)
+                .map_err(|e| format!("server read: {e}"))?;
             if n == 0 {
                 break;
             }
@@ -188,7 +189,11 @@ fn a_64_mib_echo_round_trip_is_byte_exact() -> TestResult {
             }
         }
         let back = client.read_all();
-        if let Some(k) = back.iter().enumerate().position(|(k, b)| *b != pattern(received + k)) {
+        if let Some(k) = back
+            .iter()
+            .enumerate()
+            .position(|(k, b)| *b != pattern(received + k))
+        {
             return Err(format!("echoed byte {} differs", received + k).into());
         }
         received += back.len();
@@ -346,6 +351,42 @@ fn a_ten_byte_read_buffer_holds_back_a_64_kib_message_until_it_is_read() -> Test
     client.read_to_end(&mut all)?;
     assert_eq!(all.len(), SIZE);
     assert!(all.iter().enumerate().all(|(i, b)| *b == pattern(i)));
+    served.join().map_err(|_| "server thread panicked")??;
+    Ok(())
+}
+
+#[test]
+fn wait_for_ready_read_waits_for_more_data_while_earlier_data_is_unread() -> TestResult {
+    let (server, config) = server_and_client_config()?;
+    let port = server.local_addr().port();
+    let (go, wait_go) = mpsc::channel::<()>();
+    let served = thread::spawn(move || -> ThreadResult<()> {
+        let mut socket = accepted(&server)?;
+        socket.write_all(b"part one\n").map_err(|e| e.to_string())?;
+        socket.flush().map_err(|e| e.to_string())?;
+        wait_go.recv_timeout(WAIT).map_err(|e| e.to_string())?;
+        socket.write_all(b"part two\n").map_err(|e| e.to_string())?;
+        socket.close().map_err(|e| e.to_string())
+    });
+
+    let mut client = SslSocket::with_configuration(config);
+    client.set_io_timeout(Some(WAIT));
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    client.wait_for_ready_read(WAIT)?;
+    assert_eq!(client.bytes_available(), 9);
+    go.send(())?;
+    // Qt's loop `while (bytesAvailable() < n) waitForReadyRead()`: the second wait must
+    // wait for the second part, not give up because the first is still unread.
+    let started = Instant::now();
+    let second = client.wait_for_ready_read(WAIT);
+    assert!(
+        second.is_ok(),
+        "second wait: {second:?} after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(client.bytes_available(), 18);
+    assert_eq!(client.read_all(), b"part one\npart two\n");
     served.join().map_err(|_| "server thread panicked")??;
     Ok(())
 }

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
 use sslsocket::{
-    SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent,
-    SslProtocol,
+    SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent, SslProtocol,
 };
 use support::{wait_until, Issued, OpensslServer, Pki};
 
@@ -52,7 +51,11 @@ fn exchange_with_openssl(version_flag: &str, expected: SslProtocol) -> TestResul
 
     assert!(client.is_encrypted());
     assert_eq!(client.session_protocol(), expected);
-    assert_eq!(chain_der(&client), leaf.chain_der, "the chain as the server sent it");
+    assert_eq!(
+        chain_der(&client),
+        leaf.chain_der,
+        "the chain as the server sent it"
+    );
     assert_eq!(
         client.peer_certificate().map(|c| c.der().to_vec()),
         Some(leaf.cert_der.clone())
@@ -149,10 +152,7 @@ fn client_refuses_a_certificate_for_another_name_and_says_why() -> TestResult {
     assert_eq!(client.error(), SocketError::SslHandshakeFailedError);
     let message = error.to_string();
     assert!(message.contains("HostNameMismatch"), "{message}");
-    assert!(
-        message.contains("The host name did not match"),
-        "{message}"
-    );
+    assert!(message.contains("The host name did not match"), "{message}");
     assert_eq!(client.error_string(), message);
 
     let kinds: Vec<SslErrorKind> = client
@@ -170,7 +170,9 @@ fn client_refuses_a_certificate_for_another_name_and_says_why() -> TestResult {
     assert_eq!(client.state(), SocketState::UnconnectedState);
 
     let events = client.take_events();
-    let errors_event = events.iter().position(|e| matches!(e, SslEvent::SslErrors(_)));
+    let errors_event = events
+        .iter()
+        .position(|e| matches!(e, SslEvent::SslErrors(_)));
     let failed = events
         .iter()
         .position(|e| *e == SslEvent::ErrorOccurred(SocketError::SslHandshakeFailedError));
@@ -205,8 +207,15 @@ fn client_refuses_a_chain_under_an_untrusted_root_and_says_why() -> TestResult {
         .iter()
         .map(|e| e.error())
         .collect();
-    assert_eq!(kinds, [SslErrorKind::SelfSignedCertificateInChain], "{message}");
-    assert!(message.contains("SelfSignedCertificateInChain"), "{message}");
+    assert_eq!(
+        kinds,
+        [SslErrorKind::SelfSignedCertificateInChain],
+        "{message}"
+    );
+    assert!(
+        message.contains("SelfSignedCertificateInChain"),
+        "{message}"
+    );
     assert_eq!(chain_der(&client), leaf.chain_der);
     assert!(!client.is_encrypted());
     Ok(())
@@ -230,7 +239,11 @@ fn close_right_after_a_large_write_delivers_every_byte_to_openssl() -> TestResul
 
     let counted = wait_until(Instant::now() + WAIT, || server.stdout().len() >= SIZE);
     let received = server.stdout();
-    assert!(counted, "s_server received {} of {SIZE} bytes", received.len());
+    assert!(
+        counted,
+        "s_server received {} of {SIZE} bytes",
+        received.len()
+    );
     assert_eq!(received.len(), SIZE);
     assert!(received.as_bytes() == data.as_slice(), "the bytes differ");
     Ok(())

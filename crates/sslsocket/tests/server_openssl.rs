@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::{
-    AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey, SslMode,
-    SslProtocol,
+    AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey,
+    SslMode, SslProtocol,
 };
 use support::{os_args, Issued, OpensslClient, Pki};
 
@@ -114,7 +114,9 @@ fn adopted_stream_runs_the_server_handshake_for_openssl_s_client_over_tls_1_2() 
         let mut socket = SslSocket::from_tcp_stream(stream, config).map_err(|e| e.to_string())?;
         let addresses_known = socket.peer_address().is_some_and(|a| a.port() != 0)
             && socket.local_address().is_some_and(|a| a.port() == port);
-        socket.start_server_encryption().map_err(|e| e.to_string())?;
+        socket
+            .start_server_encryption()
+            .map_err(|e| e.to_string())?;
         socket.wait_for_encrypted(WAIT).map_err(|e| e.to_string())?;
         let protocol = socket.session_protocol();
         let line = echo_one_line(&mut socket)?;

@@ -134,7 +134,9 @@ fn our_sockets_talk_in_clear_then_both_start_encryption() -> TestResult {
             return Err("no STARTTLS".into());
         }
         send(&mut socket, b"GO\r\n")?;
-        socket.start_server_encryption().map_err(|e| e.to_string())?;
+        socket
+            .start_server_encryption()
+            .map_err(|e| e.to_string())?;
         socket.wait_for_encrypted(WAIT).map_err(|e| e.to_string())?;
         let secret = next_line(&mut socket)?;
         send(&mut socket, b"secret received\n")?;
@@ -212,8 +214,8 @@ fn plaintext_injected_before_starttls_is_discarded_never_read_as_encrypted_data(
 }
 
 #[test]
-fn plain_bytes_written_before_start_client_encryption_reach_the_peer_before_the_hello(
-) -> TestResult {
+fn plain_bytes_written_before_start_client_encryption_reach_the_peer_before_the_hello() -> TestResult
+{
     const PLAIN: usize = 16 * 1024 * 1024;
     const WAIT: Duration = Duration::from_secs(5);
     let pki = Pki::new()?;
