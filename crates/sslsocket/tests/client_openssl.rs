@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
 use sslsocket::{
-    SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent, SslProtocol,
+    SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent, SslMode,
+    SslProtocol,
 };
 use support::{wait_until, Issued, OpensslServer, Pki};
 
@@ -246,5 +247,133 @@ fn close_right_after_a_large_write_delivers_every_byte_to_openssl() -> TestResul
     );
     assert_eq!(received.len(), SIZE);
     assert!(received.as_bytes() == data.as_slice(), "the bytes differ");
+    Ok(())
+}
+
+fn wait_for_line(client: &mut SslSocket) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + WAIT;
+    while !client.can_read_line() {
+        if Instant::now() >= deadline {
+            return Err("no line arrived".into());
+        }
+        match client.wait_for_ready_read(Duration::from_millis(200)) {
+            Ok(()) | Err(sslsocket::Error::Timeout(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(client.read_line(0))
+}
+
+#[test]
+fn client_follows_a_key_update_requested_by_openssl() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut server = OpensslServer::start(&server_args(&leaf, &["-tls1_3", "-msg"]))?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", server.port());
+    client.wait_for_encrypted(WAIT)?;
+    client.write_all(b"before\n")?;
+    server.wait_for_output("before", WAIT)?;
+
+    // "K": KeyUpdate with update_requested, so our side must update its keys too.
+    server.write_stdin(b"K\n")?;
+    server.wait_for_output(">>> TLS 1.3, Handshake [length 0005], KeyUpdate", WAIT)?;
+    server.write_stdin(b"after the update\n")?;
+    assert_eq!(wait_for_line(&mut client)?, b"after the update\n");
+    client.write_all(b"ours after the update\n")?;
+    client.flush()?;
+    server.wait_for_output("ours after the update", WAIT)?;
+    let output = server.output();
+    assert!(
+        output.contains("<<< TLS 1.3, Handshake [length 0005], KeyUpdate"),
+        "our side answered with its own KeyUpdate: {output}"
+    );
+    assert!(client.is_encrypted());
+    client.close()?;
+    Ok(())
+}
+
+#[test]
+fn client_presents_its_certificate_to_openssl_that_requires_one() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let identity = pki.client_cert(true)?;
+    let args = {
+        let mut args = server_args(&leaf, &["-Verify", "1", "-verify_return_error"]);
+        args.push("-CAfile".into());
+        args.push(pki.root_pem().into());
+        args
+    };
+    let server = OpensslServer::start(&args)?;
+
+    let mut config = trusting(&pki)?;
+    config
+        .set_local_certificate_chain(
+            identity
+                .chain_der
+                .iter()
+                .map(|der| SslCertificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+        .set_private_key(sslsocket::SslKey::from_der(&identity.key_der)?);
+    let mut client = SslSocket::with_configuration(config);
+    client.connect_to_host_encrypted("localhost", server.port());
+    client.wait_for_encrypted(WAIT)?;
+    client.write_all(b"with a certificate\n")?;
+    client.flush()?;
+    server.wait_for_output("with a certificate", WAIT)?;
+    let output = server.output();
+    assert!(output.contains("Test Client"), "{output}");
+    assert!(!output.contains("verify error"), "{output}");
+    client.close()?;
+    Ok(())
+}
+
+#[test]
+fn a_reused_socket_forgets_the_errors_and_mode_of_its_last_connection() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = OpensslServer::start(&server_args(&leaf, &[]))?;
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")?;
+
+    let mut socket = SslSocket::with_configuration(trusting(&pki)?);
+    // 1: by IP address, which the certificate does not name.
+    socket.connect_to_host_encrypted("127.0.0.1", server.port());
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    let kinds: Vec<SslErrorKind> = socket
+        .ssl_handshake_errors()
+        .iter()
+        .map(|e| e.error())
+        .collect();
+    assert_eq!(kinds, [SslErrorKind::HostNameMismatch]);
+    assert_eq!(
+        socket.mode(),
+        SslMode::SslClientMode,
+        "kept after the failure"
+    );
+
+    // 2: by name: no stale errors, no stale failure.
+    socket.connect_to_host_encrypted("localhost", server.port());
+    socket.wait_for_encrypted(WAIT)?;
+    assert!(socket.ssl_handshake_errors().is_empty());
+    assert_eq!(socket.error(), SocketError::UnknownSocketError);
+    socket.disconnect_from_host()?;
+    assert_eq!(socket.state(), SocketState::UnconnectedState);
+    let encrypted_after_close = socket.is_encrypted();
+    assert_eq!(
+        socket.mode(),
+        SslMode::SslClientMode,
+        "kept after the close"
+    );
+
+    // 3: plain TCP: back to UnencryptedMode.
+    socket.connect_to_host("127.0.0.1", plain.local_addr()?.port());
+    socket.wait_for_connected(WAIT)?;
+    assert_eq!(socket.mode(), SslMode::UnencryptedMode);
+    assert!(socket.peer_certificate_chain().is_empty());
+    assert_eq!(socket.session_protocol(), SslProtocol::UnknownProtocol);
+    socket.abort();
+    // Qt: isEncrypted() is false once the connection is closed.
+    assert!(!encrypted_after_close, "is_encrypted() after the close");
     Ok(())
 }

@@ -324,3 +324,48 @@ fn plain_stream_passes_bytes_through_untouched() -> TestResult {
     assert_eq!(client.mode(), SslMode::UnencryptedMode);
     Ok(())
 }
+
+#[test]
+fn a_server_that_peeks_at_the_client_hello_before_starting_encryption_completes_it() -> TestResult {
+    // Qt's qtbug18498_peek: sniff the first byte in plain mode (TLS or not?), then start
+    // the server handshake; the peeked ClientHello must still reach TLS.
+    const LIMIT: Duration = Duration::from_secs(3);
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let config = serving(&leaf)?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+
+    let served = thread::spawn(move || -> ThreadResult<(Vec<u8>, usize)> {
+        let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+        let mut socket = SslSocket::from_tcp_stream(stream, config).map_err(|e| e.to_string())?;
+        socket
+            .wait_for_ready_read(LIMIT)
+            .map_err(|e| e.to_string())?;
+        let first = socket.peek(1);
+        socket
+            .start_server_encryption()
+            .map_err(|e| e.to_string())?;
+        let discarded = socket.core().discarded_plaintext_bytes();
+        socket
+            .wait_for_encrypted(LIMIT)
+            .map_err(|e| format!("{e} (discarded {discarded} bytes)"))?;
+        socket.write_all(b"sniffed\n").map_err(|e| e.to_string())?;
+        socket.close().map_err(|e| e.to_string())?;
+        Ok((first, discarded))
+    });
+
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.set_io_timeout(Some(LIMIT));
+    client.connect_to_host_encrypted("localhost", port);
+    let encrypted = client.wait_for_encrypted(LIMIT);
+    let mut got = Vec::new();
+    let read = encrypted.map(|()| client.read_to_end(&mut got));
+    client.abort();
+    let (first, discarded) = served.join().map_err(|_| "server thread panicked")??;
+    read??;
+    assert_eq!(first, [0x16], "a TLS handshake record");
+    assert_eq!(discarded, 0);
+    assert_eq!(got, b"sniffed\n");
+    Ok(())
+}

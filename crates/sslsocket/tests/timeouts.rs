@@ -453,3 +453,115 @@ fn dropping_a_socket_during_a_stalled_handshake_returns_promptly() -> TestResult
     assert!(elapsed < SLACK, "drop took {elapsed:?}");
     Ok(())
 }
+
+#[test]
+fn the_server_drops_a_silent_client_after_its_handshake_timeout() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    server.set_handshake_timeout(SHORT);
+
+    let mut silent = TcpStream::connect(server.local_addr())?;
+    silent.set_read_timeout(Some(WAIT))?;
+    let started = Instant::now();
+    let mut failed = match server.next_connection(WAIT)? {
+        Ok(_) => return Err("a silent client finished a handshake".into()),
+        Err(failed) => failed,
+    };
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed + Duration::from_millis(20) >= SHORT && elapsed < SHORT + SLACK,
+        "dropped after {elapsed:?}"
+    );
+    assert_eq!(failed.error(), SocketError::SocketTimeoutError);
+    assert_eq!(failed.state(), SocketState::UnconnectedState);
+    assert_eq!(
+        failed.peer_address().map(|a| a.port()),
+        Some(silent.local_addr()?.port())
+    );
+    assert!(failed
+        .take_events()
+        .contains(&SslEvent::ErrorOccurred(SocketError::SocketTimeoutError)));
+    // The silent client sees its connection end.
+    let mut rest = Vec::new();
+    let _ = silent.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    Ok(())
+}
+
+#[test]
+fn a_silent_client_does_not_hold_up_the_next_one() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    let silent = TcpStream::connect(server.local_addr())?;
+
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", server.local_addr().port());
+    let started = Instant::now();
+    client.wait_for_encrypted(WAIT)?;
+    let accepted = server
+        .next_connection(WAIT)?
+        .map_err(|failed| failed.error_string())?;
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    assert!(accepted.is_encrypted());
+    assert_eq!(
+        accepted.peer_address().map(|a| a.port()),
+        client.local_address().map(|a| a.port())
+    );
+    drop(silent);
+    client.abort();
+    Ok(())
+}
+
+#[test]
+fn the_server_drops_a_plaintext_client_as_soon_as_it_speaks() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+
+    let mut plain = TcpStream::connect(server.local_addr())?;
+    plain.set_read_timeout(Some(WAIT))?;
+    plain.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let started = Instant::now();
+    let failed = match server.next_connection(WAIT)? {
+        Ok(_) => return Err("a plaintext client finished a handshake".into()),
+        Err(failed) => failed,
+    };
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    assert_eq!(failed.error(), SocketError::SslHandshakeFailedError);
+    assert_eq!(failed.state(), SocketState::UnconnectedState);
+    // What comes back is at most an alert record, then the end of the stream.
+    let mut reply = Vec::new();
+    let _ = plain.read_to_end(&mut reply);
+    assert!(reply.is_empty() || reply[0] == 0x15, "{reply:?}");
+    Ok(())
+}
+
+#[test]
+fn a_failed_handshake_is_reported_within_the_wait_even_if_the_peer_stays_open() -> TestResult {
+    let pki = Pki::new()?;
+    let (release, released) = mpsc::channel::<()>();
+    let (port, peer) = hello_reader(move |mut stream| {
+        stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n")?;
+        // Neither read nor close: hold the connection open until released.
+        let _ = released.recv_timeout(WAIT);
+        Ok(())
+    })?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    let started = Instant::now();
+    let result = client.wait_for_encrypted(SHORT);
+    let elapsed = started.elapsed();
+    drop(release);
+    peer.join().map_err(|_| "peer thread panicked")??;
+    assert_eq!(
+        result.err().map(|e| e.socket_error()),
+        Some(SocketError::SslHandshakeFailedError)
+    );
+    assert!(
+        elapsed < SHORT + SLACK,
+        "wait_for_encrypted({SHORT:?}) returned after {elapsed:?}"
+    );
+    Ok(())
+}
