@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
-use sslsocket::{SslCertificate, SslConfiguration, SslEvent, SslKey};
+use sslsocket::{SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey};
 use support::{Issued, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -389,6 +389,42 @@ fn wait_for_ready_read_waits_for_more_data_while_earlier_data_is_unread() -> Tes
     );
     assert_eq!(client.bytes_available(), 18);
     assert_eq!(client.read_all(), b"part one\npart two\n");
+    served.join().map_err(|_| "server thread panicked")??;
+    Ok(())
+}
+
+#[test]
+fn close_drops_unread_data_and_leaves_nothing_pending() -> TestResult {
+    let (server, config) = server_and_client_config()?;
+    let port = server.local_addr().port();
+    let served = thread::spawn(move || -> ThreadResult<()> {
+        let mut socket = accepted(&server)?;
+        socket.write_all(&[b'u'; 100]).map_err(|e| e.to_string())?;
+        socket.flush().map_err(|e| e.to_string())?;
+        // Wait for the client's close, then close too.
+        let mut rest = Vec::new();
+        socket.read_to_end(&mut rest).map_err(|e| e.to_string())?;
+        socket.close().map_err(|e| e.to_string())
+    });
+
+    let mut client = SslSocket::with_configuration(config);
+    client.set_io_timeout(Some(WAIT));
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    let deadline = Instant::now() + WAIT;
+    while client.peek(1000).len() < 100 && Instant::now() < deadline {
+        match client.wait_for_ready_read(Duration::from_millis(200)) {
+            Ok(()) | Err(sslsocket::Error::Timeout(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert_eq!(client.bytes_available(), 100);
+    client.close()?;
+    assert_eq!(client.bytes_available(), 0);
+    assert_eq!(client.bytes_to_write(), 0);
+    assert_eq!(client.state(), SocketState::UnconnectedState);
+    assert!(client.at_end());
+    assert!(client.read_all().is_empty());
     served.join().map_err(|_| "server thread panicked")??;
     Ok(())
 }

@@ -565,3 +565,28 @@ fn a_failed_handshake_is_reported_within_the_wait_even_if_the_peer_stays_open() 
     );
     Ok(())
 }
+
+#[test]
+fn every_wait_on_a_never_connected_socket_fails_at_once() -> TestResult {
+    let mut socket = SslSocket::new();
+    let started = Instant::now();
+    let waits: [(&str, Result<(), Error>); 5] = [
+        ("connected", socket.wait_for_connected(WAIT)),
+        ("encrypted", socket.wait_for_encrypted(WAIT)),
+        ("ready_read", socket.wait_for_ready_read(WAIT)),
+        ("bytes_written", socket.wait_for_bytes_written(WAIT)),
+        ("disconnected", socket.wait_for_disconnected(WAIT)),
+    ];
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    for (what, result) in waits {
+        assert_eq!(
+            result.err().map(|e| e.socket_error()),
+            Some(SocketError::OperationError),
+            "wait_for_{what}"
+        );
+    }
+    assert_eq!(socket.state(), SocketState::UnconnectedState);
+    assert_eq!(socket.error(), SocketError::UnknownSocketError);
+    assert_eq!(socket.error_string(), "Unknown error");
+    Ok(())
+}
