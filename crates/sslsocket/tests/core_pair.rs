@@ -1,0 +1,478 @@
+//! The sans-IO tier: a client and a server `SslCore` wired by two `Vec<u8>`s, stepped
+//! until idle. No sockets, no threads, no sleeps: handshakes, data both ways, event
+//! order, verification failures, STARTTLS discarding, close and truncation.
+
+mod support;
+
+use sslsocket::core::SslCore;
+use sslsocket::{
+    AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent,
+    SslKey, SslMode, SslProtocol,
+};
+use support::{Issued, Pki};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// How many exchange rounds a conversation may take before it counts as stuck.
+const MAX_ROUNDS: usize = 1000;
+
+struct Pair {
+    client: SslCore,
+    server: SslCore,
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+}
+
+impl Pair {
+    /// Two connected cores in plain mode: the client trusts the test root, the server
+    /// serves `leaf`.
+    fn connected(pki: &Pki, leaf: &Issued) -> Result<Pair, Box<dyn std::error::Error>> {
+        let mut client_config = SslConfiguration::default();
+        client_config.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
+        let chain = leaf
+            .chain_der
+            .iter()
+            .map(|der| SslCertificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut server_config = SslConfiguration::default();
+        server_config
+            .set_local_certificate_chain(chain)
+            .set_private_key(SslKey::from_der(&leaf.key_der)?);
+        let mut pair = Pair {
+            client: SslCore::new(client_config),
+            server: SslCore::new(server_config),
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+        };
+        pair.client.handle_state(SocketState::ConnectedState);
+        pair.server.handle_state(SocketState::ConnectedState);
+        Ok(pair)
+    }
+
+    /// A pair that started the handshake: client for `name`, server.
+    fn handshaking(
+        pki: &Pki,
+        leaf: &Issued,
+        name: &str,
+    ) -> Result<Pair, Box<dyn std::error::Error>> {
+        let mut pair = Pair::connected(pki, leaf)?;
+        pair.client.start_client_encryption(name)?;
+        pair.server.start_server_encryption()?;
+        Ok(pair)
+    }
+
+    /// Moves bytes both ways until a round moves nothing; returns the rounds it took.
+    fn run(&mut self) -> Result<usize, Box<dyn std::error::Error>> {
+        for round in 0..MAX_ROUNDS {
+            let produced = self.client.poll_transmit(&mut self.to_server)
+                + self.server.poll_transmit(&mut self.to_client);
+            let taken_by_server = self.server.handle_tls(&self.to_server)?;
+            self.to_server.drain(..taken_by_server);
+            let taken_by_client = self.client.handle_tls(&self.to_client)?;
+            self.to_client.drain(..taken_by_client);
+            if produced == 0 && taken_by_server == 0 && taken_by_client == 0 {
+                return Ok(round);
+            }
+        }
+        Err(format!("still busy after {MAX_ROUNDS} rounds").into())
+    }
+}
+
+fn events(core: &mut SslCore) -> Vec<SslEvent> {
+    std::iter::from_fn(|| core.poll_event()).collect()
+}
+
+fn read_all(core: &mut SslCore) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = core.read(&mut buf);
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn assert_in_order(events: &[SslEvent], wanted: &[SslEvent]) {
+    let mut rest = events.iter();
+    for want in wanted {
+        assert!(
+            rest.any(|e| e == want),
+            "{want:?} missing or out of order in {events:?}"
+        );
+    }
+}
+
+fn kinds(core: &SslCore) -> Vec<SslErrorKind> {
+    core.ssl_handshake_errors()
+        .iter()
+        .map(|e| e.error())
+        .collect()
+}
+
+#[test]
+fn cores_complete_a_handshake_and_exchange_data_both_ways_in_memory() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    assert_eq!(pair.client.mode(), SslMode::SslClientMode);
+    assert!(pair.client.is_handshaking());
+    pair.run()?;
+
+    assert!(pair.client.is_encrypted() && pair.server.is_encrypted());
+    assert_eq!(pair.client.session_protocol(), SslProtocol::TlsV1_3);
+    assert_eq!(pair.server.session_protocol(), SslProtocol::TlsV1_3);
+    assert!(pair.client.ssl_handshake_errors().is_empty());
+    let chain: Vec<Vec<u8>> = pair
+        .client
+        .peer_certificate_chain()
+        .iter()
+        .map(|c| c.der().to_vec())
+        .collect();
+    assert_eq!(chain, leaf.chain_der);
+    assert!(pair.server.peer_certificate_chain().is_empty());
+
+    let client_events = events(&mut pair.client);
+    assert_eq!(
+        client_events.first(),
+        Some(&SslEvent::StateChanged(SocketState::ConnectedState))
+    );
+    assert_in_order(
+        &client_events,
+        &[
+            SslEvent::StateChanged(SocketState::ConnectedState),
+            SslEvent::Connected,
+            SslEvent::ModeChanged(SslMode::SslClientMode),
+            SslEvent::Encrypted,
+        ],
+    );
+    assert!(
+        !client_events.contains(&SslEvent::ReadyRead),
+        "{client_events:?}"
+    );
+    let server_events = events(&mut pair.server);
+    assert_in_order(
+        &server_events,
+        &[
+            SslEvent::Connected,
+            SslEvent::ModeChanged(SslMode::SslServerMode),
+            SslEvent::Encrypted,
+        ],
+    );
+
+    assert_eq!(pair.client.write(b"ping from the client")?, 20);
+    pair.run()?;
+    assert_eq!(pair.server.bytes_available(), 20);
+    assert_eq!(read_all(&mut pair.server), b"ping from the client");
+    assert!(events(&mut pair.server).contains(&SslEvent::ReadyRead));
+    let written = events(&mut pair.client);
+    assert!(written.contains(&SslEvent::BytesWritten(20)), "{written:?}");
+    assert!(
+        written
+            .iter()
+            .any(|e| matches!(e, SslEvent::EncryptedBytesWritten(n) if *n > 20)),
+        "{written:?}"
+    );
+
+    pair.server.write(b"pong\nand more")?;
+    pair.run()?;
+    assert!(pair.client.can_read_line());
+    assert_eq!(pair.client.read_line(0), b"pong\n");
+    assert_eq!(pair.client.peek(100), b"and more");
+    assert_eq!(read_all(&mut pair.client), b"and more");
+    assert_eq!(pair.client.bytes_available(), 0);
+    Ok(())
+}
+
+#[test]
+fn a_tls_1_2_only_client_negotiates_tls_1_2_in_memory() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::connected(&pki, &leaf)?;
+    pair.client
+        .configuration_mut()?
+        .set_protocol(SslProtocol::TlsV1_2);
+    pair.client.start_client_encryption("localhost")?;
+    pair.server.start_server_encryption()?;
+    pair.run()?;
+    assert!(pair.client.is_encrypted());
+    assert_eq!(pair.client.session_protocol(), SslProtocol::TlsV1_2);
+    assert_eq!(pair.server.session_protocol(), SslProtocol::TlsV1_2);
+    assert!(
+        pair.client.configuration_mut().is_err(),
+        "frozen after start"
+    );
+    Ok(())
+}
+
+#[test]
+fn writes_before_the_handshake_ends_are_delivered_after_it_in_order() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.client.write(b"first ")?;
+    pair.client.write(b"second ")?;
+    assert_eq!(pair.client.bytes_to_write(), 13);
+    pair.run()?;
+    assert_eq!(read_all(&mut pair.server), b"first second ");
+    pair.client.write(b"third")?;
+    pair.run()?;
+    assert_eq!(read_all(&mut pair.server), b"third");
+    assert_eq!(pair.client.bytes_to_write(), 0);
+    Ok(())
+}
+
+#[test]
+fn a_wrong_name_fails_both_cores_with_the_mismatch_listed() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "wrong.example")?;
+    pair.run()?;
+
+    assert!(!pair.client.is_encrypted() && !pair.server.is_encrypted());
+    assert_eq!(kinds(&pair.client), [SslErrorKind::HostNameMismatch]);
+    let concerned = pair.client.ssl_handshake_errors()[0]
+        .certificate()
+        .map(|c| c.der().to_vec());
+    assert_eq!(concerned, Some(leaf.cert_der.clone()));
+    assert_eq!(
+        pair.client.socket_error(),
+        SocketError::SslHandshakeFailedError
+    );
+    assert!(pair.client.failure().is_some());
+    assert!(
+        pair.client.error_string().contains("HostNameMismatch"),
+        "{}",
+        pair.client.error_string()
+    );
+    let client_events = events(&mut pair.client);
+    let errors = pair.client.ssl_handshake_errors().to_vec();
+    assert_in_order(
+        &client_events,
+        &[
+            SslEvent::ModeChanged(SslMode::SslClientMode),
+            SslEvent::PeerVerifyError(errors[0].clone()),
+            SslEvent::SslErrors(errors.clone()),
+            SslEvent::ErrorOccurred(SocketError::SslHandshakeFailedError),
+        ],
+    );
+    assert!(
+        client_events
+            .iter()
+            .any(|e| matches!(e, SslEvent::AlertSent(_))),
+        "{client_events:?}"
+    );
+    assert!(!client_events.contains(&SslEvent::Encrypted));
+
+    assert_eq!(
+        pair.server.socket_error(),
+        SocketError::SslHandshakeFailedError
+    );
+    let server_events = events(&mut pair.server);
+    assert!(
+        server_events.iter().any(|e| matches!(
+            e,
+            SslEvent::AlertReceived(a) if a.kind == AlertType::BadCertificate
+        )),
+        "{server_events:?}"
+    );
+    assert!(!server_events.contains(&SslEvent::Encrypted));
+    Ok(())
+}
+
+#[test]
+fn an_expired_certificate_for_another_name_lists_both_errors() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.expired_leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "wrong.example")?;
+    pair.run()?;
+    assert!(!pair.client.is_encrypted());
+    assert_eq!(
+        kinds(&pair.client),
+        [
+            SslErrorKind::CertificateExpired,
+            SslErrorKind::HostNameMismatch
+        ]
+    );
+    assert!(pair
+        .client
+        .ssl_handshake_errors()
+        .iter()
+        .all(|e| e.certificate().map(|c| c.der()) == Some(leaf.cert_der.as_slice())));
+    Ok(())
+}
+
+#[test]
+fn ignoring_exactly_the_listed_errors_lets_the_handshake_finish() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+
+    // First learn the errors, as an application would from a failed attempt.
+    let mut failed = Pair::handshaking(&pki, &leaf, "wrong.example")?;
+    failed.run()?;
+    let errors = failed.client.ssl_handshake_errors().to_vec();
+    assert_eq!(errors.len(), 1);
+
+    let mut pair = Pair::connected(&pki, &leaf)?;
+    pair.client.ignore_ssl_errors_list(&errors);
+    pair.client.start_client_encryption("wrong.example")?;
+    pair.server.start_server_encryption()?;
+    pair.run()?;
+    assert!(pair.client.is_encrypted());
+    assert_eq!(pair.client.ssl_handshake_errors(), errors.as_slice());
+    let client_events = events(&mut pair.client);
+    assert!(
+        client_events.contains(&SslEvent::SslErrors(errors.clone())),
+        "still reported: {client_events:?}"
+    );
+    assert!(client_events.contains(&SslEvent::Encrypted));
+    Ok(())
+}
+
+#[test]
+fn starttls_discards_buffered_plaintext_in_memory() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::connected(&pki, &leaf)?;
+    pair.server.write(b"220 ready\r\nINJECTED\r\n")?;
+    pair.run()?;
+    assert!(pair.client.can_read_line());
+    assert_eq!(pair.client.read_line(0), b"220 ready\r\n");
+    assert_eq!(pair.client.bytes_available(), 10);
+
+    pair.client.start_client_encryption("localhost")?;
+    assert_eq!(pair.client.discarded_plaintext_bytes(), 10);
+    assert_eq!(pair.client.bytes_available(), 0);
+    pair.server.start_server_encryption()?;
+    pair.run()?;
+    assert!(pair.client.is_encrypted());
+    pair.server.write(b"250 secure\r\n")?;
+    pair.run()?;
+    assert_eq!(read_all(&mut pair.client), b"250 secure\r\n");
+    assert_eq!(pair.server.discarded_plaintext_bytes(), 0);
+    Ok(())
+}
+
+#[test]
+fn a_graceful_close_exchanges_close_notify_and_is_clean_in_memory() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    events(&mut pair.client);
+    events(&mut pair.server);
+
+    pair.client.write(b"last words")?;
+    pair.client.disconnect_from_host();
+    assert_eq!(pair.client.state(), SocketState::ClosingState);
+    pair.run()?;
+    assert_eq!(read_all(&mut pair.server), b"last words");
+    assert!(pair.client.is_closed(), "everything sent, close_notify too");
+    let server_events = events(&mut pair.server);
+    assert!(
+        server_events
+            .iter()
+            .any(|e| matches!(e, SslEvent::AlertReceived(a) if a.kind == AlertType::CloseNotify)),
+        "{server_events:?}"
+    );
+    assert!(
+        server_events
+            .iter()
+            .any(|e| matches!(e, SslEvent::AlertSent(a) if a.kind == AlertType::CloseNotify)),
+        "the server answers with its own close_notify: {server_events:?}"
+    );
+    // The drivers close TCP: both see the end of stream.
+    pair.server.handle_eof();
+    pair.client.handle_eof();
+    assert!(pair.server.is_peer_closed_cleanly() && pair.client.is_peer_closed_cleanly());
+    assert!(!pair.server.is_truncated());
+    pair.client.handle_closed();
+    let client_events = events(&mut pair.client);
+    assert_eq!(client_events.last(), Some(&SslEvent::Disconnected));
+    assert_eq!(pair.client.socket_error(), SocketError::UnknownSocketError);
+    Ok(())
+}
+
+#[test]
+fn an_end_of_stream_without_close_notify_is_a_truncation_in_memory() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    pair.server.write(b"partial data")?;
+    pair.run()?;
+    pair.client.handle_eof();
+
+    assert!(pair.client.is_truncated());
+    assert!(!pair.client.is_peer_closed_cleanly());
+    assert_eq!(
+        pair.client.socket_error(),
+        SocketError::RemoteHostClosedError
+    );
+    assert_eq!(read_all(&mut pair.client), b"partial data");
+    assert!(pair.client.at_end());
+    let client_events = events(&mut pair.client);
+    assert_in_order(
+        &client_events,
+        &[
+            SslEvent::ReadChannelFinished,
+            SslEvent::ErrorOccurred(SocketError::RemoteHostClosedError),
+        ],
+    );
+    Ok(())
+}
+
+#[test]
+fn unread_data_does_not_stop_a_core_with_the_default_read_buffer_from_taking_input() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    // The default read buffer holds up to 1 MiB (Qt: unlimited); send 3 messages of
+    // 20 KB in 3 separate flights and read nothing in between.
+    for part in 1..=3u8 {
+        pair.server.write(&vec![part; 20_000])?;
+        pair.run()?;
+        assert_eq!(
+            pair.client.bytes_available(),
+            20_000 * usize::from(part),
+            "after flight {part}; {} TLS bytes refused",
+            pair.to_client.len()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_small_read_buffer_stops_taking_input_until_the_application_reads() -> TestResult {
+    const SIZE: usize = 64 * 1024;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    pair.client.set_read_buffer_size(10);
+    let data: Vec<u8> = (0..SIZE).map(|i| (i % 253) as u8).collect();
+    let mut sent = 0;
+    while sent < SIZE {
+        sent += pair.server.write(&data[sent..])?;
+        pair.server.poll_transmit(&mut pair.to_client);
+    }
+    pair.run()?;
+    let buffered = pair.client.bytes_available();
+    assert!(buffered > 0 && buffered < SIZE, "{buffered} buffered");
+    assert!(!pair.to_client.is_empty(), "the rest waits in the pipe");
+    assert!(!pair.client.wants_read());
+
+    let mut received = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        if received.len() >= SIZE {
+            break;
+        }
+        received.extend(read_all(&mut pair.client));
+        pair.run()?;
+    }
+    assert_eq!(received.len(), SIZE);
+    assert!(received == data);
+    Ok(())
+}

@@ -1,0 +1,592 @@
+//! Timeouts and hostile peers: every `wait_for_*` gives up within its timeout against a
+//! silent peer, a refused port is reported at once, and peers that hang up, answer
+//! garbage or truncate the stream end in the right error, never in a hang.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::{
+    Error, SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey,
+};
+use support::{free_port, Issued, Pki};
+use tokio_rustls::rustls;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+type ThreadResult<T> = Result<T, String>;
+
+const WAIT: Duration = Duration::from_secs(10);
+const SHORT: Duration = Duration::from_millis(300);
+const SLACK: Duration = Duration::from_secs(1);
+
+fn serving(leaf: &Issued) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+    let chain = leaf
+        .chain_der
+        .iter()
+        .map(|der| SslCertificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut config = SslConfiguration::default();
+    config
+        .set_local_certificate_chain(chain)
+        .set_private_key(SslKey::from_der(&leaf.key_der)?);
+    Ok(config)
+}
+
+fn trusting(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+    let mut config = SslConfiguration::default();
+    config.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
+    Ok(config)
+}
+
+/// A TCP peer that accepts one connection and then says nothing and reads nothing until
+/// `release` is dropped (or 30 s pass); then it closes.
+struct SilentPeer {
+    port: u16,
+    release: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SilentPeer {
+    fn start() -> std::io::Result<SilentPeer> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let port = listener.local_addr()?.port();
+        let (release, released): (Sender<()>, Receiver<()>) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            if let Ok((stream, _)) = listener.accept() {
+                let _ = released.recv_timeout(Duration::from_secs(30));
+                drop(stream);
+            }
+        });
+        Ok(SilentPeer {
+            port,
+            release: Some(release),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for SilentPeer {
+    fn drop(&mut self) {
+        self.release = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `wait`, which must time out after about `SHORT`.
+fn assert_times_out(what: &str, wait: impl FnOnce() -> Result<(), Error>) {
+    let started = Instant::now();
+    let result = wait();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(Error::Timeout(_))),
+        "{what}: expected a timeout, got {result:?}"
+    );
+    assert!(
+        elapsed + Duration::from_millis(20) >= SHORT,
+        "{what}: gave up early, after {elapsed:?}"
+    );
+    assert!(
+        elapsed < SHORT + SLACK,
+        "{what}: gave up late, after {elapsed:?}"
+    );
+}
+
+#[test]
+fn every_wait_times_out_in_time_against_a_silent_peer_during_the_handshake() -> TestResult {
+    let pki = Pki::new()?;
+    let peer = SilentPeer::start()?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("127.0.0.1", peer.port);
+    client.wait_for_connected(WAIT)?;
+
+    assert_times_out("wait_for_encrypted", || client.wait_for_encrypted(SHORT));
+    assert_times_out("wait_for_ready_read", || client.wait_for_ready_read(SHORT));
+    assert_times_out("wait_for_disconnected", || {
+        client.wait_for_disconnected(SHORT)
+    });
+    // A timeout is not a failure of the connection (Qt: the socket stays connected).
+    assert_eq!(client.state(), SocketState::ConnectedState);
+    assert!(client.core().is_handshaking());
+    client.abort();
+    assert_eq!(client.state(), SocketState::UnconnectedState);
+    Ok(())
+}
+
+#[test]
+fn every_wait_times_out_in_time_against_a_silent_plain_peer() -> TestResult {
+    let peer = SilentPeer::start()?;
+    let mut client = SslSocket::new();
+    client.connect_to_host("127.0.0.1", peer.port);
+    client.wait_for_connected(WAIT)?;
+
+    assert_times_out("wait_for_ready_read", || client.wait_for_ready_read(SHORT));
+    assert_times_out("wait_for_disconnected", || {
+        client.wait_for_disconnected(SHORT)
+    });
+    // The peer reads nothing: a big write fills its window and stays pending.
+    let big = vec![b'x'; 32 * 1024 * 1024];
+    assert_eq!(client.write(&big)?, big.len());
+    assert_times_out("wait_for_bytes_written", || {
+        client.wait_for_bytes_written(SHORT)
+    });
+    assert!(client.bytes_to_write() > 0);
+    assert_eq!(client.state(), SocketState::ConnectedState);
+    client.abort();
+    Ok(())
+}
+
+#[test]
+fn wait_for_bytes_written_times_out_when_an_encrypted_peer_stops_reading() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    let port = server.local_addr().port();
+
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_connected(WAIT)?;
+    let big = vec![b'y'; 32 * 1024 * 1024];
+    assert_eq!(client.write(&big)?, big.len());
+    client.wait_for_encrypted(WAIT)?;
+    // The server finished its handshake and never reads.
+    let idle = server
+        .next_connection(WAIT)?
+        .map_err(|failed| failed.error_string())?;
+
+    assert_times_out("wait_for_bytes_written", || {
+        client.wait_for_bytes_written(SHORT)
+    });
+    assert!(client.bytes_to_write() > 0);
+    assert!(client.is_encrypted());
+    client.abort();
+    drop(idle);
+    Ok(())
+}
+
+#[test]
+fn a_timed_out_wait_for_encrypted_leaves_the_handshake_running() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let config = serving(&leaf)?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let slow = thread::spawn(move || -> ThreadResult<()> {
+        let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+        thread::sleep(Duration::from_millis(600));
+        let mut socket = SslSocket::from_tcp_stream(stream, config).map_err(|e| e.to_string())?;
+        socket
+            .start_server_encryption()
+            .map_err(|e| e.to_string())?;
+        socket.wait_for_encrypted(WAIT).map_err(|e| e.to_string())?;
+        socket.write_all(b"late\n").map_err(|e| e.to_string())?;
+        socket.close().map_err(|e| e.to_string())
+    });
+
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.set_io_timeout(Some(WAIT));
+    client.connect_to_host_encrypted("localhost", port);
+    assert!(matches!(
+        client.wait_for_encrypted(Duration::from_millis(200)),
+        Err(Error::Timeout(_))
+    ));
+    client.wait_for_encrypted(WAIT)?;
+    let mut got = Vec::new();
+    client.read_to_end(&mut got)?;
+    assert_eq!(got, b"late\n");
+    slow.join().map_err(|_| "server thread panicked")??;
+    Ok(())
+}
+
+#[test]
+fn wait_for_connected_succeeds_at_once_and_a_refused_port_fails_at_once() -> TestResult {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let mut client = SslSocket::new();
+    client.connect_to_host("127.0.0.1", port);
+    let started = Instant::now();
+    client.wait_for_connected(WAIT)?;
+    assert!(started.elapsed() < SLACK);
+    assert_eq!(client.state(), SocketState::ConnectedState);
+    client.abort();
+    drop(listener);
+
+    let closed_port = free_port()?;
+    let mut client = SslSocket::new();
+    client.connect_to_host_encrypted("127.0.0.1", closed_port);
+    let started = Instant::now();
+    let error = match client.wait_for_connected(WAIT) {
+        Ok(()) => return Err("connected to a closed port".into()),
+        Err(e) => e,
+    };
+    assert!(started.elapsed() < SLACK);
+    assert_eq!(error.socket_error(), SocketError::ConnectionRefusedError);
+    assert_eq!(client.error(), SocketError::ConnectionRefusedError);
+    assert_eq!(client.state(), SocketState::UnconnectedState);
+    let events = client.take_events();
+    assert!(
+        events.contains(&SslEvent::ErrorOccurred(
+            SocketError::ConnectionRefusedError
+        )),
+        "{events:?}"
+    );
+    assert!(!events.contains(&SslEvent::Connected), "{events:?}");
+    Ok(())
+}
+
+#[test]
+fn wait_for_disconnected_returns_when_the_peer_closes() -> TestResult {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let peer = thread::spawn(move || -> std::io::Result<()> {
+        let (stream, _) = listener.accept()?;
+        thread::sleep(Duration::from_millis(100));
+        stream.shutdown(Shutdown::Both)
+    });
+    let mut client = SslSocket::new();
+    client.connect_to_host("127.0.0.1", port);
+    client.wait_for_connected(WAIT)?;
+    let started = Instant::now();
+    client.wait_for_disconnected(WAIT)?;
+    assert!(started.elapsed() < SLACK);
+    assert_eq!(client.state(), SocketState::UnconnectedState);
+    peer.join().map_err(|_| "peer thread panicked")??;
+    Ok(())
+}
+
+/// A peer that reads the ClientHello, then does `then` with the stream.
+fn hello_reader(
+    then: impl FnOnce(TcpStream) -> std::io::Result<()> + Send + 'static,
+) -> std::io::Result<(u16, JoinHandle<ThreadResult<usize>>)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let thread = thread::spawn(move || -> ThreadResult<usize> {
+        let (mut stream, _) = listener.accept().map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(WAIT))
+            .map_err(|e| e.to_string())?;
+        let mut hello = vec![0u8; 64 * 1024];
+        let n = stream.read(&mut hello).map_err(|e| e.to_string())?;
+        then(stream).map_err(|e| e.to_string())?;
+        Ok(n)
+    });
+    Ok((port, thread))
+}
+
+#[test]
+fn a_peer_that_hangs_up_after_the_client_hello_gives_remote_host_closed() -> TestResult {
+    let pki = Pki::new()?;
+    let (port, peer) = hello_reader(|stream| {
+        drop(stream);
+        Ok(())
+    })?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    let started = Instant::now();
+    let result = client.wait_for_encrypted(WAIT);
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    let error = match result {
+        Ok(()) => return Err("encrypted with a peer that hung up".into()),
+        Err(e) => e,
+    };
+    assert_eq!(error.socket_error(), SocketError::RemoteHostClosedError);
+    assert_eq!(client.error(), SocketError::RemoteHostClosedError);
+    assert_eq!(client.state(), SocketState::UnconnectedState);
+    let hello_len = peer.join().map_err(|_| "peer thread panicked")??;
+    assert!(hello_len > 0 && hello_len < 64 * 1024, "{hello_len}");
+    Ok(())
+}
+
+#[test]
+fn an_http_error_instead_of_a_server_hello_fails_the_handshake() -> TestResult {
+    let pki = Pki::new()?;
+    let (port, peer) = hello_reader(|mut stream| {
+        stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n")?;
+        stream.shutdown(Shutdown::Write)?;
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).map(|_| ())
+    })?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    let started = Instant::now();
+    let result = client.wait_for_encrypted(WAIT);
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    let error = match result {
+        Ok(()) => return Err("encrypted with an HTTP server".into()),
+        Err(e) => e,
+    };
+    assert_eq!(error.socket_error(), SocketError::SslHandshakeFailedError);
+    assert_eq!(client.error(), SocketError::SslHandshakeFailedError);
+    assert!(!client.is_encrypted());
+    peer.join().map_err(|_| "peer thread panicked")??;
+    Ok(())
+}
+
+#[test]
+fn a_server_that_closes_without_close_notify_truncates_the_stream() -> TestResult {
+    const DATA: &[u8] = b"all of these bytes arrive, then the stream is cut\n";
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let chain: Vec<rustls::pki_types::CertificateDer<'static>> = leaf
+        .chain_der
+        .iter()
+        .map(|der| rustls::pki_types::CertificateDer::from(der.clone()))
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf.key_der.clone().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    let config = Arc::new(config);
+
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let server = thread::spawn(move || -> ThreadResult<()> {
+        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(WAIT))
+            .map_err(|e| e.to_string())?;
+        let conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(DATA).map_err(|e| e.to_string())?;
+        tls.flush().map_err(|e| e.to_string())?;
+        // No close_notify: TCP ends here.
+        let (_, mut tcp) = tls.into_parts();
+        tcp.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+        let mut rest = Vec::new();
+        let _ = tcp.read_to_end(&mut rest);
+        Ok(())
+    });
+
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.set_io_timeout(Some(WAIT));
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    let mut got = Vec::new();
+    let result = client.read_to_end(&mut got);
+    assert_eq!(got, DATA, "every byte before the cut arrives");
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        other => return Err(format!("expected UnexpectedEof, got {other:?}").into()),
+    }
+    assert!(client.core().is_truncated());
+    assert!(!client.core().is_peer_closed_cleanly());
+    assert_eq!(client.error(), SocketError::RemoteHostClosedError);
+    let events = client.take_events();
+    assert!(
+        events.contains(&SslEvent::ErrorOccurred(SocketError::RemoteHostClosedError)),
+        "{events:?}"
+    );
+    client.abort();
+    server.join().map_err(|_| "server thread panicked")??;
+    Ok(())
+}
+
+/// Runs `close` on `client` in a thread; returns how long it took and what it said, or
+/// `None` when it was still blocked after `limit` (the silent peer is then released so
+/// the thread ends).
+fn time_bounded(
+    client: SslSocket,
+    peer: SilentPeer,
+    limit: Duration,
+    close: impl FnOnce(SslSocket) -> String + Send + 'static,
+) -> Option<(Duration, String)> {
+    let (done, finished) = mpsc::channel();
+    let started = Instant::now();
+    let worker = thread::spawn(move || {
+        let outcome = close(client);
+        let _ = done.send((started.elapsed(), outcome));
+    });
+    let took = finished.recv_timeout(limit).ok();
+    drop(peer);
+    let _ = worker.join();
+    took
+}
+
+#[test]
+fn disconnect_from_host_during_a_stalled_handshake_returns_promptly() -> TestResult {
+    let pki = Pki::new()?;
+    let peer = SilentPeer::start()?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("127.0.0.1", peer.port);
+    client.wait_for_connected(WAIT)?;
+    // Qt closes at once: nothing to flush, no session to shut down.
+    let took = time_bounded(client, peer, Duration::from_secs(3), |mut client| {
+        let result = client.disconnect_from_host();
+        let outcome = format!("{result:?}, {:?}", client.state());
+        client.abort();
+        outcome
+    });
+    let Some((elapsed, outcome)) = took else {
+        return Err("disconnect_from_host was still blocked after 3 s".into());
+    };
+    assert!(
+        elapsed < SLACK,
+        "disconnect_from_host took {elapsed:?}: {outcome}"
+    );
+    assert_eq!(outcome, "Ok(()), UnconnectedState");
+    Ok(())
+}
+
+#[test]
+fn dropping_a_socket_during_a_stalled_handshake_returns_promptly() -> TestResult {
+    let pki = Pki::new()?;
+    let peer = SilentPeer::start()?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("127.0.0.1", peer.port);
+    client.wait_for_connected(WAIT)?;
+    let took = time_bounded(client, peer, Duration::from_secs(3), |client| {
+        drop(client);
+        String::new()
+    });
+    let Some((elapsed, _)) = took else {
+        return Err("drop was still blocked after 3 s".into());
+    };
+    assert!(elapsed < SLACK, "drop took {elapsed:?}");
+    Ok(())
+}
+
+#[test]
+fn the_server_drops_a_silent_client_after_its_handshake_timeout() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    server.set_handshake_timeout(SHORT);
+
+    let mut silent = TcpStream::connect(server.local_addr())?;
+    silent.set_read_timeout(Some(WAIT))?;
+    let started = Instant::now();
+    let mut failed = match server.next_connection(WAIT)? {
+        Ok(_) => return Err("a silent client finished a handshake".into()),
+        Err(failed) => failed,
+    };
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed + Duration::from_millis(20) >= SHORT && elapsed < SHORT + SLACK,
+        "dropped after {elapsed:?}"
+    );
+    assert_eq!(failed.error(), SocketError::SocketTimeoutError);
+    assert_eq!(failed.state(), SocketState::UnconnectedState);
+    assert_eq!(
+        failed.peer_address().map(|a| a.port()),
+        Some(silent.local_addr()?.port())
+    );
+    assert!(failed
+        .take_events()
+        .contains(&SslEvent::ErrorOccurred(SocketError::SocketTimeoutError)));
+    // The silent client sees its connection end.
+    let mut rest = Vec::new();
+    let _ = silent.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    Ok(())
+}
+
+#[test]
+fn a_silent_client_does_not_hold_up_the_next_one() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    let silent = TcpStream::connect(server.local_addr())?;
+
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", server.local_addr().port());
+    let started = Instant::now();
+    client.wait_for_encrypted(WAIT)?;
+    let accepted = server
+        .next_connection(WAIT)?
+        .map_err(|failed| failed.error_string())?;
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    assert!(accepted.is_encrypted());
+    assert_eq!(
+        accepted.peer_address().map(|a| a.port()),
+        client.local_address().map(|a| a.port())
+    );
+    drop(silent);
+    client.abort();
+    Ok(())
+}
+
+#[test]
+fn the_server_drops_a_plaintext_client_as_soon_as_it_speaks() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+
+    let mut plain = TcpStream::connect(server.local_addr())?;
+    plain.set_read_timeout(Some(WAIT))?;
+    plain.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let started = Instant::now();
+    let failed = match server.next_connection(WAIT)? {
+        Ok(_) => return Err("a plaintext client finished a handshake".into()),
+        Err(failed) => failed,
+    };
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    assert_eq!(failed.error(), SocketError::SslHandshakeFailedError);
+    assert_eq!(failed.state(), SocketState::UnconnectedState);
+    // What comes back is at most an alert record, then the end of the stream.
+    let mut reply = Vec::new();
+    let _ = plain.read_to_end(&mut reply);
+    assert!(reply.is_empty() || reply[0] == 0x15, "{reply:?}");
+    Ok(())
+}
+
+#[test]
+fn a_failed_handshake_is_reported_within_the_wait_even_if_the_peer_stays_open() -> TestResult {
+    let pki = Pki::new()?;
+    let (release, released) = mpsc::channel::<()>();
+    let (port, peer) = hello_reader(move |mut stream| {
+        stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n")?;
+        // Neither read nor close: hold the connection open until released.
+        let _ = released.recv_timeout(WAIT);
+        Ok(())
+    })?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    let started = Instant::now();
+    let result = client.wait_for_encrypted(SHORT);
+    let elapsed = started.elapsed();
+    drop(release);
+    peer.join().map_err(|_| "peer thread panicked")??;
+    assert_eq!(
+        result.err().map(|e| e.socket_error()),
+        Some(SocketError::SslHandshakeFailedError)
+    );
+    assert!(
+        elapsed < SHORT + SLACK,
+        "wait_for_encrypted({SHORT:?}) returned after {elapsed:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn every_wait_on_a_never_connected_socket_fails_at_once() -> TestResult {
+    let mut socket = SslSocket::new();
+    let started = Instant::now();
+    let waits: [(&str, Result<(), Error>); 5] = [
+        ("connected", socket.wait_for_connected(WAIT)),
+        ("encrypted", socket.wait_for_encrypted(WAIT)),
+        ("ready_read", socket.wait_for_ready_read(WAIT)),
+        ("bytes_written", socket.wait_for_bytes_written(WAIT)),
+        ("disconnected", socket.wait_for_disconnected(WAIT)),
+    ];
+    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    for (what, result) in waits {
+        assert_eq!(
+            result.err().map(|e| e.socket_error()),
+            Some(SocketError::OperationError),
+            "wait_for_{what}"
+        );
+    }
+    assert_eq!(socket.state(), SocketState::UnconnectedState);
+    assert_eq!(socket.error(), SocketError::UnknownSocketError);
+    assert_eq!(socket.error_string(), "Unknown error");
+    Ok(())
+}
