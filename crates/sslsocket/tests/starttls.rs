@@ -326,17 +326,19 @@ fn plain_stream_passes_bytes_through_untouched() -> TestResult {
 }
 
 #[test]
-fn a_server_that_peeks_at_the_client_hello_before_starting_encryption_completes_it() -> TestResult {
-    // Qt's qtbug18498_peek: sniff the first byte in plain mode (TLS or not?), then start
-    // the server handshake; the peeked ClientHello must still reach TLS.
-    const LIMIT: Duration = Duration::from_secs(3);
+fn a_server_that_peeks_at_the_client_hello_before_starting_encryption_discards_it() -> TestResult {
+    // Qt's qtbug18498_peek feeds the peeked bytes to TLS. The issue is stricter: plaintext
+    // that arrived before `start_server_encryption` is never fed to the TLS session (the
+    // STARTTLS injection class), so the peeked ClientHello is discarded and counted, and
+    // the handshake cannot complete: both sides give up within their limits.
+    const LIMIT: Duration = Duration::from_secs(1);
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let config = serving(&leaf)?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let port = listener.local_addr()?.port();
 
-    let served = thread::spawn(move || -> ThreadResult<(Vec<u8>, usize)> {
+    let served = thread::spawn(move || -> ThreadResult<(Vec<u8>, usize, bool)> {
         let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
         let mut socket = SslSocket::from_tcp_stream(stream, config).map_err(|e| e.to_string())?;
         socket
@@ -347,25 +349,22 @@ fn a_server_that_peeks_at_the_client_hello_before_starting_encryption_completes_
             .start_server_encryption()
             .map_err(|e| e.to_string())?;
         let discarded = socket.core().discarded_plaintext_bytes();
-        socket
-            .wait_for_encrypted(LIMIT)
-            .map_err(|e| format!("{e} (discarded {discarded} bytes)"))?;
-        socket.write_all(b"sniffed\n").map_err(|e| e.to_string())?;
-        socket.close().map_err(|e| e.to_string())?;
-        Ok((first, discarded))
+        let encrypted = socket.wait_for_encrypted(LIMIT).is_ok();
+        socket.abort();
+        Ok((first, discarded, encrypted))
     });
 
     let mut client = SslSocket::with_configuration(trusting(&pki)?);
-    client.set_io_timeout(Some(LIMIT));
     client.connect_to_host_encrypted("localhost", port);
-    let encrypted = client.wait_for_encrypted(LIMIT);
-    let mut got = Vec::new();
-    let read = encrypted.map(|()| client.read_to_end(&mut got));
+    let started = std::time::Instant::now();
+    let encrypted = client.wait_for_encrypted(LIMIT * 3);
+    assert!(started.elapsed() < LIMIT * 3 + Duration::from_secs(1));
     client.abort();
-    let (first, discarded) = served.join().map_err(|_| "server thread panicked")??;
-    read??;
+    let (first, discarded, server_encrypted) =
+        served.join().map_err(|_| "server thread panicked")??;
     assert_eq!(first, [0x16], "a TLS handshake record");
-    assert_eq!(discarded, 0);
-    assert_eq!(got, b"sniffed\n");
+    assert!(discarded > 0, "the ClientHello was discarded");
+    assert!(!server_encrypted);
+    assert!(encrypted.is_err());
     Ok(())
 }

@@ -33,6 +33,17 @@ impl Deadline {
     }
 }
 
+impl Deadline {
+    /// The earlier of two deadlines.
+    pub(crate) fn min(self, other: Deadline) -> Deadline {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (Some(a), None) | (None, Some(a)) => Deadline(Some(a)),
+            (None, None) => Deadline(None),
+        }
+    }
+}
+
 /// Readiness of a socket.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Ready {

@@ -17,6 +17,8 @@ use crate::ssl_error::{IgnoreRule, SslError};
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long dropping a connected socket waits to deliver pending data.
 const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long closing in answer to the peer's close_notify waits for its end of stream.
+const ANSWER_LINGER: Duration = Duration::from_millis(250);
 /// How long a close waits for the peer's end of stream after ours.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -49,6 +51,7 @@ pub struct SslSocket {
     local_addr: Option<SocketAddr>,
     io_timeout: Option<Duration>,
     seen_available: usize,
+    close_deadline: Option<Deadline>,
 }
 
 impl Default for SslSocket {
@@ -74,6 +77,7 @@ impl SslSocket {
             local_addr: None,
             io_timeout: None,
             seen_available: 0,
+            close_deadline: None,
         }
     }
 
@@ -356,9 +360,17 @@ impl SslSocket {
         if self.core.mode() == SslMode::UnencryptedMode {
             return Err(ApiMisuse("no handshake was started on this socket".into()).into());
         }
+        // A connection that finished its handshake and closed at once still succeeded.
         self.drive(&deadline, "waiting for the handshake", |core| {
-            core.is_encrypted()
+            core.was_encrypted() || core.is_paused()
         })?;
+        if self.core.is_paused() {
+            return Err(ApiMisuse(
+                "the handshake is paused on verification errors: ignore them and resume(), or abort()"
+                    .into(),
+            )
+            .into());
+        }
         self.flush_nonblocking()
     }
 
@@ -506,8 +518,20 @@ impl SslSocket {
     fn close_stream(&mut self) {
         if let Some(stream) = self.stream.take() {
             let _ = stream.shutdown(Shutdown::Write);
-            if !self.core.is_eof() && self.linger(&stream) {
-                self.core.handle_eof();
+            // Linger only after a graceful close, within the caller's deadline; a failed
+            // or aborted connection is dropped at once.
+            let graceful =
+                self.core.failure().is_none() && self.core.state() != SocketState::UnconnectedState;
+            if graceful && !self.core.is_eof() {
+                // Our own close waits up to LINGER within its deadline; a close that answers
+                // the peer's close_notify only briefly.
+                let deadline = match self.close_deadline {
+                    Some(d) => d.min(Deadline::after(LINGER)),
+                    None => Deadline::after(ANSWER_LINGER),
+                };
+                if self.linger(&stream, &deadline) {
+                    self.core.handle_eof();
+                }
             }
             let _ = stream.shutdown(Shutdown::Both);
         }
@@ -517,12 +541,11 @@ impl SslSocket {
     /// After our end of stream, reads (and drops) until the peer's, briefly, so unread
     /// data does not turn our close into a reset that could destroy data in flight.
     /// Returns whether the peer's end of stream was seen.
-    fn linger(&self, stream: &TcpStream) -> bool {
-        let deadline = Deadline::after(LINGER);
+    fn linger(&self, stream: &TcpStream, deadline: &Deadline) -> bool {
         let mut sink = [0u8; 4096];
         let mut reader = stream;
         loop {
-            match wait(stream, true, false, &deadline, "linger") {
+            match wait(stream, true, false, deadline, "linger") {
                 Ok(r) if r.readable => match reader.read(&mut sink) {
                     Ok(0) => return true,
                     Ok(_) => {}
@@ -546,6 +569,14 @@ impl SslSocket {
     pub fn disconnect_within(&mut self, timeout: Duration) -> Result<(), Error> {
         self.core.disconnect_from_host();
         let deadline = Deadline::after(timeout);
+        if self.core.state() == SocketState::UnconnectedState {
+            // Closed at once (the handshake had not finished): nothing to deliver.
+            if let Some(stream) = self.stream.take() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+            return Ok(());
+        }
+        self.close_deadline = Some(deadline);
         let result = self.drive(&deadline, "closing", |core| core.is_closed());
         if self.stream.is_some() {
             self.close_stream();

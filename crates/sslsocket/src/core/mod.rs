@@ -68,6 +68,7 @@ pub struct SslCore {
     peer_verify_name: Option<String>,
     plain_in: VecDeque<u8>,
     plain_out: VecDeque<u8>,
+    early: VecDeque<u8>,
     queued: VecDeque<u8>,
     events: VecDeque<SslEvent>,
     error: Option<Error>,
@@ -86,6 +87,7 @@ pub struct SslCore {
     handshake_errors: Vec<SslError>,
     errors_reported: bool,
     paused: bool,
+    encrypted_before_close: bool,
 }
 
 impl SslCore {
@@ -106,6 +108,7 @@ impl SslCore {
             peer_verify_name: None,
             plain_in: VecDeque::new(),
             plain_out: VecDeque::new(),
+            early: VecDeque::new(),
             queued: VecDeque::new(),
             events: VecDeque::new(),
             error: None,
@@ -124,6 +127,7 @@ impl SslCore {
             handshake_errors: Vec::new(),
             errors_reported: false,
             paused: false,
+            encrypted_before_close: false,
         }
     }
 
@@ -240,6 +244,11 @@ impl SslCore {
         self.encrypted && !self.failed
     }
 
+    /// Whether the last connection's handshake finished, even if it has closed since.
+    pub fn was_encrypted(&self) -> bool {
+        self.encrypted || self.encrypted_before_close
+    }
+
     /// Whether a handshake is running.
     pub fn is_handshaking(&self) -> bool {
         !self.failed && self.session.as_ref().is_some_and(|s| s.is_handshaking())
@@ -302,7 +311,12 @@ impl SslCore {
         if self.state == state {
             return;
         }
-        if state == SocketState::ConnectedState && self.state != SocketState::ClosingState {
+        // A new connection starts at host lookup (or at once when a connected socket is
+        // adopted); what was written while it was being made is kept.
+        let new_connection = state == SocketState::HostLookupState
+            || (state == SocketState::ConnectedState
+                && self.state == SocketState::UnconnectedState);
+        if new_connection {
             self.reset_connection();
         }
         self.state = state;
@@ -379,6 +393,7 @@ impl SslCore {
         };
         self.discarded_plaintext += self.plain_in.len();
         self.plain_in.clear();
+        self.queued.append(&mut self.early);
         self.backend = Some(backend);
         self.verify = verify;
         self.session = Some(session);
@@ -391,6 +406,14 @@ impl SslCore {
     /// close_notify, then the driver closes TCP when [`is_closed`](Self::is_closed).
     pub fn disconnect_from_host(&mut self) {
         if matches!(self.state, SocketState::UnconnectedState) {
+            return;
+        }
+        if self.is_handshaking()
+            || (self.session.is_none() && self.state != SocketState::ConnectedState)
+        {
+            // Qt closes at once when the connection or handshake is not finished; pending
+            // bytes are dropped.
+            self.abort();
             return;
         }
         self.closing = true;
@@ -420,6 +443,8 @@ impl SslCore {
             return;
         }
         self.state = SocketState::UnconnectedState;
+        self.encrypted_before_close = self.encrypted;
+        self.encrypted = false;
         self.push(SslEvent::StateChanged(SocketState::UnconnectedState));
         self.push(SslEvent::Disconnected);
     }
@@ -445,6 +470,7 @@ impl SslCore {
         self.session = None;
         self.plain_in.clear();
         self.plain_out.clear();
+        self.early.clear();
         self.queued.clear();
         self.error = None;
         self.failed = false;
@@ -460,6 +486,7 @@ impl SslCore {
         self.handshake_errors.clear();
         self.errors_reported = false;
         self.paused = false;
+        self.encrypted_before_close = false;
     }
 
     // ----- bytes from the wire -----------------------------------------------------
@@ -477,7 +504,8 @@ impl SslCore {
         };
         match &self.session {
             Some(session) => {
-                self.plain_in.len() + session.plaintext_len() < limit.max(1) && session.wants_read()
+                !session.received_close_notify()
+                    && self.plain_in.len() + session.plaintext_len() < limit.max(1)
             }
             None => self.plain_in.len() < limit,
         }
@@ -486,6 +514,15 @@ impl SslCore {
     /// Reads from `rd` (the socket) into the core, directly into the TLS engine when
     /// encrypted. `Ok(0)` means end of stream, which the core has recorded.
     pub fn read_from(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.plaintext_len() > 0 && !s.wants_read())
+        {
+            // The application has not read what arrived; move it aside so the engine can
+            // take more (the copy only happens on this slow path).
+            self.pull_all();
+        }
         let n = match self.session.as_mut() {
             Some(session) => session.read_tls(rd)?,
             None => {
@@ -639,7 +676,7 @@ impl SslCore {
     }
 
     fn check_handshake_done(&mut self) {
-        if self.encrypted || self.failed || self.paused {
+        if self.encrypted || self.encrypted_before_close || self.failed || self.paused {
             return;
         }
         let Some(session) = self.session.as_ref() else {
@@ -707,7 +744,11 @@ impl SslCore {
         if self.paused {
             return false;
         }
-        !self.plain_out.is_empty() || self.session.as_ref().is_some_and(|s| s.wants_write())
+        !self.plain_out.is_empty()
+            || (self.session.is_none()
+                && !self.early.is_empty()
+                && self.state == SocketState::ConnectedState)
+            || self.session.as_ref().is_some_and(|s| s.wants_write())
     }
 
     /// Whether the handshake is paused on verification errors (Qt's `PauseOnSslErrors`).
@@ -767,15 +808,20 @@ impl SslCore {
 
     /// Writes pending bytes to `wr` (the socket); returns how many were written.
     pub fn write_to(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
+        if self.session.is_none() && !self.early.is_empty() {
+            self.plain_out.append(&mut self.early);
+        }
+        let plain_pending = !self.plain_out.is_empty();
         let n = match self.session.as_mut() {
-            Some(session) => {
+            // Plain text written before encryption started goes out first, as in Qt.
+            Some(session) if !plain_pending => {
                 let n = session.write_tls(wr)?;
                 if n > 0 {
                     self.push(SslEvent::EncryptedBytesWritten(n));
                 }
                 n
             }
-            None => {
+            _ => {
                 let (front, _) = self.plain_out.as_slices();
                 let n = wr.write(front)?;
                 self.plain_out.drain(..n.min(self.plain_out.len()));
@@ -820,7 +866,17 @@ impl SslCore {
         if self.closing || self.state == SocketState::UnconnectedState {
             return Err(ApiMisuse("the socket is not open for writing".into()).into());
         }
+        if matches!(
+            self.state,
+            SocketState::HostLookupState | SocketState::ConnectingState
+        ) {
+            // Not connected yet: sent in plain text once connected, or encrypted after the
+            // handshake if encryption starts first (`connect_to_host_encrypted`).
+            self.early.extend(data);
+            return Ok(data.len());
+        }
         if self.session.is_none() && self.mode == SslMode::UnencryptedMode {
+            self.plain_out.append(&mut self.early);
             self.plain_out.extend(data);
             return Ok(data.len());
         }
@@ -920,7 +976,7 @@ impl SslCore {
 
     /// Application bytes written but not yet handed to TLS / the wire (Qt's `bytesToWrite`).
     pub fn bytes_to_write(&self) -> usize {
-        self.queued.len() + self.plain_out.len()
+        self.queued.len() + self.plain_out.len() + self.early.len()
     }
 
     /// TLS bytes waiting to be written (Qt's `encryptedBytesToWrite`).
@@ -1079,7 +1135,7 @@ impl SslCore {
     pub fn next_protocol_negotiation_status(&self) -> NextProtocolNegotiationStatus {
         match self.next_negotiated_protocol() {
             Some(_) => NextProtocolNegotiationStatus::NextProtocolNegotiationNegotiated,
-            None if self.is_encrypted()
+            None if self.was_encrypted()
                 && !self.configuration.allowed_next_protocols().is_empty() =>
             {
                 NextProtocolNegotiationStatus::NextProtocolNegotiationUnsupported
