@@ -34,6 +34,7 @@ pub mod core;
 mod crypto;
 mod enums;
 mod error;
+pub mod ocsp;
 mod ssl_error;
 #[cfg(feature = "tokio")]
 pub mod tokio;
@@ -50,4 +51,5 @@ pub use enums::{
     SocketState, SslMode, SslProtocol, TlsVersion,
 };
 pub use error::{ApiMisuse, ConfigError, Error, Result, TlsFailure};
+pub use ocsp::{OcspCertificateStatus, OcspResponse, OcspRevocationReason};
 pub use ssl_error::{IgnoreRule, SslError, SslErrorKind};
