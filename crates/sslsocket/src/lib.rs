@@ -35,6 +35,7 @@ mod crypto;
 mod curve;
 mod enums;
 mod error;
+pub mod ocsp;
 mod ssl_error;
 #[cfg(feature = "tokio")]
 pub mod tokio;
@@ -52,4 +53,5 @@ pub use enums::{
     SocketState, SslMode, SslProtocol, TlsVersion,
 };
 pub use error::{ApiMisuse, ConfigError, Error, Result, TlsFailure};
+pub use ocsp::{OcspCertificateStatus, OcspResponse, OcspRevocationReason};
 pub use ssl_error::{IgnoreRule, SslError, SslErrorKind};
