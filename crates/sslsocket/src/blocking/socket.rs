@@ -727,6 +727,11 @@ impl SslSocket {
         self.core.next_negotiated_protocol()
     }
 
+    /// The stapled OCSP responses (Qt's `ocspResponses()`).
+    pub fn ocsp_responses(&self) -> Vec<crate::ocsp::OcspResponse> {
+        self.core.ocsp_responses()
+    }
+
     /// Exports keying material (RFC 5705 / RFC 8446), equal on both ends.
     pub fn export_keying_material(
         &self,

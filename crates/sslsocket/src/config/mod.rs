@@ -41,7 +41,38 @@ pub struct SslConfiguration {
     key_logging: bool,
     pinned_public_keys: Vec<[u8; 32]>,
     ssl_options: Vec<SslOption>,
+    ocsp_response: OcspStaple,
     cache: BackendCache,
+}
+
+/// The OCSP response a server staples, shared by the configuration and its engines so it
+/// can be replaced while the server runs.
+#[derive(Clone, Default)]
+pub(crate) struct OcspStaple(Arc<std::sync::RwLock<(u64, Option<Vec<u8>>)>>);
+
+impl OcspStaple {
+    /// The response and its version (which changes with every replacement).
+    pub(crate) fn get(&self) -> (u64, Option<Vec<u8>>) {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, response: Option<Vec<u8>>) {
+        let mut guard = match self.0.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.0 += 1;
+        guard.1 = response;
+    }
+}
+
+impl PartialEq for OcspStaple {
+    fn eq(&self, other: &OcspStaple) -> bool {
+        self.get().1 == other.get().1
+    }
 }
 
 /// Behaviour switches (Qt's `QSsl::SslOption`).
@@ -81,6 +112,7 @@ impl Default for SslConfiguration {
             handshake_must_interrupt_on_error: false,
             missing_certificate_is_fatal: true,
             ocsp_stapling: false,
+            ocsp_response: OcspStaple::default(),
             ciphers: Vec::new(),
             elliptic_curves: Vec::new(),
             key_logging: false,
@@ -345,6 +377,23 @@ impl SslConfiguration {
     pub fn set_pinned_public_keys(&mut self, digests: Vec<[u8; 32]>) -> &mut Self {
         self.pinned_public_keys = digests;
         self.touch()
+    }
+
+    /// The DER OCSP response a server staples, if any.
+    pub fn ocsp_response(&self) -> Option<Vec<u8>> {
+        self.ocsp_response.get().1
+    }
+
+    /// Sets the DER OCSP response a server staples (Qt's backend option for it). It is
+    /// shared with every server and socket made from this configuration (and its clones):
+    /// calling it again while a server runs replaces the staple for new handshakes.
+    pub fn set_ocsp_response(&mut self, response: Option<Vec<u8>>) -> &mut Self {
+        self.ocsp_response.set(response);
+        self
+    }
+
+    pub(crate) fn ocsp_staple(&self) -> OcspStaple {
+        self.ocsp_response.clone()
     }
 
     /// Whether an option is on (Qt's `testSslOption`).

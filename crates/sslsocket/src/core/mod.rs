@@ -1168,6 +1168,12 @@ impl SslCore {
         .into())
     }
 
+    /// The stapled OCSP responses received and checked (client, with stapling enabled;
+    /// Qt's `ocspResponses()`).
+    pub fn ocsp_responses(&self) -> Vec<crate::ocsp::OcspResponse> {
+        self.verify.lock().ocsp_responses.clone()
+    }
+
     /// Whether the session was resumed (beyond Qt).
     pub fn is_session_resumed(&self) -> bool {
         self.negotiated.as_ref().is_some_and(|n| n.resumed)

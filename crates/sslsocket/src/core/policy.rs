@@ -43,6 +43,7 @@ pub(crate) struct VerifyState {
     pub(crate) interrupted_on: Option<SslError>,
     pub(crate) resumed_outcome: Option<crate::backend::rustls::Outcome>,
     pub(crate) tickets: usize,
+    pub(crate) ocsp_responses: Vec<crate::ocsp::OcspResponse>,
 }
 
 impl VerifyShared {

@@ -44,8 +44,6 @@ const MAX_DELEGATES: usize = 8;
 /// matched, unless the leaf is self-signed: Qt then takes the leaf as its own issuer. An
 /// `issuer` that did not issue `leaf` (names differ or its key does not verify the leaf's
 /// signature) is treated as no issuer, so a wrong chain cannot vouch for a response.
-// Called by the rustls certificate verifier once stapling is wired in; the tests use it now.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn check_staple(
     der: &[u8],
     leaf: &SslCertificate,

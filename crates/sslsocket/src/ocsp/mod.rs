@@ -23,8 +23,6 @@ mod tests;
 
 use crate::cert::SslCertificate;
 
-// The rustls verifier will call it once stapling is wired in; the tests use it now.
-#[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use check::check_staple;
 
 /// The status of a certificate in an OCSP response (Qt's `QOcspCertificateStatus`).

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
+use crate::backend::rustls::resolver::StapleResolver;
 use crate::backend::rustls::sessions::SessionStore;
 use crate::backend::rustls::verifier::{Checks, CollectingVerifier};
 use crate::cert::SslCertificate;
@@ -102,7 +103,8 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         configuration.peer_verify_depth(),
         Purpose::ServerAuth,
         configuration.pinned_public_keys().to_vec(),
-    );
+    )
+    .with_ocsp(configuration.ocsp_stapling_enabled());
     let verifier = Arc::new(CollectingVerifier::new(Arc::new(checks), mode));
     let builder = ClientConfig::builder_with_provider(provider_for(configuration)?)
         .with_protocol_versions(versions(configuration.protocol())?)
@@ -148,6 +150,17 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
     })
 }
 
+/// Our chain and key as rustls's signing identity; a key that does not match the
+/// certificate is an error here, before a byte is sent.
+fn certified_key(
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: rustls_pki_types::PrivateKeyDer<'static>,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<rustls::sign::CertifiedKey, ConfigError> {
+    rustls::sign::CertifiedKey::from_der(chain, key, provider)
+        .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))
+}
+
 fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, ConfigError> {
     let mode = configuration
         .peer_verify_mode()
@@ -173,8 +186,10 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         .with_protocol_versions(versions(configuration.protocol())?)
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(chain, key)
-        .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?;
+        .with_cert_resolver(Arc::new(StapleResolver::new(
+            certified_key(chain, key, &*provider_for(configuration)?)?,
+            configuration.ocsp_staple(),
+        )));
     config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
     if configuration.key_logging() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());

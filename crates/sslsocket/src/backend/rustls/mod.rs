@@ -2,6 +2,7 @@
 
 mod alerts;
 mod config;
+mod resolver;
 mod session;
 mod sessions;
 mod verifier;
@@ -38,6 +39,7 @@ impl Backend for RustlsBackend {
             SupportedFeature::ClientSideAlpn,
             SupportedFeature::ServerSideAlpn,
             SupportedFeature::SessionTicket,
+            SupportedFeature::Ocsp,
             SupportedFeature::Alerts,
         ]
     }

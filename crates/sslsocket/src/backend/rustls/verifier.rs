@@ -24,6 +24,7 @@ use crate::cert::SslCertificate;
 use crate::core::{Decision, VerifyShared};
 use crate::crypto::algorithms;
 use crate::enums::PeerVerifyMode;
+use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::{collect_errors, Purpose, TrustStore, VerifyInput};
 
@@ -45,6 +46,7 @@ pub(crate) fn current() -> Option<Arc<VerifyShared>> {
 
 /// The checks of one configuration: anchors (ours and webpki's form), depth, purpose.
 pub(crate) struct Checks {
+    ocsp: bool,
     pins: Vec<[u8; 32]>,
     store: TrustStore,
     anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
@@ -70,6 +72,7 @@ impl Checks {
             })
             .collect();
         Checks {
+            ocsp: false,
             pins,
             store,
             anchors,
@@ -78,14 +81,63 @@ impl Checks {
         }
     }
 
+    /// Asks for (and checks) a stapled OCSP response (client side).
+    pub(crate) fn with_ocsp(mut self, on: bool) -> Checks {
+        self.ocsp = on;
+        self
+    }
+
+    /// The stapled response's errors, and the response, when stapling was asked for.
+    fn check_ocsp(
+        &self,
+        chain: &[SslCertificate],
+        staple: &[u8],
+        now_unix: i64,
+    ) -> (Vec<OcspResponse>, Vec<SslError>) {
+        if !self.ocsp {
+            return (Vec::new(), Vec::new());
+        }
+        if staple.is_empty() {
+            return (
+                Vec::new(),
+                vec![SslError::new(SslErrorKind::OcspNoResponseFound)],
+            );
+        }
+        let Some(leaf) = chain.first() else {
+            return (
+                Vec::new(),
+                vec![SslError::new(SslErrorKind::OcspMalformedResponse)],
+            );
+        };
+        let issuer = chain
+            .get(1)
+            .cloned()
+            .or_else(|| self.trusted_issuer_of(leaf));
+        let (response, errors) = check_staple(staple, leaf, issuer.as_ref(), now_unix);
+        (response.into_iter().collect(), errors)
+    }
+
+    fn trusted_issuer_of(&self, cert: &SslCertificate) -> Option<SslCertificate> {
+        let issuer = cert.with_parsed(|p| p.issuer().as_raw().to_vec())?;
+        self.store
+            .certificates()
+            .iter()
+            .find(|a| {
+                a.with_parsed(|p| p.subject().as_raw() == issuer.as_slice())
+                    .unwrap_or(false)
+            })
+            .cloned()
+    }
+
     /// The complete error list for a chain, with webpki as the final gate.
     fn run(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         host: Option<&str>,
+        staple: &[u8],
         now: UnixTime,
-    ) -> (Vec<SslError>, Vec<SslCertificate>) {
+    ) -> (Vec<SslError>, Vec<SslCertificate>, Vec<OcspResponse>) {
         let mut chain = Vec::with_capacity(intermediates.len() + 1);
         let mut malformed = false;
         for der in std::iter::once(end_entity).chain(intermediates) {
@@ -123,6 +175,12 @@ impl Checks {
                 _ => SslError::new(SslErrorKind::UnspecifiedError),
             });
         }
+        let (responses, ocsp_errors) = self.check_ocsp(&chain, staple, now_unix);
+        for error in ocsp_errors {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
         if !self.pins.is_empty() && !self.pinned(&chain) {
             if let Some(leaf) = chain.first() {
                 errors.push(SslError::with_certificate(
@@ -131,7 +189,7 @@ impl Checks {
                 ));
             }
         }
-        (errors, chain)
+        (errors, chain, responses)
     }
 
     /// Whether a pinned key is in the chain as sent, or is the trusted issuer of its top.
@@ -250,12 +308,16 @@ impl CollectingVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         host: Option<&str>,
+        staple: &[u8],
         now: UnixTime,
     ) -> Result<(), Error> {
         let Some(ctx) = current() else {
             return Err(Error::General("verification context missing".into()));
         };
-        let (errors, chain) = self.checks.run(end_entity, intermediates, host, now);
+        let (errors, chain, responses) =
+            self.checks
+                .run(end_entity, intermediates, host, staple, now);
+        ctx.lock().ocsp_responses = responses;
         match ctx.decide(errors.clone(), chain) {
             Decision::Proceed => Ok(()),
             Decision::Refuse => Err(Error::InvalidCertificate(refusal(&errors))),
@@ -277,6 +339,9 @@ fn refusal(errors: &[SslError]) -> CertificateError {
         Some(CertificateSignatureFailed) => CertificateError::BadSignature,
         Some(InvalidPurpose) => CertificateError::InvalidPurpose,
         Some(CertificateRevoked) => CertificateError::Revoked,
+        Some(OcspNoResponseFound | OcspStatusUnknown | CertificateStatusUnknown) => {
+            CertificateError::UnknownRevocationStatus
+        }
         Some(
             SelfSignedCertificate
             | SelfSignedCertificateInChain
@@ -305,11 +370,11 @@ impl ServerCertVerifier for CollectingVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
         let host = name_of(server_name);
-        self.verify(end_entity, intermediates, Some(&host), now)
+        self.verify(end_entity, intermediates, Some(&host), ocsp_response, now)
             .map(|()| ServerCertVerified::assertion())
     }
 
@@ -355,7 +420,7 @@ impl ClientCertVerifier for CollectingVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        self.verify(end_entity, intermediates, None, now)
+        self.verify(end_entity, intermediates, None, &[], now)
             .map(|()| ClientCertVerified::assertion())
     }
 
