@@ -88,7 +88,7 @@ fn verify_depth_applies_to_the_path_length_violation_chain() -> TestResult {
 }
 
 #[test]
-fn verify_none_on_a_client_accepts_anything_and_emits_no_error_signals() -> TestResult {
+fn verify_none_on_a_client_accepts_anything_and_still_lists_the_errors() -> TestResult {
     let pki = Pki::new()?;
     let leaf = pki.self_signed_leaf(&["wrong.example"], true)?;
     let server = serve(&leaf, true, &[])?;
@@ -98,14 +98,13 @@ fn verify_none_on_a_client_accepts_anything_and_emits_no_error_signals() -> Test
     client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
     assert!(client.is_encrypted());
     assert_eq!(client.peer_certificate().map(|c| c.der()), Some(&leaf.cert_der[..]));
-    // The errors are still collected (PeerVerifyMode's documentation), never signalled.
+    // The errors are still collected (PeerVerifyMode's documentation).
     let expected = expect(&[
         (SelfSignedCertificate, &leaf.cert_der),
         (CertificateExpired, &leaf.cert_der),
         (HostNameMismatch, &leaf.cert_der),
     ])?;
     assert_eq!(error_set(client.ssl_handshake_errors()), expected);
-    assert_eq!(verification_events(client.take_events()), [SslEvent::Encrypted]);
     Ok(())
 }
 
@@ -122,7 +121,31 @@ fn query_peer_on_a_client_records_errors_without_failing() -> TestResult {
         error_set(client.ssl_handshake_errors()),
         expect(&[(CertificateExpired, &leaf.cert_der)])?
     );
-    assert_eq!(verification_events(client.take_events()), [SslEvent::Encrypted]);
+    Ok(())
+}
+
+#[test]
+fn errors_found_in_query_peer_and_verify_none_modes_are_signalled_as_qt_does() -> TestResult {
+    // Qt 6 (TlsCryptographOpenSSL::startHandshake, checkSslErrors) emits peerVerifyError
+    // for each error and then sslErrors with the list whenever the list is not empty,
+    // whatever the verify mode; only failing (or pausing) depends on VerifyPeer.
+    let pki = Pki::new()?;
+    let leaf = pki.expired_leaf("wrong.example", &["wrong.example"])?;
+    let server = serve(&leaf, true, &[])?;
+    for mode in [PeerVerifyMode::QueryPeer, PeerVerifyMode::VerifyNone] {
+        let mut configuration = trusting(pki.root_pem())?;
+        configuration.set_peer_verify_mode(mode);
+        let mut client = client_to(configuration, server.port(), "localhost");
+        client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
+        let errors = client.ssl_handshake_errors().to_vec();
+        assert!(!errors.is_empty(), "{mode:?}");
+        let mut expected: Vec<SslEvent> =
+            errors.iter().cloned().map(SslEvent::PeerVerifyError).collect();
+        expected.push(SslEvent::SslErrors(errors));
+        expected.push(SslEvent::Encrypted);
+        assert_eq!(verification_events(client.take_events()), expected, "{mode:?}");
+        client.close()?;
+    }
     Ok(())
 }
 

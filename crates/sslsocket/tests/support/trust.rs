@@ -412,3 +412,49 @@ pub fn leaf_two_intermediates_down(pki: &Pki, name: &str, sans: &[&str]) -> Supp
         chain_der,
     })
 }
+
+/// Accepts one connection on `listener` (waiting at most [`HANDSHAKE_TIMEOUT`]) and runs our server handshake on it with
+/// `configuration`, after `prepare` (ignore lists, hooks...) has been applied to the
+/// socket. Returns the socket and the handshake's result.
+pub fn accept_one(
+    listener: &std::net::TcpListener,
+    configuration: SslConfiguration,
+    prepare: impl FnOnce(&mut SslSocket),
+) -> SupportResult<(SslSocket, Result<(), sslsocket::Error>)> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(SupportError::new(format!("no connection to accept: {e}"))),
+        }
+    };
+    let mut socket = SslSocket::from_tcp_stream(stream, configuration)
+        .map_err(|e| SupportError::new(format!("adopting the connection: {e}")))?;
+    prepare(&mut socket);
+    let result = socket
+        .start_server_encryption()
+        .and_then(|()| socket.wait_for_encrypted(HANDSHAKE_TIMEOUT));
+    Ok((socket, result))
+}
+
+/// A server configuration with `issued`'s chain and key, trusting `ca_pem` for client
+/// certificates (no system store), in `mode`.
+pub fn server_configuration(
+    issued: &Issued,
+    ca_pem: &Path,
+    mode: sslsocket::PeerVerifyMode,
+) -> SupportResult<SslConfiguration> {
+    let mut configuration = trusting(ca_pem)?;
+    configuration
+        .set_local_certificate_chain(certificates(&issued.chain_der)?)
+        .set_private_key(
+            sslsocket::SslKey::from_file(&issued.key_pem, None)
+                .map_err(|e| SupportError::new(format!("key: {e}")))?,
+        )
+        .set_peer_verify_mode(mode);
+    Ok(configuration)
+}
