@@ -36,8 +36,15 @@ fn waiting_again_after_a_refused_handshake_does_not_open_a_new_connection() -> T
     let started = Instant::now();
     let again = client.wait_for_encrypted(Duration::from_secs(2));
     let events = client.take_events();
-    assert!(again.is_err(), "a refused connection became encrypted: {events:?}");
-    assert_eq!(connections_made(&events), 0, "a new connection was made: {events:?}");
+    assert!(
+        again.is_err(),
+        "a refused connection became encrypted: {events:?}"
+    );
+    assert_eq!(
+        connections_made(&events),
+        0,
+        "a new connection was made: {events:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(!client.is_encrypted());
     Ok(())
@@ -59,7 +66,11 @@ fn aborting_a_paused_handshake_ends_the_connection_for_good() -> TestResult {
     let again = client.wait_for_encrypted(Duration::from_secs(2));
     let events = client.take_events();
     assert!(again.is_err());
-    assert_eq!(connections_made(&events), 0, "a new connection was made: {events:?}");
+    assert_eq!(
+        connections_made(&events),
+        0,
+        "a new connection was made: {events:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(1), "{again:?}");
     Ok(())
 }
@@ -74,11 +85,21 @@ fn an_aborted_encrypted_socket_is_no_longer_encrypted_and_stays_closed() -> Test
     let _ = client.take_events();
     client.abort();
     assert_eq!(client.state(), SocketState::UnconnectedState);
-    assert!(!client.is_encrypted(), "Qt: isEncrypted() is false once disconnected");
+    assert!(
+        !client.is_encrypted(),
+        "Qt: isEncrypted() is false once disconnected"
+    );
     let again = client.wait_for_encrypted(Duration::from_secs(2));
     let events = client.take_events();
-    assert!(again.is_err(), "waiting on an aborted socket succeeded: {events:?}");
-    assert_eq!(connections_made(&events), 0, "a new connection was made: {events:?}");
+    assert!(
+        again.is_err(),
+        "waiting on an aborted socket succeeded: {events:?}"
+    );
+    assert_eq!(
+        connections_made(&events),
+        0,
+        "a new connection was made: {events:?}"
+    );
     Ok(())
 }
 
@@ -108,7 +129,11 @@ fn waiting_for_data_after_the_server_closed_does_not_reconnect() -> TestResult {
     let last = client.wait_for_ready_read(Duration::from_secs(2));
     let events = client.take_events();
     assert!(last.is_err(), "{events:?}");
-    assert_eq!(connections_made(&events), 0, "a new connection was made: {events:?}");
+    assert_eq!(
+        connections_made(&events),
+        0,
+        "a new connection was made: {events:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(1), "{last:?}");
     Ok(())
 }

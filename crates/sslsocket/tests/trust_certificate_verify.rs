@@ -41,22 +41,42 @@ fn certificate_verify_agrees_with_the_handshake_on_every_scenario() -> TestResul
     SslConfiguration::set_default_configuration(default);
 
     let scenarios: Vec<(&str, Issued, bool, &str)> = vec![
-        ("good", pki.leaf("localhost", &["localhost"])?, true, "localhost"),
-        ("expired", pki.expired_leaf("localhost", &["localhost"])?, true, "localhost"),
+        (
+            "good",
+            pki.leaf("localhost", &["localhost"])?,
+            true,
+            "localhost",
+        ),
+        (
+            "expired",
+            pki.expired_leaf("localhost", &["localhost"])?,
+            true,
+            "localhost",
+        ),
         (
             "not yet valid",
             pki.not_yet_valid_leaf("localhost", &["localhost"])?,
             true,
             "localhost",
         ),
-        ("wrong host", pki.leaf("wrong.example", &["wrong.example"])?, true, "localhost"),
+        (
+            "wrong host",
+            pki.leaf("wrong.example", &["wrong.example"])?,
+            true,
+            "localhost",
+        ),
         (
             "expired and wrong host",
             pki.expired_leaf("wrong.example", &["wrong.example"])?,
             true,
             "localhost",
         ),
-        ("self-signed", pki.self_signed_leaf(&["localhost"], true)?, true, "localhost"),
+        (
+            "self-signed",
+            pki.self_signed_leaf(&["localhost"], true)?,
+            true,
+            "localhost",
+        ),
         (
             "untrusted root in chain",
             pki.untrusted_leaf("localhost", &["localhost"])?,
@@ -75,7 +95,12 @@ fn certificate_verify_agrees_with_the_handshake_on_every_scenario() -> TestResul
             false,
             "localhost",
         ),
-        ("wrong purpose", pki.wrong_eku_leaf("localhost", &["localhost"])?, true, "localhost"),
+        (
+            "wrong purpose",
+            pki.wrong_eku_leaf("localhost", &["localhost"])?,
+            true,
+            "localhost",
+        ),
         (
             "non-CA intermediate",
             pki.leaf_under_non_ca_intermediate("localhost", &["localhost"])?,
@@ -88,12 +113,42 @@ fn certificate_verify_agrees_with_the_handshake_on_every_scenario() -> TestResul
             true,
             "localhost",
         ),
-        ("wildcard, two labels", pki.wildcard_leaf("*.example.test")?, true, "a.b.example.test"),
-        ("wildcard, one label", pki.wildcard_leaf("*.example.test")?, true, "a.example.test"),
-        ("IP only, by name", pki.ip_only_leaf("127.0.0.1")?, true, "localhost"),
-        ("IP only, by address", pki.ip_only_leaf("127.0.0.1")?, true, "127.0.0.1"),
-        ("CN only", pki.leaf_without_san("localhost")?, true, "localhost"),
-        ("RSA", pki.rsa_leaf("localhost", &["localhost"])?, true, "localhost"),
+        (
+            "wildcard, two labels",
+            pki.wildcard_leaf("*.example.test")?,
+            true,
+            "a.b.example.test",
+        ),
+        (
+            "wildcard, one label",
+            pki.wildcard_leaf("*.example.test")?,
+            true,
+            "a.example.test",
+        ),
+        (
+            "IP only, by name",
+            pki.ip_only_leaf("127.0.0.1")?,
+            true,
+            "localhost",
+        ),
+        (
+            "IP only, by address",
+            pki.ip_only_leaf("127.0.0.1")?,
+            true,
+            "127.0.0.1",
+        ),
+        (
+            "CN only",
+            pki.leaf_without_san("localhost")?,
+            true,
+            "localhost",
+        ),
+        (
+            "RSA",
+            pki.rsa_leaf("localhost", &["localhost"])?,
+            true,
+            "localhost",
+        ),
     ];
 
     let mut nonempty = 0;
@@ -104,7 +159,10 @@ fn certificate_verify_agrees_with_the_handshake_on_every_scenario() -> TestResul
         }
         assert!(!chain.is_empty(), "{what}");
         let verified = SslCertificate::verify(&chain, Some(peer_name));
-        assert_eq!(verified, handshake, "{what}: verify vs handshake (same order)");
+        assert_eq!(
+            verified, handshake,
+            "{what}: verify vs handshake (same order)"
+        );
 
         // Without a host name, the same list minus the name check.
         let without_host: Vec<SslError> = handshake
@@ -112,15 +170,26 @@ fn certificate_verify_agrees_with_the_handshake_on_every_scenario() -> TestResul
             .filter(|e| e.error() != HostNameMismatch)
             .cloned()
             .collect();
-        assert_eq!(SslCertificate::verify(&chain, None), without_host, "{what}: no host");
-        assert_eq!(SslCertificate::verify(&chain, Some("")), without_host, "{what}: empty host");
+        assert_eq!(
+            SslCertificate::verify(&chain, None),
+            without_host,
+            "{what}: no host"
+        );
+        assert_eq!(
+            SslCertificate::verify(&chain, Some("")),
+            without_host,
+            "{what}: empty host"
+        );
     }
     assert!(nonempty >= 12, "most scenarios have errors ({nonempty})");
 
     // An empty chain: one UnspecifiedError, as in Qt.
     let empty = SslCertificate::verify(&[], Some("localhost"));
     assert_eq!(
-        empty.iter().map(SslError::error).collect::<Vec<SslErrorKind>>(),
+        empty
+            .iter()
+            .map(SslError::error)
+            .collect::<Vec<SslErrorKind>>(),
         [UnspecifiedError]
     );
 

@@ -31,7 +31,10 @@ fn expired(pki: &Pki, name: &str) -> Result<(Issued, OpensslServer), Box<dyn std
 }
 
 /// A client to `server` for "localhost" that pauses on verification errors, paused.
-fn paused_client(pki: &Pki, server: &OpensslServer) -> Result<SslSocket, Box<dyn std::error::Error>> {
+fn paused_client(
+    pki: &Pki,
+    server: &OpensslServer,
+) -> Result<SslSocket, Box<dyn std::error::Error>> {
     let mut client = client_to(trusting(pki.root_pem())?, server.port(), "localhost");
     client.set_pause_mode(PauseMode::PauseOnSslErrors);
     assert!(
@@ -61,7 +64,9 @@ fn paused_handshake_reports_its_errors_then_completes_after_ignoring_them_and_re
 
     assert!(client.is_paused());
     assert!(!client.is_encrypted());
-    assert!(client.wait_for_encrypted(Duration::from_millis(200)).is_err());
+    assert!(client
+        .wait_for_encrypted(Duration::from_millis(200))
+        .is_err());
     assert!(client.is_paused(), "waiting must not end the pause");
     let expected = expect(&[(CertificateExpired, &leaf.cert_der)])?;
     assert_eq!(error_set(client.ssl_handshake_errors()), expected);
@@ -74,14 +79,21 @@ fn paused_handshake_reports_its_errors_then_completes_after_ignoring_them_and_re
         ]
     );
     // While paused the server has not completed its side either.
-    assert!(!server.output().contains(SERVER_HANDSHAKE_DONE), "{}", server.output());
+    assert!(
+        !server.output().contains(SERVER_HANDSHAKE_DONE),
+        "{}",
+        server.output()
+    );
 
     client.ignore_ssl_errors_list(&error);
     client.resume()?;
     assert!(!client.is_paused());
     client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
     assert!(client.is_encrypted());
-    assert_eq!(verification_events(client.take_events()), [SslEvent::Encrypted]);
+    assert_eq!(
+        verification_events(client.take_events()),
+        [SslEvent::Encrypted]
+    );
     exchange_a_line(&mut client, &server)?;
     Ok(())
 }
@@ -130,7 +142,8 @@ fn resuming_after_ignoring_the_error_on_another_certificate_fails() -> TestResul
     let pki = Pki::new()?;
     let (_leaf, server) = expired(&pki, "localhost")?;
     let mut client = paused_client(&pki, &server)?;
-    let wrong = SslError::with_certificate(CertificateExpired, certificate(pki.intermediate_der())?);
+    let wrong =
+        SslError::with_certificate(CertificateExpired, certificate(pki.intermediate_der())?);
     client.ignore_ssl_errors_list(&[wrong]);
     let error = client.resume().err().ok_or("resume should fail")?;
     assert_eq!(error.socket_error(), SocketError::SslHandshakeFailedError);
@@ -226,7 +239,7 @@ fn interrupted_handshake_continues_when_the_hook_ignores_the_first_error() -> Te
     assert!(client.is_encrypted());
 
     let first = SslError::with_certificate(CertificateExpired, certificate(&leaf.cert_der)?);
-    assert_eq!(hooks.calls().interrupted, [first.clone()]);
+    assert_eq!(hooks.calls().interrupted, std::slice::from_ref(&first));
     assert_eq!(client.ssl_handshake_errors().first(), Some(&first));
     let events = verification_events(client.take_events());
     let interrupted = events
@@ -294,7 +307,10 @@ fn interrupt_mode_does_not_call_the_hook_when_there_is_no_error() -> TestResult 
     let mut client = interrupting_client(&pki, &server, Some(hooks.clone()))?;
     client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
     let calls = hooks.calls();
-    assert!(calls.interrupted.is_empty() && calls.ssl_errors.is_empty(), "{calls:?}");
+    assert!(
+        calls.interrupted.is_empty() && calls.ssl_errors.is_empty(),
+        "{calls:?}"
+    );
     Ok(())
 }
 
@@ -438,7 +454,9 @@ fn failed_verification_signals_the_errors_then_the_failure_and_never_encrypted()
         .map(SslEvent::PeerVerifyError)
         .collect();
     expected.push(SslEvent::SslErrors(errors));
-    expected.push(SslEvent::ErrorOccurred(SocketError::SslHandshakeFailedError));
+    expected.push(SslEvent::ErrorOccurred(
+        SocketError::SslHandshakeFailedError,
+    ));
     assert_eq!(verification_events(client.take_events()), expected);
     Ok(())
 }
@@ -450,7 +468,39 @@ fn handshake_without_errors_signals_only_encrypted() -> TestResult {
     let server = serve(&leaf, true, &[])?;
     let mut client = client_to(trusting(pki.root_pem())?, server.port(), "localhost");
     client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
-    assert_eq!(verification_events(client.take_events()), [SslEvent::Encrypted]);
+    assert_eq!(
+        verification_events(client.take_events()),
+        [SslEvent::Encrypted]
+    );
     assert!(client.ssl_handshake_errors().is_empty());
+    Ok(())
+}
+
+#[test]
+fn the_alert_refusing_the_peer_is_signalled_after_the_errors_that_caused_it() -> TestResult {
+    // PeerVerifyError is "one verification error, as it was found": the alert we send
+    // because of the errors cannot have been sent before they were found.
+    let pki = Pki::new()?;
+    let (_leaf, server) = expired(&pki, "localhost")?;
+    let mut client = client_to(trusting(pki.root_pem())?, server.port(), "localhost");
+    assert!(client.wait_for_encrypted(HANDSHAKE_TIMEOUT).is_err());
+    let events = client.take_events();
+    let alert = events
+        .iter()
+        .position(
+            |e| matches!(e, SslEvent::AlertSent(a) if a.kind != sslsocket::AlertType::CloseNotify),
+        )
+        .ok_or_else(|| format!("no alert sent: {events:?}"))?;
+    let first_error = events
+        .iter()
+        .position(|e| matches!(e, SslEvent::PeerVerifyError(_)))
+        .ok_or_else(|| format!("no PeerVerifyError: {events:?}"))?;
+    let list = events
+        .iter()
+        .position(|e| matches!(e, SslEvent::SslErrors(_)))
+        .ok_or_else(|| format!("no SslErrors: {events:?}"))?;
+    assert!(first_error < alert && list < alert, "{events:?}");
+    // The peer got that alert.
+    server.wait_for_output("alert certificate expired", Duration::from_secs(5))?;
     Ok(())
 }

@@ -1,20 +1,23 @@
 //! Our client against `openssl s_server` serving each certificate of the test PKI: the
 //! handshake fails with exactly the expected set of errors, each on the right certificate
-//! (the contract's OpenSSL conventions), `ignore_ssl_errors()` lets it through, and OpenSSL's
-//! own client, verifying the same chain from the same server, reports the same set.
+//! (the contract's OpenSSL conventions); ignoring them all, or exactly these errors on these
+//! certificates, lets it through, the same kinds on another certificate do not; and
+//! OpenSSL's own client, verifying the same chain from the same server, reports the same
+//! set.
 
 mod support;
 
 use std::collections::BTreeSet;
 
+use sslsocket::blocking::SslSocket;
 use sslsocket::SslErrorKind::*;
-use sslsocket::{SocketError, SslErrorKind};
+use sslsocket::{SocketError, SslError, SslErrorKind};
 
 use support::trust::{
-    by_subject, certificates, client_to, error_set, expect, openssl_client_errors, serve,
-    trusting, ErrorOn, HANDSHAKE_TIMEOUT,
+    by_subject, certificate, certificates, client_to, error_set, expect, openssl_client_errors,
+    serve, trusting, ErrorOn, HANDSHAKE_TIMEOUT,
 };
-use support::{Issued, Pki};
+use support::{Issued, OpensslServer, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -30,6 +33,15 @@ struct Scenario<'a> {
 }
 
 impl Scenario<'_> {
+    /// Our client to `server`, trusting the root, verifying for the peer name.
+    fn client(&self, server: &OpensslServer) -> Result<SslSocket, support::SupportError> {
+        Ok(client_to(
+            trusting(self.pki.root_pem())?,
+            server.port(),
+            self.peer_name,
+        ))
+    }
+
     /// Runs our client twice (verifying, then ignoring everything) and OpenSSL's client
     /// once against one `openssl s_server`, and checks all three.
     fn check(&self) -> TestResult {
@@ -40,11 +52,13 @@ impl Scenario<'_> {
             certificates(&self.issued.chain_der[..1])?
         };
 
-        let mut client = client_to(trusting(self.pki.root_pem())?, server.port(), self.peer_name);
+        let mut client = self.client(&server)?;
         let result = client.wait_for_encrypted(HANDSHAKE_TIMEOUT);
-        let found = error_set(client.ssl_handshake_errors());
+        let listed = client.ssl_handshake_errors().to_vec();
+        let found = error_set(&listed);
         assert_eq!(
-            found, self.expected,
+            found,
+            self.expected,
             "errors of the verifying client; the list was {:?}",
             client.ssl_handshake_errors()
         );
@@ -61,14 +75,30 @@ impl Scenario<'_> {
         drop(client);
 
         if !self.expected.is_empty() {
-            let mut client =
-                client_to(trusting(self.pki.root_pem())?, server.port(), self.peer_name);
+            // Ignoring everything lets it through; the errors are still listed.
+            let mut client = self.client(&server)?;
             client.ignore_ssl_errors();
             client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
             assert!(client.is_encrypted());
-            // Ignored errors are still listed.
             assert_eq!(error_set(client.ssl_handshake_errors()), self.expected);
             client.close()?;
+
+            // Ignoring exactly these errors, each on its certificate, lets it through.
+            let mut client = self.client(&server)?;
+            client.ignore_ssl_errors_list(&listed);
+            client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
+            client.close()?;
+
+            // The same kinds bound to another certificate (the trusted root, which no
+            // scenario reports) do not.
+            let root = certificate(self.pki.root_der())?;
+            let rebound: Vec<SslError> = listed
+                .iter()
+                .map(|e| SslError::with_certificate(e.error(), root.clone()))
+                .collect();
+            let mut client = self.client(&server)?;
+            client.ignore_ssl_errors_list(&rebound);
+            assert!(client.wait_for_encrypted(HANDSHAKE_TIMEOUT).is_err());
         }
 
         let openssl = openssl_client_errors(
@@ -295,8 +325,8 @@ fn intermediate_without_ca_true_gives_invalid_ca_and_invalid_purpose_on_it() -> 
 }
 
 #[test]
-fn path_length_violation_gives_path_length_exceeded_on_the_constraining_intermediate(
-) -> TestResult {
+fn path_length_violation_gives_path_length_exceeded_on_the_constraining_intermediate() -> TestResult
+{
     let pki = Pki::new()?;
     let leaf = pki.pathlen_violation_leaf("localhost", &["localhost"])?;
     // chain: leaf, sub-intermediate, pathlen-0 intermediate.

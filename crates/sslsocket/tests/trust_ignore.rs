@@ -33,7 +33,11 @@ fn handshake_with(
             assert!(client.is_encrypted());
             client.close()?;
         }
-        Err(e) => assert_eq!(e.socket_error(), SocketError::SslHandshakeFailedError, "{e}"),
+        Err(e) => assert_eq!(
+            e.socket_error(),
+            SocketError::SslHandshakeFailedError,
+            "{e}"
+        ),
     }
     Ok((result.is_ok(), errors))
 }
@@ -102,12 +106,15 @@ fn every_error_must_be_ignored_for_the_handshake_to_go_through() -> TestResult {
     let local = error_on(UnableToGetLocalIssuerCertificate, &leaf.cert_der)?;
     let first = error_on(UnableToVerifyFirstCertificate, &leaf.cert_der)?;
 
-    let only_one = [local.clone()];
-    let (ok, errors) = handshake_with(&pki, &server, |c| c.ignore_ssl_errors_list(&only_one))?;
+    let (ok, errors) = handshake_with(&pki, &server, |c| {
+        c.ignore_ssl_errors_list(std::slice::from_ref(&local))
+    })?;
     assert!(!ok);
     assert_eq!(errors.len(), 2);
 
-    let (ok, _) = handshake_with(&pki, &server, |c| c.ignore_ssl_errors_list(&[first.clone()]))?;
+    let (ok, _) = handshake_with(&pki, &server, |c| {
+        c.ignore_ssl_errors_list(std::slice::from_ref(&first))
+    })?;
     assert!(!ok);
 
     let both = [first, local];
@@ -144,7 +151,9 @@ fn ignoring_a_kind_on_any_certificate_lets_it_through() -> TestResult {
     let pki = Pki::new()?;
     let (_leaf, server) = untrusted(&pki)?;
     let (ok, _) = handshake_with(&pki, &server, |c| {
-        c.ignore_ssl_error_rules(vec![IgnoreRule::AnyCertificate(SelfSignedCertificateInChain)])
+        c.ignore_ssl_error_rules(vec![IgnoreRule::AnyCertificate(
+            SelfSignedCertificateInChain,
+        )])
     })?;
     assert!(ok);
     let (ok, _) = handshake_with(&pki, &server, |c| {
@@ -188,8 +197,8 @@ fn a_later_ignore_list_replaces_the_earlier_one() -> TestResult {
     let right = error_on(SelfSignedCertificateInChain, pki.untrusted_root_der())?;
     let wrong = error_on(SelfSignedCertificateInChain, &leaf.cert_der)?;
     let (ok, _) = handshake_with(&pki, &server, |c| {
-        c.ignore_ssl_errors_list(&[right.clone()]);
-        c.ignore_ssl_errors_list(&[wrong.clone()]);
+        c.ignore_ssl_errors_list(std::slice::from_ref(&right));
+        c.ignore_ssl_errors_list(std::slice::from_ref(&wrong));
     })?;
     assert!(!ok);
     let (ok, _) = handshake_with(&pki, &server, |c| {

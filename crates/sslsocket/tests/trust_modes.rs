@@ -41,7 +41,11 @@ fn check_depth(pki: &Pki, issued: &Issued, depth: u32, expected: &BTreeSet<Error
         "our client with depth {depth} (OpenSSL found {openssl:?})"
     );
     assert_eq!(result.is_ok(), expected.is_empty(), "{result:?}");
-    assert_eq!(openssl, by_subject(expected), "OpenSSL with -verify_depth {depth}");
+    assert_eq!(
+        openssl,
+        by_subject(expected),
+        "OpenSSL with -verify_depth {depth}"
+    );
     Ok(())
 }
 
@@ -97,7 +101,10 @@ fn verify_none_on_a_client_accepts_anything_and_still_lists_the_errors() -> Test
     let mut client = client_to(configuration, server.port(), "localhost");
     client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
     assert!(client.is_encrypted());
-    assert_eq!(client.peer_certificate().map(|c| c.der()), Some(&leaf.cert_der[..]));
+    assert_eq!(
+        client.peer_certificate().map(|c| c.der()),
+        Some(&leaf.cert_der[..])
+    );
     // The errors are still collected (PeerVerifyMode's documentation).
     let expected = expect(&[
         (SelfSignedCertificate, &leaf.cert_der),
@@ -139,11 +146,18 @@ fn errors_found_in_query_peer_and_verify_none_modes_are_signalled_as_qt_does() -
         client.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
         let errors = client.ssl_handshake_errors().to_vec();
         assert!(!errors.is_empty(), "{mode:?}");
-        let mut expected: Vec<SslEvent> =
-            errors.iter().cloned().map(SslEvent::PeerVerifyError).collect();
+        let mut expected: Vec<SslEvent> = errors
+            .iter()
+            .cloned()
+            .map(SslEvent::PeerVerifyError)
+            .collect();
         expected.push(SslEvent::SslErrors(errors));
         expected.push(SslEvent::Encrypted);
-        assert_eq!(verification_events(client.take_events()), expected, "{mode:?}");
+        assert_eq!(
+            verification_events(client.take_events()),
+            expected,
+            "{mode:?}"
+        );
         client.close()?;
     }
     Ok(())

@@ -66,16 +66,32 @@ fn openssl_server_errors(
     let server = serve(
         &own,
         true,
-        &["-verify", "10", "-CAfile", root.as_str(), "-nameopt", "RFC2253"],
+        &[
+            "-verify",
+            "10",
+            "-CAfile",
+            root.as_str(),
+            "-nameopt",
+            "RFC2253",
+        ],
     )?;
     let mut args = os_args!["-CAfile", pki.root_pem()];
     args.extend(identity_args(client, with_chain));
     let out = OpensslClient::run(server.port(), &args, b"", Duration::from_secs(10))?;
     // s_server prints the verification when it reads the client's certificate.
     let _ = server.wait_for_output("CIPHER is", Duration::from_secs(5));
-    parse_verify_callback_output(&server.output())
-        .ok_or_else(|| format!("no verification in s_server output:\n{}\n{out}", server.output()).into())
+    parse_verify_callback_output(&server.output()).ok_or_else(|| {
+        format!(
+            "no verification in s_server output:\n{}\n{out}",
+            server.output()
+        )
+        .into()
+    })
 }
+
+/// Our server socket after one handshake, the handshake's result, and the `s_client` peer
+/// (kept alive until dropped).
+type Served = (SslSocket, Result<(), sslsocket::Error>, PeerProcess);
 
 /// Our server with `mode` (trusting the test root for client certificates), one
 /// connection from `s_client` presenting `client`: the server socket and its result.
@@ -84,7 +100,7 @@ fn our_server_with(
     mode: PeerVerifyMode,
     client: Option<(&Issued, bool)>,
     prepare: impl FnOnce(&mut SslSocket),
-) -> Result<(SslSocket, Result<(), sslsocket::Error>, PeerProcess), Box<dyn std::error::Error>> {
+) -> Result<Served, Box<dyn std::error::Error>> {
     let configuration = server_configuration(&server_leaf(pki)?, pki.root_pem(), mode)?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let peer = s_client(pki, listener.local_addr()?.port(), client, &[])?;
@@ -98,8 +114,11 @@ fn our_server_with(
 fn server_requiring_a_certificate_accepts_a_trusted_client_and_keeps_its_chain() -> TestResult {
     let pki = Pki::new()?;
     let client = pki.client_cert(true)?;
-    let configuration =
-        server_configuration(&server_leaf(&pki)?, pki.root_pem(), PeerVerifyMode::VerifyPeer)?;
+    let configuration = server_configuration(
+        &server_leaf(&pki)?,
+        pki.root_pem(),
+        PeerVerifyMode::VerifyPeer,
+    )?;
     let server = SslServer::listen("127.0.0.1:0", configuration)?;
     let mut peer = s_client(&pki, server.local_addr().port(), Some((&client, true)), &[])?;
     let mut socket = match server.next_connection(HANDSHAKE_TIMEOUT)? {
@@ -115,9 +134,14 @@ fn server_requiring_a_certificate_accepts_a_trusted_client_and_keeps_its_chain()
     };
     assert!(socket.is_encrypted());
     assert!(socket.ssl_handshake_errors().is_empty());
-    assert_eq!(socket.peer_certificate_chain(), certificates(&client.chain_der)?.as_slice());
     assert_eq!(
-        socket.peer_certificate().map(SslCertificate::subject_rfc4514),
+        socket.peer_certificate_chain(),
+        certificates(&client.chain_der)?.as_slice()
+    );
+    assert_eq!(
+        socket
+            .peer_certificate()
+            .map(SslCertificate::subject_rfc4514),
         Some("CN=Test Client".to_string())
     );
     // The connection works both ways.
@@ -133,8 +157,11 @@ fn server_requiring_a_certificate_accepts_a_trusted_client_and_keeps_its_chain()
 #[test]
 fn server_requiring_a_certificate_fails_a_client_without_one() -> TestResult {
     let pki = Pki::new()?;
-    let configuration =
-        server_configuration(&server_leaf(&pki)?, pki.root_pem(), PeerVerifyMode::VerifyPeer)?;
+    let configuration = server_configuration(
+        &server_leaf(&pki)?,
+        pki.root_pem(),
+        PeerVerifyMode::VerifyPeer,
+    )?;
     let server = SslServer::listen("127.0.0.1:0", configuration)?;
     let peer = s_client(&pki, server.local_addr().port(), None, &[])?;
     let failed = match server.next_connection(HANDSHAKE_TIMEOUT)? {
@@ -158,30 +185,47 @@ fn server_requiring_a_certificate_fails_an_untrusted_client_with_the_errors_open
     let pki = Pki::new()?;
     let client = pki.client_cert(false)?;
     let expected = expect(&[(SelfSignedCertificateInChain, pki.untrusted_root_der())])?;
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::VerifyPeer, Some((&client, true)), |_| {})?;
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::VerifyPeer,
+        Some((&client, true)),
+        |_| {},
+    )?;
     let error = result.err().ok_or("the untrusted client was accepted")?;
     assert_eq!(error.socket_error(), SocketError::SslHandshakeFailedError);
     assert_eq!(error_set(socket.ssl_handshake_errors()), expected);
-    assert_eq!(socket.peer_certificate_chain(), certificates(&client.chain_der)?.as_slice());
-    assert_eq!(openssl_server_errors(&pki, &client, true)?, by_subject(&expected));
+    assert_eq!(
+        socket.peer_certificate_chain(),
+        certificates(&client.chain_der)?.as_slice()
+    );
+    assert_eq!(
+        openssl_server_errors(&pki, &client, true)?,
+        by_subject(&expected)
+    );
     Ok(())
 }
 
 #[test]
-fn server_requiring_a_certificate_reports_a_lone_untrusted_client_certificate_twice(
-) -> TestResult {
+fn server_requiring_a_certificate_reports_a_lone_untrusted_client_certificate_twice() -> TestResult
+{
     let pki = Pki::new()?;
     let client = pki.client_cert(false)?;
     let expected = expect(&[
         (UnableToGetLocalIssuerCertificate, &client.cert_der),
         (UnableToVerifyFirstCertificate, &client.cert_der),
     ])?;
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::VerifyPeer, Some((&client, false)), |_| {})?;
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::VerifyPeer,
+        Some((&client, false)),
+        |_| {},
+    )?;
     assert!(result.is_err());
     assert_eq!(error_set(socket.ssl_handshake_errors()), expected);
-    assert_eq!(openssl_server_errors(&pki, &client, false)?, by_subject(&expected));
+    assert_eq!(
+        openssl_server_errors(&pki, &client, false)?,
+        by_subject(&expected)
+    );
     Ok(())
 }
 
@@ -194,11 +238,18 @@ fn server_requiring_a_certificate_refuses_a_server_only_certificate_as_invalid_p
         ..LeafSpec::new("Server Only Client", &[])
     })?;
     let expected = expect(&[(InvalidPurpose, &client.cert_der)])?;
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::VerifyPeer, Some((&client, true)), |_| {})?;
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::VerifyPeer,
+        Some((&client, true)),
+        |_| {},
+    )?;
     assert!(result.is_err());
     assert_eq!(error_set(socket.ssl_handshake_errors()), expected);
-    assert_eq!(openssl_server_errors(&pki, &client, true)?, by_subject(&expected));
+    assert_eq!(
+        openssl_server_errors(&pki, &client, true)?,
+        by_subject(&expected)
+    );
     Ok(())
 }
 
@@ -211,11 +262,18 @@ fn server_requiring_a_certificate_refuses_an_expired_client_certificate() -> Tes
         ..LeafSpec::new("Expired Client", &[])
     })?;
     let expected = expect(&[(CertificateExpired, &client.cert_der)])?;
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::VerifyPeer, Some((&client, true)), |_| {})?;
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::VerifyPeer,
+        Some((&client, true)),
+        |_| {},
+    )?;
     assert!(result.is_err());
     assert_eq!(error_set(socket.ssl_handshake_errors()), expected);
-    assert_eq!(openssl_server_errors(&pki, &client, true)?, by_subject(&expected));
+    assert_eq!(
+        openssl_server_errors(&pki, &client, true)?,
+        by_subject(&expected)
+    );
     Ok(())
 }
 
@@ -224,11 +282,16 @@ fn server_can_ignore_the_errors_of_a_client_certificate() -> TestResult {
     let pki = Pki::new()?;
     let client = pki.client_cert(false)?;
     let root = SslCertificate::from_der(pki.untrusted_root_der())?;
-    let ignore = [SslError::with_certificate(SelfSignedCertificateInChain, root)];
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::VerifyPeer, Some((&client, true)), |s| {
-            s.ignore_ssl_errors_list(&ignore)
-        })?;
+    let ignore = [SslError::with_certificate(
+        SelfSignedCertificateInChain,
+        root,
+    )];
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::VerifyPeer,
+        Some((&client, true)),
+        |s| s.ignore_ssl_errors_list(&ignore),
+    )?;
     result?;
     assert!(socket.is_encrypted());
     assert_eq!(socket.ssl_handshake_errors(), ignore);
@@ -241,8 +304,11 @@ fn server_with_missing_certificate_not_fatal_still_reports_no_peer_certificate()
     // is the ordinary, ignorable NoPeerCertificate error (true makes it unignorable).
     let pki = Pki::new()?;
     let configuration = {
-        let mut c =
-            server_configuration(&server_leaf(&pki)?, pki.root_pem(), PeerVerifyMode::VerifyPeer)?;
+        let mut c = server_configuration(
+            &server_leaf(&pki)?,
+            pki.root_pem(),
+            PeerVerifyMode::VerifyPeer,
+        )?;
         c.set_missing_certificate_is_fatal(false);
         c
     };
@@ -287,12 +353,19 @@ fn query_peer_server_accepts_an_untrusted_client_and_records_its_errors() -> Tes
     let pki = Pki::new()?;
     let client = pki.client_cert(false)?;
     let expected = expect(&[(SelfSignedCertificateInChain, pki.untrusted_root_der())])?;
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::AutoVerifyPeer, Some((&client, true)), |_| {})?;
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::AutoVerifyPeer,
+        Some((&client, true)),
+        |_| {},
+    )?;
     result?;
     assert!(socket.is_encrypted());
     assert_eq!(error_set(socket.ssl_handshake_errors()), expected);
-    assert_eq!(socket.peer_certificate_chain(), certificates(&client.chain_der)?.as_slice());
+    assert_eq!(
+        socket.peer_certificate_chain(),
+        certificates(&client.chain_der)?.as_slice()
+    );
     Ok(())
 }
 
@@ -303,13 +376,20 @@ fn query_peer_server_signals_the_errors_of_an_untrusted_client_as_qt_does() -> T
     // (or pausing) depends on VerifyPeer.
     let pki = Pki::new()?;
     let client = pki.client_cert(false)?;
-    let (mut socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::AutoVerifyPeer, Some((&client, true)), |_| {})?;
+    let (mut socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::AutoVerifyPeer,
+        Some((&client, true)),
+        |_| {},
+    )?;
     result?;
     let errors = socket.ssl_handshake_errors().to_vec();
     assert_eq!(errors.len(), 1);
-    let mut expected_events: Vec<SslEvent> =
-        errors.iter().cloned().map(SslEvent::PeerVerifyError).collect();
+    let mut expected_events: Vec<SslEvent> = errors
+        .iter()
+        .cloned()
+        .map(SslEvent::PeerVerifyError)
+        .collect();
     expected_events.push(SslEvent::SslErrors(errors));
     expected_events.push(SslEvent::Encrypted);
     assert_eq!(verification_events(socket.take_events()), expected_events);
@@ -320,11 +400,18 @@ fn query_peer_server_signals_the_errors_of_an_untrusted_client_as_qt_does() -> T
 fn query_peer_server_accepts_a_trusted_client_without_errors() -> TestResult {
     let pki = Pki::new()?;
     let client = pki.client_cert(true)?;
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::QueryPeer, Some((&client, true)), |_| {})?;
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::QueryPeer,
+        Some((&client, true)),
+        |_| {},
+    )?;
     result?;
     assert!(socket.ssl_handshake_errors().is_empty());
-    assert_eq!(socket.peer_certificate_chain(), certificates(&client.chain_der)?.as_slice());
+    assert_eq!(
+        socket.peer_certificate_chain(),
+        certificates(&client.chain_der)?.as_slice()
+    );
     Ok(())
 }
 
@@ -332,8 +419,12 @@ fn query_peer_server_accepts_a_trusted_client_without_errors() -> TestResult {
 fn verify_none_server_does_not_ask_for_a_certificate() -> TestResult {
     let pki = Pki::new()?;
     let client = pki.client_cert(false)?;
-    let (socket, result, _peer) =
-        our_server_with(&pki, PeerVerifyMode::VerifyNone, Some((&client, true)), |_| {})?;
+    let (socket, result, _peer) = our_server_with(
+        &pki,
+        PeerVerifyMode::VerifyNone,
+        Some((&client, true)),
+        |_| {},
+    )?;
     result?;
     assert!(socket.peer_certificate_chain().is_empty());
     assert!(socket.ssl_handshake_errors().is_empty());
@@ -344,10 +435,20 @@ fn verify_none_server_does_not_ask_for_a_certificate() -> TestResult {
 
 /// `openssl s_server -Verify 1 -CAfile <root>` (a client certificate is required) serving
 /// the usual leaf, plus `extra`.
-fn requiring_server(pki: &Pki, extra: &[&str]) -> Result<support::OpensslServer, Box<dyn std::error::Error>> {
+fn requiring_server(
+    pki: &Pki,
+    extra: &[&str],
+) -> Result<support::OpensslServer, Box<dyn std::error::Error>> {
     let own = server_leaf(pki)?;
     let root = pki.root_pem().to_string_lossy().into_owned();
-    let mut args = vec!["-Verify", "2", "-CAfile", root.as_str(), "-nameopt", "RFC2253"];
+    let mut args = vec![
+        "-Verify",
+        "2",
+        "-CAfile",
+        root.as_str(),
+        "-nameopt",
+        "RFC2253",
+    ];
     args.extend_from_slice(extra);
     Ok(serve(&own, true, &args)?)
 }
@@ -368,7 +469,11 @@ fn client_presenting_its_certificate_is_verified_by_openssl() -> TestResult {
     server.wait_for_output("client with a certificate", Duration::from_secs(5))?;
     let output = server.output();
     assert!(output.contains("depth=0 CN=Test Client"), "{output}");
-    assert_eq!(parse_verify_callback_output(&output), Some(BTreeSet::new()), "{output}");
+    assert_eq!(
+        parse_verify_callback_output(&output),
+        Some(BTreeSet::new()),
+        "{output}"
+    );
     Ok(())
 }
 
@@ -417,8 +522,15 @@ fn client_without_a_certificate_learns_of_the_refusal_in_tls_1_3() -> TestResult
         .tls_failure()
         .and_then(|f| f.alert_received.clone())
         .ok_or_else(|| format!("no alert in {error:?}"))?;
-    assert_eq!(alert.kind, sslsocket::AlertType::CertificateRequired, "{alert:?}");
-    assert!(!client.is_encrypted(), "a refused connection is not encrypted");
+    assert_eq!(
+        alert.kind,
+        sslsocket::AlertType::CertificateRequired,
+        "{alert:?}"
+    );
+    assert!(
+        !client.is_encrypted(),
+        "a refused connection is not encrypted"
+    );
     Ok(())
 }
 
@@ -438,7 +550,13 @@ fn client_with_an_untrusted_certificate_is_refused_by_openssl() -> TestResult {
         .err()
         .ok_or("the server should refuse the untrusted client certificate")?;
     assert_eq!(error.socket_error(), SocketError::SslHandshakeFailedError);
-    assert!(error.tls_failure().and_then(|f| f.alert_received.clone()).is_some(), "{error:?}");
+    assert!(
+        error
+            .tls_failure()
+            .and_then(|f| f.alert_received.clone())
+            .is_some(),
+        "{error:?}"
+    );
     Ok(())
 }
 
@@ -446,17 +564,32 @@ fn client_with_an_untrusted_certificate_is_refused_by_openssl() -> TestResult {
 
 /// `issued`'s key re-encrypted as PKCS#8 (PBES2, AES-256-CBC) with `passphrase`, by the
 /// openssl command line.
-fn encrypted_key(pki: &Pki, issued: &Issued, passphrase: &str) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+fn encrypted_key(
+    pki: &Pki,
+    issued: &Issued,
+    passphrase: &str,
+) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
     let out_path = pki.dir.path().join("encrypted-server-key.pem");
     let pass = format!("pass:{passphrase}");
     let args = os_args![
-        "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", pass, "-in", issued.key_pem,
-        "-out", out_path,
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-passout",
+        pass,
+        "-in",
+        issued.key_pem,
+        "-out",
+        out_path,
     ];
     let out = support::openssl_run(&args, b"", Duration::from_secs(10))?;
     assert!(out.success(), "{out}");
     let text = std::fs::read_to_string(&out_path)?;
-    assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{text}");
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{text}"
+    );
     Ok(out_path)
 }
 
@@ -478,7 +611,12 @@ fn server_with_an_encrypted_pkcs8_key_and_its_passphrase_serves_openssl() -> Tes
         "localhost",
         "-brief",
     ];
-    let out = OpensslClient::run(server.local_addr().port(), &args, b"", Duration::from_secs(10))?;
+    let out = OpensslClient::run(
+        server.local_addr().port(),
+        &args,
+        b"",
+        Duration::from_secs(10),
+    )?;
     assert!(out.combined().contains("Verification: OK"), "{out}");
     let socket = server
         .next_connection(HANDSHAKE_TIMEOUT)?
@@ -496,14 +634,20 @@ fn encrypted_key_with_a_wrong_or_missing_passphrase_is_a_clear_config_error() ->
         .err()
         .ok_or("a wrong passphrase was accepted")?;
     assert!(wrong.message().contains("wrong passphrase"), "{wrong}");
-    assert!(wrong.message().contains("encrypted-server-key.pem"), "names the file: {wrong}");
+    assert!(
+        wrong.message().contains("encrypted-server-key.pem"),
+        "names the file: {wrong}"
+    );
     let missing = SslKey::from_file(&key_path, None)
         .err()
         .ok_or("an encrypted key loaded without a passphrase")?;
     assert!(missing.message().contains("no passphrase"), "{missing}");
     // As an operation error it is bad input from the application.
     let as_error = sslsocket::Error::from(wrong);
-    assert_eq!(as_error.socket_error(), SocketError::SslInvalidUserDataError);
+    assert_eq!(
+        as_error.socket_error(),
+        SocketError::SslInvalidUserDataError
+    );
     Ok(())
 }
 

@@ -33,7 +33,11 @@ fn verify_name(
         expected,
         "our client, peer name {peer_name:?}"
     );
-    assert_eq!(result.is_ok(), expected.is_empty(), "{peer_name:?}: {result:?}");
+    assert_eq!(
+        result.is_ok(),
+        expected.is_empty(),
+        "{peer_name:?}: {result:?}"
+    );
     drop(client);
     let openssl = openssl_client_errors(server.port(), pki.root_pem(), Some(peer_name), &[])?;
     assert_eq!(
@@ -156,14 +160,20 @@ fn peer_verify_name_replaces_the_host_connected_to_for_verification_and_sni() ->
     named.connect_to_host_encrypted("127.0.0.1", port);
     named.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
     assert!(named.ssl_handshake_errors().is_empty());
-    assert_eq!(named.peer_certificate().map(|c| c.der()), Some(&leaf.cert_der[..]));
+    assert_eq!(
+        named.peer_certificate().map(|c| c.der()),
+        Some(&leaf.cert_der[..])
+    );
     named.close()?;
 
     // connect_to_host_encrypted_with_peer_name.
     let mut with_name = client_to(trust()?, port, "localhost");
     with_name.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
     assert!(with_name.ssl_handshake_errors().is_empty());
-    assert_eq!(with_name.peer_certificate().map(|c| c.der()), Some(&leaf.cert_der[..]));
+    assert_eq!(
+        with_name.peer_certificate().map(|c| c.der()),
+        Some(&leaf.cert_der[..])
+    );
     with_name.close()?;
 
     // Connecting to the name itself.
@@ -171,7 +181,10 @@ fn peer_verify_name_replaces_the_host_connected_to_for_verification_and_sni() ->
     by_name.connect_to_host_encrypted("localhost", port);
     by_name.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
     assert!(by_name.ssl_handshake_errors().is_empty());
-    assert_eq!(by_name.peer_certificate().map(|c| c.der()), Some(&leaf.cert_der[..]));
+    assert_eq!(
+        by_name.peer_certificate().map(|c| c.der()),
+        Some(&leaf.cert_der[..])
+    );
     by_name.close()?;
 
     // A peer name the certificate does not carry: the SNI gets the default certificate,
@@ -179,5 +192,30 @@ fn peer_verify_name_replaces_the_host_connected_to_for_verification_and_sni() ->
     let mut wrong = client_to(trust()?, port, "wrong.example");
     assert!(wrong.wait_for_encrypted(HANDSHAKE_TIMEOUT).is_err());
     assert_eq!(error_set(wrong.ssl_handshake_errors()), mismatch(&other)?);
+    Ok(())
+}
+
+#[test]
+fn peer_name_with_a_trailing_dot_matches_the_name_without_it() -> TestResult {
+    // The collector's documented rule: one trailing dot is ignored on either side.
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = serve(&leaf, true, &[])?;
+    let mut client = client_to(trusting(pki.root_pem())?, server.port(), "localhost.");
+    let result = client.wait_for_encrypted(HANDSHAKE_TIMEOUT);
+    assert_eq!(client.ssl_handshake_errors(), [], "{result:?}");
+    result?;
+    client.close()?;
+
+    let wildcard = pki.wildcard_leaf("*.example.test")?;
+    let server = serve(&wildcard, true, &[])?;
+    let mut client = client_to(
+        trusting(pki.root_pem())?,
+        server.port(),
+        "www.example.test.",
+    );
+    let result = client.wait_for_encrypted(HANDSHAKE_TIMEOUT);
+    assert_eq!(client.ssl_handshake_errors(), [], "{result:?}");
+    result?;
     Ok(())
 }

@@ -127,7 +127,11 @@ pub fn identity_args(issued: &Issued, with_intermediates: bool) -> Vec<OsString>
 
 /// `openssl s_server` serving `issued` (with or without the certificates after its leaf),
 /// plus `extra` arguments.
-pub fn serve(issued: &Issued, with_intermediates: bool, extra: &[&str]) -> SupportResult<OpensslServer> {
+pub fn serve(
+    issued: &Issued,
+    with_intermediates: bool,
+    extra: &[&str],
+) -> SupportResult<OpensslServer> {
     let mut args = identity_args(issued, with_intermediates);
     args.extend(extra.iter().map(OsString::from));
     OpensslServer::start(&args)
@@ -151,7 +155,7 @@ pub fn wait_until_paused(socket: &mut SslSocket, timeout: Duration) -> bool {
         }
         match socket.wait_for_encrypted(Duration::from_millis(50)) {
             Ok(()) => return socket.is_paused(),
-            Err(e) if matches!(e, sslsocket::Error::Timeout(_)) => {}
+            Err(sslsocket::Error::Timeout(_)) => {}
             Err(_) => return socket.is_paused(),
         }
     }
@@ -186,15 +190,7 @@ pub fn openssl_client_errors(
     peer_name: Option<&str>,
     extra: &[&str],
 ) -> SupportResult<BTreeSet<(SslErrorKind, String)>> {
-    let mut args = os_args![
-        "-verify",
-        "10",
-        "-CAfile",
-        ca_pem,
-        "-nameopt",
-        "RFC2253",
-        "-brief",
-    ];
+    let mut args = os_args!["-verify", "10", "-CAfile", ca_pem, "-nameopt", "RFC2253", "-brief",];
     if let Some(name) = peer_name {
         let flag = if name.parse::<std::net::IpAddr>().is_ok() {
             "-verify_ip"
@@ -394,7 +390,11 @@ pub fn leaf_two_intermediates_down(pki: &Pki, name: &str, sans: &[&str]) -> Supp
     let leaf_der = leaf.signed_by(&leaf_key, &second)?.der().to_vec();
 
     let pem_of = |der: &[u8]| pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()));
-    let chain_der = vec![leaf_der.clone(), ca_der.clone(), pki.intermediate_der().to_vec()];
+    let chain_der = vec![
+        leaf_der.clone(),
+        ca_der.clone(),
+        pki.intermediate_der().to_vec(),
+    ];
     let after: String = chain_der.iter().skip(1).map(|d| pem_of(d)).collect();
     let write = |suffix: &str, text: &str| -> SupportResult<std::path::PathBuf> {
         let path = dir.join(format!("{stem}.{suffix}"));
