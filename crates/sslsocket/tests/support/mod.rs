@@ -7,6 +7,7 @@
 pub mod peers;
 pub mod pki;
 pub mod process;
+pub mod trust;
 
 use std::error::Error;
 use std::fmt;
