@@ -342,10 +342,18 @@ fn bad_input_is_exit_2_with_one_line() -> TestResult {
         os_args!["connect", target, "--protocol", "tls1.0"],
         os_args!["connect", target, "--backend", "nosuch"],
         os_args!["connect", target, "--alpn", "h2,,x"],
-        os_args!["connect", target, "--ciphers", "TLS_AES_128_GCM_SHA256"],
+        os_args!["connect", target, "--ciphers", "TLS_NO_SUCH_CIPHER"],
+        os_args!["connect", target, "--ciphers", "TLS_AES_128_GCM_SHA256::"],
+        os_args![
+            "connect",
+            target,
+            "--ciphers",
+            "TLS_AES_128_GCM_SHA256",
+            "--protocol",
+            "tls1.2"
+        ],
         os_args!["connect", target, "--ocsp"],
         os_args!["connect", target, "--psk-identity", "id", "--psk-key", "00"],
-        os_args!["connect", target, "--reconnect"],
         os_args!["connect", "no-port-here"],
         os_args!["connect", "::1:443"],
         os_args![
@@ -365,7 +373,16 @@ fn bad_input_is_exit_2_with_one_line() -> TestResult {
             other.key_pem
         ],
         os_args!["cert", malformed],
-        os_args!["ciphers"],
+        os_args!["cert", "/nonexistent/cert.pem"],
+        os_args!["cert", leaf.cert_pem, garbage],
+        os_args!["ciphers", "--backend", "nosuch"],
+        os_args![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ciphers",
+            "TLS_NO_SUCH_CIPHER"
+        ],
     ];
     for args in cases {
         let out = run(&args)?;
