@@ -179,6 +179,7 @@ fn reconnect(target: &str, root: &Path, extra: &[&str]) -> BoxResult<Value> {
         "only one level of reconnect: {r}"
     );
     // A resumed session reports the chain of the original one.
+    assert!(!sha256s(&r["peer_certificate_chain"]).is_empty(), "{r}");
     assert_eq!(
         sha256s(&second["peer_certificate_chain"]),
         sha256s(&r["peer_certificate_chain"]),
