@@ -59,7 +59,8 @@ pub struct TlsArgs {
     #[arg(long, value_enum, value_name = "P")]
     pub protocol: Option<ProtocolArg>,
 
-    /// Cipher suites, colon-separated IANA names, in preference order.
+    /// Cipher suites, colon-separated IANA names, in preference order (see `sslsocket
+    /// ciphers`).
     #[arg(long, value_name = "LIST")]
     pub ciphers: Option<String>,
 
@@ -128,11 +129,13 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "HEX")]
     pub psk_key: Option<String>,
 
-    /// Connect a second time with the same configuration and report both.
+    /// Connect a second time with the same configuration and report both; the second
+    /// reports whether the first one's session was resumed.
     #[arg(long)]
     pub reconnect: bool,
 
-    /// Overall limit in milliseconds for connect, handshake and exchange.
+    /// Overall limit in milliseconds for connect, handshake and exchange (for each
+    /// connection with `--reconnect`).
     #[arg(long, value_name = "MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,

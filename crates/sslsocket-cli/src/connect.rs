@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::{SocketError, SslEvent};
 
 use crate::args::StartTlsArg;
 use crate::exit::Exit;
@@ -18,31 +19,60 @@ const MAX_KEPT: usize = 16 * 1024 * 1024;
 /// estimated by the time connect and handshake took.
 const SETTLE_MIN: Duration = Duration::from_millis(50);
 const SETTLE_MAX: Duration = Duration::from_secs(1);
+/// How long the first connection of `--reconnect` reads after its handshake, at most, for
+/// session tickets (the contract's 1.5 s).
+const TICKET_WINDOW: Duration = Duration::from_millis(1500);
+/// How much longer it reads after the first ticket arrived.
+const TICKET_GRACE: Duration = Duration::from_millis(100);
+/// The longest single wait while watching for tickets.
+const POLL_STEP: Duration = Duration::from_millis(20);
 
-/// Runs the plan, prints the report, closes, returns the exit status.
+/// Runs the plan, prints the report, closes, returns the exit status. With `--reconnect`,
+/// the first connection is closed cleanly and a second one made with the same
+/// configuration (so with its session store): both are reported, the second inside the
+/// first, and the exit status is the higher of the two.
 pub fn run(plan: ConnectPlan) -> Exit {
-    let json = plan.json;
     let target = if plan.host.contains(':') {
         format!("[{}]:{}", plan.host, plan.port)
     } else {
         format!("{}:{}", plan.host, plan.port)
     };
-    let connection = connect(plan, |_| false);
-    if json {
-        report::print_json(&report::client_json(
-            &connection.socket,
-            &connection.outcome,
-        ));
-    } else {
-        report::print_text(&report::client_text(
-            &target,
-            &connection.socket,
-            &connection.outcome,
-        ));
+    let first = connect(&plan, plan.reconnect, |_, _| false);
+    if !plan.reconnect {
+        print(&plan, &target, &first, None);
+        let exit = first.outcome.exit;
+        session::finish(first.socket, &first.deadline);
+        return exit;
     }
-    let exit = connection.outcome.exit;
-    session::finish(connection.socket, &connection.deadline);
+    let mut first = first;
+    session::close(&mut first.socket);
+    let second = connect(&plan, false, |_, _| false);
+    print(&plan, &target, &first, Some(&second));
+    let exit = first.outcome.exit.worse(second.outcome.exit);
+    session::finish(second.socket, &second.deadline);
     exit
+}
+
+/// Prints the report of `first`, with `second` inside it when there is one.
+fn print(plan: &ConnectPlan, target: &str, first: &Connection, second: Option<&Connection>) {
+    if plan.json {
+        let mut json = report::client_json(&first.socket, &first.outcome);
+        if let Some(second) = second {
+            json = json.with_reconnect(report::client_json(&second.socket, &second.outcome));
+        }
+        report::print_json(&json);
+    } else {
+        let mut text = report::client_text(target, &first.socket, &first.outcome);
+        if let Some(second) = second {
+            text.push_str("reconnect:\n");
+            for line in report::client_text(target, &second.socket, &second.outcome).lines() {
+                text.push_str("  ");
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        report::print_text(&text);
+    }
 }
 
 /// A client connection after its exchange, not closed yet.
@@ -56,16 +86,26 @@ pub struct Connection {
 }
 
 /// Connects, runs the handshake and the `--send` exchange. The exchange reads until the
-/// peer closes, the deadline, or `enough` says what was read is enough.
-pub fn connect(plan: ConnectPlan, enough: impl Fn(&[u8]) -> bool) -> Connection {
+/// peer closes, the deadline, or `enough` says what was read is enough. Without `--send`,
+/// it reads briefly for a late alert, or with `tickets` for the session tickets a TLS 1.3
+/// server sends after the handshake.
+///
+/// The socket gets a clone of the plan's configuration: clones share the backend's
+/// configuration, and so the client session store, which is what lets a second
+/// connection resume the first one's session.
+pub fn connect(
+    plan: &ConnectPlan,
+    tickets: bool,
+    enough: impl FnMut(&mut SslSocket, &[u8]) -> bool,
+) -> Connection {
     let started = Instant::now();
     let deadline = Deadline::after(plan.timeout);
-    let mut socket = SslSocket::with_configuration(plan.configuration);
+    let mut socket = SslSocket::with_configuration(plan.configuration.clone());
     if plan.ignore_all {
         socket.ignore_ssl_errors();
     }
     if !plan.ignore_rules.is_empty() {
-        socket.ignore_ssl_error_rules(plan.ignore_rules);
+        socket.ignore_ssl_error_rules(plan.ignore_rules.clone());
     }
     let handshake = match plan.starttls {
         None => {
@@ -96,12 +136,13 @@ pub fn connect(plan: ConnectPlan, enough: impl Fn(&[u8]) -> bool) -> Connection 
             deadline,
         };
     }
+    let settle = started.elapsed().clamp(SETTLE_MIN, SETTLE_MAX);
     let outcome = match &plan.send {
-        Some(text) => exchange(&mut socket, Some(text), &deadline, enough),
+        Some(text) => exchange(&mut socket, Some(text), &deadline, Duration::MAX, enough),
+        None if tickets => await_tickets(&mut socket, &deadline, settle),
         None => {
-            let settle = started.elapsed().clamp(SETTLE_MIN, SETTLE_MAX);
             let settle = Deadline::after(settle.min(deadline.remaining()));
-            exchange(&mut socket, None, &settle, |_| false)
+            exchange(&mut socket, None, &settle, Duration::MAX, |_, _| false)
         }
     };
     Connection {
@@ -124,12 +165,36 @@ fn upgrade(
     Ok(())
 }
 
+/// Reads for up to [`TICKET_WINDOW`] (within `deadline`) so that the session tickets a
+/// TLS 1.3 server sends after the handshake are received, and stored by the library for
+/// the next connection. Stops [`TICKET_GRACE`] after the first ticket (a server often
+/// sends a second one right behind it), but not before `settle` from now, the wait for a
+/// late alert that a connection without tickets gets too. A TLS 1.2 session is stored
+/// during the handshake, so its notice is already there and the wait is short.
+fn await_tickets(socket: &mut SslSocket, deadline: &Deadline, settle: Duration) -> Outcome {
+    let window = Deadline::after(TICKET_WINDOW.min(deadline.remaining()));
+    let settled = Instant::now() + settle;
+    let mut first_ticket: Option<Instant> = None;
+    exchange(socket, None, &window, POLL_STEP, |socket, _| {
+        let ticket = socket
+            .take_events()
+            .iter()
+            .any(|e| matches!(e, SslEvent::NewSessionTicketReceived));
+        if ticket && first_ticket.is_none() {
+            first_ticket = Some(Instant::now());
+        }
+        first_ticket.is_some_and(|at| at.elapsed() >= TICKET_GRACE && Instant::now() >= settled)
+    })
+}
+
 /// Writes `text`, then reads until the peer closes, the deadline passes, or `enough`.
+/// Waits last at most `step` each, so that `enough` can watch more than the data.
 fn exchange(
     socket: &mut SslSocket,
     text: Option<&[u8]>,
     deadline: &Deadline,
-    enough: impl Fn(&[u8]) -> bool,
+    step: Duration,
+    mut enough: impl FnMut(&mut SslSocket, &[u8]) -> bool,
 ) -> Outcome {
     let mut received = Vec::new();
     let mut count = 0u64;
@@ -143,12 +208,19 @@ fn exchange(
         loop {
             // Take what is buffered before waiting: waits are for new data.
             keep(socket.read_all(), &mut received);
-            if enough(&received) {
+            if enough(socket, &received) {
                 break;
             }
-            if let Err(error) = session::wait_readable(socket, deadline.remaining()) {
-                last = Some(error);
-                break;
+            let remaining = deadline.remaining();
+            let cut_short = step < remaining;
+            match session::wait_readable(socket, remaining.min(step)) {
+                Ok(()) => {}
+                Err(error)
+                    if cut_short && error.socket_error() == SocketError::SocketTimeoutError => {}
+                Err(error) => {
+                    last = Some(error);
+                    break;
+                }
             }
         }
     }

@@ -81,6 +81,7 @@ fn demo() -> Result<Exit> {
         ignore_rules: Vec::new(),
         starttls: None,
         send: Some(MESSAGE.as_bytes().to_vec()),
+        reconnect: false,
         timeout: TIMEOUT,
         json: false,
     };
@@ -88,7 +89,7 @@ fn demo() -> Result<Exit> {
         socket,
         outcome,
         deadline,
-    } = connect::connect(plan, |received| received.len() >= MESSAGE.len());
+    } = connect::connect(&plan, false, |_, received| received.len() >= MESSAGE.len());
     let errors = socket.ssl_handshake_errors().len();
     let client_report = report::session_summary(&socket);
     session::finish(socket, &deadline);

@@ -41,14 +41,29 @@ impl Exit {
         }
     }
 
-    /// The process exit code.
-    pub fn code(self) -> ExitCode {
-        ExitCode::from(match self {
+    /// The number the process exits with.
+    pub fn number(self) -> u8 {
+        match self {
             Exit::Ok => 0,
             Exit::Tls => 1,
             Exit::BadInput => 2,
             Exit::Network => 3,
-        })
+        }
+    }
+
+    /// The worse of two outcomes (`--reconnect`): the higher number, so any failure wins
+    /// over success.
+    pub fn worse(self, other: Exit) -> Exit {
+        if other.number() > self.number() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The process exit code.
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(self.number())
     }
 }
 

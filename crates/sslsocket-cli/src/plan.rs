@@ -35,7 +35,9 @@ pub struct ConnectPlan {
     pub starttls: Option<StartTlsArg>,
     /// `--send`, escapes resolved.
     pub send: Option<Vec<u8>>,
-    /// `--timeout`.
+    /// `--reconnect`.
+    pub reconnect: bool,
+    /// `--timeout` (for each connection when `--reconnect` makes two).
     pub timeout: Duration,
     /// `--json`.
     pub json: bool,
@@ -66,13 +68,11 @@ pub struct ServePlan {
 
 /// Validates `connect`'s arguments.
 pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
-    not_yet(args.tls.ciphers.is_some(), "--ciphers")?;
     not_yet(args.ocsp, "--ocsp")?;
     not_yet(
         args.psk_identity.is_some() || args.psk_key.is_some(),
         "--psk-identity/--psk-key",
     )?;
-    not_yet(args.reconnect, "--reconnect")?;
     select_backend(args.tls.backend.as_deref())?;
 
     let (host, port) = host_port(&args.target, false)?;
@@ -107,6 +107,7 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
         ignore_rules,
         starttls: args.starttls,
         send,
+        reconnect: args.reconnect,
         timeout: Duration::from_millis(args.timeout),
         json: args.tls.json,
     })
@@ -114,7 +115,6 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
 
 /// Validates `serve`'s arguments; generates the certificate when none is given.
 pub fn serve(args: ServeArgs) -> Result<ServePlan> {
-    not_yet(args.tls.ciphers.is_some(), "--ciphers")?;
     not_yet(args.ocsp_response.is_some(), "--ocsp-response")?;
     not_yet(
         args.psk_identity_hint.is_some() || args.psk_identity.is_some() || args.psk_key.is_some(),
@@ -207,10 +207,40 @@ fn tls_configuration(tls: &TlsArgs) -> Result<SslConfiguration> {
             }
         }
     }
+    if let Some(list) = &tls.ciphers {
+        ciphers(&mut configuration, list)?;
+        ciphers_fit_protocol(&configuration)?;
+    }
     if let Some(list) = &tls.alpn {
         configuration.set_allowed_next_protocols(alpn(list)?);
     }
     Ok(configuration)
+}
+
+/// `--ciphers`: colon-separated names in preference order, every one known to the active
+/// backend; an empty entry is a mistake, not something to skip.
+fn ciphers(configuration: &mut SslConfiguration, list: &str) -> Result<()> {
+    if list.split(':').any(|name| name.trim().is_empty()) {
+        bail!(
+            "--ciphers `{list}`: expected cipher names separated by `:` (see `sslsocket ciphers`)"
+        );
+    }
+    configuration
+        .set_ciphers_str(list)
+        .map_err(|e| anyhow!("--ciphers: {} (see `sslsocket ciphers`)", e.message()))?;
+    let supported = SslConfiguration::supported_ciphers();
+    if let Some(missing) = configuration
+        .ciphers()
+        .iter()
+        .find(|c| !supported.iter().any(|s| s.name() == c.name()))
+    {
+        bail!(
+            "--ciphers: the {} backend does not offer {} (see `sslsocket ciphers`)",
+            backend::active_backend().unwrap_or("active"),
+            missing.name()
+        );
+    }
+    Ok(())
 }
 
 fn protocol_of(protocol: ProtocolArg) -> Result<SslProtocol> {
@@ -231,6 +261,27 @@ fn protocol_of(protocol: ProtocolArg) -> Result<SslProtocol> {
         );
     }
     Ok(chosen)
+}
+
+/// At least one of the `--ciphers` belongs to a protocol version `--protocol` allows (the
+/// backend would refuse the configuration, less clearly, otherwise).
+fn ciphers_fit_protocol(configuration: &SslConfiguration) -> Result<()> {
+    let protocol = configuration.protocol();
+    let Some((lowest, highest)) = protocol.version_range() else {
+        return Ok(());
+    };
+    let supported = SslConfiguration::supported_ciphers();
+    let fits = configuration.ciphers().iter().any(|chosen| {
+        supported
+            .iter()
+            .filter(|s| s.name() == chosen.name())
+            .filter_map(|s| s.protocol().version_range())
+            .any(|(version, _)| lowest <= version && version <= highest)
+    });
+    if !fits {
+        bail!("--ciphers: none of these ciphers can be used with protocol {protocol}");
+    }
+    Ok(())
 }
 
 /// The certificates of one file, with the option named in the message.

@@ -3,11 +3,12 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde::Serialize;
 use sslsocket::blocking::SslSocket;
-use sslsocket::{SocketError, SslCertificate, SslCipher, SslError};
+use sslsocket::{DigestAlgorithm, SocketError, SslCertificate, SslCipher, SslError};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -146,6 +147,16 @@ pub struct ClientJson {
     received_bytes: u64,
     socket_error: Option<String>,
     error_string: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reconnect: Option<Box<ClientJson>>,
+}
+
+impl ClientJson {
+    /// Adds the report of the second connection of `--reconnect`.
+    pub fn with_reconnect(mut self, second: ClientJson) -> ClientJson {
+        self.reconnect = Some(Box::new(second));
+        self
+    }
 }
 
 /// The session facts both reports share.
@@ -207,11 +218,12 @@ pub fn client_json(socket: &SslSocket, outcome: &Outcome) -> ClientJson {
         errors: facts.errors,
         peer_certificate_chain: facts.chain,
         ocsp: Vec::new(),
-        session_resumed: socket.core().negotiated().is_some_and(|n| n.resumed),
+        session_resumed: socket.core().is_session_resumed(),
         received: String::from_utf8_lossy(&outcome.received).into_owned(),
         received_bytes: outcome.received_bytes,
         socket_error: error_name(outcome.socket_error),
         error_string: outcome.error_string.clone(),
+        reconnect: None,
     }
 }
 
@@ -225,6 +237,7 @@ pub struct ServerJson {
     alpn: Option<String>,
     peer_certificate_chain: Vec<CertificateJson>,
     errors: Vec<ErrorJson>,
+    session_resumed: bool,
     socket_error: Option<String>,
     error_string: String,
     received_bytes: u64,
@@ -245,6 +258,7 @@ pub fn server_json(socket: &SslSocket, outcome: &Outcome) -> ServerJson {
         alpn: facts.alpn,
         peer_certificate_chain: facts.chain,
         errors: facts.errors,
+        session_resumed: socket.core().is_session_resumed(),
         socket_error: error_name(outcome.socket_error),
         error_string: outcome.error_string.clone(),
         received_bytes: outcome.received_bytes,
@@ -282,6 +296,12 @@ fn session_text(out: &mut String, socket: &SslSocket) {
     if let Some(alpn) = alpn(socket) {
         let _ = writeln!(out, "alpn: {alpn}");
     }
+    let session = if socket.core().is_session_resumed() {
+        "resumed"
+    } else {
+        "new"
+    };
+    let _ = writeln!(out, "session: {session}");
     match socket.peer_certificate_chain().first() {
         Some(leaf) => {
             let _ = writeln!(out, "peer certificate: {}", leaf.subject_rfc4514());
@@ -383,16 +403,101 @@ fn session_lines(socket: &SslSocket) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
-/// A certificate in readable lines.
+/// A certificate with everything `sslsocket cert` shows: the contract's fields, then
+/// names for people, version, SHA-1, public key and extensions.
+#[derive(Debug, Serialize)]
+pub struct CertificateDetailJson {
+    file: String,
+    index: usize,
+    #[serde(flatten)]
+    summary: CertificateJson,
+    subject_display_name: String,
+    issuer_display_name: String,
+    version: Option<u32>,
+    sha1: String,
+    public_key: Option<PublicKeyJson>,
+    extensions: Vec<ExtensionJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct PublicKeyJson {
+    algorithm: String,
+    bits: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct ExtensionJson {
+    name: String,
+    oid: String,
+    critical: bool,
+    value: String,
+}
+
+impl CertificateDetailJson {
+    /// Certificate number `index` (from 0) of `file`, from its accessors.
+    pub fn of(file: &Path, index: usize, cert: &SslCertificate) -> CertificateDetailJson {
+        CertificateDetailJson {
+            file: file.display().to_string(),
+            index,
+            summary: CertificateJson::of(cert),
+            subject_display_name: cert.subject_display_name(),
+            issuer_display_name: cert.issuer_display_name(),
+            version: cert.version().parse().ok(),
+            sha1: hex(&cert.digest(DigestAlgorithm::Sha1)),
+            public_key: cert.public_key().map(|key| PublicKeyJson {
+                algorithm: format!("{:?}", key.algorithm()),
+                bits: key.length(),
+            }),
+            extensions: cert
+                .extensions()
+                .iter()
+                .map(|e| ExtensionJson {
+                    name: e.name().to_string(),
+                    oid: e.oid().to_string(),
+                    critical: e.is_critical(),
+                    value: e.value().to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Lowercase hex without separators.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// A certificate in readable lines, a short `openssl x509 -text`: every field of
+/// [`CertificateDetailJson`], extensions last with their decoded values.
 pub fn certificate_text(cert: &SslCertificate) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "subject: {}", cert.subject_rfc4514());
+    let _ = writeln!(out, "  display name: {}", cert.subject_display_name());
     let _ = writeln!(out, "issuer: {}", cert.issuer_rfc4514());
+    let _ = writeln!(out, "  display name: {}", cert.issuer_display_name());
     let _ = writeln!(out, "serial: {}", cert.serial_number());
+    let _ = writeln!(out, "version: {}", cert.version());
     let _ = writeln!(out, "not before: {}", rfc3339(cert.effective_date()));
     let _ = writeln!(out, "not after: {}", rfc3339(cert.expiry_date()));
     let _ = writeln!(out, "sha256: {}", cert.sha256_hex());
+    let _ = writeln!(out, "sha1: {}", hex(&cert.digest(DigestAlgorithm::Sha1)));
     let _ = writeln!(out, "self-signed: {}", cert.is_self_signed());
+    match cert.public_key() {
+        Some(key) => {
+            let _ = writeln!(
+                out,
+                "public key: {:?}, {} bits",
+                key.algorithm(),
+                key.length()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "public key: unreadable");
+        }
+    }
     let sans: Vec<String> = cert
         .subject_alternative_names()
         .iter()
@@ -400,6 +505,99 @@ pub fn certificate_text(cert: &SslCertificate) -> String {
         .collect();
     if !sans.is_empty() {
         let _ = writeln!(out, "san: {}", sans.join(", "));
+    }
+    let extensions = cert.extensions();
+    if !extensions.is_empty() {
+        let _ = writeln!(out, "extensions:");
+    }
+    for extension in extensions {
+        let critical = if extension.is_critical() {
+            ", critical"
+        } else {
+            ""
+        };
+        let head = format!("{} ({}{critical})", extension.name(), extension.oid());
+        let lines: Vec<&str> = extension.value().lines().collect();
+        match lines.as_slice() {
+            [] => {
+                let _ = writeln!(out, "  {head}");
+            }
+            [one] => {
+                let _ = writeln!(out, "  {head}: {one}");
+            }
+            many => {
+                let _ = writeln!(out, "  {head}:");
+                for line in many {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A cipher suite as `sslsocket ciphers` lists it.
+#[derive(Debug, Serialize)]
+pub struct CipherListJson {
+    name: String,
+    openssl_name: String,
+    protocol: String,
+    key_exchange: String,
+    authentication: String,
+    encryption: String,
+    used_bits: u32,
+    supported_bits: u32,
+}
+
+impl CipherListJson {
+    /// From the cipher's accessors. TLS 1.3 suites leave key exchange and authentication
+    /// to the session: the library gives empty strings for them, and so does this.
+    pub fn of(cipher: &SslCipher) -> CipherListJson {
+        CipherListJson {
+            name: cipher.name().to_string(),
+            openssl_name: cipher.openssl_name().to_string(),
+            protocol: cipher.protocol().to_string(),
+            key_exchange: cipher.key_exchange_method().to_string(),
+            authentication: cipher.authentication_method().to_string(),
+            encryption: cipher.encryption_method().to_string(),
+            used_bits: cipher.used_bits(),
+            supported_bits: cipher.supported_bits(),
+        }
+    }
+}
+
+/// The cipher suites as a table, in the manner of `openssl ciphers -v` (`any` where a TLS
+/// 1.3 suite leaves key exchange or authentication to the session).
+pub fn ciphers_text(ciphers: &[SslCipher]) -> String {
+    let or_any = |s: &str| if s.is_empty() { "any" } else { s }.to_string();
+    let rows: Vec<[String; 7]> = ciphers
+        .iter()
+        .map(|c| {
+            [
+                c.name().to_string(),
+                c.openssl_name().to_string(),
+                c.protocol().to_string(),
+                format!("Kx={}", or_any(c.key_exchange_method())),
+                format!("Au={}", or_any(c.authentication_method())),
+                format!("Enc={}", c.encryption_method()),
+                format!("Bits={}", c.used_bits()),
+            ]
+        })
+        .collect();
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     out
 }

@@ -4,8 +4,7 @@
 //!
 //! Every child process is killed on drop and every wait has a deadline.
 
-#[path = "../../sslsocket/tests/support/mod.rs"]
-mod support;
+mod common;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -13,56 +12,13 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::support::{free_port, os_args, OpensslClient, OpensslServer, Pki};
+use common::{
+    error_names, exit_code, one_stderr_line, report, run, s_server, sha256_of, Serve, TestResult,
+};
 use serde_json::Value;
 use sslsocket::blocking::SslServer;
 use sslsocket::{SslCertificate, SslConfiguration, SslKey};
-use support::{
-    free_port, os_args, OpensslClient, OpensslServer, PeerProcess, Pki, RunOutput, SupportError,
-};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sslsocket");
-const RUN_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Runs the binary to completion (killed after [`RUN_TIMEOUT`]).
-fn run(args: &[OsString]) -> Result<RunOutput, SupportError> {
-    let mut process = PeerProcess::spawn(BIN, args)?;
-    let out = process.wait(RUN_TIMEOUT)?;
-    if out.timed_out {
-        return Err(SupportError::new(format!("sslsocket timed out:\n{out}")));
-    }
-    Ok(out)
-}
-
-fn exit_code(out: &RunOutput) -> Option<i32> {
-    out.status.code()
-}
-
-/// The one JSON object `connect --json` prints.
-fn report(out: &RunOutput) -> Result<Value, Box<dyn std::error::Error>> {
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    if lines.len() != 1 {
-        return Err(format!("expected one JSON line:\n{out}").into());
-    }
-    let line = lines.first().copied().unwrap_or_default();
-    Ok(serde_json::from_str(line).map_err(|e| format!("{e}:\n{out}"))?)
-}
-
-fn sha256_of(der: &[u8]) -> Result<String, Box<dyn std::error::Error>> {
-    Ok(SslCertificate::from_der(der)?.sha256_hex())
-}
-
-fn error_names(report: &Value) -> Vec<String> {
-    report["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e["error"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// The kind the library reported for a chain that should give exactly `kind`.
 ///
@@ -73,58 +29,6 @@ fn reported_kind(report: &Value, kind: &str) -> String {
     let names = error_names(report);
     assert_eq!(names, vec![kind.to_string()], "{report}");
     kind.to_string()
-}
-
-fn one_stderr_line(out: &RunOutput) -> bool {
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    lines.len() == 1 && lines.first().is_some_and(|l| l.starts_with("error: "))
-}
-
-/// `openssl s_server -www` with a leaf for localhost/127.0.0.1 under the intermediate.
-fn s_server(pki: &Pki, extra: &[&str]) -> Result<OpensslServer, Box<dyn std::error::Error>> {
-    let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
-    let mut args = leaf.openssl_args();
-    args.extend(extra.iter().map(OsString::from));
-    Ok(OpensslServer::start(&args)?)
-}
-
-/// Our `serve --json`, with its listening address read from the first line.
-struct Serve {
-    process: PeerProcess,
-    address: String,
-}
-
-impl Serve {
-    fn start(args: &[OsString]) -> Result<Serve, Box<dyn std::error::Error>> {
-        let mut full = os_args!["serve", "--listen", "127.0.0.1:0", "--json"];
-        full.extend(args.iter().cloned());
-        let process = PeerProcess::spawn(BIN, &full)?;
-        process.wait_for_output("\"event\":\"listening\"", Duration::from_secs(10))?;
-        let stdout = process.stdout();
-        let first: Value = serde_json::from_str(stdout.lines().next().unwrap_or_default())?;
-        assert_eq!(first["event"], "listening");
-        let address = first["address"]
-            .as_str()
-            .ok_or("no address in the listening line")?
-            .to_string();
-        assert!(address.starts_with("127.0.0.1:"), "{address}");
-        Ok(Serve { process, address })
-    }
-
-    /// The n-th per-connection line (0-based), waiting for it.
-    fn connection_line(&self, n: usize) -> Result<Value, Box<dyn std::error::Error>> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let stdout = self.process.stdout();
-            if let Some(line) = stdout.lines().filter(|l| l.ends_with('}')).nth(n + 1) {
-                return Ok(serde_json::from_str(line)?);
-            }
-            if Instant::now() > deadline {
-                return Err(format!("no connection line {n}:\n{}", self.process.output()).into());
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 #[test]
@@ -342,10 +246,18 @@ fn bad_input_is_exit_2_with_one_line() -> TestResult {
         os_args!["connect", target, "--protocol", "tls1.0"],
         os_args!["connect", target, "--backend", "nosuch"],
         os_args!["connect", target, "--alpn", "h2,,x"],
-        os_args!["connect", target, "--ciphers", "TLS_AES_128_GCM_SHA256"],
+        os_args!["connect", target, "--ciphers", "TLS_NO_SUCH_CIPHER"],
+        os_args!["connect", target, "--ciphers", "TLS_AES_128_GCM_SHA256::"],
+        os_args![
+            "connect",
+            target,
+            "--ciphers",
+            "TLS_AES_128_GCM_SHA256",
+            "--protocol",
+            "tls1.2"
+        ],
         os_args!["connect", target, "--ocsp"],
         os_args!["connect", target, "--psk-identity", "id", "--psk-key", "00"],
-        os_args!["connect", target, "--reconnect"],
         os_args!["connect", "no-port-here"],
         os_args!["connect", "::1:443"],
         os_args![
@@ -365,7 +277,16 @@ fn bad_input_is_exit_2_with_one_line() -> TestResult {
             other.key_pem
         ],
         os_args!["cert", malformed],
-        os_args!["ciphers"],
+        os_args!["cert", "/nonexistent/cert.pem"],
+        os_args!["cert", leaf.cert_pem, garbage],
+        os_args!["ciphers", "--backend", "nosuch"],
+        os_args![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ciphers",
+            "TLS_NO_SUCH_CIPHER"
+        ],
     ];
     for args in cases {
         let out = run(&args)?;
