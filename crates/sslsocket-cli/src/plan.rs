@@ -182,6 +182,9 @@ fn tls_configuration(tls: &TlsArgs) -> Result<SslConfiguration> {
             VerifyArg::Verify => PeerVerifyMode::VerifyPeer,
             VerifyArg::Auto => PeerVerifyMode::AutoVerifyPeer,
         });
+        // `serve --verify verify` *requires* a client certificate (the contract): a client
+        // without one is refused inside the handshake, with an alert it can see.
+        configuration.set_missing_certificate_is_fatal(matches!(verify, VerifyArg::Verify));
     }
     for file in &tls.cafile {
         configuration.add_ca_certificates(certificates(file, "--cafile")?);

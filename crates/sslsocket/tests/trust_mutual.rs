@@ -157,11 +157,14 @@ fn server_requiring_a_certificate_accepts_a_trusted_client_and_keeps_its_chain()
 #[test]
 fn server_requiring_a_certificate_fails_a_client_without_one() -> TestResult {
     let pki = Pki::new()?;
-    let configuration = server_configuration(
+    let mut configuration = server_configuration(
         &server_leaf(&pki)?,
         pki.root_pem(),
         PeerVerifyMode::VerifyPeer,
     )?;
+    // Fatal: refused inside the handshake, with an alert (not ignorable). Qt's default
+    // (not fatal) is covered below: the error is reported and the connection closed.
+    configuration.set_missing_certificate_is_fatal(true);
     let server = SslServer::listen("127.0.0.1:0", configuration)?;
     let peer = s_client(&pki, server.local_addr().port(), None, &[])?;
     let failed = match server.next_connection(HANDSHAKE_TIMEOUT)? {
@@ -621,7 +624,9 @@ fn server_with_an_encrypted_pkcs8_key_and_its_passphrase_serves_openssl() -> Tes
     let socket = server
         .next_connection(HANDSHAKE_TIMEOUT)?
         .map_err(|s| format!("handshake failed: {}", s.error_string()))?;
-    assert!(socket.is_encrypted());
+    // s_client closes as soon as its (empty) input ends, so the connection may already be
+    // over: what matters is that its handshake finished.
+    assert!(socket.core().was_encrypted());
     Ok(())
 }
 

@@ -110,7 +110,7 @@ impl Default for SslConfiguration {
             system_ca_on_demand: true,
             allowed_next_protocols: Vec::new(),
             handshake_must_interrupt_on_error: false,
-            missing_certificate_is_fatal: true,
+            missing_certificate_is_fatal: false,
             ocsp_stapling: false,
             ocsp_response: OcspStaple::default(),
             ciphers: Vec::new(),

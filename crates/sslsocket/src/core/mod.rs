@@ -88,6 +88,7 @@ pub struct SslCore {
     errors_reported: bool,
     paused: bool,
     encrypted_before_close: bool,
+    withhold_output: bool,
 }
 
 impl SslCore {
@@ -128,6 +129,7 @@ impl SslCore {
             errors_reported: false,
             paused: false,
             encrypted_before_close: false,
+            withhold_output: false,
         }
     }
 
@@ -487,6 +489,7 @@ impl SslCore {
         self.errors_reported = false;
         self.paused = false;
         self.encrypted_before_close = false;
+        self.withhold_output = false;
     }
 
     // ----- bytes from the wire -----------------------------------------------------
@@ -608,8 +611,8 @@ impl SslCore {
         };
         let before = session.plaintext_len();
         let result = session.process();
-        self.drain_notices();
         self.check_verification();
+        self.drain_notices();
         if let Err(failure) = result {
             self.fail_tls(failure);
             return;
@@ -667,7 +670,9 @@ impl SslCore {
         if let Some(first) = interrupted {
             self.push(SslEvent::HandshakeInterruptedOnError(first));
         }
-        if !errors.is_empty() && mode == Some(PeerVerifyMode::VerifyPeer) {
+        // Qt signals the errors whatever the mode; only failing depends on `VerifyPeer`.
+        let _ = mode;
+        if !errors.is_empty() {
             for error in &errors {
                 self.push(SslEvent::PeerVerifyError(error.clone()));
             }
@@ -685,6 +690,15 @@ impl SslCore {
         if session.is_handshaking() {
             return;
         }
+        if self.mode == SslMode::SslServerMode
+            && !self.errors_reported
+            && self.missing_client_certificate()
+        {
+            return;
+        }
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
         self.negotiated = session.negotiated();
         if self.negotiated.as_ref().is_some_and(|n| n.resumed) && !self.errors_reported {
             // rustls did not verify again: report what the original handshake found.
@@ -704,6 +718,39 @@ impl SslCore {
         }
         self.encrypted = true;
         self.push(SslEvent::Encrypted);
+    }
+
+    /// A server in `VerifyPeer` mode whose client sent no certificate although one was not
+    /// strictly required (`missing_certificate_is_fatal` off): Qt reports
+    /// `NoPeerCertificate`, and the handshake fails unless that error is ignored. Returns
+    /// whether the connection failed.
+    fn missing_client_certificate(&mut self) -> bool {
+        let mode = self.verify.lock().mode;
+        let no_certificate = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.peer_certificate_chain().is_empty());
+        if mode != Some(PeerVerifyMode::VerifyPeer) || !no_certificate {
+            return false;
+        }
+        let error = SslError::new(crate::ssl_error::SslErrorKind::NoPeerCertificate);
+        let covered = {
+            let mut state = self.verify.lock();
+            state.errors = vec![error.clone()];
+            state.verified = true;
+            let ok = state.covers_all(std::slice::from_ref(&error));
+            state.refused = !ok;
+            ok
+        };
+        self.check_verification();
+        if covered {
+            return false;
+        }
+        self.withhold_output = true;
+        self.fail(Error::Tls(TlsFailure::handshake(
+            "certificate verification failed: NoPeerCertificate (The peer did not present any certificate)",
+        )));
+        true
     }
 
     fn fail_tls(&mut self, mut failure: TlsFailure) {
@@ -741,7 +788,7 @@ impl SslCore {
     /// Whether bytes are waiting to be written to the wire (never while paused on errors:
     /// the next flight is withheld until `resume()`).
     pub fn wants_write(&self) -> bool {
-        if self.paused {
+        if self.paused || self.withhold_output {
             return false;
         }
         !self.plain_out.is_empty()
@@ -776,6 +823,9 @@ impl SslCore {
             if let Some(session) = self.session.as_mut() {
                 session.forget_session();
             }
+            // The flight held back during the pause (our Finished) must never go out: the
+            // peer would complete a handshake the application refused.
+            self.withhold_output = true;
             let names: Vec<String> = self
                 .handshake_errors
                 .iter()
@@ -808,6 +858,9 @@ impl SslCore {
 
     /// Writes pending bytes to `wr` (the socket); returns how many were written.
     pub fn write_to(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
+        if self.withhold_output || self.paused {
+            return Ok(0);
+        }
         if self.session.is_none() && !self.early.is_empty() {
             self.plain_out.append(&mut self.early);
         }
