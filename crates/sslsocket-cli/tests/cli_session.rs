@@ -651,7 +651,6 @@ fn cert_json_agrees_with_openssl_x509() -> TestResult {
 /// -nameopt RFC2253`, which the contract names as the reference (library bugs, see the
 /// messages). Each certificate is made by `openssl req` with a config file.
 #[test]
-#[ignore = "library: cert/name.rs rfc4514() differs from OpenSSL's RFC2253 form"]
 fn cert_subject_forms_as_openssl_prints_them() -> TestResult {
     let pki = Pki::new()?;
     let cases = [

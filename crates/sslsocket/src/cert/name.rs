@@ -8,7 +8,9 @@ use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 pub fn rfc4514(name: &X509Name<'_>) -> String {
     let mut rdns: Vec<String> = Vec::new();
     for rdn in name.iter() {
-        let parts: Vec<String> = rdn.iter().map(attribute).collect();
+        // OpenSSL's DN_REV reverses every attribute, inside a multi-valued RDN too.
+        let mut parts: Vec<String> = rdn.iter().map(attribute).collect();
+        parts.reverse();
         rdns.push(parts.join("+"));
     }
     rdns.reverse();
@@ -21,8 +23,18 @@ fn attribute(attr: &AttributeTypeAndValue<'_>) -> String {
     match (short, attr.as_str()) {
         (Some(short), Ok(value)) => format!("{short}={}", escape(value)),
         _ => {
-            let raw = attr.attr_value().as_bytes();
-            let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            // RFC 4514 §2.4 (OpenSSL's DUMP_DER): `#` and the hex of the whole encoding.
+            let value = attr.attr_value();
+            let header = &value.header;
+            let class = header.class() as u8;
+            let tag_byte = (class << 6)
+                | (u8::from(header.is_constructed()) << 5)
+                | (header.tag().0 as u8 & 0x1f);
+            let content = value.as_bytes();
+            let mut der = vec![tag_byte];
+            der.extend(der_length(content.len()));
+            der.extend_from_slice(content);
+            let hex: String = der.iter().map(|b| format!("{b:02X}")).collect();
             format!("{oid}=#{hex}")
         }
     }
@@ -50,6 +62,22 @@ pub(crate) fn short_name(oid: &str) -> Option<&'static str> {
     })
 }
 
+/// A DER length.
+fn der_length(len: usize) -> Vec<u8> {
+    if len < 0x80 {
+        return vec![len as u8];
+    }
+    let bytes: Vec<u8> = len
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|b| *b == 0)
+        .collect();
+    let mut out = vec![0x80 | bytes.len() as u8];
+    out.extend(bytes);
+    out
+}
+
 fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let last = value.chars().count().saturating_sub(1);
@@ -59,8 +87,16 @@ fn escape(value: &str) -> String {
             || (i == last && c == ' ');
         if special {
             out.push('\\');
+            out.push(c);
+        } else if c.is_control() || !c.is_ascii() {
+            // OpenSSL's ESC_CTRL and ESC_MSB: each byte of the UTF-8 form as `\XX`.
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\{b:02X}"));
+            }
+        } else {
+            out.push(c);
         }
-        out.push(c);
     }
     out
 }
