@@ -68,7 +68,6 @@ pub struct ServePlan {
 
 /// Validates `connect`'s arguments.
 pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
-    not_yet(args.ocsp, "--ocsp")?;
     not_yet(
         args.psk_identity.is_some() || args.psk_key.is_some(),
         "--psk-identity/--psk-key",
@@ -84,6 +83,9 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
     let mut configuration = tls_configuration(&args.tls)?;
     if let Some(depth) = args.verify_depth {
         configuration.set_peer_verify_depth(depth);
+    }
+    if args.ocsp {
+        configuration.set_ocsp_stapling_enabled(true);
     }
     let ignore_rules = args
         .ignore
@@ -115,7 +117,6 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
 
 /// Validates `serve`'s arguments; generates the certificate when none is given.
 pub fn serve(args: ServeArgs) -> Result<ServePlan> {
-    not_yet(args.ocsp_response.is_some(), "--ocsp-response")?;
     not_yet(
         args.psk_identity_hint.is_some() || args.psk_identity.is_some() || args.psk_key.is_some(),
         "--psk-identity-hint/--psk-identity/--psk-key",
@@ -124,6 +125,18 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
 
     let (host, port) = host_port(&args.listen, true)?;
     let mut configuration = tls_configuration(&args.tls)?;
+    if let Some(file) = &args.ocsp_response {
+        // A DER OCSP response, stapled as is; a garbage file is refused here.
+        let der = std::fs::read(file)
+            .map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
+        if der.len() > 1024 * 1024 || der.first() != Some(&0x30) {
+            bail!(
+                "--ocsp-response `{}`: not a DER OCSP response",
+                file.display()
+            );
+        }
+        configuration.set_ocsp_response(Some(der));
+    }
     let mut generated_sha256 = None;
     if args.tls.cert.is_none() {
         let (certificate, key) = selfsigned::generate()?;

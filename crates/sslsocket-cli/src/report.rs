@@ -217,7 +217,7 @@ pub fn client_json(socket: &SslSocket, outcome: &Outcome) -> ClientJson {
         alpn: facts.alpn,
         errors: facts.errors,
         peer_certificate_chain: facts.chain,
-        ocsp: Vec::new(),
+        ocsp: ocsp_json(socket),
         session_resumed: socket.core().is_session_resumed(),
         received: String::from_utf8_lossy(&outcome.received).into_owned(),
         received_bytes: outcome.received_bytes,
@@ -607,4 +607,22 @@ pub fn session_summary(socket: &SslSocket) -> String {
     let mut out = String::new();
     session_text(&mut out, socket);
     out
+}
+
+/// The stapled OCSP responses, as the contract shows them.
+fn ocsp_json(socket: &SslSocket) -> Vec<serde_json::Value> {
+    socket
+        .ocsp_responses()
+        .iter()
+        .map(|response| {
+            let reason = match response.revocation_reason() {
+                sslsocket::OcspRevocationReason::None => serde_json::Value::Null,
+                other => serde_json::Value::String(format!("{other:?}")),
+            };
+            serde_json::json!({
+                "status": format!("{:?}", response.certificate_status()),
+                "revocation_reason": reason,
+            })
+        })
+        .collect()
 }

@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use sslsocket::blocking::{SslServer, SslSocket};
@@ -12,57 +11,19 @@ use sslsocket::{
     OcspCertificateStatus, OcspRevocationReason, SslCertificate, SslConfiguration, SslErrorKind,
     SslKey,
 };
-use support::{os_args, Issued, OpensslServer, Pki};
+use support::{ocsp_response, os_args, Issued, OpensslServer, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A response about `leaf`, signed by the intermediate that issued it; `revoked` marks it
-/// revoked for key compromise.
 fn response(
     pki: &Pki,
     leaf: &Issued,
     revoked: bool,
     name: &str,
 ) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    let dir = pki.dir.path();
-    let serial = Command::new("openssl")
-        .args(["x509", "-noout", "-serial", "-in"])
-        .arg(&leaf.cert_pem)
-        .output()?;
-    let serial = String::from_utf8(serial.stdout)?
-        .trim()
-        .trim_start_matches("serial=")
-        .to_string();
-    let line = if revoked {
-        format!("R\t301231235959Z\t250101000000Z,keyCompromise\t{serial}\tunknown\t/CN=localhost\n")
-    } else {
-        format!("V\t301231235959Z\t\t{serial}\tunknown\t/CN=localhost\n")
-    };
-    let index = dir.join(format!("{name}.index.txt"));
-    std::fs::write(&index, line)?;
-    let out = dir.join(format!("{name}.der"));
-    let status = Command::new("openssl")
-        .args(["ocsp", "-ndays", "1", "-index"])
-        .arg(&index)
-        .arg("-CA")
-        .arg(pki.intermediate_pem())
-        .arg("-rsigner")
-        .arg(pki.intermediate_pem())
-        .arg("-rkey")
-        .arg(dir.join("intermediate.key.pem"))
-        .arg("-issuer")
-        .arg(pki.intermediate_pem())
-        .arg("-cert")
-        .arg(&leaf.cert_pem)
-        .arg("-respout")
-        .arg(&out)
-        .output()?;
-    if !status.status.success() {
-        return Err(format!("openssl ocsp: {}", String::from_utf8_lossy(&status.stderr)).into());
-    }
-    Ok(out)
+    Ok(ocsp_response(pki, leaf, revoked, name)?)
 }
 
 fn stapling_client(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
