@@ -340,3 +340,125 @@ fn a_clean_close_is_a_close_notify_alert_and_no_error() -> TestResult {
     assert!(!client.core().is_truncated());
     Ok(())
 }
+
+#[test]
+fn openssl_s_client_reconnect_resumes_with_our_server() -> TestResult {
+    let pki = Pki::new()?;
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+    let port = listener.local_addr().port();
+    // Our server must keep accepting while s_client connects six times.
+    let accepting = std::thread::spawn(move || {
+        let mut served = 0;
+        while let Ok(result) = listener.next_connection(Duration::from_secs(3)) {
+            if let Ok(mut socket) = result {
+                let _ = socket.wait_for_ready_read(Duration::from_millis(200));
+                let _ = socket.close();
+            }
+            served += 1;
+        }
+        served
+    });
+    // TLS 1.2: `-reconnect` resumes by session ID (s_client does not wait for TLS 1.3
+    // tickets before reconnecting, not even against `openssl s_server`).
+    let out = support::OpensslClient::run(
+        port,
+        &os_args![
+            "-CAfile",
+            pki.root_pem(),
+            "-reconnect",
+            "-tls1_2",
+            "-servername",
+            "localhost"
+        ],
+        b"",
+        Duration::from_secs(20),
+    )?;
+    let text = out.combined();
+    assert!(text.matches("Reused, TLSv1.2").count() >= 4, "{text}");
+    // TLS 1.3: a ticket saved with -sess_out resumes with -sess_in.
+    let session = pki.dir.path().join("session.pem");
+    let _ = support::OpensslClient::run(
+        port,
+        &os_args![
+            "-CAfile",
+            pki.root_pem(),
+            "-sess_out",
+            &session,
+            "-ign_eof",
+            "-servername",
+            "localhost"
+        ],
+        b"x\n",
+        Duration::from_secs(10),
+    )?;
+    let out = support::OpensslClient::run(
+        port,
+        &os_args![
+            "-CAfile",
+            pki.root_pem(),
+            "-sess_in",
+            &session,
+            "-servername",
+            "localhost"
+        ],
+        b"",
+        Duration::from_secs(10),
+    )?;
+    assert!(out.combined().contains("Reused, TLSv1.3"), "{out}");
+    let served = accepting.join().map_err(|_| "accept thread panicked")?;
+    assert!(served >= 2);
+    Ok(())
+}
+
+#[test]
+fn exporting_a_session_ticket_is_a_clear_unsupported_error_on_rustls() -> TestResult {
+    let pki = Pki::new()?;
+    let (client, _accepted) = pair(server_configuration(&pki)?, client_configuration(&pki)?)?;
+    let error = client
+        .core()
+        .session_ticket()
+        .err()
+        .ok_or("a ticket was exported")?;
+    assert_eq!(
+        error.socket_error(),
+        sslsocket::SocketError::SslInvalidUserDataError
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("not supported by the rustls backend"),
+        "{error}"
+    );
+    // The registry still lists in-process session tickets (resumption) for rustls.
+    assert!(sslsocket::backend::is_feature_supported(
+        sslsocket::backend::SupportedFeature::SessionTicket,
+        Some("rustls")
+    ));
+    Ok(())
+}
+
+#[test]
+fn alpn_without_overlap_is_refused_by_openssl_with_no_application_protocol() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut args = leaf.openssl_args();
+    args.extend(os_args!["-alpn", "h2", "-quiet"]);
+    let server = OpensslServer::start(&args)?;
+    let mut configuration = client_configuration(&pki)?;
+    configuration.set_allowed_next_protocols(vec![b"http/1.1".to_vec()]);
+    let mut socket = SslSocket::with_configuration(configuration);
+    socket.connect_to_host_encrypted("localhost", server.port());
+    // OpenSSL 3 refuses a client without a common protocol (RFC 7301 §3.2).
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    assert_eq!(socket.next_negotiated_protocol(), None);
+    let events = socket.take_events();
+    assert!(
+        events.iter().any(|e| matches!(e, sslsocket::SslEvent::AlertReceived(a) if a.kind == sslsocket::AlertType::NoApplicationProtocol)),
+        "{events:?}"
+    );
+    assert_eq!(
+        socket.core().next_protocol_negotiation_status(),
+        NextProtocolNegotiationStatus::NextProtocolNegotiationNone
+    );
+    Ok(())
+}
