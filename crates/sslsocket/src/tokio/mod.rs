@@ -26,7 +26,9 @@
 //! # let _ = line; Ok(()) }
 //! ```
 
+mod events;
 mod io;
+mod options;
 mod pump;
 mod server;
 mod socket;

@@ -4,7 +4,6 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ::tokio::io::AsyncReadExt;
@@ -12,10 +11,10 @@ use ::tokio::net::TcpStream;
 
 use crate::cert::{SslCertificate, SslCipher};
 use crate::config::SslConfiguration;
-use crate::core::{SslCore, SslEvent, SslHooks};
-use crate::enums::{SocketError, SocketOption, SocketState, SslMode, SslProtocol};
+use crate::core::SslCore;
+use crate::enums::{SocketError, SocketState, SslMode, SslProtocol};
 use crate::error::{ApiMisuse, Error};
-use crate::ssl_error::{IgnoreRule, SslError};
+use crate::ssl_error::SslError;
 use crate::tokio::pump::Drive;
 
 /// How long a close waits for the peer's end of stream after ours, as the blocking driver.
@@ -30,7 +29,7 @@ const LINGER: Duration = Duration::from_secs(2);
 /// [`AsyncWrite`](::tokio::io::AsyncWrite), and works with `tokio::io::split` for a
 /// reading and a writing task.
 ///
-/// Signals are [`SslEvent`]s, queued in the core: drain them with
+/// Signals are [`SslEvent`](crate::SslEvent)s, queued in the core: drain them with
 /// [`poll_event`](Self::poll_event) / [`take_events`](Self::take_events), or wait for the
 /// next one with [`next_event`](Self::next_event).
 ///
@@ -209,98 +208,6 @@ impl SslSocket {
         .await
     }
 
-    // ----- configuration shortcuts ---------------------------------------------------
-
-    /// The configuration (Qt's `sslConfiguration`).
-    pub fn ssl_configuration(&self) -> &SslConfiguration {
-        self.core.configuration()
-    }
-
-    /// Replaces the configuration before the handshake (Qt's `setSslConfiguration`).
-    pub fn set_ssl_configuration(&mut self, configuration: SslConfiguration) -> Result<(), Error> {
-        self.core.set_configuration(configuration)
-    }
-
-    /// Changes the configuration before the handshake.
-    pub fn configuration_mut(&mut self) -> Result<&mut SslConfiguration, Error> {
-        self.core.configuration_mut()
-    }
-
-    /// Sets the name the peer's certificate is verified against, and the SNI sent (Qt's
-    /// `setPeerVerifyName`); before the handshake.
-    pub fn set_peer_verify_name(&mut self, name: impl Into<String>) {
-        self.core.set_peer_verify_name(name);
-    }
-
-    /// The name set with [`set_peer_verify_name`](Self::set_peer_verify_name) (Qt's
-    /// `peerVerifyName`).
-    pub fn peer_verify_name(&self) -> Option<&str> {
-        self.core.peer_verify_name()
-    }
-
-    /// Installs hooks called inside the handshake (Qt's `sslErrors` slot and friends).
-    pub fn set_hooks(&mut self, hooks: Arc<dyn SslHooks>) {
-        self.core.set_hooks(hooks);
-    }
-
-    /// Dangerous: accept every verification error of the handshake (Qt's
-    /// `ignoreSslErrors()`); call it before the handshake starts. The errors are still
-    /// collected and reported by [`ssl_handshake_errors`](Self::ssl_handshake_errors).
-    pub fn ignore_ssl_errors(&mut self) {
-        self.core.ignore_ssl_errors();
-    }
-
-    /// Accept exactly these errors, kind and certificate (Qt's `ignoreSslErrors(list)`).
-    pub fn ignore_ssl_errors_list(&mut self, errors: &[SslError]) {
-        self.core.ignore_ssl_errors_list(errors);
-    }
-
-    /// Accept the errors these rules cover; a later call replaces them.
-    pub fn ignore_ssl_error_rules(&mut self, rules: Vec<IgnoreRule>) {
-        self.core.ignore_ssl_error_rules(rules);
-    }
-
-    /// Caps the decrypted bytes buffered (Qt's `setReadBufferSize`; 0 = the core's bound).
-    /// A full buffer stops reading from the socket, which pushes back on the peer.
-    pub fn set_read_buffer_size(&mut self, size: usize) {
-        self.core.set_read_buffer_size(size);
-    }
-
-    /// The read buffer size (Qt's `readBufferSize`).
-    pub fn read_buffer_size(&self) -> usize {
-        self.core.read_buffer_size()
-    }
-
-    /// Sets a TCP option (Qt's `setSocketOption`).
-    pub fn set_socket_option(&mut self, option: SocketOption, on: bool) -> Result<(), Error> {
-        let stream = self.connected_stream()?;
-        let result = match option {
-            SocketOption::LowDelayOption => stream.set_nodelay(on),
-            SocketOption::KeepAliveOption => {
-                rustix::net::sockopt::set_socket_keepalive(stream, on).map_err(io::Error::from)
-            }
-        };
-        result.map_err(|e| Error::io("setting a socket option", e))
-    }
-
-    /// Reads a TCP option back (Qt's `socketOption`).
-    pub fn socket_option(&self, option: SocketOption) -> Result<bool, Error> {
-        let stream = self.connected_stream()?;
-        let result = match option {
-            SocketOption::LowDelayOption => stream.nodelay(),
-            SocketOption::KeepAliveOption => {
-                rustix::net::sockopt::socket_keepalive(stream).map_err(io::Error::from)
-            }
-        };
-        result.map_err(|e| Error::io("reading a socket option", e))
-    }
-
-    fn connected_stream(&self) -> Result<&TcpStream, Error> {
-        self.stream
-            .as_ref()
-            .ok_or_else(|| ApiMisuse("the socket is not connected".into()).into())
-    }
-
     // ----- data --------------------------------------------------------------------
 
     /// Waits for one line and returns it with its `\n` (Qt's `canReadLine` +
@@ -415,9 +322,11 @@ impl SslSocket {
         let result =
             poll_fn(|cx| self.poll_until(cx, Drive::Both, "closing", |core| core.is_closed()))
                 .await;
-        if let Some(mut stream) = self.stream.take() {
+        // The stream stays in place while lingering, so a caller's timeout that drops this
+        // future leaves a socket that a second call closes the same way.
+        if let Some(stream) = self.stream.as_mut() {
             if !self.write_shut {
-                let _ = rustix::net::shutdown(&stream, rustix::net::Shutdown::Write);
+                let _ = rustix::net::shutdown(&*stream, rustix::net::Shutdown::Write);
                 self.write_shut = true;
             }
             if !self.core.is_eof() {
@@ -432,6 +341,7 @@ impl SslSocket {
                 .await;
             }
         }
+        self.stream = None;
         self.core.handle_closed();
         result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })
     }
@@ -440,51 +350,6 @@ impl SslSocket {
     pub fn abort(&mut self) {
         self.core.abort();
         self.stream = None;
-    }
-
-    // ----- events ------------------------------------------------------------------
-
-    /// The next queued event, without waiting.
-    pub fn poll_event(&mut self) -> Option<SslEvent> {
-        self.core.poll_event()
-    }
-
-    /// The events so far, in Qt's signal order.
-    pub fn take_events(&mut self) -> Vec<SslEvent> {
-        std::iter::from_fn(|| self.core.poll_event()).collect()
-    }
-
-    /// Waits for the next event, moving bytes meanwhile (decrypted data is buffered for
-    /// the next read). `None` once the connection is over and every event was taken, or
-    /// when no event can come until the application acts (it must read a full buffer).
-    pub async fn next_event(&mut self) -> Option<SslEvent> {
-        poll_fn(|cx| self.poll_next_event(cx)).await
-    }
-
-    /// The polling form of [`next_event`](Self::next_event), for hand-written futures.
-    pub fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SslEvent>> {
-        loop {
-            if let Some(event) = self.core.poll_event() {
-                return Poll::Ready(Some(event));
-            }
-            if self.stream.is_none() {
-                return Poll::Ready(None);
-            }
-            let sent = self.poll_send(cx, true);
-            if let Some(event) = self.core.poll_event() {
-                return Poll::Ready(Some(event));
-            }
-            let received = self.poll_receive(cx);
-            if let Some(event) = self.core.poll_event() {
-                return Poll::Ready(Some(event));
-            }
-            match (sent, received) {
-                // Something moved or failed (a failure queues its events): look again.
-                (_, Poll::Ready(Err(_))) | (Poll::Ready(Err(_)), _) => continue,
-                (Poll::Pending, _) | (_, Poll::Pending) => return Poll::Pending,
-                (Poll::Ready(Ok(())), Poll::Ready(Ok(()))) => return Poll::Ready(None),
-            }
-        }
     }
 
     // ----- information -------------------------------------------------------------
