@@ -1,1 +1,38 @@
-//! placeholder
+//! The tokio driver: [`SslSocket`] (Qt's `QSslSocket` as `async fn`s, `AsyncRead` and
+//! `AsyncWrite`) and [`SslServer`] (Qt's `QSslServer`, one task per connection).
+//!
+//! Like the blocking driver it only moves bytes between a tokio `TcpStream` and the
+//! [`SslCore`](crate::core::SslCore), which decides everything about TLS. Bytes go from the
+//! socket straight into the TLS engine and from the engine straight to the socket: the
+//! core reads and writes through small `std::io` adapters over `poll_read`/`poll_write`
+//! that turn `Pending` into `WouldBlock`.
+//!
+//! `Pending` always means a waker is registered; nothing in this module sleeps or keeps a
+//! deadline of its own except the server's handshake timeout and the short linger of
+//! [`SslSocket::disconnect_from_host`], so it needs a runtime with the time driver (what
+//! `#[tokio::main]` builds). Every other limit is the caller's `tokio::time::timeout`.
+//!
+//! ```no_run
+//! use sslsocket::tokio::SslSocket;
+//! use sslsocket::{SslCertificate, SslConfiguration};
+//!
+//! # async fn demo(ca: SslCertificate) -> Result<(), sslsocket::Error> {
+//! let mut configuration = SslConfiguration::default();
+//! configuration.add_ca_certificate(ca);
+//! let mut socket = SslSocket::connect_to_host_encrypted("localhost", 8443, configuration).await?;
+//! println!("{} {:?}", socket.session_protocol(), socket.session_cipher());
+//! let line = socket.read_line(0).await?;
+//! socket.disconnect_from_host().await?;
+//! # let _ = line; Ok(()) }
+//! ```
+
+mod events;
+mod io;
+mod options;
+mod pump;
+mod server;
+mod socket;
+mod stream;
+
+pub use server::{FailedHandshake, SslServer};
+pub use socket::SslSocket;

@@ -1,0 +1,206 @@
+//! Moving bytes between the tokio socket and the core: the async form of the blocking
+//! driver's `drive` loop. Nothing here decides anything about TLS; it sends what the core
+//! wants sent, reads while the core wants input, and closes TCP when the core says so.
+
+use std::io;
+use std::task::{Context, Poll};
+
+use crate::core::SslCore;
+use crate::enums::SocketState;
+use crate::error::{ApiMisuse, Error};
+use crate::tokio::io::{PollReader, PollWriter, TryWriter};
+use crate::tokio::SslSocket;
+
+/// Which socket directions a wait may register the task's waker for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Drive {
+    /// The caller holds the socket alone (handshake, close, the `async fn`s): both.
+    Both,
+    /// `AsyncRead`: readability only; bytes to send are tried without a waker, so the
+    /// writing half of a `tokio::io::split` keeps its own.
+    Read,
+    /// `AsyncWrite`: writability only; nothing is read.
+    Write,
+}
+
+impl SslSocket {
+    /// Writes what the core has to send. `Ready(Ok)` once it has nothing left, `Pending`
+    /// when the socket is full (with a waker registered only if `register`).
+    pub(super) fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        register: bool,
+    ) -> Poll<Result<(), Error>> {
+        let result = loop {
+            if !self.core.wants_write() {
+                break Poll::Ready(Ok(()));
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                break Poll::Ready(Ok(()));
+            };
+            let written = if register {
+                self.core.write_to(&mut PollWriter { io: stream, cx })
+            } else {
+                self.core.write_to(&mut TryWriter { io: stream })
+            };
+            match written {
+                Ok(0) => {
+                    let error = Error::io("writing to the socket", io::ErrorKind::WriteZero.into());
+                    self.fail(error.clone());
+                    break Poll::Ready(Err(error));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let error = Error::io("writing to the socket", e);
+                    self.fail(error.clone());
+                    break Poll::Ready(Err(error));
+                }
+            }
+        };
+        self.sync_close();
+        result
+    }
+
+    /// Reads into the core while it wants input. `Ready(Ok)` once it wants no more (end of
+    /// stream included), `Pending` when the socket is empty (read waker registered).
+    pub(super) fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let result = loop {
+            if !self.core.wants_read() && !self.peer_finished_without_eof() {
+                break Poll::Ready(Ok(()));
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                break Poll::Ready(Ok(()));
+            };
+            match self.core.read_from(&mut PollReader { io: stream, cx }) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    self.core.handle_eof();
+                }
+                Err(e) => {
+                    let error = Error::io("reading from the socket", e);
+                    self.fail(error.clone());
+                    break Poll::Ready(Err(error));
+                }
+            }
+        };
+        self.sync_close();
+        result
+    }
+
+    /// Moves bytes until `done` holds, the connection fails or ends, or no progress is
+    /// possible. `Pending` always has a waker registered for the directions of `drive`.
+    pub(super) fn poll_until(
+        &mut self,
+        cx: &mut Context<'_>,
+        drive: Drive,
+        what: &str,
+        mut done: impl FnMut(&mut SslCore) -> bool,
+    ) -> Poll<Result<(), Error>> {
+        loop {
+            let sent = match self.poll_send(cx, drive != Drive::Read) {
+                Poll::Ready(Err(error)) if !done(&mut self.core) => {
+                    return Poll::Ready(Err(error));
+                }
+                other => other,
+            };
+            if done(&mut self.core) {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(failure) = self.core.failure() {
+                return Poll::Ready(Err(failure.clone()));
+            }
+            if self.stream.is_none() {
+                return Poll::Ready(Err(self.closed_error()));
+            }
+            if drive != Drive::Write && (self.core.wants_read() || self.peer_finished_without_eof())
+            {
+                match self.poll_receive(cx) {
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Ready(Err(error)) => {
+                        if done(&mut self.core) {
+                            return Poll::Ready(Ok(()));
+                        }
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Pending => {
+                        if sent.is_ready() && self.core.wants_write() {
+                            // The input made the core answer (a handshake flight, a
+                            // close_notify): send that before waiting.
+                            continue;
+                        }
+                        if done(&mut self.core) {
+                            return Poll::Ready(Ok(()));
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+            if sent.is_pending() && drive != Drive::Read {
+                return Poll::Pending;
+            }
+            if self.core.is_eof() || self.core.state() == SocketState::UnconnectedState {
+                return Poll::Ready(Err(self.closed_error()));
+            }
+            return Poll::Ready(Err(ApiMisuse(format!(
+                "{what}: no progress is possible until buffered data is read"
+            ))
+            .into()));
+        }
+    }
+
+    /// The peer's close_notify arrived but the core has not seen the end of stream: it
+    /// asks for no input then, yet only another `read_from` (which reads nothing and
+    /// reports the end) records it. Without this probe a reader would wait for ever.
+    fn peer_finished_without_eof(&self) -> bool {
+        self.stream.is_some()
+            && self.core.is_encrypted()
+            && !self.core.is_eof()
+            && self.core.state() != SocketState::UnconnectedState
+            && self.core.bytes_available() == 0
+            && !self.core.wants_read()
+    }
+
+    /// Closes TCP as far as the core says: our sending half once the core has sent
+    /// everything it will (close_notify included), the whole socket once the connection is
+    /// over (failed, or both sides finished).
+    pub(super) fn sync_close(&mut self) {
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        let over = self.core.state() == SocketState::UnconnectedState
+            || (self.core.failure().is_some() && !self.core.wants_write());
+        if !over && !self.write_shut && self.core.is_closed() {
+            // Errors here only mean the peer is already gone, which reading will report.
+            let _ = rustix::net::shutdown(stream, rustix::net::Shutdown::Write);
+            self.write_shut = true;
+        }
+        if over || (self.write_shut && self.core.is_eof()) {
+            self.stream = None;
+            self.core.handle_closed();
+        }
+    }
+
+    /// Records a failure of the socket itself and closes it.
+    pub(super) fn fail(&mut self, error: Error) {
+        self.core.handle_io_error(error);
+        self.stream = None;
+        self.core.handle_closed();
+    }
+
+    /// The error that explains why nothing more can be read or written.
+    pub(super) fn closed_error(&self) -> Error {
+        match self.core.error() {
+            Some(error) => error.clone(),
+            None => Error::Closed("the remote host closed the connection".into()),
+        }
+    }
+}

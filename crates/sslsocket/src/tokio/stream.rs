@@ -1,0 +1,163 @@
+//! `AsyncRead` and `AsyncWrite` for the tokio `SslSocket`.
+//!
+//! Reading waits only for readability and writing only for writability (see
+//! [`Drive`]), so a reading task and a writing task on the halves of `tokio::io::split`
+//! never take each other's wake-ups. While a handshake runs, either side drives it in both
+//! directions.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::enums::SocketState;
+use crate::tokio::pump::Drive;
+use crate::tokio::SslSocket;
+
+/// Application bytes the socket accepts ahead of the wire before `poll_write` waits: the
+/// same bound rustls puts on its own buffer of encrypted bytes.
+const WRITE_BACKLOG: usize = 64 * 1024;
+
+impl SslSocket {
+    fn drive_for(&self, steady: Drive) -> Drive {
+        if self.core.is_handshaking() {
+            Drive::Both
+        } else {
+            steady
+        }
+    }
+
+    /// What a read returns once nothing more can arrive: end of stream after a clean
+    /// close, `UnexpectedEof` after a truncation, the failure after a failure.
+    fn end_of_stream(&self) -> io::Result<()> {
+        if self.core.is_truncated() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                self.core.error_string(),
+            ));
+        }
+        match self.core.failure() {
+            Some(failure) => Err(failure.clone().into()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl AsyncRead for SslSocket {
+    /// Decrypted data as it arrives. `Ok` with nothing read means the end of stream, and
+    /// only after the peer's close_notify (or a plain-mode EOF); a peer that closes TCP
+    /// without close_notify after the handshake gives `UnexpectedEof` once the buffered
+    /// data is read.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            let n = this.core.read(buf.initialize_unfilled());
+            if n > 0 {
+                buf.advance(n);
+                // Reading may have made the engine answer (a key update, our close_notify
+                // after the peer's): send it if the socket takes it now, without a waker.
+                let _ = this.poll_send(cx, false);
+                return Poll::Ready(Ok(()));
+            }
+            if this.core.is_eof() || this.core.state() == SocketState::UnconnectedState {
+                return Poll::Ready(this.end_of_stream());
+            }
+            if let Some(failure) = this.core.failure() {
+                return Poll::Ready(Err(failure.clone().into()));
+            }
+            let drive = this.drive_for(Drive::Read);
+            match this.poll_until(cx, drive, "reading", |core| {
+                core.bytes_available() > 0
+                    || core.is_eof()
+                    || core.state() == SocketState::UnconnectedState
+            }) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => {
+                    if this.core.bytes_available() == 0 && !this.core.is_eof() {
+                        return Poll::Ready(Err(error.into()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SslSocket {
+    /// Hands data to TLS and sends what the socket takes. During the handshake data is
+    /// queued (Qt's behaviour) and sent, in order, once it finished; at most 64 KiB wait
+    /// ahead of the wire before this waits.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let mut made_room = false;
+        loop {
+            if this.core.bytes_to_write() >= WRITE_BACKLOG {
+                let drive = this.drive_for(Drive::Write);
+                ready!(this.poll_until(cx, drive, "writing", |core| {
+                    core.bytes_to_write() < WRITE_BACKLOG
+                }))?;
+            }
+            let n = this.core.write(data)?;
+            if n > 0 {
+                // An error here is recorded by the core and reported by the next call;
+                // `Pending` only means the rest goes out with the next write or flush.
+                let _ = this.poll_send(cx, true);
+                return Poll::Ready(Ok(n));
+            }
+            if made_room {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            // The engine's buffer is full: make room on the wire.
+            ready!(this.poll_send(cx, true))?;
+            made_room = true;
+        }
+    }
+
+    /// Waits until every byte written reached the socket (the handshake first, if one is
+    /// running).
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.stream.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        let drive = this.drive_for(Drive::Write);
+        ready!(this.poll_until(cx, drive, "flushing", |core| {
+            core.bytes_to_write() == 0 && !core.wants_write()
+        }))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ends our side cleanly: everything written, then close_notify, then TCP's sending
+    /// half is shut down. Reading stays possible until the peer finishes.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.stream.is_none() {
+            return Poll::Ready(match this.core.failure() {
+                Some(failure) => Err(failure.clone().into()),
+                None => Ok(()),
+            });
+        }
+        this.core.disconnect_from_host();
+        let drive = this.drive_for(Drive::Write);
+        ready!(this.poll_until(cx, drive, "closing", |core| core.is_closed()))?;
+        match this.core.failure() {
+            Some(failure) => Poll::Ready(Err(failure.clone().into())),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
