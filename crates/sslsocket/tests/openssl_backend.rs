@@ -7,14 +7,16 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use sslsocket::backend::{self, SupportedFeature};
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::{
-    PeerVerifyMode, SocketError, SslCertificate, SslConfiguration, SslErrorKind, SslKey,
-    SslProtocol,
+    PeerVerifyMode, PreSharedKeyAuthenticator, SocketError, SslCertificate, SslConfiguration,
+    SslErrorKind, SslHooks, SslKey, SslProtocol,
 };
 use support::{os_args, Issued, OpensslClient, OpensslServer, Pki};
 
@@ -87,8 +89,8 @@ fn the_registry_lists_openssl_and_what_it_cannot_do() -> TestResult {
         SupportedFeature::CertificateVerification,
         None
     ));
+    assert!(backend::is_feature_supported(SupportedFeature::Psk, None));
     for feature in [
-        SupportedFeature::Psk,
         SupportedFeature::Alerts,
         SupportedFeature::SessionTicket,
         SupportedFeature::Ocsp,
@@ -523,5 +525,147 @@ fn configuration_problems_surface_before_a_byte_is_sent() -> TestResult {
         "{}",
         socket.error_string()
     );
+    Ok(())
+}
+
+/// Answers pre-shared-key requests with one identity and key; records what it was asked.
+#[derive(Default)]
+struct PskHooks {
+    identity: Vec<u8>,
+    key: Vec<u8>,
+    /// (hint, identity) of every request.
+    asked: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl PskHooks {
+    fn new(identity: &[u8], key: &[u8]) -> Arc<PskHooks> {
+        Arc::new(PskHooks {
+            identity: identity.to_vec(),
+            key: key.to_vec(),
+            asked: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn asked(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+impl SslHooks for PskHooks {
+    fn pre_shared_key(&self, request: &mut PreSharedKeyAuthenticator) {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.push((
+                request.identity_hint().to_vec(),
+                request.identity().to_vec(),
+            ));
+        }
+        // A server answers only the identity it knows; a client always presents its own.
+        if request.identity().is_empty() || request.identity() == self.identity.as_slice() {
+            request.set_identity(&self.identity);
+            request.set_pre_shared_key(&self.key);
+        }
+    }
+}
+
+const PSK_HEX: &str = "00112233445566778899aabbccddeeff";
+const PSK: [u8; 16] = [
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+];
+
+#[test]
+fn our_client_answers_a_pre_shared_key_server_without_a_certificate() -> TestResult {
+    use_openssl()?;
+    for (extra, protocol) in [
+        (
+            &["-tls1_2", "-cipher", "PSK-AES128-GCM-SHA256"][..],
+            SslProtocol::TlsV1_2,
+        ),
+        (&["-tls1_3"][..], SslProtocol::TlsV1_3),
+    ] {
+        let mut args = os_args![
+            "-nocert",
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "client1",
+            "-quiet"
+        ];
+        args.extend(extra.iter().map(Into::into));
+        let server = OpensslServer::start(&args)?;
+        let hooks = PskHooks::new(b"client1", &PSK);
+        let mut configuration = SslConfiguration::default();
+        configuration.set_ca_certificates(Vec::new());
+        let mut socket = SslSocket::with_configuration(configuration);
+        socket.set_hooks(hooks.clone());
+        socket.connect_to_host_encrypted("localhost", server.port());
+        socket.wait_for_encrypted(WAIT)?;
+        assert_eq!(socket.session_protocol(), protocol);
+        assert!(socket.ssl_handshake_errors().is_empty());
+        assert!(socket.peer_certificate_chain().is_empty());
+        assert!(!hooks.asked().is_empty());
+        socket.write_all(b"keyed by psk\n")?;
+        socket.flush()?;
+        server.wait_for_output("keyed by psk", WAIT)?;
+        socket.abort();
+    }
+    Ok(())
+}
+
+#[test]
+fn our_server_accepts_a_pre_shared_key_client_by_identity() -> TestResult {
+    use_openssl()?;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let tcp = TcpListener::bind("127.0.0.1:0")?;
+    let port = tcp.local_addr()?.port();
+    let hooks = PskHooks::new(b"client1", &PSK);
+    let server_hooks = hooks.clone();
+    let mut configuration = serving(&leaf)?;
+    // OpenSSL takes an old-style (callback) PSK only with a SHA-256 suite, and prefers one
+    // by itself only when it has no certificate.
+    configuration.set_ciphers_str("TLS_AES_128_GCM_SHA256")?;
+    let served = thread::spawn(move || -> Result<Vec<u8>, String> {
+        let (stream, _) = tcp.accept().map_err(|e| e.to_string())?;
+        let mut socket =
+            SslSocket::from_tcp_stream(stream, configuration).map_err(|e| e.to_string())?;
+        socket.set_hooks(server_hooks);
+        socket
+            .start_server_encryption()
+            .map_err(|e| e.to_string())?;
+        socket
+            .wait_for_encrypted(WAIT)
+            .map_err(|e| format!("handshake: {e} / {}", socket.error_string()))?;
+        socket
+            .wait_for_ready_read(WAIT)
+            .map_err(|e| format!("reading: {e}"))?;
+        let line = socket.read_line(0);
+        let _ = socket.close();
+        Ok(line)
+    });
+    let output = OpensslClient::run(
+        port,
+        &os_args![
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "client1",
+            "-tls1_3",
+            "-ign_eof"
+        ],
+        b"psk client\n",
+        WAIT,
+    )?;
+    let line = served
+        .join()
+        .map_err(|_| "server thread panicked")?
+        .map_err(|e| format!("{e}; s_client: {}", output.combined()))?;
+    assert_eq!(line, b"psk client\n", "{}", output.combined());
+    let text = output.combined();
+    assert!(text.contains("TLS_AES_128_GCM_SHA256"), "{text}");
+    assert!(!text.contains("Certificate chain"), "{text}");
+    assert!(hooks
+        .asked()
+        .iter()
+        .any(|(_, identity)| identity == b"client1"));
     Ok(())
 }

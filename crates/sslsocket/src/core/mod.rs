@@ -23,7 +23,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 pub use events::SslEvent;
-pub use hooks::{SslHooks, Verdict};
+pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
 pub use policy::{Decision, VerifyShared};
 
 use crate::backend::{

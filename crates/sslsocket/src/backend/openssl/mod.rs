@@ -13,7 +13,9 @@
 //!   is `unsafe`), so there is no client resumption and [`SupportedFeature::SessionTicket`]
 //!   is not claimed. A server issues tickets and resumes; a client can export the ticket
 //!   of an accepted peer (`session_ticket()`, when session persistence is enabled);
-//! - pre-shared keys and OCSP stapling are not wired up yet.
+//! - pre-shared keys work through `SslHooks::pre_shared_key`, but a server cannot send an
+//!   identity hint (no safe setter);
+//! - OCSP stapling is not wired up yet.
 
 mod context;
 mod session;
@@ -52,6 +54,7 @@ impl Backend for OpensslBackend {
             SupportedFeature::CertificateVerification,
             SupportedFeature::ClientSideAlpn,
             SupportedFeature::ServerSideAlpn,
+            SupportedFeature::Psk,
         ]
     }
 

@@ -15,7 +15,7 @@ use openssl::ssl::SslSession;
 use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult};
 
 use crate::cert::SslCertificate;
-use crate::core::{Decision, VerifyShared};
+use crate::core::{Decision, SslHooks, VerifyShared};
 use crate::enums::{Alert, AlertLevel, AlertType};
 use crate::ssl_error::{SslError, SslErrorKind};
 
@@ -59,6 +59,11 @@ impl ConnectionState {
     /// The verification shared with the core.
     pub(crate) fn verify(&self) -> &Arc<VerifyShared> {
         &self.verify
+    }
+
+    /// The socket's hooks, if it has any.
+    pub(crate) fn hooks(&self) -> Option<Arc<dyn SslHooks>> {
+        self.verify.lock().hooks.clone()
     }
 
     /// One call of OpenSSL's verify callback.
