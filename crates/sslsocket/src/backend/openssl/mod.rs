@@ -2,7 +2,7 @@
 //! of the `openssl` crate, as a second implementation of the same seam.
 //!
 //! Verification is OpenSSL's own, as on Qt's OpenSSL backend: the verify callback records
-//! every error depth by depth and the core's policy decides (see [`verifier`]). The crate
+//! every error depth by depth and the core's policy decides. The crate
 //! keeps `#![forbid(unsafe_code)]`, so what the safe API does not offer is declared
 //! unsupported rather than reached through FFI:
 //!
