@@ -669,3 +669,80 @@ fn our_server_accepts_a_pre_shared_key_client_by_identity() -> TestResult {
         .any(|(_, identity)| identity == b"client1"));
     Ok(())
 }
+
+fn alerts(socket: &mut SslSocket, sent: bool) -> Vec<sslsocket::Alert> {
+    socket
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            sslsocket::SslEvent::AlertSent(a) if sent => Some(a),
+            sslsocket::SslEvent::AlertReceived(a) if !sent => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn our_server_refuses_an_untrusted_client_certificate_with_unknown_ca() -> TestResult {
+    use_openssl()?;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let client_cert = pki.client_cert(false)?;
+    let mut configuration = serving(&leaf)?;
+    configuration
+        .set_ca_certificates(SslCertificate::from_file(pki.root_pem())?)
+        .set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+    let listener = SslServer::listen("127.0.0.1:0", configuration)?;
+    let port = listener.local_addr().port();
+    let accepted = thread::spawn(move || listener.next_connection(WAIT));
+    let mut args = client_cert.openssl_args();
+    args.extend(os_args!["-CAfile", pki.root_pem(), "-tls1_2"]);
+    let output = OpensslClient::run(port, &args, b"", WAIT)?;
+    let mut server = accepted
+        .join()
+        .map_err(|_| "server thread panicked")??
+        .err()
+        .ok_or("the server should refuse an untrusted client")?;
+    assert_eq!(server.error(), SocketError::SslHandshakeFailedError);
+    let kinds: Vec<_> = server
+        .ssl_handshake_errors()
+        .iter()
+        .map(|e| e.error())
+        .collect();
+    assert_eq!(kinds, vec![SslErrorKind::SelfSignedCertificateInChain]);
+    let sent = alerts(&mut server, true);
+    assert_eq!(
+        sent.iter().map(|a| a.kind).collect::<Vec<_>>(),
+        vec![sslsocket::AlertType::UnknownCa]
+    );
+    let text = output.combined();
+    assert!(text.contains("unknown ca"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn a_fatal_alert_from_s_server_is_received_and_named() -> TestResult {
+    use_openssl()?;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    // s_server requires a client certificate; ours has none.
+    let server = s_server(
+        &leaf,
+        &["-tls1_2", "-Verify", "1", "-verify_return_error", "-quiet"],
+    )?;
+    let mut socket = SslSocket::with_configuration(trusting(&pki)?);
+    socket.connect_to_host_encrypted("localhost", server.port());
+    let error = socket
+        .wait_for_encrypted(WAIT)
+        .err()
+        .ok_or("the handshake should fail")?;
+    assert_eq!(socket.error(), SocketError::SslHandshakeFailedError);
+    let alert = error
+        .tls_failure()
+        .and_then(|f| f.alert_received.clone())
+        .ok_or("no alert in the failure")?;
+    assert_eq!(alert.level, sslsocket::AlertLevel::Fatal);
+    assert_eq!(alert.kind, sslsocket::AlertType::HandshakeFailure);
+    assert_eq!(alerts(&mut socket, false), vec![alert]);
+    Ok(())
+}
