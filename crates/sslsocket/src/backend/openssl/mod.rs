@@ -17,7 +17,9 @@
 //!   identity hint (no safe setter);
 //! - OCSP stapling is not wired up yet.
 
+mod alerts;
 mod context;
+mod psk;
 mod session;
 mod verifier;
 

@@ -11,18 +11,18 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use openssl::error::ErrorStack;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion};
 
+use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
 use crate::backend::openssl::verifier::{to_certificate, ConnectionState, PeerName};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
 use crate::config::{SslConfiguration, SslOption};
 use crate::core::VerifyShared;
-use crate::enums::{Alert, AlertLevel, AlertType, SocketError, SslProtocol, TlsVersion};
+use crate::enums::{SocketError, SslProtocol, TlsVersion};
 use crate::error::{ConfigError, TlsFailure};
 
 /// The most decrypted data held before the session stops taking input.
@@ -31,12 +31,6 @@ const PLAIN_LIMIT: usize = 16 * 1024;
 const INCOMING_LIMIT: usize = 64 * 1024;
 /// Above this much unsent output, `write_plain` takes nothing until it drains.
 const OUTGOING_LIMIT: usize = 64 * 1024;
-/// `ERR_LIB_SSL`.
-const LIB_SSL: i32 = 20;
-/// `SSL_AD_REASON_OFFSET`: an SSL reason code of 1000 + n is "alert n received".
-const ALERT_REASON_OFFSET: i32 = 1000;
-/// `SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE`.
-const PEER_DID_NOT_RETURN_A_CERTIFICATE: i32 = 199;
 
 /// The in-memory duplex OpenSSL reads from and writes to.
 #[derive(Default)]
@@ -154,27 +148,18 @@ impl OpensslSession {
 
     /// A failure from an OpenSSL error, with the alerts it shows.
     fn failure(&mut self, error: &openssl::ssl::Error) -> TlsFailure {
-        let stack = error.ssl_error();
-        let reasons = stack.map(ErrorStack::errors).unwrap_or_default();
         let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
         if !self.handshaking {
             failure.socket_error = SocketError::SslInternalError;
         }
-        for reason in reasons.iter().filter(|r| r.library_code() == LIB_SSL) {
-            let code = reason.reason_code();
-            if code == PEER_DID_NOT_RETURN_A_CERTIFICATE {
-                self.state.verify().record_missing_certificate();
-            }
-            let received = code
-                .checked_sub(ALERT_REASON_OFFSET)
-                .and_then(|c| u8::try_from(c).ok());
-            if let Some(code) = received {
-                let alert = alert(AlertLevel::Fatal, code);
-                failure.message = format!("the peer sent a fatal alert: {}", alert.description);
-                failure.alert_received = Some(alert.clone());
-                self.notices.push_back(BackendNotice::AlertReceived(alert));
-                return failure;
-            }
+        if alerts::missing_peer_certificate(error) {
+            self.state.verify().record_missing_certificate();
+        }
+        if let Some(alert) = alerts::received(error) {
+            failure.message = format!("the peer sent a fatal alert: {}", alert.description);
+            failure.alert_received = Some(alert.clone());
+            self.notices.push_back(BackendNotice::AlertReceived(alert));
+            return failure;
         }
         if let Some(alert) = self.state.take_refusal_alert() {
             self.notices.push_back(BackendNotice::AlertSent(alert));
@@ -226,7 +211,7 @@ impl OpensslSession {
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
                     self.peer_closed = true;
                     self.notices
-                        .push_back(BackendNotice::AlertReceived(close_notify()));
+                        .push_back(BackendNotice::AlertReceived(alerts::close_notify()));
                 }
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) => return Err(self.failure(&e)),
@@ -384,7 +369,7 @@ impl TlsSession for OpensslSession {
         self.close_sent = true;
         if self.stream.shutdown().is_ok() {
             self.notices
-                .push_back(BackendNotice::AlertSent(close_notify()));
+                .push_back(BackendNotice::AlertSent(alerts::close_notify()));
         }
     }
 
@@ -439,17 +424,4 @@ fn key_exchange_group(ssl: &SslRef) -> Option<String> {
         _ => return None,
     };
     Some(name.to_string())
-}
-
-fn alert(level: AlertLevel, code: u8) -> Alert {
-    let kind = AlertType::from_code(code);
-    Alert {
-        level,
-        kind,
-        description: format!("{kind:?}"),
-    }
-}
-
-fn close_notify() -> Alert {
-    alert(AlertLevel::Warning, 0)
 }

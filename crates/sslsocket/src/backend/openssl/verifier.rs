@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openssl::ssl::SslSession;
 use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult};
 
+use crate::backend::openssl::alerts;
 use crate::cert::SslCertificate;
 use crate::core::{Decision, SslHooks, VerifyShared};
-use crate::enums::{Alert, AlertLevel, AlertType};
+use crate::enums::Alert;
 use crate::ssl_error::{SslError, SslErrorKind};
 
 /// What one connection shares with its OpenSSL callbacks: the verification in progress
@@ -151,12 +152,9 @@ impl ConnectionState {
             return None;
         }
         inner.alert_reported = true;
-        let code = alert_for(inner.first_result.map_or(0, |r| r.as_raw()));
-        Some(Alert {
-            level: AlertLevel::Fatal,
-            kind: AlertType::from_code(code),
-            description: format!("{:?}", AlertType::from_code(code)),
-        })
+        Some(alerts::for_verify_error(
+            inner.first_result.map_or(0, |r| r.as_raw()),
+        ))
     }
 
     /// A session (ticket) arrived: kept, for export, only when the application accepted
@@ -256,30 +254,6 @@ pub(crate) fn error_kind(code: i32) -> SslErrorKind {
     }
 }
 
-/// The alert OpenSSL sends for a verification error (`ssl_x509err2alert`, OpenSSL 3.0).
-fn alert_for(code: i32) -> u8 {
-    const HANDSHAKE_FAILURE: u8 = 40;
-    const BAD_CERTIFICATE: u8 = 42;
-    const UNSUPPORTED_CERTIFICATE: u8 = 43;
-    const CERTIFICATE_REVOKED: u8 = 44;
-    const CERTIFICATE_EXPIRED: u8 = 45;
-    const CERTIFICATE_UNKNOWN: u8 = 46;
-    const UNKNOWN_CA: u8 = 48;
-    const DECRYPT_ERROR: u8 = 51;
-    const INTERNAL_ERROR: u8 = 80;
-    match code {
-        50 => HANDSHAKE_FAILURE,
-        4 | 6 | 9 | 11 | 13..=16 | 27 | 28 | 45 | 51..=53 | 62..=68 | 94 => BAD_CERTIFICATE,
-        26 => UNSUPPORTED_CERTIFICATE,
-        23 => CERTIFICATE_REVOKED,
-        10 | 12 => CERTIFICATE_EXPIRED,
-        2 | 3 | 18..=22 | 25 | 33 | 79 => UNKNOWN_CA,
-        7 | 8 => DECRYPT_ERROR,
-        17 | 69 | 70 => INTERNAL_ERROR,
-        _ => CERTIFICATE_UNKNOWN,
-    }
-}
-
 /// How the peer name is checked: a DNS name or an IP address.
 pub(crate) enum PeerName<'a> {
     Dns(&'a str),
@@ -309,14 +283,6 @@ mod tests {
         assert_eq!(error_kind(10), SslErrorKind::CertificateExpired);
         assert_eq!(error_kind(62), SslErrorKind::HostNameMismatch);
         assert_eq!(error_kind(22), SslErrorKind::UnspecifiedError);
-    }
-
-    #[test]
-    fn refusals_send_the_alert_openssl_chooses() {
-        assert_eq!(alert_for(10), 45);
-        assert_eq!(alert_for(20), 48);
-        assert_eq!(alert_for(62), 42);
-        assert_eq!(alert_for(0), 46);
     }
 
     #[test]
