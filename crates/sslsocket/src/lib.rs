@@ -46,7 +46,7 @@ pub use cert::{
     SslCertificateExtension, SslCipher, SslKey, SubjectInfo,
 };
 pub use config::{SslConfiguration, SslOption};
-pub use core::{SslEvent, SslHooks, Verdict};
+pub use core::{PreSharedKeyAuthenticator, SslEvent, SslHooks, Verdict};
 pub use curve::SslEllipticCurve;
 pub use enums::{
     Alert, AlertLevel, AlertType, PauseMode, PeerVerifyMode, SocketError, SocketOption,

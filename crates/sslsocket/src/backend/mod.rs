@@ -6,6 +6,8 @@
 //! socket. Verification decisions are taken through the [`VerifyShared`] the core hands
 //! to every session, so every backend applies the same policy.
 
+#[cfg(feature = "openssl")]
+pub mod openssl;
 pub mod registry;
 pub mod rustls;
 
@@ -129,6 +131,12 @@ pub trait TlsSession: Send {
     /// Forgets the sessions stored for this peer: the application rejected it after the
     /// handshake, so no later connection may resume without verification.
     fn forget_session(&mut self) {}
+    /// The session as DER bytes, for another process to resume (Qt's `sessionTicket()`);
+    /// `None` when the backend cannot serialize sessions, none was received, or session
+    /// persistence is disabled.
+    fn session_ticket(&self) -> Option<Vec<u8>> {
+        None
+    }
     /// Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), `len` bytes.
     fn export_keying_material(
         &self,

@@ -45,7 +45,14 @@ pub enum ImplementedClass {
 
 fn all_backends() -> &'static Vec<Arc<dyn Backend>> {
     static ALL: OnceLock<Vec<Arc<dyn Backend>>> = OnceLock::new();
-    ALL.get_or_init(|| vec![Arc::new(crate::backend::rustls::RustlsBackend) as Arc<dyn Backend>])
+    ALL.get_or_init(|| {
+        // rustls first: the default.
+        vec![
+            Arc::new(crate::backend::rustls::RustlsBackend) as Arc<dyn Backend>,
+            #[cfg(feature = "openssl")]
+            Arc::new(crate::backend::openssl::OpensslBackend),
+        ]
+    })
 }
 
 struct Active {

@@ -1,5 +1,9 @@
 //! Decisions taken synchronously inside the handshake.
 
+use std::fmt;
+
+use zeroize::Zeroizing;
+
 use crate::ssl_error::SslError;
 
 /// What to do about verification errors.
@@ -28,5 +32,94 @@ pub trait SslHooks: Send + Sync {
     /// (Qt's `handshakeInterruptedOnError` slot); `Ignore` continues the handshake.
     fn handshake_interrupted(&self, _error: &SslError) -> Verdict {
         Verdict::Abort
+    }
+
+    /// Called when the handshake needs a pre-shared key (Qt's
+    /// `preSharedKeyAuthenticationRequired` slot). A client sets the identity and the key
+    /// (it may see the server's identity hint); a server sees the client's identity and
+    /// sets the key. Leaving the key empty declines: no PSK is used, and a handshake that
+    /// needs one fails. Only backends that list `SupportedFeature::Psk` call it.
+    fn pre_shared_key(&self, _authenticator: &mut PreSharedKeyAuthenticator) {}
+}
+
+/// The questions and answers of a pre-shared-key handshake (Qt's
+/// `QSslPreSharedKeyAuthenticator`). The key is wiped on drop and never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PreSharedKeyAuthenticator {
+    identity_hint: Vec<u8>,
+    identity: Vec<u8>,
+    pre_shared_key: Zeroizing<Vec<u8>>,
+    maximum_identity_length: usize,
+    maximum_pre_shared_key_length: usize,
+}
+
+impl PreSharedKeyAuthenticator {
+    /// A request with these limits: what the backend can carry.
+    pub fn new(
+        identity_hint: &[u8],
+        identity: &[u8],
+        maximum_identity_length: usize,
+        maximum_pre_shared_key_length: usize,
+    ) -> PreSharedKeyAuthenticator {
+        PreSharedKeyAuthenticator {
+            identity_hint: identity_hint.to_vec(),
+            identity: identity.to_vec(),
+            pre_shared_key: Zeroizing::new(Vec::new()),
+            maximum_identity_length,
+            maximum_pre_shared_key_length,
+        }
+    }
+
+    /// The server's identity hint (client side; empty when the server sent none).
+    pub fn identity_hint(&self) -> &[u8] {
+        &self.identity_hint
+    }
+
+    /// The identity: the client's answer, or on a server what the client sent.
+    pub fn identity(&self) -> &[u8] {
+        &self.identity
+    }
+
+    /// Sets the identity (client side); it is cut to `maximum_identity_length`.
+    pub fn set_identity(&mut self, identity: &[u8]) {
+        let len = identity.len().min(self.maximum_identity_length);
+        self.identity = identity.get(..len).unwrap_or_default().to_vec();
+    }
+
+    /// The longest identity the backend can send.
+    pub fn maximum_identity_length(&self) -> usize {
+        self.maximum_identity_length
+    }
+
+    /// The key.
+    pub fn pre_shared_key(&self) -> &[u8] {
+        &self.pre_shared_key
+    }
+
+    /// Sets the key; it is cut to `maximum_pre_shared_key_length`.
+    pub fn set_pre_shared_key(&mut self, key: &[u8]) {
+        let len = key.len().min(self.maximum_pre_shared_key_length);
+        self.pre_shared_key = Zeroizing::new(key.get(..len).unwrap_or_default().to_vec());
+    }
+
+    /// The longest key the backend can use.
+    pub fn maximum_pre_shared_key_length(&self) -> usize {
+        self.maximum_pre_shared_key_length
+    }
+}
+
+impl fmt::Debug for PreSharedKeyAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreSharedKeyAuthenticator")
+            .field(
+                "identity_hint",
+                &String::from_utf8_lossy(&self.identity_hint),
+            )
+            .field("identity", &String::from_utf8_lossy(&self.identity))
+            .field(
+                "pre_shared_key",
+                &format_args!("<{} bytes>", self.pre_shared_key.len()),
+            )
+            .finish_non_exhaustive()
     }
 }

@@ -23,7 +23,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 pub use events::SslEvent;
-pub use hooks::{SslHooks, Verdict};
+pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
 pub use policy::{Decision, VerifyShared};
 
 use crate::backend::{
@@ -1200,10 +1200,16 @@ impl SslCore {
     /// The session as bytes, to resume it in another process (Qt's `sessionTicket()`).
     /// rustls 0.23 cannot serialize a session, so on that backend this is an
     /// `UnsupportedFeature`-style configuration error, never fake bytes; in-process
-    /// resumption between sockets of one configuration works without it.
+    /// resumption between sockets of one configuration works without it. The OpenSSL
+    /// backend exports the last session of an accepted peer (DER) when
+    /// `SslOptionDisableSessionPersistence` is off.
     pub fn session_ticket(&self) -> Result<Vec<u8>, Error> {
+        if let Some(ticket) = self.session.as_ref().and_then(|s| s.session_ticket()) {
+            return Ok(ticket);
+        }
         Err(ConfigError::new(format!(
-            "session export is not supported by the {} backend",
+            "no session to export: the {} backend cannot export sessions, or holds none \
+             (none received, peer not accepted, or SslOptionDisableSessionPersistence on)",
             self.backend_name().unwrap_or("active")
         ))
         .into())

@@ -1,0 +1,439 @@
+//! Building an OpenSSL `SslContext` from an `SslConfiguration`, once per configuration value.
+//!
+//! Everything that is the same for every connection of a configuration lives here:
+//! protocol range, ciphers, groups, trust store, our certificate and key, ALPN, session
+//! caching, key logging. What belongs to one connection (peer name, verify callback) is set
+//! on the `Ssl` by the session.
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+use openssl::ex_data::Index;
+use openssl::pkey::PKey;
+use openssl::ssl::{
+    AlpnError, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef,
+    SslSessionCacheMode, SslVerifyMode, SslVersion,
+};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::X509;
+
+use crate::backend::openssl::psk;
+use crate::backend::openssl::verifier::ConnectionState;
+use crate::cert::SslCertificate;
+use crate::config::{system_ca_certificates, SslConfiguration, SslOption};
+use crate::enums::{PeerVerifyMode, SslMode, SslProtocol, TlsVersion};
+use crate::error::ConfigError;
+
+/// A context ready to make connections, with what the sessions need to know about it.
+pub(crate) struct Engine {
+    pub(crate) context: SslContext,
+    /// The client sends SNI.
+    pub(crate) send_sni: bool,
+}
+
+/// The cached client engine of `configuration`.
+pub(crate) fn client_engine(configuration: &SslConfiguration) -> Result<Arc<Engine>, ConfigError> {
+    configuration.cached("openssl-client", || {
+        build(configuration, SslMode::SslClientMode).map(Arc::new)
+    })
+}
+
+/// The cached server engine of `configuration`.
+pub(crate) fn server_engine(configuration: &SslConfiguration) -> Result<Arc<Engine>, ConfigError> {
+    configuration.cached("openssl-server", || {
+        build(configuration, SslMode::SslServerMode).map(Arc::new)
+    })
+}
+
+/// Where each connection keeps the state its context-wide callbacks need.
+pub(crate) fn connection_index() -> Result<Index<Ssl, Arc<ConnectionState>>, ConfigError> {
+    static INDEX: OnceLock<Option<Index<Ssl, Arc<ConnectionState>>>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| Ssl::new_ex_index().ok())
+        .ok_or_else(|| ConfigError::new("openssl: no room for connection data"))
+}
+
+fn openssl_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigError + '_ {
+    move |e| ConfigError::new(format!("{what}: {e}"))
+}
+
+fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, ConfigError> {
+    let server = mode == SslMode::SslServerMode;
+    let method = if server {
+        SslMethod::tls_server()
+    } else {
+        SslMethod::tls_client()
+    };
+    let mut builder = SslContext::builder(method).map_err(openssl_error("openssl context"))?;
+    set_protocols(&mut builder, configuration)?;
+    set_ciphers(&mut builder, configuration)?;
+    set_groups(&mut builder, configuration)?;
+    set_trust(&mut builder, configuration)?;
+    set_identity(&mut builder, configuration, server)?;
+    set_verify_mode(&mut builder, configuration, server);
+    set_alpn(&mut builder, configuration, server)?;
+    set_sessions(&mut builder, configuration, server)?;
+    psk::install(&mut builder, server)?;
+    if configuration.key_logging() {
+        if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
+            builder.set_keylog_callback(move |_, line| {
+                let written = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .and_then(|mut file| writeln!(file, "{line}"));
+                if let Err(error) = written {
+                    tracing::warn!(%error, "SSLKEYLOGFILE");
+                }
+            });
+        }
+    }
+    if server && !configuration.test_ssl_option(SslOption::SslOptionDisableServerCipherPreference) {
+        builder.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
+    }
+    Ok(Engine {
+        context: builder.build(),
+        send_sni: !configuration.test_ssl_option(SslOption::SslOptionDisableServerNameIndication),
+    })
+}
+
+fn ssl_version(version: TlsVersion) -> SslVersion {
+    match version {
+        TlsVersion::Tls10 => SslVersion::TLS1,
+        TlsVersion::Tls11 => SslVersion::TLS1_1,
+        TlsVersion::Tls12 => SslVersion::TLS1_2,
+        TlsVersion::Tls13 => SslVersion::TLS1_3,
+    }
+}
+
+/// The version range. TLS 1.0 and 1.1 are offered when asked for by name; OpenSSL 3 then
+/// needs security level 0 (their handshake signatures use SHA-1). `AnyProtocol` keeps the
+/// default level, as Qt does, so it negotiates 1.2 or 1.3 in practice.
+fn set_protocols(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+) -> Result<(), ConfigError> {
+    let protocol = configuration.protocol();
+    let (min, max) = protocol.version_range().ok_or_else(|| {
+        ConfigError::new(format!(
+            "protocol {protocol} is not supported by the openssl backend"
+        ))
+    })?;
+    let (min, max) = clamp_for_ciphers(configuration, min, max)?;
+    builder
+        .set_min_proto_version(Some(ssl_version(min)))
+        .map_err(openssl_error("protocol selection"))?;
+    builder
+        .set_max_proto_version(Some(ssl_version(max)))
+        .map_err(openssl_error("protocol selection"))?;
+    if matches!(
+        protocol,
+        SslProtocol::TlsV1_0
+            | SslProtocol::TlsV1_1
+            | SslProtocol::TlsV1_0OrLater
+            | SslProtocol::TlsV1_1OrLater
+    ) {
+        builder.set_security_level(0);
+    }
+    Ok(())
+}
+
+/// A cipher list of only TLS 1.3 suites (or only older ones) rules the other versions out.
+fn clamp_for_ciphers(
+    configuration: &SslConfiguration,
+    min: TlsVersion,
+    max: TlsVersion,
+) -> Result<(TlsVersion, TlsVersion), ConfigError> {
+    let (tls13, older) = split_ciphers(configuration);
+    let (mut min, mut max) = (min, max);
+    if configuration.ciphers().is_empty() {
+        return Ok((min, max));
+    }
+    if older.is_empty() {
+        min = TlsVersion::Tls13;
+    }
+    if tls13.is_empty() && max == TlsVersion::Tls13 {
+        max = TlsVersion::Tls12;
+    }
+    if version_number(min) > version_number(max) {
+        return Err(ConfigError::new(format!(
+            "none of the ciphers can be used with protocol {}",
+            configuration.protocol()
+        )));
+    }
+    Ok((min, max))
+}
+
+fn version_number(version: TlsVersion) -> u8 {
+    match version {
+        TlsVersion::Tls10 => 0,
+        TlsVersion::Tls11 => 1,
+        TlsVersion::Tls12 => 2,
+        TlsVersion::Tls13 => 3,
+    }
+}
+
+/// TLS 1.3 suites by IANA name, older ones by OpenSSL name (the two lists OpenSSL keeps).
+fn split_ciphers(configuration: &SslConfiguration) -> (Vec<String>, Vec<String>) {
+    let mut tls13 = Vec::new();
+    let mut older = Vec::new();
+    for cipher in configuration.ciphers() {
+        if cipher.name().contains("_WITH_") {
+            older.push(cipher.openssl_name().to_string());
+        } else {
+            tls13.push(cipher.name().to_string());
+        }
+    }
+    (tls13, older)
+}
+
+fn set_ciphers(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+) -> Result<(), ConfigError> {
+    if configuration.ciphers().is_empty() {
+        return Ok(());
+    }
+    let (tls13, older) = split_ciphers(configuration);
+    if !tls13.is_empty() {
+        builder
+            .set_ciphersuites(&tls13.join(":"))
+            .map_err(openssl_error("cipher list"))?;
+    }
+    if !older.is_empty() {
+        builder
+            .set_cipher_list(&older.join(":"))
+            .map_err(openssl_error("cipher list"))?;
+    }
+    Ok(())
+}
+
+/// Our group names → OpenSSL's. OpenSSL 3.0 has no post-quantum hybrids: those are left
+/// out, and a list of nothing else is an error.
+fn set_groups(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+) -> Result<(), ConfigError> {
+    if configuration.elliptic_curves().is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<&str> = configuration
+        .elliptic_curves()
+        .iter()
+        .filter_map(|curve| match curve.short_name() {
+            "secp256r1" => Some("P-256"),
+            "secp384r1" => Some("P-384"),
+            "secp521r1" => Some("P-521"),
+            "X25519" => Some("X25519"),
+            _ => None,
+        })
+        .collect();
+    if groups.is_empty() {
+        return Err(ConfigError::new(
+            "none of the key exchange groups is supported by the openssl backend",
+        ));
+    }
+    builder
+        .set_groups_list(&groups.join(":"))
+        .map_err(openssl_error("key exchange groups"))
+}
+
+fn to_x509(cert: &SslCertificate) -> Result<X509, ConfigError> {
+    X509::from_der(cert.der()).map_err(openssl_error("certificate"))
+}
+
+/// The trusted CAs: the configuration's, plus the system's when loaded on demand (the same
+/// set the rustls backend trusts). On a server they also name the acceptable client CAs.
+fn set_trust(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+) -> Result<(), ConfigError> {
+    let mut store = X509StoreBuilder::new().map_err(openssl_error("trust store"))?;
+    let mut anchors: Vec<SslCertificate> = configuration.ca_certificates().to_vec();
+    if configuration.system_ca_on_demand() {
+        anchors.extend(system_ca_certificates());
+    }
+    for anchor in &anchors {
+        // A certificate OpenSSL cannot read, or one already there, is skipped.
+        if let Ok(x509) = to_x509(anchor) {
+            let _ = store.add_cert(x509);
+        }
+    }
+    builder.set_cert_store(store.build());
+    if configuration.peer_verify_depth() > 0 {
+        builder.set_verify_depth(configuration.peer_verify_depth());
+    }
+    Ok(())
+}
+
+/// Our certificate chain and key, if both are set; one without the other is an error, and
+/// a server needs both.
+fn set_identity(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) -> Result<(), ConfigError> {
+    let chain = configuration.local_certificate_chain();
+    let key = configuration.private_key();
+    let Some((leaf, key)) = chain.first().zip(key) else {
+        if server {
+            return Err(ConfigError::new(
+                "server mode needs a local certificate and its private key",
+            ));
+        }
+        if key.is_some() || !chain.is_empty() {
+            return Err(ConfigError::new(
+                "a local certificate needs its private key, and a private key its certificate",
+            ));
+        }
+        return Ok(());
+    };
+    let pkcs8 = key.to_pkcs8_der()?;
+    let pkey = PKey::private_key_from_pkcs8(&pkcs8).map_err(openssl_error("private key"))?;
+    builder
+        .set_certificate(&*to_x509(leaf)?)
+        .map_err(openssl_error("local certificate"))?;
+    builder
+        .set_private_key(&pkey)
+        .map_err(openssl_error("private key"))?;
+    for cert in chain.iter().skip(1) {
+        builder
+            .add_extra_chain_cert(to_x509(cert)?)
+            .map_err(openssl_error("local certificate chain"))?;
+    }
+    builder
+        .check_private_key()
+        .map_err(openssl_error("local certificate and private key"))?;
+    if server {
+        for ca in configuration.ca_certificates() {
+            if let Ok(x509) = to_x509(ca) {
+                let _ = builder.add_client_ca(&x509);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The context-wide mode; the session installs its own callback with the same mode. A
+/// client always verifies (the policy decides what errors mean, as with rustls); a server
+/// asks for a certificate unless `VerifyNone`, and requires one in `VerifyPeer` when a
+/// missing certificate is fatal.
+fn set_verify_mode(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) {
+    builder.set_verify(verify_mode(configuration, server));
+}
+
+pub(crate) fn verify_mode(configuration: &SslConfiguration, server: bool) -> SslVerifyMode {
+    if !server {
+        return SslVerifyMode::PEER;
+    }
+    match configuration
+        .peer_verify_mode()
+        .effective(SslMode::SslServerMode)
+    {
+        PeerVerifyMode::VerifyNone => SslVerifyMode::NONE,
+        PeerVerifyMode::VerifyPeer if configuration.missing_certificate_is_fatal() => {
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT
+        }
+        _ => SslVerifyMode::PEER,
+    }
+}
+
+/// ALPN in wire format; the server picks by its own preference, and answers without ALPN
+/// when nothing matches (Qt's OpenSSL backend does the same).
+fn set_alpn(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) -> Result<(), ConfigError> {
+    let protocols = configuration.allowed_next_protocols();
+    if protocols.is_empty() {
+        return Ok(());
+    }
+    let mut wire = Vec::new();
+    for protocol in protocols {
+        let len = u8::try_from(protocol.len())
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::new("ALPN protocol names must be 1 to 255 bytes"))?;
+        wire.push(len);
+        wire.extend_from_slice(protocol);
+    }
+    if server {
+        let ours = protocols.to_vec();
+        builder.set_alpn_select_callback(move |_, client| {
+            select_alpn(&ours, client).ok_or(AlpnError::NOACK)
+        });
+    } else {
+        builder
+            .set_alpn_protos(&wire)
+            .map_err(openssl_error("ALPN protocols"))?;
+    }
+    Ok(())
+}
+
+/// Our first protocol that the client offers, as a slice of the client's list.
+fn select_alpn<'a>(ours: &[Vec<u8>], client: &'a [u8]) -> Option<&'a [u8]> {
+    let mut offered = Vec::new();
+    let mut rest = client;
+    while let Some((&len, tail)) = rest.split_first() {
+        let (name, next) = tail.split_at_checked(usize::from(len))?;
+        offered.push(name);
+        rest = next;
+    }
+    ours.iter()
+        .find_map(|want| offered.iter().copied().find(|o| *o == want.as_slice()))
+}
+
+/// Sessions. A server issues tickets (and resumes) unless tickets are disabled. A client
+/// keeps the last ticket of an accepted peer for `session_ticket()`; it cannot offer one
+/// again, because the safe `openssl` API has no way to set a session on a connection
+/// (`SslRef::set_session` is `unsafe`).
+fn set_sessions(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) -> Result<(), ConfigError> {
+    let no_tickets = configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets);
+    if server {
+        builder
+            .set_session_id_context(b"sslsocket")
+            .map_err(openssl_error("session id context"))?;
+        if no_tickets {
+            builder.set_options(SslOptions::NO_TICKET);
+            builder
+                .set_num_tickets(0)
+                .map_err(openssl_error("session tickets"))?;
+        }
+        return Ok(());
+    }
+    if no_tickets {
+        builder.set_options(SslOptions::NO_TICKET);
+        builder.set_session_cache_mode(SslSessionCacheMode::OFF);
+        return Ok(());
+    }
+    let index = connection_index()?;
+    builder.set_session_cache_mode(SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL);
+    builder.set_new_session_callback(move |ssl: &mut SslRef, session| {
+        if let Some(state) = ssl.ex_data(index) {
+            state.offer_session(session);
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_picks_its_first_protocol_the_client_offers() {
+        let ours = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        assert_eq!(select_alpn(&ours, b"\x08http/1.1\x02h2"), Some(&b"h2"[..]));
+        assert_eq!(select_alpn(&ours, b"\x03foo"), None);
+        assert_eq!(select_alpn(&ours, b"\x09http"), None);
+    }
+}

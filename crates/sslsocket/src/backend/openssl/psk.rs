@@ -1,0 +1,68 @@
+//! Pre-shared keys (Qt's `preSharedKeyAuthenticationRequired`) through the safe PSK
+//! callbacks of the `openssl` crate.
+
+use std::sync::Arc;
+
+use openssl::ex_data::Index;
+use openssl::ssl::{Ssl, SslContextBuilder, SslRef};
+
+use crate::backend::openssl::context::connection_index;
+use crate::backend::openssl::verifier::ConnectionState;
+use crate::core::PreSharedKeyAuthenticator;
+use crate::error::ConfigError;
+
+/// Pre-shared keys through the socket's `SslHooks::pre_shared_key`, installed on every
+/// context as Qt does: a client is asked when a server offers PSK (TLS 1.2, with its
+/// hint) and while its TLS 1.3 ClientHello is built; a server is asked with the client's
+/// identity. An empty key declines. The server's identity hint cannot be set: the safe
+/// API has no setter for it (`SSL_CTX_use_psk_identity_hint` is not bound).
+pub(crate) fn install(builder: &mut SslContextBuilder, server: bool) -> Result<(), ConfigError> {
+    let index = connection_index()?;
+    if server {
+        builder.set_psk_server_callback(move |ssl, identity, key_out| {
+            let identity = identity.unwrap_or_default();
+            let mut request =
+                PreSharedKeyAuthenticator::new(b"", identity, identity.len(), key_out.len());
+            ask(ssl, index, &mut request);
+            Ok(copy_into(request.pre_shared_key(), key_out))
+        });
+    } else {
+        builder.set_psk_client_callback(move |ssl, hint, identity_out, key_out| {
+            // The identity is written as a C string: one byte for its terminating NUL.
+            let room = identity_out.len().saturating_sub(1);
+            let mut request =
+                PreSharedKeyAuthenticator::new(hint.unwrap_or_default(), b"", room, key_out.len());
+            ask(ssl, index, &mut request);
+            let key = request.pre_shared_key();
+            if key.is_empty() {
+                return Ok(0);
+            }
+            let identity = request.identity();
+            let written = copy_into(identity, identity_out);
+            if let Some(nul) = identity_out.get_mut(written) {
+                *nul = 0;
+            }
+            Ok(copy_into(key, key_out))
+        });
+    }
+    Ok(())
+}
+
+fn ask(
+    ssl: &mut SslRef,
+    index: Index<Ssl, Arc<ConnectionState>>,
+    request: &mut PreSharedKeyAuthenticator,
+) {
+    if let Some(hooks) = ssl.ex_data(index).and_then(|state| state.hooks()) {
+        hooks.pre_shared_key(request);
+    }
+}
+
+/// Copies as much of `from` as fits; returns how much.
+fn copy_into(from: &[u8], to: &mut [u8]) -> usize {
+    let n = from.len().min(to.len());
+    if let (Some(dst), Some(src)) = (to.get_mut(..n), from.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    n
+}

@@ -1,0 +1,427 @@
+//! One OpenSSL connection behind the `TlsSession` trait: an `SslStream` over an in-memory
+//! duplex, driven from `process()`.
+//!
+//! `read_tls` appends to the incoming buffer, OpenSSL reads from it (an empty buffer is
+//! `WouldBlock`, so OpenSSL answers `WANT_READ` and keeps its state) and writes to the
+//! outgoing buffer, which `write_tls` drains. Decrypted data is pulled into a plaintext
+//! buffer bounded at 16 KiB; when it is full the session stops asking for input, which
+//! pushes back on the peer.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use openssl::nid::Nid;
+use openssl::pkey::Id;
+use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion};
+
+use crate::backend::openssl::alerts;
+use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
+use crate::backend::openssl::verifier::{to_certificate, ConnectionState, PeerName};
+use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
+use crate::cert::SslCertificate;
+use crate::config::{SslConfiguration, SslOption};
+use crate::core::VerifyShared;
+use crate::enums::{SocketError, SslProtocol, TlsVersion};
+use crate::error::{ConfigError, TlsFailure};
+
+/// The most decrypted data held before the session stops taking input.
+const PLAIN_LIMIT: usize = 16 * 1024;
+/// The most unprocessed TLS input held (the plaintext buffer is full meanwhile).
+const INCOMING_LIMIT: usize = 64 * 1024;
+/// Above this much unsent output, `write_plain` takes nothing until it drains.
+const OUTGOING_LIMIT: usize = 64 * 1024;
+
+/// The in-memory duplex OpenSSL reads from and writes to.
+#[derive(Default)]
+struct MemIo {
+    incoming: VecDeque<u8>,
+    outgoing: VecDeque<u8>,
+}
+
+impl Read for MemIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.incoming.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.incoming.read(buf)
+    }
+}
+
+impl Write for MemIo {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.outgoing.extend(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+pub(crate) struct OpensslSession {
+    stream: SslStream<MemIo>,
+    state: Arc<ConnectionState>,
+    persist_sessions: bool,
+    handshaking: bool,
+    plain: VecDeque<u8>,
+    peer_closed: bool,
+    close_sent: bool,
+    chain_published: bool,
+    notices: VecDeque<BackendNotice>,
+}
+
+impl OpensslSession {
+    /// A client session; its ClientHello is ready to send when this returns.
+    pub(crate) fn client(
+        engine: &Engine,
+        configuration: &SslConfiguration,
+        peer_name: Option<&str>,
+        verify: Arc<VerifyShared>,
+    ) -> Result<OpensslSession, ConfigError> {
+        let (mut ssl, state) = new_ssl(engine, configuration, verify, false)?;
+        if let Some(name) = peer_name.filter(|n| !n.is_empty()) {
+            if name.contains('\0') {
+                return Err(ConfigError::new(format!(
+                    "`{}` is not a valid host name for TLS",
+                    name.escape_default()
+                )));
+            }
+            match PeerName::parse(name) {
+                PeerName::Ip(ip) => ssl.param_mut().set_ip(ip),
+                PeerName::Dns(host) => {
+                    if engine.send_sni {
+                        ssl.set_hostname(host)
+                            .map_err(|e| ConfigError::new(format!("server name `{host}`: {e}")))?;
+                    }
+                    ssl.param_mut().set_host(host)
+                }
+            }
+            .map_err(|e| ConfigError::new(format!("peer name `{name}`: {e}")))?;
+        }
+        ssl.set_connect_state();
+        let mut session = OpensslSession::wrap(ssl, state, configuration)?;
+        // Produce the ClientHello now, so the driver has something to send.
+        match session.stream.do_handshake() {
+            Ok(()) => {}
+            Err(e) if e.code() == ErrorCode::WANT_READ => {}
+            Err(e) => return Err(ConfigError::new(format!("client session: {e}"))),
+        }
+        Ok(session)
+    }
+
+    /// A server session, waiting for the ClientHello.
+    pub(crate) fn server(
+        engine: &Engine,
+        configuration: &SslConfiguration,
+        verify: Arc<VerifyShared>,
+    ) -> Result<OpensslSession, ConfigError> {
+        let (mut ssl, state) = new_ssl(engine, configuration, verify, true)?;
+        ssl.set_accept_state();
+        OpensslSession::wrap(ssl, state, configuration)
+    }
+
+    fn wrap(
+        ssl: Ssl,
+        state: Arc<ConnectionState>,
+        configuration: &SslConfiguration,
+    ) -> Result<OpensslSession, ConfigError> {
+        let stream = SslStream::new(ssl, MemIo::default())
+            .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
+        Ok(OpensslSession {
+            stream,
+            state,
+            persist_sessions: !configuration
+                .test_ssl_option(SslOption::SslOptionDisableSessionPersistence),
+            handshaking: true,
+            plain: VecDeque::new(),
+            peer_closed: false,
+            close_sent: false,
+            chain_published: false,
+            notices: VecDeque::new(),
+        })
+    }
+
+    fn io(&self) -> &MemIo {
+        self.stream.get_ref()
+    }
+
+    /// A failure from an OpenSSL error, with the alerts it shows.
+    fn failure(&mut self, error: &openssl::ssl::Error) -> TlsFailure {
+        let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
+        if !self.handshaking {
+            failure.socket_error = SocketError::SslInternalError;
+        }
+        if alerts::missing_peer_certificate(error) {
+            self.state.verify().record_missing_certificate();
+        }
+        if let Some(alert) = alerts::received(error) {
+            failure.message = format!("the peer sent a fatal alert: {}", alert.description);
+            failure.alert_received = Some(alert.clone());
+            self.notices.push_back(BackendNotice::AlertReceived(alert));
+            return failure;
+        }
+        if let Some(alert) = self.state.take_refusal_alert() {
+            self.notices.push_back(BackendNotice::AlertSent(alert));
+        }
+        failure
+    }
+
+    /// Hands the core the chain exactly as the peer sent it, once verification ran (the
+    /// server side learns it only after OpenSSL's callback).
+    fn publish_sent_chain(&mut self) {
+        if self.chain_published || !self.state.decided() {
+            return;
+        }
+        let chain = self.peer_certificate_chain();
+        if !chain.is_empty() {
+            self.chain_published = true;
+            self.state.verify().lock().peer_chain = chain;
+        }
+    }
+
+    fn handshake(&mut self) -> Result<(), TlsFailure> {
+        let result = self.stream.do_handshake();
+        self.publish_sent_chain();
+        match result {
+            Ok(()) => {
+                self.handshaking = false;
+                let reused = self.stream.ssl().session_reused();
+                let has_peer = self.stream.ssl().peer_certificate().is_some();
+                if !reused && has_peer && !self.state.decide_late(self.peer_certificate_chain()) {
+                    return Err(TlsFailure::handshake("certificate verification failed"));
+                }
+                Ok(())
+            }
+            Err(e) if e.code() == ErrorCode::WANT_READ => Ok(()),
+            Err(e) => Err(self.failure(&e)),
+        }
+    }
+
+    fn read_records(&mut self) -> Result<(), TlsFailure> {
+        let mut buf = [0u8; PLAIN_LIMIT];
+        while !self.peer_closed && self.plain.len() < PLAIN_LIMIT {
+            let room = PLAIN_LIMIT - self.plain.len();
+            let Some(chunk) = buf.get_mut(..room) else {
+                break;
+            };
+            match self.stream.ssl_read(chunk) {
+                Ok(0) => break,
+                Ok(n) => self.plain.extend(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
+                    self.peer_closed = true;
+                    self.notices
+                        .push_back(BackendNotice::AlertReceived(alerts::close_notify()));
+                }
+                Err(e) if e.code() == ErrorCode::WANT_READ => break,
+                Err(e) => return Err(self.failure(&e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `Ssl` of one connection: its verify callback, its state for the context's callbacks.
+fn new_ssl(
+    engine: &Engine,
+    configuration: &SslConfiguration,
+    verify: Arc<VerifyShared>,
+    server: bool,
+) -> Result<(Ssl, Arc<ConnectionState>), ConfigError> {
+    let mut ssl =
+        Ssl::new(&engine.context).map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
+    let state = ConnectionState::new(verify, configuration.pinned_public_keys().to_vec());
+    ssl.set_ex_data(connection_index()?, Arc::clone(&state));
+    let callback_state = Arc::clone(&state);
+    ssl.set_verify_callback(verify_mode(configuration, server), move |ok, ctx| {
+        callback_state.on_verify(ok, ctx)
+    });
+    Ok((ssl, state))
+}
+
+impl TlsSession for OpensslSession {
+    fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        let mut buf = [0u8; 16 * 1024];
+        let n = rd.read(&mut buf)?;
+        self.stream
+            .get_mut()
+            .incoming
+            .extend(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    fn process(&mut self) -> Result<(), TlsFailure> {
+        if self.handshaking {
+            self.handshake()?;
+        }
+        if !self.handshaking {
+            self.read_records()?;
+        }
+        for _ in 0..self.state.take_tickets() {
+            self.notices.push_back(BackendNotice::NewSessionTicket);
+        }
+        Ok(())
+    }
+
+    fn write_tls(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
+        let outgoing = &mut self.stream.get_mut().outgoing;
+        let (front, _) = outgoing.as_slices();
+        let n = wr.write(front)?;
+        outgoing.drain(..n.min(outgoing.len()));
+        Ok(n)
+    }
+
+    fn wants_write(&self) -> bool {
+        !self.io().outgoing.is_empty()
+    }
+
+    fn wants_read(&self) -> bool {
+        !self.peer_closed
+            && self.plain.len() < PLAIN_LIMIT
+            && self.io().incoming.len() < INCOMING_LIMIT
+    }
+
+    fn tls_bytes_to_write(&self) -> usize {
+        self.io().outgoing.len()
+    }
+
+    fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.handshaking || data.is_empty() || self.io().outgoing.len() >= OUTGOING_LIMIT {
+            return Ok(0);
+        }
+        let take = data.len().min(OUTGOING_LIMIT);
+        match self.stream.ssl_write(data.get(..take).unwrap_or_default()) {
+            Ok(n) => Ok(n),
+            Err(e) if e.code() == ErrorCode::WANT_READ => Ok(0),
+            Err(e) => Err(io::Error::other(format!("TLS error: {e}"))),
+        }
+    }
+
+    fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead {
+        if self.plain.is_empty() {
+            return if self.peer_closed {
+                PlainRead::Closed
+            } else {
+                PlainRead::WouldBlock
+            };
+        }
+        match self.plain.read(buf) {
+            Ok(n) => PlainRead::Data(n),
+            Err(_) => PlainRead::WouldBlock,
+        }
+    }
+
+    fn plaintext_len(&self) -> usize {
+        self.plain.len()
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.handshaking
+    }
+
+    fn received_close_notify(&self) -> bool {
+        self.peer_closed
+    }
+
+    fn negotiated(&self) -> Option<Negotiated> {
+        if self.handshaking {
+            return None;
+        }
+        let ssl = self.stream.ssl();
+        let version = match ssl.version2()? {
+            v if v == SslVersion::TLS1_3 => TlsVersion::Tls13,
+            v if v == SslVersion::TLS1_2 => TlsVersion::Tls12,
+            v if v == SslVersion::TLS1_1 => TlsVersion::Tls11,
+            v if v == SslVersion::TLS1 => TlsVersion::Tls10,
+            _ => return None,
+        };
+        let cipher = ssl.current_cipher()?;
+        Some(Negotiated {
+            protocol: SslProtocol::from_version(version),
+            cipher_suite: cipher.standard_name().unwrap_or(cipher.name()).to_string(),
+            key_exchange_group: key_exchange_group(ssl),
+            alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
+            resumed: ssl.session_reused(),
+        })
+    }
+
+    fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
+        let ssl = self.stream.ssl();
+        let mut chain = Vec::new();
+        // The client's list starts with the leaf; the server's leaves it out.
+        if ssl.is_server() {
+            chain.extend(ssl.peer_certificate().as_deref().and_then(to_certificate));
+        }
+        if let Some(stack) = ssl.peer_cert_chain() {
+            chain.extend(stack.iter().filter_map(to_certificate));
+        }
+        chain
+    }
+
+    fn poll_notice(&mut self) -> Option<BackendNotice> {
+        self.notices.pop_front()
+    }
+
+    fn close(&mut self) {
+        if self.close_sent {
+            return;
+        }
+        self.close_sent = true;
+        if self.stream.shutdown().is_ok() {
+            self.notices
+                .push_back(BackendNotice::AlertSent(alerts::close_notify()));
+        }
+    }
+
+    fn forget_session(&mut self) {
+        self.state.forget_session();
+    }
+
+    fn session_ticket(&self) -> Option<Vec<u8>> {
+        if !self.persist_sessions {
+            return None;
+        }
+        self.state.session_der()
+    }
+
+    fn export_keying_material(
+        &self,
+        len: usize,
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, TlsFailure> {
+        let label = std::str::from_utf8(label).map_err(|_| {
+            TlsFailure::internal(
+                "exporting keying material: the openssl backend needs a UTF-8 label",
+            )
+        })?;
+        let mut out = vec![0u8; len];
+        self.stream
+            .ssl()
+            .export_keying_material(&mut out, label, context)
+            .map_err(|e| TlsFailure::internal(format!("exporting keying material: {e}")))?;
+        Ok(out)
+    }
+}
+
+/// The group of the ephemeral key exchange, by our names.
+fn key_exchange_group(ssl: &SslRef) -> Option<String> {
+    let (id, curve) = if ssl.is_server() {
+        let key = ssl.tmp_key().ok()?;
+        let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
+        (key.id(), curve)
+    } else {
+        let key = ssl.peer_tmp_key().ok()?;
+        let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
+        (key.id(), curve)
+    };
+    let name = match (id, curve) {
+        (Id::X25519, _) => "X25519",
+        (Id::X448, _) => "X448",
+        (_, Some(Nid::X9_62_PRIME256V1)) => "secp256r1",
+        (_, Some(Nid::SECP384R1)) => "secp384r1",
+        (_, Some(Nid::SECP521R1)) => "secp521r1",
+        _ => return None,
+    };
+    Some(name.to_string())
+}

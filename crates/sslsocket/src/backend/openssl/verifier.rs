@@ -1,0 +1,294 @@
+//! The verify callback that collects: OpenSSL's own verification reports every error, depth
+//! by depth, and the callback always lets it go on, as Qt's OpenSSL backend does.
+//!
+//! The callback is installed per connection (`SslRef::set_verify_callback`) and records
+//! each error with the certificate OpenSSL was looking at. When OpenSSL signals success at
+//! depth 0 (the last call of a verification that was allowed to continue), the list goes
+//! to [`VerifyShared::decide`], so the core applies the socket's policy; a refusal makes the
+//! callback return false there, and OpenSSL ends the handshake with the alert that fits the
+//! first error.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openssl::ssl::SslSession;
+use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult};
+
+use crate::backend::openssl::alerts;
+use crate::cert::SslCertificate;
+use crate::core::{Decision, SslHooks, VerifyShared};
+use crate::enums::Alert;
+use crate::ssl_error::{SslError, SslErrorKind};
+
+/// What one connection shares with its OpenSSL callbacks: the verification in progress
+/// and the last session ticket received.
+pub(crate) struct ConnectionState {
+    verify: Arc<VerifyShared>,
+    pins: Vec<[u8; 32]>,
+    inner: Mutex<Collected>,
+}
+
+#[derive(Default)]
+struct Collected {
+    errors: Vec<SslError>,
+    /// The first OpenSSL error code, restored on refusal so the alert matches it.
+    first_result: Option<X509VerifyResult>,
+    started: bool,
+    decided: bool,
+    refused: bool,
+    alert_reported: bool,
+    session: Option<SslSession>,
+    tickets: usize,
+}
+
+impl ConnectionState {
+    pub(crate) fn new(verify: Arc<VerifyShared>, pins: Vec<[u8; 32]>) -> Arc<ConnectionState> {
+        Arc::new(ConnectionState {
+            verify,
+            pins,
+            inner: Mutex::new(Collected::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Collected> {
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The verification shared with the core.
+    pub(crate) fn verify(&self) -> &Arc<VerifyShared> {
+        &self.verify
+    }
+
+    /// The socket's hooks, if it has any.
+    pub(crate) fn hooks(&self) -> Option<Arc<dyn SslHooks>> {
+        self.verify.lock().hooks.clone()
+    }
+
+    /// One call of OpenSSL's verify callback.
+    pub(crate) fn on_verify(&self, preverify_ok: bool, ctx: &mut X509StoreContextRef) -> bool {
+        let mut inner = self.lock();
+        inner.started = true;
+        if !preverify_ok {
+            let result = ctx.error();
+            let error = match ctx.current_cert().and_then(to_certificate) {
+                Some(cert) => SslError::with_certificate(error_kind(result.as_raw()), cert),
+                None => SslError::new(error_kind(result.as_raw())),
+            };
+            if !inner.errors.contains(&error) {
+                inner.errors.push(error);
+            }
+            inner.first_result.get_or_insert(result);
+            if !inner.decided {
+                // Go on: every depth gets its say before anything is decided.
+                return true;
+            }
+            // An error after the decision (name constraints, policy): decide again.
+        } else if ctx.error_depth() != 0 || inner.decided {
+            return true;
+        }
+        let mut errors = inner.errors.clone();
+        let first_result = inner.first_result;
+        drop(inner);
+
+        let built: Vec<SslCertificate> = ctx
+            .chain()
+            .map(|chain| chain.iter().filter_map(to_certificate).collect())
+            .unwrap_or_default();
+        // The chain as the peer sent it is known to the client now; the server learns it
+        // only after the callback (the session patches it in, see `publish_sent_chain`).
+        let sent = sent_chain(ctx).unwrap_or_else(|| built.clone());
+        if !self.pins.is_empty() && !self.pinned(&sent, &built) {
+            if let Some(leaf) = sent.first() {
+                errors.push(SslError::with_certificate(
+                    SslErrorKind::CertificateRejected,
+                    leaf.clone(),
+                ));
+            }
+        }
+        order_like_rustls(&mut errors);
+        let decision = self.verify.decide(errors, sent);
+
+        let mut inner = self.lock();
+        inner.decided = true;
+        inner.refused = decision == Decision::Refuse;
+        if inner.refused {
+            if let Some(result) = first_result {
+                ctx.set_error(result);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Decides after the handshake when OpenSSL ended verification without the final
+    /// success call (fail closed: a chain is never accepted undecided). True when accepted.
+    pub(crate) fn decide_late(&self, chain: Vec<SslCertificate>) -> bool {
+        let inner = self.lock();
+        if inner.decided || !inner.started {
+            return !inner.refused;
+        }
+        let mut errors = inner.errors.clone();
+        drop(inner);
+        order_like_rustls(&mut errors);
+        let decision = self.verify.decide(errors, chain);
+        let mut inner = self.lock();
+        inner.decided = true;
+        inner.refused = decision == Decision::Refuse;
+        !inner.refused
+    }
+
+    /// Whether the callback ran and reached a decision.
+    pub(crate) fn decided(&self) -> bool {
+        self.lock().decided
+    }
+
+    /// The alert OpenSSL sends when we refused the peer, once.
+    pub(crate) fn take_refusal_alert(&self) -> Option<Alert> {
+        let mut inner = self.lock();
+        if !inner.refused || inner.alert_reported {
+            return None;
+        }
+        inner.alert_reported = true;
+        Some(alerts::for_verify_error(
+            inner.first_result.map_or(0, |r| r.as_raw()),
+        ))
+    }
+
+    /// A session (ticket) arrived: kept, for export, only when the application accepted
+    /// the peer (the rule of the rustls backend's store: never for a refused or paused
+    /// peer).
+    pub(crate) fn offer_session(&self, session: SslSession) {
+        let accepted = {
+            let state = self.verify.lock();
+            state.verified && !state.refused && !state.paused
+        };
+        if accepted {
+            let mut inner = self.lock();
+            inner.session = Some(session);
+            inner.tickets += 1;
+        }
+    }
+
+    /// The tickets received since the last call.
+    pub(crate) fn take_tickets(&self) -> usize {
+        std::mem::take(&mut self.lock().tickets)
+    }
+
+    /// The stored session, DER-encoded.
+    pub(crate) fn session_der(&self) -> Option<Vec<u8>> {
+        self.lock().session.as_ref().and_then(|s| s.to_der().ok())
+    }
+
+    /// Forgets the stored session (the application rejected the peer afterwards).
+    pub(crate) fn forget_session(&self) {
+        self.lock().session = None;
+    }
+
+    /// Whether a pinned key is in the chain as sent or in the path OpenSSL built (which
+    /// ends at the trust anchor).
+    fn pinned(&self, sent: &[SslCertificate], built: &[SslCertificate]) -> bool {
+        sent.iter()
+            .chain(built)
+            .any(|c| self.pins.contains(&c.public_key_sha256()))
+    }
+}
+
+/// The peer's chain as it sent it, when OpenSSL already stored it (the client side).
+fn sent_chain(ctx: &X509StoreContextRef) -> Option<Vec<SslCertificate>> {
+    let index = X509StoreContext::ssl_idx().ok()?;
+    let ssl = ctx.ex_data(index)?;
+    if ssl.is_server() {
+        return None;
+    }
+    let chain: Vec<SslCertificate> = ssl
+        .peer_cert_chain()?
+        .iter()
+        .filter_map(to_certificate)
+        .collect();
+    (!chain.is_empty()).then_some(chain)
+}
+
+pub(crate) fn to_certificate(cert: &X509Ref) -> Option<SslCertificate> {
+    cert.to_der()
+        .ok()
+        .and_then(|der| SslCertificate::from_der(&der).ok())
+}
+
+/// The rustls backend lists the name check after the chain's errors; the same order here
+/// keeps the lists of both backends equal.
+fn order_like_rustls(errors: &mut [SslError]) {
+    errors.sort_by_key(|e| e.error() == SslErrorKind::HostNameMismatch);
+}
+
+/// Qt's mapping of OpenSSL's `X509_V_ERR_*` codes (`_q_OpenSSL_to_QSslError`, by symbol:
+/// OpenSSL 3 renumbered `X509_V_ERR_INVALID_CA` from 24 to 79), plus the host and IP
+/// checks OpenSSL does itself here (Qt checks the name on its own).
+pub(crate) fn error_kind(code: i32) -> SslErrorKind {
+    use SslErrorKind::*;
+    match code {
+        2 => UnableToGetIssuerCertificate,
+        4 => UnableToDecryptCertificateSignature,
+        6 => UnableToDecodeIssuerPublicKey,
+        7 => CertificateSignatureFailed,
+        9 => CertificateNotYetValid,
+        10 => CertificateExpired,
+        13 => InvalidNotBeforeField,
+        14 => InvalidNotAfterField,
+        18 => SelfSignedCertificate,
+        19 => SelfSignedCertificateInChain,
+        20 => UnableToGetLocalIssuerCertificate,
+        21 => UnableToVerifyFirstCertificate,
+        23 => CertificateRevoked,
+        24 if openssl::version::number() < 0x3000_0000 => InvalidCaCertificate,
+        79 => InvalidCaCertificate,
+        25 => PathLengthExceeded,
+        26 => InvalidPurpose,
+        27 => CertificateUntrusted,
+        28 => CertificateRejected,
+        // X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+        62 | 64 => HostNameMismatch,
+        _ => UnspecifiedError,
+    }
+}
+
+/// How the peer name is checked: a DNS name or an IP address.
+pub(crate) enum PeerName<'a> {
+    Dns(&'a str),
+    Ip(IpAddr),
+}
+
+impl<'a> PeerName<'a> {
+    pub(crate) fn parse(name: &'a str) -> PeerName<'a> {
+        let bare = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(name);
+        match bare.parse::<IpAddr>() {
+            Ok(ip) => PeerName::Ip(ip),
+            Err(_) => PeerName::Dns(name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_codes_map_to_qt_kinds() {
+        assert_eq!(error_kind(18), SslErrorKind::SelfSignedCertificate);
+        assert_eq!(error_kind(10), SslErrorKind::CertificateExpired);
+        assert_eq!(error_kind(62), SslErrorKind::HostNameMismatch);
+        assert_eq!(error_kind(22), SslErrorKind::UnspecifiedError);
+    }
+
+    #[test]
+    fn peer_names_are_told_apart() {
+        assert!(matches!(PeerName::parse("127.0.0.1"), PeerName::Ip(_)));
+        assert!(matches!(PeerName::parse("[::1]"), PeerName::Ip(_)));
+        assert!(matches!(PeerName::parse("localhost"), PeerName::Dns(_)));
+    }
+}
