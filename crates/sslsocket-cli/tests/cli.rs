@@ -256,7 +256,6 @@ fn bad_input_is_exit_2_with_one_line() -> TestResult {
             "--protocol",
             "tls1.2"
         ],
-        os_args!["connect", target, "--ocsp"],
         os_args!["connect", target, "--psk-identity", "id", "--psk-key", "00"],
         os_args!["connect", "no-port-here"],
         os_args!["connect", "::1:443"],

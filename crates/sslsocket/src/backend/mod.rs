@@ -96,7 +96,7 @@ pub enum PlainRead {
 }
 
 /// One TLS connection's engine: bytes in, bytes out, no sockets.
-pub trait TlsSession: Send {
+pub trait TlsSession: Send + Sync {
     /// Reads TLS bytes from `rd` into the engine (no processing). `Ok(0)` at end of input.
     fn read_tls(&mut self, rd: &mut dyn io::Read) -> io::Result<usize>;
     /// Processes what was read: handshake messages, records, alerts.
@@ -136,6 +136,10 @@ pub trait TlsSession: Send {
     /// persistence is disabled.
     fn session_ticket(&self) -> Option<Vec<u8>> {
         None
+    }
+    /// Whether this backend can export sessions at all (`session_ticket`).
+    fn can_export_sessions(&self) -> bool {
+        false
     }
     /// Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), `len` bytes.
     fn export_keying_material(

@@ -627,11 +627,18 @@ impl SslCore {
             .session
             .as_ref()
             .is_some_and(|s| s.received_close_notify())
-            && !self.closing
         {
-            // The peer finished: answer with our close_notify once our data is out.
-            self.closing = true;
-            self.maybe_send_close_notify();
+            if !self.eof {
+                // close_notify ends the peer's stream cleanly, whatever TCP does next.
+                self.eof = true;
+                self.clean_close = true;
+                self.push(SslEvent::ReadChannelFinished);
+            }
+            if !self.closing {
+                // The peer finished: answer with our close_notify once our data is out.
+                self.closing = true;
+                self.maybe_send_close_notify();
+            }
         }
     }
 
@@ -1207,12 +1214,22 @@ impl SslCore {
         if let Some(ticket) = self.session.as_ref().and_then(|s| s.session_ticket()) {
             return Ok(ticket);
         }
-        Err(ConfigError::new(format!(
-            "no session to export: the {} backend cannot export sessions, or holds none \
-             (none received, peer not accepted, or SslOptionDisableSessionPersistence on)",
-            self.backend_name().unwrap_or("active")
-        ))
-        .into())
+        let backend = self
+            .backend_name()
+            .or_else(backend::active_backend)
+            .unwrap_or("active");
+        let can_export = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.can_export_sessions());
+        let message = if can_export {
+            "no session to export: none received, the peer was not accepted, or \
+             SslOptionDisableSessionPersistence is on"
+                .to_string()
+        } else {
+            format!("session export is not supported by the {backend} backend")
+        };
+        Err(ConfigError::new(message).into())
     }
 
     /// Imports a session exported by `session_ticket` (Qt's `setSessionTicket()`); not

@@ -377,6 +377,10 @@ impl TlsSession for OpensslSession {
         self.state.forget_session();
     }
 
+    fn can_export_sessions(&self) -> bool {
+        true
+    }
+
     fn session_ticket(&self) -> Option<Vec<u8>> {
         if !self.persist_sessions {
             return None;
