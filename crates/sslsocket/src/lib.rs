@@ -55,3 +55,8 @@ pub use enums::{
 pub use error::{ApiMisuse, ConfigError, Error, Result, TlsFailure};
 pub use ocsp::{OcspCertificateStatus, OcspResponse, OcspRevocationReason};
 pub use ssl_error::{IgnoreRule, SslError, SslErrorKind};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

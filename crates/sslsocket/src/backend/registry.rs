@@ -24,6 +24,19 @@ pub enum SupportedFeature {
     Alerts,
 }
 
+impl SupportedFeature {
+    /// Every feature, in Qt's order.
+    pub const ALL: [SupportedFeature; 7] = [
+        SupportedFeature::CertificateVerification,
+        SupportedFeature::ClientSideAlpn,
+        SupportedFeature::ServerSideAlpn,
+        SupportedFeature::Ocsp,
+        SupportedFeature::Psk,
+        SupportedFeature::SessionTicket,
+        SupportedFeature::Alerts,
+    ];
+}
+
 /// Classes a backend may implement (Qt's `QSsl::ImplementedClass`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ImplementedClass {
@@ -86,7 +99,22 @@ pub fn active_backend() -> Option<&'static str> {
         Ok(a) => a.name,
         Err(p) => p.into_inner().name,
     };
-    chosen.or_else(|| all_backends().first().map(|b| b.name()))
+    chosen
+        .or_else(environment_backend)
+        .or_else(|| all_backends().first().map(|b| b.name()))
+}
+
+/// The backend named by `SSLSOCKET_BACKEND`, when it is available: how a whole program (or
+/// a test run) picks a backend without code. `set_active_backend` takes precedence.
+fn environment_backend() -> Option<&'static str> {
+    static CHOSEN: OnceLock<Option<&'static str>> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let wanted = std::env::var("SSLSOCKET_BACKEND").ok()?;
+        all_backends()
+            .iter()
+            .map(|b| b.name())
+            .find(|n| *n == wanted)
+    })
 }
 
 /// The active backend itself; marks it as used (it cannot be changed afterwards, as in Qt).

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::blocking::SslSocket;
 use crate::config::SslConfiguration;
+use crate::core::SslHooks;
 use crate::error::{Error, TlsFailure};
 
 /// How many handshakes run at once before new connections wait to be accepted.
@@ -23,7 +24,14 @@ pub struct SslServer {
     local_addr: SocketAddr,
     ready: Receiver<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
-    handshake_timeout: Arc<std::sync::Mutex<Duration>>,
+    settings: Arc<std::sync::Mutex<Settings>>,
+}
+
+/// What applies to connections accepted from now on.
+#[derive(Clone)]
+struct Settings {
+    handshake_timeout: Duration,
+    hooks: Option<Arc<dyn SslHooks>>,
 }
 
 impl SslServer {
@@ -38,7 +46,10 @@ impl SslServer {
             .map_err(|e| Error::io("listening", e))?;
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let timeout = Arc::new(std::sync::Mutex::new(Duration::from_secs(5)));
+        let timeout = Arc::new(std::sync::Mutex::new(Settings {
+            handshake_timeout: Duration::from_secs(5),
+            hooks: None,
+        }));
         let stop_flag = Arc::clone(&stop);
         let timeout_ref = Arc::clone(&timeout);
         thread::Builder::new()
@@ -49,7 +60,7 @@ impl SslServer {
             local_addr,
             ready: rx,
             stop,
-            handshake_timeout: timeout,
+            settings: timeout,
         })
     }
 
@@ -60,9 +71,18 @@ impl SslServer {
 
     /// Sets the handshake timeout for connections accepted from now on.
     pub fn set_handshake_timeout(&self, timeout: Duration) {
-        match self.handshake_timeout.lock() {
-            Ok(mut t) => *t = timeout,
-            Err(p) => *p.into_inner() = timeout,
+        match self.settings.lock() {
+            Ok(mut t) => t.handshake_timeout = timeout,
+            Err(p) => p.into_inner().handshake_timeout = timeout,
+        }
+    }
+
+    /// Installs hooks on every connection accepted from now on (Qt's `QSslServer` signals
+    /// that need a decision: `sslErrors`, `preSharedKeyAuthenticationRequired`, ...).
+    pub fn set_hooks(&self, hooks: Arc<dyn SslHooks>) {
+        match self.settings.lock() {
+            Ok(mut t) => t.hooks = Some(hooks),
+            Err(p) => p.into_inner().hooks = Some(hooks),
         }
     }
 
@@ -108,7 +128,7 @@ fn accept_loop(
     configuration: SslConfiguration,
     tx: Sender<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
-    timeout: Arc<std::sync::Mutex<Duration>>,
+    timeout: Arc<std::sync::Mutex<Settings>>,
 ) {
     let running = Arc::new(AtomicUsize::new(0));
     for incoming in listener.incoming() {
@@ -119,9 +139,9 @@ fn accept_loop(
         while running.load(Ordering::Acquire) >= MAX_CONCURRENT_HANDSHAKES {
             thread::sleep(Duration::from_millis(5));
         }
-        let limit = match timeout.lock() {
-            Ok(t) => *t,
-            Err(p) => *p.into_inner(),
+        let settings = match timeout.lock() {
+            Ok(t) => t.clone(),
+            Err(p) => p.into_inner().clone(),
         };
         let configuration = configuration.clone();
         let tx = tx.clone();
@@ -130,7 +150,7 @@ fn accept_loop(
         let spawned = thread::Builder::new()
             .name("sslsocket-handshake".into())
             .spawn(move || {
-                let result = handshake(stream, configuration, limit);
+                let result = handshake(stream, configuration, settings);
                 counter.fetch_sub(1, Ordering::AcqRel);
                 let _ = tx.send(result);
             });
@@ -145,8 +165,9 @@ fn accept_loop(
 fn handshake(
     stream: std::net::TcpStream,
     configuration: SslConfiguration,
-    limit: Duration,
+    settings: Settings,
 ) -> Result<SslSocket, SslSocket> {
+    let limit = settings.handshake_timeout;
     let mut socket = match SslSocket::from_tcp_stream(stream, configuration.clone()) {
         Ok(socket) => socket,
         Err(error) => {
@@ -155,6 +176,9 @@ fn handshake(
             return Err(failed);
         }
     };
+    if let Some(hooks) = settings.hooks {
+        socket.set_hooks(hooks);
+    }
     if let Err(error) = socket.start_server_encryption() {
         socket.record_failure(error);
         return Err(socket);
