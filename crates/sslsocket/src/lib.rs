@@ -3,12 +3,13 @@
 //! A TLS socket for Rust programs with the behaviour of Qt's `QSslSocket`: clients and
 //! servers, immediate or delayed (STARTTLS) handshakes, the *complete* list of verification
 //! errors of a handshake, each tied to its certificate, and narrow, explicit ways to accept
-//! them. TLS comes from rustls (default backend).
+//! them. TLS comes from rustls (default backend) or OpenSSL (feature `openssl`); nothing
+//! here implements cryptography or TLS records.
 //!
 //! ```text
 //!   app ──► blocking::SslSocket (std::net)   ─┐             ┌─► backend::rustls  (default)
 //!   app ──► tokio::SslSocket (AsyncRead/Write)├─► core ─────┤
-//!   cli ──► (either driver)                  ─┘ sans-IO    └─► (backend trait)
+//!   cli ──► (either driver)                  ─┘ sans-IO    └─► backend::openssl (feature)
 //!          drivers: move bytes, wait        owns state     engines: bytes in/out, no sockets
 //! ```
 //!
@@ -21,8 +22,60 @@
 //!   post-quantum hybrid key exchange; it builds with gcc alone).
 //! - `native-roots` (default): the system CA store, loaded on demand.
 //! - `tokio` (default): the async driver.
+//! - `openssl`: the OpenSSL backend (system libssl through pkg-config; adds TLS 1.0/1.1
+//!   when asked for, pre-shared keys, session export).
 //!
-//! The Qt → Rust name mapping is in `docs/qt-mapping.md` and the README.
+//! ## A client in a few lines
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use std::time::Duration;
+//! use sslsocket::blocking::SslSocket;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut socket = SslSocket::new();
+//! socket.connect_to_host_encrypted("example.com", 443);
+//! socket.wait_for_encrypted(Duration::from_secs(10))?;
+//! socket.write_all(b"HEAD / HTTP/1.0\r\n\r\n")?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## STARTTLS
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sslsocket::blocking::SslSocket;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut socket = SslSocket::new();
+//! socket.connect_to_host("mail.example.com", 587);
+//! socket.wait_for_connected(Duration::from_secs(10))?;
+//! // ... read the greeting, send EHLO and STARTTLS, read "220" ...
+//! socket.start_client_encryption()?; // unread plain text is discarded, never taken for TLS
+//! socket.wait_for_encrypted(Duration::from_secs(10))?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Accepting one error, narrowly
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sslsocket::blocking::SslSocket;
+//! use sslsocket::{IgnoreRule, SslErrorKind};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut socket = SslSocket::new();
+//! // Only a name mismatch is accepted; an expired or untrusted certificate still fails.
+//! socket.ignore_ssl_error_rules(vec![IgnoreRule::AnyCertificate(SslErrorKind::HostNameMismatch)]);
+//! socket.connect_to_host_encrypted("10.0.0.1", 443);
+//! socket.wait_for_encrypted(Duration::from_secs(10))?;
+//! for error in socket.ssl_handshake_errors() {
+//!     println!("accepted: {error}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The Qt → Rust name mapping is the README's table.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

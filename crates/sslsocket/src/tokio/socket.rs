@@ -201,8 +201,10 @@ impl SslSocket {
             return Err(ApiMisuse("no handshake was started on this socket".into()).into());
         }
         poll_fn(|cx| {
+            // A handshake that finished and was followed at once by the peer's close
+            // still succeeded.
             self.poll_until(cx, Drive::Both, "waiting for the handshake", |core| {
-                core.is_encrypted()
+                core.was_encrypted()
             })
         })
         .await
