@@ -183,7 +183,9 @@ impl Setup {
         ours_client
             .set_ca_certificates(vec![SslCertificate::from_der(ca.der())?])
             .set_protocol(SslProtocol::TlsV1_3)
-            .set_system_ca_on_demand(false);
+            .set_system_ca_on_demand(false)
+            // No resumption on either client: full handshakes are what is measured.
+            .set_ssl_option(sslsocket::SslOption::SslOptionDisableSessionSharing, true);
 
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let raw_server = ServerConfig::builder_with_provider(Arc::clone(&provider))

@@ -1004,12 +1004,14 @@ impl SslCore {
             return 0;
         }
         let mut done = 0;
-        if !self.plain_in.is_empty() {
-            let n = self.plain_in.len().min(buf.len());
-            for (dst, src) in buf.iter_mut().zip(self.plain_in.drain(..n)) {
-                *dst = src;
+        while done < buf.len() && !self.plain_in.is_empty() {
+            let (front, _) = self.plain_in.as_slices();
+            let n = front.len().min(buf.len() - done);
+            if let (Some(dst), Some(src)) = (buf.get_mut(done..done + n), front.get(..n)) {
+                dst.copy_from_slice(src);
             }
-            done = n;
+            self.plain_in.drain(..n);
+            done += n;
         }
         if let Some(session) = self.session.as_mut() {
             while done < buf.len() {

@@ -66,8 +66,14 @@ impl SslSocket {
     /// Reads into the core while it wants input. `Ready(Ok)` once it wants no more (end of
     /// stream included), `Pending` when the socket is empty (read waker registered).
     pub(super) fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let before = self.core.bytes_available();
         let result = loop {
             if !self.core.wants_read() && !self.peer_finished_without_eof() {
+                break Poll::Ready(Ok(()));
+            }
+            // New application data: hand it out before reading more, so it goes from the
+            // engine to the caller without a copy into the core's own buffer.
+            if self.core.bytes_available() > before {
                 break Poll::Ready(Ok(()));
             }
             let Some(stream) = self.stream.as_mut() else {

@@ -50,6 +50,9 @@ pub(crate) struct Checks {
     pins: Vec<[u8; 32]>,
     store: TrustStore,
     anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
+    /// For each anchor, whether its certificate is within its validity at build time is
+    /// not enough (time moves): the certificate itself, to check its dates per handshake.
+    anchor_certs: Vec<SslCertificate>,
     depth: u32,
     purpose: Purpose,
 }
@@ -61,21 +64,22 @@ impl Checks {
         purpose: Purpose,
         pins: Vec<[u8; 32]>,
     ) -> Checks {
-        let anchors = store
+        let (anchors, anchor_certs) = store
             .certificates()
             .iter()
             .filter_map(|c| {
                 let der = CertificateDer::from(c.der());
                 webpki::anchor_from_trusted_cert(&der)
                     .ok()
-                    .map(|a| a.to_owned())
+                    .map(|a| (a.to_owned(), c.clone()))
             })
-            .collect();
+            .unzip();
         Checks {
             ocsp: false,
             pins,
             store,
             anchors,
+            anchor_certs,
             depth,
             purpose,
         }
@@ -147,6 +151,31 @@ impl Checks {
             }
         }
         let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        // Fast path for the common case: webpki (the authoritative gate) accepts the chain
+        // and the name, where its name check is the whole check (a SAN is present), and no
+        // depth limit of ours applies: the collector would find nothing, so its second
+        // round of signature checks is skipped. Every other case gets the full list.
+        let webpki = if malformed {
+            None
+        } else {
+            self.webpki_path(end_entity, intermediates, now)
+        };
+        let webpki_ok = webpki.is_some();
+        let anchor_valid = webpki == Some(true);
+        let san_decides = host.is_none()
+            || chain
+                .first()
+                .is_some_and(SslCertificate::has_subject_alternative_name);
+        if anchor_valid
+            && san_decides
+            && self.depth == 0
+            && webpki_name_ok(end_entity, host, chain.first())
+        {
+            let (responses, ocsp_errors) = self.check_ocsp(&chain, staple, now_unix);
+            let mut errors = ocsp_errors;
+            self.check_pins(&chain, &mut errors);
+            return (errors, chain, responses);
+        }
         let mut errors = if malformed || chain.is_empty() {
             Vec::new()
         } else {
@@ -164,8 +193,7 @@ impl Checks {
         // "CA used as end entity"), so for it only the name is checked again.
         let directly_trusted = chain.first().is_some_and(|leaf| self.store.contains(leaf));
         if errors.is_empty()
-            && !((directly_trusted || self.webpki_accepts(end_entity, intermediates, now))
-                && webpki_name_ok(end_entity, host, chain.first()))
+            && !((directly_trusted || webpki_ok) && webpki_name_ok(end_entity, host, chain.first()))
         {
             let leaf = chain.first().cloned();
             errors.push(match leaf {
@@ -181,7 +209,13 @@ impl Checks {
                 errors.push(error);
             }
         }
-        if !self.pins.is_empty() && !self.pinned(&chain) {
+        self.check_pins(&chain, &mut errors);
+        (errors, chain, responses)
+    }
+
+    /// Adds `CertificateRejected` on the leaf when pins are set and none matches.
+    fn check_pins(&self, chain: &[SslCertificate], errors: &mut Vec<SslError>) {
+        if !self.pins.is_empty() && !self.pinned(chain) {
             if let Some(leaf) = chain.first() {
                 errors.push(SslError::with_certificate(
                     SslErrorKind::CertificateRejected,
@@ -189,7 +223,6 @@ impl Checks {
                 ));
             }
         }
-        (errors, chain, responses)
     }
 
     /// Whether a pinned key is in the chain as sent, or is the trusted issuer of its top.
@@ -214,29 +247,43 @@ impl Checks {
         })
     }
 
-    fn webpki_accepts(
+    /// webpki's verdict: `Some(anchor is within its own validity)` when it accepts the
+    /// chain. (webpki does not look at an anchor's dates; OpenSSL and Qt report an expired
+    /// root, so such a chain takes the collector's path.)
+    fn webpki_path(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> bool {
-        let Ok(cert) = webpki::EndEntityCert::try_from(end_entity) else {
-            return false;
-        };
+    ) -> Option<bool> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
         let usage = match self.purpose {
             Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
             Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
         };
-        cert.verify_for_usage(
-            algorithms().all,
-            &self.anchors,
-            intermediates,
-            now,
-            usage,
-            None,
-            None,
-        )
-        .is_ok()
+        let path = cert
+            .verify_for_usage(
+                algorithms().all,
+                &self.anchors,
+                intermediates,
+                now,
+                usage,
+                None,
+                None,
+            )
+            .ok()?;
+        let anchor = path.anchor();
+        let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let valid = self
+            .anchors
+            .iter()
+            .zip(&self.anchor_certs)
+            .filter(|(a, _)| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            })
+            .any(|(_, c)| c.effective_date() <= now_unix && now_unix <= c.expiry_date());
+        Some(valid)
     }
 }
 
