@@ -128,3 +128,32 @@ fn paused_handshake_fails_on_resume_without_ignoring() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn the_socket_shows_its_configuration_the_qt_way() -> TestResult {
+    let (_ca, leaf, key) = pki()?;
+    let mut configuration = SslConfiguration::default();
+    configuration
+        .set_local_certificate(leaf.clone())
+        .set_private_key(key.clone());
+    let mut socket = SslSocket::with_configuration(configuration);
+    assert_eq!(socket.local_certificate(), Some(&leaf));
+    assert_eq!(
+        socket.local_certificate_chain(),
+        std::slice::from_ref(&leaf)
+    );
+    assert_eq!(socket.private_key(), Some(&key));
+    assert_eq!(socket.protocol(), SslProtocol::SecureProtocols);
+    assert_eq!(
+        socket.peer_verify_mode(),
+        sslsocket::PeerVerifyMode::AutoVerifyPeer
+    );
+    socket.set_peer_verify_depth(3)?;
+    assert_eq!(socket.peer_verify_depth(), 3);
+    socket.set_peer_verify_name("example.test");
+    assert_eq!(socket.peer_verify_name(), Some("example.test"));
+    assert_eq!(socket.error_string(), "Unknown error");
+    assert_eq!(socket.state(), sslsocket::SocketState::UnconnectedState);
+    assert_eq!(socket.mode(), sslsocket::SslMode::UnencryptedMode);
+    Ok(())
+}

@@ -131,6 +131,57 @@ impl SslSocket {
         Ok(())
     }
 
+    /// The protocol selection (Qt's `protocol()`).
+    pub fn protocol(&self) -> SslProtocol {
+        self.core.configuration().protocol()
+    }
+
+    /// How the peer is verified (Qt's `peerVerifyMode()`).
+    pub fn peer_verify_mode(&self) -> crate::enums::PeerVerifyMode {
+        self.core.configuration().peer_verify_mode()
+    }
+
+    /// Dangerous with `VerifyNone`: sets how the peer is verified, before the handshake
+    /// (Qt's `setPeerVerifyMode()`).
+    pub fn set_peer_verify_mode(
+        &mut self,
+        mode: crate::enums::PeerVerifyMode,
+    ) -> Result<(), Error> {
+        self.core.configuration_mut()?.set_peer_verify_mode(mode);
+        Ok(())
+    }
+
+    /// The verify depth (Qt's `peerVerifyDepth()`; 0 = no limit).
+    pub fn peer_verify_depth(&self) -> u32 {
+        self.core.configuration().peer_verify_depth()
+    }
+
+    /// Sets the verify depth before the handshake (Qt's `setPeerVerifyDepth()`).
+    pub fn set_peer_verify_depth(&mut self, depth: u32) -> Result<(), Error> {
+        self.core.configuration_mut()?.set_peer_verify_depth(depth);
+        Ok(())
+    }
+
+    /// The name set with `set_peer_verify_name` (Qt's `peerVerifyName()`).
+    pub fn peer_verify_name(&self) -> Option<&str> {
+        self.core.peer_verify_name()
+    }
+
+    /// Our certificate (Qt's `localCertificate()`).
+    pub fn local_certificate(&self) -> Option<&SslCertificate> {
+        self.core.configuration().local_certificate()
+    }
+
+    /// Our certificate chain, leaf first (Qt's `localCertificateChain()`).
+    pub fn local_certificate_chain(&self) -> &[SslCertificate] {
+        self.core.configuration().local_certificate_chain()
+    }
+
+    /// Our private key (Qt's `privateKey()`).
+    pub fn private_key(&self) -> Option<&crate::cert::SslKey> {
+        self.core.configuration().private_key()
+    }
+
     /// Sets the name the peer's certificate is verified against (Qt's `setPeerVerifyName`).
     pub fn set_peer_verify_name(&mut self, name: impl Into<String>) {
         self.core.set_peer_verify_name(name);
