@@ -368,6 +368,34 @@ mod with_openssl {
     }
 
     #[test]
+    fn starttls_by_key_between_our_client_and_our_server() -> TestResult {
+        let serve = psk_serve(&["--starttls", "smtp"])?;
+        let out = run(&os_args![
+            "connect",
+            serve.address,
+            "--starttls",
+            "smtp",
+            "--backend",
+            "openssl",
+            "--psk-identity",
+            "id",
+            "--psk-key",
+            KEY,
+            "--timeout",
+            "5000",
+            "--json"
+        ])?;
+        assert_eq!(exit_code(&out), Some(0), "{out}");
+        let r = report(&out)?;
+        assert_eq!(r["encrypted"], true, "{r}");
+        assert_eq!(r["peer_certificate_chain"], json!([]), "{r}");
+        assert_eq!(r["errors"], json!([]), "{r}");
+        let line = serve.connection_line(0)?;
+        assert_eq!(line["event"], "encrypted", "{line}");
+        Ok(())
+    }
+
+    #[test]
     fn openssl_client_against_our_default_server() -> TestResult {
         let pki = Pki::new()?;
         let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
