@@ -121,11 +121,13 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub ocsp: bool,
 
-    /// Pre-shared key identity.
+    /// Answer the server's pre-shared-key request with this identity (with --psk-key;
+    /// backends that support PSK, e.g. `--backend openssl`). A peer authenticated by the
+    /// key needs no certificate.
     #[arg(long, value_name = "ID")]
     pub psk_identity: Option<String>,
 
-    /// Pre-shared key, hex.
+    /// The pre-shared key, in hex (with --psk-identity).
     #[arg(long, value_name = "HEX")]
     pub psk_key: Option<String>,
 
@@ -155,15 +157,24 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
     pub ocsp_response: Option<PathBuf>,
 
-    /// Pre-shared key identity hint.
+    /// Identity hint for PSK clients. Accepted, but no backend can send one yet (a
+    /// warning says so); clients that know their identity are not affected.
     #[arg(long, value_name = "H")]
     pub psk_identity_hint: Option<String>,
 
-    /// Pre-shared key identity accepted.
+    /// Accept pre-shared-key clients that name this identity (with --psk-key; backends
+    /// that support PSK, e.g. `--backend openssl`). Other clients get no key: TLS 1.2 PSK
+    /// fails, TLS 1.3 falls back to the certificate.
+    ///
+    /// Without --ciphers, the SHA-256 TLS 1.3 suites are put first (OpenSSL uses such a
+    /// key in TLS 1.3 only with a SHA-256 suite, and a server with a certificate would
+    /// not pick one by itself), and TLS 1.2 keeps the ECDHE suites; TLS 1.2 PSK suites
+    /// (`openssl s_client -tls1_2 -cipher PSK-AES128-GCM-SHA256`) are offered with
+    /// `--protocol tls1.2`, which leaves OpenSSL's own cipher list.
     #[arg(long, value_name = "ID")]
     pub psk_identity: Option<String>,
 
-    /// Pre-shared key, hex.
+    /// The pre-shared key, in hex (with --psk-identity).
     #[arg(long, value_name = "HEX")]
     pub psk_key: Option<String>,
 
@@ -201,8 +212,12 @@ pub struct CertArgs {
 #[derive(Debug, Args)]
 pub struct BackendsArgs {
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+
+    /// Print a Markdown table: features and protocols × backends (`yes`/`no`).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// `sslsocket ciphers`.

@@ -1,5 +1,6 @@
 //! `sslsocket connect`: one client connection, handshake, optional exchange, report.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
@@ -8,6 +9,7 @@ use sslsocket::{SocketError, SslEvent};
 use crate::args::StartTlsArg;
 use crate::exit::Exit;
 use crate::plan::ConnectPlan;
+use crate::psk::ClientHooks;
 use crate::report;
 use crate::session::{self, Deadline, Outcome};
 use crate::starttls;
@@ -40,6 +42,7 @@ pub fn run(plan: ConnectPlan) -> Exit {
     let first = connect(&plan, plan.reconnect, |_, _| false);
     if !plan.reconnect {
         print(&plan, &target, &first, None);
+        first.note_declined_psk();
         let exit = first.outcome.exit;
         session::finish(first.socket, &first.deadline);
         return exit;
@@ -48,6 +51,8 @@ pub fn run(plan: ConnectPlan) -> Exit {
     session::close(&mut first.socket);
     let second = connect(&plan, false, |_, _| false);
     print(&plan, &target, &first, Some(&second));
+    first.note_declined_psk();
+    second.note_declined_psk();
     let exit = first.outcome.exit.worse(second.outcome.exit);
     session::finish(second.socket, &second.deadline);
     exit
@@ -83,6 +88,17 @@ pub struct Connection {
     pub outcome: Outcome,
     /// The overall deadline, for the close.
     pub deadline: Deadline,
+    /// The pre-shared-key hooks, when `--psk-*` installed them.
+    pub psk: Option<Arc<ClientHooks>>,
+}
+
+impl Connection {
+    /// Says on stderr why our pre-shared key was not offered, if it was not.
+    fn note_declined_psk(&self) {
+        if let Some(reason) = self.psk.as_ref().and_then(|hooks| hooks.declined()) {
+            report::error_line(&format!("warning: {reason}; no pre-shared key was offered"));
+        }
+    }
 }
 
 /// Connects, runs the handshake and the `--send` exchange. The exchange reads until the
@@ -106,6 +122,13 @@ pub fn connect(
     }
     if !plan.ignore_rules.is_empty() {
         socket.ignore_ssl_error_rules(plan.ignore_rules.clone());
+    }
+    let psk = plan
+        .psk
+        .as_ref()
+        .map(|psk| Arc::new(ClientHooks::new(Arc::clone(psk))));
+    if let Some(hooks) = &psk {
+        socket.set_hooks(Arc::clone(hooks) as Arc<dyn sslsocket::SslHooks>);
     }
     let handshake = match plan.starttls {
         None => {
@@ -134,6 +157,7 @@ pub fn connect(
             socket,
             outcome,
             deadline,
+            psk,
         };
     }
     let settle = started.elapsed().clamp(SETTLE_MIN, SETTLE_MAX);
@@ -149,6 +173,7 @@ pub fn connect(
         socket,
         outcome,
         deadline,
+        psk,
     }
 }
 

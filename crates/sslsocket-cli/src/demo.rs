@@ -81,6 +81,7 @@ fn demo() -> Result<Exit> {
         ignore_rules: Vec::new(),
         starttls: None,
         send: Some(MESSAGE.as_bytes().to_vec()),
+        psk: None,
         reconnect: false,
         timeout: TIMEOUT,
         json: false,
@@ -89,6 +90,7 @@ fn demo() -> Result<Exit> {
         socket,
         outcome,
         deadline,
+        ..
     } = connect::connect(&plan, false, |_, received| received.len() >= MESSAGE.len());
     let errors = socket.ssl_handshake_errors().len();
     let client_report = report::session_summary(&socket);

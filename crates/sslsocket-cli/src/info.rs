@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use serde::Serialize;
-use sslsocket::{backend, SslCertificate, SslConfiguration};
+use sslsocket::backend::SupportedFeature;
+use sslsocket::{backend, SslCertificate, SslConfiguration, SslProtocol};
 
 use crate::args::{BackendsArgs, CertArgs, CiphersArgs};
 use crate::exit::{self, Exit};
@@ -89,6 +90,10 @@ impl BackendJson {
 /// Lists the backends compiled in: which one is active, the TLS library's version, what
 /// each offers.
 pub fn backends(args: BackendsArgs) -> Exit {
+    if args.markdown {
+        report::print_text(&backend_table());
+        return Exit::Ok;
+    }
     let active = backend::active_backend();
     let list: Vec<BackendJson> = backend::available_backends()
         .into_iter()
@@ -109,6 +114,40 @@ pub fn backends(args: BackendsArgs) -> Exit {
         report::print_text(&out);
     }
     Exit::Ok
+}
+
+/// The protocols of the backend table, one row each.
+const TABLE_PROTOCOLS: [SslProtocol; 4] = [
+    SslProtocol::TlsV1_0,
+    SslProtocol::TlsV1_1,
+    SslProtocol::TlsV1_2,
+    SslProtocol::TlsV1_3,
+];
+
+/// The backend × feature table in Markdown, from the registry: a row for each feature
+/// (`SupportedFeature::ALL`, in its order), then each protocol version; a column for each
+/// backend compiled in; `yes` or `no`.
+pub fn backend_table() -> String {
+    let backends = backend::available_backends();
+    let mut out = String::new();
+    let _ = writeln!(out, "| feature | {} |", backends.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(backends.len()));
+    let yes = |on: bool| if on { "yes" } else { "no" };
+    let mut row = |name: String, on: &dyn Fn(&str) -> bool| {
+        let cells: Vec<&str> = backends.iter().map(|b| yes(on(b))).collect();
+        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+    };
+    for feature in SupportedFeature::ALL {
+        row(format!("{feature:?}"), &|b| {
+            backend::is_feature_supported(feature, Some(b))
+        });
+    }
+    for protocol in TABLE_PROTOCOLS {
+        row(protocol.to_string(), &|b| {
+            backend::is_protocol_supported(protocol, Some(b))
+        });
+    }
+    out
 }
 
 /// Lists the cipher suites of the backend (the active one, or `--backend`).

@@ -7,6 +7,7 @@ mod demo;
 mod exit;
 mod info;
 mod plan;
+mod psk;
 mod report;
 mod selfsigned;
 mod serve;

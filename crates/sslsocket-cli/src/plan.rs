@@ -4,16 +4,18 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use sslsocket::core::SslCore;
 use sslsocket::{
     backend, IgnoreRule, PeerVerifyMode, SocketState, SslCertificate, SslConfiguration, SslError,
-    SslErrorKind, SslKey, SslProtocol,
+    SslErrorKind, SslKey, SslProtocol, TlsVersion,
 };
 
 use crate::args::{ConnectArgs, ProtocolArg, ServeArgs, StartTlsArg, TlsArgs, VerifyArg};
+use crate::psk::{self, Psk};
 use crate::selfsigned;
 
 /// Everything `connect` needs, checked.
@@ -35,6 +37,8 @@ pub struct ConnectPlan {
     pub starttls: Option<StartTlsArg>,
     /// `--send`, escapes resolved.
     pub send: Option<Vec<u8>>,
+    /// `--psk-identity` and `--psk-key`.
+    pub psk: Option<Arc<Psk>>,
     /// `--reconnect`.
     pub reconnect: bool,
     /// `--timeout` (for each connection when `--reconnect` makes two).
@@ -56,6 +60,10 @@ pub struct ServePlan {
     pub generated_sha256: Option<String>,
     /// `--starttls`.
     pub starttls: Option<StartTlsArg>,
+    /// `--psk-identity` and `--psk-key`.
+    pub psk: Option<Psk>,
+    /// Lines for stderr before listening: options accepted but without effect.
+    pub warnings: Vec<String>,
     /// `--echo`.
     pub echo: bool,
     /// `--once`.
@@ -68,11 +76,11 @@ pub struct ServePlan {
 
 /// Validates `connect`'s arguments.
 pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
-    not_yet(
-        args.psk_identity.is_some() || args.psk_key.is_some(),
-        "--psk-identity/--psk-key",
-    )?;
+    let psk = Psk::from_options(args.psk_identity.as_deref(), args.psk_key.as_deref())?;
     select_backend(args.tls.backend.as_deref())?;
+    if psk.is_some() {
+        psk::require_support()?;
+    }
 
     let (host, port) = host_port(&args.target, false)?;
     if let Some(name) = &args.peer_name {
@@ -109,6 +117,7 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
         ignore_rules,
         starttls: args.starttls,
         send,
+        psk: psk.map(Arc::new),
         reconnect: args.reconnect,
         timeout: Duration::from_millis(args.timeout),
         json: args.tls.json,
@@ -117,14 +126,32 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
 
 /// Validates `serve`'s arguments; generates the certificate when none is given.
 pub fn serve(args: ServeArgs) -> Result<ServePlan> {
-    not_yet(
-        args.psk_identity_hint.is_some() || args.psk_identity.is_some() || args.psk_key.is_some(),
-        "--psk-identity-hint/--psk-identity/--psk-key",
-    )?;
+    let psk = Psk::from_options(args.psk_identity.as_deref(), args.psk_key.as_deref())?;
+    if args.psk_identity_hint.is_some() && psk.is_none() {
+        bail!("--psk-identity-hint needs --psk-identity and --psk-key");
+    }
     select_backend(args.tls.backend.as_deref())?;
+    let mut warnings = Vec::new();
+    if psk.is_some() {
+        psk::require_support()?;
+        if args.psk_identity_hint.is_some() {
+            // The hint is advice to the client (RFC 4279; TLS 1.3 has none), and no backend
+            // can send one: the library's server request has no hint to set, and the
+            // OpenSSL backend's safe API no setter. Clients that know their identity are
+            // not affected, so the option is accepted, with a word that it does nothing.
+            warnings.push(format!(
+                "warning: --psk-identity-hint: the {} backend cannot send an identity hint; \
+                 none is sent",
+                backend::active_backend().unwrap_or("active")
+            ));
+        }
+    }
 
     let (host, port) = host_port(&args.listen, true)?;
     let mut configuration = tls_configuration(&args.tls)?;
+    if psk.is_some() && args.tls.ciphers.is_none() {
+        psk_server_ciphers(&mut configuration)?;
+    }
     if let Some(file) = &args.ocsp_response {
         // A DER OCSP response, stapled as is; a garbage file is refused here.
         let der = std::fs::read(file)
@@ -153,6 +180,8 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
         configuration,
         generated_sha256,
         starttls: args.starttls,
+        psk,
+        warnings,
         echo: args.echo,
         once: args.once,
         handshake_timeout: Duration::from_millis(args.handshake_timeout),
@@ -175,10 +204,46 @@ pub fn select_backend(name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn not_yet(given: bool, option: &str) -> Result<()> {
-    if given {
-        bail!("{option} is not supported yet");
+/// The TLS 1.3 suites of a PSK server, SHA-256 ones first.
+const PSK_TLS13_SUITES: [&str; 3] = [
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+];
+
+/// The cipher suites of `serve --psk-*` without `--ciphers`. OpenSSL uses a pre-shared key
+/// given by callback in TLS 1.3 only with a SHA-256 suite, and a server that has a
+/// certificate (ours always has) does not prefer one by itself: it would pick
+/// `TLS_AES_256_GCM_SHA384`, ignore the key and fall back to its certificate. So when TLS
+/// 1.3 is allowed, the SHA-256 suites come first (the server's preference decides).
+///
+/// Any cipher list replaces OpenSSL's TLS 1.2 list too, and the library names no PSK suite,
+/// so the TLS 1.2 part is the backend's ECDHE suites and TLS 1.2 PSK suites are not offered
+/// then. With TLS 1.2 at most (`--protocol tls1.2`), nothing is set: OpenSSL's own list
+/// holds the PSK suites.
+fn psk_server_ciphers(configuration: &mut SslConfiguration) -> Result<()> {
+    let Some((lowest, highest)) = configuration.protocol().version_range() else {
+        return Ok(());
+    };
+    if highest < TlsVersion::Tls13 {
+        return Ok(());
     }
+    let mut names: Vec<String> = PSK_TLS13_SUITES.iter().map(ToString::to_string).collect();
+    if lowest < TlsVersion::Tls13 {
+        names.extend(
+            SslConfiguration::supported_ciphers()
+                .iter()
+                .filter(|c| {
+                    c.protocol()
+                        .version_range()
+                        .is_some_and(|(version, _)| version < TlsVersion::Tls13)
+                })
+                .map(|c| c.name().to_string()),
+        );
+    }
+    configuration
+        .set_ciphers_str(&names.join(":"))
+        .map_err(|e| anyhow!("the PSK cipher suites: {}", e.message()))?;
     Ok(())
 }
 

@@ -94,6 +94,26 @@ struct CipherJson {
 }
 
 impl CipherJson {
+    /// The negotiated cipher: the library's description when it has one, otherwise the
+    /// suite's name and protocol as the backend negotiated them, other fields empty.
+    fn of_session(socket: &SslSocket) -> Option<CipherJson> {
+        if let Some(cipher) = socket.session_cipher() {
+            return Some(CipherJson::of(&cipher));
+        }
+        // `session_cipher()` only describes suites in the library's table (the ones rustls
+        // offers); a suite only another backend negotiates (OpenSSL's PSK suites, e.g.
+        // TLS_PSK_WITH_AES_128_GCM_SHA256) still has a name.
+        let negotiated = socket.core().negotiated()?;
+        Some(CipherJson {
+            name: negotiated.cipher_suite.clone(),
+            protocol: negotiated.protocol.to_string(),
+            used_bits: 0,
+            key_exchange: String::new(),
+            authentication: String::new(),
+            encryption: String::new(),
+        })
+    }
+
     fn of(cipher: &SslCipher) -> CipherJson {
         CipherJson {
             name: cipher.name().to_string(),
@@ -171,7 +191,7 @@ struct Facts {
 fn facts(socket: &SslSocket) -> Facts {
     Facts {
         protocol: socket.session_protocol().to_string(),
-        cipher: socket.session_cipher().as_ref().map(CipherJson::of),
+        cipher: CipherJson::of_session(socket),
         alpn: alpn(socket),
         errors: socket
             .ssl_handshake_errors()
@@ -277,8 +297,8 @@ pub struct ListeningJson {
 /// The readable lines about a handshake: protocol, cipher, ALPN, peer, verification.
 fn session_text(out: &mut String, socket: &SslSocket) {
     let _ = writeln!(out, "protocol: {}", socket.session_protocol());
-    match socket.session_cipher() {
-        Some(c) => {
+    match (socket.session_cipher(), CipherJson::of_session(socket)) {
+        (Some(c), _) => {
             let _ = writeln!(
                 out,
                 "cipher: {} ({} bits; {}, {}, {})",
@@ -289,7 +309,10 @@ fn session_text(out: &mut String, socket: &SslSocket) {
                 c.encryption_method()
             );
         }
-        None => {
+        (None, Some(c)) => {
+            let _ = writeln!(out, "cipher: {}", c.name);
+        }
+        (None, None) => {
             let _ = writeln!(out, "cipher: none");
         }
     }

@@ -9,11 +9,12 @@ use std::thread;
 use std::time::Duration;
 
 use sslsocket::blocking::{SslServer, SslSocket};
-use sslsocket::{Error, SslConfiguration};
+use sslsocket::{Error, SslConfiguration, SslHooks};
 
 use crate::args::StartTlsArg;
 use crate::exit::Exit;
 use crate::plan::ServePlan;
+use crate::psk::ServerHooks;
 use crate::report;
 use crate::session::{self, Deadline, Outcome};
 use crate::starttls;
@@ -67,7 +68,15 @@ impl Source {
 
 /// Runs the server until killed, or until the first connection ends with `--once`.
 pub fn run(plan: ServePlan) -> Exit {
-    let (source, address) = match listen(&plan) {
+    let mut plan = plan;
+    for warning in &plan.warnings {
+        report::error_line(warning);
+    }
+    let hooks = plan
+        .psk
+        .take()
+        .map(|psk| Arc::new(ServerHooks::new(psk)) as Arc<dyn SslHooks>);
+    let (source, address) = match listen(&plan, hooks) {
         Ok(listening) => listening,
         Err(error) => {
             report::error_line(&format!(
@@ -119,12 +128,19 @@ pub fn run(plan: ServePlan) -> Exit {
     }
 }
 
-fn listen(plan: &ServePlan) -> Result<(Source, SocketAddr), Error> {
+/// Listens; `hooks` (pre-shared keys) go on every connection.
+fn listen(
+    plan: &ServePlan,
+    hooks: Option<Arc<dyn SslHooks>>,
+) -> Result<(Source, SocketAddr), Error> {
     let addr = (plan.host.as_str(), plan.port);
     match plan.starttls {
         None => {
             let server = SslServer::listen(addr, plan.configuration.clone())?;
             server.set_handshake_timeout(plan.handshake_timeout);
+            if let Some(hooks) = hooks {
+                server.set_hooks(hooks);
+            }
             let local = server.local_addr();
             Ok((Source::Server(server), local))
         }
@@ -138,7 +154,9 @@ fn listen(plan: &ServePlan) -> Result<(Source, SocketAddr), Error> {
             let timeout = plan.handshake_timeout;
             thread::Builder::new()
                 .name("sslsocket-accept".into())
-                .spawn(move || accept_loop(listener, configuration, protocol, timeout, tx))
+                .spawn(move || {
+                    accept_loop(listener, configuration, hooks, protocol, timeout, tx);
+                })
                 .map_err(|e| Error::io("starting the accept thread", e))?;
             Ok((Source::StartTls(rx), local))
         }
@@ -170,6 +188,7 @@ fn announce(plan: &ServePlan, address: SocketAddr) {
 fn accept_loop(
     listener: TcpListener,
     configuration: SslConfiguration,
+    hooks: Option<Arc<dyn SslHooks>>,
     protocol: StartTlsArg,
     timeout: Duration,
     tx: Sender<Handshaken>,
@@ -181,13 +200,14 @@ fn accept_loop(
             thread::sleep(Duration::from_millis(5));
         }
         let configuration = configuration.clone();
+        let hooks = hooks.clone();
         let tx = tx.clone();
         let counter = Arc::clone(&running);
         counter.fetch_add(1, Ordering::AcqRel);
         let spawned = thread::Builder::new()
             .name("sslsocket-starttls".into())
             .spawn(move || {
-                let result = upgrade(stream, configuration, protocol, timeout);
+                let result = upgrade(stream, configuration, hooks, protocol, timeout);
                 counter.fetch_sub(1, Ordering::AcqRel);
                 let _ = tx.send(result);
             });
@@ -202,6 +222,7 @@ fn accept_loop(
 fn upgrade(
     stream: TcpStream,
     configuration: SslConfiguration,
+    hooks: Option<Arc<dyn SslHooks>>,
     protocol: StartTlsArg,
     timeout: Duration,
 ) -> Handshaken {
@@ -215,6 +236,9 @@ fn upgrade(
             )
         }
     };
+    if let Some(hooks) = hooks {
+        socket.set_hooks(hooks);
+    }
     let result = starttls::server(&mut socket, protocol, &deadline).and_then(|()| {
         session::ensure_open(&socket)?;
         socket.start_server_encryption()?;
