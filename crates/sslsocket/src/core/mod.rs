@@ -1166,6 +1166,10 @@ impl SslCore {
         let negotiated = self.negotiated.as_ref()?;
         let cipher =
             crate::cert::SslCipher::from_name(&negotiated.cipher_suite, negotiated.protocol)?;
+        if cipher.authentication_method() == "PSK" {
+            // The peer was authenticated by the key, not by a certificate.
+            return Some(cipher);
+        }
         let auth = match self
             .peer_chain
             .first()
