@@ -4,6 +4,7 @@
 // Each test binary uses a different part, and re-exports count as unused imports there.
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod backends;
 pub mod ocsp;
 pub mod peers;
 pub mod pki;
@@ -13,6 +14,7 @@ pub mod trust;
 use std::error::Error;
 use std::fmt;
 
+pub use backends::{active_backend, check_unsupported, is_active, lacks};
 pub use ocsp::ocsp_response;
 pub use peers::{free_port, openssl_run, openssl_version, OpensslClient, OpensslServer};
 pub use pki::{Eku, Issued, IssuedBy, KeyAlg, LeafSpec, Pki, Validity};

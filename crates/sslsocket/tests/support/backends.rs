@@ -1,0 +1,58 @@
+//! The backend under test. The suite runs once per backend (`SSLSOCKET_BACKEND` picks the
+//! process's default); a test of a feature the active backend lacks checks what the
+//! registry says and the clear error the API answers with, instead of passing silently.
+
+use sslsocket::backend::{self, SupportedFeature};
+use sslsocket::SocketError;
+
+use super::{SupportError, SupportResult};
+
+/// The name of the backend new sockets use.
+pub fn active_backend() -> &'static str {
+    backend::active_backend().unwrap_or("none")
+}
+
+/// Whether the active backend lacks `feature`, by the registry. Says so on stderr, so
+/// the path a test took shows with `--nocapture`.
+pub fn lacks(feature: SupportedFeature) -> bool {
+    let lacking = !backend::is_feature_supported(feature, None);
+    if lacking {
+        eprintln!(
+            "{feature:?} is not supported by the {} backend: checking its clear error instead",
+            active_backend()
+        );
+    }
+    lacking
+}
+
+/// Whether the active backend is `name`, for a test that checks one backend's own
+/// behaviour (the exact group it prefers, its version string). Says so on stderr when it
+/// is not.
+pub fn is_active(name: &str) -> bool {
+    let active = active_backend() == name;
+    if !active {
+        eprintln!(
+            "checks of the {name} backend itself are skipped on the {} backend",
+            active_backend()
+        );
+    }
+    active
+}
+
+/// Checks that an operation failed with the clear error of an unsupported feature: Qt's
+/// `SslInvalidUserDataError`, a message that names `what`, says "not supported" and names
+/// the active backend.
+pub fn check_unsupported(error: SocketError, message: &str, what: &str) -> SupportResult<()> {
+    let backend = active_backend();
+    let clear = error == SocketError::SslInvalidUserDataError
+        && message.contains(what)
+        && message.contains(&format!("not supported by the {backend} backend"));
+    if clear {
+        Ok(())
+    } else {
+        Err(SupportError::new(format!(
+            "expected a clear error that {what} is not supported by the {backend} backend, \
+             got {error:?}: {message}"
+        )))
+    }
+}
