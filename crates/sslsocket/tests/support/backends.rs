@@ -2,10 +2,12 @@
 //! process's default); a test of a feature the active backend lacks checks what the
 //! registry says and the clear error the API answers with, instead of passing silently.
 
+use std::ffi::OsString;
+
 use sslsocket::backend::{self, SupportedFeature};
 use sslsocket::SocketError;
 
-use super::{SupportError, SupportResult};
+use super::{PeerProcess, SupportError, SupportResult};
 
 /// The name of the backend new sockets use.
 pub fn active_backend() -> &'static str {
@@ -55,4 +57,44 @@ pub fn check_unsupported(error: SocketError, message: &str, what: &str) -> Suppo
              got {error:?}: {message}"
         )))
     }
+}
+
+/// The variable that tells a peer function it was started by [`spawn_peer`].
+pub const PEER_VARIABLE: &str = "SSLSOCKET_TEST_PEER";
+
+/// This test binary again, as a peer on another backend (a process has one active
+/// backend): runs the ignored test `name` alone, with `SSLSOCKET_BACKEND=backend`, these
+/// variables and [`PEER_VARIABLE`] set. The peer prints its findings on stdout, one
+/// `KEY value` line each; it is killed on drop.
+pub fn spawn_peer(
+    name: &str,
+    backend: &str,
+    vars: &[(&str, OsString)],
+) -> SupportResult<PeerProcess> {
+    let program = std::env::current_exe()?;
+    let mut all: Vec<(&str, OsString)> = vec![
+        ("SSLSOCKET_BACKEND", OsString::from(backend)),
+        (PEER_VARIABLE, OsString::from("1")),
+        ("RUST_BACKTRACE", OsString::from("0")),
+    ];
+    all.extend(vars.iter().cloned());
+    let args = [
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ];
+    PeerProcess::spawn_with_env(program.as_os_str(), &args, &all)
+}
+
+/// Whether this process is a peer started by [`spawn_peer`]; a peer function run any
+/// other way (`cargo test -- --ignored`) says so and does nothing.
+pub fn is_peer() -> bool {
+    let peer = std::env::var_os(PEER_VARIABLE).is_some();
+    if !peer {
+        eprintln!("a peer process of another test, started by it; nothing to do alone");
+    }
+    peer
 }
