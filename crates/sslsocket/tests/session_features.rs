@@ -134,7 +134,7 @@ fn the_post_quantum_hybrid_group_is_the_default_and_groups_can_be_chosen() -> Te
     let (socket, _) = pair(server_configuration(&pki)?, client_configuration(&pki)?)?;
     // The default group is the backend's own choice: rustls prefers the post-quantum
     // hybrid, OpenSSL 3.0 has none and takes X25519. Either way it is reported.
-    let default_group = if is_active("rustls") {
+    let default_group = if support::active_backend() == "rustls" {
         "X25519MLKEM768"
     } else {
         "X25519"
