@@ -8,17 +8,16 @@ mod support;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use sslsocket::backend::{self, SupportedFeature};
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::{
-    PeerVerifyMode, PreSharedKeyAuthenticator, SocketError, SslCertificate, SslConfiguration,
-    SslErrorKind, SslHooks, SslKey, SslProtocol,
+    PeerVerifyMode, SocketError, SslCertificate, SslConfiguration, SslErrorKind, SslKey,
+    SslProtocol,
 };
-use support::{os_args, Issued, OpensslClient, OpensslServer, Pki};
+use support::{os_args, Issued, OpensslClient, OpensslServer, Pki, PskHooks, PSK, PSK_HEX};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -527,50 +526,6 @@ fn configuration_problems_surface_before_a_byte_is_sent() -> TestResult {
     );
     Ok(())
 }
-
-/// Answers pre-shared-key requests with one identity and key; records what it was asked.
-#[derive(Default)]
-struct PskHooks {
-    identity: Vec<u8>,
-    key: Vec<u8>,
-    /// (hint, identity) of every request.
-    asked: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
-}
-
-impl PskHooks {
-    fn new(identity: &[u8], key: &[u8]) -> Arc<PskHooks> {
-        Arc::new(PskHooks {
-            identity: identity.to_vec(),
-            key: key.to_vec(),
-            asked: Mutex::new(Vec::new()),
-        })
-    }
-
-    fn asked(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
-    }
-}
-
-impl SslHooks for PskHooks {
-    fn pre_shared_key(&self, request: &mut PreSharedKeyAuthenticator) {
-        if let Ok(mut asked) = self.asked.lock() {
-            asked.push((
-                request.identity_hint().to_vec(),
-                request.identity().to_vec(),
-            ));
-        }
-        // A server answers only the identity it knows; a client always presents its own.
-        if request.identity().is_empty() || request.identity() == self.identity.as_slice() {
-            request.set_identity(&self.identity);
-            request.set_pre_shared_key(&self.key);
-        }
-    }
-}
-
-const PSK_HEX: &str = "00112233445566778899aabbccddeeff";
-const PSK: [u8; 16] = [
-    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
-];
 
 #[test]
 fn our_client_answers_a_pre_shared_key_server_without_a_certificate() -> TestResult {

@@ -1,17 +1,20 @@
-//! Session features on the rustls backend: protocols, ciphers, groups, ALPN, exported
-//! keying material and pinning, between our client and our server or `openssl s_server`.
+//! Session features on the active backend: protocols, ciphers, groups, ALPN, exported
+//! keying material, pinning and resumption, between our client and our server or
+//! `openssl s_server`. What a backend lacks (by the registry) or does its own way is
+//! checked as such, never skipped in silence.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use sslsocket::backend::{self, SupportedFeature};
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::core::NextProtocolNegotiationStatus;
 use sslsocket::{
     SslCertificate, SslConfiguration, SslEllipticCurve, SslErrorKind, SslKey, SslProtocol,
 };
-use support::{os_args, OpensslServer, Pki};
+use support::{is_active, lacks, os_args, OpensslServer, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -69,11 +72,26 @@ fn a_pinned_tls_version_is_the_one_negotiated_and_a_mismatch_fails() -> TestResu
 }
 
 #[test]
-fn tls_1_0_is_refused_by_the_rustls_backend_with_a_clear_error() -> TestResult {
+fn tls_1_0_is_refused_with_a_clear_error_where_unsupported() -> TestResult {
     let pki = Pki::new()?;
     let mut client = client_configuration(&pki)?;
     client.set_protocol(SslProtocol::TlsV1_0);
-    let (socket, _) = pair(server_configuration(&pki)?, client)?;
+    let (socket, accepted) = pair(server_configuration(&pki)?, client)?;
+    if backend::is_protocol_supported(SslProtocol::TlsV1_0, None) {
+        // This backend offers TLS 1.0 when asked by name (openssl_backend.rs checks that
+        // against s_server); our server keeps `SecureProtocols`, so the handshake fails.
+        eprintln!(
+            "TLS 1.0 is supported by the {} backend",
+            support::active_backend()
+        );
+        assert!(!socket.is_encrypted());
+        assert_eq!(
+            socket.error(),
+            sslsocket::SocketError::SslHandshakeFailedError
+        );
+        assert!(accepted.is_err());
+        return Ok(());
+    }
     assert_eq!(
         socket.error(),
         sslsocket::SocketError::SslInvalidUserDataError
@@ -114,13 +132,25 @@ fn a_restricted_cipher_is_used_and_a_cipher_mismatch_fails() -> TestResult {
 fn the_post_quantum_hybrid_group_is_the_default_and_groups_can_be_chosen() -> TestResult {
     let pki = Pki::new()?;
     let (socket, _) = pair(server_configuration(&pki)?, client_configuration(&pki)?)?;
-    assert_eq!(socket.core().ephemeral_key_group(), Some("X25519MLKEM768"));
+    // The default group is the backend's own choice: rustls prefers the post-quantum
+    // hybrid, OpenSSL 3.0 has none and takes X25519. Either way it is reported.
+    let default_group = if support::active_backend() == "rustls" {
+        "X25519MLKEM768"
+    } else {
+        "X25519"
+    };
+    assert_eq!(socket.core().ephemeral_key_group(), Some(default_group));
     let mut client = client_configuration(&pki)?;
     client.set_elliptic_curves(vec![
         SslEllipticCurve::from_short_name("P-384").ok_or("curve")?
     ]);
     let (socket, _) = pair(server_configuration(&pki)?, client)?;
     assert_eq!(socket.core().ephemeral_key_group(), Some("secp384r1"));
+    // `supported_elliptic_curves()` is rustls's list whatever the active backend (see the
+    // report of issue item 5), so the hybrid's presence is a fact about rustls only.
+    if !is_active("rustls") {
+        return Ok(());
+    }
     assert!(SslConfiguration::supported_elliptic_curves()
         .iter()
         .any(|c| c.short_name() == "X25519MLKEM768"));
@@ -229,7 +259,13 @@ fn a_second_connection_resumes_with_the_original_chain_and_errors() -> TestResul
     let chain = first.peer_certificate_chain().to_vec();
     first.close()?;
     let second = connect_and_collect_tickets(&client, port)?;
-    assert!(second.core().is_session_resumed());
+    if lacks(SupportedFeature::SessionTicket) {
+        // No client-side resumption on this backend: the second connection is a full
+        // handshake, verified again, with the same outcome.
+        assert!(!second.core().is_session_resumed());
+    } else {
+        assert!(second.core().is_session_resumed());
+    }
     assert_eq!(second.peer_certificate_chain(), chain.as_slice());
     assert!(second.ssl_handshake_errors().is_empty());
     Ok(())
@@ -254,7 +290,12 @@ fn a_peer_accepted_only_by_ignoring_reports_its_errors_again_on_resumption() -> 
     second.ignore_ssl_errors();
     second.connect_to_host_encrypted("localhost", port);
     second.wait_for_encrypted(WAIT)?;
-    assert!(second.core().is_session_resumed());
+    // Without client-side resumption (the registry says so) the second connection
+    // verifies afresh and must report the same errors all the same.
+    assert_eq!(
+        second.core().is_session_resumed(),
+        !lacks(SupportedFeature::SessionTicket)
+    );
     assert_eq!(second.ssl_handshake_errors(), errors.as_slice());
     Ok(())
 }
@@ -413,6 +454,20 @@ fn openssl_s_client_reconnect_resumes_with_our_server() -> TestResult {
 #[test]
 fn exporting_a_session_ticket_is_a_clear_unsupported_error_on_rustls() -> TestResult {
     let pki = Pki::new()?;
+    if !is_active("rustls") {
+        // Other backends can export sessions: the ticket of an accepted peer comes out
+        // once it arrived (TLS 1.3 sends it after the handshake).
+        let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+        let mut client = client_configuration(&pki)?;
+        client.set_ssl_option(
+            sslsocket::SslOption::SslOptionDisableSessionPersistence,
+            false,
+        );
+        let socket = connect_and_collect_tickets(&client, listener.local_addr().port())?;
+        let ticket = socket.core().session_ticket()?;
+        assert_eq!(ticket.first(), Some(&0x30), "a DER SEQUENCE");
+        return Ok(());
+    }
     let (client, _accepted) = pair(server_configuration(&pki)?, client_configuration(&pki)?)?;
     let error = client
         .core()

@@ -4,19 +4,23 @@
 // Each test binary uses a different part, and re-exports count as unused imports there.
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod backends;
 pub mod ocsp;
 pub mod peers;
 pub mod pki;
 pub mod process;
+pub mod psk;
 pub mod trust;
 
 use std::error::Error;
 use std::fmt;
 
+pub use backends::{active_backend, check_unsupported, is_active, is_peer, lacks, spawn_peer};
 pub use ocsp::ocsp_response;
 pub use peers::{free_port, openssl_run, openssl_version, OpensslClient, OpensslServer};
 pub use pki::{Eku, Issued, IssuedBy, KeyAlg, LeafSpec, Pki, Validity};
 pub use process::{wait_until, PeerProcess, RunOutput};
+pub use psk::{PskHooks, PSK, PSK_HEX, PSK_IDENTITY};
 
 /// Result of the support helpers. The error is `Send + Sync + 'static`, so `?` converts it
 /// into `Box<dyn Error>`, `Box<dyn Error + Send + Sync>` or `anyhow::Error`.

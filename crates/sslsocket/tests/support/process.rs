@@ -1,7 +1,7 @@
 //! A child process whose output is captured by reader threads, waited for under
 //! deadlines and killed on drop; the plumbing under the OpenSSL peers.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -74,7 +74,16 @@ pub struct PeerProcess {
 
 impl PeerProcess {
     pub fn spawn<S: AsRef<OsStr>>(program: &str, args: &[S]) -> SupportResult<Self> {
-        let command = std::iter::once(program.to_owned())
+        Self::spawn_with_env(OsStr::new(program), args, &[])
+    }
+
+    /// Like [`PeerProcess::spawn`], with these environment variables set for the child.
+    pub fn spawn_with_env<S: AsRef<OsStr>>(
+        program: &OsStr,
+        args: &[S],
+        vars: &[(&str, OsString)],
+    ) -> SupportResult<Self> {
+        let command = std::iter::once(program.to_string_lossy().into_owned())
             .chain(
                 args.iter()
                     .map(|a| a.as_ref().to_string_lossy().into_owned()),
@@ -83,6 +92,7 @@ impl PeerProcess {
             .join(" ");
         let mut child = Command::new(program)
             .args(args)
+            .envs(vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -158,6 +168,31 @@ impl PeerProcess {
                 .any(|l| l.trim_end() == line)
         };
         self.wait_for_match(&format!("the line {line:?}"), deadline, found)
+    }
+
+    /// Waits until stdout has a line starting with `prefix` and returns the rest of the
+    /// first such line (trimmed); fails with the output at `deadline` or when the process
+    /// exits without printing it.
+    pub fn wait_for_stdout_value(&self, prefix: &str, deadline: Instant) -> SupportResult<String> {
+        let value = |stdout: &[u8]| {
+            String::from_utf8_lossy(stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix).map(|v| v.trim().to_owned()))
+        };
+        self.wait_for_match(&format!("a line starting {prefix:?}"), deadline, |s| {
+            value(&s.stdout).is_some()
+        })?;
+        value(&self.capture.lock().stdout).ok_or_else(|| {
+            SupportError::new(format!("`{}`: no line starting {prefix:?}", self.command))
+        })
+    }
+
+    /// The rest of every stdout line starting with `prefix`, in order.
+    pub fn stdout_values(&self, prefix: &str) -> Vec<String> {
+        self.stdout()
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix).map(|v| v.trim().to_owned()))
+            .collect()
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -342,8 +342,10 @@ pub(crate) fn verify_mode(configuration: &SslConfiguration, server: bool) -> Ssl
     }
 }
 
-/// ALPN in wire format; the server picks by its own preference, and answers without ALPN
-/// when nothing matches (Qt's OpenSSL backend does the same).
+/// ALPN in wire format; the server picks by its own preference. When nothing matches it
+/// refuses the client with `no_application_protocol` (RFC 7301 §3.2): the rustls backend
+/// cannot do otherwise, and a server must not change its answer with the backend. (Qt's
+/// OpenSSL backend goes on without ALPN there; `openssl s_server` refuses, as we do.)
 fn set_alpn(
     builder: &mut SslContextBuilder,
     configuration: &SslConfiguration,
@@ -365,7 +367,7 @@ fn set_alpn(
     if server {
         let ours = protocols.to_vec();
         builder.set_alpn_select_callback(move |_, client| {
-            select_alpn(&ours, client).ok_or(AlpnError::NOACK)
+            select_alpn(&ours, client).ok_or(AlpnError::ALERT_FATAL)
         });
     } else {
         builder

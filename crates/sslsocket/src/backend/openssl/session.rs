@@ -3,9 +3,9 @@
 //!
 //! `read_tls` appends to the incoming buffer, OpenSSL reads from it (an empty buffer is
 //! `WouldBlock`, so OpenSSL answers `WANT_READ` and keeps its state) and writes to the
-//! outgoing buffer, which `write_tls` drains. Decrypted data is pulled into a plaintext
-//! buffer bounded at 16 KiB; when it is full the session stops asking for input, which
-//! pushes back on the peer.
+//! outgoing buffer, which `write_tls` drains. Every complete record is decrypted into a
+//! plaintext buffer as soon as it is taken in; once that buffer holds 16 KiB the session
+//! stops asking for input, which pushes back on the peer.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -25,7 +25,7 @@ use crate::core::VerifyShared;
 use crate::enums::{SocketError, SslProtocol, TlsVersion};
 use crate::error::{ConfigError, TlsFailure};
 
-/// The most decrypted data held before the session stops taking input.
+/// Decrypted data held from which on the session stops taking input.
 const PLAIN_LIMIT: usize = 16 * 1024;
 /// The most unprocessed TLS input held (the plaintext buffer is full meanwhile).
 const INCOMING_LIMIT: usize = 64 * 1024;
@@ -90,6 +90,10 @@ impl OpensslSession {
             match PeerName::parse(name) {
                 PeerName::Ip(ip) => ssl.param_mut().set_ip(ip),
                 PeerName::Dns(host) => {
+                    // A fully qualified `name.` is the same host (the rustls backend's
+                    // rule); SNI never carries the dot (RFC 6066 §3) and OpenSSL's name
+                    // check would not match it.
+                    let host = host.strip_suffix('.').unwrap_or(host);
                     if engine.send_sni {
                         ssl.set_hostname(host)
                             .map_err(|e| ConfigError::new(format!("server name `{host}`: {e}")))?;
@@ -198,16 +202,17 @@ impl OpensslSession {
         }
     }
 
+    /// Decrypts every complete record taken in so far, as rustls does: bytes the session
+    /// accepted are never left undecrypted, so `plaintext_len` counts everything that
+    /// arrived and a close_notify behind application data is seen before the end of TCP.
+    /// The plaintext is bounded by refusing input (`wants_read`), not by leaving records
+    /// unread.
     fn read_records(&mut self) -> Result<(), TlsFailure> {
         let mut buf = [0u8; PLAIN_LIMIT];
-        while !self.peer_closed && self.plain.len() < PLAIN_LIMIT {
-            let room = PLAIN_LIMIT - self.plain.len();
-            let Some(chunk) = buf.get_mut(..room) else {
-                break;
-            };
-            match self.stream.ssl_read(chunk) {
+        while !self.peer_closed {
+            match self.stream.ssl_read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => self.plain.extend(chunk.get(..n).unwrap_or_default()),
+                Ok(n) => self.plain.extend(buf.get(..n).unwrap_or_default()),
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
                     self.peer_closed = true;
                     self.notices
