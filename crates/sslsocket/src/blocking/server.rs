@@ -181,6 +181,8 @@ fn handshake(
     }
     if let Err(error) = socket.start_server_encryption() {
         socket.record_failure(error);
+        // Close at once: the client must not wait out its own timeout.
+        socket.abort();
         return Err(socket);
     }
     match socket.wait_for_encrypted(limit) {

@@ -365,6 +365,27 @@ impl SslCore {
         let Some(backend) = self.backend.clone().or_else(backend::registry::active) else {
             return Err(ConfigError::new("no TLS backend is available").into());
         };
+        if let Some(hooks) = &self.hooks {
+            if !backend
+                .supported_features()
+                .contains(&backend::SupportedFeature::Psk)
+            {
+                // Qt asks for a pre-shared key only when the backend can use one; an
+                // application that supplies one to a backend that cannot gets a clear
+                // error instead of a handshake failing for another reason.
+                let mut probe = PreSharedKeyAuthenticator::new(b"", b"", 128, 64);
+                hooks.pre_shared_key(&mut probe);
+                if !probe.pre_shared_key().is_empty() {
+                    let error: Error = ConfigError::new(format!(
+                        "pre-shared keys are not supported by the {} backend",
+                        backend.name()
+                    ))
+                    .into();
+                    self.fail(error.clone());
+                    return Err(error);
+                }
+            }
+        }
         let effective = self.configuration.peer_verify_mode().effective(mode);
         let verify = VerifyShared::new(effective);
         {
