@@ -10,26 +10,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
-use sslsocket::{SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey};
-use support::{Issued, Pki};
+use sslsocket::{SocketState, SslCertificate, SslConfiguration, SslEvent};
+use support::{serving, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 type ThreadResult<T> = Result<T, String>;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn serving(leaf: &Issued) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let chain = leaf
-        .chain_der
-        .iter()
-        .map(|der| SslCertificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_chain(chain)
-        .set_private_key(SslKey::from_der(&leaf.key_der)?);
-    Ok(config)
-}
 
 /// A server for "localhost" and a client configuration that trusts it.
 fn server_and_client_config() -> Result<(SslServer, SslConfiguration), Box<dyn std::error::Error>> {

@@ -9,22 +9,15 @@ use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
 use sslsocket::{
-    SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent, SslMode,
-    SslProtocol,
+    SocketError, SocketState, SslCertificate, SslErrorKind, SslEvent, SslMode, SslProtocol,
 };
-use support::{wait_until, Issued, OpensslServer, Pki};
+use support::{trusting, wait_until, Issued, OpensslServer, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A client configuration trusting only the test root.
-fn trusting(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let mut config = SslConfiguration::default();
-    config.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
-    Ok(config)
-}
-
 fn server_args(leaf: &Issued, extra: &[&str]) -> Vec<std::ffi::OsString> {
     let mut args = leaf.openssl_args();
     args.extend(extra.iter().map(std::ffi::OsString::from));

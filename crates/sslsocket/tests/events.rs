@@ -10,28 +10,14 @@ use std::time::Duration;
 
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::{
-    AlertType, SocketOption, SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey,
-    SslMode,
+    AlertType, SocketOption, SocketState, SslCertificate, SslConfiguration, SslEvent, SslMode,
 };
-use support::{Issued, Pki};
+use support::{serving, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 type ThreadResult<T> = Result<T, String>;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn serving(leaf: &Issued) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let chain = leaf
-        .chain_der
-        .iter()
-        .map(|der| SslCertificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_chain(chain)
-        .set_private_key(SslKey::from_der(&leaf.key_der)?);
-    Ok(config)
-}
 
 fn server_and_client_config() -> Result<(SslServer, SslConfiguration), Box<dyn std::error::Error>> {
     let pki = Pki::new()?;

@@ -10,28 +10,15 @@ use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::{
-    AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey,
-    SslMode, SslProtocol,
+    AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslMode,
+    SslProtocol,
 };
-use support::{os_args, Issued, OpensslClient, Pki};
+use support::{os_args, serving, OpensslClient, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 type ThreadResult<T> = Result<T, String>;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn serving(leaf: &Issued) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let chain = leaf
-        .chain_der
-        .iter()
-        .map(|der| SslCertificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_chain(chain)
-        .set_private_key(SslKey::from_der(&leaf.key_der)?);
-    Ok(config)
-}
 
 /// Waits for one whole line on an encrypted socket and sends it back, then closes.
 fn echo_one_line(socket: &mut SslSocket) -> ThreadResult<Vec<u8>> {

@@ -10,32 +10,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
-use sslsocket::{SslCertificate, SslConfiguration, SslKey, SslMode, SslProtocol};
-use support::{os_args, Issued, OpensslClient, Pki};
+use sslsocket::{SslMode, SslProtocol};
+use support::{os_args, serving, trusting, OpensslClient, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 type ThreadResult<T> = Result<T, String>;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn serving(leaf: &Issued) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let chain = leaf
-        .chain_der
-        .iter()
-        .map(|der| SslCertificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_chain(chain)
-        .set_private_key(SslKey::from_der(&leaf.key_der)?);
-    Ok(config)
-}
-
-fn trusting(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let mut config = SslConfiguration::default();
-    config.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
-    Ok(config)
-}
 
 /// Waits (bounded) until a whole line is buffered and returns it, plain or encrypted.
 fn next_line(socket: &mut SslSocket) -> Result<Vec<u8>, String> {

@@ -12,10 +12,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
-use sslsocket::{
-    Error, SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey,
-};
-use support::{free_port, Issued, Pki};
+use sslsocket::{Error, SocketError, SocketState, SslEvent};
+use support::{free_port, serving, trusting, Pki};
 use tokio_rustls::rustls;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -24,25 +22,6 @@ type ThreadResult<T> = Result<T, String>;
 const WAIT: Duration = Duration::from_secs(10);
 const SHORT: Duration = Duration::from_millis(300);
 const SLACK: Duration = Duration::from_secs(1);
-
-fn serving(leaf: &Issued) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let chain = leaf
-        .chain_der
-        .iter()
-        .map(|der| SslCertificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_chain(chain)
-        .set_private_key(SslKey::from_der(&leaf.key_der)?);
-    Ok(config)
-}
-
-fn trusting(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let mut config = SslConfiguration::default();
-    config.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
-    Ok(config)
-}
 
 /// A TCP peer that accepts one connection and then says nothing and reads nothing until
 /// `release` is dropped (or 30 s pass); then it closes.

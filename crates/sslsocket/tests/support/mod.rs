@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod backends;
+pub mod config;
 pub mod ocsp;
 pub mod peers;
 pub mod pki;
@@ -16,6 +17,7 @@ use std::error::Error;
 use std::fmt;
 
 pub use backends::{active_backend, check_unsupported, is_active, is_peer, lacks, spawn_peer};
+pub use config::{serving, trusting};
 pub use ocsp::ocsp_response;
 pub use peers::{free_port, openssl_run, openssl_version, OpensslClient, OpensslServer};
 pub use pki::{Eku, Issued, IssuedBy, KeyAlg, LeafSpec, Pki, Validity};
