@@ -73,6 +73,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     set_verify_mode(&mut builder, configuration, server);
     set_alpn(&mut builder, configuration, server)?;
     set_sessions(&mut builder, configuration, server)?;
+    set_ocsp(&mut builder, configuration, server)?;
     psk::install(&mut builder, server)?;
     if configuration.key_logging() {
         if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
@@ -425,6 +426,37 @@ fn set_sessions(
         }
     });
     Ok(())
+}
+
+/// OCSP stapling. A server always answers a client's status request with the
+/// configuration's current staple, read per handshake (it can be replaced while the server
+/// runs; with none set, it staples nothing). A client that asks for a staple
+/// (`set_status_type` on each connection) decides in the status callback, where the
+/// response is known (see `ConnectionState::on_status`).
+fn set_ocsp(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) -> Result<(), ConfigError> {
+    if server {
+        let staple = configuration.ocsp_staple();
+        return builder
+            .set_status_callback(move |ssl| match staple.get().1 {
+                Some(der) => ssl.set_ocsp_status(&der).map(|()| true),
+                None => Ok(false),
+            })
+            .map_err(openssl_error("OCSP stapling"));
+    }
+    if !configuration.ocsp_stapling_enabled() {
+        return Ok(());
+    }
+    let index = connection_index()?;
+    builder
+        .set_status_callback(move |ssl| {
+            // A connection without our state is not ours to accept.
+            Ok(ssl.ex_data(index).is_some_and(|state| state.on_status(ssl)))
+        })
+        .map_err(openssl_error("OCSP stapling"))
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@
 //!   of an accepted peer (`session_ticket()`, when session persistence is enabled);
 //! - pre-shared keys work through `SslHooks::pre_shared_key`, but a server cannot send an
 //!   identity hint (no safe setter);
-//! - OCSP stapling is not wired up yet: a client that asks for a staple
-//!   (`set_ocsp_stapling_enabled(true)`) or a server given one to staple
-//!   (`set_ocsp_response`) gets a configuration error naming the backend, never a
-//!   handshake that silently skips the revocation check.
+//!
+//! OCSP stapling works through the safe status callbacks: a client asks for a staple and
+//! checks it (`crate::ocsp`, as the rustls backend does) before deciding; a server staples
+//! the configuration's current response.
 
 mod alerts;
 mod context;
@@ -60,6 +60,7 @@ impl Backend for OpensslBackend {
             SupportedFeature::ClientSideAlpn,
             SupportedFeature::ServerSideAlpn,
             SupportedFeature::Psk,
+            SupportedFeature::Ocsp,
         ]
     }
 
@@ -76,7 +77,6 @@ impl Backend for OpensslBackend {
     }
 
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError> {
-        refuse_unsupported(&setup)?;
         match setup.mode {
             SslMode::SslClientMode => {
                 let engine = context::client_engine(setup.configuration)?;
@@ -100,20 +100,4 @@ impl Backend for OpensslBackend {
             )),
         }
     }
-}
-
-/// What the configuration asks for and this backend cannot do, as a clear error before a
-/// byte is sent (checked per session: a server's staple can change while it runs).
-fn refuse_unsupported(setup: &SessionSetup<'_>) -> Result<(), ConfigError> {
-    let ocsp = match setup.mode {
-        SslMode::SslClientMode => setup.configuration.ocsp_stapling_enabled(),
-        SslMode::SslServerMode => setup.configuration.ocsp_response().is_some(),
-        SslMode::UnencryptedMode => false,
-    };
-    if ocsp {
-        return Err(ConfigError::new(
-            "OCSP stapling is not supported by the openssl backend",
-        ));
-    }
-    Ok(())
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use openssl::nid::Nid;
 use openssl::pkey::Id;
-use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion};
+use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
@@ -190,9 +190,16 @@ impl OpensslSession {
         match result {
             Ok(()) => {
                 self.handshaking = false;
-                let reused = self.stream.ssl().session_reused();
-                let has_peer = self.stream.ssl().peer_certificate().is_some();
-                if !reused && has_peer && !self.state.decide_late(self.peer_certificate_chain()) {
+                let ssl = self.stream.ssl();
+                let reused = ssl.session_reused();
+                let has_peer = ssl.peer_certificate().is_some();
+                let staple = ssl.ocsp_status().map(<[u8]>::to_vec);
+                if !reused
+                    && has_peer
+                    && !self
+                        .state
+                        .decide_late(self.peer_certificate_chain(), staple.as_deref())
+                {
                     return Err(TlsFailure::handshake("certificate verification failed"));
                 }
                 Ok(())
@@ -235,7 +242,12 @@ fn new_ssl(
 ) -> Result<(Ssl, Arc<ConnectionState>), ConfigError> {
     let mut ssl =
         Ssl::new(&engine.context).map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
-    let state = ConnectionState::new(verify, configuration.pinned_public_keys().to_vec());
+    let ocsp = !server && configuration.ocsp_stapling_enabled();
+    if ocsp {
+        ssl.set_status_type(StatusType::OCSP)
+            .map_err(|e| ConfigError::new(format!("OCSP stapling request: {e}")))?;
+    }
+    let state = ConnectionState::new(verify, configuration.pinned_public_keys().to_vec(), ocsp);
     ssl.set_ex_data(connection_index()?, Arc::clone(&state));
     let callback_state = Arc::clone(&state);
     ssl.set_verify_callback(verify_mode(configuration, server), move |ok, ctx| {
