@@ -15,19 +15,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openssl::ssl::{SslRef, SslSession};
 use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult};
 
-use crate::backend::openssl::alerts;
+use std::collections::VecDeque;
+
+use sslsocket_openssl_ext::ContextSession;
+
+use crate::backend::openssl::sessions::ClientSessions;
+use crate::backend::rustls::Outcome;
+use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::core::{Decision, SslHooks, VerifyShared};
-use crate::enums::{Alert, AlertLevel, AlertType};
 use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
 
-/// `bad_certificate_status_response`: what OpenSSL sends when the client's status
-/// callback refuses the peer.
-const BAD_CERTIFICATE_STATUS_RESPONSE: u8 = 113;
-
-/// What one connection shares with its OpenSSL callbacks: the verification in progress
-/// and the last session ticket received.
+/// What one connection shares with its OpenSSL callbacks: the verification in progress,
+/// the alerts and tickets seen, the last session received.
 pub(crate) struct ConnectionState {
     verify: Arc<VerifyShared>,
     pins: Vec<[u8; 32]>,
@@ -35,6 +36,8 @@ pub(crate) struct ConnectionState {
     /// callback, which OpenSSL calls after the whole server flight (in TLS 1.2 the
     /// CertificateStatus message follows the certificate verification).
     ocsp: bool,
+    /// A client's session store and the peer name its sessions are kept under.
+    sessions: Option<(Arc<ClientSessions>, String)>,
     inner: Mutex<Collected>,
 }
 
@@ -46,13 +49,11 @@ struct Collected {
     started: bool,
     decided: bool,
     refused: bool,
-    alert_reported: bool,
-    /// The refusal came from the status callback (OpenSSL sends its own alert then).
-    refused_on_status: bool,
     /// The chain as sent and as built, kept until the status callback decides.
     pending: Option<(Vec<SslCertificate>, Vec<SslCertificate>)>,
     session: Option<SslSession>,
-    tickets: usize,
+    /// Alerts (from the info callback) and tickets, in the order they happened.
+    notices: VecDeque<BackendNotice>,
 }
 
 impl ConnectionState {
@@ -60,11 +61,13 @@ impl ConnectionState {
         verify: Arc<VerifyShared>,
         pins: Vec<[u8; 32]>,
         ocsp: bool,
+        sessions: Option<(Arc<ClientSessions>, String)>,
     ) -> Arc<ConnectionState> {
         Arc::new(ConnectionState {
             verify,
             pins,
             ocsp,
+            sessions,
             inner: Mutex::new(Collected::default()),
         })
     }
@@ -156,11 +159,7 @@ impl ConnectionState {
             (sent.clone(), sent)
         });
         let staple = ssl.ocsp_status().unwrap_or_default();
-        let refused = self.decide_now(errors, sent, &built, Some(staple)) == Decision::Refuse;
-        if refused {
-            self.lock().refused_on_status = true;
-        }
-        !refused
+        self.decide_now(errors, sent, &built, Some(staple)) == Decision::Proceed
     }
 
     /// Adds the OCSP and pinning errors and decides (the one call to the policy).
@@ -220,44 +219,41 @@ impl ConnectionState {
         self.lock().decided
     }
 
-    /// The alert OpenSSL sends when we refused the peer, once.
-    pub(crate) fn take_refusal_alert(&self) -> Option<Alert> {
-        let mut inner = self.lock();
-        if !inner.refused || inner.alert_reported {
-            return None;
-        }
-        inner.alert_reported = true;
-        if inner.refused_on_status {
-            let kind = AlertType::from_code(BAD_CERTIFICATE_STATUS_RESPONSE);
-            return Some(Alert {
-                level: AlertLevel::Fatal,
-                kind,
-                description: format!("{kind:?}"),
-            });
-        }
-        Some(alerts::for_verify_error(
-            inner.first_result.map_or(0, |r| r.as_raw()),
-        ))
+    /// An alert or ticket, for the session to report.
+    pub(crate) fn push_notice(&self, notice: BackendNotice) {
+        self.lock().notices.push_back(notice);
     }
 
-    /// A session (ticket) arrived: kept, for export, only when the application accepted
-    /// the peer (the rule of the rustls backend's store: never for a refused or paused
-    /// peer).
-    pub(crate) fn offer_session(&self, session: SslSession) {
-        let accepted = {
+    /// The alerts and tickets seen since the last call, in order.
+    pub(crate) fn take_notices(&self) -> VecDeque<BackendNotice> {
+        std::mem::take(&mut self.lock().notices)
+    }
+
+    /// A session (ticket) arrived on a client: kept (for export, and in the context's
+    /// store for resumption) only when the application accepted the peer, now or
+    /// originally for a resumed connection; never for a refused or paused peer (the rule
+    /// of the rustls backend's store).
+    pub(crate) fn offer_session(&self, ssl: &SslRef, session: SslSession) {
+        let outcome = {
             let state = self.verify.lock();
-            state.verified && !state.refused && !state.paused
+            if state.verified {
+                (!state.refused && !state.paused).then(|| Outcome {
+                    errors: state.errors.clone(),
+                    chain: state.peer_chain.clone(),
+                })
+            } else {
+                state.resumed_outcome.clone()
+            }
         };
-        if accepted {
-            let mut inner = self.lock();
-            inner.session = Some(session);
-            inner.tickets += 1;
+        let Some(outcome) = outcome else { return };
+        if let Some((store, peer)) = &self.sessions {
+            if let Some(tagged) = ContextSession::new(ssl, session.clone()) {
+                store.store(peer, tagged, outcome);
+            }
         }
-    }
-
-    /// The tickets received since the last call.
-    pub(crate) fn take_tickets(&self) -> usize {
-        std::mem::take(&mut self.lock().tickets)
+        let mut inner = self.lock();
+        inner.session = Some(session);
+        inner.notices.push_back(BackendNotice::NewSessionTicket);
     }
 
     /// The stored session, DER-encoded.
@@ -268,6 +264,9 @@ impl ConnectionState {
     /// Forgets the stored session (the application rejected the peer afterwards).
     pub(crate) fn forget_session(&self) {
         self.lock().session = None;
+        if let Some((store, peer)) = &self.sessions {
+            store.purge(peer);
+        }
     }
 
     /// Whether a pinned key is in the chain as sent or in the path OpenSSL built (which
