@@ -1,19 +1,18 @@
 //! OCSP stapling end to end: responses made by `openssl ocsp` at test time, stapled by
-//! `openssl s_server -status_file` or by our server, checked by our client. On a backend
-//! without OCSP (the registry says so), every test checks the clear error instead.
+//! `openssl s_server -status_file` or by our server, checked by our client. Both backends
+//! give the same results.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sslsocket::backend::SupportedFeature;
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::{
     OcspCertificateStatus, OcspRevocationReason, SslCertificate, SslConfiguration, SslErrorKind,
     SslKey,
 };
-use support::{check_unsupported, lacks, ocsp_response, os_args, Issued, OpensslServer, Pki};
+use support::{ocsp_response, os_args, Issued, OpensslServer, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -54,39 +53,8 @@ fn openssl_stapling(
     Ok(OpensslServer::start(&args)?)
 }
 
-/// Where the backend has no OCSP stapling, a client that asks for a staple and a server
-/// given one to staple both fail with a clear error before a byte is sent: never a
-/// handshake that quietly skips the revocation check.
-fn stapling_is_refused_clearly() -> TestResult {
-    let pki = Pki::new()?;
-    let leaf = pki.leaf("localhost", &["localhost"])?;
-    let good = std::fs::read(response(&pki, &leaf, false, "good")?)?;
-    let server = openssl_stapling(&leaf, None)?;
-    let socket = connect(stapling_client(&pki)?, server.port());
-    assert!(!socket.is_encrypted());
-    check_unsupported(socket.error(), &socket.error_string(), "OCSP stapling")?;
-
-    let mut server_cfg = SslConfiguration::default();
-    server_cfg
-        .set_local_certificate_chain(SslCertificate::from_file(&leaf.chain_pem)?)
-        .set_private_key(SslKey::from_file(&leaf.key_pem, None)?)
-        .set_ocsp_response(Some(good));
-    let listener = SslServer::listen("127.0.0.1:0", server_cfg)?;
-    // The server fails as it starts encryption, so a bare TCP connection is enough.
-    let _client = std::net::TcpStream::connect(listener.local_addr())?;
-    let refused = listener
-        .next_connection(WAIT)?
-        .err()
-        .ok_or("a server with a staple to send should refuse to start")?;
-    check_unsupported(refused.error(), &refused.error_string(), "OCSP stapling")?;
-    Ok(())
-}
-
 #[test]
 fn a_good_stapled_response_from_openssl_is_verified_and_reported() -> TestResult {
-    if lacks(SupportedFeature::Ocsp) {
-        return stapling_is_refused_clearly();
-    }
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let good = response(&pki, &leaf, false, "good")?;
@@ -108,10 +76,32 @@ fn a_good_stapled_response_from_openssl_is_verified_and_reported() -> TestResult
 }
 
 #[test]
+fn a_stapled_response_is_checked_over_tls_1_2_too() -> TestResult {
+    // TLS 1.2 sends the staple in its own message after the certificate: the decision
+    // must still include it.
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let revoked = response(&pki, &leaf, true, "revoked")?;
+    let server = openssl_stapling(&leaf, Some(&revoked))?;
+    let mut configuration = stapling_client(&pki)?;
+    configuration.set_protocol(sslsocket::SslProtocol::TlsV1_2);
+    let socket = connect(configuration, server.port());
+    assert!(!socket.is_encrypted());
+    let kinds: Vec<_> = socket
+        .ssl_handshake_errors()
+        .iter()
+        .map(|e| e.error())
+        .collect();
+    assert_eq!(kinds, vec![SslErrorKind::CertificateRevoked]);
+    assert_eq!(
+        socket.ocsp_responses()[0].certificate_status(),
+        OcspCertificateStatus::Revoked
+    );
+    Ok(())
+}
+
+#[test]
 fn a_revoked_certificate_fails_with_certificate_revoked_on_the_leaf() -> TestResult {
-    if lacks(SupportedFeature::Ocsp) {
-        return stapling_is_refused_clearly();
-    }
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let revoked = response(&pki, &leaf, true, "revoked")?;
@@ -145,9 +135,6 @@ fn a_revoked_certificate_fails_with_certificate_revoked_on_the_leaf() -> TestRes
 
 #[test]
 fn no_staple_when_one_was_asked_for_is_ocsp_no_response_found_and_can_be_ignored() -> TestResult {
-    if lacks(SupportedFeature::Ocsp) {
-        return stapling_is_refused_clearly();
-    }
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let server = openssl_stapling(&leaf, None)?;
@@ -171,9 +158,6 @@ fn no_staple_when_one_was_asked_for_is_ocsp_no_response_found_and_can_be_ignored
 
 #[test]
 fn a_response_about_another_certificate_is_cert_id_unknown() -> TestResult {
-    if lacks(SupportedFeature::Ocsp) {
-        return stapling_is_refused_clearly();
-    }
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let other = pki.leaf("other", &["other.test"])?;
@@ -190,9 +174,6 @@ fn a_response_about_another_certificate_is_cert_id_unknown() -> TestResult {
 
 #[test]
 fn our_server_staples_and_can_replace_the_response_while_running() -> TestResult {
-    if lacks(SupportedFeature::Ocsp) {
-        return stapling_is_refused_clearly();
-    }
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let good = std::fs::read(response(&pki, &leaf, false, "good")?)?;

@@ -90,11 +90,11 @@ fn the_registry_lists_openssl_and_what_it_cannot_do() -> TestResult {
     ));
     assert!(backend::is_feature_supported(SupportedFeature::Psk, None));
     for feature in [
+        SupportedFeature::Ocsp,
         SupportedFeature::Alerts,
         SupportedFeature::SessionTicket,
-        SupportedFeature::Ocsp,
     ] {
-        assert!(!backend::is_feature_supported(feature, None), "{feature:?}");
+        assert!(backend::is_feature_supported(feature, None), "{feature:?}");
     }
     assert!(backend::set_active_backend("openssl"));
     Ok(())
@@ -699,5 +699,107 @@ fn a_fatal_alert_from_s_server_is_received_and_named() -> TestResult {
     assert_eq!(alert.level, sslsocket::AlertLevel::Fatal);
     assert_eq!(alert.kind, sslsocket::AlertType::HandshakeFailure);
     assert_eq!(alerts(&mut socket, false), vec![alert]);
+    Ok(())
+}
+
+/// The server thread of [`serve_one`]: our accepted socket, or why it failed.
+type Served = thread::JoinHandle<Result<SslSocket, String>>;
+
+/// Our server on the OpenSSL backend, serving one connection in a thread.
+fn serve_one(
+    configuration: SslConfiguration,
+    hooks: Option<std::sync::Arc<PskHooks>>,
+) -> Result<(u16, Served), Box<dyn std::error::Error>> {
+    let tcp = TcpListener::bind("127.0.0.1:0")?;
+    let port = tcp.local_addr()?.port();
+    let served = thread::spawn(move || -> Result<SslSocket, String> {
+        let (stream, _) = tcp.accept().map_err(|e| e.to_string())?;
+        let mut socket =
+            SslSocket::from_tcp_stream(stream, configuration).map_err(|e| e.to_string())?;
+        if let Some(hooks) = hooks {
+            socket.set_hooks(hooks);
+        }
+        socket
+            .start_server_encryption()
+            .map_err(|e| e.to_string())?;
+        socket
+            .wait_for_encrypted(WAIT)
+            .map_err(|e| format!("handshake: {e} / {}", socket.error_string()))?;
+        let _ = socket.wait_for_ready_read(Duration::from_millis(500));
+        Ok(socket)
+    });
+    Ok((port, served))
+}
+
+#[test]
+fn our_server_sends_its_pre_shared_key_identity_hint_to_s_client() -> TestResult {
+    use_openssl()?;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut configuration = serving(&leaf)?;
+    configuration.set_pre_shared_key_identity_hint(b"our hint".to_vec());
+    let (port, served) = serve_one(configuration, Some(PskHooks::new(b"client1", &PSK)))?;
+    let output = OpensslClient::run(
+        port,
+        &os_args![
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "client1",
+            "-tls1_2",
+            "-cipher",
+            "PSK-AES128-GCM-SHA256",
+            "-debug"
+        ],
+        b"hello\n",
+        WAIT,
+    )?;
+    served
+        .join()
+        .map_err(|_| "server thread panicked")?
+        .map_err(|e| format!("{e}; s_client: {}", output.combined()))?;
+    let text = output.combined();
+    assert!(
+        text.contains("Received PSK identity hint 'our hint'"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_close_notify_sent_is_reported_as_a_warning_alert_on_both_sides() -> TestResult {
+    use_openssl()?;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let (port, served) = serve_one(serving(&leaf)?, None)?;
+    let mut socket = SslSocket::with_configuration(trusting(&pki)?);
+    socket.connect_to_host_encrypted("localhost", port);
+    socket.wait_for_encrypted(WAIT)?;
+    socket.close()?;
+    let mut server = served.join().map_err(|_| "server thread panicked")??;
+    let warning_close = (
+        sslsocket::AlertLevel::Warning,
+        sslsocket::AlertType::CloseNotify,
+    );
+    let sent: Vec<_> = socket
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            sslsocket::SslEvent::AlertSent(a) => Some((a.level, a.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![warning_close]);
+    let mut rest = Vec::new();
+    server.read_to_end(&mut rest)?;
+    let received: Vec<_> = server
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            sslsocket::SslEvent::AlertReceived(a) => Some((a.level, a.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, vec![warning_close]);
     Ok(())
 }

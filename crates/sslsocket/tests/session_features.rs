@@ -8,13 +8,13 @@ mod support;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use sslsocket::backend::{self, SupportedFeature};
+use sslsocket::backend;
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::core::NextProtocolNegotiationStatus;
 use sslsocket::{
     SslCertificate, SslConfiguration, SslEllipticCurve, SslErrorKind, SslKey, SslProtocol,
 };
-use support::{is_active, lacks, os_args, OpensslServer, Pki};
+use support::{is_active, os_args, OpensslServer, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -259,13 +259,7 @@ fn a_second_connection_resumes_with_the_original_chain_and_errors() -> TestResul
     let chain = first.peer_certificate_chain().to_vec();
     first.close()?;
     let second = connect_and_collect_tickets(&client, port)?;
-    if lacks(SupportedFeature::SessionTicket) {
-        // No client-side resumption on this backend: the second connection is a full
-        // handshake, verified again, with the same outcome.
-        assert!(!second.core().is_session_resumed());
-    } else {
-        assert!(second.core().is_session_resumed());
-    }
+    assert!(second.core().is_session_resumed());
     assert_eq!(second.peer_certificate_chain(), chain.as_slice());
     assert!(second.ssl_handshake_errors().is_empty());
     Ok(())
@@ -290,12 +284,7 @@ fn a_peer_accepted_only_by_ignoring_reports_its_errors_again_on_resumption() -> 
     second.ignore_ssl_errors();
     second.connect_to_host_encrypted("localhost", port);
     second.wait_for_encrypted(WAIT)?;
-    // Without client-side resumption (the registry says so) the second connection
-    // verifies afresh and must report the same errors all the same.
-    assert_eq!(
-        second.core().is_session_resumed(),
-        !lacks(SupportedFeature::SessionTicket)
-    );
+    assert!(second.core().is_session_resumed());
     assert_eq!(second.ssl_handshake_errors(), errors.as_slice());
     Ok(())
 }

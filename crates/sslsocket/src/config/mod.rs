@@ -42,6 +42,7 @@ pub struct SslConfiguration {
     pinned_public_keys: Vec<[u8; 32]>,
     ssl_options: Vec<SslOption>,
     ocsp_response: OcspStaple,
+    pre_shared_key_identity_hint: Vec<u8>,
     cache: BackendCache,
 }
 
@@ -123,6 +124,7 @@ impl Default for SslConfiguration {
                 SslOption::SslOptionDisableCompression,
                 SslOption::SslOptionDisableSessionPersistence,
             ],
+            pre_shared_key_identity_hint: Vec::new(),
             cache: BackendCache::default(),
         }
     }
@@ -394,6 +396,20 @@ impl SslConfiguration {
 
     pub(crate) fn ocsp_staple(&self) -> OcspStaple {
         self.ocsp_response.clone()
+    }
+
+    /// The identity hint a server sends to clients in a PSK handshake (Qt's
+    /// `preSharedKeyIdentityHint()`); empty means none.
+    pub fn pre_shared_key_identity_hint(&self) -> &[u8] {
+        &self.pre_shared_key_identity_hint
+    }
+
+    /// Sets the identity hint a server sends in a PSK handshake (Qt's
+    /// `setPreSharedKeyIdentityHint()`): TLS 1.2 PSK key exchanges carry it, and the
+    /// client's `SslHooks::pre_shared_key` sees it. Used by backends with PSK support.
+    pub fn set_pre_shared_key_identity_hint(&mut self, hint: impl Into<Vec<u8>>) -> &mut Self {
+        self.pre_shared_key_identity_hint = hint.into();
+        self.touch()
     }
 
     /// Whether an option is on (Qt's `testSslOption`).

@@ -1,12 +1,11 @@
-//! Alerts as far as the safe `openssl` API shows them.
-//!
-//! There is no safe info callback, so alerts are read from what OpenSSL reports anyway: a
-//! fatal alert received appears in the error stack as reason `1000 + code`; a close_notify
-//! received is `ZERO_RETURN`; the alert we send when we refuse a peer follows from the
-//! verification error we leave in the store context, through OpenSSL's own table.
+//! Alerts: every one sent and received, warnings included, from OpenSSL's info callback
+//! (`sslsocket_openssl_ext::set_info_callback`); and the fatal alert received that ended a
+//! handshake, from the error stack (reason `1000 + code`), for the failure's message.
 
 use openssl::error::ErrorStack;
+use sslsocket_openssl_ext::{SSL_CB_ALERT, SSL_CB_READ, SSL_CB_WRITE};
 
+use crate::backend::BackendNotice;
 use crate::enums::{Alert, AlertLevel, AlertType};
 
 /// `ERR_LIB_SSL`.
@@ -39,14 +38,26 @@ pub(crate) fn missing_peer_certificate(error: &openssl::ssl::Error) -> bool {
     ssl_reasons(error).any(|code| code == PEER_DID_NOT_RETURN_A_CERTIFICATE)
 }
 
-/// close_notify, either way.
-pub(crate) fn close_notify() -> Alert {
-    alert(AlertLevel::Warning, 0)
-}
-
-/// The alert OpenSSL sends when verification fails with this `X509_V_ERR_*` code.
-pub(crate) fn for_verify_error(code: i32) -> Alert {
-    alert(AlertLevel::Fatal, alert_for(code))
+/// The notice for one call of the info callback, when it reports an alert: `where`
+/// says read (received) or write (sent), `ret` holds the level (`>> 8`: 1 warning,
+/// 2 fatal) and the description (`& 0xff`).
+pub(crate) fn from_info(where_: i32, ret: i32) -> Option<BackendNotice> {
+    if where_ & SSL_CB_ALERT == 0 {
+        return None;
+    }
+    let level = match (ret >> 8) & 0xff {
+        1 => AlertLevel::Warning,
+        2 => AlertLevel::Fatal,
+        _ => AlertLevel::Unknown,
+    };
+    let alert = alert(level, u8::try_from(ret & 0xff).unwrap_or_default());
+    if where_ & SSL_CB_READ != 0 {
+        Some(BackendNotice::AlertReceived(alert))
+    } else if where_ & SSL_CB_WRITE != 0 {
+        Some(BackendNotice::AlertSent(alert))
+    } else {
+        None
+    }
 }
 
 fn alert(level: AlertLevel, code: u8) -> Alert {
@@ -58,40 +69,24 @@ fn alert(level: AlertLevel, code: u8) -> Alert {
     }
 }
 
-/// The alert OpenSSL sends for a verification error (`ssl_x509err2alert`, OpenSSL 3.0).
-fn alert_for(code: i32) -> u8 {
-    const HANDSHAKE_FAILURE: u8 = 40;
-    const BAD_CERTIFICATE: u8 = 42;
-    const UNSUPPORTED_CERTIFICATE: u8 = 43;
-    const CERTIFICATE_REVOKED: u8 = 44;
-    const CERTIFICATE_EXPIRED: u8 = 45;
-    const CERTIFICATE_UNKNOWN: u8 = 46;
-    const UNKNOWN_CA: u8 = 48;
-    const DECRYPT_ERROR: u8 = 51;
-    const INTERNAL_ERROR: u8 = 80;
-    match code {
-        50 => HANDSHAKE_FAILURE,
-        4 | 6 | 9 | 11 | 13..=16 | 27 | 28 | 45 | 51..=53 | 62..=68 | 94 => BAD_CERTIFICATE,
-        26 => UNSUPPORTED_CERTIFICATE,
-        23 => CERTIFICATE_REVOKED,
-        10 | 12 => CERTIFICATE_EXPIRED,
-        2 | 3 | 18..=22 | 25 | 33 | 79 => UNKNOWN_CA,
-        7 | 8 => DECRYPT_ERROR,
-        17 | 69 | 70 => INTERNAL_ERROR,
-        _ => CERTIFICATE_UNKNOWN,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn refusals_send_the_alert_openssl_chooses() {
-        assert_eq!(alert_for(10), 45);
-        assert_eq!(alert_for(20), 48);
-        assert_eq!(alert_for(62), 42);
-        assert_eq!(alert_for(79), 48);
-        assert_eq!(alert_for(0), 46);
+    fn info_callback_alerts_carry_direction_level_and_kind() {
+        let read = SSL_CB_ALERT | SSL_CB_READ;
+        let write = SSL_CB_ALERT | SSL_CB_WRITE;
+        assert_eq!(
+            from_info(read, 0x0100),
+            Some(BackendNotice::AlertReceived(alert(AlertLevel::Warning, 0)))
+        );
+        let unknown_ca = alert(AlertLevel::Fatal, 48);
+        assert_eq!(unknown_ca.kind, AlertType::UnknownCa);
+        assert_eq!(
+            from_info(write, 0x0230),
+            Some(BackendNotice::AlertSent(unknown_ca))
+        );
+        assert_eq!(from_info(SSL_CB_READ, 0x0100), None);
     }
 }

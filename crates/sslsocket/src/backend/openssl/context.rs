@@ -17,8 +17,9 @@ use openssl::ssl::{
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 
-use crate::backend::openssl::psk;
+use crate::backend::openssl::sessions::ClientSessions;
 use crate::backend::openssl::verifier::ConnectionState;
+use crate::backend::openssl::{alerts, psk};
 use crate::cert::SslCertificate;
 use crate::config::{system_ca_certificates, SslConfiguration, SslOption};
 use crate::enums::{PeerVerifyMode, SslMode, SslProtocol, TlsVersion};
@@ -29,6 +30,8 @@ pub(crate) struct Engine {
     pub(crate) context: SslContext,
     /// The client sends SNI.
     pub(crate) send_sni: bool,
+    /// A client's sessions, for resumption (none when tickets or sharing are disabled).
+    pub(crate) sessions: Option<Arc<ClientSessions>>,
 }
 
 /// The cached client engine of `configuration`.
@@ -72,8 +75,10 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     set_identity(&mut builder, configuration, server)?;
     set_verify_mode(&mut builder, configuration, server);
     set_alpn(&mut builder, configuration, server)?;
-    set_sessions(&mut builder, configuration, server)?;
-    psk::install(&mut builder, server)?;
+    let sessions = set_sessions(&mut builder, configuration, server)?;
+    set_ocsp(&mut builder, configuration, server)?;
+    set_alerts(&mut builder)?;
+    psk::install(&mut builder, configuration, server)?;
     if configuration.key_logging() {
         if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
             builder.set_keylog_callback(move |_, line| {
@@ -94,6 +99,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     Ok(Engine {
         context: builder.build(),
         send_sni: !configuration.test_ssl_option(SslOption::SslOptionDisableServerNameIndication),
+        sessions,
     })
 }
 
@@ -391,14 +397,14 @@ fn select_alpn<'a>(ours: &[Vec<u8>], client: &'a [u8]) -> Option<&'a [u8]> {
 }
 
 /// Sessions. A server issues tickets (and resumes) unless tickets are disabled. A client
-/// keeps the last ticket of an accepted peer for `session_ticket()`; it cannot offer one
-/// again, because the safe `openssl` API has no way to set a session on a connection
-/// (`SslRef::set_session` is `unsafe`).
+/// keeps the sessions of accepted peers in the context's store (`sessions.rs`) and offers
+/// them again, unless tickets or session sharing are disabled; the last one of a
+/// connection is also what `session_ticket()` exports.
 fn set_sessions(
     builder: &mut SslContextBuilder,
     configuration: &SslConfiguration,
     server: bool,
-) -> Result<(), ConfigError> {
+) -> Result<Option<Arc<ClientSessions>>, ConfigError> {
     let no_tickets = configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets);
     if server {
         builder
@@ -410,21 +416,70 @@ fn set_sessions(
                 .set_num_tickets(0)
                 .map_err(openssl_error("session tickets"))?;
         }
-        return Ok(());
+        return Ok(None);
     }
     if no_tickets {
         builder.set_options(SslOptions::NO_TICKET);
         builder.set_session_cache_mode(SslSessionCacheMode::OFF);
-        return Ok(());
+        return Ok(None);
     }
     let index = connection_index()?;
     builder.set_session_cache_mode(SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL);
     builder.set_new_session_callback(move |ssl: &mut SslRef, session| {
+        let ssl: &SslRef = ssl;
         if let Some(state) = ssl.ex_data(index) {
-            state.offer_session(session);
+            state.offer_session(ssl, session);
         }
     });
-    Ok(())
+    if configuration.test_ssl_option(SslOption::SslOptionDisableSessionSharing) {
+        return Ok(None);
+    }
+    // The store's sessions are set only on connections of this context: tagged here.
+    sslsocket_openssl_ext::tag_context(builder).map_err(openssl_error("session store"))?;
+    Ok(Some(ClientSessions::new()))
+}
+
+/// Every alert sent and received, warnings included, through the info callback, into the
+/// connection's notices (Qt's `alertSent`/`alertReceived`).
+fn set_alerts(builder: &mut SslContextBuilder) -> Result<(), ConfigError> {
+    let index = connection_index()?;
+    sslsocket_openssl_ext::set_info_callback(builder, move |ssl, where_, ret| {
+        if let (Some(state), Some(notice)) = (ssl.ex_data(index), alerts::from_info(where_, ret)) {
+            state.push_notice(notice);
+        }
+    })
+    .map_err(openssl_error("alert reporting"))
+}
+
+/// OCSP stapling. A server always answers a client's status request with the
+/// configuration's current staple, read per handshake (it can be replaced while the server
+/// runs; with none set, it staples nothing). A client that asks for a staple
+/// (`set_status_type` on each connection) decides in the status callback, where the
+/// response is known (see `ConnectionState::on_status`).
+fn set_ocsp(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) -> Result<(), ConfigError> {
+    if server {
+        let staple = configuration.ocsp_staple();
+        return builder
+            .set_status_callback(move |ssl| match staple.get().1 {
+                Some(der) => ssl.set_ocsp_status(&der).map(|()| true),
+                None => Ok(false),
+            })
+            .map_err(openssl_error("OCSP stapling"));
+    }
+    if !configuration.ocsp_stapling_enabled() {
+        return Ok(());
+    }
+    let index = connection_index()?;
+    builder
+        .set_status_callback(move |ssl| {
+            // A connection without our state is not ours to accept.
+            Ok(ssl.ex_data(index).is_some_and(|state| state.on_status(ssl)))
+        })
+        .map_err(openssl_error("OCSP stapling"))
 }
 
 #[cfg(test)]

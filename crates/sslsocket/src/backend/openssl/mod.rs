@@ -2,28 +2,27 @@
 //! of the `openssl` crate, as a second implementation of the same seam.
 //!
 //! Verification is OpenSSL's own, as on Qt's OpenSSL backend: the verify callback records
-//! every error depth by depth and the core's policy decides. The crate
-//! keeps `#![forbid(unsafe_code)]`, so what the safe API does not offer is declared
-//! unsupported rather than reached through FFI:
+//! every error depth by depth and the core's policy decides. The crate keeps
+//! `#![forbid(unsafe_code)]`; the few calls the safe API lacks come from the small
+//! `sslsocket-openssl-ext` crate, each wrapped safely there:
 //!
-//! - alert events: there is no safe info callback, so only what surfaces otherwise is
-//!   reported (fatal alerts received, close_notify both ways, the alert that refuses a
-//!   peer), and [`SupportedFeature::Alerts`] is not claimed;
-//! - session tickets: a client cannot offer a stored session again (`SslRef::set_session`
-//!   is `unsafe`), so there is no client resumption and [`SupportedFeature::SessionTicket`]
-//!   is not claimed. A server issues tickets and resumes; a client can export the ticket
-//!   of an accepted peer (`session_ticket()`, when session persistence is enabled);
-//! - pre-shared keys work through `SslHooks::pre_shared_key`, but a server cannot send an
-//!   identity hint (no safe setter);
-//! - OCSP stapling is not wired up yet: a client that asks for a staple
-//!   (`set_ocsp_stapling_enabled(true)`) or a server given one to staple
-//!   (`set_ocsp_response`) gets a configuration error naming the backend, never a
-//!   handshake that silently skips the revocation check.
+//! - alert events, warnings included, from the info callback ([`SupportedFeature::Alerts`]);
+//! - client resumption: sessions of accepted peers are kept per peer name, with their
+//!   verification outcome, and offered again (only ever on a connection of the context
+//!   that received them) ([`SupportedFeature::SessionTicket`]). A client can also export
+//!   the ticket of an accepted peer (`session_ticket()`, when session persistence is
+//!   enabled);
+//! - pre-shared keys through `SslHooks::pre_shared_key`, and a server's identity hint from
+//!   `SslConfiguration::pre_shared_key_identity_hint`;
+//! - OCSP stapling through the safe status callbacks: a client asks for a staple and
+//!   checks it (`crate::ocsp`, as the rustls backend does) before deciding; a server
+//!   staples the configuration's current response ([`SupportedFeature::Ocsp`]).
 
 mod alerts;
 mod context;
 mod psk;
 mod session;
+mod sessions;
 mod verifier;
 
 use crate::backend::{Backend, ImplementedClass, SessionSetup, SupportedFeature, TlsSession};
@@ -60,6 +59,9 @@ impl Backend for OpensslBackend {
             SupportedFeature::ClientSideAlpn,
             SupportedFeature::ServerSideAlpn,
             SupportedFeature::Psk,
+            SupportedFeature::Ocsp,
+            SupportedFeature::SessionTicket,
+            SupportedFeature::Alerts,
         ]
     }
 
@@ -76,7 +78,6 @@ impl Backend for OpensslBackend {
     }
 
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError> {
-        refuse_unsupported(&setup)?;
         match setup.mode {
             SslMode::SslClientMode => {
                 let engine = context::client_engine(setup.configuration)?;
@@ -100,20 +101,4 @@ impl Backend for OpensslBackend {
             )),
         }
     }
-}
-
-/// What the configuration asks for and this backend cannot do, as a clear error before a
-/// byte is sent (checked per session: a server's staple can change while it runs).
-fn refuse_unsupported(setup: &SessionSetup<'_>) -> Result<(), ConfigError> {
-    let ocsp = match setup.mode {
-        SslMode::SslClientMode => setup.configuration.ocsp_stapling_enabled(),
-        SslMode::SslServerMode => setup.configuration.ocsp_response().is_some(),
-        SslMode::UnencryptedMode => false,
-    };
-    if ocsp {
-        return Err(ConfigError::new(
-            "OCSP stapling is not supported by the openssl backend",
-        ));
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Pre-shared keys (Qt's `preSharedKeyAuthenticationRequired`) through the safe PSK
 //! callbacks of the `openssl` crate.
 
+use std::ffi::CString;
 use std::sync::Arc;
 
 use openssl::ex_data::Index;
@@ -8,17 +9,30 @@ use openssl::ssl::{Ssl, SslContextBuilder, SslRef};
 
 use crate::backend::openssl::context::connection_index;
 use crate::backend::openssl::verifier::ConnectionState;
+use crate::config::SslConfiguration;
 use crate::core::PreSharedKeyAuthenticator;
 use crate::error::ConfigError;
 
 /// Pre-shared keys through the socket's `SslHooks::pre_shared_key`, installed on every
 /// context as Qt does: a client is asked when a server offers PSK (TLS 1.2, with its
 /// hint) and while its TLS 1.3 ClientHello is built; a server is asked with the client's
-/// identity. An empty key declines. The server's identity hint cannot be set: the safe
-/// API has no setter for it (`SSL_CTX_use_psk_identity_hint` is not bound).
-pub(crate) fn install(builder: &mut SslContextBuilder, server: bool) -> Result<(), ConfigError> {
+/// identity. An empty key declines. A server sends the configuration's identity hint
+/// (Qt's `preSharedKeyIdentityHint`), if one is set.
+pub(crate) fn install(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) -> Result<(), ConfigError> {
     let index = connection_index()?;
     if server {
+        let hint = configuration.pre_shared_key_identity_hint();
+        if !hint.is_empty() {
+            let hint = CString::new(hint).map_err(|_| {
+                ConfigError::new("the pre-shared key identity hint must not contain a NUL byte")
+            })?;
+            sslsocket_openssl_ext::set_psk_identity_hint(builder, &hint)
+                .map_err(|e| ConfigError::new(format!("pre-shared key identity hint: {e}")))?;
+        }
         builder.set_psk_server_callback(move |ssl, identity, key_out| {
             let identity = identity.unwrap_or_default();
             let mut request =

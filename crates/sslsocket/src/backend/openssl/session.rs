@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use openssl::nid::Nid;
 use openssl::pkey::Id;
-use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion};
+use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
+use crate::backend::openssl::sessions::ClientSessions;
 use crate::backend::openssl::verifier::{to_certificate, ConnectionState, PeerName};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
@@ -79,8 +80,13 @@ impl OpensslSession {
         peer_name: Option<&str>,
         verify: Arc<VerifyShared>,
     ) -> Result<OpensslSession, ConfigError> {
-        let (mut ssl, state) = new_ssl(engine, configuration, verify, false)?;
-        if let Some(name) = peer_name.filter(|n| !n.is_empty()) {
+        let peer_name = peer_name.filter(|n| !n.is_empty());
+        let sessions = engine.sessions.clone().zip(peer_name.map(str::to_string));
+        let (mut ssl, state) = new_ssl(engine, configuration, verify, false, sessions.clone())?;
+        if let Some((store, peer)) = &sessions {
+            store.offer(&mut ssl, peer, state.verify());
+        }
+        if let Some(name) = peer_name {
             if name.contains('\0') {
                 return Err(ConfigError::new(format!(
                     "`{}` is not a valid host name for TLS",
@@ -120,7 +126,7 @@ impl OpensslSession {
         configuration: &SslConfiguration,
         verify: Arc<VerifyShared>,
     ) -> Result<OpensslSession, ConfigError> {
-        let (mut ssl, state) = new_ssl(engine, configuration, verify, true)?;
+        let (mut ssl, state) = new_ssl(engine, configuration, verify, true, None)?;
         ssl.set_accept_state();
         OpensslSession::wrap(ssl, state, configuration)
     }
@@ -159,14 +165,10 @@ impl OpensslSession {
         if alerts::missing_peer_certificate(error) {
             self.state.verify().record_missing_certificate();
         }
+        // The alerts themselves were reported by the info callback.
         if let Some(alert) = alerts::received(error) {
             failure.message = format!("the peer sent a fatal alert: {}", alert.description);
-            failure.alert_received = Some(alert.clone());
-            self.notices.push_back(BackendNotice::AlertReceived(alert));
-            return failure;
-        }
-        if let Some(alert) = self.state.take_refusal_alert() {
-            self.notices.push_back(BackendNotice::AlertSent(alert));
+            failure.alert_received = Some(alert);
         }
         failure
     }
@@ -190,9 +192,16 @@ impl OpensslSession {
         match result {
             Ok(()) => {
                 self.handshaking = false;
-                let reused = self.stream.ssl().session_reused();
-                let has_peer = self.stream.ssl().peer_certificate().is_some();
-                if !reused && has_peer && !self.state.decide_late(self.peer_certificate_chain()) {
+                let ssl = self.stream.ssl();
+                let reused = ssl.session_reused();
+                let has_peer = ssl.peer_certificate().is_some();
+                let staple = ssl.ocsp_status().map(<[u8]>::to_vec);
+                if !reused
+                    && has_peer
+                    && !self
+                        .state
+                        .decide_late(self.peer_certificate_chain(), staple.as_deref())
+                {
                     return Err(TlsFailure::handshake("certificate verification failed"));
                 }
                 Ok(())
@@ -213,11 +222,7 @@ impl OpensslSession {
             match self.stream.ssl_read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => self.plain.extend(buf.get(..n).unwrap_or_default()),
-                Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
-                    self.peer_closed = true;
-                    self.notices
-                        .push_back(BackendNotice::AlertReceived(alerts::close_notify()));
-                }
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) => return Err(self.failure(&e)),
             }
@@ -232,10 +237,21 @@ fn new_ssl(
     configuration: &SslConfiguration,
     verify: Arc<VerifyShared>,
     server: bool,
+    sessions: Option<(Arc<ClientSessions>, String)>,
 ) -> Result<(Ssl, Arc<ConnectionState>), ConfigError> {
     let mut ssl =
         Ssl::new(&engine.context).map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
-    let state = ConnectionState::new(verify, configuration.pinned_public_keys().to_vec());
+    let ocsp = !server && configuration.ocsp_stapling_enabled();
+    if ocsp {
+        ssl.set_status_type(StatusType::OCSP)
+            .map_err(|e| ConfigError::new(format!("OCSP stapling request: {e}")))?;
+    }
+    let state = ConnectionState::new(
+        verify,
+        configuration.pinned_public_keys().to_vec(),
+        ocsp,
+        sessions,
+    );
     ssl.set_ex_data(connection_index()?, Arc::clone(&state));
     let callback_state = Arc::clone(&state);
     ssl.set_verify_callback(verify_mode(configuration, server), move |ok, ctx| {
@@ -261,9 +277,6 @@ impl TlsSession for OpensslSession {
         }
         if !self.handshaking {
             self.read_records()?;
-        }
-        for _ in 0..self.state.take_tickets() {
-            self.notices.push_back(BackendNotice::NewSessionTicket);
         }
         Ok(())
     }
@@ -364,6 +377,8 @@ impl TlsSession for OpensslSession {
     }
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
+        let seen = self.state.take_notices();
+        self.notices.extend(seen);
         self.notices.pop_front()
     }
 
@@ -372,10 +387,8 @@ impl TlsSession for OpensslSession {
             return;
         }
         self.close_sent = true;
-        if self.stream.shutdown().is_ok() {
-            self.notices
-                .push_back(BackendNotice::AlertSent(alerts::close_notify()));
-        }
+        // The close_notify sent is reported by the info callback.
+        let _ = self.stream.shutdown();
     }
 
     fn forget_session(&mut self) {

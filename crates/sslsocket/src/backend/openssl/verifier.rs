@@ -6,25 +6,38 @@
 //! depth 0 (the last call of a verification that was allowed to continue), the list goes
 //! to [`VerifyShared::decide`], so the core applies the socket's policy; a refusal makes the
 //! callback return false there, and OpenSSL ends the handshake with the alert that fits the
-//! first error.
+//! first error. A client that asked for a stapled OCSP response decides later, in the
+//! status callback (`on_status`), with the response's errors added to the chain's.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use openssl::ssl::SslSession;
+use openssl::ssl::{SslRef, SslSession};
 use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult};
 
-use crate::backend::openssl::alerts;
+use std::collections::VecDeque;
+
+use sslsocket_openssl_ext::ContextSession;
+
+use crate::backend::openssl::sessions::ClientSessions;
+use crate::backend::rustls::Outcome;
+use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::core::{Decision, SslHooks, VerifyShared};
-use crate::enums::Alert;
+use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
 
-/// What one connection shares with its OpenSSL callbacks: the verification in progress
-/// and the last session ticket received.
+/// What one connection shares with its OpenSSL callbacks: the verification in progress,
+/// the alerts and tickets seen, the last session received.
 pub(crate) struct ConnectionState {
     verify: Arc<VerifyShared>,
     pins: Vec<[u8; 32]>,
+    /// The client asked for a stapled OCSP response: the decision waits for the status
+    /// callback, which OpenSSL calls after the whole server flight (in TLS 1.2 the
+    /// CertificateStatus message follows the certificate verification).
+    ocsp: bool,
+    /// A client's session store and the peer name its sessions are kept under.
+    sessions: Option<(Arc<ClientSessions>, String)>,
     inner: Mutex<Collected>,
 }
 
@@ -36,16 +49,25 @@ struct Collected {
     started: bool,
     decided: bool,
     refused: bool,
-    alert_reported: bool,
+    /// The chain as sent and as built, kept until the status callback decides.
+    pending: Option<(Vec<SslCertificate>, Vec<SslCertificate>)>,
     session: Option<SslSession>,
-    tickets: usize,
+    /// Alerts (from the info callback) and tickets, in the order they happened.
+    notices: VecDeque<BackendNotice>,
 }
 
 impl ConnectionState {
-    pub(crate) fn new(verify: Arc<VerifyShared>, pins: Vec<[u8; 32]>) -> Arc<ConnectionState> {
+    pub(crate) fn new(
+        verify: Arc<VerifyShared>,
+        pins: Vec<[u8; 32]>,
+        ocsp: bool,
+        sessions: Option<(Arc<ClientSessions>, String)>,
+    ) -> Arc<ConnectionState> {
         Arc::new(ConnectionState {
             verify,
             pins,
+            ocsp,
+            sessions,
             inner: Mutex::new(Collected::default()),
         })
     }
@@ -89,7 +111,7 @@ impl ConnectionState {
         } else if ctx.error_depth() != 0 || inner.decided {
             return true;
         }
-        let mut errors = inner.errors.clone();
+        let errors = inner.errors.clone();
         let first_result = inner.first_result;
         drop(inner);
 
@@ -100,7 +122,64 @@ impl ConnectionState {
         // The chain as the peer sent it is known to the client now; the server learns it
         // only after the callback (the session patches it in, see `publish_sent_chain`).
         let sent = sent_chain(ctx).unwrap_or_else(|| built.clone());
-        if !self.pins.is_empty() && !self.pinned(&sent, &built) {
+        if self.ocsp {
+            // The staple may not have arrived yet: the status callback decides.
+            self.lock().pending = Some((sent, built));
+            return true;
+        }
+        if self.decide_now(errors, sent, &built, None) == Decision::Refuse {
+            if let Some(result) = first_result {
+                ctx.set_error(result);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// The client's status callback: the stapled response (if any) is checked and the
+    /// decision taken, with the OCSP errors beside the chain's, as the rustls backend does.
+    /// True when the peer is accepted.
+    pub(crate) fn on_status(&self, ssl: &SslRef) -> bool {
+        if !self.ocsp || ssl.session_reused() {
+            // A resumed session reports its original outcome; nothing was sent to check.
+            return true;
+        }
+        let inner = self.lock();
+        if inner.decided {
+            return !inner.refused;
+        }
+        let errors = inner.errors.clone();
+        let pending = inner.pending.clone();
+        drop(inner);
+        let (sent, built) = pending.unwrap_or_else(|| {
+            let sent: Vec<SslCertificate> = ssl
+                .peer_cert_chain()
+                .map(|chain| chain.iter().filter_map(to_certificate).collect())
+                .unwrap_or_default();
+            (sent.clone(), sent)
+        });
+        let staple = ssl.ocsp_status().unwrap_or_default();
+        self.decide_now(errors, sent, &built, Some(staple)) == Decision::Proceed
+    }
+
+    /// Adds the OCSP and pinning errors and decides (the one call to the policy).
+    fn decide_now(
+        &self,
+        mut errors: Vec<SslError>,
+        sent: Vec<SslCertificate>,
+        built: &[SslCertificate],
+        staple: Option<&[u8]>,
+    ) -> Decision {
+        if let Some(staple) = staple {
+            let (responses, ocsp_errors) = check_ocsp(&sent, built, staple);
+            for error in ocsp_errors {
+                if !errors.contains(&error) {
+                    errors.push(error);
+                }
+            }
+            self.verify.lock().ocsp_responses = responses;
+        }
+        if !self.pins.is_empty() && !self.pinned(&sent, built) {
             if let Some(leaf) = sent.first() {
                 errors.push(SslError::with_certificate(
                     SslErrorKind::CertificateRejected,
@@ -110,34 +189,29 @@ impl ConnectionState {
         }
         order_like_rustls(&mut errors);
         let decision = self.verify.decide(errors, sent);
-
         let mut inner = self.lock();
         inner.decided = true;
         inner.refused = decision == Decision::Refuse;
-        if inner.refused {
-            if let Some(result) = first_result {
-                ctx.set_error(result);
-            }
-            return false;
-        }
-        true
+        decision
     }
 
     /// Decides after the handshake when OpenSSL ended verification without the final
     /// success call (fail closed: a chain is never accepted undecided). True when accepted.
-    pub(crate) fn decide_late(&self, chain: Vec<SslCertificate>) -> bool {
+    pub(crate) fn decide_late(&self, chain: Vec<SslCertificate>, staple: Option<&[u8]>) -> bool {
         let inner = self.lock();
         if inner.decided || !inner.started {
             return !inner.refused;
         }
-        let mut errors = inner.errors.clone();
+        let errors = inner.errors.clone();
+        let built = inner
+            .pending
+            .clone()
+            .map(|(_, built)| built)
+            .unwrap_or_default();
         drop(inner);
-        order_like_rustls(&mut errors);
-        let decision = self.verify.decide(errors, chain);
-        let mut inner = self.lock();
-        inner.decided = true;
-        inner.refused = decision == Decision::Refuse;
-        !inner.refused
+        // With stapling asked for, a missing staple is still an error here (fail closed).
+        let staple = self.ocsp.then(|| staple.unwrap_or_default());
+        self.decide_now(errors, chain, &built, staple) == Decision::Proceed
     }
 
     /// Whether the callback ran and reached a decision.
@@ -145,36 +219,41 @@ impl ConnectionState {
         self.lock().decided
     }
 
-    /// The alert OpenSSL sends when we refused the peer, once.
-    pub(crate) fn take_refusal_alert(&self) -> Option<Alert> {
-        let mut inner = self.lock();
-        if !inner.refused || inner.alert_reported {
-            return None;
-        }
-        inner.alert_reported = true;
-        Some(alerts::for_verify_error(
-            inner.first_result.map_or(0, |r| r.as_raw()),
-        ))
+    /// An alert or ticket, for the session to report.
+    pub(crate) fn push_notice(&self, notice: BackendNotice) {
+        self.lock().notices.push_back(notice);
     }
 
-    /// A session (ticket) arrived: kept, for export, only when the application accepted
-    /// the peer (the rule of the rustls backend's store: never for a refused or paused
-    /// peer).
-    pub(crate) fn offer_session(&self, session: SslSession) {
-        let accepted = {
+    /// The alerts and tickets seen since the last call, in order.
+    pub(crate) fn take_notices(&self) -> VecDeque<BackendNotice> {
+        std::mem::take(&mut self.lock().notices)
+    }
+
+    /// A session (ticket) arrived on a client: kept (for export, and in the context's
+    /// store for resumption) only when the application accepted the peer, now or
+    /// originally for a resumed connection; never for a refused or paused peer (the rule
+    /// of the rustls backend's store).
+    pub(crate) fn offer_session(&self, ssl: &SslRef, session: SslSession) {
+        let outcome = {
             let state = self.verify.lock();
-            state.verified && !state.refused && !state.paused
+            if state.verified {
+                (!state.refused && !state.paused).then(|| Outcome {
+                    errors: state.errors.clone(),
+                    chain: state.peer_chain.clone(),
+                })
+            } else {
+                state.resumed_outcome.clone()
+            }
         };
-        if accepted {
-            let mut inner = self.lock();
-            inner.session = Some(session);
-            inner.tickets += 1;
+        let Some(outcome) = outcome else { return };
+        if let Some((store, peer)) = &self.sessions {
+            if let Some(tagged) = ContextSession::new(ssl, session.clone()) {
+                store.store(peer, tagged, outcome);
+            }
         }
-    }
-
-    /// The tickets received since the last call.
-    pub(crate) fn take_tickets(&self) -> usize {
-        std::mem::take(&mut self.lock().tickets)
+        let mut inner = self.lock();
+        inner.session = Some(session);
+        inner.notices.push_back(BackendNotice::NewSessionTicket);
     }
 
     /// The stored session, DER-encoded.
@@ -185,6 +264,9 @@ impl ConnectionState {
     /// Forgets the stored session (the application rejected the peer afterwards).
     pub(crate) fn forget_session(&self) {
         self.lock().session = None;
+        if let Some((store, peer)) = &self.sessions {
+            store.purge(peer);
+        }
     }
 
     /// Whether a pinned key is in the chain as sent or in the path OpenSSL built (which
@@ -194,6 +276,33 @@ impl ConnectionState {
             .chain(built)
             .any(|c| self.pins.contains(&c.public_key_sha256()))
     }
+}
+
+/// The stapled response's errors, and the response: `OcspNoResponseFound` when none
+/// came. The leaf's issuer is the next certificate sent, else the one OpenSSL found.
+fn check_ocsp(
+    sent: &[SslCertificate],
+    built: &[SslCertificate],
+    staple: &[u8],
+) -> (Vec<OcspResponse>, Vec<SslError>) {
+    if staple.is_empty() {
+        return (
+            Vec::new(),
+            vec![SslError::new(SslErrorKind::OcspNoResponseFound)],
+        );
+    }
+    let Some(leaf) = sent.first() else {
+        return (
+            Vec::new(),
+            vec![SslError::new(SslErrorKind::OcspMalformedResponse)],
+        );
+    };
+    let issuer = sent.get(1).or_else(|| built.get(1));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let (response, errors) = check_staple(staple, leaf, issuer, now);
+    (response.into_iter().collect(), errors)
 }
 
 /// The peer's chain as it sent it, when OpenSSL already stored it (the client side).

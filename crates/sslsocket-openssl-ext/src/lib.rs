@@ -1,0 +1,218 @@
+//! Safe wrappers for the three OpenSSL calls sslsocket's OpenSSL backend needs and the
+//! `openssl` crate does not offer safely, so that `sslsocket` itself keeps
+//! `#![forbid(unsafe_code)]`:
+//!
+//! - `SSL_CTX_set_info_callback` as [`set_info_callback`], where alerts (sent and
+//!   received, warnings included) are seen;
+//! - `SSL_set_session` as [`set_session`], to offer a stored session again. The `openssl`
+//!   crate's `SslRef::set_session` is `unsafe` because the session must come from the same
+//!   `SslContext`; here that is checked: only a [`ContextSession`] (a session tagged with
+//!   the context that made it, see [`tag_context`]) can be set, and only on a connection of
+//!   that context;
+//! - `SSL_CTX_use_psk_identity_hint` as [`set_psk_identity_hint`].
+//!
+//! Every function is safe to call with any arguments. Each `unsafe` block says why it is
+//! sound in its `// SAFETY:` comment.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+use std::ffi::{c_char, c_int, CStr};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use foreign_types::ForeignTypeRef;
+use openssl::error::ErrorStack;
+use openssl::ex_data::Index;
+use openssl::ssl::{SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef};
+
+/// `SSL_CB_READ`: the info callback's `where` has this bit for something read.
+pub const SSL_CB_READ: i32 = 0x04;
+/// `SSL_CB_WRITE`: the info callback's `where` has this bit for something written.
+pub const SSL_CB_WRITE: i32 = 0x08;
+/// `SSL_CB_ALERT`: the info callback's `where` has this bit for an alert.
+pub const SSL_CB_ALERT: i32 = 0x4000;
+
+mod ffi {
+    use std::ffi::{c_char, c_int};
+
+    // Part of libssl since 0.9.8 / 1.0.0; `openssl-sys` (which links libssl) does not
+    // declare them.
+    extern "C" {
+        pub(crate) fn SSL_CTX_set_info_callback(
+            ctx: *mut openssl_sys::SSL_CTX,
+            cb: Option<unsafe extern "C" fn(*const openssl_sys::SSL, c_int, c_int)>,
+        );
+        pub(crate) fn SSL_CTX_use_psk_identity_hint(
+            ctx: *mut openssl_sys::SSL_CTX,
+            hint: *const c_char,
+        ) -> c_int;
+    }
+}
+
+/// The boxed info callback, as kept in the context's ex data.
+type InfoCallback = Box<dyn Fn(&SslRef, i32, i32) + Send + Sync>;
+
+/// Calls `f(ssl, where, ret)` for every state change, alert and handshake event of the
+/// context's connections (`SSL_CTX_set_info_callback`). For an alert (`where &
+/// SSL_CB_ALERT`), `where & SSL_CB_READ` means received and `SSL_CB_WRITE` sent; `ret >> 8`
+/// is the level (1 warning, 2 fatal) and `ret & 0xff` the description.
+///
+/// The closure lives in the context's ex data (as the `openssl` crate keeps its own
+/// callbacks) and is dropped with the context. Calling this again replaces it.
+pub fn set_info_callback<F>(ctx: &mut SslContextBuilder, f: F) -> Result<(), ErrorStack>
+where
+    F: Fn(&SslRef, i32, i32) + Send + Sync + 'static,
+{
+    let index = info_index()?;
+    let callback: InfoCallback = Box::new(f);
+    ctx.set_ex_data(index, callback);
+    // SAFETY: `ctx.as_ptr()` is the live SSL_CTX the builder owns; the trampoline matches
+    // the C signature `void (*)(const SSL *, int, int)` and only reads ex data.
+    unsafe { ffi::SSL_CTX_set_info_callback(ctx.as_ptr(), Some(info_trampoline)) };
+    Ok(())
+}
+
+fn info_index() -> Result<Index<SslContext, InfoCallback>, ErrorStack> {
+    static INDEX: OnceLock<Index<SslContext, InfoCallback>> = OnceLock::new();
+    if let Some(index) = INDEX.get() {
+        return Ok(*index);
+    }
+    let index = SslContext::new_ex_index()?;
+    Ok(*INDEX.get_or_init(|| index))
+}
+
+unsafe extern "C" fn info_trampoline(ssl: *const openssl_sys::SSL, where_: c_int, ret: c_int) {
+    if ssl.is_null() {
+        return;
+    }
+    // SAFETY: OpenSSL calls the info callback with the connection it reports on, alive for
+    // the duration of the call; we only take a shared reference for that duration.
+    let ssl = unsafe { SslRef::from_ptr(ssl.cast_mut()) };
+    let Ok(index) = info_index() else { return };
+    // The connection's context may have been switched (SSL_set_SSL_CTX) to one without
+    // our callback: then there is nothing to call.
+    if let Some(callback) = ssl.ssl_context().ex_data(index) {
+        callback(ssl, where_, ret);
+    }
+}
+
+/// The identity [`tag_context`] gives a context: unique for the process's lifetime, never
+/// reused (unlike an address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ContextId(u64);
+
+fn context_id_index() -> Result<Index<SslContext, ContextId>, ErrorStack> {
+    static INDEX: OnceLock<Index<SslContext, ContextId>> = OnceLock::new();
+    if let Some(index) = INDEX.get() {
+        return Ok(*index);
+    }
+    let index = SslContext::new_ex_index()?;
+    Ok(*INDEX.get_or_init(|| index))
+}
+
+/// Gives the context being built an identity of its own, so its sessions can be set on its
+/// connections with [`set_session`].
+pub fn tag_context(ctx: &mut SslContextBuilder) -> Result<(), ErrorStack> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = ContextId(NEXT.fetch_add(1, Ordering::Relaxed));
+    ctx.set_ex_data(context_id_index()?, id);
+    Ok(())
+}
+
+fn context_of(ssl: &SslRef) -> Option<ContextId> {
+    let index = context_id_index().ok()?;
+    ssl.ssl_context().ex_data(index).copied()
+}
+
+/// A session with the identity of the context whose connection received it.
+pub struct ContextSession {
+    session: SslSession,
+    context: ContextId,
+}
+
+impl ContextSession {
+    /// The session `ssl` received (typically in the context's new-session callback),
+    /// tagged with `ssl`'s context; `None` when that context was not [`tag_context`]ed.
+    pub fn new(ssl: &SslRef, session: SslSession) -> Option<ContextSession> {
+        Some(ContextSession {
+            context: context_of(ssl)?,
+            session,
+        })
+    }
+
+    /// The session.
+    pub fn session(&self) -> &SslSessionRef {
+        &self.session
+    }
+}
+
+impl fmt::Debug for ContextSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextSession")
+            .field("context", &self.context.0)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`set_session`] did not set the session.
+#[derive(Debug)]
+pub enum SetSessionError {
+    /// The session belongs to another context than the connection's.
+    OtherContext,
+    /// OpenSSL refused it.
+    Openssl(ErrorStack),
+}
+
+impl fmt::Display for SetSessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetSessionError::OtherContext => {
+                f.write_str("the session belongs to another SSL context")
+            }
+            SetSessionError::Openssl(e) => write!(f, "setting the session: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SetSessionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SetSessionError::OtherContext => None,
+            SetSessionError::Openssl(e) => Some(e),
+        }
+    }
+}
+
+/// Offers `session` on the connection `ssl` before its handshake (`SSL_set_session`); the
+/// server may resume it or make a new one. Only a session of the connection's own context
+/// is accepted (the requirement of `SslRef::set_session`), checked by identity.
+pub fn set_session(ssl: &mut SslRef, session: &ContextSession) -> Result<(), SetSessionError> {
+    if context_of(ssl) != Some(session.context) {
+        return Err(SetSessionError::OtherContext);
+    }
+    // SAFETY: the session was received on a connection of the context with this identity,
+    // and `ssl`'s context has that identity (identities are never reused): the session is
+    // associated with the same `SslContext` as `ssl`, which is `set_session`'s contract.
+    unsafe { ssl.set_session(&session.session) }.map_err(SetSessionError::Openssl)
+}
+
+/// Sets the identity hint a server sends with a PSK key exchange (TLS 1.2)
+/// (`SSL_CTX_use_psk_identity_hint`). OpenSSL refuses a hint over 256 bytes
+/// (`PSK_MAX_IDENTITY_LEN`).
+pub fn set_psk_identity_hint(ctx: &mut SslContextBuilder, hint: &CStr) -> Result<(), ErrorStack> {
+    let ptr: *const c_char = hint.as_ptr();
+    // SAFETY: `ctx.as_ptr()` is the live SSL_CTX the builder owns; `ptr` is a NUL-terminated
+    // string alive for the call, which OpenSSL copies.
+    let ok = unsafe { ffi::SSL_CTX_use_psk_identity_hint(ctx.as_ptr(), ptr) };
+    if ok == 1 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! Each wrapper against a real handshake over a Unix socket pair.
+
+use std::ffi::CString;
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use openssl::asn1::Asn1Time;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{
+    Ssl, SslContext, SslMethod, SslSessionCacheMode, SslStream, SslVerifyMode, SslVersion,
+};
+use openssl::x509::{X509NameBuilder, X509};
+
+use super::*;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn identity() -> Result<(X509, PKey<Private>), ErrorStack> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", "localhost")?;
+    let name = name.build();
+    let mut cert = X509::builder()?;
+    cert.set_version(2)?;
+    cert.set_subject_name(&name)?;
+    cert.set_issuer_name(&name)?;
+    cert.set_pubkey(&key)?;
+    cert.set_not_before(&*Asn1Time::days_from_now(0)?)?;
+    cert.set_not_after(&*Asn1Time::days_from_now(1)?)?;
+    cert.sign(&key, MessageDigest::sha256())?;
+    Ok((cert.build(), key))
+}
+
+fn server_context(max: SslVersion) -> Result<SslContextBuilder, ErrorStack> {
+    let (cert, key) = identity()?;
+    let mut ctx = SslContext::builder(SslMethod::tls_server())?;
+    ctx.set_certificate(&cert)?;
+    ctx.set_private_key(&key)?;
+    ctx.set_max_proto_version(Some(max))?;
+    ctx.set_session_id_context(b"ext-test")?;
+    Ok(ctx)
+}
+
+fn client_context(max: SslVersion) -> Result<SslContextBuilder, ErrorStack> {
+    let mut ctx = SslContext::builder(SslMethod::tls_client())?;
+    ctx.set_verify(SslVerifyMode::NONE);
+    ctx.set_max_proto_version(Some(max))?;
+    Ok(ctx)
+}
+
+/// Runs the server side of one connection in a thread: handshake, then reads to the end.
+fn serve(ctx: SslContext, socket: UnixStream) -> thread::JoinHandle<Result<(), String>> {
+    thread::spawn(move || {
+        let ssl = Ssl::new(&ctx).map_err(|e| e.to_string())?;
+        let mut stream = ssl.accept(socket).map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = stream.shutdown();
+        Ok(())
+    })
+}
+
+fn connect(ssl: Ssl, socket: UnixStream) -> Result<SslStream<UnixStream>, String> {
+    ssl.connect(socket).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_info_callback_sees_close_notify_both_ways() -> TestResult {
+    let seen: Arc<Mutex<Vec<(bool, i32)>>> = Arc::default();
+    let mut server = server_context(SslVersion::TLS1_3)?;
+    let server_seen = Arc::clone(&seen);
+    set_info_callback(&mut server, move |_, where_, ret| {
+        if where_ & SSL_CB_ALERT != 0 && where_ & SSL_CB_READ != 0 {
+            if let Ok(mut seen) = server_seen.lock() {
+                seen.push((false, ret));
+            }
+        }
+    })?;
+    let mut client = client_context(SslVersion::TLS1_3)?;
+    let client_seen = Arc::clone(&seen);
+    set_info_callback(&mut client, move |_, where_, ret| {
+        if where_ & SSL_CB_ALERT != 0 && where_ & SSL_CB_WRITE != 0 {
+            if let Ok(mut seen) = client_seen.lock() {
+                seen.push((true, ret));
+            }
+        }
+    })?;
+    let (a, b) = UnixStream::pair()?;
+    let handle = serve(server.build(), b);
+    let client = client.build();
+    let mut stream = connect(Ssl::new(&client)?, a)?;
+    stream.shutdown()?;
+    handle.join().map_err(|_| "server thread")??;
+    let seen = seen.lock().map_err(|_| "lock")?.clone();
+    // Level 1 (warning) << 8 | description 0 (close_notify): sent by us, read by the peer.
+    assert!(seen.contains(&(true, 0x0100)), "{seen:?}");
+    assert!(seen.contains(&(false, 0x0100)), "{seen:?}");
+    Ok(())
+}
+
+#[test]
+fn a_session_of_the_same_context_is_resumed_and_one_of_another_is_refused() -> TestResult {
+    let server = server_context(SslVersion::TLS1_2)?.build();
+    let stored: Arc<Mutex<Option<ContextSession>>> = Arc::default();
+    let mut client = client_context(SslVersion::TLS1_2)?;
+    tag_context(&mut client)?;
+    client.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+    let keep = Arc::clone(&stored);
+    client.set_new_session_callback(move |ssl, session| {
+        if let Ok(mut slot) = keep.lock() {
+            *slot = ContextSession::new(ssl, session);
+        }
+    });
+    let client = client.build();
+
+    let (a, b) = UnixStream::pair()?;
+    let handle = serve(server.clone(), b);
+    let mut first = connect(Ssl::new(&client)?, a)?;
+    assert!(!first.ssl().session_reused());
+    first.shutdown()?;
+    handle.join().map_err(|_| "server thread")??;
+
+    let guard = stored.lock().map_err(|_| "lock")?;
+    let session = guard.as_ref().ok_or("no session stored")?;
+    let (a, b) = UnixStream::pair()?;
+    let handle = serve(server, b);
+    let mut ssl = Ssl::new(&client)?;
+    set_session(&mut ssl, session)?;
+    let mut second = connect(ssl, a)?;
+    assert!(second.ssl().session_reused());
+    second.shutdown()?;
+    handle.join().map_err(|_| "server thread")??;
+
+    // Another context, tagged or not, may not take it.
+    let mut other = client_context(SslVersion::TLS1_2)?;
+    tag_context(&mut other)?;
+    let mut ssl = Ssl::new(&other.build())?;
+    assert!(matches!(
+        set_session(&mut ssl, session),
+        Err(SetSessionError::OtherContext)
+    ));
+    let mut ssl = Ssl::new(&client_context(SslVersion::TLS1_2)?.build())?;
+    assert!(matches!(
+        set_session(&mut ssl, session),
+        Err(SetSessionError::OtherContext)
+    ));
+    Ok(())
+}
+
+#[test]
+fn an_untagged_context_makes_no_context_session() -> TestResult {
+    let ssl = Ssl::new(&client_context(SslVersion::TLS1_2)?.build())?;
+    let session = SslSession::from_der(&[]).ok();
+    // No session can even be tagged: the context has no identity.
+    assert!(session.is_none_or(|s| ContextSession::new(&ssl, s).is_none()));
+    assert!(context_of(&ssl).is_none());
+    Ok(())
+}
+
+#[test]
+fn the_client_receives_the_psk_identity_hint() -> TestResult {
+    let key = [7u8; 32];
+    let mut server = SslContext::builder(SslMethod::tls_server())?;
+    server.set_max_proto_version(Some(SslVersion::TLS1_2))?;
+    server.set_cipher_list("PSK-AES128-GCM-SHA256")?;
+    server.set_psk_server_callback(move |_, _, out| {
+        out.get_mut(..key.len())
+            .map(|dst| dst.copy_from_slice(&key))
+            .map_or(Ok(0), |()| Ok(key.len()))
+    });
+    assert!(set_psk_identity_hint(&mut server, &CString::new(vec![b'h'; 300])?).is_err());
+    set_psk_identity_hint(&mut server, &CString::new("hint-x")?)?;
+
+    let hint: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+    let mut client = SslContext::builder(SslMethod::tls_client())?;
+    client.set_max_proto_version(Some(SslVersion::TLS1_2))?;
+    client.set_cipher_list("PSK-AES128-GCM-SHA256")?;
+    let got = Arc::clone(&hint);
+    client.set_psk_client_callback(move |_, hint, identity, out| {
+        if let Ok(mut slot) = got.lock() {
+            *slot = hint.map(<[u8]>::to_vec);
+        }
+        if let (Some(id), Some(dst)) = (identity.get_mut(..2), out.get_mut(..key.len())) {
+            id.copy_from_slice(b"a\0");
+            dst.copy_from_slice(&key);
+            return Ok(key.len());
+        }
+        Ok(0)
+    });
+    let (a, b) = UnixStream::pair()?;
+    let handle = serve(server.build(), b);
+    let mut stream = connect(Ssl::new(&client.build())?, a)?;
+    stream.shutdown()?;
+    handle.join().map_err(|_| "server thread")??;
+    assert_eq!(
+        hint.lock().map_err(|_| "lock")?.as_deref(),
+        Some(&b"hint-x"[..])
+    );
+    Ok(())
+}
