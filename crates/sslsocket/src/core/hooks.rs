@@ -43,8 +43,9 @@ pub trait SslHooks: Send + Sync {
 }
 
 /// The questions and answers of a pre-shared-key handshake (Qt's
-/// `QSslPreSharedKeyAuthenticator`). The key is wiped on drop and never printed.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// `QSslPreSharedKeyAuthenticator`). The key is wiped on drop and never printed; equality
+/// (Qt's `operator==`) compares the key in constant time.
+#[derive(Clone, Default)]
 pub struct PreSharedKeyAuthenticator {
     identity_hint: Vec<u8>,
     identity: Vec<u8>,
@@ -52,6 +53,24 @@ pub struct PreSharedKeyAuthenticator {
     maximum_identity_length: usize,
     maximum_pre_shared_key_length: usize,
 }
+
+impl PartialEq for PreSharedKeyAuthenticator {
+    fn eq(&self, other: &PreSharedKeyAuthenticator) -> bool {
+        use subtle::ConstantTimeEq;
+        let same_key: bool = self
+            .pre_shared_key
+            .as_slice()
+            .ct_eq(other.pre_shared_key.as_slice())
+            .into();
+        same_key
+            && self.identity_hint == other.identity_hint
+            && self.identity == other.identity
+            && self.maximum_identity_length == other.maximum_identity_length
+            && self.maximum_pre_shared_key_length == other.maximum_pre_shared_key_length
+    }
+}
+
+impl Eq for PreSharedKeyAuthenticator {}
 
 impl PreSharedKeyAuthenticator {
     /// A request with these limits: what the backend can carry.
@@ -121,5 +140,26 @@ impl fmt::Debug for PreSharedKeyAuthenticator {
                 &format_args!("<{} bytes>", self.pre_shared_key.len()),
             )
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PreSharedKeyAuthenticator;
+
+    #[test]
+    fn authenticators_are_equal_only_with_the_same_key_and_identity() {
+        let mut a = PreSharedKeyAuthenticator::new(b"hint", b"", 128, 64);
+        let mut b = a.clone();
+        a.set_identity(b"client");
+        b.set_identity(b"client");
+        a.set_pre_shared_key(b"0123456789abcdef");
+        b.set_pre_shared_key(b"0123456789abcdef");
+        assert!(a == b);
+        b.set_pre_shared_key(b"0123456789abcdeX");
+        assert!(a != b);
+        b.set_pre_shared_key(b"0123456789abcde");
+        assert!(a != b);
+        assert!(!format!("{a:?}").contains("0123456789abcdef"));
     }
 }
