@@ -60,6 +60,21 @@ fn s_client_negotiates_dhe_with_the_default_parameters() -> TestResult {
     let pki = Pki::new()?;
     let mut configuration = dhe_server(&pki)?;
     configuration.set_diffie_hellman_parameters(SslDiffieHellmanParameters::default_parameters());
+    negotiates_dhe(&pki, configuration)
+}
+
+#[test]
+fn without_parameters_openssl_chooses_a_group_itself() -> TestResult {
+    use_openssl()?;
+    let pki = Pki::new()?;
+    let configuration = dhe_server(&pki)?;
+    assert!(configuration.diffie_hellman_parameters().is_empty());
+    // `SSL_CTX_set_dh_auto`: for a 2048-bit RSA key, ffdhe2048.
+    negotiates_dhe(&pki, configuration)
+}
+
+/// Serves one echo over `configuration`; s_client must negotiate DHE with 2048-bit DH.
+fn negotiates_dhe(pki: &Pki, configuration: SslConfiguration) -> TestResult {
     let listener = SslServer::listen("127.0.0.1:0", configuration)?;
     let port = listener.local_addr().port();
     let served = thread::spawn(move || -> Result<(Vec<u8>, String), String> {

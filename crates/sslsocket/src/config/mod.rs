@@ -351,7 +351,8 @@ impl SslConfiguration {
     }
 
     /// The finite-field Diffie-Hellman parameters a server uses for `DHE-*` suites (Qt's
-    /// `diffieHellmanParameters()`); empty means the backend's default.
+    /// `diffieHellmanParameters()`); empty means the backend's default (with OpenSSL, a
+    /// group it picks to match the certificate's key, as strong as Qt's default).
     pub fn diffie_hellman_parameters(&self) -> &SslDiffieHellmanParameters {
         &self.diffie_hellman_parameters
     }

@@ -247,7 +247,8 @@ fn set_groups(
 }
 
 /// A server's finite-field DHE parameters, when the configuration has them; without,
-/// OpenSSL's own default stays (the safe `openssl` API has no `SSL_CTX_set_dh_auto`).
+/// OpenSSL's automatic choice (`SSL_CTX_set_dh_auto`: an RFC 7919 group as strong as the
+/// certificate's key), so `DHE-*` suites work as with Qt's default parameters.
 /// Invalid parameters are an error here, before any connection exists.
 fn set_dh(
     builder: &mut SslContextBuilder,
@@ -255,8 +256,12 @@ fn set_dh(
     server: bool,
 ) -> Result<(), ConfigError> {
     let parameters = configuration.diffie_hellman_parameters();
-    if !server || parameters.is_empty() {
+    if !server {
         return Ok(());
+    }
+    if parameters.is_empty() {
+        return sslsocket_openssl_ext::set_dh_auto(builder, true)
+            .map_err(openssl_error("automatic Diffie-Hellman parameters"));
     }
     if !parameters.is_valid() {
         return Err(ConfigError::new(format!(
