@@ -1,4 +1,4 @@
-//! Safe wrappers for the three OpenSSL calls sslsocket's OpenSSL backend needs and the
+//! Safe wrappers for the four OpenSSL calls sslsocket's OpenSSL backend needs and the
 //! `openssl` crate does not offer safely, so that `sslsocket` itself keeps
 //! `#![forbid(unsafe_code)]`:
 //!
@@ -9,7 +9,8 @@
 //!   `SslContext`; here that is checked: only a [`ContextSession`] (a session tagged with
 //!   the context that made it, see [`tag_context`]) can be set, and only on a connection of
 //!   that context;
-//! - `SSL_CTX_use_psk_identity_hint` as [`set_psk_identity_hint`].
+//! - `SSL_CTX_use_psk_identity_hint` as [`set_psk_identity_hint`];
+//! - `SSL_CTX_set_dh_auto` (a macro over `SSL_CTX_ctrl`) as [`set_dh_auto`].
 //!
 //! Every function is safe to call with any arguments. Each `unsafe` block says why it is
 //! sound in its `// SAFETY:` comment.
@@ -207,6 +208,29 @@ pub fn set_psk_identity_hint(ctx: &mut SslContextBuilder, hint: &CStr) -> Result
     // SAFETY: `ctx.as_ptr()` is the live SSL_CTX the builder owns; `ptr` is a NUL-terminated
     // string alive for the call, which OpenSSL copies.
     let ok = unsafe { ffi::SSL_CTX_use_psk_identity_hint(ctx.as_ptr(), ptr) };
+    if ok == 1 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+/// `SSL_CTRL_SET_DH_AUTO` (OpenSSL 1.1.0 and later).
+const SSL_CTRL_SET_DH_AUTO: c_int = 118;
+
+/// Lets a server pick finite-field DHE parameters matching its key's strength when none
+/// were set (`SSL_CTX_set_dh_auto`); without it, OpenSSL 3 negotiates no `DHE-*` suite.
+pub fn set_dh_auto(ctx: &mut SslContextBuilder, on: bool) -> Result<(), ErrorStack> {
+    // SAFETY: `ctx.as_ptr()` is the live SSL_CTX the builder owns; SSL_CTRL_SET_DH_AUTO
+    // takes only the integer argument and no pointer.
+    let ok = unsafe {
+        openssl_sys::SSL_CTX_ctrl(
+            ctx.as_ptr(),
+            SSL_CTRL_SET_DH_AUTO,
+            std::ffi::c_long::from(on),
+            std::ptr::null_mut(),
+        )
+    };
     if ok == 1 {
         Ok(())
     } else {

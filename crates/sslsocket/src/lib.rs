@@ -95,8 +95,8 @@ pub mod tokio;
 pub mod verify;
 
 pub use cert::{
-    AlternativeName, DigestAlgorithm, KeyAlgorithm, KeyType, Pkcs12Bundle, SslCertificate,
-    SslCertificateExtension, SslCipher, SslKey, SubjectInfo,
+    AlternativeName, DhError, DigestAlgorithm, KeyAlgorithm, KeyType, Pkcs12Bundle, SslCertificate,
+    SslCertificateExtension, SslCipher, SslDiffieHellmanParameters, SslKey, SubjectInfo,
 };
 pub use config::{SslConfiguration, SslOption};
 pub use core::{PreSharedKeyAuthenticator, SslEvent, SslHooks, Verdict};

@@ -88,6 +88,23 @@ const TABLE: &[(&str, &str, &str, &str, &str, u32)] = &[
         "CHACHA20/POLY1305",
         256,
     ),
+    // Finite-field DHE: the OpenSSL backend only (rustls has none).
+    (
+        "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+        "DHE-RSA-AES128-GCM-SHA256",
+        "DH",
+        "RSA",
+        "AESGCM",
+        128,
+    ),
+    (
+        "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+        "DHE-RSA-AES256-GCM-SHA384",
+        "DH",
+        "RSA",
+        "AESGCM",
+        256,
+    ),
 ];
 
 impl SslCipher {

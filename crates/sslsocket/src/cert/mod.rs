@@ -1,9 +1,11 @@
 //! Certificates and keys as types of their own (Qt's `QSslCertificate`,
-//! `QSslCertificateExtension`, `QSslKey`, `QSslCipher`), and PKCS#12 bundles.
+//! `QSslCertificateExtension`, `QSslKey`, `QSslCipher`,
+//! `QSslDiffieHellmanParameters`), and PKCS#12 bundles.
 
 mod bundle;
 mod certificate;
 mod cipher;
+mod dh;
 mod extension;
 mod key;
 mod key_info;
@@ -15,6 +17,7 @@ mod text;
 pub use bundle::{import_pkcs12, import_pkcs12_file, Pkcs12Bundle};
 pub use certificate::{AlternativeName, DigestAlgorithm, SslCertificate};
 pub use cipher::SslCipher;
+pub use dh::{DhError, SslDiffieHellmanParameters};
 pub use extension::SslCertificateExtension;
 pub use key::{KeyAlgorithm, KeyType, SslKey};
 pub use name::{rfc4514, SubjectInfo};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 pub use defaults::{default_configuration, set_default_configuration, system_ca_certificates};
 
-use crate::cert::{SslCertificate, SslCipher, SslKey};
+use crate::cert::{SslCertificate, SslCipher, SslDiffieHellmanParameters, SslKey};
 use crate::curve::SslEllipticCurve;
 use crate::enums::{PeerVerifyMode, SslProtocol};
 use crate::error::ConfigError;
@@ -38,6 +38,7 @@ pub struct SslConfiguration {
     ocsp_stapling: bool,
     ciphers: Vec<SslCipher>,
     elliptic_curves: Vec<SslEllipticCurve>,
+    diffie_hellman_parameters: SslDiffieHellmanParameters,
     key_logging: bool,
     pinned_public_keys: Vec<[u8; 32]>,
     ssl_options: Vec<SslOption>,
@@ -116,6 +117,7 @@ impl Default for SslConfiguration {
             ocsp_response: OcspStaple::default(),
             ciphers: Vec::new(),
             elliptic_curves: Vec::new(),
+            diffie_hellman_parameters: SslDiffieHellmanParameters::default(),
             key_logging: false,
             pinned_public_keys: Vec::new(),
             ssl_options: vec![
@@ -345,6 +347,24 @@ impl SslConfiguration {
     /// Sets the key exchange groups, in preference order (Qt's `setEllipticCurves`).
     pub fn set_elliptic_curves(&mut self, curves: Vec<SslEllipticCurve>) -> &mut Self {
         self.elliptic_curves = curves;
+        self.touch()
+    }
+
+    /// The finite-field Diffie-Hellman parameters a server uses for `DHE-*` suites (Qt's
+    /// `diffieHellmanParameters()`); empty means the backend's default (with OpenSSL, a
+    /// group it picks to match the certificate's key, as strong as Qt's default).
+    pub fn diffie_hellman_parameters(&self) -> &SslDiffieHellmanParameters {
+        &self.diffie_hellman_parameters
+    }
+
+    /// Sets the Diffie-Hellman parameters (Qt's `setDiffieHellmanParameters`). Only the
+    /// OpenSSL backend uses them; invalid parameters fail when a server session is made,
+    /// before any byte is sent, and the rustls backend refuses any non-empty value.
+    pub fn set_diffie_hellman_parameters(
+        &mut self,
+        parameters: SslDiffieHellmanParameters,
+    ) -> &mut Self {
+        self.diffie_hellman_parameters = parameters;
         self.touch()
     }
 

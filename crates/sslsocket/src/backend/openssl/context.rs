@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
+use openssl::dh::Dh;
 use openssl::ex_data::Index;
 use openssl::pkey::PKey;
 use openssl::ssl::{
@@ -71,6 +72,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     set_protocols(&mut builder, configuration)?;
     set_ciphers(&mut builder, configuration)?;
     set_groups(&mut builder, configuration)?;
+    set_dh(&mut builder, configuration, server)?;
     set_trust(&mut builder, configuration)?;
     set_identity(&mut builder, configuration, server)?;
     set_verify_mode(&mut builder, configuration, server);
@@ -242,6 +244,36 @@ fn set_groups(
     builder
         .set_groups_list(&groups.join(":"))
         .map_err(openssl_error("key exchange groups"))
+}
+
+/// A server's finite-field DHE parameters, when the configuration has them; without,
+/// OpenSSL's automatic choice (`SSL_CTX_set_dh_auto`: an RFC 7919 group as strong as the
+/// certificate's key), so `DHE-*` suites work as with Qt's default parameters.
+/// Invalid parameters are an error here, before any connection exists.
+fn set_dh(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+    server: bool,
+) -> Result<(), ConfigError> {
+    let parameters = configuration.diffie_hellman_parameters();
+    if !server {
+        return Ok(());
+    }
+    if parameters.is_empty() {
+        return sslsocket_openssl_ext::set_dh_auto(builder, true)
+            .map_err(openssl_error("automatic Diffie-Hellman parameters"));
+    }
+    if !parameters.is_valid() {
+        return Err(ConfigError::new(format!(
+            "Diffie-Hellman parameters: {}",
+            parameters.error_string()
+        )));
+    }
+    let dh = Dh::params_from_der(&parameters.to_der())
+        .map_err(openssl_error("Diffie-Hellman parameters"))?;
+    builder
+        .set_tmp_dh(&dh)
+        .map_err(openssl_error("Diffie-Hellman parameters"))
 }
 
 fn to_x509(cert: &SslCertificate) -> Result<X509, ConfigError> {

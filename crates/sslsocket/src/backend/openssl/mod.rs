@@ -70,6 +70,7 @@ impl Backend for OpensslBackend {
             ImplementedClass::Key,
             ImplementedClass::Certificate,
             ImplementedClass::Socket,
+            ImplementedClass::DiffieHellman,
         ]
     }
 

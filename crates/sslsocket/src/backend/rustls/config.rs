@@ -165,6 +165,11 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
     let mode = configuration
         .peer_verify_mode()
         .effective(SslMode::SslServerMode);
+    if !configuration.diffie_hellman_parameters().is_empty() {
+        return Err(ConfigError::new(
+            "Diffie-Hellman parameters are not supported by the rustls backend",
+        ));
+    }
     let Some((chain, key)) = local_identity(configuration)? else {
         return Err(ConfigError::new(
             "server mode needs a local certificate and its private key",
@@ -203,4 +208,22 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
     Ok(ServerEngine {
         config: Arc::new(config),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::SslDiffieHellmanParameters;
+
+    #[test]
+    fn a_server_with_diffie_hellman_parameters_is_refused() {
+        let mut configuration = SslConfiguration::default();
+        configuration
+            .set_diffie_hellman_parameters(SslDiffieHellmanParameters::default_parameters());
+        let error = build_server(&configuration).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("Diffie-Hellman parameters are not supported by the rustls backend")
+        );
+    }
 }

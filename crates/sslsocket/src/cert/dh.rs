@@ -1,0 +1,342 @@
+//! Finite-field Diffie-Hellman parameters for DHE cipher suites (Qt's
+//! `QSslDiffieHellmanParameters`).
+//!
+//! Only the OpenSSL backend uses them (TLS 1.2 `DHE-*` suites, server side); the rustls
+//! backend has no finite-field DHE and refuses a configuration that sets them.
+
+use std::fmt;
+
+use der::asn1::UintRef;
+use der::{Decode, Reader, SliceReader};
+
+/// The PEM label of a PKCS#3 `DHParameter`.
+const PEM_LABEL: &str = "DH PARAMETERS";
+
+/// Parameters shorter than this are unsafe (Logjam; Qt's own limit is 1024, we follow
+/// current guidance).
+const MIN_PRIME_BITS: usize = 2048;
+
+/// RFC 7919 Appendix A.1, `ffdhe2048` (p, g = 2), as OpenSSL writes it with
+/// `openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048`.
+const FFDHE2048_PEM: &str = "-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+";
+
+/// Why parameters are not valid (Qt's `QSslDiffieHellmanParameters::Error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DhError {
+    /// The parameters are valid (or empty).
+    NoError,
+    /// The input is not PEM or DER of a PKCS#3 `DHParameter`.
+    InvalidInputDataError,
+    /// The parameters parse but are unsafe to use.
+    UnsafeParametersError,
+}
+
+/// Finite-field Diffie-Hellman parameters, held as the DER of a PKCS#3 `DHParameter`
+/// (Qt's `QSslDiffieHellmanParameters`).
+///
+/// `Default` is the empty value: no parameters, which a configuration reads as "the
+/// backend's default" (valid, `NoError`, as in Qt).
+///
+/// What [`from_encoded`](Self::from_encoded) checks:
+/// - always: the input is PEM (`DH PARAMETERS`) or DER of `SEQUENCE { p INTEGER,
+///   g INTEGER, privateValueLength INTEGER OPTIONAL }` with nothing after it, else
+///   [`DhError::InvalidInputDataError`]; p has at least 2048 bits, p is odd and
+///   `2 <= g < p - 1`, else [`DhError::UnsafeParametersError`];
+/// - with the `openssl` feature, additionally OpenSSL's `DH_check` (p prime, safe prime or
+///   q-order subgroup, suitable generator), failing which is also `UnsafeParametersError`.
+///
+/// Without the feature, primality of p is not tested.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SslDiffieHellmanParameters {
+    der: Vec<u8>,
+    error: DhError,
+}
+
+impl Default for SslDiffieHellmanParameters {
+    fn default() -> SslDiffieHellmanParameters {
+        SslDiffieHellmanParameters {
+            der: Vec::new(),
+            error: DhError::NoError,
+        }
+    }
+}
+
+impl fmt::Debug for SslDiffieHellmanParameters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SslDiffieHellmanParameters")
+            .field("bytes", &self.der.len())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl SslDiffieHellmanParameters {
+    /// Qt's default parameters: the RFC 7919 `ffdhe2048` group.
+    pub fn default_parameters() -> SslDiffieHellmanParameters {
+        SslDiffieHellmanParameters::from_encoded(FFDHE2048_PEM.as_bytes())
+    }
+
+    /// Parses PEM (`-----BEGIN DH PARAMETERS-----`) or DER of a PKCS#3 `DHParameter`
+    /// (Qt's `fromEncoded`, with the format detected). The result carries the outcome in
+    /// [`error`](Self::error); failed input leaves no parameters.
+    pub fn from_encoded(data: &[u8]) -> SslDiffieHellmanParameters {
+        let der = match to_der(data) {
+            Some(der) => der,
+            None => return SslDiffieHellmanParameters::failed(DhError::InvalidInputDataError),
+        };
+        let error = check(&der);
+        if error == DhError::NoError {
+            SslDiffieHellmanParameters { der, error }
+        } else {
+            SslDiffieHellmanParameters::failed(error)
+        }
+    }
+
+    fn failed(error: DhError) -> SslDiffieHellmanParameters {
+        SslDiffieHellmanParameters {
+            der: Vec::new(),
+            error,
+        }
+    }
+
+    /// No parameters and no error (Qt's `isEmpty()`).
+    pub fn is_empty(&self) -> bool {
+        self.der.is_empty() && self.error == DhError::NoError
+    }
+
+    /// No error: usable parameters, or empty (Qt's `isValid()`).
+    pub fn is_valid(&self) -> bool {
+        self.error == DhError::NoError
+    }
+
+    /// The outcome of parsing (Qt's `error()`).
+    pub fn error(&self) -> DhError {
+        self.error
+    }
+
+    /// The outcome in words (Qt's `errorString()`).
+    pub fn error_string(&self) -> &'static str {
+        match self.error {
+            DhError::NoError => "No error",
+            DhError::InvalidInputDataError => "Invalid input data",
+            DhError::UnsafeParametersError => {
+                "The given Diffie-Hellman parameters are deemed unsafe"
+            }
+        }
+    }
+
+    /// The DER of the PKCS#3 `DHParameter`; empty when empty or invalid.
+    pub fn to_der(&self) -> Vec<u8> {
+        self.der.clone()
+    }
+
+    /// The PEM (`DH PARAMETERS`, LF line endings); empty when empty or invalid.
+    pub fn to_pem(&self) -> String {
+        if self.der.is_empty() {
+            return String::new();
+        }
+        pem::encode_config(
+            &pem::Pem::new(PEM_LABEL, self.der.clone()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        )
+    }
+}
+
+/// PEM with our label → its DER; anything else is taken as DER.
+fn to_der(data: &[u8]) -> Option<Vec<u8>> {
+    if data.is_empty() {
+        return None;
+    }
+    let text = data.trim_ascii_start();
+    if text.starts_with(b"-----BEGIN") {
+        let block = pem::parse(text).ok()?;
+        (block.tag() == PEM_LABEL).then(|| block.into_contents())
+    } else {
+        Some(data.to_vec())
+    }
+}
+
+/// p and g of a PKCS#3 `DHParameter`, big-endian without leading zeros.
+fn decode(der: &[u8]) -> der::Result<(Vec<u8>, Vec<u8>)> {
+    let mut reader = SliceReader::new(der)?;
+    let params = reader.sequence(|r| {
+        let p = UintRef::decode(r)?.as_bytes().to_vec();
+        let g = UintRef::decode(r)?.as_bytes().to_vec();
+        let _private_value_length: Option<u32> = r.decode()?;
+        Ok((p, g))
+    })?;
+    reader.finish(params)
+}
+
+/// The verdict on parameters in DER.
+fn check(der: &[u8]) -> DhError {
+    let Ok((p, g)) = decode(der) else {
+        return DhError::InvalidInputDataError;
+    };
+    if !structurally_safe(&p, &g) {
+        return DhError::UnsafeParametersError;
+    }
+    openssl_check(der)
+}
+
+fn bits(n: &[u8]) -> usize {
+    match n.first() {
+        Some(&top) => n.len() * 8 - top.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// p long enough and odd, 2 <= g < p - 1 (numbers big-endian, no leading zeros).
+fn structurally_safe(p: &[u8], g: &[u8]) -> bool {
+    if bits(p) < MIN_PRIME_BITS || p.last().is_none_or(|last| last % 2 == 0) {
+        return false;
+    }
+    if bits(g) < 2 {
+        return false; // g is 0 or 1
+    }
+    // p is odd, so p - 1 only clears the lowest bit and keeps its length.
+    let mut p_minus_1 = p.to_vec();
+    if let Some(last) = p_minus_1.last_mut() {
+        *last -= 1;
+    }
+    g.len() < p_minus_1.len() || (g.len() == p_minus_1.len() && g < p_minus_1.as_slice())
+}
+
+#[cfg(feature = "openssl")]
+fn openssl_check(der: &[u8]) -> DhError {
+    match openssl::dh::Dh::params_from_der(der) {
+        Ok(dh) => match dh.check_key() {
+            Ok(true) => DhError::NoError,
+            _ => DhError::UnsafeParametersError,
+        },
+        Err(_) => DhError::InvalidInputDataError,
+    }
+}
+
+#[cfg(not(feature = "openssl"))]
+fn openssl_check(_der: &[u8]) -> DhError {
+    DhError::NoError
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::test_openssl::{TestResult, Workdir};
+
+    /// 1024 bits, made with `openssl genpkey -genparam -algorithm DH
+    /// -pkeyopt dh_paramgen_prime_len:1024 -pkeyopt dh_paramgen_type:0`.
+    const DH1024_PEM: &str = "-----BEGIN DH PARAMETERS-----
+MIGHAoGBAMF2rEcBPEI208qr9GksPOhBrmv+9KC6oYrpwFTZYbh8ExF0WEl4OUUZ
+G4+0CU/8Srs7ZiabYwAM0rsgOMc9AtLlFObM0kMZa7i4OrNVcHgN8InvyDP9+UEE
+KlgqHXfZ2Kzuu1c1Al4O3UtgwajIYJoyTJntP25u5G/w/Slc6nS/AgEC
+-----END DH PARAMETERS-----
+";
+
+    #[test]
+    fn the_empty_value_is_empty_and_valid() {
+        let dh = SslDiffieHellmanParameters::default();
+        assert!(dh.is_empty());
+        assert!(dh.is_valid());
+        assert_eq!(dh.error(), DhError::NoError);
+        assert_eq!(dh.error_string(), "No error");
+        assert!(dh.to_pem().is_empty());
+    }
+
+    #[test]
+    fn the_default_parameters_are_ffdhe2048_and_valid() -> TestResult {
+        let dh = SslDiffieHellmanParameters::default_parameters();
+        assert!(dh.is_valid(), "{}", dh.error_string());
+        assert!(!dh.is_empty());
+        let (p, g) = decode(&dh.to_der())?;
+        assert_eq!(bits(&p), 2048);
+        assert_eq!(g, [2]);
+        // RFC 7919 A.1: p begins and ends with 64 one bits.
+        assert_eq!(p[..8], [0xff; 8]);
+        assert_eq!(p[p.len() - 8..], [0xff; 8]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_default_parameters_are_what_openssl_makes() -> TestResult {
+        let work = Workdir::new()?;
+        work.openssl(&[
+            "genpkey",
+            "-genparam",
+            "-algorithm",
+            "DH",
+            "-pkeyopt",
+            "group:ffdhe2048",
+            "-out",
+            "ff.pem",
+        ])?;
+        work.openssl(&[
+            "dhparam", "-in", "ff.pem", "-outform", "DER", "-out", "ff.der",
+        ])?;
+        let theirs = std::fs::read(work.path("ff.der"))?;
+        assert_eq!(
+            SslDiffieHellmanParameters::default_parameters().to_der(),
+            theirs
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn pem_and_der_round_trip() {
+        let dh = SslDiffieHellmanParameters::default_parameters();
+        let from_der = SslDiffieHellmanParameters::from_encoded(&dh.to_der());
+        assert_eq!(from_der, dh);
+        assert_eq!(dh.to_pem(), FFDHE2048_PEM);
+        let from_pem = SslDiffieHellmanParameters::from_encoded(dh.to_pem().as_bytes());
+        assert_eq!(from_pem, dh);
+    }
+
+    #[test]
+    fn a_1024_bit_group_is_unsafe() {
+        let dh = SslDiffieHellmanParameters::from_encoded(DH1024_PEM.as_bytes());
+        assert_eq!(dh.error(), DhError::UnsafeParametersError);
+        assert!(!dh.is_valid());
+        assert!(!dh.is_empty());
+        assert!(dh.to_der().is_empty());
+    }
+
+    #[test]
+    fn garbage_is_invalid_input() {
+        for input in [
+            &b""[..],
+            b"hello",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            b"\x30\x03\x02\x01\x02",
+        ] {
+            let dh = SslDiffieHellmanParameters::from_encoded(input);
+            assert_eq!(dh.error(), DhError::InvalidInputDataError, "{input:?}");
+            assert_eq!(dh.error_string(), "Invalid input data");
+        }
+        // Trailing bytes after the structure.
+        let mut der = SslDiffieHellmanParameters::default_parameters().to_der();
+        der.push(0);
+        let dh = SslDiffieHellmanParameters::from_encoded(&der);
+        assert_eq!(dh.error(), DhError::InvalidInputDataError);
+    }
+
+    #[test]
+    fn bad_generators_are_unsafe() -> TestResult {
+        let (p, _) = decode(&SslDiffieHellmanParameters::default_parameters().to_der())?;
+        let mut p_minus_1 = p.clone();
+        if let Some(last) = p_minus_1.last_mut() {
+            *last -= 1;
+        }
+        for g in [vec![1u8], p_minus_1, p.clone()] {
+            assert!(!structurally_safe(&p, &g));
+        }
+        assert!(structurally_safe(&p, &[5]));
+        Ok(())
+    }
+}
