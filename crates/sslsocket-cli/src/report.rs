@@ -466,7 +466,7 @@ impl CertificateDetailJson {
             subject_display_name: cert.subject_display_name(),
             issuer_display_name: cert.issuer_display_name(),
             version: cert.version().parse().ok(),
-            sha1: hex(&cert.digest(DigestAlgorithm::Sha1)),
+            sha1: cert.digest_hex(DigestAlgorithm::Sha1),
             public_key: cert.public_key().map(|key| PublicKeyJson {
                 algorithm: format!("{:?}", key.algorithm()),
                 bits: key.length(),
@@ -485,14 +485,6 @@ impl CertificateDetailJson {
     }
 }
 
-/// Lowercase hex without separators.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
 /// A certificate in readable lines, a short `openssl x509 -text`: every field of
 /// [`CertificateDetailJson`], extensions last with their decoded values.
 pub fn certificate_text(cert: &SslCertificate) -> String {
@@ -506,7 +498,7 @@ pub fn certificate_text(cert: &SslCertificate) -> String {
     let _ = writeln!(out, "not before: {}", rfc3339(cert.effective_date()));
     let _ = writeln!(out, "not after: {}", rfc3339(cert.expiry_date()));
     let _ = writeln!(out, "sha256: {}", cert.sha256_hex());
-    let _ = writeln!(out, "sha1: {}", hex(&cert.digest(DigestAlgorithm::Sha1)));
+    let _ = writeln!(out, "sha1: {}", cert.digest_hex(DigestAlgorithm::Sha1));
     let _ = writeln!(out, "self-signed: {}", cert.is_self_signed());
     match cert.public_key() {
         Some(key) => {

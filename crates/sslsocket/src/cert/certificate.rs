@@ -281,8 +281,12 @@ impl SslCertificate {
         crate::cert::import_pkcs12(data, passphrase)
     }
 
-    /// The digest of the DER encoding (Qt's `digest()`): what `openssl x509 -fingerprint`
-    /// prints, as bytes.
+    /// The digest of the DER as lowercase hex, without separators.
+    pub fn digest_hex(&self, algorithm: DigestAlgorithm) -> String {
+        hex(&self.digest(algorithm))
+    }
+
+    /// The digest of the DER (Qt's `digest()`).
     pub fn digest(&self, algorithm: DigestAlgorithm) -> Vec<u8> {
         use aws_lc_rs::digest;
         let algorithm = match algorithm {
