@@ -162,15 +162,12 @@ impl Checks {
         };
         let webpki_ok = webpki.is_some();
         let anchor_valid = webpki == Some(true);
-        let san_decides = host.is_none()
-            || chain
-                .first()
-                .is_some_and(SslCertificate::has_subject_alternative_name);
-        if anchor_valid
-            && san_decides
-            && self.depth == 0
-            && webpki_name_ok(end_entity, host, chain.first())
-        {
+        // Parsed once: whether webpki's name check is the whole check for this leaf.
+        let has_san = chain
+            .first()
+            .is_some_and(SslCertificate::has_subject_alternative_name);
+        let name_ok = webpki_name_ok(end_entity, host, has_san);
+        if anchor_valid && (host.is_none() || has_san) && self.depth == 0 && name_ok {
             let (responses, ocsp_errors) = self.check_ocsp(&chain, staple, now_unix);
             let mut errors = ocsp_errors;
             self.check_pins(&chain, &mut errors);
@@ -192,9 +189,7 @@ impl Checks {
         // a self-signed CA certificate used as a server certificate; webpki refuses it as
         // "CA used as end entity"), so for it only the name is checked again.
         let directly_trusted = chain.first().is_some_and(|leaf| self.store.contains(leaf));
-        if errors.is_empty()
-            && !((directly_trusted || webpki_ok) && webpki_name_ok(end_entity, host, chain.first()))
-        {
+        if errors.is_empty() && !((directly_trusted || webpki_ok) && name_ok) {
             let leaf = chain.first().cloned();
             errors.push(match leaf {
                 Some(cert) if !malformed => {
@@ -289,13 +284,9 @@ impl Checks {
 
 /// webpki's name check, where it applies (a certificate with a subject alternative name;
 /// the CN fallback for certificates without one is the collector's).
-fn webpki_name_ok(
-    end_entity: &CertificateDer<'_>,
-    host: Option<&str>,
-    leaf: Option<&SslCertificate>,
-) -> bool {
+fn webpki_name_ok(end_entity: &CertificateDer<'_>, host: Option<&str>, has_san: bool) -> bool {
     let Some(host) = host else { return true };
-    if !leaf.is_some_and(SslCertificate::has_subject_alternative_name) {
+    if !has_san {
         return true;
     }
     let Ok(name) = ServerName::try_from(host) else {
