@@ -20,6 +20,7 @@ mod path;
 mod policy;
 pub(crate) mod record;
 pub(crate) mod signature;
+pub(crate) mod staple;
 mod store;
 #[cfg(test)]
 mod test_pki;
