@@ -27,6 +27,8 @@ mod test_pki;
 #[cfg(test)]
 mod tests;
 mod verifier;
+#[cfg(test)]
+mod verifier_tests;
 
 pub use chain::{collect_errors, Purpose, VerifyInput, MAX_INTERMEDIATES};
 pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
