@@ -640,3 +640,25 @@ fn writes_to_a_peer_that_stops_reading_block_instead_of_piling_up() -> TestResul
     );
     Ok(())
 }
+
+#[test]
+fn silent_connections_cannot_hold_every_handshake_slot() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let listener = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    // Long enough that waiting them out would fail the check below.
+    listener.set_handshake_timeout(Duration::from_secs(30));
+    let port = listener.local_addr().port();
+    // More silent clients than there are handshake slots (256).
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(TcpStream::connect((Ipv4Addr::LOCALHOST, port))?);
+    }
+    // Served well before the silent ones' 30 s run out (waiting them out fails here).
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    assert!(listener.next_connection(WAIT)?.is_ok());
+    drop(silent);
+    Ok(())
+}
