@@ -308,11 +308,11 @@ fn an_http_error_instead_of_a_server_hello_fails_the_handshake() -> TestResult {
     Ok(())
 }
 
+/// A peer's port and the thread serving it.
+type Peer = (u16, JoinHandle<ThreadResult<()>>);
+
 /// A raw rustls server that sends `data`, then ends TCP without close_notify.
-fn serve_then_cut(
-    pki: &Pki,
-    data: &'static [u8],
-) -> Result<(u16, JoinHandle<ThreadResult<()>>), Box<dyn std::error::Error>> {
+fn serve_then_cut(pki: &Pki, data: &'static [u8]) -> Result<Peer, Box<dyn std::error::Error>> {
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let chain: Vec<rustls::pki_types::CertificateDer<'static>> = leaf
         .chain_der
