@@ -197,7 +197,7 @@ fn plaintext_injected_before_starttls_is_discarded_never_read_as_encrypted_data(
 #[test]
 fn plain_bytes_written_before_start_client_encryption_reach_the_peer_before_the_hello() -> TestResult
 {
-    const PLAIN: usize = 16 * 1024 * 1024;
+    const MOST: usize = 16 * 1024 * 1024;
     const WAIT: Duration = Duration::from_secs(5);
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
@@ -205,29 +205,30 @@ fn plain_bytes_written_before_start_client_encryption_reach_the_peer_before_the_
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let port = listener.local_addr()?.port();
     let pattern = |i: usize| (i % 251) as u8;
+    let (told, how_many) = std::sync::mpsc::channel::<usize>();
 
     let served = thread::spawn(move || -> ThreadResult<()> {
         let (mut stream, _) = listener.accept().map_err(|e| e.to_string())?;
         stream
             .set_read_timeout(Some(WAIT))
             .map_err(|e| e.to_string())?;
-        // Read late, so that the client still holds plaintext when it starts TLS.
-        thread::sleep(Duration::from_millis(200));
-        let mut plain = vec![0u8; PLAIN];
+        // Read only once the client is stuck with plaintext it could not send yet.
+        let plain_len = how_many.recv_timeout(WAIT).map_err(|e| e.to_string())?;
+        let mut plain = vec![0u8; plain_len];
         let mut got = 0;
-        while got < PLAIN {
+        while got < plain_len {
             match stream.read(&mut plain[got..]) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) => return Err(format!("reading the plain phase after {got} bytes: {e}")),
             }
         }
-        if got < PLAIN {
+        if got < plain_len {
             return Err(format!(
-                "the connection ended after {got} of {PLAIN} plain bytes (the rest was never sent)"
+                "the connection ended after {got} of {plain_len} plain bytes (the rest was never sent)"
             ));
         }
-        if let Some(at) = (0..PLAIN).find(|&i| plain[i] != pattern(i)) {
+        if let Some(at) = (0..plain_len).find(|&i| plain[i] != pattern(i)) {
             return Err(format!(
                 "plain byte {at} is {:#04x}, expected {:#04x}: TLS bytes overtook plaintext",
                 plain[at],
@@ -243,16 +244,26 @@ fn plain_bytes_written_before_start_client_encryption_reach_the_peer_before_the_
     });
 
     let mut client = SslSocket::with_configuration(trusting(&pki)?);
-    client.set_io_timeout(Some(WAIT));
     client.connect_to_host("localhost", port);
     client.wait_for_connected(WAIT)?;
-    let data: Vec<u8> = (0..PLAIN).map(pattern).collect();
-    client.write_all(&data)?;
+    // Write until the kernel's buffers are full and writing blocks (the peer reads
+    // nothing yet): what is left waits in the socket.
+    client.set_io_timeout(Some(Duration::from_millis(300)));
+    let data: Vec<u8> = (0..MOST).map(pattern).collect();
+    let mut written = 0;
+    while written < MOST {
+        match client.write(&data[written..]) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
     assert!(
         client.bytes_to_write() > 0,
         "the plaintext must still be pending for this test to mean anything"
     );
+    client.set_io_timeout(Some(WAIT));
     client.start_client_encryption()?;
+    told.send(written)?;
     let encrypted = client
         .wait_for_encrypted(WAIT)
         .map_err(|e| format!("{e}; {} plain bytes still pending", client.bytes_to_write()));
