@@ -472,6 +472,9 @@ fn client_presenting_its_certificate_is_verified_by_openssl() -> TestResult {
     std::io::Write::write_all(&mut client, b"client with a certificate\n")?;
     std::io::Write::flush(&mut client)?;
     server.wait_for_output("client with a certificate", Duration::from_secs(5))?;
+    // stdout and stderr are read by two threads: the verify callback's lines may come in
+    // after the data line.
+    server.wait_for_output("depth=0 CN=Test Client", Duration::from_secs(5))?;
     let output = server.stderr();
     assert!(output.contains("depth=0 CN=Test Client"), "{output}");
     assert_eq!(
