@@ -39,6 +39,16 @@ fn leaf_params(name: &str) -> Result<CertificateParams, Box<dyn std::error::Erro
     Ok(params)
 }
 
+/// Asserts that `errors` hold `kind` on the certificate whose DER is `der`.
+fn assert_error_on(errors: &[sslsocket::SslError], kind: SslErrorKind, der: &[u8]) {
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.error() == kind && e.certificate().map(SslCertificate::der) == Some(der)),
+        "no {kind:?} on the expected certificate in {errors:?}"
+    );
+}
+
 /// Connects to `port`, expecting a refusal; returns the socket for inspection.
 fn refused(
     configuration: SslConfiguration,
@@ -81,13 +91,10 @@ fn a_leaf_that_does_not_parse_is_an_error_on_its_position_not_a_skip() -> TestRe
             Some(malformed.as_slice())
         );
         assert!(chain.first().is_some_and(SslCertificate::is_null));
-        let errors = socket.ssl_handshake_errors();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.error() == SslErrorKind::UnspecifiedError
-                    && e.certificate().map(SslCertificate::der) == Some(malformed.as_slice())),
-            "{errors:?}"
+        assert_error_on(
+            socket.ssl_handshake_errors(),
+            SslErrorKind::UnspecifiedError,
+            &malformed,
         );
     }
     Ok(())
@@ -132,13 +139,10 @@ fn a_trusted_certificate_without_ca_true_cannot_issue() -> TestResult {
         .to_vec();
     let server = AttackServer::start(vec![leaf, issuer_der.clone()], &key.serialize_der(), 1)?;
     let socket = refused(trusting(&[&issuer_der])?, server.port())?;
-    let errors = socket.ssl_handshake_errors();
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.error() == SslErrorKind::InvalidCaCertificate
-                && e.certificate().map(SslCertificate::der) == Some(issuer_der.as_slice())),
-        "{errors:?}"
+    assert_error_on(
+        socket.ssl_handshake_errors(),
+        SslErrorKind::InvalidCaCertificate,
+        &issuer_der,
     );
     Ok(())
 }
@@ -172,13 +176,10 @@ fn a_leaf_whose_key_usage_is_only_for_certificates_is_refused() -> TestResult {
     let leaf = chain.first().cloned().unwrap_or_default();
     let server = AttackServer::start(chain, &key.serialize_der(), 1)?;
     let socket = refused(trusting(&[pki.root_der()])?, server.port())?;
-    let errors = socket.ssl_handshake_errors();
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.error() == SslErrorKind::InvalidPurpose
-                && e.certificate().map(SslCertificate::der) == Some(leaf.as_slice())),
-        "{errors:?}"
+    assert_error_on(
+        socket.ssl_handshake_errors(),
+        SslErrorKind::InvalidPurpose,
+        &leaf,
     );
     Ok(())
 }
