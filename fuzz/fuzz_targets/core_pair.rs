@@ -1,0 +1,286 @@
+//! Two `SslCore`s (client and server) wired in memory, driven by the input: each byte picks
+//! an action (pump either way, tamper with the bytes in transit, ignore errors, pause,
+//! resume, abort, write, read, reconnect). The first byte picks the client's trust (the
+//! right CA or nothing) and the name it asks for.
+//!
+//! Invariants, checked after every step:
+//! - an encrypted client has no handshake error the application did not accept: the list
+//!   is empty, or `ignore_ssl_errors()` was called on this connection;
+//! - while the handshake errors are not all accepted and the client is not encrypted, no
+//!   plaintext can be read (`bytes_available() == 0`, `read` returns 0).
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use sslsocket::core::SslCore;
+use sslsocket::{PauseMode, SocketState, SslCertificate, SslConfiguration, SslKey, SslMode};
+
+/// Steps per input: a handshake takes about ten, the rest is room for mischief.
+const MAX_STEPS: usize = 64;
+
+struct Configs {
+    server: SslConfiguration,
+    client_trusting_ca: SslConfiguration,
+    client_trusting_nothing: SslConfiguration,
+}
+
+fn configs() -> &'static Configs {
+    static CONFIGS: OnceLock<Configs> = OnceLock::new();
+    CONFIGS.get_or_init(make_configs)
+}
+
+fn make_configs() -> Configs {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Fuzz Root CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    ca_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    let ca_der = ca_params.self_signed(&ca_key).expect("CA").der().to_vec();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let mut leaf_params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params");
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    leaf_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_der = leaf_params
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf")
+        .der()
+        .to_vec();
+
+    let mut server = SslConfiguration::default();
+    server
+        .set_local_certificate_chain(vec![SslCertificate::from_der(&leaf_der).expect("leaf")])
+        .set_private_key(SslKey::from_der(&leaf_key.serialize_der()).expect("leaf key"));
+    let mut client_trusting_ca = SslConfiguration::default();
+    client_trusting_ca.set_ca_certificates(vec![SslCertificate::from_der(&ca_der).expect("CA")]);
+    let mut client_trusting_nothing = SslConfiguration::default();
+    client_trusting_nothing.set_ca_certificates(Vec::new());
+    Configs {
+        server,
+        client_trusting_ca,
+        client_trusting_nothing,
+    }
+}
+
+struct Harness<'a> {
+    client: SslCore,
+    server: SslCore,
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+    peer_name: &'a str,
+    /// `ignore_ssl_errors()` was called since the connection was (re)made.
+    ignored: bool,
+    /// Input bytes not used yet (tampering takes its parameters from here).
+    input: std::slice::Iter<'a, u8>,
+}
+
+impl Harness<'_> {
+    fn next(&mut self) -> u8 {
+        self.input.next().copied().unwrap_or(0)
+    }
+
+    fn connect(&mut self) {
+        self.to_server.clear();
+        self.to_client.clear();
+        self.ignored = false;
+        self.client.handle_state(SocketState::ConnectedState);
+        self.server.handle_state(SocketState::ConnectedState);
+        let _ = self.client.start_client_encryption(self.peer_name);
+        let _ = self.server.start_server_encryption();
+        self.drain_events();
+    }
+
+    fn reconnect(&mut self) {
+        self.client.handle_state(SocketState::UnconnectedState);
+        self.server.handle_state(SocketState::UnconnectedState);
+        self.connect();
+    }
+
+    fn drain_events(&mut self) {
+        for _ in 0..1024 {
+            if self.client.poll_event().is_none() {
+                break;
+            }
+        }
+        for _ in 0..1024 {
+            if self.server.poll_event().is_none() {
+                break;
+            }
+        }
+    }
+
+    fn pump_to_server(&mut self) {
+        self.client.poll_transmit(&mut self.to_server);
+        match self.server.handle_tls(&self.to_server) {
+            Ok(taken) => drop(self.to_server.drain(..taken.min(self.to_server.len()))),
+            Err(_) => self.to_server.clear(),
+        }
+    }
+
+    fn pump_to_client(&mut self) {
+        self.server.poll_transmit(&mut self.to_client);
+        match self.client.handle_tls(&self.to_client) {
+            Ok(taken) => drop(self.to_client.drain(..taken.min(self.to_client.len()))),
+            Err(_) => self.to_client.clear(),
+        }
+    }
+
+    /// The attacker on the wire: flip, truncate or inject in one direction.
+    fn tamper(&mut self) {
+        let how = self.next();
+        let at = usize::from(self.next()) | (usize::from(self.next()) << 8);
+        let value = self.next();
+        // Make sure the latest flight is on the wire, so there is something to tamper with.
+        if how & 1 == 0 {
+            self.client.poll_transmit(&mut self.to_server);
+        } else {
+            self.server.poll_transmit(&mut self.to_client);
+        }
+        let wire = if how & 1 == 0 {
+            &mut self.to_server
+        } else {
+            &mut self.to_client
+        };
+        match (how >> 1) % 4 {
+            0 => {
+                if !wire.is_empty() {
+                    let i = at % wire.len();
+                    wire[i] ^= value | 1;
+                }
+            }
+            1 => wire.truncate(at % (wire.len() + 1)),
+            2 => {
+                let i = at % (wire.len() + 1);
+                wire.insert(i, value);
+            }
+            _ => {
+                if !wire.is_empty() {
+                    let i = at % wire.len();
+                    wire.remove(i);
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, action: u8) {
+        match action % 14 {
+            0 => self.pump_to_server(),
+            1 => self.pump_to_client(),
+            2 | 3 => {
+                // Both ways, a few rounds: most handshakes need this to finish at all.
+                for _ in 0..4 {
+                    self.pump_to_server();
+                    self.pump_to_client();
+                }
+            }
+            4 => self.tamper(),
+            5 => {
+                self.client.ignore_ssl_errors();
+                self.ignored = true;
+            }
+            6 => {
+                let _ = self.client.resume();
+            }
+            7 => self.client.abort(),
+            8 => self.client.set_pause_mode(PauseMode::PauseOnSslErrors),
+            9 => {
+                let _ = self.client.write(b"GET / HTTP/1.0\r\n\r\n");
+            }
+            10 => {
+                let _ = self.server.write(b"secret from the server");
+            }
+            11 => {
+                let mut buf = [0u8; 256];
+                let _ = self.server.read(&mut buf);
+                self.read_client();
+            }
+            12 => self.reconnect(),
+            _ => self.server.abort(),
+        }
+        self.drain_events();
+        self.check();
+    }
+
+    fn covered(&self) -> bool {
+        self.client.ssl_handshake_errors().is_empty() || self.ignored
+    }
+
+    fn read_client(&mut self) {
+        let guarded = !self.client.is_encrypted() && !self.covered();
+        let mut buf = [0u8; 256];
+        let n = self.client.read(&mut buf);
+        assert!(
+            !guarded || n == 0,
+            "client read {n} plaintext bytes with unaccepted errors {:?}",
+            self.client.ssl_handshake_errors()
+        );
+    }
+
+    fn check(&mut self) {
+        if self.client.is_encrypted() {
+            assert!(
+                self.covered(),
+                "client encrypted with unaccepted errors {:?} (mode {:?})",
+                self.client.ssl_handshake_errors(),
+                self.client.mode()
+            );
+        }
+        if self.client.mode() == SslMode::SslClientMode
+            && !self.client.is_encrypted()
+            && !self.covered()
+        {
+            assert_eq!(
+                self.client.bytes_available(),
+                0,
+                "plaintext available with unaccepted errors {:?}",
+                self.client.ssl_handshake_errors()
+            );
+            self.read_client();
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&setup, actions)) = data.split_first() else {
+        return;
+    };
+    let configs = configs();
+    let client_config = if setup & 1 == 0 {
+        &configs.client_trusting_ca
+    } else {
+        &configs.client_trusting_nothing
+    };
+    let mut harness = Harness {
+        client: SslCore::new(client_config.clone()),
+        server: SslCore::new(configs.server.clone()),
+        to_server: Vec::new(),
+        to_client: Vec::new(),
+        peer_name: if setup & 2 == 0 { "localhost" } else { "wrong.example" },
+        ignored: false,
+        input: actions.iter(),
+    };
+    if setup & 4 != 0 {
+        harness.client.set_pause_mode(PauseMode::PauseOnSslErrors);
+    }
+    harness.connect();
+    for _ in 0..MAX_STEPS {
+        let Some(&action) = harness.input.next() else {
+            break;
+        };
+        harness.step(action);
+    }
+});
