@@ -99,6 +99,12 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "N")]
     pub verify_depth: Option<u32>,
 
+    /// Accept the peer only if its verified path (leaf up to the trust anchor, never
+    /// certificates the peer appended) holds a certificate whose SubjectPublicKeyInfo has
+    /// this SHA-256 digest, as `sha256/BASE64` (curl's `--pinnedpubkey` form; repeatable).
+    #[arg(long, value_name = "sha256/BASE64")]
+    pub pin: Vec<String>,
+
     /// Dangerous: accept every verification error.
     #[arg(long)]
     pub ignore_all_errors: bool,

@@ -95,6 +95,14 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
     if args.ocsp {
         configuration.set_ocsp_stapling_enabled(true);
     }
+    if !args.pin.is_empty() {
+        let pins = args
+            .pin
+            .iter()
+            .map(|pin| parse_pin(pin))
+            .collect::<Result<Vec<_>>>()?;
+        configuration.set_pinned_public_keys(pins);
+    }
     let ignore_rules = args
         .ignore
         .iter()
@@ -495,6 +503,23 @@ fn os_path(bytes: &[u8]) -> PathBuf {
 #[cfg(not(unix))]
 fn os_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// `sha256/BASE64` (curl's `--pinnedpubkey` form) as the 32-byte SPKI digest.
+fn parse_pin(pin: &str) -> Result<[u8; 32]> {
+    use base64::Engine as _;
+    let Some(encoded) = pin.strip_prefix("sha256/") else {
+        bail!("--pin {pin}: expected sha256/BASE64 (the SHA-256 of the SubjectPublicKeyInfo)");
+    };
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| anyhow!("--pin {pin}: not base64 ({e})"))?;
+    <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
+        anyhow!(
+            "--pin {pin}: a SHA-256 digest has 32 bytes, this has {}",
+            digest.len()
+        )
+    })
 }
 
 #[cfg(test)]

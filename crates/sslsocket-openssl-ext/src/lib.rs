@@ -200,6 +200,19 @@ pub fn set_session(ssl: &mut SslRef, session: &ContextSession) -> Result<(), Set
     unsafe { ssl.set_session(&session.session) }.map_err(SetSessionError::Openssl)
 }
 
+/// Removes the connection's own session from its context's session cache
+/// (`SSL_CTX_remove_session`), so no later connection resumes it: a server whose
+/// application refused the client after the handshake. Returns whether it was cached.
+pub fn remove_own_session(ssl: &SslRef) -> bool {
+    let Some(session) = ssl.session() else {
+        return false;
+    };
+    // SAFETY: the session is the connection's own (made or resumed by it), and the context
+    // is the connection's own context, whose cache is the only one the session can be in:
+    // the session belongs to this context, which is `remove_session`'s contract.
+    unsafe { ssl.ssl_context().remove_session(session) }
+}
+
 /// Sets the identity hint a server sends with a PSK key exchange (TLS 1.2)
 /// (`SSL_CTX_use_psk_identity_hint`). OpenSSL refuses a hint over 256 bytes
 /// (`PSK_MAX_IDENTITY_LEN`).

@@ -3,8 +3,10 @@
 //!
 //! A backend turns an [`SslConfiguration`] into a [`TlsSession`]; the session *returns*
 //! values (negotiated parameters, the peer chain, alerts) and never calls back into the
-//! socket. Verification decisions are taken through the [`VerifyShared`] the core hands
-//! to every session, so every backend applies the same policy.
+//! socket. Verification is values in, values out: the core hands every session the
+//! handshake's [`VerifyPolicy`]; the session judges the errors it finds with it, inside the
+//! handshake, and hands the [`Verification`] back (`take_verification`), so every backend
+//! applies the same policy and neither backend imports the core.
 
 #[cfg(feature = "openssl")]
 pub mod openssl;
@@ -12,7 +14,6 @@ pub mod registry;
 pub mod rustls;
 
 use std::io;
-use std::sync::Arc;
 
 pub use registry::{
     active_backend, available_backends, backend_by_name, implemented_classes, is_class_implemented,
@@ -24,9 +25,9 @@ pub use registry::{
 
 use crate::cert::SslCertificate;
 use crate::config::SslConfiguration;
-use crate::core::VerifyShared;
 use crate::enums::{Alert, SslMode, SslProtocol};
 use crate::error::{ConfigError, TlsFailure};
+use crate::verify::{Outcome, Verification, VerifyPolicy};
 
 /// A TLS implementation: says what it can do and makes one engine per connection.
 pub trait Backend: Send + Sync + 'static {
@@ -54,8 +55,8 @@ pub struct SessionSetup<'a> {
     /// The name the client sends as SNI and verifies the certificate against
     /// (`ssl_peer_name` if given, else the host connected to).
     pub peer_name: Option<&'a str>,
-    /// The verification policy and the place the outcome is recorded.
-    pub verify: Arc<VerifyShared>,
+    /// The policy this handshake's peer is judged by.
+    pub policy: VerifyPolicy,
 }
 
 /// The parameters a handshake settled on.
@@ -128,9 +129,20 @@ pub trait TlsSession: Send + Sync {
     fn poll_notice(&mut self) -> Option<BackendNotice>;
     /// Queues close_notify.
     fn close(&mut self);
-    /// Forgets the sessions stored for this peer: the application rejected it after the
-    /// handshake, so no later connection may resume without verification.
-    fn forget_session(&mut self) {}
+    /// The verification of the peer, once, when the backend's verifier ran (a resumed
+    /// handshake verifies nothing: see `resumed_outcome`).
+    fn take_verification(&mut self) -> Option<Verification>;
+    /// The application changed the policy (its ignore list, hooks or pause mode) after the
+    /// handshake started and before the peer was judged: the new value replaces the old
+    /// (Qt applies an ignore list given any time before the errors are found).
+    fn set_policy(&mut self, policy: VerifyPolicy);
+    /// The original outcome of the session this handshake resumed (or offered to resume).
+    fn resumed_outcome(&self) -> Option<Outcome>;
+    /// The application's final word on the peer: `Some` (accepted, with the outcome to
+    /// store sessions with) lets the sessions of this connection be stored for resumption;
+    /// `None` (refused, or given up on) drops them and forgets what was stored, so no later
+    /// connection resumes without verification.
+    fn confirm_peer(&mut self, outcome: Option<Outcome>);
     /// The session as DER bytes, for another process to resume (Qt's `sessionTicket()`);
     /// `None` when the backend cannot serialize sessions, none was received, or session
     /// persistence is disabled.

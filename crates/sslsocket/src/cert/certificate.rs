@@ -79,6 +79,22 @@ impl SslCertificate {
         }
     }
 
+    /// A certificate the peer sent that does not parse, kept as its bytes so that the
+    /// error about it stays on its position of the chain (verification fails closed: see
+    /// [`crate::verify::ChainVerifier`]). Its accessors give empty values and
+    /// [`is_null`](Self::is_null) is true.
+    pub(crate) fn from_unparsed_der(der: &[u8]) -> SslCertificate {
+        SslCertificate {
+            der: Arc::from(der),
+        }
+    }
+
+    /// Whether this is not a readable certificate (Qt's `isNull`): only a certificate a
+    /// peer sent that could not be parsed, which always comes with a verification error.
+    pub fn is_null(&self) -> bool {
+        !matches!(X509Certificate::from_der(&self.der), Ok(([], _)))
+    }
+
     /// Every `CERTIFICATE` block of PEM data, in order; an error when there is none or one
     /// does not parse.
     pub fn from_pem(pem: &[u8]) -> Result<Vec<SslCertificate>, ConfigError> {

@@ -15,16 +15,13 @@
 //! same core, not a new socket.
 
 mod events;
-mod hooks;
-mod policy;
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
+pub use crate::verify::{Decision, PreSharedKeyAuthenticator, SslHooks, Verdict};
 pub use events::SslEvent;
-pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
-pub use policy::{Decision, VerifyShared};
 
 use crate::backend::{
     self, Backend, BackendNotice, Negotiated, PlainRead, SessionSetup, TlsSession,
@@ -33,7 +30,9 @@ use crate::cert::SslCertificate;
 use crate::config::SslConfiguration;
 use crate::enums::{PauseMode, PeerVerifyMode, SocketError, SocketState, SslMode, SslProtocol};
 use crate::error::{ApiMisuse, ConfigError, Error, TlsFailure};
-use crate::ssl_error::{IgnoreRule, SslError};
+use crate::ocsp::OcspResponse;
+use crate::ssl_error::{IgnoreRule, SslError, SslErrorKind};
+use crate::verify::{Outcome, Verification, VerifyPolicy};
 
 /// Reads larger than this are split: the most one read hands to the core at once.
 const READ_CHUNK: usize = 64 * 1024;
@@ -59,8 +58,17 @@ pub struct SslCore {
     mode: SslMode,
     state: SocketState,
     session: Option<Box<dyn TlsSession>>,
-    verify: Arc<VerifyShared>,
+    /// The verify mode of the running handshake (`AutoVerifyPeer` resolved).
+    effective_mode: PeerVerifyMode,
     hooks: Option<Arc<dyn SslHooks>>,
+    /// A handshake was judged by the ignore list: it is cleared at the next connection
+    /// (Qt: `ignoreSslErrors()` holds for one handshake).
+    ignores_used: bool,
+    /// The peer was refused on its verification errors.
+    refused: bool,
+    ocsp_responses: Vec<OcspResponse>,
+    /// How many bytes at the front of `plain_in` are known to hold no `\n`.
+    line_scanned: usize,
     ignore_all: bool,
     ignore_rules: Vec<IgnoreRule>,
     pause_mode: PauseMode,
@@ -100,8 +108,12 @@ impl SslCore {
             mode: SslMode::UnencryptedMode,
             state: SocketState::UnconnectedState,
             session: None,
-            verify: VerifyShared::new(PeerVerifyMode::VerifyPeer),
+            effective_mode: PeerVerifyMode::VerifyPeer,
             hooks: None,
+            ignores_used: false,
+            refused: false,
+            ocsp_responses: Vec::new(),
+            line_scanned: 0,
             ignore_all: false,
             ignore_rules: Vec::new(),
             pause_mode: PauseMode::PauseNever,
@@ -165,24 +177,22 @@ impl SslCore {
 
     /// Installs the hooks called inside the handshake.
     pub fn set_hooks(&mut self, hooks: Arc<dyn SslHooks>) {
-        self.hooks = Some(Arc::clone(&hooks));
-        self.verify.lock().hooks = Some(hooks);
+        self.hooks = Some(hooks);
+        self.policy_changed();
     }
 
     /// Dangerous: accept every verification error of the next handshake (Qt's
     /// `ignoreSslErrors()`). Errors are still collected and reported.
     pub fn ignore_ssl_errors(&mut self) {
         self.ignore_all = true;
-        self.verify.lock().ignore_all = true;
+        self.policy_changed();
     }
 
     /// Forgets `ignore_ssl_errors()` and any ignore list.
     pub fn clear_ignored_ssl_errors(&mut self) {
         self.ignore_all = false;
         self.ignore_rules.clear();
-        let mut state = self.verify.lock();
-        state.ignore_all = false;
-        state.rules.clear();
+        self.policy_changed();
     }
 
     /// Accept exactly these errors (kind and certificate), and no others (Qt's
@@ -193,14 +203,14 @@ impl SslCore {
 
     /// Accept the errors these rules cover; a later call replaces the rules.
     pub fn ignore_ssl_error_rules(&mut self, rules: Vec<IgnoreRule>) {
-        self.ignore_rules = rules.clone();
-        self.verify.lock().rules = rules;
+        self.ignore_rules = rules;
+        self.policy_changed();
     }
 
     /// Sets the pause mode (Qt's `setPauseMode`).
     pub fn set_pause_mode(&mut self, mode: PauseMode) {
         self.pause_mode = mode;
-        self.verify.lock().pause_mode = mode;
+        self.policy_changed();
     }
 
     /// The pause mode.
@@ -387,15 +397,6 @@ impl SslCore {
             }
         }
         let effective = self.configuration.peer_verify_mode().effective(mode);
-        let verify = VerifyShared::new(effective);
-        {
-            let mut state = verify.lock();
-            state.ignore_all = self.ignore_all;
-            state.rules = self.ignore_rules.clone();
-            state.hooks = self.hooks.clone();
-            state.pause_mode = self.pause_mode;
-            state.interrupt_on_error = self.configuration.handshake_must_interrupt_on_error();
-        }
         let peer_name = self
             .peer_verify_name
             .clone()
@@ -404,7 +405,7 @@ impl SslCore {
             mode,
             configuration: &self.configuration,
             peer_name: peer_name.as_deref(),
-            verify: Arc::clone(&verify),
+            policy: self.policy(effective),
         });
         let session = match session {
             Ok(session) => session,
@@ -416,13 +417,38 @@ impl SslCore {
         };
         self.discarded_plaintext += self.plain_in.len();
         self.plain_in.clear();
+        self.line_scanned = 0;
         self.queued.append(&mut self.early);
         self.backend = Some(backend);
-        self.verify = verify;
+        self.effective_mode = effective;
+        self.ignores_used = true;
         self.session = Some(session);
         self.mode = mode;
         self.push(SslEvent::ModeChanged(mode));
         Ok(())
+    }
+
+    /// The policy a handshake in verify mode `mode` is judged by: this socket's ignore
+    /// list, hooks and pause mode as they are now.
+    fn policy(&self, mode: PeerVerifyMode) -> VerifyPolicy {
+        VerifyPolicy::new(mode)
+            .with_ignore_all(self.ignore_all)
+            .with_rules(self.ignore_rules.clone())
+            .with_hooks(self.hooks.clone())
+            .with_pause_mode(self.pause_mode)
+            .with_interrupt_on_error(self.configuration.handshake_must_interrupt_on_error())
+    }
+
+    /// Hands a policy changed during a handshake to the session, when the peer has not
+    /// been judged yet (afterwards only `resume()` reads it).
+    fn policy_changed(&mut self) {
+        if self.errors_reported {
+            return;
+        }
+        let policy = self.policy(self.effective_mode);
+        if let Some(session) = self.session.as_mut() {
+            session.set_policy(policy);
+        }
     }
 
     /// Graceful close (Qt's `disconnectFromHost`): every byte written so far is sent, then
@@ -449,9 +475,10 @@ impl SslCore {
 
     /// Immediate close (Qt's `abort`): pending writes are dropped, no close_notify.
     pub fn abort(&mut self) {
-        if !self.handshake_errors.is_empty() {
+        if !self.handshake_errors.is_empty() || self.paused {
+            // The application gave up on a peer with errors: nothing it sent may be resumed.
             if let Some(session) = self.session.as_mut() {
-                session.forget_session();
+                session.confirm_peer(None);
             }
         }
         self.queued.clear();
@@ -511,6 +538,14 @@ impl SslCore {
         self.paused = false;
         self.encrypted_before_close = false;
         self.withhold_output = false;
+        self.refused = false;
+        self.ocsp_responses.clear();
+        self.line_scanned = 0;
+        if std::mem::take(&mut self.ignores_used) {
+            // Qt: the ignore list holds for one handshake; a new connection starts clean.
+            self.ignore_all = false;
+            self.ignore_rules.clear();
+        }
     }
 
     // ----- bytes from the wire -----------------------------------------------------
@@ -673,33 +708,31 @@ impl SslCore {
         }
     }
 
+    /// Takes the backend's verification of the peer, once per handshake, and reports it.
     fn check_verification(&mut self) {
-        if self.errors_reported {
+        let Some(verification) = self.session.as_mut().and_then(|s| s.take_verification()) else {
             return;
-        }
-        let (verified, errors, chain, mode, paused, interrupted) = {
-            let state = self.verify.lock();
-            (
-                state.verified,
-                state.errors.clone(),
-                state.peer_chain.clone(),
-                state.mode,
-                state.paused,
-                state.interrupted_on.clone(),
-            )
         };
-        if !verified {
-            return;
-        }
+        let Verification {
+            errors,
+            chain,
+            ocsp_responses,
+            judgement,
+        } = verification;
         self.errors_reported = true;
         self.handshake_errors = errors.clone();
         self.peer_chain = chain;
-        self.paused = paused;
-        if let Some(first) = interrupted {
+        self.ocsp_responses = ocsp_responses;
+        self.paused = judgement.decision == Decision::Pause;
+        self.refused = judgement.decision == Decision::Refuse;
+        if let Some(first) = judgement.interrupted_on {
             self.push(SslEvent::HandshakeInterruptedOnError(first));
         }
-        // Qt signals the errors whatever the mode; only failing depends on `VerifyPeer`.
-        let _ = mode;
+        self.report_errors(errors);
+    }
+
+    /// Qt signals the errors whatever the mode; only failing depends on `VerifyPeer`.
+    fn report_errors(&mut self, errors: Vec<SslError>) {
         if !errors.is_empty() {
             for error in &errors {
                 self.push(SslEvent::PeerVerifyError(error.clone()));
@@ -729,13 +762,11 @@ impl SslCore {
         };
         self.negotiated = session.negotiated();
         if self.negotiated.as_ref().is_some_and(|n| n.resumed) && !self.errors_reported {
-            // rustls did not verify again: report what the original handshake found.
-            let original = self.verify.lock().resumed_outcome.clone();
-            if let Some(original) = original {
-                self.handshake_errors = original.errors;
-                self.peer_chain = original.chain;
+            // A resumed handshake verifies nothing: the original outcome is reported again
+            // and judged again by this socket's policy.
+            if !self.judge_resumed() {
+                return;
             }
-            self.errors_reported = true;
         }
         if self.peer_chain.is_empty() {
             self.peer_chain = self
@@ -744,8 +775,65 @@ impl SslCore {
                 .map(|s| s.peer_certificate_chain())
                 .unwrap_or_default();
         }
+        let outcome = Outcome {
+            errors: self.handshake_errors.clone(),
+            chain: self.peer_chain.clone(),
+        };
+        if let Some(session) = self.session.as_mut() {
+            // Accepted: the sessions of this connection may now be resumed.
+            session.confirm_peer(Some(outcome));
+        }
         self.encrypted = true;
         self.push(SslEvent::Encrypted);
+    }
+
+    /// The original outcome of a resumed session, reported and judged again by this
+    /// socket's policy (the stores offer only sessions it accepts, so a refusal here means
+    /// the outcome went missing). Returns whether the connection may go on.
+    fn judge_resumed(&mut self) -> bool {
+        self.errors_reported = true;
+        let original = self.session.as_ref().and_then(|s| s.resumed_outcome());
+        let policy = self.policy(self.effective_mode);
+        let accepted = match original {
+            Some(original) => {
+                let accepted = policy.may_resume(&original);
+                self.handshake_errors = original.errors.clone();
+                self.peer_chain = original.chain;
+                self.report_errors(original.errors);
+                accepted
+            }
+            // Nothing is known about the peer of this session: fail closed where the peer
+            // must be verified.
+            None => self.effective_mode != PeerVerifyMode::VerifyPeer,
+        };
+        if !accepted {
+            self.refuse_peer();
+        }
+        accepted
+    }
+
+    /// The application's policy refused the peer after the backend let the handshake go
+    /// on: nothing more goes out, the sessions are forgotten, the connection fails.
+    fn refuse_peer(&mut self) {
+        if let Some(session) = self.session.as_mut() {
+            session.confirm_peer(None);
+        }
+        // The flight held back (our Finished) must never go out: the peer would complete
+        // a handshake the application refused.
+        self.withhold_output = true;
+        self.refused = true;
+        let names: Vec<String> = self
+            .handshake_errors
+            .iter()
+            .map(|e| format!("{} ({})", e.error(), e.error_string()))
+            .collect();
+        let message = if names.is_empty() {
+            "certificate verification failed: the resumed session's verification is unknown"
+                .to_string()
+        } else {
+            format!("certificate verification failed: {}", names.join(", "))
+        };
+        self.fail(Error::Tls(TlsFailure::handshake(message)));
     }
 
     /// A server in `VerifyPeer` mode whose client sent no certificate although one was not
@@ -753,45 +841,35 @@ impl SslCore {
     /// `NoPeerCertificate`, and the handshake fails unless that error is ignored. Returns
     /// whether the connection failed.
     fn missing_client_certificate(&mut self) -> bool {
-        let mode = self.verify.lock().mode;
         let no_certificate = self
             .session
             .as_ref()
             .is_some_and(|s| s.peer_certificate_chain().is_empty());
-        if mode != Some(PeerVerifyMode::VerifyPeer) || !no_certificate {
+        if self.effective_mode != PeerVerifyMode::VerifyPeer || !no_certificate {
             return false;
         }
-        let error = SslError::new(crate::ssl_error::SslErrorKind::NoPeerCertificate);
-        let covered = {
-            let mut state = self.verify.lock();
-            state.errors = vec![error.clone()];
-            state.verified = true;
-            let ok = state.covers_all(std::slice::from_ref(&error));
-            state.refused = !ok;
-            ok
-        };
-        self.check_verification();
+        let error = SslError::new(SslErrorKind::NoPeerCertificate);
+        let errors = vec![error];
+        let covered = self.policy(self.effective_mode).covers_all(&errors);
+        self.errors_reported = true;
+        self.handshake_errors = errors.clone();
+        self.report_errors(errors);
         if covered {
             return false;
         }
-        self.withhold_output = true;
-        self.fail(Error::Tls(TlsFailure::handshake(
-            "certificate verification failed: NoPeerCertificate (The peer did not present any certificate)",
-        )));
+        self.refuse_peer();
         true
     }
 
     fn fail_tls(&mut self, mut failure: TlsFailure) {
-        let state = self.verify.lock();
-        if state.refused {
-            let names: Vec<String> = state
-                .errors
+        if self.refused {
+            let names: Vec<String> = self
+                .handshake_errors
                 .iter()
                 .map(|e| format!("{} ({})", e.error(), e.error_string()))
                 .collect();
             failure.message = format!("certificate verification failed: {}", names.join(", "));
         }
-        drop(state);
         if self.peer_chain.is_empty() {
             if let Some(session) = &self.session {
                 self.peer_chain = session.peer_certificate_chain();
@@ -838,33 +916,16 @@ impl SslCore {
             return Err(ApiMisuse("the handshake is not paused".into()).into());
         }
         self.paused = false;
-        let accepted = {
-            let mut state = self.verify.lock();
-            state.paused = false;
-            state.ignore_all = self.ignore_all;
-            state.rules = self.ignore_rules.clone();
-            let ok = state.covers_all(&self.handshake_errors);
-            state.refused = !ok;
-            ok
-        };
+        // Qt: after a pause only the ignore list decides (set meanwhile with
+        // `ignore_ssl_errors*`); the hooks were asked already.
+        let accepted = self
+            .policy(self.effective_mode)
+            .covers_all(&self.handshake_errors);
         if !accepted {
-            if let Some(session) = self.session.as_mut() {
-                session.forget_session();
-            }
-            // The flight held back during the pause (our Finished) must never go out: the
-            // peer would complete a handshake the application refused.
-            self.withhold_output = true;
-            let names: Vec<String> = self
-                .handshake_errors
-                .iter()
-                .map(|e| e.error().name())
-                .collect();
-            let error = Error::Tls(TlsFailure::handshake(format!(
-                "certificate verification failed: {}",
-                names.join(", ")
-            )));
-            self.fail(error.clone());
-            return Err(error);
+            self.refuse_peer();
+            return Err(self.error.clone().unwrap_or_else(|| {
+                Error::Tls(TlsFailure::handshake("certificate verification failed"))
+            }));
         }
         self.check_handshake_done();
         self.flush_queued();
@@ -1021,7 +1082,7 @@ impl SslCore {
 
     /// Reads decrypted (or, in plain mode, plain) data. Returns 0 when nothing is buffered.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        if self.paused {
+        if !self.is_readable() {
             return 0;
         }
         let mut done = 0;
@@ -1032,6 +1093,7 @@ impl SslCore {
                 dst.copy_from_slice(src);
             }
             self.plain_in.drain(..n);
+            self.line_scanned = self.line_scanned.saturating_sub(n);
             done += n;
         }
         if let Some(session) = self.session.as_mut() {
@@ -1051,7 +1113,7 @@ impl SslCore {
 
     /// Decrypted bytes ready to read (Qt's `bytesAvailable`).
     pub fn bytes_available(&self) -> usize {
-        if self.paused {
+        if !self.is_readable() {
             return 0;
         }
         self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len())
@@ -1076,6 +1138,9 @@ impl SslCore {
     /// Moves all decrypted bytes from the engine into the core's own buffer, so lines
     /// and peeks can see across record boundaries.
     fn pull_all(&mut self) {
+        if !self.is_readable() {
+            return;
+        }
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -1093,6 +1158,9 @@ impl SslCore {
     /// The buffered bytes at the front, moving decrypted bytes into the core's buffer when
     /// it is empty (for `BufRead`).
     pub fn fill_buf(&mut self) -> &[u8] {
+        if !self.is_readable() {
+            return &[];
+        }
         if self.plain_in.is_empty() {
             if let Some(session) = self.session.as_mut() {
                 let mut buf = [0u8; 16 * 1024];
@@ -1108,6 +1176,7 @@ impl SslCore {
     pub fn consume(&mut self, amount: usize) {
         let n = amount.min(self.plain_in.len());
         self.plain_in.drain(..n);
+        self.line_scanned = self.line_scanned.saturating_sub(n);
         if n > 0 && self.session.is_some() && !self.eof && !self.failed {
             self.process();
         }
@@ -1115,25 +1184,44 @@ impl SslCore {
 
     /// Whether a whole line (ending in `\n`) is buffered (Qt's `canReadLine`).
     pub fn can_read_line(&mut self) -> bool {
-        if self.plain_in.contains(&b'\n') {
-            return true;
-        }
         self.pull_all();
-        self.plain_in.contains(&b'\n')
+        self.line_end().is_some()
+    }
+
+    /// The index just past the first `\n` buffered, scanning only bytes not scanned
+    /// before (so polling `can_read_line` while a long line arrives stays linear).
+    fn line_end(&mut self) -> Option<usize> {
+        if !self.is_readable() {
+            return None;
+        }
+        let start = self.line_scanned.min(self.plain_in.len());
+        match self.plain_in.range(start..).position(|b| *b == b'\n') {
+            Some(offset) => Some(start + offset + 1),
+            None => {
+                self.line_scanned = self.plain_in.len();
+                None
+            }
+        }
+    }
+
+    /// Whether received data may be handed to the application: in plain mode, or once the
+    /// peer was accepted (and still after the connection ended). Nothing received before
+    /// acceptance (while paused, or from a peer that was then refused) is ever readable.
+    fn is_readable(&self) -> bool {
+        self.session.is_none() || self.encrypted || self.encrypted_before_close
     }
 
     /// Reads one line including its `\n`, at most `max` bytes (0 = no limit); without a
     /// whole line, what is buffered (Qt's `readLine`).
     pub fn read_line(&mut self, max: usize) -> Vec<u8> {
         self.pull_all();
+        if !self.is_readable() {
+            return Vec::new();
+        }
         let limit = if max == 0 { usize::MAX } else { max };
-        let end = self
-            .plain_in
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(self.plain_in.len(), |i| i + 1)
-            .min(limit);
+        let end = self.line_end().unwrap_or(self.plain_in.len()).min(limit);
         let line: Vec<u8> = self.plain_in.drain(..end).collect();
+        self.line_scanned = self.line_scanned.saturating_sub(end);
         if !line.is_empty() && self.session.is_some() && !self.eof && !self.failed {
             self.process();
         }
@@ -1143,6 +1231,9 @@ impl SslCore {
     /// Up to `max` buffered bytes, without consuming them (Qt's `peek`).
     pub fn peek(&mut self, max: usize) -> Vec<u8> {
         self.pull_all();
+        if !self.is_readable() {
+            return Vec::new();
+        }
         self.plain_in.iter().take(max).copied().collect()
     }
 
@@ -1274,7 +1365,7 @@ impl SslCore {
     /// The stapled OCSP responses received and checked (client, with stapling enabled;
     /// Qt's `ocspResponses()`).
     pub fn ocsp_responses(&self) -> Vec<crate::ocsp::OcspResponse> {
-        self.verify.lock().ocsp_responses.clone()
+        self.ocsp_responses.clone()
     }
 
     /// Whether the session was resumed (beyond Qt).

@@ -5,7 +5,7 @@ use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::checks::{CaKind, CertInfo};
 use crate::verify::hostname::matches_host;
-use crate::verify::path::{self, Path, Top};
+use crate::verify::path::{self, Path, PathNode, Top};
 use crate::verify::signature::SignatureCheck;
 use crate::verify::store::TrustStore;
 
@@ -103,14 +103,35 @@ pub struct VerifyInput<'a> {
 /// **Not covered here** (the backend's webpki check is the gate for them): name
 /// constraints, certificate policies, revocation.
 pub fn collect_errors(input: &VerifyInput<'_>) -> Vec<SslError> {
+    collect(input).errors
+}
+
+/// What the collector found: the errors, and the path it built (leaf first, up to the
+/// anchor or to the last certificate it could place; never the certificates the peer sent
+/// that are not on it).
+pub(crate) struct Collected {
+    /// Every error, as [`collect_errors`] lists them.
+    pub(crate) errors: Vec<SslError>,
+    /// The path the errors are about, leaf first; empty when the leaf did not parse.
+    pub(crate) path: Vec<SslCertificate>,
+}
+
+/// [`collect_errors`] with the path it built.
+pub(crate) fn collect(input: &VerifyInput<'_>) -> Collected {
     let Some(leaf_cert) = input.chain.first() else {
-        return vec![SslError::new(SslErrorKind::NoPeerCertificate)];
+        return Collected {
+            errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
+            path: Vec::new(),
+        };
     };
     let Some(leaf) = CertInfo::parse(leaf_cert) else {
-        return vec![SslError::with_certificate(
-            SslErrorKind::UnspecifiedError,
-            leaf_cert.clone(),
-        )];
+        return Collected {
+            errors: vec![SslError::with_certificate(
+                SslErrorKind::UnspecifiedError,
+                leaf_cert.clone(),
+            )],
+            path: Vec::new(),
+        };
     };
     let mut unreadable = Vec::new();
     let mut pool = Vec::new();
@@ -145,7 +166,41 @@ pub fn collect_errors(input: &VerifyInput<'_>) -> Vec<SslError> {
             errors.push(SslErrorKind::HostNameMismatch, leaf.info.cert());
         }
     }
-    errors.list
+    Collected {
+        errors: errors.list,
+        path: path.nodes.iter().map(|n| n.info.cert().clone()).collect(),
+    }
+}
+
+/// The policy errors of a path whose signatures were already verified (by webpki), leaf
+/// first and ending at a trust anchor: the same per-certificate checks as the collector
+/// (extensions, CA flags, purpose and key usage, path length, dates), no signature checks.
+/// `None` when a certificate of the path does not parse (the caller fails closed).
+pub(crate) fn verified_path_errors(
+    path: &[&SslCertificate],
+    input: &VerifyInput<'_>,
+) -> Option<Vec<SslError>> {
+    let mut nodes = Vec::with_capacity(path.len());
+    for cert in path {
+        nodes.push(PathNode {
+            info: CertInfo::parse(cert)?,
+            signature: Some(crate::verify::signature::SignatureCheck::Valid),
+        });
+    }
+    if let Some(last) = nodes.last_mut() {
+        last.signature = None;
+    }
+    let built = Path {
+        nodes,
+        top: Top::Anchored,
+    };
+    let mut errors = Errors::default();
+    for (node, kinds) in built.nodes.iter().zip(path_errors(&built, input)) {
+        for kind in kinds {
+            errors.push(kind, node.info.cert());
+        }
+    }
+    Some(errors.list)
 }
 
 /// The error kinds of each certificate of the path, by path index, each list in OpenSSL's

@@ -14,14 +14,21 @@
 mod api;
 mod chain;
 mod checks;
+pub(crate) mod hooks;
 mod hostname;
 mod path;
+mod policy;
+pub(crate) mod record;
 pub(crate) mod signature;
 mod store;
 #[cfg(test)]
 mod test_pki;
 #[cfg(test)]
 mod tests;
+mod verifier;
 
 pub use chain::{collect_errors, Purpose, VerifyInput, MAX_INTERMEDIATES};
+pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
+pub use policy::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
 pub use store::TrustStore;
+pub use verifier::{ChainReport, ChainVerifier};

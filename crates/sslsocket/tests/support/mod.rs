@@ -4,6 +4,7 @@
 // Each test binary uses a different part, and re-exports count as unused imports there.
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod attack;
 pub mod backends;
 pub mod config;
 pub mod ocsp;

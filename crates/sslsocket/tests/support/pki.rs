@@ -255,6 +255,18 @@ impl Pki {
         self.write_issued(spec.common_name, cert_der, key.serialize_der(), chain)
     }
 
+    /// Signs `params` for `key` with the trusted intermediate (a leaf with properties no
+    /// [`LeafSpec`] describes); the chain to send is the result, then the intermediate.
+    pub fn sign_with_intermediate(
+        &self,
+        params: &CertificateParams,
+        key: &KeyPair,
+    ) -> SupportResult<Vec<Vec<u8>>> {
+        let mut chain = vec![self.intermediate.sign(params, key)?];
+        chain.extend(self.intermediate.chain.iter().cloned());
+        Ok(chain)
+    }
+
     /// Valid leaf under the intermediate; EKU serverAuth+clientAuth.
     pub fn leaf(&self, name: &str, sans: &[&str]) -> SupportResult<Issued> {
         self.issue(&LeafSpec::new(name, sans))

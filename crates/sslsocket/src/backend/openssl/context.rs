@@ -18,7 +18,7 @@ use openssl::ssl::{
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 
-use crate::backend::openssl::sessions::ClientSessions;
+use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::ConnectionState;
 use crate::backend::openssl::{alerts, psk};
 use crate::cert::SslCertificate;
@@ -33,6 +33,8 @@ pub(crate) struct Engine {
     pub(crate) send_sni: bool,
     /// A client's sessions, for resumption (none when tickets or sharing are disabled).
     pub(crate) sessions: Option<Arc<ClientSessions>>,
+    /// A server's record of the client verification behind each session.
+    pub(crate) server_outcomes: Option<Arc<ServerOutcomes>>,
 }
 
 /// The cached client engine of `configuration`.
@@ -84,11 +86,16 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     if configuration.key_logging() {
         if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {
             builder.set_keylog_callback(move |_, line| {
-                let written = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .and_then(|mut file| writeln!(file, "{line}"));
+                let written = {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    // Secrets: readable by the owner only, as the rustls backend's file.
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .mode(0o600)
+                        .open(&path)
+                }
+                .and_then(|mut file| writeln!(file, "{line}"));
                 if let Err(error) = written {
                     tracing::warn!(%error, "SSLKEYLOGFILE");
                 }
@@ -102,6 +109,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
         context: builder.build(),
         send_sni: !configuration.test_ssl_option(SslOption::SslOptionDisableServerNameIndication),
         sessions,
+        server_outcomes: server.then(ServerOutcomes::new),
     })
 }
 

@@ -86,7 +86,7 @@ impl Backend for OpensslBackend {
                     &engine,
                     setup.configuration,
                     setup.peer_name,
-                    setup.verify,
+                    &setup.policy,
                 )?))
             }
             SslMode::SslServerMode => {
@@ -94,7 +94,7 @@ impl Backend for OpensslBackend {
                 Ok(Box::new(session::OpensslSession::server(
                     &engine,
                     setup.configuration,
-                    setup.verify,
+                    &setup.policy,
                 )?))
             }
             SslMode::UnencryptedMode => Err(ConfigError::new(

@@ -17,14 +17,16 @@ use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
-use crate::backend::openssl::sessions::ClientSessions;
+use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::{to_certificate, ConnectionState, PeerName};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
 use crate::config::{SslConfiguration, SslOption};
-use crate::core::VerifyShared;
 use crate::enums::{SocketError, SslProtocol, TlsVersion};
 use crate::error::{ConfigError, TlsFailure};
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::{Decision, Judgement};
+use crate::verify::{Outcome, Verification, VerifyPolicy};
 
 /// Decrypted data held from which on the session stops taking input.
 const PLAIN_LIMIT: usize = 16 * 1024;
@@ -70,6 +72,7 @@ pub(crate) struct OpensslSession {
     close_sent: bool,
     chain_published: bool,
     notices: VecDeque<BackendNotice>,
+    server_outcomes: Option<Arc<ServerOutcomes>>,
 }
 
 impl OpensslSession {
@@ -78,13 +81,13 @@ impl OpensslSession {
         engine: &Engine,
         configuration: &SslConfiguration,
         peer_name: Option<&str>,
-        verify: Arc<VerifyShared>,
+        policy: &VerifyPolicy,
     ) -> Result<OpensslSession, ConfigError> {
         let peer_name = peer_name.filter(|n| !n.is_empty());
         let sessions = engine.sessions.clone().zip(peer_name.map(str::to_string));
-        let (mut ssl, state) = new_ssl(engine, configuration, verify, false, sessions.clone())?;
+        let (mut ssl, state) = new_ssl(engine, configuration, policy, false, sessions.clone())?;
         if let Some((store, peer)) = &sessions {
-            store.offer(&mut ssl, peer, state.verify());
+            store.offer(&mut ssl, peer, &state);
         }
         if let Some(name) = peer_name {
             if name.contains('\0') {
@@ -110,7 +113,7 @@ impl OpensslSession {
             .map_err(|e| ConfigError::new(format!("peer name `{name}`: {e}")))?;
         }
         ssl.set_connect_state();
-        let mut session = OpensslSession::wrap(ssl, state, configuration)?;
+        let mut session = OpensslSession::wrap(ssl, state, configuration, None)?;
         // Produce the ClientHello now, so the driver has something to send.
         match session.stream.do_handshake() {
             Ok(()) => {}
@@ -124,17 +127,18 @@ impl OpensslSession {
     pub(crate) fn server(
         engine: &Engine,
         configuration: &SslConfiguration,
-        verify: Arc<VerifyShared>,
+        policy: &VerifyPolicy,
     ) -> Result<OpensslSession, ConfigError> {
-        let (mut ssl, state) = new_ssl(engine, configuration, verify, true, None)?;
+        let (mut ssl, state) = new_ssl(engine, configuration, policy, true, None)?;
         ssl.set_accept_state();
-        OpensslSession::wrap(ssl, state, configuration)
+        OpensslSession::wrap(ssl, state, configuration, engine.server_outcomes.clone())
     }
 
     fn wrap(
         ssl: Ssl,
         state: Arc<ConnectionState>,
         configuration: &SslConfiguration,
+        server_outcomes: Option<Arc<ServerOutcomes>>,
     ) -> Result<OpensslSession, ConfigError> {
         let stream = SslStream::new(ssl, MemIo::default())
             .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
@@ -149,6 +153,7 @@ impl OpensslSession {
             close_sent: false,
             chain_published: false,
             notices: VecDeque::new(),
+            server_outcomes,
         })
     }
 
@@ -163,7 +168,15 @@ impl OpensslSession {
             failure.socket_error = SocketError::SslInternalError;
         }
         if alerts::missing_peer_certificate(error) {
-            self.state.verify().record_missing_certificate();
+            // A required client certificate is missing: a refusal like any other.
+            self.state.record().record(Verification {
+                errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
+                judgement: Judgement {
+                    decision: Decision::Refuse,
+                    interrupted_on: None,
+                },
+                ..Verification::default()
+            });
         }
         // The alerts themselves were reported by the info callback.
         if let Some(alert) = alerts::received(error) {
@@ -182,7 +195,7 @@ impl OpensslSession {
         let chain = self.peer_certificate_chain();
         if !chain.is_empty() {
             self.chain_published = true;
-            self.state.verify().lock().peer_chain = chain;
+            self.state.publish_chain(chain);
         }
     }
 
@@ -202,7 +215,24 @@ impl OpensslSession {
                         .state
                         .decide_late(self.peer_certificate_chain(), staple.as_deref())
                 {
+                    // Refused after OpenSSL finished: our Finished (and any ticket) is
+                    // already written; it must never reach the peer.
+                    self.stream.get_mut().outgoing.clear();
                     return Err(TlsFailure::handshake("certificate verification failed"));
+                }
+                if reused {
+                    if let (Some(outcomes), Some(session)) =
+                        (&self.server_outcomes, self.stream.ssl().session())
+                    {
+                        if let Some(outcome) = outcomes.get(session.id()) {
+                            self.state.record().set_offered(outcome);
+                        }
+                    }
+                    if !has_peer && self.state.record().offered().is_none() {
+                        // An external pre-shared key (OpenSSL reports it as reused): the
+                        // peer was authenticated by the key, there is no certificate.
+                        self.state.record().set_offered(Outcome::default());
+                    }
                 }
                 Ok(())
             }
@@ -235,7 +265,7 @@ impl OpensslSession {
 fn new_ssl(
     engine: &Engine,
     configuration: &SslConfiguration,
-    verify: Arc<VerifyShared>,
+    policy: &VerifyPolicy,
     server: bool,
     sessions: Option<(Arc<ClientSessions>, String)>,
 ) -> Result<(Ssl, Arc<ConnectionState>), ConfigError> {
@@ -247,7 +277,7 @@ fn new_ssl(
             .map_err(|e| ConfigError::new(format!("OCSP stapling request: {e}")))?;
     }
     let state = ConnectionState::new(
-        verify,
+        policy.clone(),
         configuration.pinned_public_keys().to_vec(),
         ocsp,
         sessions,
@@ -391,8 +421,30 @@ impl TlsSession for OpensslSession {
         let _ = self.stream.shutdown();
     }
 
-    fn forget_session(&mut self) {
-        self.state.forget_session();
+    fn take_verification(&mut self) -> Option<Verification> {
+        self.state.record().take()
+    }
+
+    fn set_policy(&mut self, policy: VerifyPolicy) {
+        self.state.set_policy(policy);
+    }
+
+    fn resumed_outcome(&self) -> Option<Outcome> {
+        self.state.record().offered()
+    }
+
+    fn confirm_peer(&mut self, outcome: Option<Outcome>) {
+        let ssl = self.stream.ssl();
+        if let (Some(outcomes), Some(session)) = (&self.server_outcomes, ssl.session()) {
+            match &outcome {
+                Some(outcome) => outcomes.record(session.id(), outcome.clone()),
+                None => {
+                    outcomes.remove(session.id());
+                    sslsocket_openssl_ext::remove_own_session(ssl);
+                }
+            }
+        }
+        self.state.confirm(ssl, outcome);
     }
 
     fn can_export_sessions(&self) -> bool {

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openssl::ssl::SslRef;
 use sslsocket_openssl_ext::{set_session, ContextSession};
 
-use crate::backend::rustls::Outcome;
-use crate::core::VerifyShared;
+use crate::backend::openssl::verifier::ConnectionState;
+use crate::verify::Outcome;
 
 /// How many servers the store remembers.
 const SERVERS: usize = 256;
@@ -50,15 +50,19 @@ impl ClientSessions {
         sessions.insert(peer.to_string(), (session, outcome));
     }
 
-    /// Offers the stored session of `peer` on `ssl` before its handshake, and tells the
-    /// connection what that session was verified as.
-    pub(crate) fn offer(&self, ssl: &mut SslRef, peer: &str, verify: &VerifyShared) {
+    /// Offers the stored session of `peer` on `ssl` before its handshake, when the
+    /// connection's policy accepts its original outcome without asking anyone, and tells
+    /// the connection what that session was verified as.
+    pub(crate) fn offer(&self, ssl: &mut SslRef, peer: &str, state: &ConnectionState) {
         let mut sessions = self.lock();
         let Some((session, outcome)) = sessions.get(peer) else {
             return;
         };
+        if !state.policy().may_resume(outcome) {
+            return;
+        }
         match set_session(ssl, session) {
-            Ok(()) => verify.lock().resumed_outcome = Some(outcome.clone()),
+            Ok(()) => state.record().set_offered(outcome.clone()),
             Err(error) => {
                 tracing::debug!(%error, "stored session not offered");
                 sessions.remove(peer);
@@ -69,5 +73,62 @@ impl ClientSessions {
     /// Forgets the session of `peer` (the application rejected it).
     pub(crate) fn purge(&self, peer: &str) {
         self.lock().remove(peer);
+    }
+}
+
+/// A server context's record of the client verification behind each session it issued,
+/// by session ID: resumption verifies nothing, so a resumed connection reports (and its
+/// socket judges again) what the original handshake found. Only sessions of accepted
+/// clients are recorded; a refused client's session is removed from OpenSSL's cache.
+/// Outcomes by session ID, and the IDs in the order they came (oldest first).
+type OutcomeMap = (
+    HashMap<Vec<u8>, Outcome>,
+    std::collections::VecDeque<Vec<u8>>,
+);
+
+#[derive(Default)]
+pub(crate) struct ServerOutcomes {
+    inner: Mutex<OutcomeMap>,
+}
+
+impl ServerOutcomes {
+    pub(crate) fn new() -> Arc<ServerOutcomes> {
+        Arc::new(ServerOutcomes::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OutcomeMap> {
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Records the outcome of an accepted client's session.
+    pub(crate) fn record(&self, id: &[u8], outcome: Outcome) {
+        let mut guard = self.lock();
+        let (map, order) = &mut *guard;
+        if !map.contains_key(id) {
+            if map.len() >= SERVERS * 4 {
+                if let Some(oldest) = order.pop_front() {
+                    map.remove(&oldest);
+                }
+            }
+            order.push_back(id.to_vec());
+        }
+        map.insert(id.to_vec(), outcome);
+    }
+
+    /// The outcome behind the session `id`, if its client was accepted.
+    pub(crate) fn get(&self, id: &[u8]) -> Option<Outcome> {
+        self.lock().0.get(id).cloned()
+    }
+
+    /// Forgets session `id`.
+    pub(crate) fn remove(&self, id: &[u8]) {
+        let mut guard = self.lock();
+        let (map, order) = &mut *guard;
+        if map.remove(id).is_some() {
+            order.retain(|k| k.as_slice() != id);
+        }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The callback is installed per connection (`SslRef::set_verify_callback`) and records
 //! each error with the certificate OpenSSL was looking at. When OpenSSL signals success at
-//! depth 0 (the last call of a verification that was allowed to continue), the list goes
-//! to [`VerifyShared::decide`], so the core applies the socket's policy; a refusal makes the
+//! depth 0 (the last call of a verification that was allowed to continue), the list is
+//! judged by the handshake's [`VerifyPolicy`] and recorded for the session to hand out; a
+//! refusal makes the
 //! callback return false there, and OpenSSL ends the handshake with the alert that fits the
 //! first error. A client that asked for a stapled OCSP response decides later, in the
 //! status callback (`on_status`), with the response's errors added to the chain's.
@@ -20,17 +21,18 @@ use std::collections::VecDeque;
 use sslsocket_openssl_ext::ContextSession;
 
 use crate::backend::openssl::sessions::ClientSessions;
-use crate::backend::rustls::Outcome;
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
-use crate::core::{Decision, SslHooks, VerifyShared};
 use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::record::{Confirmation, HandshakeRecord};
+use crate::verify::{Decision, Outcome, SslHooks, Verification, VerifyPolicy};
 
 /// What one connection shares with its OpenSSL callbacks: the verification in progress,
 /// the alerts and tickets seen, the last session received.
 pub(crate) struct ConnectionState {
-    verify: Arc<VerifyShared>,
+    policy: Mutex<VerifyPolicy>,
+    record: HandshakeRecord,
     pins: Vec<[u8; 32]>,
     /// The client asked for a stapled OCSP response: the decision waits for the status
     /// callback, which OpenSSL calls after the whole server flight (in TLS 1.2 the
@@ -52,19 +54,22 @@ struct Collected {
     /// The chain as sent and as built, kept until the status callback decides.
     pending: Option<(Vec<SslCertificate>, Vec<SslCertificate>)>,
     session: Option<SslSession>,
+    /// A session received before the application's word on the peer.
+    held: Option<SslSession>,
     /// Alerts (from the info callback) and tickets, in the order they happened.
     notices: VecDeque<BackendNotice>,
 }
 
 impl ConnectionState {
     pub(crate) fn new(
-        verify: Arc<VerifyShared>,
+        policy: VerifyPolicy,
         pins: Vec<[u8; 32]>,
         ocsp: bool,
         sessions: Option<(Arc<ClientSessions>, String)>,
     ) -> Arc<ConnectionState> {
         Arc::new(ConnectionState {
-            verify,
+            policy: Mutex::new(policy),
+            record: HandshakeRecord::default(),
             pins,
             ocsp,
             sessions,
@@ -79,14 +84,30 @@ impl ConnectionState {
         }
     }
 
-    /// The verification shared with the core.
-    pub(crate) fn verify(&self) -> &Arc<VerifyShared> {
-        &self.verify
+    /// The handshake's policy.
+    pub(crate) fn policy(&self) -> VerifyPolicy {
+        match self.policy.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the handshake's policy (the application changed it before the decision).
+    pub(crate) fn set_policy(&self, policy: VerifyPolicy) {
+        match self.policy.lock() {
+            Ok(mut guard) => *guard = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
+    /// The connection's verification results.
+    pub(crate) fn record(&self) -> &HandshakeRecord {
+        &self.record
     }
 
     /// The socket's hooks, if it has any.
     pub(crate) fn hooks(&self) -> Option<Arc<dyn SslHooks>> {
-        self.verify.lock().hooks.clone()
+        self.policy().hooks().cloned()
     }
 
     /// One call of OpenSSL's verify callback.
@@ -170,6 +191,7 @@ impl ConnectionState {
         built: &[SslCertificate],
         staple: Option<&[u8]>,
     ) -> Decision {
+        let mut ocsp_responses = Vec::new();
         if let Some(staple) = staple {
             let (responses, ocsp_errors) = check_ocsp(&sent, built, staple);
             for error in ocsp_errors {
@@ -177,9 +199,9 @@ impl ConnectionState {
                     errors.push(error);
                 }
             }
-            self.verify.lock().ocsp_responses = responses;
+            ocsp_responses = responses;
         }
-        if !self.pins.is_empty() && !self.pinned(&sent, built) {
+        if !self.pins.is_empty() && !self.pinned(built) {
             if let Some(leaf) = sent.first() {
                 errors.push(SslError::with_certificate(
                     SslErrorKind::CertificateRejected,
@@ -188,11 +210,25 @@ impl ConnectionState {
             }
         }
         order_like_rustls(&mut errors);
-        let decision = self.verify.decide(errors, sent);
+        let judgement = self.policy().judge(&errors);
+        let decision = judgement.decision;
+        self.record.record(Verification {
+            errors,
+            chain: sent,
+            ocsp_responses,
+            judgement,
+        });
         let mut inner = self.lock();
         inner.decided = true;
         inner.refused = decision == Decision::Refuse;
         decision
+    }
+
+    /// The chain as sent, known to the server only after the callback ran.
+    pub(crate) fn publish_chain(&self, chain: Vec<SslCertificate>) {
+        // The verification may already have been handed out; a later one carries the
+        // chain. Only a recorded, untaken verification is patched.
+        self.record.patch_chain(chain);
     }
 
     /// Decides after the handshake when OpenSSL ended verification without the final
@@ -234,18 +270,16 @@ impl ConnectionState {
     /// originally for a resumed connection; never for a refused or paused peer (the rule
     /// of the rustls backend's store).
     pub(crate) fn offer_session(&self, ssl: &SslRef, session: SslSession) {
-        let outcome = {
-            let state = self.verify.lock();
-            if state.verified {
-                (!state.refused && !state.paused).then(|| Outcome {
-                    errors: state.errors.clone(),
-                    chain: state.peer_chain.clone(),
-                })
-            } else {
-                state.resumed_outcome.clone()
+        match self.record.confirmation() {
+            Confirmation::Accepted(outcome) => self.keep_session(ssl, session, outcome),
+            Confirmation::Pending => {
+                self.lock().held = Some(session);
             }
-        };
-        let Some(outcome) = outcome else { return };
+            Confirmation::Refused => {}
+        }
+    }
+
+    fn keep_session(&self, ssl: &SslRef, session: SslSession, outcome: Outcome) {
         if let Some((store, peer)) = &self.sessions {
             if let Some(tagged) = ContextSession::new(ssl, session.clone()) {
                 store.store(peer, tagged, outcome);
@@ -254,6 +288,21 @@ impl ConnectionState {
         let mut inner = self.lock();
         inner.session = Some(session);
         inner.notices.push_back(BackendNotice::NewSessionTicket);
+    }
+
+    /// The application's word on the peer: a held session is kept (accepted) or dropped
+    /// with every session of this peer (refused).
+    pub(crate) fn confirm(&self, ssl: &SslRef, outcome: Option<Outcome>) {
+        self.record.confirm(outcome.clone());
+        let held = self.lock().held.take();
+        match outcome {
+            Some(outcome) => {
+                if let Some(session) = held {
+                    self.keep_session(ssl, session, outcome);
+                }
+            }
+            None => self.forget_session(),
+        }
     }
 
     /// The stored session, DER-encoded.
@@ -269,11 +318,11 @@ impl ConnectionState {
         }
     }
 
-    /// Whether a pinned key is in the chain as sent or in the path OpenSSL built (which
-    /// ends at the trust anchor).
-    fn pinned(&self, sent: &[SslCertificate], built: &[SslCertificate]) -> bool {
-        sent.iter()
-            .chain(built)
+    /// Whether a pinned key is on the path OpenSSL built and verified (leaf up to the
+    /// trust anchor), never on extra certificates the peer appended.
+    fn pinned(&self, built: &[SslCertificate]) -> bool {
+        built
+            .iter()
             .any(|c| self.pins.contains(&c.public_key_sha256()))
     }
 }

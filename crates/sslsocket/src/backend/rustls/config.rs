@@ -5,24 +5,143 @@ use std::sync::Arc;
 use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
 use crate::backend::rustls::resolver::StapleResolver;
-use crate::backend::rustls::sessions::SessionStore;
-use crate::backend::rustls::verifier::{Checks, CollectingVerifier};
+use crate::backend::rustls::sessions::{ClientSessions, ServerSessions};
+use crate::backend::rustls::verifier::{ClientAuth, ConnectionVerifier};
 use crate::cert::SslCertificate;
 use crate::config::{system_ca_certificates, SslConfiguration, SslOption};
 use crate::crypto::provider_for;
 use crate::enums::{PeerVerifyMode, SslMode, SslProtocol};
 use crate::error::ConfigError;
-use crate::verify::{Purpose, TrustStore};
+use crate::verify::record::HandshakeRecord;
+use crate::verify::{ChainVerifier, Purpose, VerifyPolicy};
 
-/// A client configuration ready to make connections.
+/// A client configuration ready to make connections. Each connection gets a clone of
+/// `config` with its own verifier and session-store view (see `verifier`, `sessions`).
 pub(crate) struct ClientEngine {
-    pub(crate) config: Arc<ClientConfig>,
-    pub(crate) sessions: Option<Arc<SessionStore>>,
+    config: Arc<ClientConfig>,
+    chain: Arc<ChainVerifier>,
+    client_auth: Arc<ClientAuth>,
+    pub(crate) sessions: Option<Arc<ClientSessions>>,
 }
 
-/// A server configuration ready to accept connections.
+/// A server configuration ready to accept connections: a template whose verifier and
+/// session store each connection replaces with its own.
 pub(crate) struct ServerEngine {
+    template: Arc<ServerConfig>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    versions: &'static [&'static SupportedProtocolVersion],
+    resolver: Arc<StapleResolver>,
+    chain: Arc<ChainVerifier>,
+    client_auth: Arc<ClientAuth>,
+    sessions: Option<Arc<ServerSessions>>,
+}
+
+/// One client connection's rustls configuration and its per-connection parts.
+pub(crate) struct ClientConnectionConfig {
+    pub(crate) config: Arc<ClientConfig>,
+    pub(crate) sessions: Option<Arc<crate::backend::rustls::sessions::ConnectionClientSessions>>,
+    /// The verifier instance claimed for this handshake.
+    pub(crate) verifier: Arc<ConnectionVerifier>,
+}
+
+impl ClientEngine {
+    /// The configuration of one connection to `server_name` judged by `policy`, recording
+    /// into `record`. The verifier instance is the one of a session this socket may
+    /// resume, when no other handshake holds it, else a new one.
+    pub(crate) fn connection(
+        &self,
+        policy: &VerifyPolicy,
+        record: &Arc<HandshakeRecord>,
+        server_name: &rustls_pki_types::ServerName<'static>,
+    ) -> ClientConnectionConfig {
+        let verifier = self
+            .sessions
+            .as_ref()
+            .and_then(|s| s.resumable_verifier(server_name, policy))
+            .filter(|v| v.claim(policy, record))
+            .unwrap_or_else(|| {
+                let fresh = Arc::new(ConnectionVerifier::new(
+                    Arc::clone(&self.chain),
+                    Arc::clone(&self.client_auth),
+                ));
+                fresh.claim(policy, record);
+                fresh
+            });
+        let mut config = (*self.config).clone();
+        config
+            .dangerous()
+            .set_certificate_verifier(Arc::clone(&verifier) as _);
+        let sessions = self.sessions.as_ref().map(|shared| {
+            Arc::new(
+                crate::backend::rustls::sessions::ConnectionClientSessions::new(
+                    Arc::clone(shared),
+                    Arc::clone(record),
+                    policy.clone(),
+                    Arc::clone(&verifier),
+                ),
+            )
+        });
+        if let Some(store) = &sessions {
+            config.resumption = rustls::client::Resumption::store(Arc::clone(store) as _);
+        }
+        ClientConnectionConfig {
+            config: Arc::new(config),
+            sessions,
+            verifier,
+        }
+    }
+}
+
+/// One server connection's rustls configuration and its per-connection parts.
+pub(crate) struct ServerConnectionConfig {
     pub(crate) config: Arc<ServerConfig>,
+    pub(crate) sessions: Option<Arc<crate::backend::rustls::sessions::ConnectionServerSessions>>,
+    /// The verifier instance claimed for this handshake.
+    pub(crate) verifier: Arc<ConnectionVerifier>,
+}
+
+impl ServerEngine {
+    /// The configuration of one connection judged by `policy`, recording into `record`.
+    pub(crate) fn connection(
+        &self,
+        policy: &VerifyPolicy,
+        record: &Arc<HandshakeRecord>,
+    ) -> Result<ServerConnectionConfig, ConfigError> {
+        let verifier = Arc::new(ConnectionVerifier::new(
+            Arc::clone(&self.chain),
+            Arc::clone(&self.client_auth),
+        ));
+        verifier.claim(policy, record);
+        let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_protocol_versions(self.versions)
+            .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
+            .with_client_cert_verifier(Arc::clone(&verifier) as _)
+            .with_cert_resolver(Arc::clone(&self.resolver) as _);
+        let template = &self.template;
+        config.alpn_protocols = template.alpn_protocols.clone();
+        config.key_log = Arc::clone(&template.key_log);
+        config.ignore_client_order = template.ignore_client_order;
+        config.send_tls13_tickets = template.send_tls13_tickets;
+        config.max_fragment_size = template.max_fragment_size;
+        let sessions = self.sessions.as_ref().map(|shared| {
+            Arc::new(
+                crate::backend::rustls::sessions::ConnectionServerSessions::new(
+                    Arc::clone(shared),
+                    Arc::clone(record),
+                    policy.clone(),
+                ),
+            )
+        });
+        config.session_storage = match &sessions {
+            Some(store) => Arc::clone(store) as _,
+            None => Arc::new(rustls::server::NoServerSessionStorage {}),
+        };
+        Ok(ServerConnectionConfig {
+            config: Arc::new(config),
+            sessions,
+            verifier,
+        })
+    }
 }
 
 /// The cached client engine of `configuration`.
@@ -62,12 +181,17 @@ fn versions(
     }
 }
 
-fn trust_store(configuration: &SslConfiguration) -> TrustStore {
+/// The verifier of a configuration's peers: its CA set (and the system's, when loaded on
+/// demand), depth, pins, and OCSP for clients.
+fn chain_verifier(configuration: &SslConfiguration, purpose: Purpose) -> ChainVerifier {
     let mut anchors: Vec<SslCertificate> = configuration.ca_certificates().to_vec();
     if configuration.system_ca_on_demand() {
         anchors.extend(system_ca_certificates());
     }
-    TrustStore::new(anchors)
+    ChainVerifier::new(anchors, purpose)
+        .with_max_depth(configuration.peer_verify_depth())
+        .with_pins(configuration.pinned_public_keys().to_vec())
+        .with_ocsp(purpose == Purpose::ServerAuth && configuration.ocsp_stapling_enabled())
 }
 
 type Identity = (
@@ -95,22 +219,18 @@ fn local_identity(configuration: &SslConfiguration) -> Result<Option<Identity>, 
 }
 
 fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, ConfigError> {
-    let mode = configuration
-        .peer_verify_mode()
-        .effective(SslMode::SslClientMode);
-    let checks = Checks::new(
-        trust_store(configuration),
-        configuration.peer_verify_depth(),
-        Purpose::ServerAuth,
-        configuration.pinned_public_keys().to_vec(),
-    )
-    .with_ocsp(configuration.ocsp_stapling_enabled());
-    let verifier = Arc::new(CollectingVerifier::new(Arc::new(checks), mode));
+    let chain = Arc::new(chain_verifier(configuration, Purpose::ServerAuth));
+    let client_auth = Arc::new(ClientAuth::default());
+    // Replaced per connection (`ClientEngine::connection`); this one is never asked.
+    let placeholder = Arc::new(ConnectionVerifier::new(
+        Arc::clone(&chain),
+        Arc::clone(&client_auth),
+    ));
     let builder = ClientConfig::builder_with_provider(provider_for(configuration)?)
         .with_protocol_versions(versions(configuration.protocol())?)
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier);
+        .with_custom_certificate_verifier(placeholder);
     let mut config = match local_identity(configuration)? {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
@@ -140,12 +260,12 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         config.resumption = rustls::client::Resumption::disabled();
         None
     } else {
-        let store = SessionStore::new();
-        config.resumption = rustls::client::Resumption::store(Arc::clone(&store) as _);
-        Some(store)
+        Some(ClientSessions::new())
     };
     Ok(ClientEngine {
         config: Arc::new(config),
+        chain,
+        client_auth,
         sessions,
     })
 }
@@ -170,43 +290,53 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
             "Diffie-Hellman parameters are not supported by the rustls backend",
         ));
     }
-    let Some((chain, key)) = local_identity(configuration)? else {
+    let Some((chain_der, key)) = local_identity(configuration)? else {
         return Err(ConfigError::new(
             "server mode needs a local certificate and its private key",
         ));
     };
-    let checks = Checks::new(
-        trust_store(configuration),
-        configuration.peer_verify_depth(),
-        Purpose::ClientAuth,
-        configuration.pinned_public_keys().to_vec(),
-    );
-    let mut verifier = CollectingVerifier::new(Arc::new(checks), mode);
-    verifier.set_client_auth(
+    let chain = Arc::new(chain_verifier(configuration, Purpose::ClientAuth));
+    let client_auth = Arc::new(ClientAuth::new(
         mode != PeerVerifyMode::VerifyNone,
         mode == PeerVerifyMode::VerifyPeer && configuration.missing_certificate_is_fatal(),
         configuration.ca_certificates(),
-    );
-    let mut config = ServerConfig::builder_with_provider(provider_for(configuration)?)
-        .with_protocol_versions(versions(configuration.protocol())?)
+    ));
+    let provider = provider_for(configuration)?;
+    let versions = versions(configuration.protocol())?;
+    let resolver = Arc::new(StapleResolver::new(
+        certified_key(chain_der, key, &provider)?,
+        configuration.ocsp_staple(),
+    ));
+    // Replaced per connection (`ServerEngine::connection`); this one is never asked.
+    let placeholder = Arc::new(ConnectionVerifier::new(
+        Arc::clone(&chain),
+        Arc::clone(&client_auth),
+    ));
+    let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(versions)
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
-        .with_client_cert_verifier(Arc::new(verifier))
-        .with_cert_resolver(Arc::new(StapleResolver::new(
-            certified_key(chain, key, &*provider_for(configuration)?)?,
-            configuration.ocsp_staple(),
-        )));
+        .with_client_cert_verifier(placeholder)
+        .with_cert_resolver(Arc::clone(&resolver) as _);
     config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
     if configuration.key_logging() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());
     }
     config.ignore_client_order =
         !configuration.test_ssl_option(SslOption::SslOptionDisableServerCipherPreference);
-    if configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets) {
+    let sessions = if configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets) {
         config.send_tls13_tickets = 0;
-        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    }
+        None
+    } else {
+        Some(ServerSessions::new())
+    };
     Ok(ServerEngine {
-        config: Arc::new(config),
+        template: Arc::new(config),
+        provider,
+        versions,
+        resolver,
+        chain,
+        client_auth,
+        sessions,
     })
 }
 

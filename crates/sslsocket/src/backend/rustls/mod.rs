@@ -7,8 +7,6 @@ mod session;
 mod sessions;
 mod verifier;
 
-pub(crate) use sessions::Outcome;
-
 use crate::backend::{Backend, ImplementedClass, SessionSetup, SupportedFeature, TlsSession};
 use crate::enums::{SslMode, SslProtocol};
 use crate::error::ConfigError;
@@ -61,14 +59,14 @@ impl Backend for RustlsBackend {
             SslMode::SslClientMode => {
                 let engine = config::client_engine(setup.configuration)?;
                 let session =
-                    session::RustlsSession::client(&engine, setup.peer_name, setup.verify)?;
+                    session::RustlsSession::client(&engine, setup.peer_name, &setup.policy)?;
                 Ok(Box::new(session))
             }
             SslMode::SslServerMode => {
                 let engine = config::server_engine(setup.configuration)?;
                 Ok(Box::new(session::RustlsSession::server(
                     &engine,
-                    setup.verify,
+                    &setup.policy,
                 )?))
             }
             SslMode::UnencryptedMode => Err(ConfigError::new(

@@ -9,61 +9,93 @@ use rustls_pki_types::ServerName;
 
 use crate::backend::rustls::alerts;
 use crate::backend::rustls::config::{ClientEngine, ServerEngine};
-use crate::backend::rustls::sessions::SessionStore;
-use crate::backend::rustls::verifier::with_context;
+use crate::backend::rustls::sessions::{ConnectionClientSessions, ConnectionServerSessions};
+use crate::backend::rustls::verifier::ConnectionVerifier;
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
-use crate::core::VerifyShared;
 use crate::enums::{SslProtocol, TlsVersion};
 use crate::error::{ConfigError, TlsFailure};
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::record::HandshakeRecord;
+use crate::verify::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
 
 pub(crate) struct RustlsSession {
     conn: Connection,
-    verify: Arc<VerifyShared>,
+    record: Arc<HandshakeRecord>,
     plain_len: usize,
     tls_pending: usize,
     peer_closed: bool,
     notices: VecDeque<BackendNotice>,
-    sessions: Option<(Arc<SessionStore>, ServerName<'static>)>,
+    client_sessions: Option<(Arc<ConnectionClientSessions>, ServerName<'static>)>,
+    server_sessions: Option<Arc<ConnectionServerSessions>>,
+    /// The verifier instance claimed for the handshake, released when it ends.
+    verifier: Option<Arc<ConnectionVerifier>>,
+}
+
+impl Drop for RustlsSession {
+    fn drop(&mut self) {
+        self.release_verifier();
+    }
 }
 
 impl RustlsSession {
     pub(crate) fn client(
         engine: &ClientEngine,
         peer_name: Option<&str>,
-        verify: Arc<VerifyShared>,
+        policy: &VerifyPolicy,
     ) -> Result<RustlsSession, ConfigError> {
         let name = peer_name.unwrap_or_default();
         let server_name = ServerName::try_from(name.to_string())
             .map_err(|_| ConfigError::new(format!("`{name}` is not a valid host name for TLS")))?;
-        // The session store looks up the verification context while the ClientHello is built.
-        let conn = with_context(&verify, || {
-            ClientConnection::new(Arc::clone(&engine.config), server_name.clone())
-        })
-        .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
-        let mut session = RustlsSession::wrap(Connection::Client(conn), verify);
-        session.sessions = engine.sessions.clone().map(|store| (store, server_name));
+        let record = Arc::new(HandshakeRecord::default());
+        let connection = engine.connection(policy, &record, &server_name);
+        let verifier = Arc::clone(&connection.verifier);
+        let conn = match ClientConnection::new(connection.config, server_name.clone()) {
+            Ok(conn) => conn,
+            Err(e) => {
+                verifier.release(&record);
+                return Err(ConfigError::new(format!("client session: {e}")));
+            }
+        };
+        let mut session = RustlsSession::wrap(Connection::Client(conn), record);
+        session.verifier = Some(verifier);
+        session.client_sessions = connection.sessions.map(|store| (store, server_name));
         Ok(session)
     }
 
     pub(crate) fn server(
         engine: &ServerEngine,
-        verify: Arc<VerifyShared>,
+        policy: &VerifyPolicy,
     ) -> Result<RustlsSession, ConfigError> {
-        let conn = ServerConnection::new(Arc::clone(&engine.config))
+        let record = Arc::new(HandshakeRecord::default());
+        let connection = engine.connection(policy, &record)?;
+        let conn = ServerConnection::new(connection.config)
             .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
-        Ok(RustlsSession::wrap(Connection::Server(conn), verify))
+        let mut session = RustlsSession::wrap(Connection::Server(conn), record);
+        session.verifier = Some(connection.verifier);
+        session.server_sessions = connection.sessions;
+        Ok(session)
     }
 
-    fn wrap(conn: Connection, verify: Arc<VerifyShared>) -> RustlsSession {
+    fn wrap(conn: Connection, record: Arc<HandshakeRecord>) -> RustlsSession {
         RustlsSession {
             conn,
-            verify,
+            record,
             plain_len: 0,
             tls_pending: 0,
             peer_closed: false,
             notices: VecDeque::new(),
-            sessions: None,
+            client_sessions: None,
+            server_sessions: None,
+            verifier: None,
+        }
+    }
+
+    /// Gives the verifier instance back once the handshake is over: a later session of
+    /// this peer may resume with it.
+    fn release_verifier(&mut self) {
+        if let Some(verifier) = self.verifier.take() {
+            verifier.release(&self.record);
         }
     }
 }
@@ -74,11 +106,13 @@ impl TlsSession for RustlsSession {
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {
-        let verify = Arc::clone(&self.verify);
-        let conn = &mut self.conn;
-        match with_context(&verify, || conn.process_new_packets()) {
+        let result = self.conn.process_new_packets();
+        if !self.conn.is_handshaking() {
+            self.release_verifier();
+        }
+        match result {
             Ok(state) => {
-                for _ in 0..self.verify.take_tickets() {
+                for _ in 0..self.record.take_tickets() {
                     self.notices.push_back(BackendNotice::NewSessionTicket);
                 }
                 self.plain_len = state.plaintext_bytes_to_read();
@@ -93,7 +127,15 @@ impl TlsSession for RustlsSession {
             }
             Err(error) => {
                 if matches!(error, rustls::Error::NoCertificatesPresented) {
-                    self.verify.record_missing_certificate();
+                    // A required client certificate is missing: a refusal like any other.
+                    self.record.record(Verification {
+                        errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
+                        judgement: Judgement {
+                            decision: Decision::Refuse,
+                            interrupted_on: None,
+                        },
+                        ..Verification::default()
+                    });
                 }
                 let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
                 if let Some(alert) = alerts::received(&error) {
@@ -202,7 +244,10 @@ impl TlsSession for RustlsSession {
             .map(|certs| {
                 certs
                     .iter()
-                    .filter_map(|c| SslCertificate::from_der(c.as_ref()).ok())
+                    .map(|c| {
+                        SslCertificate::from_der(c.as_ref())
+                            .unwrap_or_else(|_| SslCertificate::from_unparsed_der(c.as_ref()))
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -223,9 +268,27 @@ impl TlsSession for RustlsSession {
             .map_err(|e| TlsFailure::internal(format!("exporting keying material: {e}")))
     }
 
-    fn forget_session(&mut self) {
-        if let Some((store, name)) = &self.sessions {
-            store.purge(name);
+    fn take_verification(&mut self) -> Option<Verification> {
+        self.record.take()
+    }
+
+    fn set_policy(&mut self, policy: VerifyPolicy) {
+        if let Some(verifier) = &self.verifier {
+            verifier.update_policy(&self.record, policy);
+        }
+    }
+
+    fn resumed_outcome(&self) -> Option<Outcome> {
+        self.record.offered()
+    }
+
+    fn confirm_peer(&mut self, outcome: Option<Outcome>) {
+        self.record.confirm(outcome);
+        if let Some((store, name)) = &self.client_sessions {
+            store.confirmed(name);
+        }
+        if let Some(store) = &self.server_sessions {
+            store.confirmed();
         }
     }
 

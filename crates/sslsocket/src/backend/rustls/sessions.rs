@@ -1,137 +1,241 @@
-//! The client's session store: resumption that never bypasses trust.
+//! Session stores: resumption that never bypasses trust, on both sides.
 //!
-//! rustls does not call the verifier on a resumed handshake. So a session is stored only
-//! when the connection that received it was accepted by the application (no verification
-//! errors, or every one of them ignored; never while paused), and the outcome of the
-//! original verification (errors and peer chain) is kept beside it, so a resumed
-//! connection reports what the original handshake found. The store belongs to one
-//! configuration (its CA set, verify mode and depth), so a change of trust settings never
-//! reuses a session made under other settings.
+//! rustls verifies nothing on a resumed handshake. So every session is stored with the
+//! verification outcome of the handshake that made it, and only once the application
+//! accepted that peer (the session's `confirm_peer`): sessions a connection receives while
+//! its peer is undecided (a paused handshake, a server waiting for the core's word on a
+//! missing client certificate) are held by the connection and dropped if it is refused.
+//! A session is offered (client) or accepted for resumption (server) only when the
+//! resuming socket's own policy accepts the original errors without asking anyone
+//! ([`VerifyPolicy::may_resume`]); otherwise a full handshake runs and asks the hooks. The
+//! stores belong to one configuration (its CA set, verify mode, depth), so a change of
+//! trust settings never reuses a session made under other settings.
+//!
+//! Each connection talks to the shared stores through its own wrapper (rustls calls the
+//! store with no connection context), holding the connection's [`HandshakeRecord`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use rustls::client::{
-    ClientSessionMemoryCache, ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue,
-};
+use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
+use rustls::server::StoresServerSessions;
 use rustls::NamedGroup;
 use rustls_pki_types::ServerName;
 
-use crate::backend::rustls::verifier::current;
-use crate::cert::SslCertificate;
-use crate::ssl_error::SslError;
+use crate::backend::rustls::verifier::ConnectionVerifier;
+use crate::verify::record::{Confirmation, HandshakeRecord};
+use crate::verify::{Outcome, VerifyPolicy};
 
-/// How many servers the store remembers.
-const SERVERS: usize = 256;
+/// How many peers (client side) or sessions (server side) a store remembers.
+const CAPACITY: usize = 256;
+/// How many TLS 1.3 tickets are kept per server (rustls's own cache keeps 8).
+const TICKETS_PER_SERVER: usize = 8;
 
-/// The verification outcome of the handshake that made a session.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Outcome {
-    pub(crate) errors: Vec<SslError>,
-    pub(crate) chain: Vec<SslCertificate>,
-}
-
-/// Sessions by server, with the outcome of their verification.
-pub(crate) struct SessionStore {
-    inner: ClientSessionMemoryCache,
-    outcomes: Mutex<HashMap<ServerName<'static>, Outcome>>,
-}
-
-impl fmt::Debug for SessionStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionStore").finish_non_exhaustive()
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
-impl SessionStore {
-    pub(crate) fn new() -> Arc<SessionStore> {
-        Arc::new(SessionStore {
-            inner: ClientSessionMemoryCache::new(SERVERS),
-            outcomes: Mutex::new(HashMap::new()),
-        })
-    }
+#[derive(Default)]
+struct ServerEntry {
+    kx_hint: Option<NamedGroup>,
+    tls12: Option<(Tls12ClientSessionValue, Outcome, Arc<ConnectionVerifier>)>,
+    tls13: VecDeque<(Tls13ClientSessionValue, Outcome, Arc<ConnectionVerifier>)>,
+}
 
-    /// Whether the connection now running on this thread may store a session: its peer was
-    /// accepted, now or (for a resumed connection) originally. Records the outcome.
-    fn accept(&self, server_name: &ServerName<'static>) -> bool {
-        let Some(ctx) = current() else { return false };
-        let outcome = {
-            let state = ctx.lock();
-            if state.verified {
-                if state.refused || state.paused {
-                    return false;
-                }
-                Outcome {
-                    errors: state.errors.clone(),
-                    chain: state.peer_chain.clone(),
-                }
-            } else {
-                match &state.resumed_outcome {
-                    Some(original) => original.clone(),
-                    None => return false,
+#[derive(Default)]
+struct ClientMap {
+    servers: HashMap<ServerName<'static>, ServerEntry>,
+    order: VecDeque<ServerName<'static>>,
+}
+
+impl ClientMap {
+    fn entry(&mut self, name: ServerName<'static>) -> &mut ServerEntry {
+        if !self.servers.contains_key(&name) {
+            if self.servers.len() >= CAPACITY {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.servers.remove(&oldest);
                 }
             }
-        };
-        ctx.note_ticket();
-        let mut outcomes = match self.outcomes.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if outcomes.len() >= SERVERS && !outcomes.contains_key(server_name) {
-            outcomes.clear();
+            self.order.push_back(name.clone());
         }
-        outcomes.insert(server_name.clone(), outcome);
-        true
+        self.servers.entry(name).or_default()
+    }
+}
+
+/// A client configuration's sessions, by server, each with its outcome.
+#[derive(Default)]
+pub(crate) struct ClientSessions {
+    map: Mutex<ClientMap>,
+}
+
+impl fmt::Debug for ClientSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSessions").finish_non_exhaustive()
+    }
+}
+
+impl ClientSessions {
+    pub(crate) fn new() -> Arc<ClientSessions> {
+        Arc::new(ClientSessions::default())
     }
 
-    /// Tells the running connection what the session it offers was verified as.
-    fn offer(&self, server_name: &ServerName<'_>) {
-        let outcome = match self.outcomes.lock() {
-            Ok(g) => g.get(server_name).cloned(),
-            Err(p) => p.into_inner().get(server_name).cloned(),
-        };
-        if let (Some(ctx), Some(outcome)) = (current(), outcome) {
-            ctx.lock().resumed_outcome = Some(outcome);
-        }
+    /// The verifier instance of the newest session of `server_name` that a socket with
+    /// `policy` may resume: a rustls client resumes only with the instance that verified.
+    pub(crate) fn resumable_verifier(
+        &self,
+        server_name: &ServerName<'static>,
+        policy: &VerifyPolicy,
+    ) -> Option<Arc<ConnectionVerifier>> {
+        let map = lock(&self.map);
+        let entry = map.servers.get(server_name)?;
+        entry
+            .tls13
+            .iter()
+            .rev()
+            .find(|(_, outcome, _)| policy.may_resume(outcome))
+            .map(|(_, _, verifier)| Arc::clone(verifier))
+            .or_else(|| {
+                entry
+                    .tls12
+                    .as_ref()
+                    .filter(|(_, outcome, _)| policy.may_resume(outcome))
+                    .map(|(_, _, verifier)| Arc::clone(verifier))
+            })
     }
 
     /// Forgets every session of `server_name` (the application rejected the peer).
     pub(crate) fn purge(&self, server_name: &ServerName<'static>) {
-        self.inner.remove_tls12_session(server_name);
-        while self.inner.take_tls13_ticket(server_name).is_some() {}
-        match self.outcomes.lock() {
-            Ok(mut g) => g.remove(server_name),
-            Err(p) => p.into_inner().remove(server_name),
-        };
+        let mut map = lock(&self.map);
+        if let Some(entry) = map.servers.get_mut(server_name) {
+            entry.tls12 = None;
+            entry.tls13.clear();
+        }
     }
 }
 
-impl ClientSessionStore for SessionStore {
+/// A session received before the application's word on the peer.
+enum Held {
+    Tls12(ServerName<'static>, Tls12ClientSessionValue),
+    Tls13(ServerName<'static>, Tls13ClientSessionValue),
+    Server(Vec<u8>, Vec<u8>),
+}
+
+/// One connection's view of a client store.
+pub(crate) struct ConnectionClientSessions {
+    shared: Arc<ClientSessions>,
+    record: Arc<HandshakeRecord>,
+    policy: VerifyPolicy,
+    /// The verifier instance this connection uses, kept with its sessions.
+    verifier: Arc<ConnectionVerifier>,
+    held: Mutex<Vec<Held>>,
+}
+
+impl fmt::Debug for ConnectionClientSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionClientSessions")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionClientSessions {
+    pub(crate) fn new(
+        shared: Arc<ClientSessions>,
+        record: Arc<HandshakeRecord>,
+        policy: VerifyPolicy,
+        verifier: Arc<ConnectionVerifier>,
+    ) -> ConnectionClientSessions {
+        ConnectionClientSessions {
+            shared,
+            record,
+            policy,
+            verifier,
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Stores now (peer accepted), holds (undecided) or drops (refused) a session.
+    fn keep(&self, item: Held) {
+        match self.record.confirmation() {
+            Confirmation::Accepted(outcome) => {
+                self.record.note_ticket();
+                self.store(item, outcome);
+            }
+            Confirmation::Pending => {
+                self.record.note_ticket();
+                lock(&self.held).push(item);
+            }
+            Confirmation::Refused => {}
+        }
+    }
+
+    fn store(&self, item: Held, outcome: Outcome) {
+        let verifier = Arc::clone(&self.verifier);
+        let mut map = lock(&self.shared.map);
+        match item {
+            Held::Tls12(name, value) => {
+                map.entry(name).tls12 = Some((value, outcome, verifier));
+            }
+            Held::Tls13(name, value) => {
+                let entry = map.entry(name);
+                if entry.tls13.len() >= TICKETS_PER_SERVER {
+                    entry.tls13.pop_front();
+                }
+                entry.tls13.push_back((value, outcome, verifier));
+            }
+            Held::Server(..) => {}
+        }
+    }
+
+    /// The application's word arrived: store what was held, or drop it and forget the
+    /// sessions of this server.
+    pub(crate) fn confirmed(&self, server_name: &ServerName<'static>) {
+        let held = std::mem::take(&mut *lock(&self.held));
+        match self.record.confirmation() {
+            Confirmation::Accepted(outcome) => {
+                for item in held {
+                    self.store(item, outcome.clone());
+                }
+            }
+            Confirmation::Refused => self.shared.purge(server_name),
+            Confirmation::Pending => *lock(&self.held) = held,
+        }
+    }
+}
+
+impl ClientSessionStore for ConnectionClientSessions {
     fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
-        self.inner.set_kx_hint(server_name, group);
+        lock(&self.shared.map).entry(server_name).kx_hint = Some(group);
     }
 
     fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
-        self.inner.kx_hint(server_name)
+        let map = lock(&self.shared.map);
+        map.servers
+            .get(&server_name.to_owned())
+            .and_then(|e| e.kx_hint)
     }
 
     fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
-        if self.accept(&server_name) {
-            self.inner.set_tls12_session(server_name, value);
-        }
+        self.keep(Held::Tls12(server_name, value));
     }
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
-        let value = self.inner.tls12_session(server_name);
-        if value.is_some() {
-            self.offer(server_name);
+        let map = lock(&self.shared.map);
+        let (value, outcome, _) = map.servers.get(&server_name.to_owned())?.tls12.as_ref()?;
+        if !self.policy.may_resume(outcome) {
+            return None;
         }
-        value
+        self.record.set_offered(outcome.clone());
+        Some(value.clone())
     }
 
     fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
-        self.inner.remove_tls12_session(server_name);
+        if let Some(entry) = lock(&self.shared.map).servers.get_mut(server_name) {
+            entry.tls12 = None;
+        }
     }
 
     fn insert_tls13_ticket(
@@ -139,19 +243,173 @@ impl ClientSessionStore for SessionStore {
         server_name: ServerName<'static>,
         value: Tls13ClientSessionValue,
     ) {
-        if self.accept(&server_name) {
-            self.inner.insert_tls13_ticket(server_name, value);
-        }
+        self.keep(Held::Tls13(server_name, value));
     }
 
     fn take_tls13_ticket(
         &self,
         server_name: &ServerName<'static>,
     ) -> Option<Tls13ClientSessionValue> {
-        let value = self.inner.take_tls13_ticket(server_name);
-        if value.is_some() {
-            self.offer(server_name);
+        let mut map = lock(&self.shared.map);
+        let entry = map.servers.get_mut(server_name)?;
+        // The newest ticket this socket may resume; the others stay for other sockets.
+        let index = entry
+            .tls13
+            .iter()
+            .rposition(|(_, outcome, _)| self.policy.may_resume(outcome))?;
+        let (value, outcome, _) = entry.tls13.remove(index)?;
+        self.record.set_offered(outcome);
+        Some(value)
+    }
+}
+
+#[derive(Default)]
+struct ServerMap {
+    sessions: HashMap<Vec<u8>, (Vec<u8>, Outcome)>,
+    order: VecDeque<Vec<u8>>,
+}
+
+/// A server configuration's sessions (TLS 1.2 session IDs, TLS 1.3 stateful tickets), each
+/// with the outcome of its client's verification.
+#[derive(Default)]
+pub(crate) struct ServerSessions {
+    map: Mutex<ServerMap>,
+}
+
+impl fmt::Debug for ServerSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSessions").finish_non_exhaustive()
+    }
+}
+
+impl ServerSessions {
+    pub(crate) fn new() -> Arc<ServerSessions> {
+        Arc::new(ServerSessions::default())
+    }
+
+    fn put(&self, key: Vec<u8>, value: Vec<u8>, outcome: Outcome) {
+        let mut map = lock(&self.map);
+        if !map.sessions.contains_key(&key) {
+            if map.sessions.len() >= CAPACITY {
+                if let Some(oldest) = map.order.pop_front() {
+                    map.sessions.remove(&oldest);
+                }
+            }
+            map.order.push_back(key.clone());
         }
-        value
+        map.sessions.insert(key, (value, outcome));
+    }
+
+    fn remove(&self, key: &[u8]) -> Option<(Vec<u8>, Outcome)> {
+        let mut map = lock(&self.map);
+        let found = map.sessions.remove(key);
+        if found.is_some() {
+            map.order.retain(|k| k.as_slice() != key);
+        }
+        found
+    }
+}
+
+/// One connection's view of a server store.
+pub(crate) struct ConnectionServerSessions {
+    shared: Arc<ServerSessions>,
+    record: Arc<HandshakeRecord>,
+    policy: VerifyPolicy,
+    held: Mutex<Vec<Held>>,
+    /// The keys this connection stored, forgotten if the peer is refused after all.
+    stored: Mutex<Vec<Vec<u8>>>,
+}
+
+impl fmt::Debug for ConnectionServerSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionServerSessions")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionServerSessions {
+    pub(crate) fn new(
+        shared: Arc<ServerSessions>,
+        record: Arc<HandshakeRecord>,
+        policy: VerifyPolicy,
+    ) -> ConnectionServerSessions {
+        ConnectionServerSessions {
+            shared,
+            record,
+            policy,
+            held: Mutex::new(Vec::new()),
+            stored: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn store(&self, key: Vec<u8>, value: Vec<u8>, outcome: Outcome) {
+        lock(&self.stored).push(key.clone());
+        self.shared.put(key, value, outcome);
+    }
+
+    /// The application's word arrived: store what was held, or drop it and everything
+    /// this connection stored.
+    pub(crate) fn confirmed(&self) {
+        let held = std::mem::take(&mut *lock(&self.held));
+        match self.record.confirmation() {
+            Confirmation::Accepted(outcome) => {
+                for item in held {
+                    if let Held::Server(key, value) = item {
+                        self.store(key, value, outcome.clone());
+                    }
+                }
+            }
+            Confirmation::Refused => {
+                for key in std::mem::take(&mut *lock(&self.stored)) {
+                    self.shared.remove(&key);
+                }
+            }
+            Confirmation::Pending => *lock(&self.held) = held,
+        }
+    }
+
+    fn lookup(&self, key: &[u8], take: bool) -> Option<Vec<u8>> {
+        let found = if take {
+            self.shared.remove(key)
+        } else {
+            lock(&self.shared.map).sessions.get(key).cloned()
+        };
+        let (value, outcome) = found?;
+        if !self.policy.may_resume(&outcome) {
+            if take {
+                self.shared.put(key.to_vec(), value, outcome);
+            }
+            return None;
+        }
+        self.record.set_offered(outcome);
+        Some(value)
+    }
+}
+
+impl StoresServerSessions for ConnectionServerSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        match self.record.confirmation() {
+            Confirmation::Accepted(outcome) => {
+                self.store(key, value, outcome);
+                true
+            }
+            Confirmation::Pending => {
+                lock(&self.held).push(Held::Server(key, value));
+                true
+            }
+            Confirmation::Refused => false,
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.lookup(key, false)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.lookup(key, true)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
     }
 }

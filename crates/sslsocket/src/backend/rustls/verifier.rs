@@ -1,19 +1,21 @@
-//! The verifier that collects: every error of the peer's chain, then one decision.
+//! The verifier that collects, one connection at a time.
 //!
-//! rustls shares one verifier among every connection of a configuration, but errors and
-//! decisions belong to one connection. The session therefore publishes its
-//! [`VerifyShared`] in a thread-local for the duration of `process_new_packets` (the only
-//! place rustls calls the verifier, synchronously); the verifier fails closed when it
-//! finds none.
+//! rustls calls its verifier with no way back to the connection, so a connection claims a
+//! verifier instance of its own for its handshake (on a cheap clone of the cached
+//! configuration): the shared [`ChainVerifier`] finds the errors, the handshake's own
+//! [`VerifyPolicy`] judges them, and the [`Verification`] goes into the connection's
+//! [`HandshakeRecord`], which the session hands out. No thread-local, no state shared
+//! between two handshakes.
 //!
-//! Two gates: our collector (the complete list, Qt's error kinds) and webpki's own path
-//! validation. A chain webpki rejects is never accepted unless the collector explains
-//! why and the application ignored that; if webpki rejects and the collector found
-//! nothing, an `UnspecifiedError` is added, so nothing unverified slips through.
+//! Why "claims" and not "makes": a rustls client resumes a session only with the very
+//! verifier instance that verified it (`compatible_config` compares the `Arc`s). So the
+//! session store keeps, beside each session, the instance that verified it, and a new
+//! connection that may resume that session claims that instance if no other handshake
+//! holds it (otherwise it makes a new one and does a full handshake). A claimed instance
+//! verifies and records for its claimant only; an unclaimed one refuses (fail closed).
 
-use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -21,324 +23,107 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, 
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::cert::SslCertificate;
-use crate::core::{Decision, VerifyShared};
 use crate::crypto::algorithms;
-use crate::enums::PeerVerifyMode;
-use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::{collect_errors, Purpose, TrustStore, VerifyInput};
+use crate::verify::record::HandshakeRecord;
+use crate::verify::{ChainVerifier, Decision, Verification, VerifyPolicy};
 
-thread_local! {
-    static CURRENT: RefCell<Option<Arc<VerifyShared>>> = const { RefCell::new(None) };
+/// Server side: whether client certificates are asked for, required, and the CA names
+/// sent as hints. Built once per configuration.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClientAuth {
+    pub(crate) offer: bool,
+    pub(crate) mandatory: bool,
+    pub(crate) root_hints: Vec<DistinguishedName>,
 }
 
-/// Runs `f` with `ctx` as the verification context of this thread.
-pub(crate) fn with_context<R>(ctx: &Arc<VerifyShared>, f: impl FnOnce() -> R) -> R {
-    let previous = CURRENT.with(|c| c.replace(Some(Arc::clone(ctx))));
-    let result = f();
-    CURRENT.with(|c| *c.borrow_mut() = previous);
-    result
-}
-
-pub(crate) fn current() -> Option<Arc<VerifyShared>> {
-    CURRENT.with(|c| c.borrow().clone())
-}
-
-/// The checks of one configuration: anchors (ours and webpki's form), depth, purpose.
-pub(crate) struct Checks {
-    ocsp: bool,
-    pins: Vec<[u8; 32]>,
-    store: TrustStore,
-    anchors: Vec<rustls_pki_types::TrustAnchor<'static>>,
-    /// For each anchor, whether its certificate is within its validity at build time is
-    /// not enough (time moves): the certificate itself, to check its dates per handshake.
-    anchor_certs: Vec<SslCertificate>,
-    depth: u32,
-    purpose: Purpose,
-}
-
-impl Checks {
-    pub(crate) fn new(
-        store: TrustStore,
-        depth: u32,
-        purpose: Purpose,
-        pins: Vec<[u8; 32]>,
-    ) -> Checks {
-        let (anchors, anchor_certs) = store
-            .certificates()
-            .iter()
-            .filter_map(|c| {
-                let der = CertificateDer::from(c.der());
-                webpki::anchor_from_trusted_cert(&der)
-                    .ok()
-                    .map(|a| (a.to_owned(), c.clone()))
-            })
-            .unzip();
-        Checks {
-            ocsp: false,
-            pins,
-            store,
-            anchors,
-            anchor_certs,
-            depth,
-            purpose,
+impl ClientAuth {
+    pub(crate) fn new(offer: bool, mandatory: bool, hints: &[SslCertificate]) -> ClientAuth {
+        ClientAuth {
+            offer,
+            mandatory,
+            root_hints: hints
+                .iter()
+                .filter_map(|c| {
+                    c.with_parsed(|p| DistinguishedName::from(p.subject().as_raw().to_vec()))
+                })
+                .collect(),
         }
-    }
-
-    /// Asks for (and checks) a stapled OCSP response (client side).
-    pub(crate) fn with_ocsp(mut self, on: bool) -> Checks {
-        self.ocsp = on;
-        self
-    }
-
-    /// The stapled response's errors, and the response, when stapling was asked for.
-    fn check_ocsp(
-        &self,
-        chain: &[SslCertificate],
-        staple: &[u8],
-        now_unix: i64,
-    ) -> (Vec<OcspResponse>, Vec<SslError>) {
-        if !self.ocsp {
-            return (Vec::new(), Vec::new());
-        }
-        if staple.is_empty() {
-            return (
-                Vec::new(),
-                vec![SslError::new(SslErrorKind::OcspNoResponseFound)],
-            );
-        }
-        let Some(leaf) = chain.first() else {
-            return (
-                Vec::new(),
-                vec![SslError::new(SslErrorKind::OcspMalformedResponse)],
-            );
-        };
-        let issuer = chain
-            .get(1)
-            .cloned()
-            .or_else(|| self.trusted_issuer_of(leaf));
-        let (response, errors) = check_staple(staple, leaf, issuer.as_ref(), now_unix);
-        (response.into_iter().collect(), errors)
-    }
-
-    fn trusted_issuer_of(&self, cert: &SslCertificate) -> Option<SslCertificate> {
-        let issuer = cert.with_parsed(|p| p.issuer().as_raw().to_vec())?;
-        self.store
-            .certificates()
-            .iter()
-            .find(|a| {
-                a.with_parsed(|p| p.subject().as_raw() == issuer.as_slice())
-                    .unwrap_or(false)
-            })
-            .cloned()
-    }
-
-    /// The complete error list for a chain, with webpki as the final gate.
-    fn run(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        host: Option<&str>,
-        staple: &[u8],
-        now: UnixTime,
-    ) -> (Vec<SslError>, Vec<SslCertificate>, Vec<OcspResponse>) {
-        let mut chain = Vec::with_capacity(intermediates.len() + 1);
-        let mut malformed = false;
-        for der in std::iter::once(end_entity).chain(intermediates) {
-            match SslCertificate::from_der(der.as_ref()) {
-                Ok(cert) => chain.push(cert),
-                Err(_) => malformed = true,
-            }
-        }
-        let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        // Fast path for the common case: webpki (the authoritative gate) accepts the chain
-        // and the name, where its name check is the whole check (a SAN is present), and no
-        // depth limit of ours applies: the collector would find nothing, so its second
-        // round of signature checks is skipped. Every other case gets the full list.
-        let webpki = if malformed {
-            None
-        } else {
-            self.webpki_path(end_entity, intermediates, now)
-        };
-        let webpki_ok = webpki.is_some();
-        let anchor_valid = webpki == Some(true);
-        // Parsed once: whether webpki's name check is the whole check for this leaf.
-        let has_san = chain
-            .first()
-            .is_some_and(SslCertificate::has_subject_alternative_name);
-        let name_ok = webpki_name_ok(end_entity, host, has_san);
-        if anchor_valid && (host.is_none() || has_san) && self.depth == 0 && name_ok {
-            let (responses, ocsp_errors) = self.check_ocsp(&chain, staple, now_unix);
-            let mut errors = ocsp_errors;
-            self.check_pins(&chain, &mut errors);
-            return (errors, chain, responses);
-        }
-        let mut errors = if malformed || chain.is_empty() {
-            Vec::new()
-        } else {
-            collect_errors(&VerifyInput {
-                chain: &chain,
-                store: &self.store,
-                host,
-                purpose: self.purpose,
-                now_unix,
-                max_depth: self.depth,
-            })
-        };
-        // A leaf that is itself a trust anchor is trusted directly (OpenSSL and Qt accept
-        // a self-signed CA certificate used as a server certificate; webpki refuses it as
-        // "CA used as end entity"), so for it only the name is checked again.
-        let directly_trusted = chain.first().is_some_and(|leaf| self.store.contains(leaf));
-        if errors.is_empty() && !((directly_trusted || webpki_ok) && name_ok) {
-            let leaf = chain.first().cloned();
-            errors.push(match leaf {
-                Some(cert) if !malformed => {
-                    SslError::with_certificate(SslErrorKind::UnspecifiedError, cert)
-                }
-                _ => SslError::new(SslErrorKind::UnspecifiedError),
-            });
-        }
-        let (responses, ocsp_errors) = self.check_ocsp(&chain, staple, now_unix);
-        for error in ocsp_errors {
-            if !errors.contains(&error) {
-                errors.push(error);
-            }
-        }
-        self.check_pins(&chain, &mut errors);
-        (errors, chain, responses)
-    }
-
-    /// Adds `CertificateRejected` on the leaf when pins are set and none matches.
-    fn check_pins(&self, chain: &[SslCertificate], errors: &mut Vec<SslError>) {
-        if !self.pins.is_empty() && !self.pinned(chain) {
-            if let Some(leaf) = chain.first() {
-                errors.push(SslError::with_certificate(
-                    SslErrorKind::CertificateRejected,
-                    leaf.clone(),
-                ));
-            }
-        }
-    }
-
-    /// Whether a pinned key is in the chain as sent, or is the trusted issuer of its top.
-    fn pinned(&self, chain: &[SslCertificate]) -> bool {
-        if chain
-            .iter()
-            .any(|c| self.pins.contains(&c.public_key_sha256()))
-        {
-            return true;
-        }
-        let Some(top_issuer) = chain
-            .last()
-            .and_then(|c| c.with_parsed(|p| p.issuer().as_raw().to_vec()))
-        else {
-            return false;
-        };
-        self.store.certificates().iter().any(|anchor| {
-            anchor
-                .with_parsed(|p| p.subject().as_raw() == top_issuer.as_slice())
-                .unwrap_or(false)
-                && self.pins.contains(&anchor.public_key_sha256())
-        })
-    }
-
-    /// webpki's verdict: `Some(anchor is within its own validity)` when it accepts the
-    /// chain. (webpki does not look at an anchor's dates; OpenSSL and Qt report an expired
-    /// root, so such a chain takes the collector's path.)
-    fn webpki_path(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Option<bool> {
-        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
-        let usage = match self.purpose {
-            Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
-            Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
-        };
-        let path = cert
-            .verify_for_usage(
-                algorithms().all,
-                &self.anchors,
-                intermediates,
-                now,
-                usage,
-                None,
-                None,
-            )
-            .ok()?;
-        let anchor = path.anchor();
-        let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let valid = self
-            .anchors
-            .iter()
-            .zip(&self.anchor_certs)
-            .filter(|(a, _)| {
-                a.subject == anchor.subject
-                    && a.subject_public_key_info == anchor.subject_public_key_info
-            })
-            .any(|(_, c)| c.effective_date() <= now_unix && now_unix <= c.expiry_date());
-        Some(valid)
     }
 }
 
-/// webpki's name check, where it applies (a certificate with a subject alternative name;
-/// the CN fallback for certificates without one is the collector's).
-fn webpki_name_ok(end_entity: &CertificateDer<'_>, host: Option<&str>, has_san: bool) -> bool {
-    let Some(host) = host else { return true };
-    if !has_san {
-        return true;
-    }
-    let Ok(name) = ServerName::try_from(host) else {
-        return false;
-    };
-    webpki::EndEntityCert::try_from(end_entity)
-        .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
+/// The handshake a verifier instance works for.
+#[derive(Clone)]
+struct Claim {
+    policy: VerifyPolicy,
+    record: Arc<HandshakeRecord>,
 }
 
-/// One verifier type for both directions.
-pub(crate) struct CollectingVerifier {
-    checks: Arc<Checks>,
-    mode: PeerVerifyMode,
-    offer_client_auth: bool,
-    client_auth_mandatory: bool,
-    root_hints: Vec<DistinguishedName>,
+/// A verifier instance (both directions), claimed by one handshake at a time.
+pub(crate) struct ConnectionVerifier {
+    chain: Arc<ChainVerifier>,
+    client_auth: Arc<ClientAuth>,
+    claim: Mutex<Option<Claim>>,
 }
 
-impl fmt::Debug for CollectingVerifier {
+impl fmt::Debug for ConnectionVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CollectingVerifier")
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
+        f.debug_struct("ConnectionVerifier").finish_non_exhaustive()
     }
 }
 
-impl CollectingVerifier {
-    pub(crate) fn new(checks: Arc<Checks>, mode: PeerVerifyMode) -> CollectingVerifier {
-        CollectingVerifier {
-            checks,
-            mode,
-            offer_client_auth: false,
-            client_auth_mandatory: false,
-            root_hints: Vec::new(),
+impl ConnectionVerifier {
+    pub(crate) fn new(
+        chain: Arc<ChainVerifier>,
+        client_auth: Arc<ClientAuth>,
+    ) -> ConnectionVerifier {
+        ConnectionVerifier {
+            chain,
+            client_auth,
+            claim: Mutex::new(None),
         }
     }
 
-    /// Server side: whether to ask for a client certificate, and require one.
-    pub(crate) fn set_client_auth(
-        &mut self,
-        offer: bool,
-        mandatory: bool,
-        hints: &[SslCertificate],
-    ) {
-        self.offer_client_auth = offer;
-        self.client_auth_mandatory = mandatory;
-        self.root_hints = hints
-            .iter()
-            .filter_map(|c| {
-                c.with_parsed(|p| DistinguishedName::from(p.subject().as_raw().to_vec()))
-            })
-            .collect();
+    fn lock(&self) -> MutexGuard<'_, Option<Claim>> {
+        match self.claim.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Claims this instance for one handshake; false when another handshake holds it.
+    pub(crate) fn claim(&self, policy: &VerifyPolicy, record: &Arc<HandshakeRecord>) -> bool {
+        let mut claim = self.lock();
+        if claim.is_some() {
+            return false;
+        }
+        *claim = Some(Claim {
+            policy: policy.clone(),
+            record: Arc::clone(record),
+        });
+        true
+    }
+
+    /// Replaces the policy of the handshake `record` belongs to, if it holds this instance.
+    pub(crate) fn update_policy(&self, record: &Arc<HandshakeRecord>, policy: VerifyPolicy) {
+        if let Some(claim) = self
+            .lock()
+            .as_mut()
+            .filter(|c| Arc::ptr_eq(&c.record, record))
+        {
+            claim.policy = policy;
+        }
+    }
+
+    /// Gives the instance back (the handshake is over, or the connection gone).
+    pub(crate) fn release(&self, record: &Arc<HandshakeRecord>) {
+        let mut claim = self.lock();
+        if claim
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.record, record))
+        {
+            *claim = None;
+        }
     }
 
     fn verify(
@@ -349,21 +134,26 @@ impl CollectingVerifier {
         staple: &[u8],
         now: UnixTime,
     ) -> Result<(), Error> {
-        let Some(ctx) = current() else {
-            return Err(Error::General("verification context missing".into()));
+        let Some(Claim { policy, record }) = self.lock().clone() else {
+            return Err(Error::General("no handshake claimed this verifier".into()));
         };
-        let (errors, chain, responses) =
-            self.checks
-                .run(end_entity, intermediates, host, staple, now);
-        ctx.lock().ocsp_responses = responses;
-        match ctx.decide(errors.clone(), chain) {
-            Decision::Proceed => Ok(()),
-            Decision::Refuse => Err(Error::InvalidCertificate(refusal(&errors))),
+        let report = self
+            .chain
+            .verify(end_entity, intermediates, host, staple, now);
+        let judgement = policy.judge(&report.errors);
+        let decision = judgement.decision;
+        let refusal = refusal(&report.errors);
+        record.record(Verification {
+            errors: report.errors,
+            chain: report.chain,
+            ocsp_responses: report.ocsp_responses,
+            judgement,
+        });
+        match decision {
+            // A pause goes on inside rustls; the core holds every byte back.
+            Decision::Proceed | Decision::Pause => Ok(()),
+            Decision::Refuse => Err(Error::InvalidCertificate(refusal)),
         }
-    }
-
-    fn signature_schemes(&self) -> Vec<SignatureScheme> {
-        algorithms().supported_schemes()
     }
 }
 
@@ -402,7 +192,32 @@ fn name_of(server_name: &ServerName<'_>) -> String {
     }
 }
 
-impl ServerCertVerifier for CollectingVerifier {
+/// The handshake signature checks both traits ask for: the provider's, unchanged.
+struct Signatures;
+
+impl Signatures {
+    fn tls12(
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms())
+    }
+
+    fn tls13(
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms())
+    }
+
+    fn schemes() -> Vec<SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+impl ServerCertVerifier for ConnectionVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -422,7 +237,7 @@ impl ServerCertVerifier for CollectingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms())
+        Signatures::tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -431,25 +246,25 @@ impl ServerCertVerifier for CollectingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms())
+        Signatures::tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.signature_schemes()
+        Signatures::schemes()
     }
 }
 
-impl ClientCertVerifier for CollectingVerifier {
+impl ClientCertVerifier for ConnectionVerifier {
     fn offer_client_auth(&self) -> bool {
-        self.offer_client_auth
+        self.client_auth.offer
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.client_auth_mandatory
+        self.client_auth.mandatory
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &self.root_hints
+        &self.client_auth.root_hints
     }
 
     fn verify_client_cert(
@@ -468,7 +283,7 @@ impl ClientCertVerifier for CollectingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms())
+        Signatures::tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -477,10 +292,10 @@ impl ClientCertVerifier for CollectingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms())
+        Signatures::tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.signature_schemes()
+        Signatures::schemes()
     }
 }

@@ -1,0 +1,214 @@
+//! The verification policy of one handshake, and what it decides.
+//!
+//! Values in, values out: the core builds a [`VerifyPolicy`] when a handshake starts (verify
+//! mode, ignore list, hooks, pause mode) and hands it to the backend, which judges the
+//! errors it found with it inside the handshake and gives back a [`Verification`]. Nothing
+//! here is shared or mutable: a later `ignore_ssl_errors()` changes the core's policy for
+//! `resume()` and the next handshake, never a handshake's copy behind its back.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::cert::SslCertificate;
+use crate::enums::{PauseMode, PeerVerifyMode};
+use crate::ocsp::OcspResponse;
+use crate::ssl_error::{IgnoreRule, SslError};
+use crate::verify::hooks::{SslHooks, Verdict};
+
+/// What the handshake does with the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Decision {
+    /// Accept the peer.
+    #[default]
+    Proceed,
+    /// Refuse the peer: the handshake fails with an alert.
+    Refuse,
+    /// Accept only tentatively: the core withholds every byte until the application
+    /// resumes (errors now ignored) or aborts (Qt's `PauseOnSslErrors`).
+    Pause,
+}
+
+/// The policy one handshake is judged by.
+#[derive(Clone, Default)]
+pub struct VerifyPolicy {
+    mode: PeerVerifyMode,
+    ignore_all: bool,
+    rules: Vec<IgnoreRule>,
+    hooks: Option<Arc<dyn SslHooks>>,
+    pause_mode: PauseMode,
+    interrupt_on_error: bool,
+}
+
+impl fmt::Debug for VerifyPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyPolicy")
+            .field("mode", &self.mode)
+            .field("ignore_all", &self.ignore_all)
+            .field("rules", &self.rules)
+            .field("hooks", &self.hooks.is_some())
+            .field("pause_mode", &self.pause_mode)
+            .field("interrupt_on_error", &self.interrupt_on_error)
+            .finish()
+    }
+}
+
+/// The verdict on one list of errors.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Judgement {
+    /// What to do.
+    pub decision: Decision,
+    /// The error the handshake was interrupted on (`handshake_must_interrupt_on_error`).
+    pub interrupted_on: Option<SslError>,
+}
+
+impl VerifyPolicy {
+    /// A policy with verify mode `mode` (already resolved from `AutoVerifyPeer`), nothing
+    /// ignored, no hooks, `PauseNever`.
+    pub fn new(mode: PeerVerifyMode) -> VerifyPolicy {
+        VerifyPolicy {
+            mode,
+            ..VerifyPolicy::default()
+        }
+    }
+
+    /// Dangerous: every error is accepted (Qt's `ignoreSslErrors()`).
+    pub fn with_ignore_all(mut self, on: bool) -> VerifyPolicy {
+        self.ignore_all = on;
+        self
+    }
+
+    /// The errors these rules cover are accepted.
+    pub fn with_rules(mut self, rules: Vec<IgnoreRule>) -> VerifyPolicy {
+        self.rules = rules;
+        self
+    }
+
+    /// Hooks asked inside the handshake.
+    pub fn with_hooks(mut self, hooks: Option<Arc<dyn SslHooks>>) -> VerifyPolicy {
+        self.hooks = hooks;
+        self
+    }
+
+    /// The pause mode.
+    pub fn with_pause_mode(mut self, mode: PauseMode) -> VerifyPolicy {
+        self.pause_mode = mode;
+        self
+    }
+
+    /// Stop at the first error and ask `SslHooks::handshake_interrupted`.
+    pub fn with_interrupt_on_error(mut self, on: bool) -> VerifyPolicy {
+        self.interrupt_on_error = on;
+        self
+    }
+
+    /// The verify mode.
+    pub fn mode(&self) -> PeerVerifyMode {
+        self.mode
+    }
+
+    /// The hooks, if any.
+    pub fn hooks(&self) -> Option<&Arc<dyn SslHooks>> {
+        self.hooks.as_ref()
+    }
+
+    /// Whether the ignore list (without hooks) accepts every one of `errors`.
+    pub fn covers_all(&self, errors: &[SslError]) -> bool {
+        self.ignore_all
+            || errors
+                .iter()
+                .all(|e| self.rules.iter().any(|r| r.covers(e)))
+    }
+
+    /// Whether the peer's errors are not this socket's business (`VerifyNone`, `QueryPeer`).
+    fn ignores_outcome(&self) -> bool {
+        matches!(
+            self.mode,
+            PeerVerifyMode::VerifyNone | PeerVerifyMode::QueryPeer
+        )
+    }
+
+    /// The decision on `errors`, found in a full handshake: the hooks are asked, then the
+    /// ignore list and the pause mode apply (Qt's order).
+    pub fn judge(&self, errors: &[SslError]) -> Judgement {
+        if errors.is_empty() || self.ignores_outcome() {
+            return Judgement::default();
+        }
+        if self.interrupt_on_error {
+            // Qt's early reporting: the first error interrupts the handshake; the hook
+            // (the slot) continues it (accepting the errors) or lets it stop with an alert.
+            let first = errors.first().cloned().unwrap_or_default();
+            let verdict = self
+                .hooks
+                .as_ref()
+                .map_or(Verdict::Abort, |h| h.handshake_interrupted(&first));
+            return Judgement {
+                decision: if verdict == Verdict::Ignore {
+                    Decision::Proceed
+                } else {
+                    Decision::Refuse
+                },
+                interrupted_on: Some(first),
+            };
+        }
+        let verdict = self
+            .hooks
+            .as_ref()
+            .map_or(Verdict::UsePolicy, |h| h.ssl_errors(errors));
+        let decision = match verdict {
+            Verdict::Ignore => Decision::Proceed,
+            Verdict::Abort => Decision::Refuse,
+            Verdict::Pause => Decision::Pause,
+            Verdict::UsePolicy if self.covers_all(errors) => Decision::Proceed,
+            Verdict::UsePolicy if self.pause_mode == PauseMode::PauseOnSslErrors => Decision::Pause,
+            Verdict::UsePolicy => Decision::Refuse,
+        };
+        Judgement {
+            decision,
+            interrupted_on: None,
+        }
+    }
+
+    /// Whether a session whose original handshake found `original` may be resumed by a
+    /// socket with this policy. A resumed handshake verifies nothing, so a session is only
+    /// offered when this socket would accept the original errors without asking anyone:
+    /// none, or all covered by its ignore list. When hooks, a pause or an interruption
+    /// would have to decide, the session is not offered and a full handshake asks them.
+    pub fn may_resume(&self, original: &Outcome) -> bool {
+        if original.errors.is_empty() || self.ignores_outcome() {
+            return true;
+        }
+        self.hooks.is_none() && !self.interrupt_on_error && self.covers_all(&original.errors)
+    }
+}
+
+/// The verification outcome a session is stored with, and reported again when resumed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Every error the original handshake found.
+    pub errors: Vec<SslError>,
+    /// The peer's chain in the original handshake.
+    pub chain: Vec<SslCertificate>,
+}
+
+/// What a backend hands back about the peer of one handshake, once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// Every error found, ignored or not.
+    pub errors: Vec<SslError>,
+    /// The peer's chain as it sent it, leaf first.
+    pub chain: Vec<SslCertificate>,
+    /// Stapled OCSP responses checked.
+    pub ocsp_responses: Vec<OcspResponse>,
+    /// The verdict the backend acted on.
+    pub judgement: Judgement,
+}
+
+impl Verification {
+    /// The errors and chain, to store with a session.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            errors: self.errors.clone(),
+            chain: self.chain.clone(),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! What one connection's verification callbacks and session stores hand to its session.
+//!
+//! Backends call their verifier and session stores from inside the TLS library, with no
+//! way back to the connection; each connection therefore gets its own verifier and store
+//! instances holding one [`HandshakeRecord`], and the session reads the results out of it
+//! as values ([`crate::backend::TlsSession::take_verification`]). Nothing here is shared
+//! between connections, and the core never sees it.
+
+use std::sync::{Mutex, MutexGuard};
+
+use crate::verify::policy::{Outcome, Verification};
+
+/// The application's last word on the peer, for the sessions this connection made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Confirmation {
+    /// Not decided yet (the handshake runs, or is paused): sessions are held back.
+    Pending,
+    /// Accepted: sessions are stored with this outcome.
+    Accepted(Outcome),
+    /// Refused: nothing is stored, and what was stored is forgotten.
+    Refused,
+}
+
+#[derive(Debug)]
+struct RecordState {
+    fresh: Option<Verification>,
+    offered: Option<Outcome>,
+    confirmation: Confirmation,
+    tickets: usize,
+}
+
+/// One connection's verification results and session bookkeeping.
+#[derive(Debug)]
+pub(crate) struct HandshakeRecord {
+    inner: Mutex<RecordState>,
+}
+
+impl Default for HandshakeRecord {
+    fn default() -> HandshakeRecord {
+        HandshakeRecord {
+            inner: Mutex::new(RecordState {
+                fresh: None,
+                offered: None,
+                confirmation: Confirmation::Pending,
+                tickets: 0,
+            }),
+        }
+    }
+}
+
+impl HandshakeRecord {
+    fn lock(&self) -> MutexGuard<'_, RecordState> {
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The verifier's result (the last one wins: OpenSSL may decide twice).
+    pub(crate) fn record(&self, verification: Verification) {
+        self.lock().fresh = Some(verification);
+    }
+
+    /// Replaces the chain of the result not yet handed out (an OpenSSL server learns the
+    /// chain as sent only after its verify callback).
+    #[cfg_attr(not(feature = "openssl"), allow(dead_code))]
+    pub(crate) fn patch_chain(&self, chain: Vec<crate::cert::SslCertificate>) {
+        if let Some(fresh) = self.lock().fresh.as_mut() {
+            fresh.chain = chain;
+        }
+    }
+
+    /// The result not yet handed out, once.
+    pub(crate) fn take(&self) -> Option<Verification> {
+        self.lock().fresh.take()
+    }
+
+    /// The session offered for resumption was verified as `outcome`.
+    pub(crate) fn set_offered(&self, outcome: Outcome) {
+        self.lock().offered = Some(outcome);
+    }
+
+    /// The outcome of the session offered (or accepted, on a server) for resumption.
+    pub(crate) fn offered(&self) -> Option<Outcome> {
+        self.lock().offered.clone()
+    }
+
+    /// The application's word on the peer (from the session's `confirm_peer`).
+    pub(crate) fn confirm(&self, outcome: Option<Outcome>) {
+        self.lock().confirmation = match outcome {
+            Some(outcome) => Confirmation::Accepted(outcome),
+            None => Confirmation::Refused,
+        };
+    }
+
+    /// Whether sessions may be stored now, later, or never.
+    pub(crate) fn confirmation(&self) -> Confirmation {
+        self.lock().confirmation.clone()
+    }
+
+    /// A session or ticket was received (and kept or held).
+    pub(crate) fn note_ticket(&self) {
+        let mut state = self.lock();
+        state.tickets = state.tickets.saturating_add(1);
+    }
+
+    /// The tickets noted since the last call.
+    pub(crate) fn take_tickets(&self) -> usize {
+        std::mem::take(&mut self.lock().tickets)
+    }
+}

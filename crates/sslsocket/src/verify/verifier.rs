@@ -1,0 +1,417 @@
+//! The one chain verifier of the rustls backend (and of `SslCertificate::verify`'s gate):
+//! webpki's path validation and our policy checks on the same path, the collector for the
+//! complete error list, and a fail-closed rule for everything in between.
+//!
+//! The rule, in one place:
+//!
+//! - Every certificate the peer sent keeps its position: the leaf is always the first one
+//!   sent. A certificate that does not parse is an `UnspecifiedError` on that position
+//!   (kept as its bytes, [`SslCertificate::is_null`]), never dropped.
+//! - A chain is accepted with no error only when webpki accepts the chain *and* our policy
+//!   checks (CA flags, path length, key usage, purpose, dates of the anchor) hold on the
+//!   very path webpki verified, and the name matches. The policy checks run inside
+//!   webpki's path search (its `verify_path` hook), so a path that fails them makes webpki
+//!   look for another one; signatures are checked once, by webpki.
+//! - Otherwise the collector builds its own path and lists every error in OpenSSL's order.
+//!   If webpki rejected the chain and the collector cannot say why (a check only webpki
+//!   makes, such as name constraints), the leaf gets an `UnspecifiedError`: nothing webpki
+//!   refuses is accepted unless an error explains it and the application ignored it.
+//! - A leaf that is itself a trust anchor is trusted directly (OpenSSL and Qt accept a
+//!   self-signed server certificate given as a CA); its own policy checks and the name
+//!   still apply, and it never issues anything.
+//! - Pins are matched on the verified path only (leaf up to the anchor), never on extra
+//!   certificates the peer appended.
+
+use std::cell::RefCell;
+
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+
+use crate::cert::SslCertificate;
+use crate::crypto::algorithms;
+use crate::ocsp::{check_staple, OcspResponse};
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::chain::{collect, verified_path_errors, VerifyInput};
+use crate::verify::{Purpose, TrustStore};
+
+/// Verifies peer chains against one trust configuration: anchors, purpose, depth, pins,
+/// OCSP. Built once per configuration and shared by every handshake made from it.
+pub struct ChainVerifier {
+    store: TrustStore,
+    /// webpki's form of each anchor, with the certificate it came from.
+    anchors: Vec<TrustAnchor<'static>>,
+    anchor_certs: Vec<SslCertificate>,
+    purpose: Purpose,
+    depth: u32,
+    pins: Vec<[u8; 32]>,
+    ocsp: bool,
+}
+
+/// What verifying one chain found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Every error, each on its certificate; empty = trusted.
+    pub errors: Vec<SslError>,
+    /// The chain as the peer sent it, leaf first (certificates that did not parse
+    /// included, as [null](SslCertificate::is_null) certificates).
+    pub chain: Vec<SslCertificate>,
+    /// The path the verdict is about, leaf first up to the anchor (or as far as it could
+    /// be built); pins are matched here.
+    pub path: Vec<SslCertificate>,
+    /// The stapled OCSP responses checked (when stapling was asked for).
+    pub ocsp_responses: Vec<OcspResponse>,
+}
+
+impl std::fmt::Debug for ChainVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainVerifier")
+            .field("anchors", &self.anchor_certs.len())
+            .field("purpose", &self.purpose)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier trusting `anchors`, for peers whose certificates must serve `purpose`.
+    pub fn new(anchors: Vec<SslCertificate>, purpose: Purpose) -> ChainVerifier {
+        let store = TrustStore::new(anchors);
+        let (anchors, anchor_certs) = store
+            .certificates()
+            .iter()
+            .filter_map(|c| {
+                let der = CertificateDer::from(c.der());
+                webpki::anchor_from_trusted_cert(&der)
+                    .ok()
+                    .map(|a| (a.to_owned(), c.clone()))
+            })
+            .unzip();
+        ChainVerifier {
+            store,
+            anchors,
+            anchor_certs,
+            purpose,
+            depth: 0,
+            pins: Vec::new(),
+            ocsp: false,
+        }
+    }
+
+    /// At most `depth` intermediate certificates between leaf and anchor (Qt's
+    /// `peerVerifyDepth`; 0 = no limit of ours).
+    pub fn with_max_depth(mut self, depth: u32) -> ChainVerifier {
+        self.depth = depth;
+        self
+    }
+
+    /// Accept only paths holding a certificate whose SubjectPublicKeyInfo has one of these
+    /// SHA-256 digests (`CertificateRejected` on the leaf otherwise).
+    pub fn with_pins(mut self, pins: Vec<[u8; 32]>) -> ChainVerifier {
+        self.pins = pins;
+        self
+    }
+
+    /// Require and check a stapled OCSP response (a client that enabled stapling).
+    pub fn with_ocsp(mut self, on: bool) -> ChainVerifier {
+        self.ocsp = on;
+        self
+    }
+
+    /// The trust store.
+    pub fn store(&self) -> &TrustStore {
+        &self.store
+    }
+
+    /// Every error of `chain` (DER, as the peer sent it, leaf first) for `host` at
+    /// `now_unix` (seconds since the epoch); empty = accepted.
+    pub fn verify_der(&self, chain: &[&[u8]], host: Option<&str>, now_unix: i64) -> Vec<SslError> {
+        let ders: Vec<CertificateDer<'_>> =
+            chain.iter().map(|d| CertificateDer::from(*d)).collect();
+        let Some((leaf, rest)) = ders.split_first() else {
+            return vec![SslError::new(SslErrorKind::NoPeerCertificate)];
+        };
+        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(now_unix).unwrap_or(0),
+        ));
+        self.verify(leaf, rest, host, &[], now).errors
+    }
+
+    /// The whole verification of one handshake's chain.
+    pub fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        host: Option<&str>,
+        staple: &[u8],
+        now: UnixTime,
+    ) -> ChainReport {
+        let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let mut chain = Vec::with_capacity(intermediates.len() + 1);
+        let mut unparsable = Vec::new();
+        for der in std::iter::once(end_entity).chain(intermediates) {
+            match SslCertificate::from_der(der.as_ref()) {
+                Ok(cert) => chain.push(cert),
+                Err(_) => {
+                    let cert = SslCertificate::from_unparsed_der(der.as_ref());
+                    unparsable.push(cert.clone());
+                    chain.push(cert);
+                }
+            }
+        }
+        let input = VerifyInput {
+            chain: &chain,
+            store: &self.store,
+            host,
+            purpose: self.purpose,
+            now_unix,
+            max_depth: self.depth,
+        };
+        let (mut errors, path) = if unparsable.is_empty() {
+            self.errors_of(end_entity, intermediates, &input, now)
+        } else {
+            // Fail closed: a chain with a certificate we cannot read is never trusted; the
+            // collector still reports what it can about the rest.
+            let readable: Vec<SslCertificate> =
+                chain.iter().filter(|c| !c.is_null()).cloned().collect();
+            let leaf_readable = chain.first().is_some_and(|c| !c.is_null());
+            let mut errors = Vec::new();
+            let mut path = Vec::new();
+            if leaf_readable {
+                let collected = collect(&VerifyInput {
+                    chain: &readable,
+                    ..input
+                });
+                errors = collected.errors;
+                path = collected.path;
+            }
+            for cert in &unparsable {
+                let error =
+                    SslError::with_certificate(SslErrorKind::UnspecifiedError, cert.clone());
+                if !errors.contains(&error) {
+                    errors.push(error);
+                }
+            }
+            (errors, path)
+        };
+        let ocsp_responses = if self.ocsp {
+            let (responses, ocsp_errors) = self.check_ocsp(&chain, &path, staple, now_unix);
+            for error in ocsp_errors {
+                if !errors.contains(&error) {
+                    errors.push(error);
+                }
+            }
+            responses
+        } else {
+            Vec::new()
+        };
+        if !self.pins.is_empty() && !self.pinned(&path) {
+            if let Some(leaf) = chain.first() {
+                errors.push(SslError::with_certificate(
+                    SslErrorKind::CertificateRejected,
+                    leaf.clone(),
+                ));
+            }
+        }
+        ChainReport {
+            errors,
+            chain,
+            path,
+            ocsp_responses,
+        }
+    }
+
+    /// The errors of a chain whose certificates all parse, and the path they are about.
+    fn errors_of(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        input: &VerifyInput<'_>,
+        now: UnixTime,
+    ) -> (Vec<SslError>, Vec<SslCertificate>) {
+        let Some(leaf) = input.chain.first() else {
+            return (
+                vec![SslError::new(SslErrorKind::NoPeerCertificate)],
+                Vec::new(),
+            );
+        };
+        if self.store.contains(leaf) {
+            // Trusted directly: the collector's path is the leaf alone (no signature to
+            // check); its policy checks and the name decide.
+            let collected = collect(input);
+            return (collected.errors, collected.path);
+        }
+        let webpki = self.webpki_path(end_entity, intermediates, input, now);
+        let name_ok = input
+            .host
+            .is_none_or(|host| self.name_matches(end_entity, leaf, host));
+        if let Some(path) = &webpki {
+            if name_ok {
+                return (Vec::new(), path.clone());
+            }
+        }
+        // Something is wrong: the collector lists every error, in OpenSSL's order.
+        let collected = collect(input);
+        let mut errors = collected.errors;
+        let path_explained = errors.iter().any(|e| {
+            !matches!(
+                e.error(),
+                SslErrorKind::HostNameMismatch | SslErrorKind::CertificateRejected
+            )
+        });
+        if webpki.is_none() && !path_explained {
+            errors.push(SslError::with_certificate(
+                SslErrorKind::UnspecifiedError,
+                leaf.clone(),
+            ));
+        }
+        if !name_ok
+            && !errors
+                .iter()
+                .any(|e| e.error() == SslErrorKind::HostNameMismatch)
+        {
+            errors.push(SslError::with_certificate(
+                SslErrorKind::HostNameMismatch,
+                leaf.clone(),
+            ));
+        }
+        let path = match webpki {
+            Some(path) => path,
+            None => collected.path,
+        };
+        (errors, path)
+    }
+
+    /// The path webpki verified (leaf, intermediates, anchor certificate), when webpki
+    /// accepts the chain on a path that also passes our policy checks. webpki calls the
+    /// policy check for every candidate path and goes on searching when it fails.
+    fn webpki_path(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        input: &VerifyInput<'_>,
+        now: UnixTime,
+    ) -> Option<Vec<SslCertificate>> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+        let leaf = input.chain.first()?;
+        let usage = match self.purpose {
+            Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
+            Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
+        };
+        let accepted: RefCell<Option<Vec<SslCertificate>>> = RefCell::new(None);
+        let check = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
+            match self.policy_on(leaf, path, input) {
+                Some(certs) => {
+                    *accepted.borrow_mut() = Some(certs);
+                    Ok(())
+                }
+                None => Err(webpki::Error::UnknownIssuer),
+            }
+        };
+        cert.verify_for_usage(
+            algorithms().all,
+            &self.anchors,
+            intermediates,
+            now,
+            usage,
+            None,
+            Some(&check),
+        )
+        .ok()?;
+        accepted.into_inner()
+    }
+
+    /// Our policy on a path webpki verified: the certificates of the path when every check
+    /// holds (for one of the anchor certificates with the path's anchor key and name).
+    fn policy_on(
+        &self,
+        leaf: &SslCertificate,
+        path: &webpki::VerifiedPath<'_>,
+        input: &VerifyInput<'_>,
+    ) -> Option<Vec<SslCertificate>> {
+        let mut certs = vec![leaf.clone()];
+        for intermediate in path.intermediate_certificates() {
+            certs.push(SslCertificate::from_der(intermediate.der().as_ref()).ok()?);
+        }
+        if self.depth > 0 && certs.len() > usize::try_from(self.depth).ok()?.saturating_add(1) {
+            return None;
+        }
+        let anchor = path.anchor();
+        self.anchors
+            .iter()
+            .zip(&self.anchor_certs)
+            .filter(|(a, _)| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            })
+            .find_map(|(_, anchor_cert)| {
+                let mut full: Vec<&SslCertificate> = certs.iter().collect();
+                full.push(anchor_cert);
+                let errors = verified_path_errors(&full, input)?;
+                errors.is_empty().then(|| {
+                    let mut owned = certs.clone();
+                    owned.push(anchor_cert.clone());
+                    owned
+                })
+            })
+    }
+
+    /// The name check: webpki's for a certificate with subject alternative names (and the
+    /// collector's must agree), the common name only when there are none (RFC 6125).
+    fn name_matches(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        leaf: &SslCertificate,
+        host: &str,
+    ) -> bool {
+        let ours = crate::verify::hostname::leaf_matches(leaf, host);
+        if !leaf.has_subject_alternative_name() {
+            return ours;
+        }
+        let Ok(name) = ServerName::try_from(host) else {
+            return false;
+        };
+        ours && webpki::EndEntityCert::try_from(end_entity)
+            .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
+    }
+
+    /// Whether a pinned key is on the verified path (leaf up to the anchor).
+    fn pinned(&self, path: &[SslCertificate]) -> bool {
+        path.iter()
+            .filter(|c| !c.is_null())
+            .any(|c| self.pins.contains(&c.public_key_sha256()))
+    }
+
+    /// The stapled response's errors, and the response. The leaf's issuer is the next
+    /// certificate of the verified path (else the next one sent, else a trusted issuer).
+    fn check_ocsp(
+        &self,
+        chain: &[SslCertificate],
+        path: &[SslCertificate],
+        staple: &[u8],
+        now_unix: i64,
+    ) -> (Vec<OcspResponse>, Vec<SslError>) {
+        if staple.is_empty() {
+            return (
+                Vec::new(),
+                vec![SslError::new(SslErrorKind::OcspNoResponseFound)],
+            );
+        }
+        let Some(leaf) = chain.first().filter(|c| !c.is_null()) else {
+            return (
+                Vec::new(),
+                vec![SslError::new(SslErrorKind::OcspMalformedResponse)],
+            );
+        };
+        let issuer = path
+            .get(1)
+            .or_else(|| chain.get(1).filter(|c| !c.is_null()))
+            .cloned()
+            .or_else(|| self.trusted_issuer_of(leaf));
+        let (response, errors) = check_staple(staple, leaf, issuer.as_ref(), now_unix);
+        (response.into_iter().collect(), errors)
+    }
+
+    fn trusted_issuer_of(&self, cert: &SslCertificate) -> Option<SslCertificate> {
+        let issuer = cert.with_parsed(|p| p.issuer().as_raw().to_vec())?;
+        self.store.by_subject(&issuer).next().cloned()
+    }
+}

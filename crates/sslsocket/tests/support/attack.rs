@@ -1,0 +1,176 @@
+//! An attacker's TLS server: raw rustls serving whatever certificate DER it is given
+//! (malformed, mis-issued, with appended certificates), signing with its own key, and
+//! sending a message as soon as it can (0.5-RTT data in TLS 1.3, before the client's
+//! Finished), so tests can check that nothing from a refused peer is ever readable.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::sign::CertifiedKey;
+
+use super::{SupportError, SupportResult};
+
+/// The message the attack server sends on every connection.
+pub const ATTACK_MESSAGE: &[u8] = b"attacker data\n";
+
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Fixed {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+/// A server on 127.0.0.1 that serves `chain` (DER, sent as is) with `key_der` (PKCS#8) for
+/// at most `connections` connections, each bounded to 5 s; stops by itself.
+pub struct AttackServer {
+    port: u16,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AttackServer {
+    pub fn start(chain: Vec<Vec<u8>>, key_der: &[u8], connections: usize) -> SupportResult<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec()));
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| SupportError::new(format!("attack key: {e}")))?;
+        let certs: Vec<CertificateDer<'static>> =
+            chain.into_iter().map(CertificateDer::from).collect();
+        let certified = Arc::new(CertifiedKey::new(certs, signing));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SupportError::new(format!("attack config: {e}")))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Fixed(certified)));
+        config.send_half_rtt_data = true;
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let thread = std::thread::spawn(move || {
+            for _ in 0..connections {
+                let Ok((mut tcp, _)) = listener.accept() else {
+                    return;
+                };
+                let _ = tcp.set_read_timeout(Some(Duration::from_millis(200)));
+                let Ok(mut conn) = rustls::ServerConnection::new(Arc::clone(&config)) else {
+                    return;
+                };
+                let _ = conn.writer().write_all(ATTACK_MESSAGE);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline {
+                    if conn.wants_write() && conn.write_tls(&mut tcp).is_err() {
+                        break;
+                    }
+                    match conn.read_tls(&mut tcp) {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            if conn.process_new_packets().is_err() {
+                                let _ = conn.write_tls(&mut tcp);
+                                break;
+                            }
+                            let mut sink = [0u8; 1024];
+                            let _ = conn.reader().read(&mut sink);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            port,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for AttackServer {
+    fn drop(&mut self) {
+        // The thread ends by itself (bounded connections, each bounded in time); a client
+        // that never came is unblocked by connecting once.
+        if let Some(thread) = self.thread.take() {
+            if !thread.is_finished() {
+                let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+            }
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One DER TLV: (tag, header length, content length), or `None` when malformed.
+fn tlv(bytes: &[u8]) -> Option<(u8, usize, usize)> {
+    let tag = *bytes.first()?;
+    let first = *bytes.get(1)? as usize;
+    if first < 0x80 {
+        return Some((tag, 2, first));
+    }
+    let count = first & 0x7f;
+    let mut len = 0usize;
+    for i in 0..count {
+        len = (len << 8) | *bytes.get(2 + i)? as usize;
+    }
+    Some((tag, 2 + count, len))
+}
+
+fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The certificate with its Validity replaced by an empty SEQUENCE (`30 00`): webpki still
+/// parses it (it reads the validity only when checking a path), x509-parser does not.
+pub fn with_empty_validity(cert: &[u8]) -> SupportResult<Vec<u8>> {
+    let bad = || SupportError::new("certificate DER is not as expected");
+    let (_, header, len) = tlv(cert).ok_or_else(bad)?;
+    let body = cert.get(header..header + len).ok_or_else(bad)?;
+    let (_, tbs_header, tbs_len) = tlv(body).ok_or_else(bad)?;
+    let tbs = body.get(tbs_header..tbs_header + tbs_len).ok_or_else(bad)?;
+    let after_tbs = body.get(tbs_header + tbs_len..).ok_or_else(bad)?;
+    // TBS: [0] version, serial, signature algorithm, issuer, validity, subject, ...
+    let mut fields = Vec::new();
+    let mut rest = tbs;
+    while !rest.is_empty() {
+        let (_, h, l) = tlv(rest).ok_or_else(bad)?;
+        fields.push(rest.get(..h + l).ok_or_else(bad)?);
+        rest = rest.get(h + l..).ok_or_else(bad)?;
+    }
+    let validity_index = if fields.first().and_then(|f| f.first()) == Some(&0xa0) {
+        4
+    } else {
+        3
+    };
+    let mut new_tbs = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        if i == validity_index {
+            new_tbs.extend([0x30, 0x00]);
+        } else {
+            new_tbs.extend_from_slice(field);
+        }
+    }
+    let mut new_body = encode(0x30, &new_tbs);
+    new_body.extend_from_slice(after_tbs);
+    Ok(encode(0x30, &new_body))
+}

@@ -1,0 +1,356 @@
+//! Trust under attack: each test is a way a peer tried to get accepted without being
+//! trusted (malformed DER, a non-CA acting as issuer, a leaf not meant for TLS, a pinned
+//! certificate appended to a mis-issued chain, resumption across sockets with different
+//! policies, an ignore list outliving its connection, data sent before acceptance). Real
+//! TLS peers on 127.0.0.1 on the active backend (`scripts/test` runs this file on both).
+
+mod support;
+
+use std::io::Read;
+use std::time::Duration;
+
+use rcgen::{CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::{
+    IgnoreRule, PauseMode, SslCertificate, SslConfiguration, SslErrorKind, SslEvent, SslKey,
+};
+use support::attack::{with_empty_validity, AttackServer, ATTACK_MESSAGE};
+use support::{is_active, Pki};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn trusting(certs: &[&[u8]]) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+    let mut configuration = SslConfiguration::default();
+    configuration.set_ca_certificates(
+        certs
+            .iter()
+            .map(|der| SslCertificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    Ok(configuration)
+}
+
+fn leaf_params(name: &str) -> Result<CertificateParams, Box<dyn std::error::Error>> {
+    let mut params = CertificateParams::new(vec![name.to_string()])?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.subject_alt_names = vec![SanType::DnsName(name.try_into()?)];
+    Ok(params)
+}
+
+/// Connects to `port`, expecting a refusal; returns the socket for inspection.
+fn refused(
+    configuration: SslConfiguration,
+    port: u16,
+) -> Result<SslSocket, Box<dyn std::error::Error>> {
+    let mut socket = SslSocket::with_configuration(configuration);
+    socket.connect_to_host_encrypted("localhost", port);
+    let result = socket.wait_for_encrypted(WAIT);
+    assert!(result.is_err(), "the peer was accepted");
+    assert!(!socket.is_encrypted());
+    assert_eq!(
+        socket.read_all(),
+        Vec::<u8>::new(),
+        "a refused peer's data was readable"
+    );
+    Ok(socket)
+}
+
+#[test]
+fn a_leaf_that_does_not_parse_is_an_error_on_its_position_not_a_skip() -> TestResult {
+    let pki = Pki::new()?;
+    // The attacker's own key, a self-signed leaf for localhost with its Validity emptied
+    // (webpki still parses it; x509-parser does not), then the trusted root, which has no
+    // subject alternative name.
+    let key = KeyPair::generate()?;
+    let leaf = leaf_params("localhost")?.self_signed(&key)?.der().to_vec();
+    let malformed = with_empty_validity(&leaf)?;
+    assert!(SslCertificate::from_der(&malformed).is_err());
+    let server = AttackServer::start(
+        vec![malformed.clone(), pki.root_der().to_vec()],
+        &key.serialize_der(),
+        1,
+    )?;
+    let socket = refused(trusting(&[pki.root_der()])?, server.port())?;
+    if is_active("rustls") {
+        // The leaf stays what the peer sent first, and carries the error.
+        let chain = socket.peer_certificate_chain();
+        assert_eq!(
+            chain.first().map(SslCertificate::der),
+            Some(malformed.as_slice())
+        );
+        assert!(chain.first().is_some_and(SslCertificate::is_null));
+        let errors = socket.ssl_handshake_errors();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.error() == SslErrorKind::UnspecifiedError
+                    && e.certificate().map(SslCertificate::der) == Some(malformed.as_slice())),
+            "{errors:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_malformed_leaf_is_refused_even_when_other_errors_are_ignored() -> TestResult {
+    let pki = Pki::new()?;
+    let key = KeyPair::generate()?;
+    let leaf = leaf_params("localhost")?.self_signed(&key)?.der().to_vec();
+    let malformed = with_empty_validity(&leaf)?;
+    let server = AttackServer::start(
+        vec![malformed, pki.root_der().to_vec()],
+        &key.serialize_der(),
+        1,
+    )?;
+    let mut socket = SslSocket::with_configuration(trusting(&[pki.root_der()])?);
+    // What an application accepting "a self-signed certificate" would say.
+    socket.ignore_ssl_error_rules(vec![
+        IgnoreRule::AnyCertificate(SslErrorKind::SelfSignedCertificate),
+        IgnoreRule::AnyCertificate(SslErrorKind::HostNameMismatch),
+    ]);
+    socket.connect_to_host_encrypted("localhost", server.port());
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    assert_eq!(socket.read_all(), Vec::<u8>::new());
+    Ok(())
+}
+
+#[test]
+fn a_trusted_certificate_without_ca_true_cannot_issue() -> TestResult {
+    // A self-signed *server* certificate (CA:FALSE) that the client trusts, used by its
+    // key holder to issue a certificate for another name.
+    let issuer_key = KeyPair::generate()?;
+    let mut issuer_params = leaf_params("trusted-server.test")?;
+    issuer_params.is_ca = IsCa::ExplicitNoCa;
+    let issuer_der = issuer_params.self_signed(&issuer_key)?.der().to_vec();
+    let issuer = rcgen::Issuer::new(issuer_params, issuer_key);
+    let key = KeyPair::generate()?;
+    let leaf = leaf_params("localhost")?
+        .signed_by(&key, &issuer)?
+        .der()
+        .to_vec();
+    let server = AttackServer::start(vec![leaf, issuer_der.clone()], &key.serialize_der(), 1)?;
+    let socket = refused(trusting(&[&issuer_der])?, server.port())?;
+    let errors = socket.ssl_handshake_errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.error() == SslErrorKind::InvalidCaCertificate
+                && e.certificate().map(SslCertificate::der) == Some(issuer_der.as_slice())),
+        "{errors:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_trusted_self_signed_server_certificate_is_still_accepted_as_itself() -> TestResult {
+    let key = KeyPair::generate()?;
+    let mut params = leaf_params("localhost")?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    let der = params.self_signed(&key)?.der().to_vec();
+    let mut server_configuration = SslConfiguration::default();
+    server_configuration
+        .set_local_certificate_chain(vec![SslCertificate::from_der(&der)?])
+        .set_private_key(SslKey::from_der(&key.serialize_der())?);
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration)?;
+    let mut socket = SslSocket::with_configuration(trusting(&[&der])?);
+    socket.connect_to_host_encrypted("localhost", listener.local_addr().port());
+    socket.wait_for_encrypted(WAIT)?;
+    assert!(socket.ssl_handshake_errors().is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_leaf_whose_key_usage_is_only_for_certificates_is_refused() -> TestResult {
+    let pki = Pki::new()?;
+    let key = KeyPair::generate()?;
+    let mut params = leaf_params("localhost")?;
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.is_ca = IsCa::NoCa;
+    let chain = pki.sign_with_intermediate(&params, &key)?;
+    let leaf = chain.first().cloned().unwrap_or_default();
+    let server = AttackServer::start(chain, &key.serialize_der(), 1)?;
+    let socket = refused(trusting(&[pki.root_der()])?, server.port())?;
+    let errors = socket.ssl_handshake_errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.error() == SslErrorKind::InvalidPurpose
+                && e.certificate().map(SslCertificate::der) == Some(leaf.as_slice())),
+        "{errors:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_pin_matches_the_verified_path_never_an_appended_certificate() -> TestResult {
+    let pki = Pki::new()?;
+    let pinned = SslCertificate::from_der(pki.intermediate_der())?.public_key_sha256();
+    // The client trusts two CAs (as with the system store) and pins its own intermediate.
+    let mut client = trusting(&[pki.root_der(), pki.untrusted_root_der()])?;
+    client.set_pinned_public_keys(vec![pinned]);
+
+    // The genuine chain passes the pin.
+    let good = pki.leaf("localhost", &["localhost"])?;
+    let server = AttackServer::start(good.chain_der.clone(), &good.key_der, 1)?;
+    let mut socket = SslSocket::with_configuration(client.clone());
+    socket.connect_to_host_encrypted("localhost", server.port());
+    socket.wait_for_encrypted(WAIT)?;
+    assert!(socket.ssl_handshake_errors().is_empty());
+
+    // A chain mis-issued by the other CA, with the pinned intermediate appended.
+    let misissued = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::UntrustedRoot,
+        ..support::LeafSpec::new("localhost", &["localhost"])
+    })?;
+    let mut chain = misissued.chain_der.clone();
+    chain.push(pki.intermediate_der().to_vec());
+    let server = AttackServer::start(chain, &misissued.key_der, 1)?;
+    let socket = refused(client, server.port())?;
+    let errors = socket.ssl_handshake_errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.error() == SslErrorKind::CertificateRejected),
+        "{errors:?}"
+    );
+    Ok(())
+}
+
+fn self_signed_server() -> Result<SslServer, Box<dyn std::error::Error>> {
+    let key = KeyPair::generate()?;
+    let der = leaf_params("localhost")?.self_signed(&key)?.der().to_vec();
+    let mut configuration = SslConfiguration::default();
+    configuration
+        .set_local_certificate_chain(vec![SslCertificate::from_der(&der)?])
+        .set_private_key(SslKey::from_der(&key.serialize_der())?);
+    Ok(SslServer::listen("127.0.0.1:0", configuration)?)
+}
+
+#[test]
+fn a_session_accepted_by_ignoring_is_judged_again_by_each_socket() -> TestResult {
+    let listener = self_signed_server()?;
+    let port = listener.local_addr().port();
+    let mut client = SslConfiguration::default();
+    client.set_ca_certificates(Vec::new());
+
+    let mut lenient = SslSocket::with_configuration(client.clone());
+    lenient.ignore_ssl_errors();
+    lenient.connect_to_host_encrypted("localhost", port);
+    lenient.wait_for_encrypted(WAIT)?;
+    let _ = lenient.wait_for_ready_read(Duration::from_millis(300));
+    let errors = lenient.ssl_handshake_errors().to_vec();
+    assert!(!errors.is_empty());
+    lenient.close()?;
+
+    // Same configuration, no ignore list: a full handshake, refused like a fresh one.
+    let mut strict = SslSocket::with_configuration(client.clone());
+    strict.connect_to_host_encrypted("localhost", port);
+    assert!(strict.wait_for_encrypted(WAIT).is_err());
+    assert!(!strict.core().is_session_resumed());
+    assert_eq!(strict.ssl_handshake_errors(), errors.as_slice());
+
+    // Pausing on errors: asked again, not resumed behind the application's back.
+    let mut pausing = SslSocket::with_configuration(client.clone());
+    pausing.set_pause_mode(PauseMode::PauseOnSslErrors);
+    pausing.connect_to_host_encrypted("localhost", port);
+    assert!(pausing.wait_for_encrypted(WAIT).is_err());
+    assert!(pausing.is_paused());
+    pausing.abort();
+
+    // Ignoring exactly these errors: resumed, and the errors are reported again.
+    let mut narrow = SslSocket::with_configuration(client);
+    narrow.ignore_ssl_errors_list(&errors);
+    narrow.connect_to_host_encrypted("localhost", port);
+    narrow.wait_for_encrypted(WAIT)?;
+    assert_eq!(narrow.ssl_handshake_errors(), errors.as_slice());
+    let events = narrow.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, SslEvent::SslErrors(list) if list == &errors)),
+        "{events:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn ignoring_errors_holds_for_one_connection_only() -> TestResult {
+    let listener = self_signed_server()?;
+    let port = listener.local_addr().port();
+    let mut client = SslConfiguration::default();
+    client.set_ca_certificates(Vec::new());
+    let mut socket = SslSocket::with_configuration(client);
+    socket.ignore_ssl_errors();
+    socket.connect_to_host_encrypted("localhost", port);
+    socket.wait_for_encrypted(WAIT)?;
+    socket.close()?;
+    socket.connect_to_host_encrypted("localhost", port);
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    assert!(!socket.ssl_handshake_errors().is_empty());
+    Ok(())
+}
+
+#[test]
+fn nothing_received_before_a_refused_resume_is_readable() -> TestResult {
+    // The attacker's server sends data right after its Finished (0.5-RTT), so it arrives
+    // while our handshake is paused on the errors.
+    let key = KeyPair::generate()?;
+    let der = leaf_params("localhost")?.self_signed(&key)?.der().to_vec();
+    let server = AttackServer::start(vec![der], &key.serialize_der(), 1)?;
+    let mut client = SslConfiguration::default();
+    client.set_ca_certificates(Vec::new());
+    let mut socket = SslSocket::with_configuration(client);
+    socket.set_pause_mode(PauseMode::PauseOnSslErrors);
+    socket.connect_to_host_encrypted("localhost", server.port());
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    assert!(socket.is_paused());
+    let _ = socket.wait_for_ready_read(Duration::from_millis(300));
+    assert!(socket.resume().is_err());
+    assert_eq!(socket.bytes_available(), 0);
+    assert_eq!(socket.read_all(), Vec::<u8>::new());
+    assert!(!socket.can_read_line());
+    assert_eq!(socket.peek(64), Vec::<u8>::new());
+    let mut buf = [0u8; 64];
+    assert!(!matches!(socket.read(&mut buf), Ok(n) if n > 0));
+    assert_ne!(&buf[..ATTACK_MESSAGE.len()], ATTACK_MESSAGE);
+    Ok(())
+}
+
+#[test]
+fn a_refused_client_certificate_session_is_not_resumed_by_the_server() -> TestResult {
+    // Server asks for client certificates and pauses on errors; the application refuses
+    // an untrusted client. A second connection of the same client must not resume.
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut server = support::serving(&leaf)?;
+    server.set_peer_verify_mode(sslsocket::PeerVerifyMode::VerifyPeer);
+    server.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
+    let listener = SslServer::listen("127.0.0.1:0", server)?;
+    let port = listener.local_addr().port();
+    let untrusted = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::UntrustedRoot,
+        ..support::LeafSpec::new("client", &["client"])
+    })?;
+    let mut client = support::trusting(&pki)?;
+    client
+        .set_local_certificate_chain(
+            untrusted
+                .chain_der
+                .iter()
+                .map(|d| SslCertificate::from_der(d))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+        .set_private_key(SslKey::from_der(&untrusted.key_der)?);
+    for _ in 0..2 {
+        let mut socket = SslSocket::with_configuration(client.clone());
+        socket.connect_to_host_encrypted("localhost", port);
+        let _ = socket.wait_for_encrypted(WAIT);
+        let _ = socket.wait_for_ready_read(Duration::from_millis(200));
+        let accepted = listener.next_connection(WAIT)?;
+        assert!(accepted.is_err(), "the server accepted an untrusted client");
+        assert!(!socket.core().is_session_resumed());
+    }
+    Ok(())
+}
