@@ -153,4 +153,4 @@ vbytes mutate-resign        1 0 0 0 0 1 2 1 0 1 3 40 0 0 0 5 1 0
 vbytes mutate-transplant    1 0 0 0 0 1 2 1 0 2 2 30 0 12 0 4 0 60 0 1 1 0
 vbytes mutate-raw           1 0 0 0 0 1 2 1 1 0 0 1 0 100 0 7
 
-echo "gen-corpus: $(find corpus -type f | wc -l) seed files in fuzz/corpus/"
+echo "gen-corpus: seeds written to fuzz/corpus/<target>/"

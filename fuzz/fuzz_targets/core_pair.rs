@@ -4,6 +4,9 @@
 //! right CA or nothing) and the name it asks for.
 //!
 //! Invariants, checked after every step:
+//! - when the client cannot trust the server (it trusts nothing, or asks for another name),
+//!   it is encrypted only with a non-empty error list it accepted on this connection (a
+//!   resumed session included: its errors are reported and judged again);
 //! - an encrypted client has no handshake error the application did not accept: the list
 //!   is empty, or `ignore_ssl_errors()` was called on this connection;
 //! - while the handshake errors are not all accepted and the client is not encrypted, no
@@ -15,6 +18,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use sslsocket::core::SslCore;
 use sslsocket::{PauseMode, SocketState, SslCertificate, SslConfiguration, SslKey, SslMode};
+use sslsocket_fuzz::small_pki;
 
 /// Steps per input: a handshake takes about ten, the rest is room for mischief.
 const MAX_STEPS: usize = 64;
@@ -31,42 +35,15 @@ fn configs() -> &'static Configs {
 }
 
 fn make_configs() -> Configs {
-    let ca_key = rcgen::KeyPair::generate().expect("CA key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Fuzz Root CA");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    ca_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    ca_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
-    let ca_der = ca_params.self_signed(&ca_key).expect("CA").der().to_vec();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-
-    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
-    let mut leaf_params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params");
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    leaf_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
-    leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_der = leaf_params
-        .signed_by(&leaf_key, &issuer)
-        .expect("leaf")
-        .der()
-        .to_vec();
-
+    let pki = small_pki();
+    let leaf_der = &pki.leaf_der;
+    let ca_der = &pki.ca_der;
     let mut server = SslConfiguration::default();
     server
-        .set_local_certificate_chain(vec![SslCertificate::from_der(&leaf_der).expect("leaf")])
-        .set_private_key(SslKey::from_der(&leaf_key.serialize_der()).expect("leaf key"));
+        .set_local_certificate_chain(vec![SslCertificate::from_der(leaf_der).expect("leaf")])
+        .set_private_key(SslKey::from_der(&pki.leaf_key_der).expect("leaf key"));
     let mut client_trusting_ca = SslConfiguration::default();
-    client_trusting_ca.set_ca_certificates(vec![SslCertificate::from_der(&ca_der).expect("CA")]);
+    client_trusting_ca.set_ca_certificates(vec![SslCertificate::from_der(ca_der).expect("CA")]);
     let mut client_trusting_nothing = SslConfiguration::default();
     client_trusting_nothing.set_ca_certificates(Vec::new());
     Configs {
@@ -84,6 +61,9 @@ struct Harness<'a> {
     peer_name: &'a str,
     /// `ignore_ssl_errors()` was called since the connection was (re)made.
     ignored: bool,
+    /// The client's verification must fail (it trusts nothing, or asks for another name),
+    /// on every connection, resumed or not.
+    must_fail: bool,
     /// Input bytes not used yet (tampering takes its parameters from here).
     input: std::slice::Iter<'a, u8>,
 }
@@ -231,6 +211,15 @@ impl Harness<'_> {
     }
 
     fn check(&mut self) {
+        if self.must_fail && self.client.is_encrypted() {
+            assert!(
+                self.ignored && !self.client.ssl_handshake_errors().is_empty(),
+                "client encrypted with a peer it cannot trust: errors {:?}, ignored {}, resumed {}",
+                self.client.ssl_handshake_errors(),
+                self.ignored,
+                self.client.is_session_resumed()
+            );
+        }
         if self.client.is_encrypted() {
             assert!(
                 self.covered(),
@@ -269,8 +258,13 @@ fuzz_target!(|data: &[u8]| {
         server: SslCore::new(configs.server.clone()),
         to_server: Vec::new(),
         to_client: Vec::new(),
-        peer_name: if setup & 2 == 0 { "localhost" } else { "wrong.example" },
+        peer_name: if setup & 2 == 0 {
+            "localhost"
+        } else {
+            "wrong.example"
+        },
         ignored: false,
+        must_fail: setup & 3 != 0,
         input: actions.iter(),
     };
     if setup & 4 != 0 {

@@ -16,6 +16,7 @@
 //! - a chain holding a certificate we cannot parse is never accepted (fail closed).
 #![no_main]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -28,9 +29,11 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sslsocket::verify::{ChainVerifier, Purpose};
 use sslsocket::SslCertificate;
 use sslsocket_fuzz::der::{self, Body, Node};
+// The input moves the clock by up to about 21 years either way from BASE_TIME.
+use sslsocket_fuzz::BASE_TIME;
 
-/// 2026-01-01T00:00:00Z; the input moves the clock by up to about 21 years either way.
-const BASE_TIME: i64 = 1_767_225_600;
+/// Chains we accepted (so compared with webpki), reported with FUZZ_VERBOSE set.
+static ACCEPTED: AtomicU64 = AtomicU64::new(0);
 
 struct Pki {
     /// Every certificate, with the index in `keys` of the key that signed it.
@@ -98,17 +101,37 @@ fn make_pki() -> Pki {
     let kcs_i = issuer(&kcs_p, 4);
     let other_i = issuer(&other_p, 5);
     let signed = |p: &CertificateParams, k: usize, by: &rcgen::Issuer<'_, KeyPair>| {
-        p.signed_by(&keys[k], by).expect("certificate").der().to_vec()
+        p.signed_by(&keys[k], by)
+            .expect("certificate")
+            .der()
+            .to_vec()
     };
     let certs = vec![
-        (root_p.self_signed(&keys[0]).expect("root").der().to_vec(), 0),
+        (
+            root_p.self_signed(&keys[0]).expect("root").der().to_vec(),
+            0,
+        ),
         (signed(&inter_p, 1, &root_i), 0),
         (signed(&leaf_p, 2, &inter_i), 1),
         (signed(&leaf_p, 2, &root_i), 0),
-        (self_p.self_signed(&keys[3]).expect("self-signed").der().to_vec(), 3),
+        (
+            self_p
+                .self_signed(&keys[3])
+                .expect("self-signed")
+                .der()
+                .to_vec(),
+            3,
+        ),
         (signed(&kcs_p, 4, &root_i), 0),
         (signed(&leaf_p, 2, &kcs_i), 4),
-        (other_p.self_signed(&keys[5]).expect("other root").der().to_vec(), 5),
+        (
+            other_p
+                .self_signed(&keys[5])
+                .expect("other root")
+                .der()
+                .to_vec(),
+            5,
+        ),
         (signed(&leaf_p, 2, &other_i), 5),
         (signed(&no_san_p, 2, &inter_i), 1),
     ];
@@ -138,7 +161,9 @@ fn mutate(pki: &Pki, index: usize, input: &mut Input<'_>) -> Vec<u8> {
     for _ in 0..tree_ops {
         let (op, a, b, c) = (input.byte(), input.u16(), input.u16(), input.byte());
         let paths = der::paths(&tree);
-        let path = &paths[a % paths.len()];
+        let Some(path) = paths.get(a % paths.len().max(1)) else {
+            break; // everything was deleted
+        };
         let Some((list, i)) = der::parent_mut(&mut tree, path) else {
             continue;
         };
@@ -162,9 +187,10 @@ fn mutate(pki: &Pki, index: usize, input: &mut Input<'_>) -> Vec<u8> {
                     let at = b % bytes.len();
                     bytes[at] ^= c | 1;
                 }
-                Body::Constructed(children) | Body::Wrapped { inner: children, .. }
-                    if children.len() > 1 =>
-                {
+                Body::Constructed(children)
+                | Body::Wrapped {
+                    inner: children, ..
+                } if children.len() > 1 => {
                     let j = b % children.len();
                     children.swap(0, j);
                 }
@@ -279,20 +305,28 @@ fuzz_target!(|data: &[u8]| {
     if !ours.is_empty() {
         return;
     }
+    let n = ACCEPTED.fetch_add(1, Ordering::Relaxed) + 1;
+    if n.is_power_of_two() && std::env::var_os("FUZZ_VERBOSE").is_some() {
+        eprintln!("verify_differential: {n} chains accepted by us and compared with webpki");
+    }
     let leaf = &chain[0];
     if anchor_ders.iter().any(|a| *a == leaf.as_slice()) {
         return; // trusted directly, as OpenSSL does
     }
 
-    let anchor_der: Vec<CertificateDer<'_>> =
-        anchor_ders.iter().map(|d| CertificateDer::from(*d)).collect();
+    let anchor_der: Vec<CertificateDer<'_>> = anchor_ders
+        .iter()
+        .map(|d| CertificateDer::from(*d))
+        .collect();
     let webpki_anchors: Vec<_> = anchor_der
         .iter()
         .map(|d| webpki::anchor_from_trusted_cert(d).expect("PKI anchor"))
         .collect();
     let leaf_der = CertificateDer::from(leaf.as_slice());
-    let intermediates: Vec<CertificateDer<'_>> =
-        chain[1..].iter().map(|d| CertificateDer::from(d.as_slice())).collect();
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..]
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
     let end_entity = match webpki::EndEntityCert::try_from(&leaf_der) {
         Ok(ee) => ee,
         Err(e) => panic!("we accepted a leaf webpki cannot parse: {e:?}"),

@@ -137,14 +137,20 @@ fn collect_paths(nodes: &[Node], prefix: &mut Vec<usize>, out: &mut Vec<Vec<usiz
 
 fn children(node: &Node) -> Option<&Vec<Node>> {
     match &node.body {
-        Body::Constructed(children) | Body::Wrapped { inner: children, .. } => Some(children),
+        Body::Constructed(children)
+        | Body::Wrapped {
+            inner: children, ..
+        } => Some(children),
         Body::Primitive(_) => None,
     }
 }
 
 fn children_mut(node: &mut Node) -> Option<&mut Vec<Node>> {
     match &mut node.body {
-        Body::Constructed(children) | Body::Wrapped { inner: children, .. } => Some(children),
+        Body::Constructed(children)
+        | Body::Wrapped {
+            inner: children, ..
+        } => Some(children),
         Body::Primitive(_) => None,
     }
 }
@@ -161,7 +167,10 @@ pub fn get<'a>(nodes: &'a [Node], path: &[usize]) -> Option<&'a Node> {
 }
 
 /// The list holding the node at `path`, and its index there.
-pub fn parent_mut<'a>(nodes: &'a mut Vec<Node>, path: &[usize]) -> Option<(&'a mut Vec<Node>, usize)> {
+pub fn parent_mut<'a>(
+    nodes: &'a mut Vec<Node>,
+    path: &[usize],
+) -> Option<(&'a mut Vec<Node>, usize)> {
     let (&last, up) = path.split_last()?;
     let mut list = nodes;
     for &i in up {

@@ -1,9 +1,12 @@
 //! Helpers shared by the fuzz targets: calling every accessor of parsed values (they must
 //! not panic, whatever the bytes were), and a time budget per parser call.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use sslsocket::{DigestAlgorithm, SslCertificate, SslKey, SubjectInfo};
+
+pub mod der;
 
 /// How long one parser call may take before it counts as a finding (the targets are
 /// built optimized; a legitimate call on a fuzz-sized input takes microseconds).
@@ -84,7 +87,11 @@ pub fn exercise_certificate(cert: &SslCertificate) {
     let _ = format!("{cert:?}");
 
     let again = SslCertificate::from_der(cert.der());
-    assert_eq!(again.as_ref().ok(), Some(cert), "DER round trip changed the certificate");
+    assert_eq!(
+        again.as_ref().ok(),
+        Some(cert),
+        "DER round trip changed the certificate"
+    );
     let pem = cert.to_pem();
     match SslCertificate::from_pem(pem.as_bytes()) {
         Ok(list) => assert_eq!(list, vec![cert.clone()], "PEM round trip changed it"),
@@ -101,4 +108,60 @@ pub fn exercise_key(key: &SslKey) {
     let _ = key.private_key_der();
     let _ = format!("{key:?}");
 }
-pub mod der;
+
+/// 2026-01-01T00:00:00Z, a time inside every validity window the targets make.
+pub const BASE_TIME: i64 = 1_767_225_600;
+
+/// A root CA and a serverAuth leaf for "localhost" it signed (valid 2020..2100), made
+/// once per process with rcgen (keys are never written anywhere).
+pub struct SmallPki {
+    /// The root (DER).
+    pub ca_der: Vec<u8>,
+    /// The leaf (DER).
+    pub leaf_der: Vec<u8>,
+    /// The leaf's private key (PKCS#8 DER).
+    pub leaf_key_der: Vec<u8>,
+}
+
+/// The process's [`SmallPki`].
+pub fn small_pki() -> &'static SmallPki {
+    static PKI: OnceLock<SmallPki> = OnceLock::new();
+    PKI.get_or_init(make_small_pki)
+}
+
+fn make_small_pki() -> SmallPki {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Fuzz Root CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    ca_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    let ca_der = ca_params.self_signed(&ca_key).expect("CA").der().to_vec();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let mut leaf_params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params");
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    leaf_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_der = leaf_params
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf")
+        .der()
+        .to_vec();
+    SmallPki {
+        ca_der,
+        leaf_der,
+        leaf_key_der: leaf_key.serialize_der(),
+    }
+}
