@@ -37,6 +37,11 @@ authorityInfoAccess=OCSP;URI:http://ocsp.localhost/,caIssuers;URI:http://ca.loca
 crlDistributionPoints=URI:http://crl.localhost/ca.crl
 certificatePolicies=2.23.140.1.2.1,1.3.6.1.4.1.99999.1
 1.2.3.4.5=critical,ASN1:UTF8String:unknown critical extension
+[plain]
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost
 CNF
 o req -x509 -new -key "$tmp/p256.pem" -subj "/C=DE/O=Fuzz/OU=CA/CN=Fuzz CA" -days 3650 \
   -extensions ca -config "$tmp/ext.cnf" -out "$tmp/ca.pem" -set_serial 1
@@ -44,13 +49,17 @@ o req -new -key "$tmp/rsa.pem" -subj "/C=DE/ST=Berlin/L=Berlin/O=Fuzz/CN=localho
   -out "$tmp/leaf.csr"
 o x509 -req -in "$tmp/leaf.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/p256.pem" -days 365 \
   -extfile "$tmp/ext.cnf" -extensions leaf -set_serial 0x0123456789abcdef0123 -out "$tmp/leaf.pem"
+# A leaf that verifies (for "localhost", under the CA): the OCSP seeds are about it.
+o req -new -key "$tmp/p256.pem" -subj "/CN=localhost" -out "$tmp/plain.csr"
+o x509 -req -in "$tmp/plain.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/p256.pem" -days 365 \
+  -extfile "$tmp/ext.cnf" -extensions plain -set_serial 77 -out "$tmp/plain.pem"
 # A version 1 certificate (no extensions).
 o x509 -req -in "$tmp/leaf.csr" -signkey "$tmp/rsa.pem" -days 30 -out "$tmp/v1.pem"
 for k in rsa p384 ed25519; do
   o req -x509 -new -key "$tmp/$k.pem" -subj "/CN=self-signed $k" -days 30 -out "$tmp/self-$k.pem"
 done
 
-certs="ca leaf v1 self-rsa self-p384 self-ed25519"
+certs="ca leaf plain v1 self-rsa self-p384 self-ed25519"
 for c in $certs; do
   o x509 -in "$tmp/$c.pem" -outform DER -out "corpus/cert_parse/$c.der"
 done
@@ -97,15 +106,15 @@ o dhparam -in "$tmp/ffdhe.pem" -outform DER -out "$tmp/ffdhe.der" && seed 8 dh-f
 o dhparam -out "$tmp/dh512.pem" 512 && seed 8 dh-512.pem "$tmp/dh512.pem"
 
 # OCSP (selector 9): <now: 8 bytes BE> <u16 BE length> <leaf DER> <u16 BE length>
-# <issuer DER> <response DER>; the response is about the leaf, signed by the CA.
+# <issuer DER> <response DER>; the response is about the plain leaf, signed by the CA.
 u16() { printf "\\$(printf %03o $(($1 >> 8)))\\$(printf %03o $(($1 & 255)))"; }
-serial=$(o x509 -in "$tmp/leaf.pem" -noout -serial | cut -d= -f2)
-subject=$(o x509 -in "$tmp/leaf.pem" -noout -subject -nameopt compat | sed 's/^subject=//')
+serial=$(o x509 -in "$tmp/plain.pem" -noout -serial | cut -d= -f2)
+subject=$(o x509 -in "$tmp/plain.pem" -noout -subject -nameopt compat | sed 's/^subject=//')
 for status in V R; do
   if [ "$status" = R ]; then revoked="$(date -u +%y%m%d%H%M%SZ),keyCompromise"; else revoked=""; fi
   printf '%s\t%s\t%s\t%s\tunknown\t%s\n' "$status" 351231235959Z "$revoked" "$serial" "$subject" \
     >"$tmp/index.txt"
-  if o ocsp -issuer "$tmp/ca.pem" -cert "$tmp/leaf.pem" -reqout "$tmp/req.der" -no_nonce &&
+  if o ocsp -issuer "$tmp/ca.pem" -cert "$tmp/plain.pem" -reqout "$tmp/req.der" -no_nonce &&
     o ocsp -index "$tmp/index.txt" -rsigner "$tmp/ca.pem" -rkey "$tmp/p256.pem" -CA "$tmp/ca.pem" \
       -reqin "$tmp/req.der" -respout "$tmp/resp.der" -ndays 7; then
     o x509 -in "$tmp/ca.pem" -outform DER -out "$tmp/ca.der"
@@ -113,8 +122,8 @@ for status in V R; do
       printf '\011' # selector 9
       now=$(date -u +%s)
       for shift in 56 48 40 32 24 16 8 0; do printf "\\$(printf %03o $(((now >> shift) & 255)))"; done
-      u16 "$(wc -c <corpus/cert_parse/leaf.der)"
-      cat corpus/cert_parse/leaf.der
+      u16 "$(wc -c <corpus/cert_parse/plain.der)"
+      cat corpus/cert_parse/plain.der
       u16 "$(wc -c <"$tmp/ca.der")"
       cat "$tmp/ca.der"
       cat "$tmp/resp.der"

@@ -136,4 +136,12 @@ fn ocsp(input: &[u8]) {
     for error in &report.errors {
         let _ = error.to_string();
     }
+    if std::env::var_os("FUZZ_VERBOSE").is_some() {
+        let statuses: Vec<_> = report
+            .ocsp_responses
+            .iter()
+            .map(|r| (r.certificate_status(), r.revocation_reason()))
+            .collect();
+        eprintln!("parsers: OCSP {statuses:?}, errors {:?}", report.errors);
+    }
 }
