@@ -313,6 +313,9 @@ fuzz_target!(|data: &[u8]| {
         harness.client.set_pause_mode(PauseMode::PauseOnSslErrors);
     }
     harness.connect();
+    if std::env::var_os("FUZZ_VERBOSE").is_some() {
+        eprintln!("core_pair: backend {:?}", harness.client.backend_name());
+    }
     for _ in 0..MAX_STEPS {
         let Some(&action) = harness.input.next() else {
             break;
