@@ -308,10 +308,11 @@ fn an_http_error_instead_of_a_server_hello_fails_the_handshake() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn a_server_that_closes_without_close_notify_truncates_the_stream() -> TestResult {
-    const DATA: &[u8] = b"all of these bytes arrive, then the stream is cut\n";
-    let pki = Pki::new()?;
+/// A peer's port and the thread serving it.
+type Peer = (u16, JoinHandle<ThreadResult<()>>);
+
+/// A raw rustls server that sends `data`, then ends TCP without close_notify.
+fn serve_then_cut(pki: &Pki, data: &'static [u8]) -> Result<Peer, Box<dyn std::error::Error>> {
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let chain: Vec<rustls::pki_types::CertificateDer<'static>> = leaf
         .chain_der
@@ -335,7 +336,7 @@ fn a_server_that_closes_without_close_notify_truncates_the_stream() -> TestResul
             .map_err(|e| e.to_string())?;
         let conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        tls.write_all(DATA).map_err(|e| e.to_string())?;
+        tls.write_all(data).map_err(|e| e.to_string())?;
         tls.flush().map_err(|e| e.to_string())?;
         // No close_notify: TCP ends here.
         let (_, mut tcp) = tls.into_parts();
@@ -344,6 +345,41 @@ fn a_server_that_closes_without_close_notify_truncates_the_stream() -> TestResul
         let _ = tcp.read_to_end(&mut rest);
         Ok(())
     });
+    Ok((port, server))
+}
+
+#[test]
+fn buf_read_reports_a_truncation_after_the_data_not_a_clean_end() -> TestResult {
+    use std::io::BufRead;
+    const DATA: &[u8] = b"first line\nsecond line, cut before its end";
+    let pki = Pki::new()?;
+    let (port, server) = serve_then_cut(&pki, DATA)?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.set_io_timeout(Some(WAIT));
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    let mut line = Vec::new();
+    client.read_until(b'\n', &mut line)?;
+    assert_eq!(line, b"first line\n");
+    let mut rest = Vec::new();
+    let result = client.read_until(b'\n', &mut rest);
+    assert_eq!(
+        rest, b"second line, cut before its end",
+        "the data before the cut"
+    );
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        other => return Err(format!("expected UnexpectedEof, got {other:?}").into()),
+    }
+    server.join().map_err(|_| "server thread panicked")??;
+    Ok(())
+}
+
+#[test]
+fn a_server_that_closes_without_close_notify_truncates_the_stream() -> TestResult {
+    const DATA: &[u8] = b"all of these bytes arrive, then the stream is cut\n";
+    let pki = Pki::new()?;
+    let (port, server) = serve_then_cut(&pki, DATA)?;
 
     let mut client = SslSocket::with_configuration(trusting(&pki)?);
     client.set_io_timeout(Some(WAIT));
@@ -567,5 +603,62 @@ fn every_wait_on_a_never_connected_socket_fails_at_once() -> TestResult {
     assert_eq!(socket.state(), SocketState::UnconnectedState);
     assert_eq!(socket.error(), SocketError::UnknownSocketError);
     assert_eq!(socket.error_string(), "Unknown error");
+    Ok(())
+}
+
+#[test]
+fn writes_to_a_peer_that_stops_reading_block_instead_of_piling_up() -> TestResult {
+    const LIMIT: usize = 128 * 1024;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let listener = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.set_io_timeout(Some(Duration::from_secs(1)));
+    // Writes start before the handshake ends (they are queued, as in Qt); the server's
+    // connection waits in its queue and never reads.
+    client.connect_to_host_encrypted("localhost", listener.local_addr().port());
+    let chunk = vec![7u8; 256 * 1024];
+    let mut written = 0usize;
+    let mut most_pending = 0usize;
+    let mut blocked = false;
+    // At most 64 MiB: the kernel's buffers fill long before.
+    while written < 64 << 20 {
+        match client.write(&chunk) {
+            Ok(n) => written += n,
+            Err(_) => {
+                blocked = true;
+                break;
+            }
+        }
+        most_pending =
+            most_pending.max(client.bytes_to_write() + client.encrypted_bytes_to_write());
+    }
+    assert!(blocked, "64 MiB went into a peer that reads nothing");
+    assert!(
+        most_pending <= LIMIT,
+        "{most_pending} bytes waited in memory ahead of the wire"
+    );
+    Ok(())
+}
+
+#[test]
+fn silent_connections_cannot_hold_every_handshake_slot() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let listener = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    // Long enough that waiting them out would fail the check below.
+    listener.set_handshake_timeout(Duration::from_secs(30));
+    let port = listener.local_addr().port();
+    // More silent clients than there are handshake slots (256).
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(TcpStream::connect((Ipv4Addr::LOCALHOST, port))?);
+    }
+    // Served well before the silent ones' 30 s run out (waiting them out fails here).
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    assert!(listener.next_connection(WAIT)?.is_ok());
+    drop(silent);
     Ok(())
 }

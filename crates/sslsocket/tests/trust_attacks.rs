@@ -354,3 +354,58 @@ fn a_refused_client_certificate_session_is_not_resumed_by_the_server() -> TestRe
     }
     Ok(())
 }
+
+#[test]
+fn a_resumed_client_session_reports_its_own_client_not_the_last_one() -> TestResult {
+    // Two trusted clients share a server; the first one's resumed session must report the
+    // first one's chain (the server stores each session with its own outcome).
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut server = support::serving(&leaf)?;
+    server.set_peer_verify_mode(sslsocket::PeerVerifyMode::VerifyPeer);
+    server.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
+    let listener = SslServer::listen("127.0.0.1:0", server)?;
+    let port = listener.local_addr().port();
+    let client_for =
+        |name: &str| -> Result<(SslConfiguration, Vec<u8>), Box<dyn std::error::Error>> {
+            let issued = pki.leaf(name, &[name])?;
+            let mut configuration = support::trusting(&pki)?;
+            configuration
+                .set_local_certificate_chain(
+                    issued
+                        .chain_der
+                        .iter()
+                        .map(|d| SslCertificate::from_der(d))
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+                .set_private_key(SslKey::from_der(&issued.key_der)?);
+            Ok((configuration, issued.cert_der))
+        };
+    let (first, first_cert) = client_for("first.client")?;
+    let (second, second_cert) = client_for("second.client")?;
+    let mut resumed_any = false;
+    for (configuration, cert) in [
+        (&first, &first_cert),
+        (&second, &second_cert),
+        (&first, &first_cert),
+    ] {
+        let mut socket = SslSocket::with_configuration(configuration.clone());
+        socket.connect_to_host_encrypted("localhost", port);
+        socket.wait_for_encrypted(WAIT)?;
+        let _ = socket.wait_for_ready_read(Duration::from_millis(200));
+        let accepted = listener
+            .next_connection(WAIT)?
+            .map_err(|_| "the server refused a trusted client")?;
+        assert_eq!(
+            accepted.peer_certificate().map(SslCertificate::der),
+            Some(cert.as_slice())
+        );
+        resumed_any |= accepted.core().is_session_resumed();
+        socket.close()?;
+    }
+    assert!(
+        resumed_any,
+        "no session was resumed: the check above proved nothing"
+    );
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -14,12 +14,25 @@ use crate::error::{Error, TlsFailure};
 
 /// How many handshakes run at once before new connections wait to be accepted.
 const MAX_CONCURRENT_HANDSHAKES: usize = 256;
+/// From this many running handshakes on, a new connection must send its first byte within
+/// [`FIRST_BYTE_UNDER_PRESSURE`], so silent connections cannot hold every slot for a whole
+/// handshake timeout.
+const PRESSURE: usize = MAX_CONCURRENT_HANDSHAKES / 2;
+/// How long a connection accepted under pressure may stay silent.
+const FIRST_BYTE_UNDER_PRESSURE: Duration = Duration::from_secs(1);
+/// How many finished connections wait for the application (`next_connection`); when full,
+/// handshakes that finished wait in their slots, and new connections in the kernel's
+/// backlog: back-pressure instead of an unbounded queue.
+const READY_QUEUE: usize = 1024;
 
 /// A TLS server: accepts TCP connections, runs the server handshake on each in its own
 /// thread, and hands out the sockets whose handshake succeeded (Qt's `QSslServer`).
 ///
 /// A silent or slow client cannot hold up others: each handshake has its own thread and
-/// the handshake timeout (Qt's default, 5 s) closes it.
+/// the handshake timeout (Qt's default, 5 s) closes it; once half of the 256 handshake
+/// slots are busy, a new connection that sends nothing within 1 s is closed. At most 1,024
+/// finished connections wait for `next_connection`; beyond that the server stops accepting
+/// until the application takes some.
 pub struct SslServer {
     local_addr: SocketAddr,
     ready: Receiver<Result<SslSocket, SslSocket>>,
@@ -44,7 +57,7 @@ impl SslServer {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::io("listening", e))?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(READY_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
         let timeout = Arc::new(std::sync::Mutex::new(Settings {
             handshake_timeout: Duration::from_secs(5),
@@ -126,7 +139,7 @@ impl Drop for SslServer {
 fn accept_loop(
     listener: TcpListener,
     configuration: SslConfiguration,
-    tx: Sender<Result<SslSocket, SslSocket>>,
+    tx: SyncSender<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
     timeout: Arc<std::sync::Mutex<Settings>>,
 ) {
@@ -146,16 +159,55 @@ fn accept_loop(
         let configuration = configuration.clone();
         let tx = tx.clone();
         let counter = Arc::clone(&running);
-        counter.fetch_add(1, Ordering::AcqRel);
+        let busy = counter.fetch_add(1, Ordering::AcqRel);
+        let stop = Arc::clone(&stop);
         let spawned = thread::Builder::new()
             .name("sslsocket-handshake".into())
             .spawn(move || {
+                let silent = busy >= PRESSURE && !sends_within(&stream, FIRST_BYTE_UNDER_PRESSURE);
+                if silent {
+                    counter.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
                 let result = handshake(stream, configuration, settings);
+                // The slot is held until the application has room for the connection.
+                send_bounded(&tx, result, &stop);
                 counter.fetch_sub(1, Ordering::AcqRel);
-                let _ = tx.send(result);
             });
         if spawned.is_err() {
             running.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Whether the client sends something within `limit` (without taking it).
+fn sends_within(stream: &std::net::TcpStream, limit: Duration) -> bool {
+    if stream.set_read_timeout(Some(limit)).is_err() {
+        return false;
+    }
+    let sent = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+    let _ = stream.set_read_timeout(None);
+    sent
+}
+
+/// Hands a finished connection to the application, waiting while its queue is full;
+/// gives up when the server stops.
+fn send_bounded(
+    tx: &SyncSender<Result<SslSocket, SslSocket>>,
+    mut result: Result<SslSocket, SslSocket>,
+    stop: &AtomicBool,
+) {
+    loop {
+        match tx.try_send(result) {
+            Ok(()) => return,
+            Err(mpsc::TrySendError::Disconnected(_)) => return,
+            Err(mpsc::TrySendError::Full(back)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                result = back;
+                thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::ssl_error::{IgnoreRule, SslError};
 
 /// How long `close()` and `Drop` wait for pending data to reach the peer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most application data waiting ahead of the wire before `write` blocks, and the
+/// most one `write` takes (the tokio driver's bound).
+const WRITE_BACKLOG: usize = 64 * 1024;
 /// How long dropping a connected socket waits to deliver pending data.
 const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long closing in answer to the peer's close_notify waits for its end of stream.
@@ -848,13 +851,22 @@ impl Read for SslSocket {
 }
 
 impl Write for SslSocket {
-    /// Hands data to TLS (queued before the handshake ends) and sends what it can;
-    /// blocks only while TLS's own buffer is full.
+    /// Hands data to TLS (queued before the handshake ends) and sends what it can. At
+    /// most 64 KiB wait ahead of the wire (as on the tokio driver): beyond that this blocks
+    /// (up to the I/O timeout) until the peer takes some, and one call takes at most
+    /// 64 KiB, so memory stays bounded when the peer stops reading.
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if data.is_empty() {
             return Ok(0);
         }
         let deadline = self.io_deadline();
+        if self.core.bytes_to_write() >= WRITE_BACKLOG {
+            self.finish_connect(&deadline)?;
+            self.drive(&deadline, "writing", |core| {
+                core.bytes_to_write() < WRITE_BACKLOG
+            })?;
+        }
+        let data = data.get(..WRITE_BACKLOG).unwrap_or(data);
         loop {
             let n = self.core.write(data)?;
             if n > 0 {
@@ -879,6 +891,8 @@ impl Write for SslSocket {
 }
 
 impl BufRead for SslSocket {
+    /// Like `read`: an empty buffer at a clean end of stream, an `UnexpectedEof` error
+    /// once a truncation's data is consumed.
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.core.bytes_available() == 0 && !self.core.is_eof() {
             let deadline = self.io_deadline();
@@ -886,6 +900,12 @@ impl BufRead for SslSocket {
                 core.bytes_available() > 0 || core.is_eof()
             })
             .or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })?;
+        }
+        if self.core.bytes_available() == 0 && self.core.is_truncated() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                self.core.error_string(),
+            ));
         }
         Ok(self.core.fill_buf())
     }

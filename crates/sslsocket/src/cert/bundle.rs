@@ -32,6 +32,12 @@ const MAX_PKCS12_FILE: u64 = 16 * 1024 * 1024;
 const MAX_NESTING: usize = 4;
 
 const WRONG_PASSPHRASE: &str = "PKCS#12: wrong passphrase or corrupt file";
+/// The most bags one bundle may hold (a real one holds a key and a few certificates).
+const MAX_BAGS: usize = 1024;
+/// The most key-derivation iterations one import may run in all (MAC checks and every
+/// decryption together): each operation is capped on its own (`pbe::MAX_ITERATIONS`), but
+/// a file of many encrypted parts could otherwise cost hours.
+const MAX_TOTAL_WORK: u64 = 10_000_000;
 
 const OID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 const OID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
@@ -82,13 +88,31 @@ pub fn import_pkcs12(data: &[u8], passphrase: &[u8]) -> Result<Pkcs12Bundle, Con
     let pfx = Pfx::from_der(data)
         .map_err(|e| ConfigError::new(format!("PKCS#12: not a PKCS#12 bundle ({e})")))?;
     let auth_safe = data_content(&pfx.auth_safe)?;
+    let contents = Vec::<ContentInfo>::from_der(auth_safe.as_bytes())
+        .map_err(|e| ConfigError::new(format!("PKCS#12: malformed contents ({e})")))?;
+    // The work the MAC and the outer decryptions ask for is known before any is done.
+    let mac_work = pfx.mac_data.as_ref().map_or(0, |mac| {
+        let candidates = if passphrase.is_empty() { 2 } else { 1 };
+        u64::try_from(mac.iterations)
+            .unwrap_or(0)
+            .saturating_mul(candidates)
+    });
+    let outer_work = contents
+        .iter()
+        .filter(|c| c.content_type == OID_ENCRYPTED_DATA)
+        .filter_map(|c| c.content.decode_as::<EncryptedData>().ok())
+        .fold(0u64, |sum, e| {
+            sum.saturating_add(pbe::cost(&e.enc_content_info.content_enc_alg))
+        });
+    let mut bags = Bags {
+        work_left: MAX_TOTAL_WORK,
+        ..Bags::default()
+    };
+    bags.charge(mac_work.saturating_add(outer_work))?;
     let passphrase = match &pfx.mac_data {
         Some(mac) => mac_passphrase(mac, passphrase, auth_safe.as_bytes())?,
         None => Passphrase::new(passphrase),
     };
-    let contents = Vec::<ContentInfo>::from_der(auth_safe.as_bytes())
-        .map_err(|e| ConfigError::new(format!("PKCS#12: malformed contents ({e})")))?;
-    let mut bags = Bags::default();
     for content in &contents {
         let safe_contents = if content.content_type == OID_DATA {
             Zeroizing::new(data_content(content)?.as_bytes().to_vec())
@@ -128,9 +152,23 @@ struct Bags {
     keys: Vec<(SslKey, Option<Vec<u8>>)>,
     /// Certificates with their `localKeyID`.
     certificates: Vec<(SslCertificate, Option<Vec<u8>>)>,
+    /// Bags seen so far, nested ones included.
+    count: usize,
+    /// Key-derivation iterations this import may still run.
+    work_left: u64,
 }
 
 impl Bags {
+    /// Takes `work` iterations from the import's budget, or refuses the file.
+    fn charge(&mut self, work: u64) -> Result<(), ConfigError> {
+        self.work_left = self.work_left.checked_sub(work).ok_or_else(|| {
+            ConfigError::new(format!(
+                "PKCS#12: the file asks for more than {MAX_TOTAL_WORK} key-derivation iterations in all"
+            ))
+        })?;
+        Ok(())
+    }
+
     fn collect(
         &mut self,
         safe_contents: &[u8],
@@ -139,6 +177,12 @@ impl Bags {
     ) -> Result<(), ConfigError> {
         let bags = Vec::<SafeBag>::from_der(safe_contents)
             .map_err(|e| ConfigError::new(format!("PKCS#12: malformed bags ({e})")))?;
+        self.count = self.count.saturating_add(bags.len());
+        if self.count > MAX_BAGS {
+            return Err(ConfigError::new(format!(
+                "PKCS#12: more than {MAX_BAGS} bags"
+            )));
+        }
         for bag in bags {
             let id = local_key_id(&bag);
             let value = Zeroizing::new(bag_value(&bag)?);
@@ -152,6 +196,7 @@ impl Bags {
                     let info = EncryptedPrivateKeyInfo::from_der(&value).map_err(|e| {
                         ConfigError::new(format!("PKCS#12: malformed shrouded key ({e})"))
                     })?;
+                    self.charge(pbe::cost(&info.encryption_algorithm))?;
                     let plain = pbe::decrypt(
                         &info.encryption_algorithm,
                         info.encrypted_data.as_bytes(),

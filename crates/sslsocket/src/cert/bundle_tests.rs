@@ -236,3 +236,74 @@ fn mutated_keys_certificates_and_bundles_never_panic() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_bundle_asking_for_too_much_key_derivation_in_all_is_refused_before_any() -> TestResult {
+    use cms::content_info::ContentInfo;
+    use pkcs12::pfx::Pfx;
+    use pkcs8::der::asn1::OctetString;
+    use pkcs8::der::{Any, Decode, Encode};
+
+    let w = Workdir::new()?;
+    make_pki(&w)?;
+    // Each encrypted part asks for a million iterations: allowed one by one.
+    export(
+        &w,
+        "slow.p12",
+        "secret",
+        &["-iter", "1000000", "-certpbe", "AES-256-CBC"],
+    )?;
+    let mut pfx = Pfx::from_der(&w.read("slow.p12")?)?;
+    let inner = pfx.auth_safe.content.decode_as::<OctetString>()?;
+    let contents = Vec::<ContentInfo>::from_der(inner.as_bytes())?;
+    let encrypted = contents
+        .iter()
+        .find(|c| c.content_type.to_string() == "1.2.840.113549.1.7.6")
+        .ok_or("no encrypted part")?
+        .clone();
+    // Twenty copies: twenty million iterations, hours in a debug build, refused at once.
+    let mut many = contents.clone();
+    many.extend(std::iter::repeat_n(encrypted, 20));
+    let octets = OctetString::new(many.to_der()?)?;
+    pfx.auth_safe.content = Any::encode_from(&octets)?;
+    let data = pfx.to_der()?;
+    let started = std::time::Instant::now();
+    let message = err_text(import_pkcs12(&data, b"secret"));
+    assert!(
+        message.contains("key-derivation iterations in all"),
+        "{message}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    Ok(())
+}
+
+#[test]
+fn a_bundle_with_too_many_bags_is_refused() -> TestResult {
+    use cms::content_info::ContentInfo;
+    use pkcs12::pfx::Pfx;
+    use pkcs12::safe_bag::SafeBag;
+    use pkcs8::der::asn1::OctetString;
+    use pkcs8::der::{Any, Decode, Encode};
+
+    let w = Workdir::new()?;
+    make_pki(&w)?;
+    export(
+        &w,
+        "plain.p12",
+        "secret",
+        &["-nomac", "-certpbe", "NONE", "-keypbe", "NONE"],
+    )?;
+    let mut pfx = Pfx::from_der(&w.read("plain.p12")?)?;
+    let inner = pfx.auth_safe.content.decode_as::<OctetString>()?;
+    let mut contents = Vec::<ContentInfo>::from_der(inner.as_bytes())?;
+    let first = contents.first_mut().ok_or("no content")?;
+    let bags_der = first.content.decode_as::<OctetString>()?;
+    let bags = Vec::<SafeBag>::from_der(bags_der.as_bytes())?;
+    let bag = bags.first().ok_or("no bag")?.clone();
+    let many: Vec<SafeBag> = std::iter::repeat_n(bag, 1100).collect();
+    first.content = Any::encode_from(&OctetString::new(many.to_der()?)?)?;
+    pfx.auth_safe.content = Any::encode_from(&OctetString::new(contents.to_der()?)?)?;
+    let message = err_text(import_pkcs12(&pfx.to_der()?, b"secret"));
+    assert!(message.contains("more than 1024 bags"), "{message}");
+    Ok(())
+}

@@ -180,7 +180,7 @@ impl SslCertificate {
 
     /// The X.509 version as Qt reports it (`"3"` for v3).
     pub fn version(&self) -> String {
-        self.with_parsed(|c| (c.version().0 + 1).to_string())
+        self.with_parsed(|c| (u64::from(c.version().0) + 1).to_string())
             .unwrap_or_default()
     }
 

@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 /// The most PBKDF2 or PKCS#12 KDF iterations we run (OWASP asks 600 000 for SHA-256,
 /// OpenSSL writes 2 048).
 pub(crate) const MAX_ITERATIONS: u32 = 2_000_000;
-/// The most memory an scrypt derivation may use (128·N·r bytes). OpenSSL itself refuses
-/// more than 32 MiB by default.
+/// The most memory an scrypt derivation may use (128·r·(N + p) bytes: its table and its
+/// buffer). OpenSSL itself refuses more than 32 MiB by default.
 const MAX_SCRYPT_MEMORY: u64 = 64 * 1024 * 1024;
 /// The most work an scrypt derivation may ask for (128·N·r·p).
 const MAX_SCRYPT_WORK: u64 = 256 * 1024 * 1024;
@@ -93,6 +93,35 @@ impl Passphrase {
     }
 }
 
+/// What decrypting under `algorithm` costs, in key-derivation iterations (an scrypt
+/// derivation counts N·r·p), so a caller can cap the work of a whole file before doing any;
+/// 0 for parameters that do not parse (decryption refuses them anyway).
+pub(crate) fn cost(algorithm: &AlgorithmIdentifierOwned) -> u64 {
+    let Some(params) = algorithm.parameters.as_ref().and_then(|p| p.to_der().ok()) else {
+        return 0;
+    };
+    if algorithm.oid == OID_PBES2 {
+        let Ok(params) = pbes2::Parameters::from_der(&params) else {
+            return 0;
+        };
+        if let Some(p) = params.kdf.pbkdf2() {
+            return u64::from(p.iteration_count);
+        }
+        if let Some(s) = params.kdf.scrypt() {
+            return s
+                .cost_parameter
+                .saturating_mul(u64::from(s.block_size))
+                .saturating_mul(u64::from(s.parallelization));
+        }
+        return 0;
+    }
+    match Pkcs12PbeParams::from_der(&params) {
+        // Two derivations: the key and the IV.
+        Ok(p) => u64::try_from(p.iterations).unwrap_or(0).saturating_mul(2),
+        Err(_) => 0,
+    }
+}
+
 /// Decrypts `data` encrypted under the scheme `algorithm` (PBES2 or PKCS#12 PBE).
 pub(crate) fn decrypt(
     algorithm: &AlgorithmIdentifierOwned,
@@ -145,21 +174,33 @@ fn check_pbes2(params: &pbes2::Parameters<'_>) -> Result<(), PbeError> {
         }
     }
     if let Some(s) = params.kdf.scrypt() {
-        let memory = 128u64
-            .checked_mul(s.cost_parameter)
-            .and_then(|m| m.checked_mul(u64::from(s.block_size)));
-        let work = memory.and_then(|m| m.checked_mul(u64::from(s.parallelization)));
-        match (memory, work) {
-            (Some(m), Some(w)) if m <= MAX_SCRYPT_MEMORY && w <= MAX_SCRYPT_WORK => {}
-            _ => {
-                return Err(PbeError::Malformed(format!(
-                    "scrypt cost N={} r={} p={} over the limit",
-                    s.cost_parameter, s.block_size, s.parallelization
-                )))
-            }
+        if !scrypt_cost_ok(
+            s.cost_parameter,
+            u32::from(s.block_size),
+            u32::from(s.parallelization),
+        ) {
+            return Err(PbeError::Malformed(format!(
+                "scrypt cost N={} r={} p={} over the limit",
+                s.cost_parameter, s.block_size, s.parallelization
+            )));
         }
     }
     Ok(())
+}
+
+/// Whether scrypt with these parameters stays within our limits: memory 128·r·(N + p)
+/// bytes (the N-block table and the p-block buffer), work 128·N·r·p.
+fn scrypt_cost_ok(n: u64, r: u32, p: u32) -> bool {
+    let (r, p) = (u64::from(r), u64::from(p));
+    let memory = n
+        .checked_add(p)
+        .and_then(|blocks| blocks.checked_mul(r))
+        .and_then(|m| m.checked_mul(128));
+    let work = n
+        .checked_mul(r)
+        .and_then(|w| w.checked_mul(p))
+        .and_then(|w| w.checked_mul(128));
+    matches!((memory, work), (Some(m), Some(w)) if m <= MAX_SCRYPT_MEMORY && w <= MAX_SCRYPT_WORK)
 }
 
 /// The PKCS#12 password-based encryption of RFC 7292 appendix B and C (SHA-1 KDF).
@@ -351,6 +392,10 @@ mod tests {
 
     #[test]
     fn hostile_iteration_counts_are_refused() {
+        assert!(scrypt_cost_ok(16384, 8, 1));
+        // Tiny table, 64 MiB of buffer: the buffer counts too.
+        assert!(!scrypt_cost_ok(2, 8, 65535));
+        assert!(!scrypt_cost_ok(u64::MAX, u32::MAX, u32::MAX));
         assert!(checked_rounds(0).is_err());
         assert!(checked_rounds(-5).is_err());
         assert!(checked_rounds(i32::MAX).is_err());

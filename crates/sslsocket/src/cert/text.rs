@@ -27,7 +27,12 @@ fn write_dump(
     let signature = algorithm_name(&cert.signature_algorithm.algorithm.to_id_string());
     writeln!(out, "Certificate:")?;
     writeln!(out, "    Data:")?;
-    writeln!(out, "        Version: {} (0x{version:x})", version + 1)?;
+    // The version field comes from the peer: `u32::MAX + 1` must not overflow.
+    writeln!(
+        out,
+        "        Version: {} (0x{version:x})",
+        u64::from(version) + 1
+    )?;
     writeln!(out, "        Serial Number:")?;
     writeln!(out, "            {}", colon_hex(cert.raw_serial(), false))?;
     writeln!(out, "        Signature Algorithm: {signature}")?;
@@ -161,4 +166,25 @@ pub(crate) fn algorithm_name(oid: &str) -> String {
         other => return other.to_string(),
     };
     name.to_string()
+}
+
+#[cfg(test)]
+mod version_tests {
+    use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
+
+    #[test]
+    fn a_huge_version_number_is_printed_not_overflowed() -> Result<(), Box<dyn std::error::Error>> {
+        let key = rcgen::KeyPair::generate()?;
+        let der = rcgen::CertificateParams::new(vec!["a.example".to_string()])?
+            .self_signed(&key)?
+            .der()
+            .to_vec();
+        let (_, mut cert) = X509Certificate::from_der(&der)?;
+        // What a peer can put in the field: any u32.
+        cert.tbs_certificate.version = X509Version(u32::MAX);
+        let mut out = String::new();
+        super::write_dump(&mut out, &cert, None)?;
+        assert!(out.contains("Version: 4294967296 (0xffffffff)"), "{out}");
+        Ok(())
+    }
 }

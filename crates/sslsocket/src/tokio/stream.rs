@@ -94,7 +94,7 @@ impl AsyncRead for SslSocket {
 impl AsyncWrite for SslSocket {
     /// Hands data to TLS and sends what the socket takes. During the handshake data is
     /// queued (Qt's behaviour) and sent, in order, once it finished; at most 64 KiB wait
-    /// ahead of the wire before this waits.
+    /// ahead of the wire before this waits, and one call takes at most 64 KiB.
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -112,7 +112,7 @@ impl AsyncWrite for SslSocket {
                     core.bytes_to_write() < WRITE_BACKLOG
                 }))?;
             }
-            let n = this.core.write(data)?;
+            let n = this.core.write(data.get(..WRITE_BACKLOG).unwrap_or(data))?;
             if n > 0 {
                 // An error here is recorded by the core and reported by the next call;
                 // `Pending` only means the rest goes out with the next write or flush.

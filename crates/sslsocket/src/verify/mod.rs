@@ -20,12 +20,15 @@ mod path;
 mod policy;
 pub(crate) mod record;
 pub(crate) mod signature;
+pub(crate) mod staple;
 mod store;
 #[cfg(test)]
 mod test_pki;
 #[cfg(test)]
 mod tests;
 mod verifier;
+#[cfg(test)]
+mod verifier_tests;
 
 pub use chain::{collect_errors, Purpose, VerifyInput, MAX_INTERMEDIATES};
 pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};

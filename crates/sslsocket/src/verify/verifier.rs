@@ -28,9 +28,10 @@ use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 
 use crate::cert::SslCertificate;
 use crate::crypto::algorithms;
-use crate::ocsp::{check_staple, OcspResponse};
+use crate::ocsp::OcspResponse;
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::chain::{collect, verified_path_errors, VerifyInput};
+use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Purpose, TrustStore};
 
 /// Verifies peer chains against one trust configuration: anchors, purpose, depth, pins,
@@ -193,7 +194,13 @@ impl ChainVerifier {
             (errors, path)
         };
         let ocsp_responses = if self.ocsp {
-            let (responses, ocsp_errors) = self.check_ocsp(&chain, &path, staple, now_unix);
+            let (responses, ocsp_errors) = staple_errors(
+                &chain,
+                &path,
+                |leaf| self.trusted_issuer_of(leaf),
+                staple,
+                now_unix,
+            );
             for error in ocsp_errors {
                 if !errors.contains(&error) {
                     errors.push(error);
@@ -203,14 +210,7 @@ impl ChainVerifier {
         } else {
             Vec::new()
         };
-        if !self.pins.is_empty() && !self.pinned(&path) {
-            if let Some(leaf) = chain.first() {
-                errors.push(SslError::with_certificate(
-                    SslErrorKind::CertificateRejected,
-                    leaf.clone(),
-                ));
-            }
-        }
+        errors.extend(pin_error(&self.pins, &path, chain.first()));
         ChainReport {
             errors,
             chain,
@@ -371,43 +371,6 @@ impl ChainVerifier {
         };
         ours && webpki::EndEntityCert::try_from(end_entity)
             .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
-    }
-
-    /// Whether a pinned key is on the verified path (leaf up to the anchor).
-    fn pinned(&self, path: &[SslCertificate]) -> bool {
-        path.iter()
-            .filter(|c| !c.is_null())
-            .any(|c| self.pins.contains(&c.public_key_sha256()))
-    }
-
-    /// The stapled response's errors, and the response. The leaf's issuer is the next
-    /// certificate of the verified path (else the next one sent, else a trusted issuer).
-    fn check_ocsp(
-        &self,
-        chain: &[SslCertificate],
-        path: &[SslCertificate],
-        staple: &[u8],
-        now_unix: i64,
-    ) -> (Vec<OcspResponse>, Vec<SslError>) {
-        if staple.is_empty() {
-            return (
-                Vec::new(),
-                vec![SslError::new(SslErrorKind::OcspNoResponseFound)],
-            );
-        }
-        let Some(leaf) = chain.first().filter(|c| !c.is_null()) else {
-            return (
-                Vec::new(),
-                vec![SslError::new(SslErrorKind::OcspMalformedResponse)],
-            );
-        };
-        let issuer = path
-            .get(1)
-            .or_else(|| chain.get(1).filter(|c| !c.is_null()))
-            .cloned()
-            .or_else(|| self.trusted_issuer_of(leaf));
-        let (response, errors) = check_staple(staple, leaf, issuer.as_ref(), now_unix);
-        (response.into_iter().collect(), errors)
     }
 
     fn trusted_issuer_of(&self, cert: &SslCertificate) -> Option<SslCertificate> {

@@ -157,6 +157,22 @@ impl OpensslSession {
         })
     }
 
+    /// What a server's record of client outcomes is keyed by: the client's certificate,
+    /// which OpenSSL keeps in the session (tickets included; a TLS 1.3 ticket gets a
+    /// session ID of its own, and a resumed session has no chain, so neither can be the
+    /// key). Several outcomes of one certificate are merged, errors added up.
+    fn peer_chain_key(&self) -> Vec<u8> {
+        let leaf = self
+            .stream
+            .ssl()
+            .peer_certificate()
+            .and_then(|cert| cert.to_der().ok())
+            .unwrap_or_default();
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &leaf)
+            .as_ref()
+            .to_vec()
+    }
+
     fn io(&self) -> &MemIo {
         self.stream.get_ref()
     }
@@ -221,10 +237,8 @@ impl OpensslSession {
                     return Err(TlsFailure::handshake("certificate verification failed"));
                 }
                 if reused {
-                    if let (Some(outcomes), Some(session)) =
-                        (&self.server_outcomes, self.stream.ssl().session())
-                    {
-                        if let Some(outcome) = outcomes.get(session.id()) {
+                    if let Some(outcomes) = &self.server_outcomes {
+                        if let Some(outcome) = outcomes.get(&self.peer_chain_key()) {
                             self.state.record().set_offered(outcome);
                         }
                     }
@@ -434,16 +448,17 @@ impl TlsSession for OpensslSession {
     }
 
     fn confirm_peer(&mut self, outcome: Option<Outcome>) {
-        let ssl = self.stream.ssl();
-        if let (Some(outcomes), Some(session)) = (&self.server_outcomes, ssl.session()) {
+        if let Some(outcomes) = &self.server_outcomes {
+            let key = self.peer_chain_key();
             match &outcome {
-                Some(outcome) => outcomes.record(session.id(), outcome.clone()),
+                Some(outcome) => outcomes.record(&key, outcome.clone()),
                 None => {
-                    outcomes.remove(session.id());
-                    sslsocket_openssl_ext::remove_own_session(ssl);
+                    outcomes.remove(&key);
+                    sslsocket_openssl_ext::remove_own_session(self.stream.ssl());
                 }
             }
         }
+        let ssl = self.stream.ssl();
         self.state.confirm(ssl, outcome);
     }
 

@@ -76,11 +76,12 @@ impl ClientSessions {
     }
 }
 
-/// A server context's record of the client verification behind each session it issued,
-/// by session ID: resumption verifies nothing, so a resumed connection reports (and its
-/// socket judges again) what the original handshake found. Only sessions of accepted
-/// clients are recorded; a refused client's session is removed from OpenSSL's cache.
-/// Outcomes by session ID, and the IDs in the order they came (oldest first).
+/// A server context's record of the client verification behind its sessions, by the
+/// client's certificate: resumption verifies nothing, so a resumed connection reports (and its
+/// socket judges again) what the original handshake found. Only accepted clients are
+/// recorded; a refused client's session is removed from OpenSSL's cache and its record
+/// dropped (a later resumption of it fails closed).
+/// Outcomes by key, and the keys in the order they came (oldest first).
 type OutcomeMap = (
     HashMap<Vec<u8>, Outcome>,
     std::collections::VecDeque<Vec<u8>>,
@@ -103,7 +104,7 @@ impl ServerOutcomes {
         }
     }
 
-    /// Records the outcome of an accepted client's session.
+    /// Records the outcome of an accepted client.
     pub(crate) fn record(&self, id: &[u8], outcome: Outcome) {
         let mut guard = self.lock();
         let (map, order) = &mut *guard;
@@ -115,15 +116,29 @@ impl ServerOutcomes {
             }
             order.push_back(id.to_vec());
         }
-        map.insert(id.to_vec(), outcome);
+        match map.get_mut(id) {
+            // The same client certificate seen with other errors (another chain sent with
+            // it): keep them all, so a resumption is judged on the worst case.
+            Some(known) => {
+                for error in outcome.errors {
+                    if !known.errors.contains(&error) {
+                        known.errors.push(error);
+                    }
+                }
+                known.chain = outcome.chain;
+            }
+            None => {
+                map.insert(id.to_vec(), outcome);
+            }
+        }
     }
 
-    /// The outcome behind the session `id`, if its client was accepted.
+    /// The outcome recorded under `id`, if that client was accepted.
     pub(crate) fn get(&self, id: &[u8]) -> Option<Outcome> {
         self.lock().0.get(id).cloned()
     }
 
-    /// Forgets session `id`.
+    /// Forgets the record `id`.
     pub(crate) fn remove(&self, id: &[u8]) {
         let mut guard = self.lock();
         let (map, order) = &mut *guard;

@@ -23,9 +23,9 @@ use sslsocket_openssl_ext::ContextSession;
 use crate::backend::openssl::sessions::ClientSessions;
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
-use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::record::{Confirmation, HandshakeRecord};
+use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Decision, Outcome, SslHooks, Verification, VerifyPolicy};
 
 /// What one connection shares with its OpenSSL callbacks: the verification in progress,
@@ -193,7 +193,10 @@ impl ConnectionState {
     ) -> Decision {
         let mut ocsp_responses = Vec::new();
         if let Some(staple) = staple {
-            let (responses, ocsp_errors) = check_ocsp(&sent, built, staple);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let (responses, ocsp_errors) = staple_errors(&sent, built, |_| None, staple, now);
             for error in ocsp_errors {
                 if !errors.contains(&error) {
                     errors.push(error);
@@ -201,14 +204,7 @@ impl ConnectionState {
             }
             ocsp_responses = responses;
         }
-        if !self.pins.is_empty() && !self.pinned(built) {
-            if let Some(leaf) = sent.first() {
-                errors.push(SslError::with_certificate(
-                    SslErrorKind::CertificateRejected,
-                    leaf.clone(),
-                ));
-            }
-        }
+        errors.extend(pin_error(&self.pins, built, sent.first()));
         order_like_rustls(&mut errors);
         let judgement = self.policy().judge(&errors);
         let decision = judgement.decision;
@@ -317,41 +313,6 @@ impl ConnectionState {
             store.purge(peer);
         }
     }
-
-    /// Whether a pinned key is on the path OpenSSL built and verified (leaf up to the
-    /// trust anchor), never on extra certificates the peer appended.
-    fn pinned(&self, built: &[SslCertificate]) -> bool {
-        built
-            .iter()
-            .any(|c| self.pins.contains(&c.public_key_sha256()))
-    }
-}
-
-/// The stapled response's errors, and the response: `OcspNoResponseFound` when none
-/// came. The leaf's issuer is the next certificate sent, else the one OpenSSL found.
-fn check_ocsp(
-    sent: &[SslCertificate],
-    built: &[SslCertificate],
-    staple: &[u8],
-) -> (Vec<OcspResponse>, Vec<SslError>) {
-    if staple.is_empty() {
-        return (
-            Vec::new(),
-            vec![SslError::new(SslErrorKind::OcspNoResponseFound)],
-        );
-    }
-    let Some(leaf) = sent.first() else {
-        return (
-            Vec::new(),
-            vec![SslError::new(SslErrorKind::OcspMalformedResponse)],
-        );
-    };
-    let issuer = sent.get(1).or_else(|| built.get(1));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let (response, errors) = check_staple(staple, leaf, issuer, now);
-    (response.into_iter().collect(), errors)
 }
 
 /// The peer's chain as it sent it, when OpenSSL already stored it (the client side).

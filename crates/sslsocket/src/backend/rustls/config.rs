@@ -33,7 +33,7 @@ pub(crate) struct ServerEngine {
     resolver: Arc<StapleResolver>,
     chain: Arc<ChainVerifier>,
     client_auth: Arc<ClientAuth>,
-    sessions: Option<Arc<ServerSessions>>,
+    pub(crate) sessions: Option<Arc<ServerSessions>>,
 }
 
 /// One client connection's rustls configuration and its per-connection parts.

@@ -287,6 +287,12 @@ impl ServerSessions {
         Arc::new(ServerSessions::default())
     }
 
+    /// How many sessions are stored.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.map).sessions.len()
+    }
+
     fn put(&self, key: Vec<u8>, value: Vec<u8>, outcome: Outcome) {
         let mut map = lock(&self.map);
         if !map.sessions.contains_key(&key) {
@@ -411,5 +417,127 @@ impl StoresServerSessions for ConnectionServerSessions {
 
     fn can_cache(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A server that paused on a client certificate's errors and was then refused by the
+    //! application must not keep the session: a client knowing the master secret (the
+    //! one refused) could resume it with no verification at all.
+
+    use std::sync::Arc;
+
+    use rcgen::{CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+    use crate::backend::rustls::config::server_engine;
+    use crate::core::SslCore;
+    use crate::enums::{PauseMode, PeerVerifyMode, SocketState, SslProtocol};
+    use crate::{SslCertificate, SslConfiguration, SslKey};
+
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    fn ca(name: &str) -> TestResult<(Issuer<'static, KeyPair>, Vec<u8>)> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = KeyPair::generate()?;
+        let der = params.self_signed(&key)?.der().to_vec();
+        Ok((Issuer::new(params, key), der))
+    }
+
+    fn leaf(issuer: &Issuer<'_, KeyPair>, name: &str) -> TestResult<(Vec<u8>, Vec<u8>)> {
+        let mut params = CertificateParams::new(vec![name.to_string()])?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate()?;
+        Ok((
+            params.signed_by(&key, issuer)?.der().to_vec(),
+            key.serialize_der(),
+        ))
+    }
+
+    /// Runs a TLS 1.2 handshake of a rustls client with an untrusted client certificate
+    /// against a pausing server core until it pauses, lets `decide` act on the core, and
+    /// returns how many sessions the server's store holds afterwards.
+    fn sessions_kept_after(decide: impl FnOnce(&mut SslCore)) -> TestResult<usize> {
+        let (server_ca, server_ca_der) = ca("server ca")?;
+        let (client_ca, _) = ca("client ca nobody trusts")?;
+        let (server_cert, server_key) = leaf(&server_ca, "localhost")?;
+        let (client_cert, client_key) = leaf(&client_ca, "client")?;
+
+        let mut configuration = SslConfiguration::default();
+        configuration
+            .set_local_certificate_chain(vec![SslCertificate::from_der(&server_cert)?])
+            .set_private_key(SslKey::from_der(&server_key)?)
+            .set_ca_certificates(vec![SslCertificate::from_der(&server_ca_der)?])
+            .set_peer_verify_mode(PeerVerifyMode::VerifyPeer)
+            .set_protocol(SslProtocol::TlsV1_2);
+        let mut server = SslCore::new(configuration.clone());
+        server.set_pause_mode(PauseMode::PauseOnSslErrors);
+        server.handle_state(SocketState::ConnectedState);
+        server.start_server_encryption()?;
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(server_ca_der.clone()))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let client_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(
+                vec![CertificateDer::from(client_cert)],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client_key)),
+            )?;
+        let mut client = rustls::ClientConnection::new(
+            Arc::new(client_config),
+            ServerName::try_from("localhost")?,
+        )?;
+
+        for _ in 0..16 {
+            let mut to_server = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut to_server)?;
+            }
+            server.handle_tls(&to_server)?;
+            if server.is_paused() {
+                break;
+            }
+            let mut to_client = Vec::new();
+            server.poll_transmit(&mut to_client);
+            let mut input = to_client.as_slice();
+            while !input.is_empty() {
+                client.read_tls(&mut input)?;
+                client.process_new_packets()?;
+            }
+        }
+        assert!(
+            server.is_paused(),
+            "the server did not pause on the untrusted client"
+        );
+        decide(&mut server);
+        let engine = server_engine(&configuration)?;
+        Ok(engine.sessions.as_ref().map_or(0, |s| s.len()))
+    }
+
+    #[test]
+    fn a_client_refused_after_a_pause_leaves_no_session_to_resume() -> TestResult {
+        assert_eq!(sessions_kept_after(|server| server.abort())?, 0);
+        assert_eq!(
+            sessions_kept_after(|server| {
+                let _ = server.resume();
+            })?,
+            0
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_client_accepted_after_a_pause_leaves_its_session() -> TestResult {
+        let kept = sessions_kept_after(|server| {
+            server.ignore_ssl_errors();
+            let _ = server.resume();
+        })?;
+        assert_eq!(kept, 1);
+        Ok(())
     }
 }

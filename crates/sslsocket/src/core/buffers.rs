@@ -1,0 +1,169 @@
+//! What the application reads: decrypted bytes, the line API (`can_read_line`, `read_line`),
+//! peeking, counters. Nothing received from a peer that was not accepted is ever readable.
+
+use super::*;
+
+impl SslCore {
+    /// Reads decrypted (or, in plain mode, plain) data. Returns 0 when nothing is buffered.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        if !self.is_readable() {
+            return 0;
+        }
+        let mut done = 0;
+        while done < buf.len() && !self.plain_in.is_empty() {
+            let (front, _) = self.plain_in.as_slices();
+            let n = front.len().min(buf.len() - done);
+            if let (Some(dst), Some(src)) = (buf.get_mut(done..done + n), front.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            self.plain_in.drain(..n);
+            self.line_scanned = self.line_scanned.saturating_sub(n);
+            done += n;
+        }
+        if let Some(session) = self.session.as_mut() {
+            while done < buf.len() {
+                match session.read_plain(buf.get_mut(done..).unwrap_or_default()) {
+                    PlainRead::Data(0) | PlainRead::WouldBlock | PlainRead::Closed => break,
+                    PlainRead::Data(n) => done += n,
+                }
+            }
+        }
+        if done > 0 && self.session.is_some() && !self.eof && !self.is_failed() {
+            // Room in the plaintext buffer: the engine may process input it had to hold.
+            self.process();
+        }
+        done
+    }
+
+    /// Decrypted bytes ready to read (Qt's `bytesAvailable`).
+    pub fn bytes_available(&self) -> usize {
+        if !self.is_readable() {
+            return 0;
+        }
+        self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len())
+    }
+
+    /// Application bytes written but not yet handed to TLS / the wire (Qt's `bytesToWrite`).
+    pub fn bytes_to_write(&self) -> usize {
+        self.queued.len() + self.plain_out.len() + self.early.len()
+    }
+
+    /// TLS bytes waiting to be written (Qt's `encryptedBytesToWrite`).
+    pub fn encrypted_bytes_to_write(&self) -> usize {
+        self.session.as_ref().map_or(0, |s| s.tls_bytes_to_write())
+    }
+
+    /// TLS bytes received and not yet decrypted (Qt's `encryptedBytesAvailable`). The
+    /// engine decrypts every complete record as it arrives, so this is 0 between calls.
+    pub fn encrypted_bytes_available(&self) -> usize {
+        0
+    }
+
+    /// Moves all decrypted bytes from the engine into the core's own buffer, so lines
+    /// and peeks can see across record boundaries.
+    pub(super) fn pull_all(&mut self) {
+        if !self.is_readable() {
+            return;
+        }
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match session.read_plain(&mut buf) {
+                PlainRead::Data(n) if n > 0 => {
+                    self.plain_in.extend(buf.get(..n).unwrap_or_default())
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The buffered bytes at the front, moving decrypted bytes into the core's buffer when
+    /// it is empty (for `BufRead`).
+    pub fn fill_buf(&mut self) -> &[u8] {
+        if !self.is_readable() {
+            return &[];
+        }
+        if self.plain_in.is_empty() {
+            if let Some(session) = self.session.as_mut() {
+                let mut buf = [0u8; 16 * 1024];
+                if let PlainRead::Data(n) = session.read_plain(&mut buf) {
+                    self.plain_in.extend(buf.get(..n).unwrap_or_default());
+                }
+            }
+        }
+        self.plain_in.as_slices().0
+    }
+
+    /// Drops `amount` bytes from the front of the buffer (for `BufRead`).
+    pub fn consume(&mut self, amount: usize) {
+        let n = amount.min(self.plain_in.len());
+        self.plain_in.drain(..n);
+        self.line_scanned = self.line_scanned.saturating_sub(n);
+        if n > 0 && self.session.is_some() && !self.eof && !self.is_failed() {
+            self.process();
+        }
+    }
+
+    /// Whether a whole line (ending in `\n`) is buffered (Qt's `canReadLine`).
+    pub fn can_read_line(&mut self) -> bool {
+        self.pull_all();
+        self.line_end().is_some()
+    }
+
+    /// The index just past the first `\n` buffered, scanning only bytes not scanned
+    /// before (so polling `can_read_line` while a long line arrives stays linear).
+    pub(super) fn line_end(&mut self) -> Option<usize> {
+        if !self.is_readable() {
+            return None;
+        }
+        let start = self.line_scanned.min(self.plain_in.len());
+        match self.plain_in.range(start..).position(|b| *b == b'\n') {
+            Some(offset) => Some(start + offset + 1),
+            None => {
+                self.line_scanned = self.plain_in.len();
+                None
+            }
+        }
+    }
+
+    /// Whether received data may be handed to the application: in plain mode, or once the
+    /// peer was accepted (and still after the connection ended). Nothing received before
+    /// acceptance (while paused, or from a peer that was then refused) is ever readable.
+    pub(super) fn is_readable(&self) -> bool {
+        self.session.is_none() || self.accepted
+    }
+
+    /// Reads one line including its `\n`, at most `max` bytes (0 = no limit); without a
+    /// whole line, what is buffered (Qt's `readLine`).
+    pub fn read_line(&mut self, max: usize) -> Vec<u8> {
+        self.pull_all();
+        if !self.is_readable() {
+            return Vec::new();
+        }
+        let limit = if max == 0 { usize::MAX } else { max };
+        let end = self.line_end().unwrap_or(self.plain_in.len()).min(limit);
+        let line: Vec<u8> = self.plain_in.drain(..end).collect();
+        self.line_scanned = self.line_scanned.saturating_sub(end);
+        if !line.is_empty() && self.session.is_some() && !self.eof && !self.is_failed() {
+            self.process();
+        }
+        line
+    }
+
+    /// Up to `max` buffered bytes, without consuming them (Qt's `peek`).
+    pub fn peek(&mut self, max: usize) -> Vec<u8> {
+        self.pull_all();
+        if !self.is_readable() {
+            return Vec::new();
+        }
+        self.plain_in.iter().take(max).copied().collect()
+    }
+
+    /// Whether nothing is buffered and nothing more can arrive (Qt's `atEnd`).
+    pub fn at_end(&self) -> bool {
+        self.bytes_available() == 0
+            && (self.eof || self.is_failed() || self.state == SocketState::UnconnectedState)
+    }
+}

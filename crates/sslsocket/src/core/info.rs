@@ -1,0 +1,151 @@
+//! What the handshake settled on and what the peer showed: errors, chain, protocol,
+//! cipher, ALPN, OCSP, resumption, exported keying material, session tickets.
+
+use super::*;
+
+impl SslCore {
+    /// Every verification error of the last handshake, ignored or not (Qt's
+    /// `sslHandshakeErrors`).
+    pub fn ssl_handshake_errors(&self) -> &[SslError] {
+        &self.handshake_errors
+    }
+
+    /// The peer's chain as it sent it, leaf first (kept after a failed handshake).
+    pub fn peer_certificate_chain(&self) -> &[SslCertificate] {
+        &self.peer_chain
+    }
+
+    /// The peer's certificate.
+    pub fn peer_certificate(&self) -> Option<&SslCertificate> {
+        self.peer_chain.first()
+    }
+
+    /// The negotiated protocol, `UnknownProtocol` before a handshake.
+    pub fn session_protocol(&self) -> SslProtocol {
+        self.negotiated
+            .as_ref()
+            .map_or(SslProtocol::UnknownProtocol, |n| n.protocol)
+    }
+
+    /// What the handshake settled on.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// The negotiated cipher (Qt's `sessionCipher`).
+    pub fn session_cipher(&self) -> Option<crate::cert::SslCipher> {
+        let negotiated = self.negotiated.as_ref()?;
+        let cipher =
+            crate::cert::SslCipher::from_name(&negotiated.cipher_suite, negotiated.protocol)?;
+        if cipher.authentication_method() == "PSK" {
+            // The peer was authenticated by the key, not by a certificate.
+            return Some(cipher);
+        }
+        let auth = match self
+            .peer_chain
+            .first()
+            .or(self.configuration.local_certificate())
+        {
+            Some(cert) => cert.public_key_algorithm_name(),
+            None => String::new(),
+        };
+        Some(cipher.with_session("ECDH", &auth))
+    }
+
+    /// Exports `len` bytes of keying material bound to this session (RFC 5705, RFC 8446
+    /// §7.5); both ends get the same bytes for the same label and context.
+    pub fn export_keying_material(
+        &self,
+        len: usize,
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Error> {
+        match (&self.session, self.is_encrypted()) {
+            (Some(session), true) => Ok(session.export_keying_material(len, label, context)?),
+            _ => Err(
+                ApiMisuse("keying material exists only once the handshake finished".into()).into(),
+            ),
+        }
+    }
+
+    /// The ALPN outcome (Qt's `nextProtocolNegotiationStatus`).
+    pub fn next_protocol_negotiation_status(&self) -> NextProtocolNegotiationStatus {
+        match self.next_negotiated_protocol() {
+            Some(_) => NextProtocolNegotiationStatus::NextProtocolNegotiationNegotiated,
+            None if self.was_encrypted()
+                && !self.configuration.allowed_next_protocols().is_empty() =>
+            {
+                NextProtocolNegotiationStatus::NextProtocolNegotiationUnsupported
+            }
+            None => NextProtocolNegotiationStatus::NextProtocolNegotiationNone,
+        }
+    }
+
+    /// The session as bytes, to resume it in another process (Qt's `sessionTicket()`).
+    /// rustls 0.23 cannot serialize a session, so on that backend this is an
+    /// `UnsupportedFeature`-style configuration error, never fake bytes; in-process
+    /// resumption between sockets of one configuration works without it. The OpenSSL
+    /// backend exports the last session of an accepted peer (DER) when
+    /// `SslOptionDisableSessionPersistence` is off.
+    pub fn session_ticket(&self) -> Result<Vec<u8>, Error> {
+        if let Some(ticket) = self.session.as_ref().and_then(|s| s.session_ticket()) {
+            return Ok(ticket);
+        }
+        let backend = self
+            .backend_name()
+            .or_else(backend::active_backend)
+            .unwrap_or("active");
+        let can_export = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.can_export_sessions());
+        let message = if can_export {
+            "no session to export: none received, the peer was not accepted, or \
+             SslOptionDisableSessionPersistence is on"
+                .to_string()
+        } else {
+            format!("session export is not supported by the {backend} backend")
+        };
+        Err(ConfigError::new(message).into())
+    }
+
+    /// Imports a session exported by `session_ticket` (Qt's `setSessionTicket()`); not
+    /// supported by the rustls backend (see `session_ticket`).
+    pub fn set_session_ticket(&mut self, _ticket: &[u8]) -> Result<(), Error> {
+        Err(ConfigError::new(format!(
+            "session import is not supported by the {} backend",
+            self.backend_name()
+                .or_else(backend::active_backend)
+                .unwrap_or("active")
+        ))
+        .into())
+    }
+
+    /// The stapled OCSP responses received and checked (client, with stapling enabled;
+    /// Qt's `ocspResponses()`).
+    pub fn ocsp_responses(&self) -> Vec<crate::ocsp::OcspResponse> {
+        self.ocsp_responses.clone()
+    }
+
+    /// Whether the session was resumed (beyond Qt).
+    pub fn is_session_resumed(&self) -> bool {
+        self.negotiated.as_ref().is_some_and(|n| n.resumed)
+    }
+
+    /// The key exchange group that was used (Qt's `ephemeralServerKey`, by name).
+    pub fn ephemeral_key_group(&self) -> Option<&str> {
+        self.negotiated
+            .as_ref()
+            .and_then(|n| n.key_exchange_group.as_deref())
+    }
+
+    /// The ALPN protocol agreed on.
+    pub fn next_negotiated_protocol(&self) -> Option<&[u8]> {
+        self.negotiated.as_ref().and_then(|n| n.alpn.as_deref())
+    }
+
+    /// The name of the backend of this connection.
+    pub fn backend_name(&self) -> Option<&'static str> {
+        self.backend.as_ref().map(|b| b.name())
+    }
+}

@@ -1,0 +1,271 @@
+//! The connection's lifecycle: TCP state changes from the driver, the start of TLS
+//! (`start_*_encryption`, STARTTLS included), graceful and immediate closes, end of input,
+//! failure. The [`Phase`](super::Phase) transitions outside verification live here.
+
+use super::*;
+
+impl SslCore {
+    /// The driver changed the TCP state (host lookup, connecting, connected, ...).
+    pub fn handle_state(&mut self, state: SocketState) {
+        if self.state == state {
+            return;
+        }
+        // A new connection starts at host lookup (or at once when a connected socket is
+        // adopted); what was written while it was being made is kept.
+        let new_connection = state == SocketState::HostLookupState
+            || (state == SocketState::ConnectedState
+                && self.state == SocketState::UnconnectedState);
+        if new_connection {
+            self.reset_connection();
+        }
+        self.state = state;
+        self.push(SslEvent::StateChanged(state));
+        if state == SocketState::ConnectedState {
+            self.push(SslEvent::Connected);
+        }
+    }
+
+    /// The driver resolved the host name.
+    pub fn handle_host_found(&mut self) {
+        self.push(SslEvent::HostFound);
+    }
+
+    /// The driver could not connect (or the connection failed outside TLS).
+    pub fn handle_io_error(&mut self, error: Error) {
+        self.fail(error);
+    }
+
+    /// Starts a client handshake on a connected socket (Qt's `startClientEncryption`).
+    /// `peer_name` is the host connected to; `set_peer_verify_name` overrides it.
+    ///
+    /// Plaintext received but not read before this call is discarded, never fed to TLS nor
+    /// handed out afterwards (see [`discarded_plaintext_bytes`](Self::discarded_plaintext_bytes)).
+    pub fn start_client_encryption(&mut self, peer_name: &str) -> Result<(), Error> {
+        self.peer_name = Some(peer_name.to_string());
+        self.start_encryption(SslMode::SslClientMode)
+    }
+
+    /// Starts a server handshake on a connected socket (Qt's `startServerEncryption`).
+    pub fn start_server_encryption(&mut self) -> Result<(), Error> {
+        self.start_encryption(SslMode::SslServerMode)
+    }
+
+    pub(super) fn start_encryption(&mut self, mode: SslMode) -> Result<(), Error> {
+        if self.state != SocketState::ConnectedState {
+            return Err(ApiMisuse("cannot start a handshake when not connected".into()).into());
+        }
+        if self.mode != SslMode::UnencryptedMode || self.session.is_some() {
+            return Err(
+                ApiMisuse("encryption has already started on this connection".into()).into(),
+            );
+        }
+        let Some(backend) = self.backend.clone().or_else(backend::registry::active) else {
+            return Err(ConfigError::new("no TLS backend is available").into());
+        };
+        if let Some(hooks) = &self.hooks {
+            if !backend
+                .supported_features()
+                .contains(&backend::SupportedFeature::Psk)
+            {
+                // Qt asks for a pre-shared key only when the backend can use one; an
+                // application that supplies one to a backend that cannot gets a clear
+                // error instead of a handshake failing for another reason.
+                let mut probe = PreSharedKeyAuthenticator::new(b"", b"", 128, 64);
+                hooks.pre_shared_key(&mut probe);
+                if !probe.pre_shared_key().is_empty() {
+                    let error: Error = ConfigError::new(format!(
+                        "pre-shared keys are not supported by the {} backend",
+                        backend.name()
+                    ))
+                    .into();
+                    self.fail(error.clone());
+                    return Err(error);
+                }
+            }
+        }
+        let effective = self.configuration.peer_verify_mode().effective(mode);
+        let peer_name = self
+            .peer_verify_name
+            .clone()
+            .or_else(|| self.peer_name.clone());
+        let session = backend.new_session(SessionSetup {
+            mode,
+            configuration: &self.configuration,
+            peer_name: peer_name.as_deref(),
+            policy: self.policy(effective),
+        });
+        let session = match session {
+            Ok(session) => session,
+            Err(e) => {
+                let error = Error::Config(e);
+                self.fail(error.clone());
+                return Err(error);
+            }
+        };
+        self.discarded_plaintext += self.plain_in.len();
+        self.plain_in.clear();
+        self.line_scanned = 0;
+        self.queued.append(&mut self.early);
+        self.backend = Some(backend);
+        self.effective_mode = effective;
+        self.ignores_used = true;
+        self.session = Some(session);
+        self.phase = Phase::Handshaking;
+        self.mode = mode;
+        self.push(SslEvent::ModeChanged(mode));
+        Ok(())
+    }
+
+    /// Graceful close (Qt's `disconnectFromHost`): every byte written so far is sent, then
+    /// close_notify, then the driver closes TCP when [`is_closed`](Self::is_closed).
+    pub fn disconnect_from_host(&mut self) {
+        if matches!(self.state, SocketState::UnconnectedState) {
+            return;
+        }
+        if self.is_handshaking()
+            || self.phase == Phase::Paused
+            || (self.session.is_none() && self.state != SocketState::ConnectedState)
+        {
+            // Qt closes at once when the connection or handshake is not finished; pending
+            // bytes are dropped.
+            self.abort();
+            return;
+        }
+        if !self.is_failed() {
+            // A failed connection stays failed: what it may still send (an alert) goes out,
+            // what it must not (a refused handshake's Finished) stays held.
+            self.phase = Phase::Closing;
+        }
+        if self.state != SocketState::ClosingState {
+            self.state = SocketState::ClosingState;
+            self.push(SslEvent::StateChanged(SocketState::ClosingState));
+        }
+        self.maybe_send_close_notify();
+    }
+
+    /// Immediate close (Qt's `abort`): pending writes are dropped, no close_notify.
+    pub fn abort(&mut self) {
+        if !self.handshake_errors.is_empty() || self.phase == Phase::Paused {
+            // The application gave up on a peer with errors: nothing it sent may be resumed.
+            if let Some(session) = self.session.as_mut() {
+                session.confirm_peer(None);
+            }
+        }
+        self.queued.clear();
+        self.plain_out.clear();
+        self.handle_closed();
+    }
+
+    /// The driver closed the TCP connection.
+    pub fn handle_closed(&mut self) {
+        if self.state == SocketState::UnconnectedState {
+            return;
+        }
+        self.state = SocketState::UnconnectedState;
+        self.phase = Phase::Closed {
+            failed: self.is_failed(),
+        };
+        self.push(SslEvent::StateChanged(SocketState::UnconnectedState));
+        self.push(SslEvent::Disconnected);
+    }
+
+    /// Whether the driver should close TCP now: a requested close has sent everything,
+    /// or the connection failed, or the peer finished and nothing is left to send.
+    pub fn is_closed(&self) -> bool {
+        if self.state == SocketState::UnconnectedState {
+            return true;
+        }
+        let drained = !self.wants_write();
+        if self.is_failed() {
+            return drained;
+        }
+        self.phase == Phase::Closing
+            && self.queued.is_empty()
+            && drained
+            && (self.session.is_none() || self.close_notify_queued)
+    }
+
+    pub(super) fn reset_connection(&mut self) {
+        self.mode = SslMode::UnencryptedMode;
+        self.session = None;
+        self.plain_in.clear();
+        self.plain_out.clear();
+        self.early.clear();
+        self.queued.clear();
+        self.error = None;
+        self.phase = Phase::Plain;
+        self.accepted = false;
+        self.eof = false;
+        self.clean_close = false;
+        self.truncated = false;
+        self.close_notify_queued = false;
+        self.unflushed_plain = 0;
+        self.negotiated = None;
+        self.peer_chain.clear();
+        self.handshake_errors.clear();
+        self.errors_reported = false;
+        self.refused = false;
+        self.ocsp_responses.clear();
+        self.line_scanned = 0;
+        if std::mem::take(&mut self.ignores_used) {
+            // Qt: the ignore list holds for one handshake; a new connection starts clean.
+            self.ignore_all = false;
+            self.ignore_rules.clear();
+        }
+    }
+
+    /// The peer closed its side of TCP.
+    pub fn handle_eof(&mut self) {
+        if self.eof {
+            return;
+        }
+        self.eof = true;
+        match &self.session {
+            None => {
+                self.clean_close = true;
+                self.push(SslEvent::ReadChannelFinished);
+            }
+            Some(session) => {
+                if self.is_failed() {
+                } else if session.is_handshaking() {
+                    self.fail(Error::closed_during_handshake());
+                } else if session.received_close_notify() {
+                    self.clean_close = true;
+                    self.push(SslEvent::ReadChannelFinished);
+                } else {
+                    self.truncated = true;
+                    let error = Error::Closed(
+                        "the remote host closed the connection without close_notify; the data may be truncated".into(),
+                    );
+                    self.error = Some(error);
+                    self.push(SslEvent::ReadChannelFinished);
+                    self.push(SslEvent::ErrorOccurred(SocketError::RemoteHostClosedError));
+                }
+            }
+        }
+        if !self.wants_write() || self.is_failed() {
+            self.handle_closed();
+        }
+    }
+
+    pub(super) fn fail(&mut self, error: Error) {
+        self.fail_with(error, false);
+    }
+
+    /// Fails the connection; with `withheld`, pending output is dropped, never sent.
+    pub(super) fn fail_with(&mut self, error: Error, withheld: bool) {
+        match &mut self.phase {
+            Phase::Failed { withheld: w } => {
+                *w |= withheld;
+                return;
+            }
+            Phase::Closed { failed: true } => return,
+            Phase::Closed { failed } => *failed = true,
+            phase => *phase = Phase::Failed { withheld },
+        }
+        let kind = error.socket_error();
+        self.error = Some(error);
+        self.queued.clear();
+        self.push(SslEvent::ErrorOccurred(kind));
+    }
+}

@@ -1,0 +1,277 @@
+//! Bytes between the wire and the TLS engine: reading TLS input (with back-pressure),
+//! processing it, writing what the engine has to send, and application writes (queued
+//! until the handshake ends, then encrypted in order).
+
+use super::*;
+
+impl SslCore {
+    /// Whether the core can take input now: connected, not at EOF, not failed, and the
+    /// plaintext buffer has room (back-pressure).
+    pub fn wants_read(&self) -> bool {
+        if self.is_failed() || self.eof || self.state == SocketState::UnconnectedState {
+            return false;
+        }
+        let limit = if self.read_buffer_size == 0 {
+            DEFAULT_PLAIN_LIMIT
+        } else {
+            self.read_buffer_size
+        };
+        match &self.session {
+            Some(session) => {
+                !session.received_close_notify()
+                    && self.plain_in.len() + session.plaintext_len() < limit.max(1)
+            }
+            None => self.plain_in.len() < limit,
+        }
+    }
+
+    /// Reads from `rd` (the socket) into the core, directly into the TLS engine when
+    /// encrypted. `Ok(0)` means end of stream, which the core has recorded.
+    pub fn read_from(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.plaintext_len() > 0 && !s.wants_read())
+        {
+            // The application has not read what arrived; move it aside so the engine can
+            // take more (the copy only happens on this slow path).
+            self.pull_all();
+        }
+        let n = match self.session.as_mut() {
+            Some(session) => session.read_tls(rd)?,
+            None => {
+                let limit = if self.read_buffer_size == 0 {
+                    DEFAULT_PLAIN_LIMIT
+                } else {
+                    self.read_buffer_size
+                };
+                let room = limit
+                    .saturating_sub(self.plain_in.len())
+                    .clamp(1, READ_CHUNK);
+                let mut buf = vec![0u8; room];
+                let n = rd.read(&mut buf)?;
+                self.plain_in.extend(buf.get(..n).unwrap_or_default());
+                if n > 0 {
+                    self.push(SslEvent::ReadyRead);
+                }
+                n
+            }
+        };
+        if n == 0 {
+            self.handle_eof();
+        } else {
+            self.process();
+        }
+        Ok(n)
+    }
+
+    /// Feeds TLS (or plain) bytes to the core; returns how many were taken. The sans-IO
+    /// form of [`read_from`](Self::read_from), for tests and custom loops.
+    pub fn handle_tls(&mut self, mut data: &[u8]) -> Result<usize, Error> {
+        let total = data.len();
+        while !data.is_empty() && self.wants_read() {
+            let before = data.len();
+            match self.read_from(&mut data) {
+                Ok(_) => {}
+                Err(e) => return Err(Error::io("feeding TLS bytes", e)),
+            }
+            if data.len() == before {
+                break;
+            }
+        }
+        Ok(total - data.len())
+    }
+
+    pub(super) fn process(&mut self) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let before = session.plaintext_len();
+        let result = session.process();
+        self.check_verification();
+        self.drain_notices();
+        if let Err(failure) = result {
+            self.fail_tls(failure);
+            return;
+        }
+        self.check_handshake_done();
+        self.flush_queued();
+        let after = self.session.as_ref().map_or(0, |s| s.plaintext_len());
+        if after > before || (after > 0 && self.accepted && before == 0) {
+            self.push(SslEvent::ReadyRead);
+        }
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.received_close_notify())
+        {
+            if !self.eof {
+                // close_notify ends the peer's stream cleanly, whatever TCP does next.
+                self.eof = true;
+                self.clean_close = true;
+                self.push(SslEvent::ReadChannelFinished);
+            }
+            if self.phase == Phase::Encrypted {
+                // The peer finished: answer with our close_notify once our data is out.
+                self.phase = Phase::Closing;
+                self.maybe_send_close_notify();
+            }
+        }
+    }
+
+    pub(super) fn drain_notices(&mut self) {
+        while let Some(notice) = self.session.as_mut().and_then(|s| s.poll_notice()) {
+            self.push(match notice {
+                BackendNotice::AlertSent(a) => SslEvent::AlertSent(a),
+                BackendNotice::AlertReceived(a) => SslEvent::AlertReceived(a),
+                BackendNotice::NewSessionTicket => SslEvent::NewSessionTicketReceived,
+            });
+        }
+    }
+
+    /// Whether bytes are waiting to be written to the wire (never while paused on errors:
+    /// the next flight is withheld until `resume()`).
+    pub fn wants_write(&self) -> bool {
+        if self.output_held() {
+            return false;
+        }
+        !self.plain_out.is_empty()
+            || (self.session.is_none()
+                && !self.early.is_empty()
+                && self.state == SocketState::ConnectedState)
+            || self.session.as_ref().is_some_and(|s| s.wants_write())
+    }
+
+    /// Writes pending bytes to `wr` (the socket); returns how many were written.
+    pub fn write_to(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
+        if self.output_held() {
+            return Ok(0);
+        }
+        if self.session.is_none() && !self.early.is_empty() {
+            self.plain_out.append(&mut self.early);
+        }
+        let plain_pending = !self.plain_out.is_empty();
+        let n = match self.session.as_mut() {
+            // Plain text written before encryption started goes out first, as in Qt.
+            Some(session) if !plain_pending => {
+                let n = session.write_tls(wr)?;
+                if n > 0 {
+                    self.push(SslEvent::EncryptedBytesWritten(n));
+                }
+                n
+            }
+            _ => {
+                let (front, _) = self.plain_out.as_slices();
+                let n = wr.write(front)?;
+                self.plain_out.drain(..n.min(self.plain_out.len()));
+                if n > 0 {
+                    self.push(SslEvent::BytesWritten(n));
+                }
+                n
+            }
+        };
+        if self.unflushed_plain > 0 && !self.session.as_ref().is_some_and(|s| s.wants_write()) {
+            let done = std::mem::take(&mut self.unflushed_plain);
+            self.push(SslEvent::BytesWritten(done));
+        }
+        if self.session.is_some() {
+            // The engine may take more queued plaintext now that its buffer drained.
+            self.flush_queued();
+        }
+        Ok(n)
+    }
+
+    /// Appends every pending byte to `out`: the sans-IO form of [`write_to`](Self::write_to).
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let mut total = 0;
+        while self.wants_write() {
+            match self.write_to(out) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        total
+    }
+
+    /// Writes application data. Before the handshake ends it is queued and sent, in
+    /// order, after `encrypted`; once encrypted it goes to TLS, which may take only part
+    /// of it when its buffer is full (write the rest after the driver flushed).
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Some(failure) = self.failure() {
+            return Err(failure.clone());
+        }
+        if self.phase == Phase::Closing || self.state == SocketState::UnconnectedState {
+            return Err(ApiMisuse("the socket is not open for writing".into()).into());
+        }
+        if matches!(
+            self.state,
+            SocketState::HostLookupState | SocketState::ConnectingState
+        ) {
+            // Not connected yet: sent in plain text once connected, or encrypted after the
+            // handshake if encryption starts first (`connect_to_host_encrypted`).
+            self.early.extend(data);
+            return Ok(data.len());
+        }
+        if self.session.is_none() && self.mode == SslMode::UnencryptedMode {
+            self.plain_out.append(&mut self.early);
+            self.plain_out.extend(data);
+            return Ok(data.len());
+        }
+        if !self.is_encrypted() || !self.queued.is_empty() {
+            self.queued.extend(data);
+            self.flush_queued();
+            return Ok(data.len());
+        }
+        self.write_session(data)
+    }
+
+    pub(super) fn write_session(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let Some(session) = self.session.as_mut() else {
+            return Ok(0);
+        };
+        let n = session
+            .write_plain(data)
+            .map_err(|e| Error::io("encrypting", e))?;
+        self.unflushed_plain += n;
+        Ok(n)
+    }
+
+    pub(super) fn flush_queued(&mut self) {
+        if !self.is_encrypted() || self.queued.is_empty() {
+            return;
+        }
+        while !self.queued.is_empty() {
+            let Some(session) = self.session.as_mut() else {
+                return;
+            };
+            let (front, _) = self.queued.as_slices();
+            let n = match session.write_plain(front) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.fail(Error::io("encrypting", e));
+                    return;
+                }
+            };
+            self.unflushed_plain += n;
+            if n == 0 {
+                break;
+            }
+            self.queued.drain(..n);
+        }
+        self.maybe_send_close_notify();
+    }
+
+    pub(super) fn maybe_send_close_notify(&mut self) {
+        if self.phase != Phase::Closing || self.close_notify_queued || !self.queued.is_empty() {
+            return;
+        }
+        if let Some(session) = self.session.as_mut() {
+            if session.is_handshaking() {
+                return;
+            }
+            session.close();
+            self.close_notify_queued = true;
+            self.drain_notices();
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The peer's verification as the core sees it: the policy handed to each handshake, the
+//! verification taken back from the backend and reported (Qt's `peerVerifyError`,
+//! `sslErrors`), pause and resume, the judgement of resumed sessions, refusals.
+
+use super::*;
+
+impl SslCore {
+    /// Installs the hooks called inside the handshake.
+    pub fn set_hooks(&mut self, hooks: Arc<dyn SslHooks>) {
+        self.hooks = Some(hooks);
+        self.policy_changed();
+    }
+
+    /// Dangerous: accept every verification error of the next handshake (Qt's
+    /// `ignoreSslErrors()`). Errors are still collected and reported.
+    pub fn ignore_ssl_errors(&mut self) {
+        self.ignore_all = true;
+        self.policy_changed();
+    }
+
+    /// Forgets `ignore_ssl_errors()` and any ignore list.
+    pub fn clear_ignored_ssl_errors(&mut self) {
+        self.ignore_all = false;
+        self.ignore_rules.clear();
+        self.policy_changed();
+    }
+
+    /// Accept exactly these errors (kind and certificate), and no others (Qt's
+    /// `ignoreSslErrors(list)`); a later call replaces the list.
+    pub fn ignore_ssl_errors_list(&mut self, errors: &[SslError]) {
+        self.ignore_ssl_error_rules(errors.iter().cloned().map(IgnoreRule::Exact).collect());
+    }
+
+    /// Accept the errors these rules cover; a later call replaces the rules.
+    pub fn ignore_ssl_error_rules(&mut self, rules: Vec<IgnoreRule>) {
+        self.ignore_rules = rules;
+        self.policy_changed();
+    }
+
+    /// Sets the pause mode (Qt's `setPauseMode`).
+    pub fn set_pause_mode(&mut self, mode: PauseMode) {
+        self.pause_mode = mode;
+        self.policy_changed();
+    }
+
+    /// The pause mode.
+    pub fn pause_mode(&self) -> PauseMode {
+        self.pause_mode
+    }
+
+    /// The policy a handshake in verify mode `mode` is judged by: this socket's ignore
+    /// list, hooks and pause mode as they are now.
+    pub(super) fn policy(&self, mode: PeerVerifyMode) -> VerifyPolicy {
+        VerifyPolicy::new(mode)
+            .with_ignore_all(self.ignore_all)
+            .with_rules(self.ignore_rules.clone())
+            .with_hooks(self.hooks.clone())
+            .with_pause_mode(self.pause_mode)
+            .with_interrupt_on_error(self.configuration.handshake_must_interrupt_on_error())
+    }
+
+    /// Hands a policy changed during a handshake to the session, when the peer has not
+    /// been judged yet (afterwards only `resume()` reads it).
+    pub(super) fn policy_changed(&mut self) {
+        if self.errors_reported {
+            return;
+        }
+        let policy = self.policy(self.effective_mode);
+        if let Some(session) = self.session.as_mut() {
+            session.set_policy(policy);
+        }
+    }
+
+    /// Takes the backend's verification of the peer, once per handshake, and reports it.
+    pub(super) fn check_verification(&mut self) {
+        let Some(verification) = self.session.as_mut().and_then(|s| s.take_verification()) else {
+            return;
+        };
+        let Verification {
+            errors,
+            chain,
+            ocsp_responses,
+            judgement,
+        } = verification;
+        self.errors_reported = true;
+        self.handshake_errors = errors.clone();
+        self.peer_chain = chain;
+        self.ocsp_responses = ocsp_responses;
+        if judgement.decision == Decision::Pause && self.phase == Phase::Handshaking {
+            self.phase = Phase::Paused;
+        }
+        self.refused = judgement.decision == Decision::Refuse;
+        if let Some(first) = judgement.interrupted_on {
+            self.push(SslEvent::HandshakeInterruptedOnError(first));
+        }
+        self.report_errors(errors);
+    }
+
+    /// Qt signals the errors whatever the mode; only failing depends on `VerifyPeer`.
+    pub(super) fn report_errors(&mut self, errors: Vec<SslError>) {
+        if !errors.is_empty() {
+            for error in &errors {
+                self.push(SslEvent::PeerVerifyError(error.clone()));
+            }
+            self.push(SslEvent::SslErrors(errors));
+        }
+    }
+
+    pub(super) fn check_handshake_done(&mut self) {
+        if self.phase != Phase::Handshaking {
+            return;
+        }
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        if session.is_handshaking() {
+            return;
+        }
+        if self.mode == SslMode::SslServerMode
+            && !self.errors_reported
+            && self.missing_client_certificate()
+        {
+            return;
+        }
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        self.negotiated = session.negotiated();
+        if self.negotiated.as_ref().is_some_and(|n| n.resumed) && !self.errors_reported {
+            // A resumed handshake verifies nothing: the original outcome is reported again
+            // and judged again by this socket's policy.
+            if !self.judge_resumed() {
+                return;
+            }
+        }
+        if self.peer_chain.is_empty() {
+            self.peer_chain = self
+                .session
+                .as_ref()
+                .map(|s| s.peer_certificate_chain())
+                .unwrap_or_default();
+        }
+        let outcome = Outcome {
+            errors: self.handshake_errors.clone(),
+            chain: self.peer_chain.clone(),
+        };
+        if let Some(session) = self.session.as_mut() {
+            // Accepted: the sessions of this connection may now be resumed.
+            session.confirm_peer(Some(outcome));
+        }
+        self.accepted = true;
+        self.phase = Phase::Encrypted;
+        self.push(SslEvent::Encrypted);
+    }
+
+    /// The original outcome of a resumed session, reported and judged again by this
+    /// socket's policy (the stores offer only sessions it accepts, so a refusal here means
+    /// the outcome went missing). Returns whether the connection may go on.
+    pub(super) fn judge_resumed(&mut self) -> bool {
+        self.errors_reported = true;
+        let original = self.session.as_ref().and_then(|s| s.resumed_outcome());
+        let policy = self.policy(self.effective_mode);
+        let accepted = match original {
+            Some(original) => {
+                let accepted = policy.may_resume(&original);
+                self.handshake_errors = original.errors.clone();
+                self.peer_chain = original.chain;
+                self.report_errors(original.errors);
+                accepted
+            }
+            // Nothing is known about the peer of this session: fail closed where the peer
+            // must be verified.
+            None => self.effective_mode != PeerVerifyMode::VerifyPeer,
+        };
+        if !accepted {
+            self.refuse_peer();
+        }
+        accepted
+    }
+
+    /// The application's policy refused the peer after the backend let the handshake go
+    /// on: nothing more goes out, the sessions are forgotten, the connection fails.
+    pub(super) fn refuse_peer(&mut self) {
+        if let Some(session) = self.session.as_mut() {
+            session.confirm_peer(None);
+        }
+        self.refused = true;
+        let names: Vec<String> = self
+            .handshake_errors
+            .iter()
+            .map(|e| format!("{} ({})", e.error(), e.error_string()))
+            .collect();
+        let message = if names.is_empty() {
+            "certificate verification failed: the resumed session's verification is unknown"
+                .to_string()
+        } else {
+            format!("certificate verification failed: {}", names.join(", "))
+        };
+        // The flight held back (our Finished) must never go out: the peer would complete
+        // a handshake the application refused.
+        self.fail_with(Error::Tls(TlsFailure::handshake(message)), true);
+    }
+
+    /// A server in `VerifyPeer` mode whose client sent no certificate although one was not
+    /// strictly required (`missing_certificate_is_fatal` off): Qt reports
+    /// `NoPeerCertificate`, and the handshake fails unless that error is ignored. Returns
+    /// whether the connection failed.
+    pub(super) fn missing_client_certificate(&mut self) -> bool {
+        let no_certificate = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.peer_certificate_chain().is_empty());
+        if self.effective_mode != PeerVerifyMode::VerifyPeer || !no_certificate {
+            return false;
+        }
+        let error = SslError::new(SslErrorKind::NoPeerCertificate);
+        let errors = vec![error];
+        let covered = self.policy(self.effective_mode).covers_all(&errors);
+        self.errors_reported = true;
+        self.handshake_errors = errors.clone();
+        self.report_errors(errors);
+        if covered {
+            return false;
+        }
+        self.refuse_peer();
+        true
+    }
+
+    pub(super) fn fail_tls(&mut self, mut failure: TlsFailure) {
+        if self.refused {
+            let names: Vec<String> = self
+                .handshake_errors
+                .iter()
+                .map(|e| format!("{} ({})", e.error(), e.error_string()))
+                .collect();
+            failure.message = format!("certificate verification failed: {}", names.join(", "));
+        }
+        if self.peer_chain.is_empty() {
+            if let Some(session) = &self.session {
+                self.peer_chain = session.peer_certificate_chain();
+            }
+        }
+        self.fail(Error::Tls(failure));
+    }
+
+    /// Whether the handshake is paused on verification errors (Qt's `PauseOnSslErrors`).
+    pub fn is_paused(&self) -> bool {
+        self.phase == Phase::Paused
+    }
+
+    /// Whether output is held back: while paused, and for good after a refusal.
+    pub(super) fn output_held(&self) -> bool {
+        matches!(self.phase, Phase::Paused | Phase::Failed { withheld: true })
+    }
+
+    /// Continues a paused handshake (Qt's `resume()`): it completes if every error is now
+    /// ignored (`ignore_ssl_errors*` called meanwhile), otherwise it fails.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        if self.phase != Phase::Paused {
+            return Err(ApiMisuse("the handshake is not paused".into()).into());
+        }
+        self.phase = Phase::Handshaking;
+        // Qt: after a pause only the ignore list decides (set meanwhile with
+        // `ignore_ssl_errors*`); the hooks were asked already.
+        let accepted = self
+            .policy(self.effective_mode)
+            .covers_all(&self.handshake_errors);
+        if !accepted {
+            self.refuse_peer();
+            return Err(self.error.clone().unwrap_or_else(|| {
+                Error::Tls(TlsFailure::handshake("certificate verification failed"))
+            }));
+        }
+        self.check_handshake_done();
+        self.flush_queued();
+        if self.session.as_ref().is_some_and(|s| s.plaintext_len() > 0) {
+            self.push(SslEvent::ReadyRead);
+        }
+        Ok(())
+    }
+
+    /// Qt's `continueInterruptedHandshake()`: the decision is taken synchronously by
+    /// [`SslHooks::handshake_interrupted`]; after the fact there is nothing left to
+    /// continue, so this only reports whether the handshake went on.
+    pub fn continue_interrupted_handshake(&mut self) -> Result<(), Error> {
+        match self.failure() {
+            Some(failure) => Err(failure.clone()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The chain verifier's fail-closed rules, on chains made at test time: what does not
+//! parse, what the fast path must still check, where pins may match.
+
+use rcgen::{IsCa, KeyUsagePurpose};
+
+use crate::cert::SslCertificate;
+use crate::ssl_error::SslErrorKind::{self, *};
+use crate::verify::test_pki::{now, self_signed, Ca, TestResult};
+use crate::verify::{ChainVerifier, Purpose};
+
+const HOST: &str = "www.example.com";
+
+fn kinds(verifier: &ChainVerifier, chain: &[&[u8]]) -> Vec<(SslErrorKind, Vec<u8>)> {
+    verifier
+        .verify_der(chain, Some(HOST), now())
+        .into_iter()
+        .map(|e| {
+            (
+                e.error(),
+                e.certificate().map(|c| c.to_der()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_good_chain_has_no_error() -> TestResult {
+    let root = Ca::root("Root", |_| {})?;
+    let int = root.intermediate("Int", |_| {})?;
+    let leaf = int.leaf("leaf", &[HOST], |_| {})?;
+    let verifier = ChainVerifier::new(vec![root.cert.clone()], Purpose::ServerAuth);
+    assert_eq!(kinds(&verifier, &[leaf.der(), int.cert.der()]), vec![]);
+    Ok(())
+}
+
+#[test]
+fn garbage_after_a_good_chain_is_an_error_on_that_position() -> TestResult {
+    let root = Ca::root("Root", |_| {})?;
+    let int = root.intermediate("Int", |_| {})?;
+    let leaf = int.leaf("leaf", &[HOST], |_| {})?;
+    let verifier = ChainVerifier::new(vec![root.cert.clone()], Purpose::ServerAuth);
+    let garbage = [0x30, 0x03, 0x02, 0x01, 0x00];
+    assert_eq!(
+        kinds(&verifier, &[leaf.der(), int.cert.der(), &garbage]),
+        vec![(UnspecifiedError, garbage.to_vec())]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_leaf_that_does_not_parse_is_never_trusted_through_the_root_behind_it() -> TestResult {
+    let root = Ca::root("Root", |_| {})?;
+    let verifier = ChainVerifier::new(vec![root.cert.clone()], Purpose::ServerAuth);
+    // A leaf whose bytes are a truncated certificate, then the trusted root (no SAN).
+    let leaf = self_signed("leaf", &[HOST], |_| {})?;
+    let broken = leaf
+        .der()
+        .get(..leaf.der().len() - 1)
+        .unwrap_or_default()
+        .to_vec();
+    let errors = kinds(&verifier, &[&broken, root.cert.der()]);
+    assert!(
+        errors.contains(&(UnspecifiedError, broken.clone())),
+        "{errors:?}"
+    );
+    let report = verifier.verify(
+        &broken.as_slice().into(),
+        &[root.cert.der().into()],
+        Some(HOST),
+        &[],
+        rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(now())?,
+        )),
+    );
+    assert_eq!(
+        report.chain.first().map(SslCertificate::der),
+        Some(broken.as_slice())
+    );
+    assert!(report.chain.first().is_some_and(SslCertificate::is_null));
+    Ok(())
+}
+
+#[test]
+fn a_trusted_certificate_without_ca_true_cannot_issue_even_where_webpki_accepts() -> TestResult {
+    // webpki does not look at an anchor's basic constraints: the policy check must.
+    let not_ca = Ca::root("Server Not CA", |p| {
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+        ];
+    })?;
+    let leaf = not_ca.leaf("leaf", &[HOST], |_| {})?;
+    let verifier = ChainVerifier::new(vec![not_ca.cert.clone()], Purpose::ServerAuth);
+    let errors = kinds(&verifier, &[leaf.der()]);
+    assert!(
+        errors.contains(&(InvalidCaCertificate, not_ca.cert.to_der())),
+        "{errors:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_leaf_with_only_certificate_signing_usage_is_an_invalid_purpose() -> TestResult {
+    let root = Ca::root("Root", |_| {})?;
+    let leaf = root.leaf("leaf", &[HOST], |p| {
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    })?;
+    let verifier = ChainVerifier::new(vec![root.cert.clone()], Purpose::ServerAuth);
+    assert_eq!(
+        kinds(&verifier, &[leaf.der()]),
+        vec![(InvalidPurpose, leaf.to_der())]
+    );
+    Ok(())
+}
+
+#[test]
+fn pins_match_only_the_verified_path() -> TestResult {
+    let root = Ca::root("Root", |_| {})?;
+    let other_root = Ca::root("Other Root", |_| {})?;
+    let int = root.intermediate("Int", |_| {})?;
+    let misissued = other_root.leaf("leaf", &[HOST], |_| {})?;
+    let verifier = ChainVerifier::new(
+        vec![root.cert.clone(), other_root.cert.clone()],
+        Purpose::ServerAuth,
+    )
+    .with_pins(vec![int.cert.public_key_sha256()]);
+    let good = int.leaf("leaf", &[HOST], |_| {})?;
+    assert_eq!(kinds(&verifier, &[good.der(), int.cert.der()]), vec![]);
+    assert_eq!(
+        kinds(&verifier, &[misissued.der(), int.cert.der()]),
+        vec![(CertificateRejected, misissued.to_der())]
+    );
+    Ok(())
+}
