@@ -319,31 +319,45 @@ fn nothing_received_before_a_refused_resume_is_readable() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn a_refused_client_certificate_session_is_not_resumed_by_the_server() -> TestResult {
-    // Server asks for client certificates and pauses on errors; the application refuses
-    // an untrusted client. A second connection of the same client must not resume.
-    let pki = Pki::new()?;
+/// Our server on the active backend, requiring client certificates from the test root.
+fn requiring_client_certificates(pki: &Pki) -> Result<SslServer, Box<dyn std::error::Error>> {
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let mut server = support::serving(&leaf)?;
     server.set_peer_verify_mode(sslsocket::PeerVerifyMode::VerifyPeer);
     server.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
-    let listener = SslServer::listen("127.0.0.1:0", server)?;
-    let port = listener.local_addr().port();
-    let untrusted = pki.issue(&support::LeafSpec {
-        issued_by: support::IssuedBy::UntrustedRoot,
-        ..support::LeafSpec::new("client", &["client"])
-    })?;
-    let mut client = support::trusting(&pki)?;
-    client
+    Ok(SslServer::listen("127.0.0.1:0", server)?)
+}
+
+/// A client trusting the test root and presenting `issued` (its chain and key).
+fn presenting(
+    pki: &Pki,
+    issued: &support::Issued,
+) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+    let mut configuration = support::trusting(pki)?;
+    configuration
         .set_local_certificate_chain(
-            untrusted
+            issued
                 .chain_der
                 .iter()
                 .map(|d| SslCertificate::from_der(d))
                 .collect::<Result<Vec<_>, _>>()?,
         )
-        .set_private_key(SslKey::from_der(&untrusted.key_der)?);
+        .set_private_key(SslKey::from_der(&issued.key_der)?);
+    Ok(configuration)
+}
+
+#[test]
+fn a_refused_client_certificate_session_is_not_resumed_by_the_server() -> TestResult {
+    // Server asks for client certificates and pauses on errors; the application refuses
+    // an untrusted client. A second connection of the same client must not resume.
+    let pki = Pki::new()?;
+    let listener = requiring_client_certificates(&pki)?;
+    let port = listener.local_addr().port();
+    let untrusted = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::UntrustedRoot,
+        ..support::LeafSpec::new("client", &["client"])
+    })?;
+    let client = presenting(&pki, &untrusted)?;
     for _ in 0..2 {
         let mut socket = SslSocket::with_configuration(client.clone());
         socket.connect_to_host_encrypted("localhost", port);
@@ -361,26 +375,12 @@ fn a_resumed_client_session_reports_its_own_client_not_the_last_one() -> TestRes
     // Two trusted clients share a server; the first one's resumed session must report the
     // first one's chain (the server stores each session with its own outcome).
     let pki = Pki::new()?;
-    let leaf = pki.leaf("localhost", &["localhost"])?;
-    let mut server = support::serving(&leaf)?;
-    server.set_peer_verify_mode(sslsocket::PeerVerifyMode::VerifyPeer);
-    server.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
-    let listener = SslServer::listen("127.0.0.1:0", server)?;
+    let listener = requiring_client_certificates(&pki)?;
     let port = listener.local_addr().port();
     let client_for =
         |name: &str| -> Result<(SslConfiguration, Vec<u8>), Box<dyn std::error::Error>> {
             let issued = pki.leaf(name, &[name])?;
-            let mut configuration = support::trusting(&pki)?;
-            configuration
-                .set_local_certificate_chain(
-                    issued
-                        .chain_der
-                        .iter()
-                        .map(|d| SslCertificate::from_der(d))
-                        .collect::<Result<Vec<_>, _>>()?,
-                )
-                .set_private_key(SslKey::from_der(&issued.key_der)?);
-            Ok((configuration, issued.cert_der))
+            Ok((presenting(&pki, &issued)?, issued.cert_der))
         };
     let (first, first_cert) = client_for("first.client")?;
     let (second, second_cert) = client_for("second.client")?;

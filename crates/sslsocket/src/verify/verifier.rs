@@ -327,9 +327,18 @@ impl ChainVerifier {
         path: &webpki::VerifiedPath<'_>,
         input: &VerifyInput<'_>,
     ) -> Option<Vec<SslCertificate>> {
+        // The intermediates are certificates the peer sent, parsed already: found by DER,
+        // not parsed again for every candidate path.
         let mut certs = vec![leaf.clone()];
         for intermediate in path.intermediate_certificates() {
-            certs.push(SslCertificate::from_der(intermediate.der().as_ref()).ok()?);
+            let der = intermediate.der();
+            certs.push(
+                input
+                    .chain
+                    .iter()
+                    .find(|c| c.der() == der.as_ref())?
+                    .clone(),
+            );
         }
         if self.depth > 0 && certs.len() > usize::try_from(self.depth).ok()?.saturating_add(1) {
             return None;
