@@ -193,7 +193,9 @@ impl fmt::Display for SocketError {
 /// `QAbstractSocket::SocketOption`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SocketOption {
-    /// `TCP_NODELAY`: disable Nagle's algorithm.
+    /// `TCP_NODELAY`: disable Nagle's algorithm. On by default for every TCP socket the
+    /// library drives (connected, accepted or adopted), unlike Qt: TLS already gathers
+    /// writes into records, and Nagle would hold back a reply's last segment.
     LowDelayOption,
     /// `SO_KEEPALIVE`.
     KeepAliveOption,

@@ -476,3 +476,43 @@ fn a_small_read_buffer_stops_taking_input_until_the_application_reads() -> TestR
     assert!(received == data);
     Ok(())
 }
+
+#[test]
+fn undrained_events_stay_bounded_while_data_flows_and_counts_stay_exact() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    let handshake_events = events(&mut pair.client).len();
+    assert!(handshake_events > 0);
+    events(&mut pair.server);
+
+    // 500 request/response rounds; nobody drains the events meanwhile.
+    let mut received = 0;
+    for _ in 0..500 {
+        pair.client.write(b"ping")?;
+        pair.run()?;
+        assert_eq!(read_all(&mut pair.server), b"ping");
+        pair.server.write(b"pong!")?;
+        pair.run()?;
+        received += read_all(&mut pair.client).len();
+    }
+    assert_eq!(received, 500 * 5);
+    let client_events = events(&mut pair.client);
+    assert!(
+        client_events.len() <= 3,
+        "the counters did not merge: {} events: {:?}",
+        client_events.len(),
+        &client_events[..client_events.len().min(8)]
+    );
+    let written: usize = client_events
+        .iter()
+        .filter_map(|e| match e {
+            SslEvent::BytesWritten(n) => Some(*n),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(written, 500 * 4);
+    assert!(client_events.contains(&SslEvent::ReadyRead));
+    Ok(())
+}

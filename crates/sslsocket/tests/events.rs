@@ -286,3 +286,38 @@ fn low_delay_and_keep_alive_are_set_and_read_back() -> TestResult {
     assert!(client.socket_option(SocketOption::KeepAliveOption).is_err());
     Ok(())
 }
+
+#[test]
+fn low_delay_is_on_for_connected_adopted_and_accepted_sockets_on_both_drivers() -> TestResult {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let mut connected = SslSocket::new();
+    connected.connect_to_host("127.0.0.1", port);
+    connected.wait_for_connected(WAIT)?;
+    let (accepted, _) = listener.accept()?;
+    assert!(!accepted.nodelay()?, "the kernel's default is Nagle on");
+    let adopted = SslSocket::from_tcp_stream(accepted, SslConfiguration::default())?;
+    assert!(connected.socket_option(SocketOption::LowDelayOption)?);
+    assert!(adopted.socket_option(SocketOption::LowDelayOption)?);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let port = listener.local_addr()?.port();
+        let connected = sslsocket::tokio::SslSocket::connect_to_host(
+            "127.0.0.1",
+            port,
+            SslConfiguration::default(),
+        )
+        .await?;
+        let (accepted, _) = listener.accept().await?;
+        assert!(!accepted.nodelay()?);
+        let adopted =
+            sslsocket::tokio::SslSocket::from_tcp_stream(accepted, SslConfiguration::default())?;
+        assert!(connected.socket_option(SocketOption::LowDelayOption)?);
+        assert!(adopted.socket_option(SocketOption::LowDelayOption)?);
+        TestResult::Ok(())
+    })
+}

@@ -691,3 +691,66 @@ fn silent_connections_cannot_hold_every_handshake_slot() -> TestResult {
     drop(silent);
     Ok(())
 }
+
+#[test]
+fn dropping_an_encrypted_socket_with_a_silent_peer_returns_promptly_and_delivers() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", server.local_addr().port());
+    client.wait_for_encrypted(WAIT)?;
+    // The peer is alive and silent: it neither reads nor closes while the client drops.
+    let mut peer = server
+        .next_connection(WAIT)?
+        .map_err(|failed| failed.error_string())?;
+    client.write_all(b"last words")?;
+
+    let (done, finished) = mpsc::channel();
+    let started = Instant::now();
+    let worker = thread::spawn(move || {
+        drop(client);
+        let _ = done.send(started.elapsed());
+    });
+    let took = finished.recv_timeout(Duration::from_secs(3));
+    let _ = worker.join();
+    let elapsed = took.map_err(|_| "drop was still blocked after 3 s")?;
+    assert!(elapsed < SLACK, "drop took {elapsed:?}");
+
+    // What was written before the drop arrives, then a clean end (close_notify).
+    peer.set_io_timeout(Some(WAIT));
+    let mut received = Vec::new();
+    peer.read_to_end(&mut received)?;
+    assert_eq!(received, b"last words");
+    Ok(())
+}
+
+#[test]
+fn a_close_sees_the_peers_close_notify_that_arrives_while_it_lingers() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", server.local_addr().port());
+    client.wait_for_encrypted(WAIT)?;
+    let mut peer = server
+        .next_connection(WAIT)?
+        .map_err(|failed| failed.error_string())?;
+    // The peer answers our close_notify with its own, a little later.
+    let answer = thread::spawn(move || -> Result<(), String> {
+        peer.set_io_timeout(Some(WAIT));
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).map_err(|e| e.to_string())?;
+        thread::sleep(Duration::from_millis(50));
+        peer.disconnect_from_host().map_err(|e| e.to_string())
+    });
+    client.disconnect_from_host()?;
+    answer.join().map_err(|_| "the peer panicked")??;
+    assert_eq!(client.state(), SocketState::UnconnectedState);
+    assert!(
+        !client.core().is_truncated(),
+        "the peer's close_notify was taken for a truncation: {}",
+        client.error_string()
+    );
+    Ok(())
+}

@@ -44,20 +44,15 @@ impl Deadline {
     }
 }
 
-/// Readiness of a socket.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Ready {
-    pub(crate) readable: bool,
-}
-
 /// Waits until `stream` is readable (if `read`) or writable (if `write`), or the deadline.
+/// An error or hang-up on the socket also ends the wait: the next read or write reports it.
 pub(crate) fn wait(
     stream: &TcpStream,
     read: bool,
     write: bool,
     deadline: &Deadline,
     what: &str,
-) -> Result<Ready, Error> {
+) -> Result<(), Error> {
     let left = deadline.remaining(what)?;
     let mut flags = PollFlags::empty();
     if read {
@@ -74,14 +69,9 @@ pub(crate) fn wait(
     loop {
         match poll(&mut fds, timeout.as_ref()) {
             Ok(0) => return Err(Error::Timeout(what.to_string())),
-            Ok(_) => break,
+            Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(Error::io("poll", e.into())),
         }
     }
-    let revents = fds.first().map_or(PollFlags::empty(), PollFd::revents);
-    let trouble = revents.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL);
-    Ok(Ready {
-        readable: revents.contains(PollFlags::IN) || (read && trouble),
-    })
 }

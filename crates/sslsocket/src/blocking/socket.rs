@@ -18,8 +18,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most application data waiting ahead of the wire before `write` blocks, and the
 /// most one `write` takes (the tokio driver's bound).
 const WRITE_BACKLOG: usize = 64 * 1024;
-/// How long dropping a connected socket waits to deliver pending data.
-const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most reads a drop makes to take what the peer already sent (so closing does not
+/// turn into a reset that destroys our last bytes in flight); it never waits for more.
+const DROP_DRAIN_READS: usize = 16;
 /// How long closing in answer to the peer's close_notify waits for its end of stream.
 const ANSWER_LINGER: Duration = Duration::from_millis(250);
 /// How long a close waits for the peer's end of stream after ours.
@@ -55,6 +56,8 @@ pub struct SslSocket {
     io_timeout: Option<Duration>,
     seen_available: usize,
     close_deadline: Option<Deadline>,
+    /// The socket is being dropped: closing must not wait for anything.
+    dropping: bool,
 }
 
 impl Default for SslSocket {
@@ -81,6 +84,7 @@ impl SslSocket {
             io_timeout: None,
             seen_available: 0,
             close_deadline: None,
+            dropping: false,
         }
     }
 
@@ -104,6 +108,11 @@ impl SslSocket {
         stream
             .set_nonblocking(true)
             .map_err(|e| Error::io("adopting the socket", e))?;
+        // TCP_NODELAY on every socket the library drives: TLS gathers what is written into
+        // records sent with one write per flush, and Nagle would only hold a response's
+        // last segment back for the peer's delayed ACK (40 ms). `set_socket_option(
+        // LowDelayOption, false)` turns it off again. Failing costs latency only.
+        let _ = stream.set_nodelay(true);
         self.peer_addr = stream.peer_addr().ok();
         self.local_addr = stream.local_addr().ok();
         self.stream = Some(stream);
@@ -496,9 +505,9 @@ impl SslSocket {
             if let Some(failure) = self.core.failure() {
                 return Err(failure.clone());
             }
-            let Some(stream) = self.stream.as_ref() else {
+            if self.stream.is_none() {
                 return Err(self.closed_error());
-            };
+            }
             let want_read = self.core.wants_read();
             let want_write = self.core.wants_write();
             if !want_read && !want_write {
@@ -509,25 +518,28 @@ impl SslSocket {
                     "{what}: no progress possible (read buffer full)"
                 )));
             }
-            let ready = wait(stream, want_read, want_write, deadline, what)?;
-            if ready.readable && want_read {
-                self.read_once()?;
+            // The socket is non-blocking: read first and wait only when nothing is there,
+            // so data already in the kernel costs one system call, not a `poll` and a read.
+            if want_read && self.read_once()? {
+                continue;
             }
+            let Some(stream) = self.stream.as_ref() else {
+                return Err(self.closed_error());
+            };
+            wait(stream, want_read, want_write, deadline, what)?;
         }
     }
 
-    fn read_once(&mut self) -> Result<(), Error> {
+    /// One non-blocking read into the core. False when the socket had nothing to give
+    /// (the caller then waits for readability).
+    fn read_once(&mut self) -> Result<bool, Error> {
         let Some(stream) = self.stream.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         match self.core.read_from(stream) {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    || e.kind() == io::ErrorKind::Interrupted =>
-            {
-                Ok(())
-            }
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -535,7 +547,7 @@ impl SslSocket {
                 ) =>
             {
                 self.core.handle_eof();
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 let error = Error::io("reading from the socket", e);
@@ -573,17 +585,22 @@ impl SslSocket {
         if let Some(stream) = self.stream.take() {
             let _ = stream.shutdown(Shutdown::Write);
             // Linger only after a graceful close, within the caller's deadline; a failed
-            // or aborted connection is dropped at once.
+            // or aborted connection, or a dropped socket, is closed at once.
             let graceful =
                 self.core.failure().is_none() && self.core.state() != SocketState::UnconnectedState;
             if graceful && !self.core.is_eof() {
                 // Our own close waits up to LINGER within its deadline; a close that answers
-                // the peer's close_notify only briefly.
+                // the peer's close_notify only briefly; a drop not at all.
                 let deadline = match self.close_deadline {
-                    Some(d) => d.min(Deadline::after(LINGER)),
-                    None => Deadline::after(ANSWER_LINGER),
+                    _ if self.dropping => None,
+                    Some(d) => Some(d.min(Deadline::after(LINGER))),
+                    None => Some(Deadline::after(ANSWER_LINGER)),
                 };
-                if self.linger(&stream, &deadline) {
+                let seen_end = match deadline {
+                    Some(deadline) => self.linger(&stream, &deadline),
+                    None => self.drain_now(&stream),
+                };
+                if seen_end {
                     self.core.handle_eof();
                 }
             }
@@ -592,22 +609,55 @@ impl SslSocket {
         self.core.handle_closed();
     }
 
-    /// After our end of stream, reads (and drops) until the peer's, briefly, so unread
-    /// data does not turn our close into a reset that could destroy data in flight.
-    /// Returns whether the peer's end of stream was seen.
-    fn linger(&self, stream: &TcpStream, deadline: &Deadline) -> bool {
-        let mut sink = [0u8; 4096];
-        let mut reader = stream;
+    /// After our end of stream, reads until the peer's, briefly, so unread data does not
+    /// turn our close into a reset that could destroy data in flight. While the core takes
+    /// input the bytes go to it, so the peer's close_notify is seen (its end of stream is
+    /// then a clean close, not a truncation); the rest is dropped. Returns whether the
+    /// peer's end of stream was seen.
+    fn linger(&mut self, stream: &TcpStream, deadline: &Deadline) -> bool {
         loop {
-            match wait(stream, true, false, deadline, "linger") {
-                Ok(r) if r.readable => match reader.read(&mut sink) {
-                    Ok(0) => return true,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return true,
-                },
-                _ => return false,
+            match self.read_or_drop(stream) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => {
+                    if wait(stream, true, false, deadline, "linger").is_err() {
+                        return false;
+                    }
+                }
             }
+        }
+    }
+
+    /// `linger` without waiting: takes what the socket holds now (bounded), for `Drop`.
+    fn drain_now(&mut self, stream: &TcpStream) -> bool {
+        for _ in 0..DROP_DRAIN_READS {
+            match self.read_or_drop(stream) {
+                Some(true) => return true,
+                Some(false) => {}
+                // Nothing there now: a drop does not wait for more.
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Reads once without waiting, into the core while it takes input, else into a sink.
+    /// `Some(true)`: the peer's end of stream (or a failure); `Some(false)`: bytes were
+    /// read; `None`: nothing there now.
+    fn read_or_drop(&mut self, stream: &TcpStream) -> Option<bool> {
+        let mut reader = stream;
+        let result = if self.core.wants_read() {
+            self.core.read_from(&mut reader)
+        } else {
+            let mut sink = [0u8; 4096];
+            reader.read(&mut sink)
+        };
+        match result {
+            Ok(0) => Some(true),
+            Ok(_) => Some(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Some(false),
+            Err(_) => Some(true),
         }
     }
 
@@ -916,13 +966,20 @@ impl BufRead for SslSocket {
 }
 
 impl Drop for SslSocket {
+    /// Never blocks. Qt aborts on destruction; we still hand the kernel, without waiting,
+    /// what was written and our close_notify, then close. Whatever the kernel cannot take
+    /// at once is lost: `disconnect_from_host()` (or `disconnect_within`) is the close that
+    /// waits, within its deadline, until everything reached the peer.
     fn drop(&mut self) {
-        // Qt aborts on destruction; we still try to deliver what was written, briefly.
         if self.stream.is_some()
             && self.core.state() != SocketState::UnconnectedState
             && self.core.failure().is_none()
         {
-            let _ = self.disconnect_within(DROP_CLOSE_TIMEOUT);
+            self.dropping = true;
+            self.core.disconnect_from_host();
+            if self.flush_nonblocking().is_ok() && self.stream.is_some() {
+                self.close_stream();
+            }
         }
     }
 }

@@ -316,28 +316,50 @@ impl SslCore {
 
     /// The next event, in Qt's order.
     pub fn poll_event(&mut self) -> Option<SslEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            // An idle connection keeps no storage for events.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     fn push(&mut self, event: SslEvent) {
-        // Coalesce the high-volume events so the queue stays bounded when nobody drains it.
-        match (self.events.back_mut(), &event) {
-            (Some(SslEvent::ReadyRead), SslEvent::ReadyRead) => return,
-            (Some(SslEvent::BytesWritten(a)), SslEvent::BytesWritten(b)) => {
-                *a += b;
-                return;
+        // The high-volume events (data arrived, bytes written) are counters: each merges
+        // into one of its kind in the run of such events at the end of the queue (at most
+        // one of each kind), so a connection that moves data adds nothing to a queue that
+        // nobody drains.
+        if is_counter(&event) {
+            for queued in self.events.iter_mut().rev() {
+                match (queued, &event) {
+                    (SslEvent::ReadyRead, SslEvent::ReadyRead) => return,
+                    (SslEvent::BytesWritten(a), SslEvent::BytesWritten(b))
+                    | (SslEvent::EncryptedBytesWritten(a), SslEvent::EncryptedBytesWritten(b)) => {
+                        *a += b;
+                        return;
+                    }
+                    (queued, _) if is_counter(queued) => {}
+                    _ => break,
+                }
             }
-            (Some(SslEvent::EncryptedBytesWritten(a)), SslEvent::EncryptedBytesWritten(b)) => {
-                *a += b;
-                return;
-            }
-            _ => {}
         }
-        if self.events.len() >= 4096 {
+        if self.events.len() >= MAX_EVENTS {
             self.events.pop_front();
         }
         self.events.push_back(event);
     }
+}
+
+/// The most events a core keeps for an application that does not drain them (the oldest
+/// go first); with counters merged, only a long run of verification errors comes near.
+const MAX_EVENTS: usize = 4096;
+
+/// Events that count something and may merge with one of their kind.
+fn is_counter(event: &SslEvent) -> bool {
+    matches!(
+        event,
+        SslEvent::ReadyRead | SslEvent::BytesWritten(_) | SslEvent::EncryptedBytesWritten(_)
+    )
 }
 
 impl std::fmt::Debug for SslCore {

@@ -162,6 +162,11 @@ impl SslSocket {
     }
 
     fn set_tcp_stream(&mut self, stream: TcpStream) {
+        // TCP_NODELAY, as on every socket the library drives (see the README: TLS already
+        // gathers what is written into records sent with one write per flush; Nagle would
+        // only hold a response's last segment back for the peer's delayed ACK). Failing
+        // to set it costs latency, never correctness.
+        let _ = stream.set_nodelay(true);
         self.peer_addr = stream.peer_addr().ok();
         self.local_addr = stream.local_addr().ok();
         self.stream = Some(stream);
