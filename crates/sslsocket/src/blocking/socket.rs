@@ -58,6 +58,22 @@ pub struct SslSocket {
     close_deadline: Option<Deadline>,
     /// The socket is being dropped: closing must not wait for anything.
     dropping: bool,
+    /// The last read filled the buffer it was given: the kernel may hold more.
+    more_in_kernel: bool,
+}
+
+/// A read of the socket that records whether it filled the buffer it was given.
+struct FillReader<'a> {
+    stream: &'a mut TcpStream,
+    filled: bool,
+}
+
+impl Read for FillReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.filled = n > 0 && n == buf.len();
+        Ok(n)
+    }
 }
 
 impl Default for SslSocket {
@@ -85,6 +101,7 @@ impl SslSocket {
             seen_available: 0,
             close_deadline: None,
             dropping: false,
+            more_in_kernel: true,
         }
     }
 
@@ -497,6 +514,7 @@ impl SslSocket {
         what: &str,
         done: impl Fn(&SslCore) -> bool,
     ) -> Result<(), Error> {
+        let mut polled = false;
         loop {
             self.flush_nonblocking()?;
             if done(&self.core) {
@@ -518,15 +536,20 @@ impl SslSocket {
                     "{what}: no progress possible (read buffer full)"
                 )));
             }
-            // The socket is non-blocking: read first and wait only when nothing is there,
-            // so data already in the kernel costs one system call, not a `poll` and a read.
-            if want_read && self.read_once()? {
-                continue;
+            // The socket is non-blocking. When the last read filled its buffer the kernel
+            // probably holds more: read at once, without `poll`. When it did not (the
+            // kernel was drained), or after a wait, read after `poll` says so.
+            if want_read && (polled || self.more_in_kernel) {
+                polled = false;
+                if self.read_once()? {
+                    continue;
+                }
             }
             let Some(stream) = self.stream.as_ref() else {
                 return Err(self.closed_error());
             };
             wait(stream, want_read, want_write, deadline, what)?;
+            polled = true;
         }
     }
 
@@ -536,7 +559,13 @@ impl SslSocket {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(false);
         };
-        match self.core.read_from(stream) {
+        let mut reader = FillReader {
+            stream,
+            filled: false,
+        };
+        let result = self.core.read_from(&mut reader);
+        self.more_in_kernel = reader.filled;
+        match result {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
