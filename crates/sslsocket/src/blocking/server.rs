@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::blocking::SslSocket;
 use crate::config::SslConfiguration;
-use crate::core::SslHooks;
+use crate::core::{SslCore, SslHooks};
 use crate::error::{Error, TlsFailure};
 
 /// How many handshakes run at once before new connections wait to be accepted.
@@ -67,7 +67,11 @@ impl SslServer {
         let timeout_ref = Arc::clone(&timeout);
         thread::Builder::new()
             .name("sslsocket-accept".into())
-            .spawn(move || accept_loop(listener, configuration, tx, stop_flag, timeout_ref))
+            .spawn(move || {
+                // One configuration for every connection, shared, never copied.
+                let configuration = Arc::new(configuration);
+                accept_loop(listener, configuration, tx, stop_flag, timeout_ref)
+            })
             .map_err(|e| Error::io("starting the accept thread", e))?;
         Ok(SslServer {
             local_addr,
@@ -138,7 +142,7 @@ impl Drop for SslServer {
 
 fn accept_loop(
     listener: TcpListener,
-    configuration: SslConfiguration,
+    configuration: Arc<SslConfiguration>,
     tx: SyncSender<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
     timeout: Arc<std::sync::Mutex<Settings>>,
@@ -156,7 +160,7 @@ fn accept_loop(
             Ok(t) => t.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        let configuration = configuration.clone();
+        let configuration = Arc::clone(&configuration);
         let tx = tx.clone();
         let counter = Arc::clone(&running);
         let busy = counter.fetch_add(1, Ordering::AcqRel);
@@ -216,14 +220,15 @@ fn send_bounded(
 #[allow(clippy::result_large_err)]
 fn handshake(
     stream: std::net::TcpStream,
-    configuration: SslConfiguration,
+    configuration: Arc<SslConfiguration>,
     settings: Settings,
 ) -> Result<SslSocket, SslSocket> {
     let limit = settings.handshake_timeout;
-    let mut socket = match SslSocket::from_tcp_stream(stream, configuration.clone()) {
+    let core = || SslCore::with_shared_configuration(Arc::clone(&configuration));
+    let mut socket = match SslSocket::adopt(stream, core()) {
         Ok(socket) => socket,
         Err(error) => {
-            let mut failed = SslSocket::with_configuration(configuration);
+            let mut failed = SslSocket::with_core(core());
             failed.record_failure(error);
             return Err(failed);
         }

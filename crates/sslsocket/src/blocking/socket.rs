@@ -90,8 +90,13 @@ impl SslSocket {
 
     /// An unconnected socket with this configuration.
     pub fn with_configuration(configuration: SslConfiguration) -> SslSocket {
+        SslSocket::with_core(SslCore::new(configuration))
+    }
+
+    /// An unconnected socket over `core` (a server's, sharing its configuration).
+    pub(crate) fn with_core(core: SslCore) -> SslSocket {
         SslSocket {
-            core: SslCore::new(configuration),
+            core,
             stream: None,
             target: None,
             encrypt_on_connect: false,
@@ -110,7 +115,12 @@ impl SslSocket {
         stream: TcpStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
-        let mut socket = SslSocket::with_configuration(configuration);
+        SslSocket::adopt(stream, SslCore::new(configuration))
+    }
+
+    /// Adopts `stream` with `core` (a server's sockets share one configuration).
+    pub(crate) fn adopt(stream: TcpStream, core: SslCore) -> Result<SslSocket, Error> {
+        let mut socket = SslSocket::with_core(core);
         socket.set_tcp_stream(stream)?;
         Ok(socket)
     }

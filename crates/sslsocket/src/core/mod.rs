@@ -90,7 +90,8 @@ pub enum Phase {
 
 /// The state of one socket, without I/O.
 pub struct SslCore {
-    configuration: SslConfiguration,
+    /// Shared by every socket a server makes (copied on write by `configuration_mut`).
+    configuration: Arc<SslConfiguration>,
     backend: Option<Arc<dyn Backend>>,
     mode: SslMode,
     state: SocketState,
@@ -138,6 +139,12 @@ pub struct SslCore {
 impl SslCore {
     /// A core in `UnencryptedMode`, `UnconnectedState`, with this configuration.
     pub fn new(configuration: SslConfiguration) -> SslCore {
+        SslCore::with_shared_configuration(Arc::new(configuration))
+    }
+
+    /// A core like [`new`](Self::new) that shares `configuration` with others (a server's
+    /// sockets): no copy per connection; `configuration_mut` copies it on first change.
+    pub fn with_shared_configuration(configuration: Arc<SslConfiguration>) -> SslCore {
         SslCore {
             configuration,
             backend: None,
@@ -190,7 +197,7 @@ impl SslCore {
             )
             .into());
         }
-        self.configuration = configuration;
+        self.configuration = Arc::new(configuration);
         Ok(())
     }
 
@@ -202,7 +209,7 @@ impl SslCore {
             )
             .into());
         }
-        Ok(&mut self.configuration)
+        Ok(Arc::make_mut(&mut self.configuration))
     }
 
     /// Verify the peer's certificate against `name` instead of the host connected to.

@@ -4,12 +4,13 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use crate::config::SslConfiguration;
+use crate::core::SslCore;
 use crate::error::Error;
 use crate::tokio::SslSocket;
 
@@ -45,7 +46,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 pub struct SslServer {
     listener: TcpListener,
-    configuration: SslConfiguration,
+    configuration: Arc<SslConfiguration>,
     local_addr: SocketAddr,
     handshake_timeout: Duration,
 }
@@ -74,7 +75,7 @@ impl SslServer {
             .map_err(|e| Error::io("listening", e))?;
         Ok(SslServer {
             listener,
-            configuration,
+            configuration: Arc::new(configuration),
             local_addr,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         })
@@ -119,11 +120,11 @@ impl SslServer {
         &self,
         stream: TcpStream,
     ) -> impl Future<Output = Result<SslSocket, FailedHandshake>> + Send + 'static {
-        let configuration = self.configuration.clone();
+        // Every connection shares the server's configuration: no copy per connection.
+        let core = SslCore::with_shared_configuration(Arc::clone(&self.configuration));
         let limit = self.handshake_timeout;
         async move {
-            let mut socket = SslSocket::from_tcp_stream(stream, configuration)
-                .map_err(|error| FailedHandshake::new(error, None))?;
+            let mut socket = SslSocket::adopt(stream, core);
             match ::tokio::time::timeout(limit, socket.start_server_encryption()).await {
                 Ok(Ok(())) => Ok(socket),
                 Ok(Err(error)) => {

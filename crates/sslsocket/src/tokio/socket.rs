@@ -69,8 +69,12 @@ impl SslSocket {
     /// An unconnected socket with this configuration, for the accessors only; connect with
     /// the associated functions below.
     fn unconnected(configuration: SslConfiguration) -> SslSocket {
+        SslSocket::with_core(SslCore::new(configuration))
+    }
+
+    fn with_core(core: SslCore) -> SslSocket {
         SslSocket {
-            core: SslCore::new(configuration),
+            core,
             stream: None,
             write_shut: false,
             host: None,
@@ -156,9 +160,14 @@ impl SslSocket {
         stream: TcpStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
-        let mut socket = SslSocket::unconnected(configuration);
+        Ok(SslSocket::adopt(stream, SslCore::new(configuration)))
+    }
+
+    /// Adopts `stream` with `core` (a server's sockets share one configuration).
+    pub(crate) fn adopt(stream: TcpStream, core: SslCore) -> SslSocket {
+        let mut socket = SslSocket::with_core(core);
         socket.set_tcp_stream(stream);
-        Ok(socket)
+        socket
     }
 
     fn set_tcp_stream(&mut self, stream: TcpStream) {
