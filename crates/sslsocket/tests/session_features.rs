@@ -506,3 +506,26 @@ fn alpn_without_overlap_is_refused_by_openssl_with_no_application_protocol() -> 
     );
     Ok(())
 }
+
+#[test]
+fn tickets_that_arrive_while_the_client_closes_are_kept_for_the_next_connection() -> TestResult {
+    let pki = Pki::new()?;
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+    let port = listener.local_addr().port();
+    let client = client_configuration(&pki)?;
+    // Connect and close at once: the server's tickets (sent after our Finished) come in
+    // while we close, before the server's close_notify.
+    let mut first = SslSocket::with_configuration(client.clone());
+    first.connect_to_host_encrypted("localhost", port);
+    first.wait_for_encrypted(WAIT)?;
+    first.disconnect_from_host()?;
+    assert!(
+        first
+            .take_events()
+            .contains(&sslsocket::SslEvent::NewSessionTicketReceived),
+        "no ticket was taken in while closing"
+    );
+    let second = connect_and_collect_tickets(&client, port)?;
+    assert!(second.core().is_session_resumed());
+    Ok(())
+}

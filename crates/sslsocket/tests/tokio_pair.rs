@@ -614,3 +614,38 @@ fn descriptor_limit() -> usize {
         .and_then(|soft| soft.parse().ok())
         .unwrap_or(1024)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_tickets_and_close_notify_that_arrive_while_closing_are_taken_in() -> TestResult {
+    let pki = Pki::new()?;
+    let server = SslServer::bind("127.0.0.1:0", server_configuration(&pki)?).await?;
+    let port = server.local_addr().port();
+    let served = tokio::spawn(async move {
+        for _ in 0..2 {
+            let mut socket = server.accept_encrypted().await?;
+            let mut rest = Vec::new();
+            socket
+                .read_to_end(&mut rest)
+                .await
+                .map_err(|e| sslsocket::Error::io("reading", e))?;
+            socket.disconnect_from_host().await?;
+        }
+        Ok::<_, sslsocket::Error>(())
+    });
+    let client = client_configuration(&pki)?;
+    // Connect and close at once: the server's tickets and its close_notify come in while
+    // the client closes.
+    let mut first = SslSocket::connect_to_host_encrypted("localhost", port, client.clone()).await?;
+    timeout(STEP, first.disconnect_from_host()).await??;
+    let events = first.take_events();
+    assert!(
+        events.contains(&SslEvent::NewSessionTicketReceived),
+        "no ticket was taken in while closing: {events:?}"
+    );
+    assert!(!first.core().is_truncated(), "{}", first.error_string());
+    let mut second = SslSocket::connect_to_host_encrypted("localhost", port, client).await?;
+    assert!(second.core().is_session_resumed());
+    timeout(STEP, second.disconnect_from_host()).await??;
+    timeout(STEP, served).await???;
+    Ok(())
+}

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::tokio::io::AsyncReadExt;
 use ::tokio::net::TcpStream;
 
 use crate::cert::{SslCertificate, SslCipher};
@@ -15,6 +14,7 @@ use crate::core::SslCore;
 use crate::enums::{SocketError, SocketState, SslMode, SslProtocol};
 use crate::error::{ApiMisuse, Error};
 use crate::ssl_error::SslError;
+use crate::tokio::io::PollReader;
 use crate::tokio::pump::Drive;
 
 /// How long a close waits for the peer's end of stream after ours, as the blocking driver.
@@ -345,21 +345,40 @@ impl SslSocket {
                 let _ = rustix::net::shutdown(&*stream, rustix::net::Shutdown::Write);
                 self.write_shut = true;
             }
-            if !self.core.is_eof() {
-                let mut sink = [0u8; 4096];
-                let _ = ::tokio::time::timeout(LINGER, async {
-                    while let Ok(n) = stream.read(&mut sink).await {
-                        if n == 0 {
-                            break;
-                        }
-                    }
-                })
-                .await;
-            }
+        }
+        if self.stream.is_some() && !self.core.is_eof() {
+            let _ = ::tokio::time::timeout(LINGER, poll_fn(|cx| self.poll_linger(cx))).await;
         }
         self.stream = None;
         self.core.handle_closed();
         result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })
+    }
+
+    /// After our end of stream, reads until the peer's. While the core takes input the
+    /// bytes go to it, so what the peer sent before its end counts (session tickets, its
+    /// close_notify, which makes the end clean rather than a truncation); the rest is
+    /// dropped. `Ready` at the peer's end of stream or a read error.
+    fn poll_linger(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        use std::task::Poll;
+        let mut sink = [0u8; 4096];
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return Poll::Ready(());
+            };
+            let mut reader = PollReader { io: stream, cx };
+            let read = if self.core.wants_read() {
+                self.core.read_from(&mut reader)
+            } else {
+                io::Read::read(&mut reader, &mut sink)
+            };
+            match read {
+                Ok(0) => return Poll::Ready(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Poll::Ready(()),
+            }
+        }
     }
 
     /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`).
