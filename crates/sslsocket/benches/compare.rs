@@ -10,7 +10,7 @@
 //!
 //! Workloads (sizes scale with `BENCH_SCALE`, default 1):
 //! - `handshakes`: full handshakes/s, one at a time: connect, handshake, clean close both
-//!   ways (close_notify both ways), no resumption on the client (400 per sample);
+//!   ways (close_notify both ways), no resumption on the client (800 per sample);
 //! - `resumed`: the same with the client's session cache on (TLS 1.3 tickets, one warm-up
 //!   connection first, 1,000 per sample), plus one byte server → client before the close
 //!   (the server sets TCP_NODELAY first): the byte comes after the server's tickets, so
@@ -18,10 +18,10 @@
 //!   close_notify during `disconnect_from_host`: without the byte it never resumes). Each
 //!   connection is checked for resumption (ours: `core().is_session_resumed()`, rustls:
 //!   `handshake_kind()`, openssl: `session_reused()`) and the counts are printed;
-//! - `bulk-aes128`, `bulk-aes256`, `bulk-chacha`: 256 MiB client → server in 64 KiB
+//! - `bulk-aes128`, `bulk-aes256`, `bulk-chacha`: 512 MiB client → server in 64 KiB
 //!   writes on a connection restricted to that suite on both sides, the server counts
 //!   and answers one byte at the end (the clock stops when the client has it);
-//! - `pingpong`: one connection, 10,000 request/response pairs of 64 bytes: round trips/s
+//! - `pingpong`: one connection, 20,000 request/response pairs of 64 bytes: round trips/s
 //!   and the p50/p99 latency of one round trip, µs;
 //! - `memory`: KiB of server RSS per idle TLS connection. The server is a child process
 //!   (this binary, `BENCH_ROLE=memory-server`); the parent connects once (warm-up), the
@@ -38,7 +38,7 @@
 //! library's default suite except in `bulk-*`. Each configuration is built once and
 //! reused. What each variant negotiated is printed at start, and the run stops if the
 //! variants of a section disagree on suite or group. Socket options are each library's
-//! defaults (no `TCP_NODELAY` set by the bench).
+//! defaults (the bench sets `TCP_NODELAY` only on the resumed workload's server).
 //!
 //! Method: the machine is shared and noisy, so the run is `BENCH_RUNS` rounds (default 3);
 //! in each, every workload runs each variant back to back, the order alternating between
@@ -50,7 +50,9 @@
 //! Markdown for the README.
 //!
 //! Run: `cargo bench -p sslsocket --bench compare [--features openssl]`, or
-//! `scripts/bench`. The default run takes about 2–3 minutes on 2 shared cores.
+//! `scripts/bench`. The default run takes about 2–3 minutes on 2 shared cores. Without
+//! the `--bench` argument that `cargo bench` passes (`cargo test --benches`, or the binary
+//! run by hand), it is a smoke run: one round at 1/20 of the sizes.
 //! Selection: `BENCH_ONLY=handshakes,bulk` (workload names above; `bulk` is all three),
 //! `BENCH_SECTIONS=rustls` (or `openssl`). For a profiler, one variant once in this
 //! process: `COMPARE_ONLY=tokio-bulk-aes128` (`blocking-`/`tokio-`/`raw-` + a workload;
@@ -75,11 +77,11 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 use common::{BenchResult, Pki, Suite, Worker};
 
-const HANDSHAKES: usize = 400;
+const HANDSHAKES: usize = 800;
 const RESUMED: usize = 1000;
-const BULK: usize = 256 << 20;
+const BULK: usize = 512 << 20;
 const CHUNK: usize = 64 << 10;
-const PINGS: usize = 10_000;
+const PINGS: usize = 20_000;
 const PING: usize = 64;
 const IDLE: usize = 1000;
 /// Bound of every blocking wait, so a broken variant fails instead of hanging.
@@ -282,12 +284,7 @@ fn selected_workloads() -> BenchResult<Vec<Workload>> {
 
 /// `BENCH_SCALE` × `n`, at least 1.
 fn scaled(n: usize) -> usize {
-    let scale = std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(1.0);
-    ((n as f64 * scale) as usize).max(1)
+    ((n as f64 * common::scale()) as usize).max(1)
 }
 
 /// Work sizes, scaled once.
@@ -400,6 +397,11 @@ fn run_section(section: Section, pki: &Pki) -> BenchResult<String> {
     let runs = common::runs(3)?;
     println!();
     println!("==== {} ====", section.title());
+    println!(
+        "{}; TLS library: {}",
+        common::machine(),
+        sslsocket::backend::ssl_library_version_string()
+    );
     check_negotiation(&setup, &runtime, &workloads)?;
     if workloads.contains(&Workload::Memory) {
         common::require_open_files(2 * setup.sizes.idle as u64 + 100)?;
@@ -1109,9 +1111,11 @@ fn a_describe(conn: &AConn) -> (String, (String, String)) {
                 .unwrap_or_default();
             (
                 format!(
-                    "{:?} {suite} {group} ({:?})",
-                    connection.protocol_version(),
-                    connection.handshake_kind()
+                    "{} {suite} {group}",
+                    connection
+                        .protocol_version()
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("?"),
                 ),
                 (suite, group),
             )

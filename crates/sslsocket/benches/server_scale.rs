@@ -13,7 +13,7 @@
 //! `compare` (ECDSA P-256, TLS 1.3, X25519, the default suite); our server's handshake
 //! timeout is 30 s (Qt's 5 s could fire under 1,000 clients on a busy machine).
 //!
-//! A measurement: start N client tasks, wait 0.5 s (warm-up), count handshakes and read
+//! A measurement: start N client tasks, wait 0.5 s + N ms (warm-up), count handshakes and read
 //! the server's CPU time over a window (2 s, `BENCH_WINDOW` seconds), then stop the
 //! clients and let the connections in flight finish (not counted). Rounds: `BENCH_RUNS`
 //! (default 2); in each, every concurrency measures both servers back to back, the order
@@ -23,7 +23,9 @@
 //! whole run, idle while the other one is measured.
 //!
 //! Run: `cargo bench -p sslsocket --bench server_scale` (about 45 s by default) or
-//! `scripts/bench`. Needs ~1,100 open files per process (`ulimit -n`).
+//! `scripts/bench`. Needs ~1,100 open files per process (`ulimit -n`). Without the
+//! `--bench` argument that `cargo bench` passes (`cargo test --benches`), a smoke run:
+//! one round of 0.1 s windows.
 
 mod common;
 
@@ -60,7 +62,10 @@ fn main() -> BenchResult<()> {
         .ok()
         .and_then(|w| w.parse::<f64>().ok())
         .filter(|w| *w > 0.0)
-        .map_or(Duration::from_secs(2), Duration::from_secs_f64);
+        .map_or(
+            Duration::from_secs_f64(2.0 * common::scale().min(1.0)),
+            Duration::from_secs_f64,
+        );
     let runs = common::runs(2)?;
     let client = common::rustls_client(&pki, Suite::Default, false)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -83,6 +88,7 @@ fn main() -> BenchResult<()> {
     println!(
         "==== multi-core server: ours tokio::SslServer vs tokio-rustls, {cores} worker threads each ===="
     );
+    println!("{}", common::machine());
     // One connection to each first: both servers answer, and build what they build once.
     for port in &ports {
         let (ok, failed) = runtime.block_on(measure(&client, *port, 1, None, Duration::ZERO))?;
@@ -175,7 +181,8 @@ async fn measure(
     }
     let mut result = Window::default();
     if !window.is_zero() {
-        tokio::time::sleep(WARM_UP).await;
+        // Long enough for the first wave of handshakes at 1,000 clients.
+        tokio::time::sleep(WARM_UP + Duration::from_millis(concurrency as u64)).await;
         let cpu_before = server_cpu(pid)?;
         let done_before = done.load(Ordering::SeqCst);
         let started = Instant::now();

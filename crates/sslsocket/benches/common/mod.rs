@@ -21,11 +21,13 @@ pub type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// The environment variable that hands the certificate to a child process.
 pub const PKI_ENV: &str = "BENCH_PKI";
+/// The environment variable that tells a child process whether this is a smoke run.
+pub const SMOKE_ENV: &str = "BENCH_SMOKE";
 /// The environment variable that gives a child process its role.
 pub const ROLE_ENV: &str = "BENCH_ROLE";
 /// The key exchange group everywhere, unless `BENCH_GROUP` names another one (`default`:
-/// each library's own preference, which is X25519MLKEM768 for rustls, X25519 for
-/// OpenSSL 3.0, so then the sides differ and the check at start fails on purpose).
+/// each library's own preference: X25519MLKEM768 first for rustls 0.23 with aws-lc-rs,
+/// X25519 for OpenSSL 3.0).
 pub const DEFAULT_GROUP: &str = "X25519";
 
 /// The ECDSA P-256 certificate of the server (rcgen, made once by the parent and passed to
@@ -264,15 +266,55 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// How many rounds: `BENCH_RUNS`, else `default`.
+/// A smoke run: the binary was started without `--bench` (which `cargo bench` passes),
+/// as `cargo test --benches` does, and not for one variant (`COMPARE_ONLY`): one short
+/// round, to check that every variant works.
+pub fn smoke() -> bool {
+    // A child process has the parent's answer.
+    if let Ok(inherited) = std::env::var(SMOKE_ENV) {
+        return inherited == "1";
+    }
+    !std::env::args().skip(1).any(|a| a == "--bench")
+        && std::env::var_os("COMPARE_ONLY").is_none()
+        && std::env::var_os(ROLE_ENV).is_none()
+}
+
+/// How many rounds: `BENCH_RUNS`, else `default` (1 in a smoke run).
 pub fn runs(default: usize) -> BenchResult<usize> {
     match std::env::var("BENCH_RUNS") {
         Ok(text) => match text.parse::<usize>()? {
             0 => Err("BENCH_RUNS: at least 1".into()),
             n => Ok(n),
         },
+        Err(_) if smoke() => Ok(1),
         Err(_) => Ok(default),
     }
+}
+
+/// The multiplier of work sizes: `BENCH_SCALE`, else 1 (1/20 in a smoke run).
+pub fn scale() -> f64 {
+    std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(if smoke() { 0.05 } else { 1.0 })
+}
+
+/// Cores, load and TLS library, for the record.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "{cores} cores, load average {load} at start{}",
+        if smoke() {
+            " (smoke run: no --bench argument)"
+        } else {
+            ""
+        }
+    )
 }
 
 // ----- /proc ---------------------------------------------------------------------------
@@ -357,6 +399,7 @@ impl Worker {
         command
             .env(ROLE_ENV, role)
             .env(PKI_ENV, pki.to_env())
+            .env(SMOKE_ENV, if smoke() { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
