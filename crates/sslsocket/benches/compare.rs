@@ -50,7 +50,7 @@
 //! Markdown for the README.
 //!
 //! Run: `cargo bench -p sslsocket --bench compare [--features openssl]`, or
-//! `scripts/bench`. The default run takes about 2–3 minutes on 2 shared cores. Without
+//! `scripts/bench`. The default run takes about 3 minutes on 2 shared cores. Without
 //! the `--bench` argument that `cargo bench` passes (`cargo test --benches`, or the binary
 //! run by hand), it is a smoke run: one round at 1/20 of the sizes.
 //! Selection: `BENCH_ONLY=handshakes,bulk` (workload names above; `bulk` is all three),
