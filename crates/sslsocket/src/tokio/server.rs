@@ -4,12 +4,13 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use crate::config::SslConfiguration;
+use crate::core::SslHooks;
 use crate::error::Error;
 use crate::tokio::SslSocket;
 
@@ -48,6 +49,7 @@ pub struct SslServer {
     configuration: SslConfiguration,
     local_addr: SocketAddr,
     handshake_timeout: Duration,
+    hooks: Option<Arc<dyn SslHooks>>,
 }
 
 impl SslServer {
@@ -77,6 +79,7 @@ impl SslServer {
             configuration,
             local_addr,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            hooks: None,
         })
     }
 
@@ -102,6 +105,13 @@ impl SslServer {
         self.handshake_timeout
     }
 
+    /// Installs hooks on every connection whose handshake starts from now on (Qt's
+    /// `QSslServer` signals `preSharedKeyAuthenticationRequired`, `sslErrors`, ...),
+    /// as the blocking server's `set_hooks`.
+    pub fn set_hooks(&mut self, hooks: Arc<dyn SslHooks>) {
+        self.hooks = Some(hooks);
+    }
+
     /// The next TCP connection, not yet encrypted. Errors are the operating system's (a
     /// full descriptor table, say); the listener stays usable after them.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), Error> {
@@ -121,9 +131,13 @@ impl SslServer {
     ) -> impl Future<Output = Result<SslSocket, FailedHandshake>> + Send + 'static {
         let configuration = self.configuration.clone();
         let limit = self.handshake_timeout;
+        let hooks = self.hooks.clone();
         async move {
             let mut socket = SslSocket::from_tcp_stream(stream, configuration)
                 .map_err(|error| FailedHandshake::new(error, None))?;
+            if let Some(hooks) = hooks {
+                socket.set_hooks(hooks);
+            }
             match ::tokio::time::timeout(limit, socket.start_server_encryption()).await {
                 Ok(Ok(())) => Ok(socket),
                 Ok(Err(error)) => {
@@ -158,6 +172,7 @@ impl fmt::Debug for SslServer {
         f.debug_struct("SslServer")
             .field("local_addr", &self.local_addr)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("hooks", &self.hooks.is_some())
             .finish_non_exhaustive()
     }
 }
