@@ -131,10 +131,11 @@ async fn serve(plan: ServePlan) -> Exit {
         match plan.starttls {
             None => {
                 let peer = stream.peer_addr().ok();
-                let handshake = server.handshake(stream);
-                let configuration = server.ssl_configuration().clone();
+                // Boxed (as every future below that runs only for a moment): the task
+                // keeps only what a waiting connection needs.
+                let handshake = Box::pin(server.handshake(stream));
                 tokio::spawn(async move {
-                    let handshaken = handshaken(handshake.await, peer, configuration);
+                    let handshaken = handshaken(handshake.await, peer);
                     drop(permit);
                     deliver(handshaken, settings).await;
                 });
@@ -143,8 +144,9 @@ async fn serve(plan: ServePlan) -> Exit {
                 let configuration = server.ssl_configuration().clone();
                 let hooks = hooks.clone();
                 let timeout = plan.handshake_timeout;
+                let upgrade = Box::pin(upgrade(stream, configuration, hooks, protocol, timeout));
                 tokio::spawn(async move {
-                    let handshaken = upgrade(stream, configuration, hooks, protocol, timeout).await;
+                    let handshaken = upgrade.await;
                     drop(permit);
                     deliver(handshaken, settings).await;
                 });
@@ -213,15 +215,16 @@ fn announce(plan: &ServePlan, address: SocketAddr) {
 
 /// A connection whose handshake is over: encrypted, or failed with its outcome.
 enum Handshaken {
-    Encrypted(SslSocket),
+    /// Boxed, so that moving it from future to future copies a pointer.
+    Encrypted(Box<SslSocket>),
     Failed(Ended, Outcome),
 }
 
 /// A connection that failed before its exchange: the socket when there is one.
 enum Ended {
-    Socket(SslSocket),
-    /// No socket was made (only its configuration and the peer are known).
-    Detached(SslCore, Option<SocketAddr>),
+    Socket(Box<SslSocket>),
+    /// No socket was made: an empty core, and the peer.
+    Detached(Box<SslCore>, Option<SocketAddr>),
 }
 
 impl Reported for Ended {
@@ -241,22 +244,18 @@ impl Reported for Ended {
 }
 
 /// The result of the library server's handshake.
-fn handshaken(
-    result: Result<SslSocket, FailedHandshake>,
-    peer: Option<SocketAddr>,
-    configuration: SslConfiguration,
-) -> Handshaken {
+fn handshaken(result: Result<SslSocket, FailedHandshake>, peer: Option<SocketAddr>) -> Handshaken {
     match result {
-        Ok(socket) => Handshaken::Encrypted(socket),
+        Ok(socket) => Handshaken::Encrypted(Box::new(socket)),
         Err(failed) => {
             let error = failed.error().clone();
             match failed.into_socket() {
                 Some(socket) => {
                     let outcome = Outcome::failed(socket.core().error().unwrap_or(&error));
-                    Handshaken::Failed(Ended::Socket(socket), outcome)
+                    Handshaken::Failed(Ended::Socket(Box::new(socket)), outcome)
                 }
                 None => Handshaken::Failed(
-                    Ended::Detached(SslCore::new(configuration), peer),
+                    Ended::Detached(Box::new(SslCore::new(SslConfiguration::default())), peer),
                     Outcome::failed(&error),
                 ),
             }
@@ -278,7 +277,7 @@ async fn upgrade(
         Ok(socket) => socket,
         Err(error) => {
             return Handshaken::Failed(
-                Ended::Detached(SslCore::new(configuration), peer),
+                Ended::Detached(Box::new(SslCore::new(configuration)), peer),
                 Outcome::failed(&error),
             )
         }
@@ -294,14 +293,14 @@ async fn upgrade(
     })
     .await;
     let outcome = match result {
-        Ok(Ok(())) => return Handshaken::Encrypted(socket),
+        Ok(Ok(())) => return Handshaken::Encrypted(Box::new(socket)),
         Ok(Err(failure)) => failure.outcome(),
         Err(_elapsed) => Outcome::failed(&Error::Timeout(
             "the client did not finish the handshake in time".into(),
         )),
     };
     socket.abort();
-    Handshaken::Failed(Ended::Socket(socket), outcome)
+    Handshaken::Failed(Ended::Socket(Box::new(socket)), outcome)
 }
 
 /// Serves a handshaken connection in this task, or with `--once` hands it to the main
@@ -357,20 +356,20 @@ async fn serve_connection(socket: &mut SslSocket, echo: bool) -> Outcome {
             continue;
         }
         let data = if echo {
-            gather(socket).await
+            Box::pin(gather(socket)).await
         } else {
             socket.read_all()
         };
         count += data.len() as u64;
         if echo {
-            if let Err(error) = send(socket, &data).await {
+            if let Err(error) = Box::pin(send(socket, &data)).await {
                 break error;
             }
         }
     };
     count += socket.read_all().len() as u64;
     let outcome = Outcome::after_exchange(socket, Some(&last)).with_received(Vec::new(), count);
-    close(socket).await;
+    Box::pin(close(socket)).await;
     outcome
 }
 
