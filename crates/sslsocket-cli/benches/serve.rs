@@ -7,7 +7,8 @@
 //!     plain-TCP echo server (tokio, TCP_NODELAY) in this process, with the ratio.
 //!
 //! `cargo bench -p sslsocket-cli --bench serve`. `SERVE_BIN=/path/to/sslsocket` measures
-//! another build (an older one, say); `SERVE_CONNECTIONS=N` changes the 2,000. The client
+//! another build (an older one, say); `SERVE_CONNECTIONS=N` changes the 2,000;
+//! `SERVE_ARGS="--backend openssl"` adds options to serve's command line. The client
 //! is tokio-rustls, trusting a certificate made here. Every wait has a time limit and
 //! every loop a bound; a size that times out is reported as such.
 
@@ -20,9 +21,11 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
+};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -70,7 +73,7 @@ async fn run() -> BenchResult<()> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(IDLE_CONNECTIONS);
     let dir = tempfile::tempdir()?;
-    let (cert_path, key_path, connector) = certificate(&dir)?;
+    let (cert_path, key_path, connector, acceptor) = certificate(&dir)?;
     println!("serve bench: {}", binary.display());
 
     // (a) memory per idle connection.
@@ -109,36 +112,56 @@ async fn run() -> BenchResult<()> {
         .await?;
     let mut tcp = TcpStream::connect(plain).await?;
     tcp.set_nodelay(true)?;
+    // The same echo through tokio-rustls in this process: what TLS itself costs here.
+    let raw = rustls_echo_server(acceptor).await?;
+    let raw = TcpStream::connect(raw).await?;
+    raw.set_nodelay(true)?;
+    let mut raw = connector
+        .connect(ServerName::try_from("localhost")?, raw)
+        .await?;
     println!(
-        "{:>9} | {:>11} {:>11} | {:>11} {:>11} | {:>7} {:>7}",
-        "size", "tls p50 ms", "tls p99 ms", "tcp p50 ms", "tcp p99 ms", "p50 x", "p99 x"
+        "{:>9} | {:>11} {:>11} | {:>11} {:>11} | {:>7} {:>7} | {:>13} {:>7}",
+        "size",
+        "serve p50ms",
+        "serve p99ms",
+        "tcp p50 ms",
+        "tcp p99 ms",
+        "p50 x",
+        "p99 x",
+        "rustls p50ms",
+        "p50 x"
     );
     for size in SIZES {
         let rounds = rounds_for(size);
         let message: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         let tls_times = measure(&mut tls, &message, rounds).await;
         let tcp_times = measure(&mut tcp, &message, rounds).await;
-        match (tls_times, tcp_times) {
-            (Ok(t), Ok(p)) => {
+        let raw_times = measure(&mut raw, &message, rounds).await;
+        match (tls_times, tcp_times, raw_times) {
+            (Ok(t), Ok(p), Ok(r)) => {
                 let (t50, t99) = (percentile(&t, 50), percentile(&t, 99));
                 let (p50, p99) = (percentile(&p, 50), percentile(&p, 99));
+                let r50 = percentile(&r, 50);
                 println!(
-                    "{:>9} | {:>11.3} {:>11.3} | {:>11.3} {:>11.3} | {:>7.2} {:>7.2}",
+                    "{:>9} | {:>11.3} {:>11.3} | {:>11.3} {:>11.3} | {:>7.2} {:>7.2} | {:>13.3} {:>7.2}",
                     label(size),
                     t50,
                     t99,
                     p50,
                     p99,
                     t50 / p50,
-                    t99 / p99
+                    t99 / p99,
+                    r50,
+                    r50 / p50
                 );
             }
-            (t, p) => {
+            (t, p, r) => {
                 println!(
-                    "{:>9} | tls: {} | tcp: {}",
+                    "{:>9} | serve: {} | tcp: {} | rustls: {}",
                     label(size),
                     t.map_or_else(|e| e.to_string(), |_| "ok".into()),
-                    p.map_or_else(|e| e.to_string(), |_| "ok".into())
+                    p.map_or_else(|e| e.to_string(), |_| "ok".into()),
+                    r.map_or_else(|e| e.to_string(), |_| "ok".into())
                 );
                 // A timed-out stream is in an unknown state: the rest cannot be measured.
                 break;
@@ -149,8 +172,11 @@ async fn run() -> BenchResult<()> {
     Ok(())
 }
 
-/// A certificate for localhost in `dir`, and a client that trusts it.
-fn certificate(dir: &tempfile::TempDir) -> BenchResult<(PathBuf, PathBuf, TlsConnector)> {
+/// A certificate for localhost in `dir`, a client that trusts it, and a tokio-rustls
+/// server with it.
+fn certificate(
+    dir: &tempfile::TempDir,
+) -> BenchResult<(PathBuf, PathBuf, TlsConnector, TlsAcceptor)> {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert_path = dir.path().join("cert.pem");
     let key_path = dir.path().join("key.pem");
@@ -159,11 +185,26 @@ fn certificate(dir: &tempfile::TempDir) -> BenchResult<(PathBuf, PathBuf, TlsCon
     let mut roots = RootCertStore::empty();
     roots.add(CertificateDer::from(certified.cert.der().to_vec()))?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok((cert_path, key_path, TlsConnector::from(Arc::new(config))))
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let server = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(certified.cert.der().to_vec())],
+            key,
+        )?;
+    Ok((
+        cert_path,
+        key_path,
+        TlsConnector::from(Arc::new(config)),
+        TlsAcceptor::from(Arc::new(server)),
+    ))
 }
 
 /// A running `sslsocket serve --echo`, killed on drop.
@@ -180,6 +221,11 @@ impl Server {
             .arg(cert)
             .arg("--key")
             .arg(key)
+            .args(
+                std::env::var("SERVE_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -283,6 +329,33 @@ async fn plain_echo_server() -> BenchResult<SocketAddr> {
                         break;
                     };
                     if stream.write_all(data).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// A tokio-rustls echo server with TCP_NODELAY, writing back each read whole.
+async fn rustls_echo_server(acceptor: TlsAcceptor) -> BenchResult<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 256 * 1024];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
+                        break;
+                    };
+                    if stream.write_all(data).await.is_err() || stream.flush().await.is_err() {
                         break;
                     }
                 }
