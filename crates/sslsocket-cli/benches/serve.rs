@@ -4,7 +4,10 @@
 //!     (VmRSS from /proc/PID/status before and after; delta / 2,000), once right after
 //!     the handshakes and once more after one 1 KiB echo on each;
 //! (b) echo round-trip latency (median, p99) for 1 B to 1 MiB, against the same through a
-//!     plain-TCP echo server (tokio, TCP_NODELAY) in this process, with the ratio.
+//!     plain-TCP echo server (tokio, TCP_NODELAY) in this process, with the ratio (and a
+//!     tokio-rustls echo server in this process, for what TLS itself costs);
+//! (c) the echo throughput of 4 good clients (64 KiB messages), alone and while 500 other
+//!     clients keep connecting, handshaking and leaving.
 //!
 //! `cargo bench -p sslsocket-cli --bench serve`. `SERVE_BIN=/path/to/sslsocket` measures
 //! another build (an older one, say); `SERVE_CONNECTIONS=N` changes the 2,000;
@@ -169,7 +172,90 @@ async fn run() -> BenchResult<()> {
         }
     }
     drop(server);
+
+    // (c) good clients under churn.
+    let server = Server::start(&binary, &cert_path, &key_path)?;
+    let alone = good_clients(server.addr, &connector).await?;
+    let stop = Instant::now() + CHURN_WARMUP + GOOD_RUN + Duration::from_millis(500);
+    // The churning clients run on threads of their own, so that they do not take the good
+    // clients' turns in this process.
+    let churn_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut churn = Vec::with_capacity(CHURN_CLIENTS);
+    for _ in 0..CHURN_CLIENTS {
+        churn.push(churn_runtime.spawn(churn_client(server.addr, connector.clone(), stop)));
+    }
+    tokio::time::sleep(CHURN_WARMUP).await;
+    let churned = good_clients(server.addr, &connector).await?;
+    let mut handshakes = 0;
+    for task in churn {
+        handshakes += tokio::time::timeout(STEP_LIMIT, task).await??;
+    }
+    churn_runtime.shutdown_background();
+    println!(
+        "good clients: {GOOD_CLIENTS} x 64 KiB echoes: {alone:.1} MB/s alone, {churned:.1} MB/s \
+         while {CHURN_CLIENTS} clients churn ({handshakes} handshakes)"
+    );
+    drop(server);
     Ok(())
+}
+
+const GOOD_CLIENTS: usize = 4;
+const GOOD_RUN: Duration = Duration::from_secs(3);
+const CHURN_CLIENTS: usize = 500;
+const CHURN_WARMUP: Duration = Duration::from_millis(500);
+
+/// MB/s echoed by `GOOD_CLIENTS` clients sending 64 KiB messages for `GOOD_RUN`.
+async fn good_clients(addr: SocketAddr, connector: &TlsConnector) -> BenchResult<f64> {
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(GOOD_CLIENTS);
+    for _ in 0..GOOD_CLIENTS {
+        let connector = connector.clone();
+        tasks.push(tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let mut tls = tokio::time::timeout(
+                ROUND_TRIP_LIMIT,
+                connector.connect(ServerName::try_from("localhost")?, tcp),
+            )
+            .await??;
+            let message = vec![5u8; 64 * 1024];
+            let mut bytes = 0usize;
+            while start.elapsed() < GOOD_RUN {
+                tokio::time::timeout(ROUND_TRIP_LIMIT, round_trip(&mut tls, &message))
+                    .await
+                    .map_err(|_| "timed out")??;
+                bytes += message.len();
+            }
+            Ok::<usize, Box<dyn std::error::Error + Send + Sync>>(bytes)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += tokio::time::timeout(STEP_LIMIT, task).await???;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64() / 1e6)
+}
+
+/// Connects, handshakes and leaves, again and again until `stop`; how many handshakes
+/// finished.
+async fn churn_client(addr: SocketAddr, connector: TlsConnector, stop: Instant) -> usize {
+    let mut done = 0;
+    while Instant::now() < stop {
+        let attempt = async {
+            let tcp = TcpStream::connect(addr).await?;
+            let name = ServerName::try_from("localhost")?;
+            let tls = connector.connect(name, tcp).await?;
+            drop(tls);
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(ROUND_TRIP_LIMIT, attempt).await {
+            done += 1;
+        }
+    }
+    done
 }
 
 /// A certificate for localhost in `dir`, a client that trusts it, and a tokio-rustls

@@ -1,9 +1,10 @@
 //! `sslsocket serve`: accept TLS connections (directly or after a plain-text STARTTLS
 //! greeting), handle each in its own task, report each when it ends.
 //!
-//! Connections run on the library's tokio driver, on a runtime with one worker thread per
-//! core. A connection waiting for its client holds its TLS state and a small task, no
-//! buffer of its own: an echo buffer exists only while an echo is being read and written.
+//! Connections run on the library's tokio driver: handshakes on one runtime, established
+//! connections on another, each with one worker thread per core. A connection waiting for
+//! its client holds its TLS state and a small task, no buffer of its own: an echo buffer
+//! exists only while an echo is being read and written, and goes back in one write.
 
 use std::future::poll_fn;
 use std::io;
@@ -51,23 +52,34 @@ pub fn run(plan: ServePlan) -> Exit {
     for warning in &plan.warnings {
         report::error_line(warning);
     }
+    // Handshakes (and STARTTLS conversations) run on a runtime of their own: a crowd of
+    // clients handshaking takes worker turns from the handshakes only, while the
+    // operating system shares the cores between both runtimes' threads, so established
+    // connections keep their throughput. Sockets are registered with the connections'
+    // runtime (where they are accepted), and move there once encrypted.
+    let (connections, handshakes) =
+        match (runtime("sslsocket-serve"), runtime("sslsocket-handshake")) {
+            (Ok(connections), Ok(handshakes)) => (connections, handshakes),
+            (Err(error), _) | (_, Err(error)) => {
+                report::error_line(&format!("error: cannot start the runtime: {error}"));
+                return Exit::Network;
+            }
+        };
+    let exit = connections.block_on(serve(plan, handshakes.handle().clone()));
+    // Connections still open (with `--once`) are dropped, not waited for.
+    connections.shutdown_background();
+    handshakes.shutdown_background();
+    exit
+}
+
+/// A runtime with one worker thread per core.
+fn runtime(name: &str) -> io::Result<tokio::runtime::Runtime> {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
-        .thread_name("sslsocket-serve")
+        .thread_name(name)
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            report::error_line(&format!("error: cannot start the runtime: {error}"));
-            return Exit::Network;
-        }
-    };
-    let exit = runtime.block_on(serve(plan));
-    // Connections still open (with `--once`) are dropped, not waited for.
-    runtime.shutdown_background();
-    exit
 }
 
 /// What each connection's task needs to know.
@@ -79,7 +91,9 @@ struct Settings {
     once: Option<mpsc::UnboundedSender<Handshaken>>,
 }
 
-async fn serve(plan: ServePlan) -> Exit {
+/// The accept loop, on the connections' runtime; handshakes go to `handshakes`.
+async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
+    let here = tokio::runtime::Handle::current();
     let mut plan = plan;
     let hooks = plan
         .psk
@@ -134,10 +148,11 @@ async fn serve(plan: ServePlan) -> Exit {
                 // Boxed (as every future below that runs only for a moment): the task
                 // keeps only what a waiting connection needs.
                 let handshake = Box::pin(server.handshake(stream));
-                tokio::spawn(async move {
+                let here = here.clone();
+                handshakes.spawn(async move {
                     let handshaken = handshaken(handshake.await, peer);
                     drop(permit);
-                    deliver(handshaken, settings).await;
+                    here.spawn(deliver(handshaken, settings));
                 });
             }
             Some(protocol) => {
@@ -145,10 +160,11 @@ async fn serve(plan: ServePlan) -> Exit {
                 let hooks = hooks.clone();
                 let timeout = plan.handshake_timeout;
                 let upgrade = Box::pin(upgrade(stream, configuration, hooks, protocol, timeout));
-                tokio::spawn(async move {
+                let here = here.clone();
+                handshakes.spawn(async move {
                     let handshaken = upgrade.await;
                     drop(permit);
-                    deliver(handshaken, settings).await;
+                    here.spawn(deliver(handshaken, settings));
                 });
             }
         }
