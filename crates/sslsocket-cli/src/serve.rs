@@ -289,11 +289,11 @@ async fn upgrade(
     timeout: Duration,
 ) -> Handshaken {
     let peer = stream.peer_addr().ok();
-    let mut socket = match SslSocket::from_tcp_stream(stream, configuration.clone()) {
+    let mut socket = match SslSocket::from_tcp_stream(stream, configuration) {
         Ok(socket) => socket,
         Err(error) => {
             return Handshaken::Failed(
-                Ended::Detached(Box::new(SslCore::new(configuration)), peer),
+                Ended::Detached(Box::new(SslCore::new(SslConfiguration::default())), peer),
                 Outcome::failed(&error),
             )
         }

@@ -1,7 +1,7 @@
 //! `sslsocket serve --echo` against a tokio-rustls client: messages from 1 byte to 1 MiB
 //! come back exactly (written and read at the same time, as a client must when the echo
-//! does not fit in the socket buffers), and a server holding many idle connections still
-//! serves another client. No timing is asserted (latency is measured by benches/serve.rs).
+//! does not fit in the socket buffers), and a server holding many idle connections (and
+//! clients that never start their handshake) still serves another client. No timing is asserted (latency is measured by benches/serve.rs).
 
 mod common;
 
@@ -140,6 +140,8 @@ fn echo_comes_back_exactly_from_1_byte_to_1_mib() -> TestResult {
 #[test]
 fn many_idle_connections_do_not_keep_another_client_waiting() -> TestResult {
     const IDLE: usize = 200;
+    // Clients that connect and never start their handshake.
+    const SILENT: usize = 20;
     let pki = Pki::new()?;
     for backend in backends() {
         let (serve, connector) = echo_server(&pki, backend)?;
@@ -147,6 +149,10 @@ fn many_idle_connections_do_not_keep_another_client_waiting() -> TestResult {
             let mut idle = Vec::with_capacity(IDLE);
             for _ in 0..IDLE {
                 idle.push(connect(&serve.address, &connector).await?);
+            }
+            let mut silent = Vec::with_capacity(SILENT);
+            for _ in 0..SILENT {
+                silent.push(tokio::time::timeout(STEP, TcpStream::connect(&serve.address)).await??);
             }
             // Another client, while all of them stay open and silent.
             let mut active = connect(&serve.address, &connector).await?;
@@ -158,19 +164,26 @@ fn many_idle_connections_do_not_keep_another_client_waiting() -> TestResult {
                 echo(client, b"x").await?;
             }
             tokio::time::timeout(STEP, active.shutdown()).await??;
+            drop(silent);
             Ok::<(), Box<dyn std::error::Error>>(())
         })?;
         // Every connection ends with its own line (the clients are gone now).
-        let last = serve.connection_line(IDLE)?;
+        let last = serve.connection_line(IDLE + SILENT)?;
         assert!(
             ["encrypted", "failed"].contains(&last["event"].as_str().unwrap_or_default()),
             "{backend}: {last}"
         );
         let stdout = serve.process.stdout();
-        let received: Vec<u64> = stdout
+        let lines: Vec<serde_json::Value> = stdout
             .lines()
             .skip(1)
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .collect();
+        let failed = lines.iter().filter(|v| v["event"] == "failed").count();
+        assert_eq!(failed, SILENT, "{backend}:\n{stdout}");
+        let received: Vec<u64> = lines
+            .iter()
+            .filter(|v| v["event"] == "encrypted")
             .filter_map(|v| v["received_bytes"].as_u64())
             .collect();
         assert_eq!(received.len(), IDLE + 1, "{backend}:\n{stdout}");
