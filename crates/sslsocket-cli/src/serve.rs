@@ -121,6 +121,8 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
         once: plan.once.then_some(tx),
     };
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    // The last accept error shown: one that lasts (a full descriptor table) is shown once.
+    let mut shown = String::new();
     loop {
         let (permit, accepted) = tokio::select! {
             biased;
@@ -132,13 +134,16 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
         let stream = match accepted {
             Ok(stream) => stream,
             Err(error) => {
-                if !transient(&error) {
-                    report::error_line(&format!("error: {error}"));
+                let line = format!("error: {error}");
+                if !transient(&error) && line != shown {
+                    report::error_line(&line);
+                    shown = line;
                 }
                 tokio::time::sleep(ACCEPT_PAUSE).await;
                 continue;
             }
         };
+        shown.clear();
         // Echoes and replies go out at once, whatever their size (no Nagle delay).
         let _ = stream.set_nodelay(true);
         let settings = settings.clone();
