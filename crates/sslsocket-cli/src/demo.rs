@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use sslsocket::blocking::SslServer;
+use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::SslConfiguration;
 
 use crate::connect;
@@ -58,7 +58,7 @@ fn demo() -> Result<Exit> {
         .name("sslsocket-demo-server".into())
         .spawn(move || {
             let outcome = match server.next_connection(TIMEOUT) {
-                Ok(Ok(mut socket)) => crate::serve::serve_connection(&mut socket, true),
+                Ok(Ok(mut socket)) => echo_connection(&mut socket),
                 Ok(Err(socket)) => match socket.core().error() {
                     Some(error) => Outcome::failed(error),
                     None => return,
@@ -148,4 +148,28 @@ fn demo() -> Result<Exit> {
     } else {
         outcome.exit
     })
+}
+
+/// The demo server's side: echo until the client closes, then close.
+fn echo_connection(socket: &mut SslSocket) -> Outcome {
+    let mut count = 0u64;
+    let last = loop {
+        // Data may already be buffered (it can arrive with the handshake's last flight):
+        // take it before waiting for more.
+        let data = socket.read_all();
+        if data.is_empty() {
+            if let Err(error) = session::wait_readable(socket, Duration::MAX) {
+                break error;
+            }
+            continue;
+        }
+        count += data.len() as u64;
+        if let Err(error) = session::send(socket, &data, &session::Deadline::never()) {
+            break error;
+        }
+    };
+    count += socket.read_all().len() as u64;
+    let outcome = Outcome::after_exchange(socket, Some(&last)).with_received(Vec::new(), count);
+    session::close(socket);
+    outcome
 }

@@ -7,12 +7,43 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use serde::Serialize;
-use sslsocket::blocking::SslSocket;
+use std::net::SocketAddr;
+
+use sslsocket::core::SslCore;
 use sslsocket::{DigestAlgorithm, SocketError, SslCertificate, SslCipher, SslError};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::session::Outcome;
+
+/// What the reports read from a socket of either driver: its core (which knows the
+/// session) and the peer's address.
+pub trait Reported {
+    /// The socket's core.
+    fn core(&self) -> &SslCore;
+    /// The peer's address.
+    fn peer_address(&self) -> Option<SocketAddr>;
+}
+
+impl Reported for sslsocket::blocking::SslSocket {
+    fn core(&self) -> &SslCore {
+        sslsocket::blocking::SslSocket::core(self)
+    }
+
+    fn peer_address(&self) -> Option<SocketAddr> {
+        sslsocket::blocking::SslSocket::peer_address(self)
+    }
+}
+
+impl Reported for sslsocket::tokio::SslSocket {
+    fn core(&self) -> &SslCore {
+        sslsocket::tokio::SslSocket::core(self)
+    }
+
+    fn peer_address(&self) -> Option<SocketAddr> {
+        sslsocket::tokio::SslSocket::peer_address(self)
+    }
+}
 
 /// One lock for every line of stdout, so concurrent connections never interleave.
 static STDOUT: Mutex<()> = Mutex::new(());
@@ -96,8 +127,8 @@ struct CipherJson {
 impl CipherJson {
     /// The negotiated cipher: the library's description when it has one, otherwise the
     /// suite's name and protocol as the backend negotiated them, other fields empty.
-    fn of_session(socket: &SslSocket) -> Option<CipherJson> {
-        if let Some(cipher) = socket.session_cipher() {
+    fn of_session(socket: &impl Reported) -> Option<CipherJson> {
+        if let Some(cipher) = socket.core().session_cipher() {
             return Some(CipherJson::of(&cipher));
         }
         // `session_cipher()` only describes suites in the library's table (the ones rustls
@@ -188,17 +219,19 @@ struct Facts {
     chain: Vec<CertificateJson>,
 }
 
-fn facts(socket: &SslSocket) -> Facts {
+fn facts(socket: &impl Reported) -> Facts {
     Facts {
-        protocol: socket.session_protocol().to_string(),
+        protocol: socket.core().session_protocol().to_string(),
         cipher: CipherJson::of_session(socket),
         alpn: alpn(socket),
         errors: socket
+            .core()
             .ssl_handshake_errors()
             .iter()
             .map(ErrorJson::of)
             .collect(),
         chain: socket
+            .core()
             .peer_certificate_chain()
             .iter()
             .map(CertificateJson::of)
@@ -206,13 +239,14 @@ fn facts(socket: &SslSocket) -> Facts {
     }
 }
 
-fn alpn(socket: &SslSocket) -> Option<String> {
+fn alpn(socket: &impl Reported) -> Option<String> {
     socket
+        .core()
         .next_negotiated_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned())
 }
 
-fn backend_name(socket: &SslSocket) -> String {
+fn backend_name(socket: &impl Reported) -> String {
     socket
         .core()
         .backend_name()
@@ -226,11 +260,11 @@ fn error_name(error: Option<SocketError>) -> Option<String> {
 }
 
 /// `connect`'s report.
-pub fn client_json(socket: &SslSocket, outcome: &Outcome) -> ClientJson {
+pub fn client_json(socket: &impl Reported, outcome: &Outcome) -> ClientJson {
     let facts = facts(socket);
     ClientJson {
         encrypted: outcome.encrypted,
-        mode: format!("{:?}", socket.mode()),
+        mode: format!("{:?}", socket.core().mode()),
         backend: backend_name(socket),
         protocol: facts.protocol,
         cipher: facts.cipher,
@@ -264,7 +298,7 @@ pub struct ServerJson {
 }
 
 /// `serve`'s report of one connection.
-pub fn server_json(socket: &SslSocket, outcome: &Outcome) -> ServerJson {
+pub fn server_json(socket: &impl Reported, outcome: &Outcome) -> ServerJson {
     let facts = facts(socket);
     ServerJson {
         event: if outcome.encrypted {
@@ -295,9 +329,12 @@ pub struct ListeningJson {
 }
 
 /// The readable lines about a handshake: protocol, cipher, ALPN, peer, verification.
-fn session_text(out: &mut String, socket: &SslSocket) {
-    let _ = writeln!(out, "protocol: {}", socket.session_protocol());
-    match (socket.session_cipher(), CipherJson::of_session(socket)) {
+fn session_text(out: &mut String, socket: &impl Reported) {
+    let _ = writeln!(out, "protocol: {}", socket.core().session_protocol());
+    match (
+        socket.core().session_cipher(),
+        CipherJson::of_session(socket),
+    ) {
         (Some(c), _) => {
             let _ = writeln!(
                 out,
@@ -325,7 +362,7 @@ fn session_text(out: &mut String, socket: &SslSocket) {
         "new"
     };
     let _ = writeln!(out, "session: {session}");
-    match socket.peer_certificate_chain().first() {
+    match socket.core().peer_certificate_chain().first() {
         Some(leaf) => {
             let _ = writeln!(out, "peer certificate: {}", leaf.subject_rfc4514());
             let _ = writeln!(out, "  issuer: {}", leaf.issuer_rfc4514());
@@ -336,7 +373,7 @@ fn session_text(out: &mut String, socket: &SslSocket) {
                 rfc3339(leaf.expiry_date())
             );
             let _ = writeln!(out, "  sha256: {}", leaf.sha256_hex());
-            let more = socket.peer_certificate_chain().len() - 1;
+            let more = socket.core().peer_certificate_chain().len() - 1;
             if more > 0 {
                 let _ = writeln!(out, "  chain: {more} more certificate(s)");
             }
@@ -345,7 +382,7 @@ fn session_text(out: &mut String, socket: &SslSocket) {
             let _ = writeln!(out, "peer certificate: none");
         }
     }
-    let errors = socket.ssl_handshake_errors();
+    let errors = socket.core().ssl_handshake_errors();
     if errors.is_empty() {
         let _ = writeln!(out, "verification: no errors");
     } else {
@@ -372,7 +409,7 @@ fn outcome_text(out: &mut String, outcome: &Outcome) {
 }
 
 /// `connect`'s readable report.
-pub fn client_text(target: &str, socket: &SslSocket, outcome: &Outcome) -> String {
+pub fn client_text(target: &str, socket: &impl Reported, outcome: &Outcome) -> String {
     let mut out = String::new();
     let state = if outcome.encrypted {
         "encrypted"
@@ -380,7 +417,7 @@ pub fn client_text(target: &str, socket: &SslSocket, outcome: &Outcome) -> Strin
         "not encrypted"
     };
     let _ = writeln!(out, "{target}: {state} ({})", backend_name(socket));
-    if outcome.encrypted || !socket.peer_certificate_chain().is_empty() {
+    if outcome.encrypted || !socket.core().peer_certificate_chain().is_empty() {
         session_text(&mut out, socket);
     }
     if outcome.received_bytes > 0 || !outcome.received.is_empty() {
@@ -396,7 +433,7 @@ pub fn client_text(target: &str, socket: &SslSocket, outcome: &Outcome) -> Strin
 }
 
 /// `serve`'s readable lines for one connection.
-pub fn server_text(socket: &SslSocket, outcome: &Outcome) -> String {
+pub fn server_text(socket: &impl Reported, outcome: &Outcome) -> String {
     let mut out = String::new();
     let peer = socket
         .peer_address()
@@ -411,7 +448,7 @@ pub fn server_text(socket: &SslSocket, outcome: &Outcome) -> String {
         "{peer}: {state}, received {} bytes",
         outcome.received_bytes
     );
-    if outcome.encrypted || !socket.peer_certificate_chain().is_empty() {
+    if outcome.encrypted || !socket.core().peer_certificate_chain().is_empty() {
         for line in session_lines(socket) {
             let _ = writeln!(out, "  {line}");
         }
@@ -420,7 +457,7 @@ pub fn server_text(socket: &SslSocket, outcome: &Outcome) -> String {
     out
 }
 
-fn session_lines(socket: &SslSocket) -> Vec<String> {
+fn session_lines(socket: &impl Reported) -> Vec<String> {
     let mut text = String::new();
     session_text(&mut text, socket);
     text.lines().map(str::to_string).collect()
@@ -618,15 +655,16 @@ pub fn ciphers_text(ciphers: &[SslCipher]) -> String {
 }
 
 /// The readable session lines, for `demo`.
-pub fn session_summary(socket: &SslSocket) -> String {
+pub fn session_summary(socket: &impl Reported) -> String {
     let mut out = String::new();
     session_text(&mut out, socket);
     out
 }
 
 /// The stapled OCSP responses, as the contract shows them.
-fn ocsp_json(socket: &SslSocket) -> Vec<serde_json::Value> {
+fn ocsp_json(socket: &impl Reported) -> Vec<serde_json::Value> {
     socket
+        .core()
         .ocsp_responses()
         .iter()
         .map(|response| {

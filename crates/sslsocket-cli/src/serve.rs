@@ -1,83 +1,106 @@
 //! `sslsocket serve`: accept TLS connections (directly or after a plain-text STARTTLS
-//! greeting), handle each in its own thread, report each when it ends.
+//! greeting), handle each in its own task, report each when it ends.
+//!
+//! Connections run on the library's tokio driver: handshakes on one runtime, established
+//! connections on another, each with one worker thread per core. A connection waiting for
+//! its client holds its TLS state and a small task, no buffer of its own: an echo buffer
+//! exists only while an echo is being read and written, and goes back in one write.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::thread;
+use std::task::Poll;
 use std::time::Duration;
 
-use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::core::SslCore;
+use sslsocket::tokio::{FailedHandshake, SslServer, SslSocket};
 use sslsocket::{Error, SslConfiguration, SslHooks};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::args::StartTlsArg;
 use crate::exit::Exit;
 use crate::plan::ServePlan;
 use crate::psk::ServerHooks;
-use crate::report;
-use crate::session::{self, Deadline, Outcome};
+use crate::report::{self, Reported};
+use crate::session::{self, Outcome};
 use crate::starttls;
 
-/// The read buffer of an echoing connection: what it holds while its echo is unsent.
+/// The decrypted bytes an echoing connection lets the TLS engine buffer before it stops
+/// reading from the socket (back-pressure on a client that does not read its echo).
 const ECHO_BUFFER: usize = 64 * 1024;
-/// How many STARTTLS conversations run at once before accepting waits.
-const MAX_CONCURRENT_UPGRADES: usize = 256;
-
-/// One connection after its handshake: the socket, and the outcome when it failed.
-type Handshaken = (SslSocket, Option<Outcome>);
-
-/// Where finished handshakes come from.
-enum Source {
-    /// The library's server (TLS from the first byte).
-    Server(SslServer),
-    /// Our accept loop with a plain-text greeting first.
-    StartTls(Receiver<Handshaken>),
-}
-
-impl Source {
-    fn next(&self) -> Result<Option<Handshaken>, Error> {
-        let wait = Duration::from_secs(3600);
-        match self {
-            Source::Server(server) => match server.next_connection(wait) {
-                Ok(Ok(socket)) => Ok(Some((socket, None))),
-                Ok(Err(socket)) => {
-                    let outcome = match socket.core().error() {
-                        Some(error) => Outcome::failed(error),
-                        None => Outcome::failure(
-                            false,
-                            socket.error(),
-                            "the handshake failed".to_string(),
-                        ),
-                    };
-                    Ok(Some((socket, Some(outcome))))
-                }
-                Err(Error::Timeout(_)) => Ok(None),
-                Err(other) => Err(other),
-            },
-            Source::StartTls(rx) => match rx.recv_timeout(wait) {
-                Ok(handshaken) => Ok(Some(handshaken)),
-                Err(RecvTimeoutError::Timeout) => Ok(None),
-                Err(RecvTimeoutError::Disconnected) => {
-                    Err(Error::Closed("the server stopped listening".into()))
-                }
-            },
-        }
-    }
-}
+/// The most one echo gathers before writing it back: everything that already arrived, up
+/// to this, goes back in one write (never a series of small writes, which Nagle and delayed
+/// acknowledgements would stall).
+const ECHO_BATCH: usize = 256 * 1024;
+/// How much one step of gathering reads (a TLS record holds at most 16 KiB).
+const GATHER_STEP: usize = 32 * 1024;
+/// How many handshakes (and STARTTLS conversations) run at once before accepting waits;
+/// each ends within the handshake timeout.
+const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
+/// The longest a graceful close may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause after a failed accept (a full descriptor table, say), so that the loop does
+/// not spin while the condition lasts.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(20);
 
 /// Runs the server until killed, or until the first connection ends with `--once`.
 pub fn run(plan: ServePlan) -> Exit {
-    let mut plan = plan;
     for warning in &plan.warnings {
         report::error_line(warning);
     }
+    // Handshakes (and STARTTLS conversations) run on a runtime of their own: a crowd of
+    // clients handshaking takes worker turns from the handshakes only, while the
+    // operating system shares the cores between both runtimes' threads, so established
+    // connections keep their throughput. Sockets are registered with the connections'
+    // runtime (where they are accepted), and move there once encrypted.
+    let (connections, handshakes) =
+        match (runtime("sslsocket-serve"), runtime("sslsocket-handshake")) {
+            (Ok(connections), Ok(handshakes)) => (connections, handshakes),
+            (Err(error), _) | (_, Err(error)) => {
+                report::error_line(&format!("error: cannot start the runtime: {error}"));
+                return Exit::Network;
+            }
+        };
+    let exit = connections.block_on(serve(plan, handshakes.handle().clone()));
+    // Connections still open (with `--once`) are dropped, not waited for.
+    connections.shutdown_background();
+    handshakes.shutdown_background();
+    exit
+}
+
+/// A runtime with one worker thread per core.
+fn runtime(name: &str) -> io::Result<tokio::runtime::Runtime> {
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .enable_all()
+        .build()
+}
+
+/// What each connection's task needs to know.
+#[derive(Clone)]
+struct Settings {
+    echo: bool,
+    json: bool,
+    /// With `--once`: where finished handshakes go, for the main task to serve the first.
+    once: Option<mpsc::UnboundedSender<Handshaken>>,
+}
+
+/// The accept loop, on the connections' runtime; handshakes go to `handshakes`.
+async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
+    let here = tokio::runtime::Handle::current();
+    let mut plan = plan;
     let hooks = plan
         .psk
         .take()
         .map(|psk| Arc::new(ServerHooks::new(psk)) as Arc<dyn SslHooks>);
-    let (source, address) = match listen(&plan, hooks) {
-        Ok(listening) => listening,
+    let server = match listen(&plan, hooks.clone()).await {
+        Ok(server) => server,
         Err(error) => {
             report::error_line(&format!(
                 "error: listening on {}:{}: {error}",
@@ -89,78 +112,104 @@ pub fn run(plan: ServePlan) -> Exit {
             };
         }
     };
-    announce(&plan, address);
-    let json = plan.json;
+    announce(&plan, server.local_addr());
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let settings = Settings {
+        echo: plan.echo,
+        json: plan.json,
+        once: plan.once.then_some(tx),
+    };
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    // The last accept error shown: one that lasts (a full descriptor table) is shown once.
+    let mut shown = String::new();
     loop {
-        let (mut socket, failed) = match source.next() {
-            Ok(Some(next)) => next,
-            Ok(None) => continue,
+        let (permit, accepted) = tokio::select! {
+            biased;
+            Some(first) = rx.recv() => {
+                return handle(first, settings.echo, settings.json).await.exit;
+            }
+            next = accept(&server, &permits) => next,
+        };
+        let stream = match accepted {
+            Ok(stream) => stream,
             Err(error) => {
-                report::error_line(&format!("error: {error}"));
-                return Exit::of(error.socket_error());
+                let line = format!("error: {error}");
+                if !transient(&error) && line != shown {
+                    report::error_line(&line);
+                    shown = line;
+                }
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+                continue;
             }
         };
-        let echo = plan.echo;
-        let handle = move |socket: &mut SslSocket| -> Outcome {
-            let outcome = match failed {
-                Some(outcome) => outcome,
-                None => serve_connection(socket, echo),
-            };
-            if json {
-                report::print_json(&report::server_json(socket, &outcome));
-            } else {
-                report::print_text(&report::server_text(socket, &outcome));
+        shown.clear();
+        // Echoes and replies go out at once, whatever their size (no Nagle delay).
+        let _ = stream.set_nodelay(true);
+        let settings = settings.clone();
+        match plan.starttls {
+            None => {
+                let peer = stream.peer_addr().ok();
+                // Boxed (as every future below that runs only for a moment): the task
+                // keeps only what a waiting connection needs.
+                let handshake = Box::pin(server.handshake(stream));
+                let here = here.clone();
+                handshakes.spawn(async move {
+                    let handshaken = handshaken(handshake.await, peer);
+                    drop(permit);
+                    here.spawn(deliver(handshaken, settings));
+                });
             }
-            outcome
-        };
-        if plan.once {
-            return handle(&mut socket).exit;
-        }
-        let spawned = thread::Builder::new()
-            .name("sslsocket-connection".into())
-            .spawn(move || {
-                let mut socket = socket;
-                handle(&mut socket);
-            });
-        if let Err(e) = spawned {
-            report::error_line(&format!("error: cannot start a connection thread: {e}"));
+            Some(protocol) => {
+                let configuration = server.ssl_configuration().clone();
+                let hooks = hooks.clone();
+                let timeout = plan.handshake_timeout;
+                let upgrade = Box::pin(upgrade(stream, configuration, hooks, protocol, timeout));
+                let here = here.clone();
+                handshakes.spawn(async move {
+                    let handshaken = upgrade.await;
+                    drop(permit);
+                    here.spawn(deliver(handshaken, settings));
+                });
+            }
         }
     }
 }
 
+/// Waits for a free handshake slot, then for the next connection.
+async fn accept(
+    server: &SslServer,
+    permits: &Arc<Semaphore>,
+) -> (Option<OwnedSemaphorePermit>, Result<TcpStream, Error>) {
+    // The semaphore is never closed; without a permit the connection is still served.
+    let permit = Arc::clone(permits).acquire_owned().await.ok();
+    (permit, server.accept().await.map(|(stream, _)| stream))
+}
+
+/// Accept errors that concern one connection only (it went away before it was accepted).
+fn transient(error: &Error) -> bool {
+    let kind = match error {
+        Error::Io { source, .. } => source.kind(),
+        _ => return false,
+    };
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
 /// Listens; `hooks` (pre-shared keys) go on every connection.
-fn listen(
-    plan: &ServePlan,
-    hooks: Option<Arc<dyn SslHooks>>,
-) -> Result<(Source, SocketAddr), Error> {
+async fn listen(plan: &ServePlan, hooks: Option<Arc<dyn SslHooks>>) -> Result<SslServer, Error> {
     let addr = (plan.host.as_str(), plan.port);
-    match plan.starttls {
-        None => {
-            let server = SslServer::listen(addr, plan.configuration.clone())?;
-            server.set_handshake_timeout(plan.handshake_timeout);
-            if let Some(hooks) = hooks {
-                server.set_hooks(hooks);
-            }
-            let local = server.local_addr();
-            Ok((Source::Server(server), local))
-        }
-        Some(protocol) => {
-            let listener = TcpListener::bind(addr).map_err(|e| Error::io("listening", e))?;
-            let local = listener
-                .local_addr()
-                .map_err(|e| Error::io("listening", e))?;
-            let (tx, rx) = mpsc::channel();
-            let configuration = plan.configuration.clone();
-            let timeout = plan.handshake_timeout;
-            thread::Builder::new()
-                .name("sslsocket-accept".into())
-                .spawn(move || {
-                    accept_loop(listener, configuration, hooks, protocol, timeout, tx);
-                })
-                .map_err(|e| Error::io("starting the accept thread", e))?;
-            Ok((Source::StartTls(rx), local))
-        }
+    let mut server = SslServer::bind(addr, plan.configuration.clone()).await?;
+    server.set_handshake_timeout(plan.handshake_timeout);
+    if let Some(hooks) = hooks {
+        server.set_hooks(hooks);
     }
+    Ok(server)
 }
 
 fn announce(plan: &ServePlan, address: SocketAddr) {
@@ -185,101 +234,211 @@ fn announce(plan: &ServePlan, address: SocketAddr) {
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    configuration: SslConfiguration,
-    hooks: Option<Arc<dyn SslHooks>>,
-    protocol: StartTlsArg,
-    timeout: Duration,
-    tx: Sender<Handshaken>,
-) {
-    let running = Arc::new(AtomicUsize::new(0));
-    for incoming in listener.incoming() {
-        let Ok(stream) = incoming else { continue };
-        while running.load(Ordering::Acquire) >= MAX_CONCURRENT_UPGRADES {
-            thread::sleep(Duration::from_millis(5));
+/// A connection whose handshake is over: encrypted, or failed with its outcome.
+enum Handshaken {
+    /// Boxed, so that moving it from future to future copies a pointer.
+    Encrypted(Box<SslSocket>),
+    Failed(Ended, Outcome),
+}
+
+/// A connection that failed before its exchange: the socket when there is one.
+enum Ended {
+    Socket(Box<SslSocket>),
+    /// No socket was made: an empty core, and the peer.
+    Detached(Box<SslCore>, Option<SocketAddr>),
+}
+
+impl Reported for Ended {
+    fn core(&self) -> &SslCore {
+        match self {
+            Ended::Socket(socket) => socket.core(),
+            Ended::Detached(core, _) => core,
         }
-        let configuration = configuration.clone();
-        let hooks = hooks.clone();
-        let tx = tx.clone();
-        let counter = Arc::clone(&running);
-        counter.fetch_add(1, Ordering::AcqRel);
-        let spawned = thread::Builder::new()
-            .name("sslsocket-starttls".into())
-            .spawn(move || {
-                let result = upgrade(stream, configuration, hooks, protocol, timeout);
-                counter.fetch_sub(1, Ordering::AcqRel);
-                let _ = tx.send(result);
-            });
-        if spawned.is_err() {
-            running.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn peer_address(&self) -> Option<SocketAddr> {
+        match self {
+            Ended::Socket(socket) => socket.peer_address(),
+            Ended::Detached(_, peer) => *peer,
+        }
+    }
+}
+
+/// The result of the library server's handshake.
+fn handshaken(result: Result<SslSocket, FailedHandshake>, peer: Option<SocketAddr>) -> Handshaken {
+    match result {
+        Ok(socket) => Handshaken::Encrypted(Box::new(socket)),
+        Err(failed) => {
+            let error = failed.error().clone();
+            match failed.into_socket() {
+                Some(socket) => {
+                    let outcome = Outcome::failed(socket.core().error().unwrap_or(&error));
+                    Handshaken::Failed(Ended::Socket(Box::new(socket)), outcome)
+                }
+                None => Handshaken::Failed(
+                    Ended::Detached(Box::new(SslCore::new(SslConfiguration::default())), peer),
+                    Outcome::failed(&error),
+                ),
+            }
         }
     }
 }
 
 /// The plain-text greeting, the upgrade command, the server handshake; all within
 /// `timeout` from accept.
-fn upgrade(
+async fn upgrade(
     stream: TcpStream,
     configuration: SslConfiguration,
     hooks: Option<Arc<dyn SslHooks>>,
     protocol: StartTlsArg,
     timeout: Duration,
 ) -> Handshaken {
-    let deadline = Deadline::after(timeout);
-    let mut socket = match SslSocket::from_tcp_stream(stream, configuration.clone()) {
+    let peer = stream.peer_addr().ok();
+    let mut socket = match SslSocket::from_tcp_stream(stream, configuration) {
         Ok(socket) => socket,
         Err(error) => {
-            return (
-                SslSocket::with_configuration(configuration),
-                Some(Outcome::failed(&error)),
+            return Handshaken::Failed(
+                Ended::Detached(Box::new(SslCore::new(SslConfiguration::default())), peer),
+                Outcome::failed(&error),
             )
         }
     };
     if let Some(hooks) = hooks {
         socket.set_hooks(hooks);
     }
-    let result = starttls::server(&mut socket, protocol, &deadline).and_then(|()| {
+    let result = tokio::time::timeout(timeout, async {
+        starttls::server(&mut socket, protocol).await?;
         session::ensure_open(&socket)?;
-        socket.start_server_encryption()?;
-        socket.wait_for_encrypted(deadline.remaining())?;
-        Ok(())
-    });
-    match result {
-        Ok(()) => (socket, None),
-        Err(failure) => {
-            socket.abort();
-            let outcome = failure.outcome();
-            (socket, Some(outcome))
+        socket.start_server_encryption().await?;
+        Ok::<(), starttls::Failure>(())
+    })
+    .await;
+    let outcome = match result {
+        Ok(Ok(())) => return Handshaken::Encrypted(Box::new(socket)),
+        Ok(Err(failure)) => failure.outcome(),
+        Err(_elapsed) => Outcome::failed(&Error::Timeout(
+            "the client did not finish the handshake in time".into(),
+        )),
+    };
+    socket.abort();
+    Handshaken::Failed(Ended::Socket(Box::new(socket)), outcome)
+}
+
+/// Serves a handshaken connection in this task, or with `--once` hands it to the main
+/// task (which serves the first and exits).
+async fn deliver(handshaken: Handshaken, settings: Settings) {
+    match &settings.once {
+        Some(tx) => {
+            let _ = tx.send(handshaken);
+        }
+        None => {
+            handle(handshaken, settings.echo, settings.json).await;
         }
     }
 }
 
+/// Runs the exchange of an encrypted connection, then reports the connection.
+async fn handle(handshaken: Handshaken, echo: bool, json: bool) -> Outcome {
+    let (ended, outcome) = match handshaken {
+        Handshaken::Encrypted(mut socket) => {
+            let outcome = serve_connection(&mut socket, echo).await;
+            (Ended::Socket(socket), outcome)
+        }
+        Handshaken::Failed(ended, outcome) => (ended, outcome),
+    };
+    if json {
+        report::print_json(&report::server_json(&ended, &outcome));
+    } else {
+        report::print_text(&report::server_text(&ended, &outcome));
+    }
+    outcome
+}
+
 /// After the handshake: read (and echo) until the client closes; then close.
-pub fn serve_connection(socket: &mut SslSocket, echo: bool) -> Outcome {
+///
+/// While waiting for the client the task holds no buffer: data is taken from the TLS
+/// engine once it is there, written back whole (with `--echo`), and dropped. Writing waits
+/// for the socket to take the echo, and nothing is read meanwhile: a client that does not
+/// read its echo is not read from either.
+async fn serve_connection(socket: &mut SslSocket, echo: bool) -> Outcome {
     if echo {
         socket.set_read_buffer_size(ECHO_BUFFER);
     }
     let mut count = 0u64;
     let last = loop {
+        // Nobody takes the events; drop them so that they do not pile up.
+        while socket.poll_event().is_some() {}
         // Data may already be buffered (it can arrive with the handshake's last flight, or
-        // while a write is driven): take it before waiting for more.
-        let data = socket.read_all();
-        if data.is_empty() {
-            if let Err(error) = session::wait_readable(socket, Duration::MAX) {
+        // while an echo is written): take it before waiting for more.
+        if socket.bytes_available() == 0 {
+            if let Err(error) = wait_readable(socket).await {
                 break error;
             }
             continue;
         }
+        let data = if echo {
+            Box::pin(gather(socket)).await
+        } else {
+            socket.read_all()
+        };
         count += data.len() as u64;
         if echo {
-            if let Err(error) = session::send(socket, &data, &Deadline::never()) {
+            if let Err(error) = Box::pin(send(socket, &data)).await {
                 break error;
             }
         }
     };
     count += socket.read_all().len() as u64;
     let outcome = Outcome::after_exchange(socket, Some(&last)).with_received(Vec::new(), count);
-    session::close(socket);
+    Box::pin(close(socket)).await;
     outcome
+}
+
+/// Waits for new data, but never on a connection that already ended.
+async fn wait_readable(socket: &mut SslSocket) -> Result<(), Error> {
+    session::ensure_open(socket)?;
+    socket.wait_for_ready_read().await
+}
+
+/// Everything decrypted so far, and then whatever else has already arrived, up to
+/// [`ECHO_BATCH`], without waiting.
+async fn gather(socket: &mut SslSocket) -> Vec<u8> {
+    let mut data = socket.read_all();
+    while data.len() < ECHO_BATCH {
+        let start = data.len();
+        data.resize(start + GATHER_STEP.min(ECHO_BATCH - start), 0);
+        let read = poll_fn(|cx| {
+            let mut buf = ReadBuf::new(data.get_mut(start..).unwrap_or_default());
+            // One poll: what the socket has now, nothing that would need a wait. Errors
+            // are recorded by the socket and reported by the next wait.
+            Poll::Ready(match Pin::new(&mut *socket).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => buf.filled().len(),
+                Poll::Ready(Err(_)) | Poll::Pending => 0,
+            })
+        })
+        .await;
+        data.truncate(start + read);
+        if read == 0 {
+            break;
+        }
+    }
+    data
+}
+
+/// Writes `data` and waits until it is on the wire.
+async fn send(socket: &mut SslSocket, data: &[u8]) -> Result<(), Error> {
+    let written = match socket.write_all(data).await {
+        Ok(()) => socket.flush().await,
+        Err(error) => Err(error),
+    };
+    written.map_err(|error| session::io_error(error, socket.core(), "writing"))
+}
+
+/// Closes a connection whose exchange is over: gracefully (pending data, close_notify)
+/// unless it failed, then at once.
+async fn close(socket: &mut SslSocket) {
+    if socket.core().failure().is_none() {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.disconnect_from_host()).await;
+    }
+    socket.abort();
 }

@@ -5,9 +5,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::core::SslCore;
 use sslsocket::{Error, SocketError, SocketState};
 
 use crate::exit::Exit;
+use crate::report::Reported;
 
 /// The longest a graceful close may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,7 +94,7 @@ impl Outcome {
     /// stopped reading, if any), classified from the socket's state: a failure (an alert
     /// after the handshake, an I/O error), a truncation (exit 0, `RemoteHostClosedError`),
     /// or a clean end, including a read cut by the deadline.
-    pub fn after_exchange(socket: &SslSocket, last: Option<&Error>) -> Outcome {
+    pub fn after_exchange(socket: &impl Reported, last: Option<&Error>) -> Outcome {
         let core = socket.core();
         if let Some(failure) = core.failure() {
             let socket_error = failure.socket_error();
@@ -107,7 +109,7 @@ impl Outcome {
             let mut outcome = Outcome::failure(
                 true,
                 SocketError::RemoteHostClosedError,
-                socket.error_string(),
+                core.error_string(),
             );
             outcome.exit = Exit::Ok;
             return outcome;
@@ -175,12 +177,13 @@ pub fn wait_readable(socket: &mut SslSocket, timeout: Duration) -> Result<(), Er
 }
 
 /// An error when the connection failed, or the peer finished, or it is closed.
-pub fn ensure_open(socket: &SslSocket) -> Result<(), Error> {
-    if let Some(failure) = socket.core().failure() {
+pub fn ensure_open(socket: &impl Reported) -> Result<(), Error> {
+    let core = socket.core();
+    if let Some(failure) = core.failure() {
         return Err(failure.clone());
     }
-    if socket.core().is_eof() || socket.state() == SocketState::UnconnectedState {
-        return Err(match socket.core().error() {
+    if core.is_eof() || core.state() == SocketState::UnconnectedState {
+        return Err(match core.error() {
             Some(error) => error.clone(),
             None => Error::Closed("the remote host closed the connection".into()),
         });
@@ -213,14 +216,20 @@ pub fn send(socket: &mut SslSocket, data: &[u8], deadline: &Deadline) -> Result<
 
 /// The library error inside an `io::Error` from `Read`/`Write` on a socket.
 pub fn io_to_error(error: std::io::Error, socket: &SslSocket) -> Error {
+    io_error(error, socket.core(), "writing")
+}
+
+/// The library error inside an `io::Error` from either driver's `Read`/`Write`
+/// (`AsyncRead`/`AsyncWrite`), else the connection's failure, else the I/O error itself.
+pub fn io_error(error: std::io::Error, core: &SslCore, what: &str) -> Error {
     if let Some(inner) = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<Error>())
     {
         return inner.clone();
     }
-    if let Some(failure) = socket.core().failure() {
+    if let Some(failure) = core.failure() {
         return failure.clone();
     }
-    Error::io("writing", error)
+    Error::io(what, error)
 }

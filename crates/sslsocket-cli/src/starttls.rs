@@ -5,7 +5,7 @@ use sslsocket::blocking::SslSocket;
 use sslsocket::{Error, SocketError};
 
 use crate::args::StartTlsArg;
-use crate::session::{read_line, send, Deadline, Outcome};
+use crate::session::{read_line, send, Deadline, Outcome, MAX_LINE};
 
 /// The most commands a client may send before STARTTLS.
 const MAX_COMMANDS: usize = 32;
@@ -133,11 +133,10 @@ fn starts_with_ignore_case(line: &str, prefix: &str) -> bool {
 }
 
 /// Server side: greets, answers commands until the client asks for STARTTLS and the
-/// go-ahead was sent.
-pub fn server(
-    socket: &mut SslSocket,
+/// go-ahead was sent. The caller bounds the whole conversation with its timeout.
+pub async fn server(
+    socket: &mut sslsocket::tokio::SslSocket,
     protocol: StartTlsArg,
-    deadline: &Deadline,
 ) -> Result<(), Failure> {
     let greeting: &[u8] = match protocol {
         StartTlsArg::Smtp => b"220 sslsocket ESMTP\r\n",
@@ -146,15 +145,15 @@ pub fn server(
         }
         StartTlsArg::Pop3 => b"+OK sslsocket ready\r\n",
     };
-    send(socket, greeting, deadline)?;
+    say(socket, greeting).await?;
     for _ in 0..MAX_COMMANDS {
-        let line = read_line(socket, deadline)?;
+        let line = hear(socket).await?;
         let reply = match protocol {
             StartTlsArg::Smtp => smtp_reply(&line),
             StartTlsArg::Imap => imap_reply(&line),
             StartTlsArg::Pop3 => pop3_reply(&line),
         };
-        send(socket, reply.text.as_bytes(), deadline)?;
+        say(socket, reply.text.as_bytes()).await?;
         match reply.next {
             Next::Continue => {}
             Next::Upgrade => return Ok(()),
@@ -164,6 +163,31 @@ pub fn server(
     Err(Failure::Refused(
         "the client sent too many commands before STARTTLS".into(),
     ))
+}
+
+/// Writes a plain-text reply and waits until it is on the wire.
+async fn say(socket: &mut sslsocket::tokio::SslSocket, text: &[u8]) -> Result<(), Error> {
+    use tokio::io::AsyncWriteExt;
+    let written = match socket.write_all(text).await {
+        Ok(()) => socket.flush().await,
+        Err(error) => Err(error),
+    };
+    written.map_err(|error| crate::session::io_error(error, socket.core(), "writing"))
+}
+
+/// Reads one plain-text line (without its line end), at most [`MAX_LINE`] bytes; an error
+/// once the client closed.
+async fn hear(socket: &mut sslsocket::tokio::SslSocket) -> Result<String, Error> {
+    crate::session::ensure_open(socket)?;
+    let line = socket.read_line(MAX_LINE).await?;
+    if line.is_empty() {
+        crate::session::ensure_open(socket)?;
+        return Err(Error::Closed(
+            "the remote host closed the connection".into(),
+        ));
+    }
+    let text = String::from_utf8_lossy(&line);
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
 enum Next {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use crate::config::SslConfiguration;
-use crate::core::SslCore;
+use crate::core::{SslCore, SslHooks};
 use crate::error::Error;
 use crate::tokio::SslSocket;
 
@@ -49,6 +49,7 @@ pub struct SslServer {
     configuration: Arc<SslConfiguration>,
     local_addr: SocketAddr,
     handshake_timeout: Duration,
+    hooks: Option<Arc<dyn SslHooks>>,
 }
 
 impl SslServer {
@@ -78,6 +79,7 @@ impl SslServer {
             configuration: Arc::new(configuration),
             local_addr,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            hooks: None,
         })
     }
 
@@ -103,6 +105,13 @@ impl SslServer {
         self.handshake_timeout
     }
 
+    /// Installs hooks on every connection whose handshake starts from now on (Qt's
+    /// `QSslServer` signals `preSharedKeyAuthenticationRequired`, `sslErrors`, ...),
+    /// as the blocking server's `set_hooks`.
+    pub fn set_hooks(&mut self, hooks: Arc<dyn SslHooks>) {
+        self.hooks = Some(hooks);
+    }
+
     /// The next TCP connection, not yet encrypted. Errors are the operating system's (a
     /// full descriptor table, say); the listener stays usable after them.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), Error> {
@@ -123,8 +132,12 @@ impl SslServer {
         // Every connection shares the server's configuration: no copy per connection.
         let core = SslCore::with_shared_configuration(Arc::clone(&self.configuration));
         let limit = self.handshake_timeout;
+        let hooks = self.hooks.clone();
         async move {
             let mut socket = SslSocket::adopt(stream, core);
+            if let Some(hooks) = hooks {
+                socket.set_hooks(hooks);
+            }
             match ::tokio::time::timeout(limit, socket.start_server_encryption()).await {
                 Ok(Ok(())) => Ok(socket),
                 Ok(Err(error)) => {
@@ -159,6 +172,7 @@ impl fmt::Debug for SslServer {
         f.debug_struct("SslServer")
             .field("local_addr", &self.local_addr)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("hooks", &self.hooks.is_some())
             .finish_non_exhaustive()
     }
 }
