@@ -72,7 +72,7 @@ impl RustlsSession {
         let conn = ServerConnection::new(connection.config)
             .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
         let mut session = RustlsSession::wrap(Connection::Server(conn), record);
-        session.verifier = Some(connection.verifier);
+        session.verifier = connection.verifier;
         session.server_sessions = connection.sessions;
         Ok(session)
     }
