@@ -525,11 +525,17 @@ impl fmt::Debug for SslConfiguration {
             .field("protocol", &self.settings.protocol)
             .field("peer_verify_mode", &self.settings.peer_verify_mode)
             .field("peer_verify_depth", &self.settings.peer_verify_depth)
-            .field("local_certificate_chain", &self.settings.local_certificate_chain)
+            .field(
+                "local_certificate_chain",
+                &self.settings.local_certificate_chain,
+            )
             .field("private_key", &self.settings.private_key)
             .field("ca_certificates", &self.settings.ca_certificates.len())
             .field("system_ca_on_demand", &self.settings.system_ca_on_demand)
-            .field("allowed_next_protocols", &self.settings.allowed_next_protocols)
+            .field(
+                "allowed_next_protocols",
+                &self.settings.allowed_next_protocols,
+            )
             .finish_non_exhaustive()
     }
 }
