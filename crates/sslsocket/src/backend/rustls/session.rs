@@ -254,7 +254,13 @@ impl TlsSession for RustlsSession {
     }
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
-        self.notices.pop_front()
+        let notice = self.notices.pop_front();
+        if notice.is_none() && self.notices.capacity() > 0 {
+            // Notices come in bursts (handshake, tickets, close): no queue kept allocated
+            // on an idle connection.
+            self.notices = VecDeque::new();
+        }
+        notice
     }
 
     fn export_keying_material(
