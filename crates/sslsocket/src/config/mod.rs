@@ -5,7 +5,8 @@ mod defaults;
 use std::any::Any;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use defaults::{default_configuration, set_default_configuration, system_ca_certificates};
 
@@ -57,24 +58,38 @@ struct Settings {
 /// The OCSP response a server staples, shared by the configuration and its engines so it
 /// can be replaced while the server runs.
 #[derive(Clone, Default)]
-pub(crate) struct OcspStaple(Arc<std::sync::RwLock<(u64, Option<Vec<u8>>)>>);
+pub(crate) struct OcspStaple(Arc<StapleSlot>);
+
+#[derive(Default)]
+struct StapleSlot {
+    /// Changes with every replacement, inside the lock; read alone, it tells a server
+    /// whether its staple is still current without taking the lock.
+    version: AtomicU64,
+    response: RwLock<Option<Vec<u8>>>,
+}
 
 impl OcspStaple {
     /// The response and its version (which changes with every replacement).
     pub(crate) fn get(&self) -> (u64, Option<Vec<u8>>) {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    fn set(&self, response: Option<Vec<u8>>) {
-        let mut guard = match self.0.write() {
+        let response = match self.0.response.read() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        guard.0 += 1;
-        guard.1 = response;
+        (self.0.version.load(Ordering::Acquire), response.clone())
+    }
+
+    /// The version alone: one atomic load.
+    pub(crate) fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
+    }
+
+    fn set(&self, response: Option<Vec<u8>>) {
+        let mut guard = match self.0.response.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *guard = response;
+        self.0.version.fetch_add(1, Ordering::AcqRel);
     }
 }
 
