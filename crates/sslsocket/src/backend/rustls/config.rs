@@ -24,8 +24,9 @@ pub(crate) struct ClientEngine {
     pub(crate) sessions: Option<Arc<ClientSessions>>,
 }
 
-/// A server configuration ready to accept connections: a template whose verifier and
-/// session store each connection replaces with its own.
+/// A server configuration ready to accept connections: a template whose session store each
+/// connection replaces with its own view, and its verifier too when client certificates
+/// are asked for (see [`ServerEngine::connection`]).
 pub(crate) struct ServerEngine {
     template: Arc<ServerConfig>,
     provider: Arc<rustls::crypto::CryptoProvider>,
