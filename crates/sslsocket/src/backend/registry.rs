@@ -1,6 +1,7 @@
 //! The backend registry (Qt's static `QSslSocket` backend API).
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::backend::Backend;
 use crate::enums::SslProtocol;
@@ -68,19 +69,23 @@ fn all_backends() -> &'static Vec<Arc<dyn Backend>> {
     })
 }
 
-struct Active {
-    name: Option<&'static str>,
-    used: bool,
+/// The backend choice, one atomic word (no lock on the path of every new socket): the
+/// index + 1 of the backend selected with [`set_active_backend`] in the low bits (0 = none
+/// selected), and [`USED`] once a socket used the active backend.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+const USED: usize = 1 << (usize::BITS - 1);
+
+fn selected(state: usize) -> Option<&'static str> {
+    let index = (state & !USED).checked_sub(1)?;
+    all_backends().get(index).map(|b| b.name())
 }
 
-fn active_slot() -> &'static RwLock<Active> {
-    static ACTIVE: OnceLock<RwLock<Active>> = OnceLock::new();
-    ACTIVE.get_or_init(|| {
-        RwLock::new(Active {
-            name: None,
-            used: false,
-        })
-    })
+/// The active backend's name in `state`: the one selected, else the environment's, else
+/// the default.
+fn active_in(state: usize) -> Option<&'static str> {
+    selected(state)
+        .or_else(environment_backend)
+        .or_else(|| all_backends().first().map(|b| b.name()))
 }
 
 /// The names of the backends compiled in.
@@ -95,13 +100,7 @@ pub fn backend_by_name(name: &str) -> Option<Arc<dyn Backend>> {
 
 /// The name of the backend new sockets use.
 pub fn active_backend() -> Option<&'static str> {
-    let chosen = match active_slot().read() {
-        Ok(a) => a.name,
-        Err(p) => p.into_inner().name,
-    };
-    chosen
-        .or_else(environment_backend)
-        .or_else(|| all_backends().first().map(|b| b.name()))
+    active_in(ACTIVE.load(Ordering::Acquire))
 }
 
 /// The backend named by `SSLSOCKET_BACKEND`, when it is available: how a whole program (or
@@ -119,33 +118,34 @@ fn environment_backend() -> Option<&'static str> {
 
 /// The active backend itself; marks it as used (it cannot be changed afterwards, as in Qt).
 pub(crate) fn active() -> Option<Arc<dyn Backend>> {
-    let name = active_backend()?;
-    match active_slot().write() {
-        Ok(mut a) => a.used = true,
-        Err(p) => p.into_inner().used = true,
+    let mut state = ACTIVE.load(Ordering::Acquire);
+    if state & USED == 0 {
+        // The choice as it was when marked used: a concurrent `set_active_backend` either
+        // happened before (and is seen here) or sees the mark and changes nothing.
+        state = ACTIVE.fetch_or(USED, Ordering::AcqRel);
     }
-    backend_by_name(name)
+    let name = active_in(state)?;
+    all_backends().iter().find(|b| b.name() == name).cloned()
 }
 
 /// Selects the backend for new sockets. False for an unknown name, or when another
 /// backend was already used (Qt allows the choice only before first use); selecting the
 /// active one again is true.
 pub fn set_active_backend(name: &str) -> bool {
-    let Some(backend) = all_backends().iter().find(|b| b.name() == name) else {
+    let Some(index) = all_backends().iter().position(|b| b.name() == name) else {
         return false;
     };
-    let mut slot = match active_slot().write() {
-        Ok(a) => a,
-        Err(p) => p.into_inner(),
-    };
-    let current = slot
-        .name
-        .or_else(|| all_backends().first().map(|b| b.name()));
-    if slot.used && current != Some(backend.name()) {
-        return false;
+    let mut state = ACTIVE.load(Ordering::Acquire);
+    loop {
+        if state & USED != 0 && active_in(state) != Some(name) {
+            return false;
+        }
+        let wanted = (state & USED) | (index + 1);
+        match ACTIVE.compare_exchange_weak(state, wanted, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(current) => state = current,
+        }
     }
-    slot.name = Some(backend.name());
-    true
 }
 
 /// The protocols a backend supports (the active one for `None`); empty for an unknown name.

@@ -66,10 +66,17 @@ impl fmt::Display for AlternativeName {
 impl SslCertificate {
     /// One certificate from DER; an error when the bytes are not a certificate.
     pub fn from_der(der: &[u8]) -> Result<SslCertificate, ConfigError> {
+        SslCertificate::parse_der(der).map(|_| SslCertificate {
+            der: Arc::from(der),
+        })
+    }
+
+    /// The parse `from_der` accepts a certificate with (the whole input one DER
+    /// certificate, nothing after it), for a caller that goes on reading the parsed value:
+    /// what this refuses, `from_der` refuses.
+    pub(crate) fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, ConfigError> {
         match X509Certificate::from_der(der) {
-            Ok(([], _)) => Ok(SslCertificate {
-                der: Arc::from(der),
-            }),
+            Ok(([], parsed)) => Ok(parsed),
             Ok(_) => Err(ConfigError::new(
                 "certificate: trailing bytes after the DER certificate",
             )),
@@ -84,6 +91,13 @@ impl SslCertificate {
     /// [`crate::verify::ChainVerifier`]). Its accessors give empty values and
     /// [`is_null`](Self::is_null) is true.
     pub(crate) fn from_unparsed_der(der: &[u8]) -> SslCertificate {
+        SslCertificate {
+            der: Arc::from(der),
+        }
+    }
+
+    /// The certificate whose DER `parse_der` just accepted (the parse is the proof).
+    pub(crate) fn from_checked_der(der: &[u8], _parsed: &X509Certificate<'_>) -> SslCertificate {
         SslCertificate {
             der: Arc::from(der),
         }

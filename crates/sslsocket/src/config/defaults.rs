@@ -1,29 +1,61 @@
 //! Process-wide defaults: the default configuration and the on-demand system CA store.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 use crate::cert::SslCertificate;
 use crate::config::SslConfiguration;
 
-fn default_slot() -> &'static RwLock<Option<SslConfiguration>> {
-    static DEFAULT: OnceLock<RwLock<Option<SslConfiguration>>> = OnceLock::new();
-    DEFAULT.get_or_init(|| RwLock::new(None))
+/// The process default, made on first use (so that every socket made from it shares one
+/// engine, as the clones of any configuration do), and a generation that changes with
+/// every replacement.
+fn default_slot() -> &'static RwLock<SslConfiguration> {
+    static DEFAULT: OnceLock<RwLock<SslConfiguration>> = OnceLock::new();
+    DEFAULT.get_or_init(|| RwLock::new(SslConfiguration::default()))
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of the default and its generation: reading the default takes
+    /// one atomic load, no lock, while it does not change.
+    static CURRENT: RefCell<Option<(u64, SslConfiguration)>> = const { RefCell::new(None) };
 }
 
 /// The process-wide default configuration (Qt's defaults unless replaced).
 pub fn default_configuration() -> SslConfiguration {
-    match default_slot().read() {
-        Ok(guard) => guard.clone().unwrap_or_default(),
-        Err(poisoned) => poisoned.into_inner().clone().unwrap_or_default(),
+    let generation = GENERATION.load(Ordering::Acquire);
+    let cached = CURRENT.with(|current| {
+        current
+            .borrow()
+            .as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, configuration)| configuration.clone())
+    });
+    if let Some(configuration) = cached {
+        return configuration;
     }
+    let configuration = match default_slot().read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    // Kept with the generation read before the value: a replacement in between is seen
+    // (and read again) by the next call.
+    CURRENT.with(|current| {
+        *current.borrow_mut() = Some((generation, configuration.clone()));
+    });
+    configuration
 }
 
 /// Replaces the process-wide default configuration.
 pub fn set_default_configuration(configuration: SslConfiguration) {
-    match default_slot().write() {
-        Ok(mut guard) => *guard = Some(configuration),
-        Err(poisoned) => *poisoned.into_inner() = Some(configuration),
-    }
+    let mut guard = match default_slot().write() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    *guard = configuration;
+    GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// The system's trusted CA certificates, loaded once on first use (Qt's

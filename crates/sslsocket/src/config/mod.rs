@@ -5,7 +5,8 @@ mod defaults;
 use std::any::Any;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use defaults::{default_configuration, set_default_configuration, system_ca_certificates};
 
@@ -25,6 +26,14 @@ use crate::error::ConfigError;
 /// setter starts a fresh one.
 #[derive(Clone, PartialEq)]
 pub struct SslConfiguration {
+    settings: Arc<Settings>,
+    cache: BackendCache,
+}
+
+/// The values of a configuration, shared by its clones until one of them changes (a
+/// socket's copy costs one reference count, not a copy of every list).
+#[derive(Clone, PartialEq)]
+struct Settings {
     protocol: SslProtocol,
     peer_verify_mode: PeerVerifyMode,
     peer_verify_depth: u32,
@@ -44,30 +53,43 @@ pub struct SslConfiguration {
     ssl_options: Vec<SslOption>,
     ocsp_response: OcspStaple,
     pre_shared_key_identity_hint: Vec<u8>,
-    cache: BackendCache,
 }
 
 /// The OCSP response a server staples, shared by the configuration and its engines so it
 /// can be replaced while the server runs.
 #[derive(Clone, Default)]
-pub(crate) struct OcspStaple(Arc<std::sync::RwLock<(u64, Option<Vec<u8>>)>>);
+pub(crate) struct OcspStaple(Arc<StapleSlot>);
+
+#[derive(Default)]
+struct StapleSlot {
+    /// Changes with every replacement, inside the lock; read alone, it tells a server
+    /// whether its staple is still current without taking the lock.
+    version: AtomicU64,
+    response: RwLock<Option<Vec<u8>>>,
+}
 
 impl OcspStaple {
     /// The response and its version (which changes with every replacement).
     pub(crate) fn get(&self) -> (u64, Option<Vec<u8>>) {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    fn set(&self, response: Option<Vec<u8>>) {
-        let mut guard = match self.0.write() {
+        let response = match self.0.response.read() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        guard.0 += 1;
-        guard.1 = response;
+        (self.0.version.load(Ordering::Acquire), response.clone())
+    }
+
+    /// The version alone: one atomic load.
+    pub(crate) fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
+    }
+
+    fn set(&self, response: Option<Vec<u8>>) {
+        let mut guard = match self.0.response.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *guard = response;
+        self.0.version.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -103,6 +125,15 @@ impl Default for SslConfiguration {
     /// depth, no local certificate, system CAs loaded on demand.
     fn default() -> SslConfiguration {
         SslConfiguration {
+            settings: Arc::new(Settings::default()),
+            cache: BackendCache::default(),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
             protocol: SslProtocol::SecureProtocols,
             peer_verify_mode: PeerVerifyMode::AutoVerifyPeer,
             peer_verify_depth: 0,
@@ -127,7 +158,6 @@ impl Default for SslConfiguration {
                 SslOption::SslOptionDisableSessionPersistence,
             ],
             pre_shared_key_identity_hint: Vec::new(),
-            cache: BackendCache::default(),
         }
     }
 }
@@ -144,6 +174,11 @@ impl SslConfiguration {
         set_default_configuration(configuration)
     }
 
+    /// The values, for a change: copied first when a clone shares them.
+    fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
+    }
+
     fn touch(&mut self) -> &mut Self {
         self.cache = BackendCache::default();
         self
@@ -151,52 +186,52 @@ impl SslConfiguration {
 
     /// The allowed protocol versions.
     pub fn protocol(&self) -> SslProtocol {
-        self.protocol
+        self.settings.protocol
     }
 
     /// Sets the allowed protocol versions for the next handshake.
     pub fn set_protocol(&mut self, protocol: SslProtocol) -> &mut Self {
-        self.protocol = protocol;
+        self.settings_mut().protocol = protocol;
         self.touch()
     }
 
     /// How the peer is verified.
     pub fn peer_verify_mode(&self) -> PeerVerifyMode {
-        self.peer_verify_mode
+        self.settings.peer_verify_mode
     }
 
     /// Sets how the peer is verified. `VerifyNone` is dangerous: the peer's identity is not
     /// checked at all.
     pub fn set_peer_verify_mode(&mut self, mode: PeerVerifyMode) -> &mut Self {
-        self.peer_verify_mode = mode;
+        self.settings_mut().peer_verify_mode = mode;
         self.touch()
     }
 
     /// The maximum number of intermediate CA certificates between the peer's certificate
     /// and the trust anchor (0 = no limit), counted as OpenSSL does.
     pub fn peer_verify_depth(&self) -> u32 {
-        self.peer_verify_depth
+        self.settings.peer_verify_depth
     }
 
     /// Sets the verify depth (0 = no limit).
     pub fn set_peer_verify_depth(&mut self, depth: u32) -> &mut Self {
-        self.peer_verify_depth = depth;
+        self.settings_mut().peer_verify_depth = depth;
         self.touch()
     }
 
     /// Our certificate chain, leaf first.
     pub fn local_certificate_chain(&self) -> &[SslCertificate] {
-        &self.local_certificate_chain
+        &self.settings.local_certificate_chain
     }
 
     /// Our leaf certificate.
     pub fn local_certificate(&self) -> Option<&SslCertificate> {
-        self.local_certificate_chain.first()
+        self.settings.local_certificate_chain.first()
     }
 
     /// Sets our certificate chain, leaf first.
     pub fn set_local_certificate_chain(&mut self, chain: Vec<SslCertificate>) -> &mut Self {
-        self.local_certificate_chain = chain;
+        self.settings_mut().local_certificate_chain = chain;
         self.touch()
     }
 
@@ -207,38 +242,38 @@ impl SslConfiguration {
 
     /// Our private key.
     pub fn private_key(&self) -> Option<&SslKey> {
-        self.private_key.as_ref()
+        self.settings.private_key.as_ref()
     }
 
     /// Sets our private key.
     pub fn set_private_key(&mut self, key: SslKey) -> &mut Self {
-        self.private_key = Some(key);
+        self.settings_mut().private_key = Some(key);
         self.touch()
     }
 
     /// The CA certificates added or set by the application (the system store is not
     /// included; see [`system_ca_certificates`]).
     pub fn ca_certificates(&self) -> &[SslCertificate] {
-        &self.ca_certificates
+        &self.settings.ca_certificates
     }
 
     /// Replaces the CA list; this turns off loading of the system store (as in Qt, a
     /// configuration with an explicit CA list never loads system roots).
     pub fn set_ca_certificates(&mut self, certificates: Vec<SslCertificate>) -> &mut Self {
-        self.ca_certificates = certificates;
-        self.system_ca_on_demand = false;
+        self.settings_mut().ca_certificates = certificates;
+        self.settings_mut().system_ca_on_demand = false;
         self.touch()
     }
 
     /// Adds one trusted CA certificate; the system store stays in use.
     pub fn add_ca_certificate(&mut self, certificate: SslCertificate) -> &mut Self {
-        self.ca_certificates.push(certificate);
+        self.settings_mut().ca_certificates.push(certificate);
         self.touch()
     }
 
     /// Adds trusted CA certificates; the system store stays in use.
     pub fn add_ca_certificates(&mut self, certificates: Vec<SslCertificate>) -> &mut Self {
-        self.ca_certificates.extend(certificates);
+        self.settings_mut().ca_certificates.extend(certificates);
         self.touch()
     }
 
@@ -253,68 +288,68 @@ impl SslConfiguration {
 
     /// Whether the system CA store is loaded (on the first handshake that needs it).
     pub fn system_ca_on_demand(&self) -> bool {
-        self.system_ca_on_demand
+        self.settings.system_ca_on_demand
     }
 
     /// Turns loading of the system CA store on or off.
     pub fn set_system_ca_on_demand(&mut self, on: bool) -> &mut Self {
-        self.system_ca_on_demand = on;
+        self.settings_mut().system_ca_on_demand = on;
         self.touch()
     }
 
     /// The ALPN protocols offered (client) or accepted (server), in preference order.
     pub fn allowed_next_protocols(&self) -> &[Vec<u8>] {
-        &self.allowed_next_protocols
+        &self.settings.allowed_next_protocols
     }
 
     /// Sets the ALPN protocols.
     pub fn set_allowed_next_protocols(&mut self, protocols: Vec<Vec<u8>>) -> &mut Self {
-        self.allowed_next_protocols = protocols;
+        self.settings_mut().allowed_next_protocols = protocols;
         self.touch()
     }
 
     /// Whether the handshake stops at the first verification error
     /// (`HandshakeInterruptedOnError`).
     pub fn handshake_must_interrupt_on_error(&self) -> bool {
-        self.handshake_must_interrupt_on_error
+        self.settings.handshake_must_interrupt_on_error
     }
 
     /// Sets early error reporting.
     pub fn set_handshake_must_interrupt_on_error(&mut self, on: bool) -> &mut Self {
-        self.handshake_must_interrupt_on_error = on;
+        self.settings_mut().handshake_must_interrupt_on_error = on;
         self.touch()
     }
 
     /// Whether a server in `VerifyPeer` mode fails a client without a certificate.
     pub fn missing_certificate_is_fatal(&self) -> bool {
-        self.missing_certificate_is_fatal
+        self.settings.missing_certificate_is_fatal
     }
 
     /// Sets whether a missing client certificate is fatal.
     pub fn set_missing_certificate_is_fatal(&mut self, on: bool) -> &mut Self {
-        self.missing_certificate_is_fatal = on;
+        self.settings_mut().missing_certificate_is_fatal = on;
         self.touch()
     }
 
     /// Whether the client asks for a stapled OCSP response.
     pub fn ocsp_stapling_enabled(&self) -> bool {
-        self.ocsp_stapling
+        self.settings.ocsp_stapling
     }
 
     /// Sets whether the client asks for a stapled OCSP response.
     pub fn set_ocsp_stapling_enabled(&mut self, on: bool) -> &mut Self {
-        self.ocsp_stapling = on;
+        self.settings_mut().ocsp_stapling = on;
         self.touch()
     }
 
     /// The cipher suites allowed, in preference order; empty means the backend's defaults.
     pub fn ciphers(&self) -> &[SslCipher] {
-        &self.ciphers
+        &self.settings.ciphers
     }
 
     /// Sets the cipher suites, in preference order (Qt's `setCiphers(list)`).
     pub fn set_ciphers(&mut self, ciphers: Vec<SslCipher>) -> &mut Self {
-        self.ciphers = ciphers;
+        self.settings_mut().ciphers = ciphers;
         self.touch()
     }
 
@@ -341,12 +376,12 @@ impl SslConfiguration {
     /// The key exchange groups allowed; empty means the backend's defaults (with the
     /// post-quantum hybrid `X25519MLKEM768` first).
     pub fn elliptic_curves(&self) -> &[SslEllipticCurve] {
-        &self.elliptic_curves
+        &self.settings.elliptic_curves
     }
 
     /// Sets the key exchange groups, in preference order (Qt's `setEllipticCurves`).
     pub fn set_elliptic_curves(&mut self, curves: Vec<SslEllipticCurve>) -> &mut Self {
-        self.elliptic_curves = curves;
+        self.settings_mut().elliptic_curves = curves;
         self.touch()
     }
 
@@ -354,7 +389,7 @@ impl SslConfiguration {
     /// `diffieHellmanParameters()`); empty means the backend's default (with OpenSSL, a
     /// group it picks to match the certificate's key, as strong as Qt's default).
     pub fn diffie_hellman_parameters(&self) -> &SslDiffieHellmanParameters {
-        &self.diffie_hellman_parameters
+        &self.settings.diffie_hellman_parameters
     }
 
     /// Sets the Diffie-Hellman parameters (Qt's `setDiffieHellmanParameters`). Only the
@@ -364,7 +399,7 @@ impl SslConfiguration {
         &mut self,
         parameters: SslDiffieHellmanParameters,
     ) -> &mut Self {
-        self.diffie_hellman_parameters = parameters;
+        self.settings_mut().diffie_hellman_parameters = parameters;
         self.touch()
     }
 
@@ -377,19 +412,19 @@ impl SslConfiguration {
     /// Whether TLS secrets are written to the file named by `SSLKEYLOGFILE` (NSS key log
     /// format, for Wireshark). Dangerous: anyone with the file can decrypt the traffic.
     pub fn key_logging(&self) -> bool {
-        self.key_logging
+        self.settings.key_logging
     }
 
     /// Dangerous: turns key logging to `SSLKEYLOGFILE` on or off (off by default; nothing
     /// is written unless the variable is set too).
     pub fn set_key_logging(&mut self, on: bool) -> &mut Self {
-        self.key_logging = on;
+        self.settings_mut().key_logging = on;
         self.touch()
     }
 
     /// The SHA-256 digests of the SubjectPublicKeyInfo the peer's chain must contain.
     pub fn pinned_public_keys(&self) -> &[[u8; 32]] {
-        &self.pinned_public_keys
+        &self.settings.pinned_public_keys
     }
 
     /// Pins the peer: one certificate of its chain must have one of these SPKI SHA-256
@@ -397,56 +432,58 @@ impl SslConfiguration {
     /// The chain is still verified as usual; a chain without a pinned key gets
     /// `CertificateRejected` on the leaf. An empty list turns pinning off.
     pub fn set_pinned_public_keys(&mut self, digests: Vec<[u8; 32]>) -> &mut Self {
-        self.pinned_public_keys = digests;
+        self.settings_mut().pinned_public_keys = digests;
         self.touch()
     }
 
     /// The DER OCSP response a server staples, if any.
     pub fn ocsp_response(&self) -> Option<Vec<u8>> {
-        self.ocsp_response.get().1
+        self.settings.ocsp_response.get().1
     }
 
     /// Sets the DER OCSP response a server staples (Qt's backend option for it). It is
     /// shared with every server and socket made from this configuration (and its clones):
     /// calling it again while a server runs replaces the staple for new handshakes.
     pub fn set_ocsp_response(&mut self, response: Option<Vec<u8>>) -> &mut Self {
-        self.ocsp_response.set(response);
+        self.settings.ocsp_response.set(response);
         self
     }
 
     pub(crate) fn ocsp_staple(&self) -> OcspStaple {
-        self.ocsp_response.clone()
+        self.settings.ocsp_response.clone()
     }
 
     /// The identity hint a server sends to clients in a PSK handshake (Qt's
     /// `preSharedKeyIdentityHint()`); empty means none.
     pub fn pre_shared_key_identity_hint(&self) -> &[u8] {
-        &self.pre_shared_key_identity_hint
+        &self.settings.pre_shared_key_identity_hint
     }
 
     /// Sets the identity hint a server sends in a PSK handshake (Qt's
     /// `setPreSharedKeyIdentityHint()`): TLS 1.2 PSK key exchanges carry it, and the
     /// client's `SslHooks::pre_shared_key` sees it. Used by backends with PSK support.
     pub fn set_pre_shared_key_identity_hint(&mut self, hint: impl Into<Vec<u8>>) -> &mut Self {
-        self.pre_shared_key_identity_hint = hint.into();
+        self.settings_mut().pre_shared_key_identity_hint = hint.into();
         self.touch()
     }
 
     /// Whether an option is on (Qt's `testSslOption`).
     pub fn test_ssl_option(&self, option: SslOption) -> bool {
-        self.ssl_options.contains(&option)
+        self.settings.ssl_options.contains(&option)
     }
 
     /// Turns an option on or off (Qt's `setSslOption`).
     pub fn set_ssl_option(&mut self, option: SslOption, on: bool) -> &mut Self {
-        self.ssl_options.retain(|o| *o != option);
+        self.settings_mut().ssl_options.retain(|o| *o != option);
         if on {
-            self.ssl_options.push(option);
+            self.settings_mut().ssl_options.push(option);
         }
         self.touch()
     }
 
     /// The backend's cached engine configuration for `key`, built by `build` the first time.
+    /// Lock-free once built (one atomic load per lookup): every socket of a server looks
+    /// its engine up here.
     pub(crate) fn cached<T, E>(
         &self,
         key: &'static str,
@@ -455,7 +492,32 @@ impl SslConfiguration {
     where
         T: Send + Sync + 'static,
     {
-        let mut entries = match self.cache.0.lock() {
+        let Some(slot) = self.cache.slot(key) else {
+            return self.cached_other(key, build);
+        };
+        if let Some(found) = slot.get().and_then(|v| Arc::clone(v).downcast::<T>().ok()) {
+            return Ok(found);
+        }
+        // Built outside any lock: two first uses at once may both build; one result is kept
+        // and both get it.
+        let built = build()?;
+        let _ = slot.set(Arc::clone(&built) as Arc<dyn Any + Send + Sync>);
+        Ok(slot
+            .get()
+            .and_then(|v| Arc::clone(v).downcast::<T>().ok())
+            .unwrap_or(built))
+    }
+
+    /// `cached` for a key without a slot of its own (none today).
+    fn cached_other<T, E>(
+        &self,
+        key: &'static str,
+        build: impl FnOnce() -> Result<Arc<T>, E>,
+    ) -> Result<Arc<T>, E>
+    where
+        T: Send + Sync + 'static,
+    {
+        let mut entries = match self.cache.0.other.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
@@ -475,14 +537,20 @@ impl SslConfiguration {
 impl fmt::Debug for SslConfiguration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SslConfiguration")
-            .field("protocol", &self.protocol)
-            .field("peer_verify_mode", &self.peer_verify_mode)
-            .field("peer_verify_depth", &self.peer_verify_depth)
-            .field("local_certificate_chain", &self.local_certificate_chain)
-            .field("private_key", &self.private_key)
-            .field("ca_certificates", &self.ca_certificates.len())
-            .field("system_ca_on_demand", &self.system_ca_on_demand)
-            .field("allowed_next_protocols", &self.allowed_next_protocols)
+            .field("protocol", &self.settings.protocol)
+            .field("peer_verify_mode", &self.settings.peer_verify_mode)
+            .field("peer_verify_depth", &self.settings.peer_verify_depth)
+            .field(
+                "local_certificate_chain",
+                &self.settings.local_certificate_chain,
+            )
+            .field("private_key", &self.settings.private_key)
+            .field("ca_certificates", &self.settings.ca_certificates.len())
+            .field("system_ca_on_demand", &self.settings.system_ca_on_demand)
+            .field(
+                "allowed_next_protocols",
+                &self.settings.allowed_next_protocols,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -490,9 +558,31 @@ impl fmt::Debug for SslConfiguration {
 /// Engine configurations built from one configuration value, shared by its clones.
 /// Never part of equality.
 type CacheEntries = Vec<(&'static str, Arc<dyn Any + Send + Sync>)>;
+type Engine = OnceLock<Arc<dyn Any + Send + Sync>>;
+
+/// The keys the backends use, each with a slot of its own.
+const ENGINE_KEYS: [&str; 4] = [
+    "rustls-client",
+    "rustls-server",
+    "openssl-client",
+    "openssl-server",
+];
+
+#[derive(Default)]
+struct CacheSlots {
+    engines: [Engine; ENGINE_KEYS.len()],
+    other: Mutex<CacheEntries>,
+}
 
 #[derive(Clone, Default)]
-struct BackendCache(Arc<Mutex<CacheEntries>>);
+struct BackendCache(Arc<CacheSlots>);
+
+impl BackendCache {
+    fn slot(&self, key: &str) -> Option<&Engine> {
+        let index = ENGINE_KEYS.iter().position(|k| *k == key)?;
+        self.0.engines.get(index)
+    }
+}
 
 impl PartialEq for BackendCache {
     fn eq(&self, _other: &BackendCache) -> bool {

@@ -176,14 +176,26 @@ pub(crate) fn collect(input: &VerifyInput<'_>) -> Collected {
 /// first and ending at a trust anchor: the same per-certificate checks as the collector
 /// (extensions, CA flags, purpose and key usage, path length, dates), no signature checks.
 /// `None` when a certificate of the path does not parse (the caller fails closed).
-pub(crate) fn verified_path_errors(
-    path: &[&SslCertificate],
+///
+/// Some certificates come with their parse already (from the same DER, by
+/// `SslCertificate::parse_der`); the others are parsed here.
+pub(crate) fn verified_path_errors_parsed<'a>(
+    path: impl Iterator<
+        Item = (
+            &'a SslCertificate,
+            Option<x509_parser::certificate::X509Certificate<'a>>,
+        ),
+    >,
     input: &VerifyInput<'_>,
 ) -> Option<Vec<SslError>> {
-    let mut nodes = Vec::with_capacity(path.len());
-    for cert in path {
+    let mut nodes = Vec::new();
+    for (cert, parsed) in path {
+        let info = match parsed {
+            Some(x509) => CertInfo::from_parsed(cert, x509),
+            None => CertInfo::parse(cert)?,
+        };
         nodes.push(PathNode {
-            info: CertInfo::parse(cert)?,
+            info,
             signature: Some(crate::verify::signature::SignatureCheck::Valid),
         });
     }

@@ -75,6 +75,11 @@ impl<'a> CertInfo<'a> {
             .map(|(_, x509)| CertInfo { cert, x509 })
     }
 
+    /// `cert` with its parse (made from the same DER already).
+    pub(super) fn from_parsed(cert: &'a SslCertificate, x509: X509Certificate<'a>) -> CertInfo<'a> {
+        CertInfo { cert, x509 }
+    }
+
     /// The certificate.
     pub(super) fn cert(&self) -> &'a SslCertificate {
         self.cert

@@ -18,12 +18,6 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
 /// Whether the certificate is valid for `host` (a DNS name or an IP literal).
-pub(crate) fn leaf_matches(cert: &crate::cert::SslCertificate, host: &str) -> bool {
-    cert.with_parsed(|x509| matches_host(x509, host))
-        .unwrap_or(false)
-}
-
-/// [`leaf_matches`] on a parsed certificate.
 pub(super) fn matches_host(x509: &X509Certificate<'_>, host: &str) -> bool {
     let trimmed = host.strip_suffix('.').unwrap_or(host);
     let bare = trimmed

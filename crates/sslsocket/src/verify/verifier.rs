@@ -25,12 +25,13 @@
 use std::cell::RefCell;
 
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use x509_parser::certificate::X509Certificate;
 
 use crate::cert::SslCertificate;
 use crate::crypto::algorithms;
 use crate::ocsp::OcspResponse;
 use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::chain::{collect, verified_path_errors, VerifyInput};
+use crate::verify::chain::{collect, verified_path_errors_parsed, VerifyInput};
 use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Purpose, TrustStore};
 
@@ -147,14 +148,21 @@ impl ChainVerifier {
     ) -> ChainReport {
         let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let mut chain = Vec::with_capacity(intermediates.len() + 1);
+        // Each certificate parsed once, as `SslCertificate::from_der` parses (and refuses);
+        // the checks below read these parses instead of parsing again.
+        let mut parsed = Vec::with_capacity(intermediates.len() + 1);
         let mut unparsable = Vec::new();
         for der in std::iter::once(end_entity).chain(intermediates) {
-            match SslCertificate::from_der(der.as_ref()) {
-                Ok(cert) => chain.push(cert),
+            match SslCertificate::parse_der(der.as_ref()) {
+                Ok(x509) => {
+                    chain.push(SslCertificate::from_checked_der(der.as_ref(), &x509));
+                    parsed.push(Some(x509));
+                }
                 Err(_) => {
                     let cert = SslCertificate::from_unparsed_der(der.as_ref());
                     unparsable.push(cert.clone());
                     chain.push(cert);
+                    parsed.push(None);
                 }
             }
         }
@@ -167,7 +175,7 @@ impl ChainVerifier {
             max_depth: self.depth,
         };
         let (mut errors, path) = if unparsable.is_empty() {
-            self.errors_of(end_entity, intermediates, &input, now)
+            self.errors_of(end_entity, intermediates, &input, &parsed, now)
         } else {
             // Fail closed: a chain with a certificate we cannot read is never trusted; the
             // collector still reports what it can about the rest.
@@ -219,15 +227,17 @@ impl ChainVerifier {
         }
     }
 
-    /// The errors of a chain whose certificates all parse, and the path they are about.
+    /// The errors of a chain whose certificates all parse (`parsed`, by chain position),
+    /// and the path they are about.
     fn errors_of(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         input: &VerifyInput<'_>,
+        parsed: &[Option<X509Certificate<'_>>],
         now: UnixTime,
     ) -> (Vec<SslError>, Vec<SslCertificate>) {
-        let Some(leaf) = input.chain.first() else {
+        let (Some(leaf), Some(Some(leaf_x509))) = (input.chain.first(), parsed.first()) else {
             return (
                 vec![SslError::new(SslErrorKind::NoPeerCertificate)],
                 Vec::new(),
@@ -239,10 +249,14 @@ impl ChainVerifier {
             let collected = collect(input);
             return (collected.errors, collected.path);
         }
-        let webpki = self.webpki_path(end_entity, intermediates, input, now);
+        // webpki reads the leaf once, for the path and for the name.
+        let end_entity = webpki::EndEntityCert::try_from(end_entity).ok();
+        let webpki = end_entity
+            .as_ref()
+            .and_then(|cert| self.webpki_path(cert, intermediates, input, parsed, now));
         let name_ok = input
             .host
-            .is_none_or(|host| self.name_matches(end_entity, leaf, host));
+            .is_none_or(|host| self.name_matches(end_entity.as_ref(), leaf_x509, host));
         if let Some(path) = &webpki {
             if name_ok {
                 return (Vec::new(), path.clone());
@@ -285,20 +299,19 @@ impl ChainVerifier {
     /// policy check for every candidate path and goes on searching when it fails.
     fn webpki_path(
         &self,
-        end_entity: &CertificateDer<'_>,
+        cert: &webpki::EndEntityCert<'_>,
         intermediates: &[CertificateDer<'_>],
         input: &VerifyInput<'_>,
+        parsed: &[Option<X509Certificate<'_>>],
         now: UnixTime,
     ) -> Option<Vec<SslCertificate>> {
-        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
-        let leaf = input.chain.first()?;
         let usage = match self.purpose {
             Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
             Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
         };
         let accepted: RefCell<Option<Vec<SslCertificate>>> = RefCell::new(None);
         let check = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
-            match self.policy_on(leaf, path, input) {
+            match self.policy_on(path, input, parsed) {
                 Some(certs) => {
                     *accepted.borrow_mut() = Some(certs);
                     Ok(())
@@ -323,26 +336,24 @@ impl ChainVerifier {
     /// holds (for one of the anchor certificates with the path's anchor key and name).
     fn policy_on(
         &self,
-        leaf: &SslCertificate,
         path: &webpki::VerifiedPath<'_>,
         input: &VerifyInput<'_>,
+        parsed: &[Option<X509Certificate<'_>>],
     ) -> Option<Vec<SslCertificate>> {
-        // The intermediates are certificates the peer sent, parsed already: found by DER,
-        // not parsed again for every candidate path.
-        let mut certs = vec![leaf.clone()];
+        // The leaf and the intermediates are certificates the peer sent, parsed already:
+        // found by DER, not parsed again for every candidate path.
+        let mut sent = vec![0];
         for intermediate in path.intermediate_certificates() {
             let der = intermediate.der();
-            certs.push(
-                input
-                    .chain
-                    .iter()
-                    .find(|c| c.der() == der.as_ref())?
-                    .clone(),
-            );
+            sent.push(input.chain.iter().position(|c| c.der() == der.as_ref())?);
         }
-        if self.depth > 0 && certs.len() > usize::try_from(self.depth).ok()?.saturating_add(1) {
+        if self.depth > 0 && sent.len() > usize::try_from(self.depth).ok()?.saturating_add(1) {
             return None;
         }
+        let certs: Vec<&SslCertificate> = sent
+            .iter()
+            .map(|&index| input.chain.get(index))
+            .collect::<Option<_>>()?;
         let anchor = path.anchor();
         self.anchors
             .iter()
@@ -352,11 +363,15 @@ impl ChainVerifier {
                     && a.subject_public_key_info == anchor.subject_public_key_info
             })
             .find_map(|(_, anchor_cert)| {
-                let mut full: Vec<&SslCertificate> = certs.iter().collect();
-                full.push(anchor_cert);
-                let errors = verified_path_errors(&full, input)?;
+                let sent_parsed = sent
+                    .iter()
+                    .zip(&certs)
+                    .map(|(&index, cert)| (*cert, parsed.get(index).cloned().flatten()));
+                let full = sent_parsed.chain(std::iter::once((anchor_cert, None)));
+                let errors = verified_path_errors_parsed(full, input)?;
                 errors.is_empty().then(|| {
-                    let mut owned = certs.clone();
+                    let mut owned: Vec<SslCertificate> =
+                        certs.iter().map(|c| (*c).clone()).collect();
                     owned.push(anchor_cert.clone());
                     owned
                 })
@@ -367,23 +382,23 @@ impl ChainVerifier {
     /// collector's must agree), the common name only when there are none (RFC 6125).
     fn name_matches(
         &self,
-        end_entity: &CertificateDer<'_>,
-        leaf: &SslCertificate,
+        end_entity: Option<&webpki::EndEntityCert<'_>>,
+        leaf: &X509Certificate<'_>,
         host: &str,
     ) -> bool {
-        let ours = crate::verify::hostname::leaf_matches(leaf, host);
-        if !leaf.has_subject_alternative_name() {
+        let ours = crate::verify::hostname::matches_host(leaf, host);
+        if !matches!(leaf.subject_alternative_name(), Ok(Some(_))) {
             return ours;
         }
         let Ok(name) = ServerName::try_from(host) else {
             return false;
         };
-        match webpki::EndEntityCert::try_from(end_entity) {
-            Ok(cert) => ours && cert.verify_is_valid_for_subject_name(&name).is_ok(),
+        match end_entity {
+            Some(cert) => ours && cert.verify_is_valid_for_subject_name(&name).is_ok(),
             // webpki cannot read this leaf: the chain is refused for that already (its
             // path check fails too); the name is ours to judge, so the list does not claim
             // a mismatch that is not there.
-            Err(_) => ours,
+            None => ours,
         }
     }
 

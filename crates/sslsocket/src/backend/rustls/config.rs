@@ -24,8 +24,9 @@ pub(crate) struct ClientEngine {
     pub(crate) sessions: Option<Arc<ClientSessions>>,
 }
 
-/// A server configuration ready to accept connections: a template whose verifier and
-/// session store each connection replaces with its own.
+/// A server configuration ready to accept connections: a template whose session store each
+/// connection replaces with its own view, and its verifier too when client certificates
+/// are asked for (see [`ServerEngine::connection`]).
 pub(crate) struct ServerEngine {
     template: Arc<ServerConfig>,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -96,33 +97,45 @@ impl ClientEngine {
 pub(crate) struct ServerConnectionConfig {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) sessions: Option<Arc<crate::backend::rustls::sessions::ConnectionServerSessions>>,
-    /// The verifier instance claimed for this handshake.
-    pub(crate) verifier: Arc<ConnectionVerifier>,
+    /// The verifier instance claimed for this handshake (none when no client certificate
+    /// is asked for).
+    pub(crate) verifier: Option<Arc<ConnectionVerifier>>,
 }
 
 impl ServerEngine {
     /// The configuration of one connection judged by `policy`, recording into `record`.
+    ///
+    /// A server that asks for no client certificate never has its verifier called by
+    /// rustls: its connections share the template's (an instance no handshake claims,
+    /// which refuses anything it were asked) and differ only in their session-store view,
+    /// on a clone of the template. A server that asks for one gets a verifier instance per
+    /// connection, which rustls lets us set only through its builder.
     pub(crate) fn connection(
         &self,
         policy: &VerifyPolicy,
         record: &Arc<HandshakeRecord>,
     ) -> Result<ServerConnectionConfig, ConfigError> {
-        let verifier = Arc::new(ConnectionVerifier::new(
-            Arc::clone(&self.chain),
-            Arc::clone(&self.client_auth),
-        ));
-        verifier.claim(policy, record);
-        let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
-            .with_protocol_versions(self.versions)
-            .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
-            .with_client_cert_verifier(Arc::clone(&verifier) as _)
-            .with_cert_resolver(Arc::clone(&self.resolver) as _);
-        let template = &self.template;
-        config.alpn_protocols = template.alpn_protocols.clone();
-        config.key_log = Arc::clone(&template.key_log);
-        config.ignore_client_order = template.ignore_client_order;
-        config.send_tls13_tickets = template.send_tls13_tickets;
-        config.max_fragment_size = template.max_fragment_size;
+        let (mut config, verifier) = if self.client_auth.offer {
+            let verifier = Arc::new(ConnectionVerifier::new(
+                Arc::clone(&self.chain),
+                Arc::clone(&self.client_auth),
+            ));
+            verifier.claim(policy, record);
+            let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+                .with_protocol_versions(self.versions)
+                .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
+                .with_client_cert_verifier(Arc::clone(&verifier) as _)
+                .with_cert_resolver(Arc::clone(&self.resolver) as _);
+            let template = &self.template;
+            config.alpn_protocols = template.alpn_protocols.clone();
+            config.key_log = Arc::clone(&template.key_log);
+            config.ignore_client_order = template.ignore_client_order;
+            config.send_tls13_tickets = template.send_tls13_tickets;
+            config.max_fragment_size = template.max_fragment_size;
+            (config, Some(verifier))
+        } else {
+            ((*self.template).clone(), None)
+        };
         let sessions = self.sessions.as_ref().map(|shared| {
             Arc::new(
                 crate::backend::rustls::sessions::ConnectionServerSessions::new(
@@ -134,7 +147,7 @@ impl ServerEngine {
         });
         config.session_storage = match &sessions {
             Some(store) => Arc::clone(store) as _,
-            None => Arc::new(rustls::server::NoServerSessionStorage {}),
+            None => Arc::clone(&self.template.session_storage),
         };
         Ok(ServerConnectionConfig {
             config: Arc::new(config),
@@ -307,7 +320,8 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         certified_key(chain_der, key, &provider)?,
         configuration.ocsp_staple(),
     ));
-    // Replaced per connection (`ServerEngine::connection`); this one is never asked.
+    // Replaced per connection when client certificates are asked for; otherwise shared by
+    // every connection and never asked (unclaimed, it would refuse).
     let placeholder = Arc::new(ConnectionVerifier::new(
         Arc::clone(&chain),
         Arc::clone(&client_auth),
@@ -325,6 +339,7 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         !configuration.test_ssl_option(SslOption::SslOptionDisableServerCipherPreference);
     let sessions = if configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets) {
         config.send_tls13_tickets = 0;
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         None
     } else {
         Some(ServerSessions::new())

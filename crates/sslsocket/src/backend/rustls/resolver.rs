@@ -1,7 +1,7 @@
 //! The server's certificate, with an OCSP staple that can be replaced while it runs.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -13,7 +13,7 @@ use crate::config::OcspStaple;
 pub(crate) struct StapleResolver {
     base: Arc<CertifiedKey>,
     staple: OcspStaple,
-    current: Mutex<(u64, Arc<CertifiedKey>)>,
+    current: RwLock<(u64, Arc<CertifiedKey>)>,
 }
 
 impl StapleResolver {
@@ -24,7 +24,7 @@ impl StapleResolver {
         StapleResolver {
             base,
             staple,
-            current: Mutex::new((version, first)),
+            current: RwLock::new((version, first)),
         }
     }
 }
@@ -43,8 +43,20 @@ impl fmt::Debug for StapleResolver {
 
 impl ResolvesServerCert for StapleResolver {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // Every handshake: one atomic load and a shared read; the staple is copied and the
+        // key rebuilt only after a replacement.
+        let version = self.staple.version();
+        {
+            let current = match self.current.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if current.0 == version {
+                return Some(Arc::clone(&current.1));
+            }
+        }
         let (version, response) = self.staple.get();
-        let mut current = match self.current.lock() {
+        let mut current = match self.current.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };

@@ -72,7 +72,7 @@ impl RustlsSession {
         let conn = ServerConnection::new(connection.config)
             .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
         let mut session = RustlsSession::wrap(Connection::Server(conn), record);
-        session.verifier = Some(connection.verifier);
+        session.verifier = connection.verifier;
         session.server_sessions = connection.sessions;
         Ok(session)
     }
@@ -254,7 +254,13 @@ impl TlsSession for RustlsSession {
     }
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
-        self.notices.pop_front()
+        let notice = self.notices.pop_front();
+        if notice.is_none() && self.notices.capacity() > 0 {
+            // Notices come in bursts (handshake, tickets, close): no queue kept allocated
+            // on an idle connection.
+            self.notices = VecDeque::new();
+        }
+        notice
     }
 
     fn export_keying_material(

@@ -263,6 +263,10 @@ impl ClientSessionStore for ConnectionClientSessions {
     }
 }
 
+/// How many independently locked parts a server store has: handshakes on different cores
+/// rarely wait for each other.
+const SERVER_SHARDS: usize = 8;
+
 #[derive(Default)]
 struct ServerMap {
     sessions: HashMap<Vec<u8>, (Vec<u8>, Outcome)>,
@@ -270,10 +274,11 @@ struct ServerMap {
 }
 
 /// A server configuration's sessions (TLS 1.2 session IDs, TLS 1.3 stateful tickets), each
-/// with the outcome of its client's verification.
+/// with the outcome of its client's verification; in shards by key (keys are random
+/// values of the server's), each keeping its share of [`CAPACITY`], oldest out first.
 #[derive(Default)]
 pub(crate) struct ServerSessions {
-    map: Mutex<ServerMap>,
+    shards: [Mutex<ServerMap>; SERVER_SHARDS],
 }
 
 impl fmt::Debug for ServerSessions {
@@ -287,16 +292,25 @@ impl ServerSessions {
         Arc::new(ServerSessions::default())
     }
 
+    fn shard(&self, key: &[u8]) -> &Mutex<ServerMap> {
+        // FNV-1a over the key: any byte of it spreads the keys.
+        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let index = usize::try_from(hash % SERVER_SHARDS as u64).unwrap_or(0);
+        &self.shards[index % SERVER_SHARDS]
+    }
+
     /// How many sessions are stored.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        lock(&self.map).sessions.len()
+        self.shards.iter().map(|s| lock(s).sessions.len()).sum()
     }
 
     fn put(&self, key: Vec<u8>, value: Vec<u8>, outcome: Outcome) {
-        let mut map = lock(&self.map);
+        let mut map = lock(self.shard(&key));
         if !map.sessions.contains_key(&key) {
-            if map.sessions.len() >= CAPACITY {
+            if map.sessions.len() >= CAPACITY / SERVER_SHARDS {
                 if let Some(oldest) = map.order.pop_front() {
                     map.sessions.remove(&oldest);
                 }
@@ -306,8 +320,12 @@ impl ServerSessions {
         map.sessions.insert(key, (value, outcome));
     }
 
+    fn get(&self, key: &[u8]) -> Option<(Vec<u8>, Outcome)> {
+        lock(self.shard(key)).sessions.get(key).cloned()
+    }
+
     fn remove(&self, key: &[u8]) -> Option<(Vec<u8>, Outcome)> {
-        let mut map = lock(&self.map);
+        let mut map = lock(self.shard(key));
         let found = map.sessions.remove(key);
         if found.is_some() {
             map.order.retain(|k| k.as_slice() != key);
@@ -378,7 +396,7 @@ impl ConnectionServerSessions {
         let found = if take {
             self.shared.remove(key)
         } else {
-            lock(&self.shared.map).sessions.get(key).cloned()
+            self.shared.get(key)
         };
         let (value, outcome) = found?;
         if !self.policy.may_resume(&outcome) {

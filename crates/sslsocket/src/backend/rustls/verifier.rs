@@ -5,7 +5,8 @@
 //! configuration): the shared [`ChainVerifier`] finds the errors, the handshake's own
 //! [`VerifyPolicy`] judges them, and the [`Verification`] goes into the connection's
 //! [`HandshakeRecord`], which the session hands out. No thread-local, no state shared
-//! between two handshakes.
+//! between two handshakes. (A server that asks for no client certificate is never asked
+//! to verify: its connections share one unclaimed instance, which would refuse.)
 //!
 //! Why "claims" and not "makes": a rustls client resumes a session only with the very
 //! verifier instance that verified it (`compatible_config` compares the `Arc`s). So the
