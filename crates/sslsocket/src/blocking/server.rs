@@ -67,11 +67,7 @@ impl SslServer {
         let timeout_ref = Arc::clone(&timeout);
         thread::Builder::new()
             .name("sslsocket-accept".into())
-            .spawn(move || {
-                // One configuration for every connection, shared, never copied.
-                let configuration = Arc::new(configuration);
-                accept_loop(listener, configuration, tx, stop_flag, timeout_ref)
-            })
+            .spawn(move || accept_loop(listener, configuration, tx, stop_flag, timeout_ref))
             .map_err(|e| Error::io("starting the accept thread", e))?;
         Ok(SslServer {
             local_addr,
@@ -142,7 +138,7 @@ impl Drop for SslServer {
 
 fn accept_loop(
     listener: TcpListener,
-    configuration: Arc<SslConfiguration>,
+    configuration: SslConfiguration,
     tx: SyncSender<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
     timeout: Arc<std::sync::Mutex<Settings>>,
@@ -160,7 +156,7 @@ fn accept_loop(
             Ok(t) => t.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        let configuration = Arc::clone(&configuration);
+        let configuration = configuration.clone();
         let tx = tx.clone();
         let counter = Arc::clone(&running);
         let busy = counter.fetch_add(1, Ordering::AcqRel);
@@ -220,11 +216,12 @@ fn send_bounded(
 #[allow(clippy::result_large_err)]
 fn handshake(
     stream: std::net::TcpStream,
-    configuration: Arc<SslConfiguration>,
+    configuration: SslConfiguration,
     settings: Settings,
 ) -> Result<SslSocket, SslSocket> {
     let limit = settings.handshake_timeout;
-    let core = || SslCore::with_shared_configuration(Arc::clone(&configuration));
+    // A configuration's clones share its values: no copy per connection.
+    let core = || SslCore::new(configuration.clone());
     let mut socket = match SslSocket::adopt(stream, core()) {
         Ok(socket) => socket,
         Err(error) => {

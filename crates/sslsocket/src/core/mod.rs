@@ -90,8 +90,7 @@ pub enum Phase {
 
 /// The state of one socket, without I/O.
 pub struct SslCore {
-    /// Shared by every socket a server makes (copied on write by `configuration_mut`).
-    configuration: Arc<SslConfiguration>,
+    configuration: SslConfiguration,
     backend: Option<Arc<dyn Backend>>,
     mode: SslMode,
     state: SocketState,
@@ -139,12 +138,6 @@ pub struct SslCore {
 impl SslCore {
     /// A core in `UnencryptedMode`, `UnconnectedState`, with this configuration.
     pub fn new(configuration: SslConfiguration) -> SslCore {
-        SslCore::with_shared_configuration(Arc::new(configuration))
-    }
-
-    /// A core like [`new`](Self::new) that shares `configuration` with others (a server's
-    /// sockets): no copy per connection; `configuration_mut` copies it on first change.
-    pub fn with_shared_configuration(configuration: Arc<SslConfiguration>) -> SslCore {
         SslCore {
             configuration,
             backend: None,
@@ -197,7 +190,7 @@ impl SslCore {
             )
             .into());
         }
-        self.configuration = Arc::new(configuration);
+        self.configuration = configuration;
         Ok(())
     }
 
@@ -209,7 +202,7 @@ impl SslCore {
             )
             .into());
         }
-        Ok(Arc::make_mut(&mut self.configuration))
+        Ok(&mut self.configuration)
     }
 
     /// Verify the peer's certificate against `name` instead of the host connected to.

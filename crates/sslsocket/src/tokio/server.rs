@@ -46,7 +46,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 pub struct SslServer {
     listener: TcpListener,
-    configuration: Arc<SslConfiguration>,
+    configuration: SslConfiguration,
     local_addr: SocketAddr,
     handshake_timeout: Duration,
     hooks: Option<Arc<dyn SslHooks>>,
@@ -76,7 +76,7 @@ impl SslServer {
             .map_err(|e| Error::io("listening", e))?;
         Ok(SslServer {
             listener,
-            configuration: Arc::new(configuration),
+            configuration,
             local_addr,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             hooks: None,
@@ -129,8 +129,8 @@ impl SslServer {
         &self,
         stream: TcpStream,
     ) -> impl Future<Output = Result<SslSocket, FailedHandshake>> + Send + 'static {
-        // Every connection shares the server's configuration: no copy per connection.
-        let core = SslCore::with_shared_configuration(Arc::clone(&self.configuration));
+        // A configuration's clones share its values: no copy per connection.
+        let core = SslCore::new(self.configuration.clone());
         let limit = self.handshake_timeout;
         let hooks = self.hooks.clone();
         async move {
