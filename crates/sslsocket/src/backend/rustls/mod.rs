@@ -5,6 +5,7 @@ mod config;
 mod resolver;
 mod session;
 mod sessions;
+mod unbuffered;
 mod verifier;
 
 use crate::backend::{Backend, ImplementedClass, SessionSetup, SupportedFeature, TlsSession};
@@ -58,12 +59,25 @@ impl Backend for RustlsBackend {
         match setup.mode {
             SslMode::SslClientMode => {
                 let engine = config::client_engine(setup.configuration)?;
+                if unbuffered_sessions() {
+                    return Ok(Box::new(unbuffered::UnbufferedSession::client(
+                        &engine,
+                        setup.peer_name,
+                        &setup.policy,
+                    )?));
+                }
                 let session =
                     session::RustlsSession::client(&engine, setup.peer_name, &setup.policy)?;
                 Ok(Box::new(session))
             }
             SslMode::SslServerMode => {
                 let engine = config::server_engine(setup.configuration)?;
+                if unbuffered_sessions() {
+                    return Ok(Box::new(unbuffered::UnbufferedSession::server(
+                        &engine,
+                        &setup.policy,
+                    )?));
+                }
                 Ok(Box::new(session::RustlsSession::server(
                     &engine,
                     &setup.policy,
@@ -74,4 +88,12 @@ impl Backend for RustlsBackend {
             )),
         }
     }
+}
+
+/// Whether sessions run on rustls's unbuffered API (`SSLSOCKET_RUSTLS_SESSION=unbuffered`),
+/// read once per process.
+fn unbuffered_sessions() -> bool {
+    static UNBUFFERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNBUFFERED
+        .get_or_init(|| std::env::var("SSLSOCKET_RUSTLS_SESSION").is_ok_and(|v| v == "unbuffered"))
 }

@@ -1,0 +1,855 @@
+//! One rustls connection on rustls's *unbuffered* API behind the `TlsSession` trait.
+//!
+//! rustls's buffered connections keep their buffers for the connection's life (the
+//! deframer keeps 4 KiB after the first read). Here the session owns the three buffers
+//! (TLS read and not yet processed, TLS to send, plaintext received and not yet read)
+//! and gives their memory back whenever they are empty: an idle connection holds only
+//! rustls's state machine.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, ReadEarlyData, UnbufferedStatus,
+    WriteTraffic,
+};
+use rustls::CommonState;
+use rustls_pki_types::ServerName;
+
+use crate::backend::rustls::alerts;
+use crate::backend::rustls::config::{ClientEngine, ServerEngine};
+use crate::backend::rustls::sessions::{ConnectionClientSessions, ConnectionServerSessions};
+use crate::backend::rustls::verifier::ConnectionVerifier;
+use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
+use crate::cert::SslCertificate;
+use crate::enums::{SslProtocol, TlsVersion};
+use crate::error::{ConfigError, TlsFailure};
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::record::HandshakeRecord;
+use crate::verify::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
+
+/// The largest TLS record on the wire (rustls's `MAX_WIRE_SIZE`: 16 KiB of payload, 2 KiB
+/// of expansion, the 5-byte header).
+const MAX_WIRE_SIZE: usize = 16 * 1024 + 2048 + 5;
+/// Handshake messages may span records up to 64 KiB (rustls's own limit for its buffered
+/// connections).
+const MAX_HANDSHAKE_SIZE: usize = 0xffff;
+/// TLS input held unprocessed: during the handshake one message of up to 64 KiB plus a
+/// record; after it, a record being completed plus the next one.
+const HANDSHAKE_INPUT_LIMIT: usize = MAX_HANDSHAKE_SIZE + MAX_WIRE_SIZE;
+const TRAFFIC_INPUT_LIMIT: usize = 2 * MAX_WIRE_SIZE;
+/// TLS bytes accepted for sending before `write_plain` takes no more (rustls's default
+/// buffer limit).
+const OUTPUT_LIMIT: usize = 64 * 1024;
+/// Decrypted bytes waiting for the application beyond which the session stops asking for
+/// input (the core's default read buffer limit).
+const PLAIN_LIMIT: usize = 1024 * 1024;
+/// Upper bound on the state machine's steps for one call (each step consumes a message,
+/// emits one, or stops), far above what any real input needs.
+const MAX_STEPS: usize = 1 << 20;
+
+/// The two kinds of unbuffered connection, seen through what they have in common.
+trait Records {
+    type Data;
+    fn state(&self) -> &CommonState;
+    fn records<'c, 'i>(&'c mut self, input: &'i mut [u8]) -> UnbufferedStatus<'c, 'i, Self::Data>;
+    /// Moves early (0-RTT) data into `plain`: only a server receives it.
+    fn early(
+        state: ReadEarlyData<'_, '_, Self::Data>,
+        plain: &mut Plain,
+    ) -> Result<(), rustls::Error>;
+}
+
+impl Records for UnbufferedClientConnection {
+    type Data = ClientConnectionData;
+
+    fn state(&self) -> &CommonState {
+        self
+    }
+
+    fn records<'c, 'i>(
+        &'c mut self,
+        input: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, ClientConnectionData> {
+        self.process_tls_records(input)
+    }
+
+    fn early(
+        _state: ReadEarlyData<'_, '_, ClientConnectionData>,
+        _plain: &mut Plain,
+    ) -> Result<(), rustls::Error> {
+        Err(rustls::Error::General(
+            "early data on a client connection".into(),
+        ))
+    }
+}
+
+impl Records for UnbufferedServerConnection {
+    type Data = ServerConnectionData;
+
+    fn state(&self) -> &CommonState {
+        self
+    }
+
+    fn records<'c, 'i>(
+        &'c mut self,
+        input: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, ServerConnectionData> {
+        self.process_tls_records(input)
+    }
+
+    fn early(
+        mut state: ReadEarlyData<'_, '_, ServerConnectionData>,
+        plain: &mut Plain,
+    ) -> Result<(), rustls::Error> {
+        while let Some(record) = state.next_record() {
+            plain.extend(record?.payload);
+        }
+        Ok(())
+    }
+}
+
+enum Conn {
+    Client(UnbufferedClientConnection),
+    Server(UnbufferedServerConnection),
+}
+
+impl Conn {
+    fn common(&self) -> &CommonState {
+        match self {
+            Conn::Client(c) => c,
+            Conn::Server(s) => s,
+        }
+    }
+}
+
+/// Decrypted bytes not yet read: `buf[start..]`; no memory kept while empty.
+#[derive(Default)]
+struct Plain {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Plain {
+    fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    fn extend(&mut self, data: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    fn read(&mut self, out: &mut [u8]) -> usize {
+        let available = self.buf.get(self.start..).unwrap_or_default();
+        let n = available.len().min(out.len());
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), available.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.start += n;
+        if self.start >= self.buf.len() {
+            *self = Plain::default();
+        }
+        n
+    }
+}
+
+/// TLS bytes to send: `buf[start..]`; no memory kept while empty.
+#[derive(Default)]
+struct Outgoing {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Room at the end for `len` more bytes, starting at the returned offset.
+    fn reserve_tail(&mut self, len: usize) -> usize {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let at = self.buf.len();
+        self.buf.resize(at + len, 0);
+        at
+    }
+
+    fn encode<D>(&mut self, state: &mut EncodeTlsData<'_, D>) -> Result<(), rustls::Error> {
+        let mut want = 4096;
+        for _ in 0..4 {
+            let at = self.reserve_tail(want);
+            let result = state.encode(self.buf.get_mut(at..).unwrap_or_default());
+            match result {
+                Ok(n) => {
+                    self.buf.truncate(at + n);
+                    return Ok(());
+                }
+                Err(EncodeError::InsufficientSize(e)) => {
+                    self.buf.truncate(at);
+                    want = e.required_size;
+                }
+                Err(EncodeError::AlreadyEncoded) => {
+                    self.buf.truncate(at);
+                    return Ok(());
+                }
+            }
+        }
+        Err(rustls::Error::General("TLS output did not fit".into()))
+    }
+
+    /// Encrypts `data` (after the handshake); returns how much was taken.
+    fn encrypt<D>(
+        &mut self,
+        state: &mut WriteTraffic<'_, D>,
+        data: &[u8],
+    ) -> Result<usize, rustls::Error> {
+        // Per 16 KiB record: header, content type, tag and explicit nonce stay well
+        // within 64 bytes; a pending key update message fits in the extra 256.
+        let mut want = data.len() + data.len().div_ceil(16 * 1024) * 64 + 256;
+        for _ in 0..4 {
+            let at = self.reserve_tail(want);
+            let result = state.encrypt(data, self.buf.get_mut(at..).unwrap_or_default());
+            match result {
+                Ok(n) => {
+                    self.buf.truncate(at + n);
+                    return Ok(data.len());
+                }
+                Err(EncryptError::InsufficientSize(e)) => {
+                    self.buf.truncate(at);
+                    want = e.required_size;
+                }
+                Err(EncryptError::EncryptExhausted) => {
+                    self.buf.truncate(at);
+                    return Err(rustls::Error::EncryptError);
+                }
+            }
+        }
+        Err(rustls::Error::General("TLS output did not fit".into()))
+    }
+
+    fn close_notify<D>(&mut self, state: &mut WriteTraffic<'_, D>) -> Result<(), rustls::Error> {
+        let mut want = 64;
+        for _ in 0..4 {
+            let at = self.reserve_tail(want);
+            let result = state.queue_close_notify(self.buf.get_mut(at..).unwrap_or_default());
+            match result {
+                Ok(n) => {
+                    self.buf.truncate(at + n);
+                    return Ok(());
+                }
+                Err(EncryptError::InsufficientSize(e)) => {
+                    self.buf.truncate(at);
+                    want = e.required_size;
+                }
+                Err(EncryptError::EncryptExhausted) => {
+                    self.buf.truncate(at);
+                    return Err(rustls::Error::EncryptError);
+                }
+            }
+        }
+        Err(rustls::Error::General("TLS output did not fit".into()))
+    }
+
+    fn consumed(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.buf.len() {
+            *self = Outgoing::default();
+        }
+    }
+}
+
+/// The buffers one step of the state machine works on.
+#[derive(Default)]
+struct Io {
+    /// TLS read and not processed yet.
+    incoming: Vec<u8>,
+    outgoing: Outgoing,
+    plain: Plain,
+    /// `close` was asked for and close_notify is not encoded yet.
+    close_pending: bool,
+}
+
+/// What one run of the state machine did besides filling buffers.
+#[derive(Default)]
+struct Pumped {
+    /// Application bytes encrypted.
+    encrypted: usize,
+    /// The peer's close_notify was processed.
+    peer_closed: bool,
+}
+
+impl Io {
+    /// After an error: encodes what rustls queued for the peer (its alert) without
+    /// processing input again (that would report the error a second time).
+    fn flush<C: Records>(&mut self, conn: &mut C) {
+        for _ in 0..MAX_STEPS {
+            if !conn.state().wants_write() {
+                return;
+            }
+            let input = self.incoming.get_mut(..).unwrap_or_default();
+            let status = conn.records(input);
+            match status.state {
+                Ok(ConnectionState::EncodeTlsData(mut state)) => {
+                    if self.outgoing.encode(&mut state).is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Runs the state machine on the input held until it needs more (and, with `app`,
+    /// encrypts `app` once it may). The input is always passed: rustls's handshake
+    /// deframer keeps positions into it between calls.
+    fn pump<C: Records>(
+        &mut self,
+        conn: &mut C,
+        mut app: Option<&[u8]>,
+    ) -> Result<Pumped, rustls::Error> {
+        let mut pumped = Pumped::default();
+        let mut consumed = 0;
+        let mut result = Ok(());
+        for _ in 0..MAX_STEPS {
+            let input = self.incoming.get_mut(consumed..).unwrap_or_default();
+            let status = conn.records(input);
+            let mut discard = status.discard;
+            let mut stop = false;
+            match status.state {
+                Err(e) => {
+                    result = Err(e);
+                    stop = true;
+                }
+                Ok(ConnectionState::ReadTraffic(mut state)) => {
+                    while let Some(record) = state.next_record() {
+                        match record {
+                            Ok(record) => {
+                                discard += record.discard;
+                                self.plain.extend(record.payload);
+                            }
+                            Err(e) => {
+                                result = Err(e);
+                                stop = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(ConnectionState::ReadEarlyData(state)) => {
+                    if let Err(e) = C::early(state, &mut self.plain) {
+                        result = Err(e);
+                        stop = true;
+                    }
+                }
+                Ok(ConnectionState::EncodeTlsData(mut state)) => {
+                    if let Err(e) = self.outgoing.encode(&mut state) {
+                        result = Err(e);
+                        stop = true;
+                    }
+                }
+                // Our outgoing buffer holds it now: the driver sends it.
+                Ok(ConnectionState::TransmitTlsData(state)) => state.done(),
+                Ok(ConnectionState::PeerClosed) => pumped.peer_closed = true,
+                Ok(ConnectionState::WriteTraffic(mut state)) => {
+                    if let Some(data) = app.take() {
+                        match self.outgoing.encrypt(&mut state, data) {
+                            Ok(n) => pumped.encrypted = n,
+                            Err(e) => result = Err(e),
+                        }
+                    }
+                    if self.close_pending && result.is_ok() {
+                        self.close_pending = false;
+                        if let Err(e) = self.outgoing.close_notify(&mut state) {
+                            result = Err(e);
+                        }
+                    }
+                    stop = true;
+                }
+                // BlockedHandshake, Closed, and whatever later versions add: input needed.
+                Ok(_) => stop = true,
+            }
+            consumed += discard;
+            if stop {
+                break;
+            }
+        }
+        if consumed > 0 {
+            let consumed = consumed.min(self.incoming.len());
+            self.incoming.drain(..consumed);
+            if self.incoming.is_empty() {
+                self.incoming = Vec::new();
+            } else if self.incoming.capacity() > 4 * self.incoming.len() + 4096 {
+                self.incoming.shrink_to_fit();
+            }
+        }
+        result.map(|()| pumped)
+    }
+}
+
+pub(crate) struct UnbufferedSession {
+    conn: Conn,
+    io: Io,
+    record: Arc<HandshakeRecord>,
+    peer_closed: bool,
+    /// The error the state machine stopped on; later calls report it again.
+    failed: Option<rustls::Error>,
+    notices: VecDeque<BackendNotice>,
+    client_sessions: Option<(Arc<ConnectionClientSessions>, ServerName<'static>)>,
+    server_sessions: Option<Arc<ConnectionServerSessions>>,
+    /// The verifier instance claimed for the handshake, released when it ends.
+    verifier: Option<Arc<ConnectionVerifier>>,
+}
+
+impl Drop for UnbufferedSession {
+    fn drop(&mut self) {
+        self.release_verifier();
+    }
+}
+
+impl UnbufferedSession {
+    pub(crate) fn client(
+        engine: &ClientEngine,
+        peer_name: Option<&str>,
+        policy: &VerifyPolicy,
+    ) -> Result<UnbufferedSession, ConfigError> {
+        let name = peer_name.unwrap_or_default();
+        let server_name = ServerName::try_from(name.to_string())
+            .map_err(|_| ConfigError::new(format!("`{name}` is not a valid host name for TLS")))?;
+        let record = Arc::new(HandshakeRecord::default());
+        let connection = engine.connection(policy, &record, &server_name);
+        let verifier = Arc::clone(&connection.verifier);
+        let conn = match UnbufferedClientConnection::new(connection.config, server_name.clone()) {
+            Ok(conn) => conn,
+            Err(e) => {
+                verifier.release(&record);
+                return Err(ConfigError::new(format!("client session: {e}")));
+            }
+        };
+        let mut session = UnbufferedSession::wrap(Conn::Client(conn), record);
+        session.verifier = Some(verifier);
+        session.client_sessions = connection.sessions.map(|store| (store, server_name));
+        // The ClientHello is ready: encode it so the driver sends it.
+        session
+            .pump(None)
+            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+        Ok(session)
+    }
+
+    pub(crate) fn server(
+        engine: &ServerEngine,
+        policy: &VerifyPolicy,
+    ) -> Result<UnbufferedSession, ConfigError> {
+        let record = Arc::new(HandshakeRecord::default());
+        let connection = engine.connection(policy, &record)?;
+        let conn = UnbufferedServerConnection::new(connection.config)
+            .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
+        let mut session = UnbufferedSession::wrap(Conn::Server(conn), record);
+        session.verifier = Some(connection.verifier);
+        session.server_sessions = connection.sessions;
+        Ok(session)
+    }
+
+    fn wrap(conn: Conn, record: Arc<HandshakeRecord>) -> UnbufferedSession {
+        UnbufferedSession {
+            conn,
+            io: Io::default(),
+            record,
+            peer_closed: false,
+            failed: None,
+            notices: VecDeque::new(),
+            client_sessions: None,
+            server_sessions: None,
+            verifier: None,
+        }
+    }
+
+    fn pump(&mut self, app: Option<&[u8]>) -> Result<Pumped, rustls::Error> {
+        let result = match &mut self.conn {
+            Conn::Client(c) => self.io.pump(c, app),
+            Conn::Server(s) => self.io.pump(s, app),
+        };
+        if result.as_ref().is_ok_and(|p| p.peer_closed) && !self.peer_closed {
+            self.peer_closed = true;
+            let mut alert = alerts::close_notify();
+            alert.description = "CloseNotify".into();
+            self.notices.push_back(BackendNotice::AlertReceived(alert));
+        }
+        result
+    }
+
+    /// After an error: encodes the alert rustls queued for the peer.
+    fn flush_alert(&mut self) {
+        match &mut self.conn {
+            Conn::Client(c) => self.io.flush(c),
+            Conn::Server(s) => self.io.flush(s),
+        }
+    }
+
+    /// Gives the verifier instance back once the handshake is over: a later session of
+    /// this peer may resume with it.
+    fn release_verifier(&mut self) {
+        if let Some(verifier) = self.verifier.take() {
+            verifier.release(&self.record);
+        }
+    }
+
+    fn failure(&mut self, error: &rustls::Error) -> TlsFailure {
+        if matches!(error, rustls::Error::NoCertificatesPresented) {
+            // A required client certificate is missing: a refusal like any other.
+            self.record.record(Verification {
+                errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
+                judgement: Judgement {
+                    decision: Decision::Refuse,
+                    interrupted_on: None,
+                },
+                ..Verification::default()
+            });
+        }
+        let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
+        if let Some(alert) = alerts::received(error) {
+            failure.message = format!("the peer sent a fatal alert: {}", alert.description);
+            failure.alert_received = Some(alert.clone());
+            self.notices.push_back(BackendNotice::AlertReceived(alert));
+        } else if let Some(alert) = alerts::sent(error) {
+            self.notices.push_back(BackendNotice::AlertSent(alert));
+        }
+        if !self.conn.common().is_handshaking() {
+            failure.socket_error = crate::enums::SocketError::SslInternalError;
+        }
+        failure
+    }
+}
+
+impl TlsSession for UnbufferedSession {
+    fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        let limit = if self.conn.common().is_handshaking() {
+            HANDSHAKE_INPUT_LIMIT
+        } else {
+            TRAFFIC_INPUT_LIMIT
+        };
+        let used = self.io.incoming.len();
+        if used >= limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "message buffer full",
+            ));
+        }
+        let room = (limit - used).min(MAX_WIRE_SIZE);
+        self.io.incoming.resize(used + room, 0);
+        let result = rd.read(self.io.incoming.get_mut(used..).unwrap_or_default());
+        let n = *result.as_ref().unwrap_or(&0);
+        self.io.incoming.truncate(used + n.min(room));
+        if self.io.incoming.is_empty() {
+            self.io.incoming = Vec::new();
+        }
+        result
+    }
+
+    fn process(&mut self) -> Result<(), TlsFailure> {
+        if let Some(error) = self.failed.clone() {
+            let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
+            if !self.conn.common().is_handshaking() {
+                failure.socket_error = crate::enums::SocketError::SslInternalError;
+            }
+            return Err(failure);
+        }
+        let result = self.pump(None);
+        if !self.conn.common().is_handshaking() {
+            self.release_verifier();
+        }
+        match result {
+            Ok(_) => {
+                for _ in 0..self.record.take_tickets() {
+                    self.notices.push_back(BackendNotice::NewSessionTicket);
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.flush_alert();
+                let failure = self.failure(&error);
+                self.failed = Some(error);
+                Err(failure)
+            }
+        }
+    }
+
+    fn write_tls(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
+        let pending = self
+            .io
+            .outgoing
+            .buf
+            .get(self.io.outgoing.start..)
+            .unwrap_or_default();
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let n = wr.write(pending)?;
+        self.io.outgoing.consumed(n.min(pending.len()));
+        Ok(n)
+    }
+
+    fn wants_write(&self) -> bool {
+        self.io.outgoing.len() > 0
+    }
+
+    fn wants_read(&self) -> bool {
+        !self.peer_closed && self.failed.is_none() && self.io.plain.len() < PLAIN_LIMIT
+    }
+
+    fn tls_bytes_to_write(&self) -> usize {
+        self.io.outgoing.len()
+    }
+
+    fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() || self.failed.is_some() || self.conn.common().is_handshaking() {
+            return Ok(0);
+        }
+        let room = OUTPUT_LIMIT.saturating_sub(self.io.outgoing.len());
+        let take = data.get(..room.min(data.len())).unwrap_or_default();
+        if take.is_empty() {
+            return Ok(0);
+        }
+        match self.pump(Some(take)) {
+            Ok(pumped) => Ok(pumped.encrypted),
+            Err(error) => {
+                let message = format!("TLS error: {error}");
+                self.flush_alert();
+                self.failed = Some(error);
+                Err(io::Error::other(message))
+            }
+        }
+    }
+
+    fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead {
+        if buf.is_empty() {
+            return PlainRead::Data(0);
+        }
+        match self.io.plain.read(buf) {
+            0 if self.peer_closed => PlainRead::Closed,
+            0 => PlainRead::WouldBlock,
+            n => PlainRead::Data(n),
+        }
+    }
+
+    fn plaintext_len(&self) -> usize {
+        self.io.plain.len()
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.conn.common().is_handshaking()
+    }
+
+    fn received_close_notify(&self) -> bool {
+        self.peer_closed
+    }
+
+    fn negotiated(&self) -> Option<Negotiated> {
+        let conn = self.conn.common();
+        if conn.is_handshaking() {
+            return None;
+        }
+        let version = match conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => TlsVersion::Tls13,
+            rustls::ProtocolVersion::TLSv1_2 => TlsVersion::Tls12,
+            _ => return None,
+        };
+        let suite = conn.negotiated_cipher_suite()?;
+        let name = suite
+            .suite()
+            .as_str()
+            .unwrap_or("unknown")
+            .replacen("TLS13_", "TLS_", 1);
+        Some(Negotiated {
+            protocol: SslProtocol::from_version(version),
+            cipher_suite: name,
+            key_exchange_group: conn
+                .negotiated_key_exchange_group()
+                .map(|g| crate::curve::from_rustls(g.name())),
+            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+            resumed: matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+        })
+    }
+
+    fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
+        self.conn
+            .common()
+            .peer_certificates()
+            .map(|certs| {
+                certs
+                    .iter()
+                    .map(|c| {
+                        SslCertificate::from_der(c.as_ref())
+                            .unwrap_or_else(|_| SslCertificate::from_unparsed_der(c.as_ref()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn poll_notice(&mut self) -> Option<BackendNotice> {
+        self.notices.pop_front()
+    }
+
+    fn export_keying_material(
+        &self,
+        _len: usize,
+        _label: &[u8],
+        _context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, TlsFailure> {
+        // rustls 0.23 offers no exporter on its unbuffered connections.
+        Err(TlsFailure::internal(
+            "exporting keying material: not available on rustls's unbuffered connections",
+        ))
+    }
+
+    fn take_verification(&mut self) -> Option<Verification> {
+        self.record.take()
+    }
+
+    fn set_policy(&mut self, policy: VerifyPolicy) {
+        if let Some(verifier) = &self.verifier {
+            verifier.update_policy(&self.record, policy);
+        }
+    }
+
+    fn resumed_outcome(&self) -> Option<Outcome> {
+        self.record.offered()
+    }
+
+    fn confirm_peer(&mut self, outcome: Option<Outcome>) {
+        self.record.confirm(outcome);
+        if let Some((store, name)) = &self.client_sessions {
+            store.confirmed(name);
+        }
+        if let Some(store) = &self.server_sessions {
+            store.confirmed();
+        }
+    }
+
+    fn close(&mut self) {
+        self.io.close_pending = true;
+        if self.failed.is_none() {
+            if let Err(error) = self.pump(None) {
+                self.flush_alert();
+                self.failed = Some(error);
+            }
+        }
+        self.notices
+            .push_back(BackendNotice::AlertSent(alerts::close_notify()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::rustls::config;
+    use crate::config::SslConfiguration;
+    use crate::SslKey;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn sessions() -> Result<(UnbufferedSession, UnbufferedSession), Box<dyn std::error::Error>> {
+        let ca_key = rcgen::KeyPair::generate()?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key)?;
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let leaf_key = rcgen::KeyPair::generate()?;
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])?
+            .signed_by(&leaf_key, &issuer)?;
+        let mut server = SslConfiguration::default();
+        server
+            .set_local_certificate(SslCertificate::from_der(leaf.der())?)
+            .set_private_key(SslKey::from_der(&leaf_key.serialize_der())?)
+            .set_system_ca_on_demand(false);
+        let mut client = SslConfiguration::default();
+        client
+            .set_ca_certificates(vec![SslCertificate::from_der(ca.der())?])
+            .set_system_ca_on_demand(false);
+        let policy = VerifyPolicy::default();
+        let client = UnbufferedSession::client(
+            &*config::client_engine(&client)?,
+            Some("localhost"),
+            &policy,
+        )?;
+        let server = UnbufferedSession::server(&*config::server_engine(&server)?, &policy)?;
+        Ok((client, server))
+    }
+
+    /// Moves what `from` has to send into `to`; whether anything moved.
+    fn one_way(
+        from: &mut UnbufferedSession,
+        to: &mut UnbufferedSession,
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut wire)?;
+        }
+        let mut input = wire.as_slice();
+        while !input.is_empty() {
+            to.read_tls(&mut input)?;
+            to.process()?;
+        }
+        Ok(!wire.is_empty())
+    }
+
+    /// Moves TLS bytes both ways until neither side has any to send (bounded).
+    fn exchange(a: &mut UnbufferedSession, b: &mut UnbufferedSession) -> TestResult {
+        for _ in 0..32 {
+            let moved = one_way(a, b)? | one_way(b, a)?;
+            if !moved {
+                return Ok(());
+            }
+        }
+        Err("the exchange did not settle".into())
+    }
+
+    fn holds_nothing(session: &UnbufferedSession) -> bool {
+        session.io.incoming.capacity() == 0
+            && session.io.outgoing.buf.capacity() == 0
+            && session.io.plain.buf.capacity() == 0
+    }
+
+    #[test]
+    fn an_idle_connection_keeps_no_buffer_memory() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        assert_eq!(client.write_plain(&[7u8; 40_000])?, 40_000);
+        exchange(&mut client, &mut server)?;
+        assert_eq!(server.plaintext_len(), 40_000);
+        let mut buf = vec![0u8; 50_000];
+        assert_eq!(server.read_plain(&mut buf), PlainRead::Data(40_000));
+        assert_eq!(buf.get(..40_000), Some(&[7u8; 40_000][..]));
+        assert_eq!(server.read_plain(&mut buf), PlainRead::WouldBlock);
+        assert!(holds_nothing(&client), "client keeps buffer memory");
+        assert!(holds_nothing(&server), "server keeps buffer memory");
+
+        client.close();
+        exchange(&mut client, &mut server)?;
+        assert!(server.received_close_notify());
+        assert_eq!(server.read_plain(&mut buf), PlainRead::Closed);
+        Ok(())
+    }
+
+    #[test]
+    fn write_plain_takes_no_more_than_the_output_limit() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        let data = vec![1u8; 3 * OUTPUT_LIMIT];
+        let first = client.write_plain(&data)?;
+        assert_eq!(first, OUTPUT_LIMIT);
+        assert!(client.tls_bytes_to_write() > OUTPUT_LIMIT);
+        assert_eq!(client.write_plain(&data)?, 0);
+        Ok(())
+    }
+}
