@@ -531,3 +531,49 @@ fn a_core_changing_its_configuration_leaves_the_others_of_the_same_value_alone()
     assert_eq!(shared.peer_verify_depth(), depth);
     Ok(())
 }
+
+#[test]
+fn buffered_sessions_for_keying_material_export_handshake_exchange_and_close() -> TestResult {
+    // With export asked for, the rustls backend uses its other (buffered) sessions: the
+    // same conversation as above must hold there too.
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::connected(&pki, &leaf)?;
+    for core in [&mut pair.client, &mut pair.server] {
+        core.configuration_mut()?.set_keying_material_export(true);
+    }
+    pair.client.start_client_encryption("localhost")?;
+    pair.server.start_server_encryption()?;
+    pair.run()?;
+    assert!(pair.client.is_encrypted() && pair.server.is_encrypted());
+    let exported = pair
+        .client
+        .export_keying_material(16, b"EXPORTER-test", None)?;
+    assert_eq!(
+        exported,
+        pair.server
+            .export_keying_material(16, b"EXPORTER-test", None)?
+    );
+
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut received = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        if sent < big.len() {
+            sent += pair.client.write(&big[sent..])?;
+        }
+        pair.run()?;
+        received.extend(read_all(&mut pair.server));
+        if received.len() == big.len() {
+            break;
+        }
+    }
+    assert!(received == big, "{} of {} bytes", received.len(), big.len());
+    pair.server.write(b"bye")?;
+    pair.server.disconnect_from_host();
+    pair.run()?;
+    assert_eq!(read_all(&mut pair.client), b"bye");
+    pair.client.handle_eof();
+    assert!(pair.client.is_peer_closed_cleanly());
+    Ok(())
+}

@@ -188,9 +188,39 @@ fn alpn_is_agreed_with_openssl_and_reports_no_overlap() -> TestResult {
 }
 
 #[test]
+fn keying_material_export_not_asked_for_is_a_clear_error_on_rustls() -> TestResult {
+    let pki = Pki::new()?;
+    let (client, accepted) = pair(server_configuration(&pki)?, client_configuration(&pki)?)?;
+    let server = accepted.map_err(|_| "server handshake failed")?;
+    assert!(client.is_encrypted());
+    let exported = client.export_keying_material(32, b"EXPORTER-test", Some(b"ctx"));
+    if support::active_backend() == "rustls" {
+        let error = exported
+            .err()
+            .ok_or("rustls exported without being asked")?;
+        assert!(
+            error.to_string().contains("set_keying_material_export"),
+            "{error}"
+        );
+    } else {
+        // OpenSSL can always export.
+        let ours = exported?;
+        assert_eq!(
+            ours,
+            server.export_keying_material(32, b"EXPORTER-test", Some(b"ctx"))?
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn exported_keying_material_is_equal_on_both_ends() -> TestResult {
     let pki = Pki::new()?;
-    let (mut client, accepted) = pair(server_configuration(&pki)?, client_configuration(&pki)?)?;
+    let mut server_config = server_configuration(&pki)?;
+    server_config.set_keying_material_export(true);
+    let mut client_config = client_configuration(&pki)?;
+    client_config.set_keying_material_export(true);
+    let (mut client, accepted) = pair(server_config, client_config)?;
     let mut server = accepted.map_err(|_| "server handshake failed")?;
     let a = client.export_keying_material(32, b"EXPORTER-test", Some(b"ctx"))?;
     let b = server.export_keying_material(32, b"EXPORTER-test", Some(b"ctx"))?;

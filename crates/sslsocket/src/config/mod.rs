@@ -49,6 +49,7 @@ struct Settings {
     elliptic_curves: Vec<SslEllipticCurve>,
     diffie_hellman_parameters: SslDiffieHellmanParameters,
     key_logging: bool,
+    keying_material_export: bool,
     pinned_public_keys: Vec<[u8; 32]>,
     ssl_options: Vec<SslOption>,
     ocsp_response: OcspStaple,
@@ -150,6 +151,7 @@ impl Default for Settings {
             elliptic_curves: Vec::new(),
             diffie_hellman_parameters: SslDiffieHellmanParameters::default(),
             key_logging: false,
+            keying_material_export: false,
             pinned_public_keys: Vec::new(),
             ssl_options: vec![
                 SslOption::SslOptionDisableEmptyFragments,
@@ -422,6 +424,22 @@ impl SslConfiguration {
         self.touch()
     }
 
+    /// Whether connections made with this configuration can export keying material
+    /// (RFC 5705 / RFC 8446 §7.5, `export_keying_material` on the sockets).
+    pub fn keying_material_export(&self) -> bool {
+        self.settings.keying_material_export
+    }
+
+    /// Asks for connections that can export keying material (off by default). The rustls
+    /// backend otherwise runs each connection on rustls's unbuffered API, whose buffers are
+    /// freed whenever they are empty (an idle connection holds only the TLS state), but
+    /// which cannot export; with this on, it uses rustls's buffered connections, which
+    /// keep about 4 KiB more per connection. The OpenSSL backend can always export.
+    pub fn set_keying_material_export(&mut self, on: bool) -> &mut Self {
+        self.settings_mut().keying_material_export = on;
+        self.touch()
+    }
+
     /// The SHA-256 digests of the SubjectPublicKeyInfo the peer's chain must contain.
     pub fn pinned_public_keys(&self) -> &[[u8; 32]] {
         &self.settings.pinned_public_keys
@@ -540,6 +558,10 @@ impl fmt::Debug for SslConfiguration {
             .field("protocol", &self.settings.protocol)
             .field("peer_verify_mode", &self.settings.peer_verify_mode)
             .field("peer_verify_depth", &self.settings.peer_verify_depth)
+            .field(
+                "keying_material_export",
+                &self.settings.keying_material_export,
+            )
             .field(
                 "local_certificate_chain",
                 &self.settings.local_certificate_chain,

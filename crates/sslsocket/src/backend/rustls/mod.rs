@@ -55,45 +55,36 @@ impl Backend for RustlsBackend {
         "rustls 0.23.46 (aws-lc-rs)".to_string()
     }
 
+    /// Sessions run on rustls's unbuffered API (the session owns its buffers and frees
+    /// them whenever they are empty: an idle connection holds only the TLS state), except
+    /// for a configuration that asks for keying material export, which rustls 0.23 offers
+    /// only on its buffered connections.
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError> {
+        let buffered = setup.configuration.keying_material_export();
         match setup.mode {
             SslMode::SslClientMode => {
                 let engine = config::client_engine(setup.configuration)?;
-                if unbuffered_sessions() {
-                    return Ok(Box::new(unbuffered::UnbufferedSession::client(
-                        &engine,
-                        setup.peer_name,
-                        &setup.policy,
-                    )?));
+                if buffered {
+                    let session =
+                        session::RustlsSession::client(&engine, setup.peer_name, &setup.policy)?;
+                    return Ok(Box::new(session));
                 }
                 let session =
-                    session::RustlsSession::client(&engine, setup.peer_name, &setup.policy)?;
+                    unbuffered::UnbufferedSession::client(&engine, setup.peer_name, &setup.policy)?;
                 Ok(Box::new(session))
             }
             SslMode::SslServerMode => {
                 let engine = config::server_engine(setup.configuration)?;
-                if unbuffered_sessions() {
-                    return Ok(Box::new(unbuffered::UnbufferedSession::server(
-                        &engine,
-                        &setup.policy,
-                    )?));
+                if buffered {
+                    let session = session::RustlsSession::server(&engine, &setup.policy)?;
+                    return Ok(Box::new(session));
                 }
-                Ok(Box::new(session::RustlsSession::server(
-                    &engine,
-                    &setup.policy,
-                )?))
+                let session = unbuffered::UnbufferedSession::server(&engine, &setup.policy)?;
+                Ok(Box::new(session))
             }
             SslMode::UnencryptedMode => Err(ConfigError::new(
                 "a TLS session needs client or server mode",
             )),
         }
     }
-}
-
-/// Whether sessions run on rustls's unbuffered API (`SSLSOCKET_RUSTLS_SESSION=unbuffered`),
-/// read once per process.
-fn unbuffered_sessions() -> bool {
-    static UNBUFFERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *UNBUFFERED
-        .get_or_init(|| std::env::var("SSLSOCKET_RUSTLS_SESSION").is_ok_and(|v| v == "unbuffered"))
 }

@@ -453,7 +453,7 @@ impl UnbufferedSession {
         let conn = UnbufferedServerConnection::new(connection.config)
             .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
         let mut session = UnbufferedSession::wrap(Conn::Server(conn), record);
-        session.verifier = Some(connection.verifier);
+        session.verifier = connection.verifier;
         session.server_sessions = connection.sessions;
         Ok(session)
     }
@@ -696,7 +696,13 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
-        self.notices.pop_front()
+        let notice = self.notices.pop_front();
+        if notice.is_none() && self.notices.capacity() > 0 {
+            // Notices come in bursts (handshake, tickets, close): no queue kept allocated
+            // on an idle connection.
+            self.notices = VecDeque::new();
+        }
+        notice
     }
 
     fn export_keying_material(
@@ -705,9 +711,11 @@ impl TlsSession for UnbufferedSession {
         _label: &[u8],
         _context: Option<&[u8]>,
     ) -> Result<Vec<u8>, TlsFailure> {
-        // rustls 0.23 offers no exporter on its unbuffered connections.
+        // rustls 0.23 offers no exporter on its unbuffered connections; a configuration
+        // that asks for export gets buffered ones.
         Err(TlsFailure::internal(
-            "exporting keying material: not available on rustls's unbuffered connections",
+            "exporting keying material needs SslConfiguration::set_keying_material_export(true) \
+             before the handshake (rustls's unbuffered connections, used otherwise, cannot export)",
         ))
     }
 
