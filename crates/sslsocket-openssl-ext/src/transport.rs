@@ -70,6 +70,12 @@ impl Transport {
         }
     }
 
+    /// Makes room for `additional` more bytes of output, so what follows is appended
+    /// without moving what is there.
+    pub fn reserve(&mut self, additional: usize) {
+        self.out.reserve(additional);
+    }
+
     /// Drops the output unsent, and frees its buffer.
     pub fn discard(&mut self) {
         self.out = Vec::new();

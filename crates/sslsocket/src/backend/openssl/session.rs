@@ -41,6 +41,10 @@ const PLAIN_LIMIT: usize = 16 * 1024;
 const OUTGOING_LIMIT: usize = 64 * 1024;
 /// The most plaintext one record carries.
 const RECORD_PLAIN: usize = 16 * 1024;
+/// Less room than this left in the plaintext buffer, and it grows.
+const MIN_ROOM: usize = 2 * 1024;
+/// The most a record adds to its plaintext (header, type, tag; CBC padding and MAC).
+const RECORD_OVERHEAD: usize = 320;
 /// What `read_tls` reads into when the session takes no more input (after the peer's
 /// close_notify or a failure): the bytes are dropped, as nothing would process them.
 const SINK: usize = 4 * 1024;
@@ -83,6 +87,9 @@ pub(crate) struct OpensslSession {
     unannounced: usize,
     /// A failure found by `read_tls`, reported by `process()`.
     failed: Option<TlsFailure>,
+    /// `read_tls` ran OpenSSL as far as it could go: the `process()` that follows has
+    /// only to announce what it found.
+    advanced: bool,
     peer_closed: bool,
     close_sent: bool,
     chain_published: bool,
@@ -167,6 +174,7 @@ impl OpensslSession {
             plain_start: 0,
             unannounced: 0,
             failed: None,
+            advanced: false,
             peer_closed: false,
             close_sent: false,
             chain_published: false,
@@ -305,7 +313,16 @@ impl OpensslSession {
                 self.plain.drain(..self.plain_start);
                 self.plain_start = 0;
             }
-            match ssl_read_into(&mut self.stream, &mut self.plain, RECORD_PLAIN) {
+            if self.plain.capacity() == 0 {
+                // Room for a record and the next one, so that the second is not decrypted
+                // into a buffer that has to grow (and move the first).
+                self.plain = Vec::with_capacity(2 * RECORD_PLAIN);
+            }
+            let room = self.plain.capacity() - self.plain.len();
+            // Into the room there is (OpenSSL keeps the rest of a record for the next
+            // call), else a record's worth more.
+            let max = if room >= MIN_ROOM { room } else { RECORD_PLAIN };
+            match ssl_read_into(&mut self.stream, &mut self.plain, max) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
@@ -364,15 +381,24 @@ impl TlsSession for OpensslSession {
             self.failed.get_or_insert(failure);
         }
         self.unannounced += self.plain_held().saturating_sub(held);
-        match once.outcome {
+        let read = match once.outcome {
             Some(outcome) => outcome,
             // OpenSSL asked for nothing: the session takes no more input.
             None => once.inner.read(&mut [0u8; SINK]),
-        }
+        };
+        // Input arrived: the core calls `process()` next.
+        self.advanced = matches!(read, Ok(n) if n > 0);
+        read
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {
         self.unannounced = 0;
+        if std::mem::take(&mut self.advanced) {
+            return match &self.failed {
+                Some(failure) => Err(failure.clone()),
+                None => Ok(()),
+            };
+        }
         self.advance()
     }
 
@@ -400,6 +426,12 @@ impl TlsSession for OpensslSession {
             return Ok(0);
         }
         let take = data.len().min(OUTGOING_LIMIT);
+        // The records of `take` bytes are appended to the output without it growing
+        // record by record.
+        let records = take.div_ceil(RECORD_PLAIN);
+        self.stream
+            .get_mut()
+            .reserve(take + records * RECORD_OVERHEAD);
         match self.stream.ssl_write(data.get(..take).unwrap_or_default()) {
             Ok(n) => Ok(n),
             Err(e) if e.code() == ErrorCode::WANT_READ => Ok(0),
