@@ -1,4 +1,4 @@
-//! Safe wrappers for the four OpenSSL calls sslsocket's OpenSSL backend needs and the
+//! Safe wrappers for the few OpenSSL calls sslsocket's OpenSSL backend needs and the
 //! `openssl` crate does not offer safely, so that `sslsocket` itself keeps
 //! `#![forbid(unsafe_code)]`:
 //!
@@ -10,7 +10,10 @@
 //!   the context that made it, see [`tag_context`]) can be set, and only on a connection of
 //!   that context;
 //! - `SSL_CTX_use_psk_identity_hint` as [`set_psk_identity_hint`];
-//! - `SSL_CTX_set_dh_auto` (a macro over `SSL_CTX_ctrl`) as [`set_dh_auto`].
+//! - `SSL_CTX_set_dh_auto` (a macro over `SSL_CTX_ctrl`) as [`set_dh_auto`];
+//! - a [`Transport`] for `SslStream` that reads from the caller's socket, lent for one
+//!   call ([`with_reader`]), so OpenSSL reads records straight from the socket into its
+//!   own buffer; and [`ssl_read_into`], decrypting into a `Vec`'s spare capacity.
 //!
 //! Every function is safe to call with any arguments. Each `unsafe` block says why it is
 //! sound in its `// SAFETY:` comment.
@@ -250,6 +253,9 @@ pub fn set_dh_auto(ctx: &mut SslContextBuilder, on: bool) -> Result<(), ErrorSta
         Err(ErrorStack::get())
     }
 }
+
+mod transport;
+pub use transport::{ssl_read_into, with_reader, Transport, TransportId};
 
 #[cfg(test)]
 mod tests;

@@ -209,3 +209,146 @@ fn the_client_receives_the_psk_identity_hint() -> TestResult {
     );
     Ok(())
 }
+
+/// Drives a client `SslStream<Transport>` against a real server over a socket pair: every
+/// read of the socket happens inside `with_reader`, every write goes out from the output.
+fn pump(
+    stream: &mut SslStream<Transport>,
+    socket: &mut UnixStream,
+    step: impl FnMut(&mut SslStream<Transport>) -> Result<bool, openssl::ssl::Error>,
+) -> Result<(), String> {
+    use std::io::Write;
+    let mut step = step;
+    for _ in 0..10_000 {
+        // What is waiting goes out first: the socket blocks, and the peer answers it.
+        let output = stream.get_ref().output().to_vec();
+        socket.write_all(&output).map_err(|e| e.to_string())?;
+        stream.get_mut().consume(output.len());
+        let id = stream.get_ref().id();
+        let done = with_reader(id, socket, || step(stream));
+        let output = stream.get_ref().output().to_vec();
+        socket.write_all(&output).map_err(|e| e.to_string())?;
+        stream.get_mut().consume(output.len());
+        match done {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) if e.code() == openssl::ssl::ErrorCode::WANT_READ => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("no progress".into())
+}
+
+#[test]
+fn a_transport_reads_the_lent_socket_only_inside_with_reader() -> TestResult {
+    let (mut ours, theirs) = UnixStream::pair()?;
+    let server = serve(server_context(SslVersion::TLS1_3)?.build(), theirs);
+    let mut ssl = Ssl::new(&client_context(SslVersion::TLS1_3)?.build())?;
+    ssl.set_connect_state();
+    let mut stream = SslStream::new(ssl, Transport::new())?;
+
+    // Outside `with_reader` there is nothing to read: OpenSSL waits, its state intact.
+    let first = stream.do_handshake();
+    assert!(matches!(&first, Err(e) if e.code() == openssl::ssl::ErrorCode::WANT_READ));
+    assert!(
+        !stream.get_ref().output().is_empty(),
+        "the ClientHello is in the output"
+    );
+    pump(&mut stream, &mut ours, |s| s.do_handshake().map(|()| true))?;
+
+    // Data both ways: the server echoes nothing, but reads it all and then closes.
+    let data = vec![0x42u8; 100_000];
+    let mut sent = 0;
+    pump(&mut stream, &mut ours, |s| {
+        sent += s.ssl_write(data.get(sent..).unwrap_or_default())?;
+        Ok(sent == data.len())
+    })?;
+    let _ = stream.shutdown();
+    let output = stream.get_ref().output().to_vec();
+    std::io::Write::write_all(&mut ours, &output)?;
+    stream.get_mut().consume(output.len());
+    // Drained, the output holds no buffer.
+    assert!(stream.get_ref().output().is_empty());
+    server.join().map_err(|_| "server thread panicked")??;
+
+    // The peer's close_notify, read through a lent reader.
+    let mut buf = Vec::new();
+    let mut closed = false;
+    for _ in 0..100 {
+        let id = stream.get_ref().id();
+        match with_reader(id, &mut ours, || ssl_read_into(&mut stream, &mut buf, 1024)) {
+            Err(e) if e.code() == openssl::ssl::ErrorCode::ZERO_RETURN => {
+                closed = true;
+                break;
+            }
+            Err(e) if e.code() == openssl::ssl::ErrorCode::WANT_READ => {}
+            Err(e) => return Err(e.to_string().into()),
+            Ok(_) => {}
+        }
+    }
+    assert!(closed, "the server's close_notify arrived");
+    assert!(buf.is_empty(), "the server sent no data");
+    Ok(())
+}
+
+#[test]
+fn a_lent_reader_serves_only_its_transport_and_is_gone_afterwards() -> TestResult {
+    use std::io::Read as _;
+    let mut lent: &[u8] = b"abcdef";
+    let mut mine = Transport::new();
+    let mut other = Transport::new();
+    let mut buf = [0u8; 3];
+    let (in_mine, in_other, nested) = with_reader(mine.id(), &mut lent, || {
+        let in_mine = mine
+            .read(&mut buf)
+            .map(|n| buf.get(..n).map(<[u8]>::to_vec));
+        let in_other = other.read(&mut buf).map_err(|e| e.kind());
+        // A nested lending replaces the reader for its duration only.
+        let mut inner: &[u8] = b"xyz";
+        let nested = with_reader(other.id(), &mut inner, || {
+            let mut b = [0u8; 8];
+            let n = other.read(&mut b).unwrap_or(0);
+            (
+                b.get(..n).map(<[u8]>::to_vec),
+                mine.read(&mut b).map_err(|e| e.kind()),
+            )
+        });
+        let after = mine
+            .read(&mut buf)
+            .map(|n| buf.get(..n).map(<[u8]>::to_vec));
+        (
+            in_mine.ok().flatten(),
+            in_other,
+            (nested, after.ok().flatten()),
+        )
+    });
+    assert_eq!(in_mine.as_deref(), Some(&b"abc"[..]));
+    assert_eq!(in_other, Err(std::io::ErrorKind::WouldBlock));
+    let ((nested_other, nested_mine), after) = nested;
+    assert_eq!(nested_other.as_deref(), Some(&b"xyz"[..]));
+    assert_eq!(nested_mine, Err(std::io::ErrorKind::WouldBlock));
+    assert_eq!(after.as_deref(), Some(&b"def"[..]));
+    assert_eq!(
+        mine.read(&mut buf).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock)
+    );
+    Ok(())
+}
+
+#[test]
+fn the_output_is_appended_in_order_and_freed_when_drained() {
+    use std::io::Write as _;
+    let mut transport = Transport::new();
+    let _ = transport.write(b"hello ");
+    let _ = transport.write(b"world");
+    assert_eq!(transport.output(), b"hello world");
+    transport.consume(6);
+    assert_eq!(transport.output(), b"world");
+    let _ = transport.write(b"!");
+    assert_eq!(transport.output(), b"world!");
+    transport.consume(100);
+    assert!(transport.output().is_empty());
+    let _ = transport.write(b"again");
+    transport.discard();
+    assert!(transport.output().is_empty());
+}

@@ -102,6 +102,14 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
             });
         }
     }
+    // Idle connections hold no record buffers (OpenSSL frees them when empty), and one
+    // read of the socket takes in as much as the record buffer holds, not a record header
+    // and then its body (the session reads the socket directly, once per `read_tls`).
+    // The buffer keeps its default size (one record): with read-ahead, OpenSSL moves what
+    // is left in it to the front before each record it reads, so a larger one would mean
+    // copying most of it again per record.
+    builder.set_mode(openssl::ssl::SslMode::RELEASE_BUFFERS);
+    builder.set_read_ahead(true);
     if server && !configuration.test_ssl_option(SslOption::SslOptionDisableServerCipherPreference) {
         builder.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
     }

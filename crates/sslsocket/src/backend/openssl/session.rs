@@ -1,11 +1,17 @@
-//! One OpenSSL connection behind the `TlsSession` trait: an `SslStream` over an in-memory
-//! duplex, driven from `process()`.
+//! One OpenSSL connection behind the `TlsSession` trait: an `SslStream` whose transport
+//! reads straight from the socket the driver hands to `read_tls`.
 //!
-//! `read_tls` appends to the incoming buffer, OpenSSL reads from it (an empty buffer is
-//! `WouldBlock`, so OpenSSL answers `WANT_READ` and keeps its state) and writes to the
-//! outgoing buffer, which `write_tls` drains. Every complete record is decrypted into a
-//! plaintext buffer as soon as it is taken in; once that buffer holds 16 KiB the session
-//! stops asking for input, which pushes back on the peer.
+//! `read_tls` lends the socket to OpenSSL for one read (`with_reader`): OpenSSL reads as
+//! much as its record buffer holds (read-ahead) directly from the socket, and every
+//! complete record is processed and decrypted at once into the plaintext buffer. What that
+//! call decrypted is announced by the following `process()` (the core counts new plaintext
+//! across `process()`); a failure found meanwhile is reported there too. Outside
+//! `read_tls` the transport has nothing to read (`WouldBlock`, so OpenSSL answers
+//! `WANT_READ` and keeps its state). What OpenSSL writes goes to the transport's output
+//! buffer, which `write_tls` drains in one write. Once the plaintext buffer holds 16 KiB
+//! the session stops asking for input, which pushes back on the peer. Idle, the session
+//! holds no buffers: OpenSSL releases its own (`SSL_MODE_RELEASE_BUFFERS`), the plaintext
+//! and output buffers are freed when drained.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -14,6 +20,7 @@ use std::sync::Arc;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
+use sslsocket_openssl_ext::{ssl_read_into, with_reader, Transport};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
@@ -30,44 +37,59 @@ use crate::verify::{Outcome, Verification, VerifyPolicy};
 
 /// Decrypted data held from which on the session stops taking input.
 const PLAIN_LIMIT: usize = 16 * 1024;
-/// The most unprocessed TLS input held (the plaintext buffer is full meanwhile).
-const INCOMING_LIMIT: usize = 64 * 1024;
 /// Above this much unsent output, `write_plain` takes nothing until it drains.
 const OUTGOING_LIMIT: usize = 64 * 1024;
+/// The most plaintext one record carries.
+const RECORD_PLAIN: usize = 16 * 1024;
+/// Less room than this left in the plaintext buffer, and it grows.
+const MIN_ROOM: usize = 2 * 1024;
+/// The most a record adds to its plaintext (header, type, tag; CBC padding and MAC).
+const RECORD_OVERHEAD: usize = 320;
+/// What `read_tls` reads into when the session takes no more input (after the peer's
+/// close_notify or a failure): the bytes are dropped, as nothing would process them.
+const SINK: usize = 4 * 1024;
 
-/// The in-memory duplex OpenSSL reads from and writes to.
-#[derive(Default)]
-struct MemIo {
-    incoming: VecDeque<u8>,
-    outgoing: VecDeque<u8>,
+/// The driver's reader, read at most once per `read_tls` (a blocking socket must not be
+/// read twice). An end of stream or an error is kept for the caller, and OpenSSL sees
+/// `WouldBlock`, so its state stays intact.
+struct OneRead<'a> {
+    inner: &'a mut dyn Read,
+    outcome: Option<io::Result<usize>>,
 }
 
-impl Read for MemIo {
+impl Read for OneRead<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.incoming.is_empty() {
+        if self.outcome.is_some() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.incoming.read(buf)
-    }
-}
-
-impl Write for MemIo {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.outgoing.extend(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self.inner.read(buf) {
+            Ok(n) if n > 0 => {
+                self.outcome = Some(Ok(n));
+                Ok(n)
+            }
+            other => {
+                self.outcome = Some(other);
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
     }
 }
 
 pub(crate) struct OpensslSession {
-    stream: SslStream<MemIo>,
+    stream: SslStream<Transport>,
     state: Arc<ConnectionState>,
     persist_sessions: bool,
     handshaking: bool,
-    plain: VecDeque<u8>,
+    /// Decrypted data: `plain[plain_start..]`; freed when drained.
+    plain: Vec<u8>,
+    plain_start: usize,
+    /// The tail of `plain` decrypted by `read_tls` and not yet announced by `process()`.
+    unannounced: usize,
+    /// A failure found by `read_tls`, reported by `process()`.
+    failed: Option<TlsFailure>,
+    /// `read_tls` ran OpenSSL as far as it could go: the `process()` that follows has
+    /// only to announce what it found.
+    advanced: bool,
     peer_closed: bool,
     close_sent: bool,
     chain_published: bool,
@@ -140,7 +162,7 @@ impl OpensslSession {
         configuration: &SslConfiguration,
         server_outcomes: Option<Arc<ServerOutcomes>>,
     ) -> Result<OpensslSession, ConfigError> {
-        let stream = SslStream::new(ssl, MemIo::default())
+        let stream = SslStream::new(ssl, Transport::new())
             .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
         Ok(OpensslSession {
             stream,
@@ -148,7 +170,11 @@ impl OpensslSession {
             persist_sessions: !configuration
                 .test_ssl_option(SslOption::SslOptionDisableSessionPersistence),
             handshaking: true,
-            plain: VecDeque::new(),
+            plain: Vec::new(),
+            plain_start: 0,
+            unannounced: 0,
+            failed: None,
+            advanced: false,
             peer_closed: false,
             close_sent: false,
             chain_published: false,
@@ -173,8 +199,28 @@ impl OpensslSession {
             .to_vec()
     }
 
-    fn io(&self) -> &MemIo {
-        self.stream.get_ref()
+    fn output(&self) -> &[u8] {
+        self.stream.get_ref().output()
+    }
+
+    /// Decrypted bytes held, announced or not.
+    fn plain_held(&self) -> usize {
+        self.plain.len().saturating_sub(self.plain_start)
+    }
+
+    /// Runs the handshake and decrypts what OpenSSL has (and, inside `read_tls`, what one
+    /// read of the socket brings).
+    fn advance(&mut self) -> Result<(), TlsFailure> {
+        if let Some(failure) = &self.failed {
+            return Err(failure.clone());
+        }
+        if self.handshaking {
+            self.handshake()?;
+        }
+        if !self.handshaking {
+            self.read_records()?;
+        }
+        Ok(())
     }
 
     /// A failure from an OpenSSL error, with the alerts it shows.
@@ -233,7 +279,7 @@ impl OpensslSession {
                 {
                     // Refused after OpenSSL finished: our Finished (and any ticket) is
                     // already written; it must never reach the peer.
-                    self.stream.get_mut().outgoing.clear();
+                    self.stream.get_mut().discard();
                     return Err(TlsFailure::handshake("certificate verification failed"));
                 }
                 if reused {
@@ -261,15 +307,33 @@ impl OpensslSession {
     /// The plaintext is bounded by refusing input (`wants_read`), not by leaving records
     /// unread.
     fn read_records(&mut self) -> Result<(), TlsFailure> {
-        let mut buf = [0u8; PLAIN_LIMIT];
         while !self.peer_closed {
-            match self.stream.ssl_read(&mut buf) {
+            if self.plain_start > 0 && self.plain_start >= self.plain.len() / 2 {
+                // Move the unread rest to the front rather than grow.
+                self.plain.drain(..self.plain_start);
+                self.plain_start = 0;
+            }
+            if self.plain.capacity() == 0 {
+                // Room for a record and the next one, so that the second is not decrypted
+                // into a buffer that has to grow (and move the first).
+                self.plain = Vec::with_capacity(2 * RECORD_PLAIN);
+            }
+            let room = self.plain.capacity() - self.plain.len();
+            // Into the room there is (OpenSSL keeps the rest of a record for the next
+            // call), else a record's worth more.
+            let max = if room >= MIN_ROOM { room } else { RECORD_PLAIN };
+            match ssl_read_into(&mut self.stream, &mut self.plain, max) {
                 Ok(0) => break,
-                Ok(n) => self.plain.extend(buf.get(..n).unwrap_or_default()),
+                Ok(_) => {}
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) => return Err(self.failure(&e)),
             }
+        }
+        if self.plain_held() == 0 {
+            // Nothing decrypted: do not keep the room reserved for it.
+            self.plain = Vec::new();
+            self.plain_start = 0;
         }
         Ok(())
     }
@@ -306,52 +370,68 @@ fn new_ssl(
 
 impl TlsSession for OpensslSession {
     fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
-        let mut buf = [0u8; 16 * 1024];
-        let n = rd.read(&mut buf)?;
-        self.stream
-            .get_mut()
-            .incoming
-            .extend(buf.get(..n).unwrap_or_default());
-        Ok(n)
+        let id = self.stream.get_ref().id();
+        let held = self.plain_held();
+        let mut once = OneRead {
+            inner: rd,
+            outcome: None,
+        };
+        let result = with_reader(id, &mut once, || self.advance());
+        if let Err(failure) = result {
+            self.failed.get_or_insert(failure);
+        }
+        self.unannounced += self.plain_held().saturating_sub(held);
+        let read = match once.outcome {
+            Some(outcome) => outcome,
+            // OpenSSL asked for nothing: the session takes no more input.
+            None => once.inner.read(&mut [0u8; SINK]),
+        };
+        // Input arrived: the core calls `process()` next.
+        self.advanced = matches!(read, Ok(n) if n > 0);
+        read
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {
-        if self.handshaking {
-            self.handshake()?;
+        self.unannounced = 0;
+        if std::mem::take(&mut self.advanced) {
+            return match &self.failed {
+                Some(failure) => Err(failure.clone()),
+                None => Ok(()),
+            };
         }
-        if !self.handshaking {
-            self.read_records()?;
-        }
-        Ok(())
+        self.advance()
     }
 
     fn write_tls(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
-        let outgoing = &mut self.stream.get_mut().outgoing;
-        let (front, _) = outgoing.as_slices();
-        let n = wr.write(front)?;
-        outgoing.drain(..n.min(outgoing.len()));
+        let transport = self.stream.get_mut();
+        let n = wr.write(transport.output())?;
+        transport.consume(n);
         Ok(n)
     }
 
     fn wants_write(&self) -> bool {
-        !self.io().outgoing.is_empty()
+        !self.output().is_empty()
     }
 
     fn wants_read(&self) -> bool {
-        !self.peer_closed
-            && self.plain.len() < PLAIN_LIMIT
-            && self.io().incoming.len() < INCOMING_LIMIT
+        !self.peer_closed && self.failed.is_none() && self.plain_held() < PLAIN_LIMIT
     }
 
     fn tls_bytes_to_write(&self) -> usize {
-        self.io().outgoing.len()
+        self.output().len()
     }
 
     fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.handshaking || data.is_empty() || self.io().outgoing.len() >= OUTGOING_LIMIT {
+        if self.handshaking || data.is_empty() || self.output().len() >= OUTGOING_LIMIT {
             return Ok(0);
         }
         let take = data.len().min(OUTGOING_LIMIT);
+        // The records of `take` bytes are appended to the output without it growing
+        // record by record.
+        let records = take.div_ceil(RECORD_PLAIN);
+        self.stream
+            .get_mut()
+            .reserve(take + records * RECORD_OVERHEAD);
         match self.stream.ssl_write(data.get(..take).unwrap_or_default()) {
             Ok(n) => Ok(n),
             Err(e) if e.code() == ErrorCode::WANT_READ => Ok(0),
@@ -360,21 +440,30 @@ impl TlsSession for OpensslSession {
     }
 
     fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead {
-        if self.plain.is_empty() {
-            return if self.peer_closed {
+        let available = self.plaintext_len();
+        if available == 0 {
+            return if self.peer_closed && self.plain_held() == 0 {
                 PlainRead::Closed
             } else {
                 PlainRead::WouldBlock
             };
         }
-        match self.plain.read(buf) {
-            Ok(n) => PlainRead::Data(n),
-            Err(_) => PlainRead::WouldBlock,
+        let n = available.min(buf.len());
+        let end = self.plain_start + n;
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.plain.get(self.plain_start..end)) {
+            dst.copy_from_slice(src);
         }
+        self.plain_start = end;
+        if self.plain_start >= self.plain.len() {
+            // Drained: free the buffer (an idle connection holds none).
+            self.plain = Vec::new();
+            self.plain_start = 0;
+        }
+        PlainRead::Data(n)
     }
 
     fn plaintext_len(&self) -> usize {
-        self.plain.len()
+        self.plain_held().saturating_sub(self.unannounced)
     }
 
     fn is_handshaking(&self) -> bool {
@@ -423,7 +512,11 @@ impl TlsSession for OpensslSession {
     fn poll_notice(&mut self) -> Option<BackendNotice> {
         let seen = self.state.take_notices();
         self.notices.extend(seen);
-        self.notices.pop_front()
+        let notice = self.notices.pop_front();
+        if self.notices.is_empty() && self.notices.capacity() > 0 {
+            self.notices = VecDeque::new();
+        }
+        notice
     }
 
     fn close(&mut self) {

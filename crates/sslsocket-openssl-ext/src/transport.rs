@@ -1,0 +1,160 @@
+//! A transport for `SslStream` that reads straight from the caller's socket, lent for the
+//! duration of one call, and writes into a buffer the caller drains.
+//!
+//! The reader is lent through a thread-local slot, not stored in the stream: it is
+//! reachable only inside [`with_reader`], on the thread that called it, and only by the
+//! [`Transport`] it was lent to (by identity). Whatever the closure does with the stream
+//! (or any other stream), no reference to the reader outlives the call.
+
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use openssl::ssl::{Error, SslStream};
+
+/// The identity of one [`Transport`]: unique for the process's lifetime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportId(u64);
+
+type LentReader = (u64, *mut (dyn Read + 'static));
+
+thread_local! {
+    /// The reader lent by the innermost [`with_reader`] call on this thread. It is taken
+    /// out while in use, so a reentrant read never makes a second `&mut` to it.
+    static LENT: Cell<Option<LentReader>> = const { Cell::new(None) };
+}
+
+/// What OpenSSL reads from and writes to: reads come from the reader lent by
+/// [`with_reader`] (`WouldBlock` outside it), writes are appended to an output buffer,
+/// freed whenever it is drained.
+#[derive(Debug)]
+pub struct Transport {
+    id: u64,
+    out: Vec<u8>,
+    sent: usize,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::new()
+    }
+}
+
+impl Transport {
+    /// A transport with an identity of its own and no output.
+    pub fn new() -> Transport {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Transport {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            out: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    /// Its identity, for [`with_reader`].
+    pub fn id(&self) -> TransportId {
+        TransportId(self.id)
+    }
+
+    /// The output not yet consumed.
+    pub fn output(&self) -> &[u8] {
+        self.out.get(self.sent..).unwrap_or_default()
+    }
+
+    /// Marks `n` bytes of the output as sent; the buffer is freed once all of it is.
+    pub fn consume(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n).min(self.out.len());
+        if self.sent == self.out.len() {
+            self.discard();
+        }
+    }
+
+    /// Makes room for `additional` more bytes of output, so what follows is appended
+    /// without moving what is there.
+    pub fn reserve(&mut self, additional: usize) {
+        self.out.reserve(additional);
+    }
+
+    /// Drops the output unsent, and frees its buffer.
+    pub fn discard(&mut self) {
+        self.out = Vec::new();
+        self.sent = 0;
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        LENT.with(|slot| {
+            let Some((id, reader)) = slot.take() else {
+                return Err(io::ErrorKind::WouldBlock.into());
+            };
+            if id != self.id {
+                slot.set(Some((id, reader)));
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            // SAFETY: the pointer was made in `with_reader` from a `&mut dyn Read` that is
+            // borrowed for that whole call, and the slot holds it only during the call
+            // (its guard restores the previous value, on unwinding too). It was taken out
+            // of the slot above, so this is the only use of it: no other `&mut` exists.
+            let result = unsafe { (*reader).read(buf) };
+            slot.set(Some((id, reader)));
+            result
+        })
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.sent > 0 && self.sent >= self.out.len() / 2 {
+            // Keep the buffer from growing while the front drains.
+            self.out.drain(..self.sent);
+            self.sent = 0;
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `f` with `reader` lent to the transport `id`: its reads (and only its) come from
+/// `reader` until `f` returns.
+pub fn with_reader<R>(id: TransportId, reader: &mut dyn Read, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<LentReader>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            LENT.with(|slot| slot.set(previous));
+        }
+    }
+    let reader: *mut (dyn Read + '_) = reader;
+    // SAFETY: only the lifetime bound of the trait object changes (same layout). The
+    // pointer is used only while it is in the slot, which is until `Restore` runs at the
+    // end of this call, within the borrow of `reader`.
+    let reader: *mut (dyn Read + 'static) = unsafe { std::mem::transmute(reader) };
+    let previous = LENT.with(|slot| slot.replace(Some((id.0, reader))));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Decrypts up to `max` bytes into the spare capacity of `buf` (`SSL_read_ex`), appending
+/// them: no buffer to zero first. Returns the number appended.
+pub fn ssl_read_into<S: Read + Write>(
+    stream: &mut SslStream<S>,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<usize, Error> {
+    buf.reserve(max);
+    let len = buf.len();
+    let spare: &mut [MaybeUninit<u8>] = buf.spare_capacity_mut();
+    let spare = spare.get_mut(..max).unwrap_or_default();
+    let n = stream.ssl_read_uninit(spare)?;
+    let n = n.min(spare.len());
+    // SAFETY: `ssl_read_uninit` guarantees the first `n` bytes of `spare` (which starts
+    // at `len`, within the capacity) are initialized when it returns `Ok(n)`.
+    unsafe { buf.set_len(len + n) };
+    Ok(n)
+}
