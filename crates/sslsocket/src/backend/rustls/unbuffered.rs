@@ -41,6 +41,8 @@ const MAX_HANDSHAKE_SIZE: usize = 0xffff;
 /// record; after it, a record being completed plus the next one.
 const HANDSHAKE_INPUT_LIMIT: usize = MAX_HANDSHAKE_SIZE + MAX_WIRE_SIZE;
 const TRAFFIC_INPUT_LIMIT: usize = 2 * MAX_WIRE_SIZE;
+/// The first read into an empty buffer after a short read (see `Io::read_hint`).
+const SMALL_READ: usize = 4096;
 /// TLS bytes accepted for sending before `write_plain` takes no more (rustls's default
 /// buffer limit).
 const OUTPUT_LIMIT: usize = 64 * 1024;
@@ -270,8 +272,15 @@ impl Outgoing {
 /// The buffers one step of the state machine works on.
 #[derive(Default)]
 struct Io {
-    /// TLS read and not processed yet.
+    /// TLS read and not processed yet: `incoming[..filled]`. The bytes after `filled` are
+    /// room already zeroed for the next read, so a read into a buffer that is not empty
+    /// does not zero it again.
     incoming: Vec<u8>,
+    filled: usize,
+    /// How much the next read into an empty buffer asks for: a whole record after a read
+    /// that filled its room (data is streaming), 4 KiB after a short one (requests and
+    /// replies), so a small message costs no 18 KiB buffer to zero and free.
+    read_hint: usize,
     outgoing: Outgoing,
     plain: Plain,
     /// `close` was asked for and close_notify is not encoded yet.
@@ -295,7 +304,7 @@ impl Io {
             if !conn.state().wants_write() {
                 return;
             }
-            let input = self.incoming.get_mut(..).unwrap_or_default();
+            let input = self.incoming.get_mut(..self.filled).unwrap_or_default();
             let status = conn.records(input);
             match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut state)) => {
@@ -320,7 +329,10 @@ impl Io {
         let mut consumed = 0;
         let mut result = Ok(());
         for _ in 0..MAX_STEPS {
-            let input = self.incoming.get_mut(consumed..).unwrap_or_default();
+            let input = self
+                .incoming
+                .get_mut(consumed..self.filled)
+                .unwrap_or_default();
             let status = conn.records(input);
             let mut discard = status.discard;
             let mut stop = false;
@@ -383,15 +395,23 @@ impl Io {
             }
         }
         if consumed > 0 {
-            let consumed = consumed.min(self.incoming.len());
-            self.incoming.drain(..consumed);
-            if self.incoming.is_empty() {
-                self.incoming = Vec::new();
-            } else if self.incoming.capacity() > 4 * self.incoming.len() + 4096 {
-                self.incoming.shrink_to_fit();
-            }
+            let consumed = consumed.min(self.filled);
+            self.incoming.copy_within(consumed..self.filled, 0);
+            self.filled -= consumed;
         }
+        self.release_input();
         result.map(|()| pumped)
+    }
+
+    /// Frees the input buffer when it holds nothing, and gives back the room a large
+    /// handshake message needed once only a record or less is left.
+    fn release_input(&mut self) {
+        if self.filled == 0 {
+            self.incoming = Vec::new();
+        } else if self.incoming.len() > TRAFFIC_INPUT_LIMIT && self.filled <= MAX_WIRE_SIZE {
+            self.incoming.truncate(MAX_WIRE_SIZE);
+            self.incoming.shrink_to_fit();
+        }
     }
 }
 
@@ -536,21 +556,30 @@ impl TlsSession for UnbufferedSession {
         } else {
             TRAFFIC_INPUT_LIMIT
         };
-        let used = self.io.incoming.len();
+        let io = &mut self.io;
+        let used = io.filled;
         if used >= limit {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "message buffer full",
             ));
         }
-        let room = (limit - used).min(MAX_WIRE_SIZE);
-        self.io.incoming.resize(used + room, 0);
-        let result = rd.read(self.io.incoming.get_mut(used..).unwrap_or_default());
-        let n = *result.as_ref().unwrap_or(&0);
-        self.io.incoming.truncate(used + n.min(room));
-        if self.io.incoming.is_empty() {
-            self.io.incoming = Vec::new();
+        let room = if used == 0 {
+            io.read_hint.clamp(SMALL_READ, MAX_WIRE_SIZE)
+        } else {
+            MAX_WIRE_SIZE
         }
+        .min(limit - used);
+        if io.incoming.len() < used + room {
+            io.incoming.resize(used + room, 0);
+        }
+        let result = rd.read(io.incoming.get_mut(used..used + room).unwrap_or_default());
+        let n = result.as_ref().map_or(0, |n| (*n).min(room));
+        io.filled = used + n;
+        if used == 0 {
+            io.read_hint = if n >= room { MAX_WIRE_SIZE } else { SMALL_READ };
+        }
+        io.release_input();
         result
     }
 
