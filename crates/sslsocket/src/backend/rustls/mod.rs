@@ -2,6 +2,7 @@
 
 mod alerts;
 mod config;
+mod handshake;
 mod resolver;
 mod session;
 mod sessions;

@@ -1,41 +1,24 @@
-//! One rustls connection behind the `TlsSession` trait.
+//! One rustls connection on rustls's buffered API behind the `TlsSession` trait: the
+//! session kind used when keying material must be exportable (rustls 0.23 exports only
+//! from buffered connections); `unbuffered.rs` is the default. The trust hand-off and
+//! what is read off rustls are shared with it (`handshake.rs`).
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::sync::Arc;
 
 use rustls::{ClientConnection, Connection, ServerConnection};
-use rustls_pki_types::ServerName;
 
-use crate::backend::rustls::alerts;
 use crate::backend::rustls::config::{ClientEngine, ServerEngine};
-use crate::backend::rustls::sessions::{ConnectionClientSessions, ConnectionServerSessions};
-use crate::backend::rustls::verifier::ConnectionVerifier;
+use crate::backend::rustls::handshake::{self, Handshake};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
-use crate::enums::{SslProtocol, TlsVersion};
 use crate::error::{ConfigError, TlsFailure};
-use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::record::HandshakeRecord;
-use crate::verify::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
+use crate::verify::{Outcome, Verification, VerifyPolicy};
 
 pub(crate) struct RustlsSession {
     conn: Connection,
-    record: Arc<HandshakeRecord>,
+    handshake: Handshake,
     plain_len: usize,
     tls_pending: usize,
-    peer_closed: bool,
-    notices: VecDeque<BackendNotice>,
-    client_sessions: Option<(Arc<ConnectionClientSessions>, ServerName<'static>)>,
-    server_sessions: Option<Arc<ConnectionServerSessions>>,
-    /// The verifier instance claimed for the handshake, released when it ends.
-    verifier: Option<Arc<ConnectionVerifier>>,
-}
-
-impl Drop for RustlsSession {
-    fn drop(&mut self) {
-        self.release_verifier();
-    }
 }
 
 impl RustlsSession {
@@ -44,58 +27,29 @@ impl RustlsSession {
         peer_name: Option<&str>,
         policy: &VerifyPolicy,
     ) -> Result<RustlsSession, ConfigError> {
-        let name = peer_name.unwrap_or_default();
-        let server_name = ServerName::try_from(name.to_string())
-            .map_err(|_| ConfigError::new(format!("`{name}` is not a valid host name for TLS")))?;
-        let record = Arc::new(HandshakeRecord::default());
-        let connection = engine.connection(policy, &record, &server_name);
-        let verifier = Arc::clone(&connection.verifier);
-        let conn = match ClientConnection::new(connection.config, server_name.clone()) {
-            Ok(conn) => conn,
-            Err(e) => {
-                verifier.release(&record);
-                return Err(ConfigError::new(format!("client session: {e}")));
-            }
-        };
-        let mut session = RustlsSession::wrap(Connection::Client(conn), record);
-        session.verifier = Some(verifier);
-        session.client_sessions = connection.sessions.map(|store| (store, server_name));
-        Ok(session)
+        let (config, server_name, handshake) = Handshake::client(engine, peer_name, policy)?;
+        // On failure the hand-off is dropped, which gives its verifier back.
+        let conn = ClientConnection::new(config, server_name)
+            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+        Ok(RustlsSession::wrap(Connection::Client(conn), handshake))
     }
 
     pub(crate) fn server(
         engine: &ServerEngine,
         policy: &VerifyPolicy,
     ) -> Result<RustlsSession, ConfigError> {
-        let record = Arc::new(HandshakeRecord::default());
-        let connection = engine.connection(policy, &record)?;
-        let conn = ServerConnection::new(connection.config)
+        let (config, handshake) = Handshake::server(engine, policy)?;
+        let conn = ServerConnection::new(config)
             .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
-        let mut session = RustlsSession::wrap(Connection::Server(conn), record);
-        session.verifier = connection.verifier;
-        session.server_sessions = connection.sessions;
-        Ok(session)
+        Ok(RustlsSession::wrap(Connection::Server(conn), handshake))
     }
 
-    fn wrap(conn: Connection, record: Arc<HandshakeRecord>) -> RustlsSession {
+    fn wrap(conn: Connection, handshake: Handshake) -> RustlsSession {
         RustlsSession {
             conn,
-            record,
+            handshake,
             plain_len: 0,
             tls_pending: 0,
-            peer_closed: false,
-            notices: VecDeque::new(),
-            client_sessions: None,
-            server_sessions: None,
-            verifier: None,
-        }
-    }
-
-    /// Gives the verifier instance back once the handshake is over: a later session of
-    /// this peer may resume with it.
-    fn release_verifier(&mut self) {
-        if let Some(verifier) = self.verifier.take() {
-            verifier.release(&self.record);
         }
     }
 }
@@ -106,50 +60,17 @@ impl TlsSession for RustlsSession {
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {
-        let result = self.conn.process_new_packets();
-        if !self.conn.is_handshaking() {
-            self.release_verifier();
-        }
-        match result {
+        match self.conn.process_new_packets() {
             Ok(state) => {
-                for _ in 0..self.record.take_tickets() {
-                    self.notices.push_back(BackendNotice::NewSessionTicket);
-                }
+                self.handshake.processed(&self.conn);
                 self.plain_len = state.plaintext_bytes_to_read();
                 self.tls_pending = state.tls_bytes_to_write();
-                if state.peer_has_closed() && !self.peer_closed {
-                    self.peer_closed = true;
-                    let mut alert = alerts::close_notify();
-                    alert.description = "CloseNotify".into();
-                    self.notices.push_back(BackendNotice::AlertReceived(alert));
+                if state.peer_has_closed() {
+                    self.handshake.peer_closed();
                 }
                 Ok(())
             }
-            Err(error) => {
-                if matches!(error, rustls::Error::NoCertificatesPresented) {
-                    // A required client certificate is missing: a refusal like any other.
-                    self.record.record(Verification {
-                        errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
-                        judgement: Judgement {
-                            decision: Decision::Refuse,
-                            interrupted_on: None,
-                        },
-                        ..Verification::default()
-                    });
-                }
-                let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
-                if let Some(alert) = alerts::received(&error) {
-                    failure.message = format!("the peer sent a fatal alert: {}", alert.description);
-                    failure.alert_received = Some(alert.clone());
-                    self.notices.push_back(BackendNotice::AlertReceived(alert));
-                } else if let Some(alert) = alerts::sent(&error) {
-                    self.notices.push_back(BackendNotice::AlertSent(alert));
-                }
-                if !self.conn.is_handshaking() {
-                    failure.socket_error = crate::enums::SocketError::SslInternalError;
-                }
-                Err(failure)
-            }
+            Err(error) => Err(self.handshake.failure(&error, &self.conn)),
         }
     }
 
@@ -205,62 +126,19 @@ impl TlsSession for RustlsSession {
     }
 
     fn received_close_notify(&self) -> bool {
-        self.peer_closed
+        self.handshake.is_peer_closed()
     }
 
     fn negotiated(&self) -> Option<Negotiated> {
-        if self.conn.is_handshaking() {
-            return None;
-        }
-        let version = match self.conn.protocol_version()? {
-            rustls::ProtocolVersion::TLSv1_3 => TlsVersion::Tls13,
-            rustls::ProtocolVersion::TLSv1_2 => TlsVersion::Tls12,
-            _ => return None,
-        };
-        let suite = self.conn.negotiated_cipher_suite()?;
-        let name = suite
-            .suite()
-            .as_str()
-            .unwrap_or("unknown")
-            .replacen("TLS13_", "TLS_", 1);
-        Some(Negotiated {
-            protocol: SslProtocol::from_version(version),
-            cipher_suite: name,
-            key_exchange_group: self
-                .conn
-                .negotiated_key_exchange_group()
-                .map(|g| crate::curve::from_rustls(g.name())),
-            alpn: self.conn.alpn_protocol().map(<[u8]>::to_vec),
-            resumed: matches!(
-                self.conn.handshake_kind(),
-                Some(rustls::HandshakeKind::Resumed)
-            ),
-        })
+        handshake::negotiated(&self.conn)
     }
 
     fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
-        self.conn
-            .peer_certificates()
-            .map(|certs| {
-                certs
-                    .iter()
-                    .map(|c| {
-                        SslCertificate::from_der(c.as_ref())
-                            .unwrap_or_else(|_| SslCertificate::from_unparsed_der(c.as_ref()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        handshake::peer_certificate_chain(&self.conn)
     }
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
-        let notice = self.notices.pop_front();
-        if notice.is_none() && self.notices.capacity() > 0 {
-            // Notices come in bursts (handshake, tickets, close): no queue kept allocated
-            // on an idle connection.
-            self.notices = VecDeque::new();
-        }
-        notice
+        self.handshake.poll_notice()
     }
 
     fn export_keying_material(
@@ -275,32 +153,23 @@ impl TlsSession for RustlsSession {
     }
 
     fn take_verification(&mut self) -> Option<Verification> {
-        self.record.take()
+        self.handshake.take_verification()
     }
 
     fn set_policy(&mut self, policy: VerifyPolicy) {
-        if let Some(verifier) = &self.verifier {
-            verifier.update_policy(&self.record, policy);
-        }
+        self.handshake.set_policy(policy);
     }
 
     fn resumed_outcome(&self) -> Option<Outcome> {
-        self.record.offered()
+        self.handshake.resumed_outcome()
     }
 
     fn confirm_peer(&mut self, outcome: Option<Outcome>) {
-        self.record.confirm(outcome);
-        if let Some((store, name)) = &self.client_sessions {
-            store.confirmed(name);
-        }
-        if let Some(store) = &self.server_sessions {
-            store.confirmed();
-        }
+        self.handshake.confirm_peer(outcome);
     }
 
     fn close(&mut self) {
         self.conn.send_close_notify();
-        self.notices
-            .push_back(BackendNotice::AlertSent(alerts::close_notify()));
+        self.handshake.closing();
     }
 }

@@ -6,9 +6,7 @@
 //! and gives their memory back whenever they are empty: an idle connection holds only
 //! rustls's state machine.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::sync::Arc;
 
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
@@ -17,19 +15,13 @@ use rustls::unbuffered::{
     WriteTraffic,
 };
 use rustls::CommonState;
-use rustls_pki_types::ServerName;
 
-use crate::backend::rustls::alerts;
 use crate::backend::rustls::config::{ClientEngine, ServerEngine};
-use crate::backend::rustls::sessions::{ConnectionClientSessions, ConnectionServerSessions};
-use crate::backend::rustls::verifier::ConnectionVerifier;
+use crate::backend::rustls::handshake::{self, Handshake};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
-use crate::enums::{SslProtocol, TlsVersion};
 use crate::error::{ConfigError, TlsFailure};
-use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::record::HandshakeRecord;
-use crate::verify::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
+use crate::verify::{Outcome, Verification, VerifyPolicy};
 
 /// The largest TLS record on the wire (rustls's `MAX_WIRE_SIZE`: 16 KiB of payload, 2 KiB
 /// of expansion, the 5-byte header).
@@ -185,27 +177,44 @@ impl Outgoing {
         at
     }
 
-    fn encode<D>(&mut self, state: &mut EncodeTlsData<'_, D>) -> Result<(), rustls::Error> {
-        let mut want = 4096;
+    /// Lets `write` put bytes at the end, growing the room until they fit (rustls says
+    /// how much it needs); at most a few attempts.
+    fn fill(
+        &mut self,
+        mut want: usize,
+        mut write: impl FnMut(&mut [u8]) -> Result<Fill, rustls::Error>,
+    ) -> Result<(), rustls::Error> {
         for _ in 0..4 {
             let at = self.reserve_tail(want);
-            let result = state.encode(self.buf.get_mut(at..).unwrap_or_default());
+            let result = write(self.buf.get_mut(at..).unwrap_or_default());
             match result {
-                Ok(n) => {
+                Ok(Fill::Wrote(n)) => {
                     self.buf.truncate(at + n);
                     return Ok(());
                 }
-                Err(EncodeError::InsufficientSize(e)) => {
+                Ok(Fill::Need(n)) => {
                     self.buf.truncate(at);
-                    want = e.required_size;
+                    want = n;
                 }
-                Err(EncodeError::AlreadyEncoded) => {
+                Ok(Fill::Nothing) => {
                     self.buf.truncate(at);
                     return Ok(());
+                }
+                Err(e) => {
+                    self.buf.truncate(at);
+                    return Err(e);
                 }
             }
         }
         Err(rustls::Error::General("TLS output did not fit".into()))
+    }
+
+    fn encode<D>(&mut self, state: &mut EncodeTlsData<'_, D>) -> Result<(), rustls::Error> {
+        self.fill(4096, |out| match state.encode(out) {
+            Ok(n) => Ok(Fill::Wrote(n)),
+            Err(EncodeError::InsufficientSize(e)) => Ok(Fill::Need(e.required_size)),
+            Err(EncodeError::AlreadyEncoded) => Ok(Fill::Nothing),
+        })
     }
 
     /// Encrypts `data` (after the handshake); returns how much was taken.
@@ -216,49 +225,13 @@ impl Outgoing {
     ) -> Result<usize, rustls::Error> {
         // Per 16 KiB record: header, content type, tag and explicit nonce stay well
         // within 64 bytes; a pending key update message fits in the extra 256.
-        let mut want = data.len() + data.len().div_ceil(16 * 1024) * 64 + 256;
-        for _ in 0..4 {
-            let at = self.reserve_tail(want);
-            let result = state.encrypt(data, self.buf.get_mut(at..).unwrap_or_default());
-            match result {
-                Ok(n) => {
-                    self.buf.truncate(at + n);
-                    return Ok(data.len());
-                }
-                Err(EncryptError::InsufficientSize(e)) => {
-                    self.buf.truncate(at);
-                    want = e.required_size;
-                }
-                Err(EncryptError::EncryptExhausted) => {
-                    self.buf.truncate(at);
-                    return Err(rustls::Error::EncryptError);
-                }
-            }
-        }
-        Err(rustls::Error::General("TLS output did not fit".into()))
+        let want = data.len() + data.len().div_ceil(16 * 1024) * 64 + 256;
+        self.fill(want, |out| encrypted(state.encrypt(data, out)))?;
+        Ok(data.len())
     }
 
     fn close_notify<D>(&mut self, state: &mut WriteTraffic<'_, D>) -> Result<(), rustls::Error> {
-        let mut want = 64;
-        for _ in 0..4 {
-            let at = self.reserve_tail(want);
-            let result = state.queue_close_notify(self.buf.get_mut(at..).unwrap_or_default());
-            match result {
-                Ok(n) => {
-                    self.buf.truncate(at + n);
-                    return Ok(());
-                }
-                Err(EncryptError::InsufficientSize(e)) => {
-                    self.buf.truncate(at);
-                    want = e.required_size;
-                }
-                Err(EncryptError::EncryptExhausted) => {
-                    self.buf.truncate(at);
-                    return Err(rustls::Error::EncryptError);
-                }
-            }
-        }
-        Err(rustls::Error::General("TLS output did not fit".into()))
+        self.fill(64, |out| encrypted(state.queue_close_notify(out)))
     }
 
     fn consumed(&mut self, n: usize) {
@@ -266,6 +239,24 @@ impl Outgoing {
         if self.start >= self.buf.len() {
             *self = Outgoing::default();
         }
+    }
+}
+
+/// What one attempt to write TLS bytes into the room given gave.
+enum Fill {
+    /// This many bytes were written.
+    Wrote(usize),
+    /// The room was too small: this much is needed.
+    Need(usize),
+    /// Nothing to write (already done).
+    Nothing,
+}
+
+fn encrypted(result: Result<usize, EncryptError>) -> Result<Fill, rustls::Error> {
+    match result {
+        Ok(n) => Ok(Fill::Wrote(n)),
+        Err(EncryptError::InsufficientSize(e)) => Ok(Fill::Need(e.required_size)),
+        Err(EncryptError::EncryptExhausted) => Err(rustls::Error::EncryptError),
     }
 }
 
@@ -418,21 +409,9 @@ impl Io {
 pub(crate) struct UnbufferedSession {
     conn: Conn,
     io: Io,
-    record: Arc<HandshakeRecord>,
-    peer_closed: bool,
+    handshake: Handshake,
     /// The error the state machine stopped on; later calls report it again.
     failed: Option<rustls::Error>,
-    notices: VecDeque<BackendNotice>,
-    client_sessions: Option<(Arc<ConnectionClientSessions>, ServerName<'static>)>,
-    server_sessions: Option<Arc<ConnectionServerSessions>>,
-    /// The verifier instance claimed for the handshake, released when it ends.
-    verifier: Option<Arc<ConnectionVerifier>>,
-}
-
-impl Drop for UnbufferedSession {
-    fn drop(&mut self) {
-        self.release_verifier();
-    }
 }
 
 impl UnbufferedSession {
@@ -441,22 +420,11 @@ impl UnbufferedSession {
         peer_name: Option<&str>,
         policy: &VerifyPolicy,
     ) -> Result<UnbufferedSession, ConfigError> {
-        let name = peer_name.unwrap_or_default();
-        let server_name = ServerName::try_from(name.to_string())
-            .map_err(|_| ConfigError::new(format!("`{name}` is not a valid host name for TLS")))?;
-        let record = Arc::new(HandshakeRecord::default());
-        let connection = engine.connection(policy, &record, &server_name);
-        let verifier = Arc::clone(&connection.verifier);
-        let conn = match UnbufferedClientConnection::new(connection.config, server_name.clone()) {
-            Ok(conn) => conn,
-            Err(e) => {
-                verifier.release(&record);
-                return Err(ConfigError::new(format!("client session: {e}")));
-            }
-        };
-        let mut session = UnbufferedSession::wrap(Conn::Client(conn), record);
-        session.verifier = Some(verifier);
-        session.client_sessions = connection.sessions.map(|store| (store, server_name));
+        let (config, server_name, handshake) = Handshake::client(engine, peer_name, policy)?;
+        // On failure the hand-off is dropped, which gives its verifier back.
+        let conn = UnbufferedClientConnection::new(config, server_name)
+            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+        let mut session = UnbufferedSession::wrap(Conn::Client(conn), handshake);
         // The ClientHello is ready: encode it so the driver sends it.
         session
             .pump(None)
@@ -468,27 +436,18 @@ impl UnbufferedSession {
         engine: &ServerEngine,
         policy: &VerifyPolicy,
     ) -> Result<UnbufferedSession, ConfigError> {
-        let record = Arc::new(HandshakeRecord::default());
-        let connection = engine.connection(policy, &record)?;
-        let conn = UnbufferedServerConnection::new(connection.config)
+        let (config, handshake) = Handshake::server(engine, policy)?;
+        let conn = UnbufferedServerConnection::new(config)
             .map_err(|e| ConfigError::new(format!("server session: {e}")))?;
-        let mut session = UnbufferedSession::wrap(Conn::Server(conn), record);
-        session.verifier = connection.verifier;
-        session.server_sessions = connection.sessions;
-        Ok(session)
+        Ok(UnbufferedSession::wrap(Conn::Server(conn), handshake))
     }
 
-    fn wrap(conn: Conn, record: Arc<HandshakeRecord>) -> UnbufferedSession {
+    fn wrap(conn: Conn, handshake: Handshake) -> UnbufferedSession {
         UnbufferedSession {
             conn,
             io: Io::default(),
-            record,
-            peer_closed: false,
+            handshake,
             failed: None,
-            notices: VecDeque::new(),
-            client_sessions: None,
-            server_sessions: None,
-            verifier: None,
         }
     }
 
@@ -497,11 +456,8 @@ impl UnbufferedSession {
             Conn::Client(c) => self.io.pump(c, app),
             Conn::Server(s) => self.io.pump(s, app),
         };
-        if result.as_ref().is_ok_and(|p| p.peer_closed) && !self.peer_closed {
-            self.peer_closed = true;
-            let mut alert = alerts::close_notify();
-            alert.description = "CloseNotify".into();
-            self.notices.push_back(BackendNotice::AlertReceived(alert));
+        if result.as_ref().is_ok_and(|p| p.peer_closed) {
+            self.handshake.peer_closed();
         }
         result
     }
@@ -512,40 +468,6 @@ impl UnbufferedSession {
             Conn::Client(c) => self.io.flush(c),
             Conn::Server(s) => self.io.flush(s),
         }
-    }
-
-    /// Gives the verifier instance back once the handshake is over: a later session of
-    /// this peer may resume with it.
-    fn release_verifier(&mut self) {
-        if let Some(verifier) = self.verifier.take() {
-            verifier.release(&self.record);
-        }
-    }
-
-    fn failure(&mut self, error: &rustls::Error) -> TlsFailure {
-        if matches!(error, rustls::Error::NoCertificatesPresented) {
-            // A required client certificate is missing: a refusal like any other.
-            self.record.record(Verification {
-                errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
-                judgement: Judgement {
-                    decision: Decision::Refuse,
-                    interrupted_on: None,
-                },
-                ..Verification::default()
-            });
-        }
-        let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
-        if let Some(alert) = alerts::received(error) {
-            failure.message = format!("the peer sent a fatal alert: {}", alert.description);
-            failure.alert_received = Some(alert.clone());
-            self.notices.push_back(BackendNotice::AlertReceived(alert));
-        } else if let Some(alert) = alerts::sent(error) {
-            self.notices.push_back(BackendNotice::AlertSent(alert));
-        }
-        if !self.conn.common().is_handshaking() {
-            failure.socket_error = crate::enums::SocketError::SslInternalError;
-        }
-        failure
     }
 }
 
@@ -591,20 +513,14 @@ impl TlsSession for UnbufferedSession {
             }
             return Err(failure);
         }
-        let result = self.pump(None);
-        if !self.conn.common().is_handshaking() {
-            self.release_verifier();
-        }
-        match result {
+        match self.pump(None) {
             Ok(_) => {
-                for _ in 0..self.record.take_tickets() {
-                    self.notices.push_back(BackendNotice::NewSessionTicket);
-                }
+                self.handshake.processed(self.conn.common());
                 Ok(())
             }
             Err(error) => {
                 self.flush_alert();
-                let failure = self.failure(&error);
+                let failure = self.handshake.failure(&error, self.conn.common());
                 self.failed = Some(error);
                 Err(failure)
             }
@@ -631,7 +547,9 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn wants_read(&self) -> bool {
-        !self.peer_closed && self.failed.is_none() && self.io.plain.len() < PLAIN_LIMIT
+        !self.handshake.is_peer_closed()
+            && self.failed.is_none()
+            && self.io.plain.len() < PLAIN_LIMIT
     }
 
     fn tls_bytes_to_write(&self) -> usize {
@@ -663,7 +581,7 @@ impl TlsSession for UnbufferedSession {
             return PlainRead::Data(0);
         }
         match self.io.plain.read(buf) {
-            0 if self.peer_closed => PlainRead::Closed,
+            0 if self.handshake.is_peer_closed() => PlainRead::Closed,
             0 => PlainRead::WouldBlock,
             n => PlainRead::Data(n),
         }
@@ -678,60 +596,19 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn received_close_notify(&self) -> bool {
-        self.peer_closed
+        self.handshake.is_peer_closed()
     }
 
     fn negotiated(&self) -> Option<Negotiated> {
-        let conn = self.conn.common();
-        if conn.is_handshaking() {
-            return None;
-        }
-        let version = match conn.protocol_version()? {
-            rustls::ProtocolVersion::TLSv1_3 => TlsVersion::Tls13,
-            rustls::ProtocolVersion::TLSv1_2 => TlsVersion::Tls12,
-            _ => return None,
-        };
-        let suite = conn.negotiated_cipher_suite()?;
-        let name = suite
-            .suite()
-            .as_str()
-            .unwrap_or("unknown")
-            .replacen("TLS13_", "TLS_", 1);
-        Some(Negotiated {
-            protocol: SslProtocol::from_version(version),
-            cipher_suite: name,
-            key_exchange_group: conn
-                .negotiated_key_exchange_group()
-                .map(|g| crate::curve::from_rustls(g.name())),
-            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-            resumed: matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
-        })
+        handshake::negotiated(self.conn.common())
     }
 
     fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
-        self.conn
-            .common()
-            .peer_certificates()
-            .map(|certs| {
-                certs
-                    .iter()
-                    .map(|c| {
-                        SslCertificate::from_der(c.as_ref())
-                            .unwrap_or_else(|_| SslCertificate::from_unparsed_der(c.as_ref()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        handshake::peer_certificate_chain(self.conn.common())
     }
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
-        let notice = self.notices.pop_front();
-        if notice.is_none() && self.notices.capacity() > 0 {
-            // Notices come in bursts (handshake, tickets, close): no queue kept allocated
-            // on an idle connection.
-            self.notices = VecDeque::new();
-        }
-        notice
+        self.handshake.poll_notice()
     }
 
     fn export_keying_material(
@@ -749,27 +626,19 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn take_verification(&mut self) -> Option<Verification> {
-        self.record.take()
+        self.handshake.take_verification()
     }
 
     fn set_policy(&mut self, policy: VerifyPolicy) {
-        if let Some(verifier) = &self.verifier {
-            verifier.update_policy(&self.record, policy);
-        }
+        self.handshake.set_policy(policy);
     }
 
     fn resumed_outcome(&self) -> Option<Outcome> {
-        self.record.offered()
+        self.handshake.resumed_outcome()
     }
 
     fn confirm_peer(&mut self, outcome: Option<Outcome>) {
-        self.record.confirm(outcome);
-        if let Some((store, name)) = &self.client_sessions {
-            store.confirmed(name);
-        }
-        if let Some(store) = &self.server_sessions {
-            store.confirmed();
-        }
+        self.handshake.confirm_peer(outcome);
     }
 
     fn close(&mut self) {
@@ -780,8 +649,7 @@ impl TlsSession for UnbufferedSession {
                 self.failed = Some(error);
             }
         }
-        self.notices
-            .push_back(BackendNotice::AlertSent(alerts::close_notify()));
+        self.handshake.closing();
     }
 }
 

@@ -1,0 +1,240 @@
+//! What every rustls connection of ours carries beside rustls's own state, whichever rustls
+//! API drives it (buffered `session.rs`, unbuffered `unbuffered.rs`): the trust hand-off
+//! (the handshake record, the claimed verifier, the session stores held until the peer is
+//! accepted), the notices for the core, and the facts read off rustls's `CommonState`.
+//! Written once, so the two session kinds cannot judge a peer differently.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rustls::{ClientConfig, CommonState, ServerConfig};
+use rustls_pki_types::ServerName;
+
+use crate::backend::rustls::alerts;
+use crate::backend::rustls::config::{ClientEngine, ServerEngine};
+use crate::backend::rustls::sessions::{ConnectionClientSessions, ConnectionServerSessions};
+use crate::backend::rustls::verifier::ConnectionVerifier;
+use crate::backend::{BackendNotice, Negotiated};
+use crate::cert::SslCertificate;
+use crate::enums::{SslProtocol, TlsVersion};
+use crate::error::{ConfigError, TlsFailure};
+use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::record::HandshakeRecord;
+use crate::verify::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
+
+/// One connection's side of the trust hand-off and its notices.
+pub(super) struct Handshake {
+    record: Arc<HandshakeRecord>,
+    notices: VecDeque<BackendNotice>,
+    client_sessions: Option<(Arc<ConnectionClientSessions>, ServerName<'static>)>,
+    server_sessions: Option<Arc<ConnectionServerSessions>>,
+    /// The verifier instance claimed for the handshake, released when it ends.
+    verifier: Option<Arc<ConnectionVerifier>>,
+    /// The peer's close_notify was seen (and reported once).
+    peer_closed: bool,
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        self.release_verifier();
+    }
+}
+
+impl Handshake {
+    fn new(record: Arc<HandshakeRecord>) -> Handshake {
+        Handshake {
+            record,
+            notices: VecDeque::new(),
+            client_sessions: None,
+            server_sessions: None,
+            verifier: None,
+            peer_closed: false,
+        }
+    }
+
+    /// A client connection to `peer_name` judged by `policy`: its rustls configuration,
+    /// the name to hand rustls, and the hand-off (which gives the verifier back if the
+    /// caller fails to make the connection and drops it).
+    pub(super) fn client(
+        engine: &ClientEngine,
+        peer_name: Option<&str>,
+        policy: &VerifyPolicy,
+    ) -> Result<(Arc<ClientConfig>, ServerName<'static>, Handshake), ConfigError> {
+        let name = peer_name.unwrap_or_default();
+        let server_name = ServerName::try_from(name.to_string())
+            .map_err(|_| ConfigError::new(format!("`{name}` is not a valid host name for TLS")))?;
+        let record = Arc::new(HandshakeRecord::default());
+        let connection = engine.connection(policy, &record, &server_name);
+        let mut handshake = Handshake::new(record);
+        handshake.verifier = Some(connection.verifier);
+        handshake.client_sessions = connection
+            .sessions
+            .map(|store| (store, server_name.clone()));
+        Ok((connection.config, server_name, handshake))
+    }
+
+    /// A server connection judged by `policy`: its rustls configuration and the hand-off.
+    pub(super) fn server(
+        engine: &ServerEngine,
+        policy: &VerifyPolicy,
+    ) -> Result<(Arc<ServerConfig>, Handshake), ConfigError> {
+        let record = Arc::new(HandshakeRecord::default());
+        let connection = engine.connection(policy, &record)?;
+        let mut handshake = Handshake::new(record);
+        handshake.verifier = connection.verifier;
+        handshake.server_sessions = connection.sessions;
+        Ok((connection.config, handshake))
+    }
+
+    /// Gives the verifier instance back once the handshake is over: a later session of
+    /// this peer may resume with it.
+    fn release_verifier(&mut self) {
+        if let Some(verifier) = self.verifier.take() {
+            verifier.release(&self.record);
+        }
+    }
+
+    /// After rustls processed input without error: the verifier goes back once the
+    /// handshake is over, tickets become notices.
+    pub(super) fn processed(&mut self, common: &CommonState) {
+        if !common.is_handshaking() {
+            self.release_verifier();
+        }
+        for _ in 0..self.record.take_tickets() {
+            self.notices.push_back(BackendNotice::NewSessionTicket);
+        }
+    }
+
+    /// The peer's close_notify arrived: reported once, as a received alert.
+    pub(super) fn peer_closed(&mut self) {
+        if !self.peer_closed {
+            self.peer_closed = true;
+            let mut alert = alerts::close_notify();
+            alert.description = "CloseNotify".into();
+            self.notices.push_back(BackendNotice::AlertReceived(alert));
+        }
+    }
+
+    /// Whether the peer's close_notify arrived.
+    pub(super) fn is_peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// We queued our close_notify.
+    pub(super) fn closing(&mut self) {
+        self.notices
+            .push_back(BackendNotice::AlertSent(alerts::close_notify()));
+    }
+
+    /// The failure the core sees for a rustls error, with its alert as a notice; a missing
+    /// required client certificate is recorded as a refusal like any other.
+    pub(super) fn failure(&mut self, error: &rustls::Error, common: &CommonState) -> TlsFailure {
+        if !common.is_handshaking() {
+            self.release_verifier();
+        }
+        if matches!(error, rustls::Error::NoCertificatesPresented) {
+            self.record.record(Verification {
+                errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
+                judgement: Judgement {
+                    decision: Decision::Refuse,
+                    interrupted_on: None,
+                },
+                ..Verification::default()
+            });
+        }
+        let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
+        if let Some(alert) = alerts::received(error) {
+            failure.message = format!("the peer sent a fatal alert: {}", alert.description);
+            failure.alert_received = Some(alert.clone());
+            self.notices.push_back(BackendNotice::AlertReceived(alert));
+        } else if let Some(alert) = alerts::sent(error) {
+            self.notices.push_back(BackendNotice::AlertSent(alert));
+        }
+        if !common.is_handshaking() {
+            failure.socket_error = crate::enums::SocketError::SslInternalError;
+        }
+        failure
+    }
+
+    /// The next notice; no queue kept allocated on an idle connection (notices come in
+    /// bursts: handshake, tickets, close).
+    pub(super) fn poll_notice(&mut self) -> Option<BackendNotice> {
+        let notice = self.notices.pop_front();
+        if notice.is_none() && self.notices.capacity() > 0 {
+            self.notices = VecDeque::new();
+        }
+        notice
+    }
+
+    pub(super) fn take_verification(&mut self) -> Option<Verification> {
+        self.record.take()
+    }
+
+    pub(super) fn set_policy(&mut self, policy: VerifyPolicy) {
+        if let Some(verifier) = &self.verifier {
+            verifier.update_policy(&self.record, policy);
+        }
+    }
+
+    pub(super) fn resumed_outcome(&self) -> Option<Outcome> {
+        self.record.offered()
+    }
+
+    /// The application's word on the peer: the record and the held sessions follow it.
+    pub(super) fn confirm_peer(&mut self, outcome: Option<Outcome>) {
+        self.record.confirm(outcome);
+        if let Some((store, name)) = &self.client_sessions {
+            store.confirmed(name);
+        }
+        if let Some(store) = &self.server_sessions {
+            store.confirmed();
+        }
+    }
+}
+
+/// What the handshake agreed on, once it is over.
+pub(super) fn negotiated(common: &CommonState) -> Option<Negotiated> {
+    if common.is_handshaking() {
+        return None;
+    }
+    let version = match common.protocol_version()? {
+        rustls::ProtocolVersion::TLSv1_3 => TlsVersion::Tls13,
+        rustls::ProtocolVersion::TLSv1_2 => TlsVersion::Tls12,
+        _ => return None,
+    };
+    let suite = common.negotiated_cipher_suite()?;
+    let name = suite
+        .suite()
+        .as_str()
+        .unwrap_or("unknown")
+        .replacen("TLS13_", "TLS_", 1);
+    Some(Negotiated {
+        protocol: SslProtocol::from_version(version),
+        cipher_suite: name,
+        key_exchange_group: common
+            .negotiated_key_exchange_group()
+            .map(|g| crate::curve::from_rustls(g.name())),
+        alpn: common.alpn_protocol().map(<[u8]>::to_vec),
+        resumed: matches!(
+            common.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed)
+        ),
+    })
+}
+
+/// The peer's certificates as it sent them; one we cannot parse stays in place as a null
+/// certificate (the verifier has already refused it).
+pub(super) fn peer_certificate_chain(common: &CommonState) -> Vec<SslCertificate> {
+    common
+        .peer_certificates()
+        .map(|certs| {
+            certs
+                .iter()
+                .map(|c| {
+                    SslCertificate::from_der(c.as_ref())
+                        .unwrap_or_else(|_| SslCertificate::from_unparsed_der(c.as_ref()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
