@@ -685,13 +685,7 @@ impl SslSocket {
     /// read; `None`: nothing there now.
     fn read_or_drop(&mut self, stream: &TcpStream) -> Option<bool> {
         let mut reader = stream;
-        let result = if self.core.wants_read() {
-            self.core.read_from(&mut reader)
-        } else {
-            let mut sink = [0u8; 4096];
-            reader.read(&mut sink)
-        };
-        match result {
+        match self.core.read_while_closing(&mut reader) {
             Ok(0) => Some(true),
             Ok(_) => Some(false),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,

@@ -37,6 +37,9 @@ impl SslCore {
             // take more (the copy only happens on this slow path).
             self.pull_all();
         }
+        // What the engine held before this input: an engine may decrypt inside `read_tls`
+        // already (OpenSSL reads the socket itself), so new data is counted from here.
+        let before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
         let n = match self.session.as_mut() {
             Some(session) => session.read_tls(rd)?,
             None => {
@@ -58,11 +61,26 @@ impl SslCore {
             }
         };
         if n == 0 {
+            if self.session.as_ref().map_or(0, |s| s.plaintext_len()) > before {
+                // Records decrypted on the way to the end of stream are still news.
+                self.push(SslEvent::ReadyRead);
+            }
             self.handle_eof();
         } else {
-            self.process();
+            self.process_since(before);
         }
         Ok(n)
+    }
+
+    /// Reads from `rd` while a close waits for the peer's end of stream: into the core
+    /// while it takes input (so the peer's close_notify and session tickets count), else
+    /// into a sink whose bytes are dropped. `Ok(0)` is the end of stream.
+    pub fn read_while_closing(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        if self.wants_read() {
+            return self.read_from(rd);
+        }
+        let mut sink = [0u8; 4096];
+        rd.read(&mut sink)
     }
 
     /// Feeds TLS (or plain) bytes to the core; returns how many were taken. The sans-IO
@@ -83,10 +101,16 @@ impl SslCore {
     }
 
     pub(super) fn process(&mut self) {
+        let before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
+        self.process_since(before);
+    }
+
+    /// `process`, with `before` the decrypted bytes the engine held before the input that
+    /// is being processed: more than that afterwards is new data (`ReadyRead`).
+    fn process_since(&mut self, before: usize) {
         let Some(session) = self.session.as_mut() else {
             return;
         };
-        let before = session.plaintext_len();
         let result = session.process();
         self.check_verification();
         self.drain_notices();

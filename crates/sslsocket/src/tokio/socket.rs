@@ -360,18 +360,14 @@ impl SslSocket {
     /// dropped. `Ready` at the peer's end of stream or a read error.
     fn poll_linger(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         use std::task::Poll;
-        let mut sink = [0u8; 4096];
         loop {
             let Some(stream) = self.stream.as_mut() else {
                 return Poll::Ready(());
             };
-            let mut reader = PollReader { io: stream, cx };
-            let read = if self.core.wants_read() {
-                self.core.read_from(&mut reader)
-            } else {
-                io::Read::read(&mut reader, &mut sink)
-            };
-            match read {
+            match self
+                .core
+                .read_while_closing(&mut PollReader { io: stream, cx })
+            {
                 Ok(0) => return Poll::Ready(()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,

@@ -3,9 +3,9 @@
 //!
 //! `read_tls` lends the socket to OpenSSL for one read (`with_reader`): OpenSSL reads as
 //! much as its record buffer holds (read-ahead) directly from the socket, and every
-//! complete record is processed and decrypted at once into the plaintext buffer. What that
-//! call decrypted is announced by the following `process()` (the core counts new plaintext
-//! across `process()`); a failure found meanwhile is reported there too. Outside
+//! complete record is processed and decrypted at once into the plaintext buffer (the core
+//! counts new plaintext from before `read_tls`); a failure found meanwhile is reported by
+//! the following `process()`. Outside
 //! `read_tls` the transport has nothing to read (`WouldBlock`, so OpenSSL answers
 //! `WANT_READ` and keeps its state). What OpenSSL writes goes to the transport's output
 //! buffer, which `write_tls` drains in one write. Once the plaintext buffer holds 16 KiB
@@ -83,8 +83,6 @@ pub(crate) struct OpensslSession {
     /// Decrypted data: `plain[plain_start..]`; freed when drained.
     plain: Vec<u8>,
     plain_start: usize,
-    /// The tail of `plain` decrypted by `read_tls` and not yet announced by `process()`.
-    unannounced: usize,
     /// A failure found by `read_tls`, reported by `process()`.
     failed: Option<TlsFailure>,
     /// `read_tls` ran OpenSSL as far as it could go: the `process()` that follows has
@@ -172,7 +170,6 @@ impl OpensslSession {
             handshaking: true,
             plain: Vec::new(),
             plain_start: 0,
-            unannounced: 0,
             failed: None,
             advanced: false,
             peer_closed: false,
@@ -203,7 +200,7 @@ impl OpensslSession {
         self.stream.get_ref().output()
     }
 
-    /// Decrypted bytes held, announced or not.
+    /// Decrypted bytes held.
     fn plain_held(&self) -> usize {
         self.plain.len().saturating_sub(self.plain_start)
     }
@@ -371,7 +368,6 @@ fn new_ssl(
 impl TlsSession for OpensslSession {
     fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
         let id = self.stream.get_ref().id();
-        let held = self.plain_held();
         let mut once = OneRead {
             inner: rd,
             outcome: None,
@@ -380,7 +376,6 @@ impl TlsSession for OpensslSession {
         if let Err(failure) = result {
             self.failed.get_or_insert(failure);
         }
-        self.unannounced += self.plain_held().saturating_sub(held);
         let read = match once.outcome {
             Some(outcome) => outcome,
             // OpenSSL asked for nothing: the session takes no more input.
@@ -392,7 +387,6 @@ impl TlsSession for OpensslSession {
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {
-        self.unannounced = 0;
         if std::mem::take(&mut self.advanced) {
             return match &self.failed {
                 Some(failure) => Err(failure.clone()),
@@ -463,7 +457,7 @@ impl TlsSession for OpensslSession {
     }
 
     fn plaintext_len(&self) -> usize {
-        self.plain_held().saturating_sub(self.unannounced)
+        self.plain_held()
     }
 
     fn is_handshaking(&self) -> bool {
