@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::{SocketError, SslEvent};
 
 use crate::args::StartTlsArg;

@@ -27,21 +27,21 @@ pub trait Reported {
 
 impl Reported for sslsocket::blocking::SslSocket {
     fn core(&self) -> &SslCore {
-        sslsocket::blocking::SslSocket::core(self)
+        sslsocket::SslSocketExt::core(self)
     }
 
     fn peer_address(&self) -> Option<SocketAddr> {
-        sslsocket::blocking::SslSocket::peer_address(self)
+        sslsocket::blocking::SslSocket::peer_addr(self)
     }
 }
 
 impl Reported for sslsocket::tokio::SslSocket {
     fn core(&self) -> &SslCore {
-        sslsocket::tokio::SslSocket::core(self)
+        sslsocket::SslSocketExt::core(self)
     }
 
     fn peer_address(&self) -> Option<SocketAddr> {
-        sslsocket::tokio::SslSocket::peer_address(self)
+        sslsocket::tokio::SslSocket::peer_addr(self)
     }
 }
 

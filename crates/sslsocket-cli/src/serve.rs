@@ -15,6 +15,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use sslsocket::core::SslCore;
+use sslsocket::prelude::*;
 use sslsocket::tokio::{FailedHandshake, SslServer, SslSocket};
 use sslsocket::{Error, SslConfiguration, SslHooks};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
@@ -251,14 +252,14 @@ enum Ended {
 impl Reported for Ended {
     fn core(&self) -> &SslCore {
         match self {
-            Ended::Socket(socket) => socket.core(),
+            Ended::Socket(socket) => SslSocketExt::core(&**socket),
             Ended::Detached(core, _) => core,
         }
     }
 
     fn peer_address(&self) -> Option<SocketAddr> {
         match self {
-            Ended::Socket(socket) => socket.peer_address(),
+            Ended::Socket(socket) => socket.peer_addr(),
             Ended::Detached(_, peer) => *peer,
         }
     }
@@ -272,7 +273,8 @@ fn handshaken(result: Result<SslSocket, FailedHandshake>, peer: Option<SocketAdd
             let error = failed.error().clone();
             match failed.into_socket() {
                 Some(socket) => {
-                    let outcome = Outcome::failed(socket.core().error().unwrap_or(&error));
+                    let outcome =
+                        Outcome::failed(SslSocketExt::core(&socket).error().unwrap_or(&error));
                     Handshaken::Failed(Ended::Socket(Box::new(socket)), outcome)
                 }
                 None => Handshaken::Failed(
@@ -431,13 +433,13 @@ async fn send(socket: &mut SslSocket, data: &[u8]) -> Result<(), Error> {
         Ok(()) => socket.flush().await,
         Err(error) => Err(error),
     };
-    written.map_err(|error| session::io_error(error, socket.core(), "writing"))
+    written.map_err(|error| session::io_error(error, SslSocketExt::core(&*socket), "writing"))
 }
 
 /// Closes a connection whose exchange is over: gracefully (pending data, close_notify)
 /// unless it failed, then at once.
 async fn close(socket: &mut SslSocket) {
-    if socket.core().failure().is_none() {
+    if socket.failure().is_none() {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.disconnect_from_host()).await;
     }
     socket.abort();

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
 use sslsocket::core::SslCore;
+use sslsocket::prelude::*;
 use sslsocket::{Error, SocketError, SocketState};
 
 use crate::exit::Exit;
@@ -139,7 +140,7 @@ impl Outcome {
 /// Closes a connection whose exchange is over: gracefully (pending data, close_notify)
 /// unless it failed, then at once.
 pub fn close(socket: &mut SslSocket) {
-    if socket.core().failure().is_none() {
+    if socket.failure().is_none() {
         let _ = socket.disconnect_within(CLOSE_TIMEOUT);
     }
     socket.abort();
@@ -150,7 +151,7 @@ pub fn close(socket: &mut SslSocket) {
 /// peer's end of stream), and is left behind when the process is about to exit anyway.
 pub fn finish(socket: SslSocket, deadline: &Deadline) {
     let mut socket = socket;
-    if socket.core().failure().is_some() {
+    if socket.failure().is_some() {
         socket.abort();
         return;
     }
@@ -216,7 +217,7 @@ pub fn send(socket: &mut SslSocket, data: &[u8], deadline: &Deadline) -> Result<
 
 /// The library error inside an `io::Error` from `Read`/`Write` on a socket.
 pub fn io_to_error(error: std::io::Error, socket: &SslSocket) -> Error {
-    io_error(error, socket.core(), "writing")
+    io_error(error, SslSocketExt::core(socket), "writing")
 }
 
 /// The library error inside an `io::Error` from either driver's `Read`/`Write`

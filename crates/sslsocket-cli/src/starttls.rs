@@ -2,6 +2,7 @@
 //! each protocol to reach the upgrade (and for `openssl s_client -starttls PROTO`).
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::{Error, SocketError};
 
 use crate::args::StartTlsArg;
@@ -179,7 +180,7 @@ async fn say(socket: &mut sslsocket::tokio::SslSocket, text: &[u8]) -> Result<()
 /// once the client closed.
 async fn hear(socket: &mut sslsocket::tokio::SslSocket) -> Result<String, Error> {
     crate::session::ensure_open(socket)?;
-    let line = socket.read_line(MAX_LINE).await?;
+    let line = socket.next_line(MAX_LINE).await?;
     if line.is_empty() {
         crate::session::ensure_open(socket)?;
         return Err(Error::Closed(

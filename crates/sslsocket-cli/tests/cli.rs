@@ -18,6 +18,7 @@ use common::{
 };
 use serde_json::Value;
 use sslsocket::blocking::SslServer;
+use sslsocket::prelude::*;
 use sslsocket::{SslCertificate, SslConfiguration, SslKey};
 
 /// The kind the library reported for a chain that should give exactly `kind`.

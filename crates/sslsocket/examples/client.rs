@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::{SslCertificate, SslConfiguration};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use sslsocket::blocking::SslServer;
+use sslsocket::prelude::*;
 use sslsocket::{SslCertificate, SslConfiguration, SslKey};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use sslsocket::prelude::*;
 use sslsocket::tokio::SslSocket;
 use sslsocket::SslConfiguration;
 use tokio::io::AsyncWriteExt;
@@ -49,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
     socket.write_all(request.as_bytes()).await?;
-    let status = timeout(limit, socket.read_line(0)).await??;
+    let status = timeout(limit, socket.next_line(0)).await??;
     println!("answer:   {}", String::from_utf8_lossy(&status).trim_end());
 
     timeout(limit, socket.disconnect_from_host()).await??;

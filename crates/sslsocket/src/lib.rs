@@ -89,6 +89,8 @@ mod curve;
 mod enums;
 mod error;
 pub mod ocsp;
+pub mod prelude;
+mod socket_api;
 mod ssl_error;
 #[cfg(feature = "tokio")]
 pub mod tokio;
@@ -107,6 +109,7 @@ pub use enums::{
 };
 pub use error::{ApiMisuse, ConfigError, Error, Result, TlsFailure};
 pub use ocsp::{OcspCertificateStatus, OcspResponse, OcspRevocationReason};
+pub use socket_api::{Handshake, PendingDecision, SslSocketExt};
 pub use ssl_error::{IgnoreRule, SslError, SslErrorKind};
 
 /// The README's examples, compiled as doc tests.

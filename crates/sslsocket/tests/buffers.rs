@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{SocketState, SslCertificate, SslConfiguration, SslEvent};
 use support::{serving, Pki};
 
@@ -323,6 +324,11 @@ fn a_ten_byte_read_buffer_holds_back_a_64_kib_message_until_it_is_read() -> Test
     while Instant::now() < until {
         match client.wait_for_ready_read(Duration::from_millis(50)) {
             Ok(()) | Err(sslsocket::Error::Timeout(_)) => {}
+            // The read buffer is full: nothing can move until we read (both drivers).
+            Err(sslsocket::Error::Misuse(_)) => {
+                most = most.max(client.bytes_available());
+                break;
+            }
             Err(e) => return Err(e.into()),
         }
         most = most.max(client.bytes_available());

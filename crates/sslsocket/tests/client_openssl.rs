@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::{
     SocketError, SocketState, SslCertificate, SslErrorKind, SslEvent, SslMode, SslProtocol,
 };

@@ -9,6 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{
     AlertType, SocketOption, SocketState, SslCertificate, SslConfiguration, SslEvent, SslMode,
 };

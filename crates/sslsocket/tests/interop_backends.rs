@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use sslsocket::backend::{self, SupportedFeature};
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{SocketError, SslCertificate, SslConfiguration, SslKey, SslProtocol};
 use support::{
     is_peer, os_args, spawn_peer, Issued, OpensslServer, PeerProcess, Pki, PskHooks, PSK_HEX,

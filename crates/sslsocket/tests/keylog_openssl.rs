@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use sslsocket::backend;
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::{SslCertificate, SslConfiguration};
 use support::{wait_until, OpensslServer, Pki};
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{
     OcspCertificateStatus, OcspRevocationReason, SslCertificate, SslConfiguration, SslErrorKind,
     SslKey,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sslsocket::backend::{self, SupportedFeature};
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{
     PeerVerifyMode, SocketError, SslCertificate, SslConfiguration, SslErrorKind, SslKey,
     SslProtocol,

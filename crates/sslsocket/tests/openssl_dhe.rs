@@ -12,6 +12,7 @@ use std::time::Duration;
 use sslsocket::backend::{self, ImplementedClass};
 use sslsocket::blocking::SslServer;
 use sslsocket::core::SslCore;
+use sslsocket::prelude::*;
 use sslsocket::{
     DhError, Error, SocketState, SslCertificate, SslConfiguration, SslDiffieHellmanParameters,
     SslKey, SslProtocol,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use sslsocket::backend;
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::SslProtocol;
 use support::{serving, trusting, Pki};
 

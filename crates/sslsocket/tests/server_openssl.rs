@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{
     AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslMode,
     SslProtocol,
@@ -99,8 +100,8 @@ fn adopted_stream_runs_the_server_handshake_for_openssl_s_client_over_tls_1_2() 
     let served = thread::spawn(move || -> ThreadResult<(Vec<u8>, SslProtocol, bool)> {
         let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
         let mut socket = SslSocket::from_tcp_stream(stream, config).map_err(|e| e.to_string())?;
-        let addresses_known = socket.peer_address().is_some_and(|a| a.port() != 0)
-            && socket.local_address().is_some_and(|a| a.port() == port);
+        let addresses_known = socket.peer_addr().is_some_and(|a| a.port() != 0)
+            && socket.local_addr().is_some_and(|a| a.port() == port);
         socket
             .start_server_encryption()
             .map_err(|e| e.to_string())?;
@@ -201,7 +202,7 @@ fn our_client_and_our_server_exchange_lines_and_see_each_other() -> TestResult {
         .collect();
     assert_eq!(chain, leaf.chain_der);
     assert_eq!(
-        client.peer_address().map(|a| a.port()),
+        client.peer_addr().map(|a| a.port()),
         Some(port),
         "peer address"
     );

@@ -11,6 +11,7 @@ use std::time::Duration;
 use sslsocket::backend;
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::core::NextProtocolNegotiationStatus;
+use sslsocket::prelude::*;
 use sslsocket::{
     SslCertificate, SslConfiguration, SslEllipticCurve, SslErrorKind, SslKey, SslProtocol,
 };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{SslCertificate, SslConfiguration, SslKey, SslProtocol};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

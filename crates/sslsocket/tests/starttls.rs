@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::{SslMode, SslProtocol};
 use support::{os_args, serving, trusting, OpensslClient, Pki};
 

@@ -12,6 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{Error, SocketError, SocketState, SslEvent};
 use support::{free_port, serving, trusting, Pki};
 use tokio_rustls::rustls;
@@ -520,7 +521,7 @@ fn the_server_drops_a_silent_client_after_its_handshake_timeout() -> TestResult 
     assert_eq!(failed.error(), SocketError::SocketTimeoutError);
     assert_eq!(failed.state(), SocketState::UnconnectedState);
     assert_eq!(
-        failed.peer_address().map(|a| a.port()),
+        failed.peer_addr().map(|a| a.port()),
         Some(silent.local_addr()?.port())
     );
     assert!(failed
@@ -550,8 +551,8 @@ fn a_silent_client_does_not_hold_up_the_next_one() -> TestResult {
     assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
     assert!(accepted.is_encrypted());
     assert_eq!(
-        accepted.peer_address().map(|a| a.port()),
-        client.local_address().map(|a| a.port())
+        accepted.peer_addr().map(|a| a.port()),
+        client.local_addr().map(|a| a.port())
     );
     drop(silent);
     client.abort();

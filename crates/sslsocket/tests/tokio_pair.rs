@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sslsocket::prelude::*;
 use sslsocket::tokio::{SslServer, SslSocket};
 use sslsocket::{
     SocketError, SocketState, SslCertificate, SslConfiguration, SslEvent, SslKey, SslMode,
@@ -189,7 +190,7 @@ async fn tokio_client_talks_to_openssl_s_server() -> TestResult {
     client.flush().await?;
     let deadline = Instant::now() + STEP;
     loop {
-        let line = timeout(STEP, client.read_line(0)).await??;
+        let line = timeout(STEP, client.next_line(0)).await??;
         if String::from_utf8_lossy(&line).contains("oikot olleh") {
             break;
         }
@@ -214,7 +215,10 @@ async fn tokio_client_reports_a_wrong_name_and_accepts_exactly_the_reported_erro
     )
     .await;
     let error = refused.err().ok_or("the handshake should fail")?;
-    assert_eq!(error.socket_error(), SocketError::SslHandshakeFailedError);
+    assert_eq!(
+        error.error().socket_error(),
+        SocketError::SslHandshakeFailedError
+    );
     assert!(
         error
             .to_string()
@@ -259,7 +263,7 @@ async fn tokio_server_talks_to_openssl_s_client() -> TestResult {
     let served = tokio::spawn(async move {
         let mut socket = server.accept_encrypted().await?;
         let protocol = socket.session_protocol();
-        let line = timeout(STEP, socket.read_line(0)).await??;
+        let line = timeout(STEP, socket.next_line(0)).await??;
         let mut reply = b"pong: ".to_vec();
         reply.extend_from_slice(&line);
         socket.write_all(&reply).await?;
@@ -308,7 +312,7 @@ async fn server_times_out_a_silent_client_without_holding_up_others() -> TestRes
     let served = tokio::spawn(async move {
         let (stream, _) = server.accept().await?;
         let mut socket = server.handshake(stream).await?;
-        let line = socket.read_line(0).await?;
+        let line = socket.next_line(0).await?;
         socket.write_all(&line).await?;
         socket.disconnect_from_host().await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
@@ -317,7 +321,7 @@ async fn server_times_out_a_silent_client_without_holding_up_others() -> TestRes
         SslSocket::connect_to_host_encrypted("localhost", addr.port(), client_configuration(&pki)?)
             .await?;
     client.write_all(b"not blocked\n").await?;
-    assert_eq!(timeout(STEP, client.read_line(0)).await??, b"not blocked\n");
+    assert_eq!(timeout(STEP, client.next_line(0)).await??, b"not blocked\n");
     assert!(
         started.elapsed() < limit,
         "the real client waited for the silent one ({:?})",
@@ -409,14 +413,14 @@ async fn plain_connection_upgrades_with_starttls() -> TestResult {
     let served = tokio::spawn(async move {
         let (stream, _) = listener.accept().await?;
         let mut socket = SslSocket::from_tcp_stream(stream, configuration)?;
-        let command = timeout(STEP, socket.read_line(0)).await??;
+        let command = timeout(STEP, socket.next_line(0)).await??;
         if command != b"STARTTLS\n" {
             return Err(format!("unexpected command {command:?}").into());
         }
         socket.write_all(b"220 go ahead\n").await?;
         socket.flush().await?;
         timeout(STEP, socket.start_server_encryption()).await??;
-        let secret = timeout(STEP, socket.read_line(0)).await??;
+        let secret = timeout(STEP, socket.next_line(0)).await??;
         socket.write_all(b"250 ok\n").await?;
         timeout(STEP, socket.disconnect_from_host()).await??;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(secret)
@@ -428,13 +432,13 @@ async fn plain_connection_upgrades_with_starttls() -> TestResult {
     client.write_all(b"STARTTLS\n").await?;
     client.flush().await?;
     assert_eq!(
-        timeout(STEP, client.read_line(0)).await??,
+        timeout(STEP, client.next_line(0)).await??,
         b"220 go ahead\n"
     );
     timeout(STEP, client.start_client_encryption()).await??;
     assert_eq!(client.mode(), SslMode::SslClientMode);
     client.write_all(b"secret\n").await?;
-    assert_eq!(timeout(STEP, client.read_line(0)).await??, b"250 ok\n");
+    assert_eq!(timeout(STEP, client.next_line(0)).await??, b"250 ok\n");
     assert_eq!(timeout(STEP, served).await???, b"secret\n");
     timeout(STEP, client.disconnect_from_host()).await??;
     Ok(())
@@ -465,7 +469,7 @@ async fn two_thousand_concurrent_clients_handshake_and_exchange_a_line() -> Test
             let handshake = server.handshake(stream);
             tasks.spawn(async move {
                 let mut socket = handshake.await?;
-                let line = socket.read_line(0).await?;
+                let line = socket.next_line(0).await?;
                 socket.write_all(&line).await?;
                 socket.flush().await?;
                 // Wait for the client's close, so every connection stays open until all
@@ -496,7 +500,7 @@ async fn two_thousand_concurrent_clients_handshake_and_exchange_a_line() -> Test
                 SslSocket::connect_to_host_encrypted("127.0.0.1", port, configuration).await?;
             let line = format!("client {i}\n");
             socket.write_all(line.as_bytes()).await?;
-            let answer = socket.read_line(0).await?;
+            let answer = socket.next_line(0).await?;
             if answer != line.as_bytes() {
                 return Err(format!("client {i} got {answer:?}").into());
             }

@@ -8,6 +8,7 @@ mod support;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use sslsocket::prelude::*;
 use sslsocket::{PauseMode, SocketState, SslEvent};
 
 use support::trust::{client_to, serve, trusting, wait_until_paused, HANDSHAKE_TIMEOUT};

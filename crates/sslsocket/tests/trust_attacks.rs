@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rcgen::{CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::{
     IgnoreRule, PauseMode, SslCertificate, SslConfiguration, SslErrorKind, SslEvent, SslKey,
 };

@@ -7,6 +7,7 @@
 
 mod support;
 
+use sslsocket::prelude::*;
 use sslsocket::SslErrorKind::{self, HostNameMismatch, UnspecifiedError};
 use sslsocket::{SslCertificate, SslConfiguration, SslError};
 

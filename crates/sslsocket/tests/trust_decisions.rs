@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::SslErrorKind::*;
 use sslsocket::{PauseMode, SocketError, SslError, SslEvent, SslProtocol, Verdict};
 

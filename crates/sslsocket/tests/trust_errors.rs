@@ -10,6 +10,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::SslErrorKind::*;
 use sslsocket::{SocketError, SslError, SslErrorKind};
 

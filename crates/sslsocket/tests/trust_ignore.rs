@@ -8,6 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use sslsocket::prelude::*;
 use sslsocket::SslErrorKind::*;
 use sslsocket::{IgnoreRule, SocketError, SslError, SslErrorKind};
 

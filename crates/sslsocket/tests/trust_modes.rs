@@ -7,6 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::SslErrorKind::*;
 use sslsocket::{PeerVerifyMode, SslCertificate, SslConfiguration, SslEvent};
 

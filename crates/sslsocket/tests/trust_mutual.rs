@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
 use sslsocket::blocking::{SslServer, SslSocket};
+use sslsocket::prelude::*;
 use sslsocket::SslErrorKind::*;
 use sslsocket::{
     PeerVerifyMode, SocketError, SslCertificate, SslConfiguration, SslError, SslEvent, SslKey,

@@ -8,6 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::SslErrorKind::HostNameMismatch;
 
 use support::trust::{

@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::blocking::SslSocket;
 use crate::config::SslConfiguration;
 use crate::core::{SslCore, SslHooks};
-use crate::error::{Error, TlsFailure};
+use crate::error::Error;
+use crate::socket_api::SslSocketExt;
 
 /// How many handshakes run at once before new connections wait to be accepted.
 const MAX_CONCURRENT_HANDSHAKES: usize = 256;
@@ -242,12 +243,11 @@ fn handshake(
     match socket.wait_for_encrypted(limit) {
         Ok(()) => Ok(socket),
         Err(error) => {
+            // The same error as the tokio server's for the same condition.
             let error = match error {
-                Error::Timeout(_) => Error::Tls(TlsFailure {
-                    socket_error: crate::enums::SocketError::SocketTimeoutError,
-                    message: "the client did not finish the handshake in time".into(),
-                    alert_received: None,
-                }),
+                Error::Timeout(_) => {
+                    Error::Timeout("the client did not finish the handshake in time".into())
+                }
                 other => other,
             };
             socket.record_failure(error);

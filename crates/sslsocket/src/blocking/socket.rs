@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blocking::deadline::{wait, Deadline};
-use crate::cert::SslCertificate;
 use crate::config::SslConfiguration;
-use crate::core::{SslCore, SslEvent, SslHooks};
-use crate::enums::{PauseMode, SocketError, SocketOption, SocketState, SslMode, SslProtocol};
+use crate::core::SslCore;
+use crate::enums::{SocketError, SocketOption, SocketState, SslMode};
 use crate::error::{ApiMisuse, Error};
-use crate::ssl_error::{IgnoreRule, SslError};
+use crate::socket_api::{
+    line_ready, no_progress_error, paused_error, sealed, Handshake, PendingDecision,
+};
 
 /// How long `close()` and `Drop` wait for pending data to reach the peer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -147,131 +148,7 @@ impl SslSocket {
         Ok(())
     }
 
-    // ----- configuration shortcuts ---------------------------------------------------
-
-    /// The configuration (Qt's `sslConfiguration`).
-    pub fn ssl_configuration(&self) -> &SslConfiguration {
-        self.core.configuration()
-    }
-
-    /// Replaces the configuration before the handshake (Qt's `setSslConfiguration`).
-    pub fn set_ssl_configuration(&mut self, configuration: SslConfiguration) -> Result<(), Error> {
-        self.core.set_configuration(configuration)
-    }
-
-    /// Changes the configuration before the handshake.
-    pub fn configuration_mut(&mut self) -> Result<&mut SslConfiguration, Error> {
-        self.core.configuration_mut()
-    }
-
-    /// Sets the protocol selection before the handshake (Qt's `setProtocol`).
-    pub fn set_protocol(&mut self, protocol: SslProtocol) -> Result<(), Error> {
-        self.core.configuration_mut()?.set_protocol(protocol);
-        Ok(())
-    }
-
-    /// The protocol selection (Qt's `protocol()`).
-    pub fn protocol(&self) -> SslProtocol {
-        self.core.configuration().protocol()
-    }
-
-    /// How the peer is verified (Qt's `peerVerifyMode()`).
-    pub fn peer_verify_mode(&self) -> crate::enums::PeerVerifyMode {
-        self.core.configuration().peer_verify_mode()
-    }
-
-    /// Dangerous with `VerifyNone`: sets how the peer is verified, before the handshake
-    /// (Qt's `setPeerVerifyMode()`).
-    pub fn set_peer_verify_mode(
-        &mut self,
-        mode: crate::enums::PeerVerifyMode,
-    ) -> Result<(), Error> {
-        self.core.configuration_mut()?.set_peer_verify_mode(mode);
-        Ok(())
-    }
-
-    /// The verify depth (Qt's `peerVerifyDepth()`; 0 = no limit).
-    pub fn peer_verify_depth(&self) -> u32 {
-        self.core.configuration().peer_verify_depth()
-    }
-
-    /// Sets the verify depth before the handshake (Qt's `setPeerVerifyDepth()`).
-    pub fn set_peer_verify_depth(&mut self, depth: u32) -> Result<(), Error> {
-        self.core.configuration_mut()?.set_peer_verify_depth(depth);
-        Ok(())
-    }
-
-    /// The name set with `set_peer_verify_name` (Qt's `peerVerifyName()`).
-    pub fn peer_verify_name(&self) -> Option<&str> {
-        self.core.peer_verify_name()
-    }
-
-    /// Our certificate (Qt's `localCertificate()`).
-    pub fn local_certificate(&self) -> Option<&SslCertificate> {
-        self.core.configuration().local_certificate()
-    }
-
-    /// Our certificate chain, leaf first (Qt's `localCertificateChain()`).
-    pub fn local_certificate_chain(&self) -> &[SslCertificate] {
-        self.core.configuration().local_certificate_chain()
-    }
-
-    /// Our private key (Qt's `privateKey()`).
-    pub fn private_key(&self) -> Option<&crate::cert::SslKey> {
-        self.core.configuration().private_key()
-    }
-
-    /// Sets the name the peer's certificate is verified against (Qt's `setPeerVerifyName`).
-    pub fn set_peer_verify_name(&mut self, name: impl Into<String>) {
-        self.core.set_peer_verify_name(name);
-    }
-
-    /// Installs hooks called inside the handshake.
-    pub fn set_hooks(&mut self, hooks: Arc<dyn SslHooks>) {
-        self.core.set_hooks(hooks);
-    }
-
-    /// Dangerous: accept every verification error of the handshake (Qt's `ignoreSslErrors()`).
-    pub fn ignore_ssl_errors(&mut self) {
-        self.core.ignore_ssl_errors();
-    }
-
-    /// Accept exactly these errors (Qt's `ignoreSslErrors(list)`).
-    pub fn ignore_ssl_errors_list(&mut self, errors: &[SslError]) {
-        self.core.ignore_ssl_errors_list(errors);
-    }
-
-    /// Accept the errors these rules cover.
-    pub fn ignore_ssl_error_rules(&mut self, rules: Vec<IgnoreRule>) {
-        self.core.ignore_ssl_error_rules(rules);
-    }
-
-    /// Continues a handshake paused on verification errors (Qt's `resume()`); then
-    /// `wait_for_encrypted` finishes it.
-    pub fn resume(&mut self) -> Result<(), Error> {
-        self.core.resume()?;
-        self.flush_nonblocking()
-    }
-
-    /// Whether the handshake is paused on verification errors.
-    pub fn is_paused(&self) -> bool {
-        self.core.is_paused()
-    }
-
-    /// Sets the pause mode (Qt's `setPauseMode`).
-    pub fn set_pause_mode(&mut self, mode: PauseMode) {
-        self.core.set_pause_mode(mode);
-    }
-
-    /// Caps the decrypted bytes buffered (Qt's `setReadBufferSize`; 0 = the default bound).
-    pub fn set_read_buffer_size(&mut self, size: usize) {
-        self.core.set_read_buffer_size(size);
-    }
-
-    /// The read buffer size.
-    pub fn read_buffer_size(&self) -> usize {
-        self.core.read_buffer_size()
-    }
+    // ----- driver settings ---------------------------------------------------------
 
     /// The timeout of blocking `Read`/`Write` calls (`None`: wait for ever).
     pub fn set_io_timeout(&mut self, timeout: Option<Duration>) {
@@ -444,7 +321,23 @@ impl SslSocket {
     /// Waits until the handshake finished (Qt's `waitForEncrypted`); starts the client
     /// handshake first on a plain connection made with `connect_to_host`... only when
     /// `connect_to_host_encrypted` asked for it; a failed handshake is an error.
+    ///
+    /// A handshake paused for a decision (`PauseOnSslErrors`, or a hook's
+    /// `Verdict::Pause`) is [`Error::Misuse`] here; [`handshake`](Self::handshake) gives
+    /// it as a value instead.
     pub fn wait_for_encrypted(&mut self, timeout: Duration) -> Result<(), Error> {
+        match self.handshake(timeout)? {
+            Handshake::NeedsDecision(_) => Err(paused_error()),
+            Handshake::Encrypted => Ok(()),
+        }
+    }
+
+    /// Runs the started handshake until it finished or stopped for the application's
+    /// decision on the peer's verification errors ([`Handshake::NeedsDecision`], with the
+    /// errors and the chain). Decide with `accept_peer()` / `refuse_peer()` (or
+    /// `ignore_ssl_errors_list` + `resume()`), then call this again. Failures, timeouts and
+    /// a handshake never started are errors, as for `wait_for_encrypted`.
+    pub fn handshake(&mut self, timeout: Duration) -> Result<Handshake, Error> {
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
         if self.core.mode() == SslMode::UnencryptedMode {
@@ -455,13 +348,10 @@ impl SslSocket {
             core.was_encrypted() || core.is_paused()
         })?;
         if self.core.is_paused() {
-            return Err(ApiMisuse(
-                "the handshake is paused on verification errors: ignore them and resume(), or abort()"
-                    .into(),
-            )
-            .into());
+            return Ok(Handshake::NeedsDecision(PendingDecision::of(&self.core)));
         }
-        self.flush_nonblocking()
+        self.flush_nonblocking()?;
+        Ok(Handshake::Encrypted)
     }
 
     /// Waits until new decrypted data can be read (Qt's `waitForReadyRead`): data the last
@@ -522,12 +412,12 @@ impl SslSocket {
         &mut self,
         deadline: &Deadline,
         what: &str,
-        done: impl Fn(&SslCore) -> bool,
+        mut done: impl FnMut(&mut SslCore) -> bool,
     ) -> Result<(), Error> {
         let mut polled = false;
         loop {
             self.flush_nonblocking()?;
-            if done(&self.core) {
+            if done(&mut self.core) {
                 return Ok(());
             }
             if let Some(failure) = self.core.failure() {
@@ -542,9 +432,7 @@ impl SslSocket {
                 if self.core.state() == SocketState::UnconnectedState || self.core.is_eof() {
                     return Err(self.closed_error());
                 }
-                return Err(Error::Timeout(format!(
-                    "{what}: no progress possible (read buffer full)"
-                )));
+                return Err(no_progress_error(what));
             }
             // The socket is non-blocking. When the last read filled its buffer the kernel
             // probably holds more: read at once, without `poll`. When it did not (the
@@ -742,149 +630,59 @@ impl SslSocket {
 
     // ----- data --------------------------------------------------------------------
 
-    /// Every buffered decrypted byte, without waiting (Qt's `readAll`).
-    pub fn read_all(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.core.bytes_available());
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = self.core.read(&mut buf);
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(buf.get(..n).unwrap_or_default());
-        }
-        out
-    }
-
     /// One buffered line including `\n` (at most `max` bytes, 0 = no limit), without
-    /// waiting (Qt's `readLine`).
+    /// waiting (Qt's `readLine`): a partial line when no whole one is buffered, empty when
+    /// nothing is. The same on the tokio socket; [`next_line`](Self::next_line) waits.
     pub fn read_line(&mut self, max: usize) -> Vec<u8> {
         self.core.read_line(max)
     }
 
-    /// Whether a whole line is buffered (Qt's `canReadLine`).
-    pub fn can_read_line(&mut self) -> bool {
-        self.core.can_read_line()
-    }
-
-    /// Buffered bytes, not consumed (Qt's `peek`).
-    pub fn peek(&mut self, max: usize) -> Vec<u8> {
-        self.core.peek(max)
-    }
-
-    /// Decrypted bytes ready to read (Qt's `bytesAvailable`).
-    pub fn bytes_available(&self) -> usize {
-        self.core.bytes_available()
-    }
-
-    /// Bytes written and not yet handed on (Qt's `bytesToWrite`).
-    pub fn bytes_to_write(&self) -> usize {
-        self.core.bytes_to_write()
-    }
-
-    /// TLS bytes received, not yet decrypted (Qt's `encryptedBytesAvailable`).
-    pub fn encrypted_bytes_available(&self) -> usize {
-        self.core.encrypted_bytes_available()
-    }
-
-    /// TLS bytes waiting for the wire (Qt's `encryptedBytesToWrite`).
-    pub fn encrypted_bytes_to_write(&self) -> usize {
-        self.core.encrypted_bytes_to_write()
-    }
-
-    /// Whether nothing is buffered and nothing more can arrive (Qt's `atEnd`).
-    pub fn at_end(&self) -> bool {
-        self.core.at_end()
+    /// Waits up to `timeout` for one line and returns it with its `\n` (Qt's
+    /// `canReadLine` + `waitForReadyRead` + `readLine`); at most `max` bytes (0 = no
+    /// limit). Without a whole line it returns what is buffered when the peer finished, or
+    /// when the read buffer is full; an empty vector means the end of stream. A truncated
+    /// stream is an error once its data has been returned. The same as the tokio socket's
+    /// `next_line`, with the timeout the caller's there.
+    pub fn next_line(&mut self, max: usize, timeout: Duration) -> Result<Vec<u8>, Error> {
+        let deadline = Deadline::after(timeout);
+        let waited = match self.finish_connect(&deadline) {
+            Ok(()) => self.drive(&deadline, "reading a line", |core| line_ready(core, max)),
+            Err(e) => Err(e),
+        };
+        let line = self.core.read_line(max);
+        if !line.is_empty() {
+            return Ok(line);
+        }
+        match waited {
+            Err(e) if !self.core.is_eof() => return Err(e),
+            _ => {}
+        }
+        if self.core.is_truncated() {
+            return Err(self.closed_error());
+        }
+        Ok(line)
     }
 
     // ----- information -------------------------------------------------------------
 
-    /// The events so far, in Qt's signal order.
-    pub fn take_events(&mut self) -> Vec<SslEvent> {
-        std::iter::from_fn(|| self.core.poll_event()).collect()
+    /// The peer's address (Qt's `peerAddress` + `peerPort`; std's `peer_addr`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
     }
 
-    /// The core, for everything else it can tell.
-    pub fn core(&self) -> &SslCore {
-        &self.core
+    /// Our address (Qt's `localAddress` + `localPort`; std's `local_addr`).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
     }
 
-    /// The state (Qt's `state`).
-    pub fn state(&self) -> SocketState {
-        self.core.state()
-    }
-
-    /// The mode (Qt's `mode`).
-    pub fn mode(&self) -> SslMode {
-        self.core.mode()
-    }
-
-    /// Whether the handshake finished (Qt's `isEncrypted`).
-    pub fn is_encrypted(&self) -> bool {
-        self.core.is_encrypted()
-    }
-
-    /// Qt's `error()`.
-    pub fn error(&self) -> SocketError {
-        self.core.socket_error()
-    }
-
-    /// Qt's `errorString()`.
-    pub fn error_string(&self) -> String {
-        self.core.error_string()
-    }
-
-    /// Every verification error of the handshake (Qt's `sslHandshakeErrors`).
-    pub fn ssl_handshake_errors(&self) -> &[SslError] {
-        self.core.ssl_handshake_errors()
-    }
-
-    /// The peer's chain as sent (Qt's `peerCertificateChain`).
-    pub fn peer_certificate_chain(&self) -> &[SslCertificate] {
-        self.core.peer_certificate_chain()
-    }
-
-    /// The peer's certificate (Qt's `peerCertificate`).
-    pub fn peer_certificate(&self) -> Option<&SslCertificate> {
-        self.core.peer_certificate()
-    }
-
-    /// The negotiated protocol (Qt's `sessionProtocol`).
-    pub fn session_protocol(&self) -> SslProtocol {
-        self.core.session_protocol()
-    }
-
-    /// The negotiated cipher (Qt's `sessionCipher`).
-    pub fn session_cipher(&self) -> Option<crate::cert::SslCipher> {
-        self.core.session_cipher()
-    }
-
-    /// The ALPN protocol agreed on (Qt's `nextNegotiatedProtocol`).
-    pub fn next_negotiated_protocol(&self) -> Option<&[u8]> {
-        self.core.next_negotiated_protocol()
-    }
-
-    /// The stapled OCSP responses (Qt's `ocspResponses()`).
-    pub fn ocsp_responses(&self) -> Vec<crate::ocsp::OcspResponse> {
-        self.core.ocsp_responses()
-    }
-
-    /// Exports keying material (RFC 5705 / RFC 8446), equal on both ends.
-    pub fn export_keying_material(
-        &self,
-        len: usize,
-        label: &[u8],
-        context: Option<&[u8]>,
-    ) -> Result<Vec<u8>, Error> {
-        self.core.export_keying_material(len, label, context)
-    }
-
-    /// The peer's address.
+    /// The old name of [`peer_addr`](Self::peer_addr).
+    #[deprecated(note = "use `peer_addr`, as std's sockets and the servers")]
     pub fn peer_address(&self) -> Option<SocketAddr> {
         self.peer_addr
     }
 
-    /// Our address.
+    /// The old name of [`local_addr`](Self::local_addr).
+    #[deprecated(note = "use `local_addr`, as std's sockets and the servers")]
     pub fn local_address(&self) -> Option<SocketAddr> {
         self.local_addr
     }
@@ -896,6 +694,20 @@ impl SslSocket {
 
     fn io_deadline(&self) -> Deadline {
         Deadline::after(self.io_timeout.unwrap_or(Duration::MAX))
+    }
+}
+
+impl sealed::Driver for SslSocket {
+    fn core_ref(&self) -> &SslCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut SslCore {
+        &mut self.core
+    }
+
+    fn send_now(&mut self) -> Result<(), Error> {
+        self.flush_nonblocking()
     }
 }
 

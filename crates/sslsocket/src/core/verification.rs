@@ -279,6 +279,18 @@ impl SslCore {
         Ok(())
     }
 
+    /// Ends a paused handshake by refusing the peer (Qt: `abort()` while paused, but the
+    /// peer is told why): nothing held back goes out, and the handshake fails with the
+    /// verification errors, as if they had not been ignored. An error when not paused.
+    pub fn refuse(&mut self) -> Result<(), Error> {
+        if self.phase != Phase::Paused {
+            return Err(ApiMisuse("the handshake is not paused".into()).into());
+        }
+        self.phase = Phase::Handshaking;
+        self.refuse_peer();
+        Ok(())
+    }
+
     /// Qt's `continueInterruptedHandshake()`: the decision is taken synchronously by
     /// [`SslHooks::handshake_interrupted`]; after the fact there is nothing left to
     /// continue, so this only reports whether the handshake went on.

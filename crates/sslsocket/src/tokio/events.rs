@@ -8,16 +8,6 @@ use crate::core::SslEvent;
 use crate::tokio::SslSocket;
 
 impl SslSocket {
-    /// The next queued event, without waiting.
-    pub fn poll_event(&mut self) -> Option<SslEvent> {
-        self.core.poll_event()
-    }
-
-    /// The events so far, in Qt's signal order.
-    pub fn take_events(&mut self) -> Vec<SslEvent> {
-        std::iter::from_fn(|| self.core.poll_event()).collect()
-    }
-
     /// Waits for the next event, moving bytes meanwhile (decrypted data is buffered for
     /// the next read). `None` once the connection is over and every event was taken, or
     /// when no event can come until the application acts (it must read a full buffer).

@@ -21,7 +21,7 @@
 //! configuration.add_ca_certificate(ca);
 //! let mut socket = SslSocket::connect_to_host_encrypted("localhost", 8443, configuration).await?;
 //! println!("{} {:?}", socket.session_protocol(), socket.session_cipher());
-//! let line = socket.read_line(0).await?;
+//! let line = socket.next_line(0).await?;
 //! socket.disconnect_from_host().await?;
 //! # let _ = line; Ok(()) }
 //! ```

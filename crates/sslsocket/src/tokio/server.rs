@@ -12,6 +12,7 @@ use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use crate::config::SslConfiguration;
 use crate::core::{SslCore, SslHooks};
 use crate::error::Error;
+use crate::socket_api::SslSocketExt;
 use crate::tokio::SslSocket;
 
 /// Qt's default handshake timeout (`QSslServer::handshakeTimeout`): 5 s.
@@ -35,7 +36,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 ///     tokio::spawn(async move {
 ///         match handshake.await {
 ///             Ok(mut socket) => {
-///                 let _line = socket.read_line(0).await;
+///                 let _line = socket.next_line(0).await;
 ///                 let _ = socket.disconnect_from_host().await;
 ///             }
 ///             Err(failed) => eprintln!("handshake failed: {failed}"),
@@ -190,7 +191,7 @@ pub struct FailedHandshake {
 }
 
 impl FailedHandshake {
-    fn new(error: Error, socket: Option<SslSocket>) -> FailedHandshake {
+    pub(crate) fn new(error: Error, socket: Option<SslSocket>) -> FailedHandshake {
         FailedHandshake {
             error,
             socket: Mutex::new(socket),

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use ::tokio::net::TcpStream;
 
-use crate::cert::{SslCertificate, SslCipher};
 use crate::config::SslConfiguration;
 use crate::core::SslCore;
-use crate::enums::{SocketError, SocketState, SslMode, SslProtocol};
+use crate::enums::{SocketError, SocketState, SslMode};
 use crate::error::{ApiMisuse, Error};
-use crate::ssl_error::SslError;
+use crate::socket_api::{line_ready, paused_error, sealed, Handshake, PendingDecision};
 use crate::tokio::io::PollReader;
 use crate::tokio::pump::Drive;
+use crate::tokio::FailedHandshake;
 
 /// How long a close waits for the peer's end of stream after ours, as the blocking driver.
 const LINGER: Duration = Duration::from_secs(2);
@@ -87,18 +87,32 @@ impl SslSocket {
 
     /// Connects and runs the client handshake (Qt's `connectToHostEncrypted` followed by
     /// `waitForEncrypted`); the certificate is verified against `host`, which is also sent
-    /// as SNI. Fails with the handshake's error (its `ssl_handshake_errors` are in the
-    /// message); to accept some errors, connect with [`connect_to_host`](Self::connect_to_host),
-    /// set [`ignore_ssl_error_rules`](Self::ignore_ssl_error_rules) or hooks, then
-    /// [`start_client_encryption`](Self::start_client_encryption).
+    /// as SNI. A failed handshake gives the socket back inside [`FailedHandshake`] (as the
+    /// server's handshakes do), closed, with its `ssl_handshake_errors()` and
+    /// `peer_certificate_chain()`; it converts into [`Error`] for `?`. A failure to
+    /// connect has no socket. To accept some errors, connect with
+    /// [`connect_to_host`](Self::connect_to_host), set `ignore_ssl_error_rules` or hooks,
+    /// then [`start_client_encryption`](Self::start_client_encryption).
     pub async fn connect_to_host_encrypted(
         host: &str,
         port: u16,
         configuration: SslConfiguration,
-    ) -> Result<SslSocket, Error> {
-        let mut socket = SslSocket::connect_to_host(host, port, configuration).await?;
-        socket.start_client_encryption().await?;
-        Ok(socket)
+    ) -> Result<SslSocket, FailedHandshake> {
+        let socket = SslSocket::connect_to_host(host, port, configuration)
+            .await
+            .map_err(|error| FailedHandshake::new(error, None))?;
+        socket.encrypt_or_fail().await
+    }
+
+    /// Runs the client handshake; a failure keeps the socket, aborted, with its data.
+    async fn encrypt_or_fail(mut self) -> Result<SslSocket, FailedHandshake> {
+        match self.start_client_encryption().await {
+            Ok(()) => Ok(self),
+            Err(error) => {
+                self.abort();
+                Err(FailedHandshake::new(error, Some(self)))
+            }
+        }
     }
 
     /// Like [`connect_to_host_encrypted`](Self::connect_to_host_encrypted), but the
@@ -109,11 +123,12 @@ impl SslSocket {
         port: u16,
         ssl_peer_name: &str,
         configuration: SslConfiguration,
-    ) -> Result<SslSocket, Error> {
-        let mut socket = SslSocket::connect_to_host(host, port, configuration).await?;
-        socket.set_peer_verify_name(ssl_peer_name);
-        socket.start_client_encryption().await?;
-        Ok(socket)
+    ) -> Result<SslSocket, FailedHandshake> {
+        let mut socket = SslSocket::connect_to_host(host, port, configuration)
+            .await
+            .map_err(|error| FailedHandshake::new(error, None))?;
+        socket.core.set_peer_verify_name(ssl_peer_name);
+        socket.encrypt_or_fail().await
     }
 
     /// Connects in plain TCP (Qt's `connectToHost` + `waitForConnected`), in
@@ -190,13 +205,25 @@ impl SslSocket {
     /// the host connected to, or the [`set_peer_verify_name`](Self::set_peer_verify_name)
     /// name. Plaintext received and not read before is discarded, never taken for TLS data.
     pub async fn start_client_encryption(&mut self) -> Result<(), Error> {
+        self.begin_client_encryption()?;
+        self.wait_for_encrypted().await
+    }
+
+    /// Starts the client handshake without waiting (Qt's `startClientEncryption`, which
+    /// returns at once): [`handshake`](Self::handshake) or `wait_for_encrypted` drives it.
+    pub fn begin_client_encryption(&mut self) -> Result<(), Error> {
         let host = self
             .host
             .clone()
             .or_else(|| self.peer_addr.map(|a| a.ip().to_string()))
             .unwrap_or_default();
-        self.core.start_client_encryption(&host)?;
-        self.wait_for_encrypted().await
+        self.core.start_client_encryption(&host)
+    }
+
+    /// Starts the server handshake without waiting (Qt's `startServerEncryption`):
+    /// [`handshake`](Self::handshake) or `wait_for_encrypted` drives it.
+    pub fn begin_server_encryption(&mut self) -> Result<(), Error> {
+        self.core.start_server_encryption()
     }
 
     /// Starts the server handshake on a connected socket and waits for it (Qt's
@@ -209,8 +236,45 @@ impl SslSocket {
 
     /// Waits until the started handshake finished (Qt's `waitForEncrypted`): at once when
     /// it already has, an error when none was started or when it failed. Use it to carry on
-    /// after a `tokio::time::timeout` dropped one of the calls above.
+    /// after a `tokio::time::timeout` dropped one of the calls above. A handshake paused
+    /// for a decision (`PauseOnSslErrors`, or a hook's `Verdict::Pause`) is
+    /// [`Error::Misuse`] here, as on the blocking driver; [`handshake`](Self::handshake)
+    /// gives it as a value instead.
     pub async fn wait_for_encrypted(&mut self) -> Result<(), Error> {
+        match self.handshake().await? {
+            Handshake::NeedsDecision(_) => Err(paused_error()),
+            Handshake::Encrypted => Ok(()),
+        }
+    }
+
+    /// Drives the started handshake until it finished or stopped for the application's
+    /// decision on the peer's verification errors ([`Handshake::NeedsDecision`], with the
+    /// errors and the chain as values). The application may await anything meanwhile (a
+    /// user prompt, a policy service): the handshake stays paused, holding back our next
+    /// flight. It then calls `accept_peer()` or `refuse_peer()` (or
+    /// `ignore_ssl_errors_list` + `resume()`), and this again.
+    ///
+    /// ```no_run
+    /// use sslsocket::prelude::*;
+    /// use sslsocket::tokio::SslSocket;
+    /// use sslsocket::{PauseMode, SslConfiguration};
+    ///
+    /// # async fn ask_the_user(_: &PendingDecision) -> bool { false }
+    /// # async fn demo() -> Result<(), sslsocket::Error> {
+    /// let mut socket =
+    ///     SslSocket::connect_to_host("example.com", 443, SslConfiguration::default()).await?;
+    /// socket.set_pause_mode(PauseMode::PauseOnSslErrors);
+    /// socket.begin_client_encryption()?;
+    /// while let Handshake::NeedsDecision(pending) = socket.handshake().await? {
+    ///     if ask_the_user(&pending).await {
+    ///         socket.accept_peer()?;
+    ///     } else {
+    ///         socket.refuse_peer()?;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn handshake(&mut self) -> Result<Handshake, Error> {
         if self.core.mode() == SslMode::UnencryptedMode {
             return Err(ApiMisuse("no handshake was started on this socket".into()).into());
         }
@@ -218,29 +282,34 @@ impl SslSocket {
             // A handshake that finished and was followed at once by the peer's close
             // still succeeded.
             self.poll_until(cx, Drive::Both, "waiting for the handshake", |core| {
-                core.was_encrypted()
+                core.was_encrypted() || core.is_paused()
             })
         })
-        .await
+        .await?;
+        if self.core.is_paused() {
+            return Ok(Handshake::NeedsDecision(PendingDecision::of(&self.core)));
+        }
+        Ok(Handshake::Encrypted)
     }
 
     // ----- data --------------------------------------------------------------------
+
+    /// One buffered line including `\n` (at most `max` bytes, 0 = no limit), without
+    /// waiting (Qt's `readLine`): a partial line when no whole one is buffered, empty when
+    /// nothing is. The same on the blocking socket; [`next_line`](Self::next_line) waits.
+    pub fn read_line(&mut self, max: usize) -> Vec<u8> {
+        self.core.read_line(max)
+    }
 
     /// Waits for one line and returns it with its `\n` (Qt's `canReadLine` +
     /// `waitForReadyRead` + `readLine`); at most `max` bytes (0 = no limit). Without a whole
     /// line it returns what is buffered when the peer finished, or when the read buffer is
     /// full; an empty vector means the end of stream. A truncated stream is an error once
-    /// its data has been returned.
-    pub async fn read_line(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+    /// its data has been returned. The same as the blocking socket's `next_line`.
+    pub async fn next_line(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         let waited = poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "reading a line", |core| {
-                core.can_read_line()
-                    || (max > 0 && core.bytes_available() >= max)
-                    || core.is_eof()
-                    || core.state() == SocketState::UnconnectedState
-                    // `can_read_line` moved all decrypted bytes into the core's buffer, so
-                    // not wanting input now means that buffer is full.
-                    || (core.bytes_available() > 0 && !core.wants_read())
+                line_ready(core, max)
             })
         })
         .await;
@@ -281,50 +350,6 @@ impl SslSocket {
             })
         })
         .await
-    }
-
-    /// Every buffered decrypted byte, without waiting (Qt's `readAll`).
-    pub fn read_all(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.core.bytes_available());
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = self.core.read(&mut buf);
-            match buf.get(..n) {
-                Some(chunk) if n > 0 => out.extend_from_slice(chunk),
-                _ => break,
-            }
-        }
-        out
-    }
-
-    /// Whether a whole line is buffered (Qt's `canReadLine`).
-    pub fn can_read_line(&mut self) -> bool {
-        self.core.can_read_line()
-    }
-
-    /// Buffered bytes, not consumed (Qt's `peek`).
-    pub fn peek(&mut self, max: usize) -> Vec<u8> {
-        self.core.peek(max)
-    }
-
-    /// Decrypted bytes ready to read (Qt's `bytesAvailable`).
-    pub fn bytes_available(&self) -> usize {
-        self.core.bytes_available()
-    }
-
-    /// Bytes written and not yet handed on (Qt's `bytesToWrite`).
-    pub fn bytes_to_write(&self) -> usize {
-        self.core.bytes_to_write()
-    }
-
-    /// TLS bytes waiting for the wire (Qt's `encryptedBytesToWrite`).
-    pub fn encrypted_bytes_to_write(&self) -> usize {
-        self.core.encrypted_bytes_to_write()
-    }
-
-    /// Whether nothing is buffered and nothing more can arrive (Qt's `atEnd`).
-    pub fn at_end(&self) -> bool {
-        self.core.at_end()
     }
 
     // ----- closing -----------------------------------------------------------------
@@ -385,73 +410,24 @@ impl SslSocket {
 
     // ----- information -------------------------------------------------------------
 
-    /// The core, for everything else it can tell.
-    pub fn core(&self) -> &SslCore {
-        &self.core
+    /// The peer's address (Qt's `peerAddress` + `peerPort`; tokio's `peer_addr`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
     }
 
-    /// The state (Qt's `state`).
-    pub fn state(&self) -> SocketState {
-        self.core.state()
+    /// Our address (Qt's `localAddress` + `localPort`; tokio's `local_addr`).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
     }
 
-    /// The mode (Qt's `mode`).
-    pub fn mode(&self) -> SslMode {
-        self.core.mode()
-    }
-
-    /// Whether the handshake finished (Qt's `isEncrypted`).
-    pub fn is_encrypted(&self) -> bool {
-        self.core.is_encrypted()
-    }
-
-    /// Qt's `error()`: the kind of the last error, `UnknownSocketError` when none.
-    pub fn error(&self) -> SocketError {
-        self.core.socket_error()
-    }
-
-    /// Qt's `errorString()`.
-    pub fn error_string(&self) -> String {
-        self.core.error_string()
-    }
-
-    /// Every verification error of the handshake, ignored or not (Qt's
-    /// `sslHandshakeErrors`).
-    pub fn ssl_handshake_errors(&self) -> &[SslError] {
-        self.core.ssl_handshake_errors()
-    }
-
-    /// The peer's chain as sent, leaf first (Qt's `peerCertificateChain`).
-    pub fn peer_certificate_chain(&self) -> &[SslCertificate] {
-        self.core.peer_certificate_chain()
-    }
-
-    /// The peer's certificate (Qt's `peerCertificate`).
-    pub fn peer_certificate(&self) -> Option<&SslCertificate> {
-        self.core.peer_certificate()
-    }
-
-    /// The negotiated protocol (Qt's `sessionProtocol`).
-    pub fn session_protocol(&self) -> SslProtocol {
-        self.core.session_protocol()
-    }
-
-    /// The negotiated cipher (Qt's `sessionCipher`).
-    pub fn session_cipher(&self) -> Option<SslCipher> {
-        self.core.session_cipher()
-    }
-
-    /// The ALPN protocol agreed on (Qt's `nextNegotiatedProtocol`).
-    pub fn next_negotiated_protocol(&self) -> Option<&[u8]> {
-        self.core.next_negotiated_protocol()
-    }
-
-    /// The peer's address (Qt's `peerAddress` + `peerPort`).
+    /// The old name of [`peer_addr`](Self::peer_addr).
+    #[deprecated(note = "use `peer_addr`, as tokio's sockets and the servers")]
     pub fn peer_address(&self) -> Option<SocketAddr> {
         self.peer_addr
     }
 
-    /// Our address (Qt's `localAddress` + `localPort`).
+    /// The old name of [`local_addr`](Self::local_addr).
+    #[deprecated(note = "use `local_addr`, as tokio's sockets and the servers")]
     pub fn local_address(&self) -> Option<SocketAddr> {
         self.local_addr
     }
@@ -460,6 +436,26 @@ impl SslSocket {
     pub(super) fn record_failure(&mut self, error: Error) {
         self.core.handle_io_error(error);
         self.abort();
+    }
+}
+
+impl sealed::Driver for SslSocket {
+    fn core_ref(&self) -> &SslCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut SslCore {
+        &mut self.core
+    }
+
+    /// Sends what the transport takes now, registering no waker (the next wait sends the
+    /// rest): called after `resume()` outside any task context.
+    fn send_now(&mut self) -> Result<(), Error> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.poll_send(&mut cx, false) {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => Ok(()),
+        }
     }
 }
 

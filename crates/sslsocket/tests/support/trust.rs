@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
 use sslsocket::{
     SslCertificate, SslConfiguration, SslError, SslErrorKind, SslEvent, SslHooks, Verdict,
 };
