@@ -480,3 +480,12 @@ pub trait SslSocketExt: sealed::Driver {
 }
 
 impl<T: sealed::Driver> SslSocketExt for T {}
+
+// Both sockets move between threads and tasks and need no pinning: a change that breaks
+// this fails to compile here, not in a user's `tokio::spawn`.
+const _: fn() = || {
+    fn send_unpin<T: Send + Unpin>() {}
+    send_unpin::<crate::blocking::SslSocket>();
+    #[cfg(feature = "tokio")]
+    send_unpin::<crate::tokio::SslSocket>();
+};

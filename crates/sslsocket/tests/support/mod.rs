@@ -7,6 +7,7 @@
 pub mod attack;
 pub mod backends;
 pub mod config;
+pub mod drivers;
 pub mod ocsp;
 pub mod peers;
 pub mod pki;
@@ -19,6 +20,7 @@ use std::fmt;
 
 pub use backends::{active_backend, check_unsupported, is_active, is_peer, lacks, spawn_peer};
 pub use config::{serving, trusting};
+pub use drivers::{serve_one, Blocking, ClientDriver, Tokio};
 pub use ocsp::ocsp_response;
 pub use peers::{free_port, openssl_run, openssl_version, OpensslClient, OpensslServer};
 pub use pki::{Eku, Issued, IssuedBy, KeyAlg, LeafSpec, Pki, Validity};
