@@ -61,6 +61,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use sslsocket::blocking::SslSocket;
+//! use sslsocket::prelude::*;
 //! use sslsocket::{IgnoreRule, SslErrorKind};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

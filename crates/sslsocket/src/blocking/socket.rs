@@ -325,6 +325,10 @@ impl SslSocket {
     /// A handshake paused for a decision (`PauseOnSslErrors`, or a hook's
     /// `Verdict::Pause`) is [`Error::Misuse`] here; [`handshake`](Self::handshake) gives
     /// it as a value instead.
+    ///
+    /// A failed handshake keeps its data on the socket: `ssl_handshake_errors()` lists
+    /// every verification error and `peer_certificate_chain()` the chain the peer sent
+    /// (what the tokio driver hands back inside `FailedHandshake`).
     pub fn wait_for_encrypted(&mut self, timeout: Duration) -> Result<(), Error> {
         match self.handshake(timeout)? {
             Handshake::NeedsDecision(_) => Err(paused_error()),

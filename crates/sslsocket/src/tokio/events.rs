@@ -4,10 +4,12 @@
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
+use ::tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::core::SslEvent;
 use crate::tokio::SslSocket;
 
-impl SslSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Waits for the next event, moving bytes meanwhile (decrypted data is buffered for
     /// the next read). `None` once the connection is over and every event was taken, or
     /// when no event can come until the application acts (it must read a full buffer).

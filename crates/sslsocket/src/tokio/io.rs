@@ -1,26 +1,27 @@
-//! `std::io` adapters over a tokio `TcpStream`, so the core reads from and writes to the
-//! socket directly (no intermediate buffer): `Pending` becomes `WouldBlock`.
+//! `std::io` adapters over the transport (a tokio `TcpStream`, or any `AsyncRead +
+//! AsyncWrite`), so the core reads from and writes to it directly (no intermediate
+//! buffer): `Pending` becomes `WouldBlock`.
 //!
 //! The `Poll*` adapters register the task's waker when the socket is not ready; the `Try*`
 //! adapter never does. The read path of `AsyncRead` uses `TryWriter` for the bytes the core
 //! has to send on the side, so that it never replaces the waker of a task blocked in
 //! `poll_write` on the other half of a `tokio::io::split` (tokio keeps one waker per
-//! direction).
+//! direction). Only transports with a `try_write` (TCP, Unix sockets) have that adapter; on
+//! others the read path leaves such bytes for the next write or flush.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ::tokio::net::TcpStream;
 
 /// `Read` over `poll_read`: `WouldBlock` means the waker is registered for readability.
-pub(super) struct PollReader<'a, 'b> {
-    pub(super) io: &'a mut TcpStream,
+pub(super) struct PollReader<'a, 'b, S> {
+    pub(super) io: &'a mut S,
     pub(super) cx: &'a mut Context<'b>,
 }
 
-impl Read for PollReader<'_, '_> {
+impl<S: AsyncRead + Unpin> Read for PollReader<'_, '_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut buf = ReadBuf::new(buf);
         match Pin::new(&mut *self.io).poll_read(self.cx, &mut buf) {
@@ -32,12 +33,12 @@ impl Read for PollReader<'_, '_> {
 }
 
 /// `Write` over `poll_write`: `WouldBlock` means the waker is registered for writability.
-pub(super) struct PollWriter<'a, 'b> {
-    pub(super) io: &'a mut TcpStream,
+pub(super) struct PollWriter<'a, 'b, S> {
+    pub(super) io: &'a mut S,
     pub(super) cx: &'a mut Context<'b>,
 }
 
-impl Write for PollWriter<'_, '_> {
+impl<S: AsyncWrite + Unpin> Write for PollWriter<'_, '_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match Pin::new(&mut *self.io).poll_write(self.cx, buf) {
             Poll::Ready(result) => result,
@@ -58,18 +59,51 @@ impl Write for PollWriter<'_, '_> {
     }
 }
 
-/// `Write` over `try_write`: never registers a waker.
-pub(super) struct TryWriter<'a> {
-    pub(super) io: &'a TcpStream,
+/// A transport's `try_write` pair (TCP's, a Unix socket's): writes that never register a
+/// waker.
+pub(super) struct TrySend<S> {
+    pub(super) write: fn(&S, &[u8]) -> io::Result<usize>,
+    pub(super) write_vectored: fn(&S, &[IoSlice<'_>]) -> io::Result<usize>,
 }
 
-impl Write for TryWriter<'_> {
+impl<S> Clone for TrySend<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for TrySend<S> {}
+
+/// `TcpStream`'s `try_write`.
+pub(super) fn tcp_try_send() -> TrySend<::tokio::net::TcpStream> {
+    TrySend {
+        write: |io, buf| io.try_write(buf),
+        write_vectored: |io, bufs| io.try_write_vectored(bufs),
+    }
+}
+
+/// `UnixStream`'s `try_write`.
+#[cfg(unix)]
+pub(super) fn unix_try_send() -> TrySend<::tokio::net::UnixStream> {
+    TrySend {
+        write: |io, buf| io.try_write(buf),
+        write_vectored: |io, bufs| io.try_write_vectored(bufs),
+    }
+}
+
+/// `Write` over `try_write`: never registers a waker.
+pub(super) struct TryWriter<'a, S> {
+    pub(super) io: &'a S,
+    pub(super) send: TrySend<S>,
+}
+
+impl<S> Write for TryWriter<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_write(buf)
+        (self.send.write)(self.io, buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.io.try_write_vectored(bufs)
+        (self.send.write_vectored)(self.io, bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -13,6 +13,7 @@
 //! `#[tokio::main]` builds). Every other limit is the caller's `tokio::time::timeout`.
 //!
 //! ```no_run
+//! use sslsocket::prelude::*;
 //! use sslsocket::tokio::SslSocket;
 //! use sslsocket::{SslCertificate, SslConfiguration};
 //!

@@ -3,7 +3,10 @@
 //! wants sent, reads while the core wants input, and closes TCP when the core says so.
 
 use std::io;
-use std::task::{Context, Poll};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::core::SslCore;
 use crate::enums::SocketState;
@@ -23,7 +26,7 @@ pub(super) enum Drive {
     Write,
 }
 
-impl SslSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Writes what the core has to send. `Ready(Ok)` once it has nothing left, `Pending`
     /// when the socket is full (with a waker registered only if `register`).
     pub(super) fn poll_send(
@@ -31,6 +34,7 @@ impl SslSocket {
         cx: &mut Context<'_>,
         register: bool,
     ) -> Poll<Result<(), Error>> {
+        let try_send = self.try_send;
         let result = loop {
             if !self.core.wants_write() {
                 break Poll::Ready(Ok(()));
@@ -38,10 +42,12 @@ impl SslSocket {
             let Some(stream) = self.stream.as_mut() else {
                 break Poll::Ready(Ok(()));
             };
-            let written = if register {
-                self.core.write_to(&mut PollWriter { io: stream, cx })
-            } else {
-                self.core.write_to(&mut TryWriter { io: stream })
+            let written = match (register, try_send) {
+                (true, _) => self.core.write_to(&mut PollWriter { io: stream, cx }),
+                (false, Some(send)) => self.core.write_to(&mut TryWriter { io: stream, send }),
+                // A transport without `try_write` cannot be written without taking the
+                // writer's waker: the bytes go with the next write or flush.
+                (false, None) => break Poll::Pending,
             };
             match written {
                 Ok(0) => {
@@ -179,19 +185,30 @@ impl SslSocket {
     /// everything it will (close_notify included), the whole socket once the connection is
     /// over (failed, or both sides finished).
     pub(super) fn sync_close(&mut self) {
-        let Some(stream) = self.stream.as_ref() else {
-            return;
-        };
         let over = self.core.state() == SocketState::UnconnectedState
             || (self.core.failure().is_some() && !self.core.wants_write());
+        if self.stream.is_none() {
+            return;
+        }
         if !over && !self.write_shut && self.core.is_closed() {
-            // Errors here only mean the peer is already gone, which reading will report.
-            let _ = rustix::net::shutdown(stream, rustix::net::Shutdown::Write);
-            self.write_shut = true;
+            self.shut_write();
         }
         if over || (self.write_shut && self.core.is_eof()) {
             self.stream = None;
             self.core.handle_closed();
+        }
+    }
+
+    /// Ends our sending half of the transport (TCP: `shutdown(SHUT_WR)`, which never
+    /// waits). A transport whose shutdown is not done at once is asked again next time.
+    pub(super) fn shut_write(&mut self) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        // Errors here only mean the peer is already gone, which reading will report.
+        if Pin::new(stream).poll_shutdown(&mut cx).is_ready() {
+            self.write_shut = true;
         }
     }
 

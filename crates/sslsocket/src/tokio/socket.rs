@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::TcpStream;
 
 use crate::config::SslConfiguration;
@@ -13,7 +14,7 @@ use crate::core::SslCore;
 use crate::enums::{SocketError, SocketState, SslMode};
 use crate::error::{ApiMisuse, Error};
 use crate::socket_api::{line_ready, paused_error, sealed, Handshake, PendingDecision};
-use crate::tokio::io::PollReader;
+use crate::tokio::io::{tcp_try_send, PollReader, TrySend};
 use crate::tokio::pump::Drive;
 use crate::tokio::FailedHandshake;
 
@@ -55,32 +56,35 @@ const LINGER: Duration = Duration::from_secs(2);
 /// socket.disconnect_from_host().await?;
 /// # Ok(()) }
 /// ```
-pub struct SslSocket {
+///
+/// ## Any transport
+///
+/// `SslSocket<S>` runs TLS over any `S: AsyncRead + AsyncWrite + Unpin` made with
+/// [`from_stream`](SslSocket::from_stream): a `tokio::io::duplex` pipe, a Unix socket, a
+/// proxy tunnel, another TLS stream. The default, `SslSocket<TcpStream>`, adds what only TCP
+/// has: `connect_to_host*`, socket options, addresses. [`get_ref`](SslSocket::get_ref),
+/// [`get_mut`](SslSocket::get_mut) and [`into_inner`](SslSocket::into_inner) reach the
+/// transport (until the connection closed it). On TCP and Unix sockets reading also sends
+/// what reading made the engine answer (a key update, a close_notify) with `try_write`; a
+/// transport without `try_write` sends those bytes with the next write, flush or close, so
+/// that the halves of `tokio::io::split` never take each other's wake-ups.
+pub struct SslSocket<S = TcpStream> {
     pub(super) core: SslCore,
-    pub(super) stream: Option<TcpStream>,
-    /// Our sending half of TCP is shut down (the core sent all it will).
+    pub(super) stream: Option<S>,
+    /// Our sending half of the transport is shut down (the core sent all it will).
     pub(super) write_shut: bool,
+    /// How to write without registering a waker, when the transport can.
+    pub(super) try_send: Option<TrySend<S>>,
     host: Option<String>,
     peer_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
 }
 
-impl SslSocket {
+impl SslSocket<TcpStream> {
     /// An unconnected socket with this configuration, for the accessors only; connect with
     /// the associated functions below.
     fn unconnected(configuration: SslConfiguration) -> SslSocket {
         SslSocket::with_core(SslCore::new(configuration))
-    }
-
-    fn with_core(core: SslCore) -> SslSocket {
-        SslSocket {
-            core,
-            stream: None,
-            write_shut: false,
-            host: None,
-            peer_addr: None,
-            local_addr: None,
-        }
     }
 
     // ----- connecting --------------------------------------------------------------
@@ -193,9 +197,94 @@ impl SslSocket {
         let _ = stream.set_nodelay(true);
         self.peer_addr = stream.peer_addr().ok();
         self.local_addr = stream.local_addr().ok();
+        self.try_send = Some(tcp_try_send());
+        self.set_stream(stream);
+    }
+
+    // ----- addresses ---------------------------------------------------------------
+
+    /// The peer's address (Qt's `peerAddress` + `peerPort`; tokio's `peer_addr`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// Our address (Qt's `localAddress` + `localPort`; tokio's `local_addr`).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The old name of [`peer_addr`](Self::peer_addr).
+    #[deprecated(note = "use `peer_addr`, as tokio's sockets and the servers")]
+    pub fn peer_address(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The old name of [`local_addr`](Self::local_addr).
+    #[deprecated(note = "use `local_addr`, as tokio's sockets and the servers")]
+    pub fn local_address(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+}
+
+#[cfg(unix)]
+impl SslSocket<::tokio::net::UnixStream> {
+    /// Adopts a connected Unix socket, in `ConnectedState` and `UnencryptedMode`, like
+    /// [`from_stream`](SslSocket::from_stream), with `try_write` for the bytes reading
+    /// makes the engine send. A client names the peer with `set_peer_verify_name` first.
+    pub fn from_unix_stream(
+        stream: ::tokio::net::UnixStream,
+        configuration: SslConfiguration,
+    ) -> SslSocket<::tokio::net::UnixStream> {
+        let mut socket = SslSocket::with_core(SslCore::new(configuration));
+        socket.try_send = Some(crate::tokio::io::unix_try_send());
+        socket.set_stream(stream);
+        socket
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
+    fn with_core(core: SslCore) -> SslSocket<S> {
+        SslSocket {
+            core,
+            stream: None,
+            write_shut: false,
+            try_send: None,
+            host: None,
+            peer_addr: None,
+            local_addr: None,
+        }
+    }
+
+    /// TLS over any connected byte stream, in `ConnectedState` and `UnencryptedMode`: a
+    /// client names the peer with `set_peer_verify_name` (the name verified and sent as
+    /// SNI) and calls [`start_client_encryption`](Self::start_client_encryption); a server
+    /// calls [`start_server_encryption`](Self::start_server_encryption).
+    pub fn from_stream(stream: S, configuration: SslConfiguration) -> SslSocket<S> {
+        let mut socket = SslSocket::with_core(SslCore::new(configuration));
+        socket.set_stream(stream);
+        socket
+    }
+
+    fn set_stream(&mut self, stream: S) {
         self.stream = Some(stream);
         self.write_shut = false;
         self.core.handle_state(SocketState::ConnectedState);
+    }
+
+    /// The transport; `None` once the connection closed it (a close, an abort, a failure).
+    pub fn get_ref(&self) -> Option<&S> {
+        self.stream.as_ref()
+    }
+
+    /// The transport, mutably: reading or writing it directly corrupts the TLS stream.
+    pub fn get_mut(&mut self) -> Option<&mut S> {
+        self.stream.as_mut()
+    }
+
+    /// The transport, giving up TLS (what the core buffered is dropped); `None` once the
+    /// connection closed it.
+    pub fn into_inner(self) -> Option<S> {
+        self.stream
     }
 
     // ----- handshakes --------------------------------------------------------------
@@ -365,11 +454,8 @@ impl SslSocket {
                 .await;
         // The stream stays in place while lingering, so a caller's timeout that drops this
         // future leaves a socket that a second call closes the same way.
-        if let Some(stream) = self.stream.as_mut() {
-            if !self.write_shut {
-                let _ = rustix::net::shutdown(&*stream, rustix::net::Shutdown::Write);
-                self.write_shut = true;
-            }
+        if !self.write_shut {
+            self.shut_write();
         }
         if self.stream.is_some() && !self.core.is_eof() {
             let _ = ::tokio::time::timeout(LINGER, poll_fn(|cx| self.poll_linger(cx))).await;
@@ -410,28 +496,6 @@ impl SslSocket {
 
     // ----- information -------------------------------------------------------------
 
-    /// The peer's address (Qt's `peerAddress` + `peerPort`; tokio's `peer_addr`).
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer_addr
-    }
-
-    /// Our address (Qt's `localAddress` + `localPort`; tokio's `local_addr`).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
-    }
-
-    /// The old name of [`peer_addr`](Self::peer_addr).
-    #[deprecated(note = "use `peer_addr`, as tokio's sockets and the servers")]
-    pub fn peer_address(&self) -> Option<SocketAddr> {
-        self.peer_addr
-    }
-
-    /// The old name of [`local_addr`](Self::local_addr).
-    #[deprecated(note = "use `local_addr`, as tokio's sockets and the servers")]
-    pub fn local_address(&self) -> Option<SocketAddr> {
-        self.local_addr
-    }
-
     /// Records an error that ended the connection and closes it (the server's timeout).
     pub(super) fn record_failure(&mut self, error: Error) {
         self.core.handle_io_error(error);
@@ -439,7 +503,7 @@ impl SslSocket {
     }
 }
 
-impl sealed::Driver for SslSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin> sealed::Driver for SslSocket<S> {
     fn core_ref(&self) -> &SslCore {
         &self.core
     }
@@ -467,7 +531,7 @@ fn host_not_found(host: &str, source: io::Error) -> Error {
     }
 }
 
-impl std::fmt::Debug for SslSocket {
+impl<S> std::fmt::Debug for SslSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SslSocket")
             .field("core", &self.core)

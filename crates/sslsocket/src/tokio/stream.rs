@@ -1,15 +1,15 @@
-//! `AsyncRead` and `AsyncWrite` for the tokio `SslSocket`.
+//! `AsyncRead`, `AsyncBufRead` and `AsyncWrite` (vectored too) for the tokio `SslSocket`.
 //!
 //! Reading waits only for readability and writing only for writability (see
 //! [`Drive`]), so a reading task and a writing task on the halves of `tokio::io::split`
 //! never take each other's wake-ups. While a handshake runs, either side drives it in both
 //! directions.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::enums::SocketState;
 use crate::tokio::pump::Drive;
@@ -19,7 +19,7 @@ use crate::tokio::SslSocket;
 /// same bound rustls puts on its own buffer of encrypted bytes.
 const WRITE_BACKLOG: usize = 64 * 1024;
 
-impl SslSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     fn drive_for(&self, steady: Drive) -> Drive {
         if self.core.is_handshaking() {
             Drive::Both
@@ -44,7 +44,7 @@ impl SslSocket {
     }
 }
 
-impl AsyncRead for SslSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SslSocket<S> {
     /// Decrypted data as it arrives. `Ok` with nothing read means the end of stream, and
     /// only after the peer's close_notify (or a plain-mode EOF); a peer that closes TCP
     /// without close_notify after the handshake gives `UnexpectedEof` once the buffered
@@ -91,7 +91,77 @@ impl AsyncRead for SslSocket {
     }
 }
 
-impl AsyncWrite for SslSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncBufRead for SslSocket<S> {
+    /// The decrypted bytes buffered, waiting for some when there are none; the same ends
+    /// as `poll_read`: empty at a clean end of stream, `UnexpectedEof` once a truncation's
+    /// data is consumed, the failure after a failure.
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        loop {
+            if this.core.bytes_available() > 0 {
+                break;
+            }
+            if this.core.is_eof() || this.core.state() == SocketState::UnconnectedState {
+                this.end_of_stream()?;
+                break;
+            }
+            if let Some(failure) = this.core.failure() {
+                return Poll::Ready(Err(failure.clone().into()));
+            }
+            let drive = this.drive_for(Drive::Read);
+            match ready!(this.poll_until(cx, drive, "reading", |core| {
+                core.bytes_available() > 0
+                    || core.is_eof()
+                    || core.state() == SocketState::UnconnectedState
+            })) {
+                Ok(()) => {}
+                Err(error) => {
+                    if this.core.bytes_available() == 0 && !this.core.is_eof() {
+                        return Poll::Ready(Err(error.into()));
+                    }
+                }
+            }
+        }
+        Poll::Ready(Ok(this.core.fill_buf()))
+    }
+
+    fn consume(self: Pin<&mut Self>, amount: usize) {
+        self.get_mut().core.consume(amount);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
+    /// Like `poll_write` over the buffers in order. Several buffers are gathered (up to the
+    /// 64 KiB one call takes) and handed to TLS at once, so they leave in full records
+    /// rather than one record per buffer; a single buffer is taken as it is.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        let (Some(first), None) = (filled.next(), filled.clone().next()) else {
+            let total: usize = bufs.iter().map(|b| b.len()).sum();
+            if total == 0 {
+                return Poll::Ready(Ok(0));
+            }
+            let mut gathered = Vec::with_capacity(total.min(WRITE_BACKLOG));
+            for buf in bufs {
+                let room = WRITE_BACKLOG - gathered.len();
+                gathered.extend_from_slice(buf.get(..room).unwrap_or(buf));
+                if gathered.len() == WRITE_BACKLOG {
+                    break;
+                }
+            }
+            return self.poll_write(cx, &gathered);
+        };
+        self.poll_write(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     /// Hands data to TLS and sends what the socket takes. During the handshake data is
     /// queued (Qt's behaviour) and sent, in order, once it finished; at most 64 KiB wait
     /// ahead of the wire before this waits, and one call takes at most 64 KiB.
