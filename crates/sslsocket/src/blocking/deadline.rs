@@ -1,6 +1,6 @@
 //! One deadline per wait, and `poll(2)` on one socket until it.
 
-use std::net::TcpStream;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -44,10 +44,10 @@ impl Deadline {
     }
 }
 
-/// Waits until `stream` is readable (if `read`) or writable (if `write`), or the deadline.
+/// Waits until `fd` is readable (if `read`) or writable (if `write`), or the deadline.
 /// An error or hang-up on the socket also ends the wait: the next read or write reports it.
 pub(crate) fn wait(
-    stream: &TcpStream,
+    fd: BorrowedFd<'_>,
     read: bool,
     write: bool,
     deadline: &Deadline,
@@ -65,7 +65,7 @@ pub(crate) fn wait(
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(d.subsec_nanos()),
     });
-    let mut fds = [PollFd::new(stream, flags)];
+    let mut fds = [PollFd::new(&fd, flags)];
     loop {
         match poll(&mut fds, timeout.as_ref()) {
             Ok(0) => return Err(Error::Timeout(what.to_string())),

@@ -3,6 +3,7 @@
 mod deadline;
 mod server;
 mod socket;
+mod transport;
 
 pub use server::SslServer;
 pub use socket::SslSocket;

@@ -2,10 +2,13 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blocking::deadline::{wait, Deadline};
+use crate::blocking::transport::Transport;
 use crate::config::SslConfiguration;
 use crate::core::SslCore;
 use crate::enums::{SocketError, SocketOption, SocketState, SslMode};
@@ -47,9 +50,20 @@ const LINGER: Duration = Duration::from_secs(2);
 /// socket.read_to_string(&mut reply)?;
 /// # Ok(()) }
 /// ```
-pub struct SslSocket {
+///
+/// ## Any transport
+///
+/// `SslSocket<S>` runs TLS over any `S: Read + Write` made with
+/// [`from_stream`](SslSocket::from_stream) (a proxy tunnel, a pipe, another TLS stream).
+/// The default, `SslSocket<TcpStream>`, adds what only TCP has: `connect_to_host*`, socket
+/// options, addresses. TCP and Unix sockets are non-blocking and waited on with `poll(2)`;
+/// a plain stream is read with blocking calls (see `from_stream` for the timeouts).
+pub struct SslSocket<S: Read + Write = TcpStream> {
     core: SslCore,
-    stream: Option<TcpStream>,
+    stream: Option<S>,
+    transport: Transport<S>,
+    /// How `wait_for_*` makes the connection `connect_to_host*` asked for (TCP only).
+    connect: Option<ConnectFn<S>>,
     target: Option<(String, u16)>,
     encrypt_on_connect: bool,
     peer_addr: Option<SocketAddr>,
@@ -63,13 +77,16 @@ pub struct SslSocket {
     more_in_kernel: bool,
 }
 
+/// Makes the connection asked for, within the deadline.
+type ConnectFn<S> = fn(&mut SslSocket<S>, &str, u16, &Deadline) -> Result<(), Error>;
+
 /// A read of the socket that records whether it filled the buffer it was given.
-struct FillReader<'a> {
-    stream: &'a mut TcpStream,
+struct FillReader<'a, S> {
+    stream: &'a mut S,
     filled: bool,
 }
 
-impl Read for FillReader<'_> {
+impl<S: Read> Read for FillReader<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.stream.read(buf)?;
         self.filled = n > 0 && n == buf.len();
@@ -83,7 +100,7 @@ impl Default for SslSocket {
     }
 }
 
-impl SslSocket {
+impl SslSocket<TcpStream> {
     /// An unconnected socket with the process default configuration.
     pub fn new() -> SslSocket {
         SslSocket::with_configuration(SslConfiguration::default_configuration())
@@ -96,19 +113,9 @@ impl SslSocket {
 
     /// An unconnected socket over `core` (a server's, sharing its configuration).
     pub(crate) fn with_core(core: SslCore) -> SslSocket {
-        SslSocket {
-            core,
-            stream: None,
-            target: None,
-            encrypt_on_connect: false,
-            peer_addr: None,
-            local_addr: None,
-            io_timeout: None,
-            seen_available: 0,
-            close_deadline: None,
-            dropping: false,
-            more_in_kernel: true,
-        }
+        let mut socket = SslSocket::unconnected(core, Transport::tcp());
+        socket.connect = Some(SslSocket::connect_now);
+        socket
     }
 
     /// Adopts a connected TCP stream (Qt's `setSocketDescriptor`), in `ConnectedState`.
@@ -143,17 +150,35 @@ impl SslSocket {
         let _ = stream.set_nodelay(true);
         self.peer_addr = stream.peer_addr().ok();
         self.local_addr = stream.local_addr().ok();
-        self.stream = Some(stream);
-        self.core.handle_state(SocketState::ConnectedState);
+        self.set_stream(stream);
         Ok(())
     }
 
-    // ----- driver settings ---------------------------------------------------------
+    // ----- addresses ---------------------------------------------------------------
 
-    /// The timeout of blocking `Read`/`Write` calls (`None`: wait for ever).
-    pub fn set_io_timeout(&mut self, timeout: Option<Duration>) {
-        self.io_timeout = timeout;
+    /// The peer's address (Qt's `peerAddress` + `peerPort`; std's `peer_addr`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
     }
+
+    /// Our address (Qt's `localAddress` + `localPort`; std's `local_addr`).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The old name of [`peer_addr`](Self::peer_addr).
+    #[deprecated(note = "use `peer_addr`, as std's sockets and the servers")]
+    pub fn peer_address(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The old name of [`local_addr`](Self::local_addr).
+    #[deprecated(note = "use `local_addr`, as std's sockets and the servers")]
+    pub fn local_address(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    // ----- driver settings ---------------------------------------------------------
 
     /// Sets a TCP option (Qt's `setSocketOption`).
     pub fn set_socket_option(&mut self, option: SocketOption, on: bool) -> Result<(), Error> {
@@ -221,33 +246,6 @@ impl SslSocket {
         self.core.handle_state(SocketState::HostLookupState);
     }
 
-    fn finish_connect(&mut self, deadline: &Deadline) -> Result<(), Error> {
-        if self.stream.is_some() {
-            return Ok(());
-        }
-        // Only a connection asked for and not yet made is made here; a connection that
-        // ended stays ended (no silent reconnect).
-        let pending = matches!(
-            self.core.state(),
-            SocketState::HostLookupState | SocketState::ConnectingState
-        );
-        let Some((host, port)) = self.target.clone().filter(|_| pending) else {
-            if self.core.is_eof() || self.core.error().is_some() {
-                return Err(self.closed_error());
-            }
-            return Err(ApiMisuse("the socket is not connected".into()).into());
-        };
-        let result = self.connect_now(&host, port, deadline);
-        if let Err(error) = &result {
-            if !matches!(error, Error::Timeout(_)) {
-                self.core.handle_io_error(error.clone());
-                self.core.handle_closed();
-                self.target = None;
-            }
-        }
-        result
-    }
-
     fn connect_now(&mut self, host: &str, port: u16, deadline: &Deadline) -> Result<(), Error> {
         let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
             Ok(addrs) => addrs.collect(),
@@ -290,6 +288,116 @@ impl SslSocket {
             }
         }
         Err(last.unwrap_or_else(|| Error::Timeout("connecting".into())))
+    }
+}
+
+#[cfg(unix)]
+impl SslSocket<UnixStream> {
+    /// Adopts a connected Unix socket, in `ConnectedState`: like
+    /// [`from_stream`](SslSocket::from_stream), but non-blocking with `poll(2)` waits, so
+    /// every timeout holds as on TCP. A client names the peer with `set_peer_verify_name`.
+    pub fn from_unix_stream(
+        stream: UnixStream,
+        configuration: SslConfiguration,
+    ) -> Result<SslSocket<UnixStream>, Error> {
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("adopting the socket", e))?;
+        let mut socket = SslSocket::unconnected(SslCore::new(configuration), Transport::unix());
+        socket.set_stream(stream);
+        Ok(socket)
+    }
+}
+
+impl<S: Read + Write> SslSocket<S> {
+    /// TLS over any connected byte stream, in `ConnectedState` and `UnencryptedMode`: a
+    /// client names the peer with `set_peer_verify_name` (verified and sent as SNI), then
+    /// `start_client_encryption()`; a server `start_server_encryption()`.
+    ///
+    /// A plain `Read + Write` is driven with blocking calls: each read waits for the
+    /// stream, so the `wait_for_*` timeouts and the I/O timeout are checked between reads
+    /// and writes, not during them (set the stream's own timeouts, if it has any, for
+    /// that). TCP ([`from_tcp_stream`](SslSocket::from_tcp_stream)) and Unix sockets
+    /// ([`from_unix_stream`](SslSocket::from_unix_stream)) are non-blocking and wait with
+    /// `poll(2)`, so their timeouts always hold.
+    pub fn from_stream(stream: S, configuration: SslConfiguration) -> SslSocket<S> {
+        let mut socket = SslSocket::unconnected(SslCore::new(configuration), Transport::plain());
+        socket.set_stream(stream);
+        socket
+    }
+
+    fn unconnected(core: SslCore, transport: Transport<S>) -> SslSocket<S> {
+        SslSocket {
+            transport,
+            connect: None,
+            core,
+            stream: None,
+            target: None,
+            encrypt_on_connect: false,
+            peer_addr: None,
+            local_addr: None,
+            io_timeout: None,
+            seen_available: 0,
+            close_deadline: None,
+            dropping: false,
+            more_in_kernel: true,
+        }
+    }
+
+    fn set_stream(&mut self, stream: S) {
+        self.stream = Some(stream);
+        self.core.handle_state(SocketState::ConnectedState);
+    }
+
+    /// The transport; `None` once the connection closed it (a close, an abort, a failure).
+    pub fn get_ref(&self) -> Option<&S> {
+        self.stream.as_ref()
+    }
+
+    /// The transport, mutably: reading or writing it directly corrupts the TLS stream.
+    pub fn get_mut(&mut self) -> Option<&mut S> {
+        self.stream.as_mut()
+    }
+
+    /// The transport, giving up TLS (what the core buffered is dropped, nothing more is
+    /// sent); `None` once the connection closed it.
+    pub fn into_inner(mut self) -> Option<S> {
+        self.stream.take()
+    }
+
+    /// The timeout of blocking `Read`/`Write` calls (`None`: wait for ever).
+    pub fn set_io_timeout(&mut self, timeout: Option<Duration>) {
+        self.io_timeout = timeout;
+    }
+
+    fn finish_connect(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        if self.stream.is_some() {
+            return Ok(());
+        }
+        // Only a connection asked for and not yet made is made here; a connection that
+        // ended stays ended (no silent reconnect).
+        let pending = matches!(
+            self.core.state(),
+            SocketState::HostLookupState | SocketState::ConnectingState
+        );
+        let Some((host, port)) = self.target.clone().filter(|_| pending) else {
+            if self.core.is_eof() || self.core.error().is_some() {
+                return Err(self.closed_error());
+            }
+            return Err(ApiMisuse("the socket is not connected".into()).into());
+        };
+        let Some(connect) = self.connect else {
+            return Err(ApiMisuse("the socket is not connected".into()).into());
+        };
+        let result = connect(self, &host, port, deadline);
+        if let Err(error) = &result {
+            if !matches!(error, Error::Timeout(_)) {
+                self.core.handle_io_error(error.clone());
+                self.core.handle_closed();
+                self.target = None;
+            }
+        }
+        result
     }
 
     /// Starts the client handshake on a connected plain socket (Qt's
@@ -450,7 +558,14 @@ impl SslSocket {
             let Some(stream) = self.stream.as_ref() else {
                 return Err(self.closed_error());
             };
-            wait(stream, want_read, want_write, deadline, what)?;
+            match self.transport.fd {
+                Some(fd) => wait(fd(stream), want_read, want_write, deadline, what)?,
+                // A plain stream blocks in its reads and writes: check the deadline, then
+                // read (writes were made, blocking, at the top of the loop).
+                None => {
+                    deadline.remaining(what)?;
+                }
+            }
             polled = true;
         }
     }
@@ -513,8 +628,8 @@ impl SslSocket {
     }
 
     fn close_stream(&mut self) {
-        if let Some(stream) = self.stream.take() {
-            let _ = stream.shutdown(Shutdown::Write);
+        if let Some(mut stream) = self.stream.take() {
+            self.transport.shut(&stream, Shutdown::Write);
             // Linger only after a graceful close, within the caller's deadline; a failed
             // or aborted connection, or a dropped socket, is closed at once.
             let graceful =
@@ -527,15 +642,17 @@ impl SslSocket {
                     Some(d) => Some(d.min(Deadline::after(LINGER))),
                     None => Some(Deadline::after(ANSWER_LINGER)),
                 };
-                let seen_end = match deadline {
-                    Some(deadline) => self.linger(&stream, &deadline),
-                    None => self.drain_now(&stream),
+                let seen_end = match (deadline, self.transport.fd) {
+                    (Some(deadline), Some(_)) => self.linger(&mut stream, &deadline),
+                    (None, Some(_)) => self.drain_now(&mut stream),
+                    // A plain stream's reads block: no lingering on it.
+                    (_, None) => false,
                 };
                 if seen_end {
                     self.core.handle_eof();
                 }
             }
-            let _ = stream.shutdown(Shutdown::Both);
+            self.transport.shut(&stream, Shutdown::Both);
         }
         self.core.handle_closed();
     }
@@ -545,13 +662,16 @@ impl SslSocket {
     /// input the bytes go to it, so the peer's close_notify is seen (its end of stream is
     /// then a clean close, not a truncation); the rest is dropped. Returns whether the
     /// peer's end of stream was seen.
-    fn linger(&mut self, stream: &TcpStream, deadline: &Deadline) -> bool {
+    fn linger(&mut self, stream: &mut S, deadline: &Deadline) -> bool {
+        let Some(fd) = self.transport.fd else {
+            return false;
+        };
         loop {
             match self.read_or_drop(stream) {
                 Some(true) => return true,
                 Some(false) => {}
                 None => {
-                    if wait(stream, true, false, deadline, "linger").is_err() {
+                    if wait(fd(stream), true, false, deadline, "linger").is_err() {
                         return false;
                     }
                 }
@@ -560,7 +680,7 @@ impl SslSocket {
     }
 
     /// `linger` without waiting: takes what the socket holds now (bounded), for `Drop`.
-    fn drain_now(&mut self, stream: &TcpStream) -> bool {
+    fn drain_now(&mut self, stream: &mut S) -> bool {
         for _ in 0..DROP_DRAIN_READS {
             match self.read_or_drop(stream) {
                 Some(true) => return true,
@@ -575,9 +695,8 @@ impl SslSocket {
     /// Reads once without waiting, into the core while it takes input, else into a sink.
     /// `Some(true)`: the peer's end of stream (or a failure); `Some(false)`: bytes were
     /// read; `None`: nothing there now.
-    fn read_or_drop(&mut self, stream: &TcpStream) -> Option<bool> {
-        let mut reader = stream;
-        match self.core.read_while_closing(&mut reader) {
+    fn read_or_drop(&mut self, stream: &mut S) -> Option<bool> {
+        match self.core.read_while_closing(stream) {
             Ok(0) => Some(true),
             Ok(_) => Some(false),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
@@ -601,7 +720,7 @@ impl SslSocket {
         if self.core.state() == SocketState::UnconnectedState {
             // Closed at once (the handshake had not finished): nothing to deliver.
             if let Some(stream) = self.stream.take() {
-                let _ = stream.shutdown(Shutdown::Both);
+                self.transport.shut(&stream, Shutdown::Both);
             }
             return Ok(());
         }
@@ -628,7 +747,7 @@ impl SslSocket {
     pub fn abort(&mut self) {
         self.core.abort();
         if let Some(stream) = self.stream.take() {
-            let _ = stream.shutdown(Shutdown::Both);
+            self.transport.shut(&stream, Shutdown::Both);
         }
     }
 
@@ -669,28 +788,6 @@ impl SslSocket {
 
     // ----- information -------------------------------------------------------------
 
-    /// The peer's address (Qt's `peerAddress` + `peerPort`; std's `peer_addr`).
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer_addr
-    }
-
-    /// Our address (Qt's `localAddress` + `localPort`; std's `local_addr`).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
-    }
-
-    /// The old name of [`peer_addr`](Self::peer_addr).
-    #[deprecated(note = "use `peer_addr`, as std's sockets and the servers")]
-    pub fn peer_address(&self) -> Option<SocketAddr> {
-        self.peer_addr
-    }
-
-    /// The old name of [`local_addr`](Self::local_addr).
-    #[deprecated(note = "use `local_addr`, as std's sockets and the servers")]
-    pub fn local_address(&self) -> Option<SocketAddr> {
-        self.local_addr
-    }
-
     /// Records an error that ended the connection (used by the server for timeouts).
     pub(crate) fn record_failure(&mut self, error: Error) {
         self.core.handle_io_error(error);
@@ -701,7 +798,7 @@ impl SslSocket {
     }
 }
 
-impl sealed::Driver for SslSocket {
+impl<S: Read + Write> sealed::Driver for SslSocket<S> {
     fn core_ref(&self) -> &SslCore {
         &self.core
     }
@@ -715,7 +812,7 @@ impl sealed::Driver for SslSocket {
     }
 }
 
-impl Read for SslSocket {
+impl<S: Read + Write> Read for SslSocket<S> {
     /// Blocks until decrypted data is available; 0 at a clean end of stream, an
     /// `UnexpectedEof` error after a truncation (EOF without close_notify).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -749,7 +846,7 @@ impl Read for SslSocket {
     }
 }
 
-impl Write for SslSocket {
+impl<S: Read + Write> Write for SslSocket<S> {
     /// Hands data to TLS (queued before the handshake ends) and sends what it can. At
     /// most 64 KiB wait ahead of the wire (as on the tokio driver): beyond that this blocks
     /// (up to the I/O timeout) until the peer takes some, and one call takes at most
@@ -789,7 +886,7 @@ impl Write for SslSocket {
     }
 }
 
-impl BufRead for SslSocket {
+impl<S: Read + Write> BufRead for SslSocket<S> {
     /// Like `read`: an empty buffer at a clean end of stream, an `UnexpectedEof` error
     /// once a truncation's data is consumed.
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
@@ -814,7 +911,7 @@ impl BufRead for SslSocket {
     }
 }
 
-impl Drop for SslSocket {
+impl<S: Read + Write> Drop for SslSocket<S> {
     /// Never blocks. Qt aborts on destruction; we still hand the kernel, without waiting,
     /// what was written and our close_notify, then close. Whatever the kernel cannot take
     /// at once is lost: `disconnect_from_host()` (or `disconnect_within`) is the close that
@@ -833,7 +930,7 @@ impl Drop for SslSocket {
     }
 }
 
-impl std::fmt::Debug for SslSocket {
+impl<S: Read + Write> std::fmt::Debug for SslSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SslSocket")
             .field("core", &self.core)
