@@ -76,6 +76,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## One surface, two drivers
+//!
+//! Qt's `QSslSocket` accessors and setters that do not wait (configuration, verification
+//! decisions, buffers, session facts, events) are one trait, [`SslSocketExt`], implemented
+//! by both sockets: `use sslsocket::prelude::*;` brings it in. Each driver adds only what
+//! waits or moves bytes. Both sockets run over any transport (`SslSocket<S>`, TCP by
+//! default).
+//!
 //! The Qt → Rust name mapping is the README's table.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -1,7 +1,8 @@
 //! The tokio driver: [`SslSocket`] (Qt's `QSslSocket` as `async fn`s, `AsyncRead` and
 //! `AsyncWrite`) and [`SslServer`] (Qt's `QSslServer`, one task per connection).
 //!
-//! Like the blocking driver it only moves bytes between a tokio `TcpStream` and the
+//! Like the blocking driver it only moves bytes between the transport (a tokio `TcpStream`
+//! by default, any `AsyncRead + AsyncWrite + Unpin` with `SslSocket::from_stream`) and the
 //! [`SslCore`](crate::core::SslCore), which decides everything about TLS. Bytes go from the
 //! socket straight into the TLS engine and from the engine straight to the socket: the
 //! core reads and writes through small `std::io` adapters over `poll_read`/`poll_write`
