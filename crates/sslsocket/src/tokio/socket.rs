@@ -31,8 +31,9 @@ const LINGER: Duration = Duration::from_secs(2);
 /// reading and a writing task.
 ///
 /// Signals are [`SslEvent`](crate::SslEvent)s, queued in the core: drain them with
-/// [`poll_event`](Self::poll_event) / [`take_events`](Self::take_events), or wait for the
-/// next one with [`next_event`](Self::next_event).
+/// [`poll_event`](crate::SslSocketExt::poll_event) /
+/// [`take_events`](crate::SslSocketExt::take_events), or wait for the next one with
+/// [`next_event`](Self::next_event).
 ///
 /// Reading follows Qt's and TLS's rules on the end of a connection: 0 bytes (end of
 /// stream) only after the peer's close_notify; a peer that closes TCP without it after the
@@ -291,8 +292,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
 
     /// Starts the client handshake on a connected plain socket and waits for it (Qt's
     /// `startClientEncryption` + `waitForEncrypted`). The certificate is checked against
-    /// the host connected to, or the [`set_peer_verify_name`](Self::set_peer_verify_name)
-    /// name. Plaintext received and not read before is discarded, never taken for TLS data.
+    /// the host connected to, or the name set with
+    /// [`set_peer_verify_name`](crate::SslSocketExt::set_peer_verify_name). Plaintext
+    /// received and not read before is discarded, never taken for TLS data.
     pub async fn start_client_encryption(&mut self) -> Result<(), Error> {
         self.begin_client_encryption()?;
         self.wait_for_encrypted().await
