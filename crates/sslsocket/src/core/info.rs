@@ -5,8 +5,13 @@ use super::*;
 
 impl SslCore {
     /// Every verification error of the last handshake, ignored or not (Qt's
-    /// `sslHandshakeErrors`).
+    /// `sslHandshakeErrors`). Empty in `VerifyNone`, as in Qt: a peer that is not verified
+    /// has no verification errors to report. (The errors are still found and kept with
+    /// the session, so a stricter socket never resumes it as if it had none.)
     pub fn ssl_handshake_errors(&self) -> &[SslError] {
+        if self.effective_mode == PeerVerifyMode::VerifyNone {
+            return &[];
+        }
         &self.handshake_errors
     }
 
