@@ -78,6 +78,7 @@
 //! The Qt → Rust name mapping is the README's table.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
 pub mod blocking;
@@ -91,6 +92,7 @@ mod error;
 pub mod ocsp;
 mod ssl_error;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 pub mod verify;
 

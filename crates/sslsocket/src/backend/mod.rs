@@ -9,6 +9,7 @@
 //! applies the same policy and neither backend imports the core.
 
 #[cfg(feature = "openssl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
 pub mod openssl;
 pub mod registry;
 pub mod rustls;
