@@ -411,7 +411,11 @@ fn run_section(section: Section, pki: &Pki) -> BenchResult<String> {
     for round in 0..runs {
         eprintln!("{:?} section: round {}/{runs}", section, round + 1);
         // Alternate the order, so no variant always runs first after a pause.
-        let order = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        let order = if round.is_multiple_of(2) {
+            [0, 1, 2]
+        } else {
+            [2, 1, 0]
+        };
         for (w, workload) in workloads.iter().enumerate() {
             for variant in order {
                 let sample = run_sample(&setup, &runtime, variant, *workload)?;

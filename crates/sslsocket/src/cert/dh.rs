@@ -196,7 +196,7 @@ fn bits(n: &[u8]) -> usize {
 
 /// p long enough and odd, 2 <= g < p - 1 (numbers big-endian, no leading zeros).
 fn structurally_safe(p: &[u8], g: &[u8]) -> bool {
-    if bits(p) < MIN_PRIME_BITS || p.last().is_none_or(|last| last % 2 == 0) {
+    if bits(p) < MIN_PRIME_BITS || p.last().is_none_or(|last| last.is_multiple_of(2)) {
         return false;
     }
     if bits(g) < 2 {

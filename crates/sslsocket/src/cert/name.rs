@@ -243,7 +243,7 @@ pub(crate) fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<String>
         | Tag::NumericString
         | Tag::VisibleString => std::str::from_utf8(data).ok().map(str::to_string),
         Tag::BmpString => {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return None;
             }
             let units: Option<Vec<u16>> = data
