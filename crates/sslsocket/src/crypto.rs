@@ -27,7 +27,7 @@ pub(crate) fn supported_ciphers() -> Vec<crate::cert::SslCipher> {
                 rustls::ProtocolVersion::TLSv1_3 => crate::enums::SslProtocol::TlsV1_3,
                 _ => crate::enums::SslProtocol::TlsV1_2,
             };
-            crate::cert::SslCipher::from_name(&suite_name(*suite), protocol)
+            crate::cert::SslCipher::from_table(&suite_name(*suite), protocol)
         })
         .collect()
 }

@@ -370,9 +370,10 @@ impl SslConfiguration {
         Ok(self.set_ciphers(ciphers))
     }
 
-    /// Every cipher suite the active backend supports (Qt's `supportedCiphers()`).
+    /// Every cipher suite the active backend supports (Qt's `supportedCiphers()`); see
+    /// [`crate::backend::supported_ciphers`] for another backend's.
     pub fn supported_ciphers() -> Vec<SslCipher> {
-        crate::crypto::supported_ciphers()
+        crate::backend::supported_ciphers(None)
     }
 
     /// The key exchange groups allowed; empty means the backend's defaults (with the
@@ -408,7 +409,7 @@ impl SslConfiguration {
     /// Every key exchange group the active backend supports (Qt's
     /// `supportedEllipticCurves()`).
     pub fn supported_elliptic_curves() -> Vec<SslEllipticCurve> {
-        crate::crypto::supported_groups()
+        crate::backend::supported_elliptic_curves(None)
     }
 
     /// Whether TLS secrets are written to the file named by `SSLKEYLOGFILE` (NSS key log

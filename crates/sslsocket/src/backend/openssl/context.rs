@@ -355,9 +355,12 @@ fn set_identity(
             .add_extra_chain_cert(to_x509(cert)?)
             .map_err(openssl_error("local certificate chain"))?;
     }
-    builder
-        .check_private_key()
-        .map_err(openssl_error("local certificate and private key"))?;
+    builder.check_private_key().map_err(|e| {
+        ConfigError::with_kind(
+            crate::ConfigErrorKind::KeyMismatch,
+            format!("local certificate and private key: {e}"),
+        )
+    })?;
     if server {
         for ca in configuration.ca_certificates() {
             if let Ok(x509) = to_x509(ca) {
