@@ -63,6 +63,23 @@ fn openssl_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigErr
     move |e| ConfigError::new(format!("{what}: {e}"))
 }
 
+/// As [`openssl_error`], with OpenSSL's "key values mismatch" (the key belongs to another
+/// certificate) as [`ConfigErrorKind::KeyMismatch`](crate::ConfigErrorKind::KeyMismatch).
+fn key_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigError + '_ {
+    move |e| {
+        let mismatch = e
+            .errors()
+            .iter()
+            .any(|e| e.reason() == Some("key values mismatch"));
+        let kind = if mismatch {
+            crate::ConfigErrorKind::KeyMismatch
+        } else {
+            crate::ConfigErrorKind::Other
+        };
+        ConfigError::with_kind(kind, format!("{what}: {e}"))
+    }
+}
+
 fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, ConfigError> {
     let server = mode == SslMode::SslServerMode;
     let method = if server {
@@ -349,18 +366,15 @@ fn set_identity(
         .map_err(openssl_error("local certificate"))?;
     builder
         .set_private_key(&pkey)
-        .map_err(openssl_error("private key"))?;
+        .map_err(key_error("private key"))?;
     for cert in chain.iter().skip(1) {
         builder
             .add_extra_chain_cert(to_x509(cert)?)
             .map_err(openssl_error("local certificate chain"))?;
     }
-    builder.check_private_key().map_err(|e| {
-        ConfigError::with_kind(
-            crate::ConfigErrorKind::KeyMismatch,
-            format!("local certificate and private key: {e}"),
-        )
-    })?;
+    builder
+        .check_private_key()
+        .map_err(key_error("local certificate and private key"))?;
     if server {
         for ca in configuration.ca_certificates() {
             if let Ok(x509) = to_x509(ca) {
