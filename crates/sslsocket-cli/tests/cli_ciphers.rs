@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::support::{os_args, Pki};
-use common::{exit_code, report, run, s_server, TestResult};
+use common::support::os_args;
+use common::{exit_code, report, run, TestResult};
 use serde_json::Value;
 
 /// The suite names `ciphers --backend NAME --json` lists.
@@ -63,8 +63,8 @@ fn openssl_lists_the_suites_of_this_libssl_and_negotiates_one_rustls_lacks() -> 
     }
 
     // The listed CBC suite is one `--ciphers` takes and negotiates with `openssl s_server`.
-    let pki = Pki::new()?;
-    let server = s_server(&pki, &[])?;
+    let pki = common::support::Pki::new()?;
+    let server = common::s_server(&pki, &[])?;
     let out = run(&os_args![
         "connect",
         format!("127.0.0.1:{}", server.port()),

@@ -2,6 +2,9 @@
 //! 127.0.0.1 with a certificate made at start, over HTTP/2 and HTTP/1.1 as ALPN decides.
 //! The examples' own code runs here (included, not copied), so CI proves that what they
 //! show works, not only that it compiles.
+// Each example includes the examples' `common` module itself (it must run on its own),
+// so including both loads that file twice; the two copies are independent and identical.
+#![allow(clippy::duplicate_mod)]
 
 #[allow(dead_code)]
 #[path = "../examples/axum_server.rs"]

@@ -18,6 +18,7 @@ use crate::error::ConfigError;
 
 /// A hash algorithm for [`SslCertificate::digest`] (the ones of Qt's
 /// `QCryptographicHash::Algorithm` that certificates are fingerprinted with).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DigestAlgorithm {
     /// MD5: Qt's default for `digest()`; for display and legacy pinning only.
@@ -44,6 +45,7 @@ pub struct SslCertificate {
 }
 
 /// One subject alternative name entry (Qt's `QSsl::AlternativeNameEntryType` with its value).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AlternativeName {
     /// `dNSName`.

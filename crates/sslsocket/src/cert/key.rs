@@ -30,6 +30,7 @@ const WRONG_PASSPHRASE: &str = "private key: wrong passphrase or corrupt key";
 const NO_PASSPHRASE: &str = "private key: encrypted, and no passphrase given";
 
 /// A key's algorithm (Qt's `QSsl::KeyAlgorithm`, with Ed25519 beside Qt's `Opaque`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyAlgorithm {
     /// RSA (also RSA-PSS keys).

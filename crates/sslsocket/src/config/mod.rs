@@ -101,6 +101,7 @@ impl PartialEq for OcspStaple {
 }
 
 /// Behaviour switches (Qt's `QSsl::SslOption`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SslOption {
     /// Qt: no empty fragments (TLS 1.0 CBC workaround); always so with rustls.
