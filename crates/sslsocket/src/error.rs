@@ -158,8 +158,8 @@ impl std::fmt::Display for ConfigErrorKind {
 /// Bad configuration or input data supplied by the application.
 ///
 /// `Display` names the thing and what is wrong with it, one level; an operating-system
-/// error that caused it is the [`source()`](std::error::Error::source). [`message`]
-/// (Self::message) is the whole story on one line, cause included, for reports.
+/// error that caused it is the [`source()`](std::error::Error::source), and
+/// [`message()`](Self::message) is the whole story on one line, cause included, for reports.
 #[derive(Clone, Debug)]
 pub struct ConfigError {
     kind: ConfigErrorKind,

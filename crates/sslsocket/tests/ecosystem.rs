@@ -17,6 +17,24 @@ use hyper::Version;
 
 type TestResult = Result<(), hyper_client::BoxError>;
 
+/// What hyper, axum and `tokio::spawn` need of the types they are handed, checked at
+/// compile time: the sockets and servers move between threads, and the sockets are `Unpin`
+/// (hyper-util's `TokioIo` and axum's `Listener::Io` ask for it).
+#[test]
+fn sockets_and_servers_are_send_and_unpin() {
+    fn send_unpin<T: Send + Unpin + 'static>() {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_unpin::<sslsocket::tokio::SslSocket>();
+    send_unpin::<sslsocket::blocking::SslSocket>();
+    send_unpin::<sslsocket::core::SslCore>();
+    send_sync::<sslsocket::tokio::SslServer>();
+    // The blocking server is Send, not Sync (its channel of accepted sockets).
+    send_unpin::<sslsocket::blocking::SslServer>();
+    send_sync::<sslsocket::SslConfiguration>();
+    send_sync::<sslsocket::Error>();
+    send_sync::<sslsocket::ConfigError>();
+}
+
 #[tokio::test]
 async fn hyper_speaks_http2_or_http1_as_alpn_chose_over_our_sockets() -> TestResult {
     let [both, http1_only] = hyper_client::run().await?;
