@@ -72,7 +72,7 @@ pub(crate) fn provider_for(
             })
             .collect();
         if custom.cipher_suites.is_empty() {
-            return Err(crate::error::ConfigError::new(
+            return Err(crate::error::ConfigError::unsupported(
                 "none of the ciphers is supported by the rustls backend",
             ));
         }
@@ -89,7 +89,7 @@ pub(crate) fn provider_for(
             })
             .collect();
         if custom.kx_groups.is_empty() {
-            return Err(crate::error::ConfigError::new(
+            return Err(crate::error::ConfigError::unsupported(
                 "none of the key exchange groups is supported by the rustls backend",
             ));
         }

@@ -77,6 +77,22 @@ fn bad_data_and_passphrases_have_their_own_kinds() -> TestResult {
 }
 
 #[test]
+fn an_unknown_cipher_is_unsupported_and_an_empty_list_invalid() -> TestResult {
+    let mut configuration = SslConfiguration::default();
+    let e = configuration
+        .set_ciphers_str("TLS_NO_SUCH_CIPHER")
+        .err()
+        .ok_or("an unknown cipher was accepted")?;
+    assert_eq!(e.kind(), ConfigErrorKind::Unsupported, "{e}");
+    let e = configuration
+        .set_ciphers_str(":")
+        .err()
+        .ok_or("an empty cipher list was accepted")?;
+    assert_eq!(e.kind(), ConfigErrorKind::InvalidSetting, "{e}");
+    Ok(())
+}
+
+#[test]
 fn a_key_of_another_certificate_is_a_key_mismatch() -> TestResult {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;

@@ -13,7 +13,7 @@ pub use defaults::{default_configuration, set_default_configuration, system_ca_c
 use crate::cert::{SslCertificate, SslCipher, SslDiffieHellmanParameters, SslKey};
 use crate::curve::SslEllipticCurve;
 use crate::enums::{PeerVerifyMode, SslProtocol};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The TLS configuration of a socket or server (Qt's `QSslConfiguration`).
 ///
@@ -361,12 +361,20 @@ impl SslConfiguration {
     pub fn set_ciphers_str(&mut self, list: &str) -> Result<&mut Self, ConfigError> {
         let mut ciphers = Vec::new();
         for name in list.split(':').map(str::trim).filter(|n| !n.is_empty()) {
-            let cipher = SslCipher::from_name(name, SslProtocol::UnknownProtocol)
-                .ok_or_else(|| ConfigError::new(format!("cipher `{name}` is not supported")))?;
+            let cipher =
+                SslCipher::from_name(name, SslProtocol::UnknownProtocol).ok_or_else(|| {
+                    ConfigError::with_kind(
+                        ConfigErrorKind::Unsupported,
+                        format!("cipher `{name}` is not supported"),
+                    )
+                })?;
             ciphers.push(cipher);
         }
         if ciphers.is_empty() {
-            return Err(ConfigError::new("cipher list: no cipher named"));
+            return Err(ConfigError::with_kind(
+                ConfigErrorKind::InvalidSetting,
+                "cipher list: no cipher named",
+            ));
         }
         Ok(self.set_ciphers(ciphers))
     }

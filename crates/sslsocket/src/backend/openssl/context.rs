@@ -156,7 +156,7 @@ fn set_protocols(
 ) -> Result<(), ConfigError> {
     let protocol = configuration.protocol();
     let (min, max) = protocol.version_range().ok_or_else(|| {
-        ConfigError::new(format!(
+        ConfigError::unsupported(format!(
             "protocol {protocol} is not supported by the openssl backend"
         ))
     })?;
@@ -197,7 +197,7 @@ fn clamp_for_ciphers(
         max = TlsVersion::Tls12;
     }
     if version_number(min) > version_number(max) {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::invalid(format!(
             "none of the ciphers can be used with protocol {}",
             configuration.protocol()
         )));
@@ -270,7 +270,7 @@ fn set_groups(
         })
         .collect();
     if groups.is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigError::unsupported(
             "none of the key exchange groups is supported by the openssl backend",
         ));
     }
@@ -297,7 +297,7 @@ fn set_dh(
             .map_err(openssl_error("automatic Diffie-Hellman parameters"));
     }
     if !parameters.is_valid() {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::invalid(format!(
             "Diffie-Hellman parameters: {}",
             parameters.error_string()
         )));
@@ -348,12 +348,12 @@ fn set_identity(
     let key = configuration.private_key();
     let Some((leaf, key)) = chain.first().zip(key) else {
         if server {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "server mode needs a local certificate and its private key",
             ));
         }
         if key.is_some() || !chain.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "a local certificate needs its private key, and a private key its certificate",
             ));
         }
@@ -431,7 +431,7 @@ fn set_alpn(
         let len = u8::try_from(protocol.len())
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| ConfigError::new("ALPN protocol names must be 1 to 255 bytes"))?;
+            .ok_or_else(|| ConfigError::invalid("ALPN protocol names must be 1 to 255 bytes"))?;
         wire.push(len);
         wire.extend_from_slice(protocol);
     }

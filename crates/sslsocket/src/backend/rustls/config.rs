@@ -188,7 +188,7 @@ fn versions(
         SslProtocol::TlsV1_2OrLater | SslProtocol::SecureProtocols | SslProtocol::AnyProtocol => {
             Ok(&BOTH)
         }
-        other => Err(ConfigError::new(format!(
+        other => Err(ConfigError::unsupported(format!(
             "protocol {other} is not supported by the rustls backend (it offers TLS 1.2 and 1.3)"
         ))),
     }
@@ -252,7 +252,7 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
             if configuration.private_key().is_some()
                 == configuration.local_certificate_chain().is_empty()
             {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     "a local certificate needs its private key, and a private key its certificate",
                 ));
             }
@@ -308,12 +308,12 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         .peer_verify_mode()
         .effective(SslMode::SslServerMode);
     if !configuration.diffie_hellman_parameters().is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigError::unsupported(
             "Diffie-Hellman parameters are not supported by the rustls backend",
         ));
     }
     let Some((chain_der, key)) = local_identity(configuration)? else {
-        return Err(ConfigError::new(
+        return Err(ConfigError::invalid(
             "server mode needs a local certificate and its private key",
         ));
     };
