@@ -14,7 +14,7 @@ use sslsocket::{
     SslErrorKind, SslKey, SslProtocol, TlsVersion,
 };
 
-use crate::args::{ConnectArgs, ProtocolArg, ServeArgs, StartTlsArg, TlsArgs, VerifyArg};
+use crate::args::{ConnectArgs, ServeArgs, StartTlsArg, TlsArgs};
 use crate::psk::{self, Psk};
 use crate::selfsigned;
 
@@ -197,19 +197,11 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
     })
 }
 
-/// Selects the backend, when one is named.
+/// Selects the backend, when one is named; the library's refusal says why (unknown name,
+/// not compiled in, already in use).
 pub fn select_backend(name: Option<&str>) -> Result<()> {
     let Some(name) = name else { return Ok(()) };
-    if !backend::available_backends().contains(&name) {
-        bail!(
-            "--backend {name}: no such backend (available: {})",
-            backend::available_backends().join(", ")
-        );
-    }
-    if !backend::set_active_backend(name) {
-        bail!("--backend {name}: the backend cannot be selected");
-    }
-    Ok(())
+    backend::set_active_backend(name).map_err(|e| anyhow!("--backend {name}: {e}"))
 }
 
 /// The TLS 1.3 suites of a PSK server, SHA-256 ones first.
@@ -262,15 +254,10 @@ fn tls_configuration(tls: &TlsArgs) -> Result<SslConfiguration> {
         configuration.set_protocol(protocol_of(protocol)?);
     }
     if let Some(verify) = tls.verify {
-        configuration.set_peer_verify_mode(match verify {
-            VerifyArg::None => PeerVerifyMode::VerifyNone,
-            VerifyArg::Query => PeerVerifyMode::QueryPeer,
-            VerifyArg::Verify => PeerVerifyMode::VerifyPeer,
-            VerifyArg::Auto => PeerVerifyMode::AutoVerifyPeer,
-        });
+        configuration.set_peer_verify_mode(verify);
         // `serve --verify verify` *requires* a client certificate (the contract): a client
         // without one is refused inside the handshake, with an alert it can see.
-        configuration.set_missing_certificate_is_fatal(matches!(verify, VerifyArg::Verify));
+        configuration.set_missing_certificate_is_fatal(verify == PeerVerifyMode::VerifyPeer);
     }
     for file in &tls.cafile {
         configuration.add_ca_certificates(certificates(file, "--cafile")?);
@@ -332,17 +319,7 @@ fn ciphers(configuration: &mut SslConfiguration, list: &str) -> Result<()> {
     Ok(())
 }
 
-fn protocol_of(protocol: ProtocolArg) -> Result<SslProtocol> {
-    let chosen = match protocol {
-        ProtocolArg::Secure => SslProtocol::SecureProtocols,
-        ProtocolArg::Tls10 => SslProtocol::TlsV1_0,
-        ProtocolArg::Tls11 => SslProtocol::TlsV1_1,
-        ProtocolArg::Tls12 => SslProtocol::TlsV1_2,
-        ProtocolArg::Tls13 => SslProtocol::TlsV1_3,
-        ProtocolArg::Tls12Plus => SslProtocol::TlsV1_2OrLater,
-        ProtocolArg::Tls13Plus => SslProtocol::TlsV1_3OrLater,
-        ProtocolArg::Any => SslProtocol::AnyProtocol,
-    };
+fn protocol_of(chosen: SslProtocol) -> Result<SslProtocol> {
     if !backend::is_protocol_supported(chosen, None) {
         bail!(
             "--protocol: the {} backend does not offer {chosen}",
@@ -360,12 +337,20 @@ fn ciphers_fit_protocol(configuration: &SslConfiguration) -> Result<()> {
         return Ok(());
     };
     let supported = SslConfiguration::supported_ciphers();
+    // A TLS 1.3 suite works in TLS 1.3 only; an older one from the version it names (the
+    // OpenSSL backend's CBC suites say TLS 1.0) up to TLS 1.2.
     let fits = configuration.ciphers().iter().any(|chosen| {
         supported
             .iter()
             .filter(|s| s.name() == chosen.name())
             .filter_map(|s| s.protocol().version_range())
-            .any(|(version, _)| lowest <= version && version <= highest)
+            .any(|(version, _)| {
+                if version >= TlsVersion::Tls13 {
+                    highest >= TlsVersion::Tls13
+                } else {
+                    version <= highest && lowest <= TlsVersion::Tls12
+                }
+            })
     });
     if !fits {
         bail!("--ciphers: none of these ciphers can be used with protocol {protocol}");

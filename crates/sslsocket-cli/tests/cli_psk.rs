@@ -113,7 +113,7 @@ fn without_the_feature_there_is_no_openssl_backend() -> TestResult {
     assert!(one_stderr_line(&out), "{out}");
     assert!(
         out.stderr
-            .contains("--backend openssl: no such backend (available: rustls)"),
+            .contains("--backend openssl: the TLS backend `openssl` is not compiled in"),
         "{out}"
     );
     Ok(())

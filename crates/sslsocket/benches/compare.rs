@@ -388,7 +388,7 @@ fn runtime() -> BenchResult<tokio::runtime::Runtime> {
 // ----- one section ---------------------------------------------------------------------
 
 fn run_section(section: Section, pki: &Pki) -> BenchResult<String> {
-    if section == Section::Openssl && !sslsocket::backend::set_active_backend("openssl") {
+    if section == Section::Openssl && sslsocket::backend::set_active_backend("openssl").is_err() {
         return Err("the OpenSSL backend is not available".into());
     }
     let setup = Setup::new(section, pki)?;
@@ -1312,7 +1312,7 @@ fn idle_client(
 /// established) with `rss KIB`; exits when its stdin ends.
 fn memory_server() -> BenchResult<()> {
     let section = Section::current();
-    if section == Section::Openssl && !sslsocket::backend::set_active_backend("openssl") {
+    if section == Section::Openssl && sslsocket::backend::set_active_backend("openssl").is_err() {
         return Err("the OpenSSL backend is not available".into());
     }
     let pki = Pki::get()?;

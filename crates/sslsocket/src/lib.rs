@@ -104,10 +104,10 @@ pub use config::{SslConfiguration, SslOption};
 pub use core::{PreSharedKeyAuthenticator, SslEvent, SslHooks, Verdict};
 pub use curve::SslEllipticCurve;
 pub use enums::{
-    Alert, AlertLevel, AlertType, PauseMode, PeerVerifyMode, SocketError, SocketOption,
-    SocketState, SslMode, SslProtocol, TlsVersion,
+    Alert, AlertLevel, AlertType, ParseEnumError, PauseMode, PeerVerifyMode, SocketError,
+    SocketOption, SocketState, SslMode, SslProtocol, TlsVersion,
 };
-pub use error::{ApiMisuse, ConfigError, Error, Result, TlsFailure};
+pub use error::{ApiMisuse, ConfigError, ConfigErrorKind, Error, Result, TlsFailure};
 pub use ocsp::{OcspCertificateStatus, OcspResponse, OcspRevocationReason};
 pub use ssl_error::{IgnoreRule, SslError, SslErrorKind};
 

@@ -29,6 +29,7 @@ ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
 ";
 
 /// Why parameters are not valid (Qt's `QSslDiffieHellmanParameters::Error`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DhError {
     /// The parameters are valid (or empty).

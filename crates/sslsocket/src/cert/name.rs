@@ -104,6 +104,7 @@ fn escape(value: &str) -> String {
 /// A distinguished-name attribute Qt names (Qt's `QSslCertificate::SubjectInfo`), for
 /// [`SslCertificate::subject_info`](crate::SslCertificate::subject_info) and
 /// [`SslCertificate::issuer_info`](crate::SslCertificate::issuer_info).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SubjectInfo {
     /// `O` (2.5.4.10).

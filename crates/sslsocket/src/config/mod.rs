@@ -13,7 +13,7 @@ pub use defaults::{default_configuration, set_default_configuration, system_ca_c
 use crate::cert::{SslCertificate, SslCipher, SslDiffieHellmanParameters, SslKey};
 use crate::curve::SslEllipticCurve;
 use crate::enums::{PeerVerifyMode, SslProtocol};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The TLS configuration of a socket or server (Qt's `QSslConfiguration`).
 ///
@@ -101,6 +101,7 @@ impl PartialEq for OcspStaple {
 }
 
 /// Behaviour switches (Qt's `QSsl::SslOption`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SslOption {
     /// Qt: no empty fragments (TLS 1.0 CBC workaround); always so with rustls.
@@ -360,19 +361,28 @@ impl SslConfiguration {
     pub fn set_ciphers_str(&mut self, list: &str) -> Result<&mut Self, ConfigError> {
         let mut ciphers = Vec::new();
         for name in list.split(':').map(str::trim).filter(|n| !n.is_empty()) {
-            let cipher = SslCipher::from_name(name, SslProtocol::UnknownProtocol)
-                .ok_or_else(|| ConfigError::new(format!("cipher `{name}` is not supported")))?;
+            let cipher =
+                SslCipher::from_name(name, SslProtocol::UnknownProtocol).ok_or_else(|| {
+                    ConfigError::with_kind(
+                        ConfigErrorKind::Unsupported,
+                        format!("cipher `{name}` is not supported"),
+                    )
+                })?;
             ciphers.push(cipher);
         }
         if ciphers.is_empty() {
-            return Err(ConfigError::new("cipher list: no cipher named"));
+            return Err(ConfigError::with_kind(
+                ConfigErrorKind::InvalidSetting,
+                "cipher list: no cipher named",
+            ));
         }
         Ok(self.set_ciphers(ciphers))
     }
 
-    /// Every cipher suite the active backend supports (Qt's `supportedCiphers()`).
+    /// Every cipher suite the active backend supports (Qt's `supportedCiphers()`); see
+    /// [`crate::backend::supported_ciphers`] for another backend's.
     pub fn supported_ciphers() -> Vec<SslCipher> {
-        crate::crypto::supported_ciphers()
+        crate::backend::supported_ciphers(None)
     }
 
     /// The key exchange groups allowed; empty means the backend's defaults (with the
@@ -408,7 +418,7 @@ impl SslConfiguration {
     /// Every key exchange group the active backend supports (Qt's
     /// `supportedEllipticCurves()`).
     pub fn supported_elliptic_curves() -> Vec<SslEllipticCurve> {
-        crate::crypto::supported_groups()
+        crate::backend::supported_elliptic_curves(None)
     }
 
     /// Whether TLS secrets are written to the file named by `SSLKEYLOGFILE` (NSS key log

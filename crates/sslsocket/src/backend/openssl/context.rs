@@ -63,6 +63,23 @@ fn openssl_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigErr
     move |e| ConfigError::new(format!("{what}: {e}"))
 }
 
+/// As [`openssl_error`], with OpenSSL's "key values mismatch" (the key belongs to another
+/// certificate) as [`ConfigErrorKind::KeyMismatch`](crate::ConfigErrorKind::KeyMismatch).
+fn key_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigError + '_ {
+    move |e| {
+        let mismatch = e
+            .errors()
+            .iter()
+            .any(|e| e.reason() == Some("key values mismatch"));
+        let kind = if mismatch {
+            crate::ConfigErrorKind::KeyMismatch
+        } else {
+            crate::ConfigErrorKind::Other
+        };
+        ConfigError::with_kind(kind, format!("{what}: {e}"))
+    }
+}
+
 fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, ConfigError> {
     let server = mode == SslMode::SslServerMode;
     let method = if server {
@@ -139,7 +156,7 @@ fn set_protocols(
 ) -> Result<(), ConfigError> {
     let protocol = configuration.protocol();
     let (min, max) = protocol.version_range().ok_or_else(|| {
-        ConfigError::new(format!(
+        ConfigError::unsupported(format!(
             "protocol {protocol} is not supported by the openssl backend"
         ))
     })?;
@@ -180,7 +197,7 @@ fn clamp_for_ciphers(
         max = TlsVersion::Tls12;
     }
     if version_number(min) > version_number(max) {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::invalid(format!(
             "none of the ciphers can be used with protocol {}",
             configuration.protocol()
         )));
@@ -253,7 +270,7 @@ fn set_groups(
         })
         .collect();
     if groups.is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigError::unsupported(
             "none of the key exchange groups is supported by the openssl backend",
         ));
     }
@@ -280,7 +297,7 @@ fn set_dh(
             .map_err(openssl_error("automatic Diffie-Hellman parameters"));
     }
     if !parameters.is_valid() {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::invalid(format!(
             "Diffie-Hellman parameters: {}",
             parameters.error_string()
         )));
@@ -331,12 +348,12 @@ fn set_identity(
     let key = configuration.private_key();
     let Some((leaf, key)) = chain.first().zip(key) else {
         if server {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "server mode needs a local certificate and its private key",
             ));
         }
         if key.is_some() || !chain.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "a local certificate needs its private key, and a private key its certificate",
             ));
         }
@@ -349,7 +366,7 @@ fn set_identity(
         .map_err(openssl_error("local certificate"))?;
     builder
         .set_private_key(&pkey)
-        .map_err(openssl_error("private key"))?;
+        .map_err(key_error("private key"))?;
     for cert in chain.iter().skip(1) {
         builder
             .add_extra_chain_cert(to_x509(cert)?)
@@ -357,7 +374,7 @@ fn set_identity(
     }
     builder
         .check_private_key()
-        .map_err(openssl_error("local certificate and private key"))?;
+        .map_err(key_error("local certificate and private key"))?;
     if server {
         for ca in configuration.ca_certificates() {
             if let Ok(x509) = to_x509(ca) {
@@ -414,7 +431,7 @@ fn set_alpn(
         let len = u8::try_from(protocol.len())
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| ConfigError::new("ALPN protocol names must be 1 to 255 bytes"))?;
+            .ok_or_else(|| ConfigError::invalid("ALPN protocol names must be 1 to 255 bytes"))?;
         wire.push(len);
         wire.extend_from_slice(protocol);
     }

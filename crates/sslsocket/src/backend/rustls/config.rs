@@ -188,7 +188,7 @@ fn versions(
         SslProtocol::TlsV1_2OrLater | SslProtocol::SecureProtocols | SslProtocol::AnyProtocol => {
             Ok(&BOTH)
         }
-        other => Err(ConfigError::new(format!(
+        other => Err(ConfigError::unsupported(format!(
             "protocol {other} is not supported by the rustls backend (it offers TLS 1.2 and 1.3)"
         ))),
     }
@@ -247,12 +247,12 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
     let mut config = match local_identity(configuration)? {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
-            .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?,
+            .map_err(identity_error)?,
         None => {
             if configuration.private_key().is_some()
                 == configuration.local_certificate_chain().is_empty()
             {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     "a local certificate needs its private key, and a private key its certificate",
                 ));
             }
@@ -290,8 +290,17 @@ fn certified_key(
     key: rustls_pki_types::PrivateKeyDer<'static>,
     provider: &rustls::crypto::CryptoProvider,
 ) -> Result<rustls::sign::CertifiedKey, ConfigError> {
-    rustls::sign::CertifiedKey::from_der(chain, key, provider)
-        .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))
+    rustls::sign::CertifiedKey::from_der(chain, key, provider).map_err(identity_error)
+}
+
+/// rustls's refusal of our certificate and key; a key of another certificate is
+/// [`ConfigErrorKind::KeyMismatch`](crate::ConfigErrorKind::KeyMismatch).
+fn identity_error(e: rustls::Error) -> ConfigError {
+    let kind = match e {
+        rustls::Error::InconsistentKeys(_) => crate::ConfigErrorKind::KeyMismatch,
+        _ => crate::ConfigErrorKind::Other,
+    };
+    ConfigError::with_kind(kind, format!("local certificate and private key: {e}"))
 }
 
 fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, ConfigError> {
@@ -299,12 +308,12 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         .peer_verify_mode()
         .effective(SslMode::SslServerMode);
     if !configuration.diffie_hellman_parameters().is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigError::unsupported(
             "Diffie-Hellman parameters are not supported by the rustls backend",
         ));
     }
     let Some((chain_der, key)) = local_identity(configuration)? else {
-        return Err(ConfigError::new(
+        return Err(ConfigError::invalid(
             "server mode needs a local certificate and its private key",
         ));
     };

@@ -56,6 +56,14 @@ impl Backend for RustlsBackend {
         "rustls 0.23.46 (aws-lc-rs)".to_string()
     }
 
+    fn supported_ciphers(&self) -> Vec<crate::cert::SslCipher> {
+        crate::crypto::supported_ciphers()
+    }
+
+    fn supported_elliptic_curves(&self) -> Vec<crate::curve::SslEllipticCurve> {
+        crate::crypto::supported_groups()
+    }
+
     /// Sessions run on rustls's unbuffered API (the session owns its buffers and frees
     /// them whenever they are empty: an idle connection holds only the TLS state), except
     /// for a configuration that asks for keying material export, which rustls 0.23 offers
