@@ -170,8 +170,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
     pub ocsp_response: Option<PathBuf>,
 
-    /// Identity hint for PSK clients. Accepted, but no backend can send one yet (a
-    /// warning says so); clients that know their identity are not affected.
+    /// Identity hint for PSK clients (with --psk-identity and --psk-key), sent in TLS 1.2
+    /// PSK handshakes (TLS 1.3 has none); backends with PSK only (`--backend openssl`).
     #[arg(long, value_name = "H")]
     pub psk_identity_hint: Option<String>,
 

@@ -139,26 +139,21 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
         bail!("--psk-identity-hint needs --psk-identity and --psk-key");
     }
     select_backend(args.tls.backend.as_deref())?;
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     if psk.is_some() {
+        // Refuses a backend without PSK (rustls) before anything else, the hint included.
         psk::require_support()?;
-        if args.psk_identity_hint.is_some() {
-            // The hint is advice to the client (RFC 4279; TLS 1.3 has none), and no backend
-            // can send one: the library's server request has no hint to set, and the
-            // OpenSSL backend's safe API no setter. Clients that know their identity are
-            // not affected, so the option is accepted, with a word that it does nothing.
-            warnings.push(format!(
-                "warning: --psk-identity-hint: the {} backend cannot send an identity hint; \
-                 none is sent",
-                backend::active_backend().unwrap_or("active")
-            ));
-        }
     }
 
     let (host, port) = host_port(&args.listen, true)?;
     let mut configuration = tls_configuration(&args.tls)?;
     if psk.is_some() && args.tls.ciphers.is_none() {
         psk_server_ciphers(&mut configuration)?;
+    }
+    if let Some(hint) = &args.psk_identity_hint {
+        // Sent in the ServerKeyExchange of a TLS 1.2 PSK handshake (RFC 4279); TLS 1.3
+        // has no hint. Only backends with PSK get here (`require_support` above).
+        configuration.set_pre_shared_key_identity_hint(hint.as_bytes());
     }
     if let Some(file) = &args.ocsp_response {
         // A DER OCSP response, stapled as is; a garbage file is refused here.
