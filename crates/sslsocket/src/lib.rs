@@ -75,7 +75,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The Qt → Rust name mapping is the README's table.
+//! More: [the guide](docs::guide) (clients, servers, STARTTLS, mutual TLS, hooks and pause,
+//! accepting one self-signed certificate narrowly, pinning, OCSP, backends) and the
+//! [Qt → Rust names](docs::qt_mapping).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -86,6 +88,7 @@ pub mod cert;
 pub mod config;
 pub mod core;
 mod crypto;
+pub mod docs;
 mod curve;
 mod enums;
 mod error;

@@ -1,6 +1,8 @@
-//! What the hyper and axum examples share: a certificate authority and a `localhost`
-//! certificate made at start (rcgen), as server and client configurations. Not an example
-//! of its own (no `main.rs`); the examples include it with `#[path]`.
+//! What the examples share: a certificate authority and a `localhost` certificate made at
+//! start (rcgen), as server and client configurations, client certificates and self-signed
+//! certificates. Not an example of its own (no `main.rs`); the examples include it with
+//! `#[path]`, each using the part it needs.
+#![allow(dead_code)]
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use sslsocket::{SslCertificate, SslConfiguration, SslKey};
@@ -19,6 +21,7 @@ pub struct LocalPki {
     pub server: SslConfiguration,
     /// The CA certificate, the one thing a client trusts.
     pub ca: SslCertificate,
+    issuer: Issuer<'static, KeyPair>,
 }
 
 impl LocalPki {
@@ -48,6 +51,7 @@ impl LocalPki {
         Ok(LocalPki {
             server,
             ca: SslCertificate::from_der(ca_cert.der())?,
+            issuer,
         })
     }
 
@@ -61,4 +65,32 @@ impl LocalPki {
             .set_allowed_next_protocols(alpn.iter().map(|p| p.to_vec()).collect());
         client
     }
+}
+
+impl LocalPki {
+    /// A client certificate for `name`, signed by the CA, with its key (for mutual TLS).
+    pub fn client_identity(&self, name: &str) -> Result<(SslCertificate, SslKey), BoxError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok((
+            SslCertificate::from_der(cert.der())?,
+            SslKey::from_pem(key.serialize_pem().as_bytes(), None)?,
+        ))
+    }
+}
+
+/// A self-signed certificate for `localhost` and a server configuration serving it (what
+/// a test device or a home server often has).
+pub fn self_signed_server() -> Result<(SslConfiguration, SslCertificate), BoxError> {
+    let params = CertificateParams::new(vec!["localhost".to_string()])?;
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    let certificate = SslCertificate::from_der(cert.der())?;
+    let mut server = SslConfiguration::default();
+    server
+        .set_local_certificate_chain(vec![certificate.clone()])
+        .set_private_key(SslKey::from_pem(key.serialize_pem().as_bytes(), None)?);
+    Ok((server, certificate))
 }
