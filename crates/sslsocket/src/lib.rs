@@ -98,7 +98,10 @@ pub use cert::{
     AlternativeName, DhError, DigestAlgorithm, KeyAlgorithm, KeyType, Pkcs12Bundle, SslCertificate,
     SslCertificateExtension, SslCipher, SslDiffieHellmanParameters, SslKey, SubjectInfo,
 };
-pub use config::{SslConfiguration, SslOption};
+pub use config::{
+    CertificateRequest, ClientCertificateResolver, ReloadHandle, ServerCertificateResolver,
+    ServerCredentials, SslConfiguration, SslIdentity, SslOption,
+};
 pub use core::{PreSharedKeyAuthenticator, SslEvent, SslHooks, Verdict};
 pub use curve::SslEllipticCurve;
 pub use enums::{
