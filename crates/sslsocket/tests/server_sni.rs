@@ -451,3 +451,78 @@ fn a_client_chooses_its_certificate_from_the_servers_request() -> TestResult {
     assert!(!requests[0].signature_schemes.is_empty());
     Ok(())
 }
+
+fn stapling_client_as(
+    pki: &Pki,
+    port: u16,
+    name: &str,
+) -> Result<SslSocket, Box<dyn std::error::Error>> {
+    let mut configuration = trusting(pki)?;
+    configuration.set_ocsp_stapling_enabled(true);
+    let mut socket = SslSocket::with_configuration(configuration);
+    socket.set_peer_verify_name(name);
+    socket.connect_to_host_encrypted("127.0.0.1", port);
+    let _ = socket.wait_for_encrypted(WAIT);
+    Ok(socket)
+}
+
+#[test]
+fn each_name_staples_its_own_response_and_reload_replaces_the_staples() -> TestResult {
+    use sslsocket::OcspCertificateStatus;
+    let sites = sites()?;
+    let api_good = std::fs::read(support::ocsp_response(
+        &sites.pki, &sites.api, false, "api",
+    )?)?;
+    let default_good = std::fs::read(support::ocsp_response(
+        &sites.pki,
+        &sites.default,
+        false,
+        "default",
+    )?)?;
+    let default_revoked = std::fs::read(support::ocsp_response(
+        &sites.pki,
+        &sites.default,
+        true,
+        "revoked",
+    )?)?;
+    let mut configuration = serving(&sites.default)?;
+    configuration.add_server_name_certificate(
+        "api.example.com",
+        identity(&sites.api)?.with_ocsp_response(Some(api_good)),
+    )?;
+    let server = SslServer::listen("127.0.0.1:0", configuration)?;
+    let port = server.local_addr().port();
+
+    let api = stapling_client_as(&sites.pki, port, "api.example.com")?;
+    assert!(api.is_encrypted(), "{:?}", api.ssl_handshake_errors());
+    assert_eq!(served_leaf(&api), sites.api.cert_der);
+    assert_eq!(
+        api.ocsp_responses().first().map(|r| r.certificate_status()),
+        Some(OcspCertificateStatus::Good)
+    );
+    // The default identity has no staple: a client that asked for one gets none.
+    let plain = stapling_client_as(&sites.pki, port, "localhost")?;
+    assert!(!plain.is_encrypted());
+    assert!(plain.ocsp_responses().is_empty());
+
+    let with_staple = identity(&sites.default)?.with_ocsp_response(Some(default_good));
+    server.reload(&ServerCredentials::new(with_staple))?;
+    let renewed = stapling_client_as(&sites.pki, port, "localhost")?;
+    assert!(
+        renewed.is_encrypted(),
+        "{:?}",
+        renewed.ssl_handshake_errors()
+    );
+
+    server.set_ocsp_response(Some(default_revoked))?;
+    let revoked = stapling_client_as(&sites.pki, port, "localhost")?;
+    assert!(!revoked.is_encrypted());
+    assert_eq!(
+        revoked
+            .ocsp_responses()
+            .first()
+            .map(|r| r.certificate_status()),
+        Some(OcspCertificateStatus::Revoked)
+    );
+    Ok(())
+}
