@@ -170,6 +170,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
     pub ocsp_response: Option<PathBuf>,
 
+    /// For a client whose server name is NAME (exact, or `*.` matching one label), use
+    /// this certificate and key instead of --cert/--key; repeatable. SIGHUP re-reads
+    /// every certificate, key and OCSP file.
+    #[arg(long, value_name = "NAME=CERTFILE,KEYFILE")]
+    pub sni: Vec<String>,
+
+    /// Write the certificate in use (generated or loaded) to FILE as PEM, before
+    /// listening.
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub write_cert: Option<PathBuf>,
+
     /// Identity hint for PSK clients (with --psk-identity and --psk-key), sent in TLS 1.2
     /// PSK handshakes (TLS 1.3 has none); backends with PSK only (`--backend openssl`).
     #[arg(long, value_name = "H")]

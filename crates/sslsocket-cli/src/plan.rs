@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use sslsocket::core::SslCore;
 use sslsocket::{
-    backend, IgnoreRule, PeerVerifyMode, SocketState, SslCertificate, SslConfiguration, SslError,
-    SslErrorKind, SslKey, SslProtocol, TlsVersion,
+    backend, IgnoreRule, PeerVerifyMode, ServerCredentials, SocketState, SslCertificate,
+    SslConfiguration, SslError, SslErrorKind, SslIdentity, SslKey, SslProtocol, TlsVersion,
 };
 
 use crate::args::{ConnectArgs, ServeArgs, StartTlsArg, TlsArgs};
@@ -58,6 +58,8 @@ pub struct ServePlan {
     pub configuration: SslConfiguration,
     /// The SHA-256 of the generated certificate, when none was given.
     pub generated_sha256: Option<String>,
+    /// Where the certificates, keys and staple come from, read again on SIGHUP.
+    pub credentials: CredentialSources,
     /// `--starttls`.
     pub starttls: Option<StartTlsArg>,
     /// `--psk-identity` and `--psk-key`.
@@ -156,32 +158,53 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
         configuration.set_pre_shared_key_identity_hint(hint.as_bytes());
     }
     if let Some(file) = &args.ocsp_response {
-        // A DER OCSP response, stapled as is; a garbage file is refused here.
-        let der = std::fs::read(file)
-            .map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
-        if der.len() > 1024 * 1024 || der.first() != Some(&0x30) {
-            bail!(
-                "--ocsp-response `{}`: not a DER OCSP response",
-                file.display()
-            );
-        }
-        configuration.set_ocsp_response(Some(der));
+        configuration.set_ocsp_response(Some(ocsp_file(file)?));
     }
     let mut generated_sha256 = None;
+    let mut generated = None;
     if args.tls.cert.is_none() {
         let (certificate, key) = selfsigned::generate()?;
         generated_sha256 = Some(certificate.sha256_hex());
+        generated = Some(
+            SslIdentity::new(vec![certificate.clone()], key.clone())
+                .map_err(|e| anyhow!("the generated certificate: {}", e.message()))?,
+        );
         configuration
             .set_local_certificate_chain(vec![certificate])
             .set_private_key(key);
     }
+    let credentials = CredentialSources {
+        cert: args.tls.cert.clone(),
+        key: args.tls.key.clone(),
+        pass: args.tls.pass.as_deref().map(os_bytes),
+        ocsp_response: args.ocsp_response.clone(),
+        sni: args
+            .sni
+            .iter()
+            .map(|entry| SniSource::parse(entry))
+            .collect::<Result<Vec<_>>>()?,
+        generated,
+    };
+    for (name, identity) in credentials.load_server_names()? {
+        configuration
+            .add_server_name_certificate(&name, identity)
+            .map_err(|e| anyhow!("--sni `{name}`: {}", e.message()))?;
+    }
     try_session(&configuration, None)?;
+    if let Some(file) = &args.write_cert {
+        let pem = configuration
+            .local_certificate()
+            .map(SslCertificate::to_pem)
+            .unwrap_or_default();
+        std::fs::write(file, pem).map_err(|e| anyhow!("--write-cert `{}`: {e}", file.display()))?;
+    }
 
     Ok(ServePlan {
         host,
         port,
         configuration,
         generated_sha256,
+        credentials,
         starttls: args.starttls,
         psk,
         warnings,
@@ -190,6 +213,107 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
         handshake_timeout: Duration::from_millis(args.handshake_timeout),
         json: args.tls.json,
     })
+}
+
+/// A DER OCSP response, stapled as is; a garbage file is refused.
+fn ocsp_file(file: &Path) -> Result<Vec<u8>> {
+    let der =
+        std::fs::read(file).map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
+    if der.len() > 1024 * 1024 || der.first() != Some(&0x30) {
+        bail!(
+            "--ocsp-response `{}`: not a DER OCSP response",
+            file.display()
+        );
+    }
+    Ok(der)
+}
+
+/// The files `serve` takes its certificates, keys and OCSP staple from; read at start and
+/// again on SIGHUP.
+#[derive(Clone, Debug)]
+pub struct CredentialSources {
+    /// `--cert`.
+    pub cert: Option<PathBuf>,
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    /// `--pass`, for every key.
+    pub pass: Option<Vec<u8>>,
+    /// `--ocsp-response`.
+    pub ocsp_response: Option<PathBuf>,
+    /// `--sni` entries.
+    pub sni: Vec<SniSource>,
+    /// The generated certificate, when there is no `--cert` (kept over reloads).
+    pub generated: Option<SslIdentity>,
+}
+
+/// One `--sni NAME=CERTFILE,KEYFILE`.
+#[derive(Clone, Debug)]
+pub struct SniSource {
+    /// The server name or `*.` wildcard.
+    pub name: String,
+    /// Its certificate chain file.
+    pub cert: PathBuf,
+    /// Its key file.
+    pub key: PathBuf,
+}
+
+impl SniSource {
+    fn parse(entry: &str) -> Result<SniSource> {
+        let Some((name, files)) = entry.split_once('=') else {
+            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+        };
+        let Some((cert, key)) = files.split_once(',') else {
+            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+        };
+        if name.is_empty() || cert.is_empty() || key.is_empty() {
+            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+        }
+        Ok(SniSource {
+            name: name.to_string(),
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        })
+    }
+}
+
+impl CredentialSources {
+    fn identity(&self, cert: &Path, key: &Path, option: &str) -> Result<SslIdentity> {
+        let chain = certificates(cert, option)?;
+        let key = SslKey::from_file(key, self.pass.as_deref())
+            .map_err(|e| anyhow!("{option}: {}", e.message()))?;
+        SslIdentity::new(chain, key).map_err(|e| anyhow!("{option}: {}", e.message()))
+    }
+
+    /// The `--sni` identities, read from their files.
+    fn load_server_names(&self) -> Result<Vec<(String, SslIdentity)>> {
+        self.sni
+            .iter()
+            .map(|entry| {
+                let option = format!("--sni `{}`", entry.name);
+                Ok((
+                    entry.name.clone(),
+                    self.identity(&entry.cert, &entry.key, &option)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every certificate, key and staple, read from the files now.
+    pub fn load(&self) -> Result<ServerCredentials> {
+        let identity = match (&self.cert, &self.key, &self.generated) {
+            (Some(cert), Some(key), _) => self.identity(cert, key, "--cert/--key")?,
+            (_, _, Some(generated)) => generated.clone(),
+            _ => bail!("no certificate to serve"),
+        };
+        let staple = self.ocsp_response.as_deref().map(ocsp_file).transpose()?;
+        let mut credentials = ServerCredentials::new(identity.with_ocsp_response(staple));
+        for (name, identity) in self.load_server_names()? {
+            credentials
+                .add_server_name(&name, identity)
+                .map_err(|e| anyhow!("--sni `{name}`: {}", e.message()))?;
+        }
+        Ok(credentials)
+    }
 }
 
 /// Selects the backend, when one is named; the library's refusal says why (unknown name,

@@ -286,6 +286,8 @@ pub fn client_json(socket: &impl Reported, outcome: &Outcome) -> ClientJson {
 pub struct ServerJson {
     event: &'static str,
     peer: Option<String>,
+    /// The server name the client sent (SNI), `null` if none.
+    sni: Option<String>,
     protocol: String,
     cipher: Option<CipherJson>,
     alpn: Option<String>,
@@ -307,6 +309,7 @@ pub fn server_json(socket: &impl Reported, outcome: &Outcome) -> ServerJson {
             "failed"
         },
         peer: socket.peer_address().map(|a| a.to_string()),
+        sni: socket.core().requested_server_name().map(str::to_string),
         protocol: facts.protocol,
         cipher: facts.cipher,
         alpn: facts.alpn,
@@ -448,6 +451,9 @@ pub fn server_text(socket: &impl Reported, outcome: &Outcome) -> String {
         "{peer}: {state}, received {} bytes",
         outcome.received_bytes
     );
+    if let Some(name) = socket.core().requested_server_name() {
+        let _ = writeln!(out, "  sni: {name}");
+    }
     if outcome.encrypted || !socket.core().peer_certificate_chain().is_empty() {
         for line in session_lines(socket) {
             let _ = writeln!(out, "  {line}");

@@ -44,7 +44,10 @@ pub fn main() -> Result<(), common::BoxError> {
     let deadline = Instant::now() + WAIT;
     while !socket.is_paused() && Instant::now() < deadline {
         // Returns an error while paused; the loop looks at is_paused().
-        if socket.wait_for_encrypted(Duration::from_millis(100)).is_ok() {
+        if socket
+            .wait_for_encrypted(Duration::from_millis(100))
+            .is_ok()
+        {
             break;
         }
     }
@@ -67,7 +70,10 @@ pub fn main() -> Result<(), common::BoxError> {
     socket.set_hooks(Arc::new(OnlyNameMismatch));
     socket.connect_to_host_encrypted("127.0.0.1", port);
     socket.wait_for_encrypted(WAIT)?;
-    println!("hook accepted the name mismatch: encrypted = {}", socket.is_encrypted());
+    println!(
+        "hook accepted the name mismatch: encrypted = {}",
+        socket.is_encrypted()
+    );
     socket.disconnect_from_host()?;
     Ok(())
 }

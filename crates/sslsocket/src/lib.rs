@@ -88,8 +88,8 @@ pub mod cert;
 pub mod config;
 pub mod core;
 mod crypto;
-pub mod docs;
 mod curve;
+pub mod docs;
 mod enums;
 mod error;
 pub mod ocsp;
@@ -103,7 +103,10 @@ pub use cert::{
     AlternativeName, DhError, DigestAlgorithm, KeyAlgorithm, KeyType, Pkcs12Bundle, SslCertificate,
     SslCertificateExtension, SslCipher, SslDiffieHellmanParameters, SslKey, SubjectInfo,
 };
-pub use config::{SslConfiguration, SslOption};
+pub use config::{
+    CertificateRequest, ClientCertificateResolver, ReloadHandle, ServerCertificateResolver,
+    ServerCredentials, SslConfiguration, SslIdentity, SslOption,
+};
 pub use core::{PreSharedKeyAuthenticator, SslEvent, SslHooks, Verdict};
 pub use curve::SslEllipticCurve;
 pub use enums::{

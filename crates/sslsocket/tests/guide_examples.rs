@@ -26,12 +26,14 @@ fn starttls_upgrades_a_plain_conversation() -> Result<(), starttls::common::BoxE
 }
 
 #[test]
-fn mutual_tls_accepts_a_client_certificate_and_refuses_none() -> Result<(), starttls::common::BoxError> {
+fn mutual_tls_accepts_a_client_certificate_and_refuses_none(
+) -> Result<(), starttls::common::BoxError> {
     mutual_tls::main()
 }
 
 #[test]
-fn one_self_signed_certificate_is_accepted_and_no_other() -> Result<(), starttls::common::BoxError> {
+fn one_self_signed_certificate_is_accepted_and_no_other() -> Result<(), starttls::common::BoxError>
+{
     accept_one_self_signed::main()
 }
 

@@ -51,6 +51,16 @@ pub trait Backend: Send + Sync + 'static {
     /// One engine for one connection. Every configuration problem surfaces here, before
     /// a byte is sent.
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError>;
+    /// Builds (and caches on the configuration) what sessions in `mode` need, so a
+    /// configuration problem such as a key that does not match its certificate is found
+    /// now (a server's `bind`/`reload`), not at the first handshake.
+    fn prepare(
+        &self,
+        _mode: SslMode,
+        _configuration: &SslConfiguration,
+    ) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// What a backend needs to make a session.
@@ -79,6 +89,8 @@ pub struct Negotiated {
     pub alpn: Option<Vec<u8>>,
     /// Whether the session was resumed.
     pub resumed: bool,
+    /// On a server: the server name the client asked for (SNI), if it sent one.
+    pub server_name: Option<String>,
 }
 
 /// Something the engine reports besides bytes.

@@ -1025,3 +1025,12 @@ impl std::fmt::Debug for SslSocket {
             .finish_non_exhaustive()
     }
 }
+
+// Server-side SNI (issue #10); to be folded into the shared socket surface.
+impl SslSocket {
+    /// On a server socket, the server name the client asked for (SNI) in the finished
+    /// handshake; `None` when it sent none, on a client, and before the handshake.
+    pub fn requested_server_name(&self) -> Option<&str> {
+        self.core.requested_server_name()
+    }
+}

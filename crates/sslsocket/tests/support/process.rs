@@ -114,6 +114,11 @@ impl PeerProcess {
         })
     }
 
+    /// The process id (to send it a signal).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The command line, for messages.
     pub fn command(&self) -> &str {
         &self.command

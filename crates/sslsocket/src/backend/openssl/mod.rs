@@ -87,6 +87,18 @@ impl Backend for OpensslBackend {
         capabilities::groups().to_vec()
     }
 
+    fn prepare(
+        &self,
+        mode: SslMode,
+        configuration: &crate::config::SslConfiguration,
+    ) -> Result<(), ConfigError> {
+        match mode {
+            SslMode::SslClientMode => context::client_engine(configuration).map(drop),
+            SslMode::SslServerMode => context::server_engine(configuration).map(drop),
+            SslMode::UnencryptedMode => Ok(()),
+        }
+    }
+
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError> {
         match setup.mode {
             SslMode::SslClientMode => {

@@ -64,6 +64,18 @@ impl Backend for RustlsBackend {
         crate::crypto::supported_groups()
     }
 
+    fn prepare(
+        &self,
+        mode: SslMode,
+        configuration: &crate::config::SslConfiguration,
+    ) -> Result<(), ConfigError> {
+        match mode {
+            SslMode::SslClientMode => config::client_engine(configuration).map(drop),
+            SslMode::SslServerMode => config::server_engine(configuration).map(drop),
+            SslMode::UnencryptedMode => Ok(()),
+        }
+    }
+
     /// Sessions run on rustls's unbuffered API (the session owns its buffers and frees
     /// them whenever they are empty: an idle connection holds only the TLS state), except
     /// for a configuration that asks for keying material export, which rustls 0.23 offers
