@@ -3,8 +3,10 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sslsocket::{PeerVerifyMode, SslProtocol};
 
 /// A TLS client and server with the behaviour of Qt's QSslSocket.
 #[derive(Debug, Parser)]
@@ -55,9 +57,11 @@ pub struct TlsArgs {
     #[arg(long, value_name = "PHRASE", value_parser = clap::value_parser!(OsString))]
     pub pass: Option<OsString>,
 
-    /// Protocol versions.
-    #[arg(long, value_enum, value_name = "P")]
-    pub protocol: Option<ProtocolArg>,
+    /// Protocol versions: `secure` (TLS 1.2 and 1.3, the default), `tls1.2`, `tls1.3`,
+    /// `tls1.2+`, `tls1.3+`; `tls1.0`, `tls1.1`, `tls1.0+`, `tls1.1+`, `any` with backends
+    /// that offer older versions. Qt's names (`TlsV1_2OrLater`) are understood too.
+    #[arg(long, value_name = "P", value_parser = SslProtocol::from_str)]
+    pub protocol: Option<SslProtocol>,
 
     /// Cipher suites, colon-separated IANA names, in preference order (see `sslsocket
     /// ciphers`).
@@ -68,9 +72,12 @@ pub struct TlsArgs {
     #[arg(long, value_name = "LIST")]
     pub alpn: Option<String>,
 
-    /// How the peer's certificate is requested and checked.
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub verify: Option<VerifyArg>,
+    /// How the peer's certificate is requested and checked: `none` (dangerous: not asked
+    /// for, not checked), `query` (checked, errors do not fail the handshake), `verify`
+    /// (required and must verify), `auto` (`verify` for a client, `query` for a server).
+    /// Qt's names (`VerifyPeer`) are understood too.
+    #[arg(long, value_name = "MODE", value_parser = PeerVerifyMode::from_str)]
+    pub verify: Option<PeerVerifyMode>,
 
     /// The TLS backend (see `sslsocket backends`).
     #[arg(long, value_name = "NAME")]
@@ -163,8 +170,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
     pub ocsp_response: Option<PathBuf>,
 
-    /// Identity hint for PSK clients. Accepted, but no backend can send one yet (a
-    /// warning says so); clients that know their identity are not affected.
+    /// For a client whose server name is NAME (exact, or `*.` matching one label), use
+    /// this certificate and key instead of --cert/--key; repeatable. SIGHUP re-reads
+    /// every certificate, key and OCSP file.
+    #[arg(long, value_name = "NAME=CERTFILE,KEYFILE")]
+    pub sni: Vec<String>,
+
+    /// Write the certificate in use (generated or loaded) to FILE as PEM, before
+    /// listening.
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub write_cert: Option<PathBuf>,
+
+    /// Identity hint for PSK clients (with --psk-identity and --psk-key), sent in TLS 1.2
+    /// PSK handshakes (TLS 1.3 has none); backends with PSK only (`--backend openssl`).
     #[arg(long, value_name = "H")]
     pub psk_identity_hint: Option<String>,
 
@@ -236,48 +254,6 @@ pub struct CiphersArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `--protocol`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProtocolArg {
-    /// TLS 1.2 and 1.3 (default).
-    #[value(name = "secure")]
-    Secure,
-    /// TLS 1.0 only (backends that offer it).
-    #[value(name = "tls1.0")]
-    Tls10,
-    /// TLS 1.1 only (backends that offer it).
-    #[value(name = "tls1.1")]
-    Tls11,
-    /// TLS 1.2 only.
-    #[value(name = "tls1.2")]
-    Tls12,
-    /// TLS 1.3 only.
-    #[value(name = "tls1.3")]
-    Tls13,
-    /// TLS 1.2 or later.
-    #[value(name = "tls1.2+")]
-    Tls12Plus,
-    /// TLS 1.3 or later.
-    #[value(name = "tls1.3+")]
-    Tls13Plus,
-    /// Every version the backend offers.
-    #[value(name = "any")]
-    Any,
-}
-
-/// `--verify`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum VerifyArg {
-    /// Do not ask for or check the peer's certificate (dangerous).
-    None,
-    /// Ask for and check the certificate; errors do not fail the handshake.
-    Query,
-    /// Require a valid certificate.
-    Verify,
-    /// `verify` for a client, `query` for a server.
-    Auto,
 }
 
 /// `--starttls`.

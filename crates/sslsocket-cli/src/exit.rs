@@ -38,6 +38,9 @@ impl Exit {
             | SocketError::SocketAddressNotAvailableError
             | SocketError::UnsupportedSocketOperationError
             | SocketError::TemporaryError => Exit::Network,
+            // `SocketError` is non-exhaustive: a kind added later counts as a TLS failure,
+            // as `UnknownSocketError` does, until it is placed here.
+            _ => Exit::Tls,
         }
     }
 

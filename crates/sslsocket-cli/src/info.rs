@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use serde::Serialize;
 use sslsocket::backend::SupportedFeature;
-use sslsocket::{backend, SslCertificate, SslConfiguration, SslProtocol};
+use sslsocket::{backend, SslCertificate, SslProtocol};
 
 use crate::args::{BackendsArgs, CertArgs, CiphersArgs};
 use crate::exit::{self, Exit};
@@ -77,11 +77,11 @@ impl BackendJson {
                 .collect(),
             features: backend::supported_features(Some(name))
                 .iter()
-                .map(|f| format!("{f:?}"))
+                .map(|f| f.name().to_string())
                 .collect(),
             classes: backend::implemented_classes(Some(name))
                 .iter()
-                .map(|c| format!("{c:?}"))
+                .map(|c| c.name().to_string())
                 .collect(),
         }
     }
@@ -138,7 +138,7 @@ pub fn backend_table() -> String {
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     };
     for feature in SupportedFeature::ALL {
-        row(format!("{feature:?}"), &|b| {
+        row(feature.name().to_string(), &|b| {
             backend::is_feature_supported(feature, Some(b))
         });
     }
@@ -155,7 +155,8 @@ pub fn ciphers(args: CiphersArgs) -> Exit {
     if let Err(e) = plan::select_backend(args.backend.as_deref()) {
         return exit::bad_input(&e);
     }
-    let ciphers = SslConfiguration::supported_ciphers();
+    // The named backend's own list (Qt's `supportedCiphers()` with that backend active).
+    let ciphers = backend::supported_ciphers(args.backend.as_deref());
     if args.json {
         let list: Vec<CipherListJson> = ciphers.iter().map(CipherListJson::of).collect();
         report::print_json(&list);

@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use sslsocket::core::SslCore;
 use sslsocket::{
-    backend, IgnoreRule, PeerVerifyMode, SocketState, SslCertificate, SslConfiguration, SslError,
-    SslErrorKind, SslKey, SslProtocol, TlsVersion,
+    backend, IgnoreRule, PeerVerifyMode, ServerCredentials, SocketState, SslCertificate,
+    SslConfiguration, SslError, SslErrorKind, SslIdentity, SslKey, SslProtocol, TlsVersion,
 };
 
-use crate::args::{ConnectArgs, ProtocolArg, ServeArgs, StartTlsArg, TlsArgs, VerifyArg};
+use crate::args::{ConnectArgs, ServeArgs, StartTlsArg, TlsArgs};
 use crate::psk::{self, Psk};
 use crate::selfsigned;
 
@@ -58,6 +58,8 @@ pub struct ServePlan {
     pub configuration: SslConfiguration,
     /// The SHA-256 of the generated certificate, when none was given.
     pub generated_sha256: Option<String>,
+    /// Where the certificates, keys and staple come from, read again on SIGHUP.
+    pub credentials: CredentialSources,
     /// `--starttls`.
     pub starttls: Option<StartTlsArg>,
     /// `--psk-identity` and `--psk-key`.
@@ -139,20 +141,10 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
         bail!("--psk-identity-hint needs --psk-identity and --psk-key");
     }
     select_backend(args.tls.backend.as_deref())?;
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     if psk.is_some() {
+        // Refuses a backend without PSK (rustls) before anything else, the hint included.
         psk::require_support()?;
-        if args.psk_identity_hint.is_some() {
-            // The hint is advice to the client (RFC 4279; TLS 1.3 has none), and no backend
-            // can send one: the library's server request has no hint to set, and the
-            // OpenSSL backend's safe API no setter. Clients that know their identity are
-            // not affected, so the option is accepted, with a word that it does nothing.
-            warnings.push(format!(
-                "warning: --psk-identity-hint: the {} backend cannot send an identity hint; \
-                 none is sent",
-                backend::active_backend().unwrap_or("active")
-            ));
-        }
     }
 
     let (host, port) = host_port(&args.listen, true)?;
@@ -160,33 +152,59 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
     if psk.is_some() && args.tls.ciphers.is_none() {
         psk_server_ciphers(&mut configuration)?;
     }
+    if let Some(hint) = &args.psk_identity_hint {
+        // Sent in the ServerKeyExchange of a TLS 1.2 PSK handshake (RFC 4279); TLS 1.3
+        // has no hint. Only backends with PSK get here (`require_support` above).
+        configuration.set_pre_shared_key_identity_hint(hint.as_bytes());
+    }
     if let Some(file) = &args.ocsp_response {
-        // A DER OCSP response, stapled as is; a garbage file is refused here.
-        let der = std::fs::read(file)
-            .map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
-        if der.len() > 1024 * 1024 || der.first() != Some(&0x30) {
-            bail!(
-                "--ocsp-response `{}`: not a DER OCSP response",
-                file.display()
-            );
-        }
-        configuration.set_ocsp_response(Some(der));
+        configuration.set_ocsp_response(Some(ocsp_file(file)?));
     }
     let mut generated_sha256 = None;
+    let mut generated = None;
     if args.tls.cert.is_none() {
         let (certificate, key) = selfsigned::generate()?;
         generated_sha256 = Some(certificate.sha256_hex());
+        generated = Some(
+            SslIdentity::new(vec![certificate.clone()], key.clone())
+                .map_err(|e| anyhow!("the generated certificate: {}", e.message()))?,
+        );
         configuration
             .set_local_certificate_chain(vec![certificate])
             .set_private_key(key);
     }
+    let credentials = CredentialSources {
+        cert: args.tls.cert.clone(),
+        key: args.tls.key.clone(),
+        pass: args.tls.pass.as_deref().map(os_bytes),
+        ocsp_response: args.ocsp_response.clone(),
+        sni: args
+            .sni
+            .iter()
+            .map(|entry| SniSource::parse(entry))
+            .collect::<Result<Vec<_>>>()?,
+        generated,
+    };
+    for (name, identity) in credentials.load_server_names()? {
+        configuration
+            .add_server_name_certificate(&name, identity)
+            .map_err(|e| anyhow!("--sni `{name}`: {}", e.message()))?;
+    }
     try_session(&configuration, None)?;
+    if let Some(file) = &args.write_cert {
+        let pem = configuration
+            .local_certificate()
+            .map(SslCertificate::to_pem)
+            .unwrap_or_default();
+        std::fs::write(file, pem).map_err(|e| anyhow!("--write-cert `{}`: {e}", file.display()))?;
+    }
 
     Ok(ServePlan {
         host,
         port,
         configuration,
         generated_sha256,
+        credentials,
         starttls: args.starttls,
         psk,
         warnings,
@@ -197,19 +215,112 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
     })
 }
 
-/// Selects the backend, when one is named.
-pub fn select_backend(name: Option<&str>) -> Result<()> {
-    let Some(name) = name else { return Ok(()) };
-    if !backend::available_backends().contains(&name) {
+/// A DER OCSP response, stapled as is; a garbage file is refused.
+fn ocsp_file(file: &Path) -> Result<Vec<u8>> {
+    let der =
+        std::fs::read(file).map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
+    if der.len() > 1024 * 1024 || der.first() != Some(&0x30) {
         bail!(
-            "--backend {name}: no such backend (available: {})",
-            backend::available_backends().join(", ")
+            "--ocsp-response `{}`: not a DER OCSP response",
+            file.display()
         );
     }
-    if !backend::set_active_backend(name) {
-        bail!("--backend {name}: the backend cannot be selected");
+    Ok(der)
+}
+
+/// The files `serve` takes its certificates, keys and OCSP staple from; read at start and
+/// again on SIGHUP.
+#[derive(Clone, Debug)]
+pub struct CredentialSources {
+    /// `--cert`.
+    pub cert: Option<PathBuf>,
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    /// `--pass`, for every key.
+    pub pass: Option<Vec<u8>>,
+    /// `--ocsp-response`.
+    pub ocsp_response: Option<PathBuf>,
+    /// `--sni` entries.
+    pub sni: Vec<SniSource>,
+    /// The generated certificate, when there is no `--cert` (kept over reloads).
+    pub generated: Option<SslIdentity>,
+}
+
+/// One `--sni NAME=CERTFILE,KEYFILE`.
+#[derive(Clone, Debug)]
+pub struct SniSource {
+    /// The server name or `*.` wildcard.
+    pub name: String,
+    /// Its certificate chain file.
+    pub cert: PathBuf,
+    /// Its key file.
+    pub key: PathBuf,
+}
+
+impl SniSource {
+    fn parse(entry: &str) -> Result<SniSource> {
+        let Some((name, files)) = entry.split_once('=') else {
+            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+        };
+        let Some((cert, key)) = files.split_once(',') else {
+            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+        };
+        if name.is_empty() || cert.is_empty() || key.is_empty() {
+            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+        }
+        Ok(SniSource {
+            name: name.to_string(),
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        })
     }
-    Ok(())
+}
+
+impl CredentialSources {
+    fn identity(&self, cert: &Path, key: &Path, option: &str) -> Result<SslIdentity> {
+        let chain = certificates(cert, option)?;
+        let key = SslKey::from_file(key, self.pass.as_deref())
+            .map_err(|e| anyhow!("{option}: {}", e.message()))?;
+        SslIdentity::new(chain, key).map_err(|e| anyhow!("{option}: {}", e.message()))
+    }
+
+    /// The `--sni` identities, read from their files.
+    fn load_server_names(&self) -> Result<Vec<(String, SslIdentity)>> {
+        self.sni
+            .iter()
+            .map(|entry| {
+                let option = format!("--sni `{}`", entry.name);
+                Ok((
+                    entry.name.clone(),
+                    self.identity(&entry.cert, &entry.key, &option)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every certificate, key and staple, read from the files now.
+    pub fn load(&self) -> Result<ServerCredentials> {
+        let identity = match (&self.cert, &self.key, &self.generated) {
+            (Some(cert), Some(key), _) => self.identity(cert, key, "--cert/--key")?,
+            (_, _, Some(generated)) => generated.clone(),
+            _ => bail!("no certificate to serve"),
+        };
+        let staple = self.ocsp_response.as_deref().map(ocsp_file).transpose()?;
+        let mut credentials = ServerCredentials::new(identity.with_ocsp_response(staple));
+        for (name, identity) in self.load_server_names()? {
+            credentials
+                .add_server_name(&name, identity)
+                .map_err(|e| anyhow!("--sni `{name}`: {}", e.message()))?;
+        }
+        Ok(credentials)
+    }
+}
+
+/// Selects the backend, when one is named; the library's refusal says why (unknown name,
+/// not compiled in, already in use).
+pub fn select_backend(name: Option<&str>) -> Result<()> {
+    let Some(name) = name else { return Ok(()) };
+    backend::set_active_backend(name).map_err(|e| anyhow!("--backend {name}: {e}"))
 }
 
 /// The TLS 1.3 suites of a PSK server, SHA-256 ones first.
@@ -262,15 +373,10 @@ fn tls_configuration(tls: &TlsArgs) -> Result<SslConfiguration> {
         configuration.set_protocol(protocol_of(protocol)?);
     }
     if let Some(verify) = tls.verify {
-        configuration.set_peer_verify_mode(match verify {
-            VerifyArg::None => PeerVerifyMode::VerifyNone,
-            VerifyArg::Query => PeerVerifyMode::QueryPeer,
-            VerifyArg::Verify => PeerVerifyMode::VerifyPeer,
-            VerifyArg::Auto => PeerVerifyMode::AutoVerifyPeer,
-        });
+        configuration.set_peer_verify_mode(verify);
         // `serve --verify verify` *requires* a client certificate (the contract): a client
         // without one is refused inside the handshake, with an alert it can see.
-        configuration.set_missing_certificate_is_fatal(matches!(verify, VerifyArg::Verify));
+        configuration.set_missing_certificate_is_fatal(verify == PeerVerifyMode::VerifyPeer);
     }
     for file in &tls.cafile {
         configuration.add_ca_certificates(certificates(file, "--cafile")?);
@@ -332,17 +438,7 @@ fn ciphers(configuration: &mut SslConfiguration, list: &str) -> Result<()> {
     Ok(())
 }
 
-fn protocol_of(protocol: ProtocolArg) -> Result<SslProtocol> {
-    let chosen = match protocol {
-        ProtocolArg::Secure => SslProtocol::SecureProtocols,
-        ProtocolArg::Tls10 => SslProtocol::TlsV1_0,
-        ProtocolArg::Tls11 => SslProtocol::TlsV1_1,
-        ProtocolArg::Tls12 => SslProtocol::TlsV1_2,
-        ProtocolArg::Tls13 => SslProtocol::TlsV1_3,
-        ProtocolArg::Tls12Plus => SslProtocol::TlsV1_2OrLater,
-        ProtocolArg::Tls13Plus => SslProtocol::TlsV1_3OrLater,
-        ProtocolArg::Any => SslProtocol::AnyProtocol,
-    };
+fn protocol_of(chosen: SslProtocol) -> Result<SslProtocol> {
     if !backend::is_protocol_supported(chosen, None) {
         bail!(
             "--protocol: the {} backend does not offer {chosen}",
@@ -360,12 +456,20 @@ fn ciphers_fit_protocol(configuration: &SslConfiguration) -> Result<()> {
         return Ok(());
     };
     let supported = SslConfiguration::supported_ciphers();
+    // A TLS 1.3 suite works in TLS 1.3 only; an older one from the version it names (the
+    // OpenSSL backend's CBC suites say TLS 1.0) up to TLS 1.2.
     let fits = configuration.ciphers().iter().any(|chosen| {
         supported
             .iter()
             .filter(|s| s.name() == chosen.name())
             .filter_map(|s| s.protocol().version_range())
-            .any(|(version, _)| lowest <= version && version <= highest)
+            .any(|(version, _)| {
+                if version >= TlsVersion::Tls13 {
+                    highest >= TlsVersion::Tls13
+                } else {
+                    version <= highest && lowest <= TlsVersion::Tls12
+                }
+            })
     });
     if !fits {
         bail!("--ciphers: none of these ciphers can be used with protocol {protocol}");

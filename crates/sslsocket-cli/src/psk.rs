@@ -52,7 +52,7 @@ impl Psk {
 /// Hex digits (either case) into bytes; anything else, or an odd count, is bad input.
 fn hex_decode(text: &str) -> Result<Zeroizing<Vec<u8>>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         bail!("--psk-key: expected hex digits in pairs (an odd number of digits was given)");
     }
     let mut key = Zeroizing::new(Vec::with_capacity(digits.len() / 2));

@@ -93,8 +93,8 @@ impl CertificateJson {
             subject: cert.subject_rfc4514(),
             issuer: cert.issuer_rfc4514(),
             serial: cert.serial_number(),
-            not_before: rfc3339(cert.effective_date()),
-            not_after: rfc3339(cert.expiry_date()),
+            not_before: rfc3339(cert.effective_date_unix()),
+            not_after: rfc3339(cert.expiry_date_unix()),
             sha256: cert.sha256_hex(),
             self_signed: cert.is_self_signed(),
             san: cert
@@ -172,7 +172,7 @@ struct ErrorJson {
 impl ErrorJson {
     fn of(error: &SslError) -> ErrorJson {
         ErrorJson {
-            error: error.error().name(),
+            error: error.error().name().to_string(),
             certificate: error.certificate().map(|c| ErrorCertificateJson {
                 subject: c.subject_rfc4514(),
                 sha256: c.sha256_hex(),
@@ -286,6 +286,8 @@ pub fn client_json(socket: &impl Reported, outcome: &Outcome) -> ClientJson {
 pub struct ServerJson {
     event: &'static str,
     peer: Option<String>,
+    /// The server name the client sent (SNI), `null` if none.
+    sni: Option<String>,
     protocol: String,
     cipher: Option<CipherJson>,
     alpn: Option<String>,
@@ -307,6 +309,7 @@ pub fn server_json(socket: &impl Reported, outcome: &Outcome) -> ServerJson {
             "failed"
         },
         peer: socket.peer_address().map(|a| a.to_string()),
+        sni: socket.core().requested_server_name().map(str::to_string),
         protocol: facts.protocol,
         cipher: facts.cipher,
         alpn: facts.alpn,
@@ -369,8 +372,8 @@ fn session_text(out: &mut String, socket: &impl Reported) {
             let _ = writeln!(
                 out,
                 "  valid: {} to {}",
-                rfc3339(leaf.effective_date()),
-                rfc3339(leaf.expiry_date())
+                rfc3339(leaf.effective_date_unix()),
+                rfc3339(leaf.expiry_date_unix())
             );
             let _ = writeln!(out, "  sha256: {}", leaf.sha256_hex());
             let more = socket.core().peer_certificate_chain().len() - 1;
@@ -448,6 +451,9 @@ pub fn server_text(socket: &impl Reported, outcome: &Outcome) -> String {
         "{peer}: {state}, received {} bytes",
         outcome.received_bytes
     );
+    if let Some(name) = socket.core().requested_server_name() {
+        let _ = writeln!(out, "  sni: {name}");
+    }
     if outcome.encrypted || !socket.core().peer_certificate_chain().is_empty() {
         for line in session_lines(socket) {
             let _ = writeln!(out, "  {line}");
@@ -532,8 +538,8 @@ pub fn certificate_text(cert: &SslCertificate) -> String {
     let _ = writeln!(out, "  display name: {}", cert.issuer_display_name());
     let _ = writeln!(out, "serial: {}", cert.serial_number());
     let _ = writeln!(out, "version: {}", cert.version());
-    let _ = writeln!(out, "not before: {}", rfc3339(cert.effective_date()));
-    let _ = writeln!(out, "not after: {}", rfc3339(cert.expiry_date()));
+    let _ = writeln!(out, "not before: {}", rfc3339(cert.effective_date_unix()));
+    let _ = writeln!(out, "not after: {}", rfc3339(cert.expiry_date_unix()));
     let _ = writeln!(out, "sha256: {}", cert.sha256_hex());
     let _ = writeln!(out, "sha1: {}", cert.digest_hex(DigestAlgorithm::Sha1));
     let _ = writeln!(out, "self-signed: {}", cert.is_self_signed());

@@ -113,6 +113,10 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
             };
         }
     };
+    // Before the first line: a SIGHUP from then on reloads, never ends the process.
+    if let Err(error) = reload_on_hangup(&server, &plan) {
+        report::error_line(&format!("warning: SIGHUP will not reload: {error}"));
+    }
     announce(&plan, server.local_addr());
 
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -175,6 +179,61 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
             }
         }
     }
+}
+
+/// `{"event":"reloaded"}`.
+#[derive(serde::Serialize)]
+struct ReloadedJson {
+    event: &'static str,
+}
+
+/// `{"event":"reload_failed","error":"..."}`.
+#[derive(serde::Serialize)]
+struct ReloadFailedJson {
+    event: &'static str,
+    error: String,
+}
+
+/// On SIGHUP: reads every certificate, key and OCSP file again and hands them to the
+/// server (handshakes that start afterwards use them; open connections keep theirs); on
+/// any failure, says so and keeps what it had.
+#[cfg(unix)]
+fn reload_on_hangup(server: &SslServer, plan: &ServePlan) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup())?;
+    let handle = server.reload_handle();
+    let sources = plan.credentials.clone();
+    let json = plan.json;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let sources = sources.clone();
+            let handle = handle.clone();
+            // File reads and key parsing: off the runtime's workers.
+            let result = tokio::task::spawn_blocking(move || {
+                let credentials = sources.load()?;
+                handle
+                    .reload(&credentials)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("reloading stopped: {e}")));
+            match (result, json) {
+                (Ok(()), true) => report::print_json(&ReloadedJson { event: "reloaded" }),
+                (Ok(()), false) => report::print_text("reloaded\n"),
+                (Err(error), true) => report::print_json(&ReloadFailedJson {
+                    event: "reload_failed",
+                    error: format!("{error:#}"),
+                }),
+                (Err(error), false) => report::print_text(&format!("reload failed: {error:#}\n")),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_server: &SslServer, _plan: &ServePlan) -> io::Result<()> {
+    Ok(())
 }
 
 /// Waits for a free handshake slot, then for the next connection.

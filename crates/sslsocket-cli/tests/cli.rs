@@ -725,3 +725,39 @@ fn cert_backends_and_demo() -> TestResult {
     assert!(out.stdout.contains("hello from sslsocket demo"), "{out}");
     Ok(())
 }
+
+#[test]
+fn verify_none_reports_no_errors_on_either_backend() -> TestResult {
+    // Qt: a peer that is not verified has no verification errors. The generated
+    // certificate is self-signed and names localhost, so a verifying client would find
+    // SelfSignedCertificate (and a host name mismatch for "example.invalid").
+    let serve = Serve::start(&os_args![])?;
+    let backends: &[&str] = if cfg!(feature = "openssl") {
+        &["rustls", "openssl"]
+    } else {
+        &["rustls"]
+    };
+    for backend in backends {
+        let out = run(&os_args![
+            "connect",
+            serve.address,
+            "--verify",
+            "none",
+            "--peer-name",
+            "example.invalid",
+            "--no-system-ca",
+            "--backend",
+            backend,
+            "--json"
+        ])?;
+        assert_eq!(exit_code(&out), Some(0), "{backend}: {out}");
+        let r = report(&out)?;
+        assert_eq!(r["encrypted"], true, "{backend}: {r}");
+        assert_eq!(r["errors"], serde_json::json!([]), "{backend}: {r}");
+        assert_eq!(
+            r["peer_certificate_chain"][0]["self_signed"], true,
+            "{backend}: {r}"
+        );
+    }
+    Ok(())
+}

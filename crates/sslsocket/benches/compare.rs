@@ -389,7 +389,7 @@ fn runtime() -> BenchResult<tokio::runtime::Runtime> {
 // ----- one section ---------------------------------------------------------------------
 
 fn run_section(section: Section, pki: &Pki) -> BenchResult<String> {
-    if section == Section::Openssl && !sslsocket::backend::set_active_backend("openssl") {
+    if section == Section::Openssl && sslsocket::backend::set_active_backend("openssl").is_err() {
         return Err("the OpenSSL backend is not available".into());
     }
     let setup = Setup::new(section, pki)?;
@@ -412,7 +412,11 @@ fn run_section(section: Section, pki: &Pki) -> BenchResult<String> {
     for round in 0..runs {
         eprintln!("{:?} section: round {}/{runs}", section, round + 1);
         // Alternate the order, so no variant always runs first after a pause.
-        let order = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        let order = if round.is_multiple_of(2) {
+            [0, 1, 2]
+        } else {
+            [2, 1, 0]
+        };
         for (w, workload) in workloads.iter().enumerate() {
             for variant in order {
                 let sample = run_sample(&setup, &runtime, variant, *workload)?;
@@ -1309,7 +1313,7 @@ fn idle_client(
 /// established) with `rss KIB`; exits when its stdin ends.
 fn memory_server() -> BenchResult<()> {
     let section = Section::current();
-    if section == Section::Openssl && !sslsocket::backend::set_active_backend("openssl") {
+    if section == Section::Openssl && sslsocket::backend::set_active_backend("openssl").is_err() {
         return Err("the OpenSSL backend is not available".into());
     }
     let pki = Pki::get()?;

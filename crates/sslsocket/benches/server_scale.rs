@@ -102,7 +102,11 @@ fn main() -> BenchResult<()> {
         CONCURRENCY.iter().map(|_| Default::default()).collect();
     for round in 0..runs {
         eprintln!("server_scale: round {}/{runs}", round + 1);
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let order = if round.is_multiple_of(2) {
+            [0, 1]
+        } else {
+            [1, 0]
+        };
         for (c, concurrency) in CONCURRENCY.iter().enumerate() {
             for server in order {
                 let pid = workers[server].pid();

@@ -27,7 +27,7 @@ pub(crate) fn supported_ciphers() -> Vec<crate::cert::SslCipher> {
                 rustls::ProtocolVersion::TLSv1_3 => crate::enums::SslProtocol::TlsV1_3,
                 _ => crate::enums::SslProtocol::TlsV1_2,
             };
-            crate::cert::SslCipher::from_name(&suite_name(*suite), protocol)
+            crate::cert::SslCipher::from_table(&suite_name(*suite), protocol)
         })
         .collect()
 }
@@ -72,7 +72,7 @@ pub(crate) fn provider_for(
             })
             .collect();
         if custom.cipher_suites.is_empty() {
-            return Err(crate::error::ConfigError::new(
+            return Err(crate::error::ConfigError::unsupported(
                 "none of the ciphers is supported by the rustls backend",
             ));
         }
@@ -89,7 +89,7 @@ pub(crate) fn provider_for(
             })
             .collect();
         if custom.kx_groups.is_empty() {
-            return Err(crate::error::ConfigError::new(
+            return Err(crate::error::ConfigError::unsupported(
                 "none of the key exchange groups is supported by the rustls backend",
             ));
         }

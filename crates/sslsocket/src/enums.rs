@@ -3,8 +3,98 @@
 //! Variant spellings are kept verbatim (`SslClientMode`, `VerifyPeer`, `TlsV1_3`,
 //! `SslHandshakeFailedError`): the command line's JSON and users' scripts print them, and
 //! Qt users search for them.
+//!
+//! Every enumeration has `name()` (the variant name, `&'static str`), `Display` (the same
+//! name) and `FromStr` (the name back; [`SslProtocol`] and [`PeerVerifyMode`] also take
+//! the short forms the command line uses, `tls1.2+`, `verify`).
+//!
+//! Which enums are `#[non_exhaustive]`: those that name kinds, events or states that Qt
+//! or TLS may grow (errors, socket states, protocol selections, alerts, socket options),
+//! so a new variant is not a breaking change. The small closed choices an application
+//! matches on to decide what to do stay exhaustive, so that a `match` needs no wildcard
+//! arm that would hide a mistake: [`SslMode`] (client, server or neither),
+//! [`PeerVerifyMode`] (Qt's four modes), [`PauseMode`] and [`AlertLevel`] (warning or
+//! fatal, as TLS defines them).
 
-use std::fmt;
+use std::str::FromStr;
+
+/// A string that names no variant of an enumeration (`"tls1.4".parse::<SslProtocol>()`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}` is not a {type_name} (expected one of: {expected})")]
+pub struct ParseEnumError {
+    type_name: &'static str,
+    input: String,
+    expected: String,
+}
+
+impl ParseEnumError {
+    pub(crate) fn new<T: Copy + Into<&'static str>>(
+        type_name: &'static str,
+        input: &str,
+        all: &[T],
+    ) -> ParseEnumError {
+        let expected: Vec<&'static str> = all.iter().map(|v| (*v).into()).collect();
+        ParseEnumError {
+            type_name,
+            input: input.to_string(),
+            expected: expected.join(", "),
+        }
+    }
+
+    /// The enumeration's name (`"SslProtocol"`).
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// The text that did not parse.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+/// `name()`, `ALL`, `Display`, `FromStr` (exact variant names) and `Into<&'static str>`
+/// for an enumeration whose variant names are its public spelling.
+macro_rules! variant_names {
+    ($ty:ident, $n:literal, [$($v:ident),+ $(,)?]) => {
+        $crate::enums::variant_names!(@names $ty, $n, [$($v),+]);
+        impl std::str::FromStr for $ty {
+            type Err = $crate::enums::ParseEnumError;
+            fn from_str(s: &str) -> Result<$ty, Self::Err> {
+                $ty::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.name() == s)
+                    .ok_or_else(|| {
+                        $crate::enums::ParseEnumError::new(stringify!($ty), s, &$ty::ALL)
+                    })
+            }
+        }
+    };
+    (@names $ty:ident, $n:literal, [$($v:ident),+ $(,)?]) => {
+        impl $ty {
+            /// Every variant, in declaration order.
+            pub const ALL: [$ty; $n] = [$($ty::$v),+];
+
+            /// The variant name (Qt's spelling), as the command line and its JSON print it.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($ty::$v => stringify!($v)),+
+                }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl From<$ty> for &'static str {
+            fn from(value: $ty) -> &'static str {
+                value.name()
+            }
+        }
+    };
+}
+pub(crate) use variant_names;
 
 /// Which side of TLS a socket plays (Qt's `QSslSocket::SslMode`).
 ///
@@ -23,6 +113,7 @@ pub enum SslMode {
 }
 
 /// The connection state (Qt's `QAbstractSocket::SocketState`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum SocketState {
     /// Not connected.
@@ -66,6 +157,7 @@ impl PeerVerifyMode {
 
 /// Protocol version selection (Qt's `QSsl::SslProtocol`).
 #[allow(non_camel_case_types)]
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum SslProtocol {
     /// TLS 1.0 only (only on backends that still offer it).
@@ -122,13 +214,8 @@ impl SslProtocol {
     }
 }
 
-impl fmt::Display for SslProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
 /// One TLS protocol version, ordered from oldest to newest.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TlsVersion {
     /// TLS 1.0.
@@ -144,6 +231,7 @@ pub enum TlsVersion {
 /// Socket errors under Qt's names (Qt's `QAbstractSocket::SocketError`).
 ///
 /// `error()` on a socket returns the last one; the command line prints the variant name.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum SocketError {
     /// The peer refused the connection (or timed out).
@@ -183,14 +271,9 @@ pub enum SocketError {
     UnknownSocketError,
 }
 
-impl fmt::Display for SocketError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
 /// TCP socket options that can be set on the plain socket (Qt's
 /// `QAbstractSocket::SocketOption`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SocketOption {
     /// `TCP_NODELAY`: disable Nagle's algorithm. On by default for every TCP socket the
@@ -225,6 +308,7 @@ pub enum AlertLevel {
 
 /// A TLS alert description (Qt's `QSsl::AlertType`), with the RFC's code points.
 #[allow(missing_docs)]
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AlertType {
     CloseNotify,
@@ -315,4 +399,221 @@ pub struct Alert {
     pub kind: AlertType,
     /// A readable description, as the backend words it.
     pub description: String,
+}
+
+variant_names!(SslMode, 3, [UnencryptedMode, SslClientMode, SslServerMode]);
+variant_names!(
+    SocketState,
+    5,
+    [
+        UnconnectedState,
+        HostLookupState,
+        ConnectingState,
+        ConnectedState,
+        ClosingState,
+    ]
+);
+variant_names!(@names PeerVerifyMode, 4, [VerifyNone, QueryPeer, VerifyPeer, AutoVerifyPeer]);
+variant_names!(
+    @names SslProtocol,
+    11,
+    [
+        TlsV1_0,
+        TlsV1_1,
+        TlsV1_2,
+        TlsV1_3,
+        TlsV1_0OrLater,
+        TlsV1_1OrLater,
+        TlsV1_2OrLater,
+        TlsV1_3OrLater,
+        AnyProtocol,
+        SecureProtocols,
+        UnknownProtocol,
+    ]
+);
+variant_names!(TlsVersion, 4, [Tls10, Tls11, Tls12, Tls13]);
+variant_names!(
+    SocketError,
+    17,
+    [
+        ConnectionRefusedError,
+        RemoteHostClosedError,
+        HostNotFoundError,
+        SocketAccessError,
+        SocketResourceError,
+        SocketTimeoutError,
+        DatagramTooLargeError,
+        NetworkError,
+        AddressInUseError,
+        SocketAddressNotAvailableError,
+        UnsupportedSocketOperationError,
+        SslHandshakeFailedError,
+        OperationError,
+        SslInternalError,
+        SslInvalidUserDataError,
+        TemporaryError,
+        UnknownSocketError,
+    ]
+);
+variant_names!(SocketOption, 2, [LowDelayOption, KeepAliveOption]);
+variant_names!(PauseMode, 2, [PauseNever, PauseOnSslErrors]);
+variant_names!(AlertLevel, 3, [Warning, Fatal, Unknown]);
+variant_names!(
+    AlertType,
+    34,
+    [
+        CloseNotify,
+        UnexpectedMessage,
+        BadRecordMac,
+        RecordOverflow,
+        DecompressionFailure,
+        HandshakeFailure,
+        NoCertificate,
+        BadCertificate,
+        UnsupportedCertificate,
+        CertificateRevoked,
+        CertificateExpired,
+        CertificateUnknown,
+        IllegalParameter,
+        UnknownCa,
+        AccessDenied,
+        DecodeError,
+        DecryptError,
+        ExportRestriction,
+        ProtocolVersion,
+        InsufficientSecurity,
+        InternalError,
+        InappropriateFallback,
+        UserCancelled,
+        NoRenegotiation,
+        MissingExtension,
+        UnsupportedExtension,
+        CertificateUnobtainable,
+        UnrecognizedName,
+        BadCertificateStatusResponse,
+        BadCertificateHashValue,
+        UnknownPskIdentity,
+        CertificateRequired,
+        NoApplicationProtocol,
+        UnknownAlertMessage,
+    ]
+);
+
+impl SslProtocol {
+    /// The short form the command line takes (`--protocol tls1.2+`), for the selections
+    /// that have one: `secure`, `any`, `tls1.0` ... `tls1.3`, `tls1.0+` ... `tls1.3+`.
+    pub const fn short_name(self) -> Option<&'static str> {
+        Some(match self {
+            SslProtocol::TlsV1_0 => "tls1.0",
+            SslProtocol::TlsV1_1 => "tls1.1",
+            SslProtocol::TlsV1_2 => "tls1.2",
+            SslProtocol::TlsV1_3 => "tls1.3",
+            SslProtocol::TlsV1_0OrLater => "tls1.0+",
+            SslProtocol::TlsV1_1OrLater => "tls1.1+",
+            SslProtocol::TlsV1_2OrLater => "tls1.2+",
+            SslProtocol::TlsV1_3OrLater => "tls1.3+",
+            SslProtocol::AnyProtocol => "any",
+            SslProtocol::SecureProtocols => "secure",
+            SslProtocol::UnknownProtocol => return None,
+        })
+    }
+}
+
+/// Qt's variant name (`TlsV1_2OrLater`) or the short form (`tls1.2+`, see
+/// [`SslProtocol::short_name`]); `UnknownProtocol` parses only by its name.
+impl FromStr for SslProtocol {
+    type Err = ParseEnumError;
+
+    fn from_str(s: &str) -> Result<SslProtocol, ParseEnumError> {
+        SslProtocol::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == s || p.short_name() == Some(s))
+            .ok_or_else(|| {
+                let short: Vec<&'static str> = SslProtocol::ALL
+                    .iter()
+                    .filter_map(|p| p.short_name())
+                    .collect();
+                ParseEnumError::new("SslProtocol", s, &short)
+            })
+    }
+}
+
+impl PeerVerifyMode {
+    /// The short form the command line takes (`--verify query`): `none`, `query`,
+    /// `verify`, `auto`.
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            PeerVerifyMode::VerifyNone => "none",
+            PeerVerifyMode::QueryPeer => "query",
+            PeerVerifyMode::VerifyPeer => "verify",
+            PeerVerifyMode::AutoVerifyPeer => "auto",
+        }
+    }
+}
+
+/// Qt's variant name (`VerifyPeer`) or the short form (`verify`, see
+/// [`PeerVerifyMode::short_name`]).
+impl FromStr for PeerVerifyMode {
+    type Err = ParseEnumError;
+
+    fn from_str(s: &str) -> Result<PeerVerifyMode, ParseEnumError> {
+        PeerVerifyMode::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name() == s || m.short_name() == s)
+            .ok_or_else(|| {
+                let short = PeerVerifyMode::ALL.map(PeerVerifyMode::short_name);
+                ParseEnumError::new("PeerVerifyMode", s, &short)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_parses_back_to_its_variant() -> Result<(), ParseEnumError> {
+        for p in SslProtocol::ALL {
+            assert_eq!(p.name().parse::<SslProtocol>()?, p);
+            assert_eq!(p.to_string(), format!("{p:?}"));
+            if let Some(short) = p.short_name() {
+                assert_eq!(short.parse::<SslProtocol>()?, p);
+            }
+        }
+        for m in PeerVerifyMode::ALL {
+            assert_eq!(m.name().parse::<PeerVerifyMode>()?, m);
+            assert_eq!(m.short_name().parse::<PeerVerifyMode>()?, m);
+        }
+        for e in SocketError::ALL {
+            assert_eq!(e.name().parse::<SocketError>()?, e);
+            assert_eq!(e.name(), format!("{e:?}"));
+        }
+        for a in AlertType::ALL {
+            assert_eq!(a.name().parse::<AlertType>()?, a);
+            assert_eq!(a.name(), format!("{a:?}"));
+        }
+        for s in SocketState::ALL {
+            assert_eq!(s.name().parse::<SocketState>()?, s);
+        }
+        for m in SslMode::ALL {
+            assert_eq!(m.name().parse::<SslMode>()?, m);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_that_lists_the_names() -> Result<(), &'static str> {
+        let e = "tls1.4"
+            .parse::<SslProtocol>()
+            .err()
+            .ok_or("tls1.4 parsed as a protocol")?;
+        assert_eq!(e.type_name(), "SslProtocol");
+        assert_eq!(e.input(), "tls1.4");
+        assert!(e.to_string().contains("tls1.3+"), "{e}");
+        assert!("verifypeer".parse::<PeerVerifyMode>().is_err());
+        assert!("".parse::<SocketError>().is_err());
+        Ok(())
+    }
 }

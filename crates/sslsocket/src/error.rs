@@ -106,26 +106,158 @@ impl From<Error> for io::Error {
     }
 }
 
+/// What kind of problem a [`ConfigError`] is, for code that reacts to some of them (ask
+/// for the passphrase again, report a missing file) without reading the message.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigErrorKind {
+    /// A file or directory could not be read; the [`std::io::Error`] is the `source()`.
+    Io,
+    /// The data is not what it should be: malformed PEM, DER, PKCS#8, PKCS#12, a file
+    /// over its size limit.
+    Malformed,
+    /// The key is encrypted and no passphrase was given.
+    PassphraseRequired,
+    /// The passphrase is wrong (or the encrypted data is corrupt: the two cannot be told
+    /// apart).
+    WrongPassphrase,
+    /// The private key does not belong to the certificate.
+    KeyMismatch,
+    /// Valid, but not something this backend (or this library) can do: a cipher, a
+    /// protocol version, a key encryption scheme, a feature.
+    Unsupported,
+    /// A setting is invalid or inconsistent with another (an empty list, an ALPN name
+    /// over 255 bytes, a host name TLS cannot send).
+    InvalidSetting,
+    /// Anything else; the message says what.
+    Other,
+}
+
+impl ConfigErrorKind {
+    /// The variant name (`"WrongPassphrase"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ConfigErrorKind::Io => "Io",
+            ConfigErrorKind::Malformed => "Malformed",
+            ConfigErrorKind::PassphraseRequired => "PassphraseRequired",
+            ConfigErrorKind::WrongPassphrase => "WrongPassphrase",
+            ConfigErrorKind::KeyMismatch => "KeyMismatch",
+            ConfigErrorKind::Unsupported => "Unsupported",
+            ConfigErrorKind::InvalidSetting => "InvalidSetting",
+            ConfigErrorKind::Other => "Other",
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Bad configuration or input data supplied by the application.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+///
+/// `Display` names the thing and what is wrong with it, one level; an operating-system
+/// error that caused it is the [`source()`](std::error::Error::source), and
+/// [`message()`](Self::message) is the whole story on one line, cause included, for reports.
+#[derive(Clone, Debug)]
 pub struct ConfigError {
+    kind: ConfigErrorKind,
+    context: String,
     message: String,
+    source: Option<Arc<io::Error>>,
 }
 
 impl ConfigError {
-    /// A configuration error with this message (lower case, names the thing).
+    /// A configuration error with this message (lower case, names the thing), of kind
+    /// [`ConfigErrorKind::Other`].
     pub fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError::with_kind(ConfigErrorKind::Other, message)
+    }
+
+    /// A configuration error of this kind.
+    pub fn with_kind(kind: ConfigErrorKind, message: impl Into<String>) -> ConfigError {
+        let message = message.into();
         ConfigError {
-            message: message.into(),
+            kind,
+            context: message.clone(),
+            message,
+            source: None,
         }
     }
 
-    /// The message.
+    /// Malformed data ([`ConfigErrorKind::Malformed`]).
+    pub(crate) fn malformed(message: impl Into<String>) -> ConfigError {
+        ConfigError::with_kind(ConfigErrorKind::Malformed, message)
+    }
+
+    /// Something this backend or library cannot do ([`ConfigErrorKind::Unsupported`]).
+    pub(crate) fn unsupported(message: impl Into<String>) -> ConfigError {
+        ConfigError::with_kind(ConfigErrorKind::Unsupported, message)
+    }
+
+    /// An invalid setting ([`ConfigErrorKind::InvalidSetting`]).
+    pub(crate) fn invalid(message: impl Into<String>) -> ConfigError {
+        ConfigError::with_kind(ConfigErrorKind::InvalidSetting, message)
+    }
+
+    /// A file could not be read: kind [`ConfigErrorKind::Io`], `source` as the source.
+    pub fn io(context: impl Into<String>, source: io::Error) -> ConfigError {
+        let context = context.into();
+        ConfigError {
+            kind: ConfigErrorKind::Io,
+            message: format!("{context}: {source}"),
+            context,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The same error with another message (the kind and the source stay): how a caller
+    /// names the file or option the error came from.
+    pub fn context(mut self, prefix: impl std::fmt::Display) -> ConfigError {
+        self.context = format!("{prefix}: {}", self.context);
+        self.message = format!("{prefix}: {}", self.message);
+        self
+    }
+
+    /// What kind of problem this is.
+    pub fn kind(&self) -> ConfigErrorKind {
+        self.kind
+    }
+
+    /// The message, with the text of the cause (if any) appended: one line for reports.
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The operating-system error behind a [`ConfigErrorKind::Io`] error.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.source.as_deref()
+    }
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.context)
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Equal when kind and message are (an I/O source is compared by its text, in the message).
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &ConfigError) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for ConfigError {}
 
 /// A TLS-level failure: the handshake failed, an alert arrived, verification refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

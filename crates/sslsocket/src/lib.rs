@@ -84,9 +84,12 @@
 //! waits or moves bytes. Both sockets run over any transport (`SslSocket<S>`, TCP by
 //! default).
 //!
-//! The Qt → Rust name mapping is the README's table.
+//! More: [the guide](docs::guide) (clients, servers, STARTTLS, mutual TLS, hooks and pause,
+//! accepting one self-signed certificate narrowly, pinning, OCSP, backends) and the
+//! [Qt → Rust names](docs::qt_mapping).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
 pub mod blocking;
@@ -95,6 +98,7 @@ pub mod config;
 pub mod core;
 mod crypto;
 mod curve;
+pub mod docs;
 mod enums;
 mod error;
 pub mod ocsp;
@@ -102,6 +106,7 @@ pub mod prelude;
 mod socket_api;
 mod ssl_error;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 pub mod verify;
 
@@ -109,14 +114,17 @@ pub use cert::{
     AlternativeName, DhError, DigestAlgorithm, KeyAlgorithm, KeyType, Pkcs12Bundle, SslCertificate,
     SslCertificateExtension, SslCipher, SslDiffieHellmanParameters, SslKey, SubjectInfo,
 };
-pub use config::{SslConfiguration, SslOption};
+pub use config::{
+    CertificateRequest, ClientCertificateResolver, ReloadHandle, ServerCertificateResolver,
+    ServerCredentials, SslConfiguration, SslIdentity, SslOption,
+};
 pub use core::{PreSharedKeyAuthenticator, SslEvent, SslHooks, Verdict};
 pub use curve::SslEllipticCurve;
 pub use enums::{
-    Alert, AlertLevel, AlertType, PauseMode, PeerVerifyMode, SocketError, SocketOption,
-    SocketState, SslMode, SslProtocol, TlsVersion,
+    Alert, AlertLevel, AlertType, ParseEnumError, PauseMode, PeerVerifyMode, SocketError,
+    SocketOption, SocketState, SslMode, SslProtocol, TlsVersion,
 };
-pub use error::{ApiMisuse, ConfigError, Error, Result, TlsFailure};
+pub use error::{ApiMisuse, ConfigError, ConfigErrorKind, Error, Result, TlsFailure};
 pub use ocsp::{OcspCertificateStatus, OcspResponse, OcspRevocationReason};
 pub use socket_api::{Handshake, PendingDecision, SslSocketExt};
 pub use ssl_error::{IgnoreRule, SslError, SslErrorKind};

@@ -473,6 +473,12 @@ pub trait SslSocketExt: sealed::Driver {
         self.core_ref().ephemeral_key_group()
     }
 
+    /// On a server socket, the server name the client asked for (SNI) in the finished
+    /// handshake; `None` when it sent none, on a client, and before the handshake.
+    fn requested_server_name(&self) -> Option<&str> {
+        self.core_ref().requested_server_name()
+    }
+
     /// The name of the backend of this connection (`rustls`, `openssl`).
     fn backend_name(&self) -> Option<&'static str> {
         self.core_ref().backend_name()

@@ -50,51 +50,6 @@ pub enum SslErrorKind {
 }
 
 impl SslErrorKind {
-    /// Every kind, in Qt's order (`UnspecifiedError` last).
-    pub const ALL: [SslErrorKind; 38] = {
-        use SslErrorKind::*;
-        [
-            NoError,
-            UnableToGetIssuerCertificate,
-            UnableToDecryptCertificateSignature,
-            UnableToDecodeIssuerPublicKey,
-            CertificateSignatureFailed,
-            CertificateNotYetValid,
-            CertificateExpired,
-            InvalidNotBeforeField,
-            InvalidNotAfterField,
-            SelfSignedCertificate,
-            SelfSignedCertificateInChain,
-            UnableToGetLocalIssuerCertificate,
-            UnableToVerifyFirstCertificate,
-            CertificateRevoked,
-            InvalidCaCertificate,
-            PathLengthExceeded,
-            InvalidPurpose,
-            CertificateUntrusted,
-            CertificateRejected,
-            SubjectIssuerMismatch,
-            AuthorityIssuerSerialNumberMismatch,
-            NoPeerCertificate,
-            HostNameMismatch,
-            NoSslSupport,
-            CertificateBlacklisted,
-            CertificateStatusUnknown,
-            OcspNoResponseFound,
-            OcspMalformedRequest,
-            OcspMalformedResponse,
-            OcspInternalError,
-            OcspTryLater,
-            OcspSigRequred,
-            OcspUnauthorized,
-            OcspResponseCannotBeTrusted,
-            OcspResponseCertIdUnknown,
-            OcspResponseExpired,
-            OcspStatusUnknown,
-            UnspecifiedError,
-        ]
-    };
-
     /// Qt's numeric value (`UnspecifiedError` is -1).
     pub fn value(self) -> i32 {
         if self == SslErrorKind::UnspecifiedError {
@@ -106,14 +61,9 @@ impl SslErrorKind {
             .map_or(-1, |i| i as i32)
     }
 
-    /// The variant name (`"HostNameMismatch"`), as the command line prints it.
-    pub fn name(self) -> String {
-        format!("{self:?}")
-    }
-
-    /// The kind with this variant name, for `--ignore NAME`.
+    /// The kind with this variant name, for `--ignore NAME` (`FromStr` as an `Option`).
     pub fn from_name(name: &str) -> Option<SslErrorKind> {
-        SslErrorKind::ALL.iter().copied().find(|k| k.name() == name)
+        name.parse().ok()
     }
 
     /// Qt's error string for this kind.
@@ -173,11 +123,52 @@ impl SslErrorKind {
     }
 }
 
-impl fmt::Display for SslErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+// `ALL` (Qt's order, `UnspecifiedError` last), `name()` (`"HostNameMismatch"`), `Display`
+// (the name) and `FromStr`.
+crate::enums::variant_names!(
+    SslErrorKind,
+    38,
+    [
+        NoError,
+        UnableToGetIssuerCertificate,
+        UnableToDecryptCertificateSignature,
+        UnableToDecodeIssuerPublicKey,
+        CertificateSignatureFailed,
+        CertificateNotYetValid,
+        CertificateExpired,
+        InvalidNotBeforeField,
+        InvalidNotAfterField,
+        SelfSignedCertificate,
+        SelfSignedCertificateInChain,
+        UnableToGetLocalIssuerCertificate,
+        UnableToVerifyFirstCertificate,
+        CertificateRevoked,
+        InvalidCaCertificate,
+        PathLengthExceeded,
+        InvalidPurpose,
+        CertificateUntrusted,
+        CertificateRejected,
+        SubjectIssuerMismatch,
+        AuthorityIssuerSerialNumberMismatch,
+        NoPeerCertificate,
+        HostNameMismatch,
+        NoSslSupport,
+        CertificateBlacklisted,
+        CertificateStatusUnknown,
+        OcspNoResponseFound,
+        OcspMalformedRequest,
+        OcspMalformedResponse,
+        OcspInternalError,
+        OcspTryLater,
+        OcspSigRequred,
+        OcspUnauthorized,
+        OcspResponseCannotBeTrusted,
+        OcspResponseCertIdUnknown,
+        OcspResponseExpired,
+        OcspStatusUnknown,
+        UnspecifiedError,
+    ]
+);
 
 /// One verification error, tied to the certificate it concerns (Qt's `QSslError`).
 ///
@@ -236,6 +227,7 @@ impl SslError {
 /// Qt's `ignoreSslErrors(list)` matches kind *and* certificate exactly ([`IgnoreRule::Exact`]);
 /// the command line's `--ignore NAME` (no certificate) ignores a kind on any certificate
 /// ([`IgnoreRule::AnyCertificate`]).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum IgnoreRule {
     /// Ignore exactly this error: same kind and same certificate (or both without one).

@@ -31,11 +31,7 @@ const PEER_LIFETIME: Duration = Duration::from_secs(30);
 /// This process is the rustls side, whatever `SSLSOCKET_BACKEND` says: every test selects
 /// rustls before its first socket.
 fn use_rustls() -> TestResult {
-    if backend::set_active_backend("rustls") {
-        Ok(())
-    } else {
-        Err("the rustls backend could not be selected".into())
-    }
+    Ok(backend::set_active_backend("rustls")?)
 }
 
 fn trusting(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {

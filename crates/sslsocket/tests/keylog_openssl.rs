@@ -18,7 +18,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[test]
 fn the_openssl_backend_creates_its_key_log_file_with_mode_0600() -> TestResult {
-    if !backend::set_active_backend("openssl") {
+    if backend::set_active_backend("openssl").is_err() {
         return Err("the openssl backend could not be selected".into());
     }
     let pki = Pki::new()?;

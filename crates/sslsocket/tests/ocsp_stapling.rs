@@ -193,8 +193,14 @@ fn our_server_staples_and_can_replace_the_response_while_running() -> TestResult
         OcspCertificateStatus::Good
     );
 
-    // Replace the staple through the shared configuration: new handshakes see it.
-    server_cfg.set_ocsp_response(Some(revoked));
+    // A configuration is a plain value: changing the application's copy changes nothing
+    // in the running server.
+    server_cfg.set_ocsp_response(Some(revoked.clone()));
+    let socket = connect(stapling_client(&pki)?, port);
+    assert!(socket.is_encrypted(), "{:?}", socket.ssl_handshake_errors());
+
+    // Replace the staple through the server: new handshakes see it.
+    server.set_ocsp_response(Some(revoked))?;
     let socket = connect(stapling_client(&pki)?, port);
     assert!(!socket.is_encrypted());
     assert_eq!(

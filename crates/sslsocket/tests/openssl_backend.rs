@@ -27,11 +27,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Selects the OpenSSL backend for this process (allowed again and again, never after
 /// another backend was used).
 fn use_openssl() -> TestResult {
-    if backend::set_active_backend("openssl") {
-        Ok(())
-    } else {
-        Err("the openssl backend could not be selected".into())
-    }
+    Ok(backend::set_active_backend("openssl")?)
 }
 
 fn trusting(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
@@ -62,7 +58,7 @@ fn error_set(socket: &SslSocket) -> BTreeSet<(String, String)> {
         .iter()
         .map(|e| {
             (
-                e.error().name(),
+                e.error().name().to_string(),
                 e.certificate()
                     .map(SslCertificate::subject_rfc4514)
                     .unwrap_or_default(),
@@ -97,7 +93,7 @@ fn the_registry_lists_openssl_and_what_it_cannot_do() -> TestResult {
     ] {
         assert!(backend::is_feature_supported(feature, None), "{feature:?}");
     }
-    assert!(backend::set_active_backend("openssl"));
+    backend::set_active_backend("openssl")?;
     Ok(())
 }
 
@@ -185,7 +181,7 @@ fn a_self_signed_expired_wrong_host_leaf_gets_exactly_three_errors_on_itself() -
         SslErrorKind::HostNameMismatch,
     ]
     .into_iter()
-    .map(|k| (k.name(), subject.clone()))
+    .map(|k| (k.name().to_string(), subject.clone()))
     .collect();
     assert_eq!(error_set(&socket), expected);
     assert_eq!(socket.ssl_handshake_errors().len(), 3);
@@ -251,7 +247,7 @@ fn a_lone_leaf_of_an_unknown_issuer_gets_both_issuer_errors_on_the_leaf() -> Tes
         SslErrorKind::UnableToVerifyFirstCertificate,
     ]
     .into_iter()
-    .map(|k| (k.name(), subject.clone()))
+    .map(|k| (k.name().to_string(), subject.clone()))
     .collect();
     assert_eq!(error_set(&socket), expected);
     Ok(())

@@ -24,11 +24,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn use_openssl() -> TestResult {
-    if backend::set_active_backend("openssl") {
-        Ok(())
-    } else {
-        Err("the openssl backend could not be selected".into())
-    }
+    Ok(backend::set_active_backend("openssl")?)
 }
 
 /// A TLS 1.2 server configuration allowing only `TLS_DHE_RSA_WITH_AES_128_GCM_SHA256`.

@@ -22,11 +22,7 @@ type ThreadResult<T> = Result<T, String>;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn use_openssl() -> TestResult {
-    if backend::set_active_backend("openssl") {
-        Ok(())
-    } else {
-        Err("the openssl backend could not be selected".into())
-    }
+    Ok(backend::set_active_backend("openssl")?)
 }
 
 fn pattern(i: usize) -> u8 {

@@ -88,7 +88,7 @@ impl Pki {
 }
 
 fn unhex(text: &str) -> BenchResult<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err("odd hex length".into());
     }
     (0..text.len())

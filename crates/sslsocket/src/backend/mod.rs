@@ -9,6 +9,7 @@
 //! applies the same policy and neither backend imports the core.
 
 #[cfg(feature = "openssl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
 pub mod openssl;
 pub mod registry;
 pub mod rustls;
@@ -19,12 +20,13 @@ pub use registry::{
     active_backend, available_backends, backend_by_name, implemented_classes, is_class_implemented,
     is_feature_supported, is_protocol_supported, set_active_backend,
     ssl_library_build_version_number, ssl_library_build_version_string, ssl_library_version_number,
-    ssl_library_version_string, supported_features, supported_protocols, supports_ssl,
-    ImplementedClass, SupportedFeature,
+    ssl_library_version_string, supported_ciphers, supported_elliptic_curves, supported_features,
+    supported_protocols, supports_ssl, BackendError, ImplementedClass, SupportedFeature,
 };
 
-use crate::cert::SslCertificate;
+use crate::cert::{SslCertificate, SslCipher};
 use crate::config::SslConfiguration;
+use crate::curve::SslEllipticCurve;
 use crate::enums::{Alert, SslMode, SslProtocol};
 use crate::error::{ConfigError, TlsFailure};
 use crate::verify::{Outcome, Verification, VerifyPolicy};
@@ -41,9 +43,24 @@ pub trait Backend: Send + Sync + 'static {
     fn implemented_classes(&self) -> Vec<ImplementedClass>;
     /// The TLS library's version, as text.
     fn library_version_string(&self) -> String;
+    /// Every cipher suite this backend can use (what `SslConfiguration::set_ciphers`
+    /// accepts for it), TLS 1.3 suites first (Qt's `supportedCiphers()` for this backend).
+    fn supported_ciphers(&self) -> Vec<SslCipher>;
+    /// Every key exchange group this backend can use (Qt's `supportedEllipticCurves()`).
+    fn supported_elliptic_curves(&self) -> Vec<SslEllipticCurve>;
     /// One engine for one connection. Every configuration problem surfaces here, before
     /// a byte is sent.
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError>;
+    /// Builds (and caches on the configuration) what sessions in `mode` need, so a
+    /// configuration problem such as a key that does not match its certificate is found
+    /// now (a server's `bind`/`reload`), not at the first handshake.
+    fn prepare(
+        &self,
+        _mode: SslMode,
+        _configuration: &SslConfiguration,
+    ) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// What a backend needs to make a session.
@@ -72,9 +89,12 @@ pub struct Negotiated {
     pub alpn: Option<Vec<u8>>,
     /// Whether the session was resumed.
     pub resumed: bool,
+    /// On a server: the server name the client asked for (SNI), if it sent one.
+    pub server_name: Option<String>,
 }
 
 /// Something the engine reports besides bytes.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BackendNotice {
     /// We sent an alert.

@@ -4,9 +4,43 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::backend::Backend;
+use crate::cert::SslCipher;
+use crate::curve::SslEllipticCurve;
 use crate::enums::SslProtocol;
 
+/// Why [`set_active_backend`] refused a backend.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// No backend has this name.
+    #[error("no TLS backend named `{name}` (available: {})", available.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The backends compiled in.
+        available: Vec<&'static str>,
+    },
+    /// The backend exists, but this build leaves it out (a cargo feature turns it on).
+    #[error("the TLS backend `{name}` is not compiled in (cargo feature `{feature}`)")]
+    NotCompiledIn {
+        /// The name asked for.
+        name: String,
+        /// The cargo feature of the `sslsocket` crate that adds it.
+        feature: &'static str,
+    },
+    /// A socket already used another backend; the choice is made once, before first use
+    /// (as in Qt).
+    #[error("the TLS backend `{active}` is already in use; `{name}` can no longer be selected")]
+    AlreadyInUse {
+        /// The name asked for.
+        name: String,
+        /// The backend in use.
+        active: &'static str,
+    },
+}
+
 /// Optional features a backend may provide (Qt's `QSsl::SupportedFeature`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SupportedFeature {
     /// Certificate verification with a complete error list.
@@ -25,20 +59,23 @@ pub enum SupportedFeature {
     Alerts,
 }
 
-impl SupportedFeature {
-    /// Every feature, in Qt's order.
-    pub const ALL: [SupportedFeature; 7] = [
-        SupportedFeature::CertificateVerification,
-        SupportedFeature::ClientSideAlpn,
-        SupportedFeature::ServerSideAlpn,
-        SupportedFeature::Ocsp,
-        SupportedFeature::Psk,
-        SupportedFeature::SessionTicket,
-        SupportedFeature::Alerts,
-    ];
-}
+// `ALL` (Qt's order), `name()`, `Display` and `FromStr` by variant name.
+crate::enums::variant_names!(
+    SupportedFeature,
+    7,
+    [
+        CertificateVerification,
+        ClientSideAlpn,
+        ServerSideAlpn,
+        Ocsp,
+        Psk,
+        SessionTicket,
+        Alerts,
+    ]
+);
 
 /// Classes a backend may implement (Qt's `QSsl::ImplementedClass`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ImplementedClass {
     /// `SslKey`.
@@ -56,6 +93,20 @@ pub enum ImplementedClass {
     /// DTLS cookies.
     DtlsCookie,
 }
+
+crate::enums::variant_names!(
+    ImplementedClass,
+    7,
+    [
+        Key,
+        Certificate,
+        Socket,
+        DiffieHellman,
+        EllipticCurve,
+        Dtls,
+        DtlsCookie,
+    ]
+);
 
 fn all_backends() -> &'static Vec<Arc<dyn Backend>> {
     static ALL: OnceLock<Vec<Arc<dyn Backend>>> = OnceLock::new();
@@ -128,21 +179,39 @@ pub(crate) fn active() -> Option<Arc<dyn Backend>> {
     all_backends().iter().find(|b| b.name() == name).cloned()
 }
 
-/// Selects the backend for new sockets. False for an unknown name, or when another
-/// backend was already used (Qt allows the choice only before first use); selecting the
-/// active one again is true.
-pub fn set_active_backend(name: &str) -> bool {
+/// Selects the backend for new sockets (Qt's `setActiveBackend()`, which returns a bool).
+/// Refused, with the reason, for a name no backend has, a backend this build leaves out,
+/// or when another backend was already used (Qt allows the choice only before first use);
+/// selecting the active one again succeeds.
+pub fn set_active_backend(name: &str) -> Result<(), BackendError> {
     let Some(index) = all_backends().iter().position(|b| b.name() == name) else {
-        return false;
+        return Err(match name {
+            "openssl" => BackendError::NotCompiledIn {
+                name: name.to_string(),
+                feature: "openssl",
+            },
+            _ => BackendError::Unknown {
+                name: name.to_string(),
+                available: available_backends(),
+            },
+        });
     };
     let mut state = ACTIVE.load(Ordering::Acquire);
     loop {
-        if state & USED != 0 && active_in(state) != Some(name) {
-            return false;
+        if state & USED != 0 {
+            match active_in(state) {
+                Some(active) if active != name => {
+                    return Err(BackendError::AlreadyInUse {
+                        name: name.to_string(),
+                        active,
+                    })
+                }
+                _ => {}
+            }
         }
         let wanted = (state & USED) | (index + 1);
         match ACTIVE.compare_exchange_weak(state, wanted, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return true,
+            Ok(_) => return Ok(()),
             Err(current) => state = current,
         }
     }
@@ -182,6 +251,24 @@ pub fn implemented_classes(backend: Option<&str>) -> Vec<ImplementedClass> {
 /// Whether a backend implements `class`.
 pub fn is_class_implemented(class: ImplementedClass, backend: Option<&str>) -> bool {
     implemented_classes(backend).contains(&class)
+}
+
+/// The cipher suites a backend can use (the active one for `None`), TLS 1.3 suites first;
+/// empty for an unknown name. `SslConfiguration::supported_ciphers()` is this for the
+/// active backend.
+pub fn supported_ciphers(backend: Option<&str>) -> Vec<SslCipher> {
+    find(backend)
+        .map(|b| b.supported_ciphers())
+        .unwrap_or_default()
+}
+
+/// The key exchange groups a backend can use (the active one for `None`); empty for an
+/// unknown name. `SslConfiguration::supported_elliptic_curves()` is this for the active
+/// backend.
+pub fn supported_elliptic_curves(backend: Option<&str>) -> Vec<SslEllipticCurve> {
+    find(backend)
+        .map(|b| b.supported_elliptic_curves())
+        .unwrap_or_default()
 }
 
 /// Whether TLS is usable at all (Qt's `supportsSsl()`).

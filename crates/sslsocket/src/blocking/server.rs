@@ -8,9 +8,9 @@ use std::thread;
 use std::time::Duration;
 
 use crate::blocking::SslSocket;
-use crate::config::SslConfiguration;
+use crate::config::{ReloadHandle, ServerCredentials, SslConfiguration};
 use crate::core::{SslCore, SslHooks};
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::socket_api::SslSocketExt;
 
 /// How many handshakes run at once before new connections wait to be accepted.
@@ -39,6 +39,7 @@ pub struct SslServer {
     ready: Receiver<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
     settings: Arc<std::sync::Mutex<Settings>>,
+    live: ReloadHandle,
 }
 
 /// What applies to connections accepted from now on.
@@ -49,11 +50,14 @@ struct Settings {
 }
 
 impl SslServer {
-    /// Listens on `addr` with `configuration` (which must carry a certificate and key).
+    /// Listens on `addr` with `configuration`, which must carry a certificate and its
+    /// matching key: a missing or mismatched one (in the server-name map too) is an
+    /// `Error::Config` here, before anything is accepted.
     pub fn listen(
         addr: impl ToSocketAddrs,
         configuration: SslConfiguration,
     ) -> Result<SslServer, Error> {
+        let live = ReloadHandle::new(configuration)?;
         let listener = TcpListener::bind(addr).map_err(|e| Error::io("listening", e))?;
         let local_addr = listener
             .local_addr()
@@ -66,6 +70,7 @@ impl SslServer {
         }));
         let stop_flag = Arc::clone(&stop);
         let timeout_ref = Arc::clone(&timeout);
+        let configuration = live.clone();
         thread::Builder::new()
             .name("sslsocket-accept".into())
             .spawn(move || accept_loop(listener, configuration, tx, stop_flag, timeout_ref))
@@ -75,7 +80,32 @@ impl SslServer {
             ready: rx,
             stop,
             settings: timeout,
+            live,
         })
+    }
+
+    /// The configuration handshakes use from now on (Qt's `sslConfiguration`).
+    pub fn ssl_configuration(&self) -> SslConfiguration {
+        self.live.ssl_configuration()
+    }
+
+    /// Replaces the certificate chain, key, OCSP staple and server-name map while the
+    /// server runs (certificate hot reload): handshakes that start from now on use them,
+    /// open connections are untouched. Checked first; on error nothing changes. See
+    /// [`ReloadHandle`].
+    pub fn reload(&self, credentials: &ServerCredentials) -> Result<(), ConfigError> {
+        self.live.reload(credentials)
+    }
+
+    /// Replaces the OCSP response stapled with the server's own certificate, for
+    /// handshakes that start from now on.
+    pub fn set_ocsp_response(&self, response: Option<Vec<u8>>) -> Result<(), ConfigError> {
+        self.live.set_ocsp_response(response)
+    }
+
+    /// A handle that reloads this server's credentials from elsewhere (a signal handler).
+    pub fn reload_handle(&self) -> ReloadHandle {
+        self.live.clone()
     }
 
     /// The address listened on (with the real port when 0 was asked for).
@@ -139,7 +169,7 @@ impl Drop for SslServer {
 
 fn accept_loop(
     listener: TcpListener,
-    configuration: SslConfiguration,
+    live: ReloadHandle,
     tx: SyncSender<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
     timeout: Arc<std::sync::Mutex<Settings>>,
@@ -157,7 +187,8 @@ fn accept_loop(
             Ok(t) => t.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        let configuration = configuration.clone();
+        // The current configuration (one atomic load): a reload applies from here on.
+        let configuration = (*live.current()).clone();
         let tx = tx.clone();
         let counter = Arc::clone(&running);
         let busy = counter.fetch_add(1, Ordering::AcqRel);

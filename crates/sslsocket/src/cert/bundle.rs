@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use crate::cert::certificate::{read_limited, SslCertificate};
 use crate::cert::key::SslKey;
 use crate::cert::pbe::{self, checked_rounds, Passphrase, PbeError};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The largest PKCS#12 file [`import_pkcs12_file`] reads.
 const MAX_PKCS12_FILE: u64 = 16 * 1024 * 1024;
@@ -86,10 +86,10 @@ impl Pkcs12Bundle {
 /// Key derivation parameters are capped (see [`crate::cert::SslKey::from_pem`]).
 pub fn import_pkcs12(data: &[u8], passphrase: &[u8]) -> Result<Pkcs12Bundle, ConfigError> {
     let pfx = Pfx::from_der(data)
-        .map_err(|e| ConfigError::new(format!("PKCS#12: not a PKCS#12 bundle ({e})")))?;
+        .map_err(|e| ConfigError::malformed(format!("PKCS#12: not a PKCS#12 bundle ({e})")))?;
     let auth_safe = data_content(&pfx.auth_safe)?;
     let contents = Vec::<ContentInfo>::from_der(auth_safe.as_bytes())
-        .map_err(|e| ConfigError::new(format!("PKCS#12: malformed contents ({e})")))?;
+        .map_err(|e| ConfigError::malformed(format!("PKCS#12: malformed contents ({e})")))?;
     // The work the MAC and the outer decryptions ask for is known before any is done.
     let mac_work = pfx.mac_data.as_ref().map_or(0, |mac| {
         let candidates = if passphrase.is_empty() { 2 } else { 1 };
@@ -119,7 +119,7 @@ pub fn import_pkcs12(data: &[u8], passphrase: &[u8]) -> Result<Pkcs12Bundle, Con
         } else if content.content_type == OID_ENCRYPTED_DATA {
             decrypt_content(content, &passphrase)?
         } else {
-            return Err(ConfigError::new(format!(
+            return Err(ConfigError::unsupported(format!(
                 "PKCS#12: unsupported content type {} (public-key protected bundles are not supported)",
                 content.content_type
             )));
@@ -136,13 +136,8 @@ pub fn import_pkcs12_file(
 ) -> Result<Pkcs12Bundle, ConfigError> {
     let path = path.as_ref();
     let data = Zeroizing::new(read_limited(path, MAX_PKCS12_FILE)?);
-    import_pkcs12(&data, passphrase).map_err(|e| {
-        ConfigError::new(format!(
-            "PKCS#12 file `{}`: {}",
-            path.display(),
-            e.message()
-        ))
-    })
+    import_pkcs12(&data, passphrase)
+        .map_err(|e| e.context(format_args!("PKCS#12 file `{}`", path.display())))
 }
 
 /// What the bags held, in order.
@@ -162,7 +157,7 @@ impl Bags {
     /// Takes `work` iterations from the import's budget, or refuses the file.
     fn charge(&mut self, work: u64) -> Result<(), ConfigError> {
         self.work_left = self.work_left.checked_sub(work).ok_or_else(|| {
-            ConfigError::new(format!(
+            ConfigError::malformed(format!(
                 "PKCS#12: the file asks for more than {MAX_TOTAL_WORK} key-derivation iterations in all"
             ))
         })?;
@@ -176,10 +171,10 @@ impl Bags {
         depth: usize,
     ) -> Result<(), ConfigError> {
         let bags = Vec::<SafeBag>::from_der(safe_contents)
-            .map_err(|e| ConfigError::new(format!("PKCS#12: malformed bags ({e})")))?;
+            .map_err(|e| ConfigError::malformed(format!("PKCS#12: malformed bags ({e})")))?;
         self.count = self.count.saturating_add(bags.len());
         if self.count > MAX_BAGS {
-            return Err(ConfigError::new(format!(
+            return Err(ConfigError::malformed(format!(
                 "PKCS#12: more than {MAX_BAGS} bags"
             )));
         }
@@ -188,13 +183,12 @@ impl Bags {
             let value = Zeroizing::new(bag_value(&bag)?);
             match bag.bag_id {
                 pkcs12::PKCS_12_KEY_BAG_OID => {
-                    let key = SslKey::from_der(&value)
-                        .map_err(|e| ConfigError::new(format!("PKCS#12: {}", e.message())))?;
+                    let key = SslKey::from_der(&value).map_err(|e| e.context("PKCS#12"))?;
                     self.keys.push((key, id));
                 }
                 pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
                     let info = EncryptedPrivateKeyInfo::from_der(&value).map_err(|e| {
-                        ConfigError::new(format!("PKCS#12: malformed shrouded key ({e})"))
+                        ConfigError::malformed(format!("PKCS#12: malformed shrouded key ({e})"))
                     })?;
                     self.charge(pbe::cost(&info.encryption_algorithm))?;
                     let plain = pbe::decrypt(
@@ -203,18 +197,19 @@ impl Bags {
                         passphrase,
                     )
                     .map_err(pbe_error)?;
-                    let key =
-                        SslKey::from_der(&plain).map_err(|_| ConfigError::new(WRONG_PASSPHRASE))?;
+                    let key = SslKey::from_der(&plain).map_err(|_| {
+                        ConfigError::with_kind(ConfigErrorKind::WrongPassphrase, WRONG_PASSPHRASE)
+                    })?;
                     self.keys.push((key, id));
                 }
                 pkcs12::PKCS_12_CERT_BAG_OID => {
                     let cert_bag = CertBag::from_der(&value).map_err(|e| {
-                        ConfigError::new(format!("PKCS#12: malformed certificate bag ({e})"))
+                        ConfigError::malformed(format!("PKCS#12: malformed certificate bag ({e})"))
                     })?;
                     // SDSI certificates do not exist in practice; skip any non-X.509 type.
                     if cert_bag.cert_id == OID_X509_CERT {
                         let cert = SslCertificate::from_der(cert_bag.cert_value.as_bytes())
-                            .map_err(|e| ConfigError::new(format!("PKCS#12: {}", e.message())))?;
+                            .map_err(|e| e.context("PKCS#12"))?;
                         self.certificates.push((cert, id));
                     }
                 }
@@ -222,7 +217,7 @@ impl Bags {
                     self.collect(&value, passphrase, depth + 1)?;
                 }
                 pkcs12::PKCS_12_SAFE_CONTENTS_BAG_OID => {
-                    return Err(ConfigError::new("PKCS#12: bags nested too deep"));
+                    return Err(ConfigError::malformed("PKCS#12: bags nested too deep"));
                 }
                 // CRL and secret bags have no place in Qt's result.
                 _ => {}
@@ -235,7 +230,7 @@ impl Bags {
         let mut keys = self.keys.into_iter();
         let (key, key_id) = keys
             .next()
-            .ok_or_else(|| ConfigError::new("PKCS#12: no private key in the bundle"))?;
+            .ok_or_else(|| ConfigError::malformed("PKCS#12: no private key in the bundle"))?;
         let mut certificates = self.certificates;
         let position = key_id
             .as_ref()
@@ -246,7 +241,9 @@ impl Bags {
             })
             .unwrap_or(0);
         if position >= certificates.len() {
-            return Err(ConfigError::new("PKCS#12: no certificate in the bundle"));
+            return Err(ConfigError::malformed(
+                "PKCS#12: no certificate in the bundle",
+            ));
         }
         let (certificate, _) = certificates.remove(position);
         Ok(Pkcs12Bundle {
@@ -260,7 +257,7 @@ impl Bags {
 /// The octets of an `id-data` content.
 fn data_content(content: &ContentInfo) -> Result<OctetString, ConfigError> {
     if content.content_type != OID_DATA {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::unsupported(format!(
             "PKCS#12: unsupported content type {} (only password-protected bundles are supported)",
             content.content_type
         )));
@@ -268,7 +265,7 @@ fn data_content(content: &ContentInfo) -> Result<OctetString, ConfigError> {
     content
         .content
         .decode_as::<OctetString>()
-        .map_err(|e| ConfigError::new(format!("PKCS#12: malformed data ({e})")))
+        .map_err(|e| ConfigError::malformed(format!("PKCS#12: malformed data ({e})")))
 }
 
 /// Decrypts an `id-encryptedData` content.
@@ -279,7 +276,7 @@ fn decrypt_content(
     let encrypted = content
         .content
         .decode_as::<EncryptedData>()
-        .map_err(|e| ConfigError::new(format!("PKCS#12: malformed encrypted data ({e})")))?;
+        .map_err(|e| ConfigError::malformed(format!("PKCS#12: malformed encrypted data ({e})")))?;
     let info = &encrypted.enc_content_info;
     match &info.encrypted_content {
         Some(data) => {
@@ -305,7 +302,10 @@ fn mac_passphrase(
             return Ok(candidate);
         }
     }
-    Err(ConfigError::new(WRONG_PASSPHRASE))
+    Err(ConfigError::with_kind(
+        ConfigErrorKind::WrongPassphrase,
+        WRONG_PASSPHRASE,
+    ))
 }
 
 /// Whether the bundle's HMAC (keyed with the PKCS#12 KDF, RFC 7292 appendix B) verifies.
@@ -321,7 +321,7 @@ fn verify_mac(mac: &MacData, passphrase: &Passphrase, data: &[u8]) -> Result<boo
         "2.16.840.1.101.3.4.2.2" => hmac_ok::<sha2::Sha384>(pass, salt, rounds, data, expected),
         "2.16.840.1.101.3.4.2.3" => hmac_ok::<sha2::Sha512>(pass, salt, rounds, data, expected),
         other => {
-            return Err(ConfigError::new(format!(
+            return Err(ConfigError::unsupported(format!(
                 "PKCS#12: unsupported MAC algorithm {other}"
             )))
         }
@@ -353,7 +353,7 @@ where
 fn bag_value(bag: &SafeBag) -> Result<Vec<u8>, ConfigError> {
     ContextSpecific::<Any>::from_der(&bag.bag_value)
         .and_then(|wrapped| wrapped.value.to_der())
-        .map_err(|e| ConfigError::new(format!("PKCS#12: malformed bag ({e})")))
+        .map_err(|e| ConfigError::malformed(format!("PKCS#12: malformed bag ({e})")))
 }
 
 /// A bag's `localKeyID` attribute.
@@ -369,10 +369,12 @@ fn local_key_id(bag: &SafeBag) -> Option<Vec<u8>> {
 
 fn pbe_error(error: PbeError) -> ConfigError {
     match error {
-        PbeError::WrongPassphrase => ConfigError::new(WRONG_PASSPHRASE),
-        PbeError::Unsupported(what) => {
-            ConfigError::new(format!("PKCS#12: unsupported encryption ({what})"))
+        PbeError::WrongPassphrase => {
+            ConfigError::with_kind(ConfigErrorKind::WrongPassphrase, WRONG_PASSPHRASE)
         }
-        PbeError::Malformed(what) => ConfigError::new(format!("PKCS#12: {what}")),
+        PbeError::Unsupported(what) => {
+            ConfigError::unsupported(format!("PKCS#12: unsupported encryption ({what})"))
+        }
+        PbeError::Malformed(what) => ConfigError::malformed(format!("PKCS#12: {what}")),
     }
 }

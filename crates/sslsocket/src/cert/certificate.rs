@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -17,6 +18,7 @@ use crate::error::ConfigError;
 
 /// A hash algorithm for [`SslCertificate::digest`] (the ones of Qt's
 /// `QCryptographicHash::Algorithm` that certificates are fingerprinted with).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DigestAlgorithm {
     /// MD5: Qt's default for `digest()`; for display and legacy pinning only.
@@ -43,6 +45,7 @@ pub struct SslCertificate {
 }
 
 /// One subject alternative name entry (Qt's `QSsl::AlternativeNameEntryType` with its value).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AlternativeName {
     /// `dNSName`.
@@ -77,10 +80,10 @@ impl SslCertificate {
     pub(crate) fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, ConfigError> {
         match X509Certificate::from_der(der) {
             Ok(([], parsed)) => Ok(parsed),
-            Ok(_) => Err(ConfigError::new(
+            Ok(_) => Err(ConfigError::malformed(
                 "certificate: trailing bytes after the DER certificate",
             )),
-            Err(e) => Err(ConfigError::new(format!(
+            Err(e) => Err(ConfigError::malformed(format!(
                 "certificate: not a DER X.509 certificate ({e})"
             ))),
         }
@@ -114,11 +117,11 @@ impl SslCertificate {
     pub fn from_pem(pem: &[u8]) -> Result<Vec<SslCertificate>, ConfigError> {
         let mut out = Vec::new();
         for item in CertificateDer::pem_slice_iter(pem) {
-            let der = item.map_err(|e| ConfigError::new(format!("certificate PEM: {e}")))?;
+            let der = item.map_err(|e| ConfigError::malformed(format!("certificate PEM: {e}")))?;
             out.push(SslCertificate::from_der(der.as_ref())?);
         }
         if out.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::malformed(
                 "certificate PEM: no CERTIFICATE block found",
             ));
         }
@@ -138,13 +141,8 @@ impl SslCertificate {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Vec<SslCertificate>, ConfigError> {
         let path = path.as_ref();
         let data = read_limited(path, 64 * 1024 * 1024)?;
-        SslCertificate::from_data(&data).map_err(|e| {
-            ConfigError::new(format!(
-                "certificate file `{}`: {}",
-                path.display(),
-                e.message()
-            ))
-        })
+        SslCertificate::from_data(&data)
+            .map_err(|e| e.context(format_args!("certificate file `{}`", path.display())))
     }
 
     /// The DER encoding.
@@ -198,14 +196,26 @@ impl SslCertificate {
             .unwrap_or_default()
     }
 
-    /// Start of validity, as seconds since the Unix epoch.
-    pub fn effective_date(&self) -> i64 {
+    /// Start of validity, `notBefore` (Qt's `effectiveDate()`); the Unix epoch for a null
+    /// certificate (where Qt gives a null date).
+    pub fn effective_date(&self) -> SystemTime {
+        system_time(self.effective_date_unix())
+    }
+
+    /// End of validity, `notAfter` (Qt's `expiryDate()`); the Unix epoch for a null
+    /// certificate (where Qt gives a null date).
+    pub fn expiry_date(&self) -> SystemTime {
+        system_time(self.expiry_date_unix())
+    }
+
+    /// Start of validity as seconds since the Unix epoch (negative before 1970).
+    pub fn effective_date_unix(&self) -> i64 {
         self.with_parsed(|c| c.validity().not_before.timestamp())
             .unwrap_or_default()
     }
 
-    /// End of validity, as seconds since the Unix epoch.
-    pub fn expiry_date(&self) -> i64 {
+    /// End of validity as seconds since the Unix epoch (negative before 1970).
+    pub fn expiry_date_unix(&self) -> i64 {
         self.with_parsed(|c| c.validity().not_after.timestamp())
             .unwrap_or_default()
     }
@@ -422,12 +432,12 @@ impl SslCertificate {
 
     /// Start of validity as RFC 3339 in UTC (`2026-01-01T00:00:00Z`).
     pub fn effective_date_rfc3339(&self) -> String {
-        rfc3339(self.effective_date())
+        rfc3339(self.effective_date_unix())
     }
 
     /// End of validity as RFC 3339 in UTC (`2027-01-01T00:00:00Z`).
     pub fn expiry_date_rfc3339(&self) -> String {
-        rfc3339(self.expiry_date())
+        rfc3339(self.expiry_date_unix())
     }
 }
 
@@ -438,6 +448,18 @@ impl fmt::Debug for SslCertificate {
             .field("sha256", &self.sha256_hex())
             .finish()
     }
+}
+
+/// Seconds since the epoch as a `SystemTime` (before the epoch too: every date X.509 can
+/// encode, years 0 to 9999, is within `SystemTime`'s range on the platforms Rust supports).
+fn system_time(seconds: i64) -> SystemTime {
+    let magnitude = Duration::from_secs(seconds.unsigned_abs());
+    let moved = if seconds >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    };
+    moved.unwrap_or(UNIX_EPOCH)
 }
 
 /// Seconds since the epoch as RFC 3339 UTC; empty if out of `time`'s range (never for a
@@ -478,13 +500,13 @@ pub(crate) fn looks_like_pem(data: &[u8]) -> bool {
 pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ConfigError> {
     use std::io::Read;
     let file = std::fs::File::open(path)
-        .map_err(|e| ConfigError::new(format!("file `{}`: {e}", path.display())))?;
+        .map_err(|e| ConfigError::io(format!("file `{}`", path.display()), e))?;
     let mut data = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut data)
-        .map_err(|e| ConfigError::new(format!("file `{}`: {e}", path.display())))?;
+        .map_err(|e| ConfigError::io(format!("file `{}`", path.display()), e))?;
     if data.len() as u64 > limit {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::malformed(format!(
             "file `{}`: larger than {limit} bytes",
             path.display()
         )));

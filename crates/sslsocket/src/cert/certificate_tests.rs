@@ -136,9 +136,22 @@ fn accessors_agree_with_openssl_x509() -> TestResult {
         let not_before = openssl_time(&field(&out, "notBefore=")?)?;
         let not_after = openssl_time(&field(&out, "notAfter=")?)?;
         assert_eq!(
-            (cert.effective_date(), cert.expiry_date()),
+            (cert.effective_date_unix(), cert.expiry_date_unix()),
             (not_before, not_after)
         );
+        let since_epoch = |t: std::time::SystemTime| -> TestResult<i64> {
+            Ok(i64::try_from(
+                t.duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+            )?)
+        };
+        assert_eq!(
+            (
+                since_epoch(cert.effective_date())?,
+                since_epoch(cert.expiry_date())?
+            ),
+            (not_before, not_after)
+        );
+        assert!(cert.effective_date() < cert.expiry_date());
         let rfc3339 = |t: i64| -> TestResult<String> {
             Ok(time::OffsetDateTime::from_unix_timestamp(t)?
                 .format(&time::format_description::well_known::Rfc3339)?)

@@ -6,6 +6,7 @@ use crate::enums::SslProtocol;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SslCipher {
     name: String,
+    openssl_name: String,
     protocol: SslProtocol,
     key_exchange: String,
     authentication: String,
@@ -108,18 +109,67 @@ const TABLE: &[(&str, &str, &str, &str, &str, u32)] = &[
 ];
 
 impl SslCipher {
-    /// The cipher with this IANA (or OpenSSL) name, for `protocol`, with the key exchange
-    /// and authentication of a TLS 1.3 session filled in when known.
+    /// The cipher with this IANA (or OpenSSL) name, for `protocol`: one of the suites
+    /// every backend describes alike, else one a compiled-in backend lists in its
+    /// [`supported_ciphers`](crate::backend::supported_ciphers) (the OpenSSL backend's CBC
+    /// and PSK suites); `None` for a name no backend knows.
     pub fn from_name(name: &str, protocol: SslProtocol) -> Option<SslCipher> {
+        if let Some(cipher) = SslCipher::from_table(name, protocol) {
+            return Some(cipher);
+        }
+        crate::backend::available_backends()
+            .into_iter()
+            .filter_map(crate::backend::backend_by_name)
+            .find_map(|backend| {
+                backend
+                    .supported_ciphers()
+                    .into_iter()
+                    .find(|c| c.name == name || c.openssl_name == name)
+            })
+            .map(|mut cipher| {
+                if protocol != SslProtocol::UnknownProtocol {
+                    cipher.protocol = protocol;
+                }
+                cipher
+            })
+    }
+
+    /// A cipher of the shared table only (what the backends' own lists are built from,
+    /// so it never asks a backend).
+    pub(crate) fn from_table(name: &str, protocol: SslProtocol) -> Option<SslCipher> {
         let row = TABLE.iter().find(|r| r.0 == name || r.1 == name)?;
         Some(SslCipher {
             name: row.0.to_string(),
+            openssl_name: row.1.to_string(),
             protocol,
             key_exchange: row.2.to_string(),
             authentication: row.3.to_string(),
             encryption: format!("{}({})", row.4, row.5),
             bits: row.5,
         })
+    }
+
+    /// A cipher described by a backend (a suite outside the shared table): its IANA name,
+    /// the TLS library's own name, the lowest protocol version it works with, and its
+    /// key exchange, authentication and encryption methods as OpenSSL words them.
+    #[cfg_attr(not(feature = "openssl"), allow(dead_code))]
+    pub(crate) fn described(
+        name: &str,
+        openssl_name: &str,
+        protocol: SslProtocol,
+        methods: [&str; 3],
+        bits: u32,
+    ) -> SslCipher {
+        let [key_exchange, authentication, encryption] = methods;
+        SslCipher {
+            name: name.to_string(),
+            openssl_name: openssl_name.to_string(),
+            protocol,
+            key_exchange: key_exchange.to_string(),
+            authentication: authentication.to_string(),
+            encryption: encryption.to_string(),
+            bits,
+        }
     }
 
     /// Fills in what a TLS 1.3 suite leaves to the session.
@@ -140,10 +190,7 @@ impl SslCipher {
 
     /// The OpenSSL spelling (`ECDHE-RSA-AES128-GCM-SHA256`).
     pub fn openssl_name(&self) -> &str {
-        TABLE
-            .iter()
-            .find(|r| r.0 == self.name)
-            .map_or(self.name.as_str(), |r| r.1)
+        &self.openssl_name
     }
 
     /// The protocol it was negotiated with.

@@ -29,6 +29,7 @@ ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
 ";
 
 /// Why parameters are not valid (Qt's `QSslDiffieHellmanParameters::Error`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DhError {
     /// The parameters are valid (or empty).
@@ -196,7 +197,7 @@ fn bits(n: &[u8]) -> usize {
 
 /// p long enough and odd, 2 <= g < p - 1 (numbers big-endian, no leading zeros).
 fn structurally_safe(p: &[u8], g: &[u8]) -> bool {
-    if bits(p) < MIN_PRIME_BITS || p.last().is_none_or(|last| last % 2 == 0) {
+    if bits(p) < MIN_PRIME_BITS || p.last().is_none_or(|last| last.is_multiple_of(2)) {
         return false;
     }
     if bits(g) < 2 {

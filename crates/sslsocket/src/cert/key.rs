@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use crate::cert::certificate::{looks_like_pem, read_limited};
 use crate::cert::key_info::{self, KeyInfo, OID_EC, OID_RSA};
 use crate::cert::pbe::{self, Passphrase, PbeError};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The largest key file we read; anything larger is refused before parsing.
 pub(crate) const MAX_KEY_FILE: u64 = 1024 * 1024;
@@ -30,6 +30,7 @@ const WRONG_PASSPHRASE: &str = "private key: wrong passphrase or corrupt key";
 const NO_PASSPHRASE: &str = "private key: encrypted, and no passphrase given";
 
 /// A key's algorithm (Qt's `QSsl::KeyAlgorithm`, with Ed25519 beside Qt's `Opaque`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyAlgorithm {
     /// RSA (also RSA-PSS keys).
@@ -106,8 +107,8 @@ impl SslKey {
     /// "private key: wrong passphrase or corrupt key". Keys encrypted with PKCS#5 v1.5
     /// (PBES1, DES/RC2 with MD5/SHA-1) are refused as "unsupported key encryption (PBES1)".
     pub fn from_pem(pem: &[u8], passphrase: Option<&[u8]>) -> Result<SslKey, ConfigError> {
-        let blocks =
-            pem::parse_many(pem).map_err(|e| ConfigError::new(format!("private key PEM: {e}")))?;
+        let blocks = pem::parse_many(pem)
+            .map_err(|e| ConfigError::malformed(format!("private key PEM: {e}")))?;
         let mut chosen = None;
         for block in blocks {
             let is_key =
@@ -125,11 +126,14 @@ impl SslKey {
             }
         }
         let (tag, encrypted, dek_info, contents) =
-            chosen.ok_or_else(|| ConfigError::new("private key PEM: no key block found"))?;
+            chosen.ok_or_else(|| ConfigError::malformed("private key PEM: no key block found"))?;
         if encrypted {
-            let dek_info = dek_info
-                .ok_or_else(|| ConfigError::new("private key PEM: encrypted without DEK-Info"))?;
-            let passphrase = passphrase.ok_or_else(|| ConfigError::new(NO_PASSPHRASE))?;
+            let dek_info = dek_info.ok_or_else(|| {
+                ConfigError::malformed("private key PEM: encrypted without DEK-Info")
+            })?;
+            let passphrase = passphrase.ok_or_else(|| {
+                ConfigError::with_kind(ConfigErrorKind::PassphraseRequired, NO_PASSPHRASE)
+            })?;
             let plain = pbe::decrypt_legacy_pem(&dek_info, &contents, passphrase)
                 .map_err(|e| pbe_error(e, "private key PEM"))?;
             // Bad padding is caught above one time in 256; garbage that survives it fails
@@ -139,12 +143,14 @@ impl SslKey {
                 "EC PRIVATE KEY" => SslKey::from_sec1(&plain),
                 "PRIVATE KEY" => SslKey::from_pkcs8(&plain),
                 other => {
-                    return Err(ConfigError::new(format!(
+                    return Err(ConfigError::unsupported(format!(
                         "private key PEM: unsupported key type `{other}`"
                     )))
                 }
             }
-            .map_err(|_| ConfigError::new(WRONG_PASSPHRASE));
+            .map_err(|_| {
+                ConfigError::with_kind(ConfigErrorKind::WrongPassphrase, WRONG_PASSPHRASE)
+            });
         }
         match tag.as_str() {
             "PRIVATE KEY" => SslKey::from_pkcs8(&contents),
@@ -153,7 +159,7 @@ impl SslKey {
             "ENCRYPTED PRIVATE KEY" => SslKey::from_encrypted_pkcs8(&contents, passphrase),
             "PUBLIC KEY" => SslKey::from_spki(&contents),
             "RSA PUBLIC KEY" => SslKey::from_spki(&key_info::spki_from_pkcs1_public(&contents)?),
-            other => Err(ConfigError::new(format!(
+            other => Err(ConfigError::unsupported(format!(
                 "private key PEM: unsupported key type `{other}`"
             ))),
         }
@@ -168,7 +174,7 @@ impl SslKey {
             .or_else(|_| SslKey::from_sec1(der))
             .or_else(|_| SslKey::from_spki(der))
             .map_err(|_| {
-                ConfigError::new(
+                ConfigError::malformed(
                     "private key DER: not a PKCS#8, PKCS#1, SEC1 or SubjectPublicKeyInfo key",
                 )
             })
@@ -181,9 +187,8 @@ impl SslKey {
     ) -> Result<SslKey, ConfigError> {
         let path = path.as_ref();
         let data = Zeroizing::new(read_limited(path, MAX_KEY_FILE)?);
-        SslKey::from_data(&data, passphrase).map_err(|e| {
-            ConfigError::new(format!("key file `{}`: {}", path.display(), e.message()))
-        })
+        SslKey::from_data(&data, passphrase)
+            .map_err(|e| e.context(format_args!("key file `{}`", path.display())))
     }
 
     /// A public key from a DER `SubjectPublicKeyInfo` (what a certificate carries).
@@ -226,12 +231,12 @@ impl SslKey {
             KeyFormat::Sec1 => {
                 let (_, curve) = key_info::sec1_info(&self.der)?;
                 let curve = curve.ok_or_else(|| {
-                    ConfigError::new("private key: EC key does not name its curve")
+                    ConfigError::malformed("private key: EC key does not name its curve")
                 })?;
                 let params = AnyRef::from(&curve);
                 wrap_pkcs8(OID_EC, Some(params), &self.der)
             }
-            KeyFormat::Spki => Err(ConfigError::new(
+            KeyFormat::Spki => Err(ConfigError::invalid(
                 "public key: there is no private key to encode",
             )),
         }
@@ -259,7 +264,7 @@ impl SslKey {
             }
             _ => pkcs8::der::pem::encode_string(label, LineEnding::LF, &self.der)
                 .map(Zeroizing::new)
-                .map_err(|e| ConfigError::new(format!("private key: {e}"))),
+                .map_err(|e| ConfigError::malformed(format!("private key: {e}"))),
         }
     }
 
@@ -282,7 +287,7 @@ impl SslKey {
     pub fn private_key_der(&self) -> Result<PrivateKeyDer<'static>, ConfigError> {
         match self.key_type() {
             KeyType::PrivateKey => Ok(self.to_private_key_der()),
-            KeyType::PublicKey => Err(ConfigError::new(
+            KeyType::PublicKey => Err(ConfigError::invalid(
                 "private key: this is a public key, not a private key",
             )),
         }
@@ -322,16 +327,19 @@ impl SslKey {
         // pkcs12's type keeps the algorithm open, so PKCS#12 PBE (`openssl pkcs8 -v1
         // PBE-SHA1-3DES`) reaches our decryptor and PBES1 gets its own message.
         let info = pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der).map_err(|e| {
-            ConfigError::new(format!("private key: malformed encrypted PKCS#8 ({e})"))
+            ConfigError::malformed(format!("private key: malformed encrypted PKCS#8 ({e})"))
         })?;
-        let passphrase = passphrase.ok_or_else(|| ConfigError::new(NO_PASSPHRASE))?;
+        let passphrase = passphrase.ok_or_else(|| {
+            ConfigError::with_kind(ConfigErrorKind::PassphraseRequired, NO_PASSPHRASE)
+        })?;
         let plain = pbe::decrypt(
             &info.encryption_algorithm,
             info.encrypted_data.as_bytes(),
             &Passphrase::new(passphrase),
         )
         .map_err(|e| pbe_error(e, "private key"))?;
-        SslKey::from_pkcs8(&plain).map_err(|_| ConfigError::new(WRONG_PASSPHRASE))
+        SslKey::from_pkcs8(&plain)
+            .map_err(|_| ConfigError::with_kind(ConfigErrorKind::WrongPassphrase, WRONG_PASSPHRASE))
     }
 
     /// PKCS#8 PBES2 (PBKDF2-SHA256, AES-256-CBC) under `passphrase`, as PEM.
@@ -339,7 +347,7 @@ impl SslKey {
         use aws_lc_rs::rand::{SecureRandom, SystemRandom};
         let plain = self.to_pkcs8_der()?;
         let info = pkcs8::PrivateKeyInfo::try_from(plain.as_slice())
-            .map_err(|e| ConfigError::new(format!("private key: {e}")))?;
+            .map_err(|e| ConfigError::malformed(format!("private key: {e}")))?;
         let mut salt = [0u8; 16];
         let mut iv = [0u8; 16];
         let rng = SystemRandom::new();
@@ -347,13 +355,13 @@ impl SslKey {
             .and_then(|()| rng.fill(&mut iv))
             .map_err(|_| ConfigError::new("private key: the system random generator failed"))?;
         let params = pbes2::Parameters::pbkdf2_sha256_aes256cbc(ENCRYPT_ITERATIONS, &salt, &iv)
-            .map_err(|e| ConfigError::new(format!("private key: {e}")))?;
+            .map_err(|e| ConfigError::malformed(format!("private key: {e}")))?;
         let document = info
             .encrypt_with_params(params, passphrase)
             .map_err(|e| ConfigError::new(format!("private key: encryption failed ({e})")))?;
         document
             .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
-            .map_err(|e| ConfigError::new(format!("private key: {e}")))
+            .map_err(|e| ConfigError::malformed(format!("private key: {e}")))
     }
 }
 
@@ -376,16 +384,18 @@ fn wrap_pkcs8(
     let info = pkcs8::PrivateKeyInfo::new(AlgorithmIdentifierRef { oid, parameters }, key);
     info.to_der()
         .map(Zeroizing::new)
-        .map_err(|e| ConfigError::new(format!("private key: {e}")))
+        .map_err(|e| ConfigError::malformed(format!("private key: {e}")))
 }
 
 /// The public error for a decryption failure.
 fn pbe_error(error: PbeError, context: &str) -> ConfigError {
     match error {
-        PbeError::WrongPassphrase => ConfigError::new(WRONG_PASSPHRASE),
-        PbeError::Unsupported(what) => {
-            ConfigError::new(format!("{context}: unsupported key encryption ({what})"))
+        PbeError::WrongPassphrase => {
+            ConfigError::with_kind(ConfigErrorKind::WrongPassphrase, WRONG_PASSPHRASE)
         }
-        PbeError::Malformed(what) => ConfigError::new(format!("{context}: {what}")),
+        PbeError::Unsupported(what) => {
+            ConfigError::unsupported(format!("{context}: unsupported key encryption ({what})"))
+        }
+        PbeError::Malformed(what) => ConfigError::malformed(format!("{context}: {what}")),
     }
 }

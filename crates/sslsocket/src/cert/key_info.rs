@@ -36,8 +36,9 @@ pub(crate) struct KeyInfo {
 
 /// A PKCS#8 `PrivateKeyInfo` (or v2 `OneAsymmetricKey`).
 pub(crate) fn pkcs8_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
-    let info = pkcs8::PrivateKeyInfo::try_from(der)
-        .map_err(|e| ConfigError::new(format!("private key: malformed PKCS#8 structure ({e})")))?;
+    let info = pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| {
+        ConfigError::malformed(format!("private key: malformed PKCS#8 structure ({e})"))
+    })?;
     let oid = info.algorithm.oid;
     if oid == OID_RSA || oid == OID_RSA_PSS {
         return pkcs1_private_info(info.private_key);
@@ -46,7 +47,7 @@ pub(crate) fn pkcs8_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
         // The curve is named by the PKCS#8 algorithm parameters; the inner SEC1 structure
         // may repeat it or leave it out.
         let inner = sec1::EcPrivateKey::try_from(info.private_key).map_err(|e| {
-            ConfigError::new(format!("private key: malformed EC key in PKCS#8 ({e})"))
+            ConfigError::malformed(format!("private key: malformed EC key in PKCS#8 ({e})"))
         })?;
         let curve = info
             .algorithm
@@ -64,7 +65,7 @@ pub(crate) fn pkcs8_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
 /// A PKCS#1 `RSAPrivateKey`.
 pub(crate) fn pkcs1_private_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
     let key = pkcs1::RsaPrivateKey::try_from(der)
-        .map_err(|e| ConfigError::new(format!("private key: malformed RSA key ({e})")))?;
+        .map_err(|e| ConfigError::malformed(format!("private key: malformed RSA key ({e})")))?;
     Ok(KeyInfo {
         algorithm: KeyAlgorithm::Rsa,
         bits: uint_bits(key.modulus),
@@ -74,7 +75,7 @@ pub(crate) fn pkcs1_private_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
 /// A SEC1 `ECPrivateKey`; its curve, when the structure names it.
 pub(crate) fn sec1_info(der: &[u8]) -> Result<(KeyInfo, Option<ObjectIdentifier>), ConfigError> {
     let key = sec1::EcPrivateKey::try_from(der)
-        .map_err(|e| ConfigError::new(format!("private key: malformed EC key ({e})")))?;
+        .map_err(|e| ConfigError::malformed(format!("private key: malformed EC key ({e})")))?;
     let curve = key.parameters.and_then(|p| p.named_curve());
     let info = KeyInfo {
         algorithm: KeyAlgorithm::Ec,
@@ -86,16 +87,16 @@ pub(crate) fn sec1_info(der: &[u8]) -> Result<(KeyInfo, Option<ObjectIdentifier>
 /// A `SubjectPublicKeyInfo`.
 pub(crate) fn spki_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
     let spki = SubjectPublicKeyInfoRef::try_from(der).map_err(|e| {
-        ConfigError::new(format!("public key: malformed SubjectPublicKeyInfo ({e})"))
+        ConfigError::malformed(format!("public key: malformed SubjectPublicKeyInfo ({e})"))
     })?;
     let oid = spki.algorithm.oid;
     if oid == OID_RSA || oid == OID_RSA_PSS {
         let bytes = spki
             .subject_public_key
             .as_bytes()
-            .ok_or_else(|| ConfigError::new("public key: RSA key is not whole bytes"))?;
+            .ok_or_else(|| ConfigError::malformed("public key: RSA key is not whole bytes"))?;
         let key = pkcs1::RsaPublicKey::try_from(bytes)
-            .map_err(|e| ConfigError::new(format!("public key: malformed RSA key ({e})")))?;
+            .map_err(|e| ConfigError::malformed(format!("public key: malformed RSA key ({e})")))?;
         return Ok(KeyInfo {
             algorithm: KeyAlgorithm::Rsa,
             bits: uint_bits(key.modulus),
@@ -114,17 +115,17 @@ pub(crate) fn spki_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
 /// Wraps a PKCS#1 `RSAPublicKey` (PEM `RSA PUBLIC KEY`) into a `SubjectPublicKeyInfo`.
 pub(crate) fn spki_from_pkcs1_public(der: &[u8]) -> Result<Vec<u8>, ConfigError> {
     pkcs1::RsaPublicKey::try_from(der)
-        .map_err(|e| ConfigError::new(format!("public key: malformed RSA key ({e})")))?;
+        .map_err(|e| ConfigError::malformed(format!("public key: malformed RSA key ({e})")))?;
     let spki = SubjectPublicKeyInfoRef {
         algorithm: AlgorithmIdentifierRef {
             oid: OID_RSA,
             parameters: Some(pkcs8::der::asn1::AnyRef::NULL),
         },
         subject_public_key: pkcs8::der::asn1::BitStringRef::from_bytes(der)
-            .map_err(|e| ConfigError::new(format!("public key: {e}")))?,
+            .map_err(|e| ConfigError::malformed(format!("public key: {e}")))?,
     };
     spki.to_der()
-        .map_err(|e| ConfigError::new(format!("public key: {e}")))
+        .map_err(|e| ConfigError::malformed(format!("public key: {e}")))
 }
 
 /// Bits of a named curve, as OpenSSL counts them.

@@ -104,6 +104,7 @@ fn escape(value: &str) -> String {
 /// A distinguished-name attribute Qt names (Qt's `QSslCertificate::SubjectInfo`), for
 /// [`SslCertificate::subject_info`](crate::SslCertificate::subject_info) and
 /// [`SslCertificate::issuer_info`](crate::SslCertificate::issuer_info).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SubjectInfo {
     /// `O` (2.5.4.10).
@@ -243,7 +244,7 @@ pub(crate) fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<String>
         | Tag::NumericString
         | Tag::VisibleString => std::str::from_utf8(data).ok().map(str::to_string),
         Tag::BmpString => {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return None;
             }
             let units: Option<Vec<u16>> = data

@@ -19,11 +19,11 @@ pub(crate) fn certificates_from_path(pattern: &Path) -> Result<Vec<SslCertificat
         _ => Path::new("."),
     };
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| ConfigError::new(format!("certificate directory `{}`: {e}", dir.display())))?;
+        .map_err(|e| ConfigError::io(format!("certificate directory `{}`", dir.display()), e))?;
     let mut names: Vec<String> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| {
-            ConfigError::new(format!("certificate directory `{}`: {e}", dir.display()))
+            ConfigError::io(format!("certificate directory `{}`", dir.display()), e)
         })?;
         // Names that are not UTF-8 cannot match a UTF-8 pattern character by character.
         if let Ok(name) = entry.file_name().into_string() {

@@ -1,19 +1,26 @@
 //! `SslConfiguration`: everything a handshake needs, as one value (Qt's `QSslConfiguration`).
 
 mod defaults;
+mod identity;
+mod live;
 
 use std::any::Any;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use defaults::{default_configuration, set_default_configuration, system_ca_certificates};
+pub use identity::{
+    CertificateRequest, ClientCertificateResolver, ServerCertificateResolver, ServerCredentials,
+    SslIdentity,
+};
+pub(crate) use identity::{Hook, NamePattern, ServerNames};
+pub use live::ReloadHandle;
 
 use crate::cert::{SslCertificate, SslCipher, SslDiffieHellmanParameters, SslKey};
 use crate::curve::SslEllipticCurve;
 use crate::enums::{PeerVerifyMode, SslProtocol};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The TLS configuration of a socket or server (Qt's `QSslConfiguration`).
 ///
@@ -52,55 +59,15 @@ struct Settings {
     keying_material_export: bool,
     pinned_public_keys: Vec<[u8; 32]>,
     ssl_options: Vec<SslOption>,
-    ocsp_response: OcspStaple,
+    ocsp_response: Option<Vec<u8>>,
     pre_shared_key_identity_hint: Vec<u8>,
-}
-
-/// The OCSP response a server staples, shared by the configuration and its engines so it
-/// can be replaced while the server runs.
-#[derive(Clone, Default)]
-pub(crate) struct OcspStaple(Arc<StapleSlot>);
-
-#[derive(Default)]
-struct StapleSlot {
-    /// Changes with every replacement, inside the lock; read alone, it tells a server
-    /// whether its staple is still current without taking the lock.
-    version: AtomicU64,
-    response: RwLock<Option<Vec<u8>>>,
-}
-
-impl OcspStaple {
-    /// The response and its version (which changes with every replacement).
-    pub(crate) fn get(&self) -> (u64, Option<Vec<u8>>) {
-        let response = match self.0.response.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        (self.0.version.load(Ordering::Acquire), response.clone())
-    }
-
-    /// The version alone: one atomic load.
-    pub(crate) fn version(&self) -> u64 {
-        self.0.version.load(Ordering::Acquire)
-    }
-
-    fn set(&self, response: Option<Vec<u8>>) {
-        let mut guard = match self.0.response.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *guard = response;
-        self.0.version.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-impl PartialEq for OcspStaple {
-    fn eq(&self, other: &OcspStaple) -> bool {
-        self.get().1 == other.get().1
-    }
+    server_names: ServerNames,
+    server_resolver: Option<Hook<dyn ServerCertificateResolver>>,
+    client_resolver: Option<Hook<dyn ClientCertificateResolver>>,
 }
 
 /// Behaviour switches (Qt's `QSsl::SslOption`).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SslOption {
     /// Qt: no empty fragments (TLS 1.0 CBC workaround); always so with rustls.
@@ -146,7 +113,7 @@ impl Default for Settings {
             handshake_must_interrupt_on_error: false,
             missing_certificate_is_fatal: false,
             ocsp_stapling: false,
-            ocsp_response: OcspStaple::default(),
+            ocsp_response: None,
             ciphers: Vec::new(),
             elliptic_curves: Vec::new(),
             diffie_hellman_parameters: SslDiffieHellmanParameters::default(),
@@ -160,6 +127,9 @@ impl Default for Settings {
                 SslOption::SslOptionDisableSessionPersistence,
             ],
             pre_shared_key_identity_hint: Vec::new(),
+            server_names: ServerNames::default(),
+            server_resolver: None,
+            client_resolver: None,
         }
     }
 }
@@ -360,19 +330,28 @@ impl SslConfiguration {
     pub fn set_ciphers_str(&mut self, list: &str) -> Result<&mut Self, ConfigError> {
         let mut ciphers = Vec::new();
         for name in list.split(':').map(str::trim).filter(|n| !n.is_empty()) {
-            let cipher = SslCipher::from_name(name, SslProtocol::UnknownProtocol)
-                .ok_or_else(|| ConfigError::new(format!("cipher `{name}` is not supported")))?;
+            let cipher =
+                SslCipher::from_name(name, SslProtocol::UnknownProtocol).ok_or_else(|| {
+                    ConfigError::with_kind(
+                        ConfigErrorKind::Unsupported,
+                        format!("cipher `{name}` is not supported"),
+                    )
+                })?;
             ciphers.push(cipher);
         }
         if ciphers.is_empty() {
-            return Err(ConfigError::new("cipher list: no cipher named"));
+            return Err(ConfigError::with_kind(
+                ConfigErrorKind::InvalidSetting,
+                "cipher list: no cipher named",
+            ));
         }
         Ok(self.set_ciphers(ciphers))
     }
 
-    /// Every cipher suite the active backend supports (Qt's `supportedCiphers()`).
+    /// Every cipher suite the active backend supports (Qt's `supportedCiphers()`); see
+    /// [`crate::backend::supported_ciphers`] for another backend's.
     pub fn supported_ciphers() -> Vec<SslCipher> {
-        crate::crypto::supported_ciphers()
+        crate::backend::supported_ciphers(None)
     }
 
     /// The key exchange groups allowed; empty means the backend's defaults (with the
@@ -408,7 +387,7 @@ impl SslConfiguration {
     /// Every key exchange group the active backend supports (Qt's
     /// `supportedEllipticCurves()`).
     pub fn supported_elliptic_curves() -> Vec<SslEllipticCurve> {
-        crate::crypto::supported_groups()
+        crate::backend::supported_elliptic_curves(None)
     }
 
     /// Whether TLS secrets are written to the file named by `SSLKEYLOGFILE` (NSS key log
@@ -454,21 +433,146 @@ impl SslConfiguration {
         self.touch()
     }
 
-    /// The DER OCSP response a server staples, if any.
-    pub fn ocsp_response(&self) -> Option<Vec<u8>> {
-        self.settings.ocsp_response.get().1
+    /// The DER OCSP response a server staples with its own certificate, if any.
+    pub fn ocsp_response(&self) -> Option<&[u8]> {
+        self.settings.ocsp_response.as_deref()
     }
 
-    /// Sets the DER OCSP response a server staples (Qt's backend option for it). It is
-    /// shared with every server and socket made from this configuration (and its clones):
-    /// calling it again while a server runs replaces the staple for new handshakes.
+    /// Sets the DER OCSP response a server staples with its own certificate (Qt's backend
+    /// option for it). A plain value like every other setting: it changes this
+    /// configuration only, not its clones. To replace the staple of a running server, use
+    /// the server's `reload`/`set_ocsp_response`.
     pub fn set_ocsp_response(&mut self, response: Option<Vec<u8>>) -> &mut Self {
-        self.settings.ocsp_response.set(response);
-        self
+        self.settings_mut().ocsp_response = response;
+        self.touch()
     }
 
-    pub(crate) fn ocsp_staple(&self) -> OcspStaple {
-        self.settings.ocsp_response.clone()
+    /// Our certificate chain, key and OCSP staple as one identity, if a chain and key are
+    /// set.
+    pub fn local_identity(&self) -> Option<SslIdentity> {
+        let key = self.settings.private_key.clone()?;
+        let identity = SslIdentity::new(self.settings.local_certificate_chain.clone(), key).ok()?;
+        Some(identity.with_ocsp_response(self.settings.ocsp_response.clone()))
+    }
+
+    /// Adds the identity a server presents to clients whose server name (SNI) matches
+    /// `pattern`: an exact DNS name, or `*.example.com`, which matches exactly one label
+    /// (`a.example.com`, not `example.com` nor `a.b.example.com`). Exact names win over
+    /// wildcards, then the order added; a client matching none gets the configuration's
+    /// own certificate. A malformed pattern is an error.
+    pub fn add_server_name_certificate(
+        &mut self,
+        pattern: &str,
+        identity: SslIdentity,
+    ) -> Result<&mut Self, ConfigError> {
+        let parsed = NamePattern::parse(pattern)?;
+        self.settings_mut()
+            .server_names
+            .entries
+            .push((pattern.to_string(), parsed, identity));
+        Ok(self.touch())
+    }
+
+    /// The server-name map: each pattern with its identity, in the order added.
+    pub fn server_name_certificates(&self) -> Vec<(&str, &SslIdentity)> {
+        self.settings
+            .server_names
+            .entries
+            .iter()
+            .map(|(pattern, _, identity)| (pattern.as_str(), identity))
+            .collect()
+    }
+
+    /// Empties the server-name map.
+    pub fn clear_server_name_certificates(&mut self) -> &mut Self {
+        self.settings_mut().server_names = ServerNames::default();
+        self.touch()
+    }
+
+    pub(crate) fn server_names(&self) -> &ServerNames {
+        &self.settings.server_names
+    }
+
+    /// Sets the hook that chooses a server's certificate by the name the client sent
+    /// (asked first; `None` from it falls through to the name map, then to the
+    /// configuration's own certificate); `None` removes it.
+    pub fn set_server_certificate_resolver(
+        &mut self,
+        resolver: Option<Arc<dyn ServerCertificateResolver>>,
+    ) -> &mut Self {
+        self.settings_mut().server_resolver = resolver.map(Hook);
+        self.touch()
+    }
+
+    /// The server certificate hook, if set.
+    pub fn server_certificate_resolver(&self) -> Option<Arc<dyn ServerCertificateResolver>> {
+        self.settings
+            .server_resolver
+            .as_ref()
+            .map(|h| Arc::clone(&h.0))
+    }
+
+    /// Sets the hook that chooses our client certificate from the server's
+    /// CertificateRequest (it replaces the configuration's own certificate and key as a
+    /// client); `None` removes it. rustls backend only: the OpenSSL backend refuses a
+    /// client configuration with one.
+    pub fn set_client_certificate_resolver(
+        &mut self,
+        resolver: Option<Arc<dyn ClientCertificateResolver>>,
+    ) -> &mut Self {
+        self.settings_mut().client_resolver = resolver.map(Hook);
+        self.touch()
+    }
+
+    /// The client certificate hook, if set.
+    pub fn client_certificate_resolver(&self) -> Option<Arc<dyn ClientCertificateResolver>> {
+        self.settings
+            .client_resolver
+            .as_ref()
+            .map(|h| Arc::clone(&h.0))
+    }
+
+    /// A copy with an engine cache of its own (for a backend's engine to keep without a
+    /// reference cycle through the cache).
+    #[cfg(feature = "openssl")]
+    pub(crate) fn detached(&self) -> SslConfiguration {
+        let mut next = self.clone();
+        next.touch();
+        next
+    }
+
+    /// This configuration presenting `identity` alone: no name map, no resolver hook (a
+    /// backend's per-name engine).
+    #[cfg(feature = "openssl")]
+    pub(crate) fn for_identity(&self, identity: &SslIdentity) -> SslConfiguration {
+        let mut next = self.with_credentials(&ServerCredentials::new(identity.clone()));
+        next.settings_mut().server_resolver = None;
+        next.touch();
+        next
+    }
+
+    /// This configuration with a server's credentials in place of its certificate, key,
+    /// OCSP staple and server-name map (what the servers' `reload` does).
+    pub(crate) fn with_credentials(&self, credentials: &ServerCredentials) -> SslConfiguration {
+        let mut next = self.clone();
+        let identity = &credentials.identity;
+        {
+            let settings = next.settings_mut();
+            settings.local_certificate_chain = identity.certificate_chain().to_vec();
+            settings.private_key = Some(identity.private_key().clone());
+            settings.ocsp_response = identity.ocsp_response().map(<[u8]>::to_vec);
+            settings.server_names = ServerNames::default();
+            for (pattern, identity) in &credentials.server_names {
+                if let Ok(parsed) = NamePattern::parse(pattern) {
+                    settings
+                        .server_names
+                        .entries
+                        .push((pattern.clone(), parsed, identity.clone()));
+                }
+            }
+        }
+        next.touch();
+        next
     }
 
     /// The identity hint a server sends to clients in a PSK handshake (Qt's

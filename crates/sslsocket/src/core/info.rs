@@ -5,8 +5,13 @@ use super::*;
 
 impl SslCore {
     /// Every verification error of the last handshake, ignored or not (Qt's
-    /// `sslHandshakeErrors`).
+    /// `sslHandshakeErrors`). Empty in `VerifyNone`, as in Qt: a peer that is not verified
+    /// has no verification errors to report. (The errors are still found and kept with
+    /// the session, so a stricter socket never resumes it as if it had none.)
     pub fn ssl_handshake_errors(&self) -> &[SslError] {
+        if self.effective_mode == PeerVerifyMode::VerifyNone {
+            return &[];
+        }
         &self.handshake_errors
     }
 
@@ -18,6 +23,14 @@ impl SslCore {
     /// The peer's certificate.
     pub fn peer_certificate(&self) -> Option<&SslCertificate> {
         self.peer_chain.first()
+    }
+
+    /// On a server, the server name the client asked for (SNI) in the finished handshake;
+    /// `None` when it sent none, on a client, and before the handshake is over.
+    pub fn requested_server_name(&self) -> Option<&str> {
+        self.negotiated
+            .as_ref()
+            .and_then(|n| n.server_name.as_deref())
     }
 
     /// The negotiated protocol, `UnknownProtocol` before a handshake.

@@ -62,6 +62,7 @@ pub enum NextProtocolNegotiationStatus {
 /// or the peer's close_notify (→ Closing), any failure (→ Failed), the end of TCP
 /// (→ Closed), a new connection (→ Plain). Facts that do not decide what may happen next
 /// (end of input seen, truncation, close_notify queued) are kept beside it.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// No TLS session: not connected yet, or connected in unencrypted mode.

@@ -96,9 +96,10 @@ impl SslCore {
         self.report_errors(errors);
     }
 
-    /// Qt signals the errors whatever the mode; only failing depends on `VerifyPeer`.
+    /// Qt signals the errors in every mode that verifies (`QueryPeer`, `VerifyPeer`); only
+    /// failing depends on `VerifyPeer`. In `VerifyNone` nothing is reported.
     pub(super) fn report_errors(&mut self, errors: Vec<SslError>) {
-        if !errors.is_empty() {
+        if !errors.is_empty() && self.effective_mode != PeerVerifyMode::VerifyNone {
             for error in &errors {
                 self.push(SslEvent::PeerVerifyError(error.clone()));
             }

@@ -38,6 +38,7 @@ pub enum OcspCertificateStatus {
 
 /// Why a certificate was revoked (Qt's `QOcspRevocationReason`, the CRL reason codes of
 /// RFC 5280 5.3.1 that Qt names).
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OcspRevocationReason {
     /// No reason: the certificate is not revoked, the response gave no reason, or gave one

@@ -36,5 +36,5 @@ mod server;
 mod socket;
 mod stream;
 
-pub use server::{FailedHandshake, SslServer};
+pub use server::{ConnectionGuard, FailedHandshake, Incoming, ShutdownHandle, SslServer};
 pub use socket::SslSocket;

@@ -4,16 +4,24 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use ::tokio::sync::watch;
+use ::tokio::task::JoinSet;
 
-use crate::config::SslConfiguration;
+use crate::config::{ReloadHandle, ServerCredentials, SslConfiguration};
 use crate::core::{SslCore, SslHooks};
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::socket_api::SslSocketExt;
 use crate::tokio::SslSocket;
+
+/// How many handshakes [`Incoming`] runs at once; beyond that, new connections wait in
+/// the kernel's backlog.
+const MAX_CONCURRENT_HANDSHAKES: usize = 256;
 
 /// Qt's default handshake timeout (`QSslServer::handshakeTimeout`): 5 s.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,7 +55,8 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 pub struct SslServer {
     listener: TcpListener,
-    configuration: SslConfiguration,
+    live: ReloadHandle,
+    shutdown: ShutdownHandle,
     local_addr: SocketAddr,
     handshake_timeout: Duration,
     hooks: Option<Arc<dyn SslHooks>>,
@@ -55,8 +64,9 @@ pub struct SslServer {
 
 impl SslServer {
     /// Listens on `addr` (Qt's `listen`); `configuration` must carry a certificate and its
-    /// key, which the first handshake checks. The configuration's engine is built once and
-    /// shared by every connection.
+    /// matching key: a missing or mismatched one (in the server-name map too) is an
+    /// `Error::Config` here, before anything is accepted. The configuration's engine is
+    /// built now and shared by every connection.
     pub async fn bind(
         addr: impl ToSocketAddrs,
         configuration: SslConfiguration,
@@ -67,17 +77,20 @@ impl SslServer {
         SslServer::from_listener(listener, configuration)
     }
 
-    /// A server on a listener the application made (for its own socket options).
+    /// A server on a listener the application made (for its own socket options); the
+    /// configuration is checked as by [`bind`](Self::bind).
     pub fn from_listener(
         listener: TcpListener,
         configuration: SslConfiguration,
     ) -> Result<SslServer, Error> {
+        let live = ReloadHandle::new(configuration)?;
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::io("listening", e))?;
         Ok(SslServer {
             listener,
-            configuration,
+            live,
+            shutdown: ShutdownHandle::new(),
             local_addr,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             hooks: None,
@@ -90,9 +103,71 @@ impl SslServer {
         self.local_addr
     }
 
-    /// The configuration handshakes use (Qt's `sslConfiguration`).
-    pub fn ssl_configuration(&self) -> &SslConfiguration {
-        &self.configuration
+    /// The configuration handshakes use from now on (Qt's `sslConfiguration`): a copy,
+    /// since [`reload`](Self::reload) may replace it.
+    pub fn ssl_configuration(&self) -> SslConfiguration {
+        self.live.ssl_configuration()
+    }
+
+    /// Replaces the certificate chain, key, OCSP staple and server-name map while the
+    /// server runs (certificate hot reload): handshakes that start from now on use them,
+    /// open connections are untouched. Checked first; on error nothing changes. See
+    /// [`ReloadHandle`].
+    pub fn reload(&self, credentials: &ServerCredentials) -> Result<(), ConfigError> {
+        self.live.reload(credentials)
+    }
+
+    /// Replaces the OCSP response stapled with the server's own certificate, for
+    /// handshakes that start from now on.
+    pub fn set_ocsp_response(&self, response: Option<Vec<u8>>) -> Result<(), ConfigError> {
+        self.live.set_ocsp_response(response)
+    }
+
+    /// A handle that reloads this server's credentials from elsewhere (a signal handler,
+    /// an admin task), also after [`incoming`](Self::incoming) took the server.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        self.live.clone()
+    }
+
+    /// A handle that starts the graceful shutdown of [`incoming`](Self::incoming) and
+    /// lets connection tasks learn of it.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// The accepted connections as a stream, each handshake in its own task (a slow client
+    /// holds back nobody; at most 256 run at once). Yields every connection whose
+    /// handshake ended, in the order they ended: `Ok` encrypted, `Err` with the failed
+    /// socket (or, with no socket, an error accepting). After
+    /// [`ShutdownHandle::shutdown`] it stops accepting (the listener is closed), yields the
+    /// handshakes already under way as they finish (each bounded by the handshake
+    /// timeout), then ends.
+    ///
+    /// ```no_run
+    /// # async fn demo(server: sslsocket::tokio::SslServer) {
+    /// let shutdown = server.shutdown_handle();
+    /// let mut incoming = server.incoming();
+    /// while let Some(connection) = incoming.next().await {
+    ///     let Ok(mut socket) = connection else { continue };
+    ///     let guard = shutdown.guard();
+    ///     tokio::spawn(async move {
+    ///         let _guard = guard; // held while the connection runs
+    ///         let _ = socket.disconnect_from_host().await;
+    ///     });
+    /// }
+    /// // No more accepting; give open connections up to 10 s.
+    /// let _all_closed = shutdown.wait_for_connections(std::time::Duration::from_secs(10)).await;
+    /// # }
+    /// ```
+    pub fn incoming(self) -> Incoming {
+        let mut signal = self.shutdown.0.subscribe();
+        Incoming {
+            server: Some(self),
+            handshakes: JoinSet::new(),
+            signal: Box::pin(async move {
+                let _ = signal.wait_for(|stopping| *stopping).await;
+            }),
+        }
     }
 
     /// How long a client has to finish its handshake (Qt's `setHandshakeTimeout`);
@@ -130,8 +205,9 @@ impl SslServer {
         &self,
         stream: TcpStream,
     ) -> impl Future<Output = Result<SslSocket, FailedHandshake>> + Send + 'static {
-        // A configuration's clones share its values: no copy per connection.
-        let core = SslCore::new(self.configuration.clone());
+        // The current configuration (one atomic load); its clones share its values and
+        // engine: no copy per connection.
+        let core = SslCore::new((*self.live.current()).clone());
         let limit = self.handshake_timeout;
         let hooks = self.hooks.clone();
         async move {
@@ -175,6 +251,133 @@ impl fmt::Debug for SslServer {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("hooks", &self.hooks.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// The accepted connections of an [`SslServer`] (from [`SslServer::incoming`]): a
+/// `futures_core::Stream` of handshake results, also usable without any stream library
+/// through [`next`](Self::next).
+pub struct Incoming {
+    /// `None` once shutting down: the listener is closed.
+    server: Option<SslServer>,
+    handshakes: JoinSet<Result<SslSocket, FailedHandshake>>,
+    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Incoming {
+    /// The next connection whose handshake ended; `None` after a shutdown, once the
+    /// handshakes under way have ended.
+    pub async fn next(&mut self) -> Option<Result<SslSocket, FailedHandshake>> {
+        std::future::poll_fn(|cx| self.poll_connection(cx)).await
+    }
+
+    /// How many handshakes are under way.
+    pub fn handshakes_in_progress(&self) -> usize {
+        self.handshakes.len()
+    }
+
+    fn poll_connection(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<SslSocket, FailedHandshake>>> {
+        if self.server.is_some() && self.signal.as_mut().poll(cx).is_ready() {
+            // Stop accepting: the listener closes, handshakes under way go on.
+            self.server = None;
+        }
+        if let Some(server) = &self.server {
+            while self.handshakes.len() < MAX_CONCURRENT_HANDSHAKES {
+                match server.listener.poll_accept(cx) {
+                    Poll::Ready(Ok((stream, _peer))) => {
+                        self.handshakes.spawn(server.handshake(stream));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        let error = Error::io("accepting a connection", error);
+                        return Poll::Ready(Some(Err(FailedHandshake::new(error, None))));
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        loop {
+            match self.handshakes.poll_join_next(cx) {
+                Poll::Ready(Some(Ok(result))) => return Poll::Ready(Some(result)),
+                // A handshake task that panicked or was cancelled has nothing to hand out.
+                Poll::Ready(Some(Err(_))) => continue,
+                Poll::Ready(None) if self.server.is_none() => return Poll::Ready(None),
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl futures_core::Stream for Incoming {
+    type Item = Result<SslSocket, FailedHandshake>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_connection(cx)
+    }
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("accepting", &self.server.is_some())
+            .field("handshakes", &self.handshakes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts a server's graceful shutdown and tells connection tasks about it (from
+/// [`SslServer::shutdown_handle`]; cloneable).
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+/// Held by a connection task (from [`ShutdownHandle::guard`]):
+/// [`ShutdownHandle::wait_for_connections`] waits until every guard is dropped.
+#[derive(Debug)]
+pub struct ConnectionGuard(watch::Receiver<bool>);
+
+impl ShutdownHandle {
+    fn new() -> ShutdownHandle {
+        ShutdownHandle(Arc::new(watch::channel(false).0))
+    }
+
+    /// Starts the shutdown: [`Incoming`] stops accepting and ends once its handshakes
+    /// under way have ended; guards' [`ConnectionGuard::signalled`] return.
+    pub fn shutdown(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether the shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// A guard for one connection task.
+    pub fn guard(&self) -> ConnectionGuard {
+        ConnectionGuard(self.0.subscribe())
+    }
+
+    /// Waits until the shutdown has started.
+    pub async fn signalled(&self) {
+        let mut receiver = self.0.subscribe();
+        let _ = receiver.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Waits up to `deadline` for every [`ConnectionGuard`] (and the [`Incoming`] stream)
+    /// to be dropped; `true` when they all were, `false` at the deadline.
+    pub async fn wait_for_connections(&self, deadline: Duration) -> bool {
+        ::tokio::time::timeout(deadline, self.0.closed())
+            .await
+            .is_ok()
+    }
+}
+
+impl ConnectionGuard {
+    /// Waits until the server's shutdown has started (for a connection to finish its
+    /// current exchange and close).
+    pub async fn signalled(&mut self) {
+        let _ = self.0.wait_for(|stopping| *stopping).await;
     }
 }
 

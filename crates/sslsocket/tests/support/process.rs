@@ -114,6 +114,11 @@ impl PeerProcess {
         })
     }
 
+    /// The process id (to send it a signal).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The command line, for messages.
     pub fn command(&self) -> &str {
         &self.command
@@ -148,14 +153,16 @@ impl PeerProcess {
     }
 
     /// Waits until `needle` appears in stdout or stderr; fails with the output on timeout
-    /// or when the process closed both streams without printing it.
+    /// or when the process closed both streams without printing it. Each stream is searched
+    /// on its own: in the interleaved copy a line of one can be cut by a chunk of the other.
     pub fn wait_for_output(&self, needle: &str, timeout: Duration) -> SupportResult<()> {
         let needle_bytes = needle.as_bytes();
-        let found = |s: &Streams| {
-            s.combined
+        let has = |stream: &[u8]| {
+            stream
                 .windows(needle_bytes.len().max(1))
                 .any(|w| w == needle_bytes)
         };
+        let found = |s: &Streams| has(&s.stdout) || has(&s.stderr);
         self.wait_for_match(&format!("{needle:?}"), Instant::now() + timeout, found)
     }
 

@@ -6,14 +6,14 @@
 //! on the `Ssl` by the session.
 
 use std::io::Write;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use openssl::dh::Dh;
 use openssl::ex_data::Index;
 use openssl::pkey::PKey;
 use openssl::ssl::{
-    AlpnError, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef,
-    SslSessionCacheMode, SslVerifyMode, SslVersion,
+    AlpnError, NameType, SniError, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions,
+    SslRef, SslSessionCacheMode, SslVerifyMode, SslVersion,
 };
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
@@ -22,7 +22,10 @@ use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::ConnectionState;
 use crate::backend::openssl::{alerts, psk};
 use crate::cert::SslCertificate;
-use crate::config::{system_ca_certificates, SslConfiguration, SslOption};
+use crate::config::{
+    system_ca_certificates, ServerCertificateResolver, ServerNames, SslConfiguration, SslIdentity,
+    SslOption,
+};
 use crate::enums::{PeerVerifyMode, SslMode, SslProtocol, TlsVersion};
 use crate::error::ConfigError;
 
@@ -63,6 +66,23 @@ fn openssl_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigErr
     move |e| ConfigError::new(format!("{what}: {e}"))
 }
 
+/// As [`openssl_error`], with OpenSSL's "key values mismatch" (the key belongs to another
+/// certificate) as [`ConfigErrorKind::KeyMismatch`](crate::ConfigErrorKind::KeyMismatch).
+fn key_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigError + '_ {
+    move |e| {
+        let mismatch = e
+            .errors()
+            .iter()
+            .any(|e| e.reason() == Some("key values mismatch"));
+        let kind = if mismatch {
+            crate::ConfigErrorKind::KeyMismatch
+        } else {
+            crate::ConfigErrorKind::Other
+        };
+        ConfigError::with_kind(kind, format!("{what}: {e}"))
+    }
+}
+
 fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, ConfigError> {
     let server = mode == SslMode::SslServerMode;
     let method = if server {
@@ -81,6 +101,14 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     set_alpn(&mut builder, configuration, server)?;
     let sessions = set_sessions(&mut builder, configuration, server)?;
     set_ocsp(&mut builder, configuration, server)?;
+    if server {
+        set_server_names(&mut builder, configuration)?;
+    } else if configuration.client_certificate_resolver().is_some() {
+        return Err(ConfigError::new(
+            "a client certificate resolver is not supported by the openssl backend \
+             (its Rust binding has no client certificate callback); use the rustls backend",
+        ));
+    }
     set_alerts(&mut builder)?;
     psk::install(&mut builder, configuration, server)?;
     if configuration.key_logging() {
@@ -139,7 +167,7 @@ fn set_protocols(
 ) -> Result<(), ConfigError> {
     let protocol = configuration.protocol();
     let (min, max) = protocol.version_range().ok_or_else(|| {
-        ConfigError::new(format!(
+        ConfigError::unsupported(format!(
             "protocol {protocol} is not supported by the openssl backend"
         ))
     })?;
@@ -180,7 +208,7 @@ fn clamp_for_ciphers(
         max = TlsVersion::Tls12;
     }
     if version_number(min) > version_number(max) {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::invalid(format!(
             "none of the ciphers can be used with protocol {}",
             configuration.protocol()
         )));
@@ -253,7 +281,7 @@ fn set_groups(
         })
         .collect();
     if groups.is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigError::unsupported(
             "none of the key exchange groups is supported by the openssl backend",
         ));
     }
@@ -280,7 +308,7 @@ fn set_dh(
             .map_err(openssl_error("automatic Diffie-Hellman parameters"));
     }
     if !parameters.is_valid() {
-        return Err(ConfigError::new(format!(
+        return Err(ConfigError::invalid(format!(
             "Diffie-Hellman parameters: {}",
             parameters.error_string()
         )));
@@ -331,12 +359,12 @@ fn set_identity(
     let key = configuration.private_key();
     let Some((leaf, key)) = chain.first().zip(key) else {
         if server {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "server mode needs a local certificate and its private key",
             ));
         }
         if key.is_some() || !chain.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "a local certificate needs its private key, and a private key its certificate",
             ));
         }
@@ -349,7 +377,7 @@ fn set_identity(
         .map_err(openssl_error("local certificate"))?;
     builder
         .set_private_key(&pkey)
-        .map_err(openssl_error("private key"))?;
+        .map_err(key_error("private key"))?;
     for cert in chain.iter().skip(1) {
         builder
             .add_extra_chain_cert(to_x509(cert)?)
@@ -357,7 +385,7 @@ fn set_identity(
     }
     builder
         .check_private_key()
-        .map_err(openssl_error("local certificate and private key"))?;
+        .map_err(key_error("local certificate and private key"))?;
     if server {
         for ca in configuration.ca_certificates() {
             if let Ok(x509) = to_x509(ca) {
@@ -414,7 +442,7 @@ fn set_alpn(
         let len = u8::try_from(protocol.len())
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| ConfigError::new("ALPN protocol names must be 1 to 255 bytes"))?;
+            .ok_or_else(|| ConfigError::invalid("ALPN protocol names must be 1 to 255 bytes"))?;
         wire.push(len);
         wire.extend_from_slice(protocol);
     }
@@ -499,9 +527,9 @@ fn set_alerts(builder: &mut SslContextBuilder) -> Result<(), ConfigError> {
     .map_err(openssl_error("alert reporting"))
 }
 
-/// OCSP stapling. A server always answers a client's status request with the
-/// configuration's current staple, read per handshake (it can be replaced while the server
-/// runs; with none set, it staples nothing). A client that asks for a staple
+/// OCSP stapling. A server answers a client's status request with the configuration's
+/// staple (a server replaces it by replacing its configuration: `reload`); with none set,
+/// it staples nothing. A client that asks for a staple
 /// (`set_status_type` on each connection) decides in the status callback, where the
 /// response is known (see `ConnectionState::on_status`).
 fn set_ocsp(
@@ -510,12 +538,11 @@ fn set_ocsp(
     server: bool,
 ) -> Result<(), ConfigError> {
     if server {
-        let staple = configuration.ocsp_staple();
+        let Some(staple) = configuration.ocsp_response().map(<[u8]>::to_vec) else {
+            return Ok(());
+        };
         return builder
-            .set_status_callback(move |ssl| match staple.get().1 {
-                Some(der) => ssl.set_ocsp_status(&der).map(|()| true),
-                None => Ok(false),
-            })
+            .set_status_callback(move |ssl| ssl.set_ocsp_status(&staple).map(|()| true))
             .map_err(openssl_error("OCSP stapling"));
     }
     if !configuration.ocsp_stapling_enabled() {
@@ -528,6 +555,99 @@ fn set_ocsp(
             Ok(ssl.ex_data(index).is_some_and(|state| state.on_status(ssl)))
         })
         .map_err(openssl_error("OCSP stapling"))
+}
+
+/// A server's certificates by server name: one context per identity (built from the same
+/// configuration, so everything but the certificate is alike), switched to in the
+/// servername callback with `set_ssl_context`, which replaces the certificate, key, chain
+/// and staple as a whole.
+struct ServerNameContexts {
+    names: ServerNames,
+    contexts: Vec<SslContext>,
+    hook: Option<Arc<dyn ServerCertificateResolver>>,
+    /// For the hook's identities: the configuration they are built from, and the contexts
+    /// built so far (a few; the lock is taken only when the hook chose an identity).
+    base: SslConfiguration,
+    built: Mutex<Vec<(SslIdentity, SslContext)>>,
+}
+
+/// How many of the hook's identities keep their context.
+const HOOK_CONTEXTS: usize = 64;
+
+impl ServerNameContexts {
+    fn context_for_hook(&self, identity: SslIdentity) -> Result<SslContext, ConfigError> {
+        let mut built = match self.built.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((_, context)) = built.iter().find(|(known, _)| *known == identity) {
+            return Ok(context.clone());
+        }
+        let context = build(&self.base.for_identity(&identity), SslMode::SslServerMode)?.context;
+        if built.len() >= HOOK_CONTEXTS {
+            built.remove(0);
+        }
+        built.push((identity, context.clone()));
+        Ok(context)
+    }
+
+    fn switch(&self, ssl: &mut SslRef) -> Result<(), SniError> {
+        let name = ssl.servername(NameType::HOST_NAME).map(str::to_string);
+        if let Some(identity) = self.hook.as_ref().and_then(|h| h.resolve(name.as_deref())) {
+            let context = self.context_for_hook(identity).map_err(|error| {
+                // Fail closed: the handshake ends.
+                tracing::warn!(%error, "the server certificate resolver's identity");
+                SniError::ALERT_FATAL
+            })?;
+            return ssl
+                .set_ssl_context(&context)
+                .map_err(|_| SniError::ALERT_FATAL);
+        }
+        let found = name
+            .as_deref()
+            .and_then(|name| self.names.lookup(name))
+            .and_then(|index| self.contexts.get(index));
+        match found {
+            Some(context) => ssl
+                .set_ssl_context(context)
+                .map_err(|_| SniError::ALERT_FATAL),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The name map and the resolver hook of a server (nothing to do without either); every
+/// identity of the map is built (and its key checked) now.
+fn set_server_names(
+    builder: &mut SslContextBuilder,
+    configuration: &SslConfiguration,
+) -> Result<(), ConfigError> {
+    let names = configuration.server_names().clone();
+    let hook = configuration.server_certificate_resolver();
+    if names.entries.is_empty() && hook.is_none() {
+        return Ok(());
+    }
+    let contexts = names
+        .entries
+        .iter()
+        .map(|(pattern, _, identity)| {
+            build(
+                &configuration.for_identity(identity),
+                SslMode::SslServerMode,
+            )
+            .map(|engine| engine.context)
+            .map_err(|e| ConfigError::new(format!("certificate for server name `{pattern}`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let choice = ServerNameContexts {
+        names,
+        contexts,
+        hook,
+        base: configuration.detached(),
+        built: Mutex::new(Vec::new()),
+    };
+    builder.set_servername_callback(move |ssl, _alert| choice.switch(ssl));
+    Ok(())
 }
 
 #[cfg(test)]

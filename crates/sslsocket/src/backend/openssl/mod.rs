@@ -19,6 +19,7 @@
 //!   staples the configuration's current response ([`SupportedFeature::Ocsp`]).
 
 mod alerts;
+mod capabilities;
 mod context;
 mod psk;
 mod session;
@@ -76,6 +77,26 @@ impl Backend for OpensslBackend {
 
     fn library_version_string(&self) -> String {
         openssl::version::version().to_string()
+    }
+
+    fn supported_ciphers(&self) -> Vec<crate::cert::SslCipher> {
+        capabilities::ciphers().to_vec()
+    }
+
+    fn supported_elliptic_curves(&self) -> Vec<crate::curve::SslEllipticCurve> {
+        capabilities::groups().to_vec()
+    }
+
+    fn prepare(
+        &self,
+        mode: SslMode,
+        configuration: &crate::config::SslConfiguration,
+    ) -> Result<(), ConfigError> {
+        match mode {
+            SslMode::SslClientMode => context::client_engine(configuration).map(drop),
+            SslMode::SslServerMode => context::server_engine(configuration).map(drop),
+            SslMode::UnencryptedMode => Ok(()),
+        }
     }
 
     fn new_session(&self, setup: SessionSetup<'_>) -> Result<Box<dyn TlsSession>, ConfigError> {

@@ -28,7 +28,7 @@ pub(crate) fn install(
         let hint = configuration.pre_shared_key_identity_hint();
         if !hint.is_empty() {
             let hint = CString::new(hint).map_err(|_| {
-                ConfigError::new("the pre-shared key identity hint must not contain a NUL byte")
+                ConfigError::invalid("the pre-shared key identity hint must not contain a NUL byte")
             })?;
             sslsocket_openssl_ext::set_psk_identity_hint(builder, &hint)
                 .map_err(|e| ConfigError::new(format!("pre-shared key identity hint: {e}")))?;

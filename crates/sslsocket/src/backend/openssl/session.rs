@@ -487,6 +487,11 @@ impl TlsSession for OpensslSession {
             key_exchange_group: key_exchange_group(ssl),
             alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
             resumed: ssl.session_reused(),
+            server_name: ssl
+                .is_server()
+                .then(|| ssl.servername(openssl::ssl::NameType::HOST_NAME))
+                .flatten()
+                .map(str::to_string),
         })
     }
 

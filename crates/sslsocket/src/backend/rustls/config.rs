@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
-use crate::backend::rustls::resolver::StapleResolver;
+use crate::backend::rustls::resolver::{
+    self, ClientCertResolver, ConnectionResolver, ServerCertResolver,
+};
 use crate::backend::rustls::sessions::{ClientSessions, ServerSessions};
 use crate::backend::rustls::verifier::{ClientAuth, ConnectionVerifier};
 use crate::cert::SslCertificate;
@@ -31,7 +33,7 @@ pub(crate) struct ServerEngine {
     template: Arc<ServerConfig>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     versions: &'static [&'static SupportedProtocolVersion],
-    resolver: Arc<StapleResolver>,
+    resolver: Arc<ServerCertResolver>,
     chain: Arc<ChainVerifier>,
     client_auth: Arc<ClientAuth>,
     pub(crate) sessions: Option<Arc<ServerSessions>>,
@@ -100,6 +102,8 @@ pub(crate) struct ServerConnectionConfig {
     /// The verifier instance claimed for this handshake (none when no client certificate
     /// is asked for).
     pub(crate) verifier: Option<Arc<ConnectionVerifier>>,
+    /// This connection's certificate choice, which records the name the client asked for.
+    pub(crate) resolver: Arc<ConnectionResolver>,
 }
 
 impl ServerEngine {
@@ -115,6 +119,7 @@ impl ServerEngine {
         policy: &VerifyPolicy,
         record: &Arc<HandshakeRecord>,
     ) -> Result<ServerConnectionConfig, ConfigError> {
+        let resolver = Arc::new(ConnectionResolver::new(Arc::clone(&self.resolver)));
         let (mut config, verifier) = if self.client_auth.offer {
             let verifier = Arc::new(ConnectionVerifier::new(
                 Arc::clone(&self.chain),
@@ -125,7 +130,7 @@ impl ServerEngine {
                 .with_protocol_versions(self.versions)
                 .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
                 .with_client_cert_verifier(Arc::clone(&verifier) as _)
-                .with_cert_resolver(Arc::clone(&self.resolver) as _);
+                .with_cert_resolver(Arc::clone(&resolver) as _);
             let template = &self.template;
             config.alpn_protocols = template.alpn_protocols.clone();
             config.key_log = Arc::clone(&template.key_log);
@@ -134,7 +139,9 @@ impl ServerEngine {
             config.max_fragment_size = template.max_fragment_size;
             (config, Some(verifier))
         } else {
-            ((*self.template).clone(), None)
+            let mut config = (*self.template).clone();
+            config.cert_resolver = Arc::clone(&resolver) as _;
+            (config, None)
         };
         let sessions = self.sessions.as_ref().map(|shared| {
             Arc::new(
@@ -153,6 +160,7 @@ impl ServerEngine {
             config: Arc::new(config),
             sessions,
             verifier,
+            resolver,
         })
     }
 }
@@ -188,7 +196,7 @@ fn versions(
         SslProtocol::TlsV1_2OrLater | SslProtocol::SecureProtocols | SslProtocol::AnyProtocol => {
             Ok(&BOTH)
         }
-        other => Err(ConfigError::new(format!(
+        other => Err(ConfigError::unsupported(format!(
             "protocol {other} is not supported by the rustls backend (it offers TLS 1.2 and 1.3)"
         ))),
     }
@@ -239,20 +247,28 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         Arc::clone(&chain),
         Arc::clone(&client_auth),
     ));
-    let builder = ClientConfig::builder_with_provider(provider_for(configuration)?)
+    let provider = provider_for(configuration)?;
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions(configuration.protocol())?)
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(placeholder);
-    let mut config = match local_identity(configuration)? {
-        Some((chain, key)) => builder
+    let mut config = match (
+        configuration.client_certificate_resolver(),
+        local_identity(configuration)?,
+    ) {
+        (Some(hook), _) => builder.with_client_cert_resolver(Arc::new(ClientCertResolver::new(
+            hook,
+            Arc::clone(&provider),
+        ))),
+        (None, Some((chain, key))) => builder
             .with_client_auth_cert(chain, key)
-            .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))?,
-        None => {
+            .map_err(identity_error)?,
+        (None, None) => {
             if configuration.private_key().is_some()
                 == configuration.local_certificate_chain().is_empty()
             {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     "a local certificate needs its private key, and a private key its certificate",
                 ));
             }
@@ -283,15 +299,14 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
     })
 }
 
-/// Our chain and key as rustls's signing identity; a key that does not match the
-/// certificate is an error here, before a byte is sent.
-fn certified_key(
-    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
-    key: rustls_pki_types::PrivateKeyDer<'static>,
-    provider: &rustls::crypto::CryptoProvider,
-) -> Result<rustls::sign::CertifiedKey, ConfigError> {
-    rustls::sign::CertifiedKey::from_der(chain, key, provider)
-        .map_err(|e| ConfigError::new(format!("local certificate and private key: {e}")))
+/// rustls's refusal of our certificate and key; a key of another certificate is
+/// [`ConfigErrorKind::KeyMismatch`](crate::ConfigErrorKind::KeyMismatch).
+pub(super) fn identity_error(e: rustls::Error) -> ConfigError {
+    let kind = match e {
+        rustls::Error::InconsistentKeys(_) => crate::ConfigErrorKind::KeyMismatch,
+        _ => crate::ConfigErrorKind::Other,
+    };
+    ConfigError::with_kind(kind, format!("local certificate and private key: {e}"))
 }
 
 fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, ConfigError> {
@@ -299,12 +314,13 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         .peer_verify_mode()
         .effective(SslMode::SslServerMode);
     if !configuration.diffie_hellman_parameters().is_empty() {
-        return Err(ConfigError::new(
+        return Err(ConfigError::unsupported(
             "Diffie-Hellman parameters are not supported by the rustls backend",
         ));
     }
-    let Some((chain_der, key)) = local_identity(configuration)? else {
-        return Err(ConfigError::new(
+    let Some(identity) = configuration.local_identity() else {
+        local_identity(configuration)?;
+        return Err(ConfigError::invalid(
             "server mode needs a local certificate and its private key",
         ));
     };
@@ -316,10 +332,11 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
     ));
     let provider = provider_for(configuration)?;
     let versions = versions(configuration.protocol())?;
-    let resolver = Arc::new(StapleResolver::new(
-        certified_key(chain_der, key, &provider)?,
-        configuration.ocsp_staple(),
-    ));
+    let resolver = Arc::new(ServerCertResolver::new(
+        configuration,
+        resolver::prepare(&identity, &provider)?,
+        Arc::clone(&provider),
+    )?);
     // Replaced per connection when client certificates are asked for; otherwise shared by
     // every connection and never asked (unclaimed, it would refuse).
     let placeholder = Arc::new(ConnectionVerifier::new(
@@ -330,7 +347,8 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         .with_protocol_versions(versions)
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .with_client_cert_verifier(placeholder)
-        .with_cert_resolver(Arc::clone(&resolver) as _);
+        // Replaced per connection by one that records the name the client asked for.
+        .with_cert_resolver(Arc::new(ConnectionResolver::new(Arc::clone(&resolver))));
     config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
     if configuration.key_logging() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());

@@ -30,6 +30,8 @@ pub(super) struct Handshake {
     server_sessions: Option<Arc<ConnectionServerSessions>>,
     /// The verifier instance claimed for the handshake, released when it ends.
     verifier: Option<Arc<ConnectionVerifier>>,
+    /// A server's certificate choice, which knows the name the client asked for.
+    server_resolver: Option<Arc<crate::backend::rustls::resolver::ConnectionResolver>>,
     /// The peer's close_notify was seen (and reported once).
     peer_closed: bool,
 }
@@ -48,8 +50,20 @@ impl Handshake {
             client_sessions: None,
             server_sessions: None,
             verifier: None,
+            server_resolver: None,
             peer_closed: false,
         }
+    }
+
+    /// What the handshake agreed on, with the server name the client asked for (server).
+    pub(super) fn negotiated(&self, common: &CommonState) -> Option<Negotiated> {
+        let mut negotiated = negotiated(common)?;
+        negotiated.server_name = self
+            .server_resolver
+            .as_ref()
+            .and_then(|r| r.requested())
+            .map(str::to_string);
+        Some(negotiated)
     }
 
     /// A client connection to `peer_name` judged by `policy`: its rustls configuration,
@@ -83,6 +97,7 @@ impl Handshake {
         let mut handshake = Handshake::new(record);
         handshake.verifier = connection.verifier;
         handshake.server_sessions = connection.sessions;
+        handshake.server_resolver = Some(connection.resolver);
         Ok((connection.config, handshake))
     }
 
@@ -193,7 +208,7 @@ impl Handshake {
 }
 
 /// What the handshake agreed on, once it is over.
-pub(super) fn negotiated(common: &CommonState) -> Option<Negotiated> {
+fn negotiated(common: &CommonState) -> Option<Negotiated> {
     if common.is_handshaking() {
         return None;
     }
@@ -219,6 +234,7 @@ pub(super) fn negotiated(common: &CommonState) -> Option<Negotiated> {
             common.handshake_kind(),
             Some(rustls::HandshakeKind::Resumed)
         ),
+        server_name: None,
     })
 }
 

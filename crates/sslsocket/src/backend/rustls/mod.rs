@@ -56,6 +56,26 @@ impl Backend for RustlsBackend {
         "rustls 0.23.46 (aws-lc-rs)".to_string()
     }
 
+    fn supported_ciphers(&self) -> Vec<crate::cert::SslCipher> {
+        crate::crypto::supported_ciphers()
+    }
+
+    fn supported_elliptic_curves(&self) -> Vec<crate::curve::SslEllipticCurve> {
+        crate::crypto::supported_groups()
+    }
+
+    fn prepare(
+        &self,
+        mode: SslMode,
+        configuration: &crate::config::SslConfiguration,
+    ) -> Result<(), ConfigError> {
+        match mode {
+            SslMode::SslClientMode => config::client_engine(configuration).map(drop),
+            SslMode::SslServerMode => config::server_engine(configuration).map(drop),
+            SslMode::UnencryptedMode => Ok(()),
+        }
+    }
+
     /// Sessions run on rustls's unbuffered API (the session owns its buffers and frees
     /// them whenever they are empty: an idle connection holds only the TLS state), except
     /// for a configuration that asks for keying material export, which rustls 0.23 offers

@@ -1,68 +1,180 @@
-//! The server's certificate, with an OCSP staple that can be replaced while it runs.
+//! Choosing the certificate: a server's by the name the client sent (the configuration's
+//! hook, then its name map, then its own certificate), a client's by the server's request.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock};
 
+use rustls::client::ResolvesClientCert;
+use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::SignatureScheme;
 
-use crate::config::OcspStaple;
+use crate::cert::SslCertificate;
+use crate::config::{
+    CertificateRequest, ClientCertificateResolver, ServerCertificateResolver, ServerNames,
+    SslConfiguration, SslIdentity,
+};
+use crate::error::ConfigError;
 
-/// Hands out our certified key with the configuration's current staple; rebuilds the
-/// shared value only when the staple changed.
-pub(crate) struct StapleResolver {
-    base: Arc<CertifiedKey>,
-    staple: OcspStaple,
-    current: RwLock<(u64, Arc<CertifiedKey>)>,
+/// The identity's rustls signing form, built once per identity value; a key that does not
+/// match the certificate is an error here.
+pub(crate) fn prepare(
+    identity: &SslIdentity,
+    provider: &CryptoProvider,
+) -> Result<Arc<CertifiedKey>, ConfigError> {
+    identity.prepared(0, |identity| {
+        let chain = identity
+            .certificate_chain()
+            .iter()
+            .map(SslCertificate::to_certificate_der)
+            .collect();
+        let key = identity.private_key().private_key_der()?;
+        let mut certified =
+            CertifiedKey::from_der(chain, key, provider).map_err(super::config::identity_error)?;
+        certified.ocsp = identity.ocsp_response().map(<[u8]>::to_vec);
+        Ok(Arc::new(certified))
+    })
 }
 
-impl StapleResolver {
-    pub(crate) fn new(base: CertifiedKey, staple: OcspStaple) -> StapleResolver {
-        let base = Arc::new(base);
-        let (version, response) = staple.get();
-        let first = Arc::new(with_staple(&base, response));
-        StapleResolver {
-            base,
-            staple,
-            current: RwLock::new((version, first)),
-        }
+/// A server's certificates, prepared when its engine is built (so a mismatched key in the
+/// name map fails there too).
+pub(crate) struct ServerCertResolver {
+    default: Arc<CertifiedKey>,
+    names: ServerNames,
+    by_name: Vec<Arc<CertifiedKey>>,
+    hook: Option<Arc<dyn ServerCertificateResolver>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertResolver {
+    pub(crate) fn new(
+        configuration: &SslConfiguration,
+        default: Arc<CertifiedKey>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<ServerCertResolver, ConfigError> {
+        let names = configuration.server_names().clone();
+        let by_name = names
+            .entries
+            .iter()
+            .map(|(pattern, _, identity)| {
+                prepare(identity, &provider).map_err(|e| {
+                    ConfigError::new(format!("certificate for server name `{pattern}`: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ServerCertResolver {
+            default,
+            names,
+            by_name,
+            hook: configuration.server_certificate_resolver(),
+            provider,
+        })
     }
-}
 
-fn with_staple(base: &CertifiedKey, response: Option<Vec<u8>>) -> CertifiedKey {
-    let mut key = base.clone();
-    key.ocsp = response;
-    key
-}
-
-impl fmt::Debug for StapleResolver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StapleResolver").finish_non_exhaustive()
-    }
-}
-
-impl ResolvesServerCert for StapleResolver {
-    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        // Every handshake: one atomic load and a shared read; the staple is copied and the
-        // key rebuilt only after a replacement.
-        let version = self.staple.version();
-        {
-            let current = match self.current.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if current.0 == version {
-                return Some(Arc::clone(&current.1));
+    fn pick(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        if let Some(hook) = &self.hook {
+            if let Some(identity) = hook.resolve(server_name) {
+                return match prepare(&identity, &self.provider) {
+                    Ok(key) => Some(key),
+                    Err(error) => {
+                        // Fail closed: no certificate, the handshake fails.
+                        tracing::warn!(%error, "the server certificate resolver's identity");
+                        None
+                    }
+                };
             }
         }
-        let (version, response) = self.staple.get();
-        let mut current = match self.current.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if current.0 != version {
-            *current = (version, Arc::new(with_staple(&self.base, response)));
+        let found = server_name
+            .and_then(|name| self.names.lookup(name))
+            .and_then(|index| self.by_name.get(index));
+        Some(Arc::clone(found.unwrap_or(&self.default)))
+    }
+}
+
+/// One connection's view of the server's certificates: records the name the client asked
+/// for (`SslCore::requested_server_name`).
+pub(crate) struct ConnectionResolver {
+    shared: Arc<ServerCertResolver>,
+    requested: OnceLock<String>,
+}
+
+impl ConnectionResolver {
+    pub(crate) fn new(shared: Arc<ServerCertResolver>) -> ConnectionResolver {
+        ConnectionResolver {
+            shared,
+            requested: OnceLock::new(),
         }
-        Some(Arc::clone(&current.1))
+    }
+
+    /// The server name the client sent, once its hello was read.
+    pub(crate) fn requested(&self) -> Option<&str> {
+        self.requested.get().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for ConnectionResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionResolver").finish_non_exhaustive()
+    }
+}
+
+impl ResolvesServerCert for ConnectionResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = client_hello.server_name();
+        if let Some(name) = name {
+            let _ = self.requested.set(name.to_string());
+        }
+        self.shared.pick(name)
+    }
+}
+
+/// The application's client certificate hook, in rustls's shape.
+pub(crate) struct ClientCertResolver {
+    hook: Arc<dyn ClientCertificateResolver>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertResolver {
+    pub(crate) fn new(
+        hook: Arc<dyn ClientCertificateResolver>,
+        provider: Arc<CryptoProvider>,
+    ) -> ClientCertResolver {
+        ClientCertResolver { hook, provider }
+    }
+}
+
+impl fmt::Debug for ClientCertResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertResolver").finish_non_exhaustive()
+    }
+}
+
+impl ResolvesClientCert for ClientCertResolver {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let request = CertificateRequest {
+            // As sent on the wire: each a whole DER `Name`, as a certificate's issuer.
+            acceptable_issuers: root_hint_subjects.iter().map(|s| s.to_vec()).collect(),
+            signature_schemes: sigschemes
+                .iter()
+                .map(|s| s.as_str().unwrap_or("unknown").to_string())
+                .collect(),
+        };
+        let identity = self.hook.resolve(&request)?;
+        match prepare(&identity, &self.provider) {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::warn!(%error, "the client certificate resolver's identity");
+                None
+            }
+        }
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }

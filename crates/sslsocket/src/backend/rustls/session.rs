@@ -130,7 +130,7 @@ impl TlsSession for RustlsSession {
     }
 
     fn negotiated(&self) -> Option<Negotiated> {
-        handshake::negotiated(&self.conn)
+        self.handshake.negotiated(&self.conn)
     }
 
     fn peer_certificate_chain(&self) -> Vec<SslCertificate> {

@@ -600,7 +600,7 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn negotiated(&self) -> Option<Negotiated> {
-        handshake::negotiated(self.conn.common())
+        self.handshake.negotiated(self.conn.common())
     }
 
     fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
