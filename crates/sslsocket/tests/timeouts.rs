@@ -564,6 +564,7 @@ fn the_server_drops_a_plaintext_client_as_soon_as_it_speaks() -> TestResult {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    server.set_handshake_timeout(WAIT);
 
     let mut plain = TcpStream::connect(server.local_addr())?;
     plain.set_read_timeout(Some(WAIT))?;
@@ -573,7 +574,9 @@ fn the_server_drops_a_plaintext_client_as_soon_as_it_speaks() -> TestResult {
         Ok(_) => return Err("a plaintext client finished a handshake".into()),
         Err(failed) => failed,
     };
-    assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    // Dropped for what it sent, not by the handshake timeout (10 s): the margin is wide
+    // so a loaded machine cannot make this fail.
+    assert!(started.elapsed() < WAIT / 2, "took {:?}", started.elapsed());
     assert_eq!(failed.error(), SocketError::SslHandshakeFailedError);
     assert_eq!(failed.state(), SocketState::UnconnectedState);
     // What comes back is at most an alert record, then the end of the stream.
