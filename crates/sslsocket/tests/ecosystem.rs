@@ -79,11 +79,12 @@ async fn a_client_that_does_not_trust_the_server_gets_no_answer_from_axum() -> T
     let error = refused
         .err()
         .ok_or("a client trusting another CA got an answer")?;
+    // `connect_to_host_encrypted` gives the failed socket back, with what it found.
     let failure = error
-        .downcast_ref::<sslsocket::Error>()
-        .ok_or("not an sslsocket error")?;
+        .downcast_ref::<sslsocket::tokio::FailedHandshake>()
+        .ok_or("not a failed handshake")?;
     assert_eq!(
-        failure.socket_error(),
+        failure.error().socket_error(),
         sslsocket::SocketError::SslHandshakeFailedError,
         "{failure}"
     );
