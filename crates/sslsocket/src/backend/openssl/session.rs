@@ -88,6 +88,8 @@ pub(crate) struct OpensslSession {
     /// `read_tls` ran OpenSSL as far as it could go: the `process()` that follows has
     /// only to announce what it found.
     advanced: bool,
+    /// Inside `read_tls`: the driver's socket is lent to the transport.
+    lending: bool,
     peer_closed: bool,
     close_sent: bool,
     chain_published: bool,
@@ -172,6 +174,7 @@ impl OpensslSession {
             plain_start: 0,
             failed: None,
             advanced: false,
+            lending: false,
             peer_closed: false,
             close_sent: false,
             chain_published: false,
@@ -298,6 +301,18 @@ impl OpensslSession {
         }
     }
 
+    /// Whether another `SSL_read` could only answer `WANT_READ`: OpenSSL holds no input
+    /// (no record or part of one read ahead, no plaintext of a record left) and its
+    /// transport can bring none (the socket lent by `read_tls` was read already, or none
+    /// is lent). Each needless `SSL_read` costs a round through the record layer, and,
+    /// with `SSL_MODE_RELEASE_BUFFERS`, the allocation and release of its read buffer.
+    fn input_exhausted(&self) -> bool {
+        let ssl = self.stream.ssl();
+        !sslsocket_openssl_ext::has_pending(ssl)
+            && ssl.pending() == 0
+            && (!self.lending || self.stream.get_ref().reader_reached())
+    }
+
     /// Decrypts every complete record taken in so far, as rustls does: bytes the session
     /// accepted are never left undecrypted, so `plaintext_len` counts everything that
     /// arrived and a close_notify behind application data is seen before the end of TCP.
@@ -321,6 +336,7 @@ impl OpensslSession {
             let max = if room >= MIN_ROOM { room } else { RECORD_PLAIN };
             match ssl_read_into(&mut self.stream, &mut self.plain, max) {
                 Ok(0) => break,
+                Ok(_) if self.input_exhausted() => break,
                 Ok(_) => {}
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
@@ -372,7 +388,10 @@ impl TlsSession for OpensslSession {
             inner: rd,
             outcome: None,
         };
+        self.stream.get_mut().reset_reader_reached();
+        self.lending = true;
         let result = with_reader(id, &mut once, || self.advance());
+        self.lending = false;
         if let Err(failure) = result {
             self.failed.get_or_insert(failure);
         }
@@ -392,6 +411,11 @@ impl TlsSession for OpensslSession {
                 Some(failure) => Err(failure.clone()),
                 None => Ok(()),
             };
+        }
+        if self.failed.is_none() && !self.handshaking && self.input_exhausted() {
+            // Every record that arrived was decrypted by `read_tls` (no input is ever
+            // held back), so with nothing pending there is nothing to process.
+            return Ok(());
         }
         self.advance()
     }
