@@ -529,7 +529,9 @@ impl TlsSession for OpensslSession {
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
         let seen = self.state.take_notices();
-        self.notices.extend(seen);
+        if !seen.is_empty() {
+            self.notices.extend(seen);
+        }
         let notice = self.notices.pop_front();
         if self.notices.is_empty() && self.notices.capacity() > 0 {
             self.notices = VecDeque::new();
