@@ -82,7 +82,7 @@ impl SslSocket {
             // Not readable: wait (the waker is registered) without running the engine for
             // a read that can only say `WouldBlock` (an OpenSSL `SSL_read`, a rustls
             // input buffer made ready, per message).
-            if let Poll::Pending = stream.poll_read_ready(cx) {
+            if stream.poll_read_ready(cx).is_pending() {
                 break Poll::Pending;
             }
             match self.core.read_from(&mut PollReader { io: stream, cx }) {

@@ -41,6 +41,10 @@ const PLAIN_LIMIT: usize = 16 * 1024;
 const OUTGOING_LIMIT: usize = 64 * 1024;
 /// The most plaintext one record carries.
 const RECORD_PLAIN: usize = 16 * 1024;
+/// The plaintext buffer's first size after a read that brought at most this much: small
+/// messages (requests, answers) take a small allocation, which the allocator serves from
+/// its per-thread cache, instead of room for two records.
+const SMALL_PLAIN: usize = 1024;
 /// Less room than this left in the plaintext buffer, and it grows.
 const MIN_ROOM: usize = 2 * 1024;
 /// The most a record adds to its plaintext (header, type, tag; CBC padding and MAC).
@@ -83,6 +87,8 @@ pub(crate) struct OpensslSession {
     /// Decrypted data: `plain[plain_start..]`; freed when drained.
     plain: Vec<u8>,
     plain_start: usize,
+    /// What the last read that decrypted anything decrypted: sizes the next buffer.
+    last_plain: usize,
     /// A failure found by `read_tls`, reported by `process()`.
     failed: Option<TlsFailure>,
     /// `read_tls` ran OpenSSL as far as it could go: the `process()` that follows has
@@ -172,6 +178,7 @@ impl OpensslSession {
             handshaking: true,
             plain: Vec::new(),
             plain_start: 0,
+            last_plain: 0,
             failed: None,
             advanced: false,
             lending: false,
@@ -319,6 +326,7 @@ impl OpensslSession {
     /// The plaintext is bounded by refusing input (`wants_read`), not by leaving records
     /// unread.
     fn read_records(&mut self) -> Result<(), TlsFailure> {
+        let held = self.plain_held();
         while !self.peer_closed {
             if self.plain_start > 0 && self.plain_start >= self.plain.len() / 2 {
                 // Move the unread rest to the front rather than grow.
@@ -326,14 +334,25 @@ impl OpensslSession {
                 self.plain_start = 0;
             }
             if self.plain.capacity() == 0 {
-                // Room for a record and the next one, so that the second is not decrypted
-                // into a buffer that has to grow (and move the first).
-                self.plain = Vec::with_capacity(2 * RECORD_PLAIN);
+                // After small messages, room for one more; else room for a record and the
+                // next one, so that the second is not decrypted into a buffer that has to
+                // grow (and move the first). A larger record than the room is decrypted in
+                // parts (OpenSSL keeps the rest), the buffer growing after the first.
+                let size = if self.last_plain <= SMALL_PLAIN {
+                    SMALL_PLAIN
+                } else {
+                    2 * RECORD_PLAIN
+                };
+                self.plain = Vec::with_capacity(size);
             }
             let room = self.plain.capacity() - self.plain.len();
             // Into the room there is (OpenSSL keeps the rest of a record for the next
             // call), else a record's worth more.
-            let max = if room >= MIN_ROOM { room } else { RECORD_PLAIN };
+            let max = if room >= MIN_ROOM || self.plain.is_empty() {
+                room
+            } else {
+                RECORD_PLAIN
+            };
             match ssl_read_into(&mut self.stream, &mut self.plain, max) {
                 Ok(0) => break,
                 Ok(_) if self.input_exhausted() => break,
@@ -342,6 +361,10 @@ impl OpensslSession {
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) => return Err(self.failure(&e)),
             }
+        }
+        let decrypted = self.plain_held().saturating_sub(held);
+        if decrypted > 0 {
+            self.last_plain = decrypted;
         }
         if self.plain_held() == 0 {
             // Nothing decrypted: do not keep the room reserved for it.
