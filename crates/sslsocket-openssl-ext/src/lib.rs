@@ -53,6 +53,8 @@ mod ffi {
             ctx: *mut openssl_sys::SSL_CTX,
             hint: *const c_char,
         ) -> c_int;
+        // Since 1.1.0.
+        pub(crate) fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> c_int;
     }
 }
 
@@ -229,6 +231,15 @@ pub fn set_psk_identity_hint(ctx: &mut SslContextBuilder, hint: &CStr) -> Result
     } else {
         Err(ErrorStack::get())
     }
+}
+
+/// Whether OpenSSL holds input not yet returned by `SSL_read` (`SSL_has_pending`): bytes
+/// of a record read ahead (complete or not), or plaintext of a decrypted record. When it
+/// holds none, another `SSL_read` can only return what its transport brings.
+pub fn has_pending(ssl: &SslRef) -> bool {
+    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows; SSL_has_pending only
+    // reads its record layer's state.
+    unsafe { ffi::SSL_has_pending(ssl.as_ptr()) == 1 }
 }
 
 /// `SSL_CTRL_SET_DH_AUTO` (OpenSSL 1.1.0 and later).

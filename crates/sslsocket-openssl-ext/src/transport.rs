@@ -33,6 +33,8 @@ pub struct Transport {
     id: u64,
     out: Vec<u8>,
     sent: usize,
+    /// A read reached the reader lent to this transport (see [`Transport::reader_reached`]).
+    reached: bool,
 }
 
 impl Default for Transport {
@@ -49,7 +51,20 @@ impl Transport {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             out: Vec::new(),
             sent: 0,
+            reached: false,
         }
+    }
+
+    /// Whether a read reached a reader lent to this transport since the last
+    /// [`Transport::reset_reader_reached`]: then, if that reader gives at most one read
+    /// per loan (as a blocking socket must), OpenSSL has all the input it will get.
+    pub fn reader_reached(&self) -> bool {
+        self.reached
+    }
+
+    /// Forgets that a lent reader was reached (before lending one).
+    pub fn reset_reader_reached(&mut self) {
+        self.reached = false;
     }
 
     /// Its identity, for [`with_reader`].
@@ -99,6 +114,7 @@ impl Read for Transport {
             // of the slot above, so this is the only use of it: no other `&mut` exists.
             let result = unsafe { (*reader).read(buf) };
             slot.set(Some((id, reader)));
+            self.reached = true;
             result
         })
     }

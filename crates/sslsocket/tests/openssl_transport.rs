@@ -1,7 +1,8 @@
 //! The OpenSSL backend's data path (OpenSSL reading the socket directly, buffers freed
 //! when drained), ours against ours on loopback: large transfers both ways in writes of
-//! every size, and a 1-byte ping-pong, byte for byte, ending with a clean close. The
-//! backend is chosen process-wide, so these tests live in their own binary.
+//! every size, a 1-byte ping-pong and answers alternating small and large, byte for byte,
+//! ending with a clean close. The backend is chosen process-wide, so these tests live in
+//! their own binary.
 #![cfg(feature = "openssl")]
 
 mod support;
@@ -173,6 +174,46 @@ fn data_followed_by_close_notify_is_all_read_then_a_clean_end() -> TestResult {
     assert_eq!(all.len(), 300_000);
     assert!(all.iter().enumerate().all(|(i, &b)| b == pattern(i)));
     assert!(client.core().is_peer_closed_cleanly());
+    served.join().map_err(|_| "server thread panicked")??;
+    Ok(())
+}
+
+/// Answers of sizes that alternate between small and larger than a record arrive exact:
+/// after a small message the session decrypts into a small buffer, so a record larger than
+/// it is decrypted in parts into a buffer grown on the way.
+#[test]
+fn answers_alternating_small_and_large_arrive_exact() -> TestResult {
+    const SIZES: [usize; 10] = [1, 16_384, 3, 40_000, 1_024, 1_025, 2, 17_000, 64, 70_000];
+    let (server, mut client) = pair(SslProtocol::TlsV1_3)?;
+    let served = thread::spawn(move || -> ThreadResult<()> {
+        let mut socket = accepted(&server)?;
+        let mut request = [0u8; 1];
+        while socket.read(&mut request).map_err(|e| e.to_string())? > 0 {
+            let size = SIZES
+                .get(usize::from(request[0]))
+                .copied()
+                .ok_or("unknown request")?;
+            let answer: Vec<u8> = (0..size).map(pattern).collect();
+            socket.write_all(&answer).map_err(|e| e.to_string())?;
+            socket.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    });
+    client.wait_for_encrypted(WAIT)?;
+    for round in 0..3 {
+        for (index, &size) in SIZES.iter().enumerate() {
+            client.write_all(&[index as u8])?;
+            client.flush()?;
+            let mut answer = vec![0u8; size];
+            client.read_exact(&mut answer)?;
+            assert!(
+                answer.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+                "round {round}, answer of {size} bytes"
+            );
+            assert_eq!(client.bytes_available(), 0, "nothing beyond the answer");
+        }
+    }
+    client.disconnect_from_host()?;
     served.join().map_err(|_| "server thread panicked")??;
     Ok(())
 }

@@ -9,6 +9,9 @@ impl SslCore {
         if !self.is_readable() {
             return 0;
         }
+        // Input the engine refused (its plaintext buffer was full) waits for room; when it
+        // took everything, the read that brought it processed it already.
+        let held_back = !self.wants_read();
         let mut done = 0;
         while done < buf.len() && !self.plain_in.is_empty() {
             let (front, _) = self.plain_in.as_slices();
@@ -28,7 +31,7 @@ impl SslCore {
                 }
             }
         }
-        if done > 0 && self.session.is_some() && !self.eof && !self.is_failed() {
+        if held_back && done > 0 && self.session.is_some() && !self.eof && !self.is_failed() {
             // Room in the plaintext buffer: the engine may process input it had to hold.
             self.process();
         }

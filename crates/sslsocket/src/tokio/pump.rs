@@ -85,6 +85,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             let Some(stream) = self.stream.as_mut() else {
                 break Poll::Ready(Ok(()));
             };
+            // Not readable: wait (the waker is registered) without running the engine for
+            // a read that can only say `WouldBlock` (an OpenSSL `SSL_read`, a rustls
+            // input buffer made ready, per message).
+            if stream.poll_read_ready(cx).is_pending() {
+                break Poll::Pending;
+            }
             match self.core.read_from(&mut PollReader { io: stream, cx }) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,

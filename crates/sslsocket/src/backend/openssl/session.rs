@@ -41,6 +41,10 @@ const PLAIN_LIMIT: usize = 16 * 1024;
 const OUTGOING_LIMIT: usize = 64 * 1024;
 /// The most plaintext one record carries.
 const RECORD_PLAIN: usize = 16 * 1024;
+/// The plaintext buffer's first size after a read that brought at most this much: small
+/// messages (requests, answers) take a small allocation, which the allocator serves from
+/// its per-thread cache, instead of room for two records.
+const SMALL_PLAIN: usize = 1024;
 /// Less room than this left in the plaintext buffer, and it grows.
 const MIN_ROOM: usize = 2 * 1024;
 /// The most a record adds to its plaintext (header, type, tag; CBC padding and MAC).
@@ -83,11 +87,15 @@ pub(crate) struct OpensslSession {
     /// Decrypted data: `plain[plain_start..]`; freed when drained.
     plain: Vec<u8>,
     plain_start: usize,
+    /// What the last read that decrypted anything decrypted: sizes the next buffer.
+    last_plain: usize,
     /// A failure found by `read_tls`, reported by `process()`.
     failed: Option<TlsFailure>,
     /// `read_tls` ran OpenSSL as far as it could go: the `process()` that follows has
     /// only to announce what it found.
     advanced: bool,
+    /// Inside `read_tls`: the driver's socket is lent to the transport.
+    lending: bool,
     peer_closed: bool,
     close_sent: bool,
     chain_published: bool,
@@ -170,8 +178,10 @@ impl OpensslSession {
             handshaking: true,
             plain: Vec::new(),
             plain_start: 0,
+            last_plain: 0,
             failed: None,
             advanced: false,
+            lending: false,
             peer_closed: false,
             close_sent: false,
             chain_published: false,
@@ -298,12 +308,25 @@ impl OpensslSession {
         }
     }
 
+    /// Whether another `SSL_read` could only answer `WANT_READ`: OpenSSL holds no input
+    /// (no record or part of one read ahead, no plaintext of a record left) and its
+    /// transport can bring none (the socket lent by `read_tls` was read already, or none
+    /// is lent). Each needless `SSL_read` costs a round through the record layer, and,
+    /// with `SSL_MODE_RELEASE_BUFFERS`, the allocation and release of its read buffer.
+    fn input_exhausted(&self) -> bool {
+        let ssl = self.stream.ssl();
+        !sslsocket_openssl_ext::has_pending(ssl)
+            && ssl.pending() == 0
+            && (!self.lending || self.stream.get_ref().reader_reached())
+    }
+
     /// Decrypts every complete record taken in so far, as rustls does: bytes the session
     /// accepted are never left undecrypted, so `plaintext_len` counts everything that
     /// arrived and a close_notify behind application data is seen before the end of TCP.
     /// The plaintext is bounded by refusing input (`wants_read`), not by leaving records
     /// unread.
     fn read_records(&mut self) -> Result<(), TlsFailure> {
+        let held = self.plain_held();
         while !self.peer_closed {
             if self.plain_start > 0 && self.plain_start >= self.plain.len() / 2 {
                 // Move the unread rest to the front rather than grow.
@@ -311,21 +334,37 @@ impl OpensslSession {
                 self.plain_start = 0;
             }
             if self.plain.capacity() == 0 {
-                // Room for a record and the next one, so that the second is not decrypted
-                // into a buffer that has to grow (and move the first).
-                self.plain = Vec::with_capacity(2 * RECORD_PLAIN);
+                // After small messages, room for one more; else room for a record and the
+                // next one, so that the second is not decrypted into a buffer that has to
+                // grow (and move the first). A larger record than the room is decrypted in
+                // parts (OpenSSL keeps the rest), the buffer growing after the first.
+                let size = if self.last_plain <= SMALL_PLAIN {
+                    SMALL_PLAIN
+                } else {
+                    2 * RECORD_PLAIN
+                };
+                self.plain = Vec::with_capacity(size);
             }
             let room = self.plain.capacity() - self.plain.len();
             // Into the room there is (OpenSSL keeps the rest of a record for the next
             // call), else a record's worth more.
-            let max = if room >= MIN_ROOM { room } else { RECORD_PLAIN };
+            let max = if room >= MIN_ROOM || self.plain.is_empty() {
+                room
+            } else {
+                RECORD_PLAIN
+            };
             match ssl_read_into(&mut self.stream, &mut self.plain, max) {
                 Ok(0) => break,
+                Ok(_) if self.input_exhausted() => break,
                 Ok(_) => {}
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) => return Err(self.failure(&e)),
             }
+        }
+        let decrypted = self.plain_held().saturating_sub(held);
+        if decrypted > 0 {
+            self.last_plain = decrypted;
         }
         if self.plain_held() == 0 {
             // Nothing decrypted: do not keep the room reserved for it.
@@ -372,7 +411,10 @@ impl TlsSession for OpensslSession {
             inner: rd,
             outcome: None,
         };
+        self.stream.get_mut().reset_reader_reached();
+        self.lending = true;
         let result = with_reader(id, &mut once, || self.advance());
+        self.lending = false;
         if let Err(failure) = result {
             self.failed.get_or_insert(failure);
         }
@@ -392,6 +434,11 @@ impl TlsSession for OpensslSession {
                 Some(failure) => Err(failure.clone()),
                 None => Ok(()),
             };
+        }
+        if self.failed.is_none() && !self.handshaking && self.input_exhausted() {
+            // Every record that arrived was decrypted by `read_tls` (no input is ever
+            // held back), so with nothing pending there is nothing to process.
+            return Ok(());
         }
         self.advance()
     }
@@ -510,7 +557,9 @@ impl TlsSession for OpensslSession {
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
         let seen = self.state.take_notices();
-        self.notices.extend(seen);
+        if !seen.is_empty() {
+            self.notices.extend(seen);
+        }
         let notice = self.notices.pop_front();
         if self.notices.is_empty() && self.notices.capacity() > 0 {
             self.notices = VecDeque::new();

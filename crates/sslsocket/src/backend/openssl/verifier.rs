@@ -11,6 +11,7 @@
 //! status callback (`on_status`), with the response's errors added to the chain's.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openssl::ssl::{SslRef, SslSession};
@@ -41,6 +42,9 @@ pub(crate) struct ConnectionState {
     /// A client's session store and the peer name its sessions are kept under.
     sessions: Option<(Arc<ClientSessions>, String)>,
     inner: Mutex<Collected>,
+    /// `inner.notices` may hold something: the session polls it after every step, and
+    /// most steps see none, so this spares them the lock.
+    has_notices: AtomicBool,
 }
 
 #[derive(Default)]
@@ -74,6 +78,7 @@ impl ConnectionState {
             ocsp,
             sessions,
             inner: Mutex::new(Collected::default()),
+            has_notices: AtomicBool::new(false),
         })
     }
 
@@ -254,11 +259,17 @@ impl ConnectionState {
     /// An alert or ticket, for the session to report.
     pub(crate) fn push_notice(&self, notice: BackendNotice) {
         self.lock().notices.push_back(notice);
+        self.has_notices.store(true, Ordering::Release);
     }
 
     /// The alerts and tickets seen since the last call, in order.
     pub(crate) fn take_notices(&self) -> VecDeque<BackendNotice> {
-        std::mem::take(&mut self.lock().notices)
+        if !self.has_notices.load(Ordering::Acquire) {
+            return VecDeque::new();
+        }
+        let mut inner = self.lock();
+        self.has_notices.store(false, Ordering::Release);
+        std::mem::take(&mut inner.notices)
     }
 
     /// A session (ticket) arrived on a client: kept (for export, and in the context's
@@ -284,6 +295,7 @@ impl ConnectionState {
         let mut inner = self.lock();
         inner.session = Some(session);
         inner.notices.push_back(BackendNotice::NewSessionTicket);
+        self.has_notices.store(true, Ordering::Release);
     }
 
     /// The application's word on the peer: a held session is kept (accepted) or dropped
