@@ -60,10 +60,11 @@ impl<S: AsyncWrite + Unpin> Write for PollWriter<'_, '_, S> {
 }
 
 /// A transport's `try_write` pair (TCP's, a Unix socket's): writes that never register a
-/// waker.
+/// waker; and its read readiness, so a read that can only say `WouldBlock` is not run.
 pub(super) struct TrySend<S> {
     pub(super) write: fn(&S, &[u8]) -> io::Result<usize>,
     pub(super) write_vectored: fn(&S, &[IoSlice<'_>]) -> io::Result<usize>,
+    pub(super) read_ready: fn(&S, &mut Context<'_>) -> Poll<io::Result<()>>,
 }
 
 impl<S> Clone for TrySend<S> {
@@ -79,6 +80,7 @@ pub(super) fn tcp_try_send() -> TrySend<::tokio::net::TcpStream> {
     TrySend {
         write: |io, buf| io.try_write(buf),
         write_vectored: |io, bufs| io.try_write_vectored(bufs),
+        read_ready: |io, cx| io.poll_read_ready(cx),
     }
 }
 
@@ -88,6 +90,7 @@ pub(super) fn unix_try_send() -> TrySend<::tokio::net::UnixStream> {
     TrySend {
         write: |io, buf| io.try_write(buf),
         write_vectored: |io, bufs| io.try_write_vectored(bufs),
+        read_ready: |io, cx| io.poll_read_ready(cx),
     }
 }
 

@@ -88,8 +88,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             // Not readable: wait (the waker is registered) without running the engine for
             // a read that can only say `WouldBlock` (an OpenSSL `SSL_read`, a rustls
             // input buffer made ready, per message).
-            if stream.poll_read_ready(cx).is_pending() {
-                break Poll::Pending;
+            if let Some(ops) = self.try_send {
+                if (ops.read_ready)(stream, cx).is_pending() {
+                    break Poll::Pending;
+                }
             }
             match self.core.read_from(&mut PollReader { io: stream, cx }) {
                 Ok(_) => {}
