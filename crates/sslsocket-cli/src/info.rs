@@ -137,7 +137,7 @@ pub fn backend_table() -> String {
         let cells: Vec<&str> = backends.iter().map(|b| yes(on(b))).collect();
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     };
-    for feature in SupportedFeature::ALL {
+    for &feature in SupportedFeature::ALL {
         row(feature.name().to_string(), &|b| {
             backend::is_feature_supported(feature, Some(b))
         });

@@ -55,8 +55,8 @@ impl ParseEnumError {
 /// `name()`, `ALL`, `Display`, `FromStr` (exact variant names) and `Into<&'static str>`
 /// for an enumeration whose variant names are its public spelling.
 macro_rules! variant_names {
-    ($ty:ident, $n:literal, [$($v:ident),+ $(,)?]) => {
-        $crate::enums::variant_names!(@names $ty, $n, [$($v),+]);
+    ($ty:ident) => {
+        $crate::enums::variant_names!(@names $ty);
         impl std::str::FromStr for $ty {
             type Err = $crate::enums::ParseEnumError;
             fn from_str(s: &str) -> Result<$ty, Self::Err> {
@@ -65,31 +65,24 @@ macro_rules! variant_names {
                     .copied()
                     .find(|v| v.name() == s)
                     .ok_or_else(|| {
-                        $crate::enums::ParseEnumError::new(stringify!($ty), s, &$ty::ALL)
+                        $crate::enums::ParseEnumError::new(stringify!($ty), s, $ty::ALL)
                     })
             }
         }
     };
-    (@names $ty:ident, $n:literal, [$($v:ident),+ $(,)?]) => {
+    (@names $ty:ident) => {
         impl $ty {
             /// Every variant, in declaration order.
-            pub const ALL: [$ty; $n] = [$($ty::$v),+];
+            pub const ALL: &'static [$ty] = <$ty as strum::VariantArray>::VARIANTS;
 
             /// The variant name (Qt's spelling), as the command line and its JSON print it.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $($ty::$v => stringify!($v)),+
-                }
+            pub fn name(self) -> &'static str {
+                self.into()
             }
         }
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.name())
-            }
-        }
-        impl From<$ty> for &'static str {
-            fn from(value: $ty) -> &'static str {
-                value.name()
             }
         }
     };
@@ -101,7 +94,9 @@ pub(crate) use variant_names;
 /// A socket starts in `UnencryptedMode`; it becomes `SslClientMode` or `SslServerMode` the
 /// moment a handshake starts, and stays so after the connection ends (as in Qt) until a
 /// new plain connection is made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, strum::VariantArray, strum::IntoStaticStr,
+)]
 pub enum SslMode {
     /// Plain TCP: bytes pass through untouched.
     #[default]
@@ -114,7 +109,9 @@ pub enum SslMode {
 
 /// The connection state (Qt's `QAbstractSocket::SocketState`).
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, strum::VariantArray, strum::IntoStaticStr,
+)]
 pub enum SocketState {
     /// Not connected.
     #[default]
@@ -130,7 +127,9 @@ pub enum SocketState {
 }
 
 /// How the peer's certificate is requested and checked (Qt's `QSslSocket::PeerVerifyMode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, strum::VariantArray, strum::IntoStaticStr,
+)]
 pub enum PeerVerifyMode {
     /// Dangerous: the peer is not asked for a certificate, and one it sends is not
     /// checked. Errors are still collected and reported.
@@ -158,7 +157,9 @@ impl PeerVerifyMode {
 /// Protocol version selection (Qt's `QSsl::SslProtocol`).
 #[allow(non_camel_case_types)]
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, strum::VariantArray, strum::IntoStaticStr,
+)]
 pub enum SslProtocol {
     /// TLS 1.0 only (only on backends that still offer it).
     TlsV1_0,
@@ -216,7 +217,18 @@ impl SslProtocol {
 
 /// One TLS protocol version, ordered from oldest to newest.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 pub enum TlsVersion {
     /// TLS 1.0.
     Tls10,
@@ -232,7 +244,9 @@ pub enum TlsVersion {
 ///
 /// `error()` on a socket returns the last one; the command line prints the variant name.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, strum::VariantArray, strum::IntoStaticStr,
+)]
 pub enum SocketError {
     /// The peer refused the connection (or timed out).
     ConnectionRefusedError,
@@ -274,7 +288,7 @@ pub enum SocketError {
 /// TCP socket options that can be set on the plain socket (Qt's
 /// `QAbstractSocket::SocketOption`).
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::VariantArray, strum::IntoStaticStr)]
 pub enum SocketOption {
     /// `TCP_NODELAY`: disable Nagle's algorithm. On by default for every TCP socket the
     /// library drives (connected, accepted or adopted), unlike Qt: TLS already gathers
@@ -286,7 +300,9 @@ pub enum SocketOption {
 
 /// What the socket does when verification errors are found (Qt's
 /// `QAbstractSocket::PauseMode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, strum::VariantArray, strum::IntoStaticStr,
+)]
 pub enum PauseMode {
     /// Decide at once: the errors fail the handshake unless they are ignored.
     #[default]
@@ -296,7 +312,7 @@ pub enum PauseMode {
 }
 
 /// The level of a TLS alert (Qt's `QSsl::AlertLevel`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::VariantArray, strum::IntoStaticStr)]
 pub enum AlertLevel {
     /// A warning (close_notify, user_canceled, TLS 1.2 warnings).
     Warning,
@@ -309,7 +325,7 @@ pub enum AlertLevel {
 /// A TLS alert description (Qt's `QSsl::AlertType`), with the RFC's code points.
 #[allow(missing_docs)]
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::VariantArray, strum::IntoStaticStr)]
 pub enum AlertType {
     CloseNotify,
     UnexpectedMessage,
@@ -401,103 +417,16 @@ pub struct Alert {
     pub description: String,
 }
 
-variant_names!(SslMode, 3, [UnencryptedMode, SslClientMode, SslServerMode]);
-variant_names!(
-    SocketState,
-    5,
-    [
-        UnconnectedState,
-        HostLookupState,
-        ConnectingState,
-        ConnectedState,
-        ClosingState,
-    ]
-);
-variant_names!(@names PeerVerifyMode, 4, [VerifyNone, QueryPeer, VerifyPeer, AutoVerifyPeer]);
-variant_names!(
-    @names SslProtocol,
-    11,
-    [
-        TlsV1_0,
-        TlsV1_1,
-        TlsV1_2,
-        TlsV1_3,
-        TlsV1_0OrLater,
-        TlsV1_1OrLater,
-        TlsV1_2OrLater,
-        TlsV1_3OrLater,
-        AnyProtocol,
-        SecureProtocols,
-        UnknownProtocol,
-    ]
-);
-variant_names!(TlsVersion, 4, [Tls10, Tls11, Tls12, Tls13]);
-variant_names!(
-    SocketError,
-    17,
-    [
-        ConnectionRefusedError,
-        RemoteHostClosedError,
-        HostNotFoundError,
-        SocketAccessError,
-        SocketResourceError,
-        SocketTimeoutError,
-        DatagramTooLargeError,
-        NetworkError,
-        AddressInUseError,
-        SocketAddressNotAvailableError,
-        UnsupportedSocketOperationError,
-        SslHandshakeFailedError,
-        OperationError,
-        SslInternalError,
-        SslInvalidUserDataError,
-        TemporaryError,
-        UnknownSocketError,
-    ]
-);
-variant_names!(SocketOption, 2, [LowDelayOption, KeepAliveOption]);
-variant_names!(PauseMode, 2, [PauseNever, PauseOnSslErrors]);
-variant_names!(AlertLevel, 3, [Warning, Fatal, Unknown]);
-variant_names!(
-    AlertType,
-    34,
-    [
-        CloseNotify,
-        UnexpectedMessage,
-        BadRecordMac,
-        RecordOverflow,
-        DecompressionFailure,
-        HandshakeFailure,
-        NoCertificate,
-        BadCertificate,
-        UnsupportedCertificate,
-        CertificateRevoked,
-        CertificateExpired,
-        CertificateUnknown,
-        IllegalParameter,
-        UnknownCa,
-        AccessDenied,
-        DecodeError,
-        DecryptError,
-        ExportRestriction,
-        ProtocolVersion,
-        InsufficientSecurity,
-        InternalError,
-        InappropriateFallback,
-        UserCancelled,
-        NoRenegotiation,
-        MissingExtension,
-        UnsupportedExtension,
-        CertificateUnobtainable,
-        UnrecognizedName,
-        BadCertificateStatusResponse,
-        BadCertificateHashValue,
-        UnknownPskIdentity,
-        CertificateRequired,
-        NoApplicationProtocol,
-        UnknownAlertMessage,
-    ]
-);
+variant_names!(SslMode);
+variant_names!(SocketState);
+variant_names!(@names PeerVerifyMode);
+variant_names!(@names SslProtocol);
+variant_names!(TlsVersion);
+variant_names!(SocketError);
+variant_names!(SocketOption);
+variant_names!(PauseMode);
+variant_names!(AlertLevel);
+variant_names!(AlertType);
 
 impl SslProtocol {
     /// The short form the command line takes (`--protocol tls1.2+`), for the selections
@@ -563,7 +492,8 @@ impl FromStr for PeerVerifyMode {
             .copied()
             .find(|m| m.name() == s || m.short_name() == s)
             .ok_or_else(|| {
-                let short = PeerVerifyMode::ALL.map(PeerVerifyMode::short_name);
+                let short: Vec<&'static str> =
+                    PeerVerifyMode::ALL.iter().map(|m| m.short_name()).collect();
                 ParseEnumError::new("PeerVerifyMode", s, &short)
             })
     }
@@ -575,29 +505,29 @@ mod tests {
 
     #[test]
     fn every_name_parses_back_to_its_variant() -> Result<(), ParseEnumError> {
-        for p in SslProtocol::ALL {
+        for &p in SslProtocol::ALL {
             assert_eq!(p.name().parse::<SslProtocol>()?, p);
             assert_eq!(p.to_string(), format!("{p:?}"));
             if let Some(short) = p.short_name() {
                 assert_eq!(short.parse::<SslProtocol>()?, p);
             }
         }
-        for m in PeerVerifyMode::ALL {
+        for &m in PeerVerifyMode::ALL {
             assert_eq!(m.name().parse::<PeerVerifyMode>()?, m);
             assert_eq!(m.short_name().parse::<PeerVerifyMode>()?, m);
         }
-        for e in SocketError::ALL {
+        for &e in SocketError::ALL {
             assert_eq!(e.name().parse::<SocketError>()?, e);
             assert_eq!(e.name(), format!("{e:?}"));
         }
-        for a in AlertType::ALL {
+        for &a in AlertType::ALL {
             assert_eq!(a.name().parse::<AlertType>()?, a);
             assert_eq!(a.name(), format!("{a:?}"));
         }
-        for s in SocketState::ALL {
+        for &s in SocketState::ALL {
             assert_eq!(s.name().parse::<SocketState>()?, s);
         }
-        for m in SslMode::ALL {
+        for &m in SslMode::ALL {
             assert_eq!(m.name().parse::<SslMode>()?, m);
         }
         Ok(())

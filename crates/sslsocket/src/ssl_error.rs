@@ -7,7 +7,18 @@ use crate::cert::SslCertificate;
 /// The kind of a verification error (Qt's `QSslError::SslError`), with Qt's names and values.
 #[allow(missing_docs)]
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 pub enum SslErrorKind {
     NoError,
     UnableToGetIssuerCertificate,
@@ -125,50 +136,7 @@ impl SslErrorKind {
 
 // `ALL` (Qt's order, `UnspecifiedError` last), `name()` (`"HostNameMismatch"`), `Display`
 // (the name) and `FromStr`.
-crate::enums::variant_names!(
-    SslErrorKind,
-    38,
-    [
-        NoError,
-        UnableToGetIssuerCertificate,
-        UnableToDecryptCertificateSignature,
-        UnableToDecodeIssuerPublicKey,
-        CertificateSignatureFailed,
-        CertificateNotYetValid,
-        CertificateExpired,
-        InvalidNotBeforeField,
-        InvalidNotAfterField,
-        SelfSignedCertificate,
-        SelfSignedCertificateInChain,
-        UnableToGetLocalIssuerCertificate,
-        UnableToVerifyFirstCertificate,
-        CertificateRevoked,
-        InvalidCaCertificate,
-        PathLengthExceeded,
-        InvalidPurpose,
-        CertificateUntrusted,
-        CertificateRejected,
-        SubjectIssuerMismatch,
-        AuthorityIssuerSerialNumberMismatch,
-        NoPeerCertificate,
-        HostNameMismatch,
-        NoSslSupport,
-        CertificateBlacklisted,
-        CertificateStatusUnknown,
-        OcspNoResponseFound,
-        OcspMalformedRequest,
-        OcspMalformedResponse,
-        OcspInternalError,
-        OcspTryLater,
-        OcspSigRequred,
-        OcspUnauthorized,
-        OcspResponseCannotBeTrusted,
-        OcspResponseCertIdUnknown,
-        OcspResponseExpired,
-        OcspStatusUnknown,
-        UnspecifiedError,
-    ]
-);
+crate::enums::variant_names!(SslErrorKind);
 
 /// One verification error, tied to the certificate it concerns (Qt's `QSslError`).
 ///

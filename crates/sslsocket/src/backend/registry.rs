@@ -41,7 +41,7 @@ pub enum BackendError {
 
 /// Optional features a backend may provide (Qt's `QSsl::SupportedFeature`).
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::VariantArray, strum::IntoStaticStr)]
 pub enum SupportedFeature {
     /// Certificate verification with a complete error list.
     CertificateVerification,
@@ -60,23 +60,11 @@ pub enum SupportedFeature {
 }
 
 // `ALL` (Qt's order), `name()`, `Display` and `FromStr` by variant name.
-crate::enums::variant_names!(
-    SupportedFeature,
-    7,
-    [
-        CertificateVerification,
-        ClientSideAlpn,
-        ServerSideAlpn,
-        Ocsp,
-        Psk,
-        SessionTicket,
-        Alerts,
-    ]
-);
+crate::enums::variant_names!(SupportedFeature);
 
 /// Classes a backend may implement (Qt's `QSsl::ImplementedClass`).
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::VariantArray, strum::IntoStaticStr)]
 pub enum ImplementedClass {
     /// `SslKey`.
     Key,
@@ -94,19 +82,7 @@ pub enum ImplementedClass {
     DtlsCookie,
 }
 
-crate::enums::variant_names!(
-    ImplementedClass,
-    7,
-    [
-        Key,
-        Certificate,
-        Socket,
-        DiffieHellman,
-        EllipticCurve,
-        Dtls,
-        DtlsCookie,
-    ]
-);
+crate::enums::variant_names!(ImplementedClass);
 
 fn all_backends() -> &'static Vec<Arc<dyn Backend>> {
     static ALL: OnceLock<Vec<Arc<dyn Backend>>> = OnceLock::new();
