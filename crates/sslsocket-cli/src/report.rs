@@ -579,13 +579,19 @@ pub fn client_text(
         ms(details.timing.connect_ms),
         ms(details.timing.handshake_ms)
     );
-    chain_text(
-        &mut out,
-        core.peer_certificate_chain(),
-        details.showcerts,
-        &paint,
-    );
-    errors_text(&mut out, core.ssl_handshake_errors(), &paint);
+    // A connection that never reached the handshake has no chain and no verdict to show.
+    if outcome.encrypted
+        || !core.peer_certificate_chain().is_empty()
+        || !core.ssl_handshake_errors().is_empty()
+    {
+        chain_text(
+            &mut out,
+            core.peer_certificate_chain(),
+            details.showcerts,
+            &paint,
+        );
+        errors_text(&mut out, core.ssl_handshake_errors(), &paint);
+    }
     if outcome.received_bytes > 0 || !outcome.received.is_empty() {
         let _ = writeln!(out, "received ({} bytes):", outcome.received_bytes);
         let text = String::from_utf8_lossy(&outcome.received);

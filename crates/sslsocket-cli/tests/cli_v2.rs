@@ -188,7 +188,7 @@ fn readable_report_shows_every_certificate_group_timing_and_hints() -> TestResul
     assert_eq!(exit_code(&out), Some(0), "{out}");
     let text = &out.stdout;
     for needle in [
-        "encrypted (rustls)",
+        ": encrypted (",
         "protocol: TLS 1.3",
         "group: X25519",
         "alpn: none",
