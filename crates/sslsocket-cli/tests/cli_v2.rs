@@ -19,6 +19,12 @@ use common::{
 use serde_json::Value;
 use sslsocket::SslCertificate;
 
+/// The backends compiled in, each tested where behaviour is the backend's own.
+#[cfg(feature = "openssl")]
+const BACKENDS: [&str; 2] = ["rustls", "openssl"];
+#[cfg(not(feature = "openssl"))]
+const BACKENDS: [&str; 1] = ["rustls"];
+
 fn run_with_env(args: &[OsString], vars: &[(&str, OsString)]) -> Result<RunOutput, SupportError> {
     let mut process = PeerProcess::spawn_with_env(BIN.as_ref(), args, vars)?;
     let out = process.wait(RUN_TIMEOUT)?;
@@ -265,21 +271,6 @@ fn verbose_prints_each_event_with_its_time() -> TestResult {
 fn keylog_file_is_private_and_matches_the_servers_secrets() -> TestResult {
     use std::os::unix::fs::PermissionsExt;
     let pki = Pki::new()?;
-    let theirs = pki.dir.path().join("server.keys");
-    let ours = pki.dir.path().join("client.keys");
-    let server = s_server(&pki, &["-keylogfile", theirs.to_str().ok_or("path")?])?;
-    let out = run(&os_args![
-        "connect",
-        format!("localhost:{}", server.port()),
-        "--cafile",
-        pki.root_pem(),
-        "--no-system-ca",
-        "--keylog",
-        &ours,
-        "--json"
-    ])?;
-    assert_eq!(exit_code(&out), Some(0), "{out}");
-    assert_eq!(fs::metadata(&ours)?.permissions().mode() & 0o777, 0o600);
     let lines = |path: &Path| -> Result<Vec<String>, std::io::Error> {
         let mut lines: Vec<String> = fs::read_to_string(path)?
             .lines()
@@ -289,14 +280,36 @@ fn keylog_file_is_private_and_matches_the_servers_secrets() -> TestResult {
         lines.sort();
         Ok(lines)
     };
-    let client = lines(&ours)?;
-    assert_eq!(client.len(), 2, "{client:?}");
-    // The same secrets, for the same client random, as the server wrote.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while lines(&theirs).map_or(true, |l| l.len() < 2) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    let mut server = None;
+    for backend in BACKENDS {
+        let theirs = pki.dir.path().join(format!("server-{backend}.keys"));
+        let ours = pki.dir.path().join(format!("client-{backend}.keys"));
+        let started = s_server(&pki, &["-keylogfile", theirs.to_str().ok_or("path")?])?;
+        let out = run(&os_args![
+            "connect",
+            format!("localhost:{}", started.port()),
+            "--backend",
+            backend,
+            "--cafile",
+            pki.root_pem(),
+            "--no-system-ca",
+            "--keylog",
+            &ours,
+            "--json"
+        ])?;
+        assert_eq!(exit_code(&out), Some(0), "{out}");
+        assert_eq!(fs::metadata(&ours)?.permissions().mode() & 0o777, 0o600);
+        let client = lines(&ours)?;
+        assert_eq!(client.len(), 2, "{backend}: {client:?}");
+        // The same secrets, for the same client random, as the server wrote.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while lines(&theirs).map_or(true, |l| l.len() < 2) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(client, lines(&theirs)?, "{backend}");
+        server = Some(started);
     }
-    assert_eq!(client, lines(&theirs)?);
+    let server = server.ok_or("no backend")?;
 
     // A file that cannot be created is bad input.
     let out = run(&os_args![
@@ -751,5 +764,37 @@ fn completions_and_man_page_come_from_the_clap_definitions() -> TestResult {
     assert!(out.stdout.contains("\\-\\-keylog"), "{out}");
     let out = run(&os_args!["man", "nosuch"])?;
     assert_eq!(exit_code(&out), Some(2), "{out}");
+    Ok(())
+}
+
+#[test]
+fn v2_fields_and_events_on_every_backend() -> TestResult {
+    let pki = Pki::new()?;
+    let server = s_server(&pki, &[])?;
+    for backend in BACKENDS {
+        let out = run(&os_args![
+            "connect",
+            format!("localhost:{}", server.port()),
+            "--backend",
+            backend,
+            "--cafile",
+            pki.root_pem(),
+            "--no-system-ca",
+            "--showcerts",
+            "-v",
+            "--json"
+        ])?;
+        assert_eq!(exit_code(&out), Some(0), "{backend}: {out}");
+        let r = report(&out)?;
+        assert_eq!(r["backend"], backend);
+        assert!(r["group"].is_string(), "{backend}: {r}");
+        assert!(r["timing"]["handshake_ms"].is_f64(), "{backend}: {r}");
+        let entries = chain(&r)?;
+        assert_eq!(entries.len(), 2, "{backend}: {r}");
+        assert!(entries.iter().all(|e| e["pem"].is_string()
+            && e["public_key"] == "EC P-256"
+            && e["days_left"].is_i64()));
+        assert!(out.stderr.contains("ms Encrypted"), "{backend}: {out}");
+    }
     Ok(())
 }
