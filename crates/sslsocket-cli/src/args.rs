@@ -57,7 +57,8 @@ pub struct TlsArgs {
     #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
     pub key: Option<PathBuf>,
 
-    /// Passphrase of an encrypted private key.
+    /// Passphrase of an encrypted private key: the text, or `env:NAME` (from the
+    /// environment), `file:PATH` (the file's first line), `pass:TEXT` (the text itself).
     #[arg(long, value_name = "PHRASE", value_parser = clap::value_parser!(OsString))]
     pub pass: Option<OsString>,
 
@@ -139,7 +140,7 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "ID")]
     pub psk_identity: Option<String>,
 
-    /// The pre-shared key, in hex (with --psk-identity).
+    /// The pre-shared key, in hex (with --psk-identity); also `env:NAME` or `file:PATH`.
     #[arg(long, value_name = "HEX")]
     pub psk_key: Option<String>,
 
@@ -200,7 +201,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ID")]
     pub psk_identity: Option<String>,
 
-    /// The pre-shared key, in hex (with --psk-identity).
+    /// The pre-shared key, in hex (with --psk-identity); also `env:NAME` or `file:PATH`.
     #[arg(long, value_name = "HEX")]
     pub psk_key: Option<String>,
 

@@ -1,5 +1,5 @@
 //! `sslsocket`: the command line over the library. Options, JSON fields and exit codes
-//! follow the command-line contract (v1).
+//! follow the command-line contract (v2).
 
 mod args;
 mod cert;
