@@ -26,12 +26,18 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run a local server and a verified client against it, and show what happened.
     Demo,
-    /// Show the certificates in PEM or DER files.
+    /// Show certificates: of files, of a server (`HOST:PORT`), verify a chain file
+    /// (`--verify`), or check expiry (`--check-expiry DAYS`).
     Cert(CertArgs),
     /// List the TLS backends compiled in.
     Backends(BackendsArgs),
     /// List the cipher suites of a backend.
     Ciphers(CiphersArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff, for `man -l -`) on stdout: of `sslsocket`, or of one
+    /// subcommand (`sslsocket man connect`).
+    Man(ManArgs),
 }
 
 /// Options `connect` and `serve` share.
@@ -53,7 +59,8 @@ pub struct TlsArgs {
     #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
     pub key: Option<PathBuf>,
 
-    /// Passphrase of an encrypted private key.
+    /// Passphrase of an encrypted private key: the text, or `env:NAME` (from the
+    /// environment), `file:PATH` (the file's first line), `pass:TEXT` (the text itself).
     #[arg(long, value_name = "PHRASE", value_parser = clap::value_parser!(OsString))]
     pub pass: Option<OsString>,
 
@@ -140,7 +147,7 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "ID")]
     pub psk_identity: Option<String>,
 
-    /// The pre-shared key, in hex (with --psk-identity).
+    /// The pre-shared key, in hex (with --psk-identity); also `env:NAME` or `file:PATH`.
     #[arg(long, value_name = "HEX")]
     pub psk_key: Option<String>,
 
@@ -154,6 +161,20 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+
+    /// Also print each certificate of the peer's chain in PEM (with `--json`: a `pem`
+    /// field in each chain entry).
+    #[arg(long)]
+    pub showcerts: bool,
+
+    /// Append the session secrets to FILE in the NSS key log format (for Wireshark),
+    /// creating it with mode 0600. Dangerous: the file decrypts the traffic.
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub keylog: Option<PathBuf>,
+
+    /// Print every library event on stderr, with the milliseconds since start.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// `sslsocket serve`.
@@ -198,7 +219,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ID")]
     pub psk_identity: Option<String>,
 
-    /// The pre-shared key, in hex (with --psk-identity).
+    /// The pre-shared key, in hex (with --psk-identity); also `env:NAME` or `file:PATH`.
     #[arg(long, value_name = "HEX")]
     pub psk_key: Option<String>,
 
@@ -223,13 +244,65 @@ pub struct ServeArgs {
 /// `sslsocket cert`.
 #[derive(Debug, Args)]
 pub struct CertArgs {
-    /// Certificate files (PEM with any number of certificates, or DER).
-    #[arg(value_name = "FILE", required = true, value_parser = clap::value_parser!(PathBuf))]
-    pub files: Vec<PathBuf>,
+    /// Certificate files (PEM with any number of certificates, or DER), or one
+    /// `HOST:PORT` to fetch the chain a server sends.
+    #[arg(value_name = "FILE...|HOST:PORT", required = true,
+          value_parser = clap::value_parser!(OsString))]
+    pub inputs: Vec<OsString>,
 
-    /// Print a JSON list instead of a readable report.
+    /// Verify the chain in FILE (leaf first, then intermediates) as a client would, and
+    /// list every error; exit 1 when there is one.
+    #[arg(long, conflicts_with = "check_expiry")]
+    pub verify: bool,
+
+    /// The name to verify the leaf for (with `--verify`).
+    #[arg(long, value_name = "NAME", requires = "verify")]
+    pub host: Option<String>,
+
+    /// Exit 1 and name each certificate that expires within DAYS days (or has expired).
+    #[arg(long, value_name = "DAYS")]
+    pub check_expiry: Option<u32>,
+
+    /// Trusted CA certificates (repeatable; with `HOST:PORT` or `--verify`).
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub cafile: Vec<PathBuf>,
+
+    /// Do not load the system CA store.
+    #[arg(long)]
+    pub no_system_ca: bool,
+
+    /// Verify the server's certificate against NAME (and send it as SNI) instead of HOST.
+    #[arg(long, value_name = "NAME")]
+    pub peer_name: Option<String>,
+
+    /// Limit in milliseconds for connect and handshake (with `HOST:PORT`).
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// The TLS backend (with `HOST:PORT`).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// Print JSON instead of a readable report.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `sslsocket man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: the whole tool).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
+}
+
+/// `sslsocket completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `sslsocket backends`.

@@ -7,13 +7,15 @@ use sslsocket::blocking::SslSocket;
 use sslsocket::prelude::*;
 use sslsocket::{SocketError, SslEvent};
 
-use crate::args::StartTlsArg;
-use crate::exit::Exit;
-use crate::plan::ConnectPlan;
+use crate::args::{ConnectArgs, StartTlsArg};
+use crate::events::EventLog;
+use crate::exit::{self, Exit};
+use crate::plan::{self, ConnectPlan};
 use crate::psk::ClientHooks;
-use crate::report;
+use crate::report::{self, ClientDetails, Timing};
 use crate::session::{self, Deadline, Outcome};
 use crate::starttls;
+use crate::style::Progress;
 
 /// The most received bytes kept for the report (all are counted).
 const MAX_KEPT: usize = 16 * 1024 * 1024;
@@ -30,19 +32,54 @@ const TICKET_GRACE: Duration = Duration::from_millis(100);
 /// The longest single wait while watching for tickets.
 const POLL_STEP: Duration = Duration::from_millis(20);
 
+/// What `connect` does besides the library calls: how it reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ui {
+    /// `--showcerts`.
+    pub showcerts: bool,
+    /// `-v`: the library's events on stderr.
+    pub verbose: bool,
+    /// Progress lines on stderr (a terminal, and not `--verbose`).
+    pub progress: bool,
+}
+
+/// `sslsocket connect`: `--keylog` set up, the arguments checked into a plan, then [`run`].
+pub fn main(args: ConnectArgs) -> Exit {
+    let ui = Ui {
+        showcerts: args.showcerts,
+        verbose: args.verbose,
+        progress: !args.verbose && crate::style::progress_enabled(),
+    };
+    let keylog = args.keylog.clone();
+    if let Some(path) = &keylog {
+        if let Err(e) = crate::keylog::prepare(path) {
+            return exit::bad_input(&e);
+        }
+    }
+    let mut plan = match plan::connect(args) {
+        Ok(plan) => plan,
+        Err(e) => return exit::bad_input(&e),
+    };
+    if keylog.is_some() {
+        plan.configuration.set_key_logging(true);
+    }
+    run(plan, ui)
+}
+
 /// Runs the plan, prints the report, closes, returns the exit status. With `--reconnect`,
 /// the first connection is closed cleanly and a second one made with the same
 /// configuration (so with its session store): both are reported, the second inside the
 /// first, and the exit status is the higher of the two.
-pub fn run(plan: ConnectPlan) -> Exit {
+pub fn run(plan: ConnectPlan, ui: Ui) -> Exit {
     let target = if plan.host.contains(':') {
         format!("[{}]:{}", plan.host, plan.port)
     } else {
         format!("{}:{}", plan.host, plan.port)
     };
-    let first = connect(&plan, plan.reconnect, |_, _| false);
+    let log = EventLog::new(ui.verbose);
+    let first = connect_with(&plan, plan.reconnect, &log, ui.progress, |_, _| false);
     if !plan.reconnect {
-        print(&plan, &target, &first, None);
+        print(&plan, &ui, &target, &first, None);
         first.note_declined_psk();
         let exit = first.outcome.exit;
         session::finish(first.socket, &first.deadline);
@@ -50,8 +87,8 @@ pub fn run(plan: ConnectPlan) -> Exit {
     }
     let mut first = first;
     session::close(&mut first.socket);
-    let second = connect(&plan, false, |_, _| false);
-    print(&plan, &target, &first, Some(&second));
+    let second = connect_with(&plan, false, &log, ui.progress, |_, _| false);
+    print(&plan, &ui, &target, &first, Some(&second));
     first.note_declined_psk();
     second.note_declined_psk();
     let exit = first.outcome.exit.worse(second.outcome.exit);
@@ -60,18 +97,34 @@ pub fn run(plan: ConnectPlan) -> Exit {
 }
 
 /// Prints the report of `first`, with `second` inside it when there is one.
-fn print(plan: &ConnectPlan, target: &str, first: &Connection, second: Option<&Connection>) {
+fn print(
+    plan: &ConnectPlan,
+    ui: &Ui,
+    target: &str,
+    first: &Connection,
+    second: Option<&Connection>,
+) {
+    let details = |c: &Connection| ClientDetails {
+        timing: c.timing,
+        showcerts: ui.showcerts,
+    };
     if plan.json {
-        let mut json = report::client_json(&first.socket, &first.outcome);
+        let mut json = report::client_json(&first.socket, &first.outcome, &details(first));
         if let Some(second) = second {
-            json = json.with_reconnect(report::client_json(&second.socket, &second.outcome));
+            json = json.with_reconnect(report::client_json(
+                &second.socket,
+                &second.outcome,
+                &details(second),
+            ));
         }
         report::print_json(&json);
     } else {
-        let mut text = report::client_text(target, &first.socket, &first.outcome);
+        let mut text = report::client_text(target, &first.socket, &first.outcome, &details(first));
         if let Some(second) = second {
             text.push_str("reconnect:\n");
-            for line in report::client_text(target, &second.socket, &second.outcome).lines() {
+            let second_text =
+                report::client_text(target, &second.socket, &second.outcome, &details(second));
+            for line in second_text.lines() {
                 text.push_str("  ");
                 text.push_str(line);
                 text.push('\n');
@@ -91,6 +144,8 @@ pub struct Connection {
     pub deadline: Deadline,
     /// The pre-shared-key hooks, when `--psk-*` installed them.
     pub psk: Option<Arc<ClientHooks>>,
+    /// How long connect and handshake took.
+    pub timing: Timing,
 }
 
 impl Connection {
@@ -115,7 +170,21 @@ pub fn connect(
     tickets: bool,
     enough: impl FnMut(&mut SslSocket, &[u8]) -> bool,
 ) -> Connection {
+    connect_with(plan, tickets, &EventLog::new(false), false, enough)
+}
+
+/// [`connect`], with the library's events written to `log` and progress lines when
+/// `progress` is on.
+pub fn connect_with(
+    plan: &ConnectPlan,
+    tickets: bool,
+    log: &EventLog,
+    progress: bool,
+    enough: impl FnMut(&mut SslSocket, &[u8]) -> bool,
+) -> Connection {
     let started = Instant::now();
+    let mut timing = Timing::default();
+    let target = format!("{}:{}", plan.host, plan.port);
     let deadline = Deadline::after(plan.timeout);
     let mut socket = SslSocket::with_configuration(plan.configuration.clone());
     if plan.ignore_all {
@@ -139,55 +208,99 @@ pub fn connect(
                 }
                 None => socket.connect_to_host_encrypted(&plan.host, plan.port),
             }
-            socket
-                .wait_for_encrypted(deadline.remaining())
-                .map_err(starttls::Failure::Socket)
+            let waiting = Progress::start(format!("connecting to {target}"), progress);
+            let connected = socket.wait_for_connected(deadline.remaining());
+            drop(waiting);
+            log.drain(&mut socket);
+            match connected {
+                Ok(()) => {
+                    timing.connect_ms = Some(ms(started.elapsed()));
+                    let handshake_started = Instant::now();
+                    let waiting = Progress::start(format!("TLS handshake with {target}"), progress);
+                    let encrypted = socket.wait_for_encrypted(deadline.remaining());
+                    drop(waiting);
+                    if encrypted.is_ok() {
+                        timing.handshake_ms = Some(ms(handshake_started.elapsed()));
+                    }
+                    encrypted.map_err(starttls::Failure::Socket)
+                }
+                Err(error) => Err(starttls::Failure::Socket(error)),
+            }
         }
         Some(protocol) => {
             if let Some(name) = &plan.peer_name {
                 socket.set_peer_verify_name(name.as_str());
             }
             socket.connect_to_host(&plan.host, plan.port);
-            upgrade(&mut socket, protocol, &deadline)
+            let waiting = Progress::start(format!("connecting to {target}"), progress);
+            let upgraded = upgrade(&mut socket, protocol, &deadline, &mut timing, started);
+            drop(waiting);
+            upgraded
         }
     };
+    log.drain(&mut socket);
     if let Err(failure) = handshake {
         socket.abort();
+        log.drain(&mut socket);
         let outcome = failure.outcome();
         return Connection {
             socket,
             outcome,
             deadline,
             psk,
+            timing,
         };
     }
     let settle = started.elapsed().clamp(SETTLE_MIN, SETTLE_MAX);
+    let mut enough = enough;
+    let mut enough = |socket: &mut SslSocket, received: &[u8]| {
+        log.drain(socket);
+        enough(socket, received)
+    };
     let outcome = match &plan.send {
-        Some(text) => exchange(&mut socket, Some(text), &deadline, Duration::MAX, enough),
-        None if tickets => await_tickets(&mut socket, &deadline, settle),
+        Some(text) => exchange(
+            &mut socket,
+            Some(text),
+            &deadline,
+            Duration::MAX,
+            &mut enough,
+        ),
+        None if tickets => await_tickets(&mut socket, &deadline, settle, log),
         None => {
             let settle = Deadline::after(settle.min(deadline.remaining()));
-            exchange(&mut socket, None, &settle, Duration::MAX, |_, _| false)
+            exchange(&mut socket, None, &settle, Duration::MAX, &mut enough)
         }
     };
+    log.drain(&mut socket);
     Connection {
         socket,
         outcome,
         deadline,
         psk,
+        timing,
     }
+}
+
+/// Milliseconds, with the fraction.
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }
 
 fn upgrade(
     socket: &mut SslSocket,
     protocol: StartTlsArg,
     deadline: &Deadline,
+    timing: &mut Timing,
+    started: Instant,
 ) -> Result<(), starttls::Failure> {
     socket.wait_for_connected(deadline.remaining())?;
+    timing.connect_ms = Some(ms(started.elapsed()));
     starttls::client(socket, protocol, deadline)?;
     session::ensure_open(socket)?;
+    let handshake_started = Instant::now();
     socket.start_client_encryption()?;
     socket.wait_for_encrypted(deadline.remaining())?;
+    timing.handshake_ms = Some(ms(handshake_started.elapsed()));
     Ok(())
 }
 
@@ -197,13 +310,18 @@ fn upgrade(
 /// sends a second one right behind it), but not before `settle` from now, the wait for a
 /// late alert that a connection without tickets gets too. A TLS 1.2 session is stored
 /// during the handshake, so its notice is already there and the wait is short.
-fn await_tickets(socket: &mut SslSocket, deadline: &Deadline, settle: Duration) -> Outcome {
+fn await_tickets(
+    socket: &mut SslSocket,
+    deadline: &Deadline,
+    settle: Duration,
+    log: &EventLog,
+) -> Outcome {
     let window = Deadline::after(TICKET_WINDOW.min(deadline.remaining()));
     let settled = Instant::now() + settle;
     let mut first_ticket: Option<Instant> = None;
     exchange(socket, None, &window, POLL_STEP, |socket, _| {
-        let ticket = socket
-            .take_events()
+        let ticket = log
+            .drain(socket)
             .iter()
             .any(|e| matches!(e, SslEvent::NewSessionTicketReceived));
         if ticket && first_ticket.is_none() {

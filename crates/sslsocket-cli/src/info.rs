@@ -8,22 +8,22 @@ use serde::Serialize;
 use sslsocket::backend::SupportedFeature;
 use sslsocket::{backend, SslCertificate, SslProtocol};
 
-use crate::args::{BackendsArgs, CertArgs, CiphersArgs};
+use crate::args::{BackendsArgs, CiphersArgs};
 use crate::exit::{self, Exit};
 use crate::plan;
 use crate::report::{self, CertificateDetailJson, CipherListJson};
 
 /// Shows every certificate of every file. Every file is read before anything is printed,
 /// so a missing or malformed one is bad input with nothing on stdout.
-pub fn cert(args: CertArgs) -> Exit {
+pub fn cert(files: &[PathBuf], json: bool) -> Exit {
     let mut all: Vec<(&PathBuf, Vec<SslCertificate>)> = Vec::new();
-    for path in &args.files {
+    for path in files {
         match SslCertificate::from_file(path) {
             Ok(certificates) => all.push((path, certificates)),
             Err(e) => return exit::bad_input(&anyhow!("{}", e.message())),
         }
     }
-    if args.json {
+    if json {
         let list: Vec<CertificateDetailJson> = all
             .iter()
             .flat_map(|(path, certs)| {

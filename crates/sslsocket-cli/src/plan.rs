@@ -16,6 +16,7 @@ use sslsocket::{
 
 use crate::args::{ConnectArgs, ServeArgs, StartTlsArg, TlsArgs};
 use crate::psk::{self, Psk};
+use crate::secret;
 use crate::selfsigned;
 
 /// Everything `connect` needs, checked.
@@ -78,7 +79,11 @@ pub struct ServePlan {
 
 /// Validates `connect`'s arguments.
 pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
-    let psk = Psk::from_options(args.psk_identity.as_deref(), args.psk_key.as_deref())?;
+    let psk_key = secret_key(args.psk_key.as_deref())?;
+    let psk = Psk::from_options(
+        args.psk_identity.as_deref(),
+        psk_key.as_deref().map(|k| k.as_str()),
+    )?;
     select_backend(args.tls.backend.as_deref())?;
     if psk.is_some() {
         psk::require_support()?;
@@ -136,7 +141,11 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
 
 /// Validates `serve`'s arguments; generates the certificate when none is given.
 pub fn serve(args: ServeArgs) -> Result<ServePlan> {
-    let psk = Psk::from_options(args.psk_identity.as_deref(), args.psk_key.as_deref())?;
+    let psk_key = secret_key(args.psk_key.as_deref())?;
+    let psk = Psk::from_options(
+        args.psk_identity.as_deref(),
+        psk_key.as_deref().map(|k| k.as_str()),
+    )?;
     if args.psk_identity_hint.is_some() && psk.is_none() {
         bail!("--psk-identity-hint needs --psk-identity and --psk-key");
     }
@@ -213,6 +222,12 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
         handshake_timeout: Duration::from_millis(args.handshake_timeout),
         json: args.tls.json,
     })
+}
+
+/// `--psk-key` with its `env:`/`file:` forms resolved (see `secret.rs`).
+fn secret_key(key: Option<&str>) -> Result<Option<zeroize::Zeroizing<String>>> {
+    key.map(|k| secret::resolve_text(k, "--psk-key"))
+        .transpose()
 }
 
 /// A DER OCSP response, stapled as is; a garbage file is refused.
@@ -387,8 +402,11 @@ fn tls_configuration(tls: &TlsArgs) -> Result<SslConfiguration> {
     match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
             let chain = certificates(cert, "--cert")?;
-            let passphrase = tls.pass.as_deref().map(os_bytes);
-            let key = SslKey::from_file(key, passphrase.as_deref())
+            let passphrase = match tls.pass.as_deref() {
+                Some(pass) => Some(secret::resolve(pass, "--pass")?),
+                None => None,
+            };
+            let key = SslKey::from_file(key, passphrase.as_deref().map(Vec::as_slice))
                 .map_err(|e| anyhow!("--key: {}", e.message()))?;
             configuration
                 .set_local_certificate_chain(chain)

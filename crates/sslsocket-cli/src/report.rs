@@ -106,6 +106,53 @@ impl CertificateJson {
     }
 }
 
+/// A chain entry of `connect`, `serve` and `cert` (v2): the contract's certificate fields,
+/// days left, the public key, and the PEM with `--showcerts`.
+#[derive(Debug, Serialize)]
+pub struct ChainEntryJson {
+    #[serde(flatten)]
+    base: CertificateJson,
+    days_left: i64,
+    public_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pem: Option<String>,
+}
+
+impl ChainEntryJson {
+    /// From the certificate's accessors; the PEM when `pem` is set.
+    pub fn of(cert: &SslCertificate, pem: bool) -> ChainEntryJson {
+        ChainEntryJson {
+            base: CertificateJson::of(cert),
+            days_left: days_left(cert),
+            public_key: public_key_name(cert),
+            pem: pem.then(|| cert.to_pem()),
+        }
+    }
+}
+
+/// Whole days until the certificate's `not_after`, negative once it has expired.
+pub fn days_left(cert: &SslCertificate) -> i64 {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    cert.expiry_date_unix()
+        .saturating_sub(now)
+        .div_euclid(86_400)
+}
+
+/// The public key as people name it: `EC P-256`, `RSA 2048`, `Ed25519`.
+pub fn public_key_name(cert: &SslCertificate) -> String {
+    use sslsocket::KeyAlgorithm;
+    match cert.public_key() {
+        Some(key) => match (key.algorithm(), key.length()) {
+            (KeyAlgorithm::Rsa, bits) => format!("RSA {bits}"),
+            (KeyAlgorithm::Ec, 0) => "EC".to_string(),
+            (KeyAlgorithm::Ec, bits) => format!("EC P-{bits}"),
+            (KeyAlgorithm::Ed25519, _) => "Ed25519".to_string(),
+            _ => cert.public_key_algorithm_name(),
+        },
+        None => cert.public_key_algorithm_name(),
+    }
+}
+
 /// Unix seconds as RFC 3339 in UTC (`2026-01-01T00:00:00Z`).
 pub fn rfc3339(seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(seconds)
@@ -163,10 +210,13 @@ struct ErrorCertificateJson {
     sha256: String,
 }
 
+/// A verification error as the contract shows it.
 #[derive(Debug, Serialize)]
-struct ErrorJson {
+pub struct ErrorJson {
     error: String,
     certificate: Option<ErrorCertificateJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
 }
 
 impl ErrorJson {
@@ -177,7 +227,15 @@ impl ErrorJson {
                 subject: c.subject_rfc4514(),
                 sha256: c.sha256_hex(),
             }),
+            hint: None,
         }
+    }
+
+    /// With the hint of a client's report (v2).
+    pub fn with_hint(error: &SslError) -> ErrorJson {
+        let mut json = ErrorJson::of(error);
+        json.hint = Some(crate::hint::hint(error));
+        json
     }
 }
 
@@ -191,9 +249,11 @@ pub struct ClientJson {
     cipher: Option<CipherJson>,
     alpn: Option<String>,
     errors: Vec<ErrorJson>,
-    peer_certificate_chain: Vec<CertificateJson>,
+    peer_certificate_chain: Vec<ChainEntryJson>,
     ocsp: Vec<serde_json::Value>,
     session_resumed: bool,
+    group: Option<String>,
+    timing: Timing,
     received: String,
     received_bytes: u64,
     socket_error: Option<String>,
@@ -216,10 +276,32 @@ struct Facts {
     cipher: Option<CipherJson>,
     alpn: Option<String>,
     errors: Vec<ErrorJson>,
-    chain: Vec<CertificateJson>,
+    chain: Vec<ChainEntryJson>,
+}
+
+/// What `connect` adds to its report beyond the socket's accessors.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientDetails {
+    /// How long connect and handshake took.
+    pub timing: Timing,
+    /// `--showcerts`: PEM in the chain entries.
+    pub showcerts: bool,
+}
+
+/// `"timing"`: TCP connect, then TLS handshake, in milliseconds (`null` when not reached).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Timing {
+    /// The TCP connect.
+    pub connect_ms: Option<f64>,
+    /// The TLS handshake.
+    pub handshake_ms: Option<f64>,
 }
 
 fn facts(socket: &impl Reported) -> Facts {
+    facts_with(socket, false, false)
+}
+
+fn facts_with(socket: &impl Reported, pem: bool, hints: bool) -> Facts {
     Facts {
         protocol: socket.core().session_protocol().to_string(),
         cipher: CipherJson::of_session(socket),
@@ -228,13 +310,19 @@ fn facts(socket: &impl Reported) -> Facts {
             .core()
             .ssl_handshake_errors()
             .iter()
-            .map(ErrorJson::of)
+            .map(|e| {
+                if hints {
+                    ErrorJson::with_hint(e)
+                } else {
+                    ErrorJson::of(e)
+                }
+            })
             .collect(),
         chain: socket
             .core()
             .peer_certificate_chain()
             .iter()
-            .map(CertificateJson::of)
+            .map(|c| ChainEntryJson::of(c, pem))
             .collect(),
     }
 }
@@ -260,8 +348,12 @@ fn error_name(error: Option<SocketError>) -> Option<String> {
 }
 
 /// `connect`'s report.
-pub fn client_json(socket: &impl Reported, outcome: &Outcome) -> ClientJson {
-    let facts = facts(socket);
+pub fn client_json(
+    socket: &impl Reported,
+    outcome: &Outcome,
+    details: &ClientDetails,
+) -> ClientJson {
+    let facts = facts_with(socket, details.showcerts, true);
     ClientJson {
         encrypted: outcome.encrypted,
         mode: format!("{:?}", socket.core().mode()),
@@ -273,6 +365,8 @@ pub fn client_json(socket: &impl Reported, outcome: &Outcome) -> ClientJson {
         peer_certificate_chain: facts.chain,
         ocsp: ocsp_json(socket),
         session_resumed: socket.core().is_session_resumed(),
+        group: socket.core().ephemeral_key_group().map(str::to_string),
+        timing: details.timing,
         received: String::from_utf8_lossy(&outcome.received).into_owned(),
         received_bytes: outcome.received_bytes,
         socket_error: error_name(outcome.socket_error),
@@ -291,7 +385,7 @@ pub struct ServerJson {
     protocol: String,
     cipher: Option<CipherJson>,
     alpn: Option<String>,
-    peer_certificate_chain: Vec<CertificateJson>,
+    peer_certificate_chain: Vec<ChainEntryJson>,
     errors: Vec<ErrorJson>,
     session_resumed: bool,
     socket_error: Option<String>,
@@ -333,7 +427,11 @@ pub struct ListeningJson {
 
 /// The readable lines about a handshake: protocol, cipher, ALPN, peer, verification.
 fn session_text(out: &mut String, socket: &impl Reported) {
-    let _ = writeln!(out, "protocol: {}", socket.core().session_protocol());
+    let _ = writeln!(
+        out,
+        "protocol: {}",
+        crate::style::protocol_name(socket.core().session_protocol())
+    );
     match (
         socket.core().session_cipher(),
         CipherJson::of_session(socket),
@@ -411,17 +509,93 @@ fn outcome_text(out: &mut String, outcome: &Outcome) {
     }
 }
 
-/// `connect`'s readable report.
-pub fn client_text(target: &str, socket: &impl Reported, outcome: &Outcome) -> String {
+/// `connect`'s readable report: the session (protocol as people write it, cipher, group,
+/// ALPN, OCSP, timing), every certificate of the chain, every error with its hint.
+pub fn client_text(
+    target: &str,
+    socket: &impl Reported,
+    outcome: &Outcome,
+    details: &ClientDetails,
+) -> String {
+    let paint = crate::style::Paint::stdout();
     let mut out = String::new();
     let state = if outcome.encrypted {
-        "encrypted"
+        paint.good("encrypted")
     } else {
-        "not encrypted"
+        paint.bad("not encrypted")
     };
-    let _ = writeln!(out, "{target}: {state} ({})", backend_name(socket));
-    if outcome.encrypted || !socket.core().peer_certificate_chain().is_empty() {
-        session_text(&mut out, socket);
+    let _ = writeln!(
+        out,
+        "{}: {state} ({})",
+        paint.head(target),
+        backend_name(socket)
+    );
+    let core = socket.core();
+    if outcome.encrypted || !core.peer_certificate_chain().is_empty() {
+        let _ = writeln!(
+            out,
+            "protocol: {}",
+            crate::style::protocol_name(core.session_protocol())
+        );
+        match (core.session_cipher(), CipherJson::of_session(socket)) {
+            (Some(c), _) => {
+                let _ = writeln!(
+                    out,
+                    "cipher: {} ({} bits; {}, {}, {})",
+                    c.name(),
+                    c.used_bits(),
+                    c.key_exchange_method(),
+                    c.authentication_method(),
+                    c.encryption_method()
+                );
+            }
+            (None, Some(c)) => {
+                let _ = writeln!(out, "cipher: {}", c.name);
+            }
+            (None, None) => {
+                let _ = writeln!(out, "cipher: none");
+            }
+        }
+        let group = match core.ephemeral_key_group() {
+            Some(group) if group.contains("MLKEM") || group.contains("Kyber") => {
+                format!("{group} ({})", paint.good("post-quantum hybrid"))
+            }
+            Some(group) => group.to_string(),
+            None => "none".to_string(),
+        };
+        let _ = writeln!(out, "group: {group}");
+        let _ = writeln!(
+            out,
+            "alpn: {}",
+            alpn(socket).unwrap_or_else(|| "none".to_string())
+        );
+        let _ = writeln!(out, "ocsp: {}", ocsp_text(socket));
+        let session = if core.is_session_resumed() {
+            "resumed"
+        } else {
+            "new"
+        };
+        let _ = writeln!(out, "session: {session}");
+    }
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1} ms"));
+    let _ = writeln!(
+        out,
+        "timing: connect {}, handshake {}",
+        ms(details.timing.connect_ms),
+        ms(details.timing.handshake_ms)
+    );
+    // A connection that never reached the handshake has no chain and no verdict to show.
+    if outcome.encrypted
+        || !core.peer_certificate_chain().is_empty()
+        || !core.ssl_handshake_errors().is_empty()
+    {
+        chain_text(
+            &mut out,
+            core.peer_certificate_chain(),
+            details.showcerts,
+            &paint,
+        );
+        errors_text(&mut out, core.ssl_handshake_errors(), &paint);
     }
     if outcome.received_bytes > 0 || !outcome.received.is_empty() {
         let _ = writeln!(out, "received ({} bytes):", outcome.received_bytes);
@@ -431,8 +605,98 @@ pub fn client_text(target: &str, socket: &impl Reported, outcome: &Outcome) -> S
             out.push('\n');
         }
     }
-    outcome_text(&mut out, outcome);
+    if let Some(error) = outcome.socket_error {
+        let _ = writeln!(
+            out,
+            "{}: {error}: {}",
+            paint.bad("error"),
+            outcome.error_string
+        );
+    }
     out
+}
+
+/// Every certificate of a chain: subject, issuer, validity with days left, public key,
+/// SHA-256, and the PEM when asked.
+pub fn chain_text(
+    out: &mut String,
+    chain: &[SslCertificate],
+    pem: bool,
+    paint: &crate::style::Paint,
+) {
+    if chain.is_empty() {
+        let _ = writeln!(out, "certificate chain: none");
+        return;
+    }
+    let _ = writeln!(out, "certificate chain ({}):", chain.len());
+    for (i, cert) in chain.iter().enumerate() {
+        let _ = writeln!(out, "  [{i}] {}", paint.head(&cert.subject_rfc4514()));
+        let _ = writeln!(out, "      issuer: {}", cert.issuer_rfc4514());
+        let left = days_left(cert);
+        let left_text = if left < 0 {
+            paint.bad(&format!("expired {} days ago", -left))
+        } else if left < 30 {
+            paint.warn(&format!("{left} days left"))
+        } else {
+            format!("{left} days left")
+        };
+        let _ = writeln!(
+            out,
+            "      valid: {} to {} ({left_text})",
+            rfc3339(cert.effective_date_unix()),
+            rfc3339(cert.expiry_date_unix())
+        );
+        let _ = writeln!(out, "      public key: {}", public_key_name(cert));
+        let _ = writeln!(out, "      sha256: {}", paint.dim(&cert.sha256_hex()));
+        if pem {
+            out.push_str(&cert.to_pem());
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Every verification error with its hint.
+pub fn errors_text(out: &mut String, errors: &[SslError], paint: &crate::style::Paint) {
+    if errors.is_empty() {
+        let _ = writeln!(out, "verification: {}", paint.good("no errors"));
+        return;
+    }
+    let _ = writeln!(out, "verification errors:");
+    for error in errors {
+        let on = error
+            .certificate()
+            .map(|c| format!(" [{}]", c.subject_rfc4514()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}: {}{on}",
+            paint.bad(error.error().name()),
+            error.error_string()
+        );
+        let _ = writeln!(out, "    hint: {}", crate::hint::hint(error));
+    }
+}
+
+/// The OCSP status for the readable report.
+fn ocsp_text(socket: &impl Reported) -> String {
+    let responses = socket.core().ocsp_responses();
+    if responses.is_empty() {
+        return if socket.core().configuration().ocsp_stapling_enabled() {
+            "no response stapled".to_string()
+        } else {
+            "not requested".to_string()
+        };
+    }
+    responses
+        .iter()
+        .map(|r| match r.revocation_reason() {
+            sslsocket::OcspRevocationReason::None => format!("{:?}", r.certificate_status()),
+            reason => format!("{:?} ({reason:?})", r.certificate_status()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `serve`'s readable lines for one connection.

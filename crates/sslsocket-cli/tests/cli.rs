@@ -87,7 +87,7 @@ fn verified_chain_against_s_server() -> TestResult {
         "--no-system-ca"
     ])?;
     assert_eq!(exit_code(&out), Some(0), "{out}");
-    assert!(out.stdout.contains("TlsV1_3"), "{out}");
+    assert!(out.stdout.contains("protocol: TLS 1.3"), "{out}");
     assert!(out.stdout.contains("CN=localhost"), "{out}");
     assert!(out.stdout.contains("verification: no errors"), "{out}");
     Ok(())
