@@ -16,7 +16,7 @@ use sslsocket::{
 
 use crate::args::{ConnectArgs, ServeArgs, StartTlsArg, TlsArgs};
 use crate::psk::{self, Psk};
-use crate::secret;
+use crate::secret::{self, os_bytes, os_path};
 use crate::selfsigned;
 
 /// Everything `connect` needs, checked.
@@ -185,7 +185,13 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
     let credentials = CredentialSources {
         cert: args.tls.cert.clone(),
         key: args.tls.key.clone(),
-        pass: args.tls.pass.as_deref().map(os_bytes),
+        // The same passphrase as the first load, its env:/file: form resolved once.
+        pass: args
+            .tls
+            .pass
+            .as_deref()
+            .map(|pass| secret::resolve(pass, "--pass").map(|p| p.to_vec()))
+            .transpose()?,
         ocsp_response: args.ocsp_response.clone(),
         sni: args
             .sni
@@ -603,28 +609,6 @@ fn try_session(configuration: &SslConfiguration, peer_name: Option<&str>) -> Res
         None => core.start_server_encryption(),
     };
     started.map_err(|e| anyhow!("{e}"))
-}
-
-#[cfg(unix)]
-fn os_bytes(s: &OsStr) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    s.as_bytes().to_vec()
-}
-
-#[cfg(not(unix))]
-fn os_bytes(s: &OsStr) -> Vec<u8> {
-    s.to_string_lossy().as_bytes().to_vec()
-}
-
-#[cfg(unix)]
-fn os_path(bytes: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    PathBuf::from(OsStr::from_bytes(bytes))
-}
-
-#[cfg(not(unix))]
-fn os_path(bytes: &[u8]) -> PathBuf {
-    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// `sha256/BASE64` (curl's `--pinnedpubkey` form) as the 32-byte SPKI digest.

@@ -425,17 +425,15 @@ pub struct ListeningJson {
     pub address: String,
 }
 
-/// The readable lines about a handshake: protocol, cipher, ALPN, peer, verification.
-fn session_text(out: &mut String, socket: &impl Reported) {
+/// The readable report's protocol line (`TLS 1.3`) and cipher line.
+fn protocol_and_cipher(out: &mut String, socket: &impl Reported) {
+    let core = socket.core();
     let _ = writeln!(
         out,
         "protocol: {}",
-        crate::style::protocol_name(socket.core().session_protocol())
+        crate::style::protocol_name(core.session_protocol())
     );
-    match (
-        socket.core().session_cipher(),
-        CipherJson::of_session(socket),
-    ) {
+    match (core.session_cipher(), CipherJson::of_session(socket)) {
         (Some(c), _) => {
             let _ = writeln!(
                 out,
@@ -454,6 +452,11 @@ fn session_text(out: &mut String, socket: &impl Reported) {
             let _ = writeln!(out, "cipher: none");
         }
     }
+}
+
+/// The readable lines about a handshake: protocol, cipher, ALPN, peer, verification.
+fn session_text(out: &mut String, socket: &impl Reported) {
+    protocol_and_cipher(out, socket);
     if let Some(alpn) = alpn(socket) {
         let _ = writeln!(out, "alpn: {alpn}");
     }
@@ -532,30 +535,7 @@ pub fn client_text(
     );
     let core = socket.core();
     if outcome.encrypted || !core.peer_certificate_chain().is_empty() {
-        let _ = writeln!(
-            out,
-            "protocol: {}",
-            crate::style::protocol_name(core.session_protocol())
-        );
-        match (core.session_cipher(), CipherJson::of_session(socket)) {
-            (Some(c), _) => {
-                let _ = writeln!(
-                    out,
-                    "cipher: {} ({} bits; {}, {}, {})",
-                    c.name(),
-                    c.used_bits(),
-                    c.key_exchange_method(),
-                    c.authentication_method(),
-                    c.encryption_method()
-                );
-            }
-            (None, Some(c)) => {
-                let _ = writeln!(out, "cipher: {}", c.name);
-            }
-            (None, None) => {
-                let _ = writeln!(out, "cipher: none");
-            }
-        }
+        protocol_and_cipher(&mut out, socket);
         let group = match core.ephemeral_key_group() {
             Some(group) if group.contains("MLKEM") || group.contains("Kyber") => {
                 format!("{group} ({})", paint.good("post-quantum hybrid"))

@@ -68,25 +68,27 @@ pub fn resolve_text(value: &str, option: &str) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(text.to_string()))
 }
 
+/// An argument's bytes as given (non-UTF-8 paths and passphrases included).
 #[cfg(unix)]
-fn os_bytes(s: &OsStr) -> Vec<u8> {
+pub(crate) fn os_bytes(s: &OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     s.as_bytes().to_vec()
 }
 
 #[cfg(not(unix))]
-fn os_bytes(s: &OsStr) -> Vec<u8> {
+pub(crate) fn os_bytes(s: &OsStr) -> Vec<u8> {
     s.to_string_lossy().as_bytes().to_vec()
 }
 
+/// A path from an argument's bytes.
 #[cfg(unix)]
-fn os_path(bytes: &[u8]) -> PathBuf {
+pub(crate) fn os_path(bytes: &[u8]) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     PathBuf::from(OsStr::from_bytes(bytes))
 }
 
 #[cfg(not(unix))]
-fn os_path(bytes: &[u8]) -> PathBuf {
+pub(crate) fn os_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
 }
 

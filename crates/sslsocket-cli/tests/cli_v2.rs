@@ -798,3 +798,53 @@ fn v2_fields_and_events_on_every_backend() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_reload_reads_the_key_with_the_same_resolved_passphrase() -> TestResult {
+    // `--pass env:NAME` is resolved for the first load and for every SIGHUP reload (a
+    // reload that took "env:NAME" literally as the passphrase failed to read the key).
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
+    let secret = "reload-passphrase";
+    let encrypted = pki.dir.path().join("encrypted-reload.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout"])
+        .arg(format!("pass:{secret}"))
+        .arg("-in")
+        .arg(&leaf.key_pem)
+        .arg("-out")
+        .arg(&encrypted)
+        .status()?;
+    assert!(made.success());
+    let args = os_args![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+        "--cert",
+        &leaf.chain_pem,
+        "--key",
+        &encrypted,
+        "--pass",
+        "env:SSLSOCKET_TEST_RELOAD_PASS"
+    ];
+    let serve = PeerProcess::spawn_with_env(
+        BIN.as_ref(),
+        &args,
+        &[("SSLSOCKET_TEST_RELOAD_PASS", OsString::from(secret))],
+    )?;
+    serve.wait_for_output("\"event\":\"listening\"", Duration::from_secs(10))?;
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &serve.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    serve.wait_for_output("\"event\":\"reload", Duration::from_secs(10))?;
+    let stdout = serve.stdout();
+    assert!(
+        stdout.contains("{\"event\":\"reloaded\"}"),
+        "{}",
+        serve.output()
+    );
+    assert!(!stdout.contains(secret), "{}", serve.output());
+    Ok(())
+}
