@@ -236,6 +236,29 @@ mod with_openssl {
         Ok(serve)
     }
 
+    /// `openssl s_client` with our key and identity, TLS 1.2 and the OpenSSL cipher list
+    /// `ciphers`, sending `data`.
+    fn s_client_tls12_psk(
+        port: u16,
+        ciphers: &str,
+        data: &[u8],
+    ) -> Result<crate::common::support::RunOutput, Box<dyn std::error::Error>> {
+        Ok(OpensslClient::run(
+            port,
+            &os_args![
+                "-psk",
+                KEY,
+                "-psk_identity",
+                "id",
+                "-tls1_2",
+                "-cipher",
+                ciphers
+            ],
+            data,
+            WAIT,
+        )?)
+    }
+
     // What s_client sends must not start a line with `Q`, `R` or `k`: those are its
     // commands (quit, renegotiate, key update), not data.
     #[test]
@@ -276,20 +299,7 @@ mod with_openssl {
     fn serve_accepts_s_client_by_key_tls12() -> TestResult {
         let serve = psk_serve(&["--protocol", "tls1.2"])?;
         let port = port_of(&serve.address)?;
-        let out = OpensslClient::run(
-            port,
-            &os_args![
-                "-psk",
-                KEY,
-                "-psk_identity",
-                "id",
-                "-tls1_2",
-                "-cipher",
-                "PSK-AES128-GCM-SHA256"
-            ],
-            b"hello\n",
-            WAIT,
-        )?;
+        let out = s_client_tls12_psk(port, "PSK-AES128-GCM-SHA256", b"hello\n")?;
         let text = out.combined();
         assert!(text.contains("Cipher is PSK-AES128-GCM-SHA256"), "{out}");
         // The hint went out in the ServerKeyExchange (s_client prints the session's).
@@ -408,20 +418,7 @@ mod with_openssl {
             "TLS_PSK_WITH_AES_128_GCM_SHA256",
         ])?;
         let port = port_of(&serve.address)?;
-        let out = OpensslClient::run(
-            port,
-            &os_args![
-                "-psk",
-                KEY,
-                "-psk_identity",
-                "id",
-                "-tls1_2",
-                "-cipher",
-                "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384"
-            ],
-            b"hi\n",
-            WAIT,
-        )?;
+        let out = s_client_tls12_psk(port, "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384", b"hi\n")?;
         assert!(
             out.combined().contains("Cipher is PSK-AES128-GCM-SHA256"),
             "{out}"

@@ -568,21 +568,33 @@ fn colour_and_progress_appear_only_on_a_terminal() -> TestResult {
     Ok(())
 }
 
+/// `key` encrypted with `secret` (PKCS#8, AES-256-CBC) by the openssl command, as `name`
+/// in the PKI's directory.
+fn encrypted_key(
+    pki: &Pki,
+    key: &Path,
+    secret: &str,
+    name: &str,
+) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let encrypted = pki.dir.path().join(name);
+    let made = std::process::Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout"])
+        .arg(format!("pass:{secret}"))
+        .arg("-in")
+        .arg(key)
+        .arg("-out")
+        .arg(&encrypted)
+        .status()?;
+    assert!(made.success());
+    Ok(encrypted)
+}
+
 #[test]
 fn secrets_come_from_environment_and_files_without_being_shown() -> TestResult {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
     let secret = "s3cret-passphrase";
-    let encrypted = pki.dir.path().join("encrypted.pem");
-    let made = std::process::Command::new("openssl")
-        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout"])
-        .arg(format!("pass:{secret}"))
-        .arg("-in")
-        .arg(&leaf.key_pem)
-        .arg("-out")
-        .arg(&encrypted)
-        .status()?;
-    assert!(made.success());
+    let encrypted = encrypted_key(&pki, &leaf.key_pem, secret, "encrypted.pem")?;
     let pass_file = pki.dir.path().join("pass.txt");
     fs::write(&pass_file, format!("{secret}\n"))?;
 
@@ -806,16 +818,7 @@ fn a_reload_reads_the_key_with_the_same_resolved_passphrase() -> TestResult {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
     let secret = "reload-passphrase";
-    let encrypted = pki.dir.path().join("encrypted-reload.pem");
-    let made = std::process::Command::new("openssl")
-        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout"])
-        .arg(format!("pass:{secret}"))
-        .arg("-in")
-        .arg(&leaf.key_pem)
-        .arg("-out")
-        .arg(&encrypted)
-        .status()?;
-    assert!(made.success());
+    let encrypted = encrypted_key(&pki, &leaf.key_pem, secret, "encrypted-reload.pem")?;
     let args = os_args![
         "serve",
         "--listen",

@@ -9,7 +9,7 @@ impl SslCore {
     /// has no verification errors to report. (The errors are still found and kept with
     /// the session, so a stricter socket never resumes it as if it had none.)
     pub fn ssl_handshake_errors(&self) -> &[SslError] {
-        if self.effective_mode == PeerVerifyMode::VerifyNone {
+        if !self.reports_errors() {
             return &[];
         }
         &self.handshake_errors

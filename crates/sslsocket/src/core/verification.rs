@@ -96,10 +96,17 @@ impl SslCore {
         self.report_errors(errors);
     }
 
-    /// Qt signals the errors in every mode that verifies (`QueryPeer`, `VerifyPeer`); only
-    /// failing depends on `VerifyPeer`. In `VerifyNone` nothing is reported.
+    /// Whether this handshake's verification errors are the application's to see: in every
+    /// mode that verifies (`QueryPeer`, `VerifyPeer`), not in `VerifyNone` (Qt). The errors
+    /// are found and kept with the session either way.
+    pub(super) fn reports_errors(&self) -> bool {
+        self.effective_mode != PeerVerifyMode::VerifyNone
+    }
+
+    /// Qt signals the errors in every mode that verifies; only failing depends on
+    /// `VerifyPeer`.
     pub(super) fn report_errors(&mut self, errors: Vec<SslError>) {
-        if !errors.is_empty() && self.effective_mode != PeerVerifyMode::VerifyNone {
+        if !errors.is_empty() && self.reports_errors() {
             for error in &errors {
                 self.push(SslEvent::PeerVerifyError(error.clone()));
             }

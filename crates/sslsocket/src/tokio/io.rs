@@ -59,25 +59,26 @@ impl<S: AsyncWrite + Unpin> Write for PollWriter<'_, '_, S> {
     }
 }
 
-/// A transport's `try_write` pair (TCP's, a Unix socket's): writes that never register a
-/// waker; and its read readiness, so a read that can only say `WouldBlock` is not run.
-pub(super) struct TrySend<S> {
+/// What a descriptor-backed transport (TCP, a Unix socket) offers beyond `AsyncRead` +
+/// `AsyncWrite`: writes that never register a waker (`try_write`), and its read readiness,
+/// so a read that can only say `WouldBlock` is not run.
+pub(super) struct FdOps<S> {
     pub(super) write: fn(&S, &[u8]) -> io::Result<usize>,
     pub(super) write_vectored: fn(&S, &[IoSlice<'_>]) -> io::Result<usize>,
     pub(super) read_ready: fn(&S, &mut Context<'_>) -> Poll<io::Result<()>>,
 }
 
-impl<S> Clone for TrySend<S> {
+impl<S> Clone for FdOps<S> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<S> Copy for TrySend<S> {}
+impl<S> Copy for FdOps<S> {}
 
 /// `TcpStream`'s `try_write`.
-pub(super) fn tcp_try_send() -> TrySend<::tokio::net::TcpStream> {
-    TrySend {
+pub(super) fn tcp_ops() -> FdOps<::tokio::net::TcpStream> {
+    FdOps {
         write: |io, buf| io.try_write(buf),
         write_vectored: |io, bufs| io.try_write_vectored(bufs),
         read_ready: |io, cx| io.poll_read_ready(cx),
@@ -86,8 +87,8 @@ pub(super) fn tcp_try_send() -> TrySend<::tokio::net::TcpStream> {
 
 /// `UnixStream`'s `try_write`.
 #[cfg(unix)]
-pub(super) fn unix_try_send() -> TrySend<::tokio::net::UnixStream> {
-    TrySend {
+pub(super) fn unix_ops() -> FdOps<::tokio::net::UnixStream> {
+    FdOps {
         write: |io, buf| io.try_write(buf),
         write_vectored: |io, bufs| io.try_write_vectored(bufs),
         read_ready: |io, cx| io.poll_read_ready(cx),
@@ -97,7 +98,7 @@ pub(super) fn unix_try_send() -> TrySend<::tokio::net::UnixStream> {
 /// `Write` over `try_write`: never registers a waker.
 pub(super) struct TryWriter<'a, S> {
     pub(super) io: &'a S,
-    pub(super) send: TrySend<S>,
+    pub(super) send: FdOps<S>,
 }
 
 impl<S> Write for TryWriter<'_, S> {

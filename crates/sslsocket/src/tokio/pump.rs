@@ -34,7 +34,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         cx: &mut Context<'_>,
         register: bool,
     ) -> Poll<Result<(), Error>> {
-        let try_send = self.try_send;
+        let fd_ops = self.fd_ops;
         let result = loop {
             if !self.core.wants_write() {
                 break Poll::Ready(Ok(()));
@@ -42,7 +42,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             let Some(stream) = self.stream.as_mut() else {
                 break Poll::Ready(Ok(()));
             };
-            let written = match (register, try_send) {
+            let written = match (register, fd_ops) {
                 (true, _) => self.core.write_to(&mut PollWriter { io: stream, cx }),
                 (false, Some(send)) => self.core.write_to(&mut TryWriter { io: stream, send }),
                 // A transport without `try_write` cannot be written without taking the
@@ -88,7 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             // Not readable: wait (the waker is registered) without running the engine for
             // a read that can only say `WouldBlock` (an OpenSSL `SSL_read`, a rustls
             // input buffer made ready, per message).
-            if let Some(ops) = self.try_send {
+            if let Some(ops) = self.fd_ops {
                 if (ops.read_ready)(stream, cx).is_pending() {
                     break Poll::Pending;
                 }

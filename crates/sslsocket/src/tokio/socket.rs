@@ -14,7 +14,7 @@ use crate::core::SslCore;
 use crate::enums::{SocketError, SocketState, SslMode};
 use crate::error::{ApiMisuse, Error};
 use crate::socket_api::{line_ready, paused_error, sealed, Handshake, PendingDecision};
-use crate::tokio::io::{tcp_try_send, PollReader, TrySend};
+use crate::tokio::io::{tcp_ops, FdOps, PollReader};
 use crate::tokio::pump::Drive;
 use crate::tokio::FailedHandshake;
 
@@ -74,8 +74,8 @@ pub struct SslSocket<S = TcpStream> {
     pub(super) stream: Option<S>,
     /// Our sending half of the transport is shut down (the core sent all it will).
     pub(super) write_shut: bool,
-    /// How to write without registering a waker, when the transport can.
-    pub(super) try_send: Option<TrySend<S>>,
+    /// Writes without a waker and read readiness, when the transport has a descriptor.
+    pub(super) fd_ops: Option<FdOps<S>>,
     host: Option<String>,
     peer_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
@@ -198,7 +198,7 @@ impl SslSocket<TcpStream> {
         let _ = stream.set_nodelay(true);
         self.peer_addr = stream.peer_addr().ok();
         self.local_addr = stream.local_addr().ok();
-        self.try_send = Some(tcp_try_send());
+        self.fd_ops = Some(tcp_ops());
         self.set_stream(stream);
     }
 
@@ -237,7 +237,7 @@ impl SslSocket<::tokio::net::UnixStream> {
         configuration: SslConfiguration,
     ) -> SslSocket<::tokio::net::UnixStream> {
         let mut socket = SslSocket::with_core(SslCore::new(configuration));
-        socket.try_send = Some(crate::tokio::io::unix_try_send());
+        socket.fd_ops = Some(crate::tokio::io::unix_ops());
         socket.set_stream(stream);
         socket
     }
@@ -249,7 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             core,
             stream: None,
             write_shut: false,
-            try_send: None,
+            fd_ops: None,
             host: None,
             peer_addr: None,
             local_addr: None,
