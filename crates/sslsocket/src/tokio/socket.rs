@@ -460,7 +460,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             self.shut_write();
         }
         if self.stream.is_some() && !self.core.is_eof() {
-            let _ = ::tokio::time::timeout(LINGER, poll_fn(|cx| self.poll_linger(cx))).await;
+            // The linger timer is made only when the peer's end has not arrived yet: a
+            // timer registered with tokio's driver wakes the driver thread (an eventfd
+            // write) whenever no earlier timer is pending, i.e. once per connection.
+            let mut linger = std::pin::pin!(None::<::tokio::time::Sleep>);
+            poll_fn(|cx| {
+                if self.poll_linger(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+                if linger.is_none() {
+                    linger.set(Some(::tokio::time::sleep(LINGER)));
+                }
+                match linger.as_mut().as_pin_mut() {
+                    Some(sleep) => std::future::Future::poll(sleep, cx),
+                    None => std::task::Poll::Ready(()),
+                }
+            })
+            .await;
         }
         self.stream = None;
         self.core.handle_closed();
