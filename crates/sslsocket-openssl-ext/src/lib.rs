@@ -13,7 +13,10 @@
 //! - `SSL_CTX_set_dh_auto` (a macro over `SSL_CTX_ctrl`) as [`set_dh_auto`];
 //! - a [`Transport`] for `SslStream` that reads from the caller's socket, lent for one
 //!   call ([`with_reader`]), so OpenSSL reads records straight from the socket into its
-//!   own buffer; and [`ssl_read_into`], decrypting into a `Vec`'s spare capacity.
+//!   own buffer, and writes to the caller's socket, lent for one call ([`with_writer`]);
+//!   [`ssl_read_into`], decrypting into a `Vec`'s spare capacity;
+//! - `SSL_set_msg_callback` as [`count_records_read`], counting the record bytes OpenSSL
+//!   processed (with [`Transport::delivered`]: whether it holds unprocessed input).
 //!
 //! Every function is safe to call with any arguments. Each `unsafe` block says why it is
 //! sound in its `// SAFETY:` comment.
@@ -25,12 +28,12 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use foreign_types::ForeignTypeRef;
 use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
-use openssl::ssl::{SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef};
+use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef};
 
 /// `SSL_CB_READ`: the info callback's `where` has this bit for something read.
 pub const SSL_CB_READ: i32 = 0x04;
@@ -55,6 +58,20 @@ mod ffi {
         ) -> c_int;
         // Since 1.1.0.
         pub(crate) fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> c_int;
+        pub(crate) fn SSL_set_msg_callback(
+            ssl: *mut openssl_sys::SSL,
+            cb: Option<
+                unsafe extern "C" fn(
+                    c_int,
+                    c_int,
+                    c_int,
+                    *const std::ffi::c_void,
+                    usize,
+                    *mut openssl_sys::SSL,
+                    *mut std::ffi::c_void,
+                ),
+            >,
+        );
     }
 }
 
@@ -242,6 +259,82 @@ pub fn has_pending(ssl: &SslRef) -> bool {
     unsafe { ffi::SSL_has_pending(ssl.as_ptr()) == 1 }
 }
 
+/// `SSL3_RT_HEADER`: the message callback's content type for a record header.
+const SSL3_RT_HEADER: c_int = 0x100;
+/// `SSL_CTRL_SET_MSG_CALLBACK_ARG`.
+const SSL_CTRL_SET_MSG_CALLBACK_ARG: c_int = 16;
+
+/// The bytes of whole TLS records OpenSSL has taken from a connection's input so far
+/// (header and body), counted by [`count_records_read`].
+#[derive(Clone, Debug, Default)]
+pub struct RecordsRead(Arc<AtomicU64>);
+
+impl RecordsRead {
+    /// Bytes of the records read so far, headers included.
+    pub fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+fn records_read_index() -> Result<Index<Ssl, RecordsRead>, ErrorStack> {
+    static INDEX: OnceLock<Index<Ssl, RecordsRead>> = OnceLock::new();
+    if let Some(index) = INDEX.get() {
+        return Ok(*index);
+    }
+    let index = Ssl::new_ex_index()?;
+    Ok(*INDEX.get_or_init(|| index))
+}
+
+/// Counts the records `ssl` reads from now on (`SSL_set_msg_callback`: OpenSSL reports
+/// each record header it reads): compared with the bytes handed to OpenSSL, this says
+/// whether OpenSSL holds input it has not processed yet, which `SSL_has_pending` cannot
+/// tell while a record's plaintext is waiting to be read. Replaces the connection's
+/// message callback (none is set by this crate's users otherwise).
+pub fn count_records_read(ssl: &mut SslRef) -> Result<RecordsRead, ErrorStack> {
+    let counter = RecordsRead::default();
+    let arg: *const AtomicU64 = Arc::as_ptr(&counter.0);
+    // The connection's ex data keeps the counter alive as long as the connection: the
+    // callback can run only while the connection exists.
+    ssl.set_ex_data(records_read_index()?, counter.clone());
+    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows. The argument points
+    // into the counter just stored in the connection's ex data, which lives until the
+    // connection is freed (the index is private: nothing else replaces it, and calling
+    // this again installs the new counter's pointer before the old one is dropped). The
+    // trampoline matches the C signature and only reads `buf` within `len`.
+    unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_SET_MSG_CALLBACK_ARG,
+            0,
+            arg.cast_mut().cast(),
+        );
+        ffi::SSL_set_msg_callback(ssl.as_ptr(), Some(msg_trampoline));
+    }
+    Ok(counter)
+}
+
+unsafe extern "C" fn msg_trampoline(
+    write_p: c_int,
+    _version: c_int,
+    content_type: c_int,
+    buf: *const std::ffi::c_void,
+    len: usize,
+    _ssl: *mut openssl_sys::SSL,
+    arg: *mut std::ffi::c_void,
+) {
+    if write_p != 0 || content_type != SSL3_RT_HEADER || len < 5 || buf.is_null() || arg.is_null() {
+        return;
+    }
+    // SAFETY: OpenSSL passes the record header it read, `len` (≥ 5) bytes at `buf`, valid
+    // for the call.
+    let header = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), 5) };
+    let body = u64::from(u16::from_be_bytes([header[3], header[4]]));
+    // SAFETY: `arg` is the counter set by `count_records_read`, alive as long as the
+    // connection (see there).
+    let counter = unsafe { &*arg.cast_const().cast::<AtomicU64>() };
+    counter.fetch_add(5 + body, Ordering::Relaxed);
+}
+
 /// `SSL_CTRL_SET_DH_AUTO` (OpenSSL 1.1.0 and later).
 const SSL_CTRL_SET_DH_AUTO: c_int = 118;
 
@@ -266,7 +359,7 @@ pub fn set_dh_auto(ctx: &mut SslContextBuilder, on: bool) -> Result<(), ErrorSta
 }
 
 mod transport;
-pub use transport::{ssl_read_into, with_reader, Transport, TransportId};
+pub use transport::{ssl_read_into, with_reader, with_writer, Transport, TransportId};
 
 #[cfg(test)]
 mod tests;

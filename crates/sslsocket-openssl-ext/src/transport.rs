@@ -18,16 +18,21 @@ use openssl::ssl::{Error, SslStream};
 pub struct TransportId(u64);
 
 type LentReader = (u64, *mut (dyn Read + 'static));
+type LentWriter = (u64, *mut (dyn Write + 'static));
 
 thread_local! {
     /// The reader lent by the innermost [`with_reader`] call on this thread. It is taken
     /// out while in use, so a reentrant read never makes a second `&mut` to it.
     static LENT: Cell<Option<LentReader>> = const { Cell::new(None) };
+    /// The writer lent by the innermost [`with_writer`] call on this thread (taken out
+    /// while in use, as the reader).
+    static LENT_WRITER: Cell<Option<LentWriter>> = const { Cell::new(None) };
 }
 
 /// What OpenSSL reads from and writes to: reads come from the reader lent by
-/// [`with_reader`] (`WouldBlock` outside it), writes are appended to an output buffer,
-/// freed whenever it is drained.
+/// [`with_reader`] (`WouldBlock` outside it); writes go to the writer lent by
+/// [`with_writer`] while the output buffer is empty, as far as it takes them at once, and
+/// are appended to the output buffer otherwise (freed whenever it is drained).
 #[derive(Debug)]
 pub struct Transport {
     id: u64,
@@ -35,6 +40,10 @@ pub struct Transport {
     sent: usize,
     /// A read reached the reader lent to this transport (see [`Transport::reader_reached`]).
     reached: bool,
+    /// Bytes handed to OpenSSL so far.
+    delivered: u64,
+    /// Bytes written to lent writers so far.
+    written_through: u64,
 }
 
 impl Default for Transport {
@@ -52,6 +61,8 @@ impl Transport {
             out: Vec::new(),
             sent: 0,
             reached: false,
+            delivered: 0,
+            written_through: 0,
         }
     }
 
@@ -60,6 +71,16 @@ impl Transport {
     /// per loan (as a blocking socket must), OpenSSL has all the input it will get.
     pub fn reader_reached(&self) -> bool {
         self.reached
+    }
+
+    /// The bytes read from lent readers (handed to OpenSSL) so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// The bytes written straight to lent writers (not through the output) so far.
+    pub fn written_through(&self) -> u64 {
+        self.written_through
     }
 
     /// Forgets that a lent reader was reached (before lending one).
@@ -115,20 +136,63 @@ impl Read for Transport {
             let result = unsafe { (*reader).read(buf) };
             slot.set(Some((id, reader)));
             self.reached = true;
+            if let Ok(n) = result {
+                self.delivered = self.delivered.wrapping_add(n as u64);
+            }
             result
+        })
+    }
+}
+
+impl Transport {
+    /// Writes as much of `buf` as the writer lent to this transport takes at once, if one
+    /// is lent and nothing waits in the output (which must go first). Returns how much it
+    /// took; an error of the writer is left for the caller's next write of the output to
+    /// find again (the bytes stay in the output).
+    fn write_through(&mut self, buf: &[u8]) -> usize {
+        if self.sent < self.out.len() {
+            return 0;
+        }
+        LENT_WRITER.with(|slot| {
+            let Some((id, writer)) = slot.take() else {
+                return 0;
+            };
+            if id != self.id {
+                slot.set(Some((id, writer)));
+                return 0;
+            }
+            // SAFETY: as for the reader in `read`: the pointer was made in `with_writer`
+            // from a `&mut dyn Write` borrowed for that whole call, the slot holds it only
+            // during the call, and it was taken out of the slot above, so this is the only
+            // use of it.
+            let result = unsafe { (*writer).write(buf) };
+            slot.set(Some((id, writer)));
+            match result {
+                Ok(n) => {
+                    let n = n.min(buf.len());
+                    self.written_through = self.written_through.wrapping_add(n as u64);
+                    n
+                }
+                Err(_) => 0,
+            }
         })
     }
 }
 
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let through = self.write_through(buf);
+        let buf = buf.get(through..).unwrap_or_default();
+        if buf.is_empty() {
+            return Ok(through);
+        }
         if self.sent > 0 && self.sent >= self.out.len() / 2 {
             // Keep the buffer from growing while the front drains.
             self.out.drain(..self.sent);
             self.sent = 0;
         }
         self.out.extend_from_slice(buf);
-        Ok(buf.len())
+        Ok(through + buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -152,6 +216,27 @@ pub fn with_reader<R>(id: TransportId, reader: &mut dyn Read, f: impl FnOnce() -
     // end of this call, within the borrow of `reader`.
     let reader: *mut (dyn Read + 'static) = unsafe { std::mem::transmute(reader) };
     let previous = LENT.with(|slot| slot.replace(Some((id.0, reader))));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Runs `f` with `writer` lent to the transport `id`: while its output is empty, what
+/// OpenSSL writes (and only through it) goes straight to `writer`, as far as `writer`
+/// takes it at once; the rest, and everything after it, goes to the output.
+pub fn with_writer<R>(id: TransportId, writer: &mut dyn Write, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<LentWriter>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            LENT_WRITER.with(|slot| slot.set(previous));
+        }
+    }
+    let writer: *mut (dyn Write + '_) = writer;
+    // SAFETY: only the lifetime bound of the trait object changes (same layout). The
+    // pointer is used only while it is in the slot, which is until `Restore` runs at the
+    // end of this call, within the borrow of `writer`.
+    let writer: *mut (dyn Write + 'static) = unsafe { std::mem::transmute(writer) };
+    let previous = LENT_WRITER.with(|slot| slot.replace(Some((id.0, writer))));
     let _restore = Restore(previous);
     f()
 }

@@ -577,3 +577,123 @@ fn buffered_sessions_for_keying_material_export_handshake_exchange_and_close() -
     assert!(pair.client.is_peer_closed_cleanly());
     Ok(())
 }
+
+/// A writer that takes at most `each` bytes per call and `budget` bytes in all, then
+/// answers `WouldBlock`: a socket whose send buffer fills up mid-record.
+struct Narrow {
+    out: Vec<u8>,
+    each: usize,
+    budget: usize,
+}
+
+impl std::io::Write for Narrow {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.each).min(self.budget);
+        if n == 0 && !buf.is_empty() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        self.budget -= n;
+        self.out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn large_messages_fed_in_pieces_and_read_through_a_small_buffer_arrive_whole_then_close_cleanly(
+) -> TestResult {
+    const SIZE: usize = 256 * 1024;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
+    let mut sent = 0;
+    while sent < SIZE {
+        sent += pair.client.write(&data[sent..])?;
+        pair.client.poll_transmit(&mut pair.to_server);
+    }
+    // close_notify right behind the data.
+    pair.client.disconnect_from_host();
+    pair.client.poll_transmit(&mut pair.to_server);
+
+    // The wire in pieces that end inside records, read 100 bytes at a time between them.
+    let mut wire = std::mem::take(&mut pair.to_server);
+    let mut received = Vec::new();
+    let mut buf = [0u8; 100];
+    for _ in 0..100 * MAX_ROUNDS {
+        if wire.is_empty() {
+            break;
+        }
+        let piece = wire.len().min(7_001);
+        let taken = pair.server.handle_tls(&wire[..piece])?;
+        wire.drain(..taken);
+        for _ in 0..3 {
+            let n = pair.server.read(&mut buf);
+            received.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert!(wire.is_empty(), "{} bytes never taken", wire.len());
+    loop {
+        let n = pair.server.read(&mut buf);
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(received.len(), SIZE);
+    assert!(received == data, "the bytes arrive in order");
+    assert!(
+        pair.server.is_eof(),
+        "the close_notify behind the data was seen"
+    );
+    assert!(pair.server.is_peer_closed_cleanly() && !pair.server.is_truncated());
+    assert_eq!(pair.server.bytes_available(), 0);
+    Ok(())
+}
+
+#[test]
+fn writing_through_a_socket_that_takes_part_of_a_record_keeps_the_rest_in_order() -> TestResult {
+    const SIZE: usize = 100 * 1024;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    events(&mut pair.client);
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 13 % 241) as u8).collect();
+    let mut sent = 0;
+    let mut wire = Vec::new();
+    for round in 0..MAX_ROUNDS {
+        if sent == SIZE {
+            break;
+        }
+        // Each "socket" takes a different, small part: the first write of a record is cut.
+        let mut socket = Narrow {
+            out: Vec::new(),
+            each: 1_000 + round * 37,
+            budget: 5_000 + round * 1_001,
+        };
+        sent += pair.client.write_through(&data[sent..], &mut socket)?;
+        wire.extend_from_slice(&socket.out);
+        // What the socket did not take waits in the core, and goes out next.
+        pair.client.poll_transmit(&mut wire);
+        assert!(!pair.client.wants_write());
+    }
+    assert_eq!(sent, SIZE);
+    let written: usize = events(&mut pair.client)
+        .iter()
+        .filter_map(|e| match e {
+            SslEvent::BytesWritten(n) => Some(*n),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(written, SIZE, "every byte is reported written once");
+    assert_eq!(pair.server.handle_tls(&wire)?, wire.len());
+    let received = read_all(&mut pair.server);
+    assert_eq!(received.len(), SIZE);
+    assert!(received == data, "the bytes arrive in order");
+    Ok(())
+}

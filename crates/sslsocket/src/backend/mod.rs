@@ -133,6 +133,18 @@ pub trait TlsSession: Send + Sync {
     fn tls_bytes_to_write(&self) -> usize;
     /// Encrypts application data; returns how much was accepted.
     fn write_plain(&mut self, data: &[u8]) -> io::Result<usize>;
+    /// `write_plain` with the socket at hand: the TLS bytes go straight to `wr` as far as
+    /// it takes them at once (no copy through the engine's output buffer), the rest waits
+    /// for `write_tls` as after `write_plain`; an error of `wr` leaves the bytes waiting
+    /// (the next `write_tls` meets it again). Returns the plaintext bytes accepted and the
+    /// TLS bytes written to `wr`. By default, `write_plain` (nothing written to `wr`).
+    fn write_plain_to(
+        &mut self,
+        data: &[u8],
+        _wr: &mut dyn io::Write,
+    ) -> io::Result<(usize, usize)> {
+        Ok((self.write_plain(data)?, 0))
+    }
     /// Reads decrypted application data.
     fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead;
     /// Decrypted bytes buffered.

@@ -249,6 +249,40 @@ impl SslCore {
         self.write_session(data)
     }
 
+    /// [`write`](Self::write) with the socket at hand: once encrypted, with nothing
+    /// waiting before it, the TLS bytes go straight to `wr` as far as it takes them at once
+    /// (where the backend can: no copy through its output buffer). The rest waits, as
+    /// after `write`: flush with [`write_to`](Self::write_to) next, which also meets
+    /// again an error `wr` gave.
+    pub fn write_through(&mut self, data: &[u8], wr: &mut dyn Write) -> Result<usize, Error> {
+        let direct = self.is_encrypted()
+            && self.queued.is_empty()
+            && self.plain_out.is_empty()
+            && self.phase != Phase::Closing
+            && self.failure().is_none()
+            && !self.output_held()
+            && self.session.as_ref().is_some_and(|s| !s.wants_write());
+        if !direct {
+            return self.write(data);
+        }
+        let Some(session) = self.session.as_mut() else {
+            return self.write(data);
+        };
+        let (n, sent) = session
+            .write_plain_to(data, wr)
+            .map_err(|e| Error::io("encrypting", e))?;
+        let pending = session.wants_write();
+        self.unflushed_plain += n;
+        if sent > 0 {
+            self.push(SslEvent::EncryptedBytesWritten(sent));
+        }
+        if !pending && self.unflushed_plain > 0 {
+            let done = std::mem::take(&mut self.unflushed_plain);
+            self.push(SslEvent::BytesWritten(done));
+        }
+        Ok(n)
+    }
+
     pub(super) fn write_session(&mut self, data: &[u8]) -> Result<usize, Error> {
         let Some(session) = self.session.as_mut() else {
             return Ok(0);

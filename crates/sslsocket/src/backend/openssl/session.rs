@@ -7,8 +7,11 @@
 //! counts new plaintext from before `read_tls`); a failure found meanwhile is reported by
 //! the following `process()`. Outside
 //! `read_tls` the transport has nothing to read (`WouldBlock`, so OpenSSL answers
-//! `WANT_READ` and keeps its state). What OpenSSL writes goes to the transport's output
-//! buffer, which `write_tls` drains in one write. Once the plaintext buffer holds 16 KiB
+//! `WANT_READ` and keeps its state). After large messages, the last record read stays
+//! decrypted in OpenSSL's record buffer and `read_plain` copies it straight into the
+//! caller's buffer (no copy through ours). What OpenSSL writes goes to the transport's
+//! output buffer, which `write_tls` drains in one write; `write_plain_to` lends the socket
+//! so the records go straight to it while nothing waits in that buffer. Once the plaintext buffer holds 16 KiB
 //! the session stops asking for input, which pushes back on the peer. Idle, the session
 //! holds no buffers: OpenSSL releases its own (`SSL_MODE_RELEASE_BUFFERS`), the plaintext
 //! and output buffers are freed when drained.
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
-use sslsocket_openssl_ext::{ssl_read_into, with_reader, Transport};
+use sslsocket_openssl_ext::{ssl_read_into, with_reader, with_writer, RecordsRead, Transport};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
@@ -87,6 +90,12 @@ pub(crate) struct OpensslSession {
     /// Decrypted data: `plain[plain_start..]`; freed when drained.
     plain: Vec<u8>,
     plain_start: usize,
+    /// Decrypted bytes of the last record read, left in OpenSSL's record buffer (after the
+    /// data of `plain`): `read_plain` copies them straight into the caller's buffer.
+    inside: usize,
+    /// The record bytes OpenSSL has processed: with the bytes its transport delivered,
+    /// whether it holds input not processed yet.
+    records: RecordsRead,
     /// What the last read that decrypted anything decrypted: sizes the next buffer.
     last_plain: usize,
     /// A failure found by `read_tls`, reported by `process()`.
@@ -163,11 +172,13 @@ impl OpensslSession {
     }
 
     fn wrap(
-        ssl: Ssl,
+        mut ssl: Ssl,
         state: Arc<ConnectionState>,
         configuration: &SslConfiguration,
         server_outcomes: Option<Arc<ServerOutcomes>>,
     ) -> Result<OpensslSession, ConfigError> {
+        let records = sslsocket_openssl_ext::count_records_read(&mut ssl)
+            .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
         let stream = SslStream::new(ssl, Transport::new())
             .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
         Ok(OpensslSession {
@@ -178,6 +189,8 @@ impl OpensslSession {
             handshaking: true,
             plain: Vec::new(),
             plain_start: 0,
+            inside: 0,
+            records,
             last_plain: 0,
             failed: None,
             advanced: false,
@@ -210,9 +223,15 @@ impl OpensslSession {
         self.stream.get_ref().output()
     }
 
-    /// Decrypted bytes held.
+    /// Decrypted bytes held in `plain`.
     fn plain_held(&self) -> usize {
         self.plain.len().saturating_sub(self.plain_start)
+    }
+
+    /// Whether OpenSSL holds input bytes it has not processed (a record or part of one
+    /// read ahead): the transport delivered more than the records OpenSSL read.
+    fn raw_left(&self) -> bool {
+        self.stream.get_ref().delivered() != self.records.bytes()
     }
 
     /// Runs the handshake and decrypts what OpenSSL has (and, inside `read_tls`, what one
@@ -315,19 +334,50 @@ impl OpensslSession {
     /// with `SSL_MODE_RELEASE_BUFFERS`, the allocation and release of its read buffer.
     fn input_exhausted(&self) -> bool {
         let ssl = self.stream.ssl();
-        !sslsocket_openssl_ext::has_pending(ssl)
-            && ssl.pending() == 0
-            && (!self.lending || self.stream.get_ref().reader_reached())
+        let processed = if self.inside > 0 {
+            // OpenSSL holds the plaintext of a record kept for `read_plain`
+            // (`SSL_has_pending` says so too): what counts is the input behind it.
+            !self.raw_left()
+        } else {
+            !sslsocket_openssl_ext::has_pending(ssl) && ssl.pending() == 0
+        };
+        processed && (!self.lending || self.stream.get_ref().reader_reached())
     }
 
     /// Decrypts every complete record taken in so far, as rustls does: bytes the session
     /// accepted are never left undecrypted, so `plaintext_len` counts everything that
     /// arrived and a close_notify behind application data is seen before the end of TCP.
     /// The plaintext is bounded by refusing input (`wants_read`), not by leaving records
-    /// unread.
+    /// unread. After large messages, each record is decrypted in place in OpenSSL's
+    /// record buffer first (`SSL_peek`): the last one, when no input follows it, stays
+    /// there (`inside`) and `read_plain` copies it straight into the caller's buffer; the
+    /// others are copied into `plain`.
     fn read_records(&mut self) -> Result<(), TlsFailure> {
-        let held = self.plain_held();
+        let held = self.plain_held() + self.inside;
+        // After small messages, each record goes straight into `plain` (one `SSL_read`
+        // costs less than a peek and a read for a few bytes); after large ones, the last
+        // record is kept (one copy of it saved).
+        let keep_last = self.last_plain > SMALL_PLAIN;
         while !self.peer_closed {
+            if self.inside == 0 && keep_last {
+                match self.stream.ssl_peek(&mut [0u8; 1]) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        self.inside = self.stream.ssl().pending();
+                        if self.inside > 0 && !self.raw_left() {
+                            // The last record that arrived: left where it is.
+                            break;
+                        }
+                    }
+                    Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
+                        self.peer_closed = true;
+                        break;
+                    }
+                    Err(e) if e.code() == ErrorCode::WANT_READ => break,
+                    Err(e) => return Err(self.failure(&e)),
+                }
+            }
+            // More input follows this record: move its plaintext aside.
             if self.plain_start > 0 && self.plain_start >= self.plain.len() / 2 {
                 // Move the unread rest to the front rather than grow.
                 self.plain.drain(..self.plain_start);
@@ -336,7 +386,7 @@ impl OpensslSession {
             if self.plain.capacity() == 0 {
                 // After small messages, room for one more; else room for a record and the
                 // next one, so that the second is not decrypted into a buffer that has to
-                // grow (and move the first). A larger record than the room is decrypted in
+                // grow (and move the first). A larger record than the room is copied in
                 // parts (OpenSSL keeps the rest), the buffer growing after the first.
                 let size = if self.last_plain <= SMALL_PLAIN {
                     SMALL_PLAIN
@@ -353,25 +403,49 @@ impl OpensslSession {
             } else {
                 RECORD_PLAIN
             };
-            match ssl_read_into(&mut self.stream, &mut self.plain, max) {
+            let result = ssl_read_into(&mut self.stream, &mut self.plain, max);
+            self.inside = self.stream.ssl().pending();
+            match result {
                 Ok(0) => break,
-                Ok(_) if self.input_exhausted() => break,
+                Ok(_) if self.inside == 0 && self.input_exhausted() => break,
                 Ok(_) => {}
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) => return Err(self.failure(&e)),
             }
         }
-        let decrypted = self.plain_held().saturating_sub(held);
+        let decrypted = (self.plain_held() + self.inside).saturating_sub(held);
         if decrypted > 0 {
             self.last_plain = decrypted;
         }
         if self.plain_held() == 0 {
-            // Nothing decrypted: do not keep the room reserved for it.
+            // Nothing decrypted into it: do not keep the room reserved for it.
             self.plain = Vec::new();
             self.plain_start = 0;
         }
         Ok(())
+    }
+
+    /// Encrypts up to `OUTGOING_LIMIT` bytes of `data` (nothing while the handshake runs
+    /// or that much output waits). `reserve`: make room in the output for all of its
+    /// records first, so it does not grow record by record (not when a writer is lent:
+    /// then the records usually go straight to it).
+    fn encrypt(&mut self, data: &[u8], reserve: bool) -> io::Result<usize> {
+        if self.handshaking || data.is_empty() || self.output().len() >= OUTGOING_LIMIT {
+            return Ok(0);
+        }
+        let take = data.len().min(OUTGOING_LIMIT);
+        if reserve {
+            let records = take.div_ceil(RECORD_PLAIN);
+            self.stream
+                .get_mut()
+                .reserve(take + records * RECORD_OVERHEAD);
+        }
+        match self.stream.ssl_write(data.get(..take).unwrap_or_default()) {
+            Ok(n) => Ok(n),
+            Err(e) if e.code() == ErrorCode::WANT_READ => Ok(0),
+            Err(e) => Err(io::Error::other(format!("TLS error: {e}"))),
+        }
     }
 }
 
@@ -455,7 +529,7 @@ impl TlsSession for OpensslSession {
     }
 
     fn wants_read(&self) -> bool {
-        !self.peer_closed && self.failed.is_none() && self.plain_held() < PLAIN_LIMIT
+        !self.peer_closed && self.failed.is_none() && self.plaintext_len() < PLAIN_LIMIT
     }
 
     fn tls_bytes_to_write(&self) -> usize {
@@ -463,27 +537,40 @@ impl TlsSession for OpensslSession {
     }
 
     fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.handshaking || data.is_empty() || self.output().len() >= OUTGOING_LIMIT {
-            return Ok(0);
+        self.encrypt(data, true)
+    }
+
+    fn write_plain_to(&mut self, data: &[u8], wr: &mut dyn Write) -> io::Result<(usize, usize)> {
+        if !self.output().is_empty() {
+            // What waits goes first: through the output.
+            return Ok((self.encrypt(data, true)?, 0));
         }
-        let take = data.len().min(OUTGOING_LIMIT);
-        // The records of `take` bytes are appended to the output without it growing
-        // record by record.
-        let records = take.div_ceil(RECORD_PLAIN);
-        self.stream
-            .get_mut()
-            .reserve(take + records * RECORD_OVERHEAD);
-        match self.stream.ssl_write(data.get(..take).unwrap_or_default()) {
-            Ok(n) => Ok(n),
-            Err(e) if e.code() == ErrorCode::WANT_READ => Ok(0),
-            Err(e) => Err(io::Error::other(format!("TLS error: {e}"))),
-        }
+        let transport = self.stream.get_ref();
+        let (id, before) = (transport.id(), transport.written_through());
+        let n = with_writer(id, wr, || self.encrypt(data, false))?;
+        let sent = self.stream.get_ref().written_through().wrapping_sub(before);
+        Ok((n, usize::try_from(sent).unwrap_or(usize::MAX)))
     }
 
     fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead {
-        let available = self.plaintext_len();
+        let available = self.plain_held();
         if available == 0 {
-            return if self.peer_closed && self.plain_held() == 0 {
+            if self.inside > 0 && !buf.is_empty() {
+                // The record kept in OpenSSL's buffer, straight into the caller's.
+                return match self.stream.ssl_read(buf) {
+                    Ok(n) => {
+                        self.inside = self.stream.ssl().pending();
+                        PlainRead::Data(n)
+                    }
+                    Err(e) => {
+                        self.inside = 0;
+                        let failure = self.failure(&e);
+                        self.failed.get_or_insert(failure);
+                        PlainRead::WouldBlock
+                    }
+                };
+            }
+            return if self.peer_closed && self.inside == 0 {
                 PlainRead::Closed
             } else {
                 PlainRead::WouldBlock
@@ -504,7 +591,7 @@ impl TlsSession for OpensslSession {
     }
 
     fn plaintext_len(&self) -> usize {
-        self.plain_held()
+        self.plain_held() + self.inside
     }
 
     fn is_handshaking(&self) -> bool {
