@@ -864,7 +864,12 @@ impl<S: Read + Write> Write for SslSocket<S> {
         }
         let data = data.get(..WRITE_BACKLOG).unwrap_or(data);
         loop {
-            let n = self.core.write(data)?;
+            // Encrypted straight into the socket where the backend can (OpenSSL: no copy
+            // through its output buffer); what the socket does not take waits in order.
+            let n = match self.stream.as_mut() {
+                Some(stream) => self.core.write_through(data, stream)?,
+                None => self.core.write(data)?,
+            };
             if n > 0 {
                 self.flush_nonblocking()?;
                 return Ok(n);
