@@ -6,6 +6,7 @@
 //! and gives their memory back whenever they are empty: an idle connection holds only
 //! rustls's state machine.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
@@ -33,7 +34,8 @@ const MAX_HANDSHAKE_SIZE: usize = 0xffff;
 /// record; after it, a record being completed plus the next one.
 const HANDSHAKE_INPUT_LIMIT: usize = MAX_HANDSHAKE_SIZE + MAX_WIRE_SIZE;
 const TRAFFIC_INPUT_LIMIT: usize = 2 * MAX_WIRE_SIZE;
-/// The first read into an empty buffer after a short read (see `Io::read_hint`).
+/// The most a read into an empty buffer asks for after a short read, when the scratch
+/// room is in use (see `Io::read_hint`).
 const SMALL_READ: usize = 4096;
 /// TLS bytes accepted for sending before `write_plain` takes no more (rustls's default
 /// buffer limit).
@@ -268,12 +270,19 @@ struct Io {
     /// does not zero it again.
     incoming: Vec<u8>,
     filled: usize,
-    /// How much the next read into an empty buffer asks for: a whole record after a read
-    /// that filled its room (data is streaming), 4 KiB after a short one (requests and
-    /// replies), so a small message costs no 18 KiB buffer to zero and free.
+    /// How the next read into an empty buffer goes: after a read that filled its room
+    /// (data is streaming), straight into a buffer of a whole record that the records
+    /// after it reuse; after a short one (requests and replies), through the thread's
+    /// scratch room (`read_small`), so a small message costs no buffer to zero and free.
     read_hint: usize,
     outgoing: Outgoing,
     plain: Plain,
+    /// The length of the one record of application data left decrypted in rustls (which
+    /// holds it until it is asked for), 0 if none: the application's next read copies it
+    /// straight into its buffer (`unpark`) rather than through `plain`. Only the newest
+    /// record waits there, and only while no complete record follows it in `incoming`:
+    /// everything else is processed at once, as if nothing were held.
+    parked: usize,
     /// `close` was asked for and close_notify is not encoded yet.
     close_pending: bool,
 }
@@ -310,15 +319,21 @@ impl Io {
 
     /// Runs the state machine on the input held until it needs more (and, with `app`,
     /// encrypts `app` once it may). The input is always passed: rustls's handshake
-    /// deframer keeps positions into it between calls.
+    /// deframer keeps positions into it between calls. With `park`, the last record of
+    /// application data is left in rustls (see `parked`) when nothing can be processed
+    /// after it.
     fn pump<C: Records>(
         &mut self,
         conn: &mut C,
         mut app: Option<&[u8]>,
+        park: bool,
     ) -> Result<Pumped, rustls::Error> {
         let mut pumped = Pumped::default();
         let mut consumed = 0;
         let mut result = Ok(());
+        let park = park && app.is_none() && !self.close_pending;
+        // The record rustls holds is to be copied out: a complete record follows it.
+        let mut drain = false;
         for _ in 0..MAX_STEPS {
             let input = self
                 .incoming
@@ -327,12 +342,22 @@ impl Io {
             let status = conn.records(input);
             let mut discard = status.discard;
             let mut stop = false;
+            let mut held = None;
             match status.state {
                 Err(e) => {
                     result = Err(e);
                     stop = true;
                 }
+                Ok(ConnectionState::ReadTraffic(state)) if park && !drain => {
+                    held = state.peek_len();
+                    if held.is_none() {
+                        // Nothing to read after all: look again, copying out.
+                        drain = true;
+                    }
+                }
                 Ok(ConnectionState::ReadTraffic(mut state)) => {
+                    self.parked = 0;
+                    drain = false;
                     while let Some(record) = state.next_record() {
                         match record {
                             Ok(record) => {
@@ -381,17 +406,55 @@ impl Io {
                 Ok(_) => stop = true,
             }
             consumed += discard;
+            if let Some(len) = held {
+                let rest = self.incoming.get(consumed..self.filled).unwrap_or_default();
+                if holds_record(rest) {
+                    drain = true;
+                    continue;
+                }
+                self.parked = len.get();
+                break;
+            }
             if stop {
                 break;
             }
         }
-        if consumed > 0 {
-            let consumed = consumed.min(self.filled);
-            self.incoming.copy_within(consumed..self.filled, 0);
-            self.filled -= consumed;
+        self.discard(consumed);
+        result.map(|()| pumped)
+    }
+
+    /// Drops `n` processed bytes from the front of the input.
+    fn discard(&mut self, n: usize) {
+        if n > 0 {
+            let n = n.min(self.filled);
+            self.incoming.copy_within(n..self.filled, 0);
+            self.filled -= n;
         }
         self.release_input();
-        result.map(|()| pumped)
+    }
+
+    /// Copies the record rustls holds (`parked`) into `buf`, what does not fit into
+    /// `plain`; returns how much went into `buf`.
+    fn unpark<C: Records>(&mut self, conn: &mut C, buf: &mut [u8]) -> usize {
+        self.parked = 0;
+        let input = self.incoming.get_mut(..self.filled).unwrap_or_default();
+        let status = conn.records(input);
+        let mut discard = status.discard;
+        let mut n = 0;
+        if let Ok(ConnectionState::ReadTraffic(mut state)) = status.state {
+            while let Some(Ok(record)) = state.next_record() {
+                discard += record.discard;
+                let payload = record.payload;
+                let take = payload.len().min(buf.len() - n);
+                if let (Some(dst), Some(src)) = (buf.get_mut(n..n + take), payload.get(..take)) {
+                    dst.copy_from_slice(src);
+                }
+                n += take;
+                self.plain.extend(payload.get(take..).unwrap_or_default());
+            }
+        }
+        self.discard(discard);
+        n
     }
 
     /// Frees the input buffer when it holds nothing, and gives back the room a large
@@ -404,6 +467,48 @@ impl Io {
             self.incoming.shrink_to_fit();
         }
     }
+}
+
+/// Whether `input` starts with a whole TLS record (or a header that rustls will refuse
+/// at once, which it should see now).
+fn holds_record(input: &[u8]) -> bool {
+    match input {
+        [kind, _, _, high, low, body @ ..] => {
+            let len = usize::from(u16::from_be_bytes([*high, *low]));
+            !(20..=24).contains(kind) || len > MAX_WIRE_SIZE - 5 || body.len() >= len
+        }
+        _ => false,
+    }
+}
+
+thread_local! {
+    /// Initialized room for reads into an empty input buffer (see `read_small`), one per
+    /// thread: zeroed once, then only ever written by reads.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads into an empty input buffer through the thread's scratch room, copying only the
+/// bytes read: a small message (or a read that finds nothing) costs no buffer of a whole
+/// record to allocate and zero. `None` when the scratch room is in use further up this
+/// thread's stack (a TLS session read through another one).
+fn read_small(io: &mut Io, rd: &mut dyn Read, room: usize) -> Option<io::Result<usize>> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.try_borrow_mut().ok()?;
+        if scratch.len() < room {
+            scratch.resize(room, 0);
+        }
+        let result = rd.read(scratch.get_mut(..room).unwrap_or_default());
+        let n = result.as_ref().map_or(0, |n| (*n).min(room));
+        if n > 0 {
+            io.incoming.clear();
+            io.incoming
+                .extend_from_slice(scratch.get(..n).unwrap_or_default());
+        }
+        io.filled = n;
+        io.read_hint = if n >= room { MAX_WIRE_SIZE } else { SMALL_READ };
+        io.release_input();
+        Some(result)
+    })
 }
 
 pub(crate) struct UnbufferedSession {
@@ -427,7 +532,7 @@ impl UnbufferedSession {
         let mut session = UnbufferedSession::wrap(Conn::Client(conn), handshake);
         // The ClientHello is ready: encode it so the driver sends it.
         session
-            .pump(None)
+            .pump(None, false)
             .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
         Ok(session)
     }
@@ -451,10 +556,10 @@ impl UnbufferedSession {
         }
     }
 
-    fn pump(&mut self, app: Option<&[u8]>) -> Result<Pumped, rustls::Error> {
+    fn pump(&mut self, app: Option<&[u8]>, park: bool) -> Result<Pumped, rustls::Error> {
         let result = match &mut self.conn {
-            Conn::Client(c) => self.io.pump(c, app),
-            Conn::Server(s) => self.io.pump(s, app),
+            Conn::Client(c) => self.io.pump(c, app, park),
+            Conn::Server(s) => self.io.pump(s, app, park),
         };
         if result.as_ref().is_ok_and(|p| p.peer_closed) {
             self.handshake.peer_closed();
@@ -486,6 +591,11 @@ impl TlsSession for UnbufferedSession {
                 "message buffer full",
             ));
         }
+        if used == 0 && io.read_hint < MAX_WIRE_SIZE {
+            if let Some(result) = read_small(io, rd, MAX_WIRE_SIZE.min(limit)) {
+                return result;
+            }
+        }
         let room = if used == 0 {
             io.read_hint.clamp(SMALL_READ, MAX_WIRE_SIZE)
         } else {
@@ -513,7 +623,7 @@ impl TlsSession for UnbufferedSession {
             }
             return Err(failure);
         }
-        match self.pump(None) {
+        match self.pump(None, true) {
             Ok(_) => {
                 self.handshake.processed(self.conn.common());
                 Ok(())
@@ -549,7 +659,7 @@ impl TlsSession for UnbufferedSession {
     fn wants_read(&self) -> bool {
         !self.handshake.is_peer_closed()
             && self.failed.is_none()
-            && self.io.plain.len() < PLAIN_LIMIT
+            && self.io.plain.len() + self.io.parked < PLAIN_LIMIT
     }
 
     fn tls_bytes_to_write(&self) -> usize {
@@ -565,7 +675,7 @@ impl TlsSession for UnbufferedSession {
         if take.is_empty() {
             return Ok(0);
         }
-        match self.pump(Some(take)) {
+        match self.pump(Some(take), false) {
             Ok(pumped) => Ok(pumped.encrypted),
             Err(error) => {
                 let message = format!("TLS error: {error}");
@@ -580,7 +690,16 @@ impl TlsSession for UnbufferedSession {
         if buf.is_empty() {
             return PlainRead::Data(0);
         }
-        match self.io.plain.read(buf) {
+        let mut n = self.io.plain.read(buf);
+        if self.io.parked > 0 {
+            if let Some(rest) = buf.get_mut(n..).filter(|rest| !rest.is_empty()) {
+                n += match &mut self.conn {
+                    Conn::Client(c) => self.io.unpark(c, rest),
+                    Conn::Server(s) => self.io.unpark(s, rest),
+                };
+            }
+        }
+        match n {
             0 if self.handshake.is_peer_closed() => PlainRead::Closed,
             0 => PlainRead::WouldBlock,
             n => PlainRead::Data(n),
@@ -588,7 +707,7 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn plaintext_len(&self) -> usize {
-        self.io.plain.len()
+        self.io.plain.len() + self.io.parked
     }
 
     fn is_handshaking(&self) -> bool {
@@ -644,7 +763,7 @@ impl TlsSession for UnbufferedSession {
     fn close(&mut self) {
         self.io.close_pending = true;
         if self.failed.is_none() {
-            if let Err(error) = self.pump(None) {
+            if let Err(error) = self.pump(None, false) {
                 self.flush_alert();
                 self.failed = Some(error);
             }
@@ -743,6 +862,103 @@ mod tests {
         exchange(&mut client, &mut server)?;
         assert!(server.received_close_notify());
         assert_eq!(server.read_plain(&mut buf), PlainRead::Closed);
+        Ok(())
+    }
+
+    /// Reads everything `session` holds, `chunk` bytes at a time.
+    fn read_all(session: &mut UnbufferedSession, chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        for _ in 0..1000 {
+            match session.read_plain(&mut buf) {
+                PlainRead::Data(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn records_arriving_together_are_read_in_order_whatever_the_buffer_size() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        for chunk in [1, 2, 3, 7, 100] {
+            for part in [&b"abc"[..], b"defg", b"hi"] {
+                assert_eq!(client.write_plain(part)?, part.len());
+            }
+            assert!(one_way(&mut client, &mut server)?);
+            // The last record is left in rustls, the ones before it were copied out.
+            assert_eq!(server.io.parked, 2);
+            assert_eq!(server.plaintext_len(), 9);
+            assert!(server.wants_read());
+            assert_eq!(read_all(&mut server, chunk), b"abcdefghi", "chunk {chunk}");
+            assert_eq!(server.plaintext_len(), 0);
+            assert_eq!(server.read_plain(&mut [0u8; 4]), PlainRead::WouldBlock);
+        }
+        assert!(holds_nothing(&server), "server keeps buffer memory");
+        Ok(())
+    }
+
+    #[test]
+    fn a_record_left_in_rustls_is_copied_out_when_more_input_or_a_write_comes() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        client.write_plain(b"one")?;
+        one_way(&mut client, &mut server)?;
+        assert_eq!(server.io.parked, 3);
+        // More input: the held record goes to the plaintext buffer, the new one is held.
+        client.write_plain(b"two")?;
+        one_way(&mut client, &mut server)?;
+        assert_eq!((server.io.parked, server.io.plain.len()), (3, 3));
+        // Writing needs rustls past the held record.
+        assert_eq!(server.write_plain(b"answer")?, 6);
+        assert_eq!((server.io.parked, server.io.plain.len()), (0, 6));
+        one_way(&mut server, &mut client)?;
+        assert_eq!(read_all(&mut client, 64), b"answer");
+        assert_eq!(read_all(&mut server, 64), b"onetwo");
+        Ok(())
+    }
+
+    #[test]
+    fn close_notify_behind_data_is_seen_at_once() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        client.write_plain(b"last words")?;
+        client.close();
+        one_way(&mut client, &mut server)?;
+        assert!(server.received_close_notify());
+        assert!(!server.wants_read());
+        assert_eq!(server.plaintext_len(), 10);
+        assert_eq!(read_all(&mut server, 4), b"last words");
+        assert_eq!(server.read_plain(&mut [0u8; 4]), PlainRead::Closed);
+        Ok(())
+    }
+
+    #[test]
+    fn a_partial_record_behind_a_held_one_waits_for_the_rest() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        client.write_plain(b"first")?;
+        client.write_plain(&[9u8; 1000])?;
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire)?;
+        }
+        // The first record and half of the second.
+        let cut = wire.len() - 500;
+        let mut input = &wire[..cut];
+        while !input.is_empty() {
+            server.read_tls(&mut input)?;
+            server.process()?;
+        }
+        assert_eq!(server.io.parked, 5);
+        assert_eq!(read_all(&mut server, 64), b"first");
+        let mut input = &wire[cut..];
+        while !input.is_empty() {
+            server.read_tls(&mut input)?;
+            server.process()?;
+        }
+        assert_eq!(read_all(&mut server, 300), vec![9u8; 1000]);
         Ok(())
     }
 
