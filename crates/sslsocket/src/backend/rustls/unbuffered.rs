@@ -34,8 +34,9 @@ const MAX_HANDSHAKE_SIZE: usize = 0xffff;
 /// record; after it, a record being completed plus the next one.
 const HANDSHAKE_INPUT_LIMIT: usize = MAX_HANDSHAKE_SIZE + MAX_WIRE_SIZE;
 const TRAFFIC_INPUT_LIMIT: usize = 2 * MAX_WIRE_SIZE;
-/// The most a read into an empty buffer asks for after a short read, when the scratch
-/// room is in use (see `Io::read_hint`).
+/// The most a read into an empty buffer asks for after a short read (see `Io::read_hint`),
+/// and the size of the per-thread scratch room such reads go through: one page, so a
+/// thread-per-connection program pays no more than that per thread.
 const SMALL_READ: usize = 4096;
 /// TLS bytes accepted for sending before `write_plain` takes no more (rustls's default
 /// buffer limit).
@@ -483,7 +484,7 @@ fn holds_record(input: &[u8]) -> bool {
 
 thread_local! {
     /// Initialized room for reads into an empty input buffer (see `read_small`), one per
-    /// thread: zeroed once, then only ever written by reads.
+    /// thread, `SMALL_READ` bytes: zeroed once, then only ever written by reads.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -592,7 +593,7 @@ impl TlsSession for UnbufferedSession {
             ));
         }
         if used == 0 && io.read_hint < MAX_WIRE_SIZE {
-            if let Some(result) = read_small(io, rd, MAX_WIRE_SIZE.min(limit)) {
+            if let Some(result) = read_small(io, rd, SMALL_READ.min(limit)) {
                 return result;
             }
         }
