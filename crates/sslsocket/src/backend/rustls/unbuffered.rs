@@ -6,7 +6,6 @@
 //! and gives their memory back whenever they are empty: an idle connection holds only
 //! rustls's state machine.
 
-use std::cell::RefCell;
 use std::io::{self, Read, Write};
 
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
@@ -175,6 +174,9 @@ impl Outgoing {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+        if self.buf.capacity() == 0 {
+            self.buf = spare::take_output();
+        }
         let at = self.buf.len();
         self.buf.resize(at + len, 0);
         at
@@ -187,10 +189,10 @@ impl Outgoing {
         mut want: usize,
         mut write: impl FnMut(&mut [u8]) -> Result<Fill, rustls::Error>,
     ) -> Result<(), rustls::Error> {
+        let mut result = Err(rustls::Error::General("TLS output did not fit".into()));
         for _ in 0..4 {
             let at = self.reserve_tail(want);
-            let result = write(self.buf.get_mut(at..).unwrap_or_default());
-            match result {
+            match write(self.buf.get_mut(at..).unwrap_or_default()) {
                 Ok(Fill::Wrote(n)) => {
                     self.buf.truncate(at + n);
                     return Ok(());
@@ -201,15 +203,21 @@ impl Outgoing {
                 }
                 Ok(Fill::Nothing) => {
                     self.buf.truncate(at);
-                    return Ok(());
+                    result = Ok(());
+                    break;
                 }
                 Err(e) => {
                     self.buf.truncate(at);
-                    return Err(e);
+                    result = Err(e);
+                    break;
                 }
             }
         }
-        Err(rustls::Error::General("TLS output did not fit".into()))
+        if self.len() == 0 {
+            // Nothing to send after all: no memory kept.
+            self.consumed(0);
+        }
+        result
     }
 
     fn encode<D>(&mut self, state: &mut EncodeTlsData<'_, D>) -> Result<(), rustls::Error> {
@@ -240,7 +248,8 @@ impl Outgoing {
     fn consumed(&mut self, n: usize) {
         self.start += n;
         if self.start >= self.buf.len() {
-            *self = Outgoing::default();
+            spare::give_output(std::mem::take(&mut self.buf));
+            self.start = 0;
         }
     }
 }
@@ -462,7 +471,7 @@ impl Io {
     /// handshake message needed once only a record or less is left.
     fn release_input(&mut self) {
         if self.filled == 0 {
-            self.incoming = Vec::new();
+            spare::give_input(std::mem::take(&mut self.incoming));
         } else if self.incoming.len() > TRAFFIC_INPUT_LIMIT && self.filled <= MAX_WIRE_SIZE {
             self.incoming.truncate(MAX_WIRE_SIZE);
             self.incoming.shrink_to_fit();
@@ -482,34 +491,95 @@ fn holds_record(input: &[u8]) -> bool {
     }
 }
 
-thread_local! {
-    /// Initialized room for reads into an empty input buffer (see `read_small`), one per
-    /// thread, `SMALL_READ` bytes: zeroed once, then only ever written by reads.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+/// Reads into an empty input buffer through the thread's spare room (`spare`): a small
+/// message (or a read that finds nothing) costs no buffer to allocate, zero and free.
+fn read_small(io: &mut Io, rd: &mut dyn Read, room: usize) -> io::Result<usize> {
+    let mut buf = spare::take_input();
+    if buf.len() < room {
+        buf.resize(room, 0);
+    }
+    let result = rd.read(buf.get_mut(..room).unwrap_or_default());
+    let n = result.as_ref().map_or(0, |n| (*n).min(room));
+    io.incoming = buf;
+    io.filled = n;
+    io.read_hint = if n >= room { MAX_WIRE_SIZE } else { SMALL_READ };
+    io.release_input();
+    result
 }
 
-/// Reads into an empty input buffer through the thread's scratch room, copying only the
-/// bytes read: a small message (or a read that finds nothing) costs no buffer of a whole
-/// record to allocate and zero. `None` when the scratch room is in use further up this
-/// thread's stack (a TLS session read through another one).
-fn read_small(io: &mut Io, rd: &mut dyn Read, room: usize) -> Option<io::Result<usize>> {
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.try_borrow_mut().ok()?;
-        if scratch.len() < room {
-            scratch.resize(room, 0);
+/// One small buffer of each direction per thread, lent to the sessions of that thread
+/// while they hold bytes and given back when they are empty, so a connection exchanging
+/// small messages does not allocate (nor, for input, zero) a buffer per message, and an
+/// idle connection still holds none. At most `SMALL_READ` bytes of input room (kept
+/// initialized) and `SMALL_OUTPUT` bytes of output capacity per thread; larger buffers are
+/// freed as before. Nothing here is held across a call that could reach another session.
+mod spare {
+    use std::cell::RefCell;
+
+    use super::SMALL_READ;
+
+    /// Output capacity kept: a few small records.
+    const SMALL_OUTPUT: usize = 4096;
+
+    #[derive(Default)]
+    struct Spare {
+        input: Vec<u8>,
+        output: Vec<u8>,
+    }
+
+    thread_local! {
+        static SPARE: RefCell<Spare> = const {
+            RefCell::new(Spare {
+                input: Vec::new(),
+                output: Vec::new(),
+            })
+        };
+    }
+
+    fn with(f: impl FnOnce(&mut Spare)) {
+        // Unavailable only while the thread is being torn down (or re-entered): then the
+        // buffers are simply not shared.
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                f(&mut spare);
+            }
+        });
+    }
+
+    /// Input room, its `len` initialized (empty if none is spare).
+    pub(super) fn take_input() -> Vec<u8> {
+        let mut buf = Vec::new();
+        with(|spare| buf = std::mem::take(&mut spare.input));
+        buf
+    }
+
+    pub(super) fn give_input(buf: Vec<u8>) {
+        if buf.len() >= SMALL_READ && buf.capacity() <= 2 * SMALL_READ {
+            with(|spare| {
+                if spare.input.capacity() == 0 {
+                    spare.input = buf;
+                }
+            });
         }
-        let result = rd.read(scratch.get_mut(..room).unwrap_or_default());
-        let n = result.as_ref().map_or(0, |n| (*n).min(room));
-        if n > 0 {
-            io.incoming.clear();
-            io.incoming
-                .extend_from_slice(scratch.get(..n).unwrap_or_default());
+    }
+
+    /// An empty buffer, with capacity if one is spare.
+    pub(super) fn take_output() -> Vec<u8> {
+        let mut buf = Vec::new();
+        with(|spare| buf = std::mem::take(&mut spare.output));
+        buf
+    }
+
+    pub(super) fn give_output(mut buf: Vec<u8>) {
+        if buf.capacity() > 0 && buf.capacity() <= SMALL_OUTPUT {
+            buf.clear();
+            with(|spare| {
+                if spare.output.capacity() == 0 {
+                    spare.output = buf;
+                }
+            });
         }
-        io.filled = n;
-        io.read_hint = if n >= room { MAX_WIRE_SIZE } else { SMALL_READ };
-        io.release_input();
-        Some(result)
-    })
+    }
 }
 
 pub(crate) struct UnbufferedSession {
@@ -593,9 +663,7 @@ impl TlsSession for UnbufferedSession {
             ));
         }
         if used == 0 && io.read_hint < MAX_WIRE_SIZE {
-            if let Some(result) = read_small(io, rd, SMALL_READ.min(limit)) {
-                return result;
-            }
+            return read_small(io, rd, SMALL_READ.min(limit));
         }
         let room = if used == 0 {
             io.read_hint.clamp(SMALL_READ, MAX_WIRE_SIZE)
@@ -897,6 +965,7 @@ mod tests {
             assert_eq!(server.read_plain(&mut [0u8; 4]), PlainRead::WouldBlock);
         }
         assert!(holds_nothing(&server), "server keeps buffer memory");
+        assert!(holds_nothing(&client), "client keeps buffer memory");
         Ok(())
     }
 
