@@ -6,7 +6,11 @@ use super::*;
 impl SslCore {
     /// Reads decrypted (or, in plain mode, plain) data. Returns 0 when nothing is buffered.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        if !self.is_readable() {
+        if !self.is_readable()
+            || (self.plain_in.is_empty()
+                && self.session.as_ref().is_none_or(|s| s.plaintext_len() == 0))
+        {
+            // Nothing decrypted (the common case when a reader polls before data came).
             return 0;
         }
         // Input the engine refused (its plaintext buffer was full) waits for room; when it

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::core::SslCore;
+use crate::core::{Phase, SslCore};
 use crate::enums::SocketState;
 use crate::error::{ApiMisuse, Error};
 use crate::tokio::io::{PollReader, PollWriter, TryWriter};
@@ -193,6 +193,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// everything it will (close_notify included), the whole socket once the connection is
     /// over (failed, or both sides finished).
     pub(super) fn sync_close(&mut self) {
+        if !self.write_shut
+            && self.core.state() != SocketState::UnconnectedState
+            && matches!(
+                self.core.phase(),
+                Phase::Plain | Phase::Handshaking | Phase::Paused | Phase::Encrypted
+            )
+        {
+            // Open, not failed, no close under way: nothing to close (the common case,
+            // checked after every send and receive).
+            return;
+        }
         let over = self.core.state() == SocketState::UnconnectedState
             || (self.core.failure().is_some() && !self.core.wants_write());
         if self.stream.is_none() {

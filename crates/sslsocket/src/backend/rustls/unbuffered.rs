@@ -33,7 +33,9 @@ const MAX_HANDSHAKE_SIZE: usize = 0xffff;
 /// record; after it, a record being completed plus the next one.
 const HANDSHAKE_INPUT_LIMIT: usize = MAX_HANDSHAKE_SIZE + MAX_WIRE_SIZE;
 const TRAFFIC_INPUT_LIMIT: usize = 2 * MAX_WIRE_SIZE;
-/// The first read into an empty buffer after a short read (see `Io::read_hint`).
+/// The most a read into an empty buffer asks for after a short read (see `Io::read_hint`),
+/// and the size of the per-thread scratch room such reads go through: one page, so a
+/// thread-per-connection program pays no more than that per thread.
 const SMALL_READ: usize = 4096;
 /// TLS bytes accepted for sending before `write_plain` takes no more (rustls's default
 /// buffer limit).
@@ -172,6 +174,9 @@ impl Outgoing {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+        if self.buf.capacity() == 0 {
+            self.buf = spare::take_output();
+        }
         let at = self.buf.len();
         self.buf.resize(at + len, 0);
         at
@@ -184,10 +189,10 @@ impl Outgoing {
         mut want: usize,
         mut write: impl FnMut(&mut [u8]) -> Result<Fill, rustls::Error>,
     ) -> Result<(), rustls::Error> {
+        let mut result = Err(rustls::Error::General("TLS output did not fit".into()));
         for _ in 0..4 {
             let at = self.reserve_tail(want);
-            let result = write(self.buf.get_mut(at..).unwrap_or_default());
-            match result {
+            match write(self.buf.get_mut(at..).unwrap_or_default()) {
                 Ok(Fill::Wrote(n)) => {
                     self.buf.truncate(at + n);
                     return Ok(());
@@ -198,15 +203,21 @@ impl Outgoing {
                 }
                 Ok(Fill::Nothing) => {
                     self.buf.truncate(at);
-                    return Ok(());
+                    result = Ok(());
+                    break;
                 }
                 Err(e) => {
                     self.buf.truncate(at);
-                    return Err(e);
+                    result = Err(e);
+                    break;
                 }
             }
         }
-        Err(rustls::Error::General("TLS output did not fit".into()))
+        if self.len() == 0 {
+            // Nothing to send after all: no memory kept.
+            self.consumed(0);
+        }
+        result
     }
 
     fn encode<D>(&mut self, state: &mut EncodeTlsData<'_, D>) -> Result<(), rustls::Error> {
@@ -237,7 +248,8 @@ impl Outgoing {
     fn consumed(&mut self, n: usize) {
         self.start += n;
         if self.start >= self.buf.len() {
-            *self = Outgoing::default();
+            spare::give_output(std::mem::take(&mut self.buf));
+            self.start = 0;
         }
     }
 }
@@ -268,12 +280,19 @@ struct Io {
     /// does not zero it again.
     incoming: Vec<u8>,
     filled: usize,
-    /// How much the next read into an empty buffer asks for: a whole record after a read
-    /// that filled its room (data is streaming), 4 KiB after a short one (requests and
-    /// replies), so a small message costs no 18 KiB buffer to zero and free.
+    /// How the next read into an empty buffer goes: after a read that filled its room
+    /// (data is streaming), straight into a buffer of a whole record that the records
+    /// after it reuse; after a short one (requests and replies), through the thread's
+    /// scratch room (`read_small`), so a small message costs no buffer to zero and free.
     read_hint: usize,
     outgoing: Outgoing,
     plain: Plain,
+    /// The length of the one record of application data left decrypted in rustls (which
+    /// holds it until it is asked for), 0 if none: the application's next read copies it
+    /// straight into its buffer (`unpark`) rather than through `plain`. Only the newest
+    /// record waits there, and only while no complete record follows it in `incoming`:
+    /// everything else is processed at once, as if nothing were held.
+    parked: usize,
     /// `close` was asked for and close_notify is not encoded yet.
     close_pending: bool,
 }
@@ -310,15 +329,21 @@ impl Io {
 
     /// Runs the state machine on the input held until it needs more (and, with `app`,
     /// encrypts `app` once it may). The input is always passed: rustls's handshake
-    /// deframer keeps positions into it between calls.
+    /// deframer keeps positions into it between calls. With `park`, the last record of
+    /// application data is left in rustls (see `parked`) when nothing can be processed
+    /// after it.
     fn pump<C: Records>(
         &mut self,
         conn: &mut C,
         mut app: Option<&[u8]>,
+        park: bool,
     ) -> Result<Pumped, rustls::Error> {
         let mut pumped = Pumped::default();
         let mut consumed = 0;
         let mut result = Ok(());
+        let park = park && app.is_none() && !self.close_pending;
+        // The record rustls holds is to be copied out: a complete record follows it.
+        let mut drain = false;
         for _ in 0..MAX_STEPS {
             let input = self
                 .incoming
@@ -327,12 +352,22 @@ impl Io {
             let status = conn.records(input);
             let mut discard = status.discard;
             let mut stop = false;
+            let mut held = None;
             match status.state {
                 Err(e) => {
                     result = Err(e);
                     stop = true;
                 }
+                Ok(ConnectionState::ReadTraffic(state)) if park && !drain => {
+                    held = state.peek_len();
+                    if held.is_none() {
+                        // Nothing to read after all: look again, copying out.
+                        drain = true;
+                    }
+                }
                 Ok(ConnectionState::ReadTraffic(mut state)) => {
+                    self.parked = 0;
+                    drain = false;
                     while let Some(record) = state.next_record() {
                         match record {
                             Ok(record) => {
@@ -381,27 +416,168 @@ impl Io {
                 Ok(_) => stop = true,
             }
             consumed += discard;
+            if let Some(len) = held {
+                let rest = self.incoming.get(consumed..self.filled).unwrap_or_default();
+                if holds_record(rest) {
+                    drain = true;
+                    continue;
+                }
+                self.parked = len.get();
+                break;
+            }
             if stop {
                 break;
             }
         }
-        if consumed > 0 {
-            let consumed = consumed.min(self.filled);
-            self.incoming.copy_within(consumed..self.filled, 0);
-            self.filled -= consumed;
+        self.discard(consumed);
+        result.map(|()| pumped)
+    }
+
+    /// Drops `n` processed bytes from the front of the input.
+    fn discard(&mut self, n: usize) {
+        if n > 0 {
+            let n = n.min(self.filled);
+            self.incoming.copy_within(n..self.filled, 0);
+            self.filled -= n;
         }
         self.release_input();
-        result.map(|()| pumped)
+    }
+
+    /// Copies the record rustls holds (`parked`) into `buf`, what does not fit into
+    /// `plain`; returns how much went into `buf`.
+    fn unpark<C: Records>(&mut self, conn: &mut C, buf: &mut [u8]) -> usize {
+        self.parked = 0;
+        let input = self.incoming.get_mut(..self.filled).unwrap_or_default();
+        let status = conn.records(input);
+        let mut discard = status.discard;
+        let mut n = 0;
+        if let Ok(ConnectionState::ReadTraffic(mut state)) = status.state {
+            while let Some(Ok(record)) = state.next_record() {
+                discard += record.discard;
+                let payload = record.payload;
+                let take = payload.len().min(buf.len() - n);
+                if let (Some(dst), Some(src)) = (buf.get_mut(n..n + take), payload.get(..take)) {
+                    dst.copy_from_slice(src);
+                }
+                n += take;
+                self.plain.extend(payload.get(take..).unwrap_or_default());
+            }
+        }
+        self.discard(discard);
+        n
     }
 
     /// Frees the input buffer when it holds nothing, and gives back the room a large
     /// handshake message needed once only a record or less is left.
     fn release_input(&mut self) {
         if self.filled == 0 {
-            self.incoming = Vec::new();
+            spare::give_input(std::mem::take(&mut self.incoming));
         } else if self.incoming.len() > TRAFFIC_INPUT_LIMIT && self.filled <= MAX_WIRE_SIZE {
             self.incoming.truncate(MAX_WIRE_SIZE);
             self.incoming.shrink_to_fit();
+        }
+    }
+}
+
+/// Whether `input` starts with a whole TLS record (or a header that rustls will refuse
+/// at once, which it should see now).
+fn holds_record(input: &[u8]) -> bool {
+    match input {
+        [kind, _, _, high, low, body @ ..] => {
+            let len = usize::from(u16::from_be_bytes([*high, *low]));
+            !(20..=24).contains(kind) || len > MAX_WIRE_SIZE - 5 || body.len() >= len
+        }
+        _ => false,
+    }
+}
+
+/// Reads into an empty input buffer through the thread's spare room (`spare`): a small
+/// message (or a read that finds nothing) costs no buffer to allocate, zero and free.
+fn read_small(io: &mut Io, rd: &mut dyn Read, room: usize) -> io::Result<usize> {
+    let mut buf = spare::take_input();
+    if buf.len() < room {
+        buf.resize(room, 0);
+    }
+    let result = rd.read(buf.get_mut(..room).unwrap_or_default());
+    let n = result.as_ref().map_or(0, |n| (*n).min(room));
+    io.incoming = buf;
+    io.filled = n;
+    io.read_hint = if n >= room { MAX_WIRE_SIZE } else { SMALL_READ };
+    io.release_input();
+    result
+}
+
+/// One small buffer of each direction per thread, lent to the sessions of that thread
+/// while they hold bytes and given back when they are empty, so a connection exchanging
+/// small messages does not allocate (nor, for input, zero) a buffer per message, and an
+/// idle connection still holds none. At most `SMALL_READ` bytes of input room (kept
+/// initialized) and `SMALL_OUTPUT` bytes of output capacity per thread; larger buffers are
+/// freed as before. Nothing here is held across a call that could reach another session.
+mod spare {
+    use std::cell::RefCell;
+
+    use super::SMALL_READ;
+
+    /// Output capacity kept: a few small records.
+    const SMALL_OUTPUT: usize = 4096;
+
+    #[derive(Default)]
+    struct Spare {
+        input: Vec<u8>,
+        output: Vec<u8>,
+    }
+
+    thread_local! {
+        static SPARE: RefCell<Spare> = const {
+            RefCell::new(Spare {
+                input: Vec::new(),
+                output: Vec::new(),
+            })
+        };
+    }
+
+    fn with(f: impl FnOnce(&mut Spare)) {
+        // Unavailable only while the thread is being torn down (or re-entered): then the
+        // buffers are simply not shared.
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                f(&mut spare);
+            }
+        });
+    }
+
+    /// Input room, its `len` initialized (empty if none is spare).
+    pub(super) fn take_input() -> Vec<u8> {
+        let mut buf = Vec::new();
+        with(|spare| buf = std::mem::take(&mut spare.input));
+        buf
+    }
+
+    pub(super) fn give_input(buf: Vec<u8>) {
+        if buf.len() >= SMALL_READ && buf.capacity() <= 2 * SMALL_READ {
+            with(|spare| {
+                if spare.input.capacity() == 0 {
+                    spare.input = buf;
+                }
+            });
+        }
+    }
+
+    /// An empty buffer, with capacity if one is spare.
+    pub(super) fn take_output() -> Vec<u8> {
+        let mut buf = Vec::new();
+        with(|spare| buf = std::mem::take(&mut spare.output));
+        buf
+    }
+
+    pub(super) fn give_output(mut buf: Vec<u8>) {
+        if buf.capacity() > 0 && buf.capacity() <= SMALL_OUTPUT {
+            buf.clear();
+            with(|spare| {
+                if spare.output.capacity() == 0 {
+                    spare.output = buf;
+                }
+            });
         }
     }
 }
@@ -427,7 +603,7 @@ impl UnbufferedSession {
         let mut session = UnbufferedSession::wrap(Conn::Client(conn), handshake);
         // The ClientHello is ready: encode it so the driver sends it.
         session
-            .pump(None)
+            .pump(None, false)
             .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
         Ok(session)
     }
@@ -451,10 +627,10 @@ impl UnbufferedSession {
         }
     }
 
-    fn pump(&mut self, app: Option<&[u8]>) -> Result<Pumped, rustls::Error> {
+    fn pump(&mut self, app: Option<&[u8]>, park: bool) -> Result<Pumped, rustls::Error> {
         let result = match &mut self.conn {
-            Conn::Client(c) => self.io.pump(c, app),
-            Conn::Server(s) => self.io.pump(s, app),
+            Conn::Client(c) => self.io.pump(c, app, park),
+            Conn::Server(s) => self.io.pump(s, app, park),
         };
         if result.as_ref().is_ok_and(|p| p.peer_closed) {
             self.handshake.peer_closed();
@@ -486,6 +662,9 @@ impl TlsSession for UnbufferedSession {
                 "message buffer full",
             ));
         }
+        if used == 0 && io.read_hint < MAX_WIRE_SIZE {
+            return read_small(io, rd, SMALL_READ.min(limit));
+        }
         let room = if used == 0 {
             io.read_hint.clamp(SMALL_READ, MAX_WIRE_SIZE)
         } else {
@@ -513,7 +692,7 @@ impl TlsSession for UnbufferedSession {
             }
             return Err(failure);
         }
-        match self.pump(None) {
+        match self.pump(None, true) {
             Ok(_) => {
                 self.handshake.processed(self.conn.common());
                 Ok(())
@@ -549,7 +728,7 @@ impl TlsSession for UnbufferedSession {
     fn wants_read(&self) -> bool {
         !self.handshake.is_peer_closed()
             && self.failed.is_none()
-            && self.io.plain.len() < PLAIN_LIMIT
+            && self.io.plain.len() + self.io.parked < PLAIN_LIMIT
     }
 
     fn tls_bytes_to_write(&self) -> usize {
@@ -565,7 +744,7 @@ impl TlsSession for UnbufferedSession {
         if take.is_empty() {
             return Ok(0);
         }
-        match self.pump(Some(take)) {
+        match self.pump(Some(take), false) {
             Ok(pumped) => Ok(pumped.encrypted),
             Err(error) => {
                 let message = format!("TLS error: {error}");
@@ -580,7 +759,16 @@ impl TlsSession for UnbufferedSession {
         if buf.is_empty() {
             return PlainRead::Data(0);
         }
-        match self.io.plain.read(buf) {
+        let mut n = self.io.plain.read(buf);
+        if self.io.parked > 0 {
+            if let Some(rest) = buf.get_mut(n..).filter(|rest| !rest.is_empty()) {
+                n += match &mut self.conn {
+                    Conn::Client(c) => self.io.unpark(c, rest),
+                    Conn::Server(s) => self.io.unpark(s, rest),
+                };
+            }
+        }
+        match n {
             0 if self.handshake.is_peer_closed() => PlainRead::Closed,
             0 => PlainRead::WouldBlock,
             n => PlainRead::Data(n),
@@ -588,7 +776,7 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn plaintext_len(&self) -> usize {
-        self.io.plain.len()
+        self.io.plain.len() + self.io.parked
     }
 
     fn is_handshaking(&self) -> bool {
@@ -644,7 +832,7 @@ impl TlsSession for UnbufferedSession {
     fn close(&mut self) {
         self.io.close_pending = true;
         if self.failed.is_none() {
-            if let Err(error) = self.pump(None) {
+            if let Err(error) = self.pump(None, false) {
                 self.flush_alert();
                 self.failed = Some(error);
             }
@@ -743,6 +931,104 @@ mod tests {
         exchange(&mut client, &mut server)?;
         assert!(server.received_close_notify());
         assert_eq!(server.read_plain(&mut buf), PlainRead::Closed);
+        Ok(())
+    }
+
+    /// Reads everything `session` holds, `chunk` bytes at a time.
+    fn read_all(session: &mut UnbufferedSession, chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        for _ in 0..1000 {
+            match session.read_plain(&mut buf) {
+                PlainRead::Data(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn records_arriving_together_are_read_in_order_whatever_the_buffer_size() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        for chunk in [1, 2, 3, 7, 100] {
+            for part in [&b"abc"[..], b"defg", b"hi"] {
+                assert_eq!(client.write_plain(part)?, part.len());
+            }
+            assert!(one_way(&mut client, &mut server)?);
+            // The last record is left in rustls, the ones before it were copied out.
+            assert_eq!(server.io.parked, 2);
+            assert_eq!(server.plaintext_len(), 9);
+            assert!(server.wants_read());
+            assert_eq!(read_all(&mut server, chunk), b"abcdefghi", "chunk {chunk}");
+            assert_eq!(server.plaintext_len(), 0);
+            assert_eq!(server.read_plain(&mut [0u8; 4]), PlainRead::WouldBlock);
+        }
+        assert!(holds_nothing(&server), "server keeps buffer memory");
+        assert!(holds_nothing(&client), "client keeps buffer memory");
+        Ok(())
+    }
+
+    #[test]
+    fn a_record_left_in_rustls_is_copied_out_when_more_input_or_a_write_comes() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        client.write_plain(b"one")?;
+        one_way(&mut client, &mut server)?;
+        assert_eq!(server.io.parked, 3);
+        // More input: the held record goes to the plaintext buffer, the new one is held.
+        client.write_plain(b"two")?;
+        one_way(&mut client, &mut server)?;
+        assert_eq!((server.io.parked, server.io.plain.len()), (3, 3));
+        // Writing needs rustls past the held record.
+        assert_eq!(server.write_plain(b"answer")?, 6);
+        assert_eq!((server.io.parked, server.io.plain.len()), (0, 6));
+        one_way(&mut server, &mut client)?;
+        assert_eq!(read_all(&mut client, 64), b"answer");
+        assert_eq!(read_all(&mut server, 64), b"onetwo");
+        Ok(())
+    }
+
+    #[test]
+    fn close_notify_behind_data_is_seen_at_once() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        client.write_plain(b"last words")?;
+        client.close();
+        one_way(&mut client, &mut server)?;
+        assert!(server.received_close_notify());
+        assert!(!server.wants_read());
+        assert_eq!(server.plaintext_len(), 10);
+        assert_eq!(read_all(&mut server, 4), b"last words");
+        assert_eq!(server.read_plain(&mut [0u8; 4]), PlainRead::Closed);
+        Ok(())
+    }
+
+    #[test]
+    fn a_partial_record_behind_a_held_one_waits_for_the_rest() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        client.write_plain(b"first")?;
+        client.write_plain(&[9u8; 1000])?;
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire)?;
+        }
+        // The first record and half of the second.
+        let cut = wire.len() - 500;
+        let mut input = &wire[..cut];
+        while !input.is_empty() {
+            server.read_tls(&mut input)?;
+            server.process()?;
+        }
+        assert_eq!(server.io.parked, 5);
+        assert_eq!(read_all(&mut server, 64), b"first");
+        let mut input = &wire[cut..];
+        while !input.is_empty() {
+            server.read_tls(&mut input)?;
+            server.process()?;
+        }
+        assert_eq!(read_all(&mut server, 300), vec![9u8; 1000]);
         Ok(())
     }
 
