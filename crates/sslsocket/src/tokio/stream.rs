@@ -12,6 +12,7 @@ use std::task::{ready, Context, Poll};
 use ::tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::enums::SocketState;
+use crate::tokio::io::PollWriter;
 use crate::tokio::pump::Drive;
 use crate::tokio::SslSocket;
 
@@ -182,7 +183,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
                     core.bytes_to_write() < WRITE_BACKLOG
                 }))?;
             }
-            let n = this.core.write(data.get(..WRITE_BACKLOG).unwrap_or(data))?;
+            let chunk = data.get(..WRITE_BACKLOG).unwrap_or(data);
+            // Encrypted straight into the socket where the backend can (OpenSSL: no copy
+            // through its output buffer); what the socket does not take waits in order.
+            let n = match this.stream.as_mut() {
+                Some(io) => this
+                    .core
+                    .write_through(chunk, &mut PollWriter { io, cx: &mut *cx })?,
+                None => this.core.write(chunk)?,
+            };
             if n > 0 {
                 // An error here is recorded by the core and reported by the next call;
                 // `Pending` only means the rest goes out with the next write or flush.
