@@ -175,14 +175,15 @@ impl SslCore {
         if self.state == SocketState::UnconnectedState {
             return true;
         }
-        let drained = !self.wants_write();
         if self.is_failed() {
-            return drained;
+            return !self.wants_write();
         }
+        // Cheap tests first: drivers ask after every send and receive, and an open
+        // connection answers without asking the engine.
         self.phase == Phase::Closing
             && self.queued.is_empty()
-            && drained
             && (self.session.is_none() || self.close_notify_queued)
+            && !self.wants_write()
     }
 
     pub(super) fn reset_connection(&mut self) {
