@@ -16,7 +16,9 @@
 //!   own buffer, and writes to the caller's socket, lent for one call ([`with_writer`]);
 //!   [`ssl_read_into`], decrypting into a `Vec`'s spare capacity;
 //! - `SSL_set_msg_callback` as [`count_records_read`], counting the record bytes OpenSSL
-//!   processed (with [`Transport::delivered`]: whether it holds unprocessed input).
+//!   processed (with [`Transport::delivered`]: whether it holds unprocessed input);
+//! - `SSL_set_verify` with a callback that finds its state in the connection's ex data
+//!   ([`set_verify_from_ex_data`]), so a connection needs no boxed closure of its own.
 //!
 //! Every function is safe to call with any arguments. Each `unsafe` block says why it is
 //! sound in its `// SAFETY:` comment.
@@ -33,7 +35,10 @@ use std::sync::{Arc, OnceLock};
 use foreign_types::ForeignTypeRef;
 use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
-use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef};
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef, SslVerifyMode,
+};
+use openssl::x509::{X509StoreContext, X509StoreContextRef};
 
 /// `SSL_CB_READ`: the info callback's `where` has this bit for something read.
 pub const SSL_CB_READ: i32 = 0x04;
@@ -261,78 +266,57 @@ pub fn has_pending(ssl: &SslRef) -> bool {
 
 /// `SSL3_RT_HEADER`: the message callback's content type for a record header.
 const SSL3_RT_HEADER: c_int = 0x100;
-/// `SSL_CTRL_SET_MSG_CALLBACK_ARG`.
-const SSL_CTRL_SET_MSG_CALLBACK_ARG: c_int = 16;
 
-/// The bytes of whole TLS records OpenSSL has taken from a connection's input so far
-/// (header and body), counted by [`count_records_read`].
-#[derive(Clone, Debug, Default)]
-pub struct RecordsRead(Arc<AtomicU64>);
-
-impl RecordsRead {
-    /// Bytes of the records read so far, headers included.
-    pub fn bytes(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
+/// A connection's state kept in its ex data as an `Arc<Self>`, which callbacks reach
+/// through the connection they are called for: nothing is allocated per connection for
+/// them (see [`set_verify_from_ex_data`], [`count_records_read`]).
+pub trait ExDataState: Send + Sync + 'static {
+    /// The ex-data index where each connection keeps its state.
+    fn index() -> Option<Index<Ssl, Arc<Self>>>;
 }
 
-fn records_read_index() -> Result<Index<Ssl, RecordsRead>, ErrorStack> {
-    static INDEX: OnceLock<Index<Ssl, RecordsRead>> = OnceLock::new();
-    if let Some(index) = INDEX.get() {
-        return Ok(*index);
-    }
-    let index = Ssl::new_ex_index()?;
-    Ok(*INDEX.get_or_init(|| index))
+/// The state [`count_records_read`] counts into.
+pub trait RecordCounter: ExDataState {
+    /// Where the bytes of the records read are added up (headers included).
+    fn records_read(&self) -> &AtomicU64;
 }
 
-/// Counts the records `ssl` reads from now on (`SSL_set_msg_callback`: OpenSSL reports
+/// Counts the records `ssl` reads from now on into [`RecordCounter::records_read`] of the
+/// state `ssl` keeps at [`ExDataState::index`] (`SSL_set_msg_callback`: OpenSSL reports
 /// each record header it reads): compared with the bytes handed to OpenSSL, this says
 /// whether OpenSSL holds input it has not processed yet, which `SSL_has_pending` cannot
 /// tell while a record's plaintext is waiting to be read. Replaces the connection's
-/// message callback (none is set by this crate's users otherwise).
-pub fn count_records_read(ssl: &mut SslRef) -> Result<RecordsRead, ErrorStack> {
-    let counter = RecordsRead::default();
-    let arg: *const AtomicU64 = Arc::as_ptr(&counter.0);
-    // The connection's ex data keeps the counter alive as long as the connection: the
-    // callback can run only while the connection exists.
-    ssl.set_ex_data(records_read_index()?, counter.clone());
-    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows. The argument points
-    // into the counter just stored in the connection's ex data, which lives until the
-    // connection is freed (the index is private: nothing else replaces it, and calling
-    // this again installs the new counter's pointer before the old one is dropped). The
-    // trampoline matches the C signature and only reads `buf` within `len`.
-    unsafe {
-        openssl_sys::SSL_ctrl(
-            ssl.as_ptr(),
-            SSL_CTRL_SET_MSG_CALLBACK_ARG,
-            0,
-            arg.cast_mut().cast(),
-        );
-        ffi::SSL_set_msg_callback(ssl.as_ptr(), Some(msg_trampoline));
-    }
-    Ok(counter)
+/// message callback (none is set by this crate's users otherwise). Records read while the
+/// connection has no such state are not counted.
+pub fn count_records_read<T: RecordCounter>(ssl: &mut SslRef) {
+    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows. The trampoline matches
+    // the C signature, reads `buf` only within `len`, and reaches the state through the
+    // connection OpenSSL passes (no argument pointer to keep alive).
+    unsafe { ffi::SSL_set_msg_callback(ssl.as_ptr(), Some(msg_trampoline::<T>)) };
 }
 
-unsafe extern "C" fn msg_trampoline(
+unsafe extern "C" fn msg_trampoline<T: RecordCounter>(
     write_p: c_int,
     _version: c_int,
     content_type: c_int,
     buf: *const std::ffi::c_void,
     len: usize,
-    _ssl: *mut openssl_sys::SSL,
-    arg: *mut std::ffi::c_void,
+    ssl: *mut openssl_sys::SSL,
+    _arg: *mut std::ffi::c_void,
 ) {
-    if write_p != 0 || content_type != SSL3_RT_HEADER || len < 5 || buf.is_null() || arg.is_null() {
+    if write_p != 0 || content_type != SSL3_RT_HEADER || len < 5 || buf.is_null() || ssl.is_null() {
         return;
     }
     // SAFETY: OpenSSL passes the record header it read, `len` (≥ 5) bytes at `buf`, valid
     // for the call.
     let header = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), 5) };
     let body = u64::from(u16::from_be_bytes([header[3], header[4]]));
-    // SAFETY: `arg` is the counter set by `count_records_read`, alive as long as the
-    // connection (see there).
-    let counter = unsafe { &*arg.cast_const().cast::<AtomicU64>() };
-    counter.fetch_add(5 + body, Ordering::Relaxed);
+    // SAFETY: OpenSSL calls the message callback with the connection it reports on, alive
+    // for the duration of the call; only a shared reference is taken, for that duration.
+    let ssl = unsafe { SslRef::from_ptr(ssl) };
+    if let Some(state) = T::index().and_then(|index| ssl.ex_data(index)) {
+        state.records_read().fetch_add(5 + body, Ordering::Relaxed);
+    }
 }
 
 /// `SSL_CTRL_SET_DH_AUTO` (OpenSSL 1.1.0 and later).
@@ -355,6 +339,49 @@ pub fn set_dh_auto(ctx: &mut SslContextBuilder, on: bool) -> Result<(), ErrorSta
         Ok(())
     } else {
         Err(ErrorStack::get())
+    }
+}
+
+/// A connection's verification state, kept in its ex data as an `Arc<Self>` at
+/// [`ExDataState::index`], which OpenSSL's verify callback reaches through the connection
+/// (see [`set_verify_from_ex_data`]).
+pub trait VerifyState: ExDataState {
+    /// One call of OpenSSL's verify callback: `preverify_ok` is OpenSSL's verdict on the
+    /// certificate at `ctx`'s depth; the return value is the callback's.
+    fn verify(&self, preverify_ok: bool, ctx: &mut X509StoreContextRef) -> bool;
+}
+
+/// Sets `ssl`'s verify mode, and a verify callback that calls [`VerifyState::verify`] on
+/// the state `ssl` keeps at [`ExDataState::index`] (`SSL_set_verify`). Unlike
+/// `SslRef::set_verify_callback`, nothing is allocated per connection: the callback is
+/// one function, its state the connection's own. A connection without the state fails
+/// verification (the callback returns 0).
+pub fn set_verify_from_ex_data<T: VerifyState>(ssl: &mut SslRef, mode: SslVerifyMode) {
+    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows; the trampoline matches
+    // the C signature `int (*)(int, X509_STORE_CTX *)` and reaches only what OpenSSL
+    // hands it for the duration of the call.
+    unsafe { openssl_sys::SSL_set_verify(ssl.as_ptr(), mode.bits(), Some(verify_trampoline::<T>)) };
+}
+
+extern "C" fn verify_trampoline<T: VerifyState>(
+    preverify_ok: c_int,
+    ctx: *mut openssl_sys::X509_STORE_CTX,
+) -> c_int {
+    if ctx.is_null() {
+        return 0;
+    }
+    // SAFETY: OpenSSL calls the verify callback with the store context of the running
+    // verification, alive and not used elsewhere for the duration of the call.
+    let ctx = unsafe { X509StoreContextRef::from_ptr_mut(ctx) };
+    let state = X509StoreContext::ssl_idx()
+        .ok()
+        .and_then(|index| ctx.ex_data(index))
+        .zip(T::index())
+        .and_then(|(ssl, index)| ssl.ex_data(index))
+        .cloned();
+    match state {
+        Some(state) => c_int::from(state.verify(preverify_ok != 0, ctx)),
+        None => 0,
     }
 }
 

@@ -23,8 +23,11 @@ pub(crate) enum Confirmation {
 
 #[derive(Debug)]
 struct RecordState {
-    fresh: Option<Verification>,
-    offered: Option<Outcome>,
+    /// Boxed: it is held only from the verification to the end of the handshake, and a
+    /// connection keeps its record (so its size) for as long as it lives.
+    fresh: Option<Box<Verification>>,
+    /// Boxed: set on resumed connections only.
+    offered: Option<Box<Outcome>>,
     confirmation: Confirmation,
     tickets: usize,
 }
@@ -58,7 +61,7 @@ impl HandshakeRecord {
 
     /// The verifier's result (the last one wins: OpenSSL may decide twice).
     pub(crate) fn record(&self, verification: Verification) {
-        self.lock().fresh = Some(verification);
+        self.lock().fresh = Some(Box::new(verification));
     }
 
     /// Replaces the chain of the result not yet handed out (an OpenSSL server learns the
@@ -72,17 +75,17 @@ impl HandshakeRecord {
 
     /// The result not yet handed out, once.
     pub(crate) fn take(&self) -> Option<Verification> {
-        self.lock().fresh.take()
+        self.lock().fresh.take().map(|fresh| *fresh)
     }
 
     /// The session offered for resumption was verified as `outcome`.
     pub(crate) fn set_offered(&self, outcome: Outcome) {
-        self.lock().offered = Some(outcome);
+        self.lock().offered = Some(Box::new(outcome));
     }
 
     /// The outcome of the session offered (or accepted, on a server) for resumption.
     pub(crate) fn offered(&self) -> Option<Outcome> {
-        self.lock().offered.clone()
+        self.lock().offered.as_deref().cloned()
     }
 
     /// The application's word on the peer (from the session's `confirm_peer`).

@@ -16,14 +16,13 @@
 //! holds no buffers: OpenSSL releases its own (`SSL_MODE_RELEASE_BUFFERS`), the plaintext
 //! and output buffers are freed when drained.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
-use sslsocket_openssl_ext::{ssl_read_into, with_reader, with_writer, RecordsRead, Transport};
+use sslsocket_openssl_ext::{ssl_read_into, with_reader, with_writer, Transport};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
@@ -93,13 +92,11 @@ pub(crate) struct OpensslSession {
     /// Decrypted bytes of the last record read, left in OpenSSL's record buffer (after the
     /// data of `plain`): `read_plain` copies them straight into the caller's buffer.
     inside: usize,
-    /// The record bytes OpenSSL has processed: with the bytes its transport delivered,
-    /// whether it holds input not processed yet.
-    records: RecordsRead,
     /// What the last read that decrypted anything decrypted: sizes the next buffer.
     last_plain: usize,
-    /// A failure found by `read_tls`, reported by `process()`.
-    failed: Option<TlsFailure>,
+    /// A failure found by `read_tls`, reported by `process()` (boxed: rare, and the
+    /// session lives as long as the connection).
+    failed: Option<Box<TlsFailure>>,
     /// `read_tls` ran OpenSSL as far as it could go: the `process()` that follows has
     /// only to announce what it found.
     advanced: bool,
@@ -108,7 +105,6 @@ pub(crate) struct OpensslSession {
     peer_closed: bool,
     close_sent: bool,
     chain_published: bool,
-    notices: VecDeque<BackendNotice>,
     server_outcomes: Option<Arc<ServerOutcomes>>,
 }
 
@@ -177,8 +173,9 @@ impl OpensslSession {
         configuration: &SslConfiguration,
         server_outcomes: Option<Arc<ServerOutcomes>>,
     ) -> Result<OpensslSession, ConfigError> {
-        let records = sslsocket_openssl_ext::count_records_read(&mut ssl)
-            .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
+        // The record bytes OpenSSL processes are counted in the connection's state (with
+        // the bytes its transport delivered: whether it holds input not processed yet).
+        sslsocket_openssl_ext::count_records_read::<ConnectionState>(&mut ssl);
         let stream = SslStream::new(ssl, Transport::new())
             .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
         Ok(OpensslSession {
@@ -190,7 +187,6 @@ impl OpensslSession {
             plain: Vec::new(),
             plain_start: 0,
             inside: 0,
-            records,
             last_plain: 0,
             failed: None,
             advanced: false,
@@ -198,7 +194,6 @@ impl OpensslSession {
             peer_closed: false,
             close_sent: false,
             chain_published: false,
-            notices: VecDeque::new(),
             server_outcomes,
         })
     }
@@ -231,14 +226,14 @@ impl OpensslSession {
     /// Whether OpenSSL holds input bytes it has not processed (a record or part of one
     /// read ahead): the transport delivered more than the records OpenSSL read.
     fn raw_left(&self) -> bool {
-        self.stream.get_ref().delivered() != self.records.bytes()
+        self.stream.get_ref().delivered() != self.state.records_read()
     }
 
     /// Runs the handshake and decrypts what OpenSSL has (and, inside `read_tls`, what one
     /// read of the socket brings).
     fn advance(&mut self) -> Result<(), TlsFailure> {
         if let Some(failure) = &self.failed {
-            return Err(failure.clone());
+            return Err(TlsFailure::clone(failure));
         }
         if self.handshaking {
             self.handshake()?;
@@ -471,10 +466,11 @@ fn new_ssl(
         sessions,
     );
     ssl.set_ex_data(connection_index()?, Arc::clone(&state));
-    let callback_state = Arc::clone(&state);
-    ssl.set_verify_callback(verify_mode(configuration, server), move |ok, ctx| {
-        callback_state.on_verify(ok, ctx)
-    });
+    // The callback finds the state in the ex data just set (no closure per connection).
+    sslsocket_openssl_ext::set_verify_from_ex_data::<ConnectionState>(
+        &mut ssl,
+        verify_mode(configuration, server),
+    );
     Ok((ssl, state))
 }
 
@@ -490,7 +486,7 @@ impl TlsSession for OpensslSession {
         let result = with_reader(id, &mut once, || self.advance());
         self.lending = false;
         if let Err(failure) = result {
-            self.failed.get_or_insert(failure);
+            self.failed.get_or_insert(Box::new(failure));
         }
         let read = match once.outcome {
             Some(outcome) => outcome,
@@ -505,7 +501,7 @@ impl TlsSession for OpensslSession {
     fn process(&mut self) -> Result<(), TlsFailure> {
         if std::mem::take(&mut self.advanced) {
             return match &self.failed {
-                Some(failure) => Err(failure.clone()),
+                Some(failure) => Err(TlsFailure::clone(failure)),
                 None => Ok(()),
             };
         }
@@ -565,7 +561,7 @@ impl TlsSession for OpensslSession {
                     Err(e) => {
                         self.inside = 0;
                         let failure = self.failure(&e);
-                        self.failed.get_or_insert(failure);
+                        self.failed.get_or_insert(Box::new(failure));
                         PlainRead::WouldBlock
                     }
                 };
@@ -643,15 +639,8 @@ impl TlsSession for OpensslSession {
     }
 
     fn poll_notice(&mut self) -> Option<BackendNotice> {
-        let seen = self.state.take_notices();
-        if !seen.is_empty() {
-            self.notices.extend(seen);
-        }
-        let notice = self.notices.pop_front();
-        if self.notices.is_empty() && self.notices.capacity() > 0 {
-            self.notices = VecDeque::new();
-        }
-        notice
+        // One at a time from the state's queue, in order (the session keeps no queue).
+        self.state.next_notice()
     }
 
     fn close(&mut self) {

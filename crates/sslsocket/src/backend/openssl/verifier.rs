@@ -11,7 +11,7 @@
 //! status callback (`on_status`), with the response's errors added to the chain's.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openssl::ssl::{SslRef, SslSession};
@@ -45,6 +45,9 @@ pub(crate) struct ConnectionState {
     /// `inner.notices` may hold something: the session polls it after every step, and
     /// most steps see none, so this spares them the lock.
     has_notices: AtomicBool,
+    /// The bytes of the TLS records OpenSSL has processed (headers included), counted by
+    /// its message callback.
+    records_read: AtomicU64,
 }
 
 #[derive(Default)]
@@ -55,13 +58,32 @@ struct Collected {
     started: bool,
     decided: bool,
     refused: bool,
-    /// The chain as sent and as built, kept until the status callback decides.
-    pending: Option<(Vec<SslCertificate>, Vec<SslCertificate>)>,
+    /// The chain as sent and as built, kept until the status callback decides (boxed:
+    /// the state lives as long as the connection, this only during its handshake).
+    pending: Option<Box<(Vec<SslCertificate>, Vec<SslCertificate>)>>,
     session: Option<SslSession>,
     /// A session received before the application's word on the peer.
     held: Option<SslSession>,
     /// Alerts (from the info callback) and tickets, in the order they happened.
     notices: VecDeque<BackendNotice>,
+}
+
+impl sslsocket_openssl_ext::ExDataState for ConnectionState {
+    fn index() -> Option<openssl::ex_data::Index<openssl::ssl::Ssl, Arc<ConnectionState>>> {
+        crate::backend::openssl::context::connection_index().ok()
+    }
+}
+
+impl sslsocket_openssl_ext::RecordCounter for ConnectionState {
+    fn records_read(&self) -> &AtomicU64 {
+        &self.records_read
+    }
+}
+
+impl sslsocket_openssl_ext::VerifyState for ConnectionState {
+    fn verify(&self, preverify_ok: bool, ctx: &mut X509StoreContextRef) -> bool {
+        self.on_verify(preverify_ok, ctx)
+    }
 }
 
 impl ConnectionState {
@@ -79,6 +101,7 @@ impl ConnectionState {
             sessions,
             inner: Mutex::new(Collected::default()),
             has_notices: AtomicBool::new(false),
+            records_read: AtomicU64::new(0),
         })
     }
 
@@ -150,7 +173,7 @@ impl ConnectionState {
         let sent = sent_chain(ctx).unwrap_or_else(|| built.clone());
         if self.ocsp {
             // The staple may not have arrived yet: the status callback decides.
-            self.lock().pending = Some((sent, built));
+            self.lock().pending = Some(Box::new((sent, built)));
             return true;
         }
         if self.decide_now(errors, sent, &built, None) == Decision::Refuse {
@@ -170,14 +193,15 @@ impl ConnectionState {
             // A resumed session reports its original outcome; nothing was sent to check.
             return true;
         }
-        let inner = self.lock();
+        let mut inner = self.lock();
         if inner.decided {
             return !inner.refused;
         }
         let errors = inner.errors.clone();
-        let pending = inner.pending.clone();
+        // Taken: the decision below is the last use of the chains.
+        let pending = inner.pending.take();
         drop(inner);
-        let (sent, built) = pending.unwrap_or_else(|| {
+        let (sent, built) = pending.map(|pending| *pending).unwrap_or_else(|| {
             let sent: Vec<SslCertificate> = ssl
                 .peer_cert_chain()
                 .map(|chain| chain.iter().filter_map(to_certificate).collect())
@@ -242,13 +266,18 @@ impl ConnectionState {
         let errors = inner.errors.clone();
         let built = inner
             .pending
-            .clone()
-            .map(|(_, built)| built)
+            .as_ref()
+            .map(|pending| pending.1.clone())
             .unwrap_or_default();
         drop(inner);
         // With stapling asked for, a missing staple is still an error here (fail closed).
         let staple = self.ocsp.then(|| staple.unwrap_or_default());
         self.decide_now(errors, chain, &built, staple) == Decision::Proceed
+    }
+
+    /// The bytes of the records OpenSSL has processed so far.
+    pub(crate) fn records_read(&self) -> u64 {
+        self.records_read.load(Ordering::Relaxed)
     }
 
     /// Whether the callback ran and reached a decision.
@@ -262,14 +291,19 @@ impl ConnectionState {
         self.has_notices.store(true, Ordering::Release);
     }
 
-    /// The alerts and tickets seen since the last call, in order.
-    pub(crate) fn take_notices(&self) -> VecDeque<BackendNotice> {
+    /// The oldest alert or ticket not handed out yet. The queue's buffer is freed once it
+    /// is drained (an idle connection holds none).
+    pub(crate) fn next_notice(&self) -> Option<BackendNotice> {
         if !self.has_notices.load(Ordering::Acquire) {
-            return VecDeque::new();
+            return None;
         }
         let mut inner = self.lock();
-        self.has_notices.store(false, Ordering::Release);
-        std::mem::take(&mut inner.notices)
+        let notice = inner.notices.pop_front();
+        if inner.notices.is_empty() {
+            inner.notices = VecDeque::new();
+            self.has_notices.store(false, Ordering::Release);
+        }
+        notice
     }
 
     /// A session (ticket) arrived on a client: kept (for export, and in the context's
