@@ -352,3 +352,76 @@ fn the_output_is_appended_in_order_and_freed_when_drained() {
     transport.discard();
     assert!(transport.output().is_empty());
 }
+
+/// A connection state for the ex-data callbacks: counts verify calls and record bytes,
+/// and answers the verify callback with `accept`.
+struct Probe {
+    accept: bool,
+    verify_calls: std::sync::atomic::AtomicUsize,
+    records: AtomicU64,
+}
+
+impl Probe {
+    fn new(accept: bool) -> Arc<Probe> {
+        Arc::new(Probe {
+            accept,
+            verify_calls: std::sync::atomic::AtomicUsize::new(0),
+            records: AtomicU64::new(0),
+        })
+    }
+}
+
+impl ExDataState for Probe {
+    fn index() -> Option<Index<Ssl, Arc<Probe>>> {
+        static INDEX: OnceLock<Option<Index<Ssl, Arc<Probe>>>> = OnceLock::new();
+        *INDEX.get_or_init(|| Ssl::new_ex_index().ok())
+    }
+}
+
+impl VerifyState for Probe {
+    fn verify(&self, _preverify_ok: bool, _ctx: &mut X509StoreContextRef) -> bool {
+        self.verify_calls.fetch_add(1, Ordering::Relaxed);
+        self.accept
+    }
+}
+
+impl RecordCounter for Probe {
+    fn records_read(&self) -> &AtomicU64 {
+        &self.records
+    }
+}
+
+/// A client handshake against a self-signed server (which OpenSSL's own check rejects),
+/// with the ex-data verify callback and record counter, and `state` in the ex data.
+fn handshake_with_probe(state: Option<Arc<Probe>>) -> Result<bool, Box<dyn std::error::Error>> {
+    let (client_socket, server_socket) = UnixStream::pair()?;
+    let server = serve(server_context(SslVersion::TLS1_3)?.build(), server_socket);
+    let mut ssl = Ssl::new(&client_context(SslVersion::TLS1_3)?.build())?;
+    if let (Some(state), Some(index)) = (state, Probe::index()) {
+        ssl.set_ex_data(index, state);
+    }
+    set_verify_from_ex_data::<Probe>(&mut ssl, SslVerifyMode::PEER);
+    count_records_read::<Probe>(&mut ssl);
+    let connected = connect(ssl, client_socket);
+    let ok = connected.is_ok();
+    drop(connected);
+    let _ = server.join();
+    Ok(ok)
+}
+
+#[test]
+fn the_ex_data_verify_callback_decides_and_fails_closed_without_its_state() -> TestResult {
+    // Accepted by the state's answer, although OpenSSL's own check fails (self-signed);
+    // the records the client read were counted into the same state.
+    let accepting = Probe::new(true);
+    assert!(handshake_with_probe(Some(Arc::clone(&accepting)))?);
+    assert!(accepting.verify_calls.load(Ordering::Relaxed) > 0);
+    assert!(accepting.records.load(Ordering::Relaxed) > 0);
+    // Refused by the state's answer.
+    let refusing = Probe::new(false);
+    assert!(!handshake_with_probe(Some(Arc::clone(&refusing)))?);
+    assert!(refusing.verify_calls.load(Ordering::Relaxed) > 0);
+    // No state in the connection: the callback refuses.
+    assert!(!handshake_with_probe(None)?);
+    Ok(())
+}
