@@ -9,7 +9,9 @@
 //! that turn `Pending` into `WouldBlock`.
 //!
 //! `Pending` always means a waker is registered; nothing in this module sleeps or keeps a
-//! deadline of its own except the server's handshake timeout and the short linger of
+//! deadline of its own except the server's handshake timeout (with one timer per server
+//! kept armed ahead, so that registering a connection's timeout does not wake tokio's
+//! driver thread) and the short linger of
 //! [`SslSocket::disconnect_from_host`], so it needs a runtime with the time driver (what
 //! `#[tokio::main]` builds). Every other limit is the caller's `tokio::time::timeout`.
 //!
