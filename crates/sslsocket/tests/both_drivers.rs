@@ -304,11 +304,15 @@ fn waiting_while_the_read_buffer_is_full_is_a_misuse_not_a_timeout<D: ClientDriv
 {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
-    let (port, served) = serve_one(serving(&leaf)?, |socket| {
+    // The client stays until the server has written everything: a client that closed
+    // earlier would make the server's last writes fail (a race under load).
+    let (written_tx, written) = std::sync::mpsc::channel();
+    let (port, served) = serve_one(serving(&leaf)?, move |socket| {
         // Four full records: the engine decrypts a record at a time, so one fills the
         // 16-byte buffer and the rest waits.
         socket.write_all(&[b'x'; 64 * 1024])?;
         socket.flush()?;
+        let _ = written_tx.send(());
         until_closed(socket);
         Ok(())
     })?;
@@ -337,6 +341,7 @@ fn waiting_while_the_read_buffer_is_full_is_a_misuse_not_a_timeout<D: ClientDriv
     let read = client.socket().read_all();
     assert_eq!(read.len(), buffered);
     client.wait_for_ready_read(WAIT)?;
+    written.recv_timeout(WAIT)?;
     drop(client);
     joined(served)?;
     Ok(())
