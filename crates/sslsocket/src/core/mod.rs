@@ -325,30 +325,61 @@ impl SslCore {
         event
     }
 
+    /// Queues an event. Inlined so that the counters (the events of every message) take
+    /// their own path without building and dropping an event.
+    #[inline]
     fn push(&mut self, event: SslEvent) {
-        // The high-volume events (data arrived, bytes written) are counters: each merges
-        // into one of its kind in the run of such events at the end of the queue (at most
-        // one of each kind), so a connection that moves data adds nothing to a queue that
-        // nobody drains.
-        if is_counter(&event) {
-            for queued in self.events.iter_mut().rev() {
-                match (queued, &event) {
-                    (SslEvent::ReadyRead, SslEvent::ReadyRead) => return,
-                    (SslEvent::BytesWritten(a), SslEvent::BytesWritten(b))
-                    | (SslEvent::EncryptedBytesWritten(a), SslEvent::EncryptedBytesWritten(b)) => {
-                        *a += b;
-                        return;
-                    }
-                    (queued, _) if is_counter(queued) => {}
-                    _ => break,
+        match event {
+            SslEvent::ReadyRead => self.count(Counter::ReadyRead, 0),
+            SslEvent::BytesWritten(n) => self.count(Counter::Plain, n),
+            SslEvent::EncryptedBytesWritten(n) => self.count(Counter::Encrypted, n),
+            other => self.enqueue(other),
+        }
+    }
+
+    /// The high-volume events (data arrived, bytes written) are counters: each merges into
+    /// one of its kind in the run of such events at the end of the queue (at most one of
+    /// each kind), so a connection that moves data adds nothing to a queue that nobody
+    /// drains.
+    fn count(&mut self, counter: Counter, n: usize) {
+        // The run holds at most one counter of each kind: three entries to look at.
+        let len = self.events.len();
+        for at in (len.saturating_sub(3)..len).rev() {
+            let Some(queued) = self.events.get_mut(at) else {
+                break;
+            };
+            match (queued, counter) {
+                (SslEvent::ReadyRead, Counter::ReadyRead) => return,
+                (SslEvent::BytesWritten(total), Counter::Plain)
+                | (SslEvent::EncryptedBytesWritten(total), Counter::Encrypted) => {
+                    *total += n;
+                    return;
                 }
+                (queued, _) if is_counter(queued) => {}
+                _ => break,
             }
         }
+        self.enqueue(match counter {
+            Counter::ReadyRead => SslEvent::ReadyRead,
+            Counter::Plain => SslEvent::BytesWritten(n),
+            Counter::Encrypted => SslEvent::EncryptedBytesWritten(n),
+        });
+    }
+
+    fn enqueue(&mut self, event: SslEvent) {
         if self.events.len() >= MAX_EVENTS {
             self.events.pop_front();
         }
         self.events.push_back(event);
     }
+}
+
+/// The counter events, by kind.
+#[derive(Clone, Copy)]
+enum Counter {
+    ReadyRead,
+    Plain,
+    Encrypted,
 }
 
 /// The most events a core keeps for an application that does not drain them (the oldest

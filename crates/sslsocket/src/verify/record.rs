@@ -6,6 +6,7 @@
 //! as values ([`crate::backend::TlsSession::take_verification`]). Nothing here is shared
 //! between connections, and the core never sees it.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::verify::policy::{Outcome, Verification};
@@ -36,7 +37,18 @@ struct RecordState {
 #[derive(Debug)]
 pub(crate) struct HandshakeRecord {
     inner: Mutex<RecordState>,
+    /// What was set since it was last taken ([`NEW_RESULT`], [`NEW_TICKETS`]): the session
+    /// asks after every record it processes, and most ask about nothing new, so the lock is
+    /// taken only when a flag says so. A flag is raised after the state it announces is
+    /// written, and lowered before that state is read: a result is never missed, at worst
+    /// looked for once when it was already taken.
+    news: AtomicU8,
 }
+
+/// [`HandshakeRecord::news`]: a verification result waits to be taken.
+const NEW_RESULT: u8 = 1;
+/// [`HandshakeRecord::news`]: tickets were noted.
+const NEW_TICKETS: u8 = 2;
 
 impl Default for HandshakeRecord {
     fn default() -> HandshakeRecord {
@@ -47,6 +59,7 @@ impl Default for HandshakeRecord {
                 confirmation: Confirmation::Pending,
                 tickets: 0,
             }),
+            news: AtomicU8::new(0),
         }
     }
 }
@@ -62,6 +75,13 @@ impl HandshakeRecord {
     /// The verifier's result (the last one wins: OpenSSL may decide twice).
     pub(crate) fn record(&self, verification: Verification) {
         self.lock().fresh = Some(Box::new(verification));
+        self.news.fetch_or(NEW_RESULT, Ordering::Release);
+    }
+
+    /// Lowers `flag` and says whether it was up.
+    fn take_news(&self, flag: u8) -> bool {
+        self.news.load(Ordering::Acquire) & flag != 0
+            && self.news.fetch_and(!flag, Ordering::AcqRel) & flag != 0
     }
 
     /// Replaces the chain of the result not yet handed out (an OpenSSL server learns the
@@ -75,6 +95,9 @@ impl HandshakeRecord {
 
     /// The result not yet handed out, once.
     pub(crate) fn take(&self) -> Option<Verification> {
+        if !self.take_news(NEW_RESULT) {
+            return None;
+        }
         self.lock().fresh.take().map(|fresh| *fresh)
     }
 
@@ -105,10 +128,71 @@ impl HandshakeRecord {
     pub(crate) fn note_ticket(&self) {
         let mut state = self.lock();
         state.tickets = state.tickets.saturating_add(1);
+        drop(state);
+        self.news.fetch_or(NEW_TICKETS, Ordering::Release);
     }
 
     /// The tickets noted since the last call.
     pub(crate) fn take_tickets(&self) -> usize {
+        if !self.take_news(NEW_TICKETS) {
+            return 0;
+        }
         std::mem::take(&mut self.lock().tickets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::policy::{Decision, Judgement};
+    use crate::{SslError, SslErrorKind};
+
+    fn refusal(kind: SslErrorKind) -> Verification {
+        Verification {
+            errors: vec![SslError::new(kind)],
+            judgement: Judgement {
+                decision: Decision::Refuse,
+                interrupted_on: None,
+            },
+            ..Verification::default()
+        }
+    }
+
+    #[test]
+    fn every_result_is_taken_once_and_the_last_one_wins() {
+        let record = HandshakeRecord::default();
+        assert!(record.take().is_none());
+        record.record(refusal(SslErrorKind::NoPeerCertificate));
+        record.record(refusal(SslErrorKind::CertificateExpired));
+        let taken = record.take().map(|v| v.errors);
+        assert_eq!(
+            taken,
+            Some(vec![SslError::new(SslErrorKind::CertificateExpired)])
+        );
+        assert!(record.take().is_none());
+        // A result recorded after one was taken (OpenSSL may decide twice) is not lost.
+        record.record(refusal(SslErrorKind::HostNameMismatch));
+        assert_eq!(
+            record.take().map(|v| v.judgement.decision),
+            Some(Decision::Refuse)
+        );
+        assert!(record.take().is_none());
+    }
+
+    #[test]
+    fn taking_tickets_leaves_a_result_waiting_and_the_other_way_round() {
+        let record = HandshakeRecord::default();
+        record.record(refusal(SslErrorKind::CertificateUntrusted));
+        record.note_ticket();
+        record.note_ticket();
+        assert_eq!(record.take_tickets(), 2);
+        assert_eq!(record.take_tickets(), 0);
+        record.note_ticket();
+        assert!(record.take().is_some());
+        assert_eq!(record.take_tickets(), 1);
+        // A chain patched in before the result is taken goes with it.
+        record.record(refusal(SslErrorKind::CertificateUntrusted));
+        record.patch_chain(Vec::new());
+        assert!(record.take().is_some());
     }
 }

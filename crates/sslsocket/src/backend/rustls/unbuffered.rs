@@ -156,29 +156,40 @@ impl Plain {
     }
 }
 
-/// TLS bytes to send: `buf[start..]`; no memory kept while empty.
+/// TLS bytes to send: `buf[start..end]`; no memory kept while empty. The bytes after `end`
+/// are room zeroed once (safe Rust gives rustls only initialized memory): each record
+/// encoded into it is not preceded by zeroing its room again.
 #[derive(Default)]
 struct Outgoing {
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl Outgoing {
     fn len(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
+    }
+
+    /// The bytes to send.
+    fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
     /// Room at the end for `len` more bytes, starting at the returned offset.
     fn reserve_tail(&mut self, len: usize) -> usize {
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
+        if self.start > 0 && self.start >= self.end / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
         if self.buf.capacity() == 0 {
             self.buf = spare::take_output();
         }
-        let at = self.buf.len();
-        self.buf.resize(at + len, 0);
+        let at = self.end;
+        if self.buf.len() < at + len {
+            self.buf.resize(at + len, 0);
+        }
         at
     }
 
@@ -194,20 +205,15 @@ impl Outgoing {
             let at = self.reserve_tail(want);
             match write(self.buf.get_mut(at..).unwrap_or_default()) {
                 Ok(Fill::Wrote(n)) => {
-                    self.buf.truncate(at + n);
+                    self.end = at + n;
                     return Ok(());
                 }
-                Ok(Fill::Need(n)) => {
-                    self.buf.truncate(at);
-                    want = n;
-                }
+                Ok(Fill::Need(n)) => want = n,
                 Ok(Fill::Nothing) => {
-                    self.buf.truncate(at);
                     result = Ok(());
                     break;
                 }
                 Err(e) => {
-                    self.buf.truncate(at);
                     result = Err(e);
                     break;
                 }
@@ -247,9 +253,10 @@ impl Outgoing {
 
     fn consumed(&mut self, n: usize) {
         self.start += n;
-        if self.start >= self.buf.len() {
+        if self.start >= self.end {
             spare::give_output(std::mem::take(&mut self.buf));
             self.start = 0;
+            self.end = 0;
         }
     }
 }
@@ -563,16 +570,15 @@ mod spare {
         }
     }
 
-    /// An empty buffer, with capacity if one is spare.
+    /// Output room, its `len` initialized (empty if none is spare).
     pub(super) fn take_output() -> Vec<u8> {
         let mut buf = Vec::new();
         with(|spare| buf = std::mem::take(&mut spare.output));
         buf
     }
 
-    pub(super) fn give_output(mut buf: Vec<u8>) {
+    pub(super) fn give_output(buf: Vec<u8>) {
         if buf.capacity() > 0 && buf.capacity() <= SMALL_OUTPUT {
-            buf.clear();
             with(|spare| {
                 if spare.output.capacity() == 0 {
                     spare.output = buf;
@@ -707,12 +713,7 @@ impl TlsSession for UnbufferedSession {
     }
 
     fn write_tls(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
-        let pending = self
-            .io
-            .outgoing
-            .buf
-            .get(self.io.outgoing.start..)
-            .unwrap_or_default();
+        let pending = self.io.outgoing.pending();
         if pending.is_empty() {
             return Ok(0);
         }
@@ -849,6 +850,51 @@ mod tests {
     use crate::SslKey;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn outgoing_room_reused_after_a_larger_record_sends_only_what_was_written() -> TestResult {
+        let mut out = Outgoing::default();
+        let mut sent = Vec::new();
+        // A large write, a need for more room, short ones into the room it left (whose
+        // bytes after the data are stale), partial sends and the compaction in between.
+        for (i, size) in [3000usize, 10, 5000, 1, 700, 64].into_iter().enumerate() {
+            let byte = u8::try_from(i)? + 1;
+            let mut asked = 0;
+            out.fill(100, |room| {
+                asked += 1;
+                if room.len() < size {
+                    return Ok(Fill::Need(size));
+                }
+                let Some(dst) = room.get_mut(..size) else {
+                    return Ok(Fill::Need(size));
+                };
+                dst.fill(byte);
+                Ok(Fill::Wrote(size))
+            })?;
+            assert!(asked <= 2);
+            let half = out.len() / 2;
+            sent.extend_from_slice(out.pending().get(..half).ok_or("pending")?);
+            out.consumed(half);
+        }
+        sent.extend_from_slice(out.pending());
+        let n = out.len();
+        out.consumed(n);
+        let mut expected = Vec::new();
+        for (i, size) in [3000usize, 10, 5000, 1, 700, 64].into_iter().enumerate() {
+            expected.extend(std::iter::repeat_n(u8::try_from(i)? + 1, size));
+        }
+        assert_eq!(sent, expected);
+        assert_eq!(out.len(), 0);
+        assert_eq!(
+            out.buf.capacity(),
+            0,
+            "nothing kept once everything is sent"
+        );
+        // Nothing to write: nothing kept either.
+        out.fill(100, |_| Ok(Fill::Nothing))?;
+        assert_eq!((out.len(), out.buf.capacity()), (0, 0));
+        Ok(())
+    }
 
     fn sessions() -> Result<(UnbufferedSession, UnbufferedSession), Box<dyn std::error::Error>> {
         let ca_key = rcgen::KeyPair::generate()?;
