@@ -227,7 +227,9 @@ impl Outgoing {
     }
 
     fn encode<D>(&mut self, state: &mut EncodeTlsData<'_, D>) -> Result<(), rustls::Error> {
-        self.fill(4096, |out| match state.encode(out) {
+        // Handshake messages are mostly small: the room already zeroed (a whole spare
+        // buffer) is offered first, and grows only when rustls says it needs more.
+        self.fill(512, |out| match state.encode(out) {
             Ok(n) => Ok(Fill::Wrote(n)),
             Err(EncodeError::InsufficientSize(e)) => Ok(Fill::Need(e.required_size)),
             Err(EncodeError::AlreadyEncoded) => Ok(Fill::Nothing),
