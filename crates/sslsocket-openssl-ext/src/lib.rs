@@ -385,8 +385,10 @@ extern "C" fn verify_trampoline<T: VerifyState>(
     }
 }
 
+mod stream;
 mod transport;
-pub use transport::{ssl_read_into, with_reader, with_writer, Transport, TransportId};
+pub use stream::{StreamError, TlsStream};
+pub use transport::{with_reader, with_writer, Transport, TransportId};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! One OpenSSL connection behind the `TlsSession` trait: an `SslStream` whose transport
+//! One OpenSSL connection behind the `TlsSession` trait: a `TlsStream` (our BIO, one method table for all connections) whose transport
 //! reads straight from the socket the driver hands to `read_tls`.
 //!
 //! `read_tls` lends the socket to OpenSSL for one read (`with_reader`): OpenSSL reads as
@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use openssl::nid::Nid;
 use openssl::pkey::Id;
-use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
-use sslsocket_openssl_ext::{ssl_read_into, with_reader, with_writer, Transport};
+use openssl::ssl::{ErrorCode, Ssl, SslRef, SslVersion, StatusType};
+use sslsocket_openssl_ext::{with_reader, with_writer, StreamError, TlsStream, Transport};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
@@ -82,7 +82,7 @@ impl Read for OneRead<'_> {
 }
 
 pub(crate) struct OpensslSession {
-    stream: SslStream<Transport>,
+    stream: TlsStream,
     state: Arc<ConnectionState>,
     persist_sessions: bool,
     handshaking: bool,
@@ -176,7 +176,7 @@ impl OpensslSession {
         // The record bytes OpenSSL processes are counted in the connection's state (with
         // the bytes its transport delivered: whether it holds input not processed yet).
         sslsocket_openssl_ext::count_records_read::<ConnectionState>(&mut ssl);
-        let stream = SslStream::new(ssl, Transport::new())
+        let stream = TlsStream::new(ssl, Transport::new())
             .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
         Ok(OpensslSession {
             stream,
@@ -245,7 +245,7 @@ impl OpensslSession {
     }
 
     /// A failure from an OpenSSL error, with the alerts it shows.
-    fn failure(&mut self, error: &openssl::ssl::Error) -> TlsFailure {
+    fn failure(&mut self, error: &StreamError) -> TlsFailure {
         let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
         if !self.handshaking {
             failure.socket_error = SocketError::SslInternalError;
@@ -398,7 +398,7 @@ impl OpensslSession {
             } else {
                 RECORD_PLAIN
             };
-            let result = ssl_read_into(&mut self.stream, &mut self.plain, max);
+            let result = self.stream.read_into(&mut self.plain, max);
             self.inside = self.stream.ssl().pending();
             match result {
                 Ok(0) => break,
