@@ -16,6 +16,7 @@
 //! holds no buffers: OpenSSL releases its own (`SSL_MODE_RELEASE_BUFFERS`), the plaintext
 //! and output buffers are freed when drained.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
@@ -613,7 +614,7 @@ impl TlsSession for OpensslSession {
         let cipher = ssl.current_cipher()?;
         Some(Negotiated {
             protocol: SslProtocol::from_version(version),
-            cipher_suite: cipher.standard_name().unwrap_or(cipher.name()).to_string(),
+            cipher_suite: Cow::Borrowed(cipher.standard_name().unwrap_or(cipher.name())),
             key_exchange_group: key_exchange_group(ssl),
             alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
             resumed: ssl.session_reused(),
@@ -711,7 +712,7 @@ impl TlsSession for OpensslSession {
 }
 
 /// The group of the ephemeral key exchange, by our names.
-fn key_exchange_group(ssl: &SslRef) -> Option<String> {
+fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
     let (id, curve) = if ssl.is_server() {
         let key = ssl.tmp_key().ok()?;
         let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
@@ -729,5 +730,5 @@ fn key_exchange_group(ssl: &SslRef) -> Option<String> {
         (_, Some(Nid::SECP521R1)) => "secp521r1",
         _ => return None,
     };
-    Some(name.to_string())
+    Some(Cow::Borrowed(name))
 }
