@@ -13,6 +13,7 @@
 pub mod openssl;
 pub mod registry;
 pub mod rustls;
+mod spare;
 
 use std::borrow::Cow;
 use std::io;

@@ -29,6 +29,7 @@ use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
 use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::{to_certificate, ConnectionState, PeerName};
+use crate::backend::spare::{self, Slot};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
 use crate::config::{SslConfiguration, SslOption};
@@ -48,6 +49,8 @@ const RECORD_PLAIN: usize = 16 * 1024;
 /// messages (requests, answers) take a small allocation, which the allocator serves from
 /// its per-thread cache, instead of room for two records.
 const SMALL_PLAIN: usize = 1024;
+/// A drained plaintext buffer up to this size is kept as the thread's spare one.
+const SPARE_PLAIN: usize = 2 * SMALL_PLAIN;
 /// Less room than this left in the plaintext buffer, and it grows.
 const MIN_ROOM: usize = 2 * 1024;
 /// The most a record adds to its plaintext (header, type, tag; CBC padding and MAC).
@@ -219,6 +222,17 @@ impl OpensslSession {
         self.stream.get_ref().output()
     }
 
+    /// Gives up the plaintext buffer, drained: a small one becomes the thread's spare
+    /// buffer (the next small message's, on any connection), a larger one is freed.
+    fn release_plain(&mut self) {
+        let mut plain = std::mem::take(&mut self.plain);
+        self.plain_start = 0;
+        if plain.capacity() <= SPARE_PLAIN {
+            plain.clear();
+            spare::give(Slot::Plain, plain);
+        }
+    }
+
     /// Decrypted bytes held in `plain`.
     fn plain_held(&self) -> usize {
         self.plain.len().saturating_sub(self.plain_start)
@@ -384,12 +398,13 @@ impl OpensslSession {
                 // next one, so that the second is not decrypted into a buffer that has to
                 // grow (and move the first). A larger record than the room is copied in
                 // parts (OpenSSL keeps the rest), the buffer growing after the first.
-                let size = if self.last_plain <= SMALL_PLAIN {
-                    SMALL_PLAIN
+                // The small buffer is the thread's spare one, when it has one.
+                if self.last_plain <= SMALL_PLAIN {
+                    self.plain = spare::take(Slot::Plain);
+                    self.plain.reserve(SMALL_PLAIN);
                 } else {
-                    2 * RECORD_PLAIN
-                };
-                self.plain = Vec::with_capacity(size);
+                    self.plain = Vec::with_capacity(2 * RECORD_PLAIN);
+                }
             }
             let room = self.plain.capacity() - self.plain.len();
             // Into the room there is (OpenSSL keeps the rest of a record for the next
@@ -416,8 +431,7 @@ impl OpensslSession {
         }
         if self.plain_held() == 0 {
             // Nothing decrypted into it: do not keep the room reserved for it.
-            self.plain = Vec::new();
-            self.plain_start = 0;
+            self.release_plain();
         }
         Ok(())
     }
@@ -580,9 +594,8 @@ impl TlsSession for OpensslSession {
         }
         self.plain_start = end;
         if self.plain_start >= self.plain.len() {
-            // Drained: free the buffer (an idle connection holds none).
-            self.plain = Vec::new();
-            self.plain_start = 0;
+            // Drained: give the buffer up (an idle connection holds none).
+            self.release_plain();
         }
         PlainRead::Data(n)
     }
@@ -731,4 +744,155 @@ fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
         _ => return None,
     };
     Some(Cow::Borrowed(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::openssl::context;
+    use crate::SslKey;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn sessions() -> Result<(OpensslSession, OpensslSession), Box<dyn std::error::Error>> {
+        let ca_key = rcgen::KeyPair::generate()?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // OpenSSL takes a leaf whose issuer is its own subject for self-signed.
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "session test CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let leaf_key = rcgen::KeyPair::generate()?;
+        let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+        leaf_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
+        let mut server = SslConfiguration::default();
+        server
+            .set_local_certificate(SslCertificate::from_der(leaf.der())?)
+            .set_private_key(SslKey::from_der(&leaf_key.serialize_der())?)
+            .set_system_ca_on_demand(false);
+        let mut client = SslConfiguration::default();
+        client
+            .set_ca_certificates(vec![SslCertificate::from_der(ca.der())?])
+            .set_system_ca_on_demand(false);
+        let policy = VerifyPolicy::default();
+        let client_session = OpensslSession::client(
+            &*context::client_engine(&client)?,
+            &client,
+            Some("localhost"),
+            &policy,
+        )?;
+        let server_session =
+            OpensslSession::server(&*context::server_engine(&server)?, &server, &policy)?;
+        Ok((client_session, server_session))
+    }
+
+    /// Moves what `from` has to send into `to`, reading `to`'s plaintext (`chunk` bytes
+    /// at a time) into `received` whenever it takes no more input; whether anything moved.
+    fn one_way(
+        from: &mut OpensslSession,
+        to: &mut OpensslSession,
+        chunk: usize,
+        received: &mut Vec<u8>,
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut wire)?;
+        }
+        let mut input = wire.as_slice();
+        for _ in 0..100_000 {
+            if input.is_empty() {
+                break;
+            }
+            if to.wants_read() {
+                to.read_tls(&mut input)?;
+                to.process()?;
+            } else {
+                read_pieces(to, chunk, received);
+            }
+        }
+        Ok(!wire.is_empty())
+    }
+
+    /// Reads what `session` holds, `chunk` bytes at a time.
+    fn read_pieces(session: &mut OpensslSession, chunk: usize, out: &mut Vec<u8>) {
+        let mut buf = vec![0u8; chunk];
+        for _ in 0..100_000 {
+            match session.read_plain(&mut buf) {
+                PlainRead::Data(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+    }
+
+    fn handshake(client: &mut OpensslSession, server: &mut OpensslSession) -> TestResult {
+        let mut nothing = Vec::new();
+        for _ in 0..32 {
+            let moved = one_way(client, server, 1, &mut nothing)?
+                | one_way(server, client, 1, &mut nothing)?;
+            if !moved {
+                assert!(nothing.is_empty());
+                return Ok(());
+            }
+        }
+        Err("the handshake did not settle".into())
+    }
+
+    fn holds_no_plaintext_buffer(session: &OpensslSession) -> bool {
+        session.plain.capacity() == 0 && session.plaintext_len() == 0
+    }
+
+    #[test]
+    fn records_of_many_sizes_read_in_pieces_arrive_intact_and_leave_no_buffer() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        handshake(&mut client, &mut server)?;
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        let sizes = [
+            1, 5, 64, 100, 1000, 1023, 1024, 1025, 2047, 3000, 16_384, 40_000, 7, 64,
+        ];
+        for (round, &size) in sizes.iter().enumerate() {
+            for chunk in [1, 3, 64, 1000, 65_536] {
+                if size > 5_000 && chunk < 64 {
+                    continue;
+                }
+                // Some messages in several records that arrive together.
+                let message: Vec<u8> = (0..size).map(|i| (i * 31 + round + chunk) as u8).collect();
+                let mut sent = 0;
+                for part in message.chunks(size.div_ceil(3)) {
+                    sent += client.write_plain(part)?;
+                }
+                assert_eq!(sent, size);
+                let mut received = Vec::new();
+                assert!(one_way(&mut client, &mut server, chunk, &mut received)?);
+                read_pieces(&mut server, chunk, &mut received);
+                assert_eq!(received.len(), size, "size {size}, chunk {chunk}");
+                assert!(
+                    received == message,
+                    "size {size}, chunk {chunk}: bytes differ"
+                );
+                assert_eq!(server.read_plain(&mut [0u8; 4]), PlainRead::WouldBlock);
+                assert!(
+                    holds_no_plaintext_buffer(&server),
+                    "size {size}, chunk {chunk}: the server keeps a plaintext buffer"
+                );
+            }
+        }
+        // A small message after small ones: decrypted into the thread's spare buffer,
+        // which is spare again once it is read.
+        for _ in 0..2 {
+            let mut received = Vec::new();
+            client.write_plain(b"ping")?;
+            one_way(&mut client, &mut server, 64, &mut received)?;
+            read_pieces(&mut server, 3, &mut received);
+            assert_eq!(received, b"ping");
+        }
+        assert!(holds_no_plaintext_buffer(&server));
+        assert!(spare::take(Slot::Plain).capacity() > 0);
+        assert!(holds_no_plaintext_buffer(&client));
+        Ok(())
+    }
 }
