@@ -179,6 +179,13 @@ impl SslCore {
         }
     }
 
+    /// Makes the next handshake use `backend` instead of the process's active one (for
+    /// unit tests of one backend, whatever `SSLSOCKET_BACKEND` says).
+    #[cfg(test)]
+    pub(crate) fn use_backend(&mut self, backend: Arc<dyn Backend>) {
+        self.backend = Some(backend);
+    }
+
     /// The configuration the next handshake uses.
     pub fn configuration(&self) -> &SslConfiguration {
         &self.configuration
