@@ -240,6 +240,8 @@ impl std::error::Error for StreamError {
 pub struct TlsStream {
     ssl: Ssl,
     transport: Transport,
+    /// The address of the BIO `new` set: a call attaches the transport only to it.
+    bio: usize,
 }
 
 impl fmt::Debug for TlsStream {
@@ -264,8 +266,22 @@ impl TlsStream {
             }
             openssl_sys::BIO_set_init(bio, 1);
             openssl_sys::SSL_set_bio(ssl.as_ptr(), bio, bio);
+            Ok(TlsStream {
+                ssl,
+                transport,
+                bio: bio as usize,
+            })
         }
-        Ok(TlsStream { ssl, transport })
+    }
+
+    /// Counts the records the connection reads from now on ([`crate::count_records_read`]).
+    pub fn count_records_read<T: crate::RecordCounter>(&mut self) {
+        crate::count_records_read::<T>(&mut self.ssl);
+    }
+
+    /// Stops counting them ([`crate::stop_counting_records`]).
+    pub fn stop_counting_records(&mut self) {
+        crate::stop_counting_records(&mut self.ssl);
     }
 
     /// The connection.
@@ -295,16 +311,21 @@ impl TlsStream {
             error: None,
             panic: None,
         };
-        // SAFETY: the SSL's read BIO is the one `new` set (SSL_set_bio; `ssl` is private
-        // to this type, so nothing replaced it). Its data points to `call` only until the
-        // reset below, within this frame, and `call` is used by nothing else meanwhile:
-        // the BIO callbacks, reached from `f` on this thread, are its only users.
+        // SAFETY: the BIO is the one `new` set, still the SSL's read BIO (checked: `ssl` is
+        // private to this type and nothing here replaces its BIOs, but a BIO that is not
+        // ours is never given our data), alive as long as the SSL. Its data points to `call` only
+        // until the reset below, within this frame, and `call` is used by nothing else
+        // meanwhile: the BIO callbacks, reached from `f` on this thread, are its only users.
         let ret = unsafe {
             let bio = openssl_sys::SSL_get_rbio(ssl);
-            openssl_sys::BIO_set_data(bio, (&mut call as *mut Call<'_>).cast::<c_void>());
-            let ret = f(ssl);
-            openssl_sys::BIO_set_data(bio, std::ptr::null_mut());
-            ret
+            if bio as usize == self.bio {
+                openssl_sys::BIO_set_data(bio, (&mut call as *mut Call<'_>).cast::<c_void>());
+                let ret = f(ssl);
+                openssl_sys::BIO_set_data(bio, std::ptr::null_mut());
+                ret
+            } else {
+                f(ssl)
+            }
         };
         if let Some(panic) = call.panic.take() {
             resume_unwind(panic);

@@ -109,6 +109,8 @@ pub(crate) struct OpensslSession {
     peer_closed: bool,
     close_sent: bool,
     chain_published: bool,
+    /// OpenSSL's records are counted into the state (see `count_records`).
+    counting: bool,
     server_outcomes: Option<Arc<ServerOutcomes>>,
 }
 
@@ -172,16 +174,16 @@ impl OpensslSession {
     }
 
     fn wrap(
-        mut ssl: Ssl,
+        ssl: Ssl,
         state: Arc<ConnectionState>,
         configuration: &SslConfiguration,
         server_outcomes: Option<Arc<ServerOutcomes>>,
     ) -> Result<OpensslSession, ConfigError> {
         // The record bytes OpenSSL processes are counted in the connection's state (with
         // the bytes its transport delivered: whether it holds input not processed yet).
-        sslsocket_openssl_ext::count_records_read::<ConnectionState>(&mut ssl);
-        let stream = TlsStream::new(ssl, Transport::new())
+        let mut stream = TlsStream::new(ssl, Transport::new())
             .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
+        stream.count_records_read::<ConnectionState>();
         Ok(OpensslSession {
             stream,
             state,
@@ -198,6 +200,7 @@ impl OpensslSession {
             peer_closed: false,
             close_sent: false,
             chain_published: false,
+            counting: true,
             server_outcomes,
         })
     }
@@ -240,8 +243,31 @@ impl OpensslSession {
 
     /// Whether OpenSSL holds input bytes it has not processed (a record or part of one
     /// read ahead): the transport delivered more than the records OpenSSL read.
+    /// Unknown while records are not counted: then it says yes, which costs at most
+    /// another `SSL_read`.
     fn raw_left(&self) -> bool {
-        self.stream.get_ref().delivered() != self.state.records_read()
+        !self.counting || self.stream.get_ref().delivered() != self.state.records_read()
+    }
+
+    /// Counts OpenSSL's records (its message callback, called for every record read and
+    /// written) only when `wanted`: only keeping the last record in OpenSSL's buffer, after
+    /// large messages, needs the count (`raw_left`). Switched where OpenSSL holds no input,
+    /// where the count starts again from what the transport delivered; elsewhere it stays.
+    fn count_records(&mut self, wanted: bool) {
+        if wanted == self.counting
+            || self.inside > 0
+            || sslsocket_openssl_ext::has_pending(self.stream.ssl())
+        {
+            return;
+        }
+        if wanted {
+            self.state
+                .restart_records_read(self.stream.get_ref().delivered());
+            self.stream.count_records_read::<ConnectionState>();
+        } else {
+            self.stream.stop_counting_records();
+        }
+        self.counting = wanted;
     }
 
     /// Runs the handshake and decrypts what OpenSSL has (and, inside `read_tls`, what one
@@ -368,6 +394,8 @@ impl OpensslSession {
         // costs less than a peek and a read for a few bytes); after large ones, the last
         // record is kept (one copy of it saved).
         let keep_last = self.last_plain > SMALL_PLAIN;
+        self.count_records(keep_last);
+        let keep_last = keep_last && self.counting;
         while !self.peer_closed {
             if self.inside == 0 && keep_last {
                 match self.stream.ssl_peek(&mut [0u8; 1]) {

@@ -281,6 +281,12 @@ impl ConnectionState {
         self.records_read.load(Ordering::Relaxed)
     }
 
+    /// Sets the count of record bytes read to `delivered` (when OpenSSL holds no input:
+    /// every byte delivered was a record it read).
+    pub(crate) fn restart_records_read(&self, delivered: u64) {
+        self.records_read.store(delivered, Ordering::Relaxed);
+    }
+
     /// Whether the callback ran and reached a decision.
     pub(crate) fn decided(&self) -> bool {
         self.lock().decided
