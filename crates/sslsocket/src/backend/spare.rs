@@ -14,6 +14,7 @@ pub(crate) enum Slot {
     /// The rustls backend's output room (empty).
     RustlsOutput,
     /// The OpenSSL backend's plaintext buffer (empty).
+    #[cfg(feature = "openssl")]
     Plain,
 }
 
@@ -29,6 +30,7 @@ fn index(slot: Slot) -> usize {
     match slot {
         Slot::RustlsInput => 0,
         Slot::RustlsOutput => 1,
+        #[cfg(feature = "openssl")]
         Slot::Plain => 2,
     }
 }
