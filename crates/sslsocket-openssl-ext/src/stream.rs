@@ -238,10 +238,10 @@ impl std::error::Error for StreamError {
 /// An OpenSSL connection whose BIO reads from and writes to a [`Transport`] kept inline:
 /// nothing is allocated per connection for the BIO's method or the transport's state.
 pub struct TlsStream {
+    /// Private, and only lent out as `&SslRef` (which cannot replace a BIO): its BIOs stay
+    /// the one `new` set for its whole life.
     ssl: Ssl,
     transport: Transport,
-    /// The address of the BIO `new` set: a call attaches the transport only to it.
-    bio: usize,
 }
 
 impl fmt::Debug for TlsStream {
@@ -266,11 +266,7 @@ impl TlsStream {
             }
             openssl_sys::BIO_set_init(bio, 1);
             openssl_sys::SSL_set_bio(ssl.as_ptr(), bio, bio);
-            Ok(TlsStream {
-                ssl,
-                transport,
-                bio: bio as usize,
-            })
+            Ok(TlsStream { ssl, transport })
         }
     }
 
@@ -311,21 +307,17 @@ impl TlsStream {
             error: None,
             panic: None,
         };
-        // SAFETY: the BIO is the one `new` set, still the SSL's read BIO (checked: `ssl` is
-        // private to this type and nothing here replaces its BIOs, but a BIO that is not
-        // ours is never given our data), alive as long as the SSL. Its data points to `call` only
-        // until the reset below, within this frame, and `call` is used by nothing else
-        // meanwhile: the BIO callbacks, reached from `f` on this thread, are its only users.
+        // SAFETY: the SSL's read BIO is the one `new` set (the SSL is private to this type,
+        // whose methods never replace its BIOs, and only lent out as `&SslRef`), alive as
+        // long as the SSL. Its data points to `call` only until the reset below, within
+        // this frame, and `call` is used by nothing else meanwhile: the BIO callbacks,
+        // reached from `f` on this thread, are its only users.
         let ret = unsafe {
             let bio = openssl_sys::SSL_get_rbio(ssl);
-            if bio as usize == self.bio {
-                openssl_sys::BIO_set_data(bio, (&mut call as *mut Call<'_>).cast::<c_void>());
-                let ret = f(ssl);
-                openssl_sys::BIO_set_data(bio, std::ptr::null_mut());
-                ret
-            } else {
-                f(ssl)
-            }
+            openssl_sys::BIO_set_data(bio, (&mut call as *mut Call<'_>).cast::<c_void>());
+            let ret = f(ssl);
+            openssl_sys::BIO_set_data(bio, std::ptr::null_mut());
+            ret
         };
         if let Some(panic) = call.panic.take() {
             resume_unwind(panic);
