@@ -183,7 +183,7 @@ impl CipherJson {
         // TLS_PSK_WITH_AES_128_GCM_SHA256) still has a name.
         let negotiated = socket.core().negotiated()?;
         Some(CipherJson {
-            name: negotiated.cipher_suite.clone(),
+            name: negotiated.cipher_suite.to_string(),
             protocol: negotiated.protocol.to_string(),
             used_bits: 0,
             key_exchange: String::new(),

@@ -295,6 +295,13 @@ pub fn count_records_read<T: RecordCounter>(ssl: &mut SslRef) {
     unsafe { ffi::SSL_set_msg_callback(ssl.as_ptr(), Some(msg_trampoline::<T>)) };
 }
 
+/// Stops counting the records `ssl` reads (removes the connection's message callback): the
+/// count stays where it was. [`count_records_read`] starts again.
+pub fn stop_counting_records(ssl: &mut SslRef) {
+    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows; no callback is set.
+    unsafe { ffi::SSL_set_msg_callback(ssl.as_ptr(), None) };
+}
+
 unsafe extern "C" fn msg_trampoline<T: RecordCounter>(
     write_p: c_int,
     _version: c_int,
@@ -385,8 +392,10 @@ extern "C" fn verify_trampoline<T: VerifyState>(
     }
 }
 
+mod stream;
 mod transport;
-pub use transport::{ssl_read_into, with_reader, with_writer, Transport, TransportId};
+pub use stream::{StreamError, TlsStream};
+pub use transport::{with_reader, with_writer, Transport, TransportId};
 
 #[cfg(test)]
 mod tests;

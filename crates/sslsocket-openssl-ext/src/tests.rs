@@ -210,12 +210,12 @@ fn the_client_receives_the_psk_identity_hint() -> TestResult {
     Ok(())
 }
 
-/// Drives a client `SslStream<Transport>` against a real server over a socket pair: every
+/// Drives a client `TlsStream` against a real server over a socket pair: every
 /// read of the socket happens inside `with_reader`, every write goes out from the output.
 fn pump(
-    stream: &mut SslStream<Transport>,
+    stream: &mut TlsStream,
     socket: &mut UnixStream,
-    step: impl FnMut(&mut SslStream<Transport>) -> Result<bool, openssl::ssl::Error>,
+    step: impl FnMut(&mut TlsStream) -> Result<bool, StreamError>,
 ) -> Result<(), String> {
     use std::io::Write;
     let mut step = step;
@@ -245,7 +245,7 @@ fn a_transport_reads_the_lent_socket_only_inside_with_reader() -> TestResult {
     let server = serve(server_context(SslVersion::TLS1_3)?.build(), theirs);
     let mut ssl = Ssl::new(&client_context(SslVersion::TLS1_3)?.build())?;
     ssl.set_connect_state();
-    let mut stream = SslStream::new(ssl, Transport::new())?;
+    let mut stream = TlsStream::new(ssl, Transport::new())?;
 
     // Outside `with_reader` there is nothing to read: OpenSSL waits, its state intact.
     let first = stream.do_handshake();
@@ -276,7 +276,7 @@ fn a_transport_reads_the_lent_socket_only_inside_with_reader() -> TestResult {
     let mut closed = false;
     for _ in 0..100 {
         let id = stream.get_ref().id();
-        match with_reader(id, &mut ours, || ssl_read_into(&mut stream, &mut buf, 1024)) {
+        match with_reader(id, &mut ours, || stream.read_into(&mut buf, 1024)) {
             Err(e) if e.code() == openssl::ssl::ErrorCode::ZERO_RETURN => {
                 closed = true;
                 break;
@@ -423,5 +423,33 @@ fn the_ex_data_verify_callback_decides_and_fails_closed_without_its_state() -> T
     assert!(refusing.verify_calls.load(Ordering::Relaxed) > 0);
     // No state in the connection: the callback refuses.
     assert!(!handshake_with_probe(None)?);
+    Ok(())
+}
+
+#[test]
+fn a_panicking_lent_reader_unwinds_out_of_the_call_and_leaves_no_loan() -> TestResult {
+    struct Panics;
+    impl Read for Panics {
+        fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
+            #[allow(clippy::panic)]
+            {
+                panic!("the lent reader failed")
+            }
+        }
+    }
+    let mut ssl = Ssl::new(&client_context(SslVersion::TLS1_3)?.build())?;
+    ssl.set_connect_state();
+    let mut stream = TlsStream::new(ssl, Transport::new())?;
+    let id = stream.get_ref().id();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        with_reader(id, &mut Panics, || stream.do_handshake().is_ok())
+    }));
+    assert!(
+        unwound.is_err(),
+        "the panic came out of the call (not an abort)"
+    );
+    // Afterwards nothing is lent: OpenSSL waits for input, its BIO reaching nothing.
+    let again = stream.do_handshake();
+    assert!(matches!(&again, Err(e) if e.code() == openssl::ssl::ErrorCode::WANT_READ));
     Ok(())
 }

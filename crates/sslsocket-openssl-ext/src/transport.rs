@@ -8,25 +8,20 @@
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
-use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use openssl::ssl::{Error, SslStream};
+use std::thread::LocalKey;
 
 /// The identity of one [`Transport`]: unique for the process's lifetime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransportId(u64);
 
-type LentReader = (u64, *mut (dyn Read + 'static));
-type LentWriter = (u64, *mut (dyn Write + 'static));
-
 thread_local! {
     /// The reader lent by the innermost [`with_reader`] call on this thread. It is taken
     /// out while in use, so a reentrant read never makes a second `&mut` to it.
-    static LENT: Cell<Option<LentReader>> = const { Cell::new(None) };
+    static LENT: Cell<Lent<dyn Read>> = const { Cell::new(None) };
     /// The writer lent by the innermost [`with_writer`] call on this thread (taken out
     /// while in use, as the reader).
-    static LENT_WRITER: Cell<Option<LentWriter>> = const { Cell::new(None) };
+    static LENT_WRITER: Cell<Lent<dyn Write>> = const { Cell::new(None) };
 }
 
 /// What OpenSSL reads from and writes to: reads come from the reader lent by
@@ -121,26 +116,14 @@ impl Transport {
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        LENT.with(|slot| {
-            let Some((id, reader)) = slot.take() else {
-                return Err(io::ErrorKind::WouldBlock.into());
-            };
-            if id != self.id {
-                slot.set(Some((id, reader)));
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            // SAFETY: the pointer was made in `with_reader` from a `&mut dyn Read` that is
-            // borrowed for that whole call, and the slot holds it only during the call
-            // (its guard restores the previous value, on unwinding too). It was taken out
-            // of the slot above, so this is the only use of it: no other `&mut` exists.
-            let result = unsafe { (*reader).read(buf) };
-            slot.set(Some((id, reader)));
-            self.reached = true;
-            if let Ok(n) = result {
-                self.delivered = self.delivered.wrapping_add(n as u64);
-            }
-            result
-        })
+        let Some(result) = use_lent(&LENT, self.id, |reader| reader.read(buf)) else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        self.reached = true;
+        if let Ok(n) = result {
+            self.delivered = self.delivered.wrapping_add(n as u64);
+        }
+        result
     }
 }
 
@@ -153,29 +136,14 @@ impl Transport {
         if self.sent < self.out.len() {
             return 0;
         }
-        LENT_WRITER.with(|slot| {
-            let Some((id, writer)) = slot.take() else {
-                return 0;
-            };
-            if id != self.id {
-                slot.set(Some((id, writer)));
-                return 0;
+        match use_lent(&LENT_WRITER, self.id, |writer| writer.write(buf)) {
+            Some(Ok(n)) => {
+                let n = n.min(buf.len());
+                self.written_through = self.written_through.wrapping_add(n as u64);
+                n
             }
-            // SAFETY: as for the reader in `read`: the pointer was made in `with_writer`
-            // from a `&mut dyn Write` borrowed for that whole call, the slot holds it only
-            // during the call, and it was taken out of the slot above, so this is the only
-            // use of it.
-            let result = unsafe { (*writer).write(buf) };
-            slot.set(Some((id, writer)));
-            match result {
-                Ok(n) => {
-                    let n = n.min(buf.len());
-                    self.written_through = self.written_through.wrapping_add(n as u64);
-                    n
-                }
-                Err(_) => 0,
-            }
-        })
+            Some(Err(_)) | None => 0,
+        }
     }
 }
 
@@ -200,62 +168,84 @@ impl Write for Transport {
     }
 }
 
+/// A loan in a thread-local slot: the transport's identity and the lent object.
+type Lent<T> = Option<(u64, *mut T)>;
+/// A thread-local slot of loans.
+type Slot<T> = LocalKey<Cell<Lent<T>>>;
+
+/// Runs `f` with `lent` in `slot` for the transport `id`; the slot's previous loan is
+/// restored when `f` returns (or unwinds).
+///
+/// # Safety
+/// `lent` must be valid for exclusive use (as a `&mut T`) until this returns: a loan is
+/// used only while it is in the slot ([`use_lent`]), which is until then.
+unsafe fn lend<T: ?Sized + 'static, R>(
+    slot: &'static Slot<T>,
+    id: u64,
+    lent: *mut T,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Restore<T: ?Sized + 'static> {
+        slot: &'static Slot<T>,
+        previous: Lent<T>,
+    }
+    impl<T: ?Sized + 'static> Drop for Restore<T> {
+        fn drop(&mut self) {
+            let previous = self.previous.take();
+            self.slot.with(|slot| slot.set(previous));
+        }
+    }
+    let previous = slot.with(|cell| cell.replace(Some((id, lent))));
+    let _restore = Restore { slot, previous };
+    f()
+}
+
+/// Runs `f` on the object lent to the transport `id` in `slot`, if there is one (`None`
+/// otherwise). It is taken out of the slot while `f` runs, so a reentrant use finds none
+/// rather than making a second `&mut` to it.
+fn use_lent<T: ?Sized + 'static, R>(
+    slot: &'static Slot<T>,
+    id: u64,
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
+    slot.with(|cell| {
+        let (owner, lent) = cell.take()?;
+        if owner != id {
+            cell.set(Some((owner, lent)));
+            return None;
+        }
+        // SAFETY: the pointer was put in the slot by `lend`, whose caller guarantees it is
+        // valid for exclusive use while it is there (`lend` restores the previous loan on
+        // return and on unwinding). It was taken out of the slot above, so this is its only
+        // use: no other `&mut` exists while `f` runs.
+        let result = f(unsafe { &mut *lent });
+        cell.set(Some((owner, lent)));
+        Some(result)
+    })
+}
+
 /// Runs `f` with `reader` lent to the transport `id`: its reads (and only its) come from
 /// `reader` until `f` returns.
 pub fn with_reader<R>(id: TransportId, reader: &mut dyn Read, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<LentReader>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let previous = self.0.take();
-            LENT.with(|slot| slot.set(previous));
-        }
-    }
     let reader: *mut (dyn Read + '_) = reader;
     // SAFETY: only the lifetime bound of the trait object changes (same layout). The
-    // pointer is used only while it is in the slot, which is until `Restore` runs at the
-    // end of this call, within the borrow of `reader`.
-    let reader: *mut (dyn Read + 'static) = unsafe { std::mem::transmute(reader) };
-    let previous = LENT.with(|slot| slot.replace(Some((id.0, reader))));
-    let _restore = Restore(previous);
-    f()
+    // pointer comes from a `&mut` borrowed for this whole call, and `lend` keeps it in the
+    // slot only until it returns, within that borrow.
+    unsafe {
+        let reader: *mut (dyn Read + 'static) = std::mem::transmute(reader);
+        lend(&LENT, id.0, reader, f)
+    }
 }
 
 /// Runs `f` with `writer` lent to the transport `id`: while its output is empty, what
 /// OpenSSL writes (and only through it) goes straight to `writer`, as far as `writer`
 /// takes it at once; the rest, and everything after it, goes to the output.
 pub fn with_writer<R>(id: TransportId, writer: &mut dyn Write, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<LentWriter>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let previous = self.0.take();
-            LENT_WRITER.with(|slot| slot.set(previous));
-        }
-    }
     let writer: *mut (dyn Write + '_) = writer;
-    // SAFETY: only the lifetime bound of the trait object changes (same layout). The
-    // pointer is used only while it is in the slot, which is until `Restore` runs at the
-    // end of this call, within the borrow of `writer`.
-    let writer: *mut (dyn Write + 'static) = unsafe { std::mem::transmute(writer) };
-    let previous = LENT_WRITER.with(|slot| slot.replace(Some((id.0, writer))));
-    let _restore = Restore(previous);
-    f()
-}
-
-/// Decrypts up to `max` bytes into the spare capacity of `buf` (`SSL_read_ex`), appending
-/// them: no buffer to zero first. Returns the number appended.
-pub fn ssl_read_into<S: Read + Write>(
-    stream: &mut SslStream<S>,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> Result<usize, Error> {
-    buf.reserve(max);
-    let len = buf.len();
-    let spare: &mut [MaybeUninit<u8>] = buf.spare_capacity_mut();
-    let spare = spare.get_mut(..max).unwrap_or_default();
-    let n = stream.ssl_read_uninit(spare)?;
-    let n = n.min(spare.len());
-    // SAFETY: `ssl_read_uninit` guarantees the first `n` bytes of `spare` (which starts
-    // at `len`, within the capacity) are initialized when it returns `Ok(n)`.
-    unsafe { buf.set_len(len + n) };
-    Ok(n)
+    // SAFETY: as for `with_reader`: only the lifetime bound changes, and the loan ends
+    // within the borrow of `writer`.
+    unsafe {
+        let writer: *mut (dyn Write + 'static) = std::mem::transmute(writer);
+        lend(&LENT_WRITER, id.0, writer, f)
+    }
 }

@@ -593,7 +593,7 @@ fn check_negotiation(
 fn describe_ours(core: &sslsocket::core::SslCore) -> (String, (String, String)) {
     match core.negotiated() {
         Some(n) => {
-            let group = n.key_exchange_group.clone().unwrap_or_else(|| "?".into());
+            let group = n.key_exchange_group.as_deref().unwrap_or("?").to_string();
             (
                 format!("{} {} {group}", n.protocol, n.cipher_suite),
                 (common::normalize_suite(&n.cipher_suite), group),

@@ -1,5 +1,6 @@
 //! `SslEllipticCurve`: a key exchange group (Qt's `QSslEllipticCurve`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A key exchange group, named as TLS names it (`X25519MLKEM768`, `X25519`, `secp256r1`,
@@ -46,17 +47,19 @@ impl fmt::Display for SslEllipticCurve {
     }
 }
 
-/// rustls's debug name of a group → our name.
-pub(crate) fn from_rustls(group: rustls::NamedGroup) -> String {
-    match group {
-        rustls::NamedGroup::secp256r1 => "secp256r1".into(),
-        rustls::NamedGroup::secp384r1 => "secp384r1".into(),
-        rustls::NamedGroup::secp521r1 => "secp521r1".into(),
-        rustls::NamedGroup::X25519 => "X25519".into(),
-        rustls::NamedGroup::X25519MLKEM768 => "X25519MLKEM768".into(),
-        rustls::NamedGroup::secp256r1MLKEM768 => "SecP256r1MLKEM768".into(),
-        rustls::NamedGroup::MLKEM768 => "MLKEM768".into(),
-        rustls::NamedGroup::MLKEM1024 => "MLKEM1024".into(),
-        other => format!("{other:?}"),
-    }
+/// rustls's debug name of a group → our name (borrowed for the known ones: a connection
+/// keeps it as long as it lives).
+pub(crate) fn from_rustls(group: rustls::NamedGroup) -> Cow<'static, str> {
+    let name = match group {
+        rustls::NamedGroup::secp256r1 => "secp256r1",
+        rustls::NamedGroup::secp384r1 => "secp384r1",
+        rustls::NamedGroup::secp521r1 => "secp521r1",
+        rustls::NamedGroup::X25519 => "X25519",
+        rustls::NamedGroup::X25519MLKEM768 => "X25519MLKEM768",
+        rustls::NamedGroup::secp256r1MLKEM768 => "SecP256r1MLKEM768",
+        rustls::NamedGroup::MLKEM768 => "MLKEM768",
+        rustls::NamedGroup::MLKEM1024 => "MLKEM1024",
+        other => return Cow::Owned(format!("{other:?}")),
+    };
+    Cow::Borrowed(name)
 }

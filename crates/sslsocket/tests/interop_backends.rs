@@ -75,7 +75,7 @@ fn session_line(socket: &SslSocket) -> String {
         socket
             .core()
             .negotiated()
-            .map(|n| n.cipher_suite.as_str())
+            .map(|n| n.cipher_suite.as_ref())
             .unwrap_or_default()
     )
 }

@@ -13,7 +13,9 @@
 pub mod openssl;
 pub mod registry;
 pub mod rustls;
+mod spare;
 
+use std::borrow::Cow;
 use std::io;
 
 pub use registry::{
@@ -81,10 +83,11 @@ pub struct SessionSetup<'a> {
 pub struct Negotiated {
     /// The protocol version (`TlsV1_2`, `TlsV1_3`).
     pub protocol: SslProtocol,
-    /// The cipher suite's IANA name.
-    pub cipher_suite: String,
-    /// The key exchange group, if the backend can tell.
-    pub key_exchange_group: Option<String>,
+    /// The cipher suite's IANA name (borrowed when static: a connection keeps it as long
+    /// as it lives).
+    pub cipher_suite: Cow<'static, str>,
+    /// The key exchange group, if the backend can tell (borrowed when static).
+    pub key_exchange_group: Option<Cow<'static, str>>,
     /// The ALPN protocol agreed on.
     pub alpn: Option<Vec<u8>>,
     /// Whether the session was resumed.

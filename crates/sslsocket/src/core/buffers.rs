@@ -174,3 +174,65 @@ impl SslCore {
             && (self.eof || self.is_failed() || self.state == SocketState::UnconnectedState)
     }
 }
+
+/// A byte queue for what waits rarely (written before the connection or the handshake,
+/// or held back by the engine): one pointer while empty, its storage freed whenever it
+/// drains, so a core keeps neither room nor storage for it while nothing waits.
+#[derive(Default)]
+// Boxed on purpose: one pointer inline instead of four words, in every core.
+#[allow(clippy::box_collection)]
+pub(super) struct ByteQueue(Option<Box<VecDeque<u8>>>);
+
+impl ByteQueue {
+    pub(super) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub(super) fn extend(&mut self, data: &[u8]) {
+        if !data.is_empty() {
+            self.0.get_or_insert_with(Box::default).extend(data);
+        }
+    }
+
+    /// Moves all of `other` to the end of this queue.
+    pub(super) fn append(&mut self, other: &mut ByteQueue) {
+        let Some(mut theirs) = other.0.take() else {
+            return;
+        };
+        match self.0.as_mut() {
+            Some(ours) => ours.append(&mut theirs),
+            None => self.0 = Some(theirs),
+        }
+    }
+
+    /// Moves all of it to the end of `to`.
+    pub(super) fn move_into(&mut self, to: &mut VecDeque<u8>) {
+        if let Some(mut ours) = self.0.take() {
+            to.append(&mut ours);
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    /// The first contiguous part of what waits.
+    pub(super) fn front(&self) -> &[u8] {
+        self.0.as_ref().map_or(&[], |q| q.as_slices().0)
+    }
+
+    /// Removes the first `n` bytes (all, if fewer wait).
+    pub(super) fn consume(&mut self, n: usize) {
+        if let Some(q) = self.0.as_mut() {
+            if n >= q.len() {
+                self.0 = None;
+            } else {
+                q.drain(..n);
+            }
+        }
+    }
+}

@@ -238,7 +238,7 @@ impl SslCore {
                     let error = Error::Closed(
                         "the remote host closed the connection without close_notify; the data may be truncated".into(),
                     );
-                    self.error = Some(error);
+                    self.error = Some(Box::new(error));
                     self.push(SslEvent::ReadChannelFinished);
                     self.push(SslEvent::ErrorOccurred(SocketError::RemoteHostClosedError));
                 }
@@ -265,7 +265,7 @@ impl SslCore {
             phase => *phase = Phase::Failed { withheld },
         }
         let kind = error.socket_error();
-        self.error = Some(error);
+        self.error = Some(Box::new(error));
         self.queued.clear();
         self.push(SslEvent::ErrorOccurred(kind));
     }

@@ -114,10 +114,11 @@ pub struct SslCore {
     peer_verify_name: Option<String>,
     plain_in: VecDeque<u8>,
     plain_out: VecDeque<u8>,
-    early: VecDeque<u8>,
-    queued: VecDeque<u8>,
+    early: buffers::ByteQueue,
+    queued: buffers::ByteQueue,
     events: VecDeque<SslEvent>,
-    error: Option<Error>,
+    /// Boxed: rare, and the core lives as long as the connection.
+    error: Option<Box<Error>>,
     /// Where the connection is; see [`Phase`].
     phase: Phase,
     /// The peer of this connection was accepted: what it sends may be read, also after
@@ -158,8 +159,8 @@ impl SslCore {
             peer_verify_name: None,
             plain_in: VecDeque::new(),
             plain_out: VecDeque::new(),
-            early: VecDeque::new(),
-            queued: VecDeque::new(),
+            early: buffers::ByteQueue::default(),
+            queued: buffers::ByteQueue::default(),
             events: VecDeque::new(),
             error: None,
             phase: Phase::Plain,
@@ -176,6 +177,13 @@ impl SslCore {
             handshake_errors: Vec::new(),
             errors_reported: false,
         }
+    }
+
+    /// Makes the next handshake use `backend` instead of the process's active one (for
+    /// unit tests of one backend, whatever `SSLSOCKET_BACKEND` says).
+    #[cfg(test)]
+    pub(crate) fn use_backend(&mut self, backend: Arc<dyn Backend>) {
+        self.backend = Some(backend);
     }
 
     /// The configuration the next handshake uses.
@@ -267,27 +275,27 @@ impl SslCore {
 
     /// The last error, if any (Qt's `error()` is its `socket_error()`).
     pub fn error(&self) -> Option<&Error> {
-        self.error.as_ref()
+        self.error.as_deref()
     }
 
     /// Qt's `error()`.
     pub fn socket_error(&self) -> SocketError {
         self.error
-            .as_ref()
+            .as_deref()
             .map_or(SocketError::UnknownSocketError, Error::socket_error)
     }
 
     /// Qt's `errorString()`: "Unknown error" when nothing failed.
     pub fn error_string(&self) -> String {
         self.error
-            .as_ref()
+            .as_deref()
             .map_or_else(|| "Unknown error".to_string(), ToString::to_string)
     }
 
     /// The error that ended the connection, if it failed.
     pub fn failure(&self) -> Option<&Error> {
         if self.is_failed() {
-            self.error.as_ref()
+            self.error.as_deref()
         } else {
             None
         }

@@ -172,7 +172,7 @@ impl SslCore {
             return Ok(0);
         }
         if self.session.is_none() && !self.early.is_empty() {
-            self.plain_out.append(&mut self.early);
+            self.early.move_into(&mut self.plain_out);
         }
         let plain_pending = !self.plain_out.is_empty();
         let n = match self.session.as_mut() {
@@ -237,7 +237,7 @@ impl SslCore {
             return Ok(data.len());
         }
         if self.session.is_none() && self.mode == SslMode::UnencryptedMode {
-            self.plain_out.append(&mut self.early);
+            self.early.move_into(&mut self.plain_out);
             self.plain_out.extend(data);
             return Ok(data.len());
         }
@@ -302,8 +302,7 @@ impl SslCore {
             let Some(session) = self.session.as_mut() else {
                 return;
             };
-            let (front, _) = self.queued.as_slices();
-            let n = match session.write_plain(front) {
+            let n = match session.write_plain(self.queued.front()) {
                 Ok(n) => n,
                 Err(e) => {
                     self.fail(Error::io("encrypting", e));
@@ -314,7 +313,7 @@ impl SslCore {
             if n == 0 {
                 break;
             }
-            self.queued.drain(..n);
+            self.queued.consume(n);
         }
         self.maybe_send_close_notify();
     }

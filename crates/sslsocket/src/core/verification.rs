@@ -275,7 +275,7 @@ impl SslCore {
             .covers_all(&self.handshake_errors);
         if !accepted {
             self.refuse_peer();
-            return Err(self.error.clone().unwrap_or_else(|| {
+            return Err(self.error.as_deref().cloned().unwrap_or_else(|| {
                 Error::Tls(TlsFailure::handshake("certificate verification failed"))
             }));
         }

@@ -3,7 +3,7 @@
 //! handshake, from the error stack (reason `1000 + code`), for the failure's message.
 
 use openssl::error::ErrorStack;
-use sslsocket_openssl_ext::{SSL_CB_ALERT, SSL_CB_READ, SSL_CB_WRITE};
+use sslsocket_openssl_ext::{StreamError, SSL_CB_ALERT, SSL_CB_READ, SSL_CB_WRITE};
 
 use crate::backend::BackendNotice;
 use crate::enums::{Alert, AlertLevel, AlertType};
@@ -15,7 +15,7 @@ const ALERT_REASON_OFFSET: i32 = 1000;
 /// `SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE`.
 const PEER_DID_NOT_RETURN_A_CERTIFICATE: i32 = 199;
 
-fn ssl_reasons(error: &openssl::ssl::Error) -> impl Iterator<Item = i32> + '_ {
+fn ssl_reasons(error: &StreamError) -> impl Iterator<Item = i32> + '_ {
     error
         .ssl_error()
         .map(ErrorStack::errors)
@@ -26,7 +26,7 @@ fn ssl_reasons(error: &openssl::ssl::Error) -> impl Iterator<Item = i32> + '_ {
 }
 
 /// The fatal alert the peer sent, when `error` is one.
-pub(crate) fn received(error: &openssl::ssl::Error) -> Option<Alert> {
+pub(crate) fn received(error: &StreamError) -> Option<Alert> {
     ssl_reasons(error)
         .filter_map(|code| code.checked_sub(ALERT_REASON_OFFSET))
         .find_map(|code| u8::try_from(code).ok())
@@ -34,7 +34,7 @@ pub(crate) fn received(error: &openssl::ssl::Error) -> Option<Alert> {
 }
 
 /// Whether `error` is a server's "the client sent no certificate" (`VerifyPeer`).
-pub(crate) fn missing_peer_certificate(error: &openssl::ssl::Error) -> bool {
+pub(crate) fn missing_peer_certificate(error: &StreamError) -> bool {
     ssl_reasons(error).any(|code| code == PEER_DID_NOT_RETURN_A_CERTIFICATE)
 }
 

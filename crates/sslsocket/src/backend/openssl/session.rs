@@ -1,4 +1,4 @@
-//! One OpenSSL connection behind the `TlsSession` trait: an `SslStream` whose transport
+//! One OpenSSL connection behind the `TlsSession` trait: a `TlsStream` (our BIO, one method table for all connections) whose transport
 //! reads straight from the socket the driver hands to `read_tls`.
 //!
 //! `read_tls` lends the socket to OpenSSL for one read (`with_reader`): OpenSSL reads as
@@ -16,18 +16,20 @@
 //! holds no buffers: OpenSSL releases its own (`SSL_MODE_RELEASE_BUFFERS`), the plaintext
 //! and output buffers are freed when drained.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use openssl::nid::Nid;
 use openssl::pkey::Id;
-use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream, SslVersion, StatusType};
-use sslsocket_openssl_ext::{ssl_read_into, with_reader, with_writer, Transport};
+use openssl::ssl::{ErrorCode, Ssl, SslRef, SslVersion, StatusType};
+use sslsocket_openssl_ext::{with_reader, with_writer, StreamError, TlsStream, Transport};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
 use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::{to_certificate, ConnectionState, PeerName};
+use crate::backend::spare::{self, Slot};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
 use crate::config::{SslConfiguration, SslOption};
@@ -47,6 +49,8 @@ const RECORD_PLAIN: usize = 16 * 1024;
 /// messages (requests, answers) take a small allocation, which the allocator serves from
 /// its per-thread cache, instead of room for two records.
 const SMALL_PLAIN: usize = 1024;
+/// A drained plaintext buffer up to this size is kept as the thread's spare one.
+const SPARE_PLAIN: usize = 2 * SMALL_PLAIN;
 /// Less room than this left in the plaintext buffer, and it grows.
 const MIN_ROOM: usize = 2 * 1024;
 /// The most a record adds to its plaintext (header, type, tag; CBC padding and MAC).
@@ -82,7 +86,7 @@ impl Read for OneRead<'_> {
 }
 
 pub(crate) struct OpensslSession {
-    stream: SslStream<Transport>,
+    stream: TlsStream,
     state: Arc<ConnectionState>,
     persist_sessions: bool,
     handshaking: bool,
@@ -105,6 +109,8 @@ pub(crate) struct OpensslSession {
     peer_closed: bool,
     close_sent: bool,
     chain_published: bool,
+    /// OpenSSL's records are counted into the state (see `count_records`).
+    counting: bool,
     server_outcomes: Option<Arc<ServerOutcomes>>,
 }
 
@@ -168,16 +174,16 @@ impl OpensslSession {
     }
 
     fn wrap(
-        mut ssl: Ssl,
+        ssl: Ssl,
         state: Arc<ConnectionState>,
         configuration: &SslConfiguration,
         server_outcomes: Option<Arc<ServerOutcomes>>,
     ) -> Result<OpensslSession, ConfigError> {
         // The record bytes OpenSSL processes are counted in the connection's state (with
         // the bytes its transport delivered: whether it holds input not processed yet).
-        sslsocket_openssl_ext::count_records_read::<ConnectionState>(&mut ssl);
-        let stream = SslStream::new(ssl, Transport::new())
+        let mut stream = TlsStream::new(ssl, Transport::new())
             .map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
+        stream.count_records_read::<ConnectionState>();
         Ok(OpensslSession {
             stream,
             state,
@@ -194,6 +200,7 @@ impl OpensslSession {
             peer_closed: false,
             close_sent: false,
             chain_published: false,
+            counting: true,
             server_outcomes,
         })
     }
@@ -218,6 +225,17 @@ impl OpensslSession {
         self.stream.get_ref().output()
     }
 
+    /// Gives up the plaintext buffer, drained: a small one becomes the thread's spare
+    /// buffer (the next small message's, on any connection), a larger one is freed.
+    fn release_plain(&mut self) {
+        let mut plain = std::mem::take(&mut self.plain);
+        self.plain_start = 0;
+        if plain.capacity() <= SPARE_PLAIN {
+            plain.clear();
+            spare::give(Slot::Plain, plain);
+        }
+    }
+
     /// Decrypted bytes held in `plain`.
     fn plain_held(&self) -> usize {
         self.plain.len().saturating_sub(self.plain_start)
@@ -225,8 +243,31 @@ impl OpensslSession {
 
     /// Whether OpenSSL holds input bytes it has not processed (a record or part of one
     /// read ahead): the transport delivered more than the records OpenSSL read.
+    /// Unknown while records are not counted: then it says yes, which costs at most
+    /// another `SSL_read`.
     fn raw_left(&self) -> bool {
-        self.stream.get_ref().delivered() != self.state.records_read()
+        !self.counting || self.stream.get_ref().delivered() != self.state.records_read()
+    }
+
+    /// Counts OpenSSL's records (its message callback, called for every record read and
+    /// written) only when `wanted`: only keeping the last record in OpenSSL's buffer, after
+    /// large messages, needs the count (`raw_left`). Switched where OpenSSL holds no input,
+    /// where the count starts again from what the transport delivered; elsewhere it stays.
+    fn count_records(&mut self, wanted: bool) {
+        if wanted == self.counting
+            || self.inside > 0
+            || sslsocket_openssl_ext::has_pending(self.stream.ssl())
+        {
+            return;
+        }
+        if wanted {
+            self.state
+                .restart_records_read(self.stream.get_ref().delivered());
+            self.stream.count_records_read::<ConnectionState>();
+        } else {
+            self.stream.stop_counting_records();
+        }
+        self.counting = wanted;
     }
 
     /// Runs the handshake and decrypts what OpenSSL has (and, inside `read_tls`, what one
@@ -245,7 +286,7 @@ impl OpensslSession {
     }
 
     /// A failure from an OpenSSL error, with the alerts it shows.
-    fn failure(&mut self, error: &openssl::ssl::Error) -> TlsFailure {
+    fn failure(&mut self, error: &StreamError) -> TlsFailure {
         let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
         if !self.handshaking {
             failure.socket_error = SocketError::SslInternalError;
@@ -353,6 +394,8 @@ impl OpensslSession {
         // costs less than a peek and a read for a few bytes); after large ones, the last
         // record is kept (one copy of it saved).
         let keep_last = self.last_plain > SMALL_PLAIN;
+        self.count_records(keep_last);
+        let keep_last = keep_last && self.counting;
         while !self.peer_closed {
             if self.inside == 0 && keep_last {
                 match self.stream.ssl_peek(&mut [0u8; 1]) {
@@ -383,12 +426,13 @@ impl OpensslSession {
                 // next one, so that the second is not decrypted into a buffer that has to
                 // grow (and move the first). A larger record than the room is copied in
                 // parts (OpenSSL keeps the rest), the buffer growing after the first.
-                let size = if self.last_plain <= SMALL_PLAIN {
-                    SMALL_PLAIN
+                // The small buffer is the thread's spare one, when it has one.
+                if self.last_plain <= SMALL_PLAIN {
+                    self.plain = spare::take(Slot::Plain);
+                    self.plain.reserve(SMALL_PLAIN);
                 } else {
-                    2 * RECORD_PLAIN
-                };
-                self.plain = Vec::with_capacity(size);
+                    self.plain = Vec::with_capacity(2 * RECORD_PLAIN);
+                }
             }
             let room = self.plain.capacity() - self.plain.len();
             // Into the room there is (OpenSSL keeps the rest of a record for the next
@@ -398,7 +442,7 @@ impl OpensslSession {
             } else {
                 RECORD_PLAIN
             };
-            let result = ssl_read_into(&mut self.stream, &mut self.plain, max);
+            let result = self.stream.read_into(&mut self.plain, max);
             self.inside = self.stream.ssl().pending();
             match result {
                 Ok(0) => break,
@@ -415,8 +459,7 @@ impl OpensslSession {
         }
         if self.plain_held() == 0 {
             // Nothing decrypted into it: do not keep the room reserved for it.
-            self.plain = Vec::new();
-            self.plain_start = 0;
+            self.release_plain();
         }
         Ok(())
     }
@@ -579,9 +622,8 @@ impl TlsSession for OpensslSession {
         }
         self.plain_start = end;
         if self.plain_start >= self.plain.len() {
-            // Drained: free the buffer (an idle connection holds none).
-            self.plain = Vec::new();
-            self.plain_start = 0;
+            // Drained: give the buffer up (an idle connection holds none).
+            self.release_plain();
         }
         PlainRead::Data(n)
     }
@@ -613,7 +655,7 @@ impl TlsSession for OpensslSession {
         let cipher = ssl.current_cipher()?;
         Some(Negotiated {
             protocol: SslProtocol::from_version(version),
-            cipher_suite: cipher.standard_name().unwrap_or(cipher.name()).to_string(),
+            cipher_suite: Cow::Borrowed(cipher.standard_name().unwrap_or(cipher.name())),
             key_exchange_group: key_exchange_group(ssl),
             alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
             resumed: ssl.session_reused(),
@@ -711,7 +753,7 @@ impl TlsSession for OpensslSession {
 }
 
 /// The group of the ephemeral key exchange, by our names.
-fn key_exchange_group(ssl: &SslRef) -> Option<String> {
+fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
     let (id, curve) = if ssl.is_server() {
         let key = ssl.tmp_key().ok()?;
         let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
@@ -729,5 +771,156 @@ fn key_exchange_group(ssl: &SslRef) -> Option<String> {
         (_, Some(Nid::SECP521R1)) => "secp521r1",
         _ => return None,
     };
-    Some(name.to_string())
+    Some(Cow::Borrowed(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::openssl::context;
+    use crate::SslKey;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn sessions() -> Result<(OpensslSession, OpensslSession), Box<dyn std::error::Error>> {
+        let ca_key = rcgen::KeyPair::generate()?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // OpenSSL takes a leaf whose issuer is its own subject for self-signed.
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "session test CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let leaf_key = rcgen::KeyPair::generate()?;
+        let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+        leaf_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
+        let mut server = SslConfiguration::default();
+        server
+            .set_local_certificate(SslCertificate::from_der(leaf.der())?)
+            .set_private_key(SslKey::from_der(&leaf_key.serialize_der())?)
+            .set_system_ca_on_demand(false);
+        let mut client = SslConfiguration::default();
+        client
+            .set_ca_certificates(vec![SslCertificate::from_der(ca.der())?])
+            .set_system_ca_on_demand(false);
+        let policy = VerifyPolicy::default();
+        let client_session = OpensslSession::client(
+            &*context::client_engine(&client)?,
+            &client,
+            Some("localhost"),
+            &policy,
+        )?;
+        let server_session =
+            OpensslSession::server(&*context::server_engine(&server)?, &server, &policy)?;
+        Ok((client_session, server_session))
+    }
+
+    /// Moves what `from` has to send into `to`, reading `to`'s plaintext (`chunk` bytes
+    /// at a time) into `received` whenever it takes no more input; whether anything moved.
+    fn one_way(
+        from: &mut OpensslSession,
+        to: &mut OpensslSession,
+        chunk: usize,
+        received: &mut Vec<u8>,
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut wire)?;
+        }
+        let mut input = wire.as_slice();
+        for _ in 0..100_000 {
+            if input.is_empty() {
+                break;
+            }
+            if to.wants_read() {
+                to.read_tls(&mut input)?;
+                to.process()?;
+            } else {
+                read_pieces(to, chunk, received);
+            }
+        }
+        Ok(!wire.is_empty())
+    }
+
+    /// Reads what `session` holds, `chunk` bytes at a time.
+    fn read_pieces(session: &mut OpensslSession, chunk: usize, out: &mut Vec<u8>) {
+        let mut buf = vec![0u8; chunk];
+        for _ in 0..100_000 {
+            match session.read_plain(&mut buf) {
+                PlainRead::Data(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+    }
+
+    fn handshake(client: &mut OpensslSession, server: &mut OpensslSession) -> TestResult {
+        let mut nothing = Vec::new();
+        for _ in 0..32 {
+            let moved = one_way(client, server, 1, &mut nothing)?
+                | one_way(server, client, 1, &mut nothing)?;
+            if !moved {
+                assert!(nothing.is_empty());
+                return Ok(());
+            }
+        }
+        Err("the handshake did not settle".into())
+    }
+
+    fn holds_no_plaintext_buffer(session: &OpensslSession) -> bool {
+        session.plain.capacity() == 0 && session.plaintext_len() == 0
+    }
+
+    #[test]
+    fn records_of_many_sizes_read_in_pieces_arrive_intact_and_leave_no_buffer() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        handshake(&mut client, &mut server)?;
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        let sizes = [
+            1, 5, 64, 100, 1000, 1023, 1024, 1025, 2047, 3000, 16_384, 40_000, 7, 64,
+        ];
+        for (round, &size) in sizes.iter().enumerate() {
+            for chunk in [1, 3, 64, 1000, 65_536] {
+                if size > 5_000 && chunk < 64 {
+                    continue;
+                }
+                // Some messages in several records that arrive together.
+                let message: Vec<u8> = (0..size).map(|i| (i * 31 + round + chunk) as u8).collect();
+                let mut sent = 0;
+                for part in message.chunks(size.div_ceil(3)) {
+                    sent += client.write_plain(part)?;
+                }
+                assert_eq!(sent, size);
+                let mut received = Vec::new();
+                assert!(one_way(&mut client, &mut server, chunk, &mut received)?);
+                read_pieces(&mut server, chunk, &mut received);
+                assert_eq!(received.len(), size, "size {size}, chunk {chunk}");
+                assert!(
+                    received == message,
+                    "size {size}, chunk {chunk}: bytes differ"
+                );
+                assert_eq!(server.read_plain(&mut [0u8; 4]), PlainRead::WouldBlock);
+                assert!(
+                    holds_no_plaintext_buffer(&server),
+                    "size {size}, chunk {chunk}: the server keeps a plaintext buffer"
+                );
+            }
+        }
+        // A small message after small ones: decrypted into the thread's spare buffer,
+        // which is spare again once it is read.
+        for _ in 0..2 {
+            let mut received = Vec::new();
+            client.write_plain(b"ping")?;
+            one_way(&mut client, &mut server, 64, &mut received)?;
+            read_pieces(&mut server, 3, &mut received);
+            assert_eq!(received, b"ping");
+        }
+        assert!(holds_no_plaintext_buffer(&server));
+        assert!(spare::take(Slot::Plain).capacity() > 0);
+        assert!(holds_no_plaintext_buffer(&client));
+        Ok(())
+    }
 }

@@ -39,8 +39,9 @@ pub(crate) struct ConnectionState {
     /// callback, which OpenSSL calls after the whole server flight (in TLS 1.2 the
     /// CertificateStatus message follows the certificate verification).
     ocsp: bool,
-    /// A client's session store and the peer name its sessions are kept under.
-    sessions: Option<(Arc<ClientSessions>, String)>,
+    /// A client's session store and the peer name its sessions are kept under (boxed:
+    /// servers, with many connections each, have none).
+    sessions: Option<Box<(Arc<ClientSessions>, String)>>,
     inner: Mutex<Collected>,
     /// `inner.notices` may hold something: the session polls it after every step, and
     /// most steps see none, so this spares them the lock.
@@ -98,7 +99,7 @@ impl ConnectionState {
             record: HandshakeRecord::default(),
             pins,
             ocsp,
-            sessions,
+            sessions: sessions.map(Box::new),
             inner: Mutex::new(Collected::default()),
             has_notices: AtomicBool::new(false),
             records_read: AtomicU64::new(0),
@@ -280,6 +281,12 @@ impl ConnectionState {
         self.records_read.load(Ordering::Relaxed)
     }
 
+    /// Sets the count of record bytes read to `delivered` (when OpenSSL holds no input:
+    /// every byte delivered was a record it read).
+    pub(crate) fn restart_records_read(&self, delivered: u64) {
+        self.records_read.store(delivered, Ordering::Relaxed);
+    }
+
     /// Whether the callback ran and reached a decision.
     pub(crate) fn decided(&self) -> bool {
         self.lock().decided
@@ -321,7 +328,7 @@ impl ConnectionState {
     }
 
     fn keep_session(&self, ssl: &SslRef, session: SslSession, outcome: Outcome) {
-        if let Some((store, peer)) = &self.sessions {
+        if let Some((store, peer)) = self.sessions.as_deref() {
             if let Some(tagged) = ContextSession::new(ssl, session.clone()) {
                 store.store(peer, tagged, outcome);
             }
@@ -355,7 +362,7 @@ impl ConnectionState {
     /// Forgets the stored session (the application rejected the peer afterwards).
     pub(crate) fn forget_session(&self) {
         self.lock().session = None;
-        if let Some((store, peer)) = &self.sessions {
+        if let Some((store, peer)) = self.sessions.as_deref() {
             store.purge(peer);
         }
     }

@@ -4,6 +4,7 @@
 //! accepted), the notices for the core, and the facts read off rustls's `CommonState`.
 //! Written once, so the two session kinds cannot judge a peer differently.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -218,11 +219,7 @@ fn negotiated(common: &CommonState) -> Option<Negotiated> {
         _ => return None,
     };
     let suite = common.negotiated_cipher_suite()?;
-    let name = suite
-        .suite()
-        .as_str()
-        .unwrap_or("unknown")
-        .replacen("TLS13_", "TLS_", 1);
+    let name = suite_name(suite.suite());
     Some(Negotiated {
         protocol: SslProtocol::from_version(version),
         cipher_suite: name,
@@ -253,4 +250,20 @@ pub(super) fn peer_certificate_chain(common: &CommonState) -> Vec<SslCertificate
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The IANA name of a suite: rustls's name, whose TLS 1.3 suites start `TLS13_` where
+/// IANA's start `TLS_` (borrowed for the suites rustls offers).
+fn suite_name(suite: rustls::CipherSuite) -> Cow<'static, str> {
+    let name = match suite {
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        other => match other.as_str() {
+            Some(name) if !name.starts_with("TLS13_") => name,
+            Some(name) => return Cow::Owned(name.replacen("TLS13_", "TLS_", 1)),
+            None => "unknown",
+        },
+    };
+    Cow::Borrowed(name)
 }

@@ -492,6 +492,9 @@ mod tests {
             .set_peer_verify_mode(PeerVerifyMode::VerifyPeer)
             .set_protocol(SslProtocol::TlsV1_2);
         let mut server = SslCore::new(configuration.clone());
+        // The store read below is the rustls engine's: the core must use rustls, whatever
+        // the process's backend is.
+        server.use_backend(Arc::new(crate::backend::rustls::RustlsBackend));
         server.set_pause_mode(PauseMode::PauseOnSslErrors);
         server.handle_state(SocketState::ConnectedState);
         server.start_server_encryption()?;

@@ -523,69 +523,33 @@ fn read_small(io: &mut Io, rd: &mut dyn Read, room: usize) -> io::Result<usize> 
 /// initialized) and `SMALL_OUTPUT` bytes of output capacity per thread; larger buffers are
 /// freed as before. Nothing here is held across a call that could reach another session.
 mod spare {
-    use std::cell::RefCell;
+    use crate::backend::spare::{self, Slot};
 
     use super::SMALL_READ;
 
     /// Output capacity kept: a few small records.
     const SMALL_OUTPUT: usize = 4096;
 
-    #[derive(Default)]
-    struct Spare {
-        input: Vec<u8>,
-        output: Vec<u8>,
-    }
-
-    thread_local! {
-        static SPARE: RefCell<Spare> = const {
-            RefCell::new(Spare {
-                input: Vec::new(),
-                output: Vec::new(),
-            })
-        };
-    }
-
-    fn with(f: impl FnOnce(&mut Spare)) {
-        // Unavailable only while the thread is being torn down (or re-entered): then the
-        // buffers are simply not shared.
-        let _ = SPARE.try_with(|spare| {
-            if let Ok(mut spare) = spare.try_borrow_mut() {
-                f(&mut spare);
-            }
-        });
-    }
-
     /// Input room, its `len` initialized (empty if none is spare).
     pub(super) fn take_input() -> Vec<u8> {
-        let mut buf = Vec::new();
-        with(|spare| buf = std::mem::take(&mut spare.input));
-        buf
+        spare::take(Slot::RustlsInput)
     }
 
     pub(super) fn give_input(buf: Vec<u8>) {
         if buf.len() >= SMALL_READ && buf.capacity() <= 2 * SMALL_READ {
-            with(|spare| {
-                if spare.input.capacity() == 0 {
-                    spare.input = buf;
-                }
-            });
+            spare::give(Slot::RustlsInput, buf);
         }
     }
 
     /// Output room, its `len` initialized (empty if none is spare).
     pub(super) fn take_output() -> Vec<u8> {
-        let mut buf = Vec::new();
-        with(|spare| buf = std::mem::take(&mut spare.output));
-        buf
+        spare::take(Slot::RustlsOutput)
     }
 
+    /// Kept with its `len`: the room after the data is zeroed already.
     pub(super) fn give_output(buf: Vec<u8>) {
-        if buf.capacity() > 0 && buf.capacity() <= SMALL_OUTPUT {
-            with(|spare| {
-                if spare.output.capacity() == 0 {
-                    spare.output = buf;
-                }
-            });
+        if buf.capacity() <= SMALL_OUTPUT {
+            spare::give(Slot::RustlsOutput, buf);
         }
     }
 }
