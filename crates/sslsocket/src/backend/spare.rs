@@ -13,16 +13,18 @@ pub(crate) enum Slot {
     RustlsInput,
     /// The rustls backend's output room (its `len` initialized).
     RustlsOutput,
+    /// The rustls backend's output room for one large write (its `len` initialized).
+    RustlsBulkOutput,
     /// The OpenSSL backend's plaintext buffer (empty).
     #[cfg(feature = "openssl")]
     Plain,
 }
 
-const SLOTS: usize = 3;
+const SLOTS: usize = 4;
 
 thread_local! {
     static SPARE: RefCell<[Vec<u8>; SLOTS]> = const {
-        RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+        RefCell::new([Vec::new(), Vec::new(), Vec::new(), Vec::new()])
     };
 }
 
@@ -32,6 +34,7 @@ fn index(slot: Slot) -> usize {
         Slot::RustlsOutput => 1,
         #[cfg(feature = "openssl")]
         Slot::Plain => 2,
+        Slot::RustlsBulkOutput => 3,
     }
 }
 

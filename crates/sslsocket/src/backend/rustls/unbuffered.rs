@@ -184,7 +184,7 @@ impl Outgoing {
             self.start = 0;
         }
         if self.buf.capacity() == 0 {
-            self.buf = spare::take_output();
+            self.buf = spare::take_output(len);
         }
         let at = self.end;
         if self.buf.len() < at + len {
@@ -516,19 +516,24 @@ fn read_small(io: &mut Io, rd: &mut dyn Read, room: usize) -> io::Result<usize> 
     result
 }
 
-/// One small buffer of each direction per thread, lent to the sessions of that thread
-/// while they hold bytes and given back when they are empty, so a connection exchanging
-/// small messages does not allocate (nor, for input, zero) a buffer per message, and an
-/// idle connection still holds none. At most `SMALL_READ` bytes of input room (kept
-/// initialized) and `SMALL_OUTPUT` bytes of output capacity per thread; larger buffers are
-/// freed as before. Nothing here is held across a call that could reach another session.
+/// One small buffer of each direction per thread, and one large output buffer, lent to
+/// the sessions of that thread while they hold bytes and given back when they are empty,
+/// so a connection exchanging messages does not allocate (nor zero) a buffer per message,
+/// and an idle connection still holds none. At most `SMALL_READ` bytes of input room and
+/// `SMALL_OUTPUT` + `BULK_OUTPUT` bytes of output room (about 72 KiB) per thread, all
+/// kept initialized; larger buffers are freed as before. Nothing here is held across a
+/// call that could reach another session.
 mod spare {
     use crate::backend::spare::{self, Slot};
 
-    use super::SMALL_READ;
+    use super::{OUTPUT_LIMIT, SMALL_READ};
 
     /// Output capacity kept: a few small records.
     const SMALL_OUTPUT: usize = 4096;
+    /// Output capacity kept for large writes: one whole `write_plain` (`OUTPUT_LIMIT` of
+    /// application data, sealed), so a stream of large writes does not allocate and zero
+    /// its output room once per write.
+    const BULK_OUTPUT: usize = OUTPUT_LIMIT + 4096;
 
     /// Input room, its `len` initialized (empty if none is spare).
     pub(super) fn take_input() -> Vec<u8> {
@@ -541,8 +546,15 @@ mod spare {
         }
     }
 
-    /// Output room, its `len` initialized (empty if none is spare).
-    pub(super) fn take_output() -> Vec<u8> {
+    /// Output room for `len` bytes, its `len` initialized (empty if none is spare): the
+    /// large one for a write of application data larger than the small one holds.
+    pub(super) fn take_output(len: usize) -> Vec<u8> {
+        if len > SMALL_OUTPUT {
+            let buf = spare::take(Slot::RustlsBulkOutput);
+            if buf.capacity() > 0 {
+                return buf;
+            }
+        }
         spare::take(Slot::RustlsOutput)
     }
 
@@ -550,6 +562,8 @@ mod spare {
     pub(super) fn give_output(buf: Vec<u8>) {
         if buf.capacity() <= SMALL_OUTPUT {
             spare::give(Slot::RustlsOutput, buf);
+        } else if buf.capacity() <= BULK_OUTPUT {
+            spare::give(Slot::RustlsBulkOutput, buf);
         }
     }
 }
