@@ -14,7 +14,7 @@ pub(crate) enum Slot {
     /// The rustls backend's output room (its `len` initialized).
     RustlsOutput,
     /// The rustls backend's output room for one large write (its `len` initialized).
-    RustlsBulkOutput,
+    BulkOutput,
     /// The OpenSSL backend's plaintext buffer (empty).
     #[cfg(feature = "openssl")]
     Plain,
@@ -34,7 +34,7 @@ fn index(slot: Slot) -> usize {
         Slot::RustlsOutput => 1,
         #[cfg(feature = "openssl")]
         Slot::Plain => 2,
-        Slot::RustlsBulkOutput => 3,
+        Slot::BulkOutput => 3,
     }
 }
 

@@ -550,7 +550,7 @@ mod spare {
     /// large one for a write of application data larger than the small one holds.
     pub(super) fn take_output(len: usize) -> Vec<u8> {
         if len > SMALL_OUTPUT {
-            let buf = spare::take(Slot::RustlsBulkOutput);
+            let buf = spare::take(Slot::BulkOutput);
             if buf.capacity() > 0 {
                 return buf;
             }
@@ -563,7 +563,7 @@ mod spare {
         if buf.capacity() <= SMALL_OUTPUT {
             spare::give(Slot::RustlsOutput, buf);
         } else if buf.capacity() <= BULK_OUTPUT {
-            spare::give(Slot::RustlsBulkOutput, buf);
+            spare::give(Slot::BulkOutput, buf);
         }
     }
 }
