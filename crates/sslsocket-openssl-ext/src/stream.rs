@@ -94,63 +94,70 @@ fn retriable(error: &io::Error) -> bool {
 }
 
 unsafe extern "C" fn bio_read(bio: *mut BIO, buf: *mut c_char, len: c_int) -> c_int {
-    // SAFETY: OpenSSL calls this with a live BIO of our method.
-    unsafe { openssl_sys::BIO_clear_retry_flags(bio) };
-    // SAFETY: the BIO is ours; its data is set only by `TlsStream::call`.
-    let Some(call) = (unsafe { current(bio) }) else {
-        // SAFETY: as above.
-        unsafe { openssl_sys::BIO_set_retry_read(bio) };
-        return -1;
-    };
-    let Ok(len) = usize::try_from(len) else {
-        return -1;
-    };
-    if buf.is_null() || len == 0 {
-        return 0;
-    }
-    // SAFETY: OpenSSL hands a buffer of `len` writable bytes, valid for the call (the
-    // `openssl` crate's BIO reads into it the same way).
-    let buf = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-    match catch_unwind(AssertUnwindSafe(|| call.transport.read(buf))) {
-        Ok(Ok(n)) => c_int::try_from(n.min(len)).unwrap_or(-1),
-        Ok(Err(error)) => {
-            if retriable(&error) {
-                // SAFETY: as above.
-                unsafe { openssl_sys::BIO_set_retry_read(bio) };
-            }
-            call.error = Some(error);
-            -1
-        }
-        Err(panic) => {
-            call.panic = Some(panic);
-            -1
-        }
+    // SAFETY: OpenSSL calls this with a live BIO of our method and a buffer of `len`
+    // writable bytes, valid for the call (the `openssl` crate's BIO reads into it the same
+    // way); `transfer` hands the closure a non-null `buf` and that `len`.
+    unsafe {
+        transfer(
+            bio,
+            buf.is_null(),
+            len,
+            openssl_sys::BIO_set_retry_read,
+            |transport, len| transport.read(std::slice::from_raw_parts_mut(buf.cast::<u8>(), len)),
+        )
     }
 }
 
 unsafe extern "C" fn bio_write(bio: *mut BIO, buf: *const c_char, len: c_int) -> c_int {
-    // SAFETY: OpenSSL calls this with a live BIO of our method.
+    // SAFETY: OpenSSL calls this with a live BIO of our method and `len` readable bytes at
+    // `buf`, valid for the call; `transfer` hands the closure a non-null `buf` and that
+    // `len`.
+    unsafe {
+        transfer(
+            bio,
+            buf.is_null(),
+            len,
+            openssl_sys::BIO_set_retry_write,
+            |transport, len| transport.write(std::slice::from_raw_parts(buf.cast::<u8>(), len)),
+        )
+    }
+}
+
+/// The body of the BIO's read and write: `op` moves up to `len` bytes between OpenSSL's
+/// buffer and the transport of the call under way. Outside a call, and after a retriable
+/// transport error, `retry` marks the BIO to be retried; a transport error is kept for the
+/// call's result, a panic for it to resume.
+///
+/// # Safety
+/// `bio` must be a live BIO of this crate's method; `op` must be sound to run with the
+/// length given when `null` is false.
+unsafe fn transfer(
+    bio: *mut BIO,
+    null: bool,
+    len: c_int,
+    retry: unsafe fn(*mut BIO),
+    op: impl FnOnce(&mut Transport, usize) -> io::Result<usize>,
+) -> c_int {
+    // SAFETY: the BIO is live (the function's contract).
     unsafe { openssl_sys::BIO_clear_retry_flags(bio) };
     // SAFETY: the BIO is ours; its data is set only by `TlsStream::call`.
     let Some(call) = (unsafe { current(bio) }) else {
         // SAFETY: as above.
-        unsafe { openssl_sys::BIO_set_retry_write(bio) };
+        unsafe { retry(bio) };
         return -1;
     };
     let Ok(len) = usize::try_from(len) else {
         return -1;
     };
-    if buf.is_null() || len == 0 {
+    if null || len == 0 {
         return 0;
     }
-    // SAFETY: OpenSSL hands `len` readable bytes at `buf`, valid for the call.
-    let buf = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-    match catch_unwind(AssertUnwindSafe(|| call.transport.write(buf))) {
+    match catch_unwind(AssertUnwindSafe(|| op(call.transport, len))) {
         Ok(Ok(n)) => c_int::try_from(n.min(len)).unwrap_or(-1),
         Ok(Err(error)) => {
             if retriable(&error) {
                 // SAFETY: as above.
-                unsafe { openssl_sys::BIO_set_retry_write(bio) };
+                unsafe { retry(bio) };
             }
             call.error = Some(error);
             -1
@@ -355,42 +362,45 @@ impl TlsStream {
             .map(drop)
     }
 
+    /// Runs one of `SSL_read_ex`, `SSL_peek_ex`, `SSL_write_ex` on a buffer of `len`
+    /// bytes (`op` gets the SSL and where to put the count); the count, at most `len`.
+    fn transfer_ex(
+        &mut self,
+        len: usize,
+        op: impl FnOnce(*mut openssl_sys::SSL, &mut usize) -> c_int,
+    ) -> Result<usize, StreamError> {
+        let mut n = 0;
+        self.call(|ssl| op(ssl, &mut n))?;
+        Ok(n.min(len))
+    }
+
     /// `SSL_read_ex` into `buf` (`Ok(0)` for an empty `buf`).
     pub fn ssl_read(&mut self, buf: &mut [u8]) -> Result<usize, StreamError> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let mut n = 0;
-        // SAFETY: `buf` is writable for its length; `n` outlives the call.
-        self.call(|ssl| unsafe {
-            openssl_sys::SSL_read_ex(ssl, buf.as_mut_ptr().cast(), buf.len(), &mut n)
-        })?;
-        Ok(n.min(buf.len()))
+        // SAFETY: same layout; `ssl_read_uninit` only lets OpenSSL write bytes into it
+        // (never uninitialized ones), so `buf` stays initialized.
+        let buf = unsafe { &mut *(std::ptr::from_mut(buf) as *mut [MaybeUninit<u8>]) };
+        self.ssl_read_uninit(buf)
     }
 
     /// `SSL_read_ex` into uninitialized memory: the first `n` bytes of `buf` are
-    /// initialized when this returns `Ok(n)`.
+    /// initialized when this returns `Ok(n)` (`Ok(0)` for an empty `buf`).
     pub fn ssl_read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, StreamError> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut n = 0;
-        // SAFETY: `buf` is writable for its length (OpenSSL only writes to it); `n`
+        // SAFETY: `buf` is writable for its length (OpenSSL only writes to it); the count
         // outlives the call.
-        self.call(|ssl| unsafe {
-            openssl_sys::SSL_read_ex(ssl, buf.as_mut_ptr().cast(), buf.len(), &mut n)
-        })?;
-        Ok(n.min(buf.len()))
+        self.transfer_ex(buf.len(), |ssl, n| unsafe {
+            openssl_sys::SSL_read_ex(ssl, buf.as_mut_ptr().cast(), buf.len(), n)
+        })
     }
 
     /// `SSL_peek_ex` into `buf`.
     pub fn ssl_peek(&mut self, buf: &mut [u8]) -> Result<usize, StreamError> {
-        let mut n = 0;
-        // SAFETY: `buf` is writable for its length; `n` outlives the call.
-        self.call(|ssl| unsafe {
-            openssl_sys::SSL_peek_ex(ssl, buf.as_mut_ptr().cast(), buf.len(), &mut n)
-        })?;
-        Ok(n.min(buf.len()))
+        // SAFETY: `buf` is writable for its length; the count outlives the call.
+        self.transfer_ex(buf.len(), |ssl, n| unsafe {
+            openssl_sys::SSL_peek_ex(ssl, buf.as_mut_ptr().cast(), buf.len(), n)
+        })
     }
 
     /// `SSL_write_ex` of `buf` (`Ok(0)` for an empty `buf`).
@@ -398,12 +408,10 @@ impl TlsStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut n = 0;
-        // SAFETY: `buf` is readable for its length; `n` outlives the call.
-        self.call(|ssl| unsafe {
-            openssl_sys::SSL_write_ex(ssl, buf.as_ptr().cast(), buf.len(), &mut n)
-        })?;
-        Ok(n.min(buf.len()))
+        // SAFETY: `buf` is readable for its length; the count outlives the call.
+        self.transfer_ex(buf.len(), |ssl, n| unsafe {
+            openssl_sys::SSL_write_ex(ssl, buf.as_ptr().cast(), buf.len(), n)
+        })
     }
 
     /// `SSL_shutdown`: `Ok(false)` when our close_notify was sent, `Ok(true)` when the

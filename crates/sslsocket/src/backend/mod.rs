@@ -14,6 +14,8 @@ pub mod openssl;
 pub mod registry;
 pub mod rustls;
 mod spare;
+#[cfg(test)]
+pub(crate) mod test_pki;
 
 use std::borrow::Cow;
 use std::io;

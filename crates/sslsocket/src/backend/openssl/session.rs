@@ -778,35 +778,11 @@ fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
 mod tests {
     use super::*;
     use crate::backend::openssl::context;
-    use crate::SslKey;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn sessions() -> Result<(OpensslSession, OpensslSession), Box<dyn std::error::Error>> {
-        let ca_key = rcgen::KeyPair::generate()?;
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        // OpenSSL takes a leaf whose issuer is its own subject for self-signed.
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "session test CA");
-        let ca = ca_params.self_signed(&ca_key)?;
-        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-        let leaf_key = rcgen::KeyPair::generate()?;
-        let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
-        leaf_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
-        let mut server = SslConfiguration::default();
-        server
-            .set_local_certificate(SslCertificate::from_der(leaf.der())?)
-            .set_private_key(SslKey::from_der(&leaf_key.serialize_der())?)
-            .set_system_ca_on_demand(false);
-        let mut client = SslConfiguration::default();
-        client
-            .set_ca_certificates(vec![SslCertificate::from_der(ca.der())?])
-            .set_system_ca_on_demand(false);
+        let (server, client) = crate::backend::test_pki::configurations()?;
         let policy = VerifyPolicy::default();
         let client_session = OpensslSession::client(
             &*context::client_engine(&client)?,

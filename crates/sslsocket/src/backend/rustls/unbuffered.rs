@@ -826,8 +826,6 @@ impl TlsSession for UnbufferedSession {
 mod tests {
     use super::*;
     use crate::backend::rustls::config;
-    use crate::config::SslConfiguration;
-    use crate::SslKey;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -877,23 +875,7 @@ mod tests {
     }
 
     fn sessions() -> Result<(UnbufferedSession, UnbufferedSession), Box<dyn std::error::Error>> {
-        let ca_key = rcgen::KeyPair::generate()?;
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key)?;
-        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-        let leaf_key = rcgen::KeyPair::generate()?;
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])?
-            .signed_by(&leaf_key, &issuer)?;
-        let mut server = SslConfiguration::default();
-        server
-            .set_local_certificate(SslCertificate::from_der(leaf.der())?)
-            .set_private_key(SslKey::from_der(&leaf_key.serialize_der())?)
-            .set_system_ca_on_demand(false);
-        let mut client = SslConfiguration::default();
-        client
-            .set_ca_certificates(vec![SslCertificate::from_der(ca.der())?])
-            .set_system_ca_on_demand(false);
+        let (server, client) = crate::backend::test_pki::configurations()?;
         let policy = VerifyPolicy::default();
         let client = UnbufferedSession::client(
             &*config::client_engine(&client)?,
