@@ -11,10 +11,11 @@
 //!   that context;
 //! - `SSL_CTX_use_psk_identity_hint` as [`set_psk_identity_hint`];
 //! - `SSL_CTX_set_dh_auto` (a macro over `SSL_CTX_ctrl`) as [`set_dh_auto`];
-//! - a [`Transport`] for `SslStream` that reads from the caller's socket, lent for one
-//!   call ([`with_reader`]), so OpenSSL reads records straight from the socket into its
+//! - a [`TlsStream`]: an `Ssl` whose BIO (one method table for every connection) reads
+//!   from and writes to a [`Transport`], which reads from the caller's socket, lent for
+//!   one call ([`with_reader`]), so OpenSSL reads records straight from the socket into its
 //!   own buffer, and writes to the caller's socket, lent for one call ([`with_writer`]);
-//!   [`ssl_read_into`], decrypting into a `Vec`'s spare capacity;
+//!   [`TlsStream::read_into`] decrypts into a `Vec`'s spare capacity;
 //! - `SSL_set_msg_callback` as [`count_records_read`], counting the record bytes OpenSSL
 //!   processed (with [`Transport::delivered`]: whether it holds unprocessed input);
 //! - `SSL_set_verify` with a callback that finds its state in the connection's ex data
