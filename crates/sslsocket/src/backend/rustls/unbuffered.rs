@@ -840,9 +840,6 @@ mod tests {
             let mut asked = 0;
             out.fill(100, |room| {
                 asked += 1;
-                if room.len() < size {
-                    return Ok(Fill::Need(size));
-                }
                 let Some(dst) = room.get_mut(..size) else {
                     return Ok(Fill::Need(size));
                 };
