@@ -117,6 +117,10 @@ pub struct SslCore {
     early: buffers::ByteQueue,
     queued: buffers::ByteQueue,
     events: VecDeque<SslEvent>,
+    /// Where the counter event of each kind (by `Counter as usize`) is in the run of
+    /// counters at the end of `events`, counted from the back (1 = last), 0 if there is
+    /// none: a counter merges without searching the queue.
+    counter_at: [u8; 3],
     /// Boxed: rare, and the core lives as long as the connection.
     error: Option<Box<Error>>,
     /// Where the connection is; see [`Phase`].
@@ -162,6 +166,7 @@ impl SslCore {
             early: buffers::ByteQueue::default(),
             queued: buffers::ByteQueue::default(),
             events: VecDeque::new(),
+            counter_at: [0; 3],
             error: None,
             phase: Phase::Plain,
             accepted: false,
@@ -325,7 +330,7 @@ impl SslCore {
 
     /// The next event, in Qt's order.
     pub fn poll_event(&mut self) -> Option<SslEvent> {
-        let event = self.events.pop_front();
+        let event = self.pop_oldest();
         if self.events.is_empty() && self.events.capacity() > 0 {
             // An idle connection keeps no storage for events.
             self.events = VecDeque::new();
@@ -350,35 +355,60 @@ impl SslCore {
     /// each kind), so a connection that moves data adds nothing to a queue that nobody
     /// drains.
     fn count(&mut self, counter: Counter, n: usize) {
-        // The run holds at most one counter of each kind: three entries to look at.
-        let len = self.events.len();
-        for at in (len.saturating_sub(3)..len).rev() {
-            let Some(queued) = self.events.get_mut(at) else {
-                break;
-            };
-            match (queued, counter) {
-                (SslEvent::ReadyRead, Counter::ReadyRead) => return,
-                (SslEvent::BytesWritten(total), Counter::Plain)
-                | (SslEvent::EncryptedBytesWritten(total), Counter::Encrypted) => {
+        let kind = counter as usize;
+        let at = self.counter_at.get(kind).copied().unwrap_or(0);
+        if at > 0 {
+            let index = self.events.len().wrapping_sub(usize::from(at));
+            match (self.events.get_mut(index), counter) {
+                (Some(SslEvent::ReadyRead), Counter::ReadyRead) => return,
+                (Some(SslEvent::BytesWritten(total)), Counter::Plain)
+                | (Some(SslEvent::EncryptedBytesWritten(total)), Counter::Encrypted) => {
                     *total += n;
                     return;
                 }
-                (queued, _) if is_counter(queued) => {}
-                _ => break,
+                // Not where it was recorded (cannot happen): queue a new one.
+                _ => {}
             }
         }
+        let slots = self.counter_at;
         self.enqueue(match counter {
             Counter::ReadyRead => SslEvent::ReadyRead,
             Counter::Plain => SslEvent::BytesWritten(n),
             Counter::Encrypted => SslEvent::EncryptedBytesWritten(n),
         });
+        // `enqueue` forgot the run (it does for any event); the new counter extends it.
+        // The run holds at most one counter of each kind, so a position stays below 4.
+        self.counter_at = slots.map(|at| if at > 0 { at + 1 } else { 0 });
+        if let Some(slot) = self.counter_at.get_mut(kind) {
+            *slot = 1;
+        }
+        // The oldest event was dropped to make room, and it was in the run.
+        let len = self.events.len();
+        for slot in &mut self.counter_at {
+            if usize::from(*slot) > len {
+                *slot = 0;
+            }
+        }
     }
 
     fn enqueue(&mut self, event: SslEvent) {
         if self.events.len() >= MAX_EVENTS {
-            self.events.pop_front();
+            self.pop_oldest();
         }
         self.events.push_back(event);
+        // Any other event ends the run of counters.
+        self.counter_at = [0; 3];
+    }
+
+    /// Takes the oldest event, forgetting it if it was a counter of the run.
+    fn pop_oldest(&mut self) -> Option<SslEvent> {
+        let len = self.events.len();
+        for slot in &mut self.counter_at {
+            if usize::from(*slot) == len {
+                *slot = 0;
+            }
+        }
+        self.events.pop_front()
     }
 }
 
@@ -394,14 +424,6 @@ enum Counter {
 /// go first); with counters merged, only a long run of verification errors comes near.
 const MAX_EVENTS: usize = 4096;
 
-/// Events that count something and may merge with one of their kind.
-fn is_counter(event: &SslEvent) -> bool {
-    matches!(
-        event,
-        SslEvent::ReadyRead | SslEvent::BytesWritten(_) | SslEvent::EncryptedBytesWritten(_)
-    )
-}
-
 impl std::fmt::Debug for SslCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SslCore")
@@ -409,5 +431,85 @@ impl std::fmt::Debug for SslCore {
             .field("state", &self.state)
             .field("phase", &self.phase)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The merging rule as first written: a counter merges into one of its kind in the
+    /// run of counters at the end of the queue (which holds at most one of each kind).
+    fn reference_push(queue: &mut VecDeque<SslEvent>, event: SslEvent) {
+        let counter = |e: &SslEvent| {
+            matches!(
+                e,
+                SslEvent::ReadyRead
+                    | SslEvent::BytesWritten(_)
+                    | SslEvent::EncryptedBytesWritten(_)
+            )
+        };
+        if counter(&event) {
+            for queued in queue.iter_mut().rev() {
+                match (queued, &event) {
+                    (SslEvent::ReadyRead, SslEvent::ReadyRead) => return,
+                    (SslEvent::BytesWritten(total), SslEvent::BytesWritten(n))
+                    | (
+                        SslEvent::EncryptedBytesWritten(total),
+                        SslEvent::EncryptedBytesWritten(n),
+                    ) => {
+                        *total += n;
+                        return;
+                    }
+                    (queued, _) if counter(queued) => {}
+                    _ => break,
+                }
+            }
+        }
+        if queue.len() >= MAX_EVENTS {
+            queue.pop_front();
+        }
+        queue.push_back(event);
+    }
+
+    #[test]
+    fn counters_merge_as_the_queue_scan_did_through_pushes_polls_and_a_full_queue() {
+        let mut core = SslCore::new(SslConfiguration::default());
+        let mut reference = VecDeque::new();
+        let mut seed: u32 = 0x2545_f491;
+        // Phases: mixed traffic drained now and then; then no draining, so the queue
+        // fills to its bound and the oldest events go; then everything drained.
+        let mut longest = 0;
+        for step in 0..6 * MAX_EVENTS {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let roll = (seed >> 16) % 16;
+            let n = usize::try_from(seed >> 20).unwrap_or(1);
+            let event = match roll {
+                0..=3 => Some(SslEvent::ReadyRead),
+                4..=6 => Some(SslEvent::BytesWritten(n)),
+                7..=9 => Some(SslEvent::EncryptedBytesWritten(n)),
+                10 | 11 => Some(SslEvent::Encrypted),
+                _ => None,
+            };
+            let draining = step < MAX_EVENTS || step >= 5 * MAX_EVENTS;
+            match event {
+                Some(event) => {
+                    reference_push(&mut reference, event.clone());
+                    core.push(event);
+                }
+                None if draining => {
+                    assert_eq!(core.poll_event(), reference.pop_front(), "step {step}");
+                }
+                None => {}
+            }
+            assert_eq!(core.events.len(), reference.len(), "step {step}");
+            longest = longest.max(reference.len());
+        }
+        assert_eq!(longest, MAX_EVENTS, "the queue reached its bound");
+        assert!(core.events.iter().eq(reference.iter()));
+        while let Some(expected) = reference.pop_front() {
+            assert_eq!(core.poll_event(), Some(expected));
+        }
+        assert_eq!(core.poll_event(), None);
     }
 }
