@@ -491,7 +491,7 @@ mod tests {
                 10 | 11 => Some(SslEvent::Encrypted),
                 _ => None,
             };
-            let draining = step < MAX_EVENTS || step >= 5 * MAX_EVENTS;
+            let draining = !(MAX_EVENTS..5 * MAX_EVENTS).contains(&step);
             match event {
                 Some(event) => {
                     reference_push(&mut reference, event.clone());
