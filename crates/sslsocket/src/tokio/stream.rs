@@ -74,6 +74,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SslSocket<S> {
             if let Some(failure) = this.core.failure() {
                 return Poll::Ready(Err(failure.clone().into()));
             }
+            // The steady state of a connection that reads (every message): encrypted,
+            // nothing to send, input wanted. Only the socket can help: read it, and wait
+            // for it if it is empty. Anything else (a handshake, bytes to send, a failure
+            // or the end while reading, input that made the engine answer) goes the full
+            // way below.
+            if !this.core.is_handshaking() && !this.core.wants_write() && this.core.wants_read() {
+                match this.poll_receive(cx) {
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Pending if !this.core.wants_write() => return Poll::Pending,
+                    _ => {}
+                }
+            }
             let drive = this.drive_for(Drive::Read);
             match this.poll_until(cx, drive, "reading", |core| {
                 core.bytes_available() > 0
