@@ -117,6 +117,9 @@ pub struct SslCore {
     early: buffers::ByteQueue,
     queued: buffers::ByteQueue,
     events: VecDeque<SslEvent>,
+    /// Where each counter event of the run at the end of `events` is (see `count`): two
+    /// bits per [`Counter`], its distance from the back (1 to 3), 0 when it is not there.
+    counter_run: u8,
     /// Boxed: rare, and the core lives as long as the connection.
     error: Option<Box<Error>>,
     /// Where the connection is; see [`Phase`].
@@ -162,6 +165,7 @@ impl SslCore {
             early: buffers::ByteQueue::default(),
             queued: buffers::ByteQueue::default(),
             events: VecDeque::new(),
+            counter_run: 0,
             error: None,
             phase: Phase::Plain,
             accepted: false,
@@ -326,6 +330,7 @@ impl SslCore {
     /// The next event, in Qt's order.
     pub fn poll_event(&mut self) -> Option<SslEvent> {
         let event = self.events.pop_front();
+        self.forget_popped_counters();
         if self.events.is_empty() && self.events.capacity() > 0 {
             // An idle connection keeps no storage for events.
             self.events = VecDeque::new();
@@ -348,23 +353,20 @@ impl SslCore {
     /// The high-volume events (data arrived, bytes written) are counters: each merges into
     /// one of its kind in the run of such events at the end of the queue (at most one of
     /// each kind), so a connection that moves data adds nothing to a queue that nobody
-    /// drains.
+    /// drains. Where each kind sits in that run is kept (`counter_run`), so merging looks
+    /// at one entry, not the whole run.
     fn count(&mut self, counter: Counter, n: usize) {
-        // The run holds at most one counter of each kind: three entries to look at.
-        let len = self.events.len();
-        for at in (len.saturating_sub(3)..len).rev() {
-            let Some(queued) = self.events.get_mut(at) else {
-                break;
-            };
-            match (queued, counter) {
-                (SslEvent::ReadyRead, Counter::ReadyRead) => return,
-                (SslEvent::BytesWritten(total), Counter::Plain)
-                | (SslEvent::EncryptedBytesWritten(total), Counter::Encrypted) => {
+        let shift = counter.shift();
+        let distance = usize::from((self.counter_run >> shift) & 3);
+        if distance > 0 {
+            let at = self.events.len().wrapping_sub(distance);
+            if let Some(queued) = self.events.get_mut(at) {
+                if let SslEvent::BytesWritten(total) | SslEvent::EncryptedBytesWritten(total) =
+                    queued
+                {
                     *total += n;
-                    return;
                 }
-                (queued, _) if is_counter(queued) => {}
-                _ => break,
+                return;
             }
         }
         self.enqueue(match counter {
@@ -377,30 +379,71 @@ impl SslCore {
     fn enqueue(&mut self, event: SslEvent) {
         if self.events.len() >= MAX_EVENTS {
             self.events.pop_front();
+            self.forget_popped_counters();
         }
+        let counter = match &event {
+            SslEvent::ReadyRead => Some(Counter::ReadyRead),
+            SslEvent::BytesWritten(_) => Some(Counter::Plain),
+            SslEvent::EncryptedBytesWritten(_) => Some(Counter::Encrypted),
+            _ => None,
+        };
         self.events.push_back(event);
+        self.counter_run = match counter {
+            // One step further from the back for those in the run (a kind not in it is
+            // added only when it is absent, so each stays within three), this one last.
+            Some(counter) => {
+                let mut run = 0;
+                for kind in [Counter::ReadyRead, Counter::Plain, Counter::Encrypted] {
+                    let distance = (self.counter_run >> kind.shift()) & 3;
+                    if distance > 0 && kind != counter {
+                        run |= (distance + 1).min(3) << kind.shift();
+                    }
+                }
+                run | (1 << counter.shift())
+            }
+            // The run ends: a counter after this event starts a new one.
+            None => 0,
+        };
+    }
+
+    /// After the front of the queue was taken: a counter of the run that was the front
+    /// is no longer in the queue.
+    fn forget_popped_counters(&mut self) {
+        if self.counter_run == 0 {
+            return;
+        }
+        let len = self.events.len();
+        for kind in [Counter::ReadyRead, Counter::Plain, Counter::Encrypted] {
+            let distance = usize::from((self.counter_run >> kind.shift()) & 3);
+            if distance > len {
+                self.counter_run &= !(3 << kind.shift());
+            }
+        }
     }
 }
 
 /// The counter events, by kind.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Counter {
     ReadyRead,
     Plain,
     Encrypted,
 }
 
+impl Counter {
+    /// Where its two bits of `SslCore::counter_run` are.
+    fn shift(self) -> u8 {
+        match self {
+            Counter::ReadyRead => 0,
+            Counter::Plain => 2,
+            Counter::Encrypted => 4,
+        }
+    }
+}
+
 /// The most events a core keeps for an application that does not drain them (the oldest
 /// go first); with counters merged, only a long run of verification errors comes near.
 const MAX_EVENTS: usize = 4096;
-
-/// Events that count something and may merge with one of their kind.
-fn is_counter(event: &SslEvent) -> bool {
-    matches!(
-        event,
-        SslEvent::ReadyRead | SslEvent::BytesWritten(_) | SslEvent::EncryptedBytesWritten(_)
-    )
-}
 
 impl std::fmt::Debug for SslCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -409,5 +452,104 @@ impl std::fmt::Debug for SslCore {
             .field("state", &self.state)
             .field("phase", &self.phase)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The queue as the events should come out: a counter merges into one of its kind in
+    /// the run of counters at the end (the rule `count` implements with `counter_run`).
+    fn reference_push(queue: &mut VecDeque<SslEvent>, event: SslEvent) {
+        let counter = |e: &SslEvent| {
+            matches!(
+                e,
+                SslEvent::ReadyRead
+                    | SslEvent::BytesWritten(_)
+                    | SslEvent::EncryptedBytesWritten(_)
+            )
+        };
+        if counter(&event) {
+            for queued in queue.iter_mut().rev() {
+                if !counter(queued) {
+                    break;
+                }
+                match (queued, &event) {
+                    (SslEvent::ReadyRead, SslEvent::ReadyRead) => return,
+                    (SslEvent::BytesWritten(total), SslEvent::BytesWritten(n))
+                    | (
+                        SslEvent::EncryptedBytesWritten(total),
+                        SslEvent::EncryptedBytesWritten(n),
+                    ) => {
+                        *total += n;
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if queue.len() >= MAX_EVENTS {
+            queue.pop_front();
+        }
+        queue.push_back(event);
+    }
+
+    #[test]
+    fn counter_events_merge_into_the_run_at_the_end_whatever_is_taken_meanwhile() {
+        let mut core = SslCore::new(SslConfiguration::default());
+        let mut expected = VecDeque::new();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut taken = Vec::new();
+        let mut reference_taken = Vec::new();
+        for step in 0..20_000usize {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Long stretches without draining too, to reach the queue's bound.
+            let drain_every = if step < 10_000 { 3 } else { 50 };
+            match seed % 8 {
+                0 | 1 => {
+                    core.push(SslEvent::ReadyRead);
+                    reference_push(&mut expected, SslEvent::ReadyRead);
+                }
+                2 | 3 => {
+                    let n = (seed >> 8) as usize % 100;
+                    core.push(SslEvent::BytesWritten(n));
+                    reference_push(&mut expected, SslEvent::BytesWritten(n));
+                }
+                4 | 5 => {
+                    let n = (seed >> 8) as usize % 100;
+                    core.push(SslEvent::EncryptedBytesWritten(n));
+                    reference_push(&mut expected, SslEvent::EncryptedBytesWritten(n));
+                }
+                6 => {
+                    core.push(SslEvent::Encrypted);
+                    reference_push(&mut expected, SslEvent::Encrypted);
+                }
+                _ if (seed >> 8).is_multiple_of(drain_every) => {
+                    for _ in 0..(seed >> 16) % 4 {
+                        taken.extend(core.poll_event());
+                        reference_taken.extend(expected.pop_front());
+                    }
+                }
+                _ => {}
+            }
+            // Pushes of 5,000 non-counters in a row reach the bound.
+            if step == 15_000 {
+                for _ in 0..MAX_EVENTS + 10 {
+                    core.push(SslEvent::Encrypted);
+                    reference_push(&mut expected, SslEvent::Encrypted);
+                    core.push(SslEvent::ReadyRead);
+                    reference_push(&mut expected, SslEvent::ReadyRead);
+                }
+            }
+        }
+        while let Some(event) = core.poll_event() {
+            taken.push(event);
+        }
+        reference_taken.extend(expected);
+        assert_eq!(taken.len(), reference_taken.len());
+        assert!(taken == reference_taken, "the events differ from the rule");
     }
 }
