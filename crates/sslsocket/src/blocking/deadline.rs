@@ -1,5 +1,6 @@
 //! One deadline per wait, and `poll(2)` on one socket until it.
 
+use std::cell::Cell;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
@@ -7,40 +8,81 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::error::Error;
 
-/// A point in time after which a wait gives up; `None` inside never expires.
+/// A point in time after which a wait gives up.
+///
+/// The clock is read only where a limit needs it: a deadline that never expires reads it
+/// never, one made with [`Deadline::from_first_wait`] once, when the call first has to
+/// wait (a read or write that finds its data at hand costs no clock read).
+#[derive(Clone, Debug)]
+pub(crate) struct Deadline(Cell<Limit>);
+
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(Option<Instant>);
+enum Limit {
+    Never,
+    At(Instant),
+    /// This long from the first time the time left is asked for.
+    FromFirstWait(Duration),
+}
 
 impl Deadline {
     /// `timeout` from now; `Duration::MAX` (or an overflowing sum) never expires.
     pub(crate) fn after(timeout: Duration) -> Deadline {
-        Deadline(Instant::now().checked_add(timeout))
+        if timeout == Duration::MAX {
+            return Deadline(Cell::new(Limit::Never));
+        }
+        Deadline(Cell::new(Deadline::from_now(timeout)))
     }
 
-    /// The time left: `None` for no limit, an error once it is zero.
+    /// `timeout` from the moment the call first waits (the blocking I/O calls' timeout:
+    /// like a socket's own receive timeout, it bounds waiting for the peer, not the
+    /// non-blocking work before the first wait); `Duration::MAX` never expires.
+    pub(crate) fn from_first_wait(timeout: Duration) -> Deadline {
+        if timeout == Duration::MAX {
+            return Deadline(Cell::new(Limit::Never));
+        }
+        Deadline(Cell::new(Limit::FromFirstWait(timeout)))
+    }
+
+    fn from_now(timeout: Duration) -> Limit {
+        Instant::now()
+            .checked_add(timeout)
+            .map_or(Limit::Never, Limit::At)
+    }
+
+    /// The time left: `None` for no limit, an error once it is zero. A deadline counted
+    /// from the first wait starts here.
     pub(crate) fn remaining(&self, what: &str) -> Result<Option<Duration>, Error> {
-        match self.0 {
-            None => Ok(None),
-            Some(at) => {
-                let left = at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    Err(Error::Timeout(what.to_string()))
-                } else {
-                    Ok(Some(left))
-                }
+        let left = match self.0.get() {
+            Limit::Never => return Ok(None),
+            Limit::At(at) => at.saturating_duration_since(Instant::now()),
+            Limit::FromFirstWait(timeout) => {
+                self.0.set(Deadline::from_now(timeout));
+                timeout
             }
+        };
+        if left.is_zero() {
+            Err(Error::Timeout(what.to_string()))
+        } else {
+            Ok(Some(left))
         }
     }
-}
 
-impl Deadline {
-    /// The earlier of two deadlines.
-    pub(crate) fn min(self, other: Deadline) -> Deadline {
-        match (self.0, other.0) {
-            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
-            (Some(a), None) | (None, Some(a)) => Deadline(Some(a)),
-            (None, None) => Deadline(None),
-        }
+    /// The earlier of two deadlines (one counted from the first wait starts now).
+    pub(crate) fn min(&self, other: &Deadline) -> Deadline {
+        let at = |limit: Limit| match limit {
+            Limit::Never => None,
+            Limit::At(at) => Some(at),
+            Limit::FromFirstWait(timeout) => match Deadline::from_now(timeout) {
+                Limit::At(at) => Some(at),
+                _ => None,
+            },
+        };
+        let limit = match (at(self.0.get()), at(other.0.get())) {
+            (Some(a), Some(b)) => Limit::At(a.min(b)),
+            (Some(a), None) | (None, Some(a)) => Limit::At(a),
+            (None, None) => Limit::Never,
+        };
+        Deadline(Cell::new(limit))
     }
 }
 
@@ -73,5 +115,35 @@ pub(crate) fn wait(
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(Error::io("poll", e.into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_from_the_first_wait_gives_its_whole_timeout_then_counts_down() {
+        let deadline = Deadline::from_first_wait(Duration::from_secs(3600));
+        let first = deadline.remaining("test").ok().flatten();
+        assert_eq!(first, Some(Duration::from_secs(3600)));
+        let second = deadline.remaining("test").ok().flatten();
+        assert!(second.is_some_and(|left| left <= Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn zero_timeouts_expire_and_max_never_does() {
+        assert!(Deadline::from_first_wait(Duration::ZERO)
+            .remaining("test")
+            .is_err());
+        assert!(Deadline::after(Duration::ZERO).remaining("test").is_err());
+        assert!(matches!(
+            Deadline::from_first_wait(Duration::MAX).remaining("test"),
+            Ok(None)
+        ));
+        assert!(matches!(
+            Deadline::after(Duration::MAX).remaining("test"),
+            Ok(None)
+        ));
     }
 }

@@ -526,7 +526,6 @@ impl<S: Read + Write> SslSocket<S> {
         what: &str,
         mut done: impl FnMut(&mut SslCore) -> bool,
     ) -> Result<(), Error> {
-        let mut polled = false;
         loop {
             self.flush_nonblocking()?;
             if done(&mut self.core) {
@@ -548,12 +547,9 @@ impl<S: Read + Write> SslSocket<S> {
             }
             // The socket is non-blocking. When the last read filled its buffer the kernel
             // probably holds more: read at once, without `poll`. When it did not (the
-            // kernel was drained), or after a wait, read after `poll` says so.
-            if want_read && (polled || self.more_in_kernel) {
-                polled = false;
-                if self.read_once()? {
-                    continue;
-                }
+            // kernel was drained), read after `poll` says so.
+            if want_read && self.more_in_kernel && self.read_once()? {
+                continue;
             }
             let Some(stream) = self.stream.as_ref() else {
                 return Err(self.closed_error());
@@ -566,7 +562,11 @@ impl<S: Read + Write> SslSocket<S> {
                     deadline.remaining(what)?;
                 }
             }
-            polled = true;
+            // Nothing changed while waiting but the socket: read at once (whatever it
+            // gives, the top of the loop sends what the core answers and checks `done`).
+            if want_read {
+                self.read_once()?;
+            }
         }
     }
 
@@ -604,7 +604,17 @@ impl<S: Read + Write> SslSocket<S> {
     }
 
     /// Writes what the core has to send without blocking; closes TCP when the core is done.
+    /// Called after every step: the common case, nothing to send on an open connection,
+    /// is answered inline.
+    #[inline]
     fn flush_nonblocking(&mut self) -> Result<(), Error> {
+        if !self.core.wants_write() && (self.stream.is_none() || !self.core.is_closed()) {
+            return Ok(());
+        }
+        self.send_pending()
+    }
+
+    fn send_pending(&mut self) -> Result<(), Error> {
         if let Some(stream) = self.stream.as_mut() {
             while self.core.wants_write() {
                 match self.core.write_to(stream) {
@@ -637,9 +647,9 @@ impl<S: Read + Write> SslSocket<S> {
             if graceful && !self.core.is_eof() {
                 // Our own close waits up to LINGER within its deadline; a close that answers
                 // the peer's close_notify only briefly; a drop not at all.
-                let deadline = match self.close_deadline {
+                let deadline = match &self.close_deadline {
                     _ if self.dropping => None,
-                    Some(d) => Some(d.min(Deadline::after(LINGER))),
+                    Some(d) => Some(d.min(&Deadline::after(LINGER))),
                     None => Some(Deadline::after(ANSWER_LINGER)),
                 };
                 let seen_end = match (deadline, self.transport.fd) {
@@ -724,7 +734,7 @@ impl<S: Read + Write> SslSocket<S> {
             }
             return Ok(());
         }
-        self.close_deadline = Some(deadline);
+        self.close_deadline = Some(deadline.clone());
         let result = self.drive(&deadline, "closing", |core| core.is_closed());
         if self.stream.is_some() {
             self.close_stream();
@@ -793,8 +803,11 @@ impl<S: Read + Write> SslSocket<S> {
         self.core.handle_io_error(error);
     }
 
+    /// The deadline of one blocking `Read`/`Write`/`BufRead` call: the I/O timeout, counted
+    /// from the first time the call waits (a call served from what is buffered, or by a
+    /// socket ready at once, reads no clock).
     fn io_deadline(&self) -> Deadline {
-        Deadline::after(self.io_timeout.unwrap_or(Duration::MAX))
+        Deadline::from_first_wait(self.io_timeout.unwrap_or(Duration::MAX))
     }
 }
 

@@ -55,7 +55,7 @@ impl SslCore {
                 let n = rd.read(&mut buf)?;
                 self.plain_in.extend(buf.get(..n).unwrap_or_default());
                 if n > 0 {
-                    self.push(SslEvent::ReadyRead);
+                    self.count(Counter::ReadyRead, 0);
                 }
                 n
             }
@@ -63,7 +63,7 @@ impl SslCore {
         if n == 0 {
             if self.session.as_ref().map_or(0, |s| s.plaintext_len()) > before {
                 // Records decrypted on the way to the end of stream are still news.
-                self.push(SslEvent::ReadyRead);
+                self.count(Counter::ReadyRead, 0);
             }
             self.handle_eof();
         } else {
@@ -122,7 +122,7 @@ impl SslCore {
         self.flush_queued();
         let after = self.session.as_ref().map_or(0, |s| s.plaintext_len());
         if after > before || (after > 0 && self.accepted && before == 0) {
-            self.push(SslEvent::ReadyRead);
+            self.count(Counter::ReadyRead, 0);
         }
         if self
             .session
@@ -180,7 +180,7 @@ impl SslCore {
             Some(session) if !plain_pending => {
                 let n = session.write_tls(wr)?;
                 if n > 0 {
-                    self.push(SslEvent::EncryptedBytesWritten(n));
+                    self.count(Counter::Encrypted, n);
                 }
                 n
             }
@@ -189,14 +189,14 @@ impl SslCore {
                 let n = wr.write(front)?;
                 self.plain_out.drain(..n.min(self.plain_out.len()));
                 if n > 0 {
-                    self.push(SslEvent::BytesWritten(n));
+                    self.count(Counter::Plain, n);
                 }
                 n
             }
         };
         if self.unflushed_plain > 0 && !self.session.as_ref().is_some_and(|s| s.wants_write()) {
             let done = std::mem::take(&mut self.unflushed_plain);
-            self.push(SslEvent::BytesWritten(done));
+            self.count(Counter::Plain, done);
         }
         if self.session.is_some() {
             // The engine may take more queued plaintext now that its buffer drained.
@@ -274,11 +274,11 @@ impl SslCore {
         let pending = session.wants_write();
         self.unflushed_plain += n;
         if sent > 0 {
-            self.push(SslEvent::EncryptedBytesWritten(sent));
+            self.count(Counter::Encrypted, sent);
         }
         if !pending && self.unflushed_plain > 0 {
             let done = std::mem::take(&mut self.unflushed_plain);
-            self.push(SslEvent::BytesWritten(done));
+            self.count(Counter::Plain, done);
         }
         Ok(n)
     }

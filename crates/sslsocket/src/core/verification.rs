@@ -282,7 +282,7 @@ impl SslCore {
         self.check_handshake_done();
         self.flush_queued();
         if self.session.as_ref().is_some_and(|s| s.plaintext_len() > 0) {
-            self.push(SslEvent::ReadyRead);
+            self.count(Counter::ReadyRead, 0);
         }
         Ok(())
     }
