@@ -26,6 +26,7 @@ fn sockets_and_servers_are_send_and_unpin() {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_unpin::<sslsocket::tokio::SslSocket>();
     send_unpin::<sslsocket::blocking::SslSocket>();
+    send_sync::<sslsocket::blocking::SslSocket>();
     send_unpin::<sslsocket::core::SslCore>();
     send_sync::<sslsocket::tokio::SslServer>();
     // The blocking server is Send, not Sync (its channel of accepted sockets).

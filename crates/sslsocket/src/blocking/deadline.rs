@@ -16,6 +16,16 @@ use crate::error::Error;
 #[derive(Clone, Debug)]
 pub(crate) struct Deadline(Cell<Limit>);
 
+/// A [`Deadline`] kept in a socket: a plain value (no `Cell`), so the socket stays `Sync`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FixedDeadline(Limit);
+
+impl From<FixedDeadline> for Deadline {
+    fn from(fixed: FixedDeadline) -> Deadline {
+        Deadline(Cell::new(fixed.0))
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Limit {
     Never,
@@ -65,6 +75,15 @@ impl Deadline {
         } else {
             Ok(Some(left))
         }
+    }
+
+    /// This deadline as a point in time, to keep beyond the call (one counted from the
+    /// first wait starts now).
+    pub(crate) fn fixed(&self) -> FixedDeadline {
+        FixedDeadline(match self.0.get() {
+            Limit::FromFirstWait(timeout) => Deadline::from_now(timeout),
+            limit => limit,
+        })
     }
 
     /// The earlier of two deadlines (one counted from the first wait starts now).

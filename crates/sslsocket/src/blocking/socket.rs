@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::blocking::deadline::{wait, Deadline};
+use crate::blocking::deadline::{wait, Deadline, FixedDeadline};
 use crate::blocking::transport::Transport;
 use crate::config::SslConfiguration;
 use crate::core::SslCore;
@@ -70,7 +70,7 @@ pub struct SslSocket<S: Read + Write = TcpStream> {
     local_addr: Option<SocketAddr>,
     io_timeout: Option<Duration>,
     seen_available: usize,
-    close_deadline: Option<Deadline>,
+    close_deadline: Option<FixedDeadline>,
     /// The socket is being dropped: closing must not wait for anything.
     dropping: bool,
     /// The last read filled the buffer it was given: the kernel may hold more.
@@ -649,7 +649,7 @@ impl<S: Read + Write> SslSocket<S> {
                 // the peer's close_notify only briefly; a drop not at all.
                 let deadline = match &self.close_deadline {
                     _ if self.dropping => None,
-                    Some(d) => Some(d.min(&Deadline::after(LINGER))),
+                    Some(d) => Some(Deadline::from(*d).min(&Deadline::after(LINGER))),
                     None => Some(Deadline::after(ANSWER_LINGER)),
                 };
                 let seen_end = match (deadline, self.transport.fd) {
@@ -734,7 +734,7 @@ impl<S: Read + Write> SslSocket<S> {
             }
             return Ok(());
         }
-        self.close_deadline = Some(deadline.clone());
+        self.close_deadline = Some(deadline.fixed());
         let result = self.drive(&deadline, "closing", |core| core.is_closed());
         if self.stream.is_some() {
             self.close_stream();
