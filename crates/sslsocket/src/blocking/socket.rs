@@ -365,7 +365,10 @@ impl<S: Read + Write> SslSocket<S> {
         self.stream.take()
     }
 
-    /// The timeout of blocking `Read`/`Write` calls (`None`: wait for ever).
+    /// The timeout of blocking `Read`/`Write` calls (`None`: wait for ever). Like a
+    /// socket's own `SO_RCVTIMEO`, it bounds the wait for the peer: it counts from the
+    /// first time a call has to wait, so a call that finds its data buffered, or the socket
+    /// ready, reads no clock. The `wait_for_*` calls count from their start.
     pub fn set_io_timeout(&mut self, timeout: Option<Duration>) {
         self.io_timeout = timeout;
     }
