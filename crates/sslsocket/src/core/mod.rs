@@ -378,7 +378,7 @@ impl SslCore {
         });
         // `enqueue` forgot the run (it does for any event); the new counter extends it.
         // The run holds at most one counter of each kind, so a position stays below 4.
-        self.counter_at = slots.map(|at| if at > 0 { at + 1 } else { 0 });
+        self.counter_at = slots.map(|at| if at > 0 { at.saturating_add(1) } else { 0 });
         if let Some(slot) = self.counter_at.get_mut(kind) {
             *slot = 1;
         }
