@@ -370,34 +370,35 @@ impl SslCore {
                 _ => {}
             }
         }
-        let slots = self.counter_at;
-        self.enqueue(match counter {
+        self.append(match counter {
             Counter::ReadyRead => SslEvent::ReadyRead,
             Counter::Plain => SslEvent::BytesWritten(n),
             Counter::Encrypted => SslEvent::EncryptedBytesWritten(n),
         });
-        // `enqueue` forgot the run (it does for any event); the new counter extends it.
-        // The run holds at most one counter of each kind, so a position stays below 4.
-        self.counter_at = slots.map(|at| if at > 0 { at.saturating_add(1) } else { 0 });
+        // The new counter extends the run: the others are one further from the back (the
+        // run holds at most one of each kind, so a position stays below 4).
+        for slot in &mut self.counter_at {
+            if *slot > 0 {
+                *slot = slot.saturating_add(1);
+            }
+        }
         if let Some(slot) = self.counter_at.get_mut(kind) {
             *slot = 1;
         }
-        // The oldest event was dropped to make room, and it was in the run.
-        let len = self.events.len();
-        for slot in &mut self.counter_at {
-            if usize::from(*slot) > len {
-                *slot = 0;
-            }
-        }
     }
 
+    /// Queues an event that is not a counter: it ends the run of counters.
     fn enqueue(&mut self, event: SslEvent) {
+        self.append(event);
+        self.counter_at = [0; 3];
+    }
+
+    /// Appends an event, dropping the oldest when the queue is full.
+    fn append(&mut self, event: SslEvent) {
         if self.events.len() >= MAX_EVENTS {
             self.pop_oldest();
         }
         self.events.push_back(event);
-        // Any other event ends the run of counters.
-        self.counter_at = [0; 3];
     }
 
     /// Takes the oldest event, forgetting it if it was a counter of the run.
