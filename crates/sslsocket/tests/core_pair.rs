@@ -697,3 +697,92 @@ fn writing_through_a_socket_that_takes_part_of_a_record_keeps_the_rest_in_order(
     assert!(received == data, "the bytes arrive in order");
     Ok(())
 }
+
+/// A reader that gives at most `each` bytes per call (a socket that delivers in parts).
+struct Trickle<'a> {
+    data: &'a [u8],
+    each: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.each.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn input_decrypted_straight_into_the_readers_buffer_keeps_order_events_and_the_clean_close(
+) -> TestResult {
+    const SIZE: usize = 200 * 1024;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    events(&mut pair.server);
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 11 % 253) as u8).collect();
+    let mut sent = 0;
+    while sent < SIZE {
+        sent += pair.client.write(&data[sent..])?;
+        pair.client.poll_transmit(&mut pair.to_server);
+    }
+    pair.client.disconnect_from_host();
+    pair.client.poll_transmit(&mut pair.to_server);
+    let wire = std::mem::take(&mut pair.to_server);
+
+    // Socket reads of varying sizes (whole records, parts, several records), and reader
+    // buffers of varying sizes (smaller than a record, larger than several); every other
+    // round the reader first reads what the core holds, as a reader does.
+    let mut socket = Trickle {
+        data: &wire,
+        each: 1,
+    };
+    let mut received = Vec::new();
+    let (mut direct, mut rounds) = (0, 0);
+    for round in 0..100 * MAX_ROUNDS {
+        if socket.data.is_empty() {
+            break;
+        }
+        rounds = round;
+        socket.each = [40_000, 3_000, 16_500, 700, 65_000][round % 5];
+        let mut buf = vec![0u8; [100, 70_000, 16_384, 5_000][round % 4]];
+        if round % 2 == 1 {
+            let n = pair.server.read(&mut buf);
+            received.extend_from_slice(&buf[..n]);
+        }
+        let (_, delivered) = pair.server.read_from_into(&mut socket, &mut buf)?;
+        received.extend_from_slice(&buf[..delivered]);
+        direct += delivered;
+        if delivered > 0 {
+            assert!(
+                events(&mut pair.server).contains(&SslEvent::ReadyRead),
+                "data that went straight to the reader is announced"
+            );
+        }
+    }
+    assert!(socket.data.is_empty(), "taken in {rounds} rounds");
+    received.extend(read_all(&mut pair.server));
+    assert_eq!(received.len(), SIZE);
+    assert!(received == data, "the bytes arrive in order");
+    assert!(
+        pair.server.is_eof(),
+        "the close_notify behind the data was seen"
+    );
+    assert!(pair.server.is_peer_closed_cleanly() && !pair.server.is_truncated());
+    assert_eq!(pair.server.bytes_available(), 0);
+    if support::active_backend() == "openssl" {
+        // OpenSSL decrypts while it reads: most of the data skips its buffer.
+        assert!(
+            direct > SIZE / 2,
+            "only {direct} of {SIZE} bytes went straight"
+        );
+    } else {
+        assert_eq!(
+            direct, 0,
+            "rustls decrypts in `process`: nothing goes straight"
+        );
+    }
+    Ok(())
+}

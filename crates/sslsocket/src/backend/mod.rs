@@ -125,6 +125,19 @@ pub enum PlainRead {
 pub trait TlsSession: Send + Sync {
     /// Reads TLS bytes from `rd` into the engine (no processing). `Ok(0)` at end of input.
     fn read_tls(&mut self, rd: &mut dyn io::Read) -> io::Result<usize>;
+    /// `read_tls` with the reader's buffer at hand, when the engine holds no plaintext:
+    /// an engine that decrypts while it reads may put the plaintext of what arrives
+    /// straight into `dst` (no copy through its own buffer), the rest staying with it as
+    /// after `read_tls`. Returns the TLS bytes read and the plaintext bytes put into
+    /// `dst`; `process()` follows as after `read_tls`. By default, `read_tls` (nothing
+    /// into `dst`).
+    fn read_tls_into(
+        &mut self,
+        rd: &mut dyn io::Read,
+        _dst: &mut [u8],
+    ) -> io::Result<(usize, usize)> {
+        Ok((self.read_tls(rd)?, 0))
+    }
     /// Processes what was read: handshake messages, records, alerts.
     fn process(&mut self) -> Result<(), TlsFailure>;
     /// Writes pending TLS bytes to `wr`.

@@ -527,12 +527,24 @@ impl<S: Read + Write> SslSocket<S> {
         &mut self,
         deadline: &Deadline,
         what: &str,
-        mut done: impl FnMut(&mut SslCore) -> bool,
+        done: impl FnMut(&mut SslCore) -> bool,
     ) -> Result<(), Error> {
+        self.drive_into(deadline, what, done, &mut []).map(|_| ())
+    }
+
+    /// `drive` for a reader waiting with `dst`: what the input decrypts straight into it
+    /// ends the drive at once. Returns how many bytes went into `dst`.
+    fn drive_into(
+        &mut self,
+        deadline: &Deadline,
+        what: &str,
+        mut done: impl FnMut(&mut SslCore) -> bool,
+        dst: &mut [u8],
+    ) -> Result<usize, Error> {
         loop {
             self.flush_nonblocking()?;
             if done(&mut self.core) {
-                return Ok(());
+                return Ok(0);
             }
             if let Some(failure) = self.core.failure() {
                 return Err(failure.clone());
@@ -551,8 +563,12 @@ impl<S: Read + Write> SslSocket<S> {
             // The socket is non-blocking. When the last read filled its buffer the kernel
             // probably holds more: read at once, without `poll`. When it did not (the
             // kernel was drained), read after `poll` says so.
-            if want_read && self.more_in_kernel && self.read_once()? {
-                continue;
+            if want_read && self.more_in_kernel {
+                match self.read_once(dst)? {
+                    Some(0) => continue,
+                    Some(delivered) => return Ok(self.delivered(delivered)),
+                    None => {}
+                }
             }
             let Some(stream) = self.stream.as_ref() else {
                 return Err(self.closed_error());
@@ -568,27 +584,38 @@ impl<S: Read + Write> SslSocket<S> {
             // Nothing changed while waiting but the socket: read at once (whatever it
             // gives, the top of the loop sends what the core answers and checks `done`).
             if want_read {
-                self.read_once()?;
+                if let Some(delivered @ 1..) = self.read_once(dst)? {
+                    return Ok(self.delivered(delivered));
+                }
             }
         }
     }
 
-    /// One non-blocking read into the core. False when the socket had nothing to give
-    /// (the caller then waits for readability).
-    fn read_once(&mut self) -> Result<bool, Error> {
+    /// After input went straight to the reader: what the core answers goes out now if
+    /// the socket takes it (an error is recorded by the core and reported by the next
+    /// call, after this data).
+    fn delivered(&mut self, delivered: usize) -> usize {
+        let _ = self.flush_nonblocking();
+        delivered
+    }
+
+    /// One non-blocking read into the core (and into `dst`, see
+    /// [`SslCore::read_from_into`]): how many bytes went into `dst`, `None` when the
+    /// socket had nothing to give (the caller then waits for readability).
+    fn read_once(&mut self, dst: &mut [u8]) -> Result<Option<usize>, Error> {
         let Some(stream) = self.stream.as_mut() else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut reader = FillReader {
             stream,
             filled: false,
         };
-        let result = self.core.read_from(&mut reader);
+        let result = self.core.read_from_into(&mut reader, dst);
         self.more_in_kernel = reader.filled;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Ok((_, delivered)) => Ok(Some(delivered)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(0)),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -596,7 +623,7 @@ impl<S: Read + Write> SslSocket<S> {
                 ) =>
             {
                 self.core.handle_eof();
-                Ok(true)
+                Ok(Some(0))
             }
             Err(e) => {
                 let error = Error::io("reading from the socket", e);
@@ -854,10 +881,18 @@ impl<S: Read + Write> Read for SslSocket<S> {
                 return Ok(0);
             }
             self.finish_connect(&deadline)?;
-            self.drive(&deadline, "reading", |core| {
-                core.bytes_available() > 0 || core.is_eof()
-            })
-            .or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })?;
+            // What arrives may be decrypted straight into `buf`.
+            let delivered = self
+                .drive_into(
+                    &deadline,
+                    "reading",
+                    |core| core.bytes_available() > 0 || core.is_eof(),
+                    buf,
+                )
+                .or_else(|e| if self.core.is_eof() { Ok(0) } else { Err(e) })?;
+            if delivered > 0 {
+                return Ok(delivered);
+            }
         }
     }
 }

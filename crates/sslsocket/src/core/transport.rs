@@ -67,9 +67,42 @@ impl SslCore {
             }
             self.handle_eof();
         } else {
-            self.process_since(before);
+            self.process_after(before, false);
         }
         Ok(n)
+    }
+
+    /// `read_from` for a reader waiting with `dst`: when nothing decrypted is buffered,
+    /// the backend may decrypt what arrives straight into `dst` (OpenSSL does: one copy
+    /// of the plaintext instead of two). Returns the bytes read from `rd` and the bytes
+    /// put into `dst`, which the caller has then read (as with `read`). With anything
+    /// buffered, or no `dst`, this is `read_from`.
+    pub fn read_from_into(
+        &mut self,
+        rd: &mut dyn Read,
+        dst: &mut [u8],
+    ) -> io::Result<(usize, usize)> {
+        let direct = !dst.is_empty()
+            && self.phase == Phase::Encrypted
+            && self.accepted
+            && self.plain_in.is_empty()
+            && self
+                .session
+                .as_ref()
+                .is_some_and(|s| s.plaintext_len() == 0 && s.wants_read());
+        let Some(session) = self.session.as_mut().filter(|_| direct) else {
+            return Ok((self.read_from(rd)?, 0));
+        };
+        let (n, delivered) = session.read_tls_into(rd, dst)?;
+        if n == 0 {
+            if delivered > 0 || self.session.as_ref().is_some_and(|s| s.plaintext_len() > 0) {
+                self.count(Counter::ReadyRead, 0);
+            }
+            self.handle_eof();
+        } else {
+            self.process_after(0, delivered > 0);
+        }
+        Ok((n, delivered))
     }
 
     /// Reads from `rd` while a close waits for the peer's end of stream: into the core
@@ -102,12 +135,13 @@ impl SslCore {
 
     pub(super) fn process(&mut self) {
         let before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
-        self.process_since(before);
+        self.process_after(before, false);
     }
 
     /// `process`, with `before` the decrypted bytes the engine held before the input that
-    /// is being processed: more than that afterwards is new data (`ReadyRead`).
-    fn process_since(&mut self, before: usize) {
+    /// is being processed: more than that afterwards is new data (`ReadyRead`), as is
+    /// data the input brought straight to the reader (`delivered`).
+    fn process_after(&mut self, before: usize, delivered: bool) {
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -121,7 +155,7 @@ impl SslCore {
         self.check_handshake_done();
         self.flush_queued();
         let after = self.session.as_ref().map_or(0, |s| s.plaintext_len());
-        if after > before || (after > 0 && self.accepted && before == 0) {
+        if delivered || after > before || (after > 0 && self.accepted && before == 0) {
             self.count(Counter::ReadyRead, 0);
         }
         if self

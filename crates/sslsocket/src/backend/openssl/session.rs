@@ -236,6 +236,16 @@ impl OpensslSession {
         }
     }
 
+    /// Puts `data` in front of the plaintext held.
+    fn hold_before(&mut self, data: &[u8]) {
+        let rest = self.plain.get(self.plain_start..).unwrap_or_default();
+        let mut plain = Vec::with_capacity(data.len() + rest.len());
+        plain.extend_from_slice(data);
+        plain.extend_from_slice(rest);
+        self.plain = plain;
+        self.plain_start = 0;
+    }
+
     /// Decrypted bytes held in `plain`.
     fn plain_held(&self) -> usize {
         self.plain.len().saturating_sub(self.plain_start)
@@ -273,16 +283,73 @@ impl OpensslSession {
     /// Runs the handshake and decrypts what OpenSSL has (and, inside `read_tls`, what one
     /// read of the socket brings).
     fn advance(&mut self) -> Result<(), TlsFailure> {
+        self.advance_into(&mut []).map(|_| ())
+    }
+
+    /// `advance`, the plaintext of the first records going straight into `dst` (the
+    /// reader's buffer, offered only when no plaintext is held, so nothing is reordered)
+    /// while it has room. Returns what went into `dst`; a failure after some did is kept
+    /// for `process()`, so that data is not lost.
+    fn advance_into(&mut self, dst: &mut [u8]) -> Result<usize, TlsFailure> {
         if let Some(failure) = &self.failed {
             return Err(TlsFailure::clone(failure));
         }
         if self.handshaking {
             self.handshake()?;
+            if self.handshaking {
+                return Ok(0);
+            }
         }
-        if !self.handshaking {
-            self.read_records()?;
+        let held = self.plain_held() + self.inside;
+        let direct = self.read_direct(dst);
+        if self.failed.is_some() {
+            return Ok(direct);
         }
-        Ok(())
+        if direct > 0 && self.inside == 0 && self.input_exhausted() {
+            // All of it went to the reader: no `SSL_read` that could only want more.
+            self.last_plain = direct;
+            return Ok(direct);
+        }
+        match self.read_records(held, direct) {
+            Ok(()) => Ok(direct),
+            Err(failure) if direct == 0 => Err(failure),
+            Err(failure) => {
+                self.failed.get_or_insert(Box::new(failure));
+                Ok(direct)
+            }
+        }
+    }
+
+    /// Decrypts records straight into `dst` while it has room: one copy, from OpenSSL's
+    /// record buffer to the reader's. The rest of a record larger than the room stays in
+    /// OpenSSL (`inside`) and the records behind it go the way of `read_records`.
+    fn read_direct(&mut self, dst: &mut [u8]) -> usize {
+        let mut done = 0;
+        while !self.peer_closed {
+            let Some(room) = dst.get_mut(done..).filter(|room| !room.is_empty()) else {
+                break;
+            };
+            let result = self.stream.ssl_read(room);
+            self.inside = self.stream.ssl().pending();
+            match result {
+                Ok(0) => break,
+                Ok(n) => {
+                    done += n;
+                    if self.inside == 0 && self.input_exhausted() {
+                        break;
+                    }
+                }
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
+                Err(e) if e.code() == ErrorCode::WANT_READ => break,
+                Err(e) => {
+                    self.inside = 0;
+                    let failure = self.failure(&e);
+                    self.failed.get_or_insert(Box::new(failure));
+                    break;
+                }
+            }
+        }
+        done
     }
 
     /// A failure from an OpenSSL error, with the alerts it shows.
@@ -388,8 +455,10 @@ impl OpensslSession {
     /// record buffer first (`SSL_peek`): the last one, when no input follows it, stays
     /// there (`inside`) and `read_plain` copies it straight into the caller's buffer; the
     /// others are copied into `plain`.
-    fn read_records(&mut self) -> Result<(), TlsFailure> {
-        let held = self.plain_held() + self.inside;
+    ///
+    /// `held`: the plaintext held before this input; `direct`: what of it went straight
+    /// to the reader (both size the next buffer).
+    fn read_records(&mut self, held: usize, direct: usize) -> Result<(), TlsFailure> {
         // After small messages, each record goes straight into `plain` (one `SSL_read`
         // costs less than a peek and a read for a few bytes); after large ones, the last
         // record is kept (one copy of it saved).
@@ -453,7 +522,7 @@ impl OpensslSession {
                 Err(e) => return Err(self.failure(&e)),
             }
         }
-        let decrypted = (self.plain_held() + self.inside).saturating_sub(held);
+        let decrypted = direct + (self.plain_held() + self.inside).saturating_sub(held);
         if decrypted > 0 {
             self.last_plain = decrypted;
         }
@@ -519,6 +588,16 @@ fn new_ssl(
 
 impl TlsSession for OpensslSession {
     fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        self.read_tls_into(rd, &mut []).map(|(n, _)| n)
+    }
+
+    fn read_tls_into(&mut self, rd: &mut dyn Read, dst: &mut [u8]) -> io::Result<(usize, usize)> {
+        // Only with nothing held: what is held goes to the reader first.
+        let dst = if self.plaintext_len() == 0 {
+            dst
+        } else {
+            &mut []
+        };
         let id = self.stream.get_ref().id();
         let mut once = OneRead {
             inner: rd,
@@ -526,11 +605,15 @@ impl TlsSession for OpensslSession {
         };
         self.stream.get_mut().reset_reader_reached();
         self.lending = true;
-        let result = with_reader(id, &mut once, || self.advance());
+        let result = with_reader(id, &mut once, || self.advance_into(dst));
         self.lending = false;
-        if let Err(failure) = result {
-            self.failed.get_or_insert(Box::new(failure));
-        }
+        let direct = match result {
+            Ok(direct) => direct,
+            Err(failure) => {
+                self.failed.get_or_insert(Box::new(failure));
+                0
+            }
+        };
         let read = match once.outcome {
             Some(outcome) => outcome,
             // OpenSSL asked for nothing: the session takes no more input.
@@ -538,7 +621,17 @@ impl TlsSession for OpensslSession {
         };
         // Input arrived: the core calls `process()` next.
         self.advanced = matches!(read, Ok(n) if n > 0);
-        read
+        match read {
+            Ok(n) => Ok((n, direct)),
+            Err(e) => {
+                if direct > 0 {
+                    // Decrypted without new input (OpenSSL decrypts only what arrives, so
+                    // this does not happen): held for `read_plain`, in order, not lost.
+                    self.hold_before(dst.get(..direct).unwrap_or_default());
+                }
+                Err(e)
+            }
+        }
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {
