@@ -653,3 +653,191 @@ async fn tokio_tickets_and_close_notify_that_arrive_while_closing_are_taken_in()
     timeout(STEP, served).await???;
     Ok(())
 }
+
+/// A reader that waits for each message (the steady-state read path) gets every message,
+/// then at the end exactly what the peer did: the tail and a clean end after close_notify,
+/// the tail and `UnexpectedEof` after a TCP close without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_reader_gets_each_message_then_the_clean_end_or_the_truncation() -> TestResult {
+    let pki = Pki::new()?;
+    for clean in [true, false] {
+        let server = SslServer::bind("127.0.0.1:0", server_configuration(&pki)?).await?;
+        let port = server.local_addr().port();
+        let mut served = Some(tokio::spawn(async move {
+            let mut socket = server.accept_encrypted().await?;
+            let mut request = [0u8; 1];
+            for round in 0..50u64 {
+                // The answer leaves only after the request came: the client waits for it.
+                socket.read_exact(&mut request).await?;
+                socket.write_all(&pattern(64, round)).await?;
+                socket.flush().await?;
+            }
+            socket.read_exact(&mut request).await?;
+            socket.write_all(b"the tail\n").await?;
+            socket.flush().await?;
+            if clean {
+                // close_notify and FIN, then wait for the client's end: it comes only if
+                // the client's read path answers the close_notify by itself.
+                socket.shutdown().await?;
+                let mut rest = Vec::new();
+                timeout(STEP, socket.read_to_end(&mut rest)).await??;
+                assert!(rest.is_empty());
+                assert!(socket.core().is_peer_closed_cleanly());
+            } else {
+                socket.abort();
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        }));
+        let mut client =
+            SslSocket::connect_to_host_encrypted("localhost", port, client_configuration(&pki)?)
+                .await?;
+        let mut answer = [0u8; 64];
+        for round in 0..50u64 {
+            client.write_all(b"?").await?;
+            client.flush().await?;
+            timeout(STEP, client.read_exact(&mut answer)).await??;
+            assert_eq!(answer.to_vec(), pattern(64, round), "round {round}");
+        }
+        client.write_all(b"!").await?;
+        client.flush().await?;
+        let mut received = Vec::new();
+        let result = timeout(STEP, client.read_to_end(&mut received)).await?;
+        assert_eq!(received, b"the tail\n");
+        if clean {
+            result?;
+            assert!(client.core().is_peer_closed_cleanly());
+            assert!(!client.core().is_truncated());
+            // Before anything else is done with the client.
+            if let Some(served) = served.take() {
+                timeout(STEP, served).await???;
+            }
+        } else {
+            let error = result
+                .err()
+                .ok_or("a truncated stream must not end cleanly")?;
+            assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+            assert!(client.core().is_truncated());
+        }
+        // Reading again gives the same end, not a wait.
+        let mut more = [0u8; 8];
+        let again = timeout(STEP, client.read(&mut more)).await?;
+        match (clean, again) {
+            (true, Ok(0)) => {}
+            (false, Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+            (_, other) => return Err(format!("read after the end gave {other:?}").into()),
+        }
+        if let Some(served) = served.take() {
+            timeout(STEP, served).await???;
+        }
+    }
+    Ok(())
+}
+
+/// A KeyUpdate with update_requested arrives while our reader waits for data (and brings
+/// no data of its own): the reader goes on waiting and reads the line after it, and our
+/// next write carries our own KeyUpdate (rustls and OpenSSL send it with the next record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_update_that_reaches_a_waiting_reader_is_followed() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
+    let mut args = leaf.openssl_args();
+    args.push("-tls1_3".into());
+    args.push("-msg".into());
+    let server = OpensslServer::start(&args)?;
+    let mut client = SslSocket::connect_to_host_encrypted(
+        "localhost",
+        server.port(),
+        client_configuration(&pki)?,
+    )
+    .await?;
+    client.write_all(b"before\n").await?;
+    client.flush().await?;
+    let server = tokio::task::spawn_blocking(move || {
+        server.wait_for_output("before", STEP)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(server)
+    })
+    .await??;
+
+    // The reader waits (nothing has arrived); then the KeyUpdate and a line come.
+    let reader = tokio::spawn(async move {
+        let mut line = Vec::new();
+        let mut buf = [0u8; 64];
+        while !line.ends_with(b"\n") {
+            let n = timeout(STEP, client.read(&mut buf)).await??;
+            if n == 0 {
+                return Err("the stream ended before the line".into());
+            }
+            line.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((client, line))
+    });
+    let server = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        // "K": KeyUpdate with update_requested, so our side must update its keys too.
+        server.write_stdin(b"K\n")?;
+        server.wait_for_output(">>> TLS 1.3, Handshake [length 0005], KeyUpdate", STEP)?;
+        server.write_stdin(b"after the update\n")?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(server)
+    })
+    .await??;
+    let (mut client, line) = reader.await??;
+    assert_eq!(line, b"after the update\n");
+    client.write_all(b"ours after the update\n").await?;
+    client.flush().await?;
+    let output = tokio::task::spawn_blocking(move || {
+        server.wait_for_output("ours after the update", STEP)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(server.output())
+    })
+    .await??;
+    assert!(
+        output.contains("<<< TLS 1.3, Handshake [length 0005], KeyUpdate"),
+        "our side answered with its own KeyUpdate: {output}"
+    );
+    assert!(client.is_encrypted());
+    timeout(STEP, client.disconnect_from_host()).await??;
+    Ok(())
+}
+
+/// Back-pressure on the read path: with a 16-byte read buffer and a reader taking small
+/// reads, what the socket holds decrypted stays bounded while a mebibyte arrives, and
+/// every byte arrives in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_async_reads_keep_what_is_buffered_bounded() -> TestResult {
+    const TOTAL: usize = 1024 * 1024;
+    let pki = Pki::new()?;
+    let server = SslServer::bind("127.0.0.1:0", server_configuration(&pki)?).await?;
+    let port = server.local_addr().port();
+    let served = tokio::spawn(async move {
+        let mut socket = server.accept_encrypted().await?;
+        for chunk in pattern(TOTAL, 7).chunks(64 * 1024) {
+            socket.write_all(chunk).await?;
+        }
+        socket.disconnect_from_host().await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    });
+    let mut client =
+        SslSocket::connect_to_host_encrypted("localhost", port, client_configuration(&pki)?)
+            .await?;
+    client.set_read_buffer_size(16);
+    let mut received = Vec::with_capacity(TOTAL);
+    let mut buf = [0u8; 100];
+    let mut most = 0;
+    loop {
+        let n = timeout(STEP, client.read(&mut buf)).await??;
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(buf.get(..n).unwrap_or_default());
+        most = most.max(client.bytes_available());
+    }
+    assert!(
+        received == pattern(TOTAL, 7),
+        "{} bytes, not the pattern",
+        received.len()
+    );
+    // At most about one record is decrypted ahead of the reader.
+    assert!(most < 64 * 1024, "{most} bytes were buffered");
+    assert!(client.core().is_peer_closed_cleanly());
+    timeout(STEP, served).await???;
+    Ok(())
+}

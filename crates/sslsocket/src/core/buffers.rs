@@ -6,16 +6,17 @@ use super::*;
 impl SslCore {
     /// Reads decrypted (or, in plain mode, plain) data. Returns 0 when nothing is buffered.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        if !self.is_readable()
-            || (self.plain_in.is_empty()
-                && self.session.as_ref().is_none_or(|s| s.plaintext_len() == 0))
-        {
+        if !self.is_readable() {
+            return 0;
+        }
+        let engine = self.session.as_ref().map_or(0, |s| s.plaintext_len());
+        if self.plain_in.is_empty() && engine == 0 {
             // Nothing decrypted (the common case when a reader polls before data came).
             return 0;
         }
         // Input the engine refused (its plaintext buffer was full) waits for room; when it
         // took everything, the read that brought it processed it already.
-        let held_back = !self.wants_read();
+        let held_back = !self.wants_read_holding(self.plain_in.len() + engine);
         let mut done = 0;
         while done < buf.len() && !self.plain_in.is_empty() {
             let (front, _) = self.plain_in.as_slices();

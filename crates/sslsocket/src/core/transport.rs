@@ -11,35 +11,67 @@ impl SslCore {
         if self.is_failed() || self.eof || self.state == SocketState::UnconnectedState {
             return false;
         }
+        let buffered = self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len());
+        self.has_room_for_input(buffered)
+    }
+
+    /// [`wants_read`](Self::wants_read) with the decrypted bytes buffered already known
+    /// (`buffered`: the core's and the engine's), so a caller that just asked the engine
+    /// does not ask again.
+    pub(super) fn wants_read_holding(&self, buffered: usize) -> bool {
+        if self.is_failed() || self.eof || self.state == SocketState::UnconnectedState {
+            return false;
+        }
+        self.has_room_for_input(buffered)
+    }
+
+    /// The rest of `wants_read` once the connection is known to be open: the peer has not
+    /// finished and the plaintext buffer has room.
+    fn has_room_for_input(&self, buffered: usize) -> bool {
         let limit = if self.read_buffer_size == 0 {
             DEFAULT_PLAIN_LIMIT
         } else {
             self.read_buffer_size
         };
         match &self.session {
-            Some(session) => {
-                !session.received_close_notify()
-                    && self.plain_in.len() + session.plaintext_len() < limit.max(1)
-            }
-            None => self.plain_in.len() < limit,
+            Some(session) => !session.received_close_notify() && buffered < limit.max(1),
+            None => buffered < limit,
         }
+    }
+
+    /// The steady state of a connection that reads, for drivers: open, not failed, no
+    /// handshake running, nothing to send, nothing decrypted waiting, and room for input.
+    /// Exactly `!is_eof() && state() != UnconnectedState && failure().is_none() &&
+    /// !is_handshaking() && !wants_write() && wants_read() && bytes_available() == 0`,
+    /// asking the engine each question once. Then only the socket can help: read it.
+    pub(crate) fn awaits_input(&self) -> bool {
+        if self.eof || self.state == SocketState::UnconnectedState || self.is_failed() {
+            return false;
+        }
+        if self.wants_write() {
+            return false;
+        }
+        let engine = match &self.session {
+            Some(session) if session.is_handshaking() => return false,
+            Some(session) => session.plaintext_len(),
+            None => 0,
+        };
+        let buffered = self.plain_in.len() + engine;
+        (buffered == 0 || !self.is_readable()) && self.has_room_for_input(buffered)
     }
 
     /// Reads from `rd` (the socket) into the core, directly into the TLS engine when
     /// encrypted. `Ok(0)` means end of stream, which the core has recorded.
     pub fn read_from(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
-        if self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.plaintext_len() > 0 && !s.wants_read())
-        {
+        // What the engine held before this input: an engine may decrypt inside `read_tls`
+        // already (OpenSSL reads the socket itself), so new data is counted from here.
+        let mut before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
+        if before > 0 && self.session.as_ref().is_some_and(|s| !s.wants_read()) {
             // The application has not read what arrived; move it aside so the engine can
             // take more (the copy only happens on this slow path).
             self.pull_all();
+            before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
         }
-        // What the engine held before this input: an engine may decrypt inside `read_tls`
-        // already (OpenSSL reads the socket itself), so new data is counted from here.
-        let before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
         let n = match self.session.as_mut() {
             Some(session) => session.read_tls(rd)?,
             None => {
@@ -189,6 +221,7 @@ impl SslCore {
 
     /// Whether bytes are waiting to be written to the wire (never while paused on errors:
     /// the next flight is withheld until `resume()`).
+    #[inline]
     pub fn wants_write(&self) -> bool {
         if self.output_held() {
             return false;
@@ -232,7 +265,7 @@ impl SslCore {
             let done = std::mem::take(&mut self.unflushed_plain);
             self.count(Counter::Plain, done);
         }
-        if self.session.is_some() {
+        if self.session.is_some() && !self.queued.is_empty() {
             // The engine may take more queued plaintext now that its buffer drained.
             self.flush_queued();
         }

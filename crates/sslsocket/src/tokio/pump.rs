@@ -29,14 +29,30 @@ pub(super) enum Drive {
 impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Writes what the core has to send. `Ready(Ok)` once it has nothing left, `Pending`
     /// when the socket is full (with a waker registered only if `register`).
+    #[inline]
     pub(super) fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
         register: bool,
     ) -> Poll<Result<(), Error>> {
+        if !self.core.wants_write() {
+            // Nothing to send (after most reads, and after a write the socket took whole).
+            self.sync_close();
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_send_pending(cx, register)
+    }
+
+    /// `poll_send` once the core has bytes to send (`wants_write` just said so).
+    fn poll_send_pending(
+        &mut self,
+        cx: &mut Context<'_>,
+        register: bool,
+    ) -> Poll<Result<(), Error>> {
         let fd_ops = self.fd_ops;
+        let mut first = true;
         let result = loop {
-            if !self.core.wants_write() {
+            if !std::mem::take(&mut first) && !self.core.wants_write() {
                 break Poll::Ready(Ok(()));
             }
             let Some(stream) = self.stream.as_mut() else {
@@ -110,6 +126,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                     self.fail(error.clone());
                     break Poll::Ready(Err(error));
                 }
+            }
+        };
+        self.sync_close();
+        result
+    }
+
+    /// One read of the socket into the core, for a reader in the steady state
+    /// ([`SslCore::awaits_input`]): `Ready(true)` when the core may have changed (look at
+    /// it again), `Ready(false)` when only the full way ([`poll_until`](Self::poll_until))
+    /// can go on, `Pending` when the socket is empty and the core has nothing to send (read
+    /// waker registered). The errors and ends of `poll_receive`, for one read.
+    pub(super) fn poll_receive_once(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(false);
+        };
+        // Not readable: the core is as `awaits_input` found it, with nothing to send.
+        if let Some(ops) = self.fd_ops {
+            if (ops.read_ready)(stream, cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        let result = match self.core.read_from(&mut PollReader { io: stream, cx }) {
+            Ok(_) => Poll::Ready(true),
+            // The engine may have answered something on the way (OpenSSL reads the socket
+            // itself): sending it is the full way's work.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if self.core.wants_write() {
+                    Poll::Ready(false)
+                } else {
+                    Poll::Pending
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                self.core.handle_eof();
+                Poll::Ready(true)
+            }
+            Err(e) => {
+                // Recorded by the core: the next look reports it.
+                self.fail(Error::io("reading from the socket", e));
+                Poll::Ready(true)
             }
         };
         self.sync_close();
@@ -192,6 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Closes TCP as far as the core says: our sending half once the core has sent
     /// everything it will (close_notify included), the whole socket once the connection is
     /// over (failed, or both sides finished).
+    #[inline]
     pub(super) fn sync_close(&mut self) {
         if !self.write_shut
             && self.core.state() != SocketState::UnconnectedState
@@ -204,6 +267,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             // checked after every send and receive).
             return;
         }
+        self.sync_close_slow();
+    }
+
+    /// `sync_close` once a close is under way or the connection is over.
+    fn sync_close_slow(&mut self) {
         let over = self.core.state() == SocketState::UnconnectedState
             || (self.core.failure().is_some() && !self.core.wants_write());
         if self.stream.is_none() {

@@ -59,7 +59,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SslSocket<S> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        let mut steady = true;
         loop {
+            // The steady state of a connection that reads (every message): encrypted,
+            // nothing to send, nothing decrypted waiting, input wanted. Only the socket can
+            // help: read it once (or wait for it), then look again. Anything else (a
+            // handshake, bytes to send, a failure or the end while reading, input that made
+            // the engine answer) goes the full way below.
+            if steady && this.core.awaits_input() {
+                match this.poll_receive_once(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(again) => steady = again,
+                }
+            }
             let n = this.core.read(buf.initialize_unfilled());
             if n > 0 {
                 buf.advance(n);
@@ -73,18 +85,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SslSocket<S> {
             }
             if let Some(failure) = this.core.failure() {
                 return Poll::Ready(Err(failure.clone().into()));
-            }
-            // The steady state of a connection that reads (every message): encrypted,
-            // nothing to send, input wanted. Only the socket can help: read it, and wait
-            // for it if it is empty. Anything else (a handshake, bytes to send, a failure
-            // or the end while reading, input that made the engine answer) goes the full
-            // way below.
-            if !this.core.is_handshaking() && !this.core.wants_write() && this.core.wants_read() {
-                match this.poll_receive(cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Pending if !this.core.wants_write() => return Poll::Pending,
-                    _ => {}
-                }
             }
             let drive = this.drive_for(Drive::Read);
             match this.poll_until(cx, drive, "reading", |core| {
@@ -224,6 +224,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.stream.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        if this.core.bytes_to_write() == 0 && !this.core.wants_write() {
+            // Everything out already (after a write the socket took whole): what the full
+            // way below does when nothing is left to send.
+            this.sync_close();
             return Poll::Ready(Ok(()));
         }
         let drive = this.drive_for(Drive::Write);
