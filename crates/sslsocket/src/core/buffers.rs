@@ -52,6 +52,7 @@ impl SslCore {
     }
 
     /// Application bytes written but not yet handed to TLS / the wire (Qt's `bytesToWrite`).
+    #[inline]
     pub fn bytes_to_write(&self) -> usize {
         self.queued.len() + self.plain_out.len() + self.early.len()
     }
@@ -185,10 +186,12 @@ impl SslCore {
 pub(super) struct ByteQueue(Option<Box<VecDeque<u8>>>);
 
 impl ByteQueue {
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.0.as_ref().map_or(0, |q| q.len())
     }
 
+    #[inline]
     pub(super) fn is_empty(&self) -> bool {
         self.0.is_none()
     }

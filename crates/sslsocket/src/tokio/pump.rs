@@ -141,9 +141,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(false);
         };
-        // Not readable: the core is as `awaits_input` found it, with nothing to send.
+        // Not readable: the core is as `awaits_input` found it, with nothing to send. Right
+        // after such a wait the readiness is not asked again (the wake-up most likely says
+        // the data came): a read that finds nothing registers the waker all the same.
         if let Some(ops) = self.fd_ops {
-            if (ops.read_ready)(stream, cx).is_pending() {
+            if !std::mem::take(&mut self.read_armed) && (ops.read_ready)(stream, cx).is_pending() {
+                self.read_armed = true;
                 return Poll::Pending;
             }
         }

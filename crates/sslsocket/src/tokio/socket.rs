@@ -76,6 +76,11 @@ pub struct SslSocket<S = TcpStream> {
     pub(super) write_shut: bool,
     /// Writes without a waker and read readiness, when the transport has a descriptor.
     pub(super) fd_ops: Option<FdOps<S>>,
+    /// The steady-state read last stopped on the transport's read readiness (its waker is
+    /// registered), so the next poll most likely comes from the data arriving: it reads at
+    /// once rather than asking the readiness again. Only a hint: a read that finds nothing
+    /// waits as before.
+    pub(super) read_armed: bool,
     host: Option<String>,
     peer_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
@@ -250,6 +255,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             stream: None,
             write_shut: false,
             fd_ops: None,
+            read_armed: false,
             host: None,
             peer_addr: None,
             local_addr: None,
