@@ -133,13 +133,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     }
 
     /// One read of the socket into the core, for a reader in the steady state
-    /// ([`SslCore::awaits_input`]): `Ready(true)` when the core may have changed (look at
-    /// it again), `Ready(false)` when only the full way ([`poll_until`](Self::poll_until))
-    /// can go on, `Pending` when the socket is empty and the core has nothing to send (read
-    /// waker registered). The errors and ends of `poll_receive`, for one read.
-    pub(super) fn poll_receive_once(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    /// ([`SslCore::awaits_input`]) waiting with `dst`: `Ready(Some(n))` when the core may
+    /// have changed, `n` bytes of it decrypted straight into `dst` (which the caller has
+    /// then read; see [`SslCore::read_from_into`]), `Ready(None)` when only the full way
+    /// ([`poll_until`](Self::poll_until)) can go on, `Pending` when the socket is empty and
+    /// the core has nothing to send (read waker registered). The errors and ends of
+    /// `poll_receive`, for one read.
+    pub(super) fn poll_receive_once(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<Option<usize>> {
         let Some(stream) = self.stream.as_mut() else {
-            return Poll::Ready(false);
+            return Poll::Ready(None);
         };
         // Not readable: the core is as `awaits_input` found it, with nothing to send. Right
         // after such a wait the readiness is not asked again (the wake-up most likely says
@@ -150,18 +156,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                 return Poll::Pending;
             }
         }
-        let result = match self.core.read_from(&mut PollReader { io: stream, cx }) {
-            Ok(_) => Poll::Ready(true),
+        let result = match self
+            .core
+            .read_from_into(&mut PollReader { io: stream, cx }, dst)
+        {
+            Ok((_, delivered)) => Poll::Ready(Some(delivered)),
             // The engine may have answered something on the way (OpenSSL reads the socket
             // itself): sending it is the full way's work.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if self.core.wants_write() {
-                    Poll::Ready(false)
+                    Poll::Ready(None)
                 } else {
                     Poll::Pending
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Some(0)),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -169,12 +178,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                 ) =>
             {
                 self.core.handle_eof();
-                Poll::Ready(true)
+                Poll::Ready(Some(0))
             }
             Err(e) => {
                 // Recorded by the core: the next look reports it.
                 self.fail(Error::io("reading from the socket", e));
-                Poll::Ready(true)
+                Poll::Ready(Some(0))
             }
         };
         self.sync_close();

@@ -67,9 +67,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SslSocket<S> {
             // handshake, bytes to send, a failure or the end while reading, input that made
             // the engine answer) goes the full way below.
             if steady && this.core.awaits_input() {
-                match this.poll_receive_once(cx) {
+                match this.poll_receive_once(cx, buf.initialize_unfilled()) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(again) => steady = again,
+                    Poll::Ready(None) => steady = false,
+                    Poll::Ready(Some(0)) => {}
+                    Poll::Ready(Some(delivered)) => {
+                        // Decrypted straight into `buf`: read, as below.
+                        buf.advance(delivered);
+                        let _ = this.poll_send(cx, false);
+                        return Poll::Ready(Ok(()));
+                    }
                 }
             }
             let n = this.core.read(buf.initialize_unfilled());
