@@ -841,3 +841,40 @@ async fn small_async_reads_keep_what_is_buffered_bounded() -> TestResult {
     timeout(STEP, served).await???;
     Ok(())
 }
+
+/// Reads given up while waiting (a timeout drops the future, as `select!` does) leave the
+/// socket as it was: the next read waits again, and gets what the peer sends later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_given_up_while_waiting_leave_the_next_read_intact() -> TestResult {
+    let pki = Pki::new()?;
+    let server = SslServer::bind("127.0.0.1:0", server_configuration(&pki)?).await?;
+    let port = server.local_addr().port();
+    let served = tokio::spawn(async move {
+        let mut socket = server.accept_encrypted().await?;
+        let mut request = [0u8; 3];
+        socket.read_exact(&mut request).await?;
+        socket.write_all(b"the answer\n").await?;
+        socket.disconnect_from_host().await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    });
+    let mut client =
+        SslSocket::connect_to_host_encrypted("localhost", port, client_configuration(&pki)?)
+            .await?;
+    let mut buf = [0u8; 64];
+    // Nothing is sent before our request: each of these reads can only wait.
+    for _ in 0..3 {
+        let given_up = timeout(Duration::from_millis(20), client.read(&mut buf)).await;
+        assert!(
+            given_up.is_err(),
+            "a read completed with nothing sent: {given_up:?}"
+        );
+    }
+    client.write_all(b"go\n").await?;
+    client.flush().await?;
+    let mut received = Vec::new();
+    timeout(STEP, client.read_to_end(&mut received)).await??;
+    assert_eq!(received, b"the answer\n");
+    assert!(client.core().is_peer_closed_cleanly());
+    timeout(STEP, served).await???;
+    Ok(())
+}
