@@ -44,6 +44,7 @@ impl SslCore {
     /// Exactly `!is_eof() && state() != UnconnectedState && failure().is_none() &&
     /// !is_handshaking() && !wants_write() && wants_read() && bytes_available() == 0`,
     /// asking the engine each question once. Then only the socket can help: read it.
+    #[cfg(feature = "tokio")]
     pub(crate) fn awaits_input(&self) -> bool {
         if self.eof || self.state == SocketState::UnconnectedState || self.is_failed() {
             return false;
