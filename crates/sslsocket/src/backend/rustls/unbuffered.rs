@@ -4,7 +4,9 @@
 //! deframer keeps 4 KiB after the first read). Here the session owns the three buffers
 //! (TLS read and not yet processed, TLS to send, plaintext received and not yet read)
 //! and gives their memory back whenever they are empty: an idle connection holds only
-//! rustls's state machine.
+//! rustls's state machine. A driver with its socket or its reader's buffer at hand skips
+//! a step: `write_plain_to` hands the sealed records to the socket at once (the rest waits
+//! in order), `read_tls_into` decrypts what arrives straight into the reader's buffer.
 
 use std::io::{self, Read, Write};
 
