@@ -121,6 +121,20 @@ pub enum PlainRead {
     Closed,
 }
 
+/// The engine's answers to the questions a driver asks at every step, at once (see
+/// [`TlsSession::status`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// [`TlsSession::wants_write`].
+    pub wants_write: bool,
+    /// [`TlsSession::plaintext_len`].
+    pub plaintext_len: usize,
+    /// [`TlsSession::is_handshaking`].
+    pub handshaking: bool,
+    /// [`TlsSession::received_close_notify`].
+    pub received_close_notify: bool,
+}
+
 /// One TLS connection's engine: bytes in, bytes out, no sockets.
 pub trait TlsSession: Send + Sync {
     /// Reads TLS bytes from `rd` into the engine (no processing). `Ok(0)` at end of input.
@@ -171,6 +185,16 @@ pub trait TlsSession: Send + Sync {
     fn is_handshaking(&self) -> bool;
     /// Whether the peer's close_notify arrived.
     fn received_close_notify(&self) -> bool;
+    /// `wants_write`, `plaintext_len`, `is_handshaking` and `received_close_notify` in one
+    /// call (a driver asks them all at every step). By default, each of them.
+    fn status(&self) -> SessionStatus {
+        SessionStatus {
+            wants_write: self.wants_write(),
+            plaintext_len: self.plaintext_len(),
+            handshaking: self.is_handshaking(),
+            received_close_notify: self.received_close_notify(),
+        }
+    }
     /// What the handshake settled on (after it finished).
     fn negotiated(&self) -> Option<Negotiated>;
     /// The peer's certificate chain as it sent it, leaf first.

@@ -28,14 +28,19 @@ impl SslCore {
     /// The rest of `wants_read` once the connection is known to be open: the peer has not
     /// finished and the plaintext buffer has room.
     fn has_room_for_input(&self, buffered: usize) -> bool {
-        let limit = if self.read_buffer_size == 0 {
-            DEFAULT_PLAIN_LIMIT
-        } else {
-            self.read_buffer_size
-        };
+        let limit = self.plain_limit();
         match &self.session {
             Some(session) => !session.received_close_notify() && buffered < limit.max(1),
             None => buffered < limit,
+        }
+    }
+
+    /// The most decrypted bytes held before input waits (`read_buffer_size`, 0 = default).
+    fn plain_limit(&self) -> usize {
+        if self.read_buffer_size == 0 {
+            DEFAULT_PLAIN_LIMIT
+        } else {
+            self.read_buffer_size
         }
     }
 
@@ -49,16 +54,21 @@ impl SslCore {
         if self.eof || self.state == SocketState::UnconnectedState || self.is_failed() {
             return false;
         }
-        if self.wants_write() {
-            return false;
+        if let Some(session) = &self.session {
+            // The engine's four answers in one call: this runs at every read.
+            let status = session.status();
+            if (!self.output_held() && (status.wants_write || !self.plain_out.is_empty()))
+                || status.handshaking
+                || status.received_close_notify
+            {
+                return false;
+            }
+            let buffered = self.plain_in.len() + status.plaintext_len;
+            return (buffered == 0 || !self.is_readable()) && buffered < self.plain_limit().max(1);
         }
-        let engine = match &self.session {
-            Some(session) if session.is_handshaking() => return false,
-            Some(session) => session.plaintext_len(),
-            None => 0,
-        };
-        let buffered = self.plain_in.len() + engine;
-        (buffered == 0 || !self.is_readable()) && self.has_room_for_input(buffered)
+        // Plain text: no engine.
+        let buffered = self.plain_in.len();
+        !self.wants_write() && buffered == 0 && self.has_room_for_input(buffered)
     }
 
     /// Reads from `rd` (the socket) into the core, directly into the TLS engine when

@@ -4,7 +4,9 @@
 //! deframer keeps 4 KiB after the first read). Here the session owns the three buffers
 //! (TLS read and not yet processed, TLS to send, plaintext received and not yet read)
 //! and gives their memory back whenever they are empty: an idle connection holds only
-//! rustls's state machine.
+//! rustls's state machine. A driver with its socket or its reader's buffer at hand skips
+//! a step: `write_plain_to` hands the sealed records to the socket at once (the rest waits
+//! in order), `read_tls_into` decrypts what arrives straight into the reader's buffer.
 
 use std::io::{self, Read, Write};
 
@@ -18,7 +20,7 @@ use rustls::CommonState;
 
 use crate::backend::rustls::config::{ClientEngine, ServerEngine};
 use crate::backend::rustls::handshake::{self, Handshake};
-use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
+use crate::backend::{BackendNotice, Negotiated, PlainRead, SessionStatus, TlsSession};
 use crate::cert::SslCertificate;
 use crate::error::{ConfigError, TlsFailure};
 use crate::verify::{Outcome, Verification, VerifyPolicy};
@@ -200,7 +202,8 @@ impl Outgoing {
         mut want: usize,
         mut write: impl FnMut(&mut [u8]) -> Result<Fill, rustls::Error>,
     ) -> Result<(), rustls::Error> {
-        let mut result = Err(rustls::Error::General("TLS output did not fit".into()));
+        // The error for output that never fits is made only then (no allocation per record).
+        let mut result = None;
         for _ in 0..4 {
             let at = self.reserve_tail(want);
             match write(self.buf.get_mut(at..).unwrap_or_default()) {
@@ -210,11 +213,11 @@ impl Outgoing {
                 }
                 Ok(Fill::Need(n)) => want = n,
                 Ok(Fill::Nothing) => {
-                    result = Ok(());
+                    result = Some(Ok(()));
                     break;
                 }
                 Err(e) => {
-                    result = Err(e);
+                    result = Some(Err(e));
                     break;
                 }
             }
@@ -223,7 +226,7 @@ impl Outgoing {
             // Nothing to send after all: no memory kept.
             self.consumed(0);
         }
-        result
+        result.unwrap_or_else(|| Err(rustls::Error::General("TLS output did not fit".into())))
     }
 
     fn encode<D>(&mut self, state: &mut EncodeTlsData<'_, D>) -> Result<(), rustls::Error> {
@@ -304,6 +307,10 @@ struct Io {
     parked: usize,
     /// `close` was asked for and close_notify is not encoded yet.
     close_pending: bool,
+    /// The last run of the state machine (`read_tls_into`'s) stopped where it lets
+    /// application data be sent, with no whole record left in the input, and nothing was
+    /// read or run since: running it again (`process`) would only find the same.
+    settled: bool,
 }
 
 /// What one run of the state machine did besides filling buffers.
@@ -311,6 +318,13 @@ struct Io {
 struct Pumped {
     /// Application bytes encrypted.
     encrypted: usize,
+    /// Application bytes decrypted into the caller's buffer (`dst`).
+    delivered: usize,
+    /// The run stopped where another run on the same input would do nothing new: where
+    /// application data may be sent, with nothing to send, or (reading into `dst`) right
+    /// after the records read, with no whole record behind them (what a held record's
+    /// `unpark` leaves: the next run starts from there).
+    settled: bool,
     /// The peer's close_notify was processed.
     peer_closed: bool,
 }
@@ -340,16 +354,19 @@ impl Io {
     /// encrypts `app` once it may). The input is always passed: rustls's handshake
     /// deframer keeps positions into it between calls. With `park`, the last record of
     /// application data is left in rustls (see `parked`) when nothing can be processed
-    /// after it.
+    /// after it. Application data read goes into `dst` first (only with nothing in
+    /// `plain`, so it stays in order), what does not fit into `plain`.
     fn pump<C: Records>(
         &mut self,
         conn: &mut C,
         mut app: Option<&[u8]>,
         park: bool,
-    ) -> Result<Pumped, rustls::Error> {
+        dst: &mut [u8],
+    ) -> (Pumped, Result<(), rustls::Error>) {
         let mut pumped = Pumped::default();
         let mut consumed = 0;
         let mut result = Ok(());
+        self.settled = false;
         let park = park && app.is_none() && !self.close_pending;
         // The record rustls holds is to be copied out: a complete record follows it.
         let mut drain = false;
@@ -362,6 +379,8 @@ impl Io {
             let mut discard = status.discard;
             let mut stop = false;
             let mut held = None;
+            // Records were read into `dst`.
+            let mut read_into = false;
             match status.state {
                 Err(e) => {
                     result = Err(e);
@@ -377,11 +396,26 @@ impl Io {
                 Ok(ConnectionState::ReadTraffic(mut state)) => {
                     self.parked = 0;
                     drain = false;
+                    read_into = !dst.is_empty();
                     while let Some(record) = state.next_record() {
                         match record {
                             Ok(record) => {
                                 discard += record.discard;
-                                self.plain.extend(record.payload);
+                                let payload = record.payload;
+                                let at = pumped.delivered;
+                                let take = payload.len().min(dst.len().saturating_sub(at));
+                                if take > 0 {
+                                    if let (Some(to), Some(from)) =
+                                        (dst.get_mut(at..at + take), payload.get(..take))
+                                    {
+                                        to.copy_from_slice(from);
+                                    }
+                                    pumped.delivered += take;
+                                }
+                                let rest = payload.get(take..).unwrap_or_default();
+                                if !rest.is_empty() {
+                                    self.plain.extend(rest);
+                                }
                             }
                             Err(e) => {
                                 result = Err(e);
@@ -407,6 +441,9 @@ impl Io {
                 Ok(ConnectionState::TransmitTlsData(state)) => state.done(),
                 Ok(ConnectionState::PeerClosed) => pumped.peer_closed = true,
                 Ok(ConnectionState::WriteTraffic(mut state)) => {
+                    // Nothing more can happen without input or a write (when this run
+                    // had nothing to write).
+                    pumped.settled = app.is_none() && !self.close_pending;
                     if let Some(data) = app.take() {
                         match self.outgoing.encrypt(&mut state, data) {
                             Ok(n) => pumped.encrypted = n,
@@ -425,6 +462,13 @@ impl Io {
                 Ok(_) => stop = true,
             }
             consumed += discard;
+            if read_into && !stop {
+                let rest = self.incoming.get(consumed..self.filled).unwrap_or_default();
+                if !holds_record(rest) {
+                    pumped.settled = true;
+                    break;
+                }
+            }
             if let Some(len) = held {
                 let rest = self.incoming.get(consumed..self.filled).unwrap_or_default();
                 if holds_record(rest) {
@@ -439,7 +483,7 @@ impl Io {
             }
         }
         self.discard(consumed);
-        result.map(|()| pumped)
+        (pumped, result)
     }
 
     /// Drops `n` processed bytes from the front of the input.
@@ -574,6 +618,9 @@ pub(crate) struct UnbufferedSession {
     handshake: Handshake,
     /// The error the state machine stopped on; later calls report it again.
     failed: Option<rustls::Error>,
+    /// An error met while decrypting in `read_tls_into`, for the `process` that follows
+    /// to report (as if it had met it).
+    deferred: Option<rustls::Error>,
 }
 
 impl UnbufferedSession {
@@ -610,18 +657,36 @@ impl UnbufferedSession {
             io: Io::default(),
             handshake,
             failed: None,
+            deferred: None,
         }
     }
 
     fn pump(&mut self, app: Option<&[u8]>, park: bool) -> Result<Pumped, rustls::Error> {
         let result = match &mut self.conn {
-            Conn::Client(c) => self.io.pump(c, app, park),
-            Conn::Server(s) => self.io.pump(s, app, park),
+            Conn::Client(c) => self.io.pump(c, app, park, &mut []),
+            Conn::Server(s) => self.io.pump(s, app, park, &mut []),
         };
+        let result = result.1.map(|()| result.0);
         if result.as_ref().is_ok_and(|p| p.peer_closed) {
             self.handshake.peer_closed();
         }
         result
+    }
+
+    /// `pump` with application data read going into `dst` first (nothing may be in
+    /// `plain`); returns how much went there (also when the run then failed).
+    fn pump_into(&mut self, dst: &mut [u8]) -> (usize, Result<(), rustls::Error>) {
+        let (pumped, result) = match &mut self.conn {
+            Conn::Client(c) => self.io.pump(c, None, false, dst),
+            Conn::Server(s) => self.io.pump(s, None, false, dst),
+        };
+        if result.is_ok() {
+            if pumped.peer_closed {
+                self.handshake.peer_closed();
+            }
+            self.io.settled = pumped.settled && !self.conn.common().is_handshaking();
+        }
+        (pumped.delivered, result)
     }
 
     /// After an error: encodes the alert rustls queued for the peer.
@@ -641,6 +706,7 @@ impl TlsSession for UnbufferedSession {
             TRAFFIC_INPUT_LIMIT
         };
         let io = &mut self.io;
+        io.settled = false;
         let used = io.filled;
         if used >= limit {
             return Err(io::Error::new(
@@ -674,6 +740,29 @@ impl TlsSession for UnbufferedSession {
         result
     }
 
+    fn read_tls_into(&mut self, rd: &mut dyn Read, dst: &mut [u8]) -> io::Result<(usize, usize)> {
+        let n = self.read_tls(rd)?;
+        if n == 0
+            || dst.is_empty()
+            || self.failed.is_some()
+            || self.deferred.is_some()
+            || self.io.plain.len() + self.io.parked > 0
+            || self.io.close_pending
+            || self.conn.common().is_handshaking()
+        {
+            return Ok((n, 0));
+        }
+        // The records that arrived, decrypted now, straight into `dst` (what `process`
+        // followed by `read_plain` would give, with one copy less and one run of the state
+        // machine less: `process` finds it settled).
+        let (delivered, result) = self.pump_into(dst);
+        if let Err(error) = result {
+            // Reported by `process`, after the data that came before it.
+            self.deferred = Some(error);
+        }
+        Ok((n, delivered))
+    }
+
     fn process(&mut self) -> Result<(), TlsFailure> {
         if let Some(error) = self.failed.clone() {
             let mut failure = TlsFailure::handshake(format!("TLS error: {error}"));
@@ -682,7 +771,12 @@ impl TlsSession for UnbufferedSession {
             }
             return Err(failure);
         }
-        match self.pump(None, true) {
+        let result = match self.deferred.take() {
+            Some(error) => Err(error),
+            None if std::mem::take(&mut self.io.settled) => Ok(Pumped::default()),
+            None => self.pump(None, true),
+        };
+        match result {
             Ok(_) => {
                 self.handshake.processed(self.conn.common());
                 Ok(())
@@ -740,6 +834,29 @@ impl TlsSession for UnbufferedSession {
         }
     }
 
+    fn write_plain_to(&mut self, data: &[u8], wr: &mut dyn Write) -> io::Result<(usize, usize)> {
+        let taken = self.write_plain(data)?;
+        // The sealed records go to `wr` as far as it takes them at once; the rest (from
+        // where it stopped, and after an error of `wr`, which `write_tls` meets again)
+        // waits in order. Every pass sends at least one byte, so this ends.
+        let mut sent = 0;
+        loop {
+            let pending = self.io.outgoing.pending();
+            if pending.is_empty() {
+                break;
+            }
+            match wr.write(pending) {
+                Ok(n) if n > 0 => {
+                    let n = n.min(pending.len());
+                    self.io.outgoing.consumed(n);
+                    sent += n;
+                }
+                Ok(_) | Err(_) => break,
+            }
+        }
+        Ok((taken, sent))
+    }
+
     fn read_plain(&mut self, buf: &mut [u8]) -> PlainRead {
         if buf.is_empty() {
             return PlainRead::Data(0);
@@ -770,6 +887,15 @@ impl TlsSession for UnbufferedSession {
 
     fn received_close_notify(&self) -> bool {
         self.handshake.is_peer_closed()
+    }
+
+    fn status(&self) -> SessionStatus {
+        SessionStatus {
+            wants_write: self.io.outgoing.len() > 0,
+            plaintext_len: self.io.plain.len() + self.io.parked,
+            handshaking: self.conn.common().is_handshaking(),
+            received_close_notify: self.handshake.is_peer_closed(),
+        }
     }
 
     fn negotiated(&self) -> Option<Negotiated> {
@@ -1080,6 +1206,160 @@ mod tests {
             "input buffer grew to {largest} bytes"
         );
         assert!(holds_nothing(&server), "server keeps buffer memory");
+        Ok(())
+    }
+
+    /// TLS bytes `from` has to send.
+    fn wire_of(from: &mut UnbufferedSession) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut wire)?;
+        }
+        Ok(wire)
+    }
+
+    #[test]
+    fn records_read_into_the_callers_buffer_arrive_in_order_with_the_close_behind_them(
+    ) -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        for part in [&b"abc"[..], b"defg", b"hi"] {
+            client.write_plain(part)?;
+        }
+        client.close();
+        let wire = wire_of(&mut client)?;
+        // A buffer smaller than the data: the rest waits in order.
+        let mut buf = [0u8; 5];
+        let (n, delivered) = server.read_tls_into(&mut wire.as_slice(), &mut buf)?;
+        assert_eq!((n, delivered), (wire.len(), 5));
+        assert_eq!(&buf, b"abcde");
+        server.process()?;
+        assert!(server.received_close_notify());
+        assert_eq!(server.plaintext_len(), 4);
+        assert_eq!(read_all(&mut server, 3), b"fghi");
+        assert_eq!(server.read_plain(&mut buf), PlainRead::Closed);
+        assert!(holds_nothing(&server), "server keeps buffer memory");
+        Ok(())
+    }
+
+    #[test]
+    fn a_record_read_into_the_callers_buffer_then_settled_needs_no_second_run() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        for round in 0..4 {
+            client.write_plain(b"ping")?;
+            let wire = wire_of(&mut client)?;
+            // Input arriving in two parts: the first holds no whole record.
+            let (head, tail) = wire.split_at(3);
+            let mut buf = [0u8; 64];
+            assert_eq!(server.read_tls_into(&mut &head[..], &mut buf)?, (3, 0));
+            server.process()?;
+            assert_eq!(
+                server.read_tls_into(&mut &tail[..], &mut buf)?.1,
+                4,
+                "{round}"
+            );
+            assert_eq!(&buf[..4], b"ping");
+            assert!(server.io.settled);
+            server.process()?;
+            assert!(!server.io.settled);
+            assert_eq!(server.plaintext_len(), 0);
+            // The answer goes out as usual.
+            assert_eq!(server.write_plain(b"pong")?, 4);
+            one_way(&mut server, &mut client)?;
+            assert_eq!(read_all(&mut client, 64), b"pong");
+        }
+        assert!(holds_nothing(&server), "server keeps buffer memory");
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_record_behind_good_ones_read_into_the_callers_buffer_fails_after_them() -> TestResult {
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        client.write_plain(b"hello")?;
+        let mut wire = wire_of(&mut client)?;
+        client.write_plain(b"world")?;
+        let mut second = wire_of(&mut client)?;
+        if let Some(last) = second.last_mut() {
+            *last ^= 0x55;
+        }
+        wire.extend_from_slice(&second);
+        let mut buf = [0u8; 64];
+        let (_, delivered) = server.read_tls_into(&mut wire.as_slice(), &mut buf)?;
+        assert_eq!(&buf[..delivered], b"hello");
+        assert!(server.process().is_err(), "the bad record is reported");
+        assert!(server.process().is_err(), "and again");
+        assert!(!server.wants_read());
+        // The alert for the peer is ready.
+        assert!(server.wants_write());
+        Ok(())
+    }
+
+    #[test]
+    fn write_plain_to_sends_what_the_socket_takes_and_keeps_the_rest_in_order() -> TestResult {
+        /// Takes `each` bytes per write until `budget` is spent, then refuses with `kind`.
+        struct Refusing {
+            out: Vec<u8>,
+            each: usize,
+            budget: usize,
+            kind: io::ErrorKind,
+        }
+        impl Write for Refusing {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.each).min(self.budget);
+                if n == 0 {
+                    return Err(self.kind.into());
+                }
+                self.budget -= n;
+                self.out.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (mut client, mut server) = sessions()?;
+        exchange(&mut client, &mut server)?;
+        let mut expected = Vec::new();
+        let mut wire = Vec::new();
+        let kinds = [
+            io::ErrorKind::WouldBlock,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::Interrupted,
+        ];
+        for (round, size) in [64usize, 1, 5000, 20_000, 64, 70_000]
+            .into_iter()
+            .enumerate()
+        {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 + round) as u8).collect();
+            let mut socket = Refusing {
+                out: Vec::new(),
+                each: 10 + round * 300,
+                budget: [0, 3, 100, 17_000, 1_000_000, 20][round],
+                kind: kinds[round % kinds.len()],
+            };
+            let (taken, sent) = client.write_plain_to(&data, &mut socket)?;
+            assert_eq!(sent, socket.out.len());
+            assert!(taken > 0 && taken <= size);
+            expected.extend_from_slice(&data[..taken]);
+            wire.extend_from_slice(&socket.out);
+            // What the socket did not take goes out next, after it.
+            wire.extend(wire_of(&mut client)?);
+        }
+        assert!(holds_nothing(&client), "client keeps buffer memory");
+        let mut input = wire.as_slice();
+        let mut received = Vec::new();
+        for _ in 0..1000 {
+            if input.is_empty() {
+                break;
+            }
+            server.read_tls(&mut input)?;
+            server.process()?;
+            received.extend(read_all(&mut server, 64 * 1024));
+        }
+        assert_eq!(received.len(), expected.len());
+        assert!(received == expected, "every byte arrives once, in order");
         Ok(())
     }
 
