@@ -578,30 +578,6 @@ fn buffered_sessions_for_keying_material_export_handshake_exchange_and_close() -
     Ok(())
 }
 
-/// A writer that takes at most `each` bytes per call and `budget` bytes in all, then
-/// answers `WouldBlock`: a socket whose send buffer fills up mid-record.
-struct Narrow {
-    out: Vec<u8>,
-    each: usize,
-    budget: usize,
-}
-
-impl std::io::Write for Narrow {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.each).min(self.budget);
-        if n == 0 && !buf.is_empty() {
-            return Err(std::io::ErrorKind::WouldBlock.into());
-        }
-        self.budget -= n;
-        self.out.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn large_messages_fed_in_pieces_and_read_through_a_small_buffer_arrive_whole_then_close_cleanly(
 ) -> TestResult {
@@ -671,10 +647,11 @@ fn writing_through_a_socket_that_takes_part_of_a_record_keeps_the_rest_in_order(
             break;
         }
         // Each "socket" takes a different, small part: the first write of a record is cut.
-        let mut socket = Narrow {
+        let mut socket = Refusing {
             out: Vec::new(),
             each: 1_000 + round * 37,
             budget: 5_000 + round * 1_001,
+            kind: std::io::ErrorKind::WouldBlock,
         };
         sent += pair.client.write_through(&data[sent..], &mut socket)?;
         wire.extend_from_slice(&socket.out);

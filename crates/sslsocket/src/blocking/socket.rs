@@ -616,12 +616,7 @@ impl<S: Read + Write> SslSocket<S> {
             Ok((_, delivered)) => Ok(Some(delivered)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(0)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                ) =>
-            {
+            Err(e) if crate::core::ends_the_stream(&e) => {
                 self.core.handle_eof();
                 Ok(Some(0))
             }

@@ -19,6 +19,7 @@ mod events;
 mod info;
 mod lifecycle;
 mod transport;
+pub(crate) use transport::ends_the_stream;
 mod verification;
 
 use std::collections::VecDeque;

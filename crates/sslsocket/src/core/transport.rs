@@ -410,3 +410,12 @@ impl SslCore {
         }
     }
 }
+
+/// Whether a driver takes this error of a socket read for the end of the stream: a reset
+/// or aborted connection ends it like an EOF (a truncation unless close_notify came).
+pub(crate) fn ends_the_stream(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}

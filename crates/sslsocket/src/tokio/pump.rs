@@ -113,12 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
+                Err(e) if crate::core::ends_the_stream(&e) => {
                     self.core.handle_eof();
                 }
                 Err(e) => {
@@ -171,12 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Some(0)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                ) =>
-            {
+            Err(e) if crate::core::ends_the_stream(&e) => {
                 self.core.handle_eof();
                 Poll::Ready(Some(0))
             }
