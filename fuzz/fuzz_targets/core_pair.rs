@@ -12,7 +12,7 @@
 //!   the ignore rules set on this connection cover every error;
 //! - until the client was encrypted on this connection (so in particular while its errors
 //!   are not all accepted) no plaintext can be read (`bytes_available() == 0`, `read`
-//!   returns 0).
+//!   returns 0, and input fed with `read_from_into` puts nothing into the reader's buffer).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -124,6 +124,28 @@ impl Harness<'_> {
 
     fn pump_to_client(&mut self) {
         self.server.poll_transmit(&mut self.to_client);
+        // (Not with nothing in transit: a socket would say `WouldBlock`, an empty slice says
+        // end of stream.)
+        if self.next() & 1 == 1 && !self.to_client.is_empty() {
+            // A reader waiting with its buffer: what arrives may be decrypted straight into
+            // it, under the same guard as `read`.
+            let guarded = self.guarded();
+            let mut buf = [0u8; 256];
+            let mut wire = self.to_client.as_slice();
+            match self.client.read_from_into(&mut wire, &mut buf) {
+                Ok((_, delivered)) => {
+                    assert!(
+                        !guarded || delivered == 0,
+                        "client got {delivered} plaintext bytes straight before it was encrypted (errors {:?})",
+                        self.client.ssl_handshake_errors()
+                    );
+                    let taken = self.to_client.len() - wire.len();
+                    drop(self.to_client.drain(..taken));
+                }
+                Err(_) => self.to_client.clear(),
+            }
+            return;
+        }
         match self.client.handle_tls(&self.to_client) {
             Ok(taken) => drop(self.to_client.drain(..taken.min(self.to_client.len()))),
             Err(_) => self.to_client.clear(),
@@ -221,6 +243,19 @@ impl Harness<'_> {
             }
         }
         self.drain_events();
+        if std::env::var_os("FUZZ_VERBOSE").is_some() {
+            eprintln!(
+                "step {action}: client encrypted {} state {:?} available {} accepted {} errors {:?}; server encrypted {} to_client {} to_server {}",
+                self.client.is_encrypted(),
+                self.client.state(),
+                self.client.bytes_available(),
+                self.accepted,
+                self.client.ssl_handshake_errors(),
+                self.server.is_encrypted(),
+                self.to_client.len(),
+                self.to_server.len()
+            );
+        }
         self.check();
     }
 
@@ -233,12 +268,16 @@ impl Harness<'_> {
                 .all(|e| self.rules.iter().any(|rule| rule.covers(e)))
     }
 
-    fn read_client(&mut self) {
-        // Before the client was ever encrypted on this connection nothing is readable, errors
-        // or not (the brief's rule is the errors-not-accepted half of this).
-        let guarded = self.client.mode() == SslMode::SslClientMode
+    /// Before the client was ever encrypted on this connection nothing is readable, errors
+    /// or not (the brief's rule is the errors-not-accepted half of this).
+    fn guarded(&self) -> bool {
+        self.client.mode() == SslMode::SslClientMode
             && !self.client.is_encrypted()
-            && !self.accepted;
+            && !self.accepted
+    }
+
+    fn read_client(&mut self) {
+        let guarded = self.guarded();
         let mut buf = [0u8; 256];
         let n = self.client.read(&mut buf);
         assert!(
