@@ -86,12 +86,8 @@ impl SslCore {
         let n = match self.session.as_mut() {
             Some(session) => session.read_tls(rd)?,
             None => {
-                let limit = if self.read_buffer_size == 0 {
-                    DEFAULT_PLAIN_LIMIT
-                } else {
-                    self.read_buffer_size
-                };
-                let room = limit
+                let room = self
+                    .plain_limit()
                     .saturating_sub(self.plain_in.len())
                     .clamp(1, READ_CHUNK);
                 let mut buf = vec![0u8; room];
@@ -103,16 +99,22 @@ impl SslCore {
                 n
             }
         };
-        if n == 0 {
-            if self.session.as_ref().map_or(0, |s| s.plaintext_len()) > before {
-                // Records decrypted on the way to the end of stream are still news.
-                self.count(Counter::ReadyRead, 0);
-            }
-            self.handle_eof();
-        } else {
-            self.process_after(before, false);
-        }
+        self.took_input(n, before, false);
         Ok(n)
+    }
+
+    /// After `n` bytes of input (0: the end of stream), with `before` the decrypted bytes
+    /// the engine held before it and `delivered` whether some went straight to a reader.
+    fn took_input(&mut self, n: usize, before: usize, delivered: bool) {
+        if n > 0 {
+            self.process_after(before, delivered);
+            return;
+        }
+        if delivered || self.session.as_ref().map_or(0, |s| s.plaintext_len()) > before {
+            // Records decrypted on the way to the end of stream are still news.
+            self.count(Counter::ReadyRead, 0);
+        }
+        self.handle_eof();
     }
 
     /// `read_from` for a reader waiting with `dst`: when nothing decrypted is buffered,
@@ -137,14 +139,7 @@ impl SslCore {
             return Ok((self.read_from(rd)?, 0));
         };
         let (n, delivered) = session.read_tls_into(rd, dst)?;
-        if n == 0 {
-            if delivered > 0 || self.session.as_ref().is_some_and(|s| s.plaintext_len() > 0) {
-                self.count(Counter::ReadyRead, 0);
-            }
-            self.handle_eof();
-        } else {
-            self.process_after(0, delivered > 0);
-        }
+        self.took_input(n, 0, delivered > 0);
         Ok((n, delivered))
     }
 
