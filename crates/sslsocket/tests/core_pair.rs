@@ -754,6 +754,57 @@ fn writing_through_a_socket_that_refuses_or_fails_mid_record_loses_nothing_and_k
     Ok(())
 }
 
+/// A socket that takes everything and counts its writes.
+#[derive(Default)]
+struct Counting {
+    out: Vec<u8>,
+    writes: usize,
+}
+
+impl std::io::Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writes += 1;
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// With TCP_NODELAY every socket write is a segment of its own: the records of one write
+/// must reach the socket together, not one write per record (a quarter of the segments,
+/// and the kernel time that goes with them, in bulk).
+#[test]
+fn the_records_of_one_write_reach_the_socket_in_one_write() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    pair.run()?;
+    events(&mut pair.client);
+    let mut expected = Vec::new();
+    for (round, size) in [64 * 1024, 64, 16 * 1024 + 1, 40_000, 1]
+        .into_iter()
+        .enumerate()
+    {
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 + round) as u8).collect();
+        let mut socket = Counting::default();
+        let taken = pair.client.write_through(&data, &mut socket)?;
+        assert_eq!(taken, size, "round {round}: all of it is taken");
+        assert!(!pair.client.wants_write(), "round {round}: nothing waits");
+        assert_eq!(
+            socket.writes, 1,
+            "size {size}: one write for all its records"
+        );
+        expected.extend_from_slice(&data);
+        assert_eq!(pair.server.handle_tls(&socket.out)?, socket.out.len());
+    }
+    let received = read_all(&mut pair.server);
+    assert!(received == expected, "every byte arrives once, in order");
+    Ok(())
+}
+
 /// A reader that gives at most `each` bytes per call (a socket that delivers in parts).
 struct Trickle<'a> {
     data: &'a [u8],
