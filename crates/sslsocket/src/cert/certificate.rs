@@ -42,6 +42,9 @@ pub enum DigestAlgorithm {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SslCertificate {
     der: Arc<[u8]>,
+    /// False only for [`from_unparsed_der`](Self::from_unparsed_der) (a function of the
+    /// bytes, so equality and hashing stay those of the DER).
+    readable: bool,
 }
 
 /// One subject alternative name entry (Qt's `QSsl::AlternativeNameEntryType` with its value).
@@ -71,6 +74,7 @@ impl SslCertificate {
     pub fn from_der(der: &[u8]) -> Result<SslCertificate, ConfigError> {
         SslCertificate::parse_der(der).map(|_| SslCertificate {
             der: Arc::from(der),
+            readable: true,
         })
     }
 
@@ -96,6 +100,7 @@ impl SslCertificate {
     pub(crate) fn from_unparsed_der(der: &[u8]) -> SslCertificate {
         SslCertificate {
             der: Arc::from(der),
+            readable: SslCertificate::parse_der(der).is_ok(),
         }
     }
 
@@ -103,13 +108,14 @@ impl SslCertificate {
     pub(crate) fn from_checked_der(der: &[u8], _parsed: &X509Certificate<'_>) -> SslCertificate {
         SslCertificate {
             der: Arc::from(der),
+            readable: true,
         }
     }
 
     /// Whether this is not a readable certificate (Qt's `isNull`): only a certificate a
     /// peer sent that could not be parsed, which always comes with a verification error.
     pub fn is_null(&self) -> bool {
-        !matches!(X509Certificate::from_der(&self.der), Ok(([], _)))
+        !self.readable
     }
 
     /// Every `CERTIFICATE` block of PEM data, in order; an error when there is none or one

@@ -38,6 +38,9 @@ pub(crate) struct Engine {
     pub(crate) sessions: Option<Arc<ClientSessions>>,
     /// A server's record of the client verification behind each session.
     pub(crate) server_outcomes: Option<Arc<ServerOutcomes>>,
+    /// The configuration's CA certificates, already read: a chain that ends in one of
+    /// them reuses it instead of reading the same bytes again (see `ConnectionState`).
+    pub(crate) anchors: Arc<[SslCertificate]>,
 }
 
 /// The cached client engine of `configuration`.
@@ -146,6 +149,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
         send_sni: !configuration.test_ssl_option(SslOption::SslOptionDisableServerNameIndication),
         sessions,
         server_outcomes: server.then(ServerOutcomes::new),
+        anchors: configuration.ca_certificates().into(),
     })
 }
 

@@ -30,7 +30,7 @@ use sslsocket_openssl_ext::{with_reader, with_writer, StreamError, TlsStream, Tr
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
 use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
-use crate::backend::openssl::verifier::{to_certificate, ConnectionState, PeerName};
+use crate::backend::openssl::verifier::{ConnectionState, PeerName};
 use crate::backend::spare::{self, Slot};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
@@ -406,7 +406,7 @@ impl OpensslSession {
                     && has_peer
                     && !self
                         .state
-                        .decide_late(self.peer_certificate_chain(), staple.as_deref())
+                        .decide_late(|| self.peer_certificate_chain(), staple.as_deref())
                 {
                     // Refused after OpenSSL finished: our Finished (and any ticket) is
                     // already written; it must never reach the peer.
@@ -578,6 +578,7 @@ fn new_ssl(
         configuration.pinned_public_keys().to_vec(),
         ocsp,
         sessions,
+        Arc::clone(&engine.anchors),
     );
     ssl.set_ex_data(connection_index()?, Arc::clone(&state));
     // The callback finds the state in the ex data just set (no closure per connection).
@@ -778,10 +779,12 @@ impl TlsSession for OpensslSession {
         let mut chain = Vec::new();
         // The client's list starts with the leaf; the server's leaves it out.
         if ssl.is_server() {
-            chain.extend(ssl.peer_certificate().as_deref().and_then(to_certificate));
+            if let Some(leaf) = ssl.peer_certificate() {
+                chain.push(self.state.certificate(&leaf));
+            }
         }
         if let Some(stack) = ssl.peer_cert_chain() {
-            chain.extend(stack.iter().filter_map(to_certificate));
+            chain.extend(stack.iter().map(|cert| self.state.certificate(cert)));
         }
         chain
     }

@@ -49,7 +49,12 @@ pub(crate) struct ConnectionState {
     /// The bytes of the TLS records OpenSSL has processed (headers included), counted by
     /// its message callback.
     records_read: AtomicU64,
+    /// The configuration's CA certificates, already read (see [`ConnectionState::certificate`]).
+    anchors: Arc<[SslCertificate]>,
 }
+
+/// The most certificates a connection keeps read; past it, each is read anew.
+const READ_KEPT: usize = 16;
 
 #[derive(Default)]
 struct Collected {
@@ -67,6 +72,8 @@ struct Collected {
     held: Option<SslSession>,
     /// Alerts (from the info callback) and tickets, in the order they happened.
     notices: VecDeque<BackendNotice>,
+    /// The peer's certificates read so far, each parsed once per connection.
+    read: Vec<SslCertificate>,
 }
 
 impl sslsocket_openssl_ext::ExDataState for ConnectionState {
@@ -93,6 +100,7 @@ impl ConnectionState {
         pins: Vec<[u8; 32]>,
         ocsp: bool,
         sessions: Option<(Arc<ClientSessions>, String)>,
+        anchors: Arc<[SslCertificate]>,
     ) -> Arc<ConnectionState> {
         Arc::new(ConnectionState {
             policy: Mutex::new(policy),
@@ -103,7 +111,36 @@ impl ConnectionState {
             inner: Mutex::new(Collected::default()),
             has_notices: AtomicBool::new(false),
             records_read: AtomicU64::new(0),
+            anchors,
         })
+    }
+
+    /// `cert` as our certificate type. Each certificate is parsed once per connection:
+    /// the bytes of a CA of the configuration, or of a certificate read before, give that
+    /// certificate again (same bytes, same certificate). One we cannot read comes back
+    /// null, with its bytes, and every decision over a chain that holds one adds an error
+    /// for it (`decide_now`: fail closed, as the rustls backend's verifier does).
+    pub(crate) fn certificate(&self, cert: &X509Ref) -> SslCertificate {
+        read_certificate(&self.anchors, &mut self.lock().read, cert)
+    }
+
+    /// `certificate` of each, under one lock.
+    fn certificates<'a>(&self, certs: impl Iterator<Item = &'a X509Ref>) -> Vec<SslCertificate> {
+        let mut inner = self.lock();
+        certs
+            .map(|cert| read_certificate(&self.anchors, &mut inner.read, cert))
+            .collect()
+    }
+
+    /// The peer's chain as it sent it, when OpenSSL already stored it (the client side).
+    fn sent_chain(&self, ctx: &X509StoreContextRef) -> Option<Vec<SslCertificate>> {
+        let index = X509StoreContext::ssl_idx().ok()?;
+        let ssl = ctx.ex_data(index)?;
+        if ssl.is_server() {
+            return None;
+        }
+        let chain = self.certificates(ssl.peer_cert_chain()?.iter());
+        (!chain.is_empty()).then_some(chain)
     }
 
     fn lock(&self) -> MutexGuard<'_, Collected> {
@@ -145,8 +182,11 @@ impl ConnectionState {
         inner.started = true;
         if !preverify_ok {
             let result = ctx.error();
-            let error = match ctx.current_cert().and_then(to_certificate) {
-                Some(cert) => SslError::with_certificate(error_kind(result.as_raw()), cert),
+            let error = match ctx.current_cert() {
+                Some(cert) => SslError::with_certificate(
+                    error_kind(result.as_raw()),
+                    read_certificate(&self.anchors, &mut inner.read, cert),
+                ),
                 None => SslError::new(error_kind(result.as_raw())),
             };
             if !inner.errors.contains(&error) {
@@ -167,11 +207,11 @@ impl ConnectionState {
 
         let built: Vec<SslCertificate> = ctx
             .chain()
-            .map(|chain| chain.iter().filter_map(to_certificate).collect())
+            .map(|chain| self.certificates(chain.iter()))
             .unwrap_or_default();
         // The chain as the peer sent it is known to the client now; the server learns it
         // only after the callback (the session patches it in, see `publish_sent_chain`).
-        let sent = sent_chain(ctx).unwrap_or_else(|| built.clone());
+        let sent = self.sent_chain(ctx).unwrap_or_else(|| built.clone());
         if self.ocsp {
             // The staple may not have arrived yet: the status callback decides.
             self.lock().pending = Some(Box::new((sent, built)));
@@ -205,7 +245,7 @@ impl ConnectionState {
         let (sent, built) = pending.map(|pending| *pending).unwrap_or_else(|| {
             let sent: Vec<SslCertificate> = ssl
                 .peer_cert_chain()
-                .map(|chain| chain.iter().filter_map(to_certificate).collect())
+                .map(|chain| self.certificates(chain.iter()))
                 .unwrap_or_default();
             (sent.clone(), sent)
         });
@@ -234,6 +274,14 @@ impl ConnectionState {
             }
             ocsp_responses = responses;
         }
+        // Fail closed: a certificate we could not read is an error of its own, never
+        // passed over (OpenSSL may accept bytes our parser refuses).
+        for cert in sent.iter().chain(built).filter(|c| c.is_null()) {
+            let error = SslError::with_certificate(SslErrorKind::UnspecifiedError, cert.clone());
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
         errors.extend(pin_error(&self.pins, built, sent.first()));
         order_like_rustls(&mut errors);
         let judgement = self.policy().judge(&errors);
@@ -259,7 +307,12 @@ impl ConnectionState {
 
     /// Decides after the handshake when OpenSSL ended verification without the final
     /// success call (fail closed: a chain is never accepted undecided). True when accepted.
-    pub(crate) fn decide_late(&self, chain: Vec<SslCertificate>, staple: Option<&[u8]>) -> bool {
+    /// `chain`: the chain as sent, asked for only when a decision is still to be made.
+    pub(crate) fn decide_late(
+        &self,
+        chain: impl FnOnce() -> Vec<SslCertificate>,
+        staple: Option<&[u8]>,
+    ) -> bool {
         let inner = self.lock();
         if inner.decided || !inner.started {
             return !inner.refused;
@@ -273,7 +326,7 @@ impl ConnectionState {
         drop(inner);
         // With stapling asked for, a missing staple is still an error here (fail closed).
         let staple = self.ocsp.then(|| staple.unwrap_or_default());
-        self.decide_now(errors, chain, &built, staple) == Decision::Proceed
+        self.decide_now(errors, chain(), &built, staple) == Decision::Proceed
     }
 
     /// The bytes of the records OpenSSL has processed so far.
@@ -368,25 +421,25 @@ impl ConnectionState {
     }
 }
 
-/// The peer's chain as it sent it, when OpenSSL already stored it (the client side).
-fn sent_chain(ctx: &X509StoreContextRef) -> Option<Vec<SslCertificate>> {
-    let index = X509StoreContext::ssl_idx().ok()?;
-    let ssl = ctx.ex_data(index)?;
-    if ssl.is_server() {
-        return None;
+/// `cert` read, or the one of `anchors` or `read` with its bytes (see
+/// [`ConnectionState::certificate`]).
+fn read_certificate(
+    anchors: &[SslCertificate],
+    read: &mut Vec<SslCertificate>,
+    cert: &X509Ref,
+) -> SslCertificate {
+    let Ok(der) = cert.to_der() else {
+        return SslCertificate::from_unparsed_der(&[]);
+    };
+    if let Some(known) = anchors.iter().chain(read.iter()).find(|c| c.der() == der) {
+        return known.clone();
     }
-    let chain: Vec<SslCertificate> = ssl
-        .peer_cert_chain()?
-        .iter()
-        .filter_map(to_certificate)
-        .collect();
-    (!chain.is_empty()).then_some(chain)
-}
-
-pub(crate) fn to_certificate(cert: &X509Ref) -> Option<SslCertificate> {
-    cert.to_der()
-        .ok()
-        .and_then(|der| SslCertificate::from_der(&der).ok())
+    let certificate =
+        SslCertificate::from_der(&der).unwrap_or_else(|_| SslCertificate::from_unparsed_der(&der));
+    if read.len() < READ_KEPT {
+        read.push(certificate.clone());
+    }
+    certificate
 }
 
 /// The rustls backend lists the name check after the chain's errors; the same order here
@@ -455,6 +508,77 @@ mod tests {
         assert_eq!(error_kind(10), SslErrorKind::CertificateExpired);
         assert_eq!(error_kind(62), SslErrorKind::HostNameMismatch);
         assert_eq!(error_kind(22), SslErrorKind::UnspecifiedError);
+    }
+
+    fn state(anchors: Vec<SslCertificate>) -> Arc<ConnectionState> {
+        ConnectionState::new(
+            VerifyPolicy::default(),
+            Vec::new(),
+            false,
+            None,
+            anchors.into(),
+        )
+    }
+
+    fn self_signed(name: &str) -> Result<SslCertificate, Box<dyn std::error::Error>> {
+        let issued = rcgen::generate_simple_self_signed(vec![name.to_string()])?;
+        Ok(SslCertificate::from_der(issued.cert.der())?)
+    }
+
+    #[test]
+    fn a_chain_with_a_certificate_we_cannot_read_is_refused_with_an_error_on_it(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let leaf = self_signed("localhost")?;
+        let unreadable = SslCertificate::from_unparsed_der(b"\x30\x03\x02\x01\x01");
+        for (sent, built) in [
+            (vec![leaf.clone(), unreadable.clone()], vec![leaf.clone()]),
+            (vec![unreadable.clone()], vec![]),
+            (vec![leaf.clone()], vec![leaf.clone(), unreadable.clone()]),
+        ] {
+            let state = state(Vec::new());
+            // No error from OpenSSL: only the unreadable certificate can refuse it.
+            let decision = state.decide_now(Vec::new(), sent, &built, None);
+            assert_eq!(decision, Decision::Refuse);
+            let verification = state.record().take().ok_or("no verification recorded")?;
+            let expected =
+                SslError::with_certificate(SslErrorKind::UnspecifiedError, unreadable.clone());
+            assert_eq!(verification.errors, vec![expected]);
+        }
+        // The same chain, readable, is accepted.
+        let state = state(Vec::new());
+        assert_eq!(
+            state.decide_now(Vec::new(), vec![leaf.clone()], &[leaf], None),
+            Decision::Proceed
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn each_certificate_is_read_once_per_connection_and_a_configured_ca_not_at_all(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let ca = self_signed("ca.example")?;
+        let leaf = self_signed("localhost")?;
+        let state = state(vec![ca.clone()]);
+        let leaf_x509 = openssl::x509::X509::from_der(leaf.der())?;
+        let first = state.certificate(&leaf_x509);
+        let again = state.certificate(&leaf_x509);
+        assert_eq!(first, leaf);
+        assert!(!first.is_null());
+        assert_eq!(first.der().as_ptr(), again.der().as_ptr(), "read once");
+        let ca_x509 = openssl::x509::X509::from_der(ca.der())?;
+        assert_eq!(
+            state.certificate(&ca_x509).der().as_ptr(),
+            ca.der().as_ptr()
+        );
+        // Another connection reads it again.
+        let other = state_read(&leaf_x509);
+        assert_ne!(other.der().as_ptr(), first.der().as_ptr());
+        assert_eq!(other, leaf);
+        Ok(())
+    }
+
+    fn state_read(cert: &X509Ref) -> SslCertificate {
+        state(Vec::new()).certificate(cert)
     }
 
     #[test]
