@@ -1,12 +1,14 @@
 //! Ours against the raw libraries, side by side, in one run (issue #9, goal 1).
 //!
-//! Two sections, each a table of three columns:
+//! Two sections, each a table of three columns (four in the OpenSSL section):
 //! - **rustls**: ours on the blocking driver, ours on the tokio driver, raw tokio-rustls
 //!   0.26 (rustls 0.23, aws-lc-rs);
 //! - **OpenSSL** (built with `--features openssl`): ours on the OpenSSL backend (blocking,
-//!   tokio) against the `openssl` crate (`SslStream` over a std `TcpStream`, blocking). The
-//!   backend is process-wide, so this section runs in a child process of this binary with
-//!   `SSLSOCKET_BACKEND=openssl`.
+//!   tokio) against the `openssl` crate (`SslStream` over a std `TcpStream`, blocking), and
+//!   a fourth column, the `openssl` crate on tokio (`SslStream` over the tokio socket, driven
+//!   as tokio-openssl drives it: module `aossl`), so that our tokio driver is also compared
+//!   with the same library on the same runtime. The backend is process-wide, so this
+//!   section runs in a child process of this binary with `SSLSOCKET_BACKEND=openssl`.
 //!
 //! Workloads (sizes scale with `BENCH_SCALE`, default 1):
 //! - `handshakes`: full handshakes/s, one at a time: connect, handshake, clean close both
@@ -56,7 +58,8 @@
 //! Selection: `BENCH_ONLY=handshakes,bulk` (workload names above; `bulk` is all three),
 //! `BENCH_SECTIONS=rustls` (or `openssl`). For a profiler, one variant once in this
 //! process: `COMPARE_ONLY=tokio-bulk-aes128` (`blocking-`/`tokio-`/`raw-` + a workload;
-//! with `SSLSOCKET_BACKEND=openssl` it is the OpenSSL section's variant).
+//! with `SSLSOCKET_BACKEND=openssl` it is the OpenSSL section's variant, and `rawtokio-`
+//! the openssl crate on tokio).
 
 mod common;
 
@@ -93,7 +96,8 @@ const SAMPLE_LIMIT: Duration = Duration::from_secs(120);
 #[cfg(feature = "openssl")]
 const SECTION_LIMIT: Duration = Duration::from_secs(900);
 
-const VARIANTS: [&str; 3] = ["blocking", "tokio", "raw"];
+/// `rawtokio`: the openssl crate on tokio, in the OpenSSL section only.
+const VARIANTS: [&str; 4] = ["blocking", "tokio", "raw", "rawtokio"];
 const MARKDOWN_TAG: &str = "md|";
 const SECTION_DONE: &str = "section-done";
 
@@ -197,7 +201,9 @@ impl Section {
     fn title(self) -> &'static str {
         match self {
             Section::Rustls => "ours (rustls backend) vs raw tokio-rustls 0.26",
-            Section::Openssl => "ours (OpenSSL backend) vs the openssl crate (blocking)",
+            Section::Openssl => {
+                "ours (OpenSSL backend) vs the openssl crate (blocking, and on tokio)"
+            }
         }
     }
 }
@@ -216,8 +222,17 @@ fn driver(section: Section, variant: usize) -> BenchResult<Driver> {
         (Section::Rustls, 2) => Driver::Async(ASide::Raw),
         #[cfg(feature = "openssl")]
         (Section::Openssl, 2) => Driver::Blocking(BSide::Openssl),
+        #[cfg(feature = "openssl")]
+        (Section::Openssl, 3) => Driver::Async(ASide::Openssl),
         _ => return Err(format!("no variant {variant} in {section:?}").into()),
     })
+}
+
+/// The variants of `section`, in order.
+fn variants(section: Section) -> Vec<usize> {
+    (0..VARIANTS.len())
+        .filter(|v| driver(section, *v).is_ok())
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -408,17 +423,16 @@ fn run_section(section: Section, pki: &Pki) -> BenchResult<String> {
         common::require_open_files(2 * setup.sizes.idle as u64 + 100)?;
     }
 
-    let mut samples: Vec<[Vec<Sample>; 3]> = workloads.iter().map(|_| Default::default()).collect();
+    let mut samples: Vec<[Vec<Sample>; 4]> = workloads.iter().map(|_| Default::default()).collect();
     for round in 0..runs {
         eprintln!("{:?} section: round {}/{runs}", section, round + 1);
         // Alternate the order, so no variant always runs first after a pause.
-        let order = if round.is_multiple_of(2) {
-            [0, 1, 2]
-        } else {
-            [2, 1, 0]
-        };
+        let mut order = variants(section);
+        if !round.is_multiple_of(2) {
+            order.reverse();
+        }
         for (w, workload) in workloads.iter().enumerate() {
-            for variant in order {
+            for &variant in &order {
                 let sample = run_sample(&setup, &runtime, variant, *workload)?;
                 samples[w][variant].push(sample);
             }
@@ -569,7 +583,8 @@ fn check_negotiation(
     }));
     for suite in suites {
         let mut seen: Vec<(String, String)> = Vec::new();
-        for (variant, name) in VARIANTS.iter().enumerate() {
+        for variant in variants(setup.section) {
+            let name = VARIANTS[variant];
             let (described, key) = match driver(setup.section, variant)? {
                 Driver::Blocking(side) => b_session(setup, side, suite)?,
                 Driver::Async(side) => runtime.block_on(a_session(setup, side, suite))?,
@@ -749,7 +764,7 @@ fn b_describe(conn: &BConn) -> (String, (String, String)) {
     match conn {
         BConn::Ours(socket) => describe_ours(socket.core()),
         #[cfg(feature = "openssl")]
-        BConn::Openssl(stream) => ossl::describe(stream),
+        BConn::Openssl(stream) => ossl::describe(stream.ssl()),
     }
 }
 
@@ -917,12 +932,17 @@ fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
 enum ASide {
     Ours,
     Raw,
+    /// The openssl crate on tokio (OpenSSL section).
+    #[cfg(feature = "openssl")]
+    Openssl,
 }
 
 /// Boxed, so each holds its own size only.
 enum AConn {
     Ours(Box<sslsocket::tokio::SslSocket>),
     Raw(Box<TlsStream<TcpStream>>),
+    #[cfg(feature = "openssl")]
+    Openssl(Box<aossl::Stream>),
 }
 
 impl AsyncRead for AConn {
@@ -934,6 +954,8 @@ impl AsyncRead for AConn {
         match self.get_mut() {
             AConn::Ours(s) => Pin::new(s).poll_read(cx, buf),
             AConn::Raw(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "openssl")]
+            AConn::Openssl(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -947,6 +969,8 @@ impl AsyncWrite for AConn {
         match self.get_mut() {
             AConn::Ours(s) => Pin::new(s).poll_write(cx, buf),
             AConn::Raw(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "openssl")]
+            AConn::Openssl(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -958,6 +982,8 @@ impl AsyncWrite for AConn {
         match self.get_mut() {
             AConn::Ours(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             AConn::Raw(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "openssl")]
+            AConn::Openssl(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -965,6 +991,8 @@ impl AsyncWrite for AConn {
         match self {
             AConn::Ours(s) => s.is_write_vectored(),
             AConn::Raw(s) => s.is_write_vectored(),
+            #[cfg(feature = "openssl")]
+            AConn::Openssl(s) => s.is_write_vectored(),
         }
     }
 
@@ -972,6 +1000,8 @@ impl AsyncWrite for AConn {
         match self.get_mut() {
             AConn::Ours(s) => Pin::new(s).poll_flush(cx),
             AConn::Raw(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "openssl")]
+            AConn::Openssl(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -979,6 +1009,8 @@ impl AsyncWrite for AConn {
         match self.get_mut() {
             AConn::Ours(s) => Pin::new(s).poll_shutdown(cx),
             AConn::Raw(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "openssl")]
+            AConn::Openssl(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -988,6 +1020,8 @@ enum AListener {
     /// Ours, with its handshake timeout.
     Ours(sslsocket::tokio::SslServer),
     Raw(TcpListener, TlsAcceptor),
+    #[cfg(feature = "openssl")]
+    Openssl(TcpListener, openssl::ssl::SslContext),
 }
 
 impl AListener {
@@ -1000,10 +1034,17 @@ impl AListener {
                 TcpListener::bind("127.0.0.1:0").await?,
                 TlsAcceptor::from(Arc::clone(&setup.rustls_server[suite.index()])),
             ),
+            #[cfg(feature = "openssl")]
+            ASide::Openssl => AListener::Openssl(
+                TcpListener::bind("127.0.0.1:0").await?,
+                setup.ossl.server_context(suite).clone(),
+            ),
         };
         let port = match &listener {
             AListener::Ours(server) => server.local_addr().port(),
             AListener::Raw(tcp, _) => tcp.local_addr()?.port(),
+            #[cfg(feature = "openssl")]
+            AListener::Openssl(tcp, _) => tcp.local_addr()?.port(),
         };
         Ok((listener, port))
     }
@@ -1016,6 +1057,11 @@ impl AListener {
                 Ok(AConn::Raw(Box::new(TlsStream::Server(
                     acceptor.accept(tcp).await?,
                 ))))
+            }
+            #[cfg(feature = "openssl")]
+            AListener::Openssl(listener, context) => {
+                let (tcp, _) = listener.accept().await?;
+                Ok(AConn::Openssl(Box::new(aossl::accept(context, tcp).await?)))
             }
         }
     }
@@ -1048,6 +1094,10 @@ async fn a_connect(
                     .await?,
             ))))
         }
+        #[cfg(feature = "openssl")]
+        ASide::Openssl => Ok(AConn::Openssl(Box::new(
+            aossl::connect(&setup.ossl, port, suite, resume).await?,
+        ))),
     }
 }
 
@@ -1056,6 +1106,12 @@ async fn a_close_client(conn: AConn) -> BenchResult<()> {
     match conn {
         AConn::Ours(mut socket) => socket.disconnect_from_host().await?,
         AConn::Raw(mut stream) => {
+            stream.shutdown().await?;
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).await?;
+        }
+        #[cfg(feature = "openssl")]
+        AConn::Openssl(mut stream) => {
             stream.shutdown().await?;
             let mut rest = Vec::new();
             stream.read_to_end(&mut rest).await?;
@@ -1076,6 +1132,13 @@ async fn a_close_server(conn: AConn) -> BenchResult<()> {
             stream.read_to_end(&mut rest).await?;
             stream.shutdown().await?;
         }
+        #[cfg(feature = "openssl")]
+        AConn::Openssl(mut stream) => {
+            stream.read_to_end(&mut rest).await?;
+            // The client may be gone already once it has our close_notify (as in the
+            // blocking openssl crate's close): not an error.
+            let _ = stream.shutdown().await;
+        }
     }
     Ok(())
 }
@@ -1087,6 +1150,8 @@ fn a_low_delay(conn: &mut AConn) -> BenchResult<()> {
             socket.set_socket_option(sslsocket::SocketOption::LowDelayOption, true)?
         }
         AConn::Raw(stream) => stream.get_ref().0.set_nodelay(true)?,
+        #[cfg(feature = "openssl")]
+        AConn::Openssl(stream) => stream.tcp().set_nodelay(true)?,
     }
     Ok(())
 }
@@ -1097,12 +1162,16 @@ fn a_resumed(conn: &AConn) -> bool {
         AConn::Raw(stream) => {
             stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
         }
+        #[cfg(feature = "openssl")]
+        AConn::Openssl(stream) => stream.ssl().session_reused(),
     }
 }
 
 fn a_describe(conn: &AConn) -> (String, (String, String)) {
     match conn {
         AConn::Ours(socket) => describe_ours(socket.core()),
+        #[cfg(feature = "openssl")]
+        AConn::Openssl(stream) => ossl::describe(stream.ssl()),
         AConn::Raw(stream) => {
             let connection = stream.get_ref().1;
             let suite = connection
@@ -1343,14 +1412,17 @@ fn memory_server() -> BenchResult<()> {
             });
         }
         Driver::Async(side) => {
-            let (ours, raw) = match side {
-                ASide::Ours => (Some(common::ours_server(&pki, Suite::Default)?), None),
-                ASide::Raw => (
-                    None,
-                    Some(TlsAcceptor::from(common::rustls_server(
-                        &pki,
-                        Suite::Default,
-                    )?)),
+            let server = match side {
+                ASide::Ours => IdleServer::Ours(common::ours_server(&pki, Suite::Default)?),
+                ASide::Raw => IdleServer::Raw(TlsAcceptor::from(common::rustls_server(
+                    &pki,
+                    Suite::Default,
+                )?)),
+                #[cfg(feature = "openssl")]
+                ASide::Openssl => IdleServer::Openssl(
+                    ossl::Contexts::new(&pki)?
+                        .server_context(Suite::Default)
+                        .clone(),
                 ),
             };
             listener.set_nonblocking(true)?;
@@ -1362,7 +1434,7 @@ fn memory_server() -> BenchResult<()> {
                     eprintln!("memory server: no runtime");
                     return;
                 };
-                let result = runtime.block_on(async_idle_server(listener, ours, raw, counter));
+                let result = runtime.block_on(async_idle_server(listener, server, counter));
                 if let Err(error) = result {
                     eprintln!("memory server: {error}");
                 }
@@ -1388,25 +1460,36 @@ fn memory_server() -> BenchResult<()> {
     std::process::exit(0)
 }
 
+/// The server of an async variant's memory child.
+enum IdleServer {
+    Ours(SslConfiguration),
+    Raw(TlsAcceptor),
+    #[cfg(feature = "openssl")]
+    Openssl(openssl::ssl::SslContext),
+}
+
 async fn async_idle_server(
     listener: std::net::TcpListener,
-    ours: Option<SslConfiguration>,
-    raw: Option<TlsAcceptor>,
+    server: IdleServer,
     established: Arc<AtomicUsize>,
 ) -> BenchResult<()> {
     let listener = TcpListener::from_std(listener)?;
-    if let Some(configuration) = ours {
-        let server = sslsocket::tokio::SslServer::from_listener(listener, configuration)?;
-        loop {
-            let (tcp, _) = server.accept().await?;
-            let handshake = server.handshake(tcp);
+    let acceptor = match server {
+        IdleServer::Ours(configuration) => {
+            return ours_idle_server(listener, configuration, established).await
+        }
+        IdleServer::Raw(acceptor) => acceptor,
+        #[cfg(feature = "openssl")]
+        IdleServer::Openssl(context) => loop {
+            let (tcp, _) = listener.accept().await?;
+            let context = context.clone();
             let established = Arc::clone(&established);
             tokio::spawn(async move {
-                match handshake.await {
-                    Ok(mut socket) => {
+                match aossl::accept(&context, tcp).await {
+                    Ok(mut stream) => {
                         established.fetch_add(1, Ordering::SeqCst);
                         let mut buf = [0u8; 64];
-                        while let Ok(n) = socket.read(&mut buf).await {
+                        while let Ok(n) = stream.read(&mut buf).await {
                             if n == 0 {
                                 break;
                             }
@@ -1415,9 +1498,8 @@ async fn async_idle_server(
                     Err(error) => eprintln!("memory server: {error}"),
                 }
             });
-        }
-    }
-    let acceptor = raw.ok_or("memory server: no acceptor")?;
+        },
+    };
     loop {
         let (tcp, _) = listener.accept().await?;
         let accepting = acceptor.accept(tcp);
@@ -1439,24 +1521,52 @@ async fn async_idle_server(
     }
 }
 
+async fn ours_idle_server(
+    listener: TcpListener,
+    configuration: SslConfiguration,
+    established: Arc<AtomicUsize>,
+) -> BenchResult<()> {
+    let server = sslsocket::tokio::SslServer::from_listener(listener, configuration)?;
+    loop {
+        let (tcp, _) = server.accept().await?;
+        let handshake = server.handshake(tcp);
+        let established = Arc::clone(&established);
+        tokio::spawn(async move {
+            match handshake.await {
+                Ok(mut socket) => {
+                    established.fetch_add(1, Ordering::SeqCst);
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
+                Err(error) => eprintln!("memory server: {error}"),
+            }
+        });
+    }
+}
+
 // ----- the table -----------------------------------------------------------------------
 
-/// One row: label, the three figures, the two ratios.
+/// One row: label, the figures of the four variants (NaN for one the section lacks), the
+/// ratios blocking / raw, tokio / raw, tokio / raw on tokio.
 struct Row {
     label: String,
-    figures: [f64; 3],
-    ratios: [f64; 2],
+    figures: [f64; 4],
+    ratios: [f64; 3],
 }
 
 /// Medians of `value` over the rounds, ratios = medians of the per-round ratios.
-fn wall_row(label: &str, samples: &[Vec<Sample>; 3], value: impl Fn(&Sample) -> f64) -> Row {
+fn wall_row(label: &str, samples: &[Vec<Sample>; 4], value: impl Fn(&Sample) -> f64) -> Row {
     let figures = samples
         .each_ref()
         .map(|s| common::median(s.iter().map(&value).collect()));
-    let paired = |ours: &[Sample]| {
+    let paired = |ours: &[Sample], raw: &[Sample]| {
         common::median(
             ours.iter()
-                .zip(&samples[2])
+                .zip(raw)
                 .map(|(o, r)| value(o) / value(r))
                 .collect(),
         )
@@ -1464,12 +1574,16 @@ fn wall_row(label: &str, samples: &[Vec<Sample>; 3], value: impl Fn(&Sample) -> 
     Row {
         label: label.to_string(),
         figures,
-        ratios: [paired(&samples[0]), paired(&samples[1])],
+        ratios: [
+            paired(&samples[0], &samples[2]),
+            paired(&samples[1], &samples[2]),
+            paired(&samples[1], &samples[3]),
+        ],
     }
 }
 
 /// Work of all rounds per CPU-second of the process.
-fn cpu_row(label: &str, samples: &[Vec<Sample>; 3]) -> Row {
+fn cpu_row(label: &str, samples: &[Vec<Sample>; 4]) -> Row {
     let figures = samples.each_ref().map(|s| {
         let work: f64 = s.iter().map(|s| s.work).sum();
         let cpu: Duration = s.iter().map(|s| s.cpu).sum();
@@ -1478,7 +1592,11 @@ fn cpu_row(label: &str, samples: &[Vec<Sample>; 3]) -> Row {
     Row {
         label: label.to_string(),
         figures,
-        ratios: [figures[0] / figures[2], figures[1] / figures[2]],
+        ratios: [
+            figures[0] / figures[2],
+            figures[1] / figures[2],
+            figures[1] / figures[3],
+        ],
     }
 }
 
@@ -1493,9 +1611,10 @@ fn number(value: f64) -> String {
 fn report(
     setup: &Setup,
     workloads: &[Workload],
-    samples: &[[Vec<Sample>; 3]],
+    samples: &[[Vec<Sample>; 4]],
     runs: usize,
 ) -> String {
+    let on_tokio = variants(setup.section).contains(&3);
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     for (workload, samples) in workloads.iter().zip(samples) {
@@ -1509,7 +1628,8 @@ fn report(
                 };
                 rows.push(wall_row(&format!("{kind} handshakes/s"), samples, wall));
                 rows.push(cpu_row("  per CPU-second", samples));
-                let counts: Vec<String> = (0..3)
+                let counts: Vec<String> = variants(setup.section)
+                    .into_iter()
                     .map(|v| {
                         let resumed: usize = samples[v].iter().map(|s| s.resumed).sum();
                         let total: f64 = samples[v].iter().map(|s| s.work).sum();
@@ -1548,14 +1668,18 @@ fn report(
 
     let raw = setup.section.raw_name();
     println!();
-    println!(
+    print!(
         "{:<36} {:>10} {:>10} {:>13} {:>9} {:>9}",
         "", "blocking", "tokio", raw, "blk/raw", "tokio/raw"
     );
+    if on_tokio {
+        print!(" {:>13} {:>12}", "raw on tokio", "tokio/rawtok");
+    }
+    println!();
     for row in &rows {
-        let [b, t, r] = row.figures;
-        let [rb, rt] = row.ratios;
-        println!(
+        let [b, t, r, rt_raw] = row.figures;
+        let [rb, rt, rtt] = row.ratios;
+        print!(
             "{:<36} {:>10} {:>10} {:>13} {:>8.2}x {:>8.2}x",
             row.label,
             number(b),
@@ -1564,6 +1688,10 @@ fn report(
             rb,
             rt
         );
+        if on_tokio {
+            print!(" {:>13} {:>11.2}x", number(rt_raw), rtt);
+        }
+        println!();
     }
     println!();
     for note in &notes {
@@ -1577,15 +1705,22 @@ fn report(
         "\n**{}** ({runs} rounds, medians; ratio = ours / {raw})\n\n",
         setup.section.title()
     ));
-    md.push_str(&format!(
-        "| workload | {raw} | ours blocking | ratio | ours tokio | ratio |\n"
-    ));
-    md.push_str("|---|---:|---:|---:|---:|---:|\n");
-    for row in &rows {
-        let [b, t, r] = row.figures;
-        let [rb, rt] = row.ratios;
+    if on_tokio {
         md.push_str(&format!(
-            "| {} | {} | {} | {:.2}x | {} | {:.2}x |\n",
+            "| workload | {raw} | ours blocking | ratio | ours tokio | ratio | {raw} on tokio | ours tokio / it |\n"
+        ));
+        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    } else {
+        md.push_str(&format!(
+            "| workload | {raw} | ours blocking | ratio | ours tokio | ratio |\n"
+        ));
+        md.push_str("|---|---:|---:|---:|---:|---:|\n");
+    }
+    for row in &rows {
+        let [b, t, r, rt_raw] = row.figures;
+        let [rb, rt, rtt] = row.ratios;
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.2}x | {} | {:.2}x |",
             row.label.replacen("  ", "↳ ", 1),
             number(r),
             number(b),
@@ -1593,6 +1728,10 @@ fn report(
             number(t),
             rt
         ));
+        if on_tokio {
+            md.push_str(&format!(" {} | {:.2}x |", number(rt_raw), rtt));
+        }
+        md.push('\n');
     }
     for note in &notes {
         md.push_str(&format!("\n{note}\n"));
@@ -1616,7 +1755,7 @@ mod ossl {
 
     use openssl::pkey::{Id, PKey};
     use openssl::ssl::{
-        Ssl, SslConnector, SslContext, SslContextBuilder, SslMethod, SslSessionCacheMode,
+        Ssl, SslConnector, SslContext, SslContextBuilder, SslMethod, SslRef, SslSessionCacheMode,
         SslStream, SslVerifyMode, SslVersion,
     };
     use openssl::x509::X509;
@@ -1705,6 +1844,32 @@ mod ossl {
             }
             Ok(contexts)
         }
+
+        /// The server context of `suite`.
+        pub fn server_context(&self, suite: Suite) -> &SslContext {
+            &self.server[suite.index()]
+        }
+
+        /// A client connection to `localhost` for `suite`; `resume`: on the resuming
+        /// context, offering the last session it received.
+        pub fn client_ssl(&self, suite: Suite, resume: bool) -> BenchResult<Ssl> {
+            let connector = if resume {
+                &self.resume
+            } else {
+                &self.client[suite.index()]
+            };
+            let mut ssl = connector.configure()?.into_ssl("localhost")?;
+            if resume {
+                let guard = match self.session.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                if let Some(session) = guard.as_ref() {
+                    sslsocket_openssl_ext::set_session(&mut ssl, session)?;
+                }
+            }
+            Ok(ssl)
+        }
     }
 
     pub fn accept(
@@ -1728,22 +1893,9 @@ mod ossl {
         let tcp = TcpStream::connect(("127.0.0.1", port))?;
         tcp.set_read_timeout(Some(STEP))?;
         tcp.set_write_timeout(Some(STEP))?;
-        let connector = if resume {
-            &contexts.resume
-        } else {
-            &contexts.client[suite.index()]
-        };
-        let mut ssl = connector.configure()?.into_ssl("localhost")?;
-        if resume {
-            let guard = match contexts.session.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if let Some(session) = guard.as_ref() {
-                sslsocket_openssl_ext::set_session(&mut ssl, session)?;
-            }
-        }
-        ssl.connect(tcp)
+        contexts
+            .client_ssl(suite, resume)?
+            .connect(tcp)
             .map_err(|e| format!("openssl connect: {e}").into())
     }
 
@@ -1766,8 +1918,7 @@ mod ossl {
         Ok(())
     }
 
-    pub fn describe(stream: &SslStream<TcpStream>) -> (String, (String, String)) {
-        let ssl = stream.ssl();
+    pub fn describe(ssl: &SslRef) -> (String, (String, String)) {
         let suite = ssl
             .current_cipher()
             .and_then(|c| c.standard_name())
@@ -1791,5 +1942,153 @@ mod ossl {
             format!("{} {suite} {group}", ssl.version_str()),
             (suite, group),
         )
+    }
+}
+
+// ----- the openssl crate on tokio ------------------------------------------------------
+
+#[cfg(feature = "openssl")]
+mod aossl {
+    //! The openssl crate on tokio, driven the way tokio-openssl drives it: an `SslStream`
+    //! over the tokio socket's non-blocking `try_read` / `try_write`, and a `WANT_READ` /
+    //! `WANT_WRITE` waits for the socket's readiness, then OpenSSL is called again.
+    //! tokio-openssl itself is not a dependency: a dev-dependency cannot be optional, and
+    //! it would build openssl-sys (and need libssl-dev) for every test run of the default
+    //! build.
+
+    use std::future::poll_fn;
+    use std::io::{self, Read, Write};
+    use std::pin::Pin;
+    use std::task::{ready, Context, Poll};
+
+    use openssl::ssl::{Error, ErrorCode, Ssl, SslContext, SslRef, SslStream};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::TcpStream;
+
+    use super::{ossl, BenchResult, Suite};
+
+    /// The socket as OpenSSL sees it: reads and writes that never block.
+    pub struct Io(TcpStream);
+
+    impl Read for Io {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0.try_read(buf)
+        }
+    }
+
+    impl Write for Io {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.try_write(buf)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    pub struct Stream(SslStream<Io>);
+
+    /// Runs `op` until it does not wait for the socket: its outcome, or the socket's
+    /// error while waiting.
+    fn drive<T>(
+        stream: &mut SslStream<Io>,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&mut SslStream<Io>) -> Result<T, Error>,
+    ) -> Poll<io::Result<Result<T, Error>>> {
+        loop {
+            match op(stream) {
+                Err(e) if e.code() == ErrorCode::WANT_READ => {
+                    ready!(stream.get_ref().0.poll_read_ready(cx))?;
+                }
+                Err(e) if e.code() == ErrorCode::WANT_WRITE => {
+                    ready!(stream.get_ref().0.poll_write_ready(cx))?;
+                }
+                outcome => return Poll::Ready(Ok(outcome)),
+            }
+        }
+    }
+
+    async fn handshake(
+        mut stream: SslStream<Io>,
+        op: fn(&mut SslStream<Io>) -> Result<(), Error>,
+    ) -> BenchResult<Stream> {
+        poll_fn(|cx| drive(&mut stream, cx, op))
+            .await?
+            .map_err(|e| format!("openssl on tokio, handshake: {e}"))?;
+        Ok(Stream(stream))
+    }
+
+    pub async fn accept(context: &SslContext, tcp: TcpStream) -> BenchResult<Stream> {
+        let stream = SslStream::new(Ssl::new(context)?, Io(tcp))?;
+        handshake(stream, |s| s.accept()).await
+    }
+
+    pub async fn connect(
+        contexts: &ossl::Contexts,
+        port: u16,
+        suite: Suite,
+        resume: bool,
+    ) -> BenchResult<Stream> {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+        let stream = SslStream::new(contexts.client_ssl(suite, resume)?, Io(tcp))?;
+        handshake(stream, |s| s.connect()).await
+    }
+
+    impl Stream {
+        pub fn ssl(&self) -> &SslRef {
+            self.0.ssl()
+        }
+
+        pub fn tcp(&self) -> &TcpStream {
+            &self.0.get_ref().0
+        }
+    }
+
+    impl AsyncRead for Stream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let stream = &mut self.get_mut().0;
+            match ready!(drive(stream, cx, |s| s.ssl_read(buf.initialize_unfilled())))? {
+                Ok(n) => {
+                    buf.advance(n);
+                    Poll::Ready(Ok(()))
+                }
+                // The peer's close_notify: the end.
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => Poll::Ready(Ok(())),
+                Err(e) => Poll::Ready(Err(io::Error::other(e))),
+            }
+        }
+    }
+
+    impl AsyncWrite for Stream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let stream = &mut self.get_mut().0;
+            ready!(drive(stream, cx, |s| s.ssl_write(buf)))?
+                .map_err(io::Error::other)
+                .into()
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            // Nothing is buffered above the socket.
+            Poll::Ready(Ok(()))
+        }
+
+        /// close_notify, then the TCP shutdown.
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let stream = &mut self.get_mut().0;
+            match ready!(drive(stream, cx, |s| s.shutdown()))? {
+                Ok(_) => {}
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => {}
+                Err(e) => return Poll::Ready(Err(io::Error::other(e))),
+            }
+            Pin::new(&mut stream.get_mut().0).poll_shutdown(cx)
+        }
     }
 }
