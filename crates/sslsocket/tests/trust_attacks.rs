@@ -9,13 +9,17 @@ mod support;
 use std::io::Read;
 use std::time::Duration;
 
-use rcgen::{CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::prelude::*;
 use sslsocket::{
     IgnoreRule, PauseMode, SslCertificate, SslConfiguration, SslErrorKind, SslEvent, SslKey,
 };
-use support::attack::{with_empty_validity, AttackServer, ATTACK_MESSAGE};
+use support::attack::{
+    with_empty_validity, with_indefinite_subject_length, AttackServer, ATTACK_MESSAGE,
+};
 use support::{is_active, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -98,6 +102,47 @@ fn a_leaf_that_does_not_parse_is_an_error_on_its_position_not_a_skip() -> TestRe
             &malformed,
         );
     }
+    Ok(())
+}
+
+#[test]
+fn a_leaf_openssl_reads_but_our_parser_refuses_is_an_error_not_a_skip() -> TestResult {
+    // A trusted CA's leaf for localhost, its subject in BER's indefinite-length form and
+    // signed again by the CA over those bytes: the chain verifies for OpenSSL, which reads
+    // BER there, while x509-parser (and webpki) refuse it. A verifier that skipped what it
+    // cannot read would find no error at all on the OpenSSL backend (it did: the leaf was
+    // left out of the chain and the peer accepted).
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "BER test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate()?;
+    let ca = ca_params.self_signed(&ca_key)?.der().to_vec();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let key = KeyPair::generate()?;
+    let leaf = leaf_params("localhost")?
+        .signed_by(&key, &issuer)?
+        .der()
+        .to_vec();
+    let ber = with_indefinite_subject_length(&leaf, &ca_key)?;
+    assert!(SslCertificate::from_der(&ber).is_err());
+    let server = AttackServer::start(vec![ber.clone()], &key.serialize_der(), 2)?;
+    // The leaf as rcgen made it is accepted: only the encoding differs.
+    let server_ok = AttackServer::start(vec![leaf.clone()], &key.serialize_der(), 1)?;
+    let mut control = SslSocket::with_configuration(trusting(&[&ca])?);
+    control.connect_to_host_encrypted("localhost", server_ok.port());
+    control.wait_for_encrypted(WAIT)?;
+    let socket = refused(trusting(&[&ca])?, server.port())?;
+    let chain = socket.peer_certificate_chain();
+    assert_eq!(chain.first().map(SslCertificate::der), Some(ber.as_slice()));
+    assert!(chain.first().is_some_and(SslCertificate::is_null));
+    assert_error_on(
+        socket.ssl_handshake_errors(),
+        SslErrorKind::UnspecifiedError,
+        &ber,
+    );
     Ok(())
 }
 

@@ -174,3 +174,57 @@ pub fn with_empty_validity(cert: &[u8]) -> SupportResult<Vec<u8>> {
     new_body.extend_from_slice(after_tbs);
     Ok(encode(0x30, &new_body))
 }
+
+/// The certificate `cert` (signed by `issuer_key`) with its subject Name in BER's
+/// indefinite-length form (`30 80 ... 00 00`), signed again by `issuer_key` over those
+/// bytes: the signature is valid and OpenSSL reads and verifies the certificate, while
+/// x509-parser (and webpki) refuse it. (x509-parser reads a long-form length where DER
+/// wants the short one; this it does not.)
+pub fn with_indefinite_subject_length(
+    cert: &[u8],
+    issuer_key: &impl rcgen::SigningKey,
+) -> SupportResult<Vec<u8>> {
+    let bad = || SupportError::new("certificate DER is not as expected");
+    let (_, header, len) = tlv(cert).ok_or_else(bad)?;
+    let body = cert.get(header..header + len).ok_or_else(bad)?;
+    let (_, tbs_header, tbs_len) = tlv(body).ok_or_else(bad)?;
+    let tbs = body.get(tbs_header..tbs_header + tbs_len).ok_or_else(bad)?;
+    let after_tbs = body.get(tbs_header + tbs_len..).ok_or_else(bad)?;
+    let (_, alg_header, alg_len) = tlv(after_tbs).ok_or_else(bad)?;
+    let algorithm = after_tbs.get(..alg_header + alg_len).ok_or_else(bad)?;
+    // TBS: [0] version, serial, signature algorithm, issuer, validity, subject, ...
+    let mut fields = Vec::new();
+    let mut rest = tbs;
+    while !rest.is_empty() {
+        let (_, h, l) = tlv(rest).ok_or_else(bad)?;
+        fields.push(rest.get(..h + l).ok_or_else(bad)?);
+        rest = rest.get(h + l..).ok_or_else(bad)?;
+    }
+    let subject_index = if fields.first().and_then(|f| f.first()) == Some(&0xa0) {
+        5
+    } else {
+        4
+    };
+    let mut new_tbs = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        match field.get(1) {
+            Some(&short) if i == subject_index && short < 0x80 => {
+                new_tbs.extend([field[0], 0x80]);
+                new_tbs.extend_from_slice(field.get(2..).ok_or_else(bad)?);
+                new_tbs.extend([0x00, 0x00]);
+            }
+            _ if i == subject_index => return Err(bad()),
+            _ => new_tbs.extend_from_slice(field),
+        }
+    }
+    let new_tbs = encode(0x30, &new_tbs);
+    let signature = issuer_key
+        .sign(&new_tbs)
+        .map_err(|e| SupportError::new(format!("signing: {e}")))?;
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(&signature);
+    let mut new_body = new_tbs;
+    new_body.extend_from_slice(algorithm);
+    new_body.extend(encode(0x03, &bits));
+    Ok(encode(0x30, &new_body))
+}
