@@ -1474,77 +1474,45 @@ async fn async_idle_server(
     established: Arc<AtomicUsize>,
 ) -> BenchResult<()> {
     let listener = TcpListener::from_std(listener)?;
-    let acceptor = match server {
+    match server {
         IdleServer::Ours(configuration) => {
-            return ours_idle_server(listener, configuration, established).await
+            let server = sslsocket::tokio::SslServer::from_listener(listener, configuration)?;
+            loop {
+                let (tcp, _) = server.accept().await?;
+                tokio::spawn(hold(server.handshake(tcp), Arc::clone(&established)));
+            }
         }
-        IdleServer::Raw(acceptor) => acceptor,
+        IdleServer::Raw(acceptor) => loop {
+            let (tcp, _) = listener.accept().await?;
+            tokio::spawn(hold(acceptor.accept(tcp), Arc::clone(&established)));
+        },
         #[cfg(feature = "openssl")]
         IdleServer::Openssl(context) => loop {
             let (tcp, _) = listener.accept().await?;
             let context = context.clone();
-            let established = Arc::clone(&established);
-            tokio::spawn(async move {
-                match aossl::accept(&context, tcp).await {
-                    Ok(mut stream) => {
-                        established.fetch_add(1, Ordering::SeqCst);
-                        let mut buf = [0u8; 64];
-                        while let Ok(n) = stream.read(&mut buf).await {
-                            if n == 0 {
-                                break;
-                            }
-                        }
-                    }
-                    Err(error) => eprintln!("memory server: {error}"),
-                }
-            });
+            let accepting = async move { aossl::accept(&context, tcp).await };
+            tokio::spawn(hold(accepting, Arc::clone(&established)));
         },
-    };
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        let accepting = acceptor.accept(tcp);
-        let established = Arc::clone(&established);
-        tokio::spawn(async move {
-            match accepting.await {
-                Ok(mut stream) => {
-                    established.fetch_add(1, Ordering::SeqCst);
-                    let mut buf = [0u8; 64];
-                    while let Ok(n) = stream.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
-                    }
-                }
-                Err(error) => eprintln!("memory server: {error}"),
-            }
-        });
     }
 }
 
-async fn ours_idle_server(
-    listener: TcpListener,
-    configuration: SslConfiguration,
+/// Counts the connection `handshake` makes, then holds it: a read into a 64-byte buffer
+/// awaited until the peer's end.
+async fn hold<S: AsyncRead + Unpin, E: std::fmt::Display>(
+    handshake: impl std::future::Future<Output = Result<S, E>>,
     established: Arc<AtomicUsize>,
-) -> BenchResult<()> {
-    let server = sslsocket::tokio::SslServer::from_listener(listener, configuration)?;
-    loop {
-        let (tcp, _) = server.accept().await?;
-        let handshake = server.handshake(tcp);
-        let established = Arc::clone(&established);
-        tokio::spawn(async move {
-            match handshake.await {
-                Ok(mut socket) => {
-                    established.fetch_add(1, Ordering::SeqCst);
-                    let mut buf = [0u8; 64];
-                    while let Ok(n) = socket.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
-                    }
+) {
+    match handshake.await {
+        Ok(mut stream) => {
+            established.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 64];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
                 }
-                Err(error) => eprintln!("memory server: {error}"),
             }
-        });
+        }
+        Err(error) => eprintln!("memory server: {error}"),
     }
 }
 

@@ -140,39 +140,75 @@ fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+fn malformed() -> SupportError {
+    SupportError::new("certificate DER is not as expected")
+}
+
+/// A certificate cut into its TBS fields (`[0]` version, serial, signature algorithm,
+/// issuer, validity, subject, ...), what follows the TBS (algorithm and signature), and
+/// the index of field `n` of a v1 certificate (one more when the version is present).
+struct Parts<'a> {
+    fields: Vec<&'a [u8]>,
+    after_tbs: &'a [u8],
+    shift: usize,
+}
+
+impl<'a> Parts<'a> {
+    fn of(cert: &'a [u8]) -> SupportResult<Parts<'a>> {
+        let (_, header, len) = tlv(cert).ok_or_else(malformed)?;
+        let body = cert.get(header..header + len).ok_or_else(malformed)?;
+        let (_, tbs_header, tbs_len) = tlv(body).ok_or_else(malformed)?;
+        let tbs = body
+            .get(tbs_header..tbs_header + tbs_len)
+            .ok_or_else(malformed)?;
+        let after_tbs = body.get(tbs_header + tbs_len..).ok_or_else(malformed)?;
+        let mut fields = Vec::new();
+        let mut rest = tbs;
+        while !rest.is_empty() {
+            let (_, h, l) = tlv(rest).ok_or_else(malformed)?;
+            fields.push(rest.get(..h + l).ok_or_else(malformed)?);
+            rest = rest.get(h + l..).ok_or_else(malformed)?;
+        }
+        let shift = usize::from(fields.first().and_then(|f| f.first()) == Some(&0xa0));
+        Ok(Parts {
+            fields,
+            after_tbs,
+            shift,
+        })
+    }
+
+    /// The TBS with field `index` (of a v1 certificate) replaced by `new`.
+    fn tbs_with(&self, index: usize, new: &[u8]) -> Vec<u8> {
+        let mut tbs = Vec::new();
+        for (i, field) in self.fields.iter().enumerate() {
+            if i == index + self.shift {
+                tbs.extend_from_slice(new);
+            } else {
+                tbs.extend_from_slice(field);
+            }
+        }
+        encode(0x30, &tbs)
+    }
+
+    fn field(&self, index: usize) -> SupportResult<&'a [u8]> {
+        self.fields
+            .get(index + self.shift)
+            .copied()
+            .ok_or_else(malformed)
+    }
+}
+
+/// TBS fields of a v1 certificate: validity and subject.
+const VALIDITY: usize = 3;
+const SUBJECT: usize = 4;
+
 /// The certificate with its Validity replaced by an empty SEQUENCE (`30 00`): webpki still
 /// parses it (it reads the validity only when checking a path), x509-parser does not.
 pub fn with_empty_validity(cert: &[u8]) -> SupportResult<Vec<u8>> {
-    let bad = || SupportError::new("certificate DER is not as expected");
-    let (_, header, len) = tlv(cert).ok_or_else(bad)?;
-    let body = cert.get(header..header + len).ok_or_else(bad)?;
-    let (_, tbs_header, tbs_len) = tlv(body).ok_or_else(bad)?;
-    let tbs = body.get(tbs_header..tbs_header + tbs_len).ok_or_else(bad)?;
-    let after_tbs = body.get(tbs_header + tbs_len..).ok_or_else(bad)?;
-    // TBS: [0] version, serial, signature algorithm, issuer, validity, subject, ...
-    let mut fields = Vec::new();
-    let mut rest = tbs;
-    while !rest.is_empty() {
-        let (_, h, l) = tlv(rest).ok_or_else(bad)?;
-        fields.push(rest.get(..h + l).ok_or_else(bad)?);
-        rest = rest.get(h + l..).ok_or_else(bad)?;
-    }
-    let validity_index = if fields.first().and_then(|f| f.first()) == Some(&0xa0) {
-        4
-    } else {
-        3
-    };
-    let mut new_tbs = Vec::new();
-    for (i, field) in fields.iter().enumerate() {
-        if i == validity_index {
-            new_tbs.extend([0x30, 0x00]);
-        } else {
-            new_tbs.extend_from_slice(field);
-        }
-    }
-    let mut new_body = encode(0x30, &new_tbs);
-    new_body.extend_from_slice(after_tbs);
-    Ok(encode(0x30, &new_body))
+    let parts = Parts::of(cert)?;
+    let mut body = parts.tbs_with(VALIDITY, &[0x30, 0x00]);
+    body.extend_from_slice(parts.after_tbs);
+    Ok(encode(0x30, &body))
 }
 
 /// The certificate `cert` (signed by `issuer_key`) with its subject Name in BER's
@@ -184,47 +220,27 @@ pub fn with_indefinite_subject_length(
     cert: &[u8],
     issuer_key: &impl rcgen::SigningKey,
 ) -> SupportResult<Vec<u8>> {
-    let bad = || SupportError::new("certificate DER is not as expected");
-    let (_, header, len) = tlv(cert).ok_or_else(bad)?;
-    let body = cert.get(header..header + len).ok_or_else(bad)?;
-    let (_, tbs_header, tbs_len) = tlv(body).ok_or_else(bad)?;
-    let tbs = body.get(tbs_header..tbs_header + tbs_len).ok_or_else(bad)?;
-    let after_tbs = body.get(tbs_header + tbs_len..).ok_or_else(bad)?;
-    let (_, alg_header, alg_len) = tlv(after_tbs).ok_or_else(bad)?;
-    let algorithm = after_tbs.get(..alg_header + alg_len).ok_or_else(bad)?;
-    // TBS: [0] version, serial, signature algorithm, issuer, validity, subject, ...
-    let mut fields = Vec::new();
-    let mut rest = tbs;
-    while !rest.is_empty() {
-        let (_, h, l) = tlv(rest).ok_or_else(bad)?;
-        fields.push(rest.get(..h + l).ok_or_else(bad)?);
-        rest = rest.get(h + l..).ok_or_else(bad)?;
-    }
-    let subject_index = if fields.first().and_then(|f| f.first()) == Some(&0xa0) {
-        5
-    } else {
-        4
+    let parts = Parts::of(cert)?;
+    let (_, alg_header, alg_len) = tlv(parts.after_tbs).ok_or_else(malformed)?;
+    let algorithm = parts
+        .after_tbs
+        .get(..alg_header + alg_len)
+        .ok_or_else(malformed)?;
+    let subject = parts.field(SUBJECT)?;
+    let (tag, 2, len) = tlv(subject).ok_or_else(malformed)? else {
+        return Err(malformed());
     };
-    let mut new_tbs = Vec::new();
-    for (i, field) in fields.iter().enumerate() {
-        match field.get(1) {
-            Some(&short) if i == subject_index && short < 0x80 => {
-                new_tbs.extend([field[0], 0x80]);
-                new_tbs.extend_from_slice(field.get(2..).ok_or_else(bad)?);
-                new_tbs.extend([0x00, 0x00]);
-            }
-            _ if i == subject_index => return Err(bad()),
-            _ => new_tbs.extend_from_slice(field),
-        }
-    }
-    let new_tbs = encode(0x30, &new_tbs);
+    let mut indefinite = vec![tag, 0x80];
+    indefinite.extend_from_slice(subject.get(2..2 + len).ok_or_else(malformed)?);
+    indefinite.extend([0x00, 0x00]);
+    let tbs = parts.tbs_with(SUBJECT, &indefinite);
     let signature = issuer_key
-        .sign(&new_tbs)
+        .sign(&tbs)
         .map_err(|e| SupportError::new(format!("signing: {e}")))?;
     let mut bits = vec![0u8];
     bits.extend_from_slice(&signature);
-    let mut new_body = new_tbs;
-    new_body.extend_from_slice(algorithm);
-    new_body.extend(encode(0x03, &bits));
-    Ok(encode(0x30, &new_body))
+    let mut body = tbs;
+    body.extend_from_slice(algorithm);
+    body.extend(encode(0x03, &bits));
+    Ok(encode(0x30, &body))
 }
