@@ -77,10 +77,18 @@ impl OpensslServer {
                 if listening {
                     Ok(())
                 } else {
-                    Err(SupportError::new(format!(
-                        "`{}` is not listening on port {port}:\n{}",
-                        process.command(),
+                    // An exited server's last words may not have been collected yet.
+                    let output = if process.is_running() {
                         process.output()
+                    } else {
+                        process
+                            .wait(Duration::from_secs(1))
+                            .map(|out| out.combined())
+                            .unwrap_or_else(|_| process.output())
+                    };
+                    Err(SupportError::new(format!(
+                        "`{}` is not listening on port {port}:\n{output}",
+                        process.command(),
                     )))
                 }
             } else {
@@ -89,8 +97,13 @@ impl OpensslServer {
             match ready {
                 Ok(()) => return Ok(Self { process, port }),
                 Err(error) => {
-                    // s_server: "bind: Address already in use" and exits.
-                    let port_taken = process.output().contains("Address already in use");
+                    // s_server: "bind: Address already in use" and exits, at once: the
+                    // port went to another test between `free_port` and the bind. An
+                    // early exit whose message was not read in time counts the same (a
+                    // server that cannot start at all fails every attempt alike).
+                    let port_taken = error.to_string().contains("Address already in use")
+                        || process.output().contains("Address already in use")
+                        || !process.is_running();
                     last_error = error;
                     if !port_taken {
                         break;
