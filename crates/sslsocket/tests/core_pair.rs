@@ -94,6 +94,17 @@ fn read_all(core: &mut SslCore) -> Vec<u8> {
     }
 }
 
+/// The bytes `events` report written (Qt's `bytesWritten`), in all.
+fn bytes_written(events: &[SslEvent]) -> usize {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SslEvent::BytesWritten(n) => Some(*n),
+            _ => None,
+        })
+        .sum()
+}
+
 fn assert_in_order(events: &[SslEvent], wanted: &[SslEvent]) {
     let mut rest = events.iter();
     for want in wanted {
@@ -505,13 +516,7 @@ fn undrained_events_stay_bounded_while_data_flows_and_counts_stay_exact() -> Tes
         client_events.len(),
         &client_events[..client_events.len().min(8)]
     );
-    let written: usize = client_events
-        .iter()
-        .filter_map(|e| match e {
-            SslEvent::BytesWritten(n) => Some(*n),
-            _ => None,
-        })
-        .sum();
+    let written = bytes_written(&client_events);
     assert_eq!(written, 500 * 4);
     assert!(client_events.contains(&SslEvent::ReadyRead));
     Ok(())
@@ -660,13 +665,7 @@ fn writing_through_a_socket_that_takes_part_of_a_record_keeps_the_rest_in_order(
         assert!(!pair.client.wants_write());
     }
     assert_eq!(sent, SIZE);
-    let written: usize = events(&mut pair.client)
-        .iter()
-        .filter_map(|e| match e {
-            SslEvent::BytesWritten(n) => Some(*n),
-            _ => None,
-        })
-        .sum();
+    let written = bytes_written(&events(&mut pair.client));
     assert_eq!(written, SIZE, "every byte is reported written once");
     assert_eq!(pair.server.handle_tls(&wire)?, wire.len());
     let received = read_all(&mut pair.server);
@@ -735,13 +734,7 @@ fn writing_through_a_socket_that_refuses_or_fails_mid_record_loses_nothing_and_k
         assert!(!pair.client.wants_write());
         assert!(pair.client.failure().is_none());
     }
-    let written: usize = events(&mut pair.client)
-        .iter()
-        .filter_map(|e| match e {
-            SslEvent::BytesWritten(n) => Some(*n),
-            _ => None,
-        })
-        .sum();
+    let written = bytes_written(&events(&mut pair.client));
     assert_eq!(
         written,
         expected.len(),

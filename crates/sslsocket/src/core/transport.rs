@@ -8,11 +8,8 @@ impl SslCore {
     /// Whether the core can take input now: connected, not at EOF, not failed, and the
     /// plaintext buffer has room (back-pressure).
     pub fn wants_read(&self) -> bool {
-        if self.is_failed() || self.eof || self.state == SocketState::UnconnectedState {
-            return false;
-        }
         let buffered = self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len());
-        self.has_room_for_input(buffered)
+        self.wants_read_holding(buffered)
     }
 
     /// [`wants_read`](Self::wants_read) with the decrypted bytes buffered already known

@@ -1018,10 +1018,7 @@ mod tests {
         from: &mut UnbufferedSession,
         to: &mut UnbufferedSession,
     ) -> Result<bool, Box<dyn std::error::Error>> {
-        let mut wire = Vec::new();
-        while from.wants_write() {
-            from.write_tls(&mut wire)?;
-        }
+        let wire = wire_of(from)?;
         let mut input = wire.as_slice();
         while !input.is_empty() {
             to.read_tls(&mut input)?;
@@ -1145,10 +1142,7 @@ mod tests {
         exchange(&mut client, &mut server)?;
         client.write_plain(b"first")?;
         client.write_plain(&[9u8; 1000])?;
-        let mut wire = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut wire)?;
-        }
+        let wire = wire_of(&mut client)?;
         // The first record and half of the second.
         let cut = wire.len() - 500;
         let mut input = &wire[..cut];
