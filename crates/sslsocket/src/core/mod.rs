@@ -398,6 +398,9 @@ impl SslCore {
     fn append(&mut self, event: SslEvent) {
         if self.events.len() >= MAX_EVENTS {
             self.pop_oldest();
+        } else if self.events.capacity() == 0 {
+            // Room for a handshake's events at once, not grown 4, 8, 16.
+            self.events.reserve(FIRST_EVENTS);
         }
         self.events.push_back(event);
     }
@@ -425,6 +428,9 @@ enum Counter {
 /// The most events a core keeps for an application that does not drain them (the oldest
 /// go first); with counters merged, only a long run of verification errors comes near.
 const MAX_EVENTS: usize = 4096;
+
+/// The room for events made when the first one comes: a handshake's events, on either side.
+const FIRST_EVENTS: usize = 16;
 
 impl std::fmt::Debug for SslCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -8,6 +8,7 @@ use crate::verify::hostname::matches_host;
 use crate::verify::path::{self, Path, PathNode, Top};
 use crate::verify::signature::SignatureCheck;
 use crate::verify::store::TrustStore;
+use x509_parser::certificate::X509Certificate;
 
 /// The most intermediate CA certificates ever followed between the leaf and the anchor,
 /// whatever `max_depth` says; a longer path is reported like a `max_depth` overflow.
@@ -177,21 +178,17 @@ pub(crate) fn collect(input: &VerifyInput<'_>) -> Collected {
 /// (extensions, CA flags, purpose and key usage, path length, dates), no signature checks.
 /// `None` when a certificate of the path does not parse (the caller fails closed).
 ///
-/// Some certificates come with their parse already (from the same DER, by
-/// `SslCertificate::parse_der`); the others are parsed here.
+/// Each certificate comes with its parse when one was made already from the same DER (a
+/// sent certificate's by `SslCertificate::parse_der`, a configured CA's when the verifier
+/// was made); the others are parsed here.
 pub(crate) fn verified_path_errors_parsed<'a>(
-    path: impl Iterator<
-        Item = (
-            &'a SslCertificate,
-            Option<x509_parser::certificate::X509Certificate<'a>>,
-        ),
-    >,
+    path: impl Iterator<Item = (&'a SslCertificate, Option<&'a X509Certificate<'a>>)>,
     input: &VerifyInput<'_>,
 ) -> Option<Vec<SslError>> {
     let mut nodes = Vec::new();
     for (cert, parsed) in path {
         let info = match parsed {
-            Some(x509) => CertInfo::from_parsed(cert, x509),
+            Some(x509) => CertInfo::lent(cert, x509),
             None => CertInfo::parse(cert)?,
         };
         nodes.push(PathNode {

@@ -1,7 +1,10 @@
 //! Properties of one certificate, read the way OpenSSL's `X509_check_ca` and
 //! `X509_check_purpose` read them.
 
+use std::borrow::Cow;
+
 use x509_parser::certificate::X509Certificate;
+use x509_parser::der_parser::oid;
 use x509_parser::extensions::{ExtendedKeyUsage, KeyUsage, ParsedExtension};
 use x509_parser::oid_registry::{
     Oid, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
@@ -26,26 +29,29 @@ const RELIED_ON: [&Oid<'static>; 6] = [
 
 /// Extensions that may be critical: OpenSSL's `X509_supported_extension` list. Any other
 /// critical extension is `X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION` (Qt: `UnspecifiedError`).
-const CRITICAL_OK: [&str; 15] = [
-    "2.16.840.1.113730.1.1", // nsCertType
-    "2.5.29.15",             // keyUsage
-    "2.5.29.17",             // subjectAltName
-    "2.5.29.19",             // basicConstraints
-    "2.5.29.32",             // certificatePolicies
-    "2.5.29.31",             // cRLDistributionPoints
-    "2.5.29.37",             // extKeyUsage
-    "1.3.6.1.5.5.7.1.7",     // sbgp-ipAddrBlock
-    "1.3.6.1.5.5.7.1.8",     // sbgp-autonomousSysNum
-    "1.3.6.1.5.5.7.48.1.5",  // id-pkix-OCSP-noCheck
-    "2.5.29.36",             // policyConstraints
-    "1.3.6.1.5.5.7.1.14",    // proxyCertInfo
-    "2.5.29.30",             // nameConstraints
-    "2.5.29.33",             // policyMappings
-    "2.5.29.54",             // inhibitAnyPolicy
+const CRITICAL_OK: [Oid<'static>; 15] = [
+    oid!(2.16.840 .1 .113730 .1 .1),   // nsCertType
+    oid!(2.5.29 .15),                  // keyUsage
+    oid!(2.5.29 .17),                  // subjectAltName
+    oid!(2.5.29 .19),                  // basicConstraints
+    oid!(2.5.29 .32),                  // certificatePolicies
+    oid!(2.5.29 .31),                  // cRLDistributionPoints
+    oid!(2.5.29 .37),                  // extKeyUsage
+    oid!(1.3.6 .1 .5 .5 .7 .1 .7),     // sbgp-ipAddrBlock
+    oid!(1.3.6 .1 .5 .5 .7 .1 .8),     // sbgp-autonomousSysNum
+    oid!(1.3.6 .1 .5 .5 .7 .48 .1 .5), // id-pkix-OCSP-noCheck
+    oid!(2.5.29 .36),                  // policyConstraints
+    oid!(1.3.6 .1 .5 .5 .7 .1 .14),    // proxyCertInfo
+    oid!(2.5.29 .30),                  // nameConstraints
+    oid!(2.5.29 .33),                  // policyMappings
+    oid!(2.5.29 .54),                  // inhibitAnyPolicy
 ];
 
 /// Server-gated cryptography EKUs, which OpenSSL accepts in place of serverAuth.
-const SGC_OIDS: [&str; 2] = ["2.16.840.1.113730.4.1", "1.3.6.1.4.1.311.10.3.3"];
+const SGC_OIDS: [Oid<'static>; 2] = [
+    oid!(2.16.840 .1 .113730 .4 .1),
+    oid!(1.3.6 .1 .4 .1 .311 .10 .3 .3),
+];
 
 /// How a certificate qualifies as a CA (the return values of OpenSSL's `check_ca`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +69,34 @@ pub(super) enum CaKind {
 /// A certificate parsed once, with the accessors verification needs.
 pub(super) struct CertInfo<'a> {
     cert: &'a SslCertificate,
-    x509: X509Certificate<'a>,
+    /// Its own parse, or one kept elsewhere from the same DER (a sent certificate's, a
+    /// configured CA's [`ParsedCertificate`]).
+    x509: Cow<'a, X509Certificate<'a>>,
+}
+
+self_cell::self_cell!(
+    /// A certificate kept with its parse, which borrows its DER: a configured CA is parsed
+    /// once per configuration, not once per handshake whose path ends at it.
+    pub(super) struct ParsedCertificate {
+        owner: SslCertificate,
+        #[covariant]
+        dependent: X509Certificate,
+    }
+);
+
+impl ParsedCertificate {
+    /// `cert` with its parse; `None` if it does not parse.
+    pub(super) fn parse(cert: SslCertificate) -> Option<ParsedCertificate> {
+        ParsedCertificate::try_new(cert, |cert| {
+            X509Certificate::from_der(cert.der()).map(|(_, x509)| x509)
+        })
+        .ok()
+    }
+
+    /// Its parse.
+    pub(super) fn x509(&self) -> &X509Certificate<'_> {
+        self.borrow_dependent()
+    }
 }
 
 impl<'a> CertInfo<'a> {
@@ -72,12 +105,18 @@ impl<'a> CertInfo<'a> {
     pub(super) fn parse(cert: &'a SslCertificate) -> Option<CertInfo<'a>> {
         X509Certificate::from_der(cert.der())
             .ok()
-            .map(|(_, x509)| CertInfo { cert, x509 })
+            .map(|(_, x509)| CertInfo {
+                cert,
+                x509: Cow::Owned(x509),
+            })
     }
 
-    /// `cert` with its parse (made from the same DER already).
-    pub(super) fn from_parsed(cert: &'a SslCertificate, x509: X509Certificate<'a>) -> CertInfo<'a> {
-        CertInfo { cert, x509 }
+    /// `cert` with its parse (made from the same DER already), lent.
+    pub(super) fn lent(cert: &'a SslCertificate, x509: &'a X509Certificate<'a>) -> CertInfo<'a> {
+        CertInfo {
+            cert,
+            x509: Cow::Borrowed(x509),
+        }
     }
 
     /// The certificate.
@@ -92,17 +131,17 @@ impl<'a> CertInfo<'a> {
 
     /// Raw DER of the subject name.
     pub(super) fn subject_raw(&self) -> &'a [u8] {
-        self.x509.tbs_certificate.subject.as_raw()
+        self.x509().tbs_certificate.subject.as_raw()
     }
 
     /// Raw DER of the issuer name.
     pub(super) fn issuer_raw(&self) -> &'a [u8] {
-        self.x509.tbs_certificate.issuer.as_raw()
+        self.x509().tbs_certificate.issuer.as_raw()
     }
 
     /// The whole SubjectPublicKeyInfo, as `verify_signed_by` takes it.
     pub(super) fn spki_raw(&self) -> &'a [u8] {
-        self.x509.tbs_certificate.subject_pki.raw
+        self.x509().tbs_certificate.subject_pki.raw
     }
 
     /// Subject and issuer names are the same (OpenSSL's `EXFLAG_SI`).
@@ -112,7 +151,7 @@ impl<'a> CertInfo<'a> {
 
     /// The subjectKeyIdentifier, if any.
     pub(super) fn subject_key_id(&self) -> Option<&[u8]> {
-        self.x509
+        self.x509()
             .iter_extensions()
             .find_map(|ext| match ext.parsed_extension() {
                 ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0),
@@ -122,7 +161,7 @@ impl<'a> CertInfo<'a> {
 
     /// The keyIdentifier of the authorityKeyIdentifier, if any.
     pub(super) fn authority_key_id(&self) -> Option<&[u8]> {
-        self.x509
+        self.x509()
             .iter_extensions()
             .find_map(|ext| match ext.parsed_extension() {
                 ParsedExtension::AuthorityKeyIdentifier(aki) => {
@@ -155,27 +194,27 @@ impl<'a> CertInfo<'a> {
     /// An extension we rely on is malformed or repeated, or a critical extension is one
     /// OpenSSL does not handle.
     pub(super) fn has_extension_problem(&self) -> bool {
-        for ext in self.x509.iter_extensions() {
+        for ext in self.x509().iter_extensions() {
             let relied = RELIED_ON.iter().any(|oid| **oid == ext.oid);
             let parsed = ext.parsed_extension();
             if relied && (parsed.error().is_some() || parsed.unsupported()) {
                 return true;
             }
-            if ext.critical && !CRITICAL_OK.contains(&ext.oid.to_id_string().as_str()) {
+            if ext.critical && !CRITICAL_OK.contains(&ext.oid) {
                 return true;
             }
         }
         RELIED_ON
             .iter()
-            .any(|oid| self.x509.get_extension_unique(oid).is_err())
+            .any(|oid| self.x509().get_extension_unique(oid).is_err())
     }
 
     fn key_usage(&self) -> Option<&KeyUsage> {
-        self.x509.key_usage().ok().flatten().map(|ext| ext.value)
+        self.x509().key_usage().ok().flatten().map(|ext| ext.value)
     }
 
     fn extended_key_usage(&self) -> Option<&ExtendedKeyUsage<'_>> {
-        self.x509
+        self.x509()
             .extended_key_usage()
             .ok()
             .flatten()
@@ -187,10 +226,10 @@ impl<'a> CertInfo<'a> {
         if self.key_usage().is_some_and(|ku| !ku.key_cert_sign()) {
             return CaKind::No;
         }
-        if let Ok(Some(bc)) = self.x509.basic_constraints() {
+        if let Ok(Some(bc)) = self.x509().basic_constraints() {
             return if bc.value.ca { CaKind::Yes } else { CaKind::No };
         }
-        if self.x509.version().0 == 0 && self.is_self_issued() {
+        if self.x509().version().0 == 0 && self.is_self_issued() {
             CaKind::V1Root
         } else if self.key_usage().is_some() {
             CaKind::KeyUsageOnly
@@ -201,7 +240,7 @@ impl<'a> CertInfo<'a> {
 
     /// The pathLenConstraint of a `CA:TRUE` certificate.
     pub(super) fn path_len_constraint(&self) -> Option<u32> {
-        match self.x509.basic_constraints() {
+        match self.x509().basic_constraints() {
             Ok(Some(bc)) if bc.value.ca => bc.value.path_len_constraint,
             _ => None,
         }
@@ -215,11 +254,7 @@ impl<'a> CertInfo<'a> {
             let allowed = eku.any
                 || match purpose {
                     Purpose::ServerAuth => {
-                        eku.server_auth
-                            || eku
-                                .other
-                                .iter()
-                                .any(|oid| SGC_OIDS.contains(&oid.to_id_string().as_str()))
+                        eku.server_auth || eku.other.iter().any(|oid| SGC_OIDS.contains(oid))
                     }
                     Purpose::ClientAuth => eku.client_auth,
                 };
@@ -243,7 +278,7 @@ impl<'a> CertInfo<'a> {
 
     /// `(notBefore, notAfter)` in seconds since the Unix epoch.
     pub(super) fn validity(&self) -> (i64, i64) {
-        let validity = self.x509.validity();
+        let validity = self.x509().validity();
         (
             validity.not_before.timestamp(),
             validity.not_after.timestamp(),

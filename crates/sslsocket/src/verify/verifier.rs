@@ -23,6 +23,7 @@
 //!   certificates the peer appended.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use x509_parser::certificate::X509Certificate;
@@ -32,6 +33,7 @@ use crate::crypto::algorithms;
 use crate::ocsp::OcspResponse;
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::chain::{collect, verified_path_errors_parsed, VerifyInput};
+use crate::verify::checks::ParsedCertificate;
 use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Purpose, TrustStore};
 
@@ -41,11 +43,34 @@ pub struct ChainVerifier {
     store: TrustStore,
     /// webpki's form of each anchor, with the certificate it came from.
     anchors: Vec<TrustAnchor<'static>>,
-    anchor_certs: Vec<SslCertificate>,
+    anchor_certs: Vec<AnchorCert>,
     purpose: Purpose,
     depth: u32,
     pins: Vec<[u8; 32]>,
     ocsp: bool,
+}
+
+/// A configured CA of a [`ChainVerifier`], with its x509-parser parse made the first time a
+/// verified path ends at it (most of a system store never is).
+struct AnchorCert {
+    cert: SslCertificate,
+    parsed: OnceLock<Option<ParsedCertificate>>,
+}
+
+impl AnchorCert {
+    fn new(cert: SslCertificate) -> AnchorCert {
+        AnchorCert {
+            cert,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The parse; `None` when the certificate does not parse (the path is then refused).
+    fn parsed(&self) -> Option<&ParsedCertificate> {
+        self.parsed
+            .get_or_init(|| ParsedCertificate::parse(self.cert.clone()))
+            .as_ref()
+    }
 }
 
 /// What verifying one chain found.
@@ -84,7 +109,7 @@ impl ChainVerifier {
                 let der = CertificateDer::from(c.der());
                 webpki::anchor_from_trusted_cert(&der)
                     .ok()
-                    .map(|a| (a.to_owned(), c.clone()))
+                    .map(|a| (a.to_owned(), AnchorCert::new(c.clone())))
             })
             .unzip();
         ChainVerifier {
@@ -362,17 +387,17 @@ impl ChainVerifier {
                 a.subject == anchor.subject
                     && a.subject_public_key_info == anchor.subject_public_key_info
             })
-            .find_map(|(_, anchor_cert)| {
+            .find_map(|(_, anchor)| {
                 let sent_parsed = sent
                     .iter()
                     .zip(&certs)
-                    .map(|(&index, cert)| (*cert, parsed.get(index).cloned().flatten()));
-                let full = sent_parsed.chain(std::iter::once((anchor_cert, None)));
-                let errors = verified_path_errors_parsed(full, input)?;
+                    .map(|(&index, cert)| (*cert, parsed.get(index).and_then(Option::as_ref)));
+                let top = (&anchor.cert, anchor.parsed().map(ParsedCertificate::x509));
+                let errors = verified_path_errors_parsed(sent_parsed.chain([top]), input)?;
                 errors.is_empty().then(|| {
                     let mut owned: Vec<SslCertificate> =
                         certs.iter().map(|c| (*c).clone()).collect();
-                    owned.push(anchor_cert.clone());
+                    owned.push(anchor.cert.clone());
                     owned
                 })
             })

@@ -133,3 +133,46 @@ fn pins_match_only_the_verified_path() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn each_configured_ca_is_judged_on_every_path_that_ends_at_it() -> TestResult {
+    // A configured CA is parsed once per verifier: the first path that ends at it must not
+    // decide for the later ones, nor one CA's parse stand for another's.
+    let good = Ca::root("Good Root", |_| {})?;
+    let expired = Ca::root("Expired Root", |p| {
+        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    })?;
+    let not_ca = Ca::root("Not CA Root", |p| {
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+        ];
+    })?;
+    let verifier = ChainVerifier::new(
+        vec![good.cert.clone(), expired.cert.clone(), not_ca.cert.clone()],
+        Purpose::ServerAuth,
+    );
+    let under_good = good.leaf("leaf", &[HOST], |_| {})?;
+    let under_expired = expired.leaf("leaf", &[HOST], |_| {})?;
+    let under_not_ca = not_ca.leaf("leaf", &[HOST], |_| {})?;
+    for round in 0..3 {
+        assert_eq!(
+            kinds(&verifier, &[under_good.der()]),
+            vec![],
+            "round {round}"
+        );
+        let errors = kinds(&verifier, &[under_expired.der()]);
+        assert!(
+            errors.contains(&(CertificateExpired, expired.cert.to_der())),
+            "round {round}: {errors:?}"
+        );
+        let errors = kinds(&verifier, &[under_not_ca.der()]);
+        assert!(
+            errors.contains(&(InvalidCaCertificate, not_ca.cert.to_der())),
+            "round {round}: {errors:?}"
+        );
+    }
+    Ok(())
+}

@@ -19,7 +19,7 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 
 use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
-use crate::backend::openssl::verifier::ConnectionState;
+use crate::backend::openssl::verifier::{ConnectionState, KnownCertificate};
 use crate::backend::openssl::{alerts, psk};
 use crate::cert::SslCertificate;
 use crate::config::{
@@ -38,9 +38,10 @@ pub(crate) struct Engine {
     pub(crate) sessions: Option<Arc<ClientSessions>>,
     /// A server's record of the client verification behind each session.
     pub(crate) server_outcomes: Option<Arc<ServerOutcomes>>,
-    /// The configuration's CA certificates, already read: a chain that ends in one of
-    /// them reuses it instead of reading the same bytes again (see `ConnectionState`).
-    pub(crate) anchors: Arc<[SslCertificate]>,
+    /// The configuration's CA certificates, already read, each with the OpenSSL object in
+    /// the trust store: a chain that ends in one of them reuses it instead of reading the
+    /// same bytes again (see `ConnectionState`).
+    pub(crate) anchors: Arc<[KnownCertificate]>,
 }
 
 /// The cached client engine of `configuration`.
@@ -98,7 +99,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     set_ciphers(&mut builder, configuration)?;
     set_groups(&mut builder, configuration)?;
     set_dh(&mut builder, configuration, server)?;
-    set_trust(&mut builder, configuration)?;
+    let anchors = set_trust(&mut builder, configuration)?;
     set_identity(&mut builder, configuration, server)?;
     set_verify_mode(&mut builder, configuration, server);
     set_alpn(&mut builder, configuration, server)?;
@@ -149,7 +150,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
         send_sni: !configuration.test_ssl_option(SslOption::SslOptionDisableServerNameIndication),
         sessions,
         server_outcomes: server.then(ServerOutcomes::new),
-        anchors: configuration.ca_certificates().into(),
+        anchors: anchors.into(),
     })
 }
 
@@ -330,26 +331,35 @@ fn to_x509(cert: &SslCertificate) -> Result<X509, ConfigError> {
 
 /// The trusted CAs: the configuration's, plus the system's when loaded on demand (the same
 /// set the rustls backend trusts). On a server they also name the acceptable client CAs.
+/// Gives the configuration's CAs with the objects the store holds for them.
 fn set_trust(
     builder: &mut SslContextBuilder,
     configuration: &SslConfiguration,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<KnownCertificate>, ConfigError> {
     let mut store = X509StoreBuilder::new().map_err(openssl_error("trust store"))?;
-    let mut anchors: Vec<SslCertificate> = configuration.ca_certificates().to_vec();
-    if configuration.system_ca_on_demand() {
-        anchors.extend(system_ca_certificates());
-    }
-    for anchor in &anchors {
+    let configured = configuration.ca_certificates();
+    let system = if configuration.system_ca_on_demand() {
+        system_ca_certificates()
+    } else {
+        Vec::new()
+    };
+    let mut known = Vec::new();
+    for (index, anchor) in configured.iter().chain(&system).enumerate() {
         // A certificate OpenSSL cannot read, or one already there, is skipped.
         if let Ok(x509) = to_x509(anchor) {
-            let _ = store.add_cert(x509);
+            if store.add_cert(x509.clone()).is_ok() && index < configured.len() {
+                known.push(KnownCertificate {
+                    x509,
+                    cert: anchor.clone(),
+                });
+            }
         }
     }
     builder.set_cert_store(store.build());
     if configuration.peer_verify_depth() > 0 {
         builder.set_verify_depth(configuration.peer_verify_depth());
     }
-    Ok(())
+    Ok(known)
 }
 
 /// Our certificate chain and key, if both are set; one without the other is an error, and

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openssl::ssl::{SslRef, SslSession};
-use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult};
+use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult, X509};
 
 use std::collections::VecDeque;
 
@@ -50,7 +50,15 @@ pub(crate) struct ConnectionState {
     /// its message callback.
     records_read: AtomicU64,
     /// The configuration's CA certificates, already read (see [`ConnectionState::certificate`]).
-    anchors: Arc<[SslCertificate]>,
+    anchors: Arc<[KnownCertificate]>,
+}
+
+/// A certificate already read, with an OpenSSL object of it that we hold a reference on:
+/// while held, no other certificate can have that object's address, so meeting the same
+/// address again needs neither encoding nor comparing bytes.
+pub(crate) struct KnownCertificate {
+    pub(crate) x509: X509,
+    pub(crate) cert: SslCertificate,
 }
 
 /// The most certificates a connection keeps read; past it, each is read anew.
@@ -73,7 +81,7 @@ struct Collected {
     /// Alerts (from the info callback) and tickets, in the order they happened.
     notices: VecDeque<BackendNotice>,
     /// The peer's certificates read so far, each parsed once per connection.
-    read: Vec<SslCertificate>,
+    read: Vec<KnownCertificate>,
 }
 
 impl sslsocket_openssl_ext::ExDataState for ConnectionState {
@@ -100,7 +108,7 @@ impl ConnectionState {
         pins: Vec<[u8; 32]>,
         ocsp: bool,
         sessions: Option<(Arc<ClientSessions>, String)>,
-        anchors: Arc<[SslCertificate]>,
+        anchors: Arc<[KnownCertificate]>,
     ) -> Arc<ConnectionState> {
         Arc::new(ConnectionState {
             policy: Mutex::new(policy),
@@ -421,23 +429,34 @@ impl ConnectionState {
     }
 }
 
-/// `cert` read, or the one of `anchors` or `read` with its bytes (see
-/// [`ConnectionState::certificate`]).
+/// `cert` read, or the one of `anchors` or `read` that is that object or has its bytes
+/// (see [`ConnectionState::certificate`]).
 fn read_certificate(
-    anchors: &[SslCertificate],
-    read: &mut Vec<SslCertificate>,
+    anchors: &[KnownCertificate],
+    read: &mut Vec<KnownCertificate>,
     cert: &X509Ref,
 ) -> SslCertificate {
+    let mut known = anchors.iter().chain(read.iter());
+    if let Some(same) = known.find(|k| std::ptr::eq::<X509Ref>(k.x509.as_ref(), cert)) {
+        return same.cert.clone();
+    }
     let Ok(der) = cert.to_der() else {
         return SslCertificate::from_unparsed_der(&[]);
     };
-    if let Some(known) = anchors.iter().chain(read.iter()).find(|c| c.der() == der) {
-        return known.clone();
-    }
-    let certificate =
-        SslCertificate::from_der(&der).unwrap_or_else(|_| SslCertificate::from_unparsed_der(&der));
+    let certificate = match anchors
+        .iter()
+        .chain(read.iter())
+        .find(|k| k.cert.der() == der)
+    {
+        Some(same_bytes) => same_bytes.cert.clone(),
+        None => SslCertificate::from_der(&der)
+            .unwrap_or_else(|_| SslCertificate::from_unparsed_der(&der)),
+    };
     if read.len() < READ_KEPT {
-        read.push(certificate.clone());
+        read.push(KnownCertificate {
+            x509: cert.to_owned(),
+            cert: certificate.clone(),
+        });
     }
     certificate
 }
@@ -511,12 +530,19 @@ mod tests {
     }
 
     fn state(anchors: Vec<SslCertificate>) -> Arc<ConnectionState> {
+        let known: Vec<KnownCertificate> = anchors
+            .into_iter()
+            .filter_map(|cert| {
+                let x509 = openssl::x509::X509::from_der(cert.der()).ok()?;
+                Some(KnownCertificate { x509, cert })
+            })
+            .collect();
         ConnectionState::new(
             VerifyPolicy::default(),
             Vec::new(),
             false,
             None,
-            anchors.into(),
+            known.into(),
         )
     }
 
@@ -574,6 +600,24 @@ mod tests {
         let other = state_read(&leaf_x509);
         assert_ne!(other.der().as_ptr(), first.der().as_ptr());
         assert_eq!(other, leaf);
+        Ok(())
+    }
+
+    #[test]
+    fn a_certificate_object_its_owner_freed_is_never_taken_for_the_next_one(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        // Certificates are known by object address only while the connection holds a
+        // reference on the object: a freed one's address may come back for another.
+        let a = self_signed("a.example")?;
+        let b = self_signed("b.example")?;
+        let state = state(Vec::new());
+        for round in 0..(2 * READ_KEPT) {
+            let x509 = openssl::x509::X509::from_der(a.der())?;
+            assert_eq!(state.certificate(&x509), a, "round {round}");
+            drop(x509);
+            let x509 = openssl::x509::X509::from_der(b.der())?;
+            assert_eq!(state.certificate(&x509), b, "round {round}");
+        }
         Ok(())
     }
 

@@ -125,9 +125,8 @@ impl Handshake {
     pub(super) fn peer_closed(&mut self) {
         if !self.peer_closed {
             self.peer_closed = true;
-            let mut alert = alerts::close_notify();
-            alert.description = "CloseNotify".into();
-            self.notices.push_back(BackendNotice::AlertReceived(alert));
+            self.notices
+                .push_back(BackendNotice::AlertReceived(alerts::close_notify()));
         }
     }
 
