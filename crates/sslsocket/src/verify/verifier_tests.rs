@@ -80,16 +80,21 @@ fn a_leaf_that_does_not_parse_is_never_trusted_through_the_root_behind_it() -> T
     Ok(())
 }
 
-#[test]
-fn a_trusted_certificate_without_ca_true_cannot_issue_even_where_webpki_accepts() -> TestResult {
-    // webpki does not look at an anchor's basic constraints: the policy check must.
-    let not_ca = Ca::root("Server Not CA", |p| {
+/// A self-signed certificate with `CA:FALSE` but the keyCertSign usage.
+fn root_without_ca_true(cn: &str) -> TestResult<Ca> {
+    Ca::root(cn, |p| {
         p.is_ca = IsCa::ExplicitNoCa;
         p.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyCertSign,
         ];
-    })?;
+    })
+}
+
+#[test]
+fn a_trusted_certificate_without_ca_true_cannot_issue_even_where_webpki_accepts() -> TestResult {
+    // webpki does not look at an anchor's basic constraints: the policy check must.
+    let not_ca = root_without_ca_true("Server Not CA")?;
     let leaf = not_ca.leaf("leaf", &[HOST], |_| {})?;
     let verifier = ChainVerifier::new(vec![not_ca.cert.clone()], Purpose::ServerAuth);
     let errors = kinds(&verifier, &[leaf.der()]);
@@ -143,13 +148,7 @@ fn each_configured_ca_is_judged_on_every_path_that_ends_at_it() -> TestResult {
         p.not_before = rcgen::date_time_ymd(2001, 1, 1);
         p.not_after = rcgen::date_time_ymd(2002, 1, 1);
     })?;
-    let not_ca = Ca::root("Not CA Root", |p| {
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyCertSign,
-        ];
-    })?;
+    let not_ca = root_without_ca_true("Not CA Root")?;
     let verifier = ChainVerifier::new(
         vec![good.cert.clone(), expired.cert.clone(), not_ca.cert.clone()],
         Purpose::ServerAuth,

@@ -534,8 +534,11 @@ fn set_sessions(
 fn set_alerts(builder: &mut SslContextBuilder) -> Result<(), ConfigError> {
     let index = connection_index()?;
     sslsocket_openssl_ext::set_info_callback(builder, move |ssl, where_, ret| {
-        if let (Some(state), Some(notice)) = (ssl.ex_data(index), alerts::from_info(where_, ret)) {
-            state.push_notice(notice);
+        // Most calls are not about an alert: those need not find the connection's state.
+        if let Some(notice) = alerts::from_info(where_, ret) {
+            if let Some(state) = ssl.ex_data(index) {
+                state.push_notice(notice);
+            }
         }
     })
     .map_err(openssl_error("alert reporting"))

@@ -211,14 +211,14 @@ impl OpensslSession {
     /// which OpenSSL keeps in the session (tickets included; a TLS 1.3 ticket gets a
     /// session ID of its own, and a resumed session has no chain, so neither can be the
     /// key). Several outcomes of one certificate are merged, errors added up.
+    /// A client without a certificate has the empty key (no digest is empty): the most
+    /// common server handshake hashes nothing.
     fn peer_chain_key(&self) -> Vec<u8> {
-        let leaf = self
-            .stream
-            .ssl()
-            .peer_certificate()
-            .and_then(|cert| cert.to_der().ok())
-            .unwrap_or_default();
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &leaf)
+        let Some(leaf) = self.stream.ssl().peer_certificate() else {
+            return Vec::new();
+        };
+        let der = leaf.to_der().unwrap_or_default();
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der)
             .as_ref()
             .to_vec()
     }
