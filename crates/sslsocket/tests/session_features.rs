@@ -15,14 +15,19 @@ use sslsocket::prelude::*;
 use sslsocket::{
     SslCertificate, SslConfiguration, SslEllipticCurve, SslErrorKind, SslKey, SslProtocol,
 };
-use support::{is_active, os_args, OpensslServer, Pki};
+use support::{is_active, os_args, IssuedBy, LeafSpec, OpensslServer, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn server_configuration(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-    let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
+    server_configuration_for(&pki.leaf("localhost", &["localhost", "127.0.0.1"])?)
+}
+
+fn server_configuration_for(
+    leaf: &support::Issued,
+) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
     let mut configuration = SslConfiguration::default();
     configuration
         .set_local_certificate_chain(SslCertificate::from_file(&leaf.chain_pem)?)
@@ -558,5 +563,93 @@ fn tickets_that_arrive_while_the_client_closes_are_kept_for_the_next_connection(
     );
     let second = connect_and_collect_tickets(&client, port)?;
     assert!(second.core().is_session_resumed());
+    Ok(())
+}
+
+/// Attack: a session is the trust decision of the handshake that made it. A socket whose
+/// trust settings differ from that handshake's (another CA set, another name to verify,
+/// a shorter depth) must verify the peer in a full handshake, not resume into the old
+/// verdict. Each case: a first connection that verifies and brings tickets, then a socket
+/// with the changed setting, which must fail the way a fresh one does and not resume.
+fn second_connection_after(
+    issued_by: IssuedBy,
+    change: impl FnOnce(&mut SslConfiguration, &mut SslSocket),
+) -> Result<SslSocket, Box<dyn std::error::Error>> {
+    let pki = Pki::new()?;
+    let mut spec = LeafSpec::new("localhost", &["localhost"]);
+    spec.issued_by = issued_by;
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration_for(&pki.issue(&spec)?)?)?;
+    let port = listener.local_addr().port();
+    let mut configuration = client_configuration(&pki)?;
+    let mut first = connect_and_collect_tickets(&configuration, port)?;
+    let events = first.take_events();
+    assert!(
+        events.contains(&sslsocket::SslEvent::NewSessionTicketReceived),
+        "{events:?}"
+    );
+    first.close()?;
+    // The control: the same settings resume.
+    let mut control = connect_and_collect_tickets(&configuration, port)?;
+    assert!(control.core().is_session_resumed());
+    control.close()?;
+    let mut second = SslSocket::new();
+    change(&mut configuration, &mut second);
+    second.set_ssl_configuration(configuration)?;
+    second.connect_to_host_encrypted("localhost", port);
+    assert!(
+        second.wait_for_encrypted(WAIT).is_err(),
+        "the changed socket was encrypted"
+    );
+    assert!(!second.core().is_session_resumed());
+    Ok(second)
+}
+
+fn kinds(socket: &SslSocket) -> Vec<SslErrorKind> {
+    socket
+        .ssl_handshake_errors()
+        .iter()
+        .map(|e| e.error())
+        .collect()
+}
+
+#[test]
+fn a_session_is_not_resumed_once_the_configuration_trusts_other_cas() -> TestResult {
+    let other = Pki::new()?;
+    let other_root = SslCertificate::from_file(other.root_pem())?;
+    // The same configuration value, changed in place after its sessions were made.
+    let second = second_connection_after(IssuedBy::Intermediate, |configuration, _| {
+        configuration.set_ca_certificates(other_root);
+    })?;
+    let found = kinds(&second);
+    assert!(
+        found.contains(&SslErrorKind::UnableToGetLocalIssuerCertificate)
+            || found.contains(&SslErrorKind::UnableToVerifyFirstCertificate),
+        "{found:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_session_is_not_resumed_for_another_peer_verify_name() -> TestResult {
+    let second = second_connection_after(IssuedBy::Intermediate, |_, socket| {
+        socket.set_peer_verify_name("other.example");
+    })?;
+    let found = kinds(&second);
+    assert_eq!(found, vec![SslErrorKind::HostNameMismatch]);
+    assert!(second.ssl_handshake_errors()[0].certificate() == second.peer_certificate());
+    Ok(())
+}
+
+#[test]
+fn a_session_is_not_resumed_under_a_shorter_verify_depth() -> TestResult {
+    // Two CAs between the leaf and the root: a depth of 1 allows one (OpenSSL's count).
+    let second = second_connection_after(IssuedBy::SubIntermediate, |configuration, _| {
+        configuration.set_peer_verify_depth(1);
+    })?;
+    let found = kinds(&second);
+    assert!(
+        found.contains(&SslErrorKind::UnableToGetLocalIssuerCertificate),
+        "{found:?}"
+    );
     Ok(())
 }

@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::prelude::*;
@@ -22,7 +22,9 @@ use support::trust::{
     parse_verify_callback_output, serve, server_configuration, trusting, verification_events,
     ErrorOn, HANDSHAKE_TIMEOUT,
 };
-use support::{os_args, Eku, Issued, LeafSpec, OpensslClient, PeerProcess, Pki, Validity};
+use support::{
+    os_args, wait_until, Eku, Issued, LeafSpec, OpensslClient, PeerProcess, Pki, Validity,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -82,7 +84,13 @@ fn openssl_server_errors(
     // s_server prints the verification when it reads the client's certificate.
     let _ = server.wait_for_output("CIPHER is", Duration::from_secs(5));
     // The verify callback writes to stderr; parsing stderr alone keeps its lines whole
-    // (the merged output interleaves stdout's chunks into them).
+    // (the merged output interleaves stdout's chunks into them). Everything it wrote came
+    // before "CIPHER is" on stdout, but the thread reading stderr may not have taken it in
+    // yet: wait for it, then take what followed it in the same pipe.
+    wait_until(Instant::now() + Duration::from_secs(5), || {
+        parse_verify_callback_output(&server.stderr()).is_some()
+    });
+    std::thread::sleep(Duration::from_millis(100));
     parse_verify_callback_output(&server.stderr()).ok_or_else(|| {
         format!(
             "no verification in s_server output:\n{}\n{out}",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blocking::deadline::{wait, Deadline, FixedDeadline};
-use crate::blocking::transport::Transport;
+use crate::blocking::transport::{connect_tcp, Transport};
 use crate::config::SslConfiguration;
 use crate::core::SslCore;
 use crate::enums::{SocketError, SocketOption, SocketState, SslMode};
@@ -143,15 +143,20 @@ impl SslSocket<TcpStream> {
         stream
             .set_nonblocking(true)
             .map_err(|e| Error::io("adopting the socket", e))?;
+        self.take_nonblocking_tcp_stream(stream, None);
+        Ok(())
+    }
+
+    /// Drives `stream`, already non-blocking; `peer` is its peer's address when known.
+    fn take_nonblocking_tcp_stream(&mut self, stream: TcpStream, peer: Option<SocketAddr>) {
         // TCP_NODELAY on every socket the library drives: TLS gathers what is written into
         // records sent with one write per flush, and Nagle would only hold a response's
         // last segment back for the peer's delayed ACK (40 ms). `set_socket_option(
         // LowDelayOption, false)` turns it off again. Failing costs latency only.
         let _ = stream.set_nodelay(true);
-        self.peer_addr = stream.peer_addr().ok();
+        self.peer_addr = peer.or_else(|| stream.peer_addr().ok());
         self.local_addr = stream.local_addr().ok();
         self.set_stream(stream);
-        Ok(())
     }
 
     // ----- addresses ---------------------------------------------------------------
@@ -268,23 +273,17 @@ impl SslSocket<TcpStream> {
         self.core.handle_state(SocketState::ConnectingState);
         let mut last = None;
         for addr in addrs {
-            let left = deadline.remaining("connecting")?;
-            let attempt = match left {
-                Some(left) => TcpStream::connect_timeout(&addr, left),
-                None => TcpStream::connect(addr),
-            };
-            match attempt {
+            // Each address within what is left of the deadline: an expired one ends here.
+            deadline.remaining("connecting")?;
+            match connect_tcp(&addr, deadline) {
                 Ok(stream) => {
-                    self.set_tcp_stream(stream)?;
+                    self.take_nonblocking_tcp_stream(stream, Some(addr));
                     if self.encrypt_on_connect {
                         self.core.start_client_encryption(host)?;
                     }
                     return Ok(());
                 }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    last = Some(Error::Timeout("connecting".into()));
-                }
-                Err(e) => last = Some(Error::io(format!("connecting to {addr}"), e)),
+                Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| Error::Timeout("connecting".into())))
@@ -687,7 +686,11 @@ impl<S: Read + Write> SslSocket<S> {
                     self.core.handle_eof();
                 }
             }
-            self.transport.shut(&stream, Shutdown::Both);
+            // Our end went out above; once the peer's has arrived too, TCP has nothing left
+            // to shut (the call would fail with ENOTCONN): closing the descriptor is all.
+            if !self.core.is_eof() {
+                self.transport.shut(&stream, Shutdown::Both);
+            }
         }
         self.core.handle_closed();
     }

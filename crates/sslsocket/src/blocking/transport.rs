@@ -3,8 +3,14 @@
 //! a plain stream is read and written with blocking calls.
 
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::io::Errno;
+use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+
+use crate::blocking::deadline::{wait, Deadline};
+use crate::error::Error;
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 
@@ -71,5 +77,78 @@ impl<S> Transport<S> {
         if let Some(shutdown) = self.shutdown {
             let _ = shutdown(stream, how);
         }
+    }
+}
+
+/// Connects a new TCP socket to `addr` within `deadline`, made non-blocking from the start
+/// (`SOCK_NONBLOCK`): the driver wants it so, and std's `connect_timeout` would switch the
+/// mode twice on the way (one `ioctl` each) only for the driver to switch it back.
+pub(super) fn connect_tcp(addr: &SocketAddr, deadline: &Deadline) -> Result<TcpStream, Error> {
+    let failed = |e: io::Error| Error::io(format!("connecting to {addr}"), e);
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| failed(e.into()))?;
+    match rustix::net::connect(&fd, addr) {
+        Ok(()) => {}
+        // Under way (an interrupted non-blocking connect goes on too): writable once it
+        // is settled either way, and `SO_ERROR` says which.
+        Err(Errno::INPROGRESS | Errno::INTR) => {
+            wait(fd.as_fd(), false, true, deadline, "connecting")?;
+            match sockopt::socket_error(&fd) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) | Err(e) => return Err(failed(e.into())),
+            }
+        }
+        Err(e) => return Err(failed(e.into())),
+    }
+    Ok(TcpStream::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    fn connects_non_blocking(listener: &TcpListener) -> Result<(), Box<dyn std::error::Error>> {
+        let addr = listener.local_addr()?;
+        let mut stream = connect_tcp(&addr, &Deadline::after(Duration::from_secs(10)))?;
+        assert_eq!(stream.peer_addr()?, addr);
+        let (accepted, _) = listener.accept()?;
+        assert_eq!(accepted.peer_addr()?, stream.local_addr()?);
+        // Non-blocking from the start: nothing to read is WouldBlock, not a wait.
+        let error = stream.read(&mut [0u8; 1]).err().map(|e| e.kind());
+        assert_eq!(error, Some(io::ErrorKind::WouldBlock));
+        Ok(())
+    }
+
+    #[test]
+    fn connect_tcp_gives_a_non_blocking_stream_or_the_refusal(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        connects_non_blocking(&listener)?;
+        let closed = listener.local_addr()?;
+        drop(listener);
+        let refused = connect_tcp(&closed, &Deadline::after(Duration::from_secs(10)));
+        let kind = refused.err().map(|e| e.socket_error());
+        assert_eq!(
+            kind,
+            Some(crate::enums::SocketError::ConnectionRefusedError)
+        );
+        // IPv6 too, where the machine has a loopback for it.
+        match TcpListener::bind("[::1]:0") {
+            Ok(listener) => connects_non_blocking(&listener)?,
+            Err(e) => eprintln!("no IPv6 loopback here ({e}): IPv4 only"),
+        }
+        Ok(())
     }
 }

@@ -103,6 +103,9 @@ pub enum IssuedBy {
     /// root → intermediate with pathlen 0 → sub-intermediate → leaf:
     /// chain = leaf, sub-intermediate, pathlen-0 intermediate.
     PathlenViolation,
+    /// root → the trusted intermediate → a sub-intermediate → leaf, all valid:
+    /// chain = leaf, sub-intermediate, intermediate (two CAs between leaf and root).
+    SubIntermediate,
 }
 
 /// Everything that varies between the leaves the tests need.
@@ -248,6 +251,12 @@ impl Pki {
                 )?;
                 let sub =
                     pathlen0.sub_ca("Test Sub Intermediate CA", BasicConstraints::Unconstrained)?;
+                (sub.sign(&params, &key)?, sub.chain)
+            }
+            IssuedBy::SubIntermediate => {
+                let sub = self
+                    .intermediate
+                    .sub_ca("Test Sub Intermediate CA", BasicConstraints::Unconstrained)?;
                 (sub.sign(&params, &key)?, sub.chain)
             }
         };
