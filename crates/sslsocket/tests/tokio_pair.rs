@@ -404,6 +404,45 @@ async fn clean_close_reads_the_data_then_end_of_stream() -> TestResult {
     Ok(())
 }
 
+/// The addresses come from `connect` and `accept` (not asked of the kernel again): each end
+/// names the other's, for an encrypted pair and for a handshake run on `accept`'s stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_ends_know_each_others_addresses() -> TestResult {
+    let pki = Pki::new()?;
+    let server = SslServer::bind("127.0.0.1:0", server_configuration(&pki)?).await?;
+    let server_addr = server.local_addr();
+    let served = tokio::spawn(async move {
+        let first = server.accept_encrypted().await?;
+        let (stream, peer) = server.accept().await?;
+        let second = server.handshake(stream).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+            (first.peer_addr(), first.local_addr()),
+            (peer, second.peer_addr(), second.local_addr()),
+        ))
+    });
+    let mut client_locals = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let client = SslSocket::connect_to_host_encrypted(
+            "localhost",
+            server_addr.port(),
+            client_configuration(&pki)?,
+        )
+        .await?;
+        assert_eq!(client.peer_addr(), Some(server_addr));
+        client_locals.push(client.local_addr().ok_or("no local address")?);
+        clients.push(client);
+    }
+    let ((first_peer, first_local), (accepted_peer, second_peer, second_local)) =
+        timeout(STEP, served).await???;
+    assert_eq!(first_peer, Some(client_locals[0]));
+    assert_eq!(first_local, Some(server_addr));
+    assert_eq!(second_peer, Some(accepted_peer));
+    assert_eq!(accepted_peer, client_locals[1]);
+    assert_eq!(second_local, Some(server_addr));
+    Ok(())
+}
+
 #[tokio::test]
 async fn plain_connection_upgrades_with_starttls() -> TestResult {
     let pki = Pki::new()?;

@@ -207,13 +207,22 @@ impl SslServer {
         &self,
         stream: TcpStream,
     ) -> impl Future<Output = Result<SslSocket, FailedHandshake>> + Send + 'static {
+        self.handshake_from(stream, None)
+    }
+
+    /// [`handshake`](Self::handshake) with the peer's address when `accept` gave it.
+    fn handshake_from(
+        &self,
+        stream: TcpStream,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<SslSocket, FailedHandshake>> + Send + 'static {
         // The current configuration (one atomic load); its clones share its values and
         // engine: no copy per connection.
         let core = SslCore::new((*self.live.current()).clone());
         let limit = self.handshake_timeout;
         let hooks = self.hooks.clone();
         async move {
-            let mut socket = SslSocket::adopt(stream, core);
+            let mut socket = SslSocket::adopt(stream, core, peer);
             if let Some(hooks) = hooks {
                 socket.set_hooks(hooks);
             }
@@ -238,11 +247,11 @@ impl SslServer {
     /// up to the handshake timeout, so a server for many clients uses
     /// [`accept`](Self::accept) and spawns [`handshake`](Self::handshake) instead.
     pub async fn accept_encrypted(&self) -> Result<SslSocket, FailedHandshake> {
-        let (stream, _) = self
+        let (stream, peer) = self
             .accept()
             .await
             .map_err(|error| FailedHandshake::new(error, None))?;
-        self.handshake(stream).await
+        self.handshake_from(stream, Some(peer)).await
     }
 }
 

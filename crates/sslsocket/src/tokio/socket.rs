@@ -166,7 +166,7 @@ impl SslSocket<TcpStream> {
         for addr in addrs {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
-                    socket.set_tcp_stream(stream);
+                    socket.set_tcp_stream(stream, Some(addr));
                     return Ok(socket);
                 }
                 Err(e) => last = Some(Error::io(format!("connecting to {addr}"), e)),
@@ -185,23 +185,24 @@ impl SslSocket<TcpStream> {
         stream: TcpStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
-        Ok(SslSocket::adopt(stream, SslCore::new(configuration)))
+        Ok(SslSocket::adopt(stream, SslCore::new(configuration), None))
     }
 
-    /// Adopts `stream` with `core` (a server's sockets share one configuration).
-    pub(crate) fn adopt(stream: TcpStream, core: SslCore) -> SslSocket {
+    /// Adopts `stream` with `core` (a server's sockets share one configuration); `peer`:
+    /// the peer's address when the caller knows it (from `accept`), else asked for.
+    pub(crate) fn adopt(stream: TcpStream, core: SslCore, peer: Option<SocketAddr>) -> SslSocket {
         let mut socket = SslSocket::with_core(core);
-        socket.set_tcp_stream(stream);
+        socket.set_tcp_stream(stream, peer);
         socket
     }
 
-    fn set_tcp_stream(&mut self, stream: TcpStream) {
+    fn set_tcp_stream(&mut self, stream: TcpStream, peer: Option<SocketAddr>) {
         // TCP_NODELAY, as on every socket the library drives (see the README: TLS already
         // gathers what is written into records sent with one write per flush; Nagle would
         // only hold a response's last segment back for the peer's delayed ACK). Failing
         // to set it costs latency, never correctness.
         let _ = stream.set_nodelay(true);
-        self.peer_addr = stream.peer_addr().ok();
+        self.peer_addr = peer.or_else(|| stream.peer_addr().ok());
         self.local_addr = stream.local_addr().ok();
         self.fd_ops = Some(tcp_ops());
         self.set_stream(stream);
