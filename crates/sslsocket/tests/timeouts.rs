@@ -341,8 +341,8 @@ fn an_http_error_instead_of_a_server_hello_fails_the_handshake() -> TestResult {
 /// A peer's port and the thread serving it.
 type Peer = (u16, JoinHandle<ThreadResult<()>>);
 
-/// A raw rustls server that sends `data`, then ends TCP without close_notify.
-fn serve_then_cut(pki: &Pki, data: &'static [u8]) -> Result<Peer, Box<dyn std::error::Error>> {
+/// A raw rustls server configuration for a `localhost` leaf of `pki`.
+fn raw_server_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let chain: Vec<rustls::pki_types::CertificateDer<'static>> = leaf
         .chain_der
@@ -356,8 +356,12 @@ fn serve_then_cut(pki: &Pki, data: &'static [u8]) -> Result<Peer, Box<dyn std::e
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_single_cert(chain, key)?;
-    let config = Arc::new(config);
+    Ok(Arc::new(config))
+}
 
+/// A raw rustls server that sends `data`, then ends TCP without close_notify.
+fn serve_then_cut(pki: &Pki, data: &'static [u8]) -> Result<Peer, Box<dyn std::error::Error>> {
+    let config = raw_server_config(pki)?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let port = listener.local_addr()?.port();
     let server = thread::spawn(move || -> ThreadResult<()> {
@@ -757,4 +761,108 @@ fn a_close_sees_the_peers_close_notify_that_arrives_while_it_lingers() -> TestRe
         client.error_string()
     );
     Ok(())
+}
+
+/// The port of a `close_notify_then_hold` peer and its thread, which gives what it read.
+type HeldPeer = (u16, JoinHandle<ThreadResult<Vec<u8>>>);
+
+/// A raw rustls server that reads until the client's close_notify, answers with its own,
+/// and keeps TCP open until `release` says so (or WAIT passes): a peer whose TLS stream
+/// has ended cleanly while its TCP end has not.
+fn close_notify_then_hold(
+    pki: &Pki,
+    release: Receiver<()>,
+) -> Result<HeldPeer, Box<dyn std::error::Error>> {
+    let config = raw_server_config(pki)?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let server = thread::spawn(move || -> ThreadResult<Vec<u8>> {
+        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(WAIT))
+            .map_err(|e| e.to_string())?;
+        let conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        // rustls ends the read at the client's close_notify.
+        let mut received = Vec::new();
+        tls.read_to_end(&mut received).map_err(|e| e.to_string())?;
+        tls.conn.send_close_notify();
+        tls.flush().map_err(|e| e.to_string())?;
+        let _ = release.recv_timeout(WAIT);
+        Ok(received)
+    });
+    Ok((port, server))
+}
+
+/// How a close ended: the peer's close_notify seen, truncated, the state after it.
+type Ended = (bool, bool, SocketState);
+
+fn ended(core: &sslsocket::core::SslCore) -> Ended {
+    (
+        core.is_peer_closed_cleanly(),
+        core.is_truncated(),
+        core.state(),
+    )
+}
+
+/// What both drivers' close against `close_notify_then_hold` must show: the peer got the
+/// data, the close did not wait for its TCP end, the end was clean.
+fn check_early_clean_close(
+    release: Sender<()>,
+    peer: JoinHandle<ThreadResult<Vec<u8>>>,
+    took: Duration,
+    (clean, truncated, state): Ended,
+) -> TestResult {
+    let _ = release.send(());
+    assert_eq!(
+        peer.join().map_err(|_| "the peer panicked")??,
+        b"last words"
+    );
+    // Waiting for the peer's TCP end would last the whole linger (2 s) here.
+    assert!(
+        took < SLACK,
+        "the close waited {took:?} for a peer that had ended its TLS stream"
+    );
+    assert_eq!(state, SocketState::UnconnectedState);
+    assert!(clean && !truncated, "clean {clean}, truncated {truncated}");
+    Ok(())
+}
+
+#[test]
+fn a_close_ends_at_the_peers_close_notify_while_its_tcp_end_stays_open() -> TestResult {
+    let pki = Pki::new()?;
+    let (release, held) = mpsc::channel();
+    let (port, peer) = close_notify_then_hold(&pki, held)?;
+    let mut client = SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    client.write_all(b"last words")?;
+    let started = Instant::now();
+    client.disconnect_from_host()?;
+    let took = started.elapsed();
+    check_early_clean_close(release, peer, took, ended(client.core()))
+}
+
+#[test]
+fn a_tokio_close_ends_at_the_peers_close_notify_while_its_tcp_end_stays_open() -> TestResult {
+    let pki = Pki::new()?;
+    let (release, held) = mpsc::channel();
+    let (port, peer) = close_notify_then_hold(&pki, held)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (took, ended) = runtime.block_on(async {
+        use tokio::io::AsyncWriteExt;
+        let mut client = sslsocket::tokio::SslSocket::connect_to_host_encrypted(
+            "localhost",
+            port,
+            trusting(&pki)?,
+        )
+        .await?;
+        client.write_all(b"last words").await?;
+        let started = Instant::now();
+        tokio::time::timeout(WAIT, client.disconnect_from_host()).await??;
+        let took = started.elapsed();
+        Ok::<_, Box<dyn std::error::Error>>((took, ended(client.core())))
+    })?;
+    check_early_clean_close(release, peer, took, ended)
 }

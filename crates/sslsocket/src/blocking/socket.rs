@@ -668,7 +668,9 @@ impl<S: Read + Write> SslSocket<S> {
             // or aborted connection, or a dropped socket, is closed at once.
             let graceful =
                 self.core.failure().is_none() && self.core.state() != SocketState::UnconnectedState;
-            if graceful && !self.core.is_eof() {
+            // The peer's close_notify ends the linger as its end of stream does: nothing
+            // may follow it, so no unread data can turn our close into a reset.
+            if graceful && !self.core.is_eof() && !self.core.is_peer_closed_cleanly() {
                 // Our own close waits up to LINGER within its deadline; a close that answers
                 // the peer's close_notify only briefly; a drop not at all.
                 let deadline = match &self.close_deadline {
@@ -695,11 +697,11 @@ impl<S: Read + Write> SslSocket<S> {
         self.core.handle_closed();
     }
 
-    /// After our end of stream, reads until the peer's, briefly, so unread data does not
-    /// turn our close into a reset that could destroy data in flight. While the core takes
-    /// input the bytes go to it, so the peer's close_notify is seen (its end of stream is
-    /// then a clean close, not a truncation); the rest is dropped. Returns whether the
-    /// peer's end of stream was seen.
+    /// After our end of stream, reads until the peer's (or its close_notify), briefly, so
+    /// unread data does not turn our close into a reset that could destroy data in flight.
+    /// While the core takes input the bytes go to it, so the peer's close_notify is seen
+    /// (its end of stream is then a clean close, not a truncation); the rest is dropped.
+    /// Returns whether the peer's end of stream was seen.
     fn linger(&mut self, stream: &mut S, deadline: &Deadline) -> bool {
         let Some(fd) = self.transport.fd else {
             return false;
@@ -707,6 +709,7 @@ impl<S: Read + Write> SslSocket<S> {
         loop {
             match self.read_or_drop(stream) {
                 Some(true) => return true,
+                Some(false) if self.core.is_peer_closed_cleanly() => return false,
                 Some(false) => {}
                 None => {
                     if wait(fd(stream), true, false, deadline, "linger").is_err() {

@@ -454,8 +454,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
 
     /// Graceful close (Qt's `disconnectFromHost` + `waitForDisconnected`): every byte
     /// written so far is sent, then close_notify, then TCP is shut down; then it waits
-    /// briefly (2 s) for the peer's end of stream, so that unread data in flight does not
-    /// turn our close into a reset. Data already buffered stays readable.
+    /// briefly (2 s) for the peer's end of stream or its close_notify, so that unread data
+    /// in flight does not turn our close into a reset. Data already buffered stays
+    /// readable.
     pub async fn disconnect_from_host(&mut self) -> Result<(), Error> {
         self.core.disconnect_from_host();
         let result =
@@ -466,7 +467,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         if !self.write_shut {
             self.shut_write();
         }
-        if self.stream.is_some() && !self.core.is_eof() {
+        // The peer's close_notify ends the linger as its end of stream does: nothing may
+        // follow it, so no unread data can turn our close into a reset.
+        if self.stream.is_some() && !self.core.is_eof() && !self.core.is_peer_closed_cleanly() {
             // The linger timer is made only when the peer's end has not arrived yet: a
             // timer registered with tokio's driver wakes the driver thread (an eventfd
             // write) whenever no earlier timer is pending, i.e. once per connection.
@@ -493,7 +496,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// After our end of stream, reads until the peer's. While the core takes input the
     /// bytes go to it, so what the peer sent before its end counts (session tickets, its
     /// close_notify, which makes the end clean rather than a truncation); the rest is
-    /// dropped. `Ready` at the peer's end of stream or a read error.
+    /// dropped. `Ready` at the peer's end of stream or close_notify, or a read error.
     fn poll_linger(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         use std::task::Poll;
         loop {
@@ -505,6 +508,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                 .read_while_closing(&mut PollReader { io: stream, cx })
             {
                 Ok(0) => return Poll::Ready(()),
+                Ok(_) if self.core.is_peer_closed_cleanly() => return Poll::Ready(()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
