@@ -255,6 +255,56 @@ fn reconnect_without_tickets() -> TestResult {
     Ok(())
 }
 
+/// A peer accepted only by ignoring its errors: the second connection resumes its session
+/// and reports the same errors again (the first connection's close must not forget it).
+#[test]
+fn reconnect_resumes_a_peer_accepted_by_ignoring_and_reports_its_errors_again() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
+    let serve = Serve::start(&os_args!["--cert", leaf.chain_pem, "--key", leaf.key_pem])?;
+    let s_server = s_server(&pki, &["-num_tickets", "2"])?;
+    let s_target = format!("localhost:{}", s_server.port());
+    for target in [serve.address.as_str(), s_target.as_str()] {
+        for ignore in [
+            &["--ignore-all-errors"][..],
+            &[
+                "--ignore",
+                "UnableToGetLocalIssuerCertificate",
+                "--ignore",
+                "UnableToVerifyFirstCertificate",
+            ][..],
+        ] {
+            let mut args = os_args![
+                "connect",
+                target,
+                "--peer-name",
+                "localhost",
+                "--no-system-ca",
+                "--reconnect",
+                "--json"
+            ];
+            args.extend(ignore.iter().map(OsString::from));
+            let out = run(&args)?;
+            assert_eq!(exit_code(&out), Some(0), "{target} {ignore:?}: {out}");
+            let r = report(&out)?;
+            let errors = error_names(&r);
+            assert!(!errors.is_empty(), "{r}");
+            assert_eq!(r["session_resumed"], false, "{r}");
+            assert_eq!(
+                r["reconnect"]["session_resumed"], true,
+                "{target} {ignore:?}: {r}"
+            );
+            assert_eq!(error_names(&r["reconnect"]), errors, "{r}");
+            assert_eq!(
+                sha256s(&r["reconnect"]["peer_certificate_chain"]),
+                sha256s(&r["peer_certificate_chain"]),
+                "{r}"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn reconnect_after_a_failure_reports_both_and_fails() -> TestResult {
     let pki = Pki::new()?;

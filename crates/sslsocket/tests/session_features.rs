@@ -325,6 +325,44 @@ fn a_peer_accepted_only_by_ignoring_reports_its_errors_again_on_resumption() -> 
     Ok(())
 }
 
+/// `abort` on a connection that already ended, its peer accepted by ignoring its errors,
+/// changes nothing (Qt's `abort` on an unconnected socket): the session stays resumable.
+/// An abort while the connection is open gives the peer up: its sessions go.
+#[test]
+fn an_abort_after_the_close_keeps_an_accepted_session_an_abort_before_it_does_not() -> TestResult {
+    let pki = Pki::new()?;
+    let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+    let port = listener.local_addr().port();
+    let lenient = |client: &SslConfiguration| -> Result<SslSocket, Box<dyn std::error::Error>> {
+        let mut socket = SslSocket::with_configuration(client.clone());
+        socket.ignore_ssl_errors();
+        socket.connect_to_host_encrypted("localhost", port);
+        socket.wait_for_encrypted(WAIT)?;
+        // The tickets come after the handshake.
+        let _ = socket.wait_for_ready_read(Duration::from_millis(300));
+        Ok(socket)
+    };
+    for abort_while_open in [false, true] {
+        let mut client = SslConfiguration::default();
+        client.set_ca_certificates(Vec::new());
+        let mut first = lenient(&client)?;
+        let errors = first.ssl_handshake_errors().to_vec();
+        assert!(!errors.is_empty());
+        if !abort_while_open {
+            first.disconnect_from_host()?;
+        }
+        first.abort();
+        let second = lenient(&client)?;
+        assert_eq!(
+            second.core().is_session_resumed(),
+            !abort_while_open,
+            "abort while open: {abort_while_open}"
+        );
+        assert_eq!(second.ssl_handshake_errors(), errors.as_slice());
+    }
+    Ok(())
+}
+
 #[test]
 fn a_rejected_peer_is_never_resumed() -> TestResult {
     let pki = Pki::new()?;

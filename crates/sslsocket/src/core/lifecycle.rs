@@ -145,7 +145,10 @@ impl SslCore {
 
     /// Immediate close (Qt's `abort`): pending writes are dropped, no close_notify.
     pub fn abort(&mut self) {
-        if !self.handshake_errors.is_empty() || self.phase == Phase::Paused {
+        // A connection that ended after its peer was accepted is over: aborting it then
+        // changes nothing (as Qt's `abort` on an unconnected socket), its sessions stay.
+        let ended_accepted = self.accepted && self.state == SocketState::UnconnectedState;
+        if (!self.handshake_errors.is_empty() && !ended_accepted) || self.phase == Phase::Paused {
             // The application gave up on a peer with errors: nothing it sent may be resumed.
             if let Some(session) = self.session.as_mut() {
                 session.confirm_peer(None);
