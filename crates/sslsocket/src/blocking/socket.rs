@@ -784,7 +784,10 @@ impl<S: Read + Write> SslSocket<S> {
         result
     }
 
-    /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`).
+    /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`). On a
+    /// connection with verification errors that is still open (or paused), this gives the
+    /// peer up: its sessions are never resumed. After the connection ended with its peer
+    /// accepted, it changes nothing.
     pub fn abort(&mut self) {
         self.core.abort();
         if let Some(stream) = self.stream.take() {

@@ -517,7 +517,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         }
     }
 
-    /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`).
+    /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`). On a
+    /// connection with verification errors that is still open (or paused), this gives the
+    /// peer up: its sessions are never resumed. After the connection ended with its peer
+    /// accepted, it changes nothing.
     pub fn abort(&mut self) {
         self.core.abort();
         self.stream = None;
