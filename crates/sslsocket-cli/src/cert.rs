@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::args::{CertArgs, Cli, Command};
 use crate::connect;
 use crate::exit::{self, Exit};
-use crate::report::{self, days_left, rfc3339, ChainEntryJson, ErrorJson};
+use crate::report::{self, days_left, expired_ago, rfc3339, ChainEntryJson, ErrorJson};
 use crate::style::Paint;
 
 /// Runs the form of `cert` the arguments ask for.
@@ -294,7 +294,7 @@ fn expiry_text(out: &mut String, expiring: &[&SslCertificate], paint: &Paint) {
     for cert in expiring {
         let left = days_left(cert);
         let when = if left < 0 {
-            paint.bad(&format!("expired {} days ago", -left))
+            paint.bad(&expired_ago(cert))
         } else {
             paint.warn(&format!("expires in {left} days"))
         };

@@ -4,7 +4,7 @@
 
 use sslsocket::{SslCertificate, SslError, SslErrorKind};
 
-use crate::report::{days_left, rfc3339};
+use crate::report::{expired_ago, rfc3339};
 
 /// The hint for `error`.
 pub fn hint(error: &SslError) -> String {
@@ -58,9 +58,9 @@ pub fn hint(error: &SslError) -> String {
             cert.issuer_rfc4514()
         ),
         SslErrorKind::CertificateExpired => format!(
-            "the certificate {subject} expired on {} ({} days ago); {ignore}",
+            "the certificate {subject} expired on {} ({}); {ignore}",
             rfc3339(cert.expiry_date_unix()),
-            -days_left(cert)
+            expired_ago(cert)
         ),
         SslErrorKind::CertificateNotYetValid => format!(
             "the certificate {subject} is valid only from {}; check the clock, or {ignore}",

@@ -138,6 +138,20 @@ pub fn days_left(cert: &SslCertificate) -> i64 {
         .div_euclid(86_400)
 }
 
+/// How long ago an expired certificate expired, in words: whole days since `not_after`
+/// ("expired today", "expired 1 day ago", "expired 3 days ago").
+pub fn expired_ago(cert: &SslCertificate) -> String {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    match now
+        .saturating_sub(cert.expiry_date_unix())
+        .div_euclid(86_400)
+    {
+        ..=0 => "expired today".to_string(),
+        1 => "expired 1 day ago".to_string(),
+        days => format!("expired {days} days ago"),
+    }
+}
+
 /// The public key as people name it: `EC P-256`, `RSA 2048`, `Ed25519`.
 pub fn public_key_name(cert: &SslCertificate) -> String {
     use sslsocket::KeyAlgorithm;
@@ -614,7 +628,7 @@ pub fn chain_text(
         let _ = writeln!(out, "      issuer: {}", cert.issuer_rfc4514());
         let left = days_left(cert);
         let left_text = if left < 0 {
-            paint.bad(&format!("expired {} days ago", -left))
+            paint.bad(&expired_ago(cert))
         } else if left < 30 {
             paint.warn(&format!("{left} days left"))
         } else {
@@ -928,4 +942,37 @@ fn ocsp_json(socket: &impl Reported) -> Vec<serde_json::Value> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate whose `not_after` is `ago` before now.
+    fn expired_by(ago: time::Duration) -> Result<SslCertificate, Box<dyn std::error::Error>> {
+        let now = OffsetDateTime::now_utc();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+        params.not_before = now - time::Duration::days(30);
+        params.not_after = now - ago;
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.self_signed(&key)?;
+        Ok(SslCertificate::from_der(cert.der())?)
+    }
+
+    #[test]
+    fn expired_ago_counts_whole_days_since_the_expiry() -> Result<(), Box<dyn std::error::Error>> {
+        let minute = time::Duration::minutes(1);
+        let day = time::Duration::days(1);
+        for (ago, text, left) in [
+            (minute, "expired today", -1),
+            (day + minute, "expired 1 day ago", -2),
+            (day * 3 + minute, "expired 3 days ago", -4),
+        ] {
+            let cert = expired_by(ago)?;
+            assert_eq!(expired_ago(&cert), text);
+            // The JSON field stays the floor of the days left, negative once expired.
+            assert_eq!(days_left(&cert), left);
+        }
+        Ok(())
+    }
 }
