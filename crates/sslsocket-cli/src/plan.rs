@@ -246,6 +246,8 @@ fn ocsp_file(file: &Path) -> Result<Vec<u8>> {
             file.display()
         );
     }
+    sslsocket::ocsp::check_response_der(&der)
+        .map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
     Ok(der)
 }
 

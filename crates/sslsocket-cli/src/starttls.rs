@@ -173,7 +173,14 @@ async fn say(socket: &mut sslsocket::tokio::SslSocket, text: &[u8]) -> Result<()
         Ok(()) => socket.flush().await,
         Err(error) => Err(error),
     };
-    written.map_err(|error| crate::session::io_error(error, socket.core(), "writing"))
+    written.map_err(|error| {
+        let core = socket.core();
+        if core.failure().is_none() && core.is_eof() {
+            // The client left before our reply: its close, not a fault of ours.
+            return Error::Closed("the remote host closed the connection".into());
+        }
+        crate::session::io_error(error, core, "writing")
+    })
 }
 
 /// Reads one plain-text line (without its line end), at most [`MAX_LINE`] bytes; an error
@@ -181,6 +188,10 @@ async fn say(socket: &mut sslsocket::tokio::SslSocket, text: &[u8]) -> Result<()
 async fn hear(socket: &mut sslsocket::tokio::SslSocket) -> Result<String, Error> {
     crate::session::ensure_open(socket)?;
     let line = socket.next_line(MAX_LINE).await?;
+    if !line.ends_with(b"\n") && socket.core().is_eof() {
+        // A command the client did not finish before it closed: its close, not a command.
+        crate::session::ensure_open(socket)?;
+    }
     if line.is_empty() {
         crate::session::ensure_open(socket)?;
         return Err(Error::Closed(

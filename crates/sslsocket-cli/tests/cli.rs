@@ -628,6 +628,40 @@ fn starttls_between_our_client_and_our_server() -> TestResult {
     Ok(())
 }
 
+/// A client that leaves during the plain-text phase, after the greeting, in the middle of a
+/// command (no line end) or after a whole one, closed the connection: `--once` exits 3 with
+/// `RemoteHostClosedError`, never an error of our own reply to a command it never finished.
+#[test]
+fn a_starttls_client_that_leaves_mid_command_closed_the_connection() -> TestResult {
+    use std::net::TcpStream;
+    for (protocol, sent) in [
+        ("smtp", &b""[..]),
+        ("smtp", &b"EHLO x"[..]),
+        ("smtp", &b"EHLO x\r\n"[..]),
+        ("pop3", &b"CA"[..]),
+    ] {
+        let mut serve = Serve::start(&os_args!["--starttls", protocol, "--once"])?;
+        let mut client = TcpStream::connect(serve.address.as_str())?;
+        client.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut greeting = [0u8; 128];
+        let n = client.read(&mut greeting)?;
+        assert!(n > 0, "{protocol}: no greeting");
+        client.write_all(sent)?;
+        // The reply to a whole command may come; the client leaves either way.
+        thread::sleep(Duration::from_millis(100));
+        drop(client);
+        let line = serve.connection_line(0)?;
+        assert_eq!(line["event"], "failed", "{protocol} {sent:?}: {line}");
+        assert_eq!(
+            line["socket_error"], "RemoteHostClosedError",
+            "{protocol} {sent:?}: {line}"
+        );
+        let done = serve.process.wait(Duration::from_secs(10))?;
+        assert_eq!(done.status.code(), Some(3), "{protocol} {sent:?}: {done}");
+    }
+    Ok(())
+}
+
 #[test]
 fn openssl_s_client_starttls_smtp_against_our_serve() -> TestResult {
     let pki = Pki::new()?;

@@ -86,13 +86,19 @@ fn serve_staples_the_given_response() -> TestResult {
     assert_eq!(report(&out)?["ocsp"][0]["status"], "Good");
     let garbage = pki.dir.path().join("garbage.der");
     std::fs::write(&garbage, b"not ocsp")?;
-    let out = run(&os_args![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--ocsp-response",
-        &garbage
-    ])?;
-    assert_eq!(exit_code(&out), Some(2), "{out}");
+    // `successful` with no response bytes (`30 03 0a 01 00`): DER, but nothing to staple.
+    let hollow = pki.dir.path().join("hollow.der");
+    std::fs::write(&hollow, [0x30, 0x03, 0x0a, 0x01, 0x00])?;
+    for file in [&garbage, &hollow] {
+        let out = run(&os_args![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ocsp-response",
+            file
+        ])?;
+        assert_eq!(exit_code(&out), Some(2), "{}: {out}", file.display());
+        assert!(out.stderr.contains("--ocsp-response"), "{out}");
+    }
     Ok(())
 }

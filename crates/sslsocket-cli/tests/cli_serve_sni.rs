@@ -135,6 +135,48 @@ fn serve_sni_picks_the_certificate_and_reports_the_name() -> TestResult {
     Ok(())
 }
 
+/// A name sent in mixed case picks the same certificate and is reported lowercased, the
+/// same on both backends (DNS names compare without case).
+#[test]
+fn serve_reports_a_mixed_case_sni_lowercased_on_every_backend() -> TestResult {
+    let pki = Pki::new()?;
+    let default = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
+    let api = pki.leaf("api.example.com", &["api.example.com"])?;
+    for backend in sslsocket::backend::available_backends() {
+        let mut args = os_args![
+            "--cert",
+            &default.chain_pem,
+            "--key",
+            &default.key_pem,
+            "--backend",
+            &backend,
+            "--sni"
+        ];
+        args.push(sni_arg("api.example.com", &api));
+        let serve = Serve::start(&args)?;
+        let port = port_of(&serve)?;
+        let out = OpensslClient::run(
+            port,
+            &os_args!["-servername", "API.Example.COM", "-CAfile", pki.root_pem()],
+            b"",
+            WAIT,
+        )?;
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("subject=") && l.contains("api.example.com")),
+            "{backend}: {out}"
+        );
+        let lines = connection_lines(&serve, 1)?;
+        assert_eq!(
+            lines[0]["sni"], "api.example.com",
+            "{backend}: {}",
+            lines[0]
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn serve_refuses_a_malformed_sni_option_before_listening() -> TestResult {
     let pki = Pki::new()?;

@@ -22,6 +22,34 @@ const CLOCK_SKEW: i64 = 5 * 60;
 /// costs two signature checks); a response needs one.
 const MAX_DELEGATES: usize = 8;
 
+/// Whether `der` is an OCSP response a server can staple: one DER `OCSPResponse` and
+/// nothing after it, and when its status is `successful`, a `BasicOCSPResponse` in it (RFC
+/// 6960 4.2.1). A response with another status (`tryLater`, ...) has no body and is well
+/// formed. Says what is wrong otherwise.
+pub fn check_response_der(der: &[u8]) -> Result<(), String> {
+    let outer = RawResponse::from_der(der).map_err(|e| format!("not a DER OCSP response ({e})"))?;
+    if outer.response_status != OcspResponseStatus::Successful {
+        return Ok(());
+    }
+    let bytes = outer
+        .response_bytes
+        .ok_or("a successful OCSP response without its response bytes")?;
+    if bytes.response_type != BasicOcspResponse::OID {
+        return Err(format!(
+            "an OCSP response of type {}, not a basic response",
+            bytes.response_type
+        ));
+    }
+    let basic_der = bytes.response.as_bytes();
+    match (
+        BasicOcspResponse::from_der(basic_der),
+        raw::split_basic(basic_der),
+    ) {
+        (Ok(_), Some(_)) => Ok(()),
+        _ => Err("an OCSP response whose basic response does not parse".into()),
+    }
+}
+
 /// Checks a stapled OCSP response `der` for the peer's `leaf`, issued by `issuer`, at
 /// `now_unix` (seconds since the Unix epoch).
 ///

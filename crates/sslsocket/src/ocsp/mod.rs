@@ -23,6 +23,7 @@ mod tests;
 
 use crate::cert::SslCertificate;
 
+pub use check::check_response_der;
 pub(crate) use check::check_staple;
 
 /// The status of a certificate in an OCSP response (Qt's `QOcspCertificateStatus`).

@@ -456,3 +456,20 @@ fn errors_come_in_qt_order() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_staple_is_checked_for_its_shape_before_it_is_served() -> TestResult {
+    let pki = Pki::new(EC)?;
+    let der = pki.respond(&[good("1001", "leaf")], "ca", &["leaf"], ONE_DAY)?;
+    assert_eq!(check_response_der(&der), Ok(()));
+    // `tryLater` has no body and is well formed.
+    assert_eq!(check_response_der(&[0x30, 0x03, 0x0a, 0x01, 0x03]), Ok(()));
+    // `successful` without its body, trailing bytes, a cut response, garbage.
+    assert!(check_response_der(&[0x30, 0x03, 0x0a, 0x01, 0x00]).is_err());
+    let mut trailing = der.clone();
+    trailing.push(0);
+    assert!(check_response_der(&trailing).is_err());
+    assert!(check_response_der(&der[..der.len() - 1]).is_err());
+    assert!(check_response_der(b"not ocsp").is_err());
+    Ok(())
+}

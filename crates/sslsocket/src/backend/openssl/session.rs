@@ -770,7 +770,9 @@ impl TlsSession for OpensslSession {
                 .is_server()
                 .then(|| ssl.servername(openssl::ssl::NameType::HOST_NAME))
                 .flatten()
-                .map(str::to_string),
+                // DNS names compare without case; rustls hands them over lowercased, and
+                // both backends report the name the same way.
+                .map(str::to_ascii_lowercase),
         })
     }
 
