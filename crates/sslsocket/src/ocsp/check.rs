@@ -31,8 +31,15 @@ pub fn check_response_der(der: &[u8]) -> Result<(), String> {
     if outer.response_status != OcspResponseStatus::Successful {
         return Ok(());
     }
+    basic_of(&outer).map(|_| ())
+}
+
+/// The `BasicOCSPResponse` of a successful `outer`, parsed and sliced into its signed
+/// parts; says what is wrong when there is none or it does not parse.
+fn basic_of(outer: &RawResponse) -> Result<(BasicOcspResponse, SignedParts<'_>), String> {
     let bytes = outer
         .response_bytes
+        .as_ref()
         .ok_or("a successful OCSP response without its response bytes")?;
     if bytes.response_type != BasicOcspResponse::OID {
         return Err(format!(
@@ -45,7 +52,7 @@ pub fn check_response_der(der: &[u8]) -> Result<(), String> {
         BasicOcspResponse::from_der(basic_der),
         raw::split_basic(basic_der),
     ) {
-        (Ok(_), Some(_)) => Ok(()),
+        (Ok(basic), Some(signed)) => Ok((basic, signed)),
         _ => Err("an OCSP response whose basic response does not parse".into()),
     }
 }
@@ -85,17 +92,7 @@ pub(crate) fn check_staple(
     if let Some(kind) = status_error(outer.response_status) {
         return (None, vec![SslError::new(kind)]);
     }
-    let Some(bytes) = outer.response_bytes else {
-        return malformed(Vec::new());
-    };
-    if bytes.response_type != BasicOcspResponse::OID {
-        return malformed(Vec::new());
-    }
-    let basic_der = bytes.response.as_bytes();
-    let (Ok(basic), Some(signed)) = (
-        BasicOcspResponse::from_der(basic_der),
-        raw::split_basic(basic_der),
-    ) else {
+    let Ok((basic, signed)) = basic_of(&outer) else {
         return malformed(Vec::new());
     };
 
