@@ -116,6 +116,7 @@ pub struct ConnectArgs {
     /// Accept the peer only if its verified path (leaf up to the trust anchor, never
     /// certificates the peer appended) holds a certificate whose SubjectPublicKeyInfo has
     /// this SHA-256 digest, as `sha256/BASE64` (curl's `--pinnedpubkey` form; repeatable).
+    /// Holds with `--verify none`/`query` and is never ignored.
     #[arg(long, value_name = "sha256/BASE64")]
     pub pin: Vec<String>,
 

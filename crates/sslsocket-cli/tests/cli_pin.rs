@@ -93,6 +93,60 @@ fn a_pin_on_the_verified_path_is_accepted_and_an_appended_one_is_not() -> TestRe
 }
 
 #[test]
+fn a_pin_holds_under_verify_none_query_and_ignore_all_errors() -> TestResult {
+    // An untrusted self-signed server: nothing but the pin can vouch for it.
+    let pki = Pki::new()?;
+    let leaf = pki.self_signed_leaf(&["localhost"], false)?;
+    let leaf_pin = pin_of(&leaf.cert_der)?;
+    let other = pin_of(pki.untrusted_root_der())?;
+    let server = OpensslServer::start(&leaf.openssl_args())?;
+    let target = format!("localhost:{}", server.port());
+    let lenient: [&[&str]; 3] = [
+        &["--verify", "none"],
+        &["--verify", "query"],
+        &["--ignore-all-errors"],
+    ];
+    for options in lenient {
+        let mut args = os_args![
+            "connect",
+            &target,
+            "--no-system-ca",
+            "--json",
+            "--pin",
+            &other
+        ];
+        args.extend(options.iter().map(OsString::from));
+        let out = run(&args)?;
+        assert_eq!(exit_code(&out), Some(1), "{options:?}: {out}");
+        let names = error_names(&report(&out)?);
+        assert!(
+            names.contains(&"CertificateRejected".to_string()),
+            "{options:?}: {out}"
+        );
+        if options == ["--verify", "none"] {
+            assert_eq!(names, vec!["CertificateRejected".to_string()], "{out}");
+        }
+
+        let mut args = os_args![
+            "connect",
+            &target,
+            "--no-system-ca",
+            "--json",
+            "--pin",
+            &leaf_pin
+        ];
+        args.extend(options.iter().map(OsString::from));
+        let out = run(&args)?;
+        assert_eq!(exit_code(&out), Some(0), "{options:?}: {out}");
+        assert!(
+            !error_names(&report(&out)?).contains(&"CertificateRejected".to_string()),
+            "{options:?}: {out}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn a_malformed_pin_is_exit_2() -> TestResult {
     for pin in ["sha1/AAAA", "sha256/not base64!", "sha256/AAAA"] {
         let out = run(&os_args!["connect", "localhost:1", "--pin", pin])?;

@@ -13,7 +13,8 @@ use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::core::NextProtocolNegotiationStatus;
 use sslsocket::prelude::*;
 use sslsocket::{
-    SslCertificate, SslConfiguration, SslEllipticCurve, SslErrorKind, SslKey, SslProtocol,
+    PeerVerifyMode, SslCertificate, SslConfiguration, SslEllipticCurve, SslErrorKind, SslKey,
+    SslProtocol,
 };
 use support::{is_active, os_args, IssuedBy, LeafSpec, OpensslServer, Pki};
 
@@ -664,6 +665,26 @@ fn a_session_is_not_resumed_once_the_configuration_trusts_other_cas() -> TestRes
             || found.contains(&SslErrorKind::UnableToVerifyFirstCertificate),
         "{found:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_session_is_not_resumed_once_the_configuration_pins_another_key() -> TestResult {
+    // Pins hold in every verify mode, `VerifyNone` included, and a session made before
+    // them must not stand in for their check.
+    let stranger = Pki::new()?;
+    let pin = SslCertificate::from_der(stranger.root_der())?.public_key_sha256();
+    for mode in [PeerVerifyMode::VerifyPeer, PeerVerifyMode::VerifyNone] {
+        let second = second_connection_after(IssuedBy::Intermediate, |configuration, _| {
+            configuration.set_pinned_public_keys(vec![pin]);
+            configuration.set_peer_verify_mode(mode);
+        })?;
+        assert_eq!(
+            kinds(&second),
+            vec![SslErrorKind::CertificateRejected],
+            "{mode:?}"
+        );
+    }
     Ok(())
 }
 

@@ -426,8 +426,13 @@ impl SslConfiguration {
 
     /// Pins the peer: one certificate of its chain must have one of these SPKI SHA-256
     /// digests (as `openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256`).
-    /// The chain is still verified as usual; a chain without a pinned key gets
-    /// `CertificateRejected` on the leaf. An empty list turns pinning off.
+    /// The chain is still verified as usual. A pin matches the leaf (the handshake proves
+    /// the peer holds its key) or a certificate of the path whose signatures link it to the
+    /// leaf, never one the peer merely appended. A peer without a pinned key gets
+    /// `CertificateRejected` on the leaf and is refused in every verify mode (`VerifyNone`
+    /// included, where it is the one error reported): no ignore list, hook or pause lifts
+    /// it. A peer that shows no certificate (a server's client without one, a pre-shared-key
+    /// handshake) is refused too. An empty list turns pinning off.
     pub fn set_pinned_public_keys(&mut self, digests: Vec<[u8; 32]>) -> &mut Self {
         self.settings_mut().pinned_public_keys = digests;
         self.touch()

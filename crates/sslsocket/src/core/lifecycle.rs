@@ -208,6 +208,7 @@ impl SslCore {
         self.peer_chain.clear();
         self.handshake_errors.clear();
         self.errors_reported = false;
+        self.pin_refused = false;
         self.refused = false;
         self.ocsp_responses.clear();
         self.line_scanned = 0;

@@ -140,6 +140,8 @@ pub struct SslCore {
     peer_chain: Vec<SslCertificate>,
     handshake_errors: Vec<SslError>,
     errors_reported: bool,
+    /// The peer was refused for its pins: reported even in `VerifyNone`.
+    pin_refused: bool,
 }
 
 impl SslCore {
@@ -182,6 +184,7 @@ impl SslCore {
             peer_chain: Vec::new(),
             handshake_errors: Vec::new(),
             errors_reported: false,
+            pin_refused: false,
         }
     }
 

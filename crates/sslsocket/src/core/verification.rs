@@ -77,12 +77,20 @@ impl SslCore {
             return;
         };
         let Verification {
-            errors,
+            mut errors,
             chain,
             ocsp_responses,
             judgement,
         } = verification;
         self.errors_reported = true;
+        if let Some(pin) = &judgement.pin_mismatch {
+            if !self.reports_errors() {
+                // `VerifyNone`: the pins were the only check that counted, and their
+                // mismatch is what refused the peer; it alone is reported.
+                errors = vec![pin.clone()];
+            }
+            self.pin_refused = true;
+        }
         self.handshake_errors = errors.clone();
         self.peer_chain = chain;
         self.ocsp_responses = ocsp_responses;
@@ -97,10 +105,11 @@ impl SslCore {
     }
 
     /// Whether this handshake's verification errors are the application's to see: in every
-    /// mode that verifies (`QueryPeer`, `VerifyPeer`), not in `VerifyNone` (Qt). The errors
-    /// are found and kept with the session either way.
+    /// mode that verifies (`QueryPeer`, `VerifyPeer`), not in `VerifyNone` (Qt), unless the
+    /// peer was refused for its pins. The errors are found and kept with the session
+    /// either way.
     pub(super) fn reports_errors(&self) -> bool {
-        self.effective_mode != PeerVerifyMode::VerifyNone
+        self.effective_mode != PeerVerifyMode::VerifyNone || self.pin_refused
     }
 
     /// Qt signals the errors in every mode that verifies; only failing depends on
@@ -148,6 +157,17 @@ impl SslCore {
                 .map(|s| s.peer_certificate_chain())
                 .unwrap_or_default();
         }
+        if self.peer_chain.is_empty() && !self.configuration.pinned_public_keys().is_empty() {
+            // Pins are set but the peer showed no certificate to match them (a client that
+            // sent none, a pre-shared-key handshake): refused in every mode, fail closed.
+            let error = SslError::new(SslErrorKind::CertificateRejected);
+            self.errors_reported = true;
+            self.pin_refused = true;
+            self.handshake_errors = vec![error.clone()];
+            self.report_errors(vec![error]);
+            self.refuse_peer();
+            return;
+        }
         let outcome = Outcome {
             errors: self.handshake_errors.clone(),
             chain: self.peer_chain.clone(),
@@ -177,8 +197,11 @@ impl SslCore {
                 accepted
             }
             // Nothing is known about the peer of this session: fail closed where the peer
-            // must be verified.
-            None => self.effective_mode != PeerVerifyMode::VerifyPeer,
+            // must be verified or must hold a pinned key.
+            None => {
+                self.effective_mode != PeerVerifyMode::VerifyPeer
+                    && self.configuration.pinned_public_keys().is_empty()
+            }
         };
         if !accepted {
             self.refuse_peer();

@@ -59,6 +59,9 @@ pub struct Judgement {
     pub decision: Decision,
     /// The error the handshake was interrupted on (`handshake_must_interrupt_on_error`).
     pub interrupted_on: Option<SslError>,
+    /// The peer holds none of the pinned keys: this error (`CertificateRejected`) refused
+    /// it, whatever the verify mode, the ignore list, the hooks or the pause mode say.
+    pub pin_mismatch: Option<SslError>,
 }
 
 impl VerifyPolicy {
@@ -127,6 +130,22 @@ impl VerifyPolicy {
         )
     }
 
+    /// The decision on `errors` (`pin_mismatch` among them when the peer holds none of the
+    /// pinned keys). A pin mismatch refuses the peer in every verify mode, `VerifyNone`
+    /// included: nothing ignores it, no hook or pause is asked, since pinning is the
+    /// application's own explicit, narrow statement of whom it trusts. Otherwise
+    /// [`judge`](Self::judge).
+    pub fn judge_pinned(&self, errors: &[SslError], pin_mismatch: Option<SslError>) -> Judgement {
+        match pin_mismatch {
+            Some(error) => Judgement {
+                decision: Decision::Refuse,
+                interrupted_on: None,
+                pin_mismatch: Some(error),
+            },
+            None => self.judge(errors),
+        }
+    }
+
     /// The decision on `errors`, found in a full handshake: the hooks are asked, then the
     /// ignore list and the pause mode apply (Qt's order).
     pub fn judge(&self, errors: &[SslError]) -> Judgement {
@@ -148,6 +167,7 @@ impl VerifyPolicy {
                     Decision::Refuse
                 },
                 interrupted_on: Some(first),
+                pin_mismatch: None,
             };
         }
         let verdict = self
@@ -165,6 +185,7 @@ impl VerifyPolicy {
         Judgement {
             decision,
             interrupted_on: None,
+            pin_mismatch: None,
         }
     }
 

@@ -152,7 +152,7 @@ mod tests {
             errors: vec![SslError::new(kind)],
             judgement: Judgement {
                 decision: Decision::Refuse,
-                interrupted_on: None,
+                ..Judgement::default()
             },
             ..Verification::default()
         }

@@ -4,6 +4,7 @@
 use crate::cert::SslCertificate;
 use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::signature::is_signed_by;
 
 /// The stapled response's errors, and the response, for a client that asked for one:
 /// `OcspNoResponseFound` when none came. The leaf's issuer is the next certificate of the
@@ -36,9 +37,14 @@ pub(crate) fn staple_errors(
     (response.into_iter().collect(), errors)
 }
 
-/// `CertificateRejected` on the leaf when pins are set and no certificate of the verified
-/// `path` (leaf up to the anchor; never extra certificates the peer appended) has a pinned
-/// SubjectPublicKeyInfo digest.
+/// `CertificateRejected` on the leaf when pins are set and no certificate that vouches for
+/// the peer has a pinned SubjectPublicKeyInfo digest. What vouches: the leaf (the
+/// handshake proved the peer holds its key), and each certificate of the built `path`
+/// (leaf up to the anchor) whose signature chain down to the leaf verifies, each link
+/// checked here whatever the verification found. So no verify mode, ignored error or
+/// unverified path lets a pin match a certificate the peer merely appended, or one above
+/// a link that does not verify: an attacker's leaf that names a pinned CA as its issuer
+/// and sends it along is not vouched for by that CA.
 pub(crate) fn pin_error(
     pins: &[[u8; 32]],
     path: &[SslCertificate],
@@ -47,15 +53,45 @@ pub(crate) fn pin_error(
     if pins.is_empty() {
         return None;
     }
-    let pinned = path
-        .iter()
-        .filter(|c| !c.is_null())
-        .any(|c| pins.contains(&c.public_key_sha256()));
-    if pinned {
+    let Some(leaf) = leaf.filter(|c| !c.is_null()) else {
+        return Some(match leaf {
+            Some(leaf) => {
+                SslError::with_certificate(SslErrorKind::CertificateRejected, leaf.clone())
+            }
+            None => SslError::new(SslErrorKind::CertificateRejected),
+        });
+    };
+    if pinned_above(pins, path, leaf) {
         return None;
     }
-    Some(match leaf {
-        Some(leaf) => SslError::with_certificate(SslErrorKind::CertificateRejected, leaf.clone()),
-        None => SslError::new(SslErrorKind::CertificateRejected),
-    })
+    Some(SslError::with_certificate(
+        SslErrorKind::CertificateRejected,
+        leaf.clone(),
+    ))
+}
+
+/// Whether `leaf`, or a certificate of `path` linked to it by signatures that verify, has
+/// a pinned key.
+fn pinned_above(pins: &[[u8; 32]], path: &[SslCertificate], leaf: &SslCertificate) -> bool {
+    if pins.contains(&leaf.public_key_sha256()) {
+        return true;
+    }
+    if path.first().map(SslCertificate::der) != Some(leaf.der()) {
+        return false;
+    }
+    for link in path.windows(2) {
+        let [signed, issuer] = link else {
+            return false;
+        };
+        let Some(spki) = issuer.with_parsed(|c| c.public_key().raw.to_vec()) else {
+            return false;
+        };
+        if !is_signed_by(signed.der(), &spki) {
+            return false;
+        }
+        if pins.contains(&issuer.public_key_sha256()) {
+            return true;
+        }
+    }
+    false
 }

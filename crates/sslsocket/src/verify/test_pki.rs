@@ -106,6 +106,18 @@ impl Ca {
         Ok(Ca { cert, ..int })
     }
 
+    /// An attacker's CA with this CA's name (and so its issuer name on what it issues) but
+    /// a key of its own; its certificate is self-signed.
+    pub(super) fn impostor(&self) -> TestResult<Ca> {
+        let key = KeyPair::generate()?;
+        let cert = SslCertificate::from_der(self.params.self_signed(&key)?.der())?;
+        Ok(Ca {
+            params: self.params.clone(),
+            key,
+            cert,
+        })
+    }
+
     /// The certificate of `other` (its name and key) issued by this CA instead.
     pub(super) fn cross_sign(&self, other: &Ca) -> TestResult<SslCertificate> {
         let der = other.params.signed_by(&other.key, &self.issuer())?;

@@ -19,8 +19,9 @@
 //! - A leaf that is itself a trust anchor is trusted directly (OpenSSL and Qt accept a
 //!   self-signed server certificate given as a CA); its own policy checks and the name
 //!   still apply, and it never issues anything.
-//! - Pins are matched on the verified path only (leaf up to the anchor), never on extra
-//!   certificates the peer appended.
+//! - Pins are matched on the leaf and on the certificates of the path linked to it by
+//!   signatures that verify, never on extra certificates the peer appended; a pin
+//!   mismatch refuses the peer in every verify mode (`VerifyPolicy::judge_pinned`).
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -86,6 +87,9 @@ pub struct ChainReport {
     pub path: Vec<SslCertificate>,
     /// The stapled OCSP responses checked (when stapling was asked for).
     pub ocsp_responses: Vec<OcspResponse>,
+    /// Pins are set and the peer holds none of the pinned keys: this error (also in
+    /// `errors`) refuses it in every verify mode.
+    pub pin_mismatch: Option<SslError>,
 }
 
 impl std::fmt::Debug for ChainVerifier {
@@ -243,12 +247,14 @@ impl ChainVerifier {
         } else {
             Vec::new()
         };
-        errors.extend(pin_error(&self.pins, &path, chain.first()));
+        let pin_mismatch = pin_error(&self.pins, &path, chain.first());
+        errors.extend(pin_mismatch.clone());
         ChainReport {
             errors,
             chain,
             path,
             ocsp_responses,
+            pin_mismatch,
         }
     }
 

@@ -140,6 +140,74 @@ fn pins_match_only_the_verified_path() -> TestResult {
 }
 
 #[test]
+fn a_pin_never_matches_a_ca_that_did_not_sign_the_leaf() -> TestResult {
+    // The attacker's leaf names the pinned intermediate as its issuer and sends it along;
+    // the intermediate's key signed nothing of it. Whether the chain is trusted, or the
+    // errors would be ignored, or nothing is verified (`VerifyNone` still runs this
+    // verifier), the pin must not match.
+    let root = Ca::root("Root", |_| {})?;
+    let int = root.intermediate("Int", |_| {})?;
+    let forged = int.impostor()?.leaf("leaf", &[HOST], |_| {})?;
+    for anchors in [vec![root.cert.clone()], Vec::new()] {
+        let verifier = ChainVerifier::new(anchors, Purpose::ServerAuth)
+            .with_pins(vec![int.cert.public_key_sha256()]);
+        let report = report(&verifier, &[&forged, &int.cert, &root.cert]);
+        assert_eq!(
+            report
+                .pin_mismatch
+                .map(|e| (e.error(), e.certificate().cloned())),
+            Some((CertificateRejected, Some(forged.clone()))),
+            "{:?}",
+            report.errors
+        );
+    }
+    // Below it, the pin on the leaf itself, which the handshake proves the peer holds.
+    let verifier = ChainVerifier::new(Vec::new(), Purpose::ServerAuth)
+        .with_pins(vec![forged.public_key_sha256()]);
+    assert_eq!(report(&verifier, &[&forged, &int.cert]).pin_mismatch, None);
+    Ok(())
+}
+
+#[test]
+fn an_untrusted_chain_matches_pins_on_the_leaf_and_on_the_cas_that_signed_it() -> TestResult {
+    // Nothing trusted (as a client in `VerifyNone` or one ignoring every error sees it):
+    // the pins still match the leaf and each CA whose signature links it, up the path.
+    let root = Ca::root("Root", |_| {})?;
+    let int = root.intermediate("Int", |_| {})?;
+    let leaf = int.leaf("leaf", &[HOST], |_| {})?;
+    for pinned in [&leaf, &int.cert, &root.cert] {
+        let verifier = ChainVerifier::new(Vec::new(), Purpose::ServerAuth)
+            .with_pins(vec![pinned.public_key_sha256()]);
+        let report = report(&verifier, &[&leaf, &int.cert, &root.cert]);
+        assert!(!report.errors.is_empty(), "nothing is trusted");
+        assert_eq!(report.pin_mismatch, None, "{:?}", report.errors);
+    }
+    let stranger = Ca::root("Stranger", |_| {})?;
+    let verifier = ChainVerifier::new(Vec::new(), Purpose::ServerAuth)
+        .with_pins(vec![stranger.cert.public_key_sha256()]);
+    let report = report(&verifier, &[&leaf, &int.cert, &root.cert, &stranger.cert]);
+    assert_eq!(
+        report.pin_mismatch.map(|e| e.error()),
+        Some(CertificateRejected)
+    );
+    Ok(())
+}
+
+fn report(verifier: &ChainVerifier, chain: &[&SslCertificate]) -> crate::verify::ChainReport {
+    let ders: Vec<rustls_pki_types::CertificateDer<'_>> = chain
+        .iter()
+        .map(|c| rustls_pki_types::CertificateDer::from(c.der()))
+        .collect();
+    let Some((leaf, rest)) = ders.split_first() else {
+        return crate::verify::ChainReport::default();
+    };
+    let now = rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(now()).unwrap_or(0),
+    ));
+    verifier.verify(leaf, rest, Some(HOST), &[], now)
+}
+
+#[test]
 fn each_configured_ca_is_judged_on_every_path_that_ends_at_it() -> TestResult {
     // A configured CA is parsed once per verifier: the first path that ends at it must not
     // decide for the later ones, nor one CA's parse stand for another's.

@@ -366,7 +366,7 @@ impl OpensslSession {
                 errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
                 judgement: Judgement {
                     decision: Decision::Refuse,
-                    interrupted_on: None,
+                    ..Judgement::default()
                 },
                 ..Verification::default()
             });

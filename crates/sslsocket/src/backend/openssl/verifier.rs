@@ -27,7 +27,7 @@ use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::record::{Confirmation, HandshakeRecord};
 use crate::verify::staple::{pin_error, staple_errors};
-use crate::verify::{Decision, Outcome, SslHooks, Verification, VerifyPolicy};
+use crate::verify::{Decision, Judgement, Outcome, SslHooks, Verification, VerifyPolicy};
 
 /// What one connection shares with its OpenSSL callbacks: the verification in progress,
 /// the alerts and tickets seen, the last session received.
@@ -225,8 +225,16 @@ impl ConnectionState {
             self.lock().pending = Some(Box::new((sent, built)));
             return true;
         }
-        if self.decide_now(errors, sent, &built, None) == Decision::Refuse {
-            if let Some(result) = first_result {
+        let judgement = self.decide_now(errors, sent, &built, None);
+        if judgement.decision == Decision::Refuse {
+            // The alert fits the first error; a peer refused for its pins is the
+            // application's refusal (`X509_V_ERR_APPLICATION_VERIFICATION`), whatever else
+            // was found.
+            let result = match judgement.pin_mismatch {
+                Some(_) => Some(X509VerifyResult::APPLICATION_VERIFICATION),
+                None => first_result,
+            };
+            if let Some(result) = result {
                 ctx.set_error(result);
             }
             return false;
@@ -258,7 +266,7 @@ impl ConnectionState {
             (sent.clone(), sent)
         });
         let staple = ssl.ocsp_status().unwrap_or_default();
-        self.decide_now(errors, sent, &built, Some(staple)) == Decision::Proceed
+        self.decide_now(errors, sent, &built, Some(staple)).decision == Decision::Proceed
     }
 
     /// Adds the OCSP and pinning errors and decides (the one call to the policy).
@@ -268,7 +276,7 @@ impl ConnectionState {
         sent: Vec<SslCertificate>,
         built: &[SslCertificate],
         staple: Option<&[u8]>,
-    ) -> Decision {
+    ) -> Judgement {
         let mut ocsp_responses = Vec::new();
         if let Some(staple) = staple {
             let now = std::time::SystemTime::now()
@@ -290,20 +298,20 @@ impl ConnectionState {
                 errors.push(error);
             }
         }
-        errors.extend(pin_error(&self.pins, built, sent.first()));
+        let pin_mismatch = pin_error(&self.pins, built, sent.first());
+        errors.extend(pin_mismatch.clone());
         order_like_rustls(&mut errors);
-        let judgement = self.policy().judge(&errors);
-        let decision = judgement.decision;
+        let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
         self.record.record(Verification {
             errors,
             chain: sent,
             ocsp_responses,
-            judgement,
+            judgement: judgement.clone(),
         });
         let mut inner = self.lock();
         inner.decided = true;
-        inner.refused = decision == Decision::Refuse;
-        decision
+        inner.refused = judgement.decision == Decision::Refuse;
+        judgement
     }
 
     /// The chain as sent, known to the server only after the callback ran.
@@ -334,7 +342,7 @@ impl ConnectionState {
         drop(inner);
         // With stapling asked for, a missing staple is still an error here (fail closed).
         let staple = self.ocsp.then(|| staple.unwrap_or_default());
-        self.decide_now(errors, chain(), &built, staple) == Decision::Proceed
+        self.decide_now(errors, chain(), &built, staple).decision == Decision::Proceed
     }
 
     /// The bytes of the records OpenSSL has processed so far.
@@ -563,8 +571,8 @@ mod tests {
         ] {
             let state = state(Vec::new());
             // No error from OpenSSL: only the unreadable certificate can refuse it.
-            let decision = state.decide_now(Vec::new(), sent, &built, None);
-            assert_eq!(decision, Decision::Refuse);
+            let judgement = state.decide_now(Vec::new(), sent, &built, None);
+            assert_eq!(judgement.decision, Decision::Refuse);
             let verification = state.record().take().ok_or("no verification recorded")?;
             let expected =
                 SslError::with_certificate(SslErrorKind::UnspecifiedError, unreadable.clone());
@@ -573,7 +581,9 @@ mod tests {
         // The same chain, readable, is accepted.
         let state = state(Vec::new());
         assert_eq!(
-            state.decide_now(Vec::new(), vec![leaf.clone()], &[leaf], None),
+            state
+                .decide_now(Vec::new(), vec![leaf.clone()], &[leaf], None)
+                .decision,
             Decision::Proceed
         );
         Ok(())

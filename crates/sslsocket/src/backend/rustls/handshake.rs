@@ -152,7 +152,7 @@ impl Handshake {
                 errors: vec![SslError::new(SslErrorKind::NoPeerCertificate)],
                 judgement: Judgement {
                     decision: Decision::Refuse,
-                    interrupted_on: None,
+                    ..Judgement::default()
                 },
                 ..Verification::default()
             });

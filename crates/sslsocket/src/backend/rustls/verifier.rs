@@ -141,9 +141,12 @@ impl ConnectionVerifier {
         let report = self
             .chain
             .verify(end_entity, intermediates, host, staple, now);
-        let judgement = policy.judge(&report.errors);
+        let judgement = policy.judge_pinned(&report.errors, report.pin_mismatch.clone());
         let decision = judgement.decision;
-        let refusal = refusal(&report.errors);
+        let refusal = match &report.pin_mismatch {
+            Some(pin) => refusal(std::slice::from_ref(pin)),
+            None => refusal(&report.errors),
+        };
         record.record(Verification {
             errors: report.errors,
             chain: report.chain,
