@@ -231,6 +231,49 @@ fn a_leaf_whose_key_usage_is_only_for_certificates_is_refused() -> TestResult {
 }
 
 #[test]
+fn a_ca_whose_key_usage_leaves_out_cert_sign_gets_the_same_errors_on_every_backend() -> TestResult {
+    // CA:TRUE but keyUsage digitalSignature, cRLSign: OpenSSL 3 reports the CA check, the
+    // purpose and X509_V_ERR_KEYUSAGE_NO_CERTSIGN (Qt's UnspecifiedError), all on the CA;
+    // the rustls backend lists the same, so one ignore list serves both.
+    let mut root_params = CertificateParams::new(Vec::<String>::new())?;
+    root_params
+        .distinguished_name
+        .push(DnType::CommonName, "KU Root");
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root_key = KeyPair::generate()?;
+    let root_der = root_params.self_signed(&root_key)?.der().to_vec();
+    let root = Issuer::new(root_params, root_key);
+    let mut int_params = CertificateParams::new(Vec::<String>::new())?;
+    int_params
+        .distinguished_name
+        .push(DnType::CommonName, "KU Intermediate");
+    int_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    int_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign];
+    let int_key = KeyPair::generate()?;
+    let int_der = int_params.signed_by(&int_key, &root)?.der().to_vec();
+    let intermediate = Issuer::new(int_params, int_key);
+    let key = KeyPair::generate()?;
+    let leaf = leaf_params("localhost")?
+        .signed_by(&key, &intermediate)?
+        .der()
+        .to_vec();
+    let server = AttackServer::start(vec![leaf, int_der.clone()], &key.serialize_der(), 1)?;
+    let socket = refused(trusting(&[&root_der])?, server.port())?;
+    let int = SslCertificate::from_der(&int_der)?;
+    let expected: Vec<sslsocket::SslError> = [
+        SslErrorKind::InvalidCaCertificate,
+        SslErrorKind::InvalidPurpose,
+        SslErrorKind::UnspecifiedError,
+    ]
+    .into_iter()
+    .map(|kind| sslsocket::SslError::with_certificate(kind, int.clone()))
+    .collect();
+    assert_eq!(socket.ssl_handshake_errors(), expected.as_slice());
+    Ok(())
+}
+
+#[test]
 fn a_pin_matches_the_verified_path_never_an_appended_certificate() -> TestResult {
     let pki = Pki::new()?;
     let pinned = SslCertificate::from_der(pki.intermediate_der())?.public_key_sha256();

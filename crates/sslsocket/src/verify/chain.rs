@@ -68,7 +68,8 @@ pub struct VerifyInput<'a> {
 /// - Per certificate of the path, including the anchor: an unreadable extension we rely on
 ///   or an unhandled critical extension (`UnspecifiedError`); a CA without `CA:TRUE`
 ///   (`InvalidCaCertificate`, and then also `InvalidPurpose`, as OpenSSL's purpose check
-///   requires a CA); an extendedKeyUsage without the purpose (serverAuth or clientAuth;
+///   requires a CA); an issuer whose keyUsage leaves out keyCertSign (`UnspecifiedError`
+///   on it, OpenSSL's `X509_V_ERR_KEYUSAGE_NO_CERTSIGN`); an extendedKeyUsage without the purpose (serverAuth or clientAuth;
 ///   anyExtendedKeyUsage allows both), or a leaf keyUsage that excludes TLS
 ///   (`InvalidPurpose`); a violated pathLenConstraint (`PathLengthExceeded`, on the CA
 ///   whose constraint it is); a signature that does not verify (`CertificateSignatureFailed`
@@ -275,7 +276,20 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<Vec<SslErrorKind
             _ => None,
         };
         match node.signature {
-            Some(check) => signature_errors(check, index, index.saturating_add(1), &mut add),
+            Some(check) => {
+                let issuer = index.saturating_add(1);
+                // OpenSSL's internal_verify refuses an issuer whose keyUsage leaves out
+                // keyCertSign (`X509_V_ERR_KEYUSAGE_NO_CERTSIGN`, on the issuer), before its
+                // signature; Qt maps it to `UnspecifiedError`.
+                if path
+                    .nodes
+                    .get(issuer)
+                    .is_some_and(|n| n.info.forbids_cert_sign())
+                {
+                    add(issuer, UnspecifiedError);
+                }
+                signature_errors(check, index, issuer, &mut add)
+            }
             None => {
                 if let Some(check) = own {
                     signature_errors(check, index, index, &mut add);

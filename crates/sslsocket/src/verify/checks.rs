@@ -221,6 +221,12 @@ impl<'a> CertInfo<'a> {
             .map(|ext| ext.value)
     }
 
+    /// A keyUsage without keyCertSign: the key may not sign certificates (OpenSSL's
+    /// `X509_V_ERR_KEYUSAGE_NO_CERTSIGN` when it signed one; Qt has no name for it).
+    pub(super) fn forbids_cert_sign(&self) -> bool {
+        self.key_usage().is_some_and(|ku| !ku.key_cert_sign())
+    }
+
     /// OpenSSL's `check_ca`.
     pub(super) fn ca_kind(&self) -> CaKind {
         if self.key_usage().is_some_and(|ku| !ku.key_cert_sign()) {

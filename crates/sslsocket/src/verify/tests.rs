@@ -303,6 +303,29 @@ fn intermediate_without_ca_true_is_an_invalid_ca_and_purpose() -> TestResult {
 }
 
 #[test]
+fn a_ca_whose_key_usage_leaves_out_cert_sign_is_also_an_unspecified_error() -> TestResult {
+    // CA:TRUE, keyUsage digitalSignature and cRLSign: OpenSSL 3 reports the CA check, the
+    // purpose and then, as it checks the signature, X509_V_ERR_KEYUSAGE_NO_CERTSIGN, which
+    // Qt (and our OpenSSL backend) calls UnspecifiedError; the rustls backend must list
+    // the same, so that one ignore list works on both.
+    let root = Ca::root("Root", |_| {})?;
+    let int = root.intermediate("Int", |p| {
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign];
+    })?;
+    let leaf = int.leaf("leaf", &[HOST], |_| {})?;
+    let expected = pairs(&[
+        (InvalidCaCertificate, "CN=Int"),
+        (InvalidPurpose, "CN=Int"),
+        (UnspecifiedError, "CN=Int"),
+    ]);
+    assert_eq!(
+        Case::new(&[&leaf, &int.cert], &[&root.cert]).errors(),
+        expected
+    );
+    Ok(())
+}
+
+#[test]
 fn intermediate_with_key_usage_but_no_basic_constraints_is_an_invalid_ca() -> TestResult {
     // Tolerated only as the top of the path (OpenSSL 3: strict for intermediates).
     let root = Ca::root("Root", |_| {})?;
