@@ -107,16 +107,12 @@ fn a_pin_holds_under_verify_none_query_and_ignore_all_errors() -> TestResult {
         &["--ignore-all-errors"],
     ];
     for options in lenient {
-        let mut args = os_args![
-            "connect",
-            &target,
-            "--no-system-ca",
-            "--json",
-            "--pin",
-            &other
-        ];
-        args.extend(options.iter().map(OsString::from));
-        let out = run(&args)?;
+        let connect = |pin: &str| {
+            let mut args = os_args!["connect", &target, "--no-system-ca", "--json", "--pin", pin];
+            args.extend(options.iter().map(OsString::from));
+            run(&args)
+        };
+        let out = connect(&other)?;
         assert_eq!(exit_code(&out), Some(1), "{options:?}: {out}");
         let names = error_names(&report(&out)?);
         assert!(
@@ -127,16 +123,7 @@ fn a_pin_holds_under_verify_none_query_and_ignore_all_errors() -> TestResult {
             assert_eq!(names, vec!["CertificateRejected".to_string()], "{out}");
         }
 
-        let mut args = os_args![
-            "connect",
-            &target,
-            "--no-system-ca",
-            "--json",
-            "--pin",
-            &leaf_pin
-        ];
-        args.extend(options.iter().map(OsString::from));
-        let out = run(&args)?;
+        let out = connect(&leaf_pin)?;
         assert_eq!(exit_code(&out), Some(0), "{options:?}: {out}");
         assert!(
             !error_names(&report(&out)?).contains(&"CertificateRejected".to_string()),
