@@ -123,7 +123,9 @@ impl SslCertificate {
     pub fn from_pem(pem: &[u8]) -> Result<Vec<SslCertificate>, ConfigError> {
         let mut out = Vec::new();
         for item in CertificateDer::pem_slice_iter(pem) {
-            let der = item.map_err(|e| ConfigError::malformed(format!("certificate PEM: {e}")))?;
+            let der = item.map_err(|e| {
+                ConfigError::malformed(format!("certificate PEM: {}", pem_error_text(&e)))
+            })?;
             out.push(SslCertificate::from_der(der.as_ref())?);
         }
         if out.is_empty() {
@@ -527,4 +529,21 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
         &block,
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
+}
+
+/// A PEM error as text, with the offending line as text rather than a list of bytes
+/// (which is how `rustls_pki_types` shows it).
+fn pem_error_text(error: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error;
+    match error {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "the block has no \"-----END {}-----\" line",
+            String::from_utf8_lossy(end_marker).trim()
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "malformed BEGIN line \"{}\"",
+            String::from_utf8_lossy(line).trim()
+        ),
+        other => other.to_string(),
+    }
 }

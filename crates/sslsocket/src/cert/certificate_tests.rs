@@ -384,3 +384,15 @@ fn from_path_loads_every_matching_file_and_skips_the_rest() -> TestResult {
     assert!(SslCertificate::from_path(w.path("missing-dir/*.pem")).is_err());
     Ok(())
 }
+
+#[test]
+fn a_pem_block_without_its_end_line_is_named_as_text() {
+    let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n";
+    let error = SslCertificate::from_pem(pem).err().map(|e| e.to_string());
+    let text = error.unwrap_or_default();
+    assert!(
+        text.contains("\"-----END CERTIFICATE-----\""),
+        "the end line is not named as text: {text}"
+    );
+    assert!(!text.contains("[45, 45"), "bytes listed: {text}");
+}
