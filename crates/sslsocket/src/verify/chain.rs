@@ -69,8 +69,9 @@ pub struct VerifyInput<'a> {
 ///   or an unhandled critical extension (`UnspecifiedError`); a CA without `CA:TRUE`
 ///   (`InvalidCaCertificate`, and then also `InvalidPurpose`, as OpenSSL's purpose check
 ///   requires a CA); an issuer whose keyUsage leaves out keyCertSign (`UnspecifiedError`
-///   on it, OpenSSL's `X509_V_ERR_KEYUSAGE_NO_CERTSIGN`); an extendedKeyUsage without the purpose (serverAuth or clientAuth;
-///   anyExtendedKeyUsage allows both), or a leaf keyUsage that excludes TLS
+///   on it, OpenSSL's `X509_V_ERR_KEYUSAGE_NO_CERTSIGN`); an extendedKeyUsage without the
+///   purpose (serverAuth or clientAuth; anyExtendedKeyUsage allows both), or a leaf
+///   keyUsage that excludes TLS
 ///   (`InvalidPurpose`); a violated pathLenConstraint (`PathLengthExceeded`, on the CA
 ///   whose constraint it is); a signature that does not verify (`CertificateSignatureFailed`
 ///   on the signed certificate) or an issuer key the provider cannot use

@@ -229,7 +229,7 @@ impl<'a> CertInfo<'a> {
 
     /// OpenSSL's `check_ca`.
     pub(super) fn ca_kind(&self) -> CaKind {
-        if self.key_usage().is_some_and(|ku| !ku.key_cert_sign()) {
+        if self.forbids_cert_sign() {
             return CaKind::No;
         }
         if let Ok(Some(bc)) = self.x509().basic_constraints() {

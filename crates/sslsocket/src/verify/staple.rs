@@ -53,21 +53,16 @@ pub(crate) fn pin_error(
     if pins.is_empty() {
         return None;
     }
-    let Some(leaf) = leaf.filter(|c| !c.is_null()) else {
-        return Some(match leaf {
-            Some(leaf) => {
-                SslError::with_certificate(SslErrorKind::CertificateRejected, leaf.clone())
-            }
-            None => SslError::new(SslErrorKind::CertificateRejected),
-        });
-    };
-    if pinned_above(pins, path, leaf) {
+    if leaf
+        .filter(|c| !c.is_null())
+        .is_some_and(|leaf| pinned_above(pins, path, leaf))
+    {
         return None;
     }
-    Some(SslError::with_certificate(
-        SslErrorKind::CertificateRejected,
-        leaf.clone(),
-    ))
+    Some(match leaf {
+        Some(leaf) => SslError::with_certificate(SslErrorKind::CertificateRejected, leaf.clone()),
+        None => SslError::new(SslErrorKind::CertificateRejected),
+    })
 }
 
 /// Whether `leaf`, or a certificate of `path` linked to it by signatures that verify, has
