@@ -104,8 +104,9 @@ impl SslCertificate {
         }
     }
 
-    /// The certificate whose DER `parse_der` just accepted (the parse is the proof).
-    pub(crate) fn from_checked_der(der: &[u8], _parsed: &X509Certificate<'_>) -> SslCertificate {
+    /// The certificate of `der` as a readable one, for `ParsedCertificate::parse_peer`
+    /// only: it parses the bytes right after and drops this value unless they parse.
+    pub(crate) fn readable_if_parsed(der: &[u8]) -> SslCertificate {
         SslCertificate {
             der: Arc::from(der),
             readable: true,

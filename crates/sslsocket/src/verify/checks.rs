@@ -93,6 +93,23 @@ impl ParsedCertificate {
         .ok()
     }
 
+    /// A certificate a peer sent, with its parse; `None` unless `der` is one DER
+    /// certificate and nothing else (as `SslCertificate::from_der` requires).
+    pub(crate) fn parse_peer(der: &[u8]) -> Option<ParsedCertificate> {
+        ParsedCertificate::try_new(SslCertificate::readable_if_parsed(der), |cert| {
+            match X509Certificate::from_der(cert.der()) {
+                Ok(([], x509)) => Ok(x509),
+                Ok(_) | Err(_) => Err(()),
+            }
+        })
+        .ok()
+    }
+
+    /// The certificate.
+    pub(crate) fn cert(&self) -> &SslCertificate {
+        self.borrow_owner()
+    }
+
     /// Its parse.
     pub(super) fn x509(&self) -> &X509Certificate<'_> {
         self.borrow_dependent()
@@ -120,7 +137,7 @@ impl<'a> CertInfo<'a> {
     }
 
     /// The certificate.
-    pub(super) fn cert(&self) -> &'a SslCertificate {
+    pub(crate) fn cert(&self) -> &'a SslCertificate {
         self.cert
     }
 

@@ -16,6 +16,7 @@ mod chain;
 mod checks;
 pub(crate) mod hooks;
 mod hostname;
+pub(crate) mod kept;
 mod path;
 mod policy;
 pub(crate) mod record;

@@ -35,6 +35,7 @@ use crate::ocsp::OcspResponse;
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::chain::{collect, verified_path_errors_parsed, VerifyInput};
 use crate::verify::checks::ParsedCertificate;
+use crate::verify::kept::PeerParses;
 use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Purpose, TrustStore};
 
@@ -49,6 +50,7 @@ pub struct ChainVerifier {
     depth: u32,
     pins: Vec<[u8; 32]>,
     ocsp: bool,
+    peers: PeerParses,
 }
 
 /// A configured CA of a [`ChainVerifier`], with its x509-parser parse made the first time a
@@ -124,6 +126,7 @@ impl ChainVerifier {
             depth: 0,
             pins: Vec::new(),
             ocsp: false,
+            peers: PeerParses::default(),
         }
     }
 
@@ -145,6 +148,12 @@ impl ChainVerifier {
     pub fn with_ocsp(mut self, on: bool) -> ChainVerifier {
         self.ocsp = on;
         self
+    }
+
+    /// The parses of peer certificates it keeps.
+    #[cfg(test)]
+    pub(super) fn peer_parses(&self) -> &PeerParses {
+        &self.peers
     }
 
     /// The trust store.
@@ -177,24 +186,29 @@ impl ChainVerifier {
     ) -> ChainReport {
         let now_unix = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let mut chain = Vec::with_capacity(intermediates.len() + 1);
-        // Each certificate parsed once, as `SslCertificate::from_der` parses (and refuses);
-        // the checks below read these parses instead of parsing again.
-        let mut parsed = Vec::with_capacity(intermediates.len() + 1);
+        // Each certificate parsed once, as `SslCertificate::from_der` parses (and refuses),
+        // or found with its parse among the last ones peers sent; the checks below read
+        // these parses instead of parsing again.
+        let mut held = Vec::with_capacity(intermediates.len() + 1);
         let mut unparsable = Vec::new();
         for der in std::iter::once(end_entity).chain(intermediates) {
-            match SslCertificate::parse_der(der.as_ref()) {
-                Ok(x509) => {
-                    chain.push(SslCertificate::from_checked_der(der.as_ref(), &x509));
-                    parsed.push(Some(x509));
+            match self.peers.parse(der.as_ref()) {
+                Some(parsed) => {
+                    chain.push(parsed.cert().clone());
+                    held.push(Some(parsed));
                 }
-                Err(_) => {
+                None => {
                     let cert = SslCertificate::from_unparsed_der(der.as_ref());
                     unparsable.push(cert.clone());
                     chain.push(cert);
-                    parsed.push(None);
+                    held.push(None);
                 }
             }
         }
+        let parsed: Vec<Option<&X509Certificate<'_>>> = held
+            .iter()
+            .map(|p| p.as_deref().map(ParsedCertificate::x509))
+            .collect();
         let input = VerifyInput {
             chain: &chain,
             store: &self.store,
@@ -265,7 +279,7 @@ impl ChainVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         input: &VerifyInput<'_>,
-        parsed: &[Option<X509Certificate<'_>>],
+        parsed: &[Option<&X509Certificate<'_>>],
         now: UnixTime,
     ) -> (Vec<SslError>, Vec<SslCertificate>) {
         let (Some(leaf), Some(Some(leaf_x509))) = (input.chain.first(), parsed.first()) else {
@@ -333,7 +347,7 @@ impl ChainVerifier {
         cert: &webpki::EndEntityCert<'_>,
         intermediates: &[CertificateDer<'_>],
         input: &VerifyInput<'_>,
-        parsed: &[Option<X509Certificate<'_>>],
+        parsed: &[Option<&X509Certificate<'_>>],
         now: UnixTime,
     ) -> Option<Vec<SslCertificate>> {
         let usage = match self.purpose {
@@ -369,7 +383,7 @@ impl ChainVerifier {
         &self,
         path: &webpki::VerifiedPath<'_>,
         input: &VerifyInput<'_>,
-        parsed: &[Option<X509Certificate<'_>>],
+        parsed: &[Option<&X509Certificate<'_>>],
     ) -> Option<Vec<SslCertificate>> {
         // The leaf and the intermediates are certificates the peer sent, parsed already:
         // found by DER, not parsed again for every candidate path.
@@ -397,7 +411,7 @@ impl ChainVerifier {
                 let sent_parsed = sent
                     .iter()
                     .zip(&certs)
-                    .map(|(&index, cert)| (*cert, parsed.get(index).and_then(Option::as_ref)));
+                    .map(|(&index, cert)| (*cert, parsed.get(index).copied().flatten()));
                 let top = (&anchor.cert, anchor.parsed().map(ParsedCertificate::x509));
                 let errors = verified_path_errors_parsed(sent_parsed.chain([top]), input)?;
                 errors.is_empty().then(|| {

@@ -243,3 +243,69 @@ fn each_configured_ca_is_judged_on_every_path_that_ends_at_it() -> TestResult {
     }
     Ok(())
 }
+
+/// The verifier keeps the parses of the certificates peers sent last; what it finds there
+/// must be exactly what parsing the bytes would give, and everything else judged afresh.
+#[test]
+fn a_kept_parse_never_stands_for_other_bytes_nor_for_another_time_or_name() -> TestResult {
+    let root = Ca::root("Root", |_| {})?;
+    let int = root.intermediate("Int", |_| {})?;
+    let leaf = int.leaf("leaf", &[HOST], |_| {})?;
+    let verifier = ChainVerifier::new(vec![root.cert.clone()], Purpose::ServerAuth);
+    let good = [leaf.der(), int.cert.der()];
+    assert_eq!(kinds(&verifier, &good), vec![]);
+    // The same leaf with a byte appended: one DER certificate and something more, which
+    // `SslCertificate::from_der` refuses, so it is unreadable however alike it looks.
+    let mut appended = leaf.to_der();
+    appended.push(0);
+    assert_eq!(
+        kinds(&verifier, &[&appended, int.cert.der()]),
+        vec![(UnspecifiedError, appended.clone())]
+    );
+    // The same bytes, later than the leaf's notAfter and for another name: both judged
+    // now, not taken from the first verification.
+    let after = leaf.expiry_date_unix().saturating_add(86_400);
+    let late = verifier.verify_der(&good, Some(HOST), after);
+    assert!(
+        late.iter()
+            .any(|e| e.error() == CertificateExpired && e.certificate() == Some(&leaf)),
+        "{late:?}"
+    );
+    let other = verifier.verify_der(&good, Some("other.example.com"), now());
+    assert!(
+        other.iter().any(|e| e.error() == HostNameMismatch),
+        "{other:?}"
+    );
+    // And the first answer again, from the kept parses.
+    assert_eq!(kinds(&verifier, &good), vec![]);
+    Ok(())
+}
+
+#[test]
+fn the_kept_parses_stay_few_whatever_peers_send() -> TestResult {
+    let root = Ca::root("Root", |_| {})?;
+    let verifier = ChainVerifier::new(vec![root.cert.clone()], Purpose::ServerAuth);
+    for i in 0..20 {
+        let leaf = root.leaf(&format!("leaf {i}"), &[HOST], |_| {})?;
+        assert_eq!(kinds(&verifier, &[leaf.der()]), vec![]);
+    }
+    assert_eq!(
+        verifier.peer_parses().len(),
+        crate::verify::kept::PEER_PARSES
+    );
+    // A certificate larger than the limit is verified as well, and not kept.
+    let names: Vec<String> = (0..400)
+        .map(|i| format!("name{i}.example.com"))
+        .chain([HOST.to_string()])
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let big = root.leaf("big", &names, |_| {})?;
+    assert!(
+        big.der().len() > crate::verify::kept::PEER_PARSE_MAX,
+        "{}",
+        big.der().len()
+    );
+    assert_eq!(kinds(&verifier, &[big.der()]), vec![]);
+    assert!(!verifier.peer_parses().keeps(big.der()));
+    Ok(())
+}

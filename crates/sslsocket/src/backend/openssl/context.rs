@@ -28,6 +28,7 @@ use crate::config::{
 };
 use crate::enums::{PeerVerifyMode, SslMode, SslProtocol, TlsVersion};
 use crate::error::ConfigError;
+use crate::verify::kept::PeerParses;
 
 /// A context ready to make connections, with what the sessions need to know about it.
 pub(crate) struct Engine {
@@ -42,6 +43,8 @@ pub(crate) struct Engine {
     /// the trust store: a chain that ends in one of them reuses it instead of reading the
     /// same bytes again (see `ConnectionState`).
     pub(crate) anchors: Arc<[KnownCertificate]>,
+    /// The parses of the certificates peers sent last, for every connection of it.
+    pub(crate) peers: Arc<PeerParses>,
 }
 
 /// The cached client engine of `configuration`.
@@ -151,6 +154,7 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
         sessions,
         server_outcomes: server.then(ServerOutcomes::new),
         anchors: anchors.into(),
+        peers: Arc::default(),
     })
 }
 

@@ -579,6 +579,7 @@ fn new_ssl(
         ocsp,
         sessions,
         Arc::clone(&engine.anchors),
+        Arc::clone(&engine.peers),
     );
     ssl.set_ex_data(connection_index()?, Arc::clone(&state));
     // The callback finds the state in the ex data just set (no closure per connection).

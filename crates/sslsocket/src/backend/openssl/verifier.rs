@@ -25,6 +25,7 @@ use crate::backend::openssl::sessions::ClientSessions;
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::kept::PeerParses;
 use crate::verify::record::{Confirmation, HandshakeRecord};
 use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Decision, Judgement, Outcome, SslHooks, Verification, VerifyPolicy};
@@ -51,6 +52,8 @@ pub(crate) struct ConnectionState {
     records_read: AtomicU64,
     /// The configuration's CA certificates, already read (see [`ConnectionState::certificate`]).
     anchors: Arc<[KnownCertificate]>,
+    /// The configuration's parses of the certificates peers sent last.
+    peers: Arc<PeerParses>,
 }
 
 /// A certificate already read, with an OpenSSL object of it that we hold a reference on:
@@ -109,6 +112,7 @@ impl ConnectionState {
         ocsp: bool,
         sessions: Option<(Arc<ClientSessions>, String)>,
         anchors: Arc<[KnownCertificate]>,
+        peers: Arc<PeerParses>,
     ) -> Arc<ConnectionState> {
         Arc::new(ConnectionState {
             policy: Mutex::new(policy),
@@ -120,6 +124,7 @@ impl ConnectionState {
             has_notices: AtomicBool::new(false),
             records_read: AtomicU64::new(0),
             anchors,
+            peers,
         })
     }
 
@@ -129,14 +134,14 @@ impl ConnectionState {
     /// null, with its bytes, and every decision over a chain that holds one adds an error
     /// for it (`decide_now`: fail closed, as the rustls backend's verifier does).
     pub(crate) fn certificate(&self, cert: &X509Ref) -> SslCertificate {
-        read_certificate(&self.anchors, &mut self.lock().read, cert)
+        read_certificate(&self.anchors, &self.peers, &mut self.lock().read, cert)
     }
 
     /// `certificate` of each, under one lock.
     fn certificates<'a>(&self, certs: impl Iterator<Item = &'a X509Ref>) -> Vec<SslCertificate> {
         let mut inner = self.lock();
         certs
-            .map(|cert| read_certificate(&self.anchors, &mut inner.read, cert))
+            .map(|cert| read_certificate(&self.anchors, &self.peers, &mut inner.read, cert))
             .collect()
     }
 
@@ -193,7 +198,7 @@ impl ConnectionState {
             let error = match ctx.current_cert() {
                 Some(cert) => SslError::with_certificate(
                     error_kind(result.as_raw()),
-                    read_certificate(&self.anchors, &mut inner.read, cert),
+                    read_certificate(&self.anchors, &self.peers, &mut inner.read, cert),
                 ),
                 None => SslError::new(error_kind(result.as_raw())),
             };
@@ -438,9 +443,10 @@ impl ConnectionState {
 }
 
 /// `cert` read, or the one of `anchors` or `read` that is that object or has its bytes
-/// (see [`ConnectionState::certificate`]).
+/// (see [`ConnectionState::certificate`]), or found with its parse in `peers`.
 fn read_certificate(
     anchors: &[KnownCertificate],
+    peers: &PeerParses,
     read: &mut Vec<KnownCertificate>,
     cert: &X509Ref,
 ) -> SslCertificate {
@@ -457,8 +463,7 @@ fn read_certificate(
         .find(|k| k.cert.der() == der)
     {
         Some(same_bytes) => same_bytes.cert.clone(),
-        None => SslCertificate::from_der(&der)
-            .unwrap_or_else(|_| SslCertificate::from_unparsed_der(&der)),
+        None => peers.certificate(&der),
     };
     if read.len() < READ_KEPT {
         read.push(KnownCertificate {
@@ -551,6 +556,7 @@ mod tests {
             false,
             None,
             known.into(),
+            Arc::default(),
         )
     }
 
