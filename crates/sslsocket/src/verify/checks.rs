@@ -97,10 +97,7 @@ impl ParsedCertificate {
     /// certificate and nothing else (as `SslCertificate::from_der` requires).
     pub(crate) fn parse_peer(der: &[u8]) -> Option<ParsedCertificate> {
         ParsedCertificate::try_new(SslCertificate::readable_if_parsed(der), |cert| {
-            match X509Certificate::from_der(cert.der()) {
-                Ok(([], x509)) => Ok(x509),
-                Ok(_) | Err(_) => Err(()),
-            }
+            SslCertificate::parse_der(cert.der())
         })
         .ok()
     }
