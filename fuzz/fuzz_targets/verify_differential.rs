@@ -9,6 +9,8 @@
 //! are then re-signed (by the real issuer's key or another one) or not, and raw byte edits.
 //!
 //! Invariants:
+//! - a verifier that kept the parses of certificates it read before (the unmutated PKI,
+//!   or this chain) reports exactly what a fresh one reports;
 //! - we report no error => webpki accepts the chain for serverAuth at that time, and the
 //!   name when one is given and the leaf has subject alternative names (without any, we
 //!   fall back to the common name as Qt and OpenSSL do; webpki never does). The exception
@@ -293,9 +295,26 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|d| SslCertificate::from_der(d).expect("PKI certificate parses"))
         .collect();
-    let verifier = ChainVerifier::new(anchors, Purpose::ServerAuth).with_max_depth(depth);
+    let verifier = ChainVerifier::new(anchors.clone(), Purpose::ServerAuth).with_max_depth(depth);
     let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
     let ours = verifier.verify_der(&refs, host, now);
+
+    // The parses a verifier keeps of what peers sent (`verify/kept.rs`): one that has just
+    // read the unmutated certificates, or this very chain, answers exactly as a fresh one.
+    let warm = ChainVerifier::new(anchors, Purpose::ServerAuth).with_max_depth(depth);
+    for (original, _) in &pki.certs {
+        let _ = warm.verify_der(&[original.as_slice()], host, now);
+    }
+    assert_eq!(
+        warm.verify_der(&refs, host, now),
+        ours,
+        "a verifier that kept the parses of the unmutated certificates answered differently"
+    );
+    assert_eq!(
+        verifier.verify_der(&refs, host, now),
+        ours,
+        "the same chain verified again answered differently"
+    );
 
     let unparsable = chain.iter().any(|d| SslCertificate::from_der(d).is_err());
     assert!(
