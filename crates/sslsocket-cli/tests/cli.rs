@@ -206,6 +206,41 @@ fn refused_and_silent_peers_are_network_errors() -> TestResult {
     Ok(())
 }
 
+/// A key that is not the certificate's: exit 2 with the same clear line on every backend
+/// (OpenSSL's own text is an error stack naming a source file of libcrypto).
+#[test]
+fn a_key_of_another_certificate_is_named_alike_on_every_backend() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let other = pki.leaf("other", &["other"])?;
+    let backends: &[&str] = if cfg!(feature = "openssl") {
+        &["rustls", "openssl"]
+    } else {
+        &["rustls"]
+    };
+    for backend in backends {
+        let out = run(&os_args![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cert",
+            leaf.cert_pem,
+            "--key",
+            other.key_pem,
+            "--backend",
+            backend
+        ])?;
+        assert_eq!(exit_code(&out), Some(2), "{backend}: {out}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            "error: local certificate and private key: the private key is not the \
+             certificate's (its public key differs from the certificate's)",
+            "{backend}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn bad_input_is_exit_2_with_one_line() -> TestResult {
     let pki = Pki::new()?;

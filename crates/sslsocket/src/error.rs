@@ -186,6 +186,16 @@ impl ConfigError {
         }
     }
 
+    /// The private key is not the one of the local certificate
+    /// ([`ConfigErrorKind::KeyMismatch`]), in the same words on every backend.
+    pub(crate) fn key_mismatch() -> ConfigError {
+        ConfigError::with_kind(
+            ConfigErrorKind::KeyMismatch,
+            "local certificate and private key: the private key is not the certificate's \
+             (its public key differs from the certificate's)",
+        )
+    }
+
     /// Malformed data ([`ConfigErrorKind::Malformed`]).
     pub(crate) fn malformed(message: impl Into<String>) -> ConfigError {
         ConfigError::with_kind(ConfigErrorKind::Malformed, message)

@@ -81,12 +81,11 @@ fn key_error(what: &str) -> impl Fn(openssl::error::ErrorStack) -> ConfigError +
             .errors()
             .iter()
             .any(|e| e.reason() == Some("key values mismatch"));
-        let kind = if mismatch {
-            crate::ConfigErrorKind::KeyMismatch
+        if mismatch {
+            ConfigError::key_mismatch()
         } else {
-            crate::ConfigErrorKind::Other
-        };
-        ConfigError::with_kind(kind, format!("{what}: {e}"))
+            ConfigError::with_kind(crate::ConfigErrorKind::Other, format!("{what}: {e}"))
+        }
     }
 }
 

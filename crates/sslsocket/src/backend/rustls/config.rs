@@ -302,11 +302,13 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
 /// rustls's refusal of our certificate and key; a key of another certificate is
 /// [`ConfigErrorKind::KeyMismatch`](crate::ConfigErrorKind::KeyMismatch).
 pub(super) fn identity_error(e: rustls::Error) -> ConfigError {
-    let kind = match e {
-        rustls::Error::InconsistentKeys(_) => crate::ConfigErrorKind::KeyMismatch,
-        _ => crate::ConfigErrorKind::Other,
-    };
-    ConfigError::with_kind(kind, format!("local certificate and private key: {e}"))
+    match e {
+        rustls::Error::InconsistentKeys(_) => ConfigError::key_mismatch(),
+        _ => ConfigError::with_kind(
+            crate::ConfigErrorKind::Other,
+            format!("local certificate and private key: {e}"),
+        ),
+    }
 }
 
 fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, ConfigError> {
