@@ -206,6 +206,15 @@ fn refused_and_silent_peers_are_network_errors() -> TestResult {
     Ok(())
 }
 
+/// The backends this build has.
+fn backends() -> &'static [&'static str] {
+    if cfg!(feature = "openssl") {
+        &["rustls", "openssl"]
+    } else {
+        &["rustls"]
+    }
+}
+
 /// A key that is not the certificate's: exit 2 with the same clear line on every backend
 /// (OpenSSL's own text is an error stack naming a source file of libcrypto).
 #[test]
@@ -213,12 +222,7 @@ fn a_key_of_another_certificate_is_named_alike_on_every_backend() -> TestResult 
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let other = pki.leaf("other", &["other"])?;
-    let backends: &[&str] = if cfg!(feature = "openssl") {
-        &["rustls", "openssl"]
-    } else {
-        &["rustls"]
-    };
-    for backend in backends {
+    for backend in backends() {
         let out = run(&os_args![
             "serve",
             "--listen",
@@ -801,12 +805,7 @@ fn verify_none_reports_no_errors_on_either_backend() -> TestResult {
     // certificate is self-signed and names localhost, so a verifying client would find
     // SelfSignedCertificate (and a host name mismatch for "example.invalid").
     let serve = Serve::start(&os_args![])?;
-    let backends: &[&str] = if cfg!(feature = "openssl") {
-        &["rustls", "openssl"]
-    } else {
-        &["rustls"]
-    };
-    for backend in backends {
+    for backend in backends() {
         let out = run(&os_args![
             "connect",
             serve.address,
