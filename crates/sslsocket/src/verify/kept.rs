@@ -39,10 +39,13 @@ impl PeerParses {
         let parsed = Arc::new(ParsedCertificate::parse_peer(der)?);
         if der.len() <= PEER_PARSE_MAX {
             let mut kept = self.kept();
-            if kept.len() >= PEER_PARSES {
-                kept.pop_front();
+            // Another handshake may have kept the same bytes while this one parsed.
+            if !kept.iter().any(|p| p.cert().der() == der) {
+                if kept.len() >= PEER_PARSES {
+                    kept.pop_front();
+                }
+                kept.push_back(Arc::clone(&parsed));
             }
-            kept.push_back(Arc::clone(&parsed));
         }
         Some(parsed)
     }
