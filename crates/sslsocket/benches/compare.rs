@@ -40,7 +40,11 @@
 //! library's default suite except in `bulk-*`. Each configuration is built once and
 //! reused. What each variant negotiated is printed at start, and the run stops if the
 //! variants of a section disagree on suite or group. Socket options are each library's
-//! defaults (the bench sets `TCP_NODELAY` only on the resumed workload's server).
+//! defaults (the bench sets `TCP_NODELAY` only on the resumed workload's server): ours
+//! turns `TCP_NODELAY` on, the raw libraries leave Nagle on. `BENCH_NODELAY=1` turns it on
+//! for the raw libraries' sockets too (like for like: on this 2-vCPU VM the blocking
+//! ping-pong rate follows whether the two threads come to share a vCPU, and the openssl
+//! crate's threads do so only with Nagle on; see the README).
 //!
 //! Method: the machine is shared and noisy, so the run is `BENCH_RUNS` rounds (default 3);
 //! in each, every workload runs each variant back to back, the order alternating between
@@ -679,7 +683,7 @@ fn b_accept(
             Ok(BConn::Ours(Box::new(socket)))
         }
         #[cfg(feature = "openssl")]
-        BSide::Openssl => Ok(BConn::Openssl(Box::new(ossl::accept(
+        BSide::Openssl => raw_low_delay_b(BConn::Openssl(Box::new(ossl::accept(
             &setup.ossl,
             stream,
             suite,
@@ -706,13 +710,35 @@ fn b_connect(
             Ok(BConn::Ours(Box::new(socket)))
         }
         #[cfg(feature = "openssl")]
-        BSide::Openssl => Ok(BConn::Openssl(Box::new(ossl::connect(
+        BSide::Openssl => raw_low_delay_b(BConn::Openssl(Box::new(ossl::connect(
             &setup.ossl,
             port,
             suite,
             resume,
         )?))),
     }
+}
+
+/// `BENCH_NODELAY=1`: TCP_NODELAY on the raw libraries' sockets too, as ours has it by
+/// default (see the module header).
+fn raw_low_delay() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("BENCH_NODELAY").is_ok_and(|v| v == "1"))
+}
+
+#[cfg(feature = "openssl")]
+fn raw_low_delay_b(mut conn: BConn) -> BenchResult<BConn> {
+    if raw_low_delay() {
+        b_low_delay(&mut conn)?;
+    }
+    Ok(conn)
+}
+
+fn raw_low_delay_a(mut conn: AConn) -> BenchResult<AConn> {
+    if raw_low_delay() && !matches!(conn, AConn::Ours(_)) {
+        a_low_delay(&mut conn)?;
+    }
+    Ok(conn)
 }
 
 /// close_notify, then the peer's close_notify and end of stream.
@@ -1050,6 +1076,10 @@ impl AListener {
     }
 
     async fn accept(&self) -> BenchResult<AConn> {
+        raw_low_delay_a(self.accept_with_defaults().await?)
+    }
+
+    async fn accept_with_defaults(&self) -> BenchResult<AConn> {
         match self {
             AListener::Ours(server) => Ok(AConn::Ours(Box::new(server.accept_encrypted().await?))),
             AListener::Raw(listener, acceptor) => {
@@ -1068,6 +1098,16 @@ impl AListener {
 }
 
 async fn a_connect(
+    setup: &Setup,
+    side: ASide,
+    port: u16,
+    suite: Suite,
+    resume: bool,
+) -> BenchResult<AConn> {
+    raw_low_delay_a(a_connect_with_defaults(setup, side, port, suite, resume).await?)
+}
+
+async fn a_connect_with_defaults(
     setup: &Setup,
     side: ASide,
     port: u16,
@@ -1667,10 +1707,18 @@ fn report(
     }
     println!("{runs} rounds; figures: medians of the rounds; ratios ours / {raw}: medians of the");
     println!("per-round ratios (\"per CPU-second\": all rounds, whole process, client + server).");
+    let sockets = if raw_low_delay() {
+        "; BENCH_NODELAY=1: TCP_NODELAY on every socket"
+    } else {
+        ""
+    };
+    if !sockets.is_empty() {
+        println!("{}", &sockets[2..]);
+    }
 
     let mut md = String::new();
     md.push_str(&format!(
-        "\n**{}** ({runs} rounds, medians; ratio = ours / {raw})\n\n",
+        "\n**{}** ({runs} rounds, medians; ratio = ours / {raw}{sockets})\n\n",
         setup.section.title()
     ));
     if on_tokio {
