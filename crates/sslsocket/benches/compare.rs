@@ -1707,14 +1707,11 @@ fn report(
     }
     println!("{runs} rounds; figures: medians of the rounds; ratios ours / {raw}: medians of the");
     println!("per-round ratios (\"per CPU-second\": all rounds, whole process, client + server).");
-    let sockets = if raw_low_delay() {
-        "; BENCH_NODELAY=1: TCP_NODELAY on every socket"
-    } else {
-        ""
-    };
-    if !sockets.is_empty() {
-        println!("{}", &sockets[2..]);
+    let like_for_like = raw_low_delay().then_some("BENCH_NODELAY=1: TCP_NODELAY on every socket");
+    if let Some(line) = like_for_like {
+        println!("{line}");
     }
+    let sockets = like_for_like.map(|l| format!("; {l}")).unwrap_or_default();
 
     let mut md = String::new();
     md.push_str(&format!(
