@@ -429,6 +429,88 @@ fn query_peer_server_accepts_a_trusted_client_without_errors() -> TestResult {
     Ok(())
 }
 
+/// Our server with `mode` (trusting the test root for client certificates), listening.
+fn listening(pki: &Pki, mode: PeerVerifyMode) -> Result<SslServer, Box<dyn std::error::Error>> {
+    let configuration = server_configuration(&server_leaf(pki)?, pki.root_pem(), mode)?;
+    Ok(SslServer::listen("127.0.0.1:0", configuration)?)
+}
+
+/// The next connection of `server`, whose handshake must succeed (`what` names it).
+fn next_encrypted(server: &SslServer, what: &str) -> Result<SslSocket, Box<dyn std::error::Error>> {
+    match server.next_connection(HANDSHAKE_TIMEOUT)? {
+        Ok(socket) => Ok(socket),
+        Err(failed) => Err(format!("{what}: {}", failed.error_string()).into()),
+    }
+}
+
+/// One server (one configuration, so one engine whose verifier instances later handshakes
+/// claim in turn), clients one after another: each handshake reports its own client's
+/// certificate and errors, never those of the one before.
+#[test]
+fn query_peer_server_reports_each_handshake_on_its_own_one_after_another() -> TestResult {
+    let pki = Pki::new()?;
+    let (trusted, untrusted) = (pki.client_cert(true)?, pki.client_cert(false)?);
+    let expected = expect(&[(SelfSignedCertificateInChain, pki.untrusted_root_der())])?;
+    let server = listening(&pki, PeerVerifyMode::QueryPeer)?;
+    let clients = [
+        Some(&untrusted),
+        None,
+        Some(&trusted),
+        Some(&untrusted),
+        Some(&trusted),
+        None,
+    ];
+    // More handshakes than a server engine keeps verifier instances: later handshakes
+    // take instances that earlier ones gave back.
+    for round in 0..3 {
+        for (index, client) in clients.iter().enumerate() {
+            let what = format!("round {round}, client {index}");
+            let port = server.local_addr().port();
+            let _peer = s_client(&pki, port, client.map(|c| (c, true)), &[])?;
+            let socket = next_encrypted(&server, &what)?;
+            let chain = match client {
+                Some(issued) => certificates(&issued.chain_der)?,
+                None => Vec::new(),
+            };
+            assert_eq!(socket.peer_certificate_chain(), chain.as_slice(), "{what}");
+            let errors = error_set(socket.ssl_handshake_errors());
+            if client.is_some_and(|c| std::ptr::eq(c, &untrusted)) {
+                assert_eq!(errors, expected, "{what}");
+            } else {
+                assert!(errors.is_empty(), "{what}: {errors:?}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A refused client certificate (`VerifyPeer`) gives its verifier instance back: the
+/// trusted client after it is accepted, with its own chain and no errors.
+#[test]
+fn verify_peer_server_accepts_a_trusted_client_after_refusing_an_untrusted_one() -> TestResult {
+    let pki = Pki::new()?;
+    let (trusted, untrusted) = (pki.client_cert(true)?, pki.client_cert(false)?);
+    let server = listening(&pki, PeerVerifyMode::VerifyPeer)?;
+    let port = server.local_addr().port();
+    for round in 0..20 {
+        {
+            let _peer = s_client(&pki, port, Some((&untrusted, true)), &[])?;
+            match server.next_connection(HANDSHAKE_TIMEOUT)? {
+                Ok(_) => return Err(format!("round {round}: untrusted client accepted").into()),
+                Err(failed) => assert!(!failed.ssl_handshake_errors().is_empty()),
+            }
+        }
+        let _peer = s_client(&pki, port, Some((&trusted, true)), &[])?;
+        let socket = next_encrypted(&server, &format!("round {round}"))?;
+        assert!(socket.ssl_handshake_errors().is_empty(), "round {round}");
+        assert_eq!(
+            socket.peer_certificate_chain(),
+            certificates(&trusted.chain_der)?.as_slice()
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn verify_none_server_does_not_ask_for_a_certificate() -> TestResult {
     let pki = Pki::new()?;

@@ -187,7 +187,7 @@ pub(crate) fn verified_path_errors_parsed<'a>(
     path: impl Iterator<Item = (&'a SslCertificate, Option<&'a X509Certificate<'a>>)>,
     input: &VerifyInput<'_>,
 ) -> Option<Vec<SslError>> {
-    let mut nodes = Vec::new();
+    let mut nodes = Vec::with_capacity(path.size_hint().0);
     for (cert, parsed) in path {
         let info = match parsed {
             Some(x509) => CertInfo::lent(cert, x509),

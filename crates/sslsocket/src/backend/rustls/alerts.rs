@@ -45,6 +45,9 @@ fn alert(level: AlertLevel, desc: AlertDescription) -> Alert {
     Alert {
         level,
         kind: AlertType::from_code(code),
-        description: format!("{desc:?}"),
+        // rustls's name of the description (its `Debug` text), without formatting.
+        description: desc
+            .as_str()
+            .map_or_else(|| format!("{desc:?}"), str::to_string),
     }
 }

@@ -1,6 +1,6 @@
 //! Building rustls configurations from an `SslConfiguration`, once per configuration value.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
@@ -37,7 +37,21 @@ pub(crate) struct ServerEngine {
     chain: Arc<ChainVerifier>,
     client_auth: Arc<ClientAuth>,
     pub(crate) sessions: Option<Arc<ServerSessions>>,
+    /// When client certificates are asked for: templates built the first time they were
+    /// needed, each with a verifier instance of its own, which later handshakes claim
+    /// in turn (see [`ServerEngine::connection`]).
+    verifying: [OnceLock<VerifyingTemplate>; VERIFYING_TEMPLATES],
 }
+
+/// A server template with its own verifier instance, claimed by one handshake at a time.
+struct VerifyingTemplate {
+    config: Arc<ServerConfig>,
+    verifier: Arc<ConnectionVerifier>,
+}
+
+/// How many verifying templates a server engine keeps: as many handshakes asking for a
+/// client certificate at once reuse one; more build theirs (~1 KiB each, kept).
+const VERIFYING_TEMPLATES: usize = 16;
 
 /// One client connection's rustls configuration and its per-connection parts.
 pub(crate) struct ClientConnectionConfig {
@@ -112,8 +126,14 @@ impl ServerEngine {
     /// A server that asks for no client certificate never has its verifier called by
     /// rustls: its connections share the template's (an instance no handshake claims,
     /// which refuses anything it were asked) and differ only in their session-store view,
-    /// on a clone of the template. A server that asks for one gets a verifier instance per
-    /// connection, which rustls lets us set only through its builder.
+    /// on a clone of the template. A server that asks for one (Qt's default `QueryPeer`)
+    /// needs a verifier instance per handshake, which rustls lets us set only through its
+    /// builder; a build costs an allocation of ~30 KiB (the session cache the builder
+    /// makes, which we replace), which slows every allocation after it. So the builds are
+    /// kept ([`VerifyingTemplate`]): a handshake claims the verifier of the first kept
+    /// template no other handshake holds and works on a clone of it, as above; the
+    /// verifier goes back when its handshake ends (rustls never asks a server's verifier
+    /// after that). Only when every kept one is held does a handshake build its own.
     pub(crate) fn connection(
         &self,
         policy: &VerifyPolicy,
@@ -121,28 +141,12 @@ impl ServerEngine {
     ) -> Result<ServerConnectionConfig, ConfigError> {
         let resolver = Arc::new(ConnectionResolver::new(Arc::clone(&self.resolver)));
         let (mut config, verifier) = if self.client_auth.offer {
-            let verifier = Arc::new(ConnectionVerifier::new(
-                Arc::clone(&self.chain),
-                Arc::clone(&self.client_auth),
-            ));
-            verifier.claim(policy, record);
-            let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
-                .with_protocol_versions(self.versions)
-                .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
-                .with_client_cert_verifier(Arc::clone(&verifier) as _)
-                .with_cert_resolver(Arc::clone(&resolver) as _);
-            let template = &self.template;
-            config.alpn_protocols = template.alpn_protocols.clone();
-            config.key_log = Arc::clone(&template.key_log);
-            config.ignore_client_order = template.ignore_client_order;
-            config.send_tls13_tickets = template.send_tls13_tickets;
-            config.max_fragment_size = template.max_fragment_size;
-            (config, Some(verifier))
+            let (template, verifier) = self.claim_verifying(policy, record)?;
+            ((*template).clone(), Some(verifier))
         } else {
-            let mut config = (*self.template).clone();
-            config.cert_resolver = Arc::clone(&resolver) as _;
-            (config, None)
+            ((*self.template).clone(), None)
         };
+        config.cert_resolver = Arc::clone(&resolver) as _;
         let sessions = self.sessions.as_ref().map(|shared| {
             Arc::new(
                 crate::backend::rustls::sessions::ConnectionServerSessions::new(
@@ -161,6 +165,70 @@ impl ServerEngine {
             sessions,
             verifier,
             resolver,
+        })
+    }
+
+    /// A verifying template and its verifier, claimed for the handshake of `record`: a
+    /// kept one that no other handshake holds, else a new one (kept if a place is free).
+    /// The search starts at a place that depends on the handshake, so that concurrent
+    /// handshakes do not all try the same verifier first.
+    fn claim_verifying(
+        &self,
+        policy: &VerifyPolicy,
+        record: &Arc<HandshakeRecord>,
+    ) -> Result<(Arc<ServerConfig>, Arc<ConnectionVerifier>), ConfigError> {
+        let start = (Arc::as_ptr(record) as usize / 64) % VERIFYING_TEMPLATES;
+        let mut free_place = None;
+        for offset in 0..VERIFYING_TEMPLATES {
+            let place = &self.verifying[(start + offset) % VERIFYING_TEMPLATES];
+            match place.get() {
+                Some(kept) if kept.verifier.claim(policy, record) => {
+                    return Ok((Arc::clone(&kept.config), Arc::clone(&kept.verifier)));
+                }
+                Some(_) => {}
+                None => {
+                    free_place.get_or_insert(place);
+                }
+            }
+        }
+        let built = self.build_verifying()?;
+        // A new instance: nobody else can hold it yet.
+        if !built.verifier.claim(policy, record) {
+            return Err(ConfigError::new(
+                "a new verifier instance was already claimed",
+            ));
+        }
+        let claimed = (Arc::clone(&built.config), Arc::clone(&built.verifier));
+        if let Some(place) = free_place {
+            // Another handshake may have filled the place meanwhile: then this one stays
+            // this handshake's own.
+            let _ = place.set(built);
+        }
+        Ok(claimed)
+    }
+
+    /// A template like the engine's own, with a verifier instance of its own.
+    fn build_verifying(&self) -> Result<VerifyingTemplate, ConfigError> {
+        let verifier = Arc::new(ConnectionVerifier::new(
+            Arc::clone(&self.chain),
+            Arc::clone(&self.client_auth),
+        ));
+        let template = &self.template;
+        let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_protocol_versions(self.versions)
+            .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
+            .with_client_cert_verifier(Arc::clone(&verifier) as _)
+            .with_cert_resolver(Arc::clone(&template.cert_resolver));
+        config.alpn_protocols = template.alpn_protocols.clone();
+        config.key_log = Arc::clone(&template.key_log);
+        config.ignore_client_order = template.ignore_client_order;
+        config.send_tls13_tickets = template.send_tls13_tickets;
+        config.max_fragment_size = template.max_fragment_size;
+        // Replaced per connection like the resolver; the builder's own cache goes now.
+        config.session_storage = Arc::clone(&template.session_storage);
+        Ok(VerifyingTemplate {
+            config: Arc::new(config),
+            verifier,
         })
     }
 }
@@ -372,6 +440,7 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         chain,
         client_auth,
         sessions,
+        verifying: std::array::from_fn(|_| OnceLock::new()),
     })
 }
 
@@ -379,6 +448,68 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
 mod tests {
     use super::*;
     use crate::cert::SslDiffieHellmanParameters;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Handshakes in progress at once never share a verifier instance; the engine keeps
+    /// [`VERIFYING_TEMPLATES`] of them, builds one of its own for each handshake beyond,
+    /// and a kept instance given back is what the next handshake claims.
+    #[test]
+    fn verifier_instances_are_one_per_handshake_in_progress_and_reused_after_it() -> TestResult {
+        let (server, _) = crate::backend::test_pki::configurations()?;
+        let engine = server_engine(&server)?;
+        let policy = VerifyPolicy::default();
+        let records: Vec<Arc<HandshakeRecord>> = (0..VERIFYING_TEMPLATES + 2)
+            .map(|_| Arc::new(HandshakeRecord::default()))
+            .collect();
+        let mut verifiers = Vec::new();
+        for record in &records {
+            let connection = engine.connection(&policy, record)?;
+            verifiers.push(connection.verifier.ok_or("QueryPeer: no verifier")?);
+        }
+        for (index, verifier) in verifiers.iter().enumerate() {
+            assert!(
+                !verifiers[index + 1..]
+                    .iter()
+                    .any(|other| Arc::ptr_eq(verifier, other)),
+                "handshake {index} shares its verifier"
+            );
+        }
+        let kept: Vec<Arc<ConnectionVerifier>> = engine
+            .verifying
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|k| Arc::clone(&k.verifier))
+            .collect();
+        assert_eq!(kept.len(), VERIFYING_TEMPLATES);
+        let own = verifiers
+            .iter()
+            .filter(|v| !kept.iter().any(|k| Arc::ptr_eq(k, v)))
+            .count();
+        assert_eq!(
+            own, 2,
+            "the handshakes beyond the kept ones build their own"
+        );
+        // Every kept instance is held: none can be claimed by another handshake.
+        let other = Arc::new(HandshakeRecord::default());
+        assert!(kept.iter().all(|k| !k.claim(&policy, &other)));
+        // One handshake gives its kept instance back: the next one claims that one.
+        let (index, given_back) = verifiers
+            .iter()
+            .enumerate()
+            .find(|(_, v)| kept.iter().any(|k| Arc::ptr_eq(k, v)))
+            .ok_or("no kept verifier")?;
+        given_back.release(&records[index]);
+        let next = engine
+            .connection(&policy, &other)?
+            .verifier
+            .ok_or("no verifier")?;
+        assert!(Arc::ptr_eq(&next, given_back));
+        // Released by anyone else's record, it stays held.
+        next.release(&records[index]);
+        assert!(!next.claim(&policy, &records[index]));
+        Ok(())
+    }
 
     #[test]
     fn a_server_with_diffie_hellman_parameters_is_refused() {

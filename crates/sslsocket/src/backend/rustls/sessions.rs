@@ -14,6 +14,7 @@
 //! Each connection talks to the shared stores through its own wrapper (rustls calls the
 //! store with no connection context), holding the connection's [`HandshakeRecord`].
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -267,9 +268,11 @@ impl ClientSessionStore for ConnectionClientSessions {
 /// rarely wait for each other.
 const SERVER_SHARDS: usize = 8;
 
+/// One shard: FNV rather than SipHash, as the keys stored are random values the server
+/// made (a client's lookups cannot build collisions), and a shard holds few anyway.
 #[derive(Default)]
 struct ServerMap {
-    sessions: HashMap<Vec<u8>, (Vec<u8>, Outcome)>,
+    sessions: fnv::FnvHashMap<Vec<u8>, (Vec<u8>, Outcome)>,
     order: VecDeque<Vec<u8>>,
 }
 
@@ -308,16 +311,24 @@ impl ServerSessions {
     }
 
     fn put(&self, key: Vec<u8>, value: Vec<u8>, outcome: Outcome) {
-        let mut map = lock(self.shard(&key));
-        if !map.sessions.contains_key(&key) {
-            if map.sessions.len() >= CAPACITY / SERVER_SHARDS {
-                if let Some(oldest) = map.order.pop_front() {
-                    map.sessions.remove(&oldest);
-                }
+        let mut guard = lock(self.shard(&key));
+        let map = &mut *guard;
+        // Room first (keys are fresh random values, so `key` is all but never stored
+        // already; if it was, it is replaced and one session too many went).
+        if map.sessions.len() >= CAPACITY / SERVER_SHARDS {
+            if let Some(oldest) = map.order.pop_front() {
+                map.sessions.remove(&oldest);
             }
-            map.order.push_back(key.clone());
         }
-        map.sessions.insert(key, (value, outcome));
+        match map.sessions.entry(key) {
+            Entry::Occupied(mut stored) => {
+                stored.insert((value, outcome));
+            }
+            Entry::Vacant(place) => {
+                map.order.push_back(place.key().clone());
+                place.insert((value, outcome));
+            }
+        }
     }
 
     fn get(&self, key: &[u8]) -> Option<(Vec<u8>, Outcome)> {

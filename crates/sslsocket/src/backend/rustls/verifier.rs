@@ -12,8 +12,11 @@
 //! verifier instance that verified it (`compatible_config` compares the `Arc`s). So the
 //! session store keeps, beside each session, the instance that verified it, and a new
 //! connection that may resume that session claims that instance if no other handshake
-//! holds it (otherwise it makes a new one and does a full handshake). A claimed instance
-//! verifies and records for its claimant only; an unclaimed one refuses (fail closed).
+//! holds it (otherwise it makes a new one and does a full handshake). A server keeps the
+//! instances it built, each in the configuration rustls's builder made around it (the only
+//! way rustls sets a server's verifier), and later handshakes claim them in turn. A claimed
+//! instance verifies and records for its claimant only; an unclaimed one refuses (fail
+//! closed).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
