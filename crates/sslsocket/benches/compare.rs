@@ -44,7 +44,10 @@
 //! turns `TCP_NODELAY` on, the raw libraries leave Nagle on. `BENCH_NODELAY=1` turns it on
 //! for the raw libraries' sockets too (like for like: on this 2-vCPU VM the blocking
 //! ping-pong rate follows whether the two threads come to share a vCPU, and the openssl
-//! crate's threads do so only with Nagle on; see the README).
+//! crate's threads do so only with Nagle on; see the README). Our servers ask for a client
+//! certificate (Qt's default for a server, `QueryPeer`: a CertificateRequest, and the
+//! client's empty Certificate), the raw ones do not; `BENCH_QUERY_PEER=1` makes the raw
+//! servers ask too (optional, no CA names), so both sides run the same protocol.
 //!
 //! Method: the machine is shared and noisy, so the run is `BENCH_RUNS` rounds (default 3);
 //! in each, every workload runs each variant back to back, the order alternating between
@@ -1707,11 +1710,18 @@ fn report(
     }
     println!("{runs} rounds; figures: medians of the rounds; ratios ours / {raw}: medians of the");
     println!("per-round ratios (\"per CPU-second\": all rounds, whole process, client + server).");
-    let like_for_like = raw_low_delay().then_some("BENCH_NODELAY=1: TCP_NODELAY on every socket");
-    if let Some(line) = like_for_like {
+    let like_for_like: Vec<&str> = [
+        raw_low_delay().then_some("BENCH_NODELAY=1: TCP_NODELAY on every socket"),
+        common::query_peer()
+            .then_some("BENCH_QUERY_PEER=1: every server asks for a client certificate"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for line in &like_for_like {
         println!("{line}");
     }
-    let sockets = like_for_like.map(|l| format!("; {l}")).unwrap_or_default();
+    let sockets: String = like_for_like.iter().map(|l| format!("; {l}")).collect();
 
     let mut md = String::new();
     md.push_str(&format!(
@@ -1799,6 +1809,12 @@ mod ossl {
     fn server(pki: &Pki, suite: Suite) -> BenchResult<SslContext> {
         let mut builder = SslContext::builder(SslMethod::tls_server())?;
         restrict(&mut builder, suite)?;
+        if common::query_peer() {
+            // As ours by default (and Qt): SSL_VERIFY_PEER, any verdict taken.
+            builder.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+            // OpenSSL refuses to cache a session of a server that verifies without one.
+            builder.set_session_id_context(b"compare")?;
+        }
         let certificate = X509::from_der(&pki.leaf)?;
         let key = PKey::private_key_from_der(&pki.key)?;
         builder.set_certificate(&certificate)?;

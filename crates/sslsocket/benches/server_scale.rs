@@ -10,8 +10,10 @@
 //! tokio-rustls clients, no resumption, each of N tasks doing connections back to back
 //! (connect, full handshake, one byte each way, clean close both ways). Both sides set
 //! TCP_NODELAY (Nagle is not what is measured here). Same certificate and settings as
-//! `compare` (ECDSA P-256, TLS 1.3, X25519, the default suite); our server's handshake
-//! timeout is 30 s (Qt's 5 s could fire under 1,000 clients on a busy machine).
+//! `compare` (ECDSA P-256, TLS 1.3, X25519, the default suite; `BENCH_QUERY_PEER=1` makes
+//! the tokio-rustls server ask for a client certificate too, as ours does by default); our
+//! server's handshake timeout is 30 s (Qt's 5 s could fire under 1,000 clients on a busy
+//! machine).
 //!
 //! A measurement: start N client tasks, wait 0.5 s + N ms (warm-up), count handshakes and read
 //! the server's CPU time over a window (2 s, `BENCH_WINDOW` seconds), then stop the

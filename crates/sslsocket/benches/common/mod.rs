@@ -230,13 +230,26 @@ fn rustls_provider(suite: Suite) -> BenchResult<Arc<rustls::crypto::CryptoProvid
 /// The raw rustls server configuration: same certificate, TLS 1.3, suite and group;
 /// otherwise rustls's defaults (stateful TLS 1.3 tickets, two per handshake).
 pub fn rustls_server(pki: &Pki, suite: Suite) -> BenchResult<Arc<ServerConfig>> {
-    let config = ServerConfig::builder_with_provider(rustls_provider(suite)?)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(pki.leaf.clone())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone())),
-        )?;
+    let provider = rustls_provider(suite)?;
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let builder = if query_peer() {
+        // As ours by default: a certificate asked for, none required, no CA names sent.
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from(pki.ca.clone()))?;
+        builder.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                .allow_unauthenticated()
+                .clear_root_hint_subjects()
+                .build()?,
+        )
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder.with_single_cert(
+        vec![CertificateDer::from(pki.leaf.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone())),
+    )?;
     Ok(Arc::new(config))
 }
 
@@ -292,6 +305,14 @@ pub fn runs(default: usize) -> BenchResult<usize> {
 }
 
 /// The multiplier of work sizes: `BENCH_SCALE`, else 1 (1/20 in a smoke run).
+/// `BENCH_QUERY_PEER=1`: the raw servers ask for a client certificate and take a client
+/// without one, as ours does by default (Qt's `AutoVerifyPeer` is `QueryPeer` for a
+/// server); by default they ask for none, as each library does unless told.
+pub fn query_peer() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("BENCH_QUERY_PEER").is_ok_and(|v| v == "1"))
+}
+
 pub fn scale() -> f64 {
     std::env::var("BENCH_SCALE")
         .ok()
