@@ -392,11 +392,18 @@ fn report(samples: &[[Vec<Window>; 2]], runs: usize, window: Duration) {
         window.as_secs_f64()
     );
     println!("hs/CPU-s: handshakes per CPU-second of the server process (all rounds).");
+    let label = "BENCH_QUERY_PEER=1: both servers ask for a client certificate";
+    let query_peer = if common::query_peer() {
+        println!("{label}");
+        format!("; {label}")
+    } else {
+        String::new()
+    };
     println!();
     println!("---- Markdown ----");
     println!();
     println!(
-        "**multi-core server** ({} worker threads, {runs} rounds; ratio = ours / tokio-rustls)",
+        "**multi-core server** ({} worker threads, {runs} rounds; ratio = ours / tokio-rustls{query_peer})",
         cores()
     );
     println!();
