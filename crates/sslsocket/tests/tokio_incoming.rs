@@ -223,3 +223,91 @@ async fn sni_and_reload_while_incoming_serves() -> TestResult {
     );
     Ok(())
 }
+
+/// Twenty handshakes of a `QueryPeer` server under way at once (more than the verifier
+/// instances a server keeps, so some handshakes build their own), the clients presenting a
+/// trusted certificate, an untrusted one, or none, in turn: each server socket reports the
+/// errors of its own client's certificate and no other's. A verdict that crossed from one
+/// handshake to another would show as errors on a trusted or certificate-less client, or
+/// none on an untrusted one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_handshakes_each_report_their_own_client_certificate() -> TestResult {
+    const CLIENTS: usize = 20;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let root = SslCertificate::from_der(pki.root_der())?;
+    let mut configuration = server_configuration(&leaf)?;
+    configuration.set_ca_certificates(vec![root.clone()]);
+    let server = SslServer::bind("127.0.0.1:0", configuration).await?;
+    let port = server.local_addr().port();
+    let mut incoming = server.incoming();
+    let trusted = pki.client_cert(true)?;
+    let untrusted = pki.client_cert(false)?;
+    let chain_of = |issued: &Issued| -> Result<Vec<SslCertificate>, sslsocket::ConfigError> {
+        issued
+            .chain_der
+            .iter()
+            .map(|der| SslCertificate::from_der(der))
+            .collect()
+    };
+    let (trusted_chain, untrusted_chain) = (chain_of(&trusted)?, chain_of(&untrusted)?);
+
+    // Connected, no ClientHello yet: every handshake holds its verifier from now on.
+    let mut clients = Vec::new();
+    for index in 0..CLIENTS {
+        let mut configuration = match index % 3 {
+            0 => serving(&trusted).map_err(|e| e.to_string())?,
+            1 => serving(&untrusted).map_err(|e| e.to_string())?,
+            _ => SslConfiguration::default(),
+        };
+        configuration
+            .set_ca_certificates(vec![root.clone()])
+            .set_system_ca_on_demand(false);
+        clients.push(SslSocket::connect_to_host("localhost", port, configuration).await?);
+    }
+    until_in_progress(&mut incoming, CLIENTS).await?;
+    let mut running = Vec::new();
+    for mut client in clients {
+        running.push(tokio::spawn(async move {
+            client.start_client_encryption().await.map(|()| client)
+        }));
+    }
+    let mut kinds = [0usize; 3];
+    for _ in 0..CLIENTS {
+        let socket = match timeout(STEP, incoming.next()).await? {
+            Some(Ok(socket)) => socket,
+            Some(Err(failed)) => return Err(format!("a handshake failed: {failed:?}").into()),
+            None => return Err("the server stopped".into()),
+        };
+        let chain = socket.peer_certificate_chain().to_vec();
+        let errors = socket.ssl_handshake_errors();
+        if chain == trusted_chain {
+            kinds[0] += 1;
+            assert!(errors.is_empty(), "trusted client: {errors:?}");
+        } else if chain == untrusted_chain {
+            kinds[1] += 1;
+            assert!(!errors.is_empty(), "untrusted client without errors");
+            for error in errors {
+                let on = error
+                    .certificate()
+                    .ok_or("an error without its certificate")?;
+                assert!(
+                    untrusted_chain.contains(on),
+                    "{error:?} is not about this chain"
+                );
+            }
+        } else {
+            kinds[2] += 1;
+            assert!(chain.is_empty(), "a chain no client sent");
+            assert!(
+                errors.is_empty(),
+                "client without a certificate: {errors:?}"
+            );
+        }
+    }
+    assert_eq!(kinds, [7, 7, 6]);
+    for client in running {
+        timeout(STEP, client).await???;
+    }
+    Ok(())
+}
