@@ -2,8 +2,9 @@
 //! `openssl` crate does not offer safely, so that `sslsocket` itself keeps
 //! `#![forbid(unsafe_code)]`:
 //!
-//! - `SSL_CTX_set_info_callback` as [`set_info_callback`], where alerts (sent and
-//!   received, warnings included) are seen;
+//! - `SSL_CTX_set_info_callback` as [`set_info_callback`] (and, for alerts only, as
+//!   [`set_alert_callback`]), where alerts (sent and received, warnings included) are
+//!   seen;
 //! - `SSL_set_session` as [`set_session`], to offer a stored session again. The `openssl`
 //!   crate's `SslRef::set_session` is `unsafe` because the session must come from the same
 //!   `SslContext`; here that is checked: only a [`ContextSession`] (a session tagged with
@@ -95,12 +96,33 @@ pub fn set_info_callback<F>(ctx: &mut SslContextBuilder, f: F) -> Result<(), Err
 where
     F: Fn(&SslRef, i32, i32) + Send + Sync + 'static,
 {
+    set_filtered_info_callback::<{ !0 }, F>(ctx, f)
+}
+
+/// [`set_info_callback`] for alerts only (`where & SSL_CB_ALERT`): OpenSSL calls the info
+/// callback at every state change, some fifty times per handshake, and those calls return
+/// before looking anything up. Replaces the context's info callback, and is replaced by it.
+pub fn set_alert_callback<F>(ctx: &mut SslContextBuilder, f: F) -> Result<(), ErrorStack>
+where
+    F: Fn(&SslRef, i32, i32) + Send + Sync + 'static,
+{
+    set_filtered_info_callback::<SSL_CB_ALERT, F>(ctx, f)
+}
+
+/// The info callback for the events whose `where` has a bit of `MASK`.
+fn set_filtered_info_callback<const MASK: i32, F>(
+    ctx: &mut SslContextBuilder,
+    f: F,
+) -> Result<(), ErrorStack>
+where
+    F: Fn(&SslRef, i32, i32) + Send + Sync + 'static,
+{
     let index = info_index()?;
     let callback: InfoCallback = Box::new(f);
     ctx.set_ex_data(index, callback);
     // SAFETY: `ctx.as_ptr()` is the live SSL_CTX the builder owns; the trampoline matches
     // the C signature `void (*)(const SSL *, int, int)` and only reads ex data.
-    unsafe { ffi::SSL_CTX_set_info_callback(ctx.as_ptr(), Some(info_trampoline)) };
+    unsafe { ffi::SSL_CTX_set_info_callback(ctx.as_ptr(), Some(info_trampoline::<MASK>)) };
     Ok(())
 }
 
@@ -113,8 +135,12 @@ fn info_index() -> Result<Index<SslContext, InfoCallback>, ErrorStack> {
     Ok(*INDEX.get_or_init(|| index))
 }
 
-unsafe extern "C" fn info_trampoline(ssl: *const openssl_sys::SSL, where_: c_int, ret: c_int) {
-    if ssl.is_null() {
+unsafe extern "C" fn info_trampoline<const MASK: i32>(
+    ssl: *const openssl_sys::SSL,
+    where_: c_int,
+    ret: c_int,
+) {
+    if where_ & MASK == 0 || ssl.is_null() {
         return;
     }
     // SAFETY: OpenSSL calls the info callback with the connection it reports on, alive for

@@ -109,6 +109,46 @@ fn the_info_callback_sees_close_notify_both_ways() -> TestResult {
     Ok(())
 }
 
+/// The alert callback is called for alerts only (both of the handshake's close_notify),
+/// while the info callback sees every state change of the same exchange.
+#[test]
+fn the_alert_callback_sees_the_alerts_and_nothing_else() -> TestResult {
+    let seen: Arc<Mutex<Vec<i32>>> = Arc::default();
+    let all = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut server = server_context(SslVersion::TLS1_3)?;
+    let counted = Arc::clone(&all);
+    set_info_callback(&mut server, move |_, _, _| {
+        counted.fetch_add(1, Ordering::Relaxed);
+    })?;
+    let mut client = client_context(SslVersion::TLS1_3)?;
+    let client_seen = Arc::clone(&seen);
+    set_alert_callback(&mut client, move |_, where_, ret| {
+        if let Ok(mut seen) = client_seen.lock() {
+            seen.push(where_);
+            seen.push(ret);
+        }
+    })?;
+    let (a, b) = UnixStream::pair()?;
+    let handle = serve(server.build(), b);
+    let client = client.build();
+    let mut stream = connect(Ssl::new(&client)?, a)?;
+    stream.shutdown()?;
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    handle.join().map_err(|_| "server thread")??;
+    let seen = seen.lock().map_err(|_| "lock")?.clone();
+    assert!(!seen.is_empty());
+    for pair in seen.chunks(2) {
+        assert_ne!(pair[0] & SSL_CB_ALERT, 0, "not an alert: {seen:?}");
+        assert_eq!(pair.get(1), Some(&0x0100), "not a close_notify: {seen:?}");
+    }
+    assert!(
+        all.load(Ordering::Relaxed) > seen.len(),
+        "the info callback saw no more than the alerts"
+    );
+    Ok(())
+}
+
 #[test]
 fn a_session_of_the_same_context_is_resumed_and_one_of_another_is_refused() -> TestResult {
     let server = server_context(SslVersion::TLS1_2)?.build();

@@ -1,5 +1,5 @@
 //! Alerts: every one sent and received, warnings included, from OpenSSL's info callback
-//! (`sslsocket_openssl_ext::set_info_callback`); and the fatal alert received that ended a
+//! (`sslsocket_openssl_ext::set_alert_callback`); and the fatal alert received that ended a
 //! handshake, from the error stack (reason `1000 + code`), for the failure's message.
 
 use openssl::error::ErrorStack;

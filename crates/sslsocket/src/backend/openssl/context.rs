@@ -536,8 +536,8 @@ fn set_sessions(
 /// connection's notices (Qt's `alertSent`/`alertReceived`).
 fn set_alerts(builder: &mut SslContextBuilder) -> Result<(), ConfigError> {
     let index = connection_index()?;
-    sslsocket_openssl_ext::set_info_callback(builder, move |ssl, where_, ret| {
-        // Most calls are not about an alert: those need not find the connection's state.
+    // Called for alerts only: the other state changes never reach Rust.
+    sslsocket_openssl_ext::set_alert_callback(builder, move |ssl, where_, ret| {
         if let Some(notice) = alerts::from_info(where_, ret) {
             if let Some(state) = ssl.ex_data(index) {
                 state.push_notice(notice);
