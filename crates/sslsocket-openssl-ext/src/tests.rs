@@ -75,6 +75,18 @@ fn connect(ssl: Ssl, socket: UnixStream) -> Result<SslStream<UnixStream>, String
     ssl.connect(socket).map_err(|e| e.to_string())
 }
 
+/// A handshake between the two contexts over a socket pair, then the client's
+/// close_notify and the server's end.
+fn connect_and_close(server: SslContextBuilder, client: SslContextBuilder) -> TestResult {
+    let (a, b) = UnixStream::pair()?;
+    let handle = serve(server.build(), b);
+    let client = client.build();
+    let mut stream = connect(Ssl::new(&client)?, a)?;
+    stream.shutdown()?;
+    handle.join().map_err(|_| "server thread")??;
+    Ok(())
+}
+
 #[test]
 fn the_info_callback_sees_close_notify_both_ways() -> TestResult {
     let seen: Arc<Mutex<Vec<(bool, i32)>>> = Arc::default();
@@ -96,12 +108,7 @@ fn the_info_callback_sees_close_notify_both_ways() -> TestResult {
             }
         }
     })?;
-    let (a, b) = UnixStream::pair()?;
-    let handle = serve(server.build(), b);
-    let client = client.build();
-    let mut stream = connect(Ssl::new(&client)?, a)?;
-    stream.shutdown()?;
-    handle.join().map_err(|_| "server thread")??;
+    connect_and_close(server, client)?;
     let seen = seen.lock().map_err(|_| "lock")?.clone();
     // Level 1 (warning) << 8 | description 0 (close_notify): sent by us, read by the peer.
     assert!(seen.contains(&(true, 0x0100)), "{seen:?}");
@@ -128,14 +135,7 @@ fn the_alert_callback_sees_the_alerts_and_nothing_else() -> TestResult {
             seen.push(ret);
         }
     })?;
-    let (a, b) = UnixStream::pair()?;
-    let handle = serve(server.build(), b);
-    let client = client.build();
-    let mut stream = connect(Ssl::new(&client)?, a)?;
-    stream.shutdown()?;
-    let mut rest = Vec::new();
-    let _ = stream.read_to_end(&mut rest);
-    handle.join().map_err(|_| "server thread")??;
+    connect_and_close(server, client)?;
     let seen = seen.lock().map_err(|_| "lock")?.clone();
     assert!(!seen.is_empty());
     for pair in seen.chunks(2) {
