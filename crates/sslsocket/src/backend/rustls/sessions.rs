@@ -296,10 +296,10 @@ impl ServerSessions {
     }
 
     fn shard(&self, key: &[u8]) -> &Mutex<ServerMap> {
-        // FNV-1a over the key: any byte of it spreads the keys.
-        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        // FNV over the key (the shards' own hasher): any byte of it spreads the keys.
+        let mut hasher = fnv::FnvHasher::default();
+        std::hash::Hasher::write(&mut hasher, key);
+        let hash = std::hash::Hasher::finish(&hasher);
         let index = usize::try_from(hash % SERVER_SHARDS as u64).unwrap_or(0);
         &self.shards[index % SERVER_SHARDS]
     }
