@@ -66,7 +66,8 @@
 //! `BENCH_SECTIONS=rustls` (or `openssl`). For a profiler, one variant once in this
 //! process: `COMPARE_ONLY=tokio-bulk-aes128` (`blocking-`/`tokio-`/`raw-` + a workload;
 //! with `SSLSOCKET_BACKEND=openssl` it is the OpenSSL section's variant, and `rawtokio-`
-//! the openssl crate on tokio).
+//! the openssl crate on tokio); it prints the figure and the units of work done (`work N`,
+//! which `scripts/cachegrind` divides by).
 
 mod common;
 
@@ -471,6 +472,8 @@ fn run_one(only: &str, pki: &Pki) -> BenchResult<()> {
     if let Some((p50, p99)) = sample.latency {
         println!("p50 {p50:.1} µs, p99 {p99:.1} µs");
     }
+    // For scripts/cachegrind, which divides by the difference of two runs' work.
+    println!("work {}", sample.work);
     Ok(())
 }
 
