@@ -33,6 +33,7 @@ pub(crate) struct ServerEngine {
     template: Arc<ServerConfig>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     versions: &'static [&'static SupportedProtocolVersion],
+    settings: ServerSettings,
     resolver: Arc<ServerCertResolver>,
     chain: Arc<ChainVerifier>,
     client_auth: Arc<ClientAuth>,
@@ -47,6 +48,41 @@ pub(crate) struct ServerEngine {
 struct VerifyingTemplate {
     config: Arc<ServerConfig>,
     verifier: Arc<ConnectionVerifier>,
+}
+
+/// What a server's rustls configuration takes from its `SslConfiguration` besides the
+/// verifier: the engine's template and each verifying template are made from it by
+/// [`server_config`], so they cannot differ in anything else.
+struct ServerSettings {
+    alpn: Vec<Vec<u8>>,
+    key_log: Arc<dyn rustls::KeyLog>,
+    ignore_client_order: bool,
+    tickets: bool,
+}
+
+/// A server configuration around `verifier`, with `settings`.
+fn server_config(
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+    versions: &'static [&'static SupportedProtocolVersion],
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    settings: &ServerSettings,
+) -> Result<ServerConfig, ConfigError> {
+    let mut config = ServerConfig::builder_with_provider(Arc::clone(provider))
+        .with_protocol_versions(versions)
+        .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = settings.alpn.clone();
+    config.key_log = Arc::clone(&settings.key_log);
+    config.ignore_client_order = settings.ignore_client_order;
+    if !settings.tickets {
+        config.send_tls13_tickets = 0;
+    }
+    // Each connection gets its view of the engine's session store, or none with tickets
+    // off: the builder's own cache (~30 KiB) goes now.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(config)
 }
 
 /// How many verifying templates a server engine keeps: as many handshakes asking for a
@@ -213,19 +249,14 @@ impl ServerEngine {
             Arc::clone(&self.chain),
             Arc::clone(&self.client_auth),
         ));
-        let template = &self.template;
-        let mut config = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
-            .with_protocol_versions(self.versions)
-            .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
-            .with_client_cert_verifier(Arc::clone(&verifier) as _)
-            .with_cert_resolver(Arc::clone(&template.cert_resolver));
-        config.alpn_protocols = template.alpn_protocols.clone();
-        config.key_log = Arc::clone(&template.key_log);
-        config.ignore_client_order = template.ignore_client_order;
-        config.send_tls13_tickets = template.send_tls13_tickets;
-        config.max_fragment_size = template.max_fragment_size;
-        // Replaced per connection like the resolver; the builder's own cache goes now.
-        config.session_storage = Arc::clone(&template.session_storage);
+        let config = server_config(
+            &self.provider,
+            self.versions,
+            Arc::clone(&verifier) as _,
+            // Replaced per connection, as in the template.
+            Arc::clone(&self.template.cert_resolver),
+            &self.settings,
+        )?;
         Ok(VerifyingTemplate {
             config: Arc::new(config),
             verifier,
@@ -413,29 +444,31 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         Arc::clone(&chain),
         Arc::clone(&client_auth),
     ));
-    let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(versions)
-        .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
-        .with_client_cert_verifier(placeholder)
-        // Replaced per connection by one that records the name the client asked for.
-        .with_cert_resolver(Arc::new(ConnectionResolver::new(Arc::clone(&resolver))));
-    config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
-    if configuration.key_logging() {
-        config.key_log = Arc::new(rustls::KeyLogFile::new());
-    }
-    config.ignore_client_order =
-        !configuration.test_ssl_option(SslOption::SslOptionDisableServerCipherPreference);
-    let sessions = if configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets) {
-        config.send_tls13_tickets = 0;
-        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-        None
-    } else {
-        Some(ServerSessions::new())
+    let settings = ServerSettings {
+        alpn: configuration.allowed_next_protocols().to_vec(),
+        key_log: if configuration.key_logging() {
+            Arc::new(rustls::KeyLogFile::new())
+        } else {
+            Arc::new(rustls::NoKeyLog {})
+        },
+        ignore_client_order: !configuration
+            .test_ssl_option(SslOption::SslOptionDisableServerCipherPreference),
+        tickets: !configuration.test_ssl_option(SslOption::SslOptionDisableSessionTickets),
     };
+    let config = server_config(
+        &provider,
+        versions,
+        placeholder,
+        // Replaced per connection by one that records the name the client asked for.
+        Arc::new(ConnectionResolver::new(Arc::clone(&resolver))),
+        &settings,
+    )?;
+    let sessions = settings.tickets.then(ServerSessions::new);
     Ok(ServerEngine {
         template: Arc::new(config),
         provider,
         versions,
+        settings,
         resolver,
         chain,
         client_auth,
