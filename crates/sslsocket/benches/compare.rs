@@ -729,7 +729,7 @@ fn b_connect(
 /// default (see the module header).
 fn raw_low_delay() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("BENCH_NODELAY").is_ok_and(|v| v == "1"))
+    common::switch(&ON, "BENCH_NODELAY")
 }
 
 #[cfg(feature = "openssl")]
@@ -1715,8 +1715,7 @@ fn report(
     println!("per-round ratios (\"per CPU-second\": all rounds, whole process, client + server).");
     let like_for_like: Vec<&str> = [
         raw_low_delay().then_some("BENCH_NODELAY=1: TCP_NODELAY on every socket"),
-        common::query_peer()
-            .then_some("BENCH_QUERY_PEER=1: every server asks for a client certificate"),
+        common::query_peer().then_some(common::QUERY_PEER_LABEL),
     ]
     .into_iter()
     .flatten()

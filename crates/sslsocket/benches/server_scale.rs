@@ -392,10 +392,9 @@ fn report(samples: &[[Vec<Window>; 2]], runs: usize, window: Duration) {
         window.as_secs_f64()
     );
     println!("hs/CPU-s: handshakes per CPU-second of the server process (all rounds).");
-    let label = "BENCH_QUERY_PEER=1: both servers ask for a client certificate";
     let query_peer = if common::query_peer() {
-        println!("{label}");
-        format!("; {label}")
+        println!("{}", common::QUERY_PEER_LABEL);
+        format!("; {}", common::QUERY_PEER_LABEL)
     } else {
         String::new()
     };

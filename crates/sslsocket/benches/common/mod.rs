@@ -7,7 +7,7 @@ use std::error::Error;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -309,8 +309,17 @@ pub fn runs(default: usize) -> BenchResult<usize> {
 /// without one, as ours does by default (Qt's `AutoVerifyPeer` is `QueryPeer` for a
 /// server); by default they ask for none, as each library does unless told.
 pub fn query_peer() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("BENCH_QUERY_PEER").is_ok_and(|v| v == "1"))
+    static ON: OnceLock<bool> = OnceLock::new();
+    switch(&ON, "BENCH_QUERY_PEER")
+}
+
+/// How a `BENCH_QUERY_PEER=1` run labels itself.
+pub const QUERY_PEER_LABEL: &str = "BENCH_QUERY_PEER=1: every server asks for a client certificate";
+
+/// Whether the environment variable `name` is `1`, read once into `cell` (a switch is
+/// asked per connection, and an environment read per handshake shows in the figures).
+pub fn switch(cell: &'static OnceLock<bool>, name: &str) -> bool {
+    *cell.get_or_init(|| std::env::var(name).is_ok_and(|v| v == "1"))
 }
 
 pub fn scale() -> f64 {
