@@ -186,13 +186,7 @@ fn set_protocols(
     builder
         .set_max_proto_version(Some(ssl_version(max)))
         .map_err(openssl_error("protocol selection"))?;
-    if matches!(
-        protocol,
-        SslProtocol::TlsV1_0
-            | SslProtocol::TlsV1_1
-            | SslProtocol::TlsV1_0OrLater
-            | SslProtocol::TlsV1_1OrLater
-    ) {
+    if is_legacy(protocol) {
         builder.set_security_level(0);
     }
     Ok(())
@@ -247,11 +241,37 @@ fn split_ciphers(configuration: &SslConfiguration) -> (Vec<String>, Vec<String>)
     (tls13, older)
 }
 
+/// The TLS 1.2 suites offered when the configuration names none: those with forward
+/// secrecy and an AEAD cipher (what rustls offers; Mozilla's "intermediate" list), and the
+/// pre-shared-key suites with AES or ChaCha20, which are used only when the application's
+/// PSK hook answers (Qt's PSK test server insists on `PSK-AES256-CBC-SHA`). Left out of
+/// OpenSSL's `DEFAULT`: key transport by RSA (no forward secrecy) and CBC with the
+/// certificate suites. TLS 1.3 keeps OpenSSL's three suites, rustls's too.
+const TLS12_SUITES: &str = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:\
+                            PSK+AESGCM:PSK+CHACHA20:PSK+AES:!aDSS:!kRSAPSK:!AESCCM";
+
+/// A protocol that names TLS 1.0 or 1.1: the application asked for old peers, which need
+/// OpenSSL's whole `DEFAULT` list (CBC suites) and security level 0.
+fn is_legacy(protocol: SslProtocol) -> bool {
+    matches!(
+        protocol,
+        SslProtocol::TlsV1_0
+            | SslProtocol::TlsV1_1
+            | SslProtocol::TlsV1_0OrLater
+            | SslProtocol::TlsV1_1OrLater
+    )
+}
+
 fn set_ciphers(
     builder: &mut SslContextBuilder,
     configuration: &SslConfiguration,
 ) -> Result<(), ConfigError> {
     if configuration.ciphers().is_empty() {
+        if !is_legacy(configuration.protocol()) {
+            builder
+                .set_cipher_list(TLS12_SUITES)
+                .map_err(openssl_error("cipher list"))?;
+        }
         return Ok(());
     }
     let (tls13, older) = split_ciphers(configuration);
