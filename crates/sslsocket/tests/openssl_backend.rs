@@ -684,6 +684,38 @@ fn alerts(socket: &mut SslSocket, sent: bool) -> Vec<sslsocket::Alert> {
         .collect()
 }
 
+/// A server asking for a TLS 1.2 renegotiation gets a no_renegotiation warning and no
+/// second handshake: nothing would verify a certificate it brought after the verdict.
+#[test]
+fn our_client_refuses_a_renegotiation() -> TestResult {
+    use_openssl()?;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut server = s_server(&leaf, &["-tls1_2"])?;
+    let mut socket = SslSocket::with_configuration(trusting(&pki)?);
+    socket.connect_to_host_encrypted("localhost", server.port());
+    socket.wait_for_encrypted(WAIT)?;
+    socket.take_events();
+    // s_server's `r` command: SSL_renegotiate, then a HelloRequest to us.
+    server.write_stdin(b"r\n")?;
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        let _ = socket.wait_for_ready_read(Duration::from_millis(250));
+        sent.extend(alerts(&mut socket, true));
+        if !sent.is_empty() || !socket.is_encrypted() {
+            break;
+        }
+    }
+    assert!(
+        sent.iter()
+            .any(|a| a.level == sslsocket::AlertLevel::Warning
+                && a.kind == sslsocket::AlertType::NoRenegotiation),
+        "alerts sent: {sent:?}; s_server: {}",
+        server.output()
+    );
+    Ok(())
+}
+
 #[test]
 fn our_server_refuses_an_untrusted_client_certificate_with_unknown_ca() -> TestResult {
     use_openssl()?;

@@ -220,3 +220,53 @@ fn peer_name_with_a_trailing_dot_matches_the_name_without_it() -> TestResult {
     result?;
     Ok(())
 }
+
+/// An empty peer verify name is no name: the host connected to is verified (Qt:
+/// `verificationPeerName.isEmpty() ? peerName()`). A name that is only a dot names no
+/// host: the handshake does not start. Neither turns the name check off, with SNI or
+/// without (the OpenSSL backend once checked no name at all for both).
+#[test]
+fn an_empty_or_dot_peer_verify_name_never_turns_the_name_check_off() -> TestResult {
+    use sslsocket::SslOption::SslOptionDisableServerNameIndication;
+    let pki = Pki::new()?;
+    let other = pki.leaf("other.example", &["other.example"])?;
+    let server = serve(&other, true, &[])?;
+    for sni in [true, false] {
+        let mut trust = trusting(pki.root_pem())?;
+        trust.set_ssl_option(SslOptionDisableServerNameIndication, !sni);
+
+        let mut empty = SslSocket::with_configuration(trust.clone());
+        empty.set_peer_verify_name("");
+        empty.connect_to_host_encrypted("localhost", server.port());
+        assert!(empty.wait_for_encrypted(HANDSHAKE_TIMEOUT).is_err());
+        assert!(!empty.is_encrypted());
+        assert_eq!(
+            error_set(empty.ssl_handshake_errors()),
+            mismatch(&other)?,
+            "SNI {sni}"
+        );
+
+        let mut empty_with_name = client_to(trust.clone(), server.port(), "");
+        assert!(empty_with_name
+            .wait_for_encrypted(HANDSHAKE_TIMEOUT)
+            .is_err());
+        assert!(!empty_with_name.is_encrypted());
+        assert_eq!(
+            error_set(empty_with_name.ssl_handshake_errors()),
+            mismatch(&other)?,
+            "SNI {sni}, verified for 127.0.0.1"
+        );
+
+        let mut dot = SslSocket::with_configuration(trust);
+        dot.set_peer_verify_name(".");
+        dot.connect_to_host_encrypted("localhost", server.port());
+        assert!(dot.wait_for_encrypted(HANDSHAKE_TIMEOUT).is_err());
+        assert!(!dot.is_encrypted());
+        assert!(
+            dot.error_string().contains("not a valid host name"),
+            "SNI {sni}: {}",
+            dot.error_string()
+        );
+    }
+    Ok(())
+}

@@ -84,9 +84,12 @@ impl SslCore {
             }
         }
         let effective = self.configuration.peer_verify_mode().effective(mode);
+        // An empty verify name is no name (Qt: `verificationPeerName.isEmpty() ?
+        // peerName()`): the host connected to is checked, never nothing.
         let peer_name = self
             .peer_verify_name
             .clone()
+            .filter(|name| !name.is_empty())
             .or_else(|| self.peer_name.clone());
         let session = backend.new_session(SessionSetup {
             mode,

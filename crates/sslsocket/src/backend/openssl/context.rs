@@ -144,6 +144,11 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
     // copying most of it again per record.
     builder.set_mode(openssl::ssl::SslMode::RELEASE_BUFFERS);
     builder.set_read_ahead(true);
+    // No TLS 1.2 renegotiation, either way (rustls has none): a second handshake would
+    // bring a certificate after the application's verdict on the first, which nothing
+    // would verify again, pause on, or tie its sessions to. A peer asking for one gets a
+    // no_renegotiation warning alert.
+    builder.set_options(SslOptions::NO_RENEGOTIATION);
     if server && !configuration.test_ssl_option(SslOption::SslOptionDisableServerCipherPreference) {
         builder.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
     }

@@ -124,35 +124,44 @@ impl OpensslSession {
         peer_name: Option<&str>,
         policy: &VerifyPolicy,
     ) -> Result<OpensslSession, ConfigError> {
-        let peer_name = peer_name.filter(|n| !n.is_empty());
-        let sessions = engine.sessions.clone().zip(peer_name.map(str::to_string));
+        // Fail closed: OpenSSL checks no name at all when given none (and `set_host("")`
+        // clears the names to check), so a client without a usable name does not start,
+        // as on the rustls backend.
+        let name = peer_name.unwrap_or_default();
+        let peer = PeerName::parse(name);
+        let unusable = match peer {
+            PeerName::Ip(_) => false,
+            // A fully qualified `name.` is the same host (the rustls backend's rule); SNI
+            // never carries the dot (RFC 6066 §3) and OpenSSL's name check would not match
+            // it.
+            PeerName::Dns(host) => host.strip_suffix('.').unwrap_or(host).is_empty(),
+        };
+        if unusable || name.contains('\0') {
+            return Err(ConfigError::new(format!(
+                "`{}` is not a valid host name for TLS",
+                name.escape_default()
+            )));
+        }
+        let sessions = engine
+            .sessions
+            .clone()
+            .map(|store| (store, name.to_string()));
         let (mut ssl, state) = new_ssl(engine, configuration, policy, false, sessions.clone())?;
         if let Some((store, peer)) = &sessions {
             store.offer(&mut ssl, peer, &state);
         }
-        if let Some(name) = peer_name {
-            if name.contains('\0') {
-                return Err(ConfigError::new(format!(
-                    "`{}` is not a valid host name for TLS",
-                    name.escape_default()
-                )));
-            }
-            match PeerName::parse(name) {
-                PeerName::Ip(ip) => ssl.param_mut().set_ip(ip),
-                PeerName::Dns(host) => {
-                    // A fully qualified `name.` is the same host (the rustls backend's
-                    // rule); SNI never carries the dot (RFC 6066 §3) and OpenSSL's name
-                    // check would not match it.
-                    let host = host.strip_suffix('.').unwrap_or(host);
-                    if engine.send_sni {
-                        ssl.set_hostname(host)
-                            .map_err(|e| ConfigError::new(format!("server name `{host}`: {e}")))?;
-                    }
-                    ssl.param_mut().set_host(host)
+        match peer {
+            PeerName::Ip(ip) => ssl.param_mut().set_ip(ip),
+            PeerName::Dns(host) => {
+                let host = host.strip_suffix('.').unwrap_or(host);
+                if engine.send_sni {
+                    ssl.set_hostname(host)
+                        .map_err(|e| ConfigError::new(format!("server name `{host}`: {e}")))?;
                 }
+                ssl.param_mut().set_host(host)
             }
-            .map_err(|e| ConfigError::new(format!("peer name `{name}`: {e}")))?;
         }
+        .map_err(|e| ConfigError::new(format!("peer name `{name}`: {e}")))?;
         ssl.set_connect_state();
         let mut session = OpensslSession::wrap(ssl, state, configuration, None)?;
         // Produce the ClientHello now, so the driver has something to send.
