@@ -2,8 +2,10 @@
 //! `ChainVerifier` and webpki's `verify_for_usage`, with the same anchors, name and time.
 //!
 //! A small PKI is made once (rcgen): root, intermediate, leaves for "localhost" under
-//! each, a self-signed `CA:FALSE` leaf, a keyCertSign-only intermediate and its leaf, and
-//! a second root with a leaf. The input picks the anchors, the chain (which certificates,
+//! each, a self-signed `CA:FALSE` leaf, a keyCertSign-only intermediate and its leaf, a
+//! second root with a leaf, and a name-constrained intermediate (localhost and
+//! 127.0.0.0/8, not sub.localhost) with leaves inside, outside and excluded, and one with
+//! a common name only. The input picks the anchors, the chain (which certificates,
 //! in which order, duplicates), the host name, the time, and mutations of one certificate:
 //! DER-tree edits (delete, duplicate or transplant a TLV, change a tag or contents) that
 //! are then re-signed (by the real issuer's key or another one) or not, and raw byte edits.
@@ -78,8 +80,8 @@ fn make_pki() -> Pki {
     let ca = || IsCa::Ca(BasicConstraints::Unconstrained);
     let key = || KeyPair::generate().expect("key");
     // Keys: 0 root, 1 intermediate, 2 leaves, 3 self-signed leaf, 4 keyCertSign-only
-    // intermediate, 5 second root.
-    let keys: Vec<KeyPair> = (0..6).map(|_| key()).collect();
+    // intermediate, 5 second root, 6 name-constrained intermediate.
+    let keys: Vec<KeyPair> = (0..7).map(|_| key()).collect();
     let root_p = params("Fuzz Root CA", ca(), &[]);
     let inter_p = params("Fuzz Intermediate CA", ca(), &[]);
     let mut kcs_p = params("Fuzz KeyCertSign-only CA", ca(), &[]);
@@ -89,6 +91,17 @@ fn make_pki() -> Pki {
     let mut self_p = params("localhost", IsCa::ExplicitNoCa, &["localhost"]);
     self_p.use_authority_key_identifier_extension = false;
     let no_san_p = params("localhost", IsCa::NoCa, &[]);
+    // Permitted: localhost (and below) and 127.0.0.0/8; excluded: sub.localhost.
+    let mut nc_p = params("Fuzz Constrained CA", ca(), &[]);
+    nc_p.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![
+            rcgen::GeneralSubtree::DnsName("localhost".into()),
+            rcgen::GeneralSubtree::IpAddress(rcgen::CidrSubnet::V4([127, 0, 0, 0], [255, 0, 0, 0])),
+        ],
+        excluded_subtrees: vec![rcgen::GeneralSubtree::DnsName("sub.localhost".into())],
+    });
+    let outside_p = params("wrong.example", IsCa::NoCa, &["wrong.example", "localhost"]);
+    let excluded_p = params("sub.localhost", IsCa::NoCa, &["sub.localhost"]);
 
     let issuer = |p: &CertificateParams, k: usize| {
         let der = KeyPair::from_der_and_sign_algo(
@@ -102,6 +115,7 @@ fn make_pki() -> Pki {
     let inter_i = issuer(&inter_p, 1);
     let kcs_i = issuer(&kcs_p, 4);
     let other_i = issuer(&other_p, 5);
+    let nc_i = issuer(&nc_p, 6);
     let signed = |p: &CertificateParams, k: usize, by: &rcgen::Issuer<'_, KeyPair>| {
         p.signed_by(&keys[k], by)
             .expect("certificate")
@@ -136,6 +150,11 @@ fn make_pki() -> Pki {
         ),
         (signed(&leaf_p, 2, &other_i), 5),
         (signed(&no_san_p, 2, &inter_i), 1),
+        (signed(&nc_p, 6, &root_i), 0),
+        (signed(&leaf_p, 2, &nc_i), 6),
+        (signed(&outside_p, 2, &nc_i), 6),
+        (signed(&excluded_p, 2, &nc_i), 6),
+        (signed(&no_san_p, 2, &nc_i), 6),
     ];
     let trees = certs
         .iter()

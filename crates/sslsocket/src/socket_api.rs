@@ -172,7 +172,8 @@ pub trait SslSocketExt: sealed::Driver {
     }
 
     /// Sets the name the peer's certificate is verified against, and the SNI sent (Qt's
-    /// `setPeerVerifyName`); before the handshake.
+    /// `setPeerVerifyName`); before the handshake. An empty name is no name: the host
+    /// connected to is verified, as in Qt.
     fn set_peer_verify_name(&mut self, name: impl Into<String>) {
         self.core_mut().set_peer_verify_name(name);
     }

@@ -1,8 +1,10 @@
 //! Trust under attack: each test is a way a peer tried to get accepted without being
 //! trusted (malformed DER, a non-CA acting as issuer, a leaf not meant for TLS, a pinned
 //! certificate appended to a mis-issued chain, resumption across sockets with different
-//! policies, an ignore list outliving its connection, data sent before acceptance). Real
-//! TLS peers on 127.0.0.1 on the active backend (`scripts/test` runs this file on both).
+//! policies, an ignore list outliving its connection or a reconnect, data sent before
+//! acceptance, a leaf its intermediate's name constraints forbid, hidden behind another
+//! error the application ignores). Real TLS peers on 127.0.0.1 on the active backend
+//! (`scripts/test` runs this file on both).
 
 mod support;
 
@@ -497,5 +499,320 @@ fn a_resumed_client_session_reports_its_own_client_not_the_last_one() -> TestRes
         resumed_any,
         "no session was resumed: the check above proved nothing"
     );
+    Ok(())
+}
+
+/// A root, and under it an intermediate that may issue only for `corp-a.example` (and
+/// below) and 10.0.0.0/8, never for `bad.corp-a.example`.
+struct ConstrainedCa {
+    root_der: Vec<u8>,
+    intermediate_der: Vec<u8>,
+    intermediate: Issuer<'static, KeyPair>,
+}
+
+impl ConstrainedCa {
+    fn new() -> Result<ConstrainedCa, Box<dyn std::error::Error>> {
+        use rcgen::{GeneralSubtree, NameConstraints};
+        let ca = |name: &str| -> Result<CertificateParams, Box<dyn std::error::Error>> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            Ok(params)
+        };
+        let root_key = KeyPair::generate()?;
+        let root_params = ca("NC Root")?;
+        let root_der = root_params.self_signed(&root_key)?.der().to_vec();
+        let root = Issuer::new(root_params, root_key);
+        let mut params = ca("NC Intermediate")?;
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![
+                GeneralSubtree::DnsName("corp-a.example".into()),
+                GeneralSubtree::IpAddress(rcgen::CidrSubnet::V4([10, 0, 0, 0], [255, 0, 0, 0])),
+            ],
+            excluded_subtrees: vec![GeneralSubtree::DnsName("bad.corp-a.example".into())],
+        });
+        let key = KeyPair::generate()?;
+        let intermediate_der = params.signed_by(&key, &root)?.der().to_vec();
+        Ok(ConstrainedCa {
+            root_der,
+            intermediate_der,
+            intermediate: Issuer::new(params, key),
+        })
+    }
+
+    /// A server sending a leaf with these subject alternative names (and `cn`), issued by
+    /// the intermediate, with the intermediate (and the root, when `with_root`), for
+    /// `connections` connections; and the leaf's DER.
+    fn serve(
+        &self,
+        cn: &str,
+        sans: Vec<SanType>,
+        expired: bool,
+        with_root: bool,
+        connections: usize,
+    ) -> Result<(AttackServer, Vec<u8>), Box<dyn std::error::Error>> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names = sans;
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = KeyPair::generate()?;
+        let leaf = params.signed_by(&key, &self.intermediate)?.der().to_vec();
+        let mut chain = vec![leaf.clone(), self.intermediate_der.clone()];
+        if with_root {
+            chain.push(self.root_der.clone());
+        }
+        let server = AttackServer::start(chain, &key.serialize_der(), connections)?;
+        Ok((server, leaf))
+    }
+}
+
+/// Connects to `port` verifying `name`; the handshake's verdict and its errors as (kind,
+/// DER of the certificate) pairs.
+fn verdict(
+    configuration: SslConfiguration,
+    port: u16,
+    name: &str,
+    ignore: &[sslsocket::SslError],
+) -> (bool, Vec<(SslErrorKind, Vec<u8>)>) {
+    let mut socket = SslSocket::with_configuration(configuration);
+    socket.ignore_ssl_errors_list(ignore);
+    socket.connect_to_host_encrypted_with_peer_name("127.0.0.1", port, name);
+    let accepted = socket.wait_for_encrypted(WAIT).is_ok() && socket.is_encrypted();
+    let mut errors: Vec<(SslErrorKind, Vec<u8>)> = socket
+        .ssl_handshake_errors()
+        .iter()
+        .map(|e| {
+            (
+                e.error(),
+                e.certificate()
+                    .map(|c| c.der().to_vec())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    errors.sort();
+    (accepted, errors)
+}
+
+fn dns(name: &str) -> Result<SanType, Box<dyn std::error::Error>> {
+    Ok(SanType::DnsName(name.try_into()?))
+}
+
+#[test]
+fn a_leaf_inside_its_issuers_name_constraints_is_accepted() -> TestResult {
+    let ca = ConstrainedCa::new()?;
+    let (server, _) = ca.serve(
+        "www.corp-a.example",
+        vec![dns("www.corp-a.example")?],
+        false,
+        false,
+        1,
+    )?;
+    let (accepted, errors) = verdict(
+        trusting(&[&ca.root_der])?,
+        server.port(),
+        "www.corp-a.example",
+        &[],
+    );
+    assert!(accepted, "{errors:?}");
+    assert!(errors.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_leaf_outside_its_issuers_name_constraints_is_an_error_on_the_leaf() -> TestResult {
+    let ca = ConstrainedCa::new()?;
+    // Outside the permitted names, inside an excluded one, an address outside the
+    // permitted range, and a common name alone (no subject alternative name).
+    let cases: Vec<(&str, Vec<SanType>, &str)> = vec![
+        ("localhost", vec![dns("localhost")?], "localhost"),
+        (
+            "bad.corp-a.example",
+            vec![dns("bad.corp-a.example")?],
+            "bad.corp-a.example",
+        ),
+        (
+            "x.corp-a.example",
+            vec![SanType::IpAddress("127.0.0.1".parse()?)],
+            "127.0.0.1",
+        ),
+        ("localhost", Vec::new(), "localhost"),
+    ];
+    for (cn, sans, name) in cases {
+        let (server, leaf) = ca.serve(cn, sans, false, false, 1)?;
+        let (accepted, errors) = verdict(trusting(&[&ca.root_der])?, server.port(), name, &[]);
+        assert!(!accepted, "{name}: accepted");
+        assert_eq!(
+            errors,
+            vec![(SslErrorKind::UnspecifiedError, leaf)],
+            "{name}"
+        );
+    }
+    Ok(())
+}
+
+/// Another error of the chain must not hide the violation: ignoring exactly that error
+/// (an expired leaf, the untrusted root of a private CA, as Qt applications do) still
+/// refuses a leaf its intermediate was not allowed to issue. webpki stops at the first
+/// problem and never reached the constraints; the collector checks them itself.
+#[test]
+fn ignoring_another_error_of_the_chain_does_not_ignore_a_name_constraint_violation() -> TestResult {
+    let ca = ConstrainedCa::new()?;
+
+    let (server, leaf) = ca.serve("localhost", vec![dns("localhost")?], true, false, 1)?;
+    let expired = sslsocket::SslError::with_certificate(
+        SslErrorKind::CertificateExpired,
+        SslCertificate::from_der(&leaf)?,
+    );
+    let (accepted, errors) = verdict(
+        trusting(&[&ca.root_der])?,
+        server.port(),
+        "localhost",
+        &[expired],
+    );
+    assert!(
+        !accepted,
+        "an expired leaf outside the constraints was accepted"
+    );
+    let mut expected = vec![
+        (SslErrorKind::CertificateExpired, leaf.clone()),
+        (SslErrorKind::UnspecifiedError, leaf),
+    ];
+    expected.sort();
+    assert_eq!(errors, expected);
+
+    // The private root sent in the chain, not among the CAs: the application ignores it.
+    let (server, leaf) = ca.serve("localhost", vec![dns("localhost")?], false, true, 2)?;
+    let root_in_chain = sslsocket::SslError::with_certificate(
+        SslErrorKind::SelfSignedCertificateInChain,
+        SslCertificate::from_der(&ca.root_der)?,
+    );
+    let mut no_cas = SslConfiguration::default();
+    no_cas.set_ca_certificates(Vec::new());
+    let (accepted, errors) = verdict(
+        no_cas.clone(),
+        server.port(),
+        "localhost",
+        std::slice::from_ref(&root_in_chain),
+    );
+    assert!(
+        !accepted,
+        "ignoring the private root let a violation through"
+    );
+    let mut expected = vec![
+        (
+            SslErrorKind::SelfSignedCertificateInChain,
+            ca.root_der.clone(),
+        ),
+        (SslErrorKind::UnspecifiedError, leaf),
+    ];
+    expected.sort();
+    assert_eq!(errors, expected);
+
+    // The control: a leaf inside the constraints is accepted with the same ignore list.
+    let (server, _) = ca.serve(
+        "www.corp-a.example",
+        vec![dns("www.corp-a.example")?],
+        false,
+        true,
+        1,
+    )?;
+    let (accepted, errors) = verdict(
+        no_cas,
+        server.port(),
+        "www.corp-a.example",
+        &[root_in_chain],
+    );
+    assert!(accepted, "{errors:?}");
+    Ok(())
+}
+
+/// Same socket object: paused on an untrusted server, the application calls
+/// `ignore_ssl_errors()` but then aborts instead of resuming. Connecting again (pause mode
+/// off) must verify afresh and refuse: neither the ignore list nor a session survives.
+#[test]
+fn a_reconnect_after_ignoring_then_aborting_keeps_nothing() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.untrusted_leaf("localhost", &["localhost"])?;
+    let listener = SslServer::listen("127.0.0.1:0", support::serving(&leaf)?)?;
+    let port = listener.local_addr().port();
+    let mut socket = SslSocket::with_configuration(support::trusting(&pki)?);
+    socket.set_pause_mode(PauseMode::PauseOnSslErrors);
+    socket.connect_to_host_encrypted("localhost", port);
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    assert!(socket.is_paused());
+    let _ = socket.wait_for_ready_read(Duration::from_millis(300));
+    socket.ignore_ssl_errors();
+    socket.abort();
+    socket.set_pause_mode(PauseMode::PauseNever);
+    socket.connect_to_host_encrypted("localhost", port);
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    assert!(!socket.is_encrypted());
+    assert!(!socket.core().is_session_resumed());
+    // And a fresh socket of the same configuration does not resume either.
+    let mut fresh = SslSocket::with_configuration(socket.ssl_configuration().clone());
+    fresh.connect_to_host_encrypted("localhost", port);
+    assert!(fresh.wait_for_encrypted(WAIT).is_err());
+    assert!(!fresh.core().is_session_resumed());
+    Ok(())
+}
+
+/// TLS 1.2 (session IDs/tickets), one configuration: a session accepted by ignoring every
+/// error must not be resumed by a socket that ignores nothing, nor by one that ignores the
+/// same kinds of error on another certificate (same subject, other key and DER).
+#[test]
+fn tls12_sessions_accepted_by_ignoring_are_not_resumed_by_other_ignore_lists() -> TestResult {
+    use sslsocket::{SslError, SslProtocol};
+    let pki = Pki::new()?;
+    let leaf = pki.self_signed_leaf(&["localhost"], false)?;
+    let twin = pki.self_signed_leaf(&["localhost"], false)?;
+    assert_ne!(leaf.cert_der, twin.cert_der);
+    let mut server = support::serving(&leaf)?;
+    server.set_protocol(SslProtocol::TlsV1_2);
+    let listener = SslServer::listen("127.0.0.1:0", server)?;
+    let port = listener.local_addr().port();
+    let mut client = SslConfiguration::default();
+    client.set_ca_certificates(Vec::new());
+    client.set_protocol(SslProtocol::TlsV1_2);
+
+    let mut first = SslSocket::with_configuration(client.clone());
+    first.ignore_ssl_errors();
+    first.connect_to_host_encrypted("localhost", port);
+    first.wait_for_encrypted(WAIT)?;
+    let _ = first.wait_for_ready_read(Duration::from_millis(300));
+    let errors = first.ssl_handshake_errors().to_vec();
+    assert!(!errors.is_empty());
+    first.close()?;
+
+    // The control: the same errors ignored exactly, accepted.
+    let mut control = SslSocket::with_configuration(client.clone());
+    control.ignore_ssl_errors_list(&errors);
+    control.connect_to_host_encrypted("localhost", port);
+    control.wait_for_encrypted(WAIT)?;
+    control.close()?;
+
+    let twin_cert = sslsocket::SslCertificate::from_der(&twin.cert_der)?;
+    let on_twin: Vec<SslError> = errors
+        .iter()
+        .map(|e| SslError::with_certificate(e.error(), twin_cert.clone()))
+        .collect();
+    for (label, rules) in [
+        ("nothing", Vec::new()),
+        (
+            "the twin",
+            on_twin.into_iter().map(IgnoreRule::Exact).collect(),
+        ),
+    ] {
+        let mut socket = SslSocket::with_configuration(client.clone());
+        socket.ignore_ssl_error_rules(rules);
+        socket.connect_to_host_encrypted("localhost", port);
+        assert!(socket.wait_for_encrypted(WAIT).is_err(), "ignoring {label}");
+        assert!(!socket.is_encrypted(), "ignoring {label}: encrypted");
+        assert!(!socket.core().is_session_resumed());
+    }
     Ok(())
 }

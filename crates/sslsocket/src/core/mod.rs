@@ -223,7 +223,8 @@ impl SslCore {
         Ok(&mut self.configuration)
     }
 
-    /// Verify the peer's certificate against `name` instead of the host connected to.
+    /// Verify the peer's certificate against `name` instead of the host connected to (an
+    /// empty `name` leaves the host connected to in place).
     pub fn set_peer_verify_name(&mut self, name: impl Into<String>) {
         self.peer_verify_name = Some(name.into());
     }

@@ -4,6 +4,7 @@
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::checks::{CaKind, CertInfo};
+use crate::verify::constraints;
 use crate::verify::hostname::matches_host;
 use crate::verify::path::{self, Path, PathNode, Top};
 use crate::verify::signature::SignatureCheck;
@@ -103,8 +104,16 @@ pub struct VerifyInput<'a> {
 /// `CertificateSignatureFailed`, where OpenSSL 3 reports a security-level error that Qt
 /// calls `UnspecifiedError`.
 ///
-/// **Not covered here** (the backend's webpki check is the gate for them): name
-/// constraints, certificate policies, revocation.
+/// - Name constraints of every certificate above (the anchor's included) on each
+///   certificate but a self-issued CA below the top, after the dates: a violation, or a
+///   name or constraint we cannot compare, is `UnspecifiedError` on the certificate that
+///   breaks them (OpenSSL's `X509_V_ERR_PERMITTED_VIOLATION` and kin; see
+///   `constraints.rs`). They are checked here, not only by webpki, because webpki never
+///   reaches them on a chain it rejects for another reason, and an application that
+///   ignores that reason must still see them.
+///
+/// **Not covered here** (the backend's webpki check is the gate for them): certificate
+/// policies, revocation.
 pub fn collect_errors(input: &VerifyInput<'_>) -> Vec<SslError> {
     collect(input).errors
 }
@@ -315,6 +324,15 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<Vec<SslErrorKind
         if input.now_unix > not_after {
             add(index, CertificateExpired);
         }
+    }
+
+    // Name constraints (OpenSSL 3 checks them after signatures and dates; its
+    // `X509_V_ERR_PERMITTED_VIOLATION` and kin are Qt's `UnspecifiedError`), on the
+    // certificate that breaks them. A self-issued CA below the top is exempt (RFC 5280
+    // §6.1.4 (b)); the constraints of every certificate above count, the anchor's too.
+    let certs: Vec<&X509Certificate<'_>> = path.nodes.iter().map(|n| n.info.x509()).collect();
+    for index in constraints::violations(&certs) {
+        add(index, UnspecifiedError);
     }
     kinds
 }

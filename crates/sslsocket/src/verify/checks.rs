@@ -8,8 +8,8 @@ use x509_parser::der_parser::oid;
 use x509_parser::extensions::{ExtendedKeyUsage, KeyUsage, ParsedExtension};
 use x509_parser::oid_registry::{
     Oid, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
-    OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME,
-    OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+    OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE, OID_X509_EXT_NAME_CONSTRAINTS,
+    OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
 };
 use x509_parser::prelude::FromDer;
 
@@ -18,8 +18,9 @@ use crate::verify::Purpose;
 
 /// Extensions whose content we rely on: one that is malformed or repeated makes the
 /// certificate unusable (OpenSSL marks it `EXFLAG_INVALID`).
-const RELIED_ON: [&Oid<'static>; 6] = [
+const RELIED_ON: [&Oid<'static>; 7] = [
     &OID_X509_EXT_BASIC_CONSTRAINTS,
+    &OID_X509_EXT_NAME_CONSTRAINTS,
     &OID_X509_EXT_KEY_USAGE,
     &OID_X509_EXT_EXTENDED_KEY_USAGE,
     &OID_X509_EXT_SUBJECT_ALT_NAME,

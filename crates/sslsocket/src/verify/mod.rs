@@ -14,6 +14,7 @@
 mod api;
 mod chain;
 mod checks;
+pub(crate) mod constraints;
 pub(crate) mod hooks;
 mod hostname;
 pub(crate) mod kept;

@@ -25,6 +25,7 @@ use crate::backend::openssl::sessions::ClientSessions;
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::constraints::name_constraint_errors;
 use crate::verify::kept::PeerParses;
 use crate::verify::record::{Confirmation, HandshakeRecord};
 use crate::verify::staple::{pin_error, staple_errors};
@@ -299,6 +300,14 @@ impl ConnectionState {
         // passed over (OpenSSL may accept bytes our parser refuses).
         for cert in sent.iter().chain(built).filter(|c| c.is_null()) {
             let error = SslError::with_certificate(SslErrorKind::UnspecifiedError, cert.clone());
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+        // Name constraints on the chain OpenSSL built, checked again by our rules: OpenSSL
+        // skips a common name of one label (`localhost`), which its host check then
+        // matches, so a constrained CA could issue for it.
+        for error in name_constraint_errors(built) {
             if !errors.contains(&error) {
                 errors.push(error);
             }

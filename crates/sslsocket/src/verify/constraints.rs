@@ -1,0 +1,507 @@
+//! Name constraints (RFC 5280 §4.2.1.10), applied to the collector's path as OpenSSL's
+//! `check_name_constraints` applies them, so that no other error of a chain can hide a
+//! violation: webpki checks name constraints only on a path it accepts up to an anchor,
+//! and an application that ignores, say, the untrusted root of a private CA must still
+//! see a leaf its intermediate was not allowed to issue.
+//!
+//! The rules (OpenSSL 3's `NAME_CONSTRAINTS_check` and `nc_match`):
+//! - every certificate of the path except a self-issued CA below the top is checked
+//!   against the constraints of every certificate above it, the trust anchor included;
+//! - its names: the subject (a directoryName, when not empty), the emailAddress
+//!   attributes of the subject (rfc822Name), the subject alternative names; for the leaf
+//!   without a dNSName, each common name that could match a host name (dNSName: we check
+//!   single-label names as well, which OpenSSL skips but our host matching accepts);
+//! - a name must match one permitted subtree of its type, when there are any of its type,
+//!   and no excluded subtree;
+//! - matching: dNSName by labels from the right (a constraint starting with `.` only
+//!   below it); rfc822Name as a mailbox, a host, or (leading `.`) a domain below; URI by
+//!   its host; iPAddress under the constraint's mask; directoryName as a prefix of
+//!   relative distinguished names, compared after OpenSSL's canonical form (text as UTF-8,
+//!   ASCII case folded, white space trimmed and collapsed).
+//!
+//! Fail closed: a nameConstraints or subjectAltName extension that cannot be read, a
+//! constraint or name of a type we do not handle facing a name or constraint of the same
+//! type, or a name of a form that cannot be compared (an e-mail address without `@`, a URI
+//! without a host) is a violation.
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::der_parser::asn1_rs::{Any, Tag};
+use x509_parser::extensions::{GeneralName, GeneralSubtree, NameConstraints};
+use x509_parser::oid_registry::{OID_PKCS9_EMAIL_ADDRESS, OID_X509_COMMON_NAME};
+use x509_parser::x509::X509Name;
+
+/// The positions (leaf first, 0) of the certificates of `path` (leaf first, up to the
+/// anchor or as far as it goes) that break the name constraints of a certificate above
+/// them. A self-issued CA below the top is exempt (RFC 5280 §6.1.4 (b)).
+pub(super) fn violations(path: &[&X509Certificate<'_>]) -> Vec<usize> {
+    path.iter()
+        .enumerate()
+        .filter(|(index, cert)| *index == 0 || cert.subject().as_raw() != cert.issuer().as_raw())
+        .filter(|(index, cert)| {
+            path.iter()
+                .skip(index.saturating_add(1))
+                .any(|issuer| violates(cert, *index == 0, issuer))
+        })
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// The name-constraint errors of a path of certificates (leaf first): `UnspecifiedError`
+/// on each certificate that breaks them, as [`violations`] finds them. For a chain some
+/// other verifier built (the OpenSSL backend's: OpenSSL does not check a common name of a
+/// single label, which our host matching accepts). A certificate that does not parse is
+/// left to the caller (it is an error of its own).
+#[cfg(feature = "openssl")]
+pub(crate) fn name_constraint_errors(
+    path: &[crate::cert::SslCertificate],
+) -> Vec<crate::ssl_error::SslError> {
+    use crate::ssl_error::{SslError, SslErrorKind};
+    use x509_parser::prelude::FromDer;
+    // The extension's OID as DER (2.5.29.30): a certificate without these bytes has no
+    // name constraints, and the usual chain is not parsed again.
+    const OID: [u8; 5] = [0x06, 0x03, 0x55, 0x1d, 0x1e];
+    let constrained = path
+        .iter()
+        .skip(1)
+        .any(|cert| cert.der().windows(OID.len()).any(|w| w == OID));
+    if !constrained {
+        return Vec::new();
+    }
+    let parsed: Vec<X509Certificate<'_>> = path
+        .iter()
+        .map_while(|cert| {
+            X509Certificate::from_der(cert.der())
+                .ok()
+                .map(|(_, x509)| x509)
+        })
+        .collect();
+    let refs: Vec<&X509Certificate<'_>> = parsed.iter().collect();
+    violations(&refs)
+        .into_iter()
+        .filter_map(|index| path.get(index))
+        .map(|cert| SslError::with_certificate(SslErrorKind::UnspecifiedError, cert.clone()))
+        .collect()
+}
+
+/// Whether `subject` (the leaf when `is_leaf`) breaks the name constraints of `issuer`, a
+/// certificate above it on the path. A certificate without the extension constrains
+/// nothing.
+pub(super) fn violates(
+    subject: &X509Certificate<'_>,
+    is_leaf: bool,
+    issuer: &X509Certificate<'_>,
+) -> bool {
+    let constraints = match issuer.name_constraints() {
+        Ok(None) => return false,
+        Ok(Some(extension)) => extension.value,
+        Err(_) => return true,
+    };
+    let Some(names) = names_of(subject, is_leaf) else {
+        return true;
+    };
+    names.iter().any(|name| !allowed(name, constraints))
+}
+
+/// The names of `cert` that constraints apply to; `None` when its subjectAltName cannot
+/// be read.
+fn names_of<'a>(cert: &'a X509Certificate<'a>, is_leaf: bool) -> Option<Vec<Name<'a>>> {
+    let subject = cert.subject();
+    let mut names = Vec::new();
+    if subject.iter().next().is_some() {
+        names.push(Name::General(GeneralName::DirectoryName(subject.clone())));
+    }
+    for email in subject.iter_by_oid(&OID_PKCS9_EMAIL_ADDRESS) {
+        // An emailAddress that is not text cannot be compared: a name of no form.
+        match email.as_str() {
+            Ok(text) => names.push(Name::General(GeneralName::RFC822Name(text))),
+            Err(_) => names.push(Name::Unreadable(Kind::Email)),
+        }
+    }
+    let mut has_dns = false;
+    match cert.subject_alternative_name() {
+        Ok(None) => {}
+        Ok(Some(san)) => {
+            for name in &san.value.general_names {
+                has_dns |= matches!(name, GeneralName::DNSName(_));
+                names.push(Name::General(name.clone()));
+            }
+        }
+        Err(_) => return None,
+    }
+    if is_leaf && !has_dns {
+        for cn in subject.iter_by_oid(&OID_X509_COMMON_NAME) {
+            if let Ok(text) = cn.as_str() {
+                if looks_like_host(text) {
+                    names.push(Name::General(GeneralName::DNSName(text)));
+                }
+            }
+        }
+    }
+    Some(names)
+}
+
+/// A common name our host matching could compare with a host name.
+fn looks_like_host(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'*' | b'_'))
+}
+
+/// A name of the certificate.
+enum Name<'a> {
+    General(GeneralName<'a>),
+    /// A name of a known type whose value cannot be read.
+    Unreadable(Kind),
+}
+
+/// The name types constraints are matched by.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Email,
+    Dns,
+    Uri,
+    Ip,
+    Directory,
+    /// otherName, x400Address, ediPartyName, registeredID and unreadable entries, by tag.
+    Other(u32),
+}
+
+fn kind_of(name: &GeneralName<'_>) -> Kind {
+    match name {
+        GeneralName::RFC822Name(_) => Kind::Email,
+        GeneralName::DNSName(_) => Kind::Dns,
+        GeneralName::URI(_) => Kind::Uri,
+        GeneralName::IPAddress(_) => Kind::Ip,
+        GeneralName::DirectoryName(_) => Kind::Directory,
+        GeneralName::OtherName(..) => Kind::Other(0),
+        GeneralName::X400Address(_) => Kind::Other(3),
+        GeneralName::EDIPartyName(_) => Kind::Other(5),
+        GeneralName::RegisteredID(_) => Kind::Other(8),
+        GeneralName::Invalid(tag, _) => Kind::Other(tag.0),
+    }
+}
+
+/// What one comparison of a name with a subtree found.
+#[derive(PartialEq, Eq)]
+enum Match {
+    Yes,
+    No,
+    /// Not comparable (a form or type we do not handle): a violation, whatever the list.
+    Undecidable,
+}
+
+/// Whether `name` passes the permitted and excluded subtrees of `constraints`.
+fn allowed(name: &Name<'_>, constraints: &NameConstraints<'_>) -> bool {
+    let kind = match name {
+        Name::General(general) => kind_of(general),
+        Name::Unreadable(kind) => *kind,
+    };
+    let permitted = of_kind(&constraints.permitted_subtrees, kind);
+    if !permitted.is_empty() {
+        let mut found = false;
+        for base in &permitted {
+            match matches(name, base) {
+                Match::Yes => found = true,
+                Match::No => {}
+                Match::Undecidable => return false,
+            }
+        }
+        if !found {
+            return false;
+        }
+    }
+    of_kind(&constraints.excluded_subtrees, kind)
+        .iter()
+        .all(|base| matches(name, base) == Match::No)
+}
+
+/// The bases of the subtrees of `list` for names of `kind`.
+fn of_kind<'c, 'a>(
+    list: &'c Option<Vec<GeneralSubtree<'a>>>,
+    kind: Kind,
+) -> Vec<&'c GeneralName<'a>> {
+    list.iter()
+        .flatten()
+        .map(|subtree| &subtree.base)
+        .filter(|base| kind_of(base) == kind)
+        .collect()
+}
+
+/// Whether `name` lies in the subtree `base` (of the same type).
+fn matches(name: &Name<'_>, base: &GeneralName<'_>) -> Match {
+    let Name::General(name) = name else {
+        return Match::Undecidable;
+    };
+    let decided = |yes: bool| if yes { Match::Yes } else { Match::No };
+    match (name, base) {
+        (GeneralName::DNSName(dns), GeneralName::DNSName(base)) => decided(dns_in(dns, base)),
+        (GeneralName::RFC822Name(email), GeneralName::RFC822Name(base)) => email_in(email, base),
+        (GeneralName::URI(uri), GeneralName::URI(base)) => uri_in(uri, base),
+        (GeneralName::IPAddress(ip), GeneralName::IPAddress(base)) => ip_in(ip, base),
+        (GeneralName::DirectoryName(dn), GeneralName::DirectoryName(base)) => dn_in(dn, base),
+        _ => Match::Undecidable,
+    }
+}
+
+/// OpenSSL's `nc_dns`: an empty constraint matches every name; otherwise the name ends
+/// with the constraint, after a `.` unless the constraint starts with one.
+fn dns_in(dns: &str, base: &str) -> bool {
+    if base.is_empty() {
+        return true;
+    }
+    let (dns, base) = (dns.as_bytes(), base.as_bytes());
+    let Some(start) = dns.len().checked_sub(base.len()) else {
+        return false;
+    };
+    let Some(tail) = dns.get(start..) else {
+        return false;
+    };
+    if start > 0 && base.first() != Some(&b'.') && dns.get(start - 1) != Some(&b'.') {
+        return false;
+    }
+    tail.eq_ignore_ascii_case(base)
+}
+
+/// OpenSSL's `nc_email`: `.domain` matches addresses below it, `host` addresses at it,
+/// `mailbox@host` that address (the local part case-sensitive).
+fn email_in(email: &str, base: &str) -> Match {
+    let Some((local, host)) = email.rsplit_once('@') else {
+        return Match::Undecidable;
+    };
+    if base.starts_with('.') {
+        let below = email.len() > base.len()
+            && email
+                .get(email.len() - base.len()..)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(base));
+        return if below { Match::Yes } else { Match::No };
+    }
+    let base_host = match base.rsplit_once('@') {
+        Some((base_local, base_host)) => {
+            if !base_local.is_empty() && base_local != local {
+                return Match::No;
+            }
+            base_host
+        }
+        None => base,
+    };
+    if host.eq_ignore_ascii_case(base_host) {
+        Match::Yes
+    } else {
+        Match::No
+    }
+}
+
+/// OpenSSL's `nc_uri`: the host of `scheme://host[:port][/...]` against the constraint,
+/// exactly, or below it when the constraint starts with `.`.
+fn uri_in(uri: &str, base: &str) -> Match {
+    let Some((_, rest)) = uri.split_once("://") else {
+        return Match::Undecidable;
+    };
+    if uri.find(':') != Some(uri.len() - rest.len() - 3) {
+        return Match::Undecidable;
+    }
+    let end = rest
+        .find(':')
+        .or_else(|| rest.find('/'))
+        .unwrap_or(rest.len());
+    let host = rest.get(..end).unwrap_or("");
+    if host.is_empty() {
+        return Match::Undecidable;
+    }
+    let yes = if base.starts_with('.') {
+        host.len() > base.len()
+            && host
+                .get(host.len() - base.len()..)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(base))
+    } else {
+        host.eq_ignore_ascii_case(base)
+    };
+    if yes {
+        Match::Yes
+    } else {
+        Match::No
+    }
+}
+
+/// OpenSSL's `nc_ip`: an address of 4 or 16 bytes under a constraint of address and mask
+/// (8 or 32 bytes); an address of the other family does not match.
+fn ip_in(ip: &[u8], base: &[u8]) -> Match {
+    if !matches!(ip.len(), 4 | 16) || !matches!(base.len(), 8 | 32) {
+        return Match::Undecidable;
+    }
+    if ip.len() * 2 != base.len() {
+        return Match::No;
+    }
+    let (address, mask) = base.split_at(ip.len());
+    let inside = ip
+        .iter()
+        .zip(address)
+        .zip(mask)
+        .all(|((a, b), m)| a & m == b & m);
+    if inside {
+        Match::Yes
+    } else {
+        Match::No
+    }
+}
+
+/// OpenSSL's `nc_dn`: the constraint's relative distinguished names are the first ones of
+/// the name, compared in canonical form.
+fn dn_in(dn: &X509Name<'_>, base: &X509Name<'_>) -> Match {
+    let (Some(dn), Some(base)) = (canonical(dn), canonical(base)) else {
+        return Match::Undecidable;
+    };
+    let prefix = base.len() <= dn.len() && dn.iter().zip(&base).all(|(a, b)| a == b);
+    if prefix {
+        Match::Yes
+    } else {
+        Match::No
+    }
+}
+
+/// One attribute in canonical form: its type and its value as folded text, or as DER
+/// when it is not text.
+type CanonicalAttribute = (String, Result<String, Vec<u8>>);
+
+/// The names's relative distinguished names in canonical form, each a sorted set of
+/// attributes (a SET OF compares whatever its order); `None` if a text value cannot be
+/// decoded.
+fn canonical(name: &X509Name<'_>) -> Option<Vec<Vec<CanonicalAttribute>>> {
+    let mut rdns = Vec::new();
+    for rdn in name.iter() {
+        let mut attributes = Vec::new();
+        for attribute in rdn.iter() {
+            let value = match text_of(attribute.attr_value()) {
+                Some(Ok(text)) => Ok(fold(&text)),
+                Some(Err(())) => return None,
+                None => Err(attribute.attr_value().data.to_vec()),
+            };
+            attributes.push((attribute.attr_type().to_id_string(), value));
+        }
+        attributes.sort();
+        rdns.push(attributes);
+    }
+    Some(rdns)
+}
+
+/// A string value as text: `None` when the value is not a string type, `Some(Err)` when
+/// it is one that does not decode.
+fn text_of(value: &Any<'_>) -> Option<Result<String, ()>> {
+    let data = value.data;
+    let text = match value.tag() {
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::VisibleString
+        | Tag::NumericString => std::str::from_utf8(data).map(str::to_string).map_err(drop),
+        // T.61: read as Latin-1, as OpenSSL does.
+        Tag::T61String => Ok(data.iter().map(|&b| char::from(b)).collect()),
+        Tag::BmpString => {
+            if !data.len().is_multiple_of(2) {
+                return Some(Err(()));
+            }
+            let units = data
+                .chunks_exact(2)
+                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .map_err(drop)
+        }
+        Tag::UniversalString => {
+            if !data.len().is_multiple_of(4) {
+                return Some(Err(()));
+            }
+            data.chunks_exact(4)
+                .map(|quad| {
+                    char::from_u32(u32::from_be_bytes([quad[0], quad[1], quad[2], quad[3]]))
+                })
+                .collect::<Option<String>>()
+                .ok_or(())
+        }
+        _ => return None,
+    };
+    Some(text)
+}
+
+/// OpenSSL's canonical text: white space trimmed at both ends and collapsed to one space
+/// inside, ASCII letters in lower case.
+fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text
+        .split(|c: char| c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn ip_bytes(ip: &str) -> Vec<u8> {
+        match ip.parse::<IpAddr>() {
+            Ok(IpAddr::V4(v4)) => v4.octets().to_vec(),
+            Ok(IpAddr::V6(v6)) => v6.octets().to_vec(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn dns_names_match_by_labels_from_the_right() {
+        assert!(dns_in("corp-a.example", "corp-a.example"));
+        assert!(dns_in("www.corp-a.example", "corp-a.example"));
+        assert!(dns_in("WWW.Corp-A.Example", "corp-a.example"));
+        assert!(!dns_in("evilcorp-a.example", "corp-a.example"));
+        assert!(!dns_in("localhost", "corp-a.example"));
+        assert!(!dns_in("example", "corp-a.example"));
+        assert!(dns_in("www.corp-a.example", ".corp-a.example"));
+        assert!(!dns_in("corp-a.example", ".corp-a.example"));
+        assert!(dns_in("anything", ""));
+        assert!(dns_in("*.corp-a.example", "corp-a.example"));
+    }
+
+    #[test]
+    fn email_addresses_match_mailbox_host_or_domain() {
+        assert!(email_in("a@corp.example", "corp.example") == Match::Yes);
+        assert!(email_in("a@CORP.example", "corp.example") == Match::Yes);
+        assert!(email_in("a@x.corp.example", "corp.example") == Match::No);
+        assert!(email_in("a@x.corp.example", ".corp.example") == Match::Yes);
+        assert!(email_in("a@corp.example", ".corp.example") == Match::No);
+        assert!(email_in("a@corp.example", "a@corp.example") == Match::Yes);
+        assert!(email_in("A@corp.example", "a@corp.example") == Match::No);
+        assert!(email_in("no-at-sign", "corp.example") == Match::Undecidable);
+    }
+
+    #[test]
+    fn uris_match_by_host() {
+        assert!(uri_in("https://corp.example/x", "corp.example") == Match::Yes);
+        assert!(uri_in("https://corp.example:8443/x", "corp.example") == Match::Yes);
+        assert!(uri_in("https://x.corp.example/", "corp.example") == Match::No);
+        assert!(uri_in("https://x.corp.example/", ".corp.example") == Match::Yes);
+        assert!(uri_in("urn:corp.example", "corp.example") == Match::Undecidable);
+        assert!(uri_in("https:///path", "corp.example") == Match::Undecidable);
+    }
+
+    #[test]
+    fn addresses_match_under_the_mask() {
+        let mut net = ip_bytes("10.1.0.0");
+        net.extend(ip_bytes("255.255.0.0"));
+        assert!(ip_in(&ip_bytes("10.1.2.3"), &net) == Match::Yes);
+        assert!(ip_in(&ip_bytes("10.2.2.3"), &net) == Match::No);
+        assert!(ip_in(&ip_bytes("::1"), &net) == Match::No);
+        assert!(ip_in(&[1, 2, 3], &net) == Match::Undecidable);
+    }
+
+    #[test]
+    fn canonical_text_folds_case_and_white_space() {
+        assert_eq!(fold("  Acme   Corp\t Ltd "), "acme corp ltd");
+        assert_eq!(fold("ÄBC"), "Äbc");
+    }
+}
