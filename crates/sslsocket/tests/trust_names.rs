@@ -270,3 +270,22 @@ fn an_empty_or_dot_peer_verify_name_never_turns_the_name_check_off() -> TestResu
     }
     Ok(())
 }
+
+/// The contract's rule, stricter than OpenSSL's own (which consults the CN whenever no
+/// dNSName is present): a certificate with subject alternative names, even none of them a
+/// DNS name, is never matched by its common name, on either backend.
+#[test]
+fn common_name_is_not_used_when_the_only_alternative_names_are_addresses() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["127.0.0.1"])?;
+    let server = serve(&leaf, true, &[])?;
+    let mut client = client_to(trusting(pki.root_pem())?, server.port(), "localhost");
+    assert!(client.wait_for_encrypted(HANDSHAKE_TIMEOUT).is_err());
+    assert!(!client.is_encrypted());
+    assert_eq!(error_set(client.ssl_handshake_errors()), mismatch(&leaf)?);
+
+    let mut by_address = client_to(trusting(pki.root_pem())?, server.port(), "127.0.0.1");
+    by_address.wait_for_encrypted(HANDSHAKE_TIMEOUT)?;
+    assert!(by_address.ssl_handshake_errors().is_empty());
+    Ok(())
+}

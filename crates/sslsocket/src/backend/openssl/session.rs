@@ -146,7 +146,8 @@ impl OpensslSession {
             .sessions
             .clone()
             .map(|store| (store, name.to_string()));
-        let (mut ssl, state) = new_ssl(engine, configuration, policy, false, sessions.clone())?;
+        let (mut ssl, state) =
+            new_ssl(engine, configuration, policy, Some(name), sessions.clone())?;
         if let Some((store, peer)) = &sessions {
             store.offer(&mut ssl, peer, &state);
         }
@@ -179,7 +180,7 @@ impl OpensslSession {
         configuration: &SslConfiguration,
         policy: &VerifyPolicy,
     ) -> Result<OpensslSession, ConfigError> {
-        let (mut ssl, state) = new_ssl(engine, configuration, policy, true, None)?;
+        let (mut ssl, state) = new_ssl(engine, configuration, policy, None, None)?;
         ssl.set_accept_state();
         OpensslSession::wrap(ssl, state, configuration, engine.server_outcomes.clone())
     }
@@ -572,9 +573,10 @@ fn new_ssl(
     engine: &Engine,
     configuration: &SslConfiguration,
     policy: &VerifyPolicy,
-    server: bool,
+    client_of: Option<&str>,
     sessions: Option<(Arc<ClientSessions>, String)>,
 ) -> Result<(Ssl, Arc<ConnectionState>), ConfigError> {
+    let server = client_of.is_none();
     let mut ssl =
         Ssl::new(&engine.context).map_err(|e| ConfigError::new(format!("openssl session: {e}")))?;
     let ocsp = !server && configuration.ocsp_stapling_enabled();
@@ -589,6 +591,7 @@ fn new_ssl(
         sessions,
         Arc::clone(&engine.anchors),
         Arc::clone(&engine.peers),
+        client_of,
     );
     ssl.set_ex_data(connection_index()?, Arc::clone(&state));
     // The callback finds the state in the ex data just set (no closure per connection).

@@ -55,6 +55,8 @@ pub(crate) struct ConnectionState {
     anchors: Arc<[KnownCertificate]>,
     /// The configuration's parses of the certificates peers sent last.
     peers: Arc<PeerParses>,
+    /// A client's peer name, checked by our host-name rules as well as by OpenSSL's.
+    host: Option<Box<str>>,
 }
 
 /// A certificate already read, with an OpenSSL object of it that we hold a reference on:
@@ -114,6 +116,7 @@ impl ConnectionState {
         sessions: Option<(Arc<ClientSessions>, String)>,
         anchors: Arc<[KnownCertificate]>,
         peers: Arc<PeerParses>,
+        host: Option<&str>,
     ) -> Arc<ConnectionState> {
         Arc::new(ConnectionState {
             policy: Mutex::new(policy),
@@ -126,6 +129,7 @@ impl ConnectionState {
             records_read: AtomicU64::new(0),
             anchors,
             peers,
+            host: host.map(Box::from),
         })
     }
 
@@ -310,6 +314,18 @@ impl ConnectionState {
         for error in name_constraint_errors(built) {
             if !errors.contains(&error) {
                 errors.push(error);
+            }
+        }
+        // The host name by the contract's rule (RFC 6125: the common name only without
+        // any subject alternative name), which is stricter than OpenSSL's (the common name
+        // whenever no DNS name is present) and the rustls backend's.
+        if let (Some(host), Some(leaf)) = (&self.host, sent.first()) {
+            if !leaf.is_null() && !crate::verify::matches_host_der(leaf.der(), host) {
+                let error =
+                    SslError::with_certificate(SslErrorKind::HostNameMismatch, leaf.clone());
+                if !errors.contains(&error) {
+                    errors.push(error);
+                }
             }
         }
         let pin_mismatch = pin_error(&self.pins, built, sent.first());
@@ -566,6 +582,7 @@ mod tests {
             None,
             known.into(),
             Arc::default(),
+            None,
         )
     }
 
