@@ -46,41 +46,40 @@ pub(super) fn violations(path: &[&X509Certificate<'_>]) -> Vec<usize> {
         .collect()
 }
 
-/// The name-constraint errors of a path of certificates (leaf first): `UnspecifiedError`
-/// on each certificate that breaks them, as [`violations`] finds them. For a chain some
-/// other verifier built (the OpenSSL backend's: OpenSSL does not check a common name of a
-/// single label, which our host matching accepts). A certificate that does not parse is
-/// left to the caller (it is an error of its own).
+/// Our name rules on a chain another verifier built (the OpenSSL backend's, leaf first):
+/// `UnspecifiedError` on each certificate that breaks the name constraints of one above it
+/// ([`violations`]; OpenSSL does not check a common name of a single label, which its
+/// host check then matches), and `HostNameMismatch` on the leaf when `host` is given and
+/// the contract's host rule refuses it (OpenSSL consults the common name whenever no DNS
+/// name is present). The parses come from `peers`, so a chain seen before is not parsed
+/// again. A certificate that does not parse ends the checked path: it is an error of its
+/// own, which the caller reports.
 #[cfg(feature = "openssl")]
-pub(crate) fn name_constraint_errors(
-    path: &[crate::cert::SslCertificate],
+pub(crate) fn name_errors(
+    peers: &crate::verify::kept::PeerParses,
+    chain: &[crate::cert::SslCertificate],
+    host: Option<&str>,
 ) -> Vec<crate::ssl_error::SslError> {
     use crate::ssl_error::{SslError, SslErrorKind};
-    use x509_parser::prelude::FromDer;
-    // The extension's OID as DER (2.5.29.30): a certificate without these bytes has no
-    // name constraints, and the usual chain is not parsed again.
-    const OID: [u8; 5] = [0x06, 0x03, 0x55, 0x1d, 0x1e];
-    let constrained = path
+    let parsed: Vec<_> = chain
         .iter()
-        .skip(1)
-        .any(|cert| cert.der().windows(OID.len()).any(|w| w == OID));
-    if !constrained {
-        return Vec::new();
-    }
-    let parsed: Vec<X509Certificate<'_>> = path
-        .iter()
-        .map_while(|cert| {
-            X509Certificate::from_der(cert.der())
-                .ok()
-                .map(|(_, x509)| x509)
-        })
+        .map_while(|cert| peers.parse(cert.der()))
         .collect();
-    let refs: Vec<&X509Certificate<'_>> = parsed.iter().collect();
-    violations(&refs)
+    let path: Vec<&X509Certificate<'_>> = parsed.iter().map(|p| p.x509()).collect();
+    let mut errors: Vec<SslError> = violations(&path)
         .into_iter()
-        .filter_map(|index| path.get(index))
+        .filter_map(|index| chain.get(index))
         .map(|cert| SslError::with_certificate(SslErrorKind::UnspecifiedError, cert.clone()))
-        .collect()
+        .collect();
+    if let (Some(host), Some(leaf), Some(cert)) = (host, path.first(), chain.first()) {
+        if !crate::verify::hostname::matches_host(leaf, host) {
+            errors.push(SslError::with_certificate(
+                SslErrorKind::HostNameMismatch,
+                cert.clone(),
+            ));
+        }
+    }
+    errors
 }
 
 /// Whether `subject` (the leaf when `is_leaf`) breaks the name constraints of `issuer`, a

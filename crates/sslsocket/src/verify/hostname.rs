@@ -48,13 +48,6 @@ pub(super) fn matches_host(x509: &X509Certificate<'_>, host: &str) -> bool {
     }
 }
 
-/// [`matches_host`] for a certificate in DER; one that does not parse matches nothing.
-#[cfg(feature = "openssl")]
-pub(crate) fn matches_host_der(der: &[u8], host: &str) -> bool {
-    use x509_parser::prelude::FromDer;
-    X509Certificate::from_der(der).is_ok_and(|(_, x509)| matches_host(&x509, host))
-}
-
 fn ip_equals(ip: IpAddr, raw: &[u8]) -> bool {
     match ip {
         IpAddr::V4(v4) => raw == v4.octets().as_slice(),

@@ -37,6 +37,3 @@ pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
 pub use policy::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
 pub use store::TrustStore;
 pub use verifier::{ChainReport, ChainVerifier};
-
-#[cfg(feature = "openssl")]
-pub(crate) use hostname::matches_host_der;

@@ -25,7 +25,7 @@ use crate::backend::openssl::sessions::ClientSessions;
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::constraints::name_constraint_errors;
+use crate::verify::constraints::name_errors;
 use crate::verify::kept::PeerParses;
 use crate::verify::record::{Confirmation, HandshakeRecord};
 use crate::verify::staple::{pin_error, staple_errors};
@@ -308,24 +308,13 @@ impl ConnectionState {
                 errors.push(error);
             }
         }
-        // Name constraints on the chain OpenSSL built, checked again by our rules: OpenSSL
-        // skips a common name of one label (`localhost`), which its host check then
-        // matches, so a constrained CA could issue for it.
-        for error in name_constraint_errors(built) {
+        // Our name rules beside OpenSSL's: name constraints (OpenSSL skips a common name
+        // of one label, `localhost`, which its host check then matches) and the host name
+        // by the contract's rule (RFC 6125: the common name only without any subject
+        // alternative name; OpenSSL consults it whenever no DNS name is present).
+        for error in name_errors(&self.peers, built, self.host.as_deref()) {
             if !errors.contains(&error) {
                 errors.push(error);
-            }
-        }
-        // The host name by the contract's rule (RFC 6125: the common name only without
-        // any subject alternative name), which is stricter than OpenSSL's (the common name
-        // whenever no DNS name is present) and the rustls backend's.
-        if let (Some(host), Some(leaf)) = (&self.host, sent.first()) {
-            if !leaf.is_null() && !crate::verify::matches_host_der(leaf.der(), host) {
-                let error =
-                    SslError::with_certificate(SslErrorKind::HostNameMismatch, leaf.clone());
-                if !errors.contains(&error) {
-                    errors.push(error);
-                }
             }
         }
         let pin_mismatch = pin_error(&self.pins, built, sent.first());
