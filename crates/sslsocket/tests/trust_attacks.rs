@@ -641,16 +641,28 @@ fn a_leaf_outside_its_issuers_name_constraints_is_an_error_on_the_leaf() -> Test
             "127.0.0.1",
         ),
         ("localhost", Vec::new(), "localhost"),
+        // An excluded name behind a trailing dot (which no host name matches either),
+        // and a wildcard that stands for the excluded name.
+        (
+            "bad.corp-a.example.",
+            vec![dns("bad.corp-a.example.")?],
+            "bad.corp-a.example",
+        ),
+        (
+            "*.corp-a.example",
+            vec![dns("*.corp-a.example")?],
+            "bad.corp-a.example",
+        ),
     ];
     for (cn, sans, name) in cases {
         let (server, leaf) = ca.serve(cn, sans, false, false, 1)?;
         let (accepted, errors) = verdict(trusting(&[&ca.root_der])?, server.port(), name, &[]);
         assert!(!accepted, "{name}: accepted");
-        assert_eq!(
-            errors,
-            vec![(SslErrorKind::UnspecifiedError, leaf)],
-            "{name}"
-        );
+        let mut expected = vec![(SslErrorKind::UnspecifiedError, leaf.clone())];
+        if cn.ends_with('.') {
+            expected.insert(0, (SslErrorKind::HostNameMismatch, leaf));
+        }
+        assert_eq!(errors, expected, "{cn} for {name}");
     }
     Ok(())
 }

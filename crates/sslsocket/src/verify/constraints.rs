@@ -200,7 +200,7 @@ fn allowed(name: &Name<'_>, constraints: &NameConstraints<'_>) -> bool {
     if !permitted.is_empty() {
         let mut found = false;
         for base in &permitted {
-            match matches(name, base) {
+            match matches(name, base, Role::Permitted) {
                 Match::Yes => found = true,
                 Match::No => {}
                 Match::Undecidable => return false,
@@ -212,7 +212,16 @@ fn allowed(name: &Name<'_>, constraints: &NameConstraints<'_>) -> bool {
     }
     of_kind(&constraints.excluded_subtrees, kind)
         .iter()
-        .all(|base| matches(name, base) == Match::No)
+        .all(|base| matches(name, base, Role::Excluded) == Match::No)
+}
+
+/// Which list a subtree is on: a name is permitted when it lies inside one; it is
+/// excluded as soon as a host it can stand for lies inside one (a wildcard stands for
+/// every name one label below it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Permitted,
+    Excluded,
 }
 
 /// The bases of the subtrees of `list` for names of `kind`.
@@ -228,13 +237,15 @@ fn of_kind<'c, 'a>(
 }
 
 /// Whether `name` lies in the subtree `base` (of the same type).
-fn matches(name: &Name<'_>, base: &GeneralName<'_>) -> Match {
+fn matches(name: &Name<'_>, base: &GeneralName<'_>, role: Role) -> Match {
     let Name::General(name) = name else {
         return Match::Undecidable;
     };
     let decided = |yes: bool| if yes { Match::Yes } else { Match::No };
     match (name, base) {
-        (GeneralName::DNSName(dns), GeneralName::DNSName(base)) => decided(dns_in(dns, base)),
+        (GeneralName::DNSName(dns), GeneralName::DNSName(base)) => {
+            decided(dns_in(dns, base) || (role == Role::Excluded && wildcard_reaches(dns, base)))
+        }
         (GeneralName::RFC822Name(email), GeneralName::RFC822Name(base)) => email_in(email, base),
         (GeneralName::URI(uri), GeneralName::URI(base)) => uri_in(uri, base),
         (GeneralName::IPAddress(ip), GeneralName::IPAddress(base)) => ip_in(ip, base),
@@ -244,8 +255,12 @@ fn matches(name: &Name<'_>, base: &GeneralName<'_>) -> Match {
 }
 
 /// OpenSSL's `nc_dns`: an empty constraint matches every name; otherwise the name ends
-/// with the constraint, after a `.` unless the constraint starts with one.
+/// with the constraint, after a `.` unless the constraint starts with one. One trailing
+/// dot on either side is dropped first, as our host matching drops it (else
+/// `bad.example.` would slip past an excluded `bad.example` and still match the host).
 fn dns_in(dns: &str, base: &str) -> bool {
+    let dns = dns.strip_suffix('.').unwrap_or(dns);
+    let base = base.strip_suffix('.').unwrap_or(base);
     if base.is_empty() {
         return true;
     }
@@ -260,6 +275,21 @@ fn dns_in(dns: &str, base: &str) -> bool {
         return false;
     }
     tail.eq_ignore_ascii_case(base)
+}
+
+/// Whether the wildcard `*.parent` stands for a host inside `base`: `base` is one label
+/// below `parent` (`*.example` reaches an excluded `bad.example`, which `nc_dns` alone
+/// does not see). A subtree containing `parent` itself is found by [`dns_in`].
+fn wildcard_reaches(dns: &str, base: &str) -> bool {
+    let dns = dns.strip_suffix('.').unwrap_or(dns);
+    let base = base.strip_suffix('.').unwrap_or(base);
+    let Some(parent) = dns.strip_prefix("*.") else {
+        return false;
+    };
+    match base.split_once('.') {
+        Some((label, rest)) => !label.is_empty() && rest.eq_ignore_ascii_case(parent),
+        None => false,
+    }
 }
 
 /// OpenSSL's `nc_email`: `.domain` matches addresses below it, `host` addresses at it,
@@ -464,6 +494,27 @@ mod tests {
         assert!(!dns_in("corp-a.example", ".corp-a.example"));
         assert!(dns_in("anything", ""));
         assert!(dns_in("*.corp-a.example", "corp-a.example"));
+        assert!(dns_in("bad.corp-a.example.", "bad.corp-a.example"));
+        assert!(dns_in("bad.corp-a.example", "bad.corp-a.example."));
+        assert!(dns_in("x.bad.corp-a.example.", ".bad.corp-a.example"));
+    }
+
+    #[test]
+    fn a_wildcard_is_excluded_when_a_host_it_stands_for_is() {
+        let name = Name::General(GeneralName::DNSName("*.corp-a.example"));
+        let bad = GeneralName::DNSName("bad.corp-a.example");
+        assert!(matches(&name, &bad, Role::Excluded) == Match::Yes);
+        assert!(matches(&name, &bad, Role::Permitted) == Match::No);
+        let deeper = GeneralName::DNSName("x.bad.corp-a.example");
+        assert!(matches(&name, &deeper, Role::Excluded) == Match::No);
+        let below = GeneralName::DNSName(".bad.corp-a.example");
+        assert!(matches(&name, &below, Role::Excluded) == Match::No);
+        let parent = GeneralName::DNSName("corp-a.example");
+        assert!(matches(&name, &parent, Role::Excluded) == Match::Yes);
+        assert!(!wildcard_reaches(
+            "www.corp-a.example",
+            "bad.corp-a.example"
+        ));
     }
 
     #[test]
