@@ -828,3 +828,37 @@ fn tls12_sessions_accepted_by_ignoring_are_not_resumed_by_other_ignore_lists() -
     }
     Ok(())
 }
+
+/// Names the constraint check once did not see, because it read fewer names than the host
+/// check: a Unicode common name, and an IPv4 address spelt as a name (which a resolver
+/// connects to as 192.168.1.1, outside what address constraints allow). Neither is a host
+/// name any more: refused on both backends, whatever the constraints say.
+#[test]
+fn names_the_host_check_cannot_compare_are_never_accepted() -> TestResult {
+    use sslsocket::verify::{ChainVerifier, Purpose};
+    let ca = ConstrainedCa::new()?;
+    let verifier = ChainVerifier::new(
+        vec![SslCertificate::from_der(&ca.root_der)?],
+        Purpose::ServerAuth,
+    );
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    )?;
+    for name in [
+        "b\u{fc}cher.example",
+        "3232235777",
+        "192.168.1",
+        "0xc0a80101",
+    ] {
+        // The verifier alone (Qt's QSslCertificate::verify takes any host string).
+        let (server, leaf) = ca.serve(name, Vec::new(), false, false, 1)?;
+        let errors = verifier.verify_der(&[&leaf, &ca.intermediate_der], Some(name), now);
+        assert!(!errors.is_empty(), "{name}: verified without an error");
+        // And a handshake.
+        let (accepted, errors) = verdict(trusting(&[&ca.root_der])?, server.port(), name, &[]);
+        assert!(!accepted, "{name}: accepted, errors {errors:?}");
+    }
+    Ok(())
+}

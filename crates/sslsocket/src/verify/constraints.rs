@@ -130,7 +130,7 @@ fn names_of<'a>(cert: &'a X509Certificate<'a>, is_leaf: bool) -> Option<Vec<Name
     if is_leaf && !has_dns {
         for cn in subject.iter_by_oid(&OID_X509_COMMON_NAME) {
             if let Ok(text) = cn.as_str() {
-                if looks_like_host(text) {
+                if could_match_a_host(text) {
                     names.push(Name::General(GeneralName::DNSName(text)));
                 }
             }
@@ -139,12 +139,13 @@ fn names_of<'a>(cert: &'a X509Certificate<'a>, is_leaf: bool) -> Option<Vec<Name
     Some(names)
 }
 
-/// A common name our host matching could compare with a host name.
-fn looks_like_host(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'*' | b'_'))
+/// A common name our host matching could match: the same rule as its own
+/// (`hostname::is_plain_name`, after one trailing dot and a `*.` wildcard label), so no
+/// name the host check accepts escapes the constraints.
+fn could_match_a_host(text: &str) -> bool {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    crate::verify::hostname::is_plain_name(name)
 }
 
 /// A name of the certificate.
@@ -177,7 +178,16 @@ fn kind_of(name: &GeneralName<'_>) -> Kind {
         GeneralName::X400Address(_) => Kind::Other(3),
         GeneralName::EDIPartyName(_) => Kind::Other(5),
         GeneralName::RegisteredID(_) => Kind::Other(8),
-        GeneralName::Invalid(tag, _) => Kind::Other(tag.0),
+        // An entry that does not read as its type is still of that type: a constraint
+        // or name we cannot compare with the others of its type (fail closed).
+        GeneralName::Invalid(tag, _) => match tag.0 {
+            1 => Kind::Email,
+            2 => Kind::Dns,
+            4 => Kind::Directory,
+            6 => Kind::Uri,
+            7 => Kind::Ip,
+            other => Kind::Other(other),
+        },
     }
 }
 
@@ -359,6 +369,12 @@ fn ip_in(ip: &[u8], base: &[u8]) -> Match {
     if !matches!(ip.len(), 4 | 16) || !matches!(base.len(), 8 | 32) {
         return Match::Undecidable;
     }
+    // An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is that IPv4 address.
+    const MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+    let ip = match ip.split_at_checked(12) {
+        Some((prefix, v4)) if base.len() == 8 && prefix == MAPPED => v4,
+        _ => ip,
+    };
     if ip.len() * 2 != base.len() {
         return Match::No;
     }
@@ -419,11 +435,9 @@ fn canonical(name: &X509Name<'_>) -> Option<Vec<Vec<CanonicalAttribute>>> {
 fn text_of(value: &Any<'_>) -> Option<Result<String, ()>> {
     let data = value.data;
     let text = match value.tag() {
-        Tag::Utf8String
-        | Tag::PrintableString
-        | Tag::Ia5String
-        | Tag::VisibleString
-        | Tag::NumericString => std::str::from_utf8(data).map(str::to_string).map_err(drop),
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString => {
+            std::str::from_utf8(data).map(str::to_string).map_err(drop)
+        }
         // T.61: read as Latin-1, as OpenSSL does.
         Tag::T61String => Ok(data.iter().map(|&b| char::from(b)).collect()),
         Tag::BmpString => {
@@ -457,10 +471,9 @@ fn text_of(value: &Any<'_>) -> Option<Result<String, ()>> {
 /// inside, ASCII letters in lower case.
 fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for word in text
-        .split(|c: char| c.is_ascii_whitespace())
-        .filter(|w| !w.is_empty())
-    {
+    // C's isspace, as OpenSSL's: space, \t, \n, \v, \f, \r.
+    let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
+    for word in text.split(space).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -547,11 +560,14 @@ mod tests {
         assert!(ip_in(&ip_bytes("10.2.2.3"), &net) == Match::No);
         assert!(ip_in(&ip_bytes("::1"), &net) == Match::No);
         assert!(ip_in(&[1, 2, 3], &net) == Match::Undecidable);
+        assert!(ip_in(&ip_bytes("::ffff:10.1.2.3"), &net) == Match::Yes);
+        assert!(ip_in(&ip_bytes("::ffff:10.2.2.3"), &net) == Match::No);
     }
 
     #[test]
     fn canonical_text_folds_case_and_white_space() {
         assert_eq!(fold("  Acme   Corp\t Ltd "), "acme corp ltd");
         assert_eq!(fold("ÄBC"), "Äbc");
+        assert_eq!(fold("\u{b}Evil\u{b}Corp\u{c}"), "evil corp");
     }
 }

@@ -76,9 +76,23 @@ fn dns_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// Non-empty labels and no wildcard character.
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains('*') && name.split('.').all(|label| !label.is_empty())
+/// Non-empty labels of letters, digits, `-` and `_` only (a host name in its ASCII form:
+/// a Unicode name is compared as IDNA's `xn--` form or not at all), no wildcard, and not an
+/// address spelt as a name: a last label of digits only or a `0x` number (`3232235777`,
+/// `192.168.1`, `0xc0a80101`), which resolvers read as an IPv4 address that address
+/// constraints would never see. Name constraints check exactly the names this accepts.
+pub(super) fn is_plain_name(name: &str) -> bool {
+    let ldh = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let numeric = name.rsplit('.').next().is_some_and(|last| {
+        last.bytes().all(|b| b.is_ascii_digit())
+            || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"))
+    });
+    !name.is_empty() && name.split('.').all(ldh) && !numeric
 }
 
 #[cfg(test)]
@@ -106,6 +120,22 @@ mod tests {
         assert!(!dns_matches("f*.example.com", "foo.example.com"));
         assert!(!dns_matches("*oo.example.com", "foo.example.com"));
         assert!(!dns_matches("*.*.example.com", "a.b.example.com"));
+    }
+
+    #[test]
+    fn only_ascii_host_names_that_are_not_addresses_match() {
+        assert!(!dns_matches("b\u{fc}cher.example", "b\u{fc}cher.example"));
+        assert!(!dns_matches("evil.test\0", "evil.test\0"));
+        assert!(!dns_matches("3232235777", "3232235777"));
+        assert!(!dns_matches("192.168.1", "192.168.1"));
+        assert!(!dns_matches("0xc0a80101", "0xc0a80101"));
+        assert!(!dns_matches("host.0x1", "host.0x1"));
+        assert!(dns_matches(
+            "xn--bcher-kva.example",
+            "xn--bcher-kva.example"
+        ));
+        assert!(dns_matches("host1.example", "HOST1.example"));
+        assert!(dns_matches("_srv.example", "_srv.example"));
     }
 
     #[test]
