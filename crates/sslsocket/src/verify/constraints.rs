@@ -37,11 +37,7 @@ pub(super) fn violations(path: &[&X509Certificate<'_>]) -> Vec<usize> {
     path.iter()
         .enumerate()
         .filter(|(index, cert)| *index == 0 || cert.subject().as_raw() != cert.issuer().as_raw())
-        .filter(|(index, cert)| {
-            path.iter()
-                .skip(index.saturating_add(1))
-                .any(|issuer| violates(cert, *index == 0, issuer))
-        })
+        .filter(|(index, cert)| breaks(cert, *index == 0, path.get(index + 1..).unwrap_or(&[])))
         .map(|(index, _)| index)
         .collect()
 }
@@ -82,23 +78,25 @@ pub(crate) fn name_errors(
     errors
 }
 
-/// Whether `subject` (the leaf when `is_leaf`) breaks the name constraints of `issuer`, a
-/// certificate above it on the path. A certificate without the extension constrains
-/// nothing.
-pub(super) fn violates(
-    subject: &X509Certificate<'_>,
-    is_leaf: bool,
-    issuer: &X509Certificate<'_>,
-) -> bool {
-    let constraints = match issuer.name_constraints() {
-        Ok(None) => return false,
-        Ok(Some(extension)) => extension.value,
-        Err(_) => return true,
-    };
-    let Some(names) = names_of(subject, is_leaf) else {
-        return true;
-    };
-    names.iter().any(|name| !allowed(name, constraints))
+/// Whether `subject` (the leaf when `is_leaf`) breaks the name constraints of one of the
+/// certificates `above` it; its names are read once, when a first one has constraints. A
+/// nameConstraints extension or a subjectAltName that cannot be read is a violation.
+fn breaks(subject: &X509Certificate<'_>, is_leaf: bool, above: &[&X509Certificate<'_>]) -> bool {
+    let mut names = None;
+    for issuer in above {
+        let constraints = match issuer.name_constraints() {
+            Ok(None) => continue,
+            Ok(Some(extension)) => extension.value,
+            Err(_) => return true,
+        };
+        let Some(names) = names.get_or_insert_with(|| names_of(subject, is_leaf)) else {
+            return true;
+        };
+        if names.iter().any(|name| !allowed(name, constraints)) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The names of `cert` that constraints apply to; `None` when its subjectAltName cannot
@@ -192,12 +190,22 @@ fn kind_of(name: &GeneralName<'_>) -> Kind {
 }
 
 /// What one comparison of a name with a subtree found.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Debug)]
 enum Match {
     Yes,
     No,
     /// Not comparable (a form or type we do not handle): a violation, whatever the list.
     Undecidable,
+}
+
+impl From<bool> for Match {
+    fn from(yes: bool) -> Match {
+        if yes {
+            Match::Yes
+        } else {
+            Match::No
+        }
+    }
 }
 
 /// Whether `name` passes the permitted and excluded subtrees of `constraints`.
@@ -251,11 +259,10 @@ fn matches(name: &Name<'_>, base: &GeneralName<'_>, role: Role) -> Match {
     let Name::General(name) = name else {
         return Match::Undecidable;
     };
-    let decided = |yes: bool| if yes { Match::Yes } else { Match::No };
     match (name, base) {
-        (GeneralName::DNSName(dns), GeneralName::DNSName(base)) => {
-            decided(dns_in(dns, base) || (role == Role::Excluded && wildcard_reaches(dns, base)))
-        }
+        (GeneralName::DNSName(dns), GeneralName::DNSName(base)) => Match::from(
+            dns_in(dns, base) || (role == Role::Excluded && wildcard_reaches(dns, base)),
+        ),
         (GeneralName::RFC822Name(email), GeneralName::RFC822Name(base)) => email_in(email, base),
         (GeneralName::URI(uri), GeneralName::URI(base)) => uri_in(uri, base),
         (GeneralName::IPAddress(ip), GeneralName::IPAddress(base)) => ip_in(ip, base),
@@ -309,11 +316,7 @@ fn email_in(email: &str, base: &str) -> Match {
         return Match::Undecidable;
     };
     if base.starts_with('.') {
-        let below = email.len() > base.len()
-            && email
-                .get(email.len() - base.len()..)
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(base));
-        return if below { Match::Yes } else { Match::No };
+        return Match::from(strictly_ends_with(email, base));
     }
     let base_host = match base.rsplit_once('@') {
         Some((base_local, base_host)) => {
@@ -324,11 +327,7 @@ fn email_in(email: &str, base: &str) -> Match {
         }
         None => base,
     };
-    if host.eq_ignore_ascii_case(base_host) {
-        Match::Yes
-    } else {
-        Match::No
-    }
+    Match::from(host.eq_ignore_ascii_case(base_host))
 }
 
 /// OpenSSL's `nc_uri`: the host of `scheme://host[:port][/...]` against the constraint,
@@ -348,19 +347,21 @@ fn uri_in(uri: &str, base: &str) -> Match {
     if host.is_empty() {
         return Match::Undecidable;
     }
-    let yes = if base.starts_with('.') {
-        host.len() > base.len()
-            && host
-                .get(host.len() - base.len()..)
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(base))
+    Match::from(if base.starts_with('.') {
+        strictly_ends_with(host, base)
     } else {
         host.eq_ignore_ascii_case(base)
-    };
-    if yes {
-        Match::Yes
-    } else {
-        Match::No
-    }
+    })
+}
+
+/// `name` is longer than `suffix` and ends with it, ignoring ASCII case (a `.domain`
+/// constraint's "below it").
+fn strictly_ends_with(name: &str, suffix: &str) -> bool {
+    name.len() > suffix.len()
+        && name
+            .as_bytes()
+            .get(name.len() - suffix.len()..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix.as_bytes()))
 }
 
 /// OpenSSL's `nc_ip`: an address of 4 or 16 bytes under a constraint of address and mask
@@ -384,11 +385,7 @@ fn ip_in(ip: &[u8], base: &[u8]) -> Match {
         .zip(address)
         .zip(mask)
         .all(|((a, b), m)| a & m == b & m);
-    if inside {
-        Match::Yes
-    } else {
-        Match::No
-    }
+    Match::from(inside)
 }
 
 /// OpenSSL's `nc_dn`: the constraint's relative distinguished names are the first ones of
@@ -398,11 +395,7 @@ fn dn_in(dn: &X509Name<'_>, base: &X509Name<'_>) -> Match {
         return Match::Undecidable;
     };
     let prefix = base.len() <= dn.len() && dn.iter().zip(&base).all(|(a, b)| a == b);
-    if prefix {
-        Match::Yes
-    } else {
-        Match::No
-    }
+    Match::from(prefix)
 }
 
 /// One attribute in canonical form: its type and its value as folded text, or as DER
