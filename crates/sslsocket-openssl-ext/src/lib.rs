@@ -422,7 +422,7 @@ extern "C" fn verify_trampoline<T: VerifyState>(
 mod stream;
 mod transport;
 pub use stream::{StreamError, TlsStream};
-pub use transport::{with_reader, with_writer, Transport, TransportId};
+pub use transport::{with_reader, with_reader_and_writer, with_writer, Transport, TransportId};
 
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,8 @@ pub struct Transport {
     delivered: u64,
     /// Bytes written to lent writers so far.
     written_through: u64,
+    /// Bytes OpenSSL wrote so far, to lent writers or to the output.
+    produced: u64,
 }
 
 impl Default for Transport {
@@ -58,6 +60,7 @@ impl Transport {
             reached: false,
             delivered: 0,
             written_through: 0,
+            produced: 0,
         }
     }
 
@@ -76,6 +79,11 @@ impl Transport {
     /// The bytes written straight to lent writers (not through the output) so far.
     pub fn written_through(&self) -> u64 {
         self.written_through
+    }
+
+    /// The bytes OpenSSL wrote so far, to lent writers or to the output.
+    pub fn produced(&self) -> u64 {
+        self.produced
     }
 
     /// Forgets that a lent reader was reached (before lending one).
@@ -149,6 +157,7 @@ impl Transport {
 
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.produced = self.produced.wrapping_add(buf.len() as u64);
         let through = self.write_through(buf);
         let buf = buf.get(through..).unwrap_or_default();
         if buf.is_empty() {
@@ -234,6 +243,27 @@ pub fn with_reader<R>(id: TransportId, reader: &mut dyn Read, f: impl FnOnce() -
     unsafe {
         let reader: *mut (dyn Read + 'static) = std::mem::transmute(reader);
         lend(&LENT, id.0, reader, f)
+    }
+}
+
+/// Runs `f` with `io` lent to the transport `id` as both its reader and its writer (see
+/// [`with_reader`] and [`with_writer`]): one object for the two directions of a socket.
+pub fn with_reader_and_writer<T: Read + Write, R>(
+    id: TransportId,
+    io: &mut T,
+    f: impl FnOnce() -> R,
+) -> R {
+    let io: *mut T = io;
+    let reader: *mut (dyn Read + '_) = io;
+    let writer: *mut (dyn Write + '_) = io;
+    // SAFETY: as for `with_reader`: only the lifetime bounds change, and both loans end
+    // within the borrow of `io`. The two pointers are to one object, but each is used
+    // only while taken out of its slot (`use_lent`), and OpenSSL never reads inside a
+    // write or writes inside a read, so no two references to it are alive at once.
+    unsafe {
+        let reader: *mut (dyn Read + 'static) = std::mem::transmute(reader);
+        let writer: *mut (dyn Write + 'static) = std::mem::transmute(writer);
+        lend(&LENT, id.0, reader, || lend(&LENT_WRITER, id.0, writer, f))
     }
 }
 

@@ -9,6 +9,9 @@ use sslsocket::{
     AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent,
     SslKey, SslMode, SslProtocol,
 };
+use std::io::{self, Read, Write};
+
+use sslsocket::PauseMode;
 use support::{Issued, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -96,10 +99,21 @@ fn read_all(core: &mut SslCore) -> Vec<u8> {
 
 /// The bytes `events` report written (Qt's `bytesWritten`), in all.
 fn bytes_written(events: &[SslEvent]) -> usize {
+    written(events, false)
+}
+
+/// The TLS bytes `events` report written (Qt's `encryptedBytesWritten`), in all.
+fn encrypted_bytes_written(events: &[SslEvent]) -> usize {
+    written(events, true)
+}
+
+fn written(events: &[SslEvent], encrypted: bool) -> usize {
     events
         .iter()
-        .filter_map(|e| match e {
-            SslEvent::BytesWritten(n) => Some(*n),
+        .filter_map(|e| match (e, encrypted) {
+            (SslEvent::BytesWritten(n), false) | (SslEvent::EncryptedBytesWritten(n), true) => {
+                Some(*n)
+            }
             _ => None,
         })
         .sum()
@@ -878,5 +892,152 @@ fn input_decrypted_straight_into_the_readers_buffer_keeps_order_events_and_the_c
         direct > SIZE / 2,
         "only {direct} of {SIZE} bytes went straight"
     );
+    Ok(())
+}
+
+/// A socket in memory for [`SslCore::read_from_duplex`]: reads what `input` holds (then
+/// `WouldBlock`), keeps what is written to it.
+struct MemorySocket<'a> {
+    input: &'a mut Vec<u8>,
+    output: &'a mut Vec<u8>,
+}
+
+impl Read for MemorySocket<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.input.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.input.len());
+        buf[..n].copy_from_slice(&self.input[..n]);
+        self.input.drain(..n);
+        Ok(n)
+    }
+}
+
+impl Write for MemorySocket<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What one core did with `input` read through a duplex socket: the bytes it sent to the
+/// socket while reading, then the bytes waiting to be written after it.
+fn read_duplex(
+    core: &mut SslCore,
+    mut input: Vec<u8>,
+) -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error>> {
+    let mut sent = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        if input.is_empty() || !core.wants_read() {
+            break;
+        }
+        let mut socket = MemorySocket {
+            input: &mut input,
+            output: &mut sent,
+        };
+        match core.read_from_duplex(&mut socket) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut waiting = Vec::new();
+    core.poll_transmit(&mut waiting);
+    Ok((sent, waiting))
+}
+
+#[test]
+fn what_a_handshake_answers_while_reading_goes_out_at_once_where_nothing_can_withhold_it(
+) -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+    let mut hello = Vec::new();
+    pair.client.poll_transmit(&mut hello);
+    assert!(!hello.is_empty());
+    let hello_len = hello.len();
+
+    // The server's first flight: its answer to the ClientHello.
+    let (sent, waiting) = read_duplex(&mut pair.server, hello)?;
+    let flight = [sent.as_slice(), waiting.as_slice()].concat();
+    assert!(!flight.is_empty());
+    // The client's answer, after it verified and accepted the server's certificate.
+    let (client_sent, client_waiting) = read_duplex(&mut pair.client, flight.clone())?;
+    assert!(pair.client.is_encrypted(), "{:?}", pair.client.failure());
+    let answer = [client_sent.as_slice(), client_waiting.as_slice()].concat();
+    if support::is_active("openssl") {
+        // OpenSSL runs the handshake while it reads: both flights went out during the
+        // read, before OpenSSL's own work after them and the core's bookkeeping.
+        assert!(waiting.is_empty() && !sent.is_empty(), "{waiting:?}");
+        assert!(client_waiting.is_empty() && !client_sent.is_empty());
+    } else {
+        // rustls answers when asked to write: nothing goes out during the read.
+        assert!(sent.is_empty() && client_sent.is_empty());
+    }
+    // Every byte sent either way is counted once, in order with the other events.
+    let server_events = events(&mut pair.server);
+    assert_eq!(encrypted_bytes_written(&server_events), flight.len());
+    let client_events = events(&mut pair.client);
+    assert_eq!(
+        encrypted_bytes_written(&client_events),
+        hello_len + answer.len()
+    );
+    assert_in_order(
+        &client_events,
+        &[
+            SslEvent::ModeChanged(SslMode::SslClientMode),
+            SslEvent::Encrypted,
+        ],
+    );
+
+    pair.to_server = answer;
+    pair.run()?;
+    assert!(pair.server.is_encrypted());
+    pair.client.write(b"after the handshake")?;
+    pair.run()?;
+    assert_eq!(read_all(&mut pair.server), b"after the handshake");
+    Ok(())
+}
+
+#[test]
+fn a_handshake_paused_on_errors_sends_nothing_while_reading_until_resumed_and_never_if_refused(
+) -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.expired_leaf("localhost", &["localhost"])?;
+    for accept in [true, false] {
+        let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+        pair.client.set_pause_mode(PauseMode::PauseOnSslErrors);
+        let mut hello = Vec::new();
+        pair.client.poll_transmit(&mut hello);
+        let (sent, waiting) = read_duplex(&mut pair.server, hello)?;
+        let flight = [sent, waiting].concat();
+        let (client_sent, client_waiting) = read_duplex(&mut pair.client, flight)?;
+        assert!(pair.client.is_paused());
+        // Our Finished waits for the application's word: nothing went out on the way.
+        assert!(
+            client_sent.is_empty() && client_waiting.is_empty(),
+            "{client_sent:?} {client_waiting:?}"
+        );
+        assert_eq!(kinds(&pair.client), [SslErrorKind::CertificateExpired]);
+        if accept {
+            pair.client.ignore_ssl_errors();
+            pair.client.resume()?;
+            pair.run()?;
+            assert!(pair.client.is_encrypted() && pair.server.is_encrypted());
+        } else {
+            pair.client.refuse()?;
+            pair.run()?;
+            assert!(!pair.client.is_encrypted());
+            assert!(
+                !pair.server.is_encrypted(),
+                "the server completed a handshake the client refused"
+            );
+        }
+    }
     Ok(())
 }

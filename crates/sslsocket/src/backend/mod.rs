@@ -135,6 +135,23 @@ pub struct SessionStatus {
     pub received_close_notify: bool,
 }
 
+/// Both directions of a transport in one object (a socket): what
+/// [`TlsSession::read_tls_duplex`] reads from and may write to.
+pub trait Duplex: io::Read + io::Write {}
+
+impl<T: io::Read + io::Write + ?Sized> Duplex for T {}
+
+/// What one [`TlsSession::read_tls_duplex`] did.
+#[derive(Debug)]
+pub struct DuplexRead {
+    /// As [`TlsSession::read_tls_into`]: the TLS bytes read and the plaintext bytes put
+    /// into the reader's buffer, or the error of the read.
+    pub result: io::Result<(usize, usize)>,
+    /// TLS bytes the engine wrote straight to the transport meanwhile (also when the
+    /// read failed).
+    pub sent: usize,
+}
+
 /// One TLS connection's engine: bytes in, bytes out, no sockets.
 pub trait TlsSession: Send + Sync {
     /// Reads TLS bytes from `rd` into the engine (no processing). `Ok(0)` at end of input.
@@ -151,6 +168,18 @@ pub trait TlsSession: Send + Sync {
         _dst: &mut [u8],
     ) -> io::Result<(usize, usize)> {
         Ok((self.read_tls(rd)?, 0))
+    }
+    /// `read_tls_into` with the transport's writing side at hand too. An engine that runs
+    /// its handshake while it reads may send what it answers straight to `io`, where
+    /// nothing the application decides can withhold it (OpenSSL: a server's first flight,
+    /// anything after the peer's certificate was verified and accepted), instead of
+    /// leaving it for `write_tls`: the peer gets it before the engine's own work after
+    /// the write and the core's bookkeeping. By default, `read_tls_into` (nothing sent).
+    fn read_tls_duplex(&mut self, io: &mut dyn Duplex, dst: &mut [u8]) -> DuplexRead {
+        DuplexRead {
+            result: self.read_tls_into(io, dst),
+            sent: 0,
+        }
     }
     /// Processes what was read: handshake messages, records, alerts.
     fn process(&mut self) -> Result<(), TlsFailure>;

@@ -80,7 +80,9 @@ pub struct SslSocket<S: Read + Write = TcpStream> {
 /// Makes the connection asked for, within the deadline.
 type ConnectFn<S> = fn(&mut SslSocket<S>, &str, u16, &Deadline) -> Result<(), Error>;
 
-/// A read of the socket that records whether it filled the buffer it was given.
+/// A read of the socket that records whether it filled the buffer it was given; writes
+/// go to the socket as they are (what the engine sends while it reads, see
+/// [`SslCore::read_from_duplex`]).
 struct FillReader<'a, S> {
     stream: &'a mut S,
     filled: bool,
@@ -91,6 +93,16 @@ impl<S: Read> Read for FillReader<'_, S> {
         let n = self.stream.read(buf)?;
         self.filled = n > 0 && n == buf.len();
         Ok(n)
+    }
+}
+
+impl<S: Write> Write for FillReader<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -609,7 +621,7 @@ impl<S: Read + Write> SslSocket<S> {
             stream,
             filled: false,
         };
-        let result = self.core.read_from_into(&mut reader, dst);
+        let result = self.core.read_from_into_duplex(&mut reader, dst);
         self.more_in_kernel = reader.filled;
         match result {
             Ok((_, delivered)) => Ok(Some(delivered)),

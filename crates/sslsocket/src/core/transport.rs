@@ -71,6 +71,19 @@ impl SslCore {
     /// Reads from `rd` (the socket) into the core, directly into the TLS engine when
     /// encrypted. `Ok(0)` means end of stream, which the core has recorded.
     pub fn read_from(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        self.read_input(Input::Reader(rd))
+    }
+
+    /// [`read_from`](Self::read_from) with the socket's writing side at hand: what the
+    /// engine answers while it runs the handshake may go straight to `io` where nothing
+    /// can withhold it (see [`TlsSession::read_tls_duplex`]), so the peer has it before
+    /// the engine's work after it and the core's bookkeeping; the rest waits for
+    /// [`write_to`](Self::write_to) as after `read_from`.
+    pub fn read_from_duplex(&mut self, io: &mut dyn Duplex) -> io::Result<usize> {
+        self.read_input(Input::Duplex(io))
+    }
+
+    fn read_input(&mut self, input: Input<'_>) -> io::Result<usize> {
         // What the engine held before this input: an engine may decrypt inside `read_tls`
         // already (OpenSSL reads the socket itself), so new data is counted from here.
         let mut before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
@@ -80,15 +93,32 @@ impl SslCore {
             self.pull_all();
             before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
         }
-        let n = match self.session.as_mut() {
-            Some(session) => session.read_tls(rd)?,
-            None => {
+        let sends = self.may_send_while_reading();
+        let mut sent = 0;
+        let n = match (self.session.as_mut(), input) {
+            (Some(session), Input::Duplex(io)) if sends => {
+                let done = session.read_tls_duplex(io, &mut []);
+                sent = done.sent;
+                match done.result {
+                    Ok((n, _)) => n,
+                    Err(e) => {
+                        self.count_sent(sent);
+                        return Err(e);
+                    }
+                }
+            }
+            (Some(session), Input::Duplex(io)) => session.read_tls(io)?,
+            (Some(session), Input::Reader(rd)) => session.read_tls(rd)?,
+            (None, input) => {
                 let room = self
                     .plain_limit()
                     .saturating_sub(self.plain_in.len())
                     .clamp(1, READ_CHUNK);
                 let mut buf = vec![0u8; room];
-                let n = rd.read(&mut buf)?;
+                let n = match input {
+                    Input::Reader(rd) => rd.read(&mut buf)?,
+                    Input::Duplex(io) => io.read(&mut buf)?,
+                };
                 self.plain_in.extend(buf.get(..n).unwrap_or_default());
                 if n > 0 {
                     self.count(Counter::ReadyRead, 0);
@@ -97,7 +127,22 @@ impl SslCore {
             }
         };
         self.took_input(n, before, false);
+        self.count_sent(sent);
         Ok(n)
+    }
+
+    /// Whether the engine may send straight to the socket while it reads: only with
+    /// nothing of ours to go before it (plain text written before encryption started) and
+    /// nothing held back.
+    fn may_send_while_reading(&self) -> bool {
+        self.plain_out.is_empty() && !self.output_held()
+    }
+
+    /// Counts TLS bytes the engine sent straight to the socket.
+    fn count_sent(&mut self, sent: usize) {
+        if sent > 0 {
+            self.count(Counter::Encrypted, sent);
+        }
     }
 
     /// After `n` bytes of input (0: the end of stream), with `before` the decrypted bytes
@@ -124,6 +169,20 @@ impl SslCore {
         rd: &mut dyn Read,
         dst: &mut [u8],
     ) -> io::Result<(usize, usize)> {
+        self.read_input_into(Input::Reader(rd), dst)
+    }
+
+    /// [`read_from_into`](Self::read_from_into) with the socket's writing side at hand
+    /// (see [`read_from_duplex`](Self::read_from_duplex)).
+    pub fn read_from_into_duplex(
+        &mut self,
+        io: &mut dyn Duplex,
+        dst: &mut [u8],
+    ) -> io::Result<(usize, usize)> {
+        self.read_input_into(Input::Duplex(io), dst)
+    }
+
+    fn read_input_into(&mut self, input: Input<'_>, dst: &mut [u8]) -> io::Result<(usize, usize)> {
         let direct = !dst.is_empty()
             && self.phase == Phase::Encrypted
             && self.accepted
@@ -133,9 +192,14 @@ impl SslCore {
                 .as_ref()
                 .is_some_and(|s| s.plaintext_len() == 0 && s.wants_read());
         let Some(session) = self.session.as_mut().filter(|_| direct) else {
-            return Ok((self.read_from(rd)?, 0));
+            return Ok((self.read_input(input)?, 0));
         };
-        let (n, delivered) = session.read_tls_into(rd, dst)?;
+        // Encrypted and accepted: nothing the engine answers now is sent on the way (the
+        // handshake is over), so the reading side is all it needs.
+        let (n, delivered) = match input {
+            Input::Reader(rd) => session.read_tls_into(rd, dst)?,
+            Input::Duplex(io) => session.read_tls_into(io, dst)?,
+        };
         self.took_input(n, 0, delivered > 0);
         Ok((n, delivered))
     }
@@ -410,4 +474,11 @@ pub(crate) fn ends_the_stream(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
     )
+}
+
+/// The socket a read comes from: its reading side, or both sides (see
+/// [`SslCore::read_from_duplex`]).
+enum Input<'a> {
+    Reader(&'a mut dyn Read),
+    Duplex(&'a mut dyn Duplex),
 }

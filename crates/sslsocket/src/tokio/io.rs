@@ -32,6 +32,39 @@ impl<S: AsyncRead + Unpin> Read for PollReader<'_, '_, S> {
     }
 }
 
+/// [`PollReader`] whose writes go out with `try_write` (never a waker: the writing half
+/// of a `tokio::io::split` keeps its own), for what the engine sends while it reads; a
+/// transport without `try_write` takes none (`WouldBlock`: the bytes wait for the next
+/// write or flush).
+pub(super) struct PollDuplex<'a, 'b, S> {
+    pub(super) io: &'a mut S,
+    pub(super) cx: &'a mut Context<'b>,
+    pub(super) send: Option<FdOps<S>>,
+}
+
+impl<S: AsyncRead + Unpin> Read for PollDuplex<'_, '_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        PollReader {
+            io: &mut *self.io,
+            cx: &mut *self.cx,
+        }
+        .read(buf)
+    }
+}
+
+impl<S> Write for PollDuplex<'_, '_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.send {
+            Some(ops) => (ops.write)(self.io, buf),
+            None => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// `Write` over `poll_write`: `WouldBlock` means the waker is registered for writability.
 pub(super) struct PollWriter<'a, 'b, S> {
     pub(super) io: &'a mut S,

@@ -11,7 +11,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite};
 use crate::core::{Phase, SslCore};
 use crate::enums::SocketState;
 use crate::error::{ApiMisuse, Error};
-use crate::tokio::io::{PollReader, PollWriter, TryWriter};
+use crate::tokio::io::{PollDuplex, PollReader, PollWriter, TryWriter};
 use crate::tokio::SslSocket;
 
 /// Which socket directions a wait may register the task's waker for.
@@ -89,6 +89,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// stream included), `Pending` when the socket is empty (read waker registered).
     pub(super) fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let before = self.core.bytes_available();
+        let encrypted = self.core.is_encrypted();
         let result = loop {
             if !self.core.wants_read() && !self.peer_finished_without_eof() {
                 break Poll::Ready(Ok(()));
@@ -109,7 +110,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                     break Poll::Pending;
                 }
             }
-            match self.core.read_from(&mut PollReader { io: stream, cx }) {
+            let mut io = PollDuplex {
+                io: stream,
+                cx,
+                send: self.fd_ops,
+            };
+            match self.core.read_from_duplex(&mut io) {
+                // The handshake just ended: the caller sees that before anything the peer
+                // sent after it (our last flight may have gone out during this read, and
+                // the peer may have answered it, or closed, already).
+                Ok(_) if self.core.is_encrypted() != encrypted => break Poll::Ready(Ok(())),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -25,14 +25,16 @@ use std::sync::Arc;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{ErrorCode, Ssl, SslRef, SslVersion, StatusType};
-use sslsocket_openssl_ext::{with_reader, with_writer, StreamError, TlsStream, Transport};
+use sslsocket_openssl_ext::{
+    with_reader_and_writer, with_writer, StreamError, TlsStream, Transport,
+};
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
 use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::{ConnectionState, PeerName};
 use crate::backend::spare::{self, Slot};
-use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
+use crate::backend::{BackendNotice, Duplex, DuplexRead, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
 use crate::config::{SslConfiguration, SslOption};
 use crate::enums::{SocketError, SslProtocol, TlsVersion};
@@ -61,12 +63,32 @@ const RECORD_OVERHEAD: usize = 320;
 /// close_notify or a failure): the bytes are dropped, as nothing would process them.
 const SINK: usize = 4 * 1024;
 
-/// The driver's reader, read at most once per `read_tls` (a blocking socket must not be
-/// read twice). An end of stream or an error is kept for the caller, and OpenSSL sees
-/// `WouldBlock`, so its state stays intact.
+/// The driver's socket as `read_tls` lends it: read at most once per call (a blocking
+/// socket must not be read twice). An end of stream or an error is kept for the caller, and
+/// OpenSSL sees `WouldBlock`, so its state stays intact. With the writing side at hand
+/// (`read_tls_duplex`), what OpenSSL writes meanwhile goes straight to the socket while
+/// `send_through` allows it (see `OpensslSession::may_send_through`); otherwise it waits
+/// in the transport's output for `write_tls`.
 struct OneRead<'a> {
-    inner: &'a mut dyn Read,
+    inner: Socket<'a>,
     outcome: Option<io::Result<usize>>,
+    send_through: SendThrough,
+}
+
+/// The socket lent to one `read_tls`.
+enum Socket<'a> {
+    Reader(&'a mut dyn Read),
+    Duplex(&'a mut dyn Duplex),
+}
+
+/// When what OpenSSL writes during one `read_tls` may go straight to the socket.
+enum SendThrough {
+    Never,
+    /// A server's first flight (nothing written before): an answer to the ClientHello,
+    /// before any peer was judged, which nothing withholds.
+    FirstFlight,
+    /// Once the peer's certificate is verified and accepted outright.
+    OnceAccepted(Arc<ConnectionState>),
 }
 
 impl Read for OneRead<'_> {
@@ -74,7 +96,11 @@ impl Read for OneRead<'_> {
         if self.outcome.is_some() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        match self.inner.read(buf) {
+        let result = match &mut self.inner {
+            Socket::Reader(reader) => reader.read(buf),
+            Socket::Duplex(io) => io.read(buf),
+        };
+        match result {
             Ok(n) if n > 0 => {
                 self.outcome = Some(Ok(n));
                 Ok(n)
@@ -84,6 +110,37 @@ impl Read for OneRead<'_> {
                 Err(io::ErrorKind::WouldBlock.into())
             }
         }
+    }
+}
+
+impl OneRead<'_> {
+    /// One read into a sink, for a session that takes no more input: the bytes are
+    /// dropped, as nothing would process them.
+    fn read_sink(&mut self) -> io::Result<usize> {
+        let mut sink = [0u8; SINK];
+        match &mut self.inner {
+            Socket::Reader(reader) => reader.read(&mut sink),
+            Socket::Duplex(io) => io.read(&mut sink),
+        }
+    }
+}
+
+impl Write for OneRead<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let allowed = match &self.send_through {
+            SendThrough::Never => false,
+            SendThrough::FirstFlight => true,
+            SendThrough::OnceAccepted(state) => state.proceeded(),
+        };
+        match &mut self.inner {
+            Socket::Duplex(io) if allowed => io.write(buf),
+            // Left in the output, for `write_tls`.
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -311,6 +368,13 @@ impl OpensslSession {
             if self.handshaking {
                 return Ok(0);
             }
+            if self.input_exhausted() {
+                // Nothing arrived behind the handshake's last message: an `SSL_read` could
+                // only answer `WANT_READ`, and the first one after the handshake does
+                // OpenSSL work of its own (20 to 40 µs per handshake by uprobes on this
+                // machine) that would delay what the core does next.
+                return Ok(0);
+            }
         }
         let held = self.plain_held() + self.inside;
         let direct = self.read_direct(dst);
@@ -440,6 +504,82 @@ impl OpensslSession {
             Err(e) if e.code() == ErrorCode::WANT_READ => Ok(()),
             Err(e) => Err(self.failure(&e)),
         }
+    }
+
+    /// `read_tls_into` over the lent socket (see [`OneRead`]).
+    fn read_lent(&mut self, socket: Socket<'_>, dst: &mut [u8]) -> DuplexRead {
+        // Only with nothing held: what is held goes to the reader first.
+        let dst = if self.plaintext_len() == 0 {
+            dst
+        } else {
+            &mut []
+        };
+        let send_through = match socket {
+            Socket::Duplex(_) => self.may_send_through(),
+            Socket::Reader(_) => SendThrough::Never,
+        };
+        let transport = self.stream.get_mut();
+        let (id, sent_before) = (transport.id(), transport.written_through());
+        transport.reset_reader_reached();
+        let mut once = OneRead {
+            inner: socket,
+            outcome: None,
+            send_through,
+        };
+        self.lending = true;
+        let result = with_reader_and_writer(id, &mut once, || self.advance_into(dst));
+        self.lending = false;
+        let sent = self
+            .stream
+            .get_ref()
+            .written_through()
+            .wrapping_sub(sent_before);
+        let sent = usize::try_from(sent).unwrap_or(usize::MAX);
+        let direct = match result {
+            Ok(direct) => direct,
+            Err(failure) => {
+                self.failed.get_or_insert(Box::new(failure));
+                0
+            }
+        };
+        let read = match once.outcome {
+            Some(outcome) => outcome,
+            // OpenSSL asked for nothing: the session takes no more input.
+            None => once.read_sink(),
+        };
+        // Input arrived: the core calls `process()` next.
+        self.advanced = matches!(read, Ok(n) if n > 0);
+        let result = match read {
+            Ok(n) => Ok((n, direct)),
+            Err(e) => {
+                if direct > 0 {
+                    // Decrypted without new input (OpenSSL decrypts only what arrives, so
+                    // this does not happen): held for `read_plain`, in order, not lost.
+                    self.hold_before(dst.get(..direct).unwrap_or_default());
+                }
+                Err(e)
+            }
+        };
+        DuplexRead { result, sent }
+    }
+
+    /// When what OpenSSL writes during this `read_tls` may go straight to the socket:
+    /// only where the core could not withhold it. The core holds a flight back only while
+    /// paused on verification errors, and drops it when the peer is refused (by the
+    /// verification, by the application after a pause, by the judgement of a resumed
+    /// session, for pins with no certificate or a missing client certificate). So: a
+    /// server's first flight (its answer to the ClientHello, before anything about the
+    /// peer is known), and, during the handshake, what follows the verification of the
+    /// peer's certificate once it was accepted outright. Never after the handshake
+    /// (nothing there needs it), never for a resumed session (no certificate verified).
+    fn may_send_through(&self) -> SendThrough {
+        if !self.handshaking || self.failed.is_some() {
+            return SendThrough::Never;
+        }
+        if self.stream.ssl().is_server() && self.stream.get_ref().produced() == 0 {
+            return SendThrough::FirstFlight;
+        }
+        SendThrough::OnceAccepted(Arc::clone(&self.state))
     }
 
     /// Whether another `SSL_read` could only answer `WANT_READ`: OpenSSL holds no input
@@ -608,46 +748,11 @@ impl TlsSession for OpensslSession {
     }
 
     fn read_tls_into(&mut self, rd: &mut dyn Read, dst: &mut [u8]) -> io::Result<(usize, usize)> {
-        // Only with nothing held: what is held goes to the reader first.
-        let dst = if self.plaintext_len() == 0 {
-            dst
-        } else {
-            &mut []
-        };
-        let id = self.stream.get_ref().id();
-        let mut once = OneRead {
-            inner: rd,
-            outcome: None,
-        };
-        self.stream.get_mut().reset_reader_reached();
-        self.lending = true;
-        let result = with_reader(id, &mut once, || self.advance_into(dst));
-        self.lending = false;
-        let direct = match result {
-            Ok(direct) => direct,
-            Err(failure) => {
-                self.failed.get_or_insert(Box::new(failure));
-                0
-            }
-        };
-        let read = match once.outcome {
-            Some(outcome) => outcome,
-            // OpenSSL asked for nothing: the session takes no more input.
-            None => once.inner.read(&mut [0u8; SINK]),
-        };
-        // Input arrived: the core calls `process()` next.
-        self.advanced = matches!(read, Ok(n) if n > 0);
-        match read {
-            Ok(n) => Ok((n, direct)),
-            Err(e) => {
-                if direct > 0 {
-                    // Decrypted without new input (OpenSSL decrypts only what arrives, so
-                    // this does not happen): held for `read_plain`, in order, not lost.
-                    self.hold_before(dst.get(..direct).unwrap_or_default());
-                }
-                Err(e)
-            }
-        }
+        self.read_lent(Socket::Reader(rd), dst).result
+    }
+
+    fn read_tls_duplex(&mut self, io: &mut dyn Duplex, dst: &mut [u8]) -> DuplexRead {
+        self.read_lent(Socket::Duplex(io), dst)
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {

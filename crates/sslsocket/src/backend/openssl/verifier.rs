@@ -78,6 +78,8 @@ struct Collected {
     started: bool,
     decided: bool,
     refused: bool,
+    /// Decided, and the peer accepted outright (not paused on, not refused).
+    proceeded: bool,
     /// The chain as sent and as built, kept until the status callback decides (boxed:
     /// the state lives as long as the connection, this only during its handshake).
     pending: Option<Box<(Vec<SslCertificate>, Vec<SslCertificate>)>>,
@@ -330,6 +332,7 @@ impl ConnectionState {
         let mut inner = self.lock();
         inner.decided = true;
         inner.refused = judgement.decision == Decision::Refuse;
+        inner.proceeded = judgement.decision == Decision::Proceed;
         judgement
     }
 
@@ -378,6 +381,12 @@ impl ConnectionState {
     /// Whether the callback ran and reached a decision.
     pub(crate) fn decided(&self) -> bool {
         self.lock().decided
+    }
+
+    /// Whether the peer's certificate was verified and accepted outright: nothing the
+    /// application decides later withholds what this handshake sends from here on.
+    pub(crate) fn proceeded(&self) -> bool {
+        self.lock().proceeded
     }
 
     /// An alert or ticket, for the session to report.
