@@ -10,6 +10,9 @@
 //! - a client that becomes encrypted has no handshake error the application did not
 //!   accept: the list is empty, or `ignore_ssl_errors()` was called on this connection, or
 //!   the ignore rules set on this connection cover every error;
+//! - the server is encrypted only once the client accepted it on this connection (its
+//!   Finished never leaves a paused or refusing client, after a read or during one:
+//!   `read_from_duplex` lets OpenSSL send straight to the wire);
 //! - until the client was encrypted on this connection (so in particular while its errors
 //!   are not all accepted) no plaintext can be read (`bytes_available() == 0`, `read`
 //!   returns 0, and input fed with `read_from_into` puts nothing into the reader's buffer).
@@ -142,6 +145,21 @@ impl Harness<'_> {
                     let taken = self.to_client.len() - wire.len();
                     drop(self.to_client.drain(..taken));
                 }
+                Err(_) => self.to_client.clear(),
+            }
+            return;
+        }
+        if self.next() & 1 == 1 && !self.to_client.is_empty() {
+            // The socket's both sides at hand: what the client answers while it reads may go
+            // straight to the server (OpenSSL), where nothing can withhold it.
+            let mut socket = Duplex {
+                input: self.to_client.as_slice(),
+                output: &mut self.to_server,
+            };
+            let result = self.client.read_from_duplex(&mut socket);
+            let taken = self.to_client.len() - socket.input.len();
+            match result {
+                Ok(_) => drop(self.to_client.drain(..taken)),
                 Err(_) => self.to_client.clear(),
             }
             return;
@@ -319,6 +337,41 @@ impl Harness<'_> {
             );
             self.read_client();
         }
+        // The server completes its handshake only on the client's Finished, which must never
+        // leave a client that has not accepted the server (paused, refused, errors not
+        // covered), whether it is sent after the read or during it.
+        assert!(
+            !self.server.is_encrypted() || self.accepted || self.client.was_encrypted(),
+            "the server completed a handshake the client did not accept (client errors {:?}, paused {})",
+            self.client.ssl_handshake_errors(),
+            self.client.is_paused()
+        );
+    }
+}
+
+/// The wire as a socket: reads what is in transit to the client, writes go to the server.
+struct Duplex<'a> {
+    input: &'a [u8],
+    output: &'a mut Vec<u8>,
+}
+
+impl std::io::Read for Duplex<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.input.is_empty() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        std::io::Read::read(&mut self.input, buf)
+    }
+}
+
+impl std::io::Write for Duplex<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

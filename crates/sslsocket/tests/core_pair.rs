@@ -1041,3 +1041,58 @@ fn a_handshake_paused_on_errors_sends_nothing_while_reading_until_resumed_and_ne
     }
     Ok(())
 }
+
+#[test]
+fn an_aborted_core_neither_takes_input_nor_sends_anything_so_its_peer_never_completes() -> TestResult
+{
+    // The fuzz target's find: a client aborted while it was still handshaking went on
+    // answering when fed its peer's flight through `read_from*` (which, unlike
+    // `handle_tls`, did not ask `wants_read`): the server completed a handshake with a
+    // client that trusted nothing and had given up on it.
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    for abort_before_hello in [true, false] {
+        let mut pair = Pair::connected(&pki, &leaf)?;
+        // A client that trusts nothing, and pauses on the errors.
+        let mut trusting_nothing = SslConfiguration::default();
+        trusting_nothing.set_ca_certificates(Vec::new());
+        pair.client = SslCore::new(trusting_nothing);
+        pair.client.handle_state(SocketState::ConnectedState);
+        pair.client.set_pause_mode(PauseMode::PauseOnSslErrors);
+        pair.client.start_client_encryption("localhost")?;
+        pair.server.start_server_encryption()?;
+        if abort_before_hello {
+            pair.client.abort();
+        }
+        let mut hello = Vec::new();
+        pair.client.poll_transmit(&mut hello);
+        if abort_before_hello {
+            assert!(hello.is_empty(), "an aborted client sent its ClientHello");
+            // The server's flight from another client's hello, to feed the aborted one.
+            let mut other = Pair::handshaking(&pki, &leaf, "localhost")?;
+            other.client.poll_transmit(&mut hello);
+        }
+        let (sent, waiting) = read_duplex(&mut pair.server, hello)?;
+        let flight = [sent, waiting].concat();
+        if !abort_before_hello {
+            pair.client.abort();
+        }
+        let mut answer = Vec::new();
+        let mut wire = flight.as_slice();
+        let read = pair.client.read_from_into(&mut wire, &mut [0u8; 64]);
+        assert_eq!(
+            read.err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotConnected)
+        );
+        let mut input = flight.clone();
+        let mut socket = MemorySocket {
+            input: &mut input,
+            output: &mut answer,
+        };
+        assert!(pair.client.read_from_duplex(&mut socket).is_err());
+        pair.client.poll_transmit(&mut answer);
+        assert!(answer.is_empty(), "an aborted client answered: {answer:?}");
+        assert!(!pair.client.is_encrypted() && !pair.server.is_encrypted());
+    }
+    Ok(())
+}

@@ -69,7 +69,8 @@ impl SslCore {
     }
 
     /// Reads from `rd` (the socket) into the core, directly into the TLS engine when
-    /// encrypted. `Ok(0)` means end of stream, which the core has recorded.
+    /// encrypted. `Ok(0)` means end of stream, which the core has recorded. Once the
+    /// connection is closed or aborted nothing is read: `NotConnected`.
     pub fn read_from(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
         self.read_input(Input::Reader(rd))
     }
@@ -84,6 +85,14 @@ impl SslCore {
     }
 
     fn read_input(&mut self, input: Input<'_>) -> io::Result<usize> {
+        if self.state == SocketState::UnconnectedState {
+            // Closed (aborted, or TCP gone): nothing more is taken in, so an engine whose
+            // peer the application gave up on never answers it (its Finished included).
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the connection is closed",
+            ));
+        }
         // What the engine held before this input: an engine may decrypt inside `read_tls`
         // already (OpenSSL reads the socket itself), so new data is counted from here.
         let mut before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
@@ -290,7 +299,9 @@ impl SslCore {
     /// the next flight is withheld until `resume()`).
     #[inline]
     pub fn wants_write(&self) -> bool {
-        if self.output_held() {
+        if self.output_held() || self.state == SocketState::UnconnectedState {
+            // Closed (aborted, or TCP gone): nothing more goes out, whatever the engine
+            // still holds (Qt's `abort` discards it).
             return false;
         }
         !self.plain_out.is_empty()
@@ -302,7 +313,7 @@ impl SslCore {
 
     /// Writes pending bytes to `wr` (the socket); returns how many were written.
     pub fn write_to(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
-        if self.output_held() {
+        if self.output_held() || self.state == SocketState::UnconnectedState {
             return Ok(0);
         }
         if self.session.is_none() && !self.early.is_empty() {
