@@ -1096,3 +1096,181 @@ fn an_aborted_core_neither_takes_input_nor_sends_anything_so_its_peer_never_comp
     }
     Ok(())
 }
+
+#[test]
+fn a_paused_client_that_fails_for_another_reason_never_releases_its_finished() -> TestResult {
+    // Found by this round's review (older than the round): a failure while paused on
+    // errors turned the pause into a failure that sent what it held, so a server with a bad
+    // certificate could finish the handshake by sending junk while the application was
+    // still deciding: the held Finished went out before the alert.
+    let pki = Pki::new()?;
+    let leaf = pki.expired_leaf("localhost", &["localhost"])?;
+    let bad_record = [&[0x17u8, 3, 3, 0, 0x20][..], &[0x41u8; 32][..]].concat();
+    let plaintext_alert = [0x15u8, 3, 3, 0, 2, 2, 0x28];
+    for how in ["bad record", "plaintext alert", "socket error"] {
+        let mut pair = Pair::handshaking(&pki, &leaf, "localhost")?;
+        pair.client.set_pause_mode(PauseMode::PauseOnSslErrors);
+        let mut hello = Vec::new();
+        pair.client.poll_transmit(&mut hello);
+        let (sent, waiting) = read_duplex(&mut pair.server, hello)?;
+        let flight = [sent, waiting].concat();
+        let (client_sent, client_waiting) = read_duplex(&mut pair.client, flight)?;
+        assert!(pair.client.is_paused());
+        assert!(client_sent.is_empty() && client_waiting.is_empty());
+        match how {
+            "bad record" => drop(pair.client.handle_tls(&bad_record)),
+            "plaintext alert" => drop(pair.client.handle_tls(&plaintext_alert)),
+            _ => pair.client.handle_io_error(sslsocket::Error::io(
+                "reading from the socket",
+                io::Error::other("EIO"),
+            )),
+        }
+        assert!(pair.client.failure().is_some(), "{how}");
+        assert!(!pair.client.is_paused(), "{how}");
+        // What a driver flushes before closing: nothing of the held flight.
+        let mut after = Vec::new();
+        pair.client.poll_transmit(&mut after);
+        assert!(after.is_empty(), "{how}: {} bytes released", after.len());
+        let _ = pair.server.handle_tls(&after);
+        assert!(!pair.server.is_encrypted(), "{how}: the server completed");
+    }
+    Ok(())
+}
+
+/// Both cores read through duplex sockets until nothing moves.
+fn run_duplex(pair: &mut Pair) -> TestResult {
+    let mut to_server = Vec::new();
+    pair.client.poll_transmit(&mut to_server);
+    let mut to_client = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let moved = !to_server.is_empty() || !to_client.is_empty();
+        if !to_server.is_empty() {
+            let (s, w) = read_duplex(&mut pair.server, std::mem::take(&mut to_server))?;
+            to_client.extend([s, w].concat());
+        } else {
+            pair.server.poll_transmit(&mut to_client);
+        }
+        if !to_client.is_empty() {
+            let (s, w) = read_duplex(&mut pair.client, std::mem::take(&mut to_client))?;
+            to_server.extend([s, w].concat());
+        } else {
+            pair.client.poll_transmit(&mut to_server);
+        }
+        if !moved && to_server.is_empty() && to_client.is_empty() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_side_that_refuses_or_pauses_never_completes_its_peer_even_reading_through_duplex_sockets(
+) -> TestResult {
+    use sslsocket::PeerVerifyMode;
+    let pki = Pki::new()?;
+    let good = pki.leaf("localhost", &["localhost"])?;
+    let expired = pki.expired_leaf("localhost", &["localhost"])?;
+    let client_cert = pki.client_cert(true)?;
+    let mut failures = Vec::new();
+    for tls12 in [false, true] {
+        for case in 0..7 {
+            let leaf = if case == 1 { &expired } else { &good };
+            let mut pair = Pair::connected(&pki, leaf)?;
+            if tls12 {
+                pair.client
+                    .configuration_mut()?
+                    .set_protocol(SslProtocol::TlsV1_2);
+            }
+            let client_under_test = match case {
+                // 0: OCSP staple required by the client, none sent.
+                0 => {
+                    pair.client
+                        .configuration_mut()?
+                        .set_ocsp_stapling_enabled(true);
+                    true
+                }
+                // 1: expired leaf, client pauses.
+                1 => {
+                    pair.client.set_pause_mode(PauseMode::PauseOnSslErrors);
+                    true
+                }
+                // 2: client pins another key.
+                2 => {
+                    pair.client
+                        .configuration_mut()?
+                        .set_pinned_public_keys(vec![[7u8; 32]]);
+                    true
+                }
+                // 3: server VerifyPeer, client has no certificate.
+                3 => {
+                    pair.server
+                        .configuration_mut()?
+                        .set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+                    false
+                }
+                // 4: server QueryPeer with pins, client has no certificate.
+                4 => {
+                    let cfg = pair.server.configuration_mut()?;
+                    cfg.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
+                    cfg.set_pinned_public_keys(vec![[7u8; 32]]);
+                    false
+                }
+                // 5: server VerifyPeer, client cert from a root the server does not
+                // trust, server pauses.
+                5 => {
+                    let cfg = pair.server.configuration_mut()?;
+                    cfg.set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+                    let untrusted = pki.client_cert(false)?;
+                    let chain = untrusted
+                        .chain_der
+                        .iter()
+                        .map(|d| SslCertificate::from_der(d))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    pair.client
+                        .configuration_mut()?
+                        .set_local_certificate_chain(chain)
+                        .set_private_key(SslKey::from_der(&untrusted.key_der)?);
+                    pair.server.set_pause_mode(PauseMode::PauseOnSslErrors);
+                    false
+                }
+                // 6: server VerifyPeer with a trusted client cert but pins on another key.
+                _ => {
+                    let cfg = pair.server.configuration_mut()?;
+                    cfg.set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+                    cfg.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
+                    cfg.set_pinned_public_keys(vec![[7u8; 32]]);
+                    let chain = client_cert
+                        .chain_der
+                        .iter()
+                        .map(|d| SslCertificate::from_der(d))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    pair.client
+                        .configuration_mut()?
+                        .set_local_certificate_chain(chain)
+                        .set_private_key(SslKey::from_der(&client_cert.key_der)?);
+                    false
+                }
+            };
+            pair.client.start_client_encryption("localhost")?;
+            pair.server.start_server_encryption()?;
+            run_duplex(&mut pair)?;
+            let (me, peer) = if client_under_test {
+                (&pair.client, &pair.server)
+            } else {
+                (&pair.server, &pair.client)
+            };
+            let line = format!(
+                "tls12={tls12} case={case}: me encrypted={} paused={} failure={:?}; peer encrypted={}",
+                me.is_encrypted(), me.is_paused(), me.failure().map(|e| e.to_string()), peer.is_encrypted()
+            );
+            // A TLS 1.3 server's Finished is in its first flight: only TLS 1.2 servers
+            // can withhold it.
+            let meaningful = client_under_test || tls12;
+            if meaningful && !me.is_encrypted() && peer.is_encrypted() {
+                failures.push(line);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    Ok(())
+}

@@ -269,6 +269,9 @@ impl SslCore {
             }
             Phase::Closed { failed: true } => return,
             Phase::Closed { failed } => *failed = true,
+            // Paused: the held flight waits for the application's word, which a failure
+            // for another reason never gives.
+            phase @ Phase::Paused => *phase = Phase::Failed { withheld: true },
             phase => *phase = Phase::Failed { withheld },
         }
         let kind = error.socket_error();
