@@ -40,7 +40,7 @@ use openssl::ex_data::Index;
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef, SslVerifyMode,
 };
-use openssl::x509::{X509StoreContext, X509StoreContextRef};
+use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef};
 
 /// `SSL_CB_READ`: the info callback's `where` has this bit for something read.
 pub const SSL_CB_READ: i32 = 0x04;
@@ -50,7 +50,7 @@ pub const SSL_CB_WRITE: i32 = 0x08;
 pub const SSL_CB_ALERT: i32 = 0x4000;
 
 mod ffi {
-    use std::ffi::{c_char, c_int};
+    use std::ffi::{c_char, c_int, c_void};
 
     // Part of libssl since 0.9.8 / 1.0.0; `openssl-sys` (which links libssl) does not
     // declare them.
@@ -65,6 +65,25 @@ mod ffi {
         ) -> c_int;
         // Since 1.1.0.
         pub(crate) fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> c_int;
+        pub(crate) fn SSL_SESSION_get0_peer(
+            session: *mut openssl_sys::SSL_SESSION,
+        ) -> *mut openssl_sys::X509;
+        // Since 1.1.1.
+        pub(crate) fn SSL_CTX_set_session_ticket_cb(
+            ctx: *mut openssl_sys::SSL_CTX,
+            gen_cb: Option<unsafe extern "C" fn(*mut openssl_sys::SSL, *mut c_void) -> c_int>,
+            dec_cb: Option<
+                unsafe extern "C" fn(
+                    *mut openssl_sys::SSL,
+                    *mut openssl_sys::SSL_SESSION,
+                    *const u8,
+                    usize,
+                    c_int,
+                    *mut c_void,
+                ) -> c_int,
+            >,
+            arg: *mut c_void,
+        ) -> c_int;
         pub(crate) fn SSL_set_msg_callback(
             ssl: *mut openssl_sys::SSL,
             cb: Option<
@@ -417,6 +436,99 @@ extern "C" fn verify_trampoline<T: VerifyState>(
         Some(state) => c_int::from(state.verify(preverify_ok != 0, ctx)),
         None => 0,
     }
+}
+
+/// A connection's say on resuming a session from a ticket (see
+/// [`filter_ticket_resumption`]).
+pub trait ResumptionFilter: ExDataState {
+    /// Whether the server connection `ssl` may resume `session`, decrypted from the
+    /// client's ticket.
+    fn may_resume(&self, ssl: &SslRef, session: &SslSessionRef) -> bool;
+}
+
+// `SSL_TICKET_STATUS` and `SSL_TICKET_RETURN` (OpenSSL 1.1.1's ssl.h).
+const SSL_TICKET_NONE: c_int = 2;
+const SSL_TICKET_EMPTY: c_int = 3;
+const SSL_TICKET_NO_DECRYPT: c_int = 4;
+const SSL_TICKET_SUCCESS: c_int = 5;
+const SSL_TICKET_SUCCESS_RENEW: c_int = 6;
+const SSL_TICKET_RETURN_ABORT: c_int = 0;
+const SSL_TICKET_RETURN_IGNORE: c_int = 1;
+const SSL_TICKET_RETURN_IGNORE_RENEW: c_int = 2;
+const SSL_TICKET_RETURN_USE: c_int = 3;
+const SSL_TICKET_RETURN_USE_RENEW: c_int = 4;
+
+/// Makes the context's server connections ask [`ResumptionFilter::may_resume`] of the
+/// state they keep at [`ExDataState::index`] before resuming a session from a client's
+/// ticket (`SSL_CTX_set_session_ticket_cb`, decrypting side; TLS 1.2 tickets and TLS 1.3
+/// stateless PSKs). A declined ticket makes the handshake a full one (with a fresh
+/// ticket); a connection without the state resumes nothing. Every other ticket status is
+/// answered as OpenSSL does without a callback.
+pub fn filter_ticket_resumption<T: ResumptionFilter>(
+    ctx: &mut SslContextBuilder,
+) -> Result<(), ErrorStack> {
+    // SAFETY: `ctx.as_ptr()` is the live SSL_CTX the builder owns; the trampoline matches
+    // `SSL_CTX_decrypt_session_ticket_fn` and uses no argument (null).
+    let done = unsafe {
+        ffi::SSL_CTX_set_session_ticket_cb(
+            ctx.as_ptr(),
+            None,
+            Some(ticket_trampoline::<T>),
+            std::ptr::null_mut(),
+        )
+    };
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+unsafe extern "C" fn ticket_trampoline<T: ResumptionFilter>(
+    ssl: *mut openssl_sys::SSL,
+    session: *mut openssl_sys::SSL_SESSION,
+    _key_name: *const u8,
+    _key_name_len: usize,
+    status: c_int,
+    _arg: *mut std::ffi::c_void,
+) -> c_int {
+    let renew = match status {
+        SSL_TICKET_SUCCESS => false,
+        SSL_TICKET_SUCCESS_RENEW => true,
+        SSL_TICKET_EMPTY | SSL_TICKET_NO_DECRYPT => return SSL_TICKET_RETURN_IGNORE_RENEW,
+        SSL_TICKET_NONE => return SSL_TICKET_RETURN_IGNORE,
+        _ => return SSL_TICKET_RETURN_ABORT,
+    };
+    if ssl.is_null() || session.is_null() {
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+    // SAFETY: OpenSSL calls the callback with the connection deciding and the session it
+    // decrypted, both alive for the duration of the call; we only take shared references
+    // for that duration.
+    let (ssl, session) = unsafe { (SslRef::from_ptr(ssl), SslSessionRef::from_ptr(session)) };
+    let allowed = T::index()
+        .and_then(|index| ssl.ex_data(index))
+        .is_some_and(|state| state.may_resume(ssl, session));
+    match (allowed, renew) {
+        (false, _) => SSL_TICKET_RETURN_IGNORE_RENEW,
+        (true, false) => SSL_TICKET_RETURN_USE,
+        (true, true) => SSL_TICKET_RETURN_USE_RENEW,
+    }
+}
+
+/// The DER of the peer's certificate `session` was made with (`SSL_SESSION_get0_peer`),
+/// if any.
+pub fn session_peer_der(session: &SslSessionRef) -> Option<Vec<u8>> {
+    // SAFETY: `session.as_ptr()` is the live session the reference borrows; the peer
+    // certificate it returns is owned by the session (get0: no reference taken) and used
+    // only while the session is borrowed.
+    let peer = unsafe { ffi::SSL_SESSION_get0_peer(session.as_ptr()) };
+    if peer.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, owned by the session, alive while `session` is borrowed.
+    let peer = unsafe { X509Ref::from_ptr(peer) };
+    peer.to_der().ok()
 }
 
 mod stream;

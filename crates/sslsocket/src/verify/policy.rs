@@ -200,6 +200,12 @@ impl VerifyPolicy {
         }
         self.hooks.is_none() && !self.interrupt_on_error && self.covers_all(&original.errors)
     }
+
+    /// [`may_resume`](Self::may_resume), and the original chain shows a certificate where
+    /// keys are pinned (`pinned`): what a resumed handshake must pass to be accepted.
+    pub fn accepts_resumption(&self, original: &Outcome, pinned: bool) -> bool {
+        self.may_resume(original) && !(pinned && original.chain.is_empty())
+    }
 }
 
 /// The verification outcome a session is stored with, and reported again when resumed.

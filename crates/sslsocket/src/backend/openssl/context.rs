@@ -528,6 +528,10 @@ fn set_sessions(
         builder
             .set_session_id_context(b"sslsocket")
             .map_err(openssl_error("session id context"))?;
+        // A ticket resumes only what the connection's policy accepts (see
+        // `ConnectionState`'s `ResumptionFilter`).
+        sslsocket_openssl_ext::filter_ticket_resumption::<ConnectionState>(builder)
+            .map_err(openssl_error("session tickets"))?;
         if no_tickets {
             builder.set_options(SslOptions::NO_TICKET);
             builder

@@ -31,7 +31,7 @@ use sslsocket_openssl_ext::{
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
-use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
+use crate::backend::openssl::sessions::{peer_key, ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::{ConnectionState, PeerName};
 use crate::backend::spare::{self, Slot};
 use crate::backend::{BackendNotice, Duplex, DuplexRead, Negotiated, PlainRead, TlsSession};
@@ -281,13 +281,12 @@ impl OpensslSession {
     /// A client without a certificate has the empty key (no digest is empty): the most
     /// common server handshake hashes nothing.
     fn peer_chain_key(&self) -> Vec<u8> {
-        let Some(leaf) = self.stream.ssl().peer_certificate() else {
-            return Vec::new();
-        };
-        let der = leaf.to_der().unwrap_or_default();
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der)
-            .as_ref()
-            .to_vec()
+        let der = self
+            .stream
+            .ssl()
+            .peer_certificate()
+            .map(|leaf| leaf.to_der().unwrap_or_default());
+        peer_key(der.as_deref())
     }
 
     fn output(&self) -> &[u8] {
@@ -733,6 +732,9 @@ fn new_ssl(
         Arc::clone(&engine.peers),
         client_of,
     );
+    if let Some(outcomes) = engine.server_outcomes.as_ref().filter(|_| server) {
+        state.set_server_outcomes(Arc::clone(outcomes));
+    }
     ssl.set_ex_data(connection_index()?, Arc::clone(&state));
     // The callback finds the state in the ex data just set (no closure per connection).
     sslsocket_openssl_ext::set_verify_from_ex_data::<ConnectionState>(
@@ -939,7 +941,15 @@ impl TlsSession for OpensslSession {
         if let Some(outcomes) = &self.server_outcomes {
             let key = self.peer_chain_key();
             match &outcome {
-                Some(outcome) => outcomes.record(&key, outcome.clone()),
+                Some(outcome) => {
+                    outcomes.record(&key, outcome.clone());
+                    if !outcome.errors.is_empty() {
+                        // OpenSSL's session cache (TLS 1.2 session ids) resumes without
+                        // asking anyone: a session with errors stays out of it, so only a
+                        // ticket, which the filter judges, can resume it.
+                        sslsocket_openssl_ext::remove_own_session(self.stream.ssl());
+                    }
+                }
                 None => {
                     outcomes.remove(&key);
                     sslsocket_openssl_ext::remove_own_session(self.stream.ssl());

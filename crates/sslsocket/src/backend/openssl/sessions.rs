@@ -87,6 +87,16 @@ type OutcomeMap = (
     std::collections::VecDeque<Vec<u8>>,
 );
 
+/// The key a client's outcome is recorded under: the SHA-256 of its certificate's DER,
+/// empty for a client without one.
+pub(crate) fn peer_key(leaf_der: Option<&[u8]>) -> Vec<u8> {
+    leaf_der.map_or_else(Vec::new, |der| {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
+            .as_ref()
+            .to_vec()
+    })
+}
+
 #[derive(Default)]
 pub(crate) struct ServerOutcomes {
     inner: Mutex<OutcomeMap>,

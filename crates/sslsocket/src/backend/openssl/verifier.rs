@@ -12,16 +12,16 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use openssl::ssl::{SslRef, SslSession};
+use openssl::ssl::{SslRef, SslSession, SslSessionRef};
 use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult, X509};
 
 use std::collections::VecDeque;
 
 use sslsocket_openssl_ext::ContextSession;
 
-use crate::backend::openssl::sessions::ClientSessions;
+use crate::backend::openssl::sessions::{peer_key, ClientSessions, ServerOutcomes};
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
@@ -57,6 +57,8 @@ pub(crate) struct ConnectionState {
     peers: Arc<PeerParses>,
     /// A client's peer name, checked by our host-name rules as well as by OpenSSL's.
     host: Option<Box<str>>,
+    /// A server's record of the clients it accepted, which its ticket filter reads.
+    server_outcomes: OnceLock<Arc<ServerOutcomes>>,
 }
 
 /// A certificate already read, with an OpenSSL object of it that we hold a reference on:
@@ -98,6 +100,25 @@ impl sslsocket_openssl_ext::ExDataState for ConnectionState {
     }
 }
 
+/// A server resumes a client's ticket only when this connection's policy would accept the
+/// outcome recorded for that client (the rustls backend's server store asks the same
+/// before resuming): otherwise the handshake is a full one and the verification, hooks and
+/// pause ask again. Without a recorded outcome nothing is resumed (fail closed).
+impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
+    fn may_resume(&self, _ssl: &SslRef, session: &SslSessionRef) -> bool {
+        let Some(outcomes) = self.server_outcomes.get() else {
+            return false;
+        };
+        let peer = sslsocket_openssl_ext::session_peer_der(session);
+        outcomes
+            .get(&peer_key(peer.as_deref()))
+            .is_some_and(|outcome| {
+                self.policy()
+                    .accepts_resumption(&outcome, !self.pins.is_empty())
+            })
+    }
+}
+
 impl sslsocket_openssl_ext::RecordCounter for ConnectionState {
     fn records_read(&self) -> &AtomicU64 {
         &self.records_read
@@ -132,7 +153,13 @@ impl ConnectionState {
             anchors,
             peers,
             host: host.map(Box::from),
+            server_outcomes: OnceLock::new(),
         })
+    }
+
+    /// A server connection's record of accepted clients, for [`ResumptionFilter`].
+    pub(crate) fn set_server_outcomes(&self, outcomes: Arc<ServerOutcomes>) {
+        let _ = self.server_outcomes.set(outcomes);
     }
 
     /// `cert` as our certificate type. Each certificate is parsed once per connection:

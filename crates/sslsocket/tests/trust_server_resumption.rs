@@ -1,0 +1,170 @@
+//! A server resumes a client's session only when the socket's policy accepts the client's
+//! original outcome, as the rustls backend's store does: otherwise a full handshake runs
+//! and asks the verification, hooks and pause again. Found by round 28's review on the
+//! OpenSSL backend, where OpenSSL resumed from its cache or a ticket without asking, sent
+//! the Finished that completes the client's handshake, and only then did the core refuse.
+//! Real peers on 127.0.0.1, our own sockets on both sides (active backend).
+
+mod support;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use sslsocket::blocking::SslSocket;
+use sslsocket::prelude::*;
+use sslsocket::{
+    PeerVerifyMode, SslConfiguration, SslError, SslErrorKind, SslHooks, SslOption, SslProtocol,
+    Verdict,
+};
+use support::Pki;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One connection: `client` (a fresh socket of this configuration) to one server socket
+/// adopted from `listener`, set up by `setup`. Returns (server accepted, client encrypted,
+/// server resumed).
+fn connect(
+    listener: &TcpListener,
+    server: &SslConfiguration,
+    client: &SslConfiguration,
+    setup: impl FnOnce(&mut SslSocket) + Send + 'static,
+) -> Result<(bool, bool, bool), Box<dyn std::error::Error>> {
+    let port = listener.local_addr()?.port();
+    let client = client.clone();
+    let client_thread = thread::spawn(move || {
+        let mut socket = SslSocket::with_configuration(client);
+        socket.connect_to_host_encrypted("localhost", port);
+        let ok = socket.wait_for_encrypted(WAIT).is_ok();
+        // Take the tickets.
+        let _ = socket.wait_for_ready_read(Duration::from_millis(300));
+        ok || socket.core().was_encrypted()
+    });
+    let (stream, _) = listener.accept()?;
+    let mut socket = SslSocket::from_tcp_stream(stream, server.clone())?;
+    setup(&mut socket);
+    socket.start_server_encryption()?;
+    let accepted = socket.wait_for_encrypted(WAIT).is_ok();
+    let resumed = socket.core().is_session_resumed();
+    if accepted {
+        // Let the client read its tickets before we close.
+        thread::sleep(Duration::from_millis(100));
+    }
+    let encrypted = client_thread.join().map_err(|_| "client thread panicked")?;
+    drop(socket);
+    Ok((accepted, encrypted, resumed))
+}
+
+fn server_config(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let mut server = support::serving(&leaf)?;
+    server.set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+    server.set_ca_certificates(vec![sslsocket::SslCertificate::from_der(pki.root_der())?]);
+    Ok(server)
+}
+
+/// A certificate-less client accepted once by a lenient socket (NoPeerCertificate
+/// ignored) holds a ticket. Any other certificate-less client refused by a strict socket
+/// of the same configuration must not make that ticket resumable by a strict socket.
+#[test]
+fn a_certificate_less_ticket_is_not_accepted_by_a_strict_server_after_another_refusal() -> TestResult
+{
+    let pki = Pki::new()?;
+    let server = server_config(&pki)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let anonymous = support::trusting(&pki)?;
+    // Another anonymous client with its own session store (no ticket to resume).
+    let mut other = support::trusting(&pki)?;
+    other.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
+
+    // 1. Lenient socket: the anonymous client is accepted, gets a ticket.
+    let (accepted, _, _) = connect(&listener, &server, &anonymous, |s| {
+        s.ignore_ssl_errors_list(&[SslError::new(SslErrorKind::NoPeerCertificate)]);
+    })?;
+    assert!(accepted, "the lenient socket refused the anonymous client");
+
+    // Control: a strict socket refuses the anonymous client's resumption now.
+    let (accepted, _, _) = connect(&listener, &server, &anonymous, |_| {})?;
+    assert!(
+        !accepted,
+        "a strict socket accepted a certificate-less client (control)"
+    );
+    // The control refused its own connection; connect once more through the lenient
+    // socket so the anonymous client holds a fresh ticket.
+    let (accepted, _, _) = connect(&listener, &server, &anonymous, |s| {
+        s.ignore_ssl_errors_list(&[SslError::new(SslErrorKind::NoPeerCertificate)]);
+    })?;
+    assert!(accepted);
+
+    // 2. Some other certificate-less client, refused by a strict socket.
+    let (accepted, _, _) = connect(&listener, &server, &other, |_| {})?;
+    assert!(!accepted);
+
+    // 3. The first anonymous client resumes against a strict socket: it must be refused.
+    let (accepted, _, resumed) = connect(&listener, &server, &anonymous, |_| {})?;
+    assert!(
+        !accepted,
+        "a VerifyPeer server socket accepted a certificate-less client (resumed: {resumed})"
+    );
+    Ok(())
+}
+
+struct IgnoreAll;
+impl SslHooks for IgnoreAll {
+    fn ssl_errors(&self, _errors: &[SslError]) -> Verdict {
+        Verdict::Ignore
+    }
+}
+
+/// A server whose hook accepted a client certificate with errors: the next connection of
+/// that client must not end with the client encrypted while the server refused it
+/// (TLS 1.2: the server's Finished of a resumed handshake completes it for the client).
+#[test]
+fn a_server_never_completes_a_resumed_handshake_it_then_refuses() -> TestResult {
+    for protocol in [SslProtocol::TlsV1_2, SslProtocol::TlsV1_3] {
+        a_server_never_completes_a_resumed_handshake_it_then_refuses_over(protocol)?;
+    }
+    Ok(())
+}
+
+fn a_server_never_completes_a_resumed_handshake_it_then_refuses_over(
+    protocol: SslProtocol,
+) -> TestResult {
+    let pki = Pki::new()?;
+    let mut server = server_config(&pki)?;
+    server.set_protocol(protocol);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let untrusted = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::UntrustedRoot,
+        ..support::LeafSpec::new("client", &["client"])
+    })?;
+    let mut client = support::trusting(&pki)?;
+    client
+        .set_local_certificate_chain(
+            untrusted
+                .chain_der
+                .iter()
+                .map(|d| sslsocket::SslCertificate::from_der(d))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+        .set_private_key(sslsocket::SslKey::from_der(&untrusted.key_der)?);
+    let hooks: Arc<dyn SslHooks> = Arc::new(IgnoreAll);
+    for round in 0..3 {
+        let hooks = Arc::clone(&hooks);
+        let (accepted, encrypted, resumed) =
+            connect(&listener, &server, &client, move |s| s.set_hooks(hooks))?;
+        assert!(
+            accepted || !encrypted,
+            "{protocol:?} round {round}: the server refused (resumed: {resumed}) but the client \
+             completed its handshake"
+        );
+        assert!(
+            accepted,
+            "{protocol:?} round {round}: the hook accepts this client (resumed: {resumed})"
+        );
+    }
+    Ok(())
+}
