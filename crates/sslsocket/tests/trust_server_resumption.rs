@@ -168,3 +168,244 @@ fn a_server_never_completes_a_resumed_handshake_it_then_refuses_over(
     }
     Ok(())
 }
+
+/// Review 3: the same client leaf seen clean ([leaf, intermediate]) and then with errors
+/// ([leaf] alone) merges the errors into the record, but the clean session stays in
+/// OpenSSL's session-id cache, which resumes without the ticket filter: a strict socket
+/// resumes it, sends the Finished that completes the client's handshake, then refuses.
+#[test]
+fn a_session_id_of_a_client_whose_record_gained_errors_is_not_resumed() -> TestResult {
+    let pki = Pki::new()?;
+    let mut server = server_config(&pki)?;
+    server.set_protocol(SslProtocol::TlsV1_2);
+    // TLS 1.2 session ids (no ticket).
+    server.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let leaf = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::Intermediate,
+        ..support::LeafSpec::new("client", &["client"])
+    })?;
+    let with_chain = |ders: &[Vec<u8>]| -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+        let mut client = support::trusting(&pki)?;
+        client
+            .set_local_certificate_chain(
+                ders.iter()
+                    .map(|d| sslsocket::SslCertificate::from_der(d))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .set_private_key(sslsocket::SslKey::from_der(&leaf.key_der)?);
+        Ok(client)
+    };
+    let full = with_chain(&leaf.chain_der)?;
+    let bare = with_chain(&leaf.chain_der[..1])?;
+
+    // 1. Clean: accepted by a strict socket; the session id is cached by OpenSSL.
+    let (accepted, encrypted, _) = connect(&listener, &server, &full, |_| {})?;
+    assert!(accepted && encrypted, "clean client refused");
+    // 2. The same leaf without its intermediate: errors, accepted by a lenient socket.
+    let hooks: Arc<dyn SslHooks> = Arc::new(IgnoreAll);
+    let (accepted, _, _) = connect(&listener, &server, &bare, move |s| s.set_hooks(hooks))?;
+    assert!(accepted, "the hook accepts the bare chain");
+    // 3. The first client resumes its clean session against a strict socket.
+    let (accepted, encrypted, resumed) = connect(&listener, &server, &full, |_| {})?;
+    assert!(
+        accepted || !encrypted,
+        "the server refused (resumed: {resumed}) but the client completed its handshake"
+    );
+    Ok(())
+}
+
+/// Review 3: the same leaf refused once (its record dropped) leaves its earlier clean
+/// session in OpenSSL's session-id cache; the resumption has no record: refused after the
+/// Finished went out.
+#[test]
+fn a_session_id_of_a_client_refused_once_is_still_judged_on_its_own_record() -> TestResult {
+    let pki = Pki::new()?;
+    let mut server = server_config(&pki)?;
+    server.set_protocol(SslProtocol::TlsV1_2);
+    server.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let leaf = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::Intermediate,
+        ..support::LeafSpec::new("client", &["client"])
+    })?;
+    let with_chain = |ders: &[Vec<u8>]| -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+        let mut client = support::trusting(&pki)?;
+        client
+            .set_local_certificate_chain(
+                ders.iter()
+                    .map(|d| sslsocket::SslCertificate::from_der(d))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .set_private_key(sslsocket::SslKey::from_der(&leaf.key_der)?);
+        Ok(client)
+    };
+    let full = with_chain(&leaf.chain_der)?;
+    let bare = with_chain(&leaf.chain_der[..1])?;
+    let (accepted, encrypted, _) = connect(&listener, &server, &full, |_| {})?;
+    assert!(accepted && encrypted, "clean client refused");
+    // The same leaf without its intermediate, refused by a strict socket.
+    let (accepted, _, _) = connect(&listener, &server, &bare, |_| {})?;
+    assert!(!accepted);
+    let (accepted, encrypted, resumed) = connect(&listener, &server, &full, |_| {})?;
+    assert!(
+        accepted || !encrypted,
+        "the server refused (resumed: {resumed}) but the client completed its handshake"
+    );
+    Ok(())
+}
+
+/// Review 3: the same leaf paused on and aborted (its record dropped) leaves the earlier
+/// clean session in OpenSSL's session-id cache.
+#[test]
+fn a_session_id_of_a_client_aborted_while_paused_is_not_resumed() -> TestResult {
+    let pki = Pki::new()?;
+    let mut server = server_config(&pki)?;
+    server.set_protocol(SslProtocol::TlsV1_2);
+    server.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let leaf = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::Intermediate,
+        ..support::LeafSpec::new("client", &["client"])
+    })?;
+    let with_chain = |ders: &[Vec<u8>]| -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+        let mut client = support::trusting(&pki)?;
+        client
+            .set_local_certificate_chain(
+                ders.iter()
+                    .map(|d| sslsocket::SslCertificate::from_der(d))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .set_private_key(sslsocket::SslKey::from_der(&leaf.key_der)?);
+        Ok(client)
+    };
+    let full = with_chain(&leaf.chain_der)?;
+    let bare = with_chain(&leaf.chain_der[..1])?;
+    let (accepted, encrypted, _) = connect(&listener, &server, &full, |_| {})?;
+    assert!(accepted && encrypted, "clean client refused");
+    // The same leaf without its intermediate: the server pauses, then aborts.
+    let port = listener.local_addr()?.port();
+    let bare2 = bare.clone();
+    let t = thread::spawn(move || {
+        let mut socket = SslSocket::with_configuration(bare2);
+        socket.connect_to_host_encrypted("localhost", port);
+        let _ = socket.wait_for_encrypted(Duration::from_secs(3));
+    });
+    let (stream, _) = listener.accept()?;
+    let mut socket = SslSocket::from_tcp_stream(stream, server.clone())?;
+    socket.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
+    socket.start_server_encryption()?;
+    let _ = socket.wait_for_encrypted(Duration::from_secs(1));
+    assert!(socket.is_paused(), "{:?}", socket.core().phase());
+    socket.abort();
+    drop(socket);
+    let _ = t.join();
+    let (accepted, encrypted, resumed) = connect(&listener, &server, &full, |_| {})?;
+    assert!(
+        accepted || !encrypted,
+        "the server refused (resumed: {resumed}) but the client completed its handshake"
+    );
+    Ok(())
+}
+
+/// Review 3: default server configuration (tickets on); `openssl s_client -no_ticket`
+/// makes TLS 1.2 session-id resumption, which no callback filters.
+#[test]
+fn an_openssl_s_client_resuming_by_session_id_never_completes_a_handshake_the_server_refuses(
+) -> TestResult {
+    use std::process::{Command, Stdio};
+    let pki = Pki::new()?;
+    let mut server = server_config(&pki)?;
+    server.set_protocol(SslProtocol::TlsV1_2);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let leaf = pki.issue(&support::LeafSpec {
+        issued_by: support::IssuedBy::Intermediate,
+        ..support::LeafSpec::new("client", &["client"])
+    })?;
+    let sess = pki.dir.path().join("sess.pem");
+    let s_client = |chain: bool, sess_arg: &str| -> std::io::Result<std::process::Child> {
+        let mut cmd = Command::new("openssl");
+        cmd.args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-tls1_2",
+            "-no_ticket",
+        ])
+        .arg("-cert")
+        .arg(&leaf.cert_pem)
+        .arg("-key")
+        .arg(&leaf.key_pem)
+        .arg("-CAfile")
+        .arg(pki.root_pem());
+        if chain {
+            if let Some(intermediates) = &leaf.intermediates_pem {
+                cmd.arg("-cert_chain").arg(intermediates);
+            }
+        }
+        if !sess_arg.is_empty() {
+            cmd.arg(sess_arg).arg(&sess);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn()
+    };
+    // One server socket for the next connection, if one comes within WAIT (an s_client
+    // that gives up before connecting must not hang the test).
+    listener.set_nonblocking(true)?;
+    let serve =
+        |setup: &dyn Fn(&mut SslSocket)| -> Result<Option<bool>, Box<dyn std::error::Error>> {
+            let deadline = std::time::Instant::now() + WAIT;
+            let stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if std::time::Instant::now() >= deadline {
+                            return Ok(None);
+                        }
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            stream.set_nonblocking(false)?;
+            let mut socket = SslSocket::from_tcp_stream(stream, server.clone())?;
+            setup(&mut socket);
+            socket.start_server_encryption()?;
+            let ok = socket.wait_for_encrypted(WAIT).is_ok();
+            thread::sleep(Duration::from_millis(200));
+            Ok(Some(ok))
+        };
+    let c = s_client(true, "-sess_out")?;
+    assert_eq!(serve(&|_| {})?, Some(true), "clean client refused");
+    let first = c.wait_with_output()?;
+    let first = String::from_utf8_lossy(&first.stdout).into_owned();
+    let c = s_client(false, "")?;
+    let hooks: Arc<dyn SslHooks> = Arc::new(IgnoreAll);
+    assert_eq!(
+        serve(&move |s| s.set_hooks(Arc::clone(&hooks)))?,
+        Some(true)
+    );
+    let _ = c.wait_with_output()?;
+    if !sess.exists() {
+        // s_client writes no session when the server gave none to resume by id: the
+        // server keeps no session-id cache (an empty `Session-ID:`).
+        assert!(
+            first.lines().any(|l| l.trim() == "Session-ID:"),
+            "no session written, yet the server gave a session id:\n{first}"
+        );
+        return Ok(());
+    }
+    let c = s_client(true, "-sess_in")?;
+    let accepted = serve(&|_| {})?;
+    let out = c.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reused = stdout.contains("Reused,");
+    assert!(
+        accepted == Some(true) || !reused,
+        "the server refused, but s_client completed a resumed handshake:\n{stdout}"
+    );
+    Ok(())
+}

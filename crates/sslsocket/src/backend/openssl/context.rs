@@ -529,9 +529,12 @@ fn set_sessions(
             .set_session_id_context(b"sslsocket")
             .map_err(openssl_error("session id context"))?;
         // A ticket resumes only what the connection's policy accepts (see
-        // `ConnectionState`'s `ResumptionFilter`).
+        // `ConnectionState`'s `ResumptionFilter`). OpenSSL's session-id cache resumes
+        // without asking anyone, so a server keeps none (as Qt's contexts, which cache
+        // client sessions only): TLS 1.2 clients resume with tickets.
         sslsocket_openssl_ext::filter_ticket_resumption::<ConnectionState>(builder)
             .map_err(openssl_error("session tickets"))?;
+        builder.set_session_cache_mode(SslSessionCacheMode::OFF);
         if no_tickets {
             builder.set_options(SslOptions::NO_TICKET);
             builder

@@ -941,15 +941,7 @@ impl TlsSession for OpensslSession {
         if let Some(outcomes) = &self.server_outcomes {
             let key = self.peer_chain_key();
             match &outcome {
-                Some(outcome) => {
-                    outcomes.record(&key, outcome.clone());
-                    if !outcome.errors.is_empty() {
-                        // OpenSSL's session cache (TLS 1.2 session ids) resumes without
-                        // asking anyone: a session with errors stays out of it, so only a
-                        // ticket, which the filter judges, can resume it.
-                        sslsocket_openssl_ext::remove_own_session(self.stream.ssl());
-                    }
-                }
+                Some(outcome) => outcomes.record(&key, outcome.clone()),
                 None => {
                     outcomes.remove(&key);
                     sslsocket_openssl_ext::remove_own_session(self.stream.ssl());
