@@ -169,130 +169,53 @@ fn a_server_never_completes_a_resumed_handshake_it_then_refuses_over(
     Ok(())
 }
 
-/// Review 3: the same client leaf seen clean ([leaf, intermediate]) and then with errors
-/// ([leaf] alone) merges the errors into the record, but the clean session stays in
-/// OpenSSL's session-id cache, which resumes without the ticket filter: a strict socket
-/// resumes it, sends the Finished that completes the client's handshake, then refuses.
+/// The same client leaf seen clean ([leaf, intermediate]) and then with errors ([leaf]
+/// alone, accepted by a hook): the errors are merged into its record, so a strict socket
+/// must not resume the clean session by its id (OpenSSL's session-id cache resumed it
+/// without asking, sent the Finished, then the core refused).
 #[test]
 fn a_session_id_of_a_client_whose_record_gained_errors_is_not_resumed() -> TestResult {
-    let pki = Pki::new()?;
-    let mut server = server_config(&pki)?;
-    server.set_protocol(SslProtocol::TlsV1_2);
-    // TLS 1.2 session ids (no ticket).
-    server.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let leaf = pki.issue(&support::LeafSpec {
-        issued_by: support::IssuedBy::Intermediate,
-        ..support::LeafSpec::new("client", &["client"])
-    })?;
-    let with_chain = |ders: &[Vec<u8>]| -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-        let mut client = support::trusting(&pki)?;
-        client
-            .set_local_certificate_chain(
-                ders.iter()
-                    .map(|d| sslsocket::SslCertificate::from_der(d))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
-            .set_private_key(sslsocket::SslKey::from_der(&leaf.key_der)?);
-        Ok(client)
-    };
-    let full = with_chain(&leaf.chain_der)?;
-    let bare = with_chain(&leaf.chain_der[..1])?;
-
-    // 1. Clean: accepted by a strict socket; the session id is cached by OpenSSL.
-    let (accepted, encrypted, _) = connect(&listener, &server, &full, |_| {})?;
-    assert!(accepted && encrypted, "clean client refused");
+    let ids = SessionIds::new()?;
+    // 1. Clean: accepted by a strict socket.
+    ids.clean_client_accepted()?;
     // 2. The same leaf without its intermediate: errors, accepted by a lenient socket.
     let hooks: Arc<dyn SslHooks> = Arc::new(IgnoreAll);
-    let (accepted, _, _) = connect(&listener, &server, &bare, move |s| s.set_hooks(hooks))?;
+    let (accepted, _, _) = connect(&ids.listener, &ids.server, &ids.bare, move |s| {
+        s.set_hooks(hooks)
+    })?;
     assert!(accepted, "the hook accepts the bare chain");
-    // 3. The first client resumes its clean session against a strict socket.
-    let (accepted, encrypted, resumed) = connect(&listener, &server, &full, |_| {})?;
-    assert!(
-        accepted || !encrypted,
-        "the server refused (resumed: {resumed}) but the client completed its handshake"
-    );
-    Ok(())
+    // 3. The first client again, against a strict socket.
+    ids.clean_client_never_completes_a_refused_handshake()
 }
 
-/// Review 3: the same leaf refused once (its record dropped) leaves its earlier clean
-/// session in OpenSSL's session-id cache; the resumption has no record: refused after the
-/// Finished went out.
+/// The same leaf refused once (the verification refuses, its clean record stays): the
+/// earlier clean session is judged on that record.
 #[test]
 fn a_session_id_of_a_client_refused_once_is_still_judged_on_its_own_record() -> TestResult {
-    let pki = Pki::new()?;
-    let mut server = server_config(&pki)?;
-    server.set_protocol(SslProtocol::TlsV1_2);
-    server.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let leaf = pki.issue(&support::LeafSpec {
-        issued_by: support::IssuedBy::Intermediate,
-        ..support::LeafSpec::new("client", &["client"])
-    })?;
-    let with_chain = |ders: &[Vec<u8>]| -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-        let mut client = support::trusting(&pki)?;
-        client
-            .set_local_certificate_chain(
-                ders.iter()
-                    .map(|d| sslsocket::SslCertificate::from_der(d))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
-            .set_private_key(sslsocket::SslKey::from_der(&leaf.key_der)?);
-        Ok(client)
-    };
-    let full = with_chain(&leaf.chain_der)?;
-    let bare = with_chain(&leaf.chain_der[..1])?;
-    let (accepted, encrypted, _) = connect(&listener, &server, &full, |_| {})?;
-    assert!(accepted && encrypted, "clean client refused");
+    let ids = SessionIds::new()?;
+    ids.clean_client_accepted()?;
     // The same leaf without its intermediate, refused by a strict socket.
-    let (accepted, _, _) = connect(&listener, &server, &bare, |_| {})?;
+    let (accepted, _, _) = connect(&ids.listener, &ids.server, &ids.bare, |_| {})?;
     assert!(!accepted);
-    let (accepted, encrypted, resumed) = connect(&listener, &server, &full, |_| {})?;
-    assert!(
-        accepted || !encrypted,
-        "the server refused (resumed: {resumed}) but the client completed its handshake"
-    );
-    Ok(())
+    ids.clean_client_never_completes_a_refused_handshake()
 }
 
-/// Review 3: the same leaf paused on and aborted (its record dropped) leaves the earlier
-/// clean session in OpenSSL's session-id cache.
+/// The same leaf paused on and aborted (its record dropped): the earlier clean session
+/// must not be resumed by its id without a record.
 #[test]
 fn a_session_id_of_a_client_aborted_while_paused_is_not_resumed() -> TestResult {
-    let pki = Pki::new()?;
-    let mut server = server_config(&pki)?;
-    server.set_protocol(SslProtocol::TlsV1_2);
-    server.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let leaf = pki.issue(&support::LeafSpec {
-        issued_by: support::IssuedBy::Intermediate,
-        ..support::LeafSpec::new("client", &["client"])
-    })?;
-    let with_chain = |ders: &[Vec<u8>]| -> Result<SslConfiguration, Box<dyn std::error::Error>> {
-        let mut client = support::trusting(&pki)?;
-        client
-            .set_local_certificate_chain(
-                ders.iter()
-                    .map(|d| sslsocket::SslCertificate::from_der(d))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
-            .set_private_key(sslsocket::SslKey::from_der(&leaf.key_der)?);
-        Ok(client)
-    };
-    let full = with_chain(&leaf.chain_der)?;
-    let bare = with_chain(&leaf.chain_der[..1])?;
-    let (accepted, encrypted, _) = connect(&listener, &server, &full, |_| {})?;
-    assert!(accepted && encrypted, "clean client refused");
+    let ids = SessionIds::new()?;
+    ids.clean_client_accepted()?;
     // The same leaf without its intermediate: the server pauses, then aborts.
-    let port = listener.local_addr()?.port();
-    let bare2 = bare.clone();
+    let port = ids.listener.local_addr()?.port();
+    let bare2 = ids.bare.clone();
     let t = thread::spawn(move || {
         let mut socket = SslSocket::with_configuration(bare2);
         socket.connect_to_host_encrypted("localhost", port);
         let _ = socket.wait_for_encrypted(Duration::from_secs(3));
     });
-    let (stream, _) = listener.accept()?;
-    let mut socket = SslSocket::from_tcp_stream(stream, server.clone())?;
+    let (stream, _) = ids.listener.accept()?;
+    let mut socket = SslSocket::from_tcp_stream(stream, ids.server.clone())?;
     socket.set_pause_mode(sslsocket::PauseMode::PauseOnSslErrors);
     socket.start_server_encryption()?;
     let _ = socket.wait_for_encrypted(Duration::from_secs(1));
@@ -300,16 +223,12 @@ fn a_session_id_of_a_client_aborted_while_paused_is_not_resumed() -> TestResult 
     socket.abort();
     drop(socket);
     let _ = t.join();
-    let (accepted, encrypted, resumed) = connect(&listener, &server, &full, |_| {})?;
-    assert!(
-        accepted || !encrypted,
-        "the server refused (resumed: {resumed}) but the client completed its handshake"
-    );
-    Ok(())
+    ids.clean_client_never_completes_a_refused_handshake()
 }
 
-/// Review 3: default server configuration (tickets on); `openssl s_client -no_ticket`
-/// makes TLS 1.2 session-id resumption, which no callback filters.
+/// The default server configuration (tickets on) and `openssl s_client -no_ticket`, which
+/// asks for TLS 1.2 session-id resumption: never a resumed handshake the server then
+/// refuses.
 #[test]
 fn an_openssl_s_client_resuming_by_session_id_never_completes_a_handshake_the_server_refuses(
 ) -> TestResult {
@@ -408,4 +327,69 @@ fn an_openssl_s_client_resuming_by_session_id_never_completes_a_handshake_the_se
         "the server refused, but s_client completed a resumed handshake:\n{stdout}"
     );
     Ok(())
+}
+
+/// A TLS 1.2 server without tickets (session ids only, where OpenSSL keeps them) and one
+/// client certificate (under the intermediate) as two clients: `full` sends its chain
+/// (clean), `bare` the leaf alone (an error: its issuer is unknown).
+struct SessionIds {
+    _pki: Pki,
+    server: SslConfiguration,
+    listener: TcpListener,
+    full: SslConfiguration,
+    bare: SslConfiguration,
+}
+
+impl SessionIds {
+    fn new() -> Result<SessionIds, Box<dyn std::error::Error>> {
+        let pki = Pki::new()?;
+        let mut server = server_config(&pki)?;
+        server.set_protocol(SslProtocol::TlsV1_2);
+        server.set_ssl_option(SslOption::SslOptionDisableSessionTickets, true);
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let leaf = pki.issue(&support::LeafSpec {
+            issued_by: support::IssuedBy::Intermediate,
+            ..support::LeafSpec::new("client", &["client"])
+        })?;
+        let with_chain =
+            |ders: &[Vec<u8>]| -> Result<SslConfiguration, Box<dyn std::error::Error>> {
+                let mut client = support::trusting(&pki)?;
+                client
+                    .set_local_certificate_chain(
+                        ders.iter()
+                            .map(|d| sslsocket::SslCertificate::from_der(d))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    )
+                    .set_private_key(sslsocket::SslKey::from_der(&leaf.key_der)?);
+                Ok(client)
+            };
+        let full = with_chain(&leaf.chain_der)?;
+        let bare = with_chain(leaf.chain_der.get(..1).unwrap_or_default())?;
+        Ok(SessionIds {
+            _pki: pki,
+            server,
+            listener,
+            full,
+            bare,
+        })
+    }
+
+    /// The clean client, accepted by a strict socket: its session is made.
+    fn clean_client_accepted(&self) -> TestResult {
+        let (accepted, encrypted, _) = connect(&self.listener, &self.server, &self.full, |_| {})?;
+        assert!(accepted && encrypted, "clean client refused");
+        Ok(())
+    }
+
+    /// The clean client again, against a strict socket: whether it resumes or not, never
+    /// a handshake completed for it that the server then refused.
+    fn clean_client_never_completes_a_refused_handshake(&self) -> TestResult {
+        let (accepted, encrypted, resumed) =
+            connect(&self.listener, &self.server, &self.full, |_| {})?;
+        assert!(
+            accepted || !encrypted,
+            "the server refused (resumed: {resumed}) but the client completed its handshake"
+        );
+        Ok(())
+    }
 }
