@@ -141,6 +141,22 @@ pub trait Duplex: io::Read + io::Write {}
 
 impl<T: io::Read + io::Write + ?Sized> Duplex for T {}
 
+/// The socket one read is given: its reading side, or both sides (a [`Duplex`]).
+pub(crate) enum Socket<'a> {
+    Reader(&'a mut dyn io::Read),
+    Duplex(&'a mut dyn Duplex),
+}
+
+impl Socket<'_> {
+    /// The reading side.
+    pub(crate) fn reader(&mut self) -> &mut dyn io::Read {
+        match self {
+            Socket::Reader(reader) => *reader,
+            Socket::Duplex(io) => *io,
+        }
+    }
+}
+
 /// What one [`TlsSession::read_tls_duplex`] did.
 #[derive(Debug)]
 pub struct DuplexRead {

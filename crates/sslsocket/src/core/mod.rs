@@ -30,7 +30,7 @@ pub use crate::verify::{Decision, PreSharedKeyAuthenticator, SslHooks, Verdict};
 pub use events::SslEvent;
 
 use crate::backend::{
-    self, Backend, BackendNotice, Duplex, Negotiated, PlainRead, SessionSetup, TlsSession,
+    self, Backend, BackendNotice, Duplex, Negotiated, PlainRead, SessionSetup, Socket, TlsSession,
 };
 use crate::cert::SslCertificate;
 use crate::config::SslConfiguration;

@@ -72,7 +72,7 @@ impl SslCore {
     /// encrypted. `Ok(0)` means end of stream, which the core has recorded. Once the
     /// connection is closed or aborted nothing is read: `NotConnected`.
     pub fn read_from(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
-        self.read_input(Input::Reader(rd))
+        self.read_input(Socket::Reader(rd))
     }
 
     /// [`read_from`](Self::read_from) with the socket's writing side at hand: what the
@@ -81,10 +81,10 @@ impl SslCore {
     /// the engine's work after it and the core's bookkeeping; the rest waits for
     /// [`write_to`](Self::write_to) as after `read_from`.
     pub fn read_from_duplex(&mut self, io: &mut dyn Duplex) -> io::Result<usize> {
-        self.read_input(Input::Duplex(io))
+        self.read_input(Socket::Duplex(io))
     }
 
-    fn read_input(&mut self, input: Input<'_>) -> io::Result<usize> {
+    fn read_input(&mut self, input: Socket<'_>) -> io::Result<usize> {
         if self.state == SocketState::UnconnectedState {
             // Closed (aborted, or TCP gone): nothing more is taken in, so an engine whose
             // peer the application gave up on never answers it (its Finished included).
@@ -105,7 +105,7 @@ impl SslCore {
         let sends = self.may_send_while_reading();
         let mut sent = 0;
         let n = match (self.session.as_mut(), input) {
-            (Some(session), Input::Duplex(io)) if sends => {
+            (Some(session), Socket::Duplex(io)) if sends => {
                 let done = session.read_tls_duplex(io, &mut []);
                 sent = done.sent;
                 match done.result {
@@ -116,18 +116,14 @@ impl SslCore {
                     }
                 }
             }
-            (Some(session), Input::Duplex(io)) => session.read_tls(io)?,
-            (Some(session), Input::Reader(rd)) => session.read_tls(rd)?,
-            (None, input) => {
+            (Some(session), mut input) => session.read_tls(input.reader())?,
+            (None, mut input) => {
                 let room = self
                     .plain_limit()
                     .saturating_sub(self.plain_in.len())
                     .clamp(1, READ_CHUNK);
                 let mut buf = vec![0u8; room];
-                let n = match input {
-                    Input::Reader(rd) => rd.read(&mut buf)?,
-                    Input::Duplex(io) => io.read(&mut buf)?,
-                };
+                let n = input.reader().read(&mut buf)?;
                 self.plain_in.extend(buf.get(..n).unwrap_or_default());
                 if n > 0 {
                     self.count(Counter::ReadyRead, 0);
@@ -178,7 +174,7 @@ impl SslCore {
         rd: &mut dyn Read,
         dst: &mut [u8],
     ) -> io::Result<(usize, usize)> {
-        self.read_input_into(Input::Reader(rd), dst)
+        self.read_input_into(Socket::Reader(rd), dst)
     }
 
     /// [`read_from_into`](Self::read_from_into) with the socket's writing side at hand
@@ -188,10 +184,14 @@ impl SslCore {
         io: &mut dyn Duplex,
         dst: &mut [u8],
     ) -> io::Result<(usize, usize)> {
-        self.read_input_into(Input::Duplex(io), dst)
+        self.read_input_into(Socket::Duplex(io), dst)
     }
 
-    fn read_input_into(&mut self, input: Input<'_>, dst: &mut [u8]) -> io::Result<(usize, usize)> {
+    fn read_input_into(
+        &mut self,
+        mut input: Socket<'_>,
+        dst: &mut [u8],
+    ) -> io::Result<(usize, usize)> {
         let direct = !dst.is_empty()
             && self.phase == Phase::Encrypted
             && self.accepted
@@ -205,10 +205,7 @@ impl SslCore {
         };
         // Encrypted and accepted: nothing the engine answers now is sent on the way (the
         // handshake is over), so the reading side is all it needs.
-        let (n, delivered) = match input {
-            Input::Reader(rd) => session.read_tls_into(rd, dst)?,
-            Input::Duplex(io) => session.read_tls_into(io, dst)?,
-        };
+        let (n, delivered) = session.read_tls_into(input.reader(), dst)?;
         self.took_input(n, 0, delivered > 0);
         Ok((n, delivered))
     }
@@ -299,9 +296,7 @@ impl SslCore {
     /// the next flight is withheld until `resume()`).
     #[inline]
     pub fn wants_write(&self) -> bool {
-        if self.output_held() || self.state == SocketState::UnconnectedState {
-            // Closed (aborted, or TCP gone): nothing more goes out, whatever the engine
-            // still holds (Qt's `abort` discards it).
+        if self.output_held() {
             return false;
         }
         !self.plain_out.is_empty()
@@ -313,7 +308,7 @@ impl SslCore {
 
     /// Writes pending bytes to `wr` (the socket); returns how many were written.
     pub fn write_to(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
-        if self.output_held() || self.state == SocketState::UnconnectedState {
+        if self.output_held() {
             return Ok(0);
         }
         if self.session.is_none() && !self.early.is_empty() {
@@ -485,11 +480,4 @@ pub(crate) fn ends_the_stream(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
     )
-}
-
-/// The socket a read comes from: its reading side, or both sides (see
-/// [`SslCore::read_from_duplex`]).
-enum Input<'a> {
-    Reader(&'a mut dyn Read),
-    Duplex(&'a mut dyn Duplex),
 }

@@ -279,9 +279,11 @@ impl SslCore {
         self.phase == Phase::Paused
     }
 
-    /// Whether output is held back: while paused, and for good after a refusal.
+    /// Whether output is held back: while paused, for good after a refusal, and once the
+    /// connection is closed (aborted, or TCP gone: Qt's `abort` discards what is pending).
     pub(super) fn output_held(&self) -> bool {
         matches!(self.phase, Phase::Paused | Phase::Failed { withheld: true })
+            || self.state == SocketState::UnconnectedState
     }
 
     /// Continues a paused handshake (Qt's `resume()`): it completes if every error is now

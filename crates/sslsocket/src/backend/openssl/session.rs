@@ -26,7 +26,7 @@ use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{ErrorCode, Ssl, SslRef, SslVersion, StatusType};
 use sslsocket_openssl_ext::{
-    with_reader_and_writer, with_writer, StreamError, TlsStream, Transport,
+    with_reader, with_reader_and_writer, with_writer, StreamError, TlsStream, Transport,
 };
 
 use crate::backend::openssl::alerts;
@@ -34,7 +34,9 @@ use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
 use crate::backend::openssl::sessions::{peer_key, ClientSessions, ServerOutcomes};
 use crate::backend::openssl::verifier::{ConnectionState, PeerName};
 use crate::backend::spare::{self, Slot};
-use crate::backend::{BackendNotice, Duplex, DuplexRead, Negotiated, PlainRead, TlsSession};
+use crate::backend::{
+    BackendNotice, Duplex, DuplexRead, Negotiated, PlainRead, Socket, TlsSession,
+};
 use crate::cert::SslCertificate;
 use crate::config::{SslConfiguration, SslOption};
 use crate::enums::{SocketError, SslProtocol, TlsVersion};
@@ -75,12 +77,6 @@ struct OneRead<'a> {
     send_through: SendThrough,
 }
 
-/// The socket lent to one `read_tls`.
-enum Socket<'a> {
-    Reader(&'a mut dyn Read),
-    Duplex(&'a mut dyn Duplex),
-}
-
 /// When what OpenSSL writes during one `read_tls` may go straight to the socket.
 enum SendThrough {
     Never,
@@ -96,10 +92,7 @@ impl Read for OneRead<'_> {
         if self.outcome.is_some() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let result = match &mut self.inner {
-            Socket::Reader(reader) => reader.read(buf),
-            Socket::Duplex(io) => io.read(buf),
-        };
+        let result = self.inner.reader().read(buf);
         match result {
             Ok(n) if n > 0 => {
                 self.outcome = Some(Ok(n));
@@ -117,11 +110,7 @@ impl OneRead<'_> {
     /// One read into a sink, for a session that takes no more input: the bytes are
     /// dropped, as nothing would process them.
     fn read_sink(&mut self) -> io::Result<usize> {
-        let mut sink = [0u8; SINK];
-        match &mut self.inner {
-            Socket::Reader(reader) => reader.read(&mut sink),
-            Socket::Duplex(io) => io.read(&mut sink),
-        }
+        self.inner.reader().read(&mut [0u8; SINK])
     }
 }
 
@@ -526,7 +515,13 @@ impl OpensslSession {
             send_through,
         };
         self.lending = true;
-        let result = with_reader_and_writer(id, &mut once, || self.advance_into(dst));
+        // The writer is lent only when something may go through it (during handshakes):
+        // the reads of established connections lend one slot, not two.
+        let result = if matches!(once.send_through, SendThrough::Never) {
+            with_reader(id, &mut once, || self.advance_into(dst))
+        } else {
+            with_reader_and_writer(id, &mut once, || self.advance_into(dst))
+        };
         self.lending = false;
         let sent = self
             .stream
