@@ -866,3 +866,94 @@ fn a_tokio_close_ends_at_the_peers_close_notify_while_its_tcp_end_stays_open() -
     })?;
     check_early_clean_close(release, peer, took, ended)
 }
+
+/// One `Read::read`, its error as ours (a timeout is `Error::Timeout`).
+fn read_once(socket: &mut SslSocket) -> Result<(), Error> {
+    match socket.read(&mut [0u8; 16]) {
+        Ok(n) => Err(Error::Closed(format!("read {n} bytes"))),
+        Err(e) => Err(e
+            .into_inner()
+            .and_then(|inner| inner.downcast::<Error>().ok())
+            .map_or_else(|| Error::Closed("not our error".into()), |ours| *ours)),
+    }
+}
+
+/// A socket waits for input inside its reads (the descriptor in blocking mode, with the
+/// time left as its receive timeout); nothing else may block because of that: a shorter
+/// I/O timeout after a longer one holds, a write to a peer that stops reading times out,
+/// a drop returns at once, and a stream taken back keeps no receive timeout of ours.
+#[test]
+fn a_socket_that_waited_inside_its_reads_keeps_each_timeout_and_blocks_nothing_else() -> TestResult
+{
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf)?)?;
+    let connect = || -> Result<(SslSocket, SslSocket), Box<dyn std::error::Error>> {
+        let mut client = SslSocket::with_configuration(trusting(&pki)?);
+        client.connect_to_host_encrypted("localhost", server.local_addr().port());
+        client.wait_for_encrypted(WAIT)?;
+        let peer = server
+            .next_connection(WAIT)?
+            .map_err(|failed| failed.error_string())?;
+        Ok((client, peer))
+    };
+    let (mut client, mut peer) = connect()?;
+    // A read that waits, with a long timeout, for what the peer sends a little later.
+    let sender = thread::spawn(move || -> ThreadResult<SslSocket> {
+        thread::sleep(Duration::from_millis(50));
+        peer.write_all(b"ping").map_err(|e| e.to_string())?;
+        peer.flush().map_err(|e| e.to_string())?;
+        Ok(peer)
+    });
+    client.set_io_timeout(Some(WAIT));
+    let mut ping = [0u8; 4];
+    client.read_exact(&mut ping)?;
+    assert_eq!(&ping, b"ping");
+    let _peer = sender.join().map_err(|_| "the peer panicked")??;
+
+    // The peer says nothing more: a read with a shorter timeout gives up after it, not
+    // after the long one the socket waited with before.
+    client.set_io_timeout(Some(SHORT));
+    assert_times_out("a read after a longer wait", || read_once(&mut client));
+    // The peer reads nothing: writes stop at the timeout instead of blocking, and a drop
+    // returns at once, full window or not. In a thread: a write or drop that blocked
+    // would otherwise hang the test.
+    let (done, finished) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        let written = fill_until_blocked(&mut client);
+        let started = Instant::now();
+        drop(client);
+        let _ = done.send((written, started.elapsed()));
+    });
+    let outcome = finished.recv_timeout(Duration::from_secs(30));
+    let (written, elapsed) = outcome.map_err(|_| "a write or the drop blocked for 30 s")?;
+    let _ = worker.join();
+    assert!(
+        written < 32 * 1024 * 1024,
+        "32 MiB went into a peer that reads nothing"
+    );
+    assert!(elapsed < SLACK, "drop took {elapsed:?}");
+
+    // A stream taken back after waits has no receive timeout of ours, and blocks as a
+    // std stream does (a read waits for the peer's data).
+    let (mut client, mut peer) = connect()?;
+    client.set_io_timeout(Some(SHORT));
+    assert_times_out("a read before taking the stream back", || {
+        read_once(&mut client)
+    });
+    let mut stream = client.into_inner().ok_or("no stream to take back")?;
+    assert_eq!(stream.read_timeout()?, None);
+    peer.set_io_timeout(Some(WAIT));
+    peer.write_all(b"plain?")?;
+    peer.flush()?;
+    stream.set_read_timeout(Some(WAIT))?;
+    let mut record = [0u8; 5];
+    // The peer's record (TLS, as the stream was given up mid-connection) arrives: a
+    // blocking read that waited, not a `WouldBlock`.
+    stream.read_exact(&mut record)?;
+    assert_eq!(
+        record[0], 0x17,
+        "not an application-data record: {record:?}"
+    );
+    Ok(())
+}

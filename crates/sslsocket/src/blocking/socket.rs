@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blocking::deadline::{wait, Deadline, FixedDeadline};
-use crate::blocking::transport::{connect_tcp, Transport};
+use crate::blocking::transport::{
+    connect_tcp, prepare_wait, release_wait, ReadWait, SocketIo, Transport,
+};
 use crate::config::SslConfiguration;
 use crate::core::SslCore;
 use crate::enums::{SocketError, SocketOption, SocketState, SslMode};
@@ -56,7 +58,8 @@ const LINGER: Duration = Duration::from_secs(2);
 /// `SslSocket<S>` runs TLS over any `S: Read + Write` made with
 /// [`from_stream`](SslSocket::from_stream) (a proxy tunnel, a pipe, another TLS stream).
 /// The default, `SslSocket<TcpStream>`, adds what only TCP has: `connect_to_host*`, socket
-/// options, addresses. TCP and Unix sockets are non-blocking and waited on with `poll(2)`;
+/// options, addresses. TCP and Unix sockets are read and written without blocking, and
+/// wait with a timeout (inside the read when only input is awaited, `poll(2)` otherwise);
 /// a plain stream is read with blocking calls (see `from_stream` for the timeouts).
 pub struct SslSocket<S: Read + Write = TcpStream> {
     core: SslCore,
@@ -75,36 +78,12 @@ pub struct SslSocket<S: Read + Write = TcpStream> {
     dropping: bool,
     /// The last read filled the buffer it was given: the kernel may hold more.
     more_in_kernel: bool,
+    /// How the socket is set for reads that wait (see [`prepare_wait`]).
+    read_wait: ReadWait,
 }
 
 /// Makes the connection asked for, within the deadline.
 type ConnectFn<S> = fn(&mut SslSocket<S>, &str, u16, &Deadline) -> Result<(), Error>;
-
-/// A read of the socket that records whether it filled the buffer it was given; writes
-/// go to the socket as they are (what the engine sends while it reads, see
-/// [`SslCore::read_from_duplex`]).
-struct FillReader<'a, S> {
-    stream: &'a mut S,
-    filled: bool,
-}
-
-impl<S: Read> Read for FillReader<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stream.read(buf)?;
-        self.filled = n > 0 && n == buf.len();
-        Ok(n)
-    }
-}
-
-impl<S: Write> Write for FillReader<'_, S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
 
 impl Default for SslSocket {
     fn default() -> SslSocket {
@@ -152,15 +131,14 @@ impl SslSocket<TcpStream> {
     }
 
     fn set_tcp_stream(&mut self, stream: TcpStream) -> Result<(), Error> {
-        stream
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("adopting the socket", e))?;
-        self.take_nonblocking_tcp_stream(stream, None);
+        // Blocking or not: every read and write but a waiting read says `MSG_DONTWAIT`,
+        // and the first waiting read sets the mode it needs.
+        self.take_tcp_stream(stream, None);
         Ok(())
     }
 
-    /// Drives `stream`, already non-blocking; `peer` is its peer's address when known.
-    fn take_nonblocking_tcp_stream(&mut self, stream: TcpStream, peer: Option<SocketAddr>) {
+    /// Drives `stream`; `peer` is its peer's address when known.
+    fn take_tcp_stream(&mut self, stream: TcpStream, peer: Option<SocketAddr>) {
         // TCP_NODELAY on every socket the library drives: TLS gathers what is written into
         // records sent with one write per flush, and Nagle would only hold a response's
         // last segment back for the peer's delayed ACK (40 ms). `set_socket_option(
@@ -289,7 +267,7 @@ impl SslSocket<TcpStream> {
             deadline.remaining("connecting")?;
             match connect_tcp(&addr, deadline) {
                 Ok(stream) => {
-                    self.take_nonblocking_tcp_stream(stream, Some(addr));
+                    self.take_tcp_stream(stream, Some(addr));
                     if self.encrypt_on_connect {
                         self.core.start_client_encryption(host)?;
                     }
@@ -305,15 +283,13 @@ impl SslSocket<TcpStream> {
 #[cfg(unix)]
 impl SslSocket<UnixStream> {
     /// Adopts a connected Unix socket, in `ConnectedState`: like
-    /// [`from_stream`](SslSocket::from_stream), but non-blocking with `poll(2)` waits, so
-    /// every timeout holds as on TCP. A client names the peer with `set_peer_verify_name`.
+    /// [`from_stream`](SslSocket::from_stream), but driven as TCP is (reads and writes that
+    /// never block, waits with timeouts), so every timeout holds as on TCP. A client names
+    /// the peer with `set_peer_verify_name`.
     pub fn from_unix_stream(
         stream: UnixStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket<UnixStream>, Error> {
-        stream
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("adopting the socket", e))?;
         let mut socket = SslSocket::unconnected(SslCore::new(configuration), Transport::unix());
         socket.set_stream(stream);
         Ok(socket)
@@ -329,8 +305,9 @@ impl<S: Read + Write> SslSocket<S> {
     /// stream, so the `wait_for_*` timeouts and the I/O timeout are checked between reads
     /// and writes, not during them (set the stream's own timeouts, if it has any, for
     /// that). TCP ([`from_tcp_stream`](SslSocket::from_tcp_stream)) and Unix sockets
-    /// ([`from_unix_stream`](SslSocket::from_unix_stream)) are non-blocking and wait with
-    /// `poll(2)`, so their timeouts always hold.
+    /// ([`from_unix_stream`](SslSocket::from_unix_stream)) are read and written without
+    /// blocking (`MSG_DONTWAIT`) and wait with a timeout (inside the read, `SO_RCVTIMEO`,
+    /// when waiting for input only; `poll(2)` otherwise), so their timeouts always hold.
     pub fn from_stream(stream: S, configuration: SslConfiguration) -> SslSocket<S> {
         let mut socket = SslSocket::unconnected(SslCore::new(configuration), Transport::plain());
         socket.set_stream(stream);
@@ -352,11 +329,13 @@ impl<S: Read + Write> SslSocket<S> {
             close_deadline: None,
             dropping: false,
             more_in_kernel: true,
+            read_wait: None,
         }
     }
 
     fn set_stream(&mut self, stream: S) {
         self.stream = Some(stream);
+        self.read_wait = None;
         self.core.handle_state(SocketState::ConnectedState);
     }
 
@@ -371,9 +350,15 @@ impl<S: Read + Write> SslSocket<S> {
     }
 
     /// The transport, giving up TLS (what the core buffered is dropped, nothing more is
-    /// sent); `None` once the connection closed it.
+    /// sent); `None` once the connection closed it. A socket comes back in blocking mode
+    /// (std's default) without a receive timeout of ours.
     pub fn into_inner(mut self) -> Option<S> {
-        self.stream.take()
+        let stream = self.stream.take()?;
+        if let Some(fd) = self.transport.fd {
+            let _ = rustix::io::ioctl_fionbio(fd(&stream), false);
+            release_wait(fd(&stream), self.read_wait);
+        }
+        Some(stream)
     }
 
     /// The timeout of blocking `Read`/`Write` calls (`None`: wait for ever). Like a
@@ -571,11 +556,11 @@ impl<S: Read + Write> SslSocket<S> {
                 }
                 return Err(no_progress_error(what));
             }
-            // The socket is non-blocking. When the last read filled its buffer the kernel
-            // probably holds more: read at once, without `poll`. When it did not (the
-            // kernel was drained), read after `poll` says so.
+            // When the last read filled its buffer the kernel probably holds more: read at
+            // once, without waiting. When it did not (the kernel was drained), the next
+            // read waits for input (or `poll` says the socket is ready).
             if want_read && self.more_in_kernel {
-                match self.read_once(dst)? {
+                match self.read_once(dst, false)? {
                     Some(0) => continue,
                     Some(delivered) => return Ok(self.delivered(delivered)),
                     None => {}
@@ -585,6 +570,17 @@ impl<S: Read + Write> SslSocket<S> {
                 return Err(self.closed_error());
             };
             match self.transport.fd {
+                // Waiting for input only: inside the read, which the input ends (or the
+                // time left). Whatever it gives, the top of the loop goes on from there.
+                Some(fd) if want_read && !want_write => {
+                    let limit = deadline.remaining(what)?;
+                    prepare_wait(fd(stream), &mut self.read_wait, limit)
+                        .map_err(|e| Error::io("preparing the socket to wait", e))?;
+                    if let Some(delivered @ 1..) = self.read_once(dst, true)? {
+                        return Ok(self.delivered(delivered));
+                    }
+                    continue;
+                }
                 Some(fd) => wait(fd(stream), want_read, want_write, deadline, what)?,
                 // A plain stream blocks in its reads and writes: check the deadline, then
                 // read (writes were made, blocking, at the top of the loop).
@@ -595,7 +591,7 @@ impl<S: Read + Write> SslSocket<S> {
             // Nothing changed while waiting but the socket: read at once (whatever it
             // gives, the top of the loop sends what the core answers and checks `done`).
             if want_read {
-                if let Some(delivered @ 1..) = self.read_once(dst)? {
+                if let Some(delivered @ 1..) = self.read_once(dst, false)? {
                     return Ok(self.delivered(delivered));
                 }
             }
@@ -610,17 +606,16 @@ impl<S: Read + Write> SslSocket<S> {
         delivered
     }
 
-    /// One non-blocking read into the core (and into `dst`, see
-    /// [`SslCore::read_from_into`]): how many bytes went into `dst`, `None` when the
-    /// socket had nothing to give (the caller then waits for readability).
-    fn read_once(&mut self, dst: &mut [u8]) -> Result<Option<usize>, Error> {
+    /// One read into the core (and into `dst`, see [`SslCore::read_from_into`]), without
+    /// blocking, or waiting for input (`wait`: the socket prepared with `prepare_wait`):
+    /// how many bytes went into `dst`, `None` when the socket had nothing to give (the
+    /// caller then waits; after a waiting read, the time ran out).
+    fn read_once(&mut self, dst: &mut [u8], wait: bool) -> Result<Option<usize>, Error> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(None);
         };
-        let mut reader = FillReader {
-            stream,
-            filled: false,
-        };
+        let mut reader = SocketIo::new(stream, &self.transport);
+        reader.wait = wait;
         let result = self.core.read_from_into_duplex(&mut reader, dst);
         self.more_in_kernel = reader.filled;
         match result {
@@ -653,7 +648,10 @@ impl<S: Read + Write> SslSocket<S> {
     fn send_pending(&mut self) -> Result<(), Error> {
         if let Some(stream) = self.stream.as_mut() {
             while self.core.wants_write() {
-                match self.core.write_to(stream) {
+                match self
+                    .core
+                    .write_to(&mut SocketIo::new(stream, &self.transport))
+                {
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -749,7 +747,10 @@ impl<S: Read + Write> SslSocket<S> {
     /// `Some(true)`: the peer's end of stream (or a failure); `Some(false)`: bytes were
     /// read; `None`: nothing there now.
     fn read_or_drop(&mut self, stream: &mut S) -> Option<bool> {
-        match self.core.read_while_closing(stream) {
+        match self
+            .core
+            .read_while_closing(&mut SocketIo::new(stream, &self.transport))
+        {
             Ok(0) => Some(true),
             Ok(_) => Some(false),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
@@ -934,7 +935,9 @@ impl<S: Read + Write> Write for SslSocket<S> {
             // Encrypted straight into the socket where the backend can (OpenSSL: no copy
             // through its output buffer); what the socket does not take waits in order.
             let n = match self.stream.as_mut() {
-                Some(stream) => self.core.write_through(data, stream)?,
+                Some(stream) => self
+                    .core
+                    .write_through(data, &mut SocketIo::new(stream, &self.transport))?,
                 None => self.core.write(data)?,
             };
             if n > 0 {

@@ -1,13 +1,17 @@
 //! What the blocking driver can do with a transport beyond `Read + Write`: TCP and Unix
-//! sockets are non-blocking and waited on with `poll(2)`, and can shut one direction down;
-//! a plain stream is read and written with blocking calls.
+//! sockets are read and written without blocking (`MSG_DONTWAIT`), wait for input inside
+//! the read itself (in blocking mode, with `SO_RCVTIMEO`) or with `poll(2)`, and can shut
+//! one direction down; a plain stream is read and written with blocking calls.
 
-use std::io;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
 
 use rustix::io::Errno;
-use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+use rustix::net::{
+    sockopt, AddressFamily, RecvFlags, SendAncillaryBuffer, SendFlags, SocketFlags, SocketType,
+};
 
 use crate::blocking::deadline::{wait, Deadline};
 use crate::error::Error;
@@ -17,7 +21,8 @@ use std::os::unix::net::UnixStream;
 /// A transport's capabilities, as plain function pointers chosen by the constructor (no
 /// dynamic dispatch and no type tests on the data path).
 pub(super) struct Transport<S> {
-    /// The descriptor to `poll`; `Some` means the stream is non-blocking.
+    /// The socket's descriptor: `Some` means it is read and written without blocking
+    /// (see [`SocketIo`]) and waited on with `poll` or a waiting read.
     pub(super) fd: Option<fn(&S) -> BorrowedFd<'_>>,
     /// Shuts a direction down (TCP's and Unix sockets' `shutdown`).
     pub(super) shutdown: Option<fn(&S, Shutdown) -> io::Result<()>>,
@@ -76,6 +81,116 @@ impl<S> Transport<S> {
     pub(super) fn shut(&self, stream: &S, how: Shutdown) {
         if let Some(shutdown) = self.shutdown {
             let _ = shutdown(stream, how);
+        }
+    }
+}
+
+/// How a socket waits in a read ([`SocketIo::wait`]): `None` until the first such read
+/// puts the descriptor in blocking mode; then the `SO_RCVTIMEO` it holds (`None`: no
+/// limit), set again only when a wait needs another.
+pub(super) type ReadWait = Option<Option<Duration>>;
+
+/// Prepares `fd` for a read that waits at most `limit` (`None`: no limit): blocking mode
+/// the first time, then `SO_RCVTIMEO` when it differs from what `state` says it holds.
+/// Every other read and write of the socket passes `MSG_DONTWAIT`, so the mode changes
+/// nothing else.
+pub(super) fn prepare_wait(
+    fd: BorrowedFd<'_>,
+    state: &mut ReadWait,
+    limit: Option<Duration>,
+) -> io::Result<()> {
+    if state.is_none() {
+        rustix::io::ioctl_fionbio(fd, false)?;
+    }
+    if *state != Some(limit) {
+        // Unknown timeout (first wait) or another one: set. A limit of zero never comes
+        // here (the deadline reports the timeout first); rustix sends at least 1 µs.
+        *state = None;
+        sockopt::set_socket_timeout(fd, sockopt::Timeout::Recv, limit)?;
+        *state = Some(limit);
+    }
+    Ok(())
+}
+
+/// Undoes [`prepare_wait`] for a stream given back to the application: blocking mode
+/// stays (std's default for a stream), the receive timeout goes.
+pub(super) fn release_wait(fd: BorrowedFd<'_>, state: ReadWait) {
+    if let Some(Some(_)) = state {
+        let _ = sockopt::set_socket_timeout(fd, sockopt::Timeout::Recv, None);
+    }
+}
+
+/// The transport as the core reads and writes it. On a socket every call passes
+/// `MSG_DONTWAIT` (whatever the descriptor's mode: nothing here blocks), except a read made
+/// with `wait`, which sleeps in the kernel until input arrives (or `SO_RCVTIMEO`, see
+/// [`prepare_wait`]): the wake-up brings the data, where `poll` then `recv` would take two
+/// system calls and a return to user space in between on the critical path. A plain
+/// stream is read and written as it is (blocking).
+pub(super) struct SocketIo<'a, S> {
+    pub(super) stream: &'a mut S,
+    pub(super) fd: Option<fn(&S) -> BorrowedFd<'_>>,
+    /// Reads wait for input (the descriptor prepared with [`prepare_wait`]).
+    pub(super) wait: bool,
+    /// The last read filled the buffer it was given: the kernel may hold more.
+    pub(super) filled: bool,
+}
+
+impl<'a, S> SocketIo<'a, S> {
+    /// `stream` read and written without blocking.
+    pub(super) fn new(stream: &'a mut S, transport: &Transport<S>) -> SocketIo<'a, S> {
+        SocketIo {
+            stream,
+            fd: transport.fd,
+            wait: false,
+            filled: false,
+        }
+    }
+}
+
+const SEND_FLAGS: SendFlags = SendFlags::DONTWAIT.union(SendFlags::NOSIGNAL);
+
+impl<S: Read> Read for SocketIo<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.fd {
+            Some(fd) => {
+                let flags = if self.wait {
+                    RecvFlags::empty()
+                } else {
+                    RecvFlags::DONTWAIT
+                };
+                rustix::net::recv(fd(self.stream), &mut *buf, flags)?.0
+            }
+            None => self.stream.read(buf)?,
+        };
+        self.filled = n > 0 && n == buf.len();
+        Ok(n)
+    }
+}
+
+impl<S: Write> Write for SocketIo<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.fd {
+            Some(fd) => Ok(rustix::net::send(fd(self.stream), buf, SEND_FLAGS)?),
+            None => self.stream.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.fd {
+            Some(fd) => Ok(rustix::net::sendmsg(
+                fd(self.stream),
+                bufs,
+                &mut SendAncillaryBuffer::default(),
+                SEND_FLAGS,
+            )?),
+            None => self.stream.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.fd {
+            Some(_) => Ok(()),
+            None => self.stream.flush(),
         }
     }
 }
