@@ -157,8 +157,8 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub reconnect: bool,
 
-    /// Overall limit in milliseconds for connect, handshake and exchange (for each
-    /// connection with `--reconnect`).
+    /// Overall limit in milliseconds for connect, handshake and exchange (both
+    /// connections together with `--reconnect`).
     #[arg(long, value_name = "MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
@@ -195,8 +195,8 @@ pub struct ServeArgs {
     /// For a client whose server name is NAME (exact, or `*.` matching one label), use
     /// this certificate and key instead of --cert/--key; repeatable. SIGHUP re-reads
     /// every certificate, key and OCSP file.
-    #[arg(long, value_name = "NAME=CERTFILE,KEYFILE")]
-    pub sni: Vec<String>,
+    #[arg(long, value_name = "NAME=CERTFILE,KEYFILE", value_parser = clap::value_parser!(OsString))]
+    pub sni: Vec<OsString>,
 
     /// Write the certificate in use (generated or loaded) to FILE as PEM, before
     /// listening.
@@ -272,7 +272,8 @@ pub struct CertArgs {
     #[arg(long)]
     pub no_system_ca: bool,
 
-    /// Verify the server's certificate against NAME (and send it as SNI) instead of HOST.
+    /// Verify the server's certificate against NAME (and send it as SNI) instead of HOST;
+    /// with `--verify`, the same as `--host`.
     #[arg(long, value_name = "NAME")]
     pub peer_name: Option<String>,
 

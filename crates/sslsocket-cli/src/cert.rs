@@ -16,6 +16,7 @@ use crate::args::{CertArgs, Cli, Command};
 use crate::connect;
 use crate::exit::{self, Exit};
 use crate::report::{self, days_left, expired_ago, rfc3339, ChainEntryJson, ErrorJson};
+use crate::session::Deadline;
 use crate::style::Paint;
 
 /// Runs the form of `cert` the arguments ask for.
@@ -190,14 +191,24 @@ fn host(args: &CertArgs, target: &str) -> Exit {
     };
     let progress = crate::style::progress_enabled();
     let log = crate::events::EventLog::new(false);
-    let connection = connect::connect_with(&plan, false, &log, progress, |_, _| false);
+    let connection = connect::connect_with(
+        &plan,
+        Deadline::after(plan.timeout),
+        false,
+        &log,
+        progress,
+        |_, _| false,
+    );
     let core = sslsocket::SslSocketExt::core(&connection.socket);
     let chain = core.peer_certificate_chain().to_vec();
     let errors = core.ssl_handshake_errors().to_vec();
     let outcome = &connection.outcome;
+    // What failed the connection is shown whenever it decides the exit status: a failed
+    // handshake, and also a refusal that comes after our side of it ended (a TLS 1.3
+    // server that wants a client certificate says so only then).
     let failure = outcome
         .socket_error
-        .filter(|_| !outcome.encrypted)
+        .filter(|_| !outcome.encrypted || outcome.exit != Exit::Ok)
         .map(|e| Failure {
             socket_error: e.to_string(),
             error_string: outcome.error_string.clone(),
@@ -233,18 +244,19 @@ fn verify(args: &CertArgs, file: &Path) -> Exit {
         if !args.no_system_ca {
             anchors.extend(sslsocket::config::system_ca_certificates());
         }
-        if let Some(host) = &args.host {
-            if host.is_empty() {
-                bail!("--host: the name is empty");
+        // `--peer-name` names the host as `connect`'s does (and as the mismatch hint says).
+        let host = match (args.host.as_deref(), args.peer_name.as_deref()) {
+            (Some(host), Some(peer)) if host != peer => {
+                bail!("cert --verify: --host {host} and --peer-name {peer} disagree")
             }
+            (host, peer) => host.or(peer),
+        };
+        if host.is_some_and(str::is_empty) {
+            bail!("--host: the name is empty");
         }
         let ders: Vec<&[u8]> = chain.iter().map(SslCertificate::der).collect();
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let errors = ChainVerifier::new(anchors, Purpose::ServerAuth).verify_der(
-            &ders,
-            args.host.as_deref(),
-            now,
-        );
+        let errors = ChainVerifier::new(anchors, Purpose::ServerAuth).verify_der(&ders, host, now);
         Ok((chain, errors))
     };
     match run() {

@@ -69,7 +69,8 @@ pub fn main(args: ConnectArgs) -> Exit {
 /// Runs the plan, prints the report, closes, returns the exit status. With `--reconnect`,
 /// the first connection is closed cleanly and a second one made with the same
 /// configuration (so with its session store): both are reported, the second inside the
-/// first, and the exit status is the higher of the two.
+/// first, and the exit status is the higher of the two. `--timeout` bounds the whole run,
+/// both connections together (a second one that finds no time left reports the timeout).
 pub fn run(plan: ConnectPlan, ui: Ui) -> Exit {
     let target = if plan.host.contains(':') {
         format!("[{}]:{}", plan.host, plan.port)
@@ -77,7 +78,15 @@ pub fn run(plan: ConnectPlan, ui: Ui) -> Exit {
         format!("{}:{}", plan.host, plan.port)
     };
     let log = EventLog::new(ui.verbose);
-    let first = connect_with(&plan, plan.reconnect, &log, ui.progress, |_, _| false);
+    let deadline = Deadline::after(plan.timeout);
+    let first = connect_with(
+        &plan,
+        deadline,
+        plan.reconnect,
+        &log,
+        ui.progress,
+        |_, _| false,
+    );
     if !plan.reconnect {
         print(&plan, &ui, &target, &first, None);
         first.note_declined_psk();
@@ -87,7 +96,7 @@ pub fn run(plan: ConnectPlan, ui: Ui) -> Exit {
     }
     let mut first = first;
     session::close(&mut first.socket);
-    let second = connect_with(&plan, false, &log, ui.progress, |_, _| false);
+    let second = connect_with(&plan, deadline, false, &log, ui.progress, |_, _| false);
     print(&plan, &ui, &target, &first, Some(&second));
     first.note_declined_psk();
     second.note_declined_psk();
@@ -170,13 +179,22 @@ pub fn connect(
     tickets: bool,
     enough: impl FnMut(&mut SslSocket, &[u8]) -> bool,
 ) -> Connection {
-    connect_with(plan, tickets, &EventLog::new(false), false, enough)
+    let deadline = Deadline::after(plan.timeout);
+    connect_with(
+        plan,
+        deadline,
+        tickets,
+        &EventLog::new(false),
+        false,
+        enough,
+    )
 }
 
-/// [`connect`], with the library's events written to `log` and progress lines when
-/// `progress` is on.
+/// [`connect`] within `deadline`, with the library's events written to `log` and
+/// progress lines when `progress` is on.
 pub fn connect_with(
     plan: &ConnectPlan,
+    deadline: Deadline,
     tickets: bool,
     log: &EventLog,
     progress: bool,
@@ -185,7 +203,6 @@ pub fn connect_with(
     let started = Instant::now();
     let mut timing = Timing::default();
     let target = format!("{}:{}", plan.host, plan.port);
-    let deadline = Deadline::after(plan.timeout);
     let mut socket = SslSocket::with_configuration(plan.configuration.clone());
     if plan.ignore_all {
         socket.ignore_ssl_errors();

@@ -62,12 +62,30 @@ pub fn hint(error: &SslError) -> String {
             rfc3339(cert.expiry_date_unix()),
             expired_ago(cert)
         ),
+        // Raised for `--pin` (no key on the verified path matches), which no ignore list
+        // lifts: the narrowest way to accept this peer is to pin its own key.
+        SslErrorKind::CertificateRejected => format!(
+            "no certificate on the verified path of {subject} has a key pinned with --pin; \
+             if this certificate's own key is the one to trust, pin it with --pin {} (a pin \
+             mismatch cannot be ignored)",
+            pin_of(cert)
+        ),
         SslErrorKind::CertificateNotYetValid => format!(
             "the certificate {subject} is valid only from {}; check the clock, or {ignore}",
             rfc3339(cert.effective_date_unix())
         ),
         _ => format!("{} on {subject}; {ignore}", error.error_string()),
     }
+}
+
+/// The `--pin` value of a certificate's key: `sha256/` and the base64 SHA-256 digest of
+/// its SubjectPublicKeyInfo.
+fn pin_of(cert: &SslCertificate) -> String {
+    use base64::Engine as _;
+    format!(
+        "sha256/{}",
+        base64::engine::general_purpose::STANDARD.encode(cert.public_key_sha256())
+    )
 }
 
 /// The names a certificate is issued for, for the mismatch hint.

@@ -281,20 +281,27 @@ pub struct SniSource {
 }
 
 impl SniSource {
-    fn parse(entry: &str) -> Result<SniSource> {
-        let Some((name, files)) = entry.split_once('=') else {
-            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+    /// NAME (text) up to the first `=`, then the two files (operating-system paths, any
+    /// bytes) split at the first `,` after it.
+    fn parse(entry: &OsStr) -> Result<SniSource> {
+        let shown = entry.to_string_lossy();
+        let malformed = || anyhow!("--sni `{shown}`: expected NAME=CERTFILE,KEYFILE");
+        let bytes = os_bytes(entry);
+        let split = |bytes: &[u8], at: u8| -> Option<(Vec<u8>, Vec<u8>)> {
+            let i = bytes.iter().position(|b| *b == at)?;
+            Some((bytes.get(..i)?.to_vec(), bytes.get(i + 1..)?.to_vec()))
         };
-        let Some((cert, key)) = files.split_once(',') else {
-            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
-        };
+        let (name, files) = split(&bytes, b'=').ok_or_else(malformed)?;
+        let (cert, key) = split(&files, b',').ok_or_else(malformed)?;
         if name.is_empty() || cert.is_empty() || key.is_empty() {
-            bail!("--sni `{entry}`: expected NAME=CERTFILE,KEYFILE");
+            return Err(malformed());
         }
+        let name = String::from_utf8(name)
+            .map_err(|_| anyhow!("--sni `{shown}`: the server name is not text"))?;
         Ok(SniSource {
-            name: name.to_string(),
-            cert: PathBuf::from(cert),
-            key: PathBuf::from(key),
+            name,
+            cert: os_path(&cert),
+            key: os_path(&key),
         })
     }
 }

@@ -199,10 +199,31 @@ fn refused_and_silent_peers_are_network_errors() -> TestResult {
         "--json"
     ])?;
     let elapsed = started.elapsed();
-    drop(listener);
     assert_eq!(exit_code(&out), Some(3), "{out}");
     assert_eq!(report(&out)?["socket_error"], "SocketTimeoutError");
     assert!(elapsed < Duration::from_millis(2500), "{elapsed:?}");
+
+    // With --reconnect, --timeout still bounds the whole run: the second connection gets
+    // what the first left (nothing here), and is reported with the timeout too.
+    let started = Instant::now();
+    let out = run(&os_args![
+        "connect",
+        format!("127.0.0.1:{port}"),
+        "--timeout",
+        "1500",
+        "--reconnect",
+        "--json"
+    ])?;
+    let elapsed = started.elapsed();
+    drop(listener);
+    assert_eq!(exit_code(&out), Some(3), "{out}");
+    let r = report(&out)?;
+    assert_eq!(r["socket_error"], "SocketTimeoutError", "{r}");
+    assert_eq!(r["reconnect"]["socket_error"], "SocketTimeoutError", "{r}");
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "two timeouts: {elapsed:?}"
+    );
     Ok(())
 }
 

@@ -53,10 +53,28 @@ fn a_pin_on_the_verified_path_is_accepted_and_an_appended_one_is_not() -> TestRe
         "--json"
     ])?;
     assert_eq!(exit_code(&out), Some(1), "{out}");
-    assert_eq!(
-        error_names(&report(&out)?),
-        vec!["CertificateRejected".to_string()]
-    );
+    let r = report(&out)?;
+    assert_eq!(error_names(&r), vec!["CertificateRejected".to_string()]);
+    // The hint says what it means and names the one option that accepts this peer: a
+    // pin on its own key (an ignore list never lifts a pin mismatch).
+    let hint = r["errors"][0]["hint"].as_str().ok_or("no hint")?;
+    let leaf_pin = pin_of(&leaf.cert_der)?;
+    assert!(hint.contains("--pin"), "{hint}");
+    assert!(hint.contains(&leaf_pin), "{hint} does not name {leaf_pin}");
+    assert!(!hint.contains("--ignore "), "{hint}");
+    let out = run(&os_args![
+        "connect",
+        &target,
+        "--cafile",
+        pki.root_pem(),
+        "--no-system-ca",
+        "--pin",
+        &other,
+        "--pin",
+        &leaf_pin,
+        "--json"
+    ])?;
+    assert_eq!(exit_code(&out), Some(0), "following the hint: {out}");
     drop(server);
 
     // Mis-issued by another trusted CA, with the pinned intermediate appended.

@@ -351,3 +351,39 @@ fn sighup_reloads_every_file_and_a_failed_reload_keeps_serving() -> TestResult {
     );
     Ok(())
 }
+
+/// `--sni`'s files are operating-system paths, as every FILE argument: names that are not
+/// UTF-8 open as given (the server name itself is text).
+#[cfg(unix)]
+#[test]
+fn serve_sni_opens_files_whose_names_are_not_utf8() -> TestResult {
+    use std::os::unix::ffi::OsStringExt;
+    let pki = Pki::new()?;
+    let default = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
+    let api = pki.leaf("api.example.com", &["api.example.com"])?;
+    let cert = pki
+        .dir
+        .path()
+        .join(OsString::from_vec(b"c\xff.pem".to_vec()));
+    let key = pki
+        .dir
+        .path()
+        .join(OsString::from_vec(b"k\xfe.key".to_vec()));
+    std::fs::copy(&api.chain_pem, &cert)?;
+    std::fs::copy(&api.key_pem, &key)?;
+    let mut sni = OsString::from("api.example.com=");
+    sni.push(&cert);
+    sni.push(",");
+    sni.push(&key);
+    let serve = Serve::start(&os_args![
+        "--cert",
+        &default.chain_pem,
+        "--key",
+        &default.key_pem,
+        "--sni",
+        sni
+    ])?;
+    let r = connect_as(port_of(&serve)?, &pki, Some("api.example.com"))?;
+    assert_eq!(leaf_sha256(&r), sha256(&api)?);
+    Ok(())
+}

@@ -375,7 +375,37 @@ fn cert_host_shows_the_chain_and_exits_by_errors() -> TestResult {
     let closed = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let out = run(&os_args!["cert", closed.to_string(), "--json"])?;
     assert_eq!(exit_code(&out), Some(3), "{out}");
+
+    // A server that requires a client certificate refuses us: exit 1, and the report
+    // says why, whether the refusal ends the handshake (TLS 1.2) or follows our side of
+    // it (TLS 1.3, the server's alert after our Finished).
+    for version in ["-tls1_2", "-tls1_3"] {
+        let server = s_server(&pki, &["-Verify", "1", "-CAfile", root_str(&pki)?, version])?;
+        let out = run(&os_args![
+            "cert",
+            format!("127.0.0.1:{}", server.port()),
+            "--cafile",
+            pki.root_pem(),
+            "--no-system-ca",
+            "--json"
+        ])?;
+        assert_eq!(exit_code(&out), Some(1), "{version}: {out}");
+        let r = report(&out)?;
+        assert_eq!(r["errors"], serde_json::json!([]), "{version}: {r}");
+        assert!(
+            r["socket_error"].is_string(),
+            "{version}: no reason given: {r}"
+        );
+        assert_ne!(r["error_string"], "", "{version}: {r}");
+    }
     Ok(())
+}
+
+fn root_str(pki: &Pki) -> Result<&str, Box<dyn std::error::Error>> {
+    Ok(pki
+        .root_pem()
+        .to_str()
+        .ok_or("the root's path is not text")?)
 }
 
 #[test]
@@ -394,6 +424,24 @@ fn cert_verify_lists_the_errors_connect_finds() -> TestResult {
     assert_eq!(code, Some(0), "{r}");
     assert_eq!(r["errors"], serde_json::json!([]));
     assert_eq!(r["certificates"].as_array().map(Vec::len), Some(2));
+    // `--peer-name` (what the mismatch hint names) is `--host` here, not ignored.
+    let (code, r) = verify(&["--cafile", root, "--peer-name", "other.example"])?;
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(error_names(&r), vec!["HostNameMismatch"], "{r}");
+    let out = run(&os_args![
+        "cert",
+        "--verify",
+        "--host",
+        "a.example",
+        "--peer-name",
+        "b.example",
+        &leaf.chain_pem
+    ])?;
+    assert_eq!(
+        exit_code(&out),
+        Some(2),
+        "--host and --peer-name disagree: {out}"
+    );
 
     // The same chain served by s_server, checked by connect: the same errors on the same
     // certificates.
