@@ -90,10 +90,16 @@ impl<S> Transport<S> {
 /// limit), set again only when a wait needs another.
 pub(super) type ReadWait = Option<Option<Duration>>;
 
+/// How much longer than the time left a receive timeout already set may be and still
+/// serve a wait: the kernel rounds `SO_RCVTIMEO` up to its clock tick anyway (1 to 10 ms),
+/// and the waits of one handshake, a few hundred microseconds apart under one deadline,
+/// then set it once, not once each.
+const WAIT_SLACK: Duration = Duration::from_millis(1);
+
 /// Prepares `fd` for a read that waits at most `limit` (`None`: no limit): blocking mode
-/// the first time, then `SO_RCVTIMEO` when it differs from what `state` says it holds.
-/// Every other read and write of the socket passes `MSG_DONTWAIT`, so the mode changes
-/// nothing else.
+/// the first time, then `SO_RCVTIMEO` unless what `state` says it holds serves (the same,
+/// or at most [`WAIT_SLACK`] longer). Every other read and write of the socket passes
+/// `MSG_DONTWAIT`, so the mode changes nothing else.
 pub(super) fn prepare_wait(
     fd: BorrowedFd<'_>,
     state: &mut ReadWait,
@@ -102,7 +108,7 @@ pub(super) fn prepare_wait(
     if state.is_none() {
         rustix::io::ioctl_fionbio(fd, false)?;
     }
-    if *state != Some(limit) {
+    if !serves(*state, limit) {
         // Unknown timeout (first wait) or another one: set. A limit of zero never comes
         // here (the deadline reports the timeout first); rustix sends at least 1 µs.
         *state = None;
@@ -110,6 +116,19 @@ pub(super) fn prepare_wait(
         *state = Some(limit);
     }
     Ok(())
+}
+
+/// Whether the receive timeout `state` says the socket holds serves a wait of `limit`:
+/// no more than [`WAIT_SLACK`] past it, and not shorter (a wait cut short would only
+/// cost another round).
+fn serves(state: ReadWait, limit: Option<Duration>) -> bool {
+    match (state, limit) {
+        (Some(Some(held)), Some(wanted)) => {
+            held >= wanted && held.saturating_sub(wanted) <= WAIT_SLACK
+        }
+        (Some(held), wanted) => held == wanted,
+        (None, _) => false,
+    }
 }
 
 /// Undoes [`prepare_wait`] for a stream given back to the application: blocking mode
@@ -244,6 +263,26 @@ mod tests {
         let error = stream.read(&mut [0u8; 1]).err().map(|e| e.kind());
         assert_eq!(error, Some(io::ErrorKind::WouldBlock));
         Ok(())
+    }
+
+    #[test]
+    fn a_receive_timeout_serves_a_wait_only_within_the_slack_above_it() {
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        // Unknown (never set, or a set that failed): set.
+        assert!(!serves(None, None));
+        assert!(!serves(None, Some(ms(5))));
+        // No limit held and wanted; a limit held where none is wanted, and back.
+        assert!(serves(Some(None), None));
+        assert!(!serves(Some(Some(ms(5))), None));
+        assert!(!serves(Some(None), Some(ms(5))));
+        // The same, or a little longer (the same deadline, a moment later).
+        assert!(serves(Some(Some(ms(5))), Some(ms(5))));
+        assert!(serves(Some(Some(ms(5))), Some(ms(5) - us(999))));
+        assert!(serves(Some(Some(ms(5))), Some(ms(4))));
+        // Too long (the deadline would pass): set; shorter: set.
+        assert!(!serves(Some(Some(ms(5))), Some(ms(4) - us(1))));
+        assert!(!serves(Some(Some(ms(5))), Some(ms(6))));
     }
 
     #[test]
