@@ -80,6 +80,8 @@ pub struct SslSocket<S: Read + Write = TcpStream> {
     more_in_kernel: bool,
     /// How the socket is set for reads that wait (see [`prepare_wait`]).
     read_wait: ReadWait,
+    /// The last read into the core asked the socket (the engine may take none).
+    read_reached_socket: bool,
 }
 
 /// Makes the connection asked for, within the deadline.
@@ -330,6 +332,7 @@ impl<S: Read + Write> SslSocket<S> {
             dropping: false,
             more_in_kernel: true,
             read_wait: None,
+            read_reached_socket: false,
         }
     }
 
@@ -576,10 +579,17 @@ impl<S: Read + Write> SslSocket<S> {
                     let limit = deadline.remaining(what)?;
                     prepare_wait(fd(stream), &mut self.read_wait, limit)
                         .map_err(|e| Error::io("preparing the socket to wait", e))?;
-                    if let Some(delivered @ 1..) = self.read_once(dst, true)? {
-                        return Ok(self.delivered(delivered));
+                    match self.read_once(dst, true)? {
+                        Some(delivered @ 1..) => return Ok(self.delivered(delivered)),
+                        // The engine did not read the socket (it had input enough, or
+                        // took none): wait for readability as before, not in a loop.
+                        _ if !self.read_reached_socket => {}
+                        _ => continue,
                     }
-                    continue;
+                    let Some(stream) = self.stream.as_ref() else {
+                        return Err(self.closed_error());
+                    };
+                    wait(fd(stream), true, false, deadline, what)?;
                 }
                 Some(fd) => wait(fd(stream), want_read, want_write, deadline, what)?,
                 // A plain stream blocks in its reads and writes: check the deadline, then
@@ -618,6 +628,7 @@ impl<S: Read + Write> SslSocket<S> {
         reader.wait = wait;
         let result = self.core.read_from_into_duplex(&mut reader, dst);
         self.more_in_kernel = reader.filled;
+        self.read_reached_socket = reader.reached;
         match result {
             Ok((_, delivered)) => Ok(Some(delivered)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),

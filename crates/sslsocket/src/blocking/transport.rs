@@ -154,6 +154,8 @@ pub(super) struct SocketIo<'a, S> {
     pub(super) wait: bool,
     /// The last read filled the buffer it was given: the kernel may hold more.
     pub(super) filled: bool,
+    /// A read was made.
+    pub(super) reached: bool,
 }
 
 impl<'a, S> SocketIo<'a, S> {
@@ -164,6 +166,7 @@ impl<'a, S> SocketIo<'a, S> {
             fd: transport.fd,
             wait: false,
             filled: false,
+            reached: false,
         }
     }
 }
@@ -172,6 +175,7 @@ const SEND_FLAGS: SendFlags = SendFlags::DONTWAIT.union(SendFlags::NOSIGNAL);
 
 impl<S: Read> Read for SocketIo<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reached = true;
         let n = match self.fd {
             Some(fd) => {
                 let flags = if self.wait {
