@@ -27,31 +27,27 @@ fn a_pin_on_the_verified_path_is_accepted_and_an_appended_one_is_not() -> TestRe
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let server = OpensslServer::start(&leaf.openssl_args())?;
     let target = format!("localhost:{}", server.port());
-    let out = run(&os_args![
-        "connect",
-        &target,
-        "--cafile",
-        pki.root_pem(),
-        "--no-system-ca",
-        "--pin",
-        &intermediate_pin,
-        "--json"
-    ])?;
+    let connect_pinned = |pins: &[&str]| {
+        let mut args = os_args![
+            "connect",
+            &target,
+            "--cafile",
+            pki.root_pem(),
+            "--no-system-ca",
+            "--json"
+        ];
+        for pin in pins {
+            args.extend(os_args!["--pin", pin]);
+        }
+        run(&args)
+    };
+    let out = connect_pinned(&[&intermediate_pin])?;
     assert_eq!(exit_code(&out), Some(0), "{out}");
     assert_eq!(report(&out)?["errors"], serde_json::json!([]));
 
     // A pin that is not on the path: rejected on the leaf.
     let other = pin_of(pki.untrusted_root_der())?;
-    let out = run(&os_args![
-        "connect",
-        &target,
-        "--cafile",
-        pki.root_pem(),
-        "--no-system-ca",
-        "--pin",
-        &other,
-        "--json"
-    ])?;
+    let out = connect_pinned(&[&other])?;
     assert_eq!(exit_code(&out), Some(1), "{out}");
     let r = report(&out)?;
     assert_eq!(error_names(&r), vec!["CertificateRejected".to_string()]);
@@ -62,18 +58,7 @@ fn a_pin_on_the_verified_path_is_accepted_and_an_appended_one_is_not() -> TestRe
     assert!(hint.contains("--pin"), "{hint}");
     assert!(hint.contains(&leaf_pin), "{hint} does not name {leaf_pin}");
     assert!(!hint.contains("--ignore "), "{hint}");
-    let out = run(&os_args![
-        "connect",
-        &target,
-        "--cafile",
-        pki.root_pem(),
-        "--no-system-ca",
-        "--pin",
-        &other,
-        "--pin",
-        &leaf_pin,
-        "--json"
-    ])?;
+    let out = connect_pinned(&[&other, &leaf_pin])?;
     assert_eq!(exit_code(&out), Some(0), "following the hint: {out}");
     drop(server);
 
