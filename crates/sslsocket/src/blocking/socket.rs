@@ -4,12 +4,13 @@ use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blocking::deadline::{wait, Deadline, FixedDeadline};
 use crate::blocking::transport::{
-    connect_tcp, prepare_wait, release_wait, ReadWait, SocketIo, Transport,
+    connect_tcp, prepare_wait, release_wait, ReadWait, SocketIo, Transport, WAIT_MARGIN,
 };
 use crate::config::SslConfiguration;
 use crate::core::SslCore;
@@ -80,6 +81,9 @@ pub struct SslSocket<S: Read + Write = TcpStream> {
     more_in_kernel: bool,
     /// How the socket is set for reads that wait (see [`prepare_wait`]).
     read_wait: ReadWait,
+    /// The stream was lent out by `get_ref` (whose holder may change its mode or receive
+    /// timeout): the next wait sets both again. Atomic, so the socket stays `Sync`.
+    lent: AtomicBool,
     /// The last read into the core asked the socket (the engine may take none).
     read_reached_socket: bool,
 }
@@ -331,30 +335,36 @@ impl<S: Read + Write> SslSocket<S> {
             close_deadline: None,
             dropping: false,
             more_in_kernel: true,
-            read_wait: None,
+            read_wait: ReadWait::default(),
+            lent: AtomicBool::new(false),
             read_reached_socket: false,
         }
     }
 
     fn set_stream(&mut self, stream: S) {
         self.stream = Some(stream);
-        self.read_wait = None;
+        self.read_wait = ReadWait::default();
         self.core.handle_state(SocketState::ConnectedState);
     }
 
     /// The transport; `None` once the connection closed it (a close, an abort, a failure).
+    /// Its blocking mode and receive timeout are the driver's business: whatever the
+    /// holder sets there, the driver sets again before it next waits.
     pub fn get_ref(&self) -> Option<&S> {
+        self.lent.store(true, Ordering::Relaxed);
         self.stream.as_ref()
     }
 
-    /// The transport, mutably: reading or writing it directly corrupts the TLS stream.
+    /// The transport, mutably: reading or writing it directly corrupts the TLS stream
+    /// (its mode and receive timeout are set again as after [`get_ref`](Self::get_ref)).
     pub fn get_mut(&mut self) -> Option<&mut S> {
+        self.read_wait.forget();
         self.stream.as_mut()
     }
 
     /// The transport, giving up TLS (what the core buffered is dropped, nothing more is
     /// sent); `None` once the connection closed it. A socket comes back in blocking mode
-    /// (std's default) without a receive timeout of ours.
+    /// (std's default) with the receive timeout it had before the driver's first wait.
     pub fn into_inner(mut self) -> Option<S> {
         let stream = self.stream.take()?;
         if let Some(fd) = self.transport.fd {
@@ -575,16 +585,36 @@ impl<S: Read + Write> SslSocket<S> {
             match self.transport.fd {
                 // Waiting for input only: inside the read, which the input ends (or the
                 // time left). Whatever it gives, the top of the loop goes on from there.
+                // The last `WAIT_MARGIN` of a deadline goes to `poll`, which keeps time
+                // better than the kernel's receive timeout.
                 Some(fd) if want_read && !want_write => {
                     let limit = deadline.remaining(what)?;
-                    prepare_wait(fd(stream), &mut self.read_wait, limit)
-                        .map_err(|e| Error::io("preparing the socket to wait", e))?;
-                    match self.read_once(dst, true)? {
-                        Some(delivered @ 1..) => return Ok(self.delivered(delivered)),
-                        // The engine did not read the socket (it had input enough, or
-                        // took none): wait for readability as before, not in a loop.
-                        _ if !self.read_reached_socket => {}
-                        _ => continue,
+                    let inside = match limit {
+                        None => Some(None),
+                        Some(left) => left
+                            .checked_sub(WAIT_MARGIN)
+                            .filter(|d| !d.is_zero())
+                            .map(Some),
+                    };
+                    if let Some(inside) = inside {
+                        if std::mem::take(self.lent.get_mut()) {
+                            self.read_wait.forget();
+                        }
+                        prepare_wait(fd(stream), &mut self.read_wait, inside)
+                            .map_err(|e| Error::io("preparing the socket to wait", e))?;
+                        match self.read_once(dst, true)? {
+                            Some(delivered @ 1..) => return Ok(self.delivered(delivered)),
+                            Some(_) if self.read_reached_socket => continue,
+                            // Nothing arrived: the time ran out, or someone changed the
+                            // socket behind the driver's back. Set it again next time.
+                            None if self.read_reached_socket => {
+                                self.read_wait.forget();
+                                continue;
+                            }
+                            // The engine did not read the socket (it had input enough, or
+                            // took none): wait for readability as before, not in a loop.
+                            _ => {}
+                        }
                     }
                     let Some(stream) = self.stream.as_ref() else {
                         return Err(self.closed_error());

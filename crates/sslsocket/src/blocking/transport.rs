@@ -85,10 +85,26 @@ impl<S> Transport<S> {
     }
 }
 
-/// How a socket waits in a read ([`SocketIo::wait`]): `None` until the first such read
-/// puts the descriptor in blocking mode; then the `SO_RCVTIMEO` it holds (`None`: no
-/// limit), set again only when a wait needs another.
-pub(super) type ReadWait = Option<Option<Duration>>;
+/// How a socket is set for reads that wait ([`SocketIo::wait`]): what the driver set,
+/// and what the socket held before the driver's first wait (given back by
+/// [`release_wait`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ReadWait {
+    /// `None` when unknown: the next wait puts the descriptor in blocking mode and sets
+    /// `SO_RCVTIMEO`. Then the `SO_RCVTIMEO` set (`None`: no limit).
+    held: Option<Option<Duration>>,
+    /// The socket's own `SO_RCVTIMEO`, read before the driver first set it.
+    original: Option<Option<Duration>>,
+}
+
+impl ReadWait {
+    /// Forgets what was set: the application may have changed the socket (through
+    /// `get_ref`/`get_mut`, or another handle of it), or a wait ended without input
+    /// (a timeout, or a mode changed behind the driver's back).
+    pub(super) fn forget(&mut self) {
+        self.held = None;
+    }
+}
 
 /// How much longer than the time left a receive timeout already set may be and still
 /// serve a wait: the kernel rounds `SO_RCVTIMEO` up to its clock tick anyway (1 to 10 ms),
@@ -96,35 +112,45 @@ pub(super) type ReadWait = Option<Option<Duration>>;
 /// then set it once, not once each.
 const WAIT_SLACK: Duration = Duration::from_millis(1);
 
+/// The end of a deadline that a wait spends in `poll` rather than in the read: the kernel
+/// counts `SO_RCVTIMEO` in clock ticks (4 ms at 250 Hz, 10 ms at 100 Hz) and rounds up
+/// once more, where `poll` keeps time to the microsecond. So a timeout ends on time, and
+/// a wait shorter than this is a `poll`.
+pub(super) const WAIT_MARGIN: Duration = Duration::from_millis(20);
+
 /// Prepares `fd` for a read that waits at most `limit` (`None`: no limit): blocking mode
-/// the first time, then `SO_RCVTIMEO` unless what `state` says it holds serves (see
-/// [`serves`]). Every other read and write of the socket passes
-/// `MSG_DONTWAIT`, so the mode changes nothing else.
+/// when `state` does not know it (the socket's own receive timeout is read then, the
+/// first time), then `SO_RCVTIMEO` unless what `state` says it holds serves (see
+/// [`serves`]). Every other read and write of the socket passes `MSG_DONTWAIT`, so the
+/// mode changes nothing else.
 pub(super) fn prepare_wait(
     fd: BorrowedFd<'_>,
     state: &mut ReadWait,
     limit: Option<Duration>,
 ) -> io::Result<()> {
-    if state.is_none() {
+    if state.held.is_none() {
+        if state.original.is_none() {
+            state.original = Some(sockopt::socket_timeout(fd, sockopt::Timeout::Recv)?);
+        }
         rustix::io::ioctl_fionbio(fd, false)?;
     }
-    if !serves(*state, limit) {
-        // Unknown timeout (first wait) or another one: set. A limit of zero never comes
-        // here (the deadline reports the timeout first); rustix sends at least 1 µs.
-        *state = None;
+    if !serves(state.held, limit) {
+        // Unknown timeout or another one: set. A limit of zero never comes here (the
+        // deadline reports the timeout first); rustix sends at least 1 µs.
+        state.held = None;
         sockopt::set_socket_timeout(fd, sockopt::Timeout::Recv, limit)?;
-        *state = Some(limit);
+        state.held = Some(limit);
     }
     Ok(())
 }
 
-/// Whether the receive timeout `state` says the socket holds serves a wait of `limit`:
-/// no more than [`WAIT_SLACK`] past it, and at least half of it. A shorter one ends a
-/// wait early only when the peer stays silent that long, and the driver then waits again
-/// for the rest, with a timeout set anew; so a socket whose I/O timeout and handshake
-/// deadline are alike sets it once.
-fn serves(state: ReadWait, limit: Option<Duration>) -> bool {
-    match (state, limit) {
+/// Whether the receive timeout `held` serves a wait of `limit`: no more than
+/// [`WAIT_SLACK`] past it, and at least half of it. A shorter one ends a wait early only
+/// when the peer stays silent that long, and the driver then waits again for the rest,
+/// with a timeout set anew; so a socket whose I/O timeout and handshake deadline are
+/// alike sets it once.
+fn serves(held: Option<Option<Duration>>, limit: Option<Duration>) -> bool {
+    match (held, limit) {
         (Some(Some(held)), Some(wanted)) => {
             held <= wanted.saturating_add(WAIT_SLACK) && held >= wanted / 2
         }
@@ -134,10 +160,10 @@ fn serves(state: ReadWait, limit: Option<Duration>) -> bool {
 }
 
 /// Undoes [`prepare_wait`] for a stream given back to the application: blocking mode
-/// stays (std's default for a stream), the receive timeout goes.
+/// stays (std's default for a stream), the socket's own receive timeout comes back.
 pub(super) fn release_wait(fd: BorrowedFd<'_>, state: ReadWait) {
-    if let Some(Some(_)) = state {
-        let _ = sockopt::set_socket_timeout(fd, sockopt::Timeout::Recv, None);
+    if let Some(original) = state.original {
+        let _ = sockopt::set_socket_timeout(fd, sockopt::Timeout::Recv, original);
     }
 }
 
