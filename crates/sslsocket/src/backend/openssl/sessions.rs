@@ -58,7 +58,9 @@ impl ClientSessions {
         let Some((session, outcome)) = sessions.get(peer) else {
             return;
         };
-        if !state.policy().may_resume(outcome) {
+        // A session whose peer showed no certificate (a pre-shared key's) is never stored;
+        // were one there, no socket would resume it on its word.
+        if outcome.chain.is_empty() || !state.policy().may_resume(outcome) {
             return;
         }
         match set_session(ssl, session) {

@@ -452,7 +452,12 @@ impl ConnectionState {
     }
 
     fn keep_session(&self, ssl: &SslRef, session: SslSession, outcome: Outcome) {
-        if let Some((store, peer)) = self.sessions.as_deref() {
+        // A peer that showed no certificate was authenticated by this socket's pre-shared
+        // key (its hook): its sessions stay out of the configuration's store, where a
+        // socket without the key (another configuration user, another policy) could
+        // resume them and be encrypted with nobody verified.
+        let certified = !outcome.chain.is_empty();
+        if let Some((store, peer)) = self.sessions.as_deref().filter(|_| certified) {
             if let Some(tagged) = ContextSession::new(ssl, session.clone()) {
                 store.store(peer, tagged, outcome);
             }
