@@ -11,7 +11,7 @@ use sslsocket::{
 };
 use std::io::{self, Read, Write};
 
-use sslsocket::PauseMode;
+use sslsocket::{IgnoreRule, PauseMode};
 use support::{Issued, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -41,6 +41,11 @@ impl Pair {
         server_config
             .set_local_certificate_chain(chain)
             .set_private_key(SslKey::from_der(&leaf.key_der)?);
+        Ok(Pair::of(client_config, server_config))
+    }
+
+    /// Two connected cores of these configurations (clones share their session stores).
+    fn of(client_config: SslConfiguration, server_config: SslConfiguration) -> Pair {
         let mut pair = Pair {
             client: SslCore::new(client_config),
             server: SslCore::new(server_config),
@@ -49,7 +54,7 @@ impl Pair {
         };
         pair.client.handle_state(SocketState::ConnectedState);
         pair.server.handle_state(SocketState::ConnectedState);
-        Ok(pair)
+        pair
     }
 
     /// A pair that started the handshake: client for `name`, server.
@@ -1001,6 +1006,70 @@ fn what_a_handshake_answers_while_reading_goes_out_at_once_where_nothing_can_wit
     pair.client.write(b"after the handshake")?;
     pair.run()?;
     assert_eq!(read_all(&mut pair.server), b"after the handshake");
+    Ok(())
+}
+
+/// A resumed handshake verifies nothing: the core accepts it when its policy accepts the
+/// outcome of the session offered. So the client's Finished may go out while it reads
+/// (OpenSSL) when that holds, and must not when the application narrowed its ignore list
+/// after the session was offered: the resumption is then refused, and the server must
+/// never complete the handshake.
+#[test]
+fn a_resumed_handshake_sends_its_finished_while_reading_only_if_the_policy_accepts_the_session(
+) -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.expired_leaf("localhost", &["localhost"])?;
+    let first = Pair::connected(&pki, &leaf)?;
+    let client_config = first.client.configuration().clone();
+    let server_config = first.server.configuration().clone();
+    let expired = vec![IgnoreRule::AnyCertificate(SslErrorKind::CertificateExpired)];
+    let connect = |narrow: bool| -> Result<(Pair, Vec<u8>), Box<dyn std::error::Error>> {
+        let mut pair = Pair::of(client_config.clone(), server_config.clone());
+        pair.client.ignore_ssl_error_rules(expired.clone());
+        pair.client.start_client_encryption("localhost")?;
+        pair.server.start_server_encryption()?;
+        let mut hello = Vec::new();
+        pair.client.poll_transmit(&mut hello);
+        let (sent, waiting) = read_duplex(&mut pair.server, hello)?;
+        if narrow {
+            // After the session was offered, before the server's answer is read.
+            pair.client.ignore_ssl_error_rules(Vec::new());
+        }
+        let (client_sent, client_waiting) =
+            read_duplex(&mut pair.client, [sent, waiting].concat())?;
+        pair.to_server = [client_sent.clone(), client_waiting].concat();
+        pair.run()?;
+        Ok((pair, client_sent))
+    };
+    // The first connection verifies (the expired certificate ignored) and stores a session.
+    let (pair, _) = connect(false)?;
+    assert!(pair.client.is_encrypted() && pair.server.is_encrypted());
+    assert!(!pair.client.is_session_resumed());
+    drop(first);
+
+    // Resumed with the same ignore list: accepted; on OpenSSL its Finished left at once.
+    let (mut pair, client_sent) = connect(false)?;
+    assert!(
+        pair.client.is_session_resumed(),
+        "the session was not resumed"
+    );
+    assert!(pair.client.is_encrypted() && pair.server.is_encrypted());
+    assert_eq!(kinds(&pair.client), [SslErrorKind::CertificateExpired]);
+    if support::is_active("openssl") {
+        assert!(!client_sent.is_empty(), "the resumed Finished waited");
+    }
+    pair.client.write(b"resumed")?;
+    pair.run()?;
+    assert_eq!(read_all(&mut pair.server), b"resumed");
+
+    // The ignore list narrowed after the offer: refused, and nothing went out on the way.
+    let (pair, client_sent) = connect(true)?;
+    assert!(!pair.client.is_encrypted());
+    assert!(client_sent.is_empty(), "{client_sent:?}");
+    assert!(
+        !pair.server.is_encrypted(),
+        "the server completed a resumed handshake the client refused"
+    );
     Ok(())
 }
 

@@ -83,7 +83,8 @@ enum SendThrough {
     /// A server's first flight (nothing written before): an answer to the ClientHello,
     /// before any peer was judged, which nothing withholds.
     FirstFlight,
-    /// Once the peer's certificate is verified and accepted outright.
+    /// Once nothing can withhold it ([`ConnectionState::sends_through`]): the peer's
+    /// certificate verified and accepted outright, or a resumed session the policy accepts.
     OnceAccepted(Arc<ConnectionState>),
 }
 
@@ -119,7 +120,7 @@ impl Write for OneRead<'_> {
         let allowed = match &self.send_through {
             SendThrough::Never => false,
             SendThrough::FirstFlight => true,
-            SendThrough::OnceAccepted(state) => state.proceeded(),
+            SendThrough::OnceAccepted(state) => state.sends_through(),
         };
         match &mut self.inner {
             Socket::Duplex(io) if allowed => io.write(buf),
@@ -564,8 +565,11 @@ impl OpensslSession {
     /// session, for pins with no certificate or a missing client certificate). So: a
     /// server's first flight (its answer to the ClientHello, before anything about the
     /// peer is known), and, during the handshake, what follows the verification of the
-    /// peer's certificate once it was accepted outright. Never after the handshake
-    /// (nothing there needs it), never for a resumed session (no certificate verified).
+    /// peer's certificate once it was accepted outright, or, on a client whose offered
+    /// session the policy accepts, what it writes before any verification (in a resumed
+    /// handshake its Finished: the core then judges the resumption by the same rule; in a
+    /// full one at most a ChangeCipherSpec or a second ClientHello). Never after the
+    /// handshake (nothing there needs it).
     fn may_send_through(&self) -> SendThrough {
         if !self.handshaking || self.failed.is_some() {
             return SendThrough::Never;

@@ -64,7 +64,7 @@ impl ClientSessions {
             return;
         }
         match set_session(ssl, session) {
-            Ok(()) => state.record().set_offered(outcome.clone()),
+            Ok(()) => state.offered(outcome.clone()),
             Err(error) => {
                 tracing::debug!(%error, "stored session not offered");
                 sessions.remove(peer);

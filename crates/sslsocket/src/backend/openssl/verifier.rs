@@ -61,6 +61,13 @@ pub(crate) struct ConnectionState {
     server_outcomes: OnceLock<Arc<ServerOutcomes>>,
 }
 
+/// Whether `policy` accepts a resumed handshake of a session whose original handshake
+/// ended in `outcome`: the core's judgement (`may_resume`), for a peer that showed a
+/// certificate (a pre-shared key's sessions are never offered).
+fn accepts_offer(policy: &VerifyPolicy, outcome: &Outcome) -> bool {
+    !outcome.chain.is_empty() && policy.may_resume(outcome)
+}
+
 /// A certificate already read, with an OpenSSL object of it that we hold a reference on:
 /// while held, no other certificate can have that object's address, so meeting the same
 /// address again needs neither encoding nor comparing bytes.
@@ -82,6 +89,10 @@ struct Collected {
     refused: bool,
     /// Decided, and the peer accepted outright (not paused on, not refused).
     proceeded: bool,
+    /// A stored session is offered (a client's), and the policy accepts its original
+    /// outcome without asking anyone: the judgement the core makes of the handshake if the
+    /// server resumes it (kept up to date when the policy changes).
+    offer_accepted: bool,
     /// The chain as sent and as built, kept until the status callback decides (boxed:
     /// the state lives as long as the connection, this only during its handshake).
     pending: Option<Box<(Vec<SslCertificate>, Vec<SslCertificate>)>>,
@@ -207,10 +218,22 @@ impl ConnectionState {
 
     /// Replaces the handshake's policy (the application changed it before the decision).
     pub(crate) fn set_policy(&self, policy: VerifyPolicy) {
+        let offer_accepted = self
+            .record
+            .offered()
+            .is_some_and(|o| accepts_offer(&policy, &o));
         match self.policy.lock() {
             Ok(mut guard) => *guard = policy,
             Err(poisoned) => *poisoned.into_inner() = policy,
         }
+        self.lock().offer_accepted = offer_accepted;
+    }
+
+    /// A stored session was offered on this connection, with its original outcome.
+    pub(crate) fn offered(&self, outcome: Outcome) {
+        let accepted = accepts_offer(&self.policy(), &outcome);
+        self.record.set_offered(outcome);
+        self.lock().offer_accepted = accepted;
     }
 
     /// The connection's verification results.
@@ -410,10 +433,18 @@ impl ConnectionState {
         self.lock().decided
     }
 
-    /// Whether the peer's certificate was verified and accepted outright: nothing the
-    /// application decides later withholds what this handshake sends from here on.
-    pub(crate) fn proceeded(&self) -> bool {
-        self.lock().proceeded
+    /// Whether what the handshake writes now may go out at once, nothing the application
+    /// decides later being able to withhold it: once the peer's certificate is verified,
+    /// if it was accepted outright; before any verification (a resumed handshake verifies
+    /// nothing), if the session offered is one the policy accepts, which is the core's
+    /// whole judgement of a resumed handshake ([`accepts_offer`]).
+    pub(crate) fn sends_through(&self) -> bool {
+        let inner = self.lock();
+        if inner.decided {
+            inner.proceeded
+        } else {
+            inner.offer_accepted
+        }
     }
 
     /// An alert or ticket, for the session to report.
