@@ -42,6 +42,13 @@ pub(crate) fn install(
         });
     } else {
         builder.set_psk_client_callback(move |ssl, hint, identity_out, key_out| {
+            let state = ssl.ex_data(index).map(Arc::clone);
+            // Pinned keys need a certificate, which a pre-shared-key handshake never shows:
+            // no key is offered (the handshake fails before our Finished, rather than the
+            // server completing a handshake the core then refuses).
+            if state.as_deref().is_some_and(ConnectionState::has_pins) {
+                return Ok(0);
+            }
             // The identity is written as a C string: one byte for its terminating NUL.
             let room = identity_out.len().saturating_sub(1);
             let mut request =
@@ -50,6 +57,9 @@ pub(crate) fn install(
             let key = request.pre_shared_key();
             if key.is_empty() {
                 return Ok(0);
+            }
+            if let Some(state) = &state {
+                state.psk_supplied();
             }
             let identity = request.identity();
             let written = copy_into(identity, identity_out);

@@ -482,9 +482,14 @@ impl OpensslSession {
                             self.state.record().set_offered(outcome);
                         }
                     }
-                    if !has_peer && self.state.record().offered().is_none() {
+                    let client = !ssl.is_server();
+                    if !has_peer && (client || self.state.record().offered().is_none()) {
                         // An external pre-shared key (OpenSSL reports it as reused): the
-                        // peer was authenticated by the key, there is no certificate.
+                        // peer was authenticated by the key, there is no certificate. On a
+                        // client, also when a stored session was offered beside it: the
+                        // server picked the key, not the session (whose peer showed a
+                        // certificate, which a resumed session carries), so the session's
+                        // outcome is not this peer's.
                         self.state.record().set_offered(Outcome::default());
                     }
                 }

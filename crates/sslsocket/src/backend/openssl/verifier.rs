@@ -93,6 +93,9 @@ struct Collected {
     /// outcome without asking anyone: the judgement the core makes of the handshake if the
     /// server resumes it (kept up to date when the policy changes).
     offer_accepted: bool,
+    /// The PSK hook supplied a key (a client's): the server may pick it over the session
+    /// offered, and then nothing about the peer is known before the core judges it.
+    psk_supplied: bool,
     /// The chain as sent and as built, kept until the status callback decides (boxed:
     /// the state lives as long as the connection, this only during its handshake).
     pending: Option<Box<(Vec<SslCertificate>, Vec<SslCertificate>)>>,
@@ -443,8 +446,18 @@ impl ConnectionState {
         if inner.decided {
             inner.proceeded
         } else {
-            inner.offer_accepted
+            inner.offer_accepted && !inner.psk_supplied
         }
+    }
+
+    /// The PSK hook supplied a key for this (client) connection.
+    pub(crate) fn psk_supplied(&self) {
+        self.lock().psk_supplied = true;
+    }
+
+    /// Whether the configuration pins keys: only a certificate can satisfy that.
+    pub(crate) fn has_pins(&self) -> bool {
+        !self.pins.is_empty()
     }
 
     /// An alert or ticket, for the session to report.
