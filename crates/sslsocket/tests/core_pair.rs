@@ -9,9 +9,10 @@ use sslsocket::{
     AlertType, SocketError, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslEvent,
     SslKey, SslMode, SslProtocol,
 };
-use std::io::{self, Read, Write};
+use std::io;
 
 use sslsocket::{IgnoreRule, PauseMode};
+use support::duplex::{read_duplex, MemorySocket};
 use support::{Issued, Pki};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -898,62 +899,6 @@ fn input_decrypted_straight_into_the_readers_buffer_keeps_order_events_and_the_c
         "only {direct} of {SIZE} bytes went straight"
     );
     Ok(())
-}
-
-/// A socket in memory for [`SslCore::read_from_duplex`]: reads what `input` holds (then
-/// `WouldBlock`), keeps what is written to it.
-struct MemorySocket<'a> {
-    input: &'a mut Vec<u8>,
-    output: &'a mut Vec<u8>,
-}
-
-impl Read for MemorySocket<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = buf.len().min(self.input.len());
-        buf[..n].copy_from_slice(&self.input[..n]);
-        self.input.drain(..n);
-        Ok(n)
-    }
-}
-
-impl Write for MemorySocket<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What one core did with `input` read through a duplex socket: the bytes it sent to the
-/// socket while reading, then the bytes waiting to be written after it.
-fn read_duplex(
-    core: &mut SslCore,
-    mut input: Vec<u8>,
-) -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error>> {
-    let mut sent = Vec::new();
-    for _ in 0..MAX_ROUNDS {
-        if input.is_empty() || !core.wants_read() {
-            break;
-        }
-        let mut socket = MemorySocket {
-            input: &mut input,
-            output: &mut sent,
-        };
-        match core.read_from_duplex(&mut socket) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut waiting = Vec::new();
-    core.poll_transmit(&mut waiting);
-    Ok((sent, waiting))
 }
 
 #[test]

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use sslsocket::backend::SupportedFeature;
@@ -16,6 +15,7 @@ use sslsocket::{
     IgnoreRule, PauseMode, SocketState, SslCertificate, SslConfiguration, SslErrorKind, SslHooks,
     SslKey, SslProtocol, Verdict,
 };
+use support::duplex::read_duplex;
 use support::{Issued, Pki, PskHooks, PSK};
 
 /// A change the application makes to a core, named.
@@ -25,56 +25,6 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 const MAX_ROUNDS: usize = 1000;
-
-struct MemorySocket<'a> {
-    input: &'a mut Vec<u8>,
-    output: &'a mut Vec<u8>,
-}
-
-impl Read for MemorySocket<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = buf.len().min(self.input.len());
-        buf[..n].copy_from_slice(&self.input[..n]);
-        self.input.drain(..n);
-        Ok(n)
-    }
-}
-
-impl Write for MemorySocket<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What `core` sent to the socket while reading `input`, then what waits after it.
-fn read_duplex(core: &mut SslCore, mut input: Vec<u8>) -> BoxResult<(Vec<u8>, Vec<u8>)> {
-    let mut sent = Vec::new();
-    for _ in 0..MAX_ROUNDS {
-        if input.is_empty() || !core.wants_read() {
-            break;
-        }
-        let mut socket = MemorySocket {
-            input: &mut input,
-            output: &mut sent,
-        };
-        match core.read_from_duplex(&mut socket) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut waiting = Vec::new();
-    core.poll_transmit(&mut waiting);
-    Ok((sent, waiting))
-}
 
 /// Steps both cores until nothing moves (the client through a duplex socket).
 fn run(client: &mut SslCore, server: &mut SslCore, mut to_server: Vec<u8>) -> TestResult {

@@ -8,6 +8,7 @@ pub mod attack;
 pub mod backends;
 pub mod config;
 pub mod drivers;
+pub mod duplex;
 pub mod ocsp;
 pub mod peers;
 pub mod pki;
