@@ -146,6 +146,21 @@ fn certificates(ders: &[Vec<u8>]) -> BoxResult<Vec<SslCertificate>> {
         .collect::<Result<Vec<_>, _>>()?)
 }
 
+/// A test PKI, and a server of a `localhost` leaf over `protocol` on a loopback port for
+/// `count` connections.
+fn localhost_server(
+    protocol: SslProtocol,
+    count: usize,
+    setup: Setup,
+) -> BoxResult<(Pki, u16, JoinHandle<Vec<(bool, bool)>>)> {
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let server = serve(listener, server_of(&leaf, protocol)?, count, setup);
+    Ok((pki, port, server))
+}
+
 /// A server configuration with `leaf` over `protocol`.
 fn server_of(leaf: &support::Issued, protocol: SslProtocol) -> BoxResult<SslConfiguration> {
     let mut server = support::serving(leaf)?;
@@ -334,11 +349,7 @@ fn client_session_is_not_resumed_under_another_verify_name() -> TestResult {
 #[test]
 fn client_session_of_a_verify_name_with_ignored_mismatch_is_not_resumed_strictly() -> TestResult {
     for protocol in PROTOCOLS {
-        let pki = Pki::new()?;
-        let leaf = pki.leaf("localhost", &["localhost"])?;
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let server = serve(listener, server_of(&leaf, protocol)?, 3, no_setup());
+        let (pki, port, server) = localhost_server(protocol, 3, no_setup())?;
         let configuration = support::trusting(&pki)?;
         let ignore = SslError::new(SslErrorKind::HostNameMismatch);
         let lenient: Setup = Arc::new(move |s: &mut SslSocket| {
@@ -385,11 +396,7 @@ fn client_session_of_a_verify_name_with_ignored_mismatch_is_not_resumed_strictly
 #[test]
 fn client_session_is_not_resumed_by_a_clone_with_mismatching_pins() -> TestResult {
     for protocol in PROTOCOLS {
-        let pki = Pki::new()?;
-        let leaf = pki.leaf("localhost", &["localhost"])?;
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let server = serve(listener, server_of(&leaf, protocol)?, 3, no_setup());
+        let (pki, port, server) = localhost_server(protocol, 3, no_setup())?;
         let configuration = support::trusting(&pki)?;
         assert!(client(&configuration, "localhost", port, None, &no_setup()).encrypted);
         let pinned: Setup = Arc::new(|s: &mut SslSocket| {
