@@ -84,6 +84,9 @@ fn drive_client(socket: &mut SslSocket, host: &str, port: u16, peer_name: Option
     result
 }
 
+/// A server thread: (accepted, resumed) per connection.
+type Served = JoinHandle<Vec<(bool, bool)>>;
+
 /// A server thread of `configuration` for `count` connections, each server socket set up
 /// by `setup`. Gives (accepted, resumed) per connection.
 fn serve(
@@ -91,7 +94,7 @@ fn serve(
     configuration: SslConfiguration,
     count: usize,
     setup: Setup,
-) -> JoinHandle<Vec<(bool, bool)>> {
+) -> Served {
     thread::spawn(move || {
         let mut results = Vec::new();
         let _ = listener.set_nonblocking(true);
@@ -152,7 +155,7 @@ fn localhost_server(
     protocol: SslProtocol,
     count: usize,
     setup: Setup,
-) -> BoxResult<(Pki, u16, JoinHandle<Vec<(bool, bool)>>)> {
+) -> BoxResult<(Pki, u16, Served)> {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
