@@ -282,6 +282,38 @@ fn a_1ms_timeout_gives_up_within_3ms_of_it_typically() -> TestResult {
     Ok(())
 }
 
+/// Timeouts of seconds end on time too: the kernel's timer wheel rounds a long
+/// `SO_RCVTIMEO` up to its level's granularity (256 ms from about 2 s to 16 s at 250 Hz),
+/// so a read that waited all but the last 20 ms of a 2.5 s timeout in the kernel ended
+/// 60 ms late (median), 123 ms at worst (found by a second review). A read and a
+/// `wait_for_ready_read` of 3 s against a silent peer, each within 40 ms of it.
+#[test]
+fn timeouts_of_seconds_end_near_their_deadline() -> TestResult {
+    let _serial = serial();
+    let tls = Tls::new()?;
+    let (mut client, peer) = tls.pair()?;
+    let timeout = Duration::from_secs(3);
+    let outcome = bounded(HANG, "the long waits", move || {
+        timed_out_read(&mut client, Duration::from_millis(100))?;
+        let read = timed_out_read(&mut client, timeout)?;
+        let started = Instant::now();
+        match client.wait_for_ready_read(timeout) {
+            Err(Error::Timeout(_)) => {}
+            other => return Err(format!("wait_for_ready_read: {other:?}")),
+        }
+        let wait = started.elapsed();
+        for (what, elapsed) in [("a read", read), ("wait_for_ready_read", wait)] {
+            if elapsed < timeout || elapsed > timeout + Duration::from_millis(40) {
+                return Err(format!("{what} of {timeout:?} ended after {elapsed:?}"));
+            }
+        }
+        Ok(())
+    });
+    drop(peer);
+    outcome?;
+    Ok(())
+}
+
 // ----- what held ----------------------------------------------------------------------------
 
 /// Very short timeouts: `SO_RCVTIMEO` counts in jiffies; a read never gives up early and is

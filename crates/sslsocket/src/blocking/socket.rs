@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::blocking::deadline::{wait, Deadline, FixedDeadline};
 use crate::blocking::transport::{
-    connect_tcp, prepare_wait, release_wait, ReadWait, SocketIo, Transport, WAIT_MARGIN,
+    connect_tcp, prepare_wait, read_limit, release_wait, ReadWait, SocketIo, Transport,
 };
 use crate::config::SslConfiguration;
 use crate::core::SslCore;
@@ -585,18 +585,12 @@ impl<S: Read + Write> SslSocket<S> {
             match self.transport.fd {
                 // Waiting for input only: inside the read, which the input ends (or the
                 // time left). Whatever it gives, the top of the loop goes on from there.
-                // The last `WAIT_MARGIN` of a deadline goes to `poll`, which keeps time
-                // better than the kernel's receive timeout.
+                // Only as long as the kernel's timer still ends the read before the
+                // deadline; the rest of it goes to `poll`, which keeps time to the
+                // microsecond (see `read_limit`).
                 Some(fd) if want_read && !want_write => {
                     let limit = deadline.remaining(what)?;
-                    let inside = match limit {
-                        None => Some(None),
-                        Some(left) => left
-                            .checked_sub(WAIT_MARGIN)
-                            .filter(|d| !d.is_zero())
-                            .map(Some),
-                    };
-                    if let Some(inside) = inside {
+                    if let Some(inside) = read_limit(limit) {
                         if std::mem::take(self.lent.get_mut()) {
                             self.read_wait.forget();
                         }

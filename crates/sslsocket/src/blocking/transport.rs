@@ -112,11 +112,27 @@ impl ReadWait {
 /// then set it once, not once each.
 const WAIT_SLACK: Duration = Duration::from_millis(1);
 
-/// The end of a deadline that a wait spends in `poll` rather than in the read: the kernel
-/// counts `SO_RCVTIMEO` in clock ticks (4 ms at 250 Hz, 10 ms at 100 Hz) and rounds up
-/// once more, where `poll` keeps time to the microsecond. So a timeout ends on time, and
-/// a wait shorter than this is a `poll`.
-pub(super) const WAIT_MARGIN: Duration = Duration::from_millis(20);
+/// The end of a deadline that a wait spends in `poll` rather than in the read (see
+/// [`read_limit`]); a wait shorter than this is a `poll`.
+const WAIT_MARGIN: Duration = Duration::from_millis(20);
+
+/// How long a read may wait inside the kernel when `left` remains before the deadline
+/// (`None` left: no limit): `None` when the wait should be a `poll`. The kernel runs
+/// `SO_RCVTIMEO` on its timer wheel, which fires late by up to a clock tick (4 ms at
+/// 250 Hz, 10 ms at 100 Hz) plus up to an eighth of a long timeout, where `poll` keeps
+/// time to the microsecond. So the read waits at most seven eighths of the time left,
+/// less [`WAIT_MARGIN`]: it always wakes before the deadline, and the driver waits again
+/// for what is left, its last [`WAIT_MARGIN`] in `poll` (a silent peer costs a few
+/// wake-ups per timeout, whatever its length; data ends the wait at once either way).
+pub(super) fn read_limit(left: Option<Duration>) -> Option<Option<Duration>> {
+    match left {
+        None => Some(None),
+        Some(left) => left
+            .checked_sub(WAIT_MARGIN.saturating_add(left / 8))
+            .filter(|inside| !inside.is_zero())
+            .map(Some),
+    }
+}
 
 /// Prepares `fd` for a read that waits at most `limit` (`None`: no limit): blocking mode
 /// when `state` does not know it (the socket's own receive timeout is read then, the
@@ -295,6 +311,33 @@ mod tests {
         let error = stream.read(&mut [0u8; 1]).err().map(|e| e.kind());
         assert_eq!(error, Some(io::ErrorKind::WouldBlock));
         Ok(())
+    }
+
+    #[test]
+    fn a_read_waits_in_the_kernel_only_as_long_as_the_timer_wheel_still_ends_it_in_time() {
+        let ms = Duration::from_millis;
+        assert_eq!(read_limit(None), Some(None));
+        // The last 20 ms (and a little more) are for `poll`.
+        for left in [ms(0), ms(1), ms(20), ms(22)] {
+            assert_eq!(read_limit(Some(left)), None, "{left:?}");
+        }
+        // Longer waits: what the wheel makes of the limit (an eighth late, and a tick of
+        // up to 10 ms) still ends before the deadline, with room left for `poll`.
+        for left in [
+            ms(23),
+            ms(50),
+            ms(300),
+            ms(1000),
+            ms(2500),
+            ms(30_000),
+            ms(3_600_000),
+        ] {
+            let inside = read_limit(Some(left)).flatten();
+            assert!(inside.is_some(), "no wait inside the read for {left:?}");
+            let inside = inside.unwrap_or_default();
+            assert!(inside + inside / 8 + ms(10) < left, "{left:?}: {inside:?}");
+            assert!(inside >= left / 2 || left < ms(100), "{left:?}: {inside:?}");
+        }
     }
 
     #[test]
