@@ -263,8 +263,9 @@ impl<S: Write> Write for SocketIo<'_, S> {
 }
 
 /// Connects a new TCP socket to `addr` within `deadline`, made non-blocking from the start
-/// (`SOCK_NONBLOCK`): the driver wants it so, and std's `connect_timeout` would switch the
-/// mode twice on the way (one `ioctl` each) only for the driver to switch it back.
+/// (`SOCK_NONBLOCK`) so the connect itself can be waited on with a deadline; std's
+/// `connect_timeout` would switch the mode twice on the way (one `ioctl` each). The driver
+/// puts it in blocking mode at its first waiting read (see [`prepare_wait`]).
 pub(super) fn connect_tcp(addr: &SocketAddr, deadline: &Deadline) -> Result<TcpStream, Error> {
     let failed = |e: io::Error| Error::io(format!("connecting to {addr}"), e);
     let family = match addr {

@@ -58,9 +58,9 @@ impl ClientSessions {
         let Some((session, outcome)) = sessions.get(peer) else {
             return;
         };
-        // A session whose peer showed no certificate (a pre-shared key's) is never stored;
-        // were one there, no socket would resume it on its word.
-        if outcome.chain.is_empty() || !state.policy().may_resume(outcome) {
+        // Only what the policy accepts without asking anyone, and never a session whose
+        // peer showed no certificate (a pre-shared key's, which is not stored either).
+        if !state.accepts_offer(outcome) {
             return;
         }
         match set_session(ssl, session) {

@@ -127,8 +127,9 @@ impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
         outcomes
             .get(&peer_key(peer.as_deref()))
             .is_some_and(|outcome| {
-                self.policy()
-                    .accepts_resumption(&outcome, !self.pins.is_empty())
+                self.with_policy(|policy| {
+                    policy.accepts_resumption(&outcome, !self.pins.is_empty())
+                })
             })
     }
 }
@@ -213,10 +214,22 @@ impl ConnectionState {
 
     /// The handshake's policy.
     pub(crate) fn policy(&self) -> VerifyPolicy {
+        self.with_policy(VerifyPolicy::clone)
+    }
+
+    /// `f` of the handshake's policy, without a copy of it (for what calls no hook: a hook
+    /// runs on a copy, outside the lock).
+    fn with_policy<T>(&self, f: impl FnOnce(&VerifyPolicy) -> T) -> T {
         match self.policy.lock() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(guard) => f(&guard),
+            Err(poisoned) => f(&poisoned.into_inner()),
         }
+    }
+
+    /// Whether the policy accepts a resumed handshake of a session that ended in
+    /// `outcome` (see [`accepts_offer`]).
+    pub(crate) fn accepts_offer(&self, outcome: &Outcome) -> bool {
+        self.with_policy(|policy| accepts_offer(policy, outcome))
     }
 
     /// Replaces the handshake's policy (the application changed it before the decision).
@@ -232,11 +245,11 @@ impl ConnectionState {
         self.lock().offer_accepted = offer_accepted;
     }
 
-    /// A stored session was offered on this connection, with its original outcome.
+    /// A stored session was offered on this connection, with its original outcome, which
+    /// the policy accepts ([`accepts_offer`](Self::accepts_offer), asked just before).
     pub(crate) fn offered(&self, outcome: Outcome) {
-        let accepted = accepts_offer(&self.policy(), &outcome);
         self.record.set_offered(outcome);
-        self.lock().offer_accepted = accepted;
+        self.lock().offer_accepted = true;
     }
 
     /// The connection's verification results.
@@ -246,7 +259,7 @@ impl ConnectionState {
 
     /// The socket's hooks, if it has any.
     pub(crate) fn hooks(&self) -> Option<Arc<dyn SslHooks>> {
-        self.policy().hooks().cloned()
+        self.with_policy(|policy| policy.hooks().cloned())
     }
 
     /// One call of OpenSSL's verify callback.
