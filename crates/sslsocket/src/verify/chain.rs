@@ -71,8 +71,8 @@ pub struct VerifyInput<'a> {
 ///   (`InvalidCaCertificate`, and then also `InvalidPurpose`, as OpenSSL's purpose check
 ///   requires a CA); an issuer whose keyUsage leaves out keyCertSign (`UnspecifiedError`
 ///   on it, OpenSSL's `X509_V_ERR_KEYUSAGE_NO_CERTSIGN`); an extendedKeyUsage without the
-///   purpose (serverAuth or clientAuth; anyExtendedKeyUsage allows both), or a leaf
-///   keyUsage that excludes TLS
+///   purpose (serverAuth or clientAuth; anyExtendedKeyUsage alone allows neither), or a
+///   leaf keyUsage that excludes TLS
 ///   (`InvalidPurpose`); a violated pathLenConstraint (`PathLengthExceeded`, on the CA
 ///   whose constraint it is); a signature that does not verify (`CertificateSignatureFailed`
 ///   on the signed certificate) or an issuer key the provider cannot use
@@ -83,8 +83,10 @@ pub struct VerifyInput<'a> {
 /// - The host name, when given, on the leaf, last (`HostNameMismatch`; Qt checks the name
 ///   after OpenSSL's verification and appends it).
 ///
-/// Errors come leaf first, then up the path; for one certificate in the order OpenSSL's
-/// phases find them (path building, extensions, signatures, dates). No pair repeats.
+/// Errors come in the order OpenSSL's phases find them: path building; extensions, leaf
+/// first, then up the path; signatures and dates, from the top of the path down to the
+/// leaf, each certificate's signature before its dates (`internal_verify`); name
+/// constraints. No pair repeats.
 ///
 /// **Depth.** With `max_depth` N > 0 the trust anchor must be at most N+1 certificates
 /// above the leaf. When the path goes further, OpenSSL 3 stops at the certificate N+1
@@ -160,11 +162,11 @@ pub(crate) fn collect(input: &VerifyInput<'_>) -> Collected {
     let max_nodes = usize::try_from(limit)
         .unwrap_or(usize::MAX)
         .saturating_add(2);
-    let path = path::build(leaf, pool, input.store, max_nodes);
+    let path = path::build(leaf, pool, input.store, max_nodes, input.now_unix);
 
     let mut errors = Errors::default();
-    for (node, kinds) in path.nodes.iter().zip(path_errors(&path, input)) {
-        for kind in kinds {
+    for (index, kind) in path_errors(&path, input) {
+        if let Some(node) = path.nodes.get(index) {
             errors.push(kind, node.info.cert());
         }
     }
@@ -215,24 +217,24 @@ pub(crate) fn verified_path_errors_parsed<'a>(
         top: Top::Anchored,
     };
     let mut errors = Errors::default();
-    for (node, kinds) in built.nodes.iter().zip(path_errors(&built, input)) {
-        for kind in kinds {
+    for (index, kind) in path_errors(&built, input) {
+        if let Some(node) = built.nodes.get(index) {
             errors.push(kind, node.info.cert());
         }
     }
     Some(errors.list)
 }
 
-/// The error kinds of each certificate of the path, by path index, each list in OpenSSL's
-/// phase order.
-fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<Vec<SslErrorKind>> {
+/// The errors of the path as (path index, kind), in the order OpenSSL's verify callback
+/// reports them.
+fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<(usize, SslErrorKind)> {
     use SslErrorKind::*;
     let count = path.nodes.len();
     let top = count.saturating_sub(1);
-    let mut kinds: Vec<Vec<SslErrorKind>> = vec![Vec::new(); count];
+    let mut kinds: Vec<(usize, SslErrorKind)> = Vec::new();
     let mut add = |index: usize, kind: SslErrorKind| {
-        if let Some(list) = kinds.get_mut(index) {
-            list.push(kind);
+        if index < count {
+            kinds.push((index, kind));
         }
     };
 
@@ -279,8 +281,14 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<Vec<SslErrorKind
         }
     }
 
-    // Signatures (OpenSSL's internal_verify).
-    for (index, node) in path.nodes.iter().enumerate() {
+    // Signatures and dates (OpenSSL's internal_verify): from the top of the path down to
+    // the leaf, for each certificate its signature, then its dates. OpenSSL never reaches
+    // the dates of an untrusted top with no issuer.
+    if path.top == Top::NoIssuer && count == 1 {
+        add(0, UnableToVerifyFirstCertificate);
+    }
+    let skip_top_dates = count > 1 && matches!(path.top, Top::NoIssuer | Top::TooLong);
+    for (index, node) in path.nodes.iter().enumerate().rev() {
         let own = match path.top {
             Top::SelfSigned(check) if index == top => Some(check),
             _ => None,
@@ -306,14 +314,6 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<Vec<SslErrorKind
                 }
             }
         }
-    }
-    if path.top == Top::NoIssuer && count == 1 {
-        add(0, UnableToVerifyFirstCertificate);
-    }
-
-    // Dates. OpenSSL never reaches the dates of an untrusted top with no issuer.
-    let skip_top_dates = count > 1 && matches!(path.top, Top::NoIssuer | Top::TooLong);
-    for (index, node) in path.nodes.iter().enumerate() {
         if skip_top_dates && index == top {
             continue;
         }

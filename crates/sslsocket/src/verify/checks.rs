@@ -269,16 +269,16 @@ impl<'a> CertInfo<'a> {
 
     /// OpenSSL's `check_purpose_ssl_server` / `check_purpose_ssl_client`: whether this
     /// certificate may serve `purpose`, as the end entity (`as_ca == false`) or as one of
-    /// its CAs.
+    /// its CAs. An extendedKeyUsage must name the purpose: anyExtendedKeyUsage alone does
+    /// not (OpenSSL's `xku_reject` ignores it, and webpki refuses it too).
     pub(super) fn allows_purpose(&self, purpose: Purpose, as_ca: bool) -> bool {
         if let Some(eku) = self.extended_key_usage() {
-            let allowed = eku.any
-                || match purpose {
-                    Purpose::ServerAuth => {
-                        eku.server_auth || eku.other.iter().any(|oid| SGC_OIDS.contains(oid))
-                    }
-                    Purpose::ClientAuth => eku.client_auth,
-                };
+            let allowed = match purpose {
+                Purpose::ServerAuth => {
+                    eku.server_auth || eku.other.iter().any(|oid| SGC_OIDS.contains(oid))
+                }
+                Purpose::ClientAuth => eku.client_auth,
+            };
             if !allowed {
                 return false;
             }

@@ -67,8 +67,15 @@ fn dns_matches(pattern: &str, host: &str) -> bool {
             if !is_plain_name(rest) || !rest.contains('.') {
                 return false;
             }
+            // OpenSSL's `wildcard_match`: the label the wildcard stands for holds letters,
+            // digits and `-` only (no `_`, which a plain name may hold).
             match host.split_once('.') {
-                Some((_, host_rest)) => host_rest.eq_ignore_ascii_case(rest),
+                Some((label, host_rest)) => {
+                    label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && host_rest.eq_ignore_ascii_case(rest)
+                }
                 None => false,
             }
         }
@@ -120,6 +127,11 @@ mod tests {
         assert!(!dns_matches("f*.example.com", "foo.example.com"));
         assert!(!dns_matches("*oo.example.com", "foo.example.com"));
         assert!(!dns_matches("*.*.example.com", "a.b.example.com"));
+        // The wildcard's label: letters, digits and `-` (OpenSSL), never `_`.
+        assert!(dns_matches("*.example.com", "a-1.example.com"));
+        assert!(!dns_matches("*.example.com", "x_y.example.com"));
+        assert!(!dns_matches("*.example.com", "_dmarc.example.com"));
+        assert!(dns_matches("x_y.example.com", "x_y.example.com"));
     }
 
     #[test]

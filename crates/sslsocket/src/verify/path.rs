@@ -44,11 +44,15 @@ pub(super) struct Path<'a> {
 /// Builds the path from `leaf` using the other certificates the peer sent (`pool`; each
 /// is used at most once, which also rules out loops) and the trust store. The path holds
 /// at most `max_nodes` certificates; an issuer beyond that gives [`Top::TooLong`].
+/// Between issuers that are otherwise equal, one valid at `now_unix` is preferred (as
+/// OpenSSL's `find_issuer` and `X509_STORE_CTX_get1_issuer` do), else the one that expires
+/// last: an expired copy of an intermediate or root next to its re-issue adds no error.
 pub(super) fn build<'a>(
     leaf: CertInfo<'a>,
     mut pool: Vec<Option<CertInfo<'a>>>,
     store: &'a TrustStore,
     max_nodes: usize,
+    now_unix: i64,
 ) -> Path<'a> {
     let mut nodes = vec![PathNode {
         info: leaf,
@@ -61,15 +65,16 @@ pub(super) fn build<'a>(
         if store.contains(last.info.cert()) {
             break Top::Anchored;
         }
-        let (issuer, check, anchored) = match next_issuer(&last.info, &nodes, &mut pool, store) {
-            Step::SelfSigned(check) => break Top::SelfSigned(check),
-            Step::NoIssuer => break Top::NoIssuer,
-            Step::Issuer {
-                info,
-                check,
-                anchored,
-            } => (info, check, anchored),
-        };
+        let (issuer, check, anchored) =
+            match next_issuer(&last.info, &nodes, &mut pool, store, now_unix) {
+                Step::SelfSigned(check) => break Top::SelfSigned(check),
+                Step::NoIssuer => break Top::NoIssuer,
+                Step::Issuer {
+                    info,
+                    check,
+                    anchored,
+                } => (info, check, anchored),
+            };
         if nodes.len() >= max_nodes {
             break Top::TooLong;
         }
@@ -107,6 +112,27 @@ struct Candidate<'a> {
     source: Source<'a>,
     check: SignatureCheck,
     ids_match: bool,
+    /// Its validity period holds `now` (else its notAfter ranks it).
+    valid_now: bool,
+    not_after: i64,
+}
+
+impl Candidate<'_> {
+    fn new<'a>(
+        child: &CertInfo<'a>,
+        info: &CertInfo<'a>,
+        source: Source<'a>,
+        now: i64,
+    ) -> Candidate<'a> {
+        let (not_before, not_after) = info.validity();
+        Candidate {
+            check: verify_signed_by(child.cert().der(), info.spki_raw()),
+            ids_match: child.key_ids_match(info),
+            valid_now: not_before <= now && now <= not_after,
+            not_after,
+            source,
+        }
+    }
 }
 
 /// Where a candidate issuer comes from.
@@ -122,12 +148,14 @@ enum Source<'a> {
 /// sent whose signature verifies; then, so that the failure is reported on the right
 /// certificate, a trusted or sent issuer by name whose signature does not verify; then a
 /// self-issued certificate whose own signature does not verify. Within each class an
-/// authorityKeyIdentifier/subjectKeyIdentifier match comes first.
+/// authorityKeyIdentifier/subjectKeyIdentifier match comes first, then a certificate valid
+/// at `now`, then the one that expires last.
 fn next_issuer<'a>(
     child: &CertInfo<'a>,
     path: &[PathNode<'a>],
     pool: &mut [Option<CertInfo<'a>>],
     store: &'a TrustStore,
+    now: i64,
 ) -> Step<'a> {
     let trusted: Vec<Candidate<'a>> = store
         .by_subject(child.issuer_raw())
@@ -135,10 +163,12 @@ fn next_issuer<'a>(
         .filter_map(CertInfo::parse)
         .filter(|info| child.may_be_issued_by(info))
         .take(MAX_CANDIDATES)
-        .map(|info| Candidate {
-            check: verify_signed_by(child.cert().der(), info.spki_raw()),
-            ids_match: child.key_ids_match(&info),
-            source: Source::Store(Box::new(info)),
+        .map(|info| {
+            let candidate = Candidate::new(child, &info, Source::Pool(0), now);
+            Candidate {
+                source: Source::Store(Box::new(info)),
+                ..candidate
+            }
         })
         .collect();
     let own = child
@@ -158,11 +188,7 @@ fn next_issuer<'a>(
         .filter(|(_, info)| info.cert() != child.cert() && child.may_be_issued_by(info))
         .filter(|(_, info)| !path.iter().any(|node| node.info.cert() == info.cert()))
         .take(MAX_CANDIDATES)
-        .map(|(index, info)| Candidate {
-            check: verify_signed_by(child.cert().der(), info.spki_raw()),
-            ids_match: child.key_ids_match(info),
-            source: Source::Pool(index),
-        })
+        .map(|(index, info)| Candidate::new(child, info, Source::Pool(index), now))
         .collect();
     if let Some(best) = best(&sent, true) {
         return take(sent, best, pool);
@@ -180,17 +206,28 @@ fn next_issuer<'a>(
 }
 
 /// The index of the preferred candidate whose signature check is (`valid`) or is not
-/// (`!valid`) `Valid`: the first with matching key identifiers, else the first.
+/// (`!valid`) `Valid`: matching key identifiers first, then valid now, then the latest
+/// notAfter; the first of equals.
 fn best(candidates: &[Candidate<'_>], valid: bool) -> Option<usize> {
-    let mut of_class = candidates
+    let rank = |c: &Candidate<'_>| {
+        (
+            c.ids_match,
+            c.valid_now,
+            if c.valid_now { 0 } else { c.not_after },
+        )
+    };
+    candidates
         .iter()
         .enumerate()
-        .filter(|(_, c)| (c.check == SignatureCheck::Valid) == valid);
-    let first = of_class.clone().next().map(|(index, _)| index);
-    of_class
-        .find(|(_, c)| c.ids_match)
+        .filter(|(_, c)| (c.check == SignatureCheck::Valid) == valid)
+        .fold(
+            None,
+            |chosen: Option<(usize, &Candidate<'_>)>, (index, c)| match chosen {
+                Some((_, best)) if rank(best) >= rank(c) => chosen,
+                _ => Some((index, c)),
+            },
+        )
         .map(|(index, _)| index)
-        .or(first)
 }
 
 /// Takes candidate `index` out of `candidates` (and, for a sent one, out of the pool, so

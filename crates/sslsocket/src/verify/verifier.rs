@@ -13,9 +13,16 @@
 //!   webpki's path search (its `verify_path` hook), so a path that fails them makes webpki
 //!   look for another one; signatures are checked once, by webpki.
 //! - Otherwise the collector builds its own path and lists every error in OpenSSL's order.
-//!   If webpki rejected the chain and the collector cannot say why (a check only webpki
-//!   makes, such as name constraints), the leaf gets an `UnspecifiedError`: nothing webpki
-//!   refuses is accepted unless an error explains it and the application ignored it.
+//!   webpki's refusal must be accounted for by the list, or the leaf gets an
+//!   `UnspecifiedError`: nothing webpki refuses is accepted unless listed errors explain
+//!   it and the application ignored them. "Explain" is strict: an error of the kind of
+//!   webpki's reason; and since webpki stops at a date or a missing issuer (and names only
+//!   the most specific reason), a listed date or issuer error has webpki judge the chain
+//!   again with exactly that granted (a time the path is valid at, the path's top as an
+//!   anchor), and what it finds then must be listed too (`refusal_explained`). An error the
+//!   application ignores can therefore never hide another one only webpki saw. (Before
+//!   round 30 any listed error counted as the explanation: a leaf with only
+//!   anyExtendedKeyUsage that had also expired was accepted by ignoring the expiry.)
 //! - A leaf that is itself a trust anchor is trusted directly (OpenSSL and Qt accept a
 //!   self-signed server certificate given as a CA); its own policy checks and the name
 //!   still apply, and it never issues anything.
@@ -92,6 +99,68 @@ pub struct ChainReport {
     /// Pins are set and the peer holds none of the pinned keys: this error (also in
     /// `errors`) refuses it in every verify mode.
     pub pin_mismatch: Option<SslError>,
+}
+
+/// What webpki, with our policy checks inside its path search, says of a chain.
+enum Verdict {
+    /// A path that passes both; the certificates of that path, leaf to anchor.
+    Accepted(Vec<SslCertificate>),
+    /// Paths webpki accepts and our policy refuses, with our errors on each.
+    PolicyRefused(Vec<Vec<SslError>>),
+    /// webpki's reason for refusing every path.
+    Refused(webpki::Error),
+}
+
+/// The kinds a date webpki refuses is listed as.
+const DATE_KINDS: &[SslErrorKind] = &[
+    SslErrorKind::CertificateExpired,
+    SslErrorKind::CertificateNotYetValid,
+];
+
+/// The kinds a path with no trusted issuer is listed as.
+const ISSUER_KINDS: &[SslErrorKind] = &[
+    SslErrorKind::UnableToGetIssuerCertificate,
+    SslErrorKind::UnableToGetLocalIssuerCertificate,
+    SslErrorKind::UnableToVerifyFirstCertificate,
+    SslErrorKind::SelfSignedCertificate,
+    SslErrorKind::SelfSignedCertificateInChain,
+    SslErrorKind::CertificateUntrusted,
+];
+
+/// The listed kinds that account for webpki's `error` by themselves (a date or a missing
+/// issuer never does: [`ChainVerifier::refusal_explained`] asks webpki about them again). A reason
+/// none of ours describes, or one OpenSSL and Qt accept but webpki refuses (a CA
+/// certificate as the leaf, more than six intermediates, a critical certificatePolicies
+/// extension), is explained by nothing: the leaf gets an `UnspecifiedError`.
+fn explaining_kinds(error: &webpki::Error) -> &'static [SslErrorKind] {
+    use SslErrorKind::*;
+    #[allow(deprecated)]
+    match error {
+        webpki::Error::InvalidSignatureForPublicKey
+        | webpki::Error::SignatureAlgorithmMismatch
+        | webpki::Error::UnsupportedSignatureAlgorithm
+        | webpki::Error::UnsupportedSignatureAlgorithmContext(_)
+        | webpki::Error::UnsupportedSignatureAlgorithmForPublicKey
+        | webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => &[
+            CertificateSignatureFailed,
+            UnableToDecryptCertificateSignature,
+            UnableToDecodeIssuerPublicKey,
+        ],
+        webpki::Error::RequiredEkuNotFound
+        | webpki::Error::RequiredEkuNotFoundContext(_)
+        | webpki::Error::EmptyEkuExtension => &[InvalidPurpose],
+        webpki::Error::EndEntityUsedAsCa => &[InvalidCaCertificate],
+        webpki::Error::PathLenConstraintViolated => &[PathLengthExceeded],
+        webpki::Error::CertRevoked => &[CertificateRevoked],
+        webpki::Error::CaUsedAsEndEntity
+        | webpki::Error::MaximumPathDepthExceeded
+        | webpki::Error::CertExpired { .. }
+        | webpki::Error::CertNotValidYet { .. }
+        | webpki::Error::UnknownIssuer => &[],
+        // Name constraints, unreadable or unsupported contents: what the collector calls
+        // `UnspecifiedError` (OpenSSL's errors Qt has no kind for).
+        _ => &[UnspecifiedError],
+    }
 }
 
 impl std::fmt::Debug for ChainVerifier {
@@ -296,13 +365,14 @@ impl ChainVerifier {
         }
         // webpki reads the leaf once, for the path and for the name.
         let end_entity = webpki::EndEntityCert::try_from(end_entity).ok();
-        let webpki = end_entity
-            .as_ref()
-            .and_then(|cert| self.webpki_path(cert, intermediates, input, parsed, now));
+        let verdict = match &end_entity {
+            Some(cert) => self.webpki_verdict(cert, intermediates, input, parsed, now),
+            None => Verdict::Refused(webpki::Error::BadDer),
+        };
         let name_ok = input
             .host
             .is_none_or(|host| self.name_matches(end_entity.as_ref(), leaf_x509, host));
-        if let Some(path) = &webpki {
+        if let Verdict::Accepted(path) = &verdict {
             if name_ok {
                 return (Vec::new(), path.clone());
             }
@@ -310,17 +380,28 @@ impl ChainVerifier {
         // Something is wrong: the collector lists every error, in OpenSSL's order.
         let collected = collect(input);
         let mut errors = collected.errors;
-        let path_explained = errors.iter().any(|e| {
-            !matches!(
-                e.error(),
-                SslErrorKind::HostNameMismatch | SslErrorKind::CertificateRejected
-            )
-        });
-        if webpki.is_none() && !path_explained {
-            errors.push(SslError::with_certificate(
-                SslErrorKind::UnspecifiedError,
-                leaf.clone(),
-            ));
+        let explained = match &verdict {
+            Verdict::Accepted(_) => true,
+            // A path webpki accepts that only our policy refuses: explained when every
+            // error our policy found on it is listed.
+            Verdict::PolicyRefused(lists) => lists
+                .iter()
+                .any(|list| list.iter().all(|error| errors.contains(error))),
+            Verdict::Refused(error) => match &end_entity {
+                Some(cert) => self.refusal_explained(
+                    error,
+                    cert,
+                    intermediates,
+                    &errors,
+                    &collected.path,
+                    now,
+                ),
+                None => false,
+            },
+        };
+        let unspecified = SslError::with_certificate(SslErrorKind::UnspecifiedError, leaf.clone());
+        if !explained && !errors.contains(&unspecified) {
+            errors.push(unspecified);
         }
         if !name_ok
             && !errors
@@ -332,95 +413,207 @@ impl ChainVerifier {
                 leaf.clone(),
             ));
         }
-        let path = match webpki {
-            Some(path) => path,
-            None => collected.path,
+        let path = match verdict {
+            Verdict::Accepted(path) => path,
+            _ => collected.path,
         };
         (errors, path)
     }
 
-    /// The path webpki verified (leaf, intermediates, anchor certificate), when webpki
-    /// accepts the chain on a path that also passes our policy checks. webpki calls the
-    /// policy check for every candidate path and goes on searching when it fails.
-    fn webpki_path(
+    /// What webpki (with our policy checks inside its path search) says of the chain.
+    fn webpki_verdict(
         &self,
         cert: &webpki::EndEntityCert<'_>,
         intermediates: &[CertificateDer<'_>],
         input: &VerifyInput<'_>,
         parsed: &[Option<&X509Certificate<'_>>],
         now: UnixTime,
-    ) -> Option<Vec<SslCertificate>> {
-        let usage = match self.purpose {
-            Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
-            Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
-        };
+    ) -> Verdict {
         let accepted: RefCell<Option<Vec<SslCertificate>>> = RefCell::new(None);
+        let refused: RefCell<Vec<Vec<SslError>>> = RefCell::new(Vec::new());
         let check = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
             match self.policy_on(path, input, parsed) {
-                Some(certs) => {
+                Ok(certs) => {
                     *accepted.borrow_mut() = Some(certs);
                     Ok(())
                 }
-                None => Err(webpki::Error::UnknownIssuer),
+                Err(errors) => {
+                    refused.borrow_mut().extend(errors);
+                    Err(webpki::Error::UnknownIssuer)
+                }
             }
         };
-        cert.verify_for_usage(
+        let result = cert.verify_for_usage(
             algorithms().all,
             &self.anchors,
             intermediates,
             now,
-            usage,
+            self.usage(),
             None,
             Some(&check),
-        )
-        .ok()?;
-        accepted.into_inner()
+        );
+        match (result, accepted.into_inner()) {
+            (Ok(_), Some(path)) => Verdict::Accepted(path),
+            (result, _) => {
+                let refused = refused.into_inner();
+                if !refused.is_empty() {
+                    Verdict::PolicyRefused(refused)
+                } else {
+                    Verdict::Refused(result.err().unwrap_or(webpki::Error::UnknownIssuer))
+                }
+            }
+        }
+    }
+
+    fn usage(&self) -> webpki::KeyUsage {
+        match self.purpose {
+            Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
+            Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
+        }
+    }
+
+    /// Whether webpki's refusal of the chain is one the listed `errors` account for, so
+    /// that an application ignoring them takes no risk it was not told of. webpki names one
+    /// reason only (the most specific of its candidate paths). A reason other than a date
+    /// or a missing issuer is accounted for by a listed error of its kind. A date or a
+    /// missing issuer stops webpki before it judges the rest of the path, and webpki may
+    /// also name another reason on the way (a signature that fails with a trusted key of the
+    /// issuer's name, a CA as the leaf of an untrusted chain): when the list shows a date or
+    /// an issuer error, webpki is asked again, at a time every certificate of the
+    /// collector's path below its top is valid at (a date listed), with the top of that
+    /// path as an extra anchor (an issuer error listed), and whatever it finds then must be
+    /// listed too. A collector path of the leaf alone leaves nothing above the leaf to
+    /// judge: the collector's own checks of the leaf decide (a self-signed leaf, or one
+    /// whose issuer is missing).
+    fn refusal_explained(
+        &self,
+        error: &webpki::Error,
+        cert: &webpki::EndEntityCert<'_>,
+        intermediates: &[CertificateDer<'_>],
+        errors: &[SslError],
+        path: &[SslCertificate],
+        now: UnixTime,
+    ) -> bool {
+        let listed = |kinds: &[SslErrorKind]| errors.iter().any(|e| kinds.contains(&e.error()));
+        let dates = listed(DATE_KINDS);
+        let issuer = listed(ISSUER_KINDS);
+        if listed(explaining_kinds(error)) {
+            return true;
+        }
+        if !dates && !issuer {
+            return false;
+        }
+        if path.len() <= 1 {
+            return true;
+        }
+        let below_top = &path[..path.len() - 1];
+        let time = if dates {
+            let start = below_top
+                .iter()
+                .map(SslCertificate::effective_date_unix)
+                .max();
+            let end = below_top.iter().map(SslCertificate::expiry_date_unix).min();
+            match (start, end) {
+                (Some(start), Some(end)) if start <= end => UnixTime::since_unix_epoch(
+                    std::time::Duration::from_secs(u64::try_from(start).unwrap_or(0)),
+                ),
+                _ => return false,
+            }
+        } else {
+            now
+        };
+        let mut anchors = self.anchors.clone();
+        if issuer {
+            let Some(top) = path.last() else {
+                return false;
+            };
+            let der = CertificateDer::from(top.der());
+            match webpki::anchor_from_trusted_cert(&der) {
+                Ok(anchor) => anchors.push(anchor.to_owned()),
+                Err(_) => return false,
+            }
+        }
+        match cert.verify_for_usage(
+            algorithms().all,
+            &anchors,
+            intermediates,
+            time,
+            self.usage(),
+            None,
+            None,
+        ) {
+            Ok(_) => true,
+            // Dates and issuers were granted; a refusal for them now is about another path.
+            Err(
+                webpki::Error::CertExpired { .. }
+                | webpki::Error::CertNotValidYet { .. }
+                | webpki::Error::UnknownIssuer,
+            ) => false,
+            Err(other) => listed(explaining_kinds(&other)),
+        }
     }
 
     /// Our policy on a path webpki verified: the certificates of the path when every check
     /// holds (for one of the anchor certificates with the path's anchor key and name).
+    /// Otherwise the errors our checks found on it, for each anchor certificate with its
+    /// key and name (none when the path cannot be judged: too deep, or unreadable).
     fn policy_on(
         &self,
         path: &webpki::VerifiedPath<'_>,
         input: &VerifyInput<'_>,
         parsed: &[Option<&X509Certificate<'_>>],
-    ) -> Option<Vec<SslCertificate>> {
+    ) -> Result<Vec<SslCertificate>, Vec<Vec<SslError>>> {
         // The leaf and the intermediates are certificates the peer sent, parsed already:
         // found by DER, not parsed again for every candidate path.
         let mut sent = vec![0];
         for intermediate in path.intermediate_certificates() {
             let der = intermediate.der();
-            sent.push(input.chain.iter().position(|c| c.der() == der.as_ref())?);
+            match input.chain.iter().position(|c| c.der() == der.as_ref()) {
+                Some(index) => sent.push(index),
+                None => return Err(Vec::new()),
+            }
         }
-        if self.depth > 0 && sent.len() > usize::try_from(self.depth).ok()?.saturating_add(1) {
-            return None;
+        let too_deep = usize::try_from(self.depth).map_or(true, |depth| {
+            self.depth > 0 && sent.len() > depth.saturating_add(1)
+        });
+        if too_deep {
+            return Err(Vec::new());
         }
-        let certs: Vec<&SslCertificate> = sent
+        let Some(certs) = sent
             .iter()
             .map(|&index| input.chain.get(index))
-            .collect::<Option<_>>()?;
+            .collect::<Option<Vec<&SslCertificate>>>()
+        else {
+            return Err(Vec::new());
+        };
         let anchor = path.anchor();
-        self.anchors
+        let mut refused = Vec::new();
+        for (_, anchor) in self
+            .anchors
             .iter()
             .zip(&self.anchor_certs)
             .filter(|(a, _)| {
                 a.subject == anchor.subject
                     && a.subject_public_key_info == anchor.subject_public_key_info
             })
-            .find_map(|(_, anchor)| {
-                let sent_parsed = sent
-                    .iter()
-                    .zip(&certs)
-                    .map(|(&index, cert)| (*cert, parsed.get(index).copied().flatten()));
-                let top = (&anchor.cert, anchor.parsed().map(ParsedCertificate::x509));
-                let errors = verified_path_errors_parsed(sent_parsed.chain([top]), input)?;
-                errors.is_empty().then(|| {
+        {
+            let sent_parsed = sent
+                .iter()
+                .zip(&certs)
+                .map(|(&index, cert)| (*cert, parsed.get(index).copied().flatten()));
+            let top = (&anchor.cert, anchor.parsed().map(ParsedCertificate::x509));
+            match verified_path_errors_parsed(sent_parsed.chain([top]), input) {
+                Some(errors) if errors.is_empty() => {
                     let mut owned: Vec<SslCertificate> =
                         certs.iter().map(|c| (*c).clone()).collect();
                     owned.push(anchor.cert.clone());
-                    owned
-                })
-            })
+                    return Ok(owned);
+                }
+                Some(errors) => refused.push(errors),
+                None => {}
+            }
+        }
+        Err(refused)
     }
 
     /// The name check: webpki's for a certificate with subject alternative names (and the
