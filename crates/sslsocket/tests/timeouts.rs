@@ -7,14 +7,13 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::prelude::*;
 use sslsocket::{Error, SocketError, SocketState, SslEvent};
-use support::{free_port, serving, trusting, Pki};
+use support::{free_port, raw_server_config, serving, trusting, Pki};
 use tokio_rustls::rustls;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -340,24 +339,6 @@ fn an_http_error_instead_of_a_server_hello_fails_the_handshake() -> TestResult {
 
 /// A peer's port and the thread serving it.
 type Peer = (u16, JoinHandle<ThreadResult<()>>);
-
-/// A raw rustls server configuration for a `localhost` leaf of `pki`.
-fn raw_server_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
-    let leaf = pki.leaf("localhost", &["localhost"])?;
-    let chain: Vec<rustls::pki_types::CertificateDer<'static>> = leaf
-        .chain_der
-        .iter()
-        .map(|der| rustls::pki_types::CertificateDer::from(der.clone()))
-        .collect();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf.key_der.clone().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)?;
-    Ok(Arc::new(config))
-}
 
 /// A raw rustls server that sends `data`, then ends TCP without close_notify.
 fn serve_then_cut(pki: &Pki, data: &'static [u8]) -> Result<Peer, Box<dyn std::error::Error>> {

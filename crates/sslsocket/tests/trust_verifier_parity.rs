@@ -11,150 +11,12 @@
 
 mod support;
 
-use std::time::Duration;
-
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
-use sslsocket::blocking::SslSocket;
+use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use sslsocket::prelude::*;
 use sslsocket::verify::{collect_errors, Purpose, TrustStore, VerifyInput};
-use sslsocket::{IgnoreRule, SslCertificate, SslConfiguration, SslError, SslErrorKind};
-use support::attack::AttackServer;
+use sslsocket::{IgnoreRule, SslError, SslErrorKind};
+use support::chains::*;
 use time::OffsetDateTime;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-const WAIT: Duration = Duration::from_secs(10);
-const DAY: time::Duration = time::Duration::days(1);
-
-/// A CA made here: its issuer (to sign with) and its certificate.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    der: Vec<u8>,
-}
-
-fn ca_params(cn: &str) -> CertificateParams {
-    let now = OffsetDateTime::now_utc();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.not_before = now - 2 * DAY;
-    params.not_after = now + 365 * DAY;
-    params.use_authority_key_identifier_extension = true;
-    params
-}
-
-fn root(cn: &str) -> BoxResult<Ca> {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let params = ca_params(cn);
-    let der = params.self_signed(&key)?.der().to_vec();
-    Ok(Ca {
-        issuer: Issuer::new(params, key),
-        der,
-    })
-}
-
-fn sub_ca(parent: &Ca, cn: &str) -> BoxResult<Ca> {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let params = ca_params(cn);
-    let der = params.signed_by(&key, &parent.issuer)?.der().to_vec();
-    Ok(Ca {
-        issuer: Issuer::new(params, key),
-        der,
-    })
-}
-
-/// A server leaf for `name` (CN and DNS SAN), EKU serverAuth, valid now; `tweak` changes it.
-fn leaf_params(
-    name: &str,
-    tweak: impl FnOnce(&mut CertificateParams),
-) -> BoxResult<CertificateParams> {
-    let now = OffsetDateTime::now_utc();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.subject_alt_names = vec![SanType::DnsName(name.try_into()?)];
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.not_before = now - DAY;
-    params.not_after = now + 30 * DAY;
-    params.use_authority_key_identifier_extension = true;
-    tweak(&mut params);
-    Ok(params)
-}
-
-fn leaf(
-    issuer: &Ca,
-    name: &str,
-    tweak: impl FnOnce(&mut CertificateParams),
-) -> BoxResult<(Vec<u8>, KeyPair)> {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let der = leaf_params(name, tweak)?
-        .signed_by(&key, &issuer.issuer)?
-        .der()
-        .to_vec();
-    Ok((der, key))
-}
-
-fn cert(der: &[u8]) -> BoxResult<SslCertificate> {
-    Ok(SslCertificate::from_der(der)?)
-}
-
-fn on(kind: SslErrorKind, der: &[u8]) -> BoxResult<SslError> {
-    Ok(SslError::with_certificate(kind, cert(der)?))
-}
-
-/// What one handshake found.
-struct Outcome {
-    encrypted: bool,
-    errors: Vec<SslError>,
-}
-
-/// Our client (trusting exactly `trusted`, after `prepare`) against a server sending
-/// `chain` with `key`, verifying for `peer_name`.
-fn handshake(
-    trusted: &[&[u8]],
-    chain: Vec<Vec<u8>>,
-    key: &KeyPair,
-    peer_name: &str,
-    prepare: impl FnOnce(&mut SslSocket),
-) -> BoxResult<Outcome> {
-    let server = AttackServer::start(chain, &key.serialize_der(), 1)?;
-    let mut configuration = SslConfiguration::default();
-    configuration.set_ca_certificates(
-        trusted
-            .iter()
-            .map(|der| SslCertificate::from_der(der))
-            .collect::<Result<Vec<_>, _>>()?,
-    );
-    let mut socket = SslSocket::with_configuration(configuration);
-    prepare(&mut socket);
-    socket.connect_to_host_encrypted_with_peer_name("127.0.0.1", server.port(), peer_name);
-    let encrypted = socket.wait_for_encrypted(WAIT).is_ok() && socket.is_encrypted();
-    let errors = socket.ssl_handshake_errors().to_vec();
-    socket.abort();
-    Ok(Outcome { encrypted, errors })
-}
-
-fn kinds_on(errors: &[SslError]) -> Vec<(SslErrorKind, String)> {
-    errors
-        .iter()
-        .map(|e| {
-            (
-                e.error(),
-                e.certificate()
-                    .map(|c| c.subject_rfc4514())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect()
-}
 
 /// The decided difference for chains OpenSSL (so Qt) accepts and webpki refuses: the
 /// OpenSSL backend reports nothing and connects; the rustls backend fails closed with an
@@ -312,10 +174,7 @@ fn an_expired_duplicate_intermediate_sent_first_adds_no_error() -> TestResult {
     let old_der = old.signed_by(&key, &root.issuer)?.der().to_vec();
     let current = ca_params("Review Intermediate");
     let current_der = current.signed_by(&key, &root.issuer)?.der().to_vec();
-    let intermediate = Ca {
-        issuer: Issuer::new(current, key),
-        der: current_der.clone(),
-    };
+    let intermediate = Ca::new(current, key, current_der.clone());
     let (leaf_der, leaf_key) = leaf(&intermediate, "other.example", |_| {})?;
     let mismatch = on(SslErrorKind::HostNameMismatch, &leaf_der)?;
     let outcome = handshake(
@@ -349,10 +208,7 @@ fn an_expired_copy_of_a_trusted_root_adds_no_error() -> TestResult {
     let old_der = old.self_signed(&key)?.der().to_vec();
     let current = ca_params("Review Root");
     let current_der = current.self_signed(&key)?.der().to_vec();
-    let root = Ca {
-        issuer: Issuer::new(current, key),
-        der: current_der.clone(),
-    };
+    let root = Ca::new(current, key, current_der.clone());
     let (leaf_der, leaf_key) = leaf(&root, "other.example", |_| {})?;
     let mismatch = on(SslErrorKind::HostNameMismatch, &leaf_der)?;
     let outcome = handshake(
@@ -451,10 +307,7 @@ fn an_intermediate_for_client_auth_only_is_invalid_purpose_on_it() -> TestResult
     let mut params = ca_params("Review Client Intermediate");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let der = params.signed_by(&key, &root.issuer)?.der().to_vec();
-    let intermediate = Ca {
-        issuer: Issuer::new(params, key),
-        der: der.clone(),
-    };
+    let intermediate = Ca::new(params, key, der.clone());
     let (leaf_der, leaf_key) = leaf(&intermediate, "localhost", |_| {})?;
     let outcome = handshake(
         &[&root.der],
@@ -545,10 +398,7 @@ fn an_ip_address_outside_the_permitted_range_is_an_error_on_the_leaf() -> TestRe
         excluded_subtrees: Vec::new(),
     });
     let der = params.signed_by(&key, &root.issuer)?.der().to_vec();
-    let intermediate = Ca {
-        issuer: Issuer::new(params, key),
-        der: der.clone(),
-    };
+    let intermediate = Ca::new(params, key, der.clone());
     let (leaf_der, leaf_key) = leaf(&intermediate, "ip", |p| {
         p.subject_alt_names =
             vec![SanType::IpAddress("127.0.0.1".parse().unwrap_or(
@@ -581,10 +431,7 @@ fn intermediate_with_critical(root: &Ca, oid: &[u64], content: Vec<u8>) -> BoxRe
     extension.set_criticality(true);
     params.custom_extensions = vec![extension];
     let der = params.signed_by(&key, &root.issuer)?.der().to_vec();
-    Ok(Ca {
-        issuer: Issuer::new(params, key),
-        der,
-    })
+    Ok(Ca::new(params, key, der))
 }
 
 /// DEFECT (rustls, lists disagree; fail-closed): an intermediate whose certificatePolicies
@@ -650,19 +497,13 @@ fn an_expired_intermediate_and_a_root_not_yet_valid_are_listed_in_openssl_order(
     let mut root_params = ca_params("Review Future Root");
     root_params.not_before = now + DAY;
     let root_der = root_params.self_signed(&root_key)?.der().to_vec();
-    let root = Ca {
-        issuer: Issuer::new(root_params, root_key),
-        der: root_der.clone(),
-    };
+    let root = Ca::new(root_params, root_key, root_der.clone());
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = ca_params("Review Expired Intermediate");
     params.not_before = now - 30 * DAY;
     params.not_after = now - DAY;
     let int_der = params.signed_by(&key, &root.issuer)?.der().to_vec();
-    let intermediate = Ca {
-        issuer: Issuer::new(params, key),
-        der: int_der.clone(),
-    };
+    let intermediate = Ca::new(params, key, int_der.clone());
     let (leaf_der, leaf_key) = leaf(&intermediate, "localhost", |_| {})?;
     let outcome = handshake(
         &[&root_der],

@@ -1,7 +1,7 @@
 //! The blocking driver: `std::net` sockets, `wait_for_*` calls with a timeout.
 
 mod deadline;
-mod server;
+pub(crate) mod server;
 mod socket;
 mod transport;
 

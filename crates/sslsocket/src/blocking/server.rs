@@ -1,11 +1,12 @@
 //! The blocking `SslServer` (Qt's `QSslServer` with `waitForNewConnection`).
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::blocking::SslSocket;
 use crate::config::{ReloadHandle, ServerCredentials, SslConfiguration};
@@ -21,6 +22,13 @@ const MAX_CONCURRENT_HANDSHAKES: usize = 256;
 const PRESSURE: usize = MAX_CONCURRENT_HANDSHAKES / 2;
 /// How long a connection accepted under pressure may stay silent.
 const FIRST_BYTE_UNDER_PRESSURE: Duration = Duration::from_secs(1);
+/// When every handshake slot is taken and another client waits, the oldest handshake
+/// still running is ended to make room once it has run this long (both servers). A
+/// client that holds a slot by sending nothing, or a byte, or a byte now and then, is
+/// then the first to go, and a flood of such clients delays an honest one by about this
+/// much instead of locking it out for the handshake timeout. A handshake on a working
+/// network takes a few round trips: far less than this.
+pub(crate) const CROWDED_AFTER: Duration = Duration::from_secs(1);
 /// How many finished connections wait for the application (`next_connection`); when full,
 /// handshakes that finished wait in their slots, and new connections in the kernel's
 /// backlog: back-pressure instead of an unbounded queue.
@@ -175,12 +183,22 @@ fn accept_loop(
     timeout: Arc<std::sync::Mutex<Settings>>,
 ) {
     let running = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Started::default());
     for incoming in listener.incoming() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
         let Ok(stream) = incoming else { continue };
+        // Every slot taken, and this client waits: the oldest handshake still running
+        // makes room once it has run `CROWDED_AFTER` (one at a time: the evicted thread
+        // ends at once, its socket shut).
+        let mut evicted_at: Option<Instant> = None;
         while running.load(Ordering::Acquire) >= MAX_CONCURRENT_HANDSHAKES {
+            if evicted_at.is_none_or(|at| at.elapsed() >= EVICTION_SETTLES)
+                && started.evict_oldest()
+            {
+                evicted_at = Some(Instant::now());
+            }
             thread::sleep(Duration::from_millis(5));
         }
         let settings = match timeout.lock() {
@@ -193,22 +211,109 @@ fn accept_loop(
         let counter = Arc::clone(&running);
         let busy = counter.fetch_add(1, Ordering::AcqRel);
         let stop = Arc::clone(&stop);
+        let id = started.add(&stream);
+        let registry = Arc::clone(&started);
         let spawned = thread::Builder::new()
             .name("sslsocket-handshake".into())
             .spawn(move || {
                 let silent = busy >= PRESSURE && !sends_within(&stream, FIRST_BYTE_UNDER_PRESSURE);
                 if silent {
+                    let _ = registry.remove(id);
                     counter.fetch_sub(1, Ordering::AcqRel);
                     return;
                 }
                 let result = handshake(stream, configuration, settings);
-                // The slot is held until the application has room for the connection.
-                send_bounded(&tx, result, &stop);
+                // Finished: no longer one to make room (its slot is held until the
+                // application has room for the connection). One ended to make room is
+                // not handed out (as a timed-out client's is not on tokio).
+                if registry.remove(id) {
+                    send_bounded(&tx, result, &stop);
+                }
                 counter.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
+            let _ = started.remove(id);
             running.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+/// After ending a handshake to make room, how long before another may be ended while its
+/// thread has not given its slot back yet.
+const EVICTION_SETTLES: Duration = Duration::from_millis(100);
+
+/// The handshakes running, oldest first, each with a handle on its TCP connection, so the
+/// accept loop can end the oldest when every slot is taken (`CROWDED_AFTER`).
+#[derive(Default)]
+struct Started {
+    inner: std::sync::Mutex<Handshakes>,
+}
+
+#[derive(Default)]
+struct Handshakes {
+    last_id: u64,
+    /// Oldest first.
+    running: VecDeque<Running>,
+}
+
+struct Running {
+    id: u64,
+    since: Instant,
+    /// A second handle on the connection (`None` if the system gave none).
+    stream: Option<std::net::TcpStream>,
+}
+
+impl Started {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Handshakes> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a handshake starting on `stream`; its id.
+    fn add(&self, stream: &std::net::TcpStream) -> u64 {
+        let mut handshakes = self.lock();
+        handshakes.last_id += 1;
+        let id = handshakes.last_id;
+        handshakes.running.push_back(Running {
+            id,
+            since: Instant::now(),
+            stream: stream.try_clone().ok(),
+        });
+        id
+    }
+
+    /// Forgets handshake `id`; whether it was still there (not ended to make room).
+    fn remove(&self, id: u64) -> bool {
+        let mut handshakes = self.lock();
+        match handshakes.running.iter().position(|r| r.id == id) {
+            Some(at) => {
+                handshakes.running.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends the oldest handshake if it has run `CROWDED_AFTER` (its thread sees its
+    /// socket shut and gives its slot back); whether one was ended.
+    fn evict_oldest(&self) -> bool {
+        let mut handshakes = self.lock();
+        let due = handshakes
+            .running
+            .front()
+            .is_some_and(|r| r.since.elapsed() >= CROWDED_AFTER);
+        if !due {
+            return false;
+        }
+        if let Some(Running {
+            stream: Some(stream),
+            ..
+        }) = handshakes.running.pop_front()
+        {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        true
     }
 }
 

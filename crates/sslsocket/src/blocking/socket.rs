@@ -805,6 +805,9 @@ impl<S: Read + Write> SslSocket<S> {
     /// `disconnect_from_host` with its own time limit.
     pub fn disconnect_within(&mut self, timeout: Duration) -> Result<(), Error> {
         self.core.disconnect_from_host();
+        // Bytes written during the handshake go out after it: a handshake that fails
+        // instead fails the close.
+        let delivering = self.core.is_close_pending();
         let deadline = Deadline::after(timeout);
         if self.core.state() == SocketState::UnconnectedState {
             // Closed at once (the handshake had not finished): nothing to deliver.
@@ -817,6 +820,9 @@ impl<S: Read + Write> SslSocket<S> {
         let result = self.drive(&deadline, "closing", |core| core.is_closed());
         if self.stream.is_some() {
             self.close_stream();
+        }
+        if let (true, Some(failure)) = (delivering, self.core.failure()) {
+            return Err(failure.clone());
         }
         result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })
     }

@@ -28,6 +28,7 @@ impl SslCore {
             self.line_scanned = self.line_scanned.saturating_sub(n);
             done += n;
         }
+        self.release_plain_in();
         if let Some(session) = self.session.as_mut() {
             while done < buf.len() {
                 match session.read_plain(buf.get_mut(done..).unwrap_or_default()) {
@@ -109,9 +110,19 @@ impl SslCore {
     pub fn consume(&mut self, amount: usize) {
         let n = amount.min(self.plain_in.len());
         self.plain_in.drain(..n);
+        self.release_plain_in();
         self.line_scanned = self.line_scanned.saturating_sub(n);
         if n > 0 && self.session.is_some() && !self.eof && !self.is_failed() {
             self.process();
+        }
+    }
+
+    /// Frees the core's plaintext buffer once it is empty: a long line, a peek or a
+    /// `BufRead` caller may have grown it to the size of everything received at once, and
+    /// an idle connection must not keep that (the README's promise on idle memory).
+    fn release_plain_in(&mut self) {
+        if self.plain_in.is_empty() && self.plain_in.capacity() > 0 {
+            self.plain_in = VecDeque::new();
         }
     }
 
@@ -154,6 +165,7 @@ impl SslCore {
         let limit = if max == 0 { usize::MAX } else { max };
         let end = self.line_end().unwrap_or(self.plain_in.len()).min(limit);
         let line: Vec<u8> = self.plain_in.drain(..end).collect();
+        self.release_plain_in();
         self.line_scanned = self.line_scanned.saturating_sub(end);
         if !line.is_empty() && self.session.is_some() && !self.eof && !self.is_failed() {
             self.process();

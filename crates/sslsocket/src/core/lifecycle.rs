@@ -125,12 +125,20 @@ impl SslCore {
         if matches!(self.state, SocketState::UnconnectedState) {
             return;
         }
+        if self.phase == Phase::Handshaking && self.bytes_to_write() > 0 {
+            // Qt's `pendingClose`: bytes written during the handshake are delivered after
+            // it, then the close goes on (`check_handshake_done`). A handshake that fails
+            // instead fails the close with its error: nothing is dropped silently.
+            self.close_when_encrypted = true;
+            return;
+        }
         if self.is_handshaking()
             || self.phase == Phase::Paused
             || (self.session.is_none() && self.state != SocketState::ConnectedState)
         {
-            // Qt closes at once when the connection or handshake is not finished; pending
-            // bytes are dropped.
+            // With nothing to deliver, Qt closes at once when the connection or handshake
+            // is not finished. A paused handshake waits for the application, which is
+            // closing it: what it wrote is dropped.
             self.abort();
             return;
         }
@@ -159,6 +167,7 @@ impl SslCore {
         }
         self.queued.clear();
         self.plain_out.clear();
+        self.close_when_encrypted = false;
         self.handle_closed();
     }
 
@@ -206,6 +215,7 @@ impl SslCore {
         self.clean_close = false;
         self.truncated = false;
         self.close_notify_queued = false;
+        self.close_when_encrypted = false;
         self.unflushed_plain = 0;
         self.negotiated = None;
         self.peer_chain.clear();

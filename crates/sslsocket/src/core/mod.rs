@@ -133,6 +133,9 @@ pub struct SslCore {
     clean_close: bool,
     truncated: bool,
     close_notify_queued: bool,
+    /// `disconnect_from_host` came during the handshake with bytes to deliver: the close
+    /// goes on once the peer is accepted.
+    close_when_encrypted: bool,
     read_buffer_size: usize,
     unflushed_plain: usize,
     discarded_plaintext: usize,
@@ -177,6 +180,7 @@ impl SslCore {
             clean_close: false,
             truncated: false,
             close_notify_queued: false,
+            close_when_encrypted: false,
             read_buffer_size: 0,
             unflushed_plain: 0,
             discarded_plaintext: 0,
@@ -300,6 +304,12 @@ impl SslCore {
         self.error
             .as_deref()
             .map_or_else(|| "Unknown error".to_string(), ToString::to_string)
+    }
+
+    /// Whether a graceful close waits for the handshake to end, to deliver what was written
+    /// during it (Qt's `pendingClose`).
+    pub fn is_close_pending(&self) -> bool {
+        self.close_when_encrypted
     }
 
     /// The error that ended the connection, if it failed.
@@ -482,6 +492,38 @@ mod tests {
             queue.pop_front();
         }
         queue.push_back(event);
+    }
+
+    /// A long line (or any burst read through the core's own buffer) must not stay
+    /// allocated once everything was read: `read`, `read_line` and `consume` free it.
+    #[test]
+    fn the_plaintext_buffer_is_freed_once_read_empty() {
+        const LONG: usize = 1 << 20;
+        for how in ["read", "read_line", "consume"] {
+            let mut core = SslCore::new(SslConfiguration::default());
+            core.plain_in.extend(std::iter::repeat_n(b'x', LONG));
+            assert!(core.plain_in.capacity() >= LONG);
+            let taken = match how {
+                "read" => core.read(&mut vec![0u8; LONG]),
+                "read_line" => core.read_line(0).len(),
+                _ => {
+                    core.consume(LONG);
+                    LONG
+                }
+            };
+            assert_eq!(taken, LONG, "{how}");
+            assert_eq!(
+                core.plain_in.capacity(),
+                0,
+                "{how} left the buffer allocated"
+            );
+        }
+        // Partly read: what is left stays.
+        let mut core = SslCore::new(SslConfiguration::default());
+        core.plain_in.extend(b"one\ntwo");
+        assert_eq!(core.read_line(0), b"one\n");
+        assert_eq!(core.read_line(0), b"two");
+        assert_eq!(core.plain_in.capacity(), 0);
     }
 
     #[test]

@@ -102,6 +102,11 @@ impl SslCore {
             self.push(SslEvent::HandshakeInterruptedOnError(first));
         }
         self.report_errors(errors);
+        if self.phase == Phase::Paused && std::mem::take(&mut self.close_when_encrypted) {
+            // The application is closing: no one is left to resume, so the pause is a
+            // refusal, and the close fails with it rather than dropping the bytes quietly.
+            self.refuse_peer();
+        }
     }
 
     /// Whether this handshake's verification errors are the application's to see: in every
@@ -179,6 +184,10 @@ impl SslCore {
         self.accepted = true;
         self.phase = Phase::Encrypted;
         self.push(SslEvent::Encrypted);
+        if std::mem::take(&mut self.close_when_encrypted) {
+            // `disconnect_from_host` came during the handshake, with bytes to deliver.
+            self.disconnect_from_host();
+        }
     }
 
     /// The original outcome of a resumed session, reported and judged again by this

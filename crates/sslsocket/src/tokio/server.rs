@@ -1,6 +1,7 @@
 //! The tokio `SslServer` (Qt's `QSslServer`): accept TCP, run the server handshake under a
 //! timeout, hand out encrypted sockets.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use ::tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use ::tokio::sync::watch;
-use ::tokio::task::JoinSet;
+use ::tokio::task::{AbortHandle, JoinSet};
+use ::tokio::time::{Instant, Sleep};
 
 use crate::config::{ReloadHandle, ServerCredentials, SslConfiguration};
 use crate::core::{SslCore, SslHooks};
@@ -20,8 +22,11 @@ use crate::socket_api::SslSocketExt;
 use crate::tokio::SslSocket;
 
 /// How many handshakes [`Incoming`] runs at once; beyond that, new connections wait in
-/// the kernel's backlog.
+/// the kernel's backlog, and the oldest handshake makes room once it has run
+/// [`CROWDED_AFTER`].
 const MAX_CONCURRENT_HANDSHAKES: usize = 256;
+
+use crate::blocking::server::CROWDED_AFTER;
 
 /// Qt's default handshake timeout (`QSslServer::handshakeTimeout`): 5 s.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -166,6 +171,8 @@ impl SslServer {
         Incoming {
             server: Some(self),
             handshakes: JoinSet::new(),
+            started: VecDeque::new(),
+            crowded: None,
             signal: Box::pin(async move {
                 let _ = signal.wait_for(|stopping| *stopping).await;
             }),
@@ -308,6 +315,11 @@ pub struct Incoming {
     /// `None` once shutting down: the listener is closed.
     server: Option<SslServer>,
     handshakes: JoinSet<Result<SslSocket, FailedHandshake>>,
+    /// The handshakes started, oldest first, with when they started: when every slot is
+    /// taken, the oldest still running makes room for a waiting client.
+    started: VecDeque<(Instant, AbortHandle)>,
+    /// Wakes the stream when the oldest handshake may make room, while every slot is taken.
+    crowded: Option<Pin<Box<Sleep>>>,
     signal: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
@@ -332,10 +344,37 @@ impl Incoming {
             self.server = None;
         }
         if let Some(server) = &self.server {
-            while self.handshakes.len() < MAX_CONCURRENT_HANDSHAKES {
+            loop {
+                // Every slot taken (finished results waiting for the application hold
+                // theirs): only the oldest handshake still running, once it has run
+                // `CROWDED_AFTER`, may make room, and only for a client that is waiting.
+                self.started.retain(|(_, handle)| !handle.is_finished());
+                let crowded = self.handshakes.len() >= MAX_CONCURRENT_HANDSHAKES;
+                if crowded {
+                    let Some(&(since, _)) = self.started.front() else {
+                        break;
+                    };
+                    let due = since + CROWDED_AFTER;
+                    if Instant::now() < due {
+                        let timer = self
+                            .crowded
+                            .get_or_insert_with(|| Box::pin(::tokio::time::sleep_until(due)));
+                        timer.as_mut().reset(due);
+                        if timer.as_mut().poll(cx).is_pending() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
                 match server.listener.poll_accept(cx) {
                     Poll::Ready(Ok((stream, _peer))) => {
-                        self.handshakes.spawn(server.handshake(stream));
+                        if crowded {
+                            if let Some((_, oldest)) = self.started.pop_front() {
+                                oldest.abort();
+                            }
+                        }
+                        let handle = self.handshakes.spawn(server.handshake(stream));
+                        self.started.push_back((Instant::now(), handle));
                     }
                     Poll::Ready(Err(error)) => {
                         let error = Error::io("accepting a connection", error);

@@ -459,6 +459,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// readable.
     pub async fn disconnect_from_host(&mut self) -> Result<(), Error> {
         self.core.disconnect_from_host();
+        // Bytes written during the handshake go out after it: a handshake that fails
+        // instead fails the close.
+        let delivering = self.core.is_close_pending();
         let result =
             poll_fn(|cx| self.poll_until(cx, Drive::Both, "closing", |core| core.is_closed()))
                 .await;
@@ -490,6 +493,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         }
         self.stream = None;
         self.core.handle_closed();
+        if let (true, Some(failure)) = (delivering, self.core.failure()) {
+            return Err(failure.clone());
+        }
         result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })
     }
 

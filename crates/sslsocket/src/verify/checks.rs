@@ -18,7 +18,8 @@ use crate::verify::Purpose;
 
 /// Extensions whose content we rely on: one that is malformed or repeated makes the
 /// certificate unusable (OpenSSL marks it `EXFLAG_INVALID`).
-const RELIED_ON: [&Oid<'static>; 7] = [
+const RELIED_ON: [&Oid<'static>; 8] = [
+    &NS_CERT_TYPE,
     &OID_X509_EXT_BASIC_CONSTRAINTS,
     &OID_X509_EXT_NAME_CONSTRAINTS,
     &OID_X509_EXT_KEY_USAGE,
@@ -27,6 +28,9 @@ const RELIED_ON: [&Oid<'static>; 7] = [
     &OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER,
     &OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
 ];
+
+/// Netscape's certificate type, which OpenSSL's purpose checks still read.
+const NS_CERT_TYPE: Oid<'static> = oid!(2.16.840 .1 .113730 .1 .1);
 
 /// Extensions that may be critical: OpenSSL's `X509_supported_extension` list. Any other
 /// critical extension is `X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION` (Qt: `UnspecifiedError`).
@@ -224,6 +228,15 @@ impl<'a> CertInfo<'a> {
             .any(|oid| self.x509().get_extension_unique(oid).is_err())
     }
 
+    fn ns_cert_type(&self) -> Option<&x509_parser::extensions::NSCertType> {
+        self.x509()
+            .iter_extensions()
+            .find_map(|ext| match ext.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::NSCertType(ns) => Some(ns),
+                _ => None,
+            })
+    }
+
     fn key_usage(&self) -> Option<&KeyUsage> {
         self.x509().key_usage().ok().flatten().map(|ext| ext.value)
     }
@@ -285,6 +298,17 @@ impl<'a> CertInfo<'a> {
         }
         if as_ca {
             return self.ca_kind() != CaKind::No;
+        }
+        // OpenSSL's `ns_reject`: a Netscape certificate type, if present, must allow the
+        // purpose (webpki does not read it).
+        if let Some(ns) = self.ns_cert_type() {
+            let allowed = match purpose {
+                Purpose::ServerAuth => ns.ssl_server(),
+                Purpose::ClientAuth => ns.ssl_client(),
+            };
+            if !allowed {
+                return false;
+            }
         }
         match self.key_usage() {
             None => true,

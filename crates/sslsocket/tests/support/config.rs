@@ -25,3 +25,25 @@ pub fn trusting(pki: &Pki) -> Result<SslConfiguration, Box<dyn std::error::Error
     config.set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
     Ok(config)
 }
+
+/// A raw rustls (not ours) server configuration for a `localhost` leaf of `pki`: the peer
+/// of tests that script a server record by record.
+pub fn raw_server_config(
+    pki: &Pki,
+) -> Result<std::sync::Arc<tokio_rustls::rustls::ServerConfig>, Box<dyn std::error::Error>> {
+    use tokio_rustls::rustls;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let chain: Vec<rustls::pki_types::CertificateDer<'static>> = leaf
+        .chain_der
+        .iter()
+        .map(|der| rustls::pki_types::CertificateDer::from(der.clone()))
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf.key_der.clone().into());
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    Ok(std::sync::Arc::new(config))
+}

@@ -6,6 +6,7 @@
 
 pub mod attack;
 pub mod backends;
+pub mod chains;
 pub mod config;
 pub mod drivers;
 pub mod duplex;
@@ -20,7 +21,7 @@ use std::error::Error;
 use std::fmt;
 
 pub use backends::{active_backend, check_unsupported, is_active, is_peer, lacks, spawn_peer};
-pub use config::{serving, trusting};
+pub use config::{raw_server_config, serving, trusting};
 pub use drivers::{serve_one, Blocking, ClientDriver, Tokio};
 pub use ocsp::ocsp_response;
 pub use peers::{free_port, openssl_run, openssl_version, OpensslClient, OpensslServer};

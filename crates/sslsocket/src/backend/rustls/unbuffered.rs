@@ -307,6 +307,9 @@ struct Io {
     parked: usize,
     /// `close` was asked for and close_notify is not encoded yet.
     close_pending: bool,
+    /// Our close_notify is encoded: rustls may now trip its own assertion on bad input
+    /// (see [`records`]).
+    close_sent: bool,
     /// The last run of the state machine (`read_tls_into`'s) stopped where it lets
     /// application data be sent, with no whole record left in the input, and nothing was
     /// read or run since: running it again (`process`) would only find the same.
@@ -329,6 +332,33 @@ struct Pumped {
     peer_closed: bool,
 }
 
+/// One run of rustls's state machine on `input`. After our close_notify (`close_sent`),
+/// rustls 0.23 answers a record it cannot process with a fatal alert and, in builds with
+/// debug assertions, first asserts that no alert was sent before, which its close_notify
+/// counts as: a panic on input from the peer (rustls/rustls#959). There (and only there)
+/// the run is guarded: the panic becomes the error the record deserved, and the session,
+/// failed, is not run again. Release builds never panic here.
+fn records<'c, 'i, C: Records>(
+    conn: &'c mut C,
+    input: &'i mut [u8],
+    close_sent: bool,
+) -> UnbufferedStatus<'c, 'i, C::Data> {
+    if !close_sent {
+        return conn.records(input);
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        // Moved in (not reborrowed): the status borrows them past the closure.
+        let (conn, input) = (conn, input);
+        conn.records(input)
+    }))
+    .unwrap_or_else(|_| UnbufferedStatus {
+        discard: 0,
+        state: Err(rustls::Error::General(
+            "the peer sent a record that could not be processed after our close_notify".into(),
+        )),
+    })
+}
+
 impl Io {
     /// After an error: encodes what rustls queued for the peer (its alert) without
     /// processing input again (that would report the error a second time).
@@ -338,7 +368,7 @@ impl Io {
                 return;
             }
             let input = self.incoming.get_mut(..self.filled).unwrap_or_default();
-            let status = conn.records(input);
+            let status = records(conn, input, self.close_sent);
             match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut state)) => {
                     if self.outgoing.encode(&mut state).is_err() {
@@ -375,7 +405,7 @@ impl Io {
                 .incoming
                 .get_mut(consumed..self.filled)
                 .unwrap_or_default();
-            let status = conn.records(input);
+            let status = records(conn, input, self.close_sent);
             let mut discard = status.discard;
             let mut stop = false;
             let mut held = None;
@@ -452,6 +482,7 @@ impl Io {
                     }
                     if self.close_pending && result.is_ok() {
                         self.close_pending = false;
+                        self.close_sent = true;
                         if let Err(e) = self.outgoing.close_notify(&mut state) {
                             result = Err(e);
                         }
@@ -501,7 +532,7 @@ impl Io {
     fn unpark<C: Records>(&mut self, conn: &mut C, buf: &mut [u8]) -> usize {
         self.parked = 0;
         let input = self.incoming.get_mut(..self.filled).unwrap_or_default();
-        let status = conn.records(input);
+        let status = records(conn, input, self.close_sent);
         let mut discard = status.discard;
         let mut n = 0;
         if let Ok(ConnectionState::ReadTraffic(mut state)) = status.state {
