@@ -136,8 +136,10 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
             }
             next = accept(&server, &permits) => next,
         };
-        let stream = match accepted {
-            Ok(stream) => stream,
+        // The address `accept` gave: still known when the client is gone before its socket
+        // asks the kernel (one that resets at once).
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 let line = format!("error: {error}");
                 if !transient(&error) && line != shown {
@@ -154,13 +156,12 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
         let settings = settings.clone();
         match plan.starttls {
             None => {
-                let peer = stream.peer_addr().ok();
                 // Boxed (as every future below that runs only for a moment): the task
                 // keeps only what a waiting connection needs.
-                let handshake = Box::pin(server.handshake(stream));
+                let handshake = Box::pin(server.handshake_accepted(stream, peer));
                 let here = here.clone();
                 handshakes.spawn(async move {
-                    let handshaken = handshaken(handshake.await, peer);
+                    let handshaken = handshaken(handshake.await, Some(peer));
                     drop(permit);
                     deliver(&here, handshaken, settings);
                 });
@@ -169,7 +170,14 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
                 let configuration = server.ssl_configuration().clone();
                 let hooks = hooks.clone();
                 let timeout = plan.handshake_timeout;
-                let upgrade = Box::pin(upgrade(stream, configuration, hooks, protocol, timeout));
+                let upgrade = Box::pin(upgrade(
+                    stream,
+                    peer,
+                    configuration,
+                    hooks,
+                    protocol,
+                    timeout,
+                ));
                 let here = here.clone();
                 handshakes.spawn(async move {
                     let handshaken = upgrade.await;
@@ -240,10 +248,13 @@ fn reload_on_hangup(_server: &SslServer, _plan: &ServePlan) -> io::Result<()> {
 async fn accept(
     server: &SslServer,
     permits: &Arc<Semaphore>,
-) -> (Option<OwnedSemaphorePermit>, Result<TcpStream, Error>) {
+) -> (
+    Option<OwnedSemaphorePermit>,
+    Result<(TcpStream, SocketAddr), Error>,
+) {
     // The semaphore is never closed; without a permit the connection is still served.
     let permit = Arc::clone(permits).acquire_owned().await.ok();
-    (permit, server.accept().await.map(|(stream, _)| stream))
+    (permit, server.accept().await)
 }
 
 /// Accept errors that concern one connection only (it went away before it was accepted).
@@ -303,7 +314,8 @@ enum Handshaken {
 
 /// A connection that failed before its exchange: the socket when there is one.
 enum Ended {
-    Socket(Box<SslSocket>),
+    /// The socket, and the address `accept` gave (reported when the socket has none).
+    Socket(Box<SslSocket>, Option<SocketAddr>),
     /// No socket was made: an empty core, and the peer.
     Detached(Box<SslCore>, Option<SocketAddr>),
 }
@@ -311,14 +323,14 @@ enum Ended {
 impl Reported for Ended {
     fn core(&self) -> &SslCore {
         match self {
-            Ended::Socket(socket) => SslSocketExt::core(&**socket),
+            Ended::Socket(socket, _) => SslSocketExt::core(&**socket),
             Ended::Detached(core, _) => core,
         }
     }
 
     fn peer_address(&self) -> Option<SocketAddr> {
         match self {
-            Ended::Socket(socket) => socket.peer_addr(),
+            Ended::Socket(socket, accepted) => socket.peer_addr().or(*accepted),
             Ended::Detached(_, peer) => *peer,
         }
     }
@@ -334,7 +346,7 @@ fn handshaken(result: Result<SslSocket, FailedHandshake>, peer: Option<SocketAdd
                 Some(socket) => {
                     let outcome =
                         Outcome::failed(SslSocketExt::core(&socket).error().unwrap_or(&error));
-                    Handshaken::Failed(Ended::Socket(Box::new(socket)), outcome)
+                    Handshaken::Failed(Ended::Socket(Box::new(socket), peer), outcome)
                 }
                 None => Handshaken::Failed(
                     Ended::Detached(Box::new(SslCore::new(SslConfiguration::default())), peer),
@@ -349,12 +361,13 @@ fn handshaken(result: Result<SslSocket, FailedHandshake>, peer: Option<SocketAdd
 /// `timeout` from accept.
 async fn upgrade(
     stream: TcpStream,
+    accepted: SocketAddr,
     configuration: SslConfiguration,
     hooks: Option<Arc<dyn SslHooks>>,
     protocol: StartTlsArg,
     timeout: Duration,
 ) -> Handshaken {
-    let peer = stream.peer_addr().ok();
+    let peer = Some(accepted);
     let mut socket = match SslSocket::from_tcp_stream(stream, configuration) {
         Ok(socket) => socket,
         Err(error) => {
@@ -382,7 +395,7 @@ async fn upgrade(
         )),
     };
     socket.abort();
-    Handshaken::Failed(Ended::Socket(Box::new(socket)), outcome)
+    Handshaken::Failed(Ended::Socket(Box::new(socket), peer), outcome)
 }
 
 /// Serves a handshaken connection in a task of its own on the connections' runtime
@@ -452,7 +465,8 @@ fn finish(
 /// Closes a connection whose exchange is over, then reports it.
 async fn close_and_report(mut socket: Box<SslSocket>, outcome: Outcome, json: bool) -> Outcome {
     close(&mut socket).await;
-    report_ended(&Ended::Socket(socket), &outcome, json);
+    let peer = socket.peer_addr();
+    report_ended(&Ended::Socket(socket, peer), &outcome, json);
     outcome
 }
 

@@ -659,3 +659,45 @@ fn ignoring_the_expiry_of_an_otherwise_good_chain_connects() -> TestResult {
     assert!(outcome.encrypted);
     Ok(())
 }
+
+/// A lone leaf whose issuer is unknown lists, on both backends, what OpenSSL without
+/// `X509_V_FLAG_PARTIAL_CHAIN` (Qt) lists: the missing issuer, the unverifiable
+/// signature, then its dates. The OpenSSL backend takes any trusted certificate as an
+/// anchor, as webpki does: trusting the intermediate alone then accepts the chain on both.
+#[test]
+fn a_lone_leaf_of_an_unknown_issuer_and_a_trusted_intermediate_alike_on_every_backend() -> TestResult
+{
+    let root = root("Review Root")?;
+    let intermediate = sub_ca(&root, "Review Intermediate")?;
+    let now = OffsetDateTime::now_utc();
+    let (expired, key) = leaf(&intermediate, "localhost", |p| {
+        p.not_before = now - 10 * DAY;
+        p.not_after = now - DAY;
+    })?;
+    let outcome = handshake(
+        &[&root.der],
+        vec![expired.clone()],
+        &key,
+        "localhost",
+        |_| {},
+    )?;
+    let expected = vec![
+        on(SslErrorKind::UnableToGetLocalIssuerCertificate, &expired)?,
+        on(SslErrorKind::UnableToVerifyFirstCertificate, &expired)?,
+        on(SslErrorKind::CertificateExpired, &expired)?,
+    ];
+    assert_eq!(outcome.errors, expected, "{:?}", kinds_on(&outcome.errors));
+    assert!(!outcome.encrypted);
+
+    let (good, key) = leaf(&intermediate, "localhost", |_| {})?;
+    let outcome = handshake(
+        &[&intermediate.der],
+        vec![good, intermediate.der.clone()],
+        &key,
+        "localhost",
+        |_| {},
+    )?;
+    assert_eq!(outcome.errors, vec![], "{:?}", kinds_on(&outcome.errors));
+    assert!(outcome.encrypted);
+    Ok(())
+}

@@ -184,11 +184,16 @@ fn accept_loop(
 ) {
     let running = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(Started::default());
-    for incoming in listener.incoming() {
+    loop {
+        let incoming = listener.accept();
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(stream) = incoming else { continue };
+        // The address `accept` gives stays known when the client is gone before its
+        // socket is made (one that resets at once).
+        let Ok((stream, peer)) = incoming else {
+            continue;
+        };
         // Every slot taken, and this client waits: the oldest handshake still running
         // makes room once it has run `CROWDED_AFTER` (one at a time: the evicted thread
         // ends at once, its socket shut).
@@ -222,7 +227,7 @@ fn accept_loop(
                     counter.fetch_sub(1, Ordering::AcqRel);
                     return;
                 }
-                let result = handshake(stream, configuration, settings);
+                let result = handshake(stream, peer, configuration, settings);
                 // Finished: no longer one to make room (its slot is held until the
                 // application has room for the connection). One ended to make room is
                 // not handed out (as a timed-out client's is not on tokio).
@@ -353,13 +358,14 @@ fn send_bounded(
 #[allow(clippy::result_large_err)]
 fn handshake(
     stream: std::net::TcpStream,
+    peer: SocketAddr,
     configuration: SslConfiguration,
     settings: Settings,
 ) -> Result<SslSocket, SslSocket> {
     let limit = settings.handshake_timeout;
     // A configuration's clones share its values: no copy per connection.
     let core = || SslCore::new(configuration.clone());
-    let mut socket = match SslSocket::adopt(stream, core()) {
+    let mut socket = match SslSocket::adopt(stream, core(), Some(peer)) {
         Ok(socket) => socket,
         Err(error) => {
             let mut failed = SslSocket::with_core(core());

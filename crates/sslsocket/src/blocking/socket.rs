@@ -120,13 +120,19 @@ impl SslSocket<TcpStream> {
         stream: TcpStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
-        SslSocket::adopt(stream, SslCore::new(configuration))
+        SslSocket::adopt(stream, SslCore::new(configuration), None)
     }
 
     /// Adopts `stream` with `core` (a server's sockets share one configuration).
-    pub(crate) fn adopt(stream: TcpStream, core: SslCore) -> Result<SslSocket, Error> {
+    /// `peer` is the address `accept` gave, which stays known when the connection is gone
+    /// before the socket asks the kernel (a client that resets at once).
+    pub(crate) fn adopt(
+        stream: TcpStream,
+        core: SslCore,
+        peer: Option<SocketAddr>,
+    ) -> Result<SslSocket, Error> {
         let mut socket = SslSocket::with_core(core);
-        socket.set_tcp_stream(stream)?;
+        socket.take_tcp_stream(stream, peer);
         Ok(socket)
     }
 

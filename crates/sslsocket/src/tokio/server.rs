@@ -217,6 +217,18 @@ impl SslServer {
         self.handshake_from(stream, None)
     }
 
+    /// [`handshake`](Self::handshake) of a connection from [`accept`](Self::accept), with
+    /// the peer's address it gave: the socket (and a failed handshake) reports that address
+    /// even when the client is gone before the socket could ask the kernel (a client that
+    /// resets at once).
+    pub fn handshake_accepted(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Result<SslSocket, FailedHandshake>> + Send + 'static {
+        self.handshake_from(stream, Some(peer))
+    }
+
     /// [`handshake`](Self::handshake) with the peer's address when `accept` gave it.
     fn handshake_from(
         &self,
@@ -367,13 +379,15 @@ impl Incoming {
                     }
                 }
                 match server.listener.poll_accept(cx) {
-                    Poll::Ready(Ok((stream, _peer))) => {
+                    Poll::Ready(Ok((stream, peer))) => {
                         if crowded {
                             if let Some((_, oldest)) = self.started.pop_front() {
                                 oldest.abort();
                             }
                         }
-                        let handle = self.handshakes.spawn(server.handshake(stream));
+                        let handle = self
+                            .handshakes
+                            .spawn(server.handshake_from(stream, Some(peer)));
                         self.started.push_back((Instant::now(), handle));
                     }
                     Poll::Ready(Err(error)) => {

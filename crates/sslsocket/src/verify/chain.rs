@@ -98,7 +98,9 @@ pub struct VerifyInput<'a> {
 ///
 /// **Where we differ from OpenSSL**, on purpose: a trusted certificate that is not
 /// self-signed is an anchor (OpenSSL without `X509_V_FLAG_PARTIAL_CHAIN` reports
-/// `UnableToGetIssuerCertificate` on it; rustls and webpki accept it); the own signature
+/// `UnableToGetIssuerCertificate` on it; rustls and webpki accept it, and our OpenSSL
+/// backend sets that flag, listing what OpenSSL leaves out with it for a leaf of unknown
+/// issuer, `UnableToVerifyFirstCertificate`); the own signature
 /// of an untrusted self-signed certificate is checked (OpenSSL skips it), so a
 /// self-issued certificate whose signature does not verify also gets
 /// `CertificateSignatureFailed`; an empty chain gives `NoPeerCertificate` (no certificate).

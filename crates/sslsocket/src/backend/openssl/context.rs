@@ -384,6 +384,16 @@ fn set_trust(
         }
     }
     builder.set_cert_store(store.build());
+    // A trusted certificate ends the path whether or not it is self-signed, as on the
+    // rustls backend (webpki takes any trusted certificate as an anchor): trusting an
+    // intermediate CA, or the server's own certificate, means what it says on both
+    // backends. (OpenSSL's default, which Qt keeps, reports `UnableToGetIssuerCertificate`
+    // on a trusted intermediate; the command line's hint to pass a lone leaf's issuer with
+    // `--cafile` then worked on one backend only.)
+    builder
+        .verify_param_mut()
+        .set_flags(openssl::x509::verify::X509VerifyFlags::PARTIAL_CHAIN)
+        .map_err(openssl_error("trust store"))?;
     if configuration.peer_verify_depth() > 0 {
         builder.set_verify_depth(configuration.peer_verify_depth());
     }

@@ -894,9 +894,10 @@ impl TlsSession for OpensslSession {
                 .is_server()
                 .then(|| ssl.servername(openssl::ssl::NameType::HOST_NAME))
                 .flatten()
-                // DNS names compare without case; rustls hands them over lowercased, and
-                // both backends report the name the same way.
-                .map(str::to_ascii_lowercase),
+                // DNS names compare without case and without a trailing dot (RFC 6066
+                // sends none); rustls hands them over lowercased and without it, and both
+                // backends report the name the same way.
+                .map(|name| name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()),
         })
     }
 
@@ -989,21 +990,34 @@ impl TlsSession for OpensslSession {
 
 /// The group of the ephemeral key exchange, by our names.
 fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
-    let (id, curve) = if ssl.is_server() {
-        let key = ssl.tmp_key().ok()?;
+    fn described<T: openssl::pkey::HasPublic>(
+        key: &openssl::pkey::PKeyRef<T>,
+    ) -> (Id, Option<Nid>, u32) {
         let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
-        (key.id(), curve)
+        (key.id(), curve, key.bits())
+    }
+    let (id, curve, bits) = if ssl.is_server() {
+        described(&*ssl.tmp_key().ok()?)
     } else {
-        let key = ssl.peer_tmp_key().ok()?;
-        let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
-        (key.id(), curve)
+        described(&*ssl.peer_tmp_key().ok()?)
     };
+    // Finite-field groups are named groups (RFC 7919) only in TLS 1.3; a TLS 1.2 DHE
+    // exchange uses whatever parameters the server chose, no group.
+    let tls13 = ssl.version2() == Some(openssl::ssl::SslVersion::TLS1_3);
     let name = match (id, curve) {
         (Id::X25519, _) => "X25519",
         (Id::X448, _) => "X448",
         (_, Some(Nid::X9_62_PRIME256V1)) => "secp256r1",
         (_, Some(Nid::SECP384R1)) => "secp384r1",
         (_, Some(Nid::SECP521R1)) => "secp521r1",
+        (Id::DH, _) if tls13 => match bits {
+            2048 => "ffdhe2048",
+            3072 => "ffdhe3072",
+            4096 => "ffdhe4096",
+            6144 => "ffdhe6144",
+            8192 => "ffdhe8192",
+            _ => return None,
+        },
         _ => return None,
     };
     Some(Cow::Borrowed(name))

@@ -106,6 +106,46 @@ struct Collected {
     notices: VecDeque<BackendNotice>,
     /// The peer's certificates read so far, each parsed once per connection.
     read: Vec<KnownCertificate>,
+    /// `UnableToVerifyFirstCertificate` on a leaf whose issuer is unknown, still to be
+    /// listed (see `Collected::record`).
+    lone_leaf: Option<SslError>,
+}
+
+impl Collected {
+    /// Lists `error`, found at `depth`. The trust store takes any trusted certificate as an
+    /// anchor (`X509_V_FLAG_PARTIAL_CHAIN`, as the rustls backend does), and OpenSSL then
+    /// leaves out what it reports without that flag when the leaf's issuer is unknown:
+    /// `X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE` (Qt's `UnableToVerifyFirstCertificate`)
+    /// after the leaf's other errors and before its dates. It is listed here where
+    /// OpenSSL would, so the lists Qt users know (and the rustls backend's) stay the same.
+    fn record(&mut self, error: SslError, depth: u32) {
+        let dates = matches!(
+            error.error(),
+            SslErrorKind::CertificateNotYetValid | SslErrorKind::CertificateExpired
+        );
+        if depth == 0 && dates {
+            self.flush_lone_leaf();
+        }
+        if depth == 0 && error.error() == SslErrorKind::UnableToGetLocalIssuerCertificate {
+            self.lone_leaf = error.certificate().map(|leaf| {
+                SslError::with_certificate(
+                    SslErrorKind::UnableToVerifyFirstCertificate,
+                    leaf.clone(),
+                )
+            });
+        }
+        if !self.errors.contains(&error) {
+            self.errors.push(error);
+        }
+    }
+
+    fn flush_lone_leaf(&mut self) {
+        if let Some(error) = self.lone_leaf.take() {
+            if !self.errors.contains(&error) {
+                self.errors.push(error);
+            }
+        }
+    }
 }
 
 impl sslsocket_openssl_ext::ExDataState for ConnectionState {
@@ -275,9 +315,7 @@ impl ConnectionState {
                 ),
                 None => SslError::new(error_kind(result.as_raw())),
             };
-            if !inner.errors.contains(&error) {
-                inner.errors.push(error);
-            }
+            inner.record(error, ctx.error_depth());
             inner.first_result.get_or_insert(result);
             if !inner.decided {
                 // Go on: every depth gets its say before anything is decided.
@@ -287,6 +325,7 @@ impl ConnectionState {
         } else if ctx.error_depth() != 0 || inner.decided {
             return true;
         }
+        inner.flush_lone_leaf();
         let errors = inner.errors.clone();
         let first_result = inner.first_result;
         drop(inner);
