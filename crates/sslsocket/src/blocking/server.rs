@@ -27,8 +27,10 @@ const FIRST_BYTE_UNDER_PRESSURE: Duration = Duration::from_secs(1);
 /// client that holds a slot by sending nothing, or a byte, or a byte now and then, is
 /// then the first to go, and a flood of such clients delays an honest one by about this
 /// much instead of locking it out for the handshake timeout. A handshake on a working
-/// network takes a few round trips: far less than this.
-pub(crate) const CROWDED_AFTER: Duration = Duration::from_secs(1);
+/// network takes a few round trips: far less than this. (At 1 s, a burst of 300 honest
+/// clients whose handshakes took 1.5 s lost 44 of them; the trade-off is an overload of
+/// honest handshakes slower than this, which loses the oldest ones.)
+pub(crate) const CROWDED_AFTER: Duration = Duration::from_secs(3);
 /// How many finished connections wait for the application (`next_connection`); when full,
 /// handshakes that finished wait in their slots, and new connections in the kernel's
 /// backlog: back-pressure instead of an unbounded queue.

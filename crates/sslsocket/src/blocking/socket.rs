@@ -810,11 +810,24 @@ impl<S: Read + Write> SslSocket<S> {
 
     /// `disconnect_from_host` with its own time limit.
     pub fn disconnect_within(&mut self, timeout: Duration) -> Result<(), Error> {
-        self.core.disconnect_from_host();
-        // Bytes written during the handshake go out after it: a handshake that fails
-        // instead fails the close.
-        let delivering = self.core.is_close_pending();
         let deadline = Deadline::after(timeout);
+        // Bytes written and not delivered yet: the close delivers them or fails.
+        let pending = self.core.bytes_to_write() > 0;
+        if pending
+            && self.stream.is_none()
+            && matches!(
+                self.core.state(),
+                SocketState::HostLookupState | SocketState::ConnectingState
+            )
+        {
+            // Written before the connection was made (Qt's `pendingClose` in
+            // `ConnectingState`): connect first, then close as on a connected socket.
+            if let Err(error) = self.finish_connect(&deadline) {
+                self.core.abort();
+                return Err(error);
+            }
+        }
+        self.core.disconnect_from_host();
         if self.core.state() == SocketState::UnconnectedState {
             // Closed at once (the handshake had not finished): nothing to deliver.
             if let Some(stream) = self.stream.take() {
@@ -827,7 +840,7 @@ impl<S: Read + Write> SslSocket<S> {
         if self.stream.is_some() {
             self.close_stream();
         }
-        if let (true, Some(failure)) = (delivering, self.core.failure()) {
+        if let (true, Some(failure)) = (pending, self.core.failure()) {
             return Err(failure.clone());
         }
         result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })

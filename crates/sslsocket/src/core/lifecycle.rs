@@ -125,6 +125,14 @@ impl SslCore {
         if matches!(self.state, SocketState::UnconnectedState) {
             return;
         }
+        if self.phase == Phase::Paused && self.bytes_to_write() > 0 {
+            // Closing while the handshake waits for the application's word: no one is left
+            // to give it, so the pause is a refusal, and the close fails with it rather
+            // than dropping what was written quietly.
+            self.close_when_encrypted = false;
+            self.refuse_peer();
+            return;
+        }
         if self.phase == Phase::Handshaking && self.bytes_to_write() > 0 {
             // Qt's `pendingClose`: bytes written during the handshake are delivered after
             // it, then the close goes on (`check_handshake_done`). A handshake that fails
@@ -180,6 +188,11 @@ impl SslCore {
         self.phase = Phase::Closed {
             failed: self.is_failed(),
         };
+        // Nothing can be written any more: what was not is not "to write" (Qt clears its
+        // write buffer on disconnect).
+        self.queued.clear();
+        self.plain_out.clear();
+        self.early.clear();
         self.push(SslEvent::StateChanged(SocketState::UnconnectedState));
         self.push(SslEvent::Disconnected);
     }

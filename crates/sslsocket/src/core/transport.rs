@@ -302,7 +302,10 @@ impl SslCore {
         !self.plain_out.is_empty()
             || (self.session.is_none()
                 && !self.early.is_empty()
-                && self.state == SocketState::ConnectedState)
+                && matches!(
+                    self.state,
+                    SocketState::ConnectedState | SocketState::ClosingState
+                ))
             || self.session.as_ref().is_some_and(|s| s.wants_write())
     }
 

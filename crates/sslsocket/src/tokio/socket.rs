@@ -458,10 +458,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// in flight does not turn our close into a reset. Data already buffered stays
     /// readable.
     pub async fn disconnect_from_host(&mut self) -> Result<(), Error> {
+        // Bytes written and not delivered yet: the close delivers them or fails (those
+        // written during the handshake go out after it).
+        let pending = self.core.bytes_to_write() > 0;
         self.core.disconnect_from_host();
-        // Bytes written during the handshake go out after it: a handshake that fails
-        // instead fails the close.
-        let delivering = self.core.is_close_pending();
         let result =
             poll_fn(|cx| self.poll_until(cx, Drive::Both, "closing", |core| core.is_closed()))
                 .await;
@@ -493,7 +493,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         }
         self.stream = None;
         self.core.handle_closed();
-        if let (true, Some(failure)) = (delivering, self.core.failure()) {
+        if let (true, Some(failure)) = (pending, self.core.failure()) {
             return Err(failure.clone());
         }
         result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })

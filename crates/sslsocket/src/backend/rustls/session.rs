@@ -19,6 +19,12 @@ pub(crate) struct RustlsSession {
     handshake: Handshake,
     plain_len: usize,
     tls_pending: usize,
+    /// Our close_notify is queued: rustls may now trip its own assertion on bad input
+    /// (see `process`).
+    closed: bool,
+    /// rustls panicked on the peer's input after our close_notify: the connection is
+    /// over, and rustls is not run again.
+    poisoned: bool,
 }
 
 impl RustlsSession {
@@ -50,6 +56,8 @@ impl RustlsSession {
             handshake,
             plain_len: 0,
             tls_pending: 0,
+            closed: false,
+            poisoned: false,
         }
     }
 }
@@ -60,7 +68,23 @@ impl TlsSession for RustlsSession {
     }
 
     fn process(&mut self) -> Result<(), TlsFailure> {
-        match self.conn.process_new_packets() {
+        // After our close_notify, rustls 0.23 answers a record it cannot process with an
+        // alert and, with debug assertions, first asserts that none was sent before (its
+        // close_notify counts): a panic on the peer's input (rustls/rustls#959). There,
+        // and only there, the run is guarded, as in `unbuffered::records`.
+        let processed = if self.poisoned {
+            Err(after_close_notify())
+        } else if self.closed {
+            let conn = &mut self.conn;
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.process_new_packets()))
+                .unwrap_or_else(|_| {
+                    self.poisoned = true;
+                    Err(after_close_notify())
+                })
+        } else {
+            self.conn.process_new_packets()
+        };
+        match processed {
             Ok(state) => {
                 self.handshake.processed(&self.conn);
                 self.plain_len = state.plaintext_bytes_to_read();
@@ -170,6 +194,14 @@ impl TlsSession for RustlsSession {
 
     fn close(&mut self) {
         self.conn.send_close_notify();
+        self.closed = true;
         self.handshake.closing();
     }
+}
+
+/// The error of a record rustls could not process after our close_notify.
+fn after_close_notify() -> rustls::Error {
+    rustls::Error::General(
+        "the peer sent a record that could not be processed after our close_notify".into(),
+    )
 }
