@@ -837,13 +837,19 @@ impl<S: Read + Write> SslSocket<S> {
         }
         self.close_deadline = Some(deadline.fixed());
         let result = self.drive(&deadline, "closing", |core| core.is_closed());
+        // What the peer's end (or reset) left unsent: the close did not deliver it.
+        let undelivered = self.core.has_undelivered();
         if self.stream.is_some() {
             self.close_stream();
         }
         if let (true, Some(failure)) = (pending, self.core.failure()) {
             return Err(failure.clone());
         }
-        result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })
+        match result {
+            Ok(()) if undelivered => Err(crate::core::undelivered_error()),
+            Err(_) if self.core.is_eof() && !undelivered => Ok(()),
+            result => result,
+        }
     }
 
     /// Closes like `disconnect_from_host` and drops unread data (Qt's `close`).

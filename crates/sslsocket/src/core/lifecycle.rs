@@ -177,6 +177,8 @@ impl SslCore {
         self.plain_out.clear();
         self.close_when_encrypted = false;
         self.handle_closed();
+        // Dropped on the application's word: nothing was lost.
+        self.lost_output = false;
     }
 
     /// The driver closed the TCP connection.
@@ -184,6 +186,7 @@ impl SslCore {
         if self.state == SocketState::UnconnectedState {
             return;
         }
+        self.lost_output = self.has_undelivered();
         self.state = SocketState::UnconnectedState;
         self.phase = Phase::Closed {
             failed: self.is_failed(),
@@ -228,6 +231,9 @@ impl SslCore {
         self.clean_close = false;
         self.truncated = false;
         self.close_notify_queued = false;
+        self.owed_before_close = 0;
+        self.sent_after_close = 0;
+        self.lost_output = false;
         self.close_when_encrypted = false;
         self.unflushed_plain = 0;
         self.negotiated = None;

@@ -133,6 +133,13 @@ pub struct SslCore {
     clean_close: bool,
     truncated: bool,
     close_notify_queued: bool,
+    /// TLS bytes the engine held ahead of our close_notify when it was queued (what the
+    /// application wrote), and how many went out since: a close that ends with fewer sent
+    /// did not deliver everything.
+    owed_before_close: usize,
+    sent_after_close: usize,
+    /// The connection closed with something the application wrote not sent.
+    lost_output: bool,
     /// `disconnect_from_host` came during the handshake with bytes to deliver: the close
     /// goes on once the peer is accepted.
     close_when_encrypted: bool,
@@ -180,6 +187,9 @@ impl SslCore {
             clean_close: false,
             truncated: false,
             close_notify_queued: false,
+            owed_before_close: 0,
+            sent_after_close: 0,
+            lost_output: false,
             close_when_encrypted: false,
             read_buffer_size: 0,
             unflushed_plain: 0,
@@ -306,6 +316,28 @@ impl SslCore {
             .map_or_else(|| "Unknown error".to_string(), ToString::to_string)
     }
 
+    /// Whether something the application wrote has not gone out to the socket: plaintext
+    /// not yet encrypted, or TLS bytes ahead of our close_notify. A close whose connection
+    /// ended with this true did not deliver everything.
+    pub fn has_undelivered(&self) -> bool {
+        if self.state == SocketState::UnconnectedState {
+            // Closed: what was left then is `lost_output`.
+            return self.lost_output;
+        }
+        if matches!(self.phase, Phase::Paused | Phase::Failed { withheld: true }) {
+            // Withheld on purpose (a refused or paused peer): dropped, not undelivered.
+            return false;
+        }
+        if self.bytes_to_write() > 0 {
+            return true;
+        }
+        if self.close_notify_queued {
+            self.sent_after_close < self.owed_before_close
+        } else {
+            self.encrypted_bytes_to_write() > 0
+        }
+    }
+
     /// Whether a graceful close waits for the handshake to end, to deliver what was written
     /// during it (Qt's `pendingClose`).
     pub fn is_close_pending(&self) -> bool {
@@ -370,6 +402,9 @@ impl SslCore {
     /// each kind), so a connection that moves data adds nothing to a queue that nobody
     /// drains.
     fn count(&mut self, counter: Counter, n: usize) {
+        if self.close_notify_queued && matches!(counter, Counter::Encrypted) {
+            self.sent_after_close = self.sent_after_close.saturating_add(n);
+        }
         let kind = counter as usize;
         let at = self.counter_at.get(kind).copied().unwrap_or(0);
         if at > 0 {
@@ -454,6 +489,14 @@ impl std::fmt::Debug for SslCore {
             .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
+}
+
+/// The error of a close whose connection ended before everything written went out (the
+/// peer closed or reset it first).
+pub(crate) fn undelivered_error() -> Error {
+    Error::Closed(
+        "the remote host closed the connection before everything written was delivered".into(),
+    )
 }
 
 #[cfg(test)]

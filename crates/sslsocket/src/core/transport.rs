@@ -469,6 +469,8 @@ impl SslCore {
             if session.is_handshaking() {
                 return;
             }
+            self.owed_before_close = session.tls_bytes_to_write();
+            self.sent_after_close = 0;
             session.close();
             self.close_notify_queued = true;
             self.drain_notices();

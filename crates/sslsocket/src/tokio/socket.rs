@@ -458,6 +458,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// in flight does not turn our close into a reset. Data already buffered stays
     /// readable.
     pub async fn disconnect_from_host(&mut self) -> Result<(), Error> {
+        if self.core.state() == SocketState::UnconnectedState && self.stream.is_none() {
+            // Closed already (Qt: nothing to do); a loss was reported by the close that
+            // made it, or by `error()`.
+            return Ok(());
+        }
         // Bytes written and not delivered yet: the close delivers them or fails (those
         // written during the handshake go out after it).
         let pending = self.core.bytes_to_write() > 0;
@@ -465,6 +470,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         let result =
             poll_fn(|cx| self.poll_until(cx, Drive::Both, "closing", |core| core.is_closed()))
                 .await;
+        // What the peer's end (or reset) left unsent: the close did not deliver it.
+        let undelivered = self.core.has_undelivered();
         // The stream stays in place while lingering, so a caller's timeout that drops this
         // future leaves a socket that a second call closes the same way.
         if !self.write_shut {
@@ -496,7 +503,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         if let (true, Some(failure)) = (pending, self.core.failure()) {
             return Err(failure.clone());
         }
-        result.or_else(|e| if self.core.is_eof() { Ok(()) } else { Err(e) })
+        match result {
+            Ok(()) if undelivered => Err(crate::core::undelivered_error()),
+            Err(_) if self.core.is_eof() && !undelivered => Ok(()),
+            result => result,
+        }
     }
 
     /// After our end of stream, reads until the peer's. While the core takes input the

@@ -426,7 +426,7 @@ impl ConnectionState {
         }
         let pin_mismatch = pin_error(&self.pins, built, sent.first());
         errors.extend(pin_mismatch.clone());
-        order_like_rustls(&mut errors);
+        order_like_rustls(&mut errors, pin_mismatch.as_ref());
         let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
         self.record.record(Verification {
             errors,
@@ -625,10 +625,29 @@ fn read_certificate(
     certificate
 }
 
-/// The rustls backend lists the name check after the chain's errors; the same order here
-/// keeps the lists of both backends equal.
-fn order_like_rustls(errors: &mut [SslError]) {
-    errors.sort_by_key(|e| e.error() == SslErrorKind::HostNameMismatch);
+/// The rustls backend lists the chain's errors, then the name check, then the stapled
+/// response's errors, then a pin mismatch; the same order here keeps the lists of both
+/// backends equal (a stable sort: each group keeps its own order).
+fn order_like_rustls(errors: &mut [SslError], pin_mismatch: Option<&SslError>) {
+    use SslErrorKind::*;
+    errors.sort_by_key(|e| match e.error() {
+        _ if Some(e) == pin_mismatch => 3,
+        HostNameMismatch => 1,
+        CertificateRevoked
+        | CertificateStatusUnknown
+        | OcspNoResponseFound
+        | OcspMalformedRequest
+        | OcspMalformedResponse
+        | OcspInternalError
+        | OcspTryLater
+        | OcspSigRequred
+        | OcspUnauthorized
+        | OcspResponseCannotBeTrusted
+        | OcspResponseCertIdUnknown
+        | OcspResponseExpired
+        | OcspStatusUnknown => 2,
+        _ => 0,
+    });
 }
 
 /// Qt's mapping of OpenSSL's `X509_V_ERR_*` codes (`_q_OpenSSL_to_QSslError`, by symbol:
