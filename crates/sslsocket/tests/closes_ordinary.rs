@@ -20,6 +20,8 @@ use tokio_rustls::rustls;
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// A peer's port and the thread serving it.
 type Peer = (u16, JoinHandle<ThreadResult<()>>);
+/// A peer's port, the sender that lets it go, and its thread.
+type HeldPeer = (u16, std::sync::mpsc::Sender<()>, JoinHandle<()>);
 type ThreadResult<T> = Result<T, String>;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -42,11 +44,7 @@ const ENDS: [End; 4] = [End::CloseNotifyFin, End::Fin, End::CloseNotifyRst, End:
 
 /// A rustls server (version `v13` or 1.2) that reads the whole request, answers, and ends
 /// as `end` says.
-fn answering_peer(
-    pki: &Pki,
-    v13: bool,
-    end: End,
-) -> Result<Peer, Box<dyn std::error::Error>> {
+fn answering_peer(pki: &Pki, v13: bool, end: End) -> Result<Peer, Box<dyn std::error::Error>> {
     let base = raw_server_config(pki)?;
     let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
@@ -192,9 +190,7 @@ fn tokio_close_after_the_servers_end_is_ok() -> TestResult {
 }
 
 /// A TCP peer that accepts and never reads, holding the connection until told (or WAIT).
-fn stalled_tls_server(
-    pki: &Pki,
-) -> Result<(u16, std::sync::mpsc::Sender<()>, JoinHandle<()>), Box<dyn std::error::Error>> {
+fn stalled_tls_server(pki: &Pki) -> Result<HeldPeer, Box<dyn std::error::Error>> {
     let config = raw_server_config(pki)?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let port = listener.local_addr()?.port();
