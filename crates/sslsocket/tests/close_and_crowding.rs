@@ -17,38 +17,20 @@ use std::time::{Duration, Instant};
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::prelude::*;
 use sslsocket::{Handshake, PauseMode, SocketState, SslConfiguration, SslEvent};
-use support::{raw_server_config, serving, trusting, Pki};
+use support::raw::{garbage_after_close_notify, joined, raw_peer, receive_one, ThreadResult};
+use support::{serving, trusting, Pki};
 use tokio_rustls::rustls;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-type ThreadResult<T> = Result<T, String>;
 
 const WAIT: Duration = Duration::from_secs(10);
 const REQUEST: &[u8] = b"request written before the handshake ended";
 
-/// A blocking server thread: the first connection's decrypted bytes until its end (or an
-/// error), within `WAIT`.
-fn receive_one(server: SslServer) -> JoinHandle<ThreadResult<Vec<u8>>> {
-    thread::spawn(move || -> ThreadResult<Vec<u8>> {
-        let mut socket = match server.next_connection(WAIT).map_err(|e| e.to_string())? {
-            Ok(socket) => socket,
-            Err(failed) => return Err(format!("handshake failed: {}", failed.error_string())),
-        };
-        socket.set_io_timeout(Some(WAIT));
-        let mut got = Vec::new();
-        let _ = socket.read_to_end(&mut got);
-        Ok(got)
-    })
-}
-
-/// A TCP peer that accepts one connection and says nothing; what it received until our
-/// end of stream (or `WAIT`), and whether that end came.
-/// A peer's port and the thread serving it.
-type Peer = (u16, JoinHandle<ThreadResult<()>>);
-
 /// A peer's port and the thread that reports what it received and whether it saw our end.
 type SilentPeer = (u16, JoinHandle<(usize, bool)>);
 
+/// A TCP peer that accepts one connection and says nothing; what it received until our
+/// end of stream (or `WAIT`), and whether that end came.
 fn silent_peer() -> Result<SilentPeer, Box<dyn std::error::Error>> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let port = listener.local_addr()?.port();
@@ -361,61 +343,6 @@ fn tokio_server_mode_deferred_close_delivers_and_orders_events() -> TestResult {
 // ---------------------------------------------------------------------------------------
 // 4. rustls after our close_notify.
 // ---------------------------------------------------------------------------------------
-
-/// A raw rustls server for one connection: handshake, then `script` with the TLS stream.
-fn raw_peer(
-    pki: &Pki,
-    script: impl FnOnce(rustls::StreamOwned<rustls::ServerConnection, TcpStream>) -> ThreadResult<()>
-        + Send
-        + 'static,
-) -> Result<Peer, Box<dyn std::error::Error>> {
-    let config = raw_server_config(pki)?;
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    let port = listener.local_addr()?.port();
-    let server = thread::spawn(move || -> ThreadResult<()> {
-        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(WAIT))
-            .map_err(|e| e.to_string())?;
-        let mut conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
-        let mut tcp = tcp;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
-        }
-        script(rustls::StreamOwned::new(conn, tcp))
-    });
-    Ok((port, server))
-}
-
-/// After our close_notify: one record-shaped run of bytes that does not decrypt.
-fn garbage_after_close_notify(
-    mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
-) -> ThreadResult<()> {
-    let mut buf = [0u8; 4096];
-    loop {
-        match tls.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => return Err(format!("before close_notify: {e}")),
-        }
-    }
-    let mut bad = vec![0x17, 0x03, 0x03, 0x00, 0x20];
-    bad.extend_from_slice(&[0x41; 0x20]);
-    let _ = tls.sock.write_all(&bad);
-    let mut rest = Vec::new();
-    let _ = tls.sock.read_to_end(&mut rest);
-    Ok(())
-}
-
-/// A worker thread's end as a message: its result, or its panic.
-fn joined<T>(worker: JoinHandle<T>) -> Result<T, String> {
-    worker.join().map_err(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-            .unwrap_or_else(|| "a panic".into())
-    })
-}
 
 /// A client configuration that asks for keying material export: the rustls backend then
 /// runs rustls's buffered connection (backend/rustls/mod.rs `new_session`).

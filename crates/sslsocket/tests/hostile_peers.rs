@@ -12,62 +12,24 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use sslsocket::blocking::{SslServer, SslSocket};
 use sslsocket::prelude::*;
 use sslsocket::{Error, SocketState};
+use support::raw::{
+    garbage_after_close_notify, joined, raw_peer, receive_one, until_close_notify, ThreadResult,
+};
 use support::{raw_server_config, serving, trusting, Pki};
 use tokio_rustls::rustls;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-type ThreadResult<T> = Result<T, String>;
-/// A raw peer's port and the thread serving it.
-type Peer = (u16, JoinHandle<ThreadResult<()>>);
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A raw rustls server for one connection: handshake, then `script` with the TLS stream.
-fn raw_peer(
-    pki: &Pki,
-    script: impl FnOnce(rustls::StreamOwned<rustls::ServerConnection, TcpStream>) -> ThreadResult<()>
-        + Send
-        + 'static,
-) -> Result<Peer, Box<dyn std::error::Error>> {
-    let config = raw_server_config(pki)?;
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    let port = listener.local_addr()?.port();
-    let server = thread::spawn(move || -> ThreadResult<()> {
-        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(WAIT))
-            .map_err(|e| e.to_string())?;
-        let mut conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
-        let mut tcp = tcp;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
-        }
-        script(rustls::StreamOwned::new(conn, tcp))
-    });
-    Ok((port, server))
-}
-
 /// How long the flooding peer keeps sending.
 const FLOOD: Duration = Duration::from_secs(20);
-
-/// Reads (and drops) until the client's close_notify (rustls gives Ok(0) then).
-fn until_close_notify(
-    tls: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
-) -> ThreadResult<()> {
-    let mut sink = [0u8; 4096];
-    loop {
-        match tls.read(&mut sink) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("waiting for close_notify: {e}")),
-        }
-    }
-}
 
 /// After our close_notify: one valid record of 64 bytes (which fills a client read buffer
 /// of 16 bytes, so the client's linger then reads into its sink and never hands the engine
@@ -92,18 +54,6 @@ fn flood_after_close_notify(
     // About 1.5 GB/s on loopback while the client lingered: the flood was real.
     let _ = sent;
     Ok(())
-}
-
-/// Turns a worker thread's end into a message: its result, or its panic.
-fn joined<T>(worker: JoinHandle<T>) -> Result<T, String> {
-    worker.join().map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        format!("the client thread panicked: {message}")
-    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -203,19 +153,6 @@ fn tokio_close_lingers_at_most_two_seconds_while_the_peer_floods() -> TestResult
 // DEFECT: a bad record answering our close_notify panics (debug builds, rustls backend).
 // ---------------------------------------------------------------------------------------
 
-/// After our close_notify: one record-shaped run of bytes that does not decrypt.
-fn garbage_after_close_notify(
-    mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
-) -> ThreadResult<()> {
-    until_close_notify(&mut tls)?;
-    let mut bad = vec![0x17, 0x03, 0x03, 0x00, 0x20];
-    bad.extend_from_slice(&[0x41; 0x20]);
-    let _ = tls.sock.write_all(&bad);
-    let mut rest = Vec::new();
-    let _ = tls.sock.read_to_end(&mut rest);
-    Ok(())
-}
-
 /// DEFECT (rustls backend, debug builds). A peer that answers our close_notify with a
 /// record that does not decrypt: the close's linger feeds it to rustls (the core still
 /// takes input while closing: core/transport.rs `read_while_closing`), rustls wants to
@@ -276,21 +213,6 @@ fn a_bad_record_answering_our_close_notify_does_not_panic_the_tokio_close() -> T
 // ---------------------------------------------------------------------------------------
 // DEFECT: data written while the handshake runs is dropped by a graceful close.
 // ---------------------------------------------------------------------------------------
-
-/// A blocking server thread: the first connection's decrypted bytes until its end (or an
-/// error), within `WAIT`.
-fn receive_one(server: SslServer) -> JoinHandle<ThreadResult<Vec<u8>>> {
-    thread::spawn(move || -> ThreadResult<Vec<u8>> {
-        let mut socket = match server.next_connection(WAIT).map_err(|e| e.to_string())? {
-            Ok(socket) => socket,
-            Err(failed) => return Err(format!("handshake failed: {}", failed.error_string())),
-        };
-        socket.set_io_timeout(Some(WAIT));
-        let mut got = Vec::new();
-        let _ = socket.read_to_end(&mut got);
-        Ok(got)
-    })
-}
 
 /// DEFECT. Blocking: `write_all` during the handshake returns Ok (the bytes are queued, as
 /// in Qt), then `disconnect_from_host()` returns `Ok(())` — and the bytes never reach the

@@ -110,6 +110,11 @@ enum Step<'a> {
 /// A possible issuer.
 struct Candidate<'a> {
     source: Source<'a>,
+    rating: Rating,
+}
+
+/// How a certificate fares as the issuer of another.
+struct Rating {
     check: SignatureCheck,
     ids_match: bool,
     /// Its validity period holds `now` (else its notAfter ranks it).
@@ -117,20 +122,15 @@ struct Candidate<'a> {
     not_after: i64,
 }
 
-impl Candidate<'_> {
-    fn new<'a>(
-        child: &CertInfo<'a>,
-        info: &CertInfo<'a>,
-        source: Source<'a>,
-        now: i64,
-    ) -> Candidate<'a> {
-        let (not_before, not_after) = info.validity();
-        Candidate {
-            check: verify_signed_by(child.cert().der(), info.spki_raw()),
-            ids_match: child.key_ids_match(info),
+impl Rating {
+    /// `issuer` as the issuer of `child` at `now`.
+    fn of(child: &CertInfo<'_>, issuer: &CertInfo<'_>, now: i64) -> Rating {
+        let (not_before, not_after) = issuer.validity();
+        Rating {
+            check: verify_signed_by(child.cert().der(), issuer.spki_raw()),
+            ids_match: child.key_ids_match(issuer),
             valid_now: not_before <= now && now <= not_after,
             not_after,
-            source,
         }
     }
 }
@@ -163,12 +163,9 @@ fn next_issuer<'a>(
         .filter_map(CertInfo::parse)
         .filter(|info| child.may_be_issued_by(info))
         .take(MAX_CANDIDATES)
-        .map(|info| {
-            let candidate = Candidate::new(child, &info, Source::Pool(0), now);
-            Candidate {
-                source: Source::Store(Box::new(info)),
-                ..candidate
-            }
+        .map(|info| Candidate {
+            rating: Rating::of(child, &info, now),
+            source: Source::Store(Box::new(info)),
         })
         .collect();
     let own = child
@@ -188,7 +185,10 @@ fn next_issuer<'a>(
         .filter(|(_, info)| info.cert() != child.cert() && child.may_be_issued_by(info))
         .filter(|(_, info)| !path.iter().any(|node| node.info.cert() == info.cert()))
         .take(MAX_CANDIDATES)
-        .map(|(index, info)| Candidate::new(child, info, Source::Pool(index), now))
+        .map(|(index, info)| Candidate {
+            rating: Rating::of(child, info, now),
+            source: Source::Pool(index),
+        })
         .collect();
     if let Some(best) = best(&sent, true) {
         return take(sent, best, pool);
@@ -211,15 +211,19 @@ fn next_issuer<'a>(
 fn best(candidates: &[Candidate<'_>], valid: bool) -> Option<usize> {
     let rank = |c: &Candidate<'_>| {
         (
-            c.ids_match,
-            c.valid_now,
-            if c.valid_now { 0 } else { c.not_after },
+            c.rating.ids_match,
+            c.rating.valid_now,
+            if c.rating.valid_now {
+                0
+            } else {
+                c.rating.not_after
+            },
         )
     };
     candidates
         .iter()
         .enumerate()
-        .filter(|(_, c)| (c.check == SignatureCheck::Valid) == valid)
+        .filter(|(_, c)| (c.rating.check == SignatureCheck::Valid) == valid)
         .fold(
             None,
             |chosen: Option<(usize, &Candidate<'_>)>, (index, c)| match chosen {
@@ -247,7 +251,7 @@ fn take<'a>(
     match info {
         Some(info) => Step::Issuer {
             info,
-            check: chosen.check,
+            check: chosen.rating.check,
             anchored,
         },
         None => Step::NoIssuer,

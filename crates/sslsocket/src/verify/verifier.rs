@@ -503,10 +503,11 @@ impl ChainVerifier {
         if !dates && !issuer {
             return false;
         }
-        if path.len() <= 1 {
+        let Some((top, below_top)) = path.split_last().filter(|(_, below)| !below.is_empty())
+        else {
+            // The leaf alone: the collector's own checks of it decide.
             return true;
-        }
-        let below_top = &path[..path.len() - 1];
+        };
         let time = if dates {
             let start = below_top
                 .iter()
@@ -529,9 +530,6 @@ impl ChainVerifier {
         };
         let mut anchors = self.anchors.clone();
         if issuer {
-            let Some(top) = path.last() else {
-                return false;
-            };
             let der = CertificateDer::from(top.der());
             match webpki::anchor_from_trusted_cert(&der) {
                 Ok(anchor) => anchors.push(anchor.to_owned()),

@@ -15,6 +15,7 @@ pub mod peers;
 pub mod pki;
 pub mod process;
 pub mod psk;
+pub mod raw;
 pub mod trust;
 
 use std::error::Error;

@@ -199,8 +199,9 @@ impl TlsSession for RustlsSession {
     }
 }
 
-/// The error of a record rustls could not process after our close_notify.
-fn after_close_notify() -> rustls::Error {
+/// The error of a record rustls could not process after our close_notify (both kinds of
+/// rustls connection).
+pub(super) fn after_close_notify() -> rustls::Error {
     rustls::Error::General(
         "the peer sent a record that could not be processed after our close_notify".into(),
     )

@@ -353,9 +353,7 @@ fn records<'c, 'i, C: Records>(
     }))
     .unwrap_or_else(|_| UnbufferedStatus {
         discard: 0,
-        state: Err(rustls::Error::General(
-            "the peer sent a record that could not be processed after our close_notify".into(),
-        )),
+        state: Err(crate::backend::rustls::session::after_close_notify()),
     })
 }
 
