@@ -19,6 +19,9 @@
 //!   [`TlsStream::read_into`] decrypts into a `Vec`'s spare capacity;
 //! - `SSL_set_msg_callback` as [`count_records_read`], counting the record bytes OpenSSL
 //!   processed (with [`Transport::delivered`]: whether it holds unprocessed input);
+//! - `SSL_client_hello_get0_ext` (server name only) as [`client_hello_server_name`] and
+//!   `SSL_SESSION_get0_hostname` as [`session_host_name`], so that a server resumes a
+//!   session only under the name it was made for;
 //! - `SSL_set_verify` with a callback that finds its state in the connection's ex data
 //!   ([`set_verify_from_ex_data`]), so a connection needs no boxed closure of its own.
 //!
@@ -69,6 +72,9 @@ mod ffi {
             session: *mut openssl_sys::SSL_SESSION,
         ) -> *mut openssl_sys::X509;
         // Since 1.1.1.
+        pub(crate) fn SSL_SESSION_get0_hostname(
+            session: *const openssl_sys::SSL_SESSION,
+        ) -> *const c_char;
         pub(crate) fn SSL_CTX_set_session_ticket_cb(
             ctx: *mut openssl_sys::SSL_CTX,
             gen_cb: Option<unsafe extern "C" fn(*mut openssl_sys::SSL, *mut c_void) -> c_int>,
@@ -529,6 +535,88 @@ pub fn session_peer_der(session: &SslSessionRef) -> Option<Vec<u8>> {
     // SAFETY: non-null, owned by the session, alive while `session` is borrowed.
     let peer = unsafe { X509Ref::from_ptr(peer) };
     peer.to_der().ok()
+}
+
+/// `TLSEXT_TYPE_server_name`.
+const SERVER_NAME_EXTENSION: u32 = 0;
+
+/// What a ClientHello's server_name extension asks for (see [`client_hello_server_name`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelloServerName {
+    /// The hello has no server_name extension.
+    Absent,
+    /// The host name it asks for, as sent.
+    Name(Vec<u8>),
+    /// An extension without a readable host name (OpenSSL refuses it later).
+    Unreadable,
+}
+
+/// The host name the ClientHello being processed asks for, read from its server_name
+/// extension (RFC 6066 section 3: a `ServerNameList` whose `host_name` entry is taken).
+/// OpenSSL offers the raw extension only inside a client hello callback
+/// (`SslContextBuilder::set_client_hello_callback`): anywhere else this is
+/// [`HelloServerName::Absent`].
+pub fn client_hello_server_name(ssl: &mut SslRef) -> HelloServerName {
+    let mut data: *const u8 = std::ptr::null();
+    let mut len: usize = 0;
+    // SAFETY: `ssl.as_ptr()` is the live connection the reference borrows; OpenSSL writes
+    // a pointer into its own copy of the hello (alive while the hello is processed, i.e.
+    // for this call) and its length, or returns 0 and writes nothing.
+    let found = unsafe {
+        openssl_sys::SSL_client_hello_get0_ext(
+            ssl.as_ptr(),
+            SERVER_NAME_EXTENSION,
+            &mut data,
+            &mut len,
+        )
+    };
+    if found != 1 {
+        return HelloServerName::Absent;
+    }
+    if data.is_null() {
+        return HelloServerName::Unreadable;
+    }
+    // SAFETY: non-null, `len` bytes owned by OpenSSL's copy of the hello, read only within
+    // this call (copied out below).
+    let extension = unsafe { std::slice::from_raw_parts(data, len) };
+    match host_name_of(extension) {
+        Some(name) => HelloServerName::Name(name.to_vec()),
+        None => HelloServerName::Unreadable,
+    }
+}
+
+/// The `host_name` entry of a server_name extension's `ServerNameList`: a two-byte length
+/// of the list, then entries of a type byte and a two-byte length of the name.
+fn host_name_of(extension: &[u8]) -> Option<&[u8]> {
+    let (length, mut list) = extension.split_first_chunk::<2>()?;
+    if usize::from(u16::from_be_bytes(*length)) != list.len() {
+        return None;
+    }
+    while let Some((&kind, rest)) = list.split_first() {
+        let (length, rest) = rest.split_first_chunk::<2>()?;
+        let length = usize::from(u16::from_be_bytes(*length));
+        if rest.len() < length {
+            return None;
+        }
+        let (name, rest) = rest.split_at(length);
+        if kind == 0 {
+            return (!name.is_empty()).then_some(name);
+        }
+        list = rest;
+    }
+    None
+}
+
+/// The server name `session` was made under (`SSL_SESSION_get0_hostname`), if any.
+pub fn session_host_name(session: &SslSessionRef) -> Option<Vec<u8>> {
+    // SAFETY: `session.as_ptr()` is the live session the reference borrows; the string
+    // returned is owned by the session (get0) and copied before the borrow ends.
+    let name = unsafe { ffi::SSL_SESSION_get0_hostname(session.as_ptr()) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, a NUL-terminated string owned by the session, read only here.
+    Some(unsafe { CStr::from_ptr(name) }.to_bytes().to_vec())
 }
 
 mod stream;

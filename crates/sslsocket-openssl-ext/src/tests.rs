@@ -493,3 +493,29 @@ fn a_panicking_lent_reader_unwinds_out_of_the_call_and_leaves_no_loan() -> TestR
     assert!(matches!(&again, Err(e) if e.code() == openssl::ssl::ErrorCode::WANT_READ));
     Ok(())
 }
+
+#[test]
+fn a_server_name_list_gives_its_host_name_and_nothing_from_malformed_lists() {
+    let list = |entries: &[u8]| {
+        let mut out = u16::try_from(entries.len())
+            .unwrap_or(0)
+            .to_be_bytes()
+            .to_vec();
+        out.extend_from_slice(entries);
+        out
+    };
+    assert_eq!(
+        host_name_of(&list(b"\x00\x00\x05a.com")),
+        Some(&b"a.com"[..])
+    );
+    // An entry of another type first is skipped.
+    assert_eq!(
+        host_name_of(&list(b"\x07\x00\x01x\x00\x00\x01b")),
+        Some(&b"b"[..])
+    );
+    assert_eq!(host_name_of(&list(b"\x00\x00\x09a.com")), None);
+    assert_eq!(host_name_of(&list(b"\x00\x00\x00")), None);
+    assert_eq!(host_name_of(b"\x00\x09\x00\x00\x05a.com"), None);
+    assert_eq!(host_name_of(b"\x00"), None);
+    assert_eq!(host_name_of(&list(b"")), None);
+}

@@ -232,19 +232,35 @@ impl Bags {
             .next()
             .ok_or_else(|| ConfigError::malformed("PKCS#12: no private key in the bundle"))?;
         let mut certificates = self.certificates;
-        let position = key_id
-            .as_ref()
-            .and_then(|kid| {
-                certificates
-                    .iter()
-                    .position(|(_, cid)| cid.as_ref() == Some(kid))
-            })
-            .unwrap_or(0);
-        if position >= certificates.len() {
+        if certificates.is_empty() {
             return Err(ConfigError::malformed(
                 "PKCS#12: no certificate in the bundle",
             ));
         }
+        // The certificate of the key, as OpenSSL's `PKCS12_parse` (Qt's) picks it: the one
+        // whose public key is the key's. Only for a key whose match cannot be decided here
+        // does the bag's localKeyID choose, else the first certificate.
+        let verdicts: Vec<Option<bool>> = certificates
+            .iter()
+            .map(|(certificate, _)| key.belongs_to(certificate))
+            .collect();
+        let position = match verdicts.iter().position(|v| *v == Some(true)) {
+            Some(position) => position,
+            None if verdicts.iter().all(|v| *v == Some(false)) => {
+                return Err(ConfigError::with_kind(
+                    crate::ConfigErrorKind::KeyMismatch,
+                    "PKCS#12: no certificate in the bundle belongs to its private key",
+                ));
+            }
+            None => key_id
+                .as_ref()
+                .and_then(|kid| {
+                    certificates
+                        .iter()
+                        .position(|(_, cid)| cid.as_ref() == Some(kid))
+                })
+                .unwrap_or(0),
+        };
         let (certificate, _) = certificates.remove(position);
         Ok(Pkcs12Bundle {
             key,

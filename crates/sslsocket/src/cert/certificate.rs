@@ -275,7 +275,7 @@ impl SslCertificate {
     /// verifies with its own public key (Qt's `isSelfSigned`).
     pub fn is_self_signed(&self) -> bool {
         self.with_parsed(|c| {
-            c.subject().as_raw() == c.issuer().as_raw()
+            name::same_name(c.subject(), c.issuer())
                 && crate::verify::signature::is_signed_by(&self.der, c.public_key().raw)
         })
         .unwrap_or(false)
@@ -501,8 +501,22 @@ fn ip_from_bytes(raw: &[u8]) -> Option<std::net::IpAddr> {
     }
 }
 
+/// Whether `data` is PEM text rather than DER: it holds a `-----BEGIN ` line and is not
+/// one DER SEQUENCE spanning it all (a certificate or key whose names hold that text is
+/// still DER, as `openssl x509 -inform DER` reads it).
 pub(crate) fn looks_like_pem(data: &[u8]) -> bool {
-    data.windows(11).any(|w| w == b"-----BEGIN ")
+    !is_one_der_sequence(data) && data.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Whether `data` is exactly one DER SEQUENCE header and the bytes its length counts.
+fn is_one_der_sequence(data: &[u8]) -> bool {
+    use der::{Decode, Reader};
+    let Ok(mut reader) = der::SliceReader::new(data) else {
+        return false;
+    };
+    der::Header::decode(&mut reader).is_ok_and(|header| {
+        header.tag == der::Tag::Sequence && reader.remaining_len() == header.length
+    })
 }
 
 /// Reads a file of at most `limit` bytes; a larger file is refused without reading it all.

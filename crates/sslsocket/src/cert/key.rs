@@ -293,6 +293,17 @@ impl SslKey {
         }
     }
 
+    /// Whether this private key belongs to `certificate`: the public key aws-lc derives
+    /// from it is the certificate's SubjectPublicKeyInfo, byte for byte (the comparison
+    /// rustls makes, `InconsistentKeys`). `None` when that cannot be decided here: a public
+    /// key, a key type aws-lc does not load, a certificate that does not parse.
+    pub(crate) fn belongs_to(&self, certificate: &crate::cert::SslCertificate) -> Option<bool> {
+        let der = self.private_key_der().ok()?;
+        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).ok()?;
+        let spki = signing.public_key()?;
+        certificate.with_parsed(|c| c.public_key().raw == spki.as_ref())
+    }
+
     fn from_pkcs8(der: &[u8]) -> Result<SslKey, ConfigError> {
         let info = key_info::pkcs8_info(der)?;
         Ok(SslKey::new(der, KeyFormat::Pkcs8, info))

@@ -9,7 +9,7 @@ mod dh;
 mod extension;
 mod key;
 mod key_info;
-mod name;
+pub(crate) mod name;
 mod path;
 mod pbe;
 mod text;

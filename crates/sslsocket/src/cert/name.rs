@@ -40,26 +40,79 @@ fn attribute(attr: &AttributeTypeAndValue<'_>) -> String {
     }
 }
 
-/// OpenSSL's short names for the attribute types it knows.
+/// The attribute types OpenSSL names (its `obj_mac.h`): dotted OID, short name, long name.
+const ATTRIBUTES: [(&str, &str, &str); 35] = [
+    ("2.5.4.3", "CN", "commonName"),
+    ("2.5.4.4", "SN", "surname"),
+    ("2.5.4.5", "serialNumber", "serialNumber"),
+    ("2.5.4.6", "C", "countryName"),
+    ("2.5.4.7", "L", "localityName"),
+    ("2.5.4.8", "ST", "stateOrProvinceName"),
+    ("2.5.4.9", "street", "streetAddress"),
+    ("2.5.4.10", "O", "organizationName"),
+    ("2.5.4.11", "OU", "organizationalUnitName"),
+    ("2.5.4.12", "title", "title"),
+    ("2.5.4.13", "description", "description"),
+    ("2.5.4.14", "searchGuide", "searchGuide"),
+    ("2.5.4.15", "businessCategory", "businessCategory"),
+    ("2.5.4.16", "postalAddress", "postalAddress"),
+    ("2.5.4.17", "postalCode", "postalCode"),
+    ("2.5.4.18", "postOfficeBox", "postOfficeBox"),
+    (
+        "2.5.4.19",
+        "physicalDeliveryOfficeName",
+        "physicalDeliveryOfficeName",
+    ),
+    ("2.5.4.20", "telephoneNumber", "telephoneNumber"),
+    ("2.5.4.41", "name", "name"),
+    ("2.5.4.42", "GN", "givenName"),
+    ("2.5.4.43", "initials", "initials"),
+    ("2.5.4.44", "generationQualifier", "generationQualifier"),
+    ("2.5.4.45", "x500UniqueIdentifier", "x500UniqueIdentifier"),
+    ("2.5.4.46", "dnQualifier", "dnQualifier"),
+    ("2.5.4.65", "pseudonym", "pseudonym"),
+    ("2.5.4.72", "role", "role"),
+    (
+        "2.5.4.97",
+        "organizationIdentifier",
+        "organizationIdentifier",
+    ),
+    ("1.2.840.113549.1.9.1", "emailAddress", "emailAddress"),
+    (
+        "1.2.840.113549.1.9.2",
+        "unstructuredName",
+        "unstructuredName",
+    ),
+    (
+        "1.2.840.113549.1.9.8",
+        "unstructuredAddress",
+        "unstructuredAddress",
+    ),
+    ("0.9.2342.19200300.100.1.25", "DC", "domainComponent"),
+    ("0.9.2342.19200300.100.1.1", "UID", "userId"),
+    (
+        "1.3.6.1.4.1.311.60.2.1.1",
+        "jurisdictionL",
+        "jurisdictionLocalityName",
+    ),
+    (
+        "1.3.6.1.4.1.311.60.2.1.2",
+        "jurisdictionST",
+        "jurisdictionStateOrProvinceName",
+    ),
+    (
+        "1.3.6.1.4.1.311.60.2.1.3",
+        "jurisdictionC",
+        "jurisdictionCountryName",
+    ),
+];
+
+/// OpenSSL's short name for an attribute type it knows.
 pub(crate) fn short_name(oid: &str) -> Option<&'static str> {
-    Some(match oid {
-        "2.5.4.3" => "CN",
-        "2.5.4.4" => "SN",
-        "2.5.4.5" => "serialNumber",
-        "2.5.4.6" => "C",
-        "2.5.4.7" => "L",
-        "2.5.4.8" => "ST",
-        "2.5.4.9" => "street",
-        "2.5.4.10" => "O",
-        "2.5.4.11" => "OU",
-        "2.5.4.12" => "title",
-        "2.5.4.42" => "GN",
-        "2.5.4.46" => "dnQualifier",
-        "1.2.840.113549.1.9.1" => "emailAddress",
-        "0.9.2342.19200300.100.1.25" => "DC",
-        "0.9.2342.19200300.100.1.1" => "UID",
-        _ => return None,
-    })
+    ATTRIBUTES
+        .iter()
+        .find(|(known, _, _)| *known == oid)
+        .map(|(_, short, _)| *short)
 }
 
 /// A DER length.
@@ -190,44 +243,14 @@ pub(crate) fn resolve_attribute(attribute: &str) -> Option<String> {
     if !attribute.is_empty() && attribute.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Some(attribute.to_string());
     }
-    const LONG: [(&str, &str); 12] = [
-        ("commonName", "2.5.4.3"),
-        ("surname", "2.5.4.4"),
-        ("countryName", "2.5.4.6"),
-        ("localityName", "2.5.4.7"),
-        ("stateOrProvinceName", "2.5.4.8"),
-        ("streetAddress", "2.5.4.9"),
-        ("organizationName", "2.5.4.10"),
-        ("organizationalUnitName", "2.5.4.11"),
-        ("givenName", "2.5.4.42"),
-        ("domainComponent", "0.9.2342.19200300.100.1.25"),
-        ("userId", "0.9.2342.19200300.100.1.1"),
-        ("email", "1.2.840.113549.1.9.1"),
-    ];
-    if let Some((_, oid)) = LONG.iter().find(|(long, _)| *long == attribute) {
-        return Some((*oid).to_string());
+    // `email`: the name Qt's documentation uses for `emailAddress`.
+    if attribute == "email" {
+        return Some("1.2.840.113549.1.9.1".to_string());
     }
-    const KNOWN: [&str; 15] = [
-        "2.5.4.3",
-        "2.5.4.4",
-        "2.5.4.5",
-        "2.5.4.6",
-        "2.5.4.7",
-        "2.5.4.8",
-        "2.5.4.9",
-        "2.5.4.10",
-        "2.5.4.11",
-        "2.5.4.12",
-        "2.5.4.42",
-        "2.5.4.46",
-        "1.2.840.113549.1.9.1",
-        "0.9.2342.19200300.100.1.25",
-        "0.9.2342.19200300.100.1.1",
-    ];
-    KNOWN
+    ATTRIBUTES
         .iter()
-        .find(|oid| short_name(oid) == Some(attribute))
-        .map(|oid| (*oid).to_string())
+        .find(|(_, short, long)| *short == attribute || *long == attribute)
+        .map(|(oid, _, _)| (*oid).to_string())
 }
 
 /// An attribute value as text, for every ASN.1 string type certificates use: the UTF-8
@@ -268,4 +291,75 @@ pub(crate) fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<String>
         Tag::TeletexString => Some(data.iter().map(|&b| char::from(b)).collect()),
         _ => None,
     }
+}
+
+/// Whether `a` and `b` are the same name as OpenSSL compares names (`X509_NAME_cmp`, which
+/// Qt's `isSelfSigned` and OpenSSL's issuer search use): equal encodings, or equal
+/// [`canonical`] forms.
+pub(crate) fn same_name(a: &X509Name<'_>, b: &X509Name<'_>) -> bool {
+    a.as_raw() == b.as_raw() || canonical(a) == canonical(b)
+}
+
+/// A name in OpenSSL's canonical form (`x509_name_canon`), as bytes to compare or key on:
+/// the RDNs in order, each attribute's type and value; a text value (the UTF-8, BMP,
+/// Universal, Printable, Teletex, IA5 and Visible strings) as UTF-8 with ASCII case folded,
+/// leading and trailing white space dropped and inner runs of it made one space, whatever
+/// its string type; any other value as its tag and bytes.
+pub(crate) fn canonical(name: &X509Name<'_>) -> Vec<u8> {
+    use x509_parser::asn1_rs::Tag;
+    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let mut out = Vec::with_capacity(name.as_raw().len());
+    for rdn in name.iter() {
+        // An RDN's mark; an attribute starts with a length below 2^24 (a 0 byte).
+        out.push(0x31);
+        for attr in rdn.iter() {
+            put(&mut out, attr.attr_type().as_bytes());
+            let value = attr.attr_value();
+            let text = match value.tag() {
+                Tag::Utf8String
+                | Tag::BmpString
+                | Tag::UniversalString
+                | Tag::PrintableString
+                | Tag::TeletexString
+                | Tag::Ia5String
+                | Tag::VisibleString => attribute_text(attr),
+                _ => None,
+            };
+            match text {
+                Some(text) => {
+                    out.push(0x0c);
+                    put(&mut out, canonical_text(&text).as_bytes());
+                }
+                None => {
+                    out.extend_from_slice(&value.tag().0.to_be_bytes());
+                    put(&mut out, value.data);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// OpenSSL's `asn1_string_canon` on UTF-8 text: white space (space, `\t`, `\n`, `\v`, `\f`,
+/// `\r`) trimmed at both ends and each inner run of it made one space, ASCII letters in
+/// lower case, everything else as it is.
+fn canonical_text(text: &str) -> String {
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
+    let mut out = String::with_capacity(text.len());
+    let mut in_space = false;
+    for c in text.trim_matches(is_space).chars() {
+        if is_space(c) {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            out.push(c.to_ascii_lowercase());
+            in_space = false;
+        }
+    }
+    out
 }

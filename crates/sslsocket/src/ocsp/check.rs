@@ -15,8 +15,9 @@ use crate::ocsp::{OcspCertificateStatus, OcspResponse, OcspRevocationReason};
 use crate::verify::signature::is_signed_by;
 use crate::{SslError, SslErrorKind};
 
-/// How far the response's time window may be off from our clock, in seconds, each way.
-const CLOCK_SKEW: i64 = 5 * 60;
+/// How far the response's time window may be off from our clock, in seconds, each way:
+/// Qt's one minute (`OCSP_check_validity(thisUpdate, nextUpdate, 60, -1)`).
+const CLOCK_SKEW: i64 = 60;
 
 /// At most this many delegated responder certificates from one response are tried (each
 /// costs two signature checks); a response needs one.

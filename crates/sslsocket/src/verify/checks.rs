@@ -148,14 +148,9 @@ impl<'a> CertInfo<'a> {
         &self.x509
     }
 
-    /// Raw DER of the subject name.
-    pub(super) fn subject_raw(&self) -> &'a [u8] {
-        self.x509().tbs_certificate.subject.as_raw()
-    }
-
-    /// Raw DER of the issuer name.
-    pub(super) fn issuer_raw(&self) -> &'a [u8] {
-        self.x509().tbs_certificate.issuer.as_raw()
+    /// The issuer name in OpenSSL's canonical form, as the trust store is keyed.
+    pub(super) fn issuer_key(&self) -> Vec<u8> {
+        crate::cert::name::canonical(&self.x509().tbs_certificate.issuer)
     }
 
     /// The whole SubjectPublicKeyInfo, as `verify_signed_by` takes it.
@@ -163,9 +158,10 @@ impl<'a> CertInfo<'a> {
         self.x509().tbs_certificate.subject_pki.raw
     }
 
-    /// Subject and issuer names are the same (OpenSSL's `EXFLAG_SI`).
+    /// Subject and issuer names are the same, as OpenSSL compares names (its `EXFLAG_SI`).
     pub(super) fn is_self_issued(&self) -> bool {
-        self.subject_raw() == self.issuer_raw()
+        let tbs = &self.x509().tbs_certificate;
+        crate::cert::name::same_name(&tbs.subject, &tbs.issuer)
     }
 
     /// The subjectKeyIdentifier, if any.
@@ -193,7 +189,10 @@ impl<'a> CertInfo<'a> {
     /// Whether `issuer` may have issued this certificate by name and key identifier
     /// (OpenSSL's `check_issued`: names equal, and AKI/SKI not contradicting each other).
     pub(super) fn may_be_issued_by(&self, issuer: &CertInfo<'_>) -> bool {
-        if self.issuer_raw() != issuer.subject_raw() {
+        if !crate::cert::name::same_name(
+            &self.x509().tbs_certificate.issuer,
+            &issuer.x509().tbs_certificate.subject,
+        ) {
             return false;
         }
         match (self.authority_key_id(), issuer.subject_key_id()) {

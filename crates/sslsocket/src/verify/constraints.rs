@@ -36,7 +36,9 @@ use x509_parser::x509::X509Name;
 pub(super) fn violations(path: &[&X509Certificate<'_>]) -> Vec<usize> {
     path.iter()
         .enumerate()
-        .filter(|(index, cert)| *index == 0 || cert.subject().as_raw() != cert.issuer().as_raw())
+        .filter(|(index, cert)| {
+            *index == 0 || !crate::cert::name::same_name(cert.subject(), cert.issuer())
+        })
         .filter(|(index, cert)| breaks(cert, *index == 0, path.get(index + 1..).unwrap_or(&[])))
         .map(|(index, _)| index)
         .collect()

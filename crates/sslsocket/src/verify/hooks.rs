@@ -89,7 +89,8 @@ impl PreSharedKeyAuthenticator {
         }
     }
 
-    /// The server's identity hint (client side; empty when the server sent none).
+    /// The server's identity hint: on a client the one the server sent (empty when it sent
+    /// none), on a server its own (Qt's `preSharedKeyIdentityHint`).
     pub fn identity_hint(&self) -> &[u8] {
         &self.identity_hint
     }

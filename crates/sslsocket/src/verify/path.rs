@@ -158,7 +158,7 @@ fn next_issuer<'a>(
     now: i64,
 ) -> Step<'a> {
     let trusted: Vec<Candidate<'a>> = store
-        .by_subject(child.issuer_raw())
+        .by_subject(&child.issuer_key())
         .filter(|cert| *cert != child.cert())
         .filter_map(CertInfo::parse)
         .filter(|info| child.may_be_issued_by(info))

@@ -9,8 +9,9 @@ use crate::cert::SslCertificate;
 ///
 /// Holds the CA certificates a configuration trusts (Qt's `caCertificates()`, plus the system
 /// store when it is loaded). Any certificate in it ends a path as a trust anchor, self-signed
-/// or not, as rustls and webpki treat anchors. Lookups match the raw DER bytes of a
-/// certificate's issuer name to the raw bytes of an anchor's subject name.
+/// or not, as rustls and webpki treat anchors. Lookups match a
+/// certificate's issuer name to an anchor's subject name as OpenSSL compares names (their
+/// canonical forms: ASCII case and white space folded).
 #[derive(Clone, Default)]
 pub struct TrustStore {
     certificates: Vec<SslCertificate>,
@@ -48,7 +49,8 @@ impl TrustStore {
             // An `SslCertificate` always parsed when it was made; one that somehow does not
             // is kept in the list (so `certificates()` reports what was given) but cannot be
             // found by name.
-            if let Some(subject) = certificate.with_parsed(|x509| x509.subject().as_raw().to_vec())
+            if let Some(subject) =
+                certificate.with_parsed(|x509| crate::cert::name::canonical(x509.subject()))
             {
                 store
                     .by_subject
@@ -85,7 +87,8 @@ impl TrustStore {
             .any(|index| self.certificates.get(*index) == Some(cert))
     }
 
-    /// The anchors whose subject name is exactly `subject` (raw DER of the name).
+    /// The anchors whose subject name is `subject`, in OpenSSL's canonical form
+    /// ([`crate::cert::name::canonical`]).
     pub(crate) fn by_subject(&self, subject: &[u8]) -> impl Iterator<Item = &SslCertificate> {
         self.by_subject
             .get(subject)

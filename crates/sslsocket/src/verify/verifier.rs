@@ -644,7 +644,7 @@ impl ChainVerifier {
     }
 
     fn trusted_issuer_of(&self, cert: &SslCertificate) -> Option<SslCertificate> {
-        let issuer = cert.with_parsed(|p| p.issuer().as_raw().to_vec())?;
+        let issuer = cert.with_parsed(|p| crate::cert::name::canonical(p.issuer()))?;
         self.store.by_subject(&issuer).next().cloned()
     }
 }

@@ -424,8 +424,18 @@ fn set_identity(
     };
     let pkcs8 = key.to_pkcs8_der()?;
     let pkey = PKey::private_key_from_pkcs8(&pkcs8).map_err(openssl_error("private key"))?;
+    let leaf = to_x509(leaf)?;
+    // A key of another type than the certificate's goes into another slot of the context,
+    // and OpenSSL's own check then reports "no certificate assigned": compared here
+    // first (`EVP_PKEY_eq`, as `X509_check_private_key`), every mismatch is one error.
+    if leaf
+        .public_key()
+        .is_ok_and(|public| !public.public_eq(&pkey))
+    {
+        return Err(ConfigError::key_mismatch());
+    }
     builder
-        .set_certificate(&*to_x509(leaf)?)
+        .set_certificate(&leaf)
         .map_err(openssl_error("local certificate"))?;
     builder
         .set_private_key(&pkey)
@@ -544,6 +554,17 @@ fn set_sessions(
         // client sessions only): TLS 1.2 clients resume with tickets.
         sslsocket_openssl_ext::filter_ticket_resumption::<ConnectionState>(builder)
             .map_err(openssl_error("session tickets"))?;
+        // The filter compares the session's server name with the hello's, which OpenSSL
+        // shows only to a client hello callback (it decrypts tickets before it reads the
+        // server_name extension).
+        let index = connection_index()?;
+        builder.set_client_hello_callback(move |ssl, _alert| {
+            let name = sslsocket_openssl_ext::client_hello_server_name(ssl);
+            if let Some(state) = ssl.ex_data(index) {
+                state.set_hello_name(name);
+            }
+            Ok(openssl::ssl::ClientHelloResponse::SUCCESS)
+        });
         builder.set_session_cache_mode(SslSessionCacheMode::OFF);
         if no_tickets {
             builder.set_options(SslOptions::NO_TICKET);

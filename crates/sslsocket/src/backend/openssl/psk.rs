@@ -33,10 +33,12 @@ pub(crate) fn install(
             sslsocket_openssl_ext::set_psk_identity_hint(builder, &hint)
                 .map_err(|e| ConfigError::new(format!("pre-shared key identity hint: {e}")))?;
         }
+        // As Qt's `setupServerPskAuth`: the hook sees the server's own hint and the
+        // client's identity, with no room to set an identity.
+        let hint = hint.to_vec();
         builder.set_psk_server_callback(move |ssl, identity, key_out| {
             let identity = identity.unwrap_or_default();
-            let mut request =
-                PreSharedKeyAuthenticator::new(b"", identity, identity.len(), key_out.len());
+            let mut request = PreSharedKeyAuthenticator::new(&hint, identity, 0, key_out.len());
             ask(ssl, index, &mut request);
             Ok(copy_into(request.pre_shared_key(), key_out))
         });

@@ -19,7 +19,7 @@ use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyRe
 
 use std::collections::VecDeque;
 
-use sslsocket_openssl_ext::ContextSession;
+use sslsocket_openssl_ext::{ContextSession, HelloServerName};
 
 use crate::backend::openssl::sessions::{peer_key, ClientSessions, ServerOutcomes};
 use crate::backend::BackendNotice;
@@ -59,6 +59,9 @@ pub(crate) struct ConnectionState {
     host: Option<Box<str>>,
     /// A server's record of the clients it accepted, which its ticket filter reads.
     server_outcomes: OnceLock<Arc<ServerOutcomes>>,
+    /// The server name of the client's hello (a server's client hello callback sets it),
+    /// which a resumed session must have been made under.
+    hello_name: OnceLock<HelloServerName>,
 }
 
 /// Whether `policy` accepts a resumed handshake of a session whose original handshake
@@ -157,12 +160,24 @@ impl sslsocket_openssl_ext::ExDataState for ConnectionState {
 /// A server resumes a client's ticket only when this connection's policy would accept the
 /// outcome recorded for that client (the rustls backend's server store asks the same
 /// before resuming): otherwise the handshake is a full one and the verification, hooks and
-/// pause ask again. Without a recorded outcome nothing is resumed (fail closed).
+/// pause ask again. Without a recorded outcome nothing is resumed (fail closed). Nor is a
+/// session made under another server name than the hello's (RFC 6066 section 3; rustls's
+/// server compares the names too): the client would go on under a name whose certificate
+/// it never saw.
 impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
     fn may_resume(&self, _ssl: &SslRef, session: &SslSessionRef) -> bool {
         let Some(outcomes) = self.server_outcomes.get() else {
             return false;
         };
+        let Some(hello) = self.hello_name.get() else {
+            return false;
+        };
+        if !same_server_name(
+            hello,
+            sslsocket_openssl_ext::session_host_name(session).as_deref(),
+        ) {
+            return false;
+        }
         let peer = sslsocket_openssl_ext::session_peer_der(session);
         outcomes
             .get(&peer_key(peer.as_deref()))
@@ -171,6 +186,23 @@ impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
                     policy.accepts_resumption(&outcome, !self.pins.is_empty())
                 })
             })
+    }
+}
+
+/// Whether a hello asking for `hello` may resume a session made under `session` (no name
+/// for none): the same name, compared as the server's name map compares (ASCII case
+/// folded, a trailing dot dropped), or none on both sides. An unreadable name matches
+/// nothing.
+fn same_server_name(hello: &HelloServerName, session: Option<&[u8]>) -> bool {
+    fn plain(name: &[u8]) -> &[u8] {
+        name.strip_suffix(b".").unwrap_or(name)
+    }
+    match (hello, session) {
+        (HelloServerName::Absent, None) => true,
+        (HelloServerName::Name(asked), Some(made)) => {
+            plain(asked).eq_ignore_ascii_case(plain(made))
+        }
+        _ => false,
     }
 }
 
@@ -209,7 +241,13 @@ impl ConnectionState {
             peers,
             host: host.map(Box::from),
             server_outcomes: OnceLock::new(),
+            hello_name: OnceLock::new(),
         })
+    }
+
+    /// A server connection's view of the client's hello: the server name it asks for.
+    pub(crate) fn set_hello_name(&self, name: HelloServerName) {
+        let _ = self.hello_name.set(name);
     }
 
     /// A server connection's record of accepted clients, for [`ResumptionFilter`].
