@@ -24,7 +24,14 @@ pub fn cert(files: &[PathBuf], json: bool) -> Exit {
         }
     }
     if json {
-        let list: Vec<CertificateDetailJson> = all
+        // The contract's one object for `cert --json`; files are not verified, so no
+        // errors.
+        #[derive(Serialize)]
+        struct Files {
+            certificates: Vec<CertificateDetailJson>,
+            errors: [(); 0],
+        }
+        let certificates: Vec<CertificateDetailJson> = all
             .iter()
             .flat_map(|(path, certs)| {
                 certs
@@ -33,7 +40,10 @@ pub fn cert(files: &[PathBuf], json: bool) -> Exit {
                     .map(|(i, cert)| CertificateDetailJson::of(path, i, cert))
             })
             .collect();
-        report::print_json(&list);
+        report::print_json(&Files {
+            certificates,
+            errors: [],
+        });
     } else {
         let mut out = String::new();
         for (path, certificates) in &all {

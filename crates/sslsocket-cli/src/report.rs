@@ -727,26 +727,21 @@ fn session_lines(socket: &impl Reported) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
-/// A certificate with everything `sslsocket cert` shows: the contract's fields, then
-/// names for people, version, SHA-1, public key and extensions.
-#[derive(Debug, Serialize)]
+/// A certificate with everything `sslsocket cert FILE...` shows: `connect`'s chain entry
+/// (the contract's fields, `days_left`, `public_key`, `pem`), where it was read, then
+/// names for people, version, SHA-1, the key's size and the extensions.
+#[derive(Serialize)]
 pub struct CertificateDetailJson {
     file: String,
     index: usize,
     #[serde(flatten)]
-    summary: CertificateJson,
+    entry: ChainEntryJson,
     subject_display_name: String,
     issuer_display_name: String,
     version: Option<u32>,
     sha1: String,
-    public_key: Option<PublicKeyJson>,
+    public_key_bits: Option<u32>,
     extensions: Vec<ExtensionJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct PublicKeyJson {
-    algorithm: String,
-    bits: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -763,15 +758,12 @@ impl CertificateDetailJson {
         CertificateDetailJson {
             file: file.display().to_string(),
             index,
-            summary: CertificateJson::of(cert),
+            entry: ChainEntryJson::of(cert, true),
             subject_display_name: cert.subject_display_name(),
             issuer_display_name: cert.issuer_display_name(),
             version: cert.version().parse().ok(),
             sha1: cert.digest_hex(DigestAlgorithm::Sha1),
-            public_key: cert.public_key().map(|key| PublicKeyJson {
-                algorithm: format!("{:?}", key.algorithm()),
-                bits: key.length(),
-            }),
+            public_key_bits: cert.public_key().map(|key| key.length()),
             extensions: cert
                 .extensions()
                 .iter()

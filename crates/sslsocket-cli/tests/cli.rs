@@ -795,7 +795,8 @@ fn cert_backends_and_demo() -> TestResult {
     let leaf = pki.leaf("localhost", &["localhost", "127.0.0.1"])?;
     let out = run(&os_args!["cert", leaf.chain_pem, "--json"])?;
     assert_eq!(exit_code(&out), Some(0), "{out}");
-    let list: Value = serde_json::from_str(out.stdout.trim())?;
+    let report: Value = serde_json::from_str(out.stdout.trim())?;
+    let list = &report["certificates"];
     assert_eq!(list[0]["subject"], "CN=localhost");
     assert_eq!(list[0]["sha256"], sha256_of(&leaf.cert_der)?);
     assert_eq!(list[1]["subject"], "CN=Test Intermediate CA");

@@ -65,8 +65,9 @@ fn cert_json_subject_of_an_ev_certificate_is_openssls_rfc2253_form() -> TestResu
     let out = run(&os_args!["cert", dir.path().join("ev.pem"), "--json"])?;
     assert_eq!(exit_code(&out), Some(0), "{out}");
     let json = report(&out)?;
-    assert_eq!(json[0]["subject"].as_str(), Some(expected), "{out}");
-    assert_eq!(json[0]["issuer"].as_str(), Some(expected), "{out}");
+    let entry = &json["certificates"][0];
+    assert_eq!(entry["subject"].as_str(), Some(expected), "{out}");
+    assert_eq!(entry["issuer"].as_str(), Some(expected), "{out}");
     Ok(())
 }
 

@@ -592,7 +592,10 @@ fn cert_json_agrees_with_openssl_x509() -> TestResult {
     let out = run(&args)?;
     assert_eq!(exit_code(&out), Some(0), "{out}");
     let list = report(&out)?;
-    let certs = list.as_array().ok_or("not a list")?;
+    // The contract's one object: `certificates`, and `errors` (none: files are not
+    // verified).
+    assert_eq!(list["errors"].as_array().map(Vec::len), Some(0), "{list}");
+    let certs = list["certificates"].as_array().ok_or("no certificates")?;
     assert_eq!(certs.len(), 6, "{list}");
 
     let (leaf_json, intermediate, from_der, root, rsa_json, multi_json) = (
@@ -634,18 +637,15 @@ fn cert_json_agrees_with_openssl_x509() -> TestResult {
         multi_json["san"],
         serde_json::json!(["DNS:multi.example", "email:ops@multi.example", "IP:::1"])
     );
-    assert_eq!(
-        leaf_json["public_key"],
-        serde_json::json!({"algorithm": "Ec", "bits": 256})
-    );
-    assert_eq!(
-        rsa_json["public_key"],
-        serde_json::json!({"algorithm": "Rsa", "bits": 2048})
-    );
-    assert_eq!(
-        multi_json["public_key"],
-        serde_json::json!({"algorithm": "Ec", "bits": 384})
-    );
+    // `connect`'s chain-entry form, with the size beside it.
+    for (entry, name, bits) in [
+        (leaf_json, "EC P-256", 256),
+        (rsa_json, "RSA 2048", 2048),
+        (multi_json, "EC P-384", 384),
+    ] {
+        assert_eq!(entry["public_key"], name, "{entry}");
+        assert_eq!(entry["public_key_bits"], bits, "{entry}");
+    }
 
     // Extensions: name, OID, criticality, value as `openssl x509 -text` shows it.
     let basic = extension(rsa_json, "basicConstraints").ok_or("no basicConstraints")?;
@@ -749,7 +749,7 @@ fn cert_subject_forms_as_openssl_prints_them() -> TestResult {
         ])?;
         let out = run(&os_args!["cert", "--json", cert])?;
         assert_eq!(exit_code(&out), Some(0), "{out}");
-        let ours = report(&out)?[0]["subject"].clone();
+        let ours = report(&out)?["certificates"][0]["subject"].clone();
         let theirs = openssl_x509(&cert)?;
         let theirs = field(&theirs, "subject")?;
         if ours != theirs {

@@ -307,10 +307,14 @@ pub trait SslSocketExt: sealed::Driver {
     /// Every buffered decrypted byte, without waiting (Qt's `readAll`).
     fn read_all(&mut self) -> Vec<u8> {
         let core = self.core_mut();
-        let mut out = Vec::with_capacity(core.bytes_available());
+        // What is buffered now (Qt's `readAll`): with a read buffer size set, the core may
+        // hold more than it shows, which shows only once this is read.
+        let available = core.bytes_available();
+        let mut out = Vec::with_capacity(available);
         let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = core.read(&mut buf);
+        while out.len() < available {
+            let want = (available - out.len()).min(buf.len());
+            let n = core.read(buf.get_mut(..want).unwrap_or_default());
             match buf.get(..n) {
                 Some(chunk) if n > 0 => out.extend_from_slice(chunk),
                 _ => break,

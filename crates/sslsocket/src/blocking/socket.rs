@@ -279,9 +279,14 @@ impl SslSocket<TcpStream> {
             deadline.remaining("connecting")?;
             match connect_tcp(&addr, deadline) {
                 Ok(stream) => {
-                    self.take_tcp_stream(stream, Some(addr));
                     if self.encrypt_on_connect {
-                        self.core.start_client_encryption(host)?;
+                        // Started as the connection is reported (Qt 6: `ModeChanged`
+                        // before `Connected`).
+                        self.core.encrypt_when_connected(host);
+                    }
+                    self.take_tcp_stream(stream, Some(addr));
+                    if let Some(failure) = self.core.failure() {
+                        return Err(failure.clone());
                     }
                     return Ok(());
                 }
@@ -505,7 +510,14 @@ impl<S: Read + Write> SslSocket<S> {
     }
 
     /// Waits until everything written so far reached the wire (Qt's `waitForBytesWritten`).
+    /// As in Qt, with nothing to wait for (nothing written since the last call, and
+    /// nothing waiting to be sent) it is an error at once, so that Qt's drain loop
+    /// `while socket.wait_for_bytes_written(t).is_ok() {}` ends.
     pub fn wait_for_bytes_written(&mut self, timeout: Duration) -> Result<(), Error> {
+        let written = self.core.take_written_since_wait();
+        if !written && self.core.bytes_to_write() == 0 && !self.core.wants_write() {
+            return Err(ApiMisuse("nothing was written to wait for".into()).into());
+        }
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
         self.drive(&deadline, "waiting for bytes to be written", |core| {
@@ -1023,6 +1035,8 @@ impl<S: Read + Write> Write for SslSocket<S> {
         self.drive(&deadline, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()
         })?;
+        // Flushed: as after Qt's `flush`, `wait_for_bytes_written` has nothing to wait for.
+        self.core.take_written_since_wait();
         Ok(())
     }
 }

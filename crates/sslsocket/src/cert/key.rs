@@ -293,15 +293,23 @@ impl SslKey {
         }
     }
 
-    /// Whether this private key belongs to `certificate`: the public key aws-lc derives
-    /// from it is the certificate's SubjectPublicKeyInfo, byte for byte (the comparison
-    /// rustls makes, `InconsistentKeys`). `None` when that cannot be decided here: a public
-    /// key, a key type aws-lc does not load, a certificate that does not parse.
+    /// Whether this private key belongs to `certificate`, as OpenSSL's
+    /// `X509_check_private_key` decides: the public key aws-lc derives from it is the
+    /// certificate's SubjectPublicKeyInfo byte for byte, or else the certificate's key
+    /// verifies a signature this key makes (the same key encoded otherwise, such as a
+    /// compressed EC point). `None` when that cannot be decided here: a public key, a key
+    /// type aws-lc does not load, a certificate that does not parse.
     pub(crate) fn belongs_to(&self, certificate: &crate::cert::SslCertificate) -> Option<bool> {
         let der = self.private_key_der().ok()?;
         let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).ok()?;
-        let spki = signing.public_key()?;
-        certificate.with_parsed(|c| c.public_key().raw == spki.as_ref())
+        let spki = certificate.with_parsed(|c| c.public_key().raw.to_vec())?;
+        if signing
+            .public_key()
+            .is_some_and(|own| own.as_ref() == spki.as_slice())
+        {
+            return Some(true);
+        }
+        crate::verify::signature::key_matches_spki(signing.as_ref(), &spki)
     }
 
     fn from_pkcs8(der: &[u8]) -> Result<SslKey, ConfigError> {

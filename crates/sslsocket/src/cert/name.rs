@@ -19,29 +19,73 @@ pub fn rfc4514(name: &X509Name<'_>) -> String {
 
 fn attribute(attr: &AttributeTypeAndValue<'_>) -> String {
     let oid = attr.attr_type().to_id_string();
-    let short = short_name(&oid);
-    match (short, attr.as_str()) {
-        (Some(short), Ok(value)) => format!("{short}={}", escape(value)),
-        _ => {
-            // RFC 4514 §2.4 (OpenSSL's DUMP_DER): `#` and the hex of the whole encoding.
-            let value = attr.attr_value();
-            let header = &value.header;
-            let class = header.class() as u8;
-            let tag_byte = (class << 6)
-                | (u8::from(header.is_constructed()) << 5)
-                | (header.tag().0 as u8 & 0x1f);
-            let content = value.as_bytes();
-            let mut der = vec![tag_byte];
-            der.extend(der_length(content.len()));
-            der.extend_from_slice(content);
-            let hex: String = der.iter().map(|b| format!("{b:02X}")).collect();
-            format!("{oid}=#{hex}")
-        }
+    // OpenSSL's FN_SN: the short name of a known type, else the dotted OID; a value of an
+    // unknown type (DUMP_UNKNOWN_FIELDS) or of no string type (DUMP_UNKNOWN) as `#` and
+    // the hex of its whole encoding (RFC 4514 section 2.4, DUMP_DER); text otherwise.
+    match short_name(&oid) {
+        Some(short) => match openssl_text(attr.attr_value()) {
+            Some(value) => format!("{short}={}", escape(&value)),
+            None => format!("{short}=#{}", der_hex(attr)),
+        },
+        None => format!("{oid}=#{}", der_hex(attr)),
     }
 }
 
-/// The attribute types OpenSSL names (its `obj_mac.h`): dotted OID, short name, long name.
-const ATTRIBUTES: [(&str, &str, &str); 35] = [
+/// The hex (upper case) of an attribute value's whole DER encoding.
+fn der_hex(attr: &AttributeTypeAndValue<'_>) -> String {
+    let value = attr.attr_value();
+    let header = &value.header;
+    let class = header.class() as u8;
+    let tag_byte =
+        (class << 6) | (u8::from(header.is_constructed()) << 5) | (header.tag().0 as u8 & 0x1f);
+    let content = value.as_bytes();
+    let mut der = vec![tag_byte];
+    der.extend(der_length(content.len()));
+    der.extend_from_slice(content);
+    der.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A value as OpenSSL reads a string (`ASN1_STRING_to_UTF8`, `X509_NAME_print_ex`'s
+/// `tag2nbyte`): a universal UTF8String as UTF-8; a NumericString, PrintableString,
+/// TeletexString, IA5String, UTCTime, GeneralizedTime or VisibleString one character per
+/// byte (Latin-1); a BMPString as UCS-2 (no surrogates); a UniversalString as UCS-4.
+/// `None` for any other value and for one that does not decode.
+fn openssl_text(value: &x509_parser::asn1_rs::Any<'_>) -> Option<String> {
+    use x509_parser::asn1_rs::{Class, Tag};
+    if value.header.class() != Class::Universal {
+        return None;
+    }
+    let data = value.data;
+    let code_points = |width: usize| -> Option<String> {
+        if !data.len().is_multiple_of(width) {
+            return None;
+        }
+        data.chunks_exact(width)
+            .map(|unit| {
+                let point = unit.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+                char::from_u32(point)
+            })
+            .collect()
+    };
+    match value.tag() {
+        Tag::Utf8String => std::str::from_utf8(data).ok().map(str::to_string),
+        Tag::NumericString
+        | Tag::PrintableString
+        | Tag::TeletexString
+        | Tag::Ia5String
+        | Tag::UtcTime
+        | Tag::GeneralizedTime
+        | Tag::VisibleString => Some(data.iter().map(|b| char::from(*b)).collect()),
+        Tag::BmpString => code_points(2),
+        Tag::UniversalString => code_points(4),
+        _ => None,
+    }
+}
+
+/// The attribute types OpenSSL names (the objects of OpenSSL 3.0's `obj_mac.h` under the
+/// X.500 attribute types, PKCS #9, the pilot (RFC 1274) and the EV jurisdiction arcs):
+/// dotted OID, short name (what `-nameopt RFC2253` prints), long name.
+const ATTRIBUTES: [(&str, &str, &str); 122] = [
     ("2.5.4.3", "CN", "commonName"),
     ("2.5.4.4", "SN", "surname"),
     ("2.5.4.5", "serialNumber", "serialNumber"),
@@ -64,12 +108,68 @@ const ATTRIBUTES: [(&str, &str, &str); 35] = [
         "physicalDeliveryOfficeName",
     ),
     ("2.5.4.20", "telephoneNumber", "telephoneNumber"),
+    ("2.5.4.21", "telexNumber", "telexNumber"),
+    (
+        "2.5.4.22",
+        "teletexTerminalIdentifier",
+        "teletexTerminalIdentifier",
+    ),
+    (
+        "2.5.4.23",
+        "facsimileTelephoneNumber",
+        "facsimileTelephoneNumber",
+    ),
+    ("2.5.4.24", "x121Address", "x121Address"),
+    (
+        "2.5.4.25",
+        "internationaliSDNNumber",
+        "internationaliSDNNumber",
+    ),
+    ("2.5.4.26", "registeredAddress", "registeredAddress"),
+    ("2.5.4.27", "destinationIndicator", "destinationIndicator"),
+    (
+        "2.5.4.28",
+        "preferredDeliveryMethod",
+        "preferredDeliveryMethod",
+    ),
+    ("2.5.4.29", "presentationAddress", "presentationAddress"),
+    (
+        "2.5.4.30",
+        "supportedApplicationContext",
+        "supportedApplicationContext",
+    ),
+    ("2.5.4.31", "member", "member"),
+    ("2.5.4.32", "owner", "owner"),
+    ("2.5.4.33", "roleOccupant", "roleOccupant"),
+    ("2.5.4.34", "seeAlso", "seeAlso"),
+    ("2.5.4.35", "userPassword", "userPassword"),
+    ("2.5.4.36", "userCertificate", "userCertificate"),
+    ("2.5.4.37", "cACertificate", "cACertificate"),
+    (
+        "2.5.4.38",
+        "authorityRevocationList",
+        "authorityRevocationList",
+    ),
+    (
+        "2.5.4.39",
+        "certificateRevocationList",
+        "certificateRevocationList",
+    ),
+    ("2.5.4.40", "crossCertificatePair", "crossCertificatePair"),
     ("2.5.4.41", "name", "name"),
     ("2.5.4.42", "GN", "givenName"),
     ("2.5.4.43", "initials", "initials"),
     ("2.5.4.44", "generationQualifier", "generationQualifier"),
     ("2.5.4.45", "x500UniqueIdentifier", "x500UniqueIdentifier"),
     ("2.5.4.46", "dnQualifier", "dnQualifier"),
+    ("2.5.4.47", "enhancedSearchGuide", "enhancedSearchGuide"),
+    ("2.5.4.48", "protocolInformation", "protocolInformation"),
+    ("2.5.4.49", "distinguishedName", "distinguishedName"),
+    ("2.5.4.50", "uniqueMember", "uniqueMember"),
+    ("2.5.4.51", "houseIdentifier", "houseIdentifier"),
+    ("2.5.4.52", "supportedAlgorithms", "supportedAlgorithms"),
+    ("2.5.4.53", "deltaRevocationList", "deltaRevocationList"),
+    ("2.5.4.54", "dmdName", "dmdName"),
     ("2.5.4.65", "pseudonym", "pseudonym"),
     ("2.5.4.72", "role", "role"),
     (
@@ -77,19 +177,190 @@ const ATTRIBUTES: [(&str, &str, &str); 35] = [
         "organizationIdentifier",
         "organizationIdentifier",
     ),
+    ("2.5.4.98", "c3", "countryCode3c"),
+    ("2.5.4.99", "n3", "countryCode3n"),
+    ("2.5.4.100", "dnsName", "dnsName"),
     ("1.2.840.113549.1.9.1", "emailAddress", "emailAddress"),
     (
         "1.2.840.113549.1.9.2",
         "unstructuredName",
         "unstructuredName",
     ),
+    ("1.2.840.113549.1.9.3", "contentType", "contentType"),
+    ("1.2.840.113549.1.9.4", "messageDigest", "messageDigest"),
+    ("1.2.840.113549.1.9.5", "signingTime", "signingTime"),
+    (
+        "1.2.840.113549.1.9.6",
+        "countersignature",
+        "countersignature",
+    ),
+    (
+        "1.2.840.113549.1.9.7",
+        "challengePassword",
+        "challengePassword",
+    ),
     (
         "1.2.840.113549.1.9.8",
         "unstructuredAddress",
         "unstructuredAddress",
     ),
-    ("0.9.2342.19200300.100.1.25", "DC", "domainComponent"),
+    (
+        "1.2.840.113549.1.9.9",
+        "extendedCertificateAttributes",
+        "extendedCertificateAttributes",
+    ),
+    ("1.2.840.113549.1.9.14", "extReq", "Extension Request"),
+    ("1.2.840.113549.1.9.15", "SMIME-CAPS", "S/MIME Capabilities"),
+    ("1.2.840.113549.1.9.16", "SMIME", "S/MIME"),
+    ("1.2.840.113549.1.9.20", "friendlyName", "friendlyName"),
+    ("1.2.840.113549.1.9.21", "localKeyID", "localKeyID"),
     ("0.9.2342.19200300.100.1.1", "UID", "userId"),
+    (
+        "0.9.2342.19200300.100.1.2",
+        "textEncodedORAddress",
+        "textEncodedORAddress",
+    ),
+    ("0.9.2342.19200300.100.1.3", "mail", "rfc822Mailbox"),
+    ("0.9.2342.19200300.100.1.4", "info", "info"),
+    (
+        "0.9.2342.19200300.100.1.5",
+        "favouriteDrink",
+        "favouriteDrink",
+    ),
+    ("0.9.2342.19200300.100.1.6", "roomNumber", "roomNumber"),
+    ("0.9.2342.19200300.100.1.7", "photo", "photo"),
+    ("0.9.2342.19200300.100.1.8", "userClass", "userClass"),
+    ("0.9.2342.19200300.100.1.9", "host", "host"),
+    ("0.9.2342.19200300.100.1.10", "manager", "manager"),
+    (
+        "0.9.2342.19200300.100.1.11",
+        "documentIdentifier",
+        "documentIdentifier",
+    ),
+    (
+        "0.9.2342.19200300.100.1.12",
+        "documentTitle",
+        "documentTitle",
+    ),
+    (
+        "0.9.2342.19200300.100.1.13",
+        "documentVersion",
+        "documentVersion",
+    ),
+    (
+        "0.9.2342.19200300.100.1.14",
+        "documentAuthor",
+        "documentAuthor",
+    ),
+    (
+        "0.9.2342.19200300.100.1.15",
+        "documentLocation",
+        "documentLocation",
+    ),
+    (
+        "0.9.2342.19200300.100.1.20",
+        "homeTelephoneNumber",
+        "homeTelephoneNumber",
+    ),
+    ("0.9.2342.19200300.100.1.21", "secretary", "secretary"),
+    ("0.9.2342.19200300.100.1.22", "otherMailbox", "otherMailbox"),
+    (
+        "0.9.2342.19200300.100.1.23",
+        "lastModifiedTime",
+        "lastModifiedTime",
+    ),
+    (
+        "0.9.2342.19200300.100.1.24",
+        "lastModifiedBy",
+        "lastModifiedBy",
+    ),
+    ("0.9.2342.19200300.100.1.25", "DC", "domainComponent"),
+    ("0.9.2342.19200300.100.1.26", "aRecord", "aRecord"),
+    (
+        "0.9.2342.19200300.100.1.27",
+        "pilotAttributeType27",
+        "pilotAttributeType27",
+    ),
+    ("0.9.2342.19200300.100.1.28", "mXRecord", "mXRecord"),
+    ("0.9.2342.19200300.100.1.29", "nSRecord", "nSRecord"),
+    ("0.9.2342.19200300.100.1.30", "sOARecord", "sOARecord"),
+    ("0.9.2342.19200300.100.1.31", "cNAMERecord", "cNAMERecord"),
+    (
+        "0.9.2342.19200300.100.1.37",
+        "associatedDomain",
+        "associatedDomain",
+    ),
+    (
+        "0.9.2342.19200300.100.1.38",
+        "associatedName",
+        "associatedName",
+    ),
+    (
+        "0.9.2342.19200300.100.1.39",
+        "homePostalAddress",
+        "homePostalAddress",
+    ),
+    (
+        "0.9.2342.19200300.100.1.40",
+        "personalTitle",
+        "personalTitle",
+    ),
+    (
+        "0.9.2342.19200300.100.1.41",
+        "mobileTelephoneNumber",
+        "mobileTelephoneNumber",
+    ),
+    (
+        "0.9.2342.19200300.100.1.42",
+        "pagerTelephoneNumber",
+        "pagerTelephoneNumber",
+    ),
+    (
+        "0.9.2342.19200300.100.1.43",
+        "friendlyCountryName",
+        "friendlyCountryName",
+    ),
+    ("0.9.2342.19200300.100.1.44", "uid", "uniqueIdentifier"),
+    (
+        "0.9.2342.19200300.100.1.45",
+        "organizationalStatus",
+        "organizationalStatus",
+    ),
+    ("0.9.2342.19200300.100.1.46", "janetMailbox", "janetMailbox"),
+    (
+        "0.9.2342.19200300.100.1.47",
+        "mailPreferenceOption",
+        "mailPreferenceOption",
+    ),
+    ("0.9.2342.19200300.100.1.48", "buildingName", "buildingName"),
+    ("0.9.2342.19200300.100.1.49", "dSAQuality", "dSAQuality"),
+    (
+        "0.9.2342.19200300.100.1.50",
+        "singleLevelQuality",
+        "singleLevelQuality",
+    ),
+    (
+        "0.9.2342.19200300.100.1.51",
+        "subtreeMinimumQuality",
+        "subtreeMinimumQuality",
+    ),
+    (
+        "0.9.2342.19200300.100.1.52",
+        "subtreeMaximumQuality",
+        "subtreeMaximumQuality",
+    ),
+    (
+        "0.9.2342.19200300.100.1.53",
+        "personalSignature",
+        "personalSignature",
+    ),
+    ("0.9.2342.19200300.100.1.54", "dITRedirect", "dITRedirect"),
+    ("0.9.2342.19200300.100.1.55", "audio", "audio"),
+    (
+        "0.9.2342.19200300.100.1.56",
+        "documentPublisher",
+        "documentPublisher",
+    ),
     (
         "1.3.6.1.4.1.311.60.2.1.1",
         "jurisdictionL",
@@ -253,94 +524,77 @@ pub(crate) fn resolve_attribute(attribute: &str) -> Option<String> {
         .map(|(oid, _, _)| (*oid).to_string())
 }
 
-/// An attribute value as text, for every ASN.1 string type certificates use: the UTF-8
-/// family as is, BMPString (UTF-16BE), UniversalString (UTF-32BE), TeletexString as
-/// Latin-1. `None` for values that are not strings or do not decode.
+/// An attribute value as text, as Qt reads it (`ASN1_STRING_to_UTF8`): see
+/// [`openssl_text`]. `None` for values that are not strings or do not decode.
 pub(crate) fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
-    use x509_parser::asn1_rs::Tag;
-    let value = attr.attr_value();
-    let data = value.data;
-    match value.tag() {
-        Tag::Utf8String
-        | Tag::PrintableString
-        | Tag::Ia5String
-        | Tag::NumericString
-        | Tag::VisibleString => std::str::from_utf8(data).ok().map(str::to_string),
-        Tag::BmpString => {
-            if !data.len().is_multiple_of(2) {
-                return None;
-            }
-            let units: Option<Vec<u16>> = data
-                .chunks_exact(2)
-                .map(|c| <[u8; 2]>::try_from(c).ok().map(u16::from_be_bytes))
-                .collect();
-            String::from_utf16(&units?).ok()
-        }
-        Tag::UniversalString => {
-            if data.len() % 4 != 0 {
-                return None;
-            }
-            data.chunks_exact(4)
-                .map(|c| {
-                    <[u8; 4]>::try_from(c)
-                        .ok()
-                        .and_then(|b| char::from_u32(u32::from_be_bytes(b)))
-                })
-                .collect()
-        }
-        Tag::TeletexString => Some(data.iter().map(|&b| char::from(b)).collect()),
-        _ => None,
-    }
+    openssl_text(attr.attr_value())
 }
 
 /// Whether `a` and `b` are the same name as OpenSSL compares names (`X509_NAME_cmp`, which
 /// Qt's `isSelfSigned` and OpenSSL's issuer search use): equal encodings, or equal
-/// [`canonical`] forms.
+/// [`canonical`] forms. Values OpenSSL cannot decode (and so never compares) are compared
+/// by their bytes.
 pub(crate) fn same_name(a: &X509Name<'_>, b: &X509Name<'_>) -> bool {
     a.as_raw() == b.as_raw() || canonical(a) == canonical(b)
 }
 
 /// A name in OpenSSL's canonical form (`x509_name_canon`), as bytes to compare or key on:
-/// the RDNs in order, each attribute's type and value; a text value (the UTF-8, BMP,
-/// Universal, Printable, Teletex, IA5 and Visible strings) as UTF-8 with ASCII case folded,
-/// leading and trailing white space dropped and inner runs of it made one space, whatever
-/// its string type; any other value as its tag and bytes.
+/// the RDNs in order; in each, its attributes as a set (sorted: OpenSSL's form is DER, where
+/// a SET OF is sorted), each its type and value. A text value is compared as OpenSSL's
+/// `asn1_string_canon` leaves it ([`canonical_text`]) whatever its string type; any other
+/// value, or one that does not decode, as its class, tag and bytes.
 pub(crate) fn canonical(name: &X509Name<'_>) -> Vec<u8> {
-    use x509_parser::asn1_rs::Tag;
+    let mut out = Vec::with_capacity(name.as_raw().len());
+    for rdn in name.iter() {
+        let mut attributes: Vec<Vec<u8>> = rdn.iter().map(canonical_attribute).collect();
+        attributes.sort_unstable();
+        // An RDN's mark; an attribute starts with a length below 2^24 (a 0 byte).
+        out.push(0x31);
+        for attribute in attributes {
+            out.extend_from_slice(&attribute);
+        }
+    }
+    out
+}
+
+fn canonical_attribute(attr: &AttributeTypeAndValue<'_>) -> Vec<u8> {
     fn put(out: &mut Vec<u8>, bytes: &[u8]) {
         out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
         out.extend_from_slice(bytes);
     }
-    let mut out = Vec::with_capacity(name.as_raw().len());
-    for rdn in name.iter() {
-        // An RDN's mark; an attribute starts with a length below 2^24 (a 0 byte).
-        out.push(0x31);
-        for attr in rdn.iter() {
-            put(&mut out, attr.attr_type().as_bytes());
-            let value = attr.attr_value();
-            let text = match value.tag() {
-                Tag::Utf8String
-                | Tag::BmpString
-                | Tag::UniversalString
-                | Tag::PrintableString
-                | Tag::TeletexString
-                | Tag::Ia5String
-                | Tag::VisibleString => attribute_text(attr),
-                _ => None,
-            };
-            match text {
-                Some(text) => {
-                    out.push(0x0c);
-                    put(&mut out, canonical_text(&text).as_bytes());
-                }
-                None => {
-                    out.extend_from_slice(&value.tag().0.to_be_bytes());
-                    put(&mut out, value.data);
-                }
-            }
+    let mut out = Vec::new();
+    put(&mut out, attr.attr_type().as_bytes());
+    let value = attr.attr_value();
+    match canonical_value_text(value) {
+        Some(text) => {
+            out.push(0x0c);
+            put(&mut out, canonical_text(&text).as_bytes());
+        }
+        None => {
+            out.push(value.header.class() as u8);
+            out.extend_from_slice(&value.tag().0.to_be_bytes());
+            put(&mut out, value.data);
         }
     }
     out
+}
+
+/// A value as the text OpenSSL canonicalizes: the string types of `ASN1_MASK_CANON`
+/// (UTF8String, BMPString, UniversalString, PrintableString, TeletexString, IA5String,
+/// VisibleString) read as [`openssl_text`] reads them. `None` for any other value and
+/// for one that does not decode.
+fn canonical_value_text(value: &x509_parser::asn1_rs::Any<'_>) -> Option<String> {
+    use x509_parser::asn1_rs::Tag;
+    match value.tag() {
+        Tag::Utf8String
+        | Tag::BmpString
+        | Tag::UniversalString
+        | Tag::PrintableString
+        | Tag::TeletexString
+        | Tag::Ia5String
+        | Tag::VisibleString => openssl_text(value),
+        _ => None,
+    }
 }
 
 /// OpenSSL's `asn1_string_canon` on UTF-8 text: white space (space, `\t`, `\n`, `\v`, `\f`,

@@ -9,6 +9,8 @@ impl SslCore {
         if !self.is_readable() {
             return 0;
         }
+        let window = buf.len().min(self.read_window());
+        let buf = buf.get_mut(..window).unwrap_or_default();
         let engine = self.session.as_ref().map_or(0, |s| s.plaintext_len());
         if self.plain_in.is_empty() && engine == 0 {
             // Nothing decrypted (the common case when a reader polls before data came).
@@ -44,12 +46,41 @@ impl SslCore {
         done
     }
 
-    /// Decrypted bytes ready to read (Qt's `bytesAvailable`).
+    /// Decrypted bytes ready to read (Qt's `bytesAvailable`): never more than the read
+    /// buffer size set with `set_read_buffer_size` (see [`read_window`](Self::read_window)).
     pub fn bytes_available(&self) -> usize {
         if !self.is_readable() {
             return 0;
         }
-        self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len())
+        let held = self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len());
+        held.min(self.read_window())
+    }
+
+    /// How much of what is decrypted the application sees at a time: all of it, or with a
+    /// read buffer size set (Qt's `setReadBufferSize`), that many bytes. A record decrypts
+    /// whole (up to 16 KiB), so the core may hold more than the limit; as in Qt, where
+    /// OpenSSL keeps the rest of a record until there is room, what lies past the limit is
+    /// neither counted nor read until the application read what lies before it.
+    pub fn read_window(&self) -> usize {
+        if self.read_buffer_size == 0 {
+            usize::MAX
+        } else {
+            self.read_buffer_size
+        }
+    }
+
+    /// Drops everything received and not read (Qt's `close` empties the read buffer).
+    pub(super) fn discard_input(&mut self) {
+        self.plain_in = VecDeque::new();
+        self.line_scanned = 0;
+        if let Some(session) = self.session.as_mut() {
+            let mut scratch = [0u8; 4096];
+            while let PlainRead::Data(n) = session.read_plain(&mut scratch) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
     }
 
     /// Application bytes written but not yet handed to TLS / the wire (Qt's `bytesToWrite`).
@@ -103,7 +134,9 @@ impl SslCore {
                 }
             }
         }
-        self.plain_in.as_slices().0
+        let window = self.read_window();
+        let front = self.plain_in.as_slices().0;
+        front.get(..window).unwrap_or(front)
     }
 
     /// Drops `amount` bytes from the front of the buffer (for `BufRead`).
@@ -129,7 +162,8 @@ impl SslCore {
     /// Whether a whole line (ending in `\n`) is buffered (Qt's `canReadLine`).
     pub fn can_read_line(&mut self) -> bool {
         self.pull_all();
-        self.line_end().is_some()
+        let window = self.read_window();
+        self.line_end().is_some_and(|end| end <= window)
     }
 
     /// The index just past the first `\n` buffered, scanning only bytes not scanned
@@ -163,7 +197,11 @@ impl SslCore {
             return Vec::new();
         }
         let limit = if max == 0 { usize::MAX } else { max };
-        let end = self.line_end().unwrap_or(self.plain_in.len()).min(limit);
+        let end = self
+            .line_end()
+            .unwrap_or(self.plain_in.len())
+            .min(limit)
+            .min(self.read_window());
         let line: Vec<u8> = self.plain_in.drain(..end).collect();
         self.release_plain_in();
         self.line_scanned = self.line_scanned.saturating_sub(end);
@@ -179,7 +217,11 @@ impl SslCore {
         if !self.is_readable() {
             return Vec::new();
         }
-        self.plain_in.iter().take(max).copied().collect()
+        self.plain_in
+            .iter()
+            .take(max.min(self.read_window()))
+            .copied()
+            .collect()
     }
 
     /// Whether nothing is buffered and nothing more can arrive (Qt's `atEnd`).

@@ -21,8 +21,30 @@ impl SslCore {
         self.state = state;
         self.push(SslEvent::StateChanged(state));
         if state == SocketState::ConnectedState {
+            if std::mem::take(&mut self.encrypt_on_connect) {
+                // Qt 6's `_q_connectedSlot`: the handshake starts (`ModeChanged`) before
+                // `connected()` is emitted. A handshake that cannot start fails the socket.
+                let host = self.peer_name.clone().unwrap_or_default();
+                if let Err(error) = self.start_client_encryption(&host) {
+                    self.fail(error);
+                }
+            }
             self.push(SslEvent::Connected);
         }
+    }
+
+    /// The connection being made is to start its client handshake for `host` as soon as
+    /// it is connected (`connect_to_host_encrypted`), before `Connected` is reported. If it
+    /// cannot start, the socket fails with the reason ([`failure`](Self::failure)).
+    pub fn encrypt_when_connected(&mut self, host: &str) {
+        self.peer_name = Some(host.to_string());
+        self.encrypt_on_connect = true;
+    }
+
+    /// Whether the application wrote anything since the last call: Qt's
+    /// `waitForBytesWritten` is false when nothing was written to wait for.
+    pub fn take_written_since_wait(&mut self) -> bool {
+        std::mem::take(&mut self.written_since_wait)
     }
 
     /// The driver resolved the host name.
@@ -179,6 +201,8 @@ impl SslCore {
         self.handle_closed();
         // Dropped on the application's word: nothing was lost.
         self.lost_output = false;
+        // Qt's `abort` closes the device, which empties its read buffer too.
+        self.discard_input();
     }
 
     /// The driver closed the TCP connection.
@@ -235,6 +259,8 @@ impl SslCore {
         self.sent_after_close = 0;
         self.lost_output = false;
         self.close_when_encrypted = false;
+        self.encrypt_on_connect = false;
+        self.written_since_wait = false;
         self.unflushed_plain = 0;
         self.negotiated = None;
         self.peer_chain.clear();

@@ -143,6 +143,12 @@ pub struct SslCore {
     /// `disconnect_from_host` came during the handshake with bytes to deliver: the close
     /// goes on once the peer is accepted.
     close_when_encrypted: bool,
+    /// The client handshake starts as the connection is made (`connect_to_host_encrypted`):
+    /// before `Connected` is reported, as in Qt 6 (see [`SslCore::encrypt_when_connected`]).
+    encrypt_on_connect: bool,
+    /// The application wrote something since its last `wait_for_bytes_written` (see
+    /// [`SslCore::take_written_since_wait`]).
+    written_since_wait: bool,
     read_buffer_size: usize,
     unflushed_plain: usize,
     discarded_plaintext: usize,
@@ -191,6 +197,8 @@ impl SslCore {
             sent_after_close: 0,
             lost_output: false,
             close_when_encrypted: false,
+            encrypt_on_connect: false,
+            written_since_wait: false,
             read_buffer_size: 0,
             unflushed_plain: 0,
             discarded_plaintext: 0,

@@ -370,6 +370,7 @@ impl SslCore {
         if self.phase == Phase::Closing || self.state == SocketState::UnconnectedState {
             return Err(ApiMisuse("the socket is not open for writing".into()).into());
         }
+        self.written_since_wait |= !data.is_empty();
         if matches!(
             self.state,
             SocketState::HostLookupState | SocketState::ConnectingState
@@ -411,6 +412,7 @@ impl SslCore {
         let Some(session) = self.session.as_mut() else {
             return self.write(data);
         };
+        self.written_since_wait |= !data.is_empty();
         let (n, sent) = session
             .write_plain_to(data, wr)
             .map_err(|e| Error::io("encrypting", e))?;

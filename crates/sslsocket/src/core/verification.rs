@@ -98,10 +98,13 @@ impl SslCore {
             self.phase = Phase::Paused;
         }
         self.refused = judgement.decision == Decision::Refuse;
-        if let Some(first) = judgement.interrupted_on {
-            self.push(SslEvent::HandshakeInterruptedOnError(first));
+        match judgement.interrupted_on {
+            // Qt: the interruption replaces `peerVerifyError` and `sslErrors` (its errors
+            // were reported from the verify callback); the list stays in
+            // `ssl_handshake_errors()`.
+            Some(first) => self.push(SslEvent::HandshakeInterruptedOnError(first)),
+            None => self.report_errors(errors),
         }
-        self.report_errors(errors);
         if self.phase == Phase::Paused && std::mem::take(&mut self.close_when_encrypted) {
             // The application is closing: no one is left to resume, so the pause is a
             // refusal, and the close fails with it rather than dropping the bytes quietly.

@@ -108,15 +108,20 @@ impl SslSocket<TcpStream> {
         port: u16,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, FailedHandshake> {
-        let socket = SslSocket::connect_to_host(host, port, configuration)
+        let socket = SslSocket::connect(host, port, configuration, Some(None))
             .await
             .map_err(|error| FailedHandshake::new(error, None))?;
         socket.encrypt_or_fail().await
     }
 
-    /// Runs the client handshake; a failure keeps the socket, aborted, with its data.
+    /// Runs the client handshake, started as the connection was made; a failure keeps
+    /// the socket, aborted, with its data.
     async fn encrypt_or_fail(mut self) -> Result<SslSocket, FailedHandshake> {
-        match self.start_client_encryption().await {
+        let started = match self.core.failure() {
+            Some(failure) => Err(failure.clone()),
+            None => self.wait_for_encrypted().await,
+        };
+        match started {
             Ok(()) => Ok(self),
             Err(error) => {
                 self.abort();
@@ -134,10 +139,9 @@ impl SslSocket<TcpStream> {
         ssl_peer_name: &str,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, FailedHandshake> {
-        let mut socket = SslSocket::connect_to_host(host, port, configuration)
+        let socket = SslSocket::connect(host, port, configuration, Some(Some(ssl_peer_name)))
             .await
             .map_err(|error| FailedHandshake::new(error, None))?;
-        socket.core.set_peer_verify_name(ssl_peer_name);
         socket.encrypt_or_fail().await
     }
 
@@ -149,9 +153,27 @@ impl SslSocket<TcpStream> {
         port: u16,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
+        SslSocket::connect(host, port, configuration, None).await
+    }
+
+    /// Connects; `encrypt`: the client handshake starts as the connection is made (Qt 6
+    /// reports `ModeChanged` before `Connected`), for the host or the peer verify name
+    /// given.
+    async fn connect(
+        host: &str,
+        port: u16,
+        configuration: SslConfiguration,
+        encrypt: Option<Option<&str>>,
+    ) -> Result<SslSocket, Error> {
         let mut socket = SslSocket::unconnected(configuration);
         socket.host = Some(host.to_string());
         socket.core.handle_state(SocketState::HostLookupState);
+        if let Some(peer_verify_name) = encrypt {
+            if let Some(name) = peer_verify_name {
+                socket.core.set_peer_verify_name(name);
+            }
+            socket.core.encrypt_when_connected(host);
+        }
         let addrs: Vec<SocketAddr> = match ::tokio::net::lookup_host((host, port)).await {
             Ok(addrs) => addrs.collect(),
             Err(e) => return Err(host_not_found(host, e)),
@@ -440,8 +462,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     }
 
     /// Waits until everything written so far reached the wire (Qt's
-    /// `waitForBytesWritten`; `AsyncWriteExt::flush` does the same).
+    /// `waitForBytesWritten`; `AsyncWriteExt::flush` does the same). As in Qt, with nothing
+    /// to wait for (nothing written since the last call, and nothing waiting to be sent)
+    /// it is an error at once; `flush` is `Ok` then.
     pub async fn wait_for_bytes_written(&mut self) -> Result<(), Error> {
+        let written = self.core.take_written_since_wait();
+        if !written && self.core.bytes_to_write() == 0 && !self.core.wants_write() {
+            return Err(ApiMisuse("nothing was written to wait for".into()).into());
+        }
         poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "waiting for bytes to be written", |core| {
                 core.bytes_to_write() == 0 && !core.wants_write()

@@ -88,6 +88,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SslSocket<S> {
                 return Poll::Ready(Ok(()));
             }
             if this.core.is_eof() || this.core.state() == SocketState::UnconnectedState {
+                // Our close_notify answering the peer's goes out now if the socket takes
+                // it, so a peer that closed first sees a clean end even if we are dropped.
+                let _ = this.poll_send(cx, false);
                 return Poll::Ready(this.end_of_stream());
             }
             if let Some(failure) = this.core.failure() {
@@ -122,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncBufRead for SslSocket<S> {
                 break;
             }
             if this.core.is_eof() || this.core.state() == SocketState::UnconnectedState {
+                let _ = this.poll_send(cx, false);
                 this.end_of_stream()?;
                 break;
             }
@@ -237,12 +241,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
             // Everything out already (after a write the socket took whole): what the full
             // way below does when nothing is left to send.
             this.sync_close();
+            // Flushed: `wait_for_bytes_written` has nothing to wait for (Qt's `flush`).
+            this.core.take_written_since_wait();
             return Poll::Ready(Ok(()));
         }
         let drive = this.drive_for(Drive::Write);
         ready!(this.poll_until(cx, drive, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()
         }))?;
+        this.core.take_written_since_wait();
         Poll::Ready(Ok(()))
     }
 

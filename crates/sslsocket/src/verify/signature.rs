@@ -58,6 +58,39 @@ pub(crate) fn verify_signed_by(cert_der: &[u8], issuer_spki_der: &[u8]) -> Signa
     }
 }
 
+/// Whether the private key `key` is the one of the public key in `spki_der` (a whole
+/// SubjectPublicKeyInfo), by a signature it makes and that key verifies: a semantic
+/// comparison, as OpenSSL's `EVP_PKEY_eq` (an EC point may be encoded compressed in one
+/// and not in the other). `None` when the key cannot sign with any scheme we verify.
+pub(crate) fn key_matches_spki(
+    key: &dyn rustls::sign::SigningKey,
+    spki_der: &[u8],
+) -> Option<bool> {
+    use rustls::SignatureScheme as S;
+    let Some((key_alg, public)) = split_spki(spki_der) else {
+        return Some(false);
+    };
+    let signer = key.choose_scheme(&[
+        S::ECDSA_NISTP256_SHA256,
+        S::ECDSA_NISTP384_SHA384,
+        S::ECDSA_NISTP521_SHA512,
+        S::ED25519,
+        S::RSA_PSS_SHA256,
+        S::RSA_PKCS1_SHA256,
+    ])?;
+    const MESSAGE: &[u8] = b"sslsocket: is this the key of that certificate?";
+    let signature = signer.sign(MESSAGE).ok()?;
+    let verifiers = algorithms()
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == signer.scheme())
+        .map(|(_, verifiers)| *verifiers)?;
+    Some(verifiers.iter().any(|alg| {
+        alg.public_key_alg_id().as_ref() == key_alg
+            && alg.verify_signature(public, MESSAGE, &signature).is_ok()
+    }))
+}
+
 /// `(tbs with its header, signatureAlgorithm contents, signature bits)` of a certificate.
 ///
 /// The envelope around the signed part is not covered by the signature, so it is held to

@@ -708,6 +708,10 @@ fn set_server_names(
     let names = configuration.server_names().clone();
     let hook = configuration.server_certificate_resolver();
     if names.entries.is_empty() && hook.is_none() {
+        // No certificate to choose, but a callback all the same: OpenSSL keeps the name a
+        // client asked for in its session only when a servername callback accepted it, and
+        // the ticket filter resumes a session only under the name it was made for.
+        builder.set_servername_callback(|_, _| Ok(()));
         return Ok(());
     }
     let contexts = names

@@ -161,6 +161,9 @@ pub(crate) struct OpensslSession {
     /// OpenSSL's records are counted into the state (see `count_records`).
     counting: bool,
     server_outcomes: Option<Arc<ServerOutcomes>>,
+    /// The handshake used an external pre-shared key, which OpenSSL reports as a reused
+    /// session: not a resumption (nothing was resumed), and judged as the key's.
+    external_psk: bool,
 }
 
 impl OpensslSession {
@@ -261,6 +264,7 @@ impl OpensslSession {
             chain_published: false,
             counting: true,
             server_outcomes,
+            external_psk: false,
         })
     }
 
@@ -491,6 +495,7 @@ impl OpensslSession {
                         // certificate, which a resumed session carries), so the session's
                         // outcome is not this peer's.
                         self.state.record().set_offered(Outcome::default());
+                        self.external_psk = true;
                     }
                 }
                 Ok(())
@@ -889,7 +894,7 @@ impl TlsSession for OpensslSession {
             cipher_suite: Cow::Borrowed(cipher.standard_name().unwrap_or(cipher.name())),
             key_exchange_group: key_exchange_group(ssl),
             alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
-            resumed: ssl.session_reused(),
+            resumed: ssl.session_reused() && !self.external_psk,
             server_name: ssl
                 .is_server()
                 .then(|| ssl.servername(openssl::ssl::NameType::HOST_NAME))

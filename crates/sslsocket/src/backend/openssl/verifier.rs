@@ -60,8 +60,9 @@ pub(crate) struct ConnectionState {
     /// A server's record of the clients it accepted, which its ticket filter reads.
     server_outcomes: OnceLock<Arc<ServerOutcomes>>,
     /// The server name of the client's hello (a server's client hello callback sets it),
-    /// which a resumed session must have been made under.
-    hello_name: OnceLock<HelloServerName>,
+    /// which a resumed session must have been made under. Two hellos (after a
+    /// HelloRetryRequest) that ask for different names leave a name nothing matches.
+    hello_name: Mutex<Option<HelloServerName>>,
 }
 
 /// Whether `policy` accepts a resumed handshake of a session whose original handshake
@@ -169,11 +170,15 @@ impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
         let Some(outcomes) = self.server_outcomes.get() else {
             return false;
         };
-        let Some(hello) = self.hello_name.get() else {
+        let hello = match self.hello_name.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let Some(hello) = hello else {
             return false;
         };
         if !same_server_name(
-            hello,
+            &hello,
             sslsocket_openssl_ext::session_host_name(session).as_deref(),
         ) {
             return false;
@@ -241,13 +246,20 @@ impl ConnectionState {
             peers,
             host: host.map(Box::from),
             server_outcomes: OnceLock::new(),
-            hello_name: OnceLock::new(),
+            hello_name: Mutex::new(None),
         })
     }
 
     /// A server connection's view of the client's hello: the server name it asks for.
     pub(crate) fn set_hello_name(&self, name: HelloServerName) {
-        let _ = self.hello_name.set(name);
+        let mut slot = match self.hello_name.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = match slot.take() {
+            Some(first) if first != name => Some(HelloServerName::Unreadable),
+            _ => Some(name),
+        };
     }
 
     /// A server connection's record of accepted clients, for [`ResumptionFilter`].
