@@ -95,7 +95,7 @@ pub fn run(plan: ConnectPlan, ui: Ui) -> Exit {
         return exit;
     }
     let mut first = first;
-    session::close(&mut first.socket);
+    session::close_before(&mut first.socket, &deadline);
     let second = connect_with(&plan, deadline, false, &log, ui.progress, |_, _| false);
     print(&plan, &ui, &target, &first, Some(&second));
     first.note_declined_psk();

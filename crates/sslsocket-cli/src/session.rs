@@ -146,6 +146,16 @@ pub fn close(socket: &mut SslSocket) {
     socket.abort();
 }
 
+/// Closes like [`close`], taking at most a quarter of what is left of `deadline` (and at
+/// most [`CLOSE_TIMEOUT`]): `--reconnect` closes its first connection this way, so that a
+/// peer that never answers close_notify leaves the second connection most of its time.
+pub fn close_before(socket: &mut SslSocket, deadline: &Deadline) {
+    if socket.failure().is_none() {
+        let _ = socket.disconnect_within(CLOSE_TIMEOUT.min(deadline.remaining() / 4));
+    }
+    socket.abort();
+}
+
 /// Closes like [`close`] without outliving `deadline` by more than a moment: the close
 /// runs on its own thread (close_notify goes out at once; the library then lingers for the
 /// peer's end of stream), and is left behind when the process is about to exit anyway.

@@ -494,6 +494,11 @@ impl<S: Read + Write> SslSocket<S> {
     pub fn wait_for_ready_read(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
+        if self.core.take_revealed() && self.core.bytes_available() > 0 {
+            // Reading made held-back data visible: new to the application.
+            self.seen_available = self.core.bytes_available();
+            return Ok(());
+        }
         // New data means more than the last successful wait saw (data that arrived during
         // the handshake counts as new): a loop that waits for a whole line does not spin.
         let before = self.seen_available.min(self.core.bytes_available());

@@ -11,6 +11,7 @@ impl SslCore {
         }
         let window = buf.len().min(self.read_window());
         let buf = buf.get_mut(..window).unwrap_or_default();
+        self.note_reveal();
         let engine = self.session.as_ref().map_or(0, |s| s.plaintext_len());
         if self.plain_in.is_empty() && engine == 0 {
             // Nothing decrypted (the common case when a reader polls before data came).
@@ -67,6 +68,22 @@ impl SslCore {
         } else {
             self.read_buffer_size
         }
+    }
+
+    /// Before the application takes data: if more is held than it may see, what it takes
+    /// makes the rest visible, which is new data for its next wait (Qt emits `readyRead`
+    /// when it moves the rest of a record from OpenSSL into its buffer).
+    fn note_reveal(&mut self) {
+        if self.read_buffer_size > 0 {
+            let held = self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len());
+            self.revealed |= held > self.read_buffer_size;
+        }
+    }
+
+    /// Whether reading made data visible that was held back since the last call (see
+    /// [`read_window`](Self::read_window)): a `wait_for_ready_read` has new data at once.
+    pub fn take_revealed(&mut self) -> bool {
+        std::mem::take(&mut self.revealed)
     }
 
     /// Drops everything received and not read (Qt's `close` empties the read buffer).
@@ -141,6 +158,7 @@ impl SslCore {
 
     /// Drops `amount` bytes from the front of the buffer (for `BufRead`).
     pub fn consume(&mut self, amount: usize) {
+        self.note_reveal();
         let n = amount.min(self.plain_in.len());
         self.plain_in.drain(..n);
         self.release_plain_in();
@@ -196,6 +214,7 @@ impl SslCore {
         if !self.is_readable() {
             return Vec::new();
         }
+        self.note_reveal();
         let limit = if max == 0 { usize::MAX } else { max };
         let end = self
             .line_end()

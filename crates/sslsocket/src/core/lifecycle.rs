@@ -261,6 +261,7 @@ impl SslCore {
         self.close_when_encrypted = false;
         self.encrypt_on_connect = false;
         self.written_since_wait = false;
+        self.revealed = false;
         self.unflushed_plain = 0;
         self.negotiated = None;
         self.peer_chain.clear();

@@ -149,6 +149,9 @@ pub struct SslCore {
     /// The application wrote something since its last `wait_for_bytes_written` (see
     /// [`SslCore::take_written_since_wait`]).
     written_since_wait: bool,
+    /// Reading made data visible that the read buffer size had kept unseen (see
+    /// [`SslCore::take_revealed`]).
+    revealed: bool,
     read_buffer_size: usize,
     unflushed_plain: usize,
     discarded_plaintext: usize,
@@ -199,6 +202,7 @@ impl SslCore {
             close_when_encrypted: false,
             encrypt_on_connect: false,
             written_since_wait: false,
+            revealed: false,
             read_buffer_size: 0,
             unflushed_plain: 0,
             discarded_plaintext: 0,

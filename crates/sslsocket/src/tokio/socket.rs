@@ -447,6 +447,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Waits until new decrypted data can be read (Qt's `waitForReadyRead`); an error when
     /// the stream ends first.
     pub async fn wait_for_ready_read(&mut self) -> Result<(), Error> {
+        if self.core.take_revealed() && self.core.bytes_available() > 0 {
+            // Reading made held-back data visible: new to the application.
+            return Ok(());
+        }
         let before = self.core.bytes_available();
         let waited = poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "waiting for data", |core| {
