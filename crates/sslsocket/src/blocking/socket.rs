@@ -285,8 +285,11 @@ impl SslSocket<TcpStream> {
                         self.core.encrypt_when_connected(host);
                     }
                     self.take_tcp_stream(stream, Some(addr));
-                    if let Some(failure) = self.core.failure() {
-                        return Err(failure.clone());
+                    if let Some(failure) = self.core.failure().cloned() {
+                        // The handshake could not start: the connection is closed, not
+                        // left for the peer to time out on.
+                        self.abort();
+                        return Err(failure);
                     }
                     return Ok(());
                 }
@@ -880,10 +883,11 @@ impl<S: Read + Write> SslSocket<S> {
         result
     }
 
-    /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`). On a
+    /// Closes at once: pending writes are dropped, no close_notify (Qt's `abort`). On a
     /// connection with verification errors that is still open (or paused), this gives the
     /// peer up: its sessions are never resumed. After the connection ended with its peer
-    /// accepted, it changes nothing.
+    /// accepted, its sessions stay. Unread data is dropped either way (Qt's `abort` closes
+    /// the device).
     pub fn abort(&mut self) {
         self.core.abort();
         if let Some(stream) = self.stream.take() {

@@ -184,10 +184,12 @@ impl SslCore {
         self.maybe_send_close_notify();
     }
 
-    /// Immediate close (Qt's `abort`): pending writes are dropped, no close_notify.
+    /// Immediate close (Qt's `abort`): pending writes and unread data are dropped, no
+    /// close_notify.
     pub fn abort(&mut self) {
         // A connection that ended after its peer was accepted is over: aborting it then
-        // changes nothing (as Qt's `abort` on an unconnected socket), its sessions stay.
+        // keeps its sessions (as Qt's `abort` on an unconnected socket); what it left
+        // unread is dropped, as by any abort (below).
         let ended_accepted = self.accepted && self.state == SocketState::UnconnectedState;
         if (!self.handshake_errors.is_empty() && !ended_accepted) || self.phase == Phase::Paused {
             // The application gave up on a peer with errors: nothing it sent may be resumed.

@@ -261,9 +261,15 @@ impl SslCore {
     }
 
     /// Caps the decrypted bytes buffered (0: the core's own bound of 1 MiB). When the
-    /// buffer is full the core stops asking for input, which pushes back on the peer.
+    /// buffer is full the core stops asking for input, which pushes back on the peer; the
+    /// application sees at most this many bytes at a time (see
+    /// [`read_window`](Self::read_window)).
     pub fn set_read_buffer_size(&mut self, size: usize) {
+        let shown = self.bytes_available();
         self.read_buffer_size = size;
+        // A larger window shows what was held back: new data for the next wait (Qt's
+        // `readyRead` when it fills the larger buffer).
+        self.revealed |= self.bytes_available() > shown;
     }
 
     /// The read buffer size (0 = not set).

@@ -204,8 +204,19 @@ impl SslCore {
             return Ok((self.read_input(input)?, 0));
         };
         // Encrypted and accepted: nothing the engine answers now is sent on the way (the
-        // handshake is over), so the reading side is all it needs.
+        // handshake is over), so the reading side is all it needs. At most the read window
+        // goes to the caller; the rest of a record stays held, unseen until then.
+        let window = dst.len().min(if self.read_buffer_size == 0 {
+            usize::MAX
+        } else {
+            self.read_buffer_size
+        });
+        let dst = dst.get_mut(..window).unwrap_or_default();
         let (n, delivered) = session.read_tls_into(input.reader(), dst)?;
+        if self.read_buffer_size > 0 && session.plaintext_len() > 0 {
+            // Held back by the window: new to the application's next wait.
+            self.revealed = true;
+        }
         self.took_input(n, 0, delivered > 0);
         Ok((n, delivered))
     }

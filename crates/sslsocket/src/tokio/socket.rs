@@ -566,10 +566,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         }
     }
 
-    /// Closes at once: pending data is dropped, no close_notify (Qt's `abort`). On a
+    /// Closes at once: pending writes are dropped, no close_notify (Qt's `abort`). On a
     /// connection with verification errors that is still open (or paused), this gives the
     /// peer up: its sessions are never resumed. After the connection ended with its peer
-    /// accepted, it changes nothing.
+    /// accepted, its sessions stay. Unread data is dropped either way (Qt's `abort` closes
+    /// the device).
     pub fn abort(&mut self) {
         self.core.abort();
         self.stream = None;
