@@ -172,10 +172,8 @@ fn blocking_read_line_pieces_longer_than_window() -> TestResult {
     while got.len() < all.len() && started.elapsed() < Duration::from_secs(20) {
         let piece = socket.read_line(0);
         assert!(piece.len() <= LIMIT, "read_line gave {} bytes", piece.len());
-        if piece.is_empty() {
-            if socket.wait_for_ready_read(Duration::from_secs(2)).is_err() {
-                break;
-            }
+        if piece.is_empty() && socket.wait_for_ready_read(Duration::from_secs(2)).is_err() {
+            break;
         }
         got.extend_from_slice(&piece);
     }
