@@ -52,6 +52,9 @@ const CRITICAL_OK: [Oid<'static>; 15] = [
     oid!(2.5.29 .54),                  // inhibitAnyPolicy
 ];
 
+/// proxyCertInfo (RFC 3820).
+const PROXY_CERT_INFO: Oid<'static> = oid!(1.3.6 .1 .5 .5 .7 .1 .14);
+
 /// Server-gated cryptography EKUs, which OpenSSL accepts in place of serverAuth.
 const SGC_OIDS: [Oid<'static>; 2] = [
     oid!(2.16.840 .1 .113730 .4 .1),
@@ -213,6 +216,12 @@ impl<'a> CertInfo<'a> {
     /// OpenSSL does not handle.
     pub(super) fn has_extension_problem(&self) -> bool {
         for ext in self.x509().iter_extensions() {
+            if ext.oid == PROXY_CERT_INFO {
+                // A proxy certificate (RFC 3820): OpenSSL refuses it unless proxy
+                // certificates are allowed (`X509_V_FLAG_ALLOW_PROXY_CERTS`), which Qt
+                // never sets; webpki does not read it.
+                return true;
+            }
             let relied = RELIED_ON.iter().any(|oid| **oid == ext.oid);
             let parsed = ext.parsed_extension();
             if relied && (parsed.error().is_some() || parsed.unsupported()) {

@@ -497,7 +497,14 @@ impl ChainVerifier {
         let listed = |kinds: &[SslErrorKind]| errors.iter().any(|e| kinds.contains(&e.error()));
         let dates = listed(DATE_KINDS);
         let issuer = listed(ISSUER_KINDS);
-        if listed(explaining_kinds(error)) {
+        let kinds = explaining_kinds(error);
+        if kinds == [SslErrorKind::UnspecifiedError] {
+            // webpki's catch-all does not say which certificate it is about; a listed
+            // `UnspecifiedError` explains it only where webpki's refusal lies.
+            if self.catch_all_explained(cert, intermediates, errors, path, now) {
+                return true;
+            }
+        } else if listed(kinds) {
             return true;
         }
         if !dates && !issuer {
@@ -552,8 +559,65 @@ impl ChainVerifier {
                 | webpki::Error::CertNotValidYet { .. }
                 | webpki::Error::UnknownIssuer,
             ) => false,
-            Err(other) => listed(explaining_kinds(&other)),
+            Err(other) => {
+                let kinds = explaining_kinds(&other);
+                if kinds == [SslErrorKind::UnspecifiedError] {
+                    self.catch_all_explained(cert, intermediates, errors, path, time)
+                } else {
+                    listed(kinds)
+                }
+            }
         }
+    }
+
+    /// Whether a catch-all refusal of webpki's (name constraints, contents it cannot read
+    /// or does not support) is explained by a listed `UnspecifiedError` where the refusal
+    /// lies. webpki names no certificate, so it judges the chain again with each
+    /// certificate of the collector's path, from the leaf's issuer up, as an extra anchor:
+    /// the first anchor at which it refuses shows the refusal to be about the certificate
+    /// just below it (now judged as an intermediate) or about that anchor's constraints on
+    /// the certificates below, where our collector lists a violation. One of those must
+    /// carry a listed `UnspecifiedError`; one on another certificate (an ignored
+    /// constraint violation of an intermediate above, say) explains nothing here. When
+    /// webpki accepts with every certificate of the path as an anchor, the refusal is about
+    /// the top or what lies above it, and any listed `UnspecifiedError` explains it.
+    fn catch_all_explained(
+        &self,
+        cert: &webpki::EndEntityCert<'_>,
+        intermediates: &[CertificateDer<'_>],
+        errors: &[SslError],
+        path: &[SslCertificate],
+        time: UnixTime,
+    ) -> bool {
+        let unspecified_on = |certs: &[SslCertificate]| {
+            errors.iter().any(|e| {
+                e.error() == SslErrorKind::UnspecifiedError
+                    && e.certificate().is_some_and(|c| certs.contains(c))
+            })
+        };
+        for (index, candidate) in path.iter().enumerate().skip(1) {
+            let der = CertificateDer::from(candidate.der());
+            let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) else {
+                return unspecified_on(path.get(..=index).unwrap_or(path));
+            };
+            let mut anchors = self.anchors.clone();
+            anchors.push(anchor.to_owned());
+            let judged = cert.verify_for_usage(
+                algorithms().all,
+                &anchors,
+                intermediates,
+                time,
+                self.usage(),
+                None,
+                None,
+            );
+            if judged.is_err() {
+                return unspecified_on(path.get(..index).unwrap_or(path));
+            }
+        }
+        errors
+            .iter()
+            .any(|e| e.error() == SslErrorKind::UnspecifiedError)
     }
 
     /// Our policy on a path webpki verified: the certificates of the path when every check
