@@ -5,6 +5,7 @@
 
 mod common;
 
+#[cfg(feature = "openssl")]
 use std::ffi::OsString;
 use std::fs;
 use std::path::Path;

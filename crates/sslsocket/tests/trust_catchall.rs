@@ -174,8 +174,9 @@ fn an_ignored_constraint_violation_of_one_ca_does_not_explain_webpkis_refusal_of
             excluded_subtrees: vec![],
         });
     })?;
+    let outside: rcgen::string::Ia5String = "outside.example".try_into()?;
     let x = sub_ca_with(&root, "Catchall Policy CA", None, |p| {
-        p.subject_alt_names = vec![SanType::DnsName("outside.example".try_into().unwrap())];
+        p.subject_alt_names = vec![SanType::DnsName(outside)];
     })?;
     let y = sub_ca_with(&x, "Catchall Issuing CA", None, |p| {
         p.custom_extensions = vec![critical(&[2, 5, 29, 54], vec![0x02, 0x01, 0x00])];
