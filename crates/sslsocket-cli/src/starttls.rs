@@ -148,7 +148,13 @@ pub async fn server(
     };
     say(socket, greeting).await?;
     for _ in 0..MAX_COMMANDS {
-        let line = hear(socket).await?;
+        let Some(line) = hear(socket).await? else {
+            // Its tail must not be read as a command of its own (a `STARTTLS` at the end
+            // of an over-long line would start TLS).
+            return Err(Failure::Refused(format!(
+                "a plain-text command longer than {MAX_LINE} bytes"
+            )));
+        };
         let reply = match protocol {
             StartTlsArg::Smtp => smtp_reply(&line),
             StartTlsArg::Imap => imap_reply(&line),
@@ -183,11 +189,14 @@ async fn say(socket: &mut sslsocket::tokio::SslSocket, text: &[u8]) -> Result<()
     })
 }
 
-/// Reads one plain-text line (without its line end), at most [`MAX_LINE`] bytes; an error
-/// once the client closed.
-async fn hear(socket: &mut sslsocket::tokio::SslSocket) -> Result<String, Error> {
+/// Reads one plain-text line (without its line end), at most [`MAX_LINE`] bytes: `None`
+/// for a longer one; an error once the client closed.
+async fn hear(socket: &mut sslsocket::tokio::SslSocket) -> Result<Option<String>, Error> {
     crate::session::ensure_open(socket)?;
     let line = socket.next_line(MAX_LINE).await?;
+    if line.len() >= MAX_LINE && !line.ends_with(b"\n") {
+        return Ok(None);
+    }
     if !line.ends_with(b"\n") && socket.core().is_eof() {
         // A command the client did not finish before it closed: its close, not a command.
         crate::session::ensure_open(socket)?;
@@ -199,7 +208,7 @@ async fn hear(socket: &mut sslsocket::tokio::SslSocket) -> Result<String, Error>
         ));
     }
     let text = String::from_utf8_lossy(&line);
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+    Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
 }
 
 enum Next {

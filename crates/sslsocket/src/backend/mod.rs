@@ -242,6 +242,11 @@ pub trait TlsSession: Send + Sync {
     }
     /// What the handshake settled on (after it finished).
     fn negotiated(&self) -> Option<Negotiated>;
+    /// On a server, the server name the client's hello asked for, once the hello was read
+    /// (a failed handshake too). By default, the finished handshake's.
+    fn requested_server_name(&self) -> Option<String> {
+        self.negotiated().and_then(|n| n.server_name)
+    }
     /// The peer's certificate chain as it sent it, leaf first.
     fn peer_certificate_chain(&self) -> Vec<SslCertificate>;
     /// The next alert or ticket notice.

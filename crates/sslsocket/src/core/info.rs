@@ -25,12 +25,14 @@ impl SslCore {
         self.peer_chain.first()
     }
 
-    /// On a server, the server name the client asked for (SNI) in the finished handshake;
-    /// `None` when it sent none, on a client, and before the handshake is over.
+    /// On a server, the server name the client asked for (SNI) in the finished handshake,
+    /// or in one that failed after the client's hello was read; `None` when it sent none,
+    /// on a client, and before the handshake is over.
     pub fn requested_server_name(&self) -> Option<&str> {
         self.negotiated
             .as_ref()
             .and_then(|n| n.server_name.as_deref())
+            .or(self.failed_server_name.as_deref())
     }
 
     /// The negotiated protocol, `UnknownProtocol` before a handshake.

@@ -264,6 +264,7 @@ impl SslCore {
         self.encrypt_on_connect = false;
         self.written_since_wait = false;
         self.revealed = false;
+        self.failed_server_name = None;
         self.unflushed_plain = 0;
         self.negotiated = None;
         self.peer_chain.clear();
@@ -331,6 +332,14 @@ impl SslCore {
             // for another reason never gives.
             phase @ Phase::Paused => *phase = Phase::Failed { withheld: true },
             phase => *phase = Phase::Failed { withheld },
+        }
+        if self.negotiated.is_none() && self.mode == SslMode::SslServerMode {
+            // What a failed handshake's client asked for stays known (`serve` reports it).
+            self.failed_server_name = self
+                .session
+                .as_ref()
+                .and_then(|s| s.requested_server_name())
+                .map(String::into_boxed_str);
         }
         let kind = error.socket_error();
         self.error = Some(Box::new(error));

@@ -152,6 +152,8 @@ pub struct SslCore {
     /// Reading made data visible that the read buffer size had kept unseen (see
     /// [`SslCore::take_revealed`]).
     revealed: bool,
+    /// On a server whose handshake failed: the server name the client's hello asked for.
+    failed_server_name: Option<Box<str>>,
     read_buffer_size: usize,
     unflushed_plain: usize,
     discarded_plaintext: usize,
@@ -203,6 +205,7 @@ impl SslCore {
             encrypt_on_connect: false,
             written_since_wait: false,
             revealed: false,
+            failed_server_name: None,
             read_buffer_size: 0,
             unflushed_plain: 0,
             discarded_plaintext: 0,

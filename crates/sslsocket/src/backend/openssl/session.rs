@@ -876,6 +876,14 @@ impl TlsSession for OpensslSession {
         self.peer_closed
     }
 
+    fn requested_server_name(&self) -> Option<String> {
+        let ssl = self.stream.ssl();
+        ssl.is_server()
+            .then(|| ssl.servername(openssl::ssl::NameType::HOST_NAME))
+            .flatten()
+            .map(str::to_string)
+    }
+
     fn negotiated(&self) -> Option<Negotiated> {
         if self.handshaking {
             return None;

@@ -56,6 +56,14 @@ impl Handshake {
         }
     }
 
+    /// The server name the client's hello asked for (server), once it was read.
+    pub(super) fn requested_server_name(&self) -> Option<String> {
+        self.server_resolver
+            .as_ref()
+            .and_then(|r| r.requested())
+            .map(str::to_string)
+    }
+
     /// What the handshake agreed on, with the server name the client asked for (server).
     pub(super) fn negotiated(&self, common: &CommonState) -> Option<Negotiated> {
         let mut negotiated = negotiated(common)?;

@@ -157,6 +157,10 @@ impl TlsSession for RustlsSession {
         self.handshake.negotiated(&self.conn)
     }
 
+    fn requested_server_name(&self) -> Option<String> {
+        self.handshake.requested_server_name()
+    }
+
     fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
         handshake::peer_certificate_chain(&self.conn)
     }

@@ -931,6 +931,10 @@ impl TlsSession for UnbufferedSession {
         self.handshake.negotiated(self.conn.common())
     }
 
+    fn requested_server_name(&self) -> Option<String> {
+        self.handshake.requested_server_name()
+    }
+
     fn peer_certificate_chain(&self) -> Vec<SslCertificate> {
         handshake::peer_certificate_chain(self.conn.common())
     }
