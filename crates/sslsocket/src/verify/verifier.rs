@@ -574,13 +574,18 @@ impl ChainVerifier {
     /// or does not support) is explained by a listed `UnspecifiedError` where the refusal
     /// lies. webpki names no certificate, so it judges the chain again with each
     /// certificate of the collector's path, from the leaf's issuer up, as an extra anchor:
-    /// the first anchor at which it refuses shows the refusal to be about the certificate
-    /// just below it (now judged as an intermediate) or about that anchor's constraints on
-    /// the certificates below, where our collector lists a violation. One of those must
-    /// carry a listed `UnspecifiedError`; one on another certificate (an ignored
-    /// constraint violation of an intermediate above, say) explains nothing here. When
-    /// webpki accepts with every certificate of the path as an anchor, the refusal is about
-    /// the top or what lies above it, and any listed `UnspecifiedError` explains it.
+    /// - a certificate webpki cannot read, or cannot take as an anchor, must carry a
+    ///   listed `UnspecifiedError` itself;
+    /// - at the first anchor at which webpki refuses, a name-constraint refusal is about
+    ///   one of the certificates below that anchor (our collector lists a violation on the
+    ///   violating certificate), any other refusal about one of those judged as
+    ///   intermediates for the first time (above the last anchor it accepted), and one of
+    ///   them must carry a listed `UnspecifiedError`.
+    ///
+    /// An ignored error elsewhere (a constraint violation of an intermediate above or
+    /// below, say) explains nothing. When webpki accepts with every certificate of the
+    /// path as an anchor, the refusal is about the top or what lies above it, and any
+    /// listed `UnspecifiedError` explains it.
     fn catch_all_explained(
         &self,
         cert: &webpki::EndEntityCert<'_>,
@@ -595,14 +600,30 @@ impl ChainVerifier {
                     && e.certificate().is_some_and(|c| certs.contains(c))
             })
         };
+        // A certificate webpki cannot read at all (an unsupported critical extension, an
+        // encoding it refuses) is refused for itself, wherever it stands: it must carry a
+        // listed error of its own, whatever else masks it in the steps below.
+        for candidate in path.iter().skip(1) {
+            let der = CertificateDer::from(candidate.der());
+            if webpki::EndEntityCert::try_from(&der).is_err()
+                && !unspecified_on(std::slice::from_ref(candidate))
+            {
+                return false;
+            }
+        }
+        // The certificates below the last anchor webpki accepted are judged already.
+        let mut judged = 0;
         for (index, candidate) in path.iter().enumerate().skip(1) {
             let der = CertificateDer::from(candidate.der());
             let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) else {
-                return unspecified_on(path.get(..=index).unwrap_or(path));
+                if unspecified_on(std::slice::from_ref(candidate)) {
+                    continue;
+                }
+                return false;
             };
             let mut anchors = self.anchors.clone();
             anchors.push(anchor.to_owned());
-            let judged = cert.verify_for_usage(
+            match cert.verify_for_usage(
                 algorithms().all,
                 &anchors,
                 intermediates,
@@ -610,9 +631,15 @@ impl ChainVerifier {
                 self.usage(),
                 None,
                 None,
-            );
-            if judged.is_err() {
-                return unspecified_on(path.get(..index).unwrap_or(path));
+            ) {
+                Ok(_) => judged = index,
+                Err(
+                    webpki::Error::NameConstraintViolation
+                    | webpki::Error::InvalidNetworkMaskConstraint
+                    | webpki::Error::MalformedNameConstraint
+                    | webpki::Error::UnsupportedNameType,
+                ) => return unspecified_on(path.get(..index).unwrap_or(path)),
+                Err(_) => return unspecified_on(path.get(judged..index).unwrap_or(path)),
             }
         }
         errors
