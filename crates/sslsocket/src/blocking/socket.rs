@@ -497,7 +497,7 @@ impl<S: Read + Write> SslSocket<S> {
     pub fn wait_for_ready_read(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
-        if self.core.take_revealed() && self.core.bytes_available() > 0 {
+        if self.core.take_revealed() {
             // Reading made held-back data visible: new to the application.
             self.seen_available = self.core.bytes_available();
             return Ok(());
@@ -522,10 +522,7 @@ impl<S: Read + Write> SslSocket<S> {
     /// nothing waiting to be sent) it is an error at once, so that Qt's drain loop
     /// `while socket.wait_for_bytes_written(t).is_ok() {}` ends.
     pub fn wait_for_bytes_written(&mut self, timeout: Duration) -> Result<(), Error> {
-        let written = self.core.take_written_since_wait();
-        if !written && self.core.bytes_to_write() == 0 && !self.core.wants_write() {
-            return Err(ApiMisuse("nothing was written to wait for".into()).into());
-        }
+        self.core.begin_wait_for_bytes_written()?;
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
         self.drive(&deadline, "waiting for bytes to be written", |core| {

@@ -53,8 +53,12 @@ impl SslCore {
         if !self.is_readable() {
             return 0;
         }
-        let held = self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len());
-        held.min(self.read_window())
+        self.held().min(self.read_window())
+    }
+
+    /// Decrypted bytes the core holds, seen by the application or not.
+    fn held(&self) -> usize {
+        self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len())
     }
 
     /// How much of what is decrypted the application sees at a time: all of it, or with a
@@ -75,15 +79,26 @@ impl SslCore {
     /// when it moves the rest of a record from OpenSSL into its buffer).
     fn note_reveal(&mut self) {
         if self.read_buffer_size > 0 {
-            let held = self.plain_in.len() + self.session.as_ref().map_or(0, |s| s.plaintext_len());
-            self.revealed |= held > self.read_buffer_size;
+            self.revealed |= self.held() > self.read_buffer_size;
         }
     }
 
     /// Whether reading made data visible that was held back since the last call (see
-    /// [`read_window`](Self::read_window)): a `wait_for_ready_read` has new data at once.
+    /// [`read_window`](Self::read_window)) and it is still there: a `wait_for_ready_read`
+    /// has new data at once.
     pub fn take_revealed(&mut self) -> bool {
-        std::mem::take(&mut self.revealed)
+        std::mem::take(&mut self.revealed) && self.bytes_available() > 0
+    }
+
+    /// The start of a `wait_for_bytes_written`: as in Qt, an error at once when there is
+    /// nothing to wait for (nothing written since the last wait or flush, and nothing
+    /// waiting to be sent), so that Qt's drain loop ends.
+    pub fn begin_wait_for_bytes_written(&mut self) -> Result<(), Error> {
+        let written = std::mem::take(&mut self.written_since_wait);
+        if !written && self.bytes_to_write() == 0 && !self.wants_write() {
+            return Err(ApiMisuse("nothing was written to wait for".into()).into());
+        }
+        Ok(())
     }
 
     /// Drops everything received and not read (Qt's `close` empties the read buffer).

@@ -200,17 +200,14 @@ impl SslCore {
                 .session
                 .as_ref()
                 .is_some_and(|s| s.plaintext_len() == 0 && s.wants_read());
+        // At most the read window goes to the caller; the rest of a record stays held,
+        // unseen until then.
+        let window = dst.len().min(self.read_window());
         let Some(session) = self.session.as_mut().filter(|_| direct) else {
             return Ok((self.read_input(input)?, 0));
         };
         // Encrypted and accepted: nothing the engine answers now is sent on the way (the
-        // handshake is over), so the reading side is all it needs. At most the read window
-        // goes to the caller; the rest of a record stays held, unseen until then.
-        let window = dst.len().min(if self.read_buffer_size == 0 {
-            usize::MAX
-        } else {
-            self.read_buffer_size
-        });
+        // handshake is over), so the reading side is all it needs.
         let dst = dst.get_mut(..window).unwrap_or_default();
         let (n, delivered) = session.read_tls_into(input.reader(), dst)?;
         if self.read_buffer_size > 0 && session.plaintext_len() > 0 {

@@ -108,7 +108,7 @@ impl SslSocket<TcpStream> {
         port: u16,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, FailedHandshake> {
-        let socket = SslSocket::connect(host, port, configuration, Some(None))
+        let socket = SslSocket::connect(host, port, configuration, true, None)
             .await
             .map_err(|error| FailedHandshake::new(error, None))?;
         socket.encrypt_or_fail().await
@@ -139,7 +139,7 @@ impl SslSocket<TcpStream> {
         ssl_peer_name: &str,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, FailedHandshake> {
-        let socket = SslSocket::connect(host, port, configuration, Some(Some(ssl_peer_name)))
+        let socket = SslSocket::connect(host, port, configuration, true, Some(ssl_peer_name))
             .await
             .map_err(|error| FailedHandshake::new(error, None))?;
         socket.encrypt_or_fail().await
@@ -153,25 +153,26 @@ impl SslSocket<TcpStream> {
         port: u16,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
-        SslSocket::connect(host, port, configuration, None).await
+        SslSocket::connect(host, port, configuration, false, None).await
     }
 
-    /// Connects; `encrypt`: the client handshake starts as the connection is made (Qt 6
-    /// reports `ModeChanged` before `Connected`), for the host or the peer verify name
-    /// given.
+    /// Connects; with `encrypt`, the client handshake starts as the connection is made (Qt
+    /// 6 reports `ModeChanged` before `Connected`), verifying `peer_verify_name` if given,
+    /// else the host.
     async fn connect(
         host: &str,
         port: u16,
         configuration: SslConfiguration,
-        encrypt: Option<Option<&str>>,
+        encrypt: bool,
+        peer_verify_name: Option<&str>,
     ) -> Result<SslSocket, Error> {
         let mut socket = SslSocket::unconnected(configuration);
         socket.host = Some(host.to_string());
         socket.core.handle_state(SocketState::HostLookupState);
-        if let Some(peer_verify_name) = encrypt {
-            if let Some(name) = peer_verify_name {
-                socket.core.set_peer_verify_name(name);
-            }
+        if let Some(name) = peer_verify_name {
+            socket.core.set_peer_verify_name(name);
+        }
+        if encrypt {
             socket.core.encrypt_when_connected(host);
         }
         let addrs: Vec<SocketAddr> = match ::tokio::net::lookup_host((host, port)).await {
@@ -447,7 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Waits until new decrypted data can be read (Qt's `waitForReadyRead`); an error when
     /// the stream ends first.
     pub async fn wait_for_ready_read(&mut self) -> Result<(), Error> {
-        if self.core.take_revealed() && self.core.bytes_available() > 0 {
+        if self.core.take_revealed() {
             // Reading made held-back data visible: new to the application.
             return Ok(());
         }
@@ -470,10 +471,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// to wait for (nothing written since the last call, and nothing waiting to be sent)
     /// it is an error at once; `flush` is `Ok` then.
     pub async fn wait_for_bytes_written(&mut self) -> Result<(), Error> {
-        let written = self.core.take_written_since_wait();
-        if !written && self.core.bytes_to_write() == 0 && !self.core.wants_write() {
-            return Err(ApiMisuse("nothing was written to wait for".into()).into());
-        }
+        self.core.begin_wait_for_bytes_written()?;
         poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "waiting for bytes to be written", |core| {
                 core.bytes_to_write() == 0 && !core.wants_write()

@@ -59,10 +59,6 @@ pub(crate) struct ConnectionState {
     host: Option<Box<str>>,
     /// A server's record of the clients it accepted, which its ticket filter reads.
     server_outcomes: OnceLock<Arc<ServerOutcomes>>,
-    /// The server name of the client's hello (a server's client hello callback sets it),
-    /// which a resumed session must have been made under. Two hellos (after a
-    /// HelloRetryRequest) that ask for different names leave a name nothing matches.
-    hello_name: Mutex<Option<HelloServerName>>,
 }
 
 /// Whether `policy` accepts a resumed handshake of a session whose original handshake
@@ -85,6 +81,10 @@ const READ_KEPT: usize = 16;
 
 #[derive(Default)]
 struct Collected {
+    /// The server name of the client's hello (a server's client hello callback sets it),
+    /// which a resumed session must have been made under. Two hellos (after a
+    /// HelloRetryRequest) that ask for different names leave a name nothing matches.
+    hello_name: Option<HelloServerName>,
     errors: Vec<SslError>,
     /// The first OpenSSL error code, restored on refusal so the alert matches it.
     first_result: Option<X509VerifyResult>,
@@ -170,11 +170,7 @@ impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
         let Some(outcomes) = self.server_outcomes.get() else {
             return false;
         };
-        let hello = match self.hello_name.lock() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        let Some(hello) = hello else {
+        let Some(hello) = self.lock().hello_name.clone() else {
             return false;
         };
         if !same_server_name(
@@ -246,16 +242,12 @@ impl ConnectionState {
             peers,
             host: host.map(Box::from),
             server_outcomes: OnceLock::new(),
-            hello_name: Mutex::new(None),
         })
     }
 
     /// A server connection's view of the client's hello: the server name it asks for.
     pub(crate) fn set_hello_name(&self, name: HelloServerName) {
-        let mut slot = match self.hello_name.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let slot = &mut self.lock().hello_name;
         *slot = match slot.take() {
             Some(first) if first != name => Some(HelloServerName::Unreadable),
             _ => Some(name),
