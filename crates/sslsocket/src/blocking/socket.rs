@@ -904,8 +904,8 @@ impl<S: Read + Write> SslSocket<S> {
     /// Waits up to `timeout` for one line and returns it with its `\n` (Qt's
     /// `canReadLine` + `waitForReadyRead` + `readLine`); at most `max` bytes (0 = no
     /// limit). Without a whole line it returns what is buffered when the peer finished, or
-    /// when the read buffer is full; an empty vector means the end of stream. A truncated
-    /// stream is an error once its data has been returned. The same as the tokio socket's
+    /// when the read buffer is full; an empty vector means a clean end of stream. A
+    /// truncated or failed stream is an error once its data has been returned. The same as the tokio socket's
     /// `next_line`, with the timeout the caller's there.
     pub fn next_line(&mut self, max: usize, timeout: Duration) -> Result<Vec<u8>, Error> {
         let deadline = Deadline::after(timeout);
@@ -920,6 +920,12 @@ impl<S: Read + Write> SslSocket<S> {
         match waited {
             Err(e) if !self.core.is_eof() => return Err(e),
             _ => {}
+        }
+        // An empty line is the end of stream only when the stream ended cleanly: a
+        // connection that failed (a fatal alert, a record that does not decrypt) or was
+        // truncated says so, whenever the wait saw it happen.
+        if let Some(failure) = self.core.failure() {
+            return Err(failure.clone());
         }
         if self.core.is_truncated() {
             return Err(self.closed_error());

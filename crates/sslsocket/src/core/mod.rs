@@ -44,6 +44,12 @@ use crate::verify::{Outcome, Verification, VerifyPolicy};
 const READ_CHUNK: usize = 64 * 1024;
 /// The plaintext the core buffers when the application set no read buffer size.
 const DEFAULT_PLAIN_LIMIT: usize = 1024 * 1024;
+/// Unsent TLS output at which input waits until the peer reads some. Application writes
+/// never come near it (each engine takes plaintext only while less than 64 KiB waits, so
+/// their output stays under ~130 KiB); what passes it is output the engine makes itself
+/// while reading, such as the answers to a peer's KeyUpdate requests (OpenSSL answers each
+/// from inside its read) from a peer that never reads them.
+const OUTPUT_LIMIT_FOR_INPUT: usize = 256 * 1024;
 
 /// The outcome of ALPN (Qt's `QSslConfiguration::NextProtocolNegotiationStatus`).
 #[allow(clippy::enum_variant_names)]

@@ -23,13 +23,28 @@ impl SslCore {
     }
 
     /// The rest of `wants_read` once the connection is known to be open: the peer has not
-    /// finished and the plaintext buffer has room.
+    /// finished, the plaintext buffer has room, and the peer is taking what the engine
+    /// sends (less than `OUTPUT_LIMIT_FOR_INPUT` waits: a peer that makes the engine answer
+    /// and never reads the answers cannot grow our output without bound).
     fn has_room_for_input(&self, buffered: usize) -> bool {
         let limit = self.plain_limit();
         match &self.session {
-            Some(session) => !session.received_close_notify() && buffered < limit.max(1),
+            Some(session) => {
+                !session.received_close_notify()
+                    && buffered < limit.max(1)
+                    && session.tls_bytes_to_write() < OUTPUT_LIMIT_FOR_INPUT
+            }
             None => buffered < limit,
         }
+    }
+
+    /// Whether input waits because the peer does not take what the engine sends
+    /// (`OUTPUT_LIMIT_FOR_INPUT` bytes unsent): only writing can make progress then, so a
+    /// reader must wait for the socket to take bytes, not for more to arrive.
+    pub fn input_waits_for_output(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.tls_bytes_to_write() >= OUTPUT_LIMIT_FOR_INPUT)
     }
 
     /// The most decrypted bytes held before input waits (`read_buffer_size`, 0 = default).

@@ -241,6 +241,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             if sent.is_pending() && drive != Drive::Read {
                 return Poll::Pending;
             }
+            if sent.is_pending() && self.core.input_waits_for_output() {
+                // A reader whose input waits for the peer to take our output (it made the
+                // engine answer and reads nothing): only the socket taking bytes helps, so
+                // the reader waits for that too (as tokio-rustls's reads do). The rare case
+                // this is: otherwise a reader never takes the writer's waker.
+                match self.poll_send(cx, true) {
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
             if self.core.is_eof() || self.core.state() == SocketState::UnconnectedState {
                 return Poll::Ready(Err(self.closed_error()));
             }
@@ -261,6 +272,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             && self.core.state() != SocketState::UnconnectedState
             && self.core.bytes_available() == 0
             && !self.core.wants_read()
+            && !self.core.input_waits_for_output()
     }
 
     /// Closes TCP as far as the core says: our sending half once the core has sent

@@ -425,8 +425,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Waits for one line and returns it with its `\n` (Qt's `canReadLine` +
     /// `waitForReadyRead` + `readLine`); at most `max` bytes (0 = no limit). Without a whole
     /// line it returns what is buffered when the peer finished, or when the read buffer is
-    /// full; an empty vector means the end of stream. A truncated stream is an error once
-    /// its data has been returned. The same as the blocking socket's `next_line`.
+    /// full; an empty vector means a clean end of stream. A truncated or failed stream is
+    /// an error once its data has been returned. The same as the blocking socket's `next_line`.
     pub async fn next_line(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         let waited = poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "reading a line", |core| {
@@ -439,6 +439,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             return Ok(line);
         }
         waited?;
+        // An empty line is the end of stream only when the stream ended cleanly (see the
+        // blocking driver's `next_line`).
+        if let Some(failure) = self.core.failure() {
+            return Err(failure.clone());
+        }
         if self.core.is_truncated() {
             return Err(self.closed_error());
         }

@@ -125,6 +125,21 @@ enum Held {
     Server(Vec<u8>, Vec<u8>),
 }
 
+/// The most sessions a connection holds while the application has not decided on its
+/// peer: as many as the store keeps per server. A peer that sends tickets while a paused
+/// handshake waits (or ever more of them) replaces the oldest, so what is held stays
+/// bounded whatever it sends.
+const HELD_PER_CONNECTION: usize = TICKETS_PER_SERVER;
+
+/// Holds `item` until the application's word, dropping the oldest past the bound.
+fn hold(held: &Mutex<Vec<Held>>, item: Held) {
+    let mut held = lock(held);
+    if held.len() >= HELD_PER_CONNECTION {
+        held.remove(0);
+    }
+    held.push(item);
+}
+
 /// One connection's view of a client store.
 pub(crate) struct ConnectionClientSessions {
     shared: Arc<ClientSessions>,
@@ -167,7 +182,7 @@ impl ConnectionClientSessions {
             }
             Confirmation::Pending => {
                 self.record.note_ticket();
-                lock(&self.held).push(item);
+                hold(&self.held, item);
             }
             Confirmation::Refused => {}
         }
@@ -429,7 +444,7 @@ impl StoresServerSessions for ConnectionServerSessions {
                 true
             }
             Confirmation::Pending => {
-                lock(&self.held).push(Held::Server(key, value));
+                hold(&self.held, Held::Server(key, value));
                 true
             }
             Confirmation::Refused => false,
@@ -571,5 +586,25 @@ mod tests {
         })?;
         assert_eq!(kept, 1);
         Ok(())
+    }
+
+    /// A peer that sends ticket after ticket while the application has not decided on it
+    /// (a paused handshake) fills no more than the bound: the newest are kept.
+    #[test]
+    fn sessions_held_before_the_applications_word_are_bounded() {
+        use super::{hold, lock, Held, HELD_PER_CONNECTION};
+        let held = std::sync::Mutex::new(Vec::new());
+        for i in 0..100u8 {
+            hold(&held, Held::Server(vec![i], Vec::new()));
+        }
+        let keys: Vec<u8> = lock(&held)
+            .iter()
+            .filter_map(|item| match item {
+                Held::Server(key, _) => key.first().copied(),
+                _ => None,
+            })
+            .collect();
+        let newest: Vec<u8> = (100 - HELD_PER_CONNECTION as u8..100).collect();
+        assert_eq!(keys, newest);
     }
 }
