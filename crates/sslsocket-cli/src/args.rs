@@ -82,11 +82,13 @@ pub struct TlsArgs {
     /// How the peer's certificate is requested and checked: `none` (dangerous: not asked
     /// for, not checked), `query` (checked, errors do not fail the handshake), `verify`
     /// (required and must verify), `auto` (`verify` for a client, `query` for a server).
-    /// Qt's names (`VerifyPeer`) are understood too.
+    /// Qt's names (`VerifyPeer`) are understood too. [default: auto, so `verify` for
+    /// `connect` and `query` for `serve`]
     #[arg(long, value_name = "MODE", value_parser = PeerVerifyMode::from_str)]
     pub verify: Option<PeerVerifyMode>,
 
-    /// The TLS backend (see `sslsocket backends`).
+    /// The TLS backend (see `sslsocket backends`). [default: rustls, or the backend the
+    /// `SSLSOCKET_BACKEND` environment variable names]
     #[arg(long, value_name = "NAME")]
     pub backend: Option<String>,
 
@@ -282,7 +284,7 @@ pub struct CertArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
-    /// The TLS backend (with `HOST:PORT`).
+    /// The TLS backend (with `HOST:PORT`). [default: rustls]
     #[arg(long, value_name = "NAME")]
     pub backend: Option<String>,
 
@@ -322,7 +324,7 @@ pub struct BackendsArgs {
 /// `sslsocket ciphers`.
 #[derive(Debug, Args)]
 pub struct CiphersArgs {
-    /// The backend whose ciphers to list.
+    /// The backend whose ciphers to list. [default: rustls]
     #[arg(long, value_name = "NAME")]
     pub backend: Option<String>,
 

@@ -228,7 +228,7 @@ fn host(args: &CertArgs, target: &str) -> Exit {
             other => other,
         }
     };
-    crate::session::finish(connection.socket, &connection.deadline);
+    crate::session::finish(connection.socket, &connection.deadline, log);
     exit
 }
 

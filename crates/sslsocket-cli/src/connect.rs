@@ -91,17 +91,18 @@ pub fn run(plan: ConnectPlan, ui: Ui) -> Exit {
         print(&plan, &ui, &target, &first, None);
         first.note_declined_psk();
         let exit = first.outcome.exit;
-        session::finish(first.socket, &first.deadline);
+        session::finish(first.socket, &first.deadline, log);
         return exit;
     }
     let mut first = first;
     session::close_before(&mut first.socket, &deadline);
+    log.drain(&mut first.socket);
     let second = connect_with(&plan, deadline, false, &log, ui.progress, |_, _| false);
     print(&plan, &ui, &target, &first, Some(&second));
     first.note_declined_psk();
     second.note_declined_psk();
     let exit = first.outcome.exit.worse(second.outcome.exit);
-    session::finish(second.socket, &second.deadline);
+    session::finish(second.socket, &second.deadline, log);
     exit
 }
 
@@ -279,13 +280,19 @@ pub fn connect_with(
             &mut socket,
             Some(text),
             &deadline,
-            Duration::MAX,
+            log.step(Duration::MAX),
             &mut enough,
         ),
         None if tickets => await_tickets(&mut socket, &deadline, settle, log),
         None => {
             let settle = Deadline::after(settle.min(deadline.remaining()));
-            exchange(&mut socket, None, &settle, Duration::MAX, &mut enough)
+            exchange(
+                &mut socket,
+                None,
+                &settle,
+                log.step(Duration::MAX),
+                &mut enough,
+            )
         }
     };
     log.drain(&mut socket);
@@ -336,7 +343,7 @@ fn await_tickets(
     let window = Deadline::after(TICKET_WINDOW.min(deadline.remaining()));
     let settled = Instant::now() + settle;
     let mut first_ticket: Option<Instant> = None;
-    exchange(socket, None, &window, POLL_STEP, |socket, _| {
+    exchange(socket, None, &window, log.step(POLL_STEP), |socket, _| {
         let ticket = log
             .drain(socket)
             .iter()

@@ -95,7 +95,7 @@ fn demo() -> Result<Exit> {
     } = connect::connect(&plan, false, |_, received| received.len() >= MESSAGE.len());
     let errors = socket.ssl_handshake_errors().len();
     let client_report = report::session_summary(&socket);
-    session::finish(socket, &deadline);
+    session::finish(socket, &deadline, crate::events::EventLog::new(false));
     let server_outcome = rx.recv_timeout(SERVER_WAIT).ok();
 
     let mut out = String::new();

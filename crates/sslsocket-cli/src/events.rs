@@ -2,14 +2,17 @@
 //! since start (`+3.1ms Connected`).
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sslsocket::blocking::SslSocket;
 use sslsocket::prelude::*;
 use sslsocket::SslEvent;
 
+/// The longest a verbose wait lasts before the events that came meanwhile are written.
+const STAMP_STEP: Duration = Duration::from_millis(10);
+
 /// The events drained from a socket, written when `--verbose` is on.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct EventLog {
     started: Instant,
     on: bool,
@@ -21,6 +24,16 @@ impl EventLog {
         EventLog {
             started: Instant::now(),
             on,
+        }
+    }
+
+    /// How long a wait may last before the events that came meanwhile are written: a
+    /// line's time is that of its event to within this (`step` when nothing is written).
+    pub fn step(&self, step: Duration) -> Duration {
+        if self.on {
+            step.min(STAMP_STEP)
+        } else {
+            step
         }
     }
 

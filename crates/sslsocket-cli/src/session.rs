@@ -9,6 +9,7 @@ use sslsocket::core::SslCore;
 use sslsocket::prelude::*;
 use sslsocket::{Error, SocketError, SocketState};
 
+use crate::events::EventLog;
 use crate::exit::Exit;
 use crate::report::Reported;
 
@@ -159,10 +160,12 @@ pub fn close_before(socket: &mut SslSocket, deadline: &Deadline) {
 /// Closes like [`close`] without outliving `deadline` by more than a moment: the close
 /// runs on its own thread (close_notify goes out at once; the library then lingers for the
 /// peer's end of stream), and is left behind when the process is about to exit anyway.
-pub fn finish(socket: SslSocket, deadline: &Deadline) {
+/// The events of the close go to `log` (`-v` shows the connection to its end).
+pub fn finish(socket: SslSocket, deadline: &Deadline, log: EventLog) {
     let mut socket = socket;
     if socket.failure().is_some() {
         socket.abort();
+        log.drain(&mut socket);
         return;
     }
     let (tx, rx) = std::sync::mpsc::channel();
@@ -170,6 +173,7 @@ pub fn finish(socket: SslSocket, deadline: &Deadline) {
         .name("sslsocket-close".into())
         .spawn(move || {
             close(&mut socket);
+            log.drain(&mut socket);
             let _ = tx.send(());
         });
     if spawned.is_ok() {
