@@ -248,6 +248,12 @@ impl SslSocket<TcpStream> {
             self.abort();
         }
         self.stream = None;
+        if encrypted && self.core.refuse_unsupported_protocol().is_err() {
+            // Qt: an unusable protocol fails at once, with no connection attempt; the
+            // error is the socket's, and its waits report it.
+            self.target = None;
+            return;
+        }
         self.target = Some((host.to_string(), port));
         self.encrypt_on_connect = encrypted;
         self.core.handle_state(SocketState::HostLookupState);

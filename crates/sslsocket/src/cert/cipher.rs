@@ -2,8 +2,11 @@
 
 use crate::enums::SslProtocol;
 
-/// A cipher suite (Qt's `QSslCipher`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A cipher suite (Qt's `QSslCipher`). Two ciphers are equal when their name and protocol
+/// are (Qt's `operator==`): a TLS 1.3 session's cipher, which knows the key exchange and
+/// authentication the session used, equals the suite in `supported_ciphers()` and the
+/// one `from_name` makes.
+#[derive(Clone, Debug)]
 pub struct SslCipher {
     name: String,
     openssl_name: String,
@@ -12,6 +15,21 @@ pub struct SslCipher {
     authentication: String,
     encryption: String,
     bits: u32,
+}
+
+impl PartialEq for SslCipher {
+    fn eq(&self, other: &SslCipher) -> bool {
+        self.name == other.name && self.protocol == other.protocol
+    }
+}
+
+impl Eq for SslCipher {}
+
+impl std::hash::Hash for SslCipher {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.protocol.hash(state);
+    }
 }
 
 /// IANA name → (OpenSSL name, key exchange, authentication, encryption, bits).

@@ -33,6 +33,29 @@ impl SslCore {
         }
     }
 
+    /// Qt's `verifyProtocolSupported` in `connectToHostEncrypted`: a client whose
+    /// configured protocol its backend does not offer fails at once
+    /// (`SslInvalidUserDataError`), before any connection is made. The driver calls it
+    /// with the socket unconnected, and connects only on `Ok`.
+    pub fn refuse_unsupported_protocol(&mut self) -> Result<(), Error> {
+        let Some(backend) = self.backend.clone().or_else(backend::registry::active) else {
+            // The handshake's start reports a missing backend.
+            return Ok(());
+        };
+        let protocol = self.configuration.protocol();
+        if backend.supported_protocols().contains(&protocol) {
+            return Ok(());
+        }
+        self.reset_connection();
+        let error: Error = ConfigError::new(format!(
+            "the {} backend does not support the protocol {protocol:?}",
+            backend.name()
+        ))
+        .into();
+        self.fail(error.clone());
+        Err(error)
+    }
+
     /// The connection being made is to start its client handshake for `host` as soon as
     /// it is connected (`connect_to_host_encrypted`), before `Connected` is reported. If it
     /// cannot start, the socket fails with the reason ([`failure`](Self::failure)).
@@ -213,6 +236,12 @@ impl SslCore {
             return;
         }
         self.lost_output = self.has_undelivered();
+        // Qt: `disconnected()` only for a connection that was made (connected or closing),
+        // never for a host lookup or a connection attempt that failed.
+        let was_connected = matches!(
+            self.state,
+            SocketState::ConnectedState | SocketState::ClosingState
+        );
         self.state = SocketState::UnconnectedState;
         self.phase = Phase::Closed {
             failed: self.is_failed(),
@@ -223,7 +252,9 @@ impl SslCore {
         self.plain_out.clear();
         self.early.clear();
         self.push(SslEvent::StateChanged(SocketState::UnconnectedState));
-        self.push(SslEvent::Disconnected);
+        if was_connected {
+            self.push(SslEvent::Disconnected);
+        }
     }
 
     /// Whether the driver should close TCP now: a requested close has sent everything,

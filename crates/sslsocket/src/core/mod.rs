@@ -230,14 +230,23 @@ impl SslCore {
         self.backend = Some(backend);
     }
 
+    /// Whether the current connection has a handshake started: its configuration is
+    /// fixed. A connection that ended (aborted, closed, failed) keeps its session for what
+    /// it reports, but no longer holds the configuration (Qt's `setProtocol` after
+    /// `abort()`).
+    fn encryption_is_live(&self) -> bool {
+        self.session.is_some() && self.state != SocketState::UnconnectedState
+    }
+
     /// The configuration the next handshake uses.
     pub fn configuration(&self) -> &SslConfiguration {
         &self.configuration
     }
 
-    /// Replaces the configuration; refused once a handshake has started.
+    /// Replaces the configuration; refused while a handshake has started on the current
+    /// connection (once it ended, the configuration is the next connection's).
     pub fn set_configuration(&mut self, configuration: SslConfiguration) -> Result<(), Error> {
-        if self.session.is_some() {
+        if self.encryption_is_live() {
             return Err(ApiMisuse(
                 "the configuration cannot change once encryption has started".into(),
             )
@@ -249,7 +258,7 @@ impl SslCore {
 
     /// Mutable access to the configuration before the handshake.
     pub fn configuration_mut(&mut self) -> Result<&mut SslConfiguration, Error> {
-        if self.session.is_some() {
+        if self.encryption_is_live() {
             return Err(ApiMisuse(
                 "the configuration cannot change once encryption has started".into(),
             )

@@ -14,6 +14,7 @@ impl SslCore {
     /// Dangerous: accept every verification error of the next handshake (Qt's
     /// `ignoreSslErrors()`). Errors are still collected and reported.
     pub fn ignore_ssl_errors(&mut self) {
+        self.ignores_for_next_connection();
         self.ignore_all = true;
         self.policy_changed();
     }
@@ -33,8 +34,19 @@ impl SslCore {
 
     /// Accept the errors these rules cover; a later call replaces the rules.
     pub fn ignore_ssl_error_rules(&mut self, rules: Vec<IgnoreRule>) {
+        self.ignores_for_next_connection();
         self.ignore_rules = rules;
         self.policy_changed();
+    }
+
+    /// Ignores given after a connection ended are for the next one (Qt keeps a list set
+    /// before connecting): the ended connection's own ignores are dropped now, and the new
+    /// ones are not cleared when the next connection starts.
+    fn ignores_for_next_connection(&mut self) {
+        if self.state == SocketState::UnconnectedState && std::mem::take(&mut self.ignores_used) {
+            self.ignore_all = false;
+            self.ignore_rules.clear();
+        }
     }
 
     /// Sets the pause mode (Qt's `setPauseMode`).

@@ -71,7 +71,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                     self.fail(error.clone());
                     break Poll::Ready(Err(error));
                 }
-                Ok(_) => {}
+                Ok(_) => self.moved += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -119,8 +119,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                 // The handshake just ended: the caller sees that before anything the peer
                 // sent after it (our last flight may have gone out during this read, and
                 // the peer may have answered it, or closed, already).
-                Ok(_) if self.core.is_encrypted() != encrypted => break Poll::Ready(Ok(())),
-                Ok(_) => {}
+                Ok(_) if self.core.is_encrypted() != encrypted => {
+                    self.moved += 1;
+                    break Poll::Ready(Ok(()));
+                }
+                Ok(_) => self.moved += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if crate::core::ends_the_stream(&e) => {
@@ -191,8 +194,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     }
 
     /// Moves bytes until `done` holds, the connection fails or ends, or no progress is
-    /// possible. `Pending` always has a waker registered for the directions of `drive`.
+    /// possible. `Pending` always has a waker registered for the directions of `drive`,
+    /// and the task is parked: a task that moves bytes or finishes wakes the others, whose
+    /// registration on the transport its own may have replaced.
     pub(super) fn poll_until(
+        &mut self,
+        cx: &mut Context<'_>,
+        drive: Drive,
+        what: &str,
+        done: impl FnMut(&mut SslCore) -> bool,
+    ) -> Poll<Result<(), Error>> {
+        let moved = self.moved;
+        let result = self.poll_until_inner(cx, drive, what, done);
+        if self.moved != moved || result.is_ready() {
+            self.wake_parked(cx);
+        }
+        if result.is_pending() {
+            self.park(cx);
+        }
+        result
+    }
+
+    /// Wakes the tasks parked in the full way other than this one, if any.
+    #[inline]
+    pub(super) fn wake_parked(&mut self, cx: &Context<'_>) {
+        for slot in &mut self.parked {
+            if let Some(waker) = slot.take() {
+                if !waker.will_wake(cx.waker()) {
+                    waker.wake();
+                }
+            }
+        }
+    }
+
+    /// Records this task as waiting in the full way (see [`SslSocket::parked`]).
+    pub(super) fn park(&mut self, cx: &Context<'_>) {
+        let waker = cx.waker();
+        if self.parked.iter().flatten().any(|w| w.will_wake(waker)) {
+            return;
+        }
+        match self.parked.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(waker.clone()),
+            None => {
+                // More than two tasks: the oldest is woken to look again.
+                if let Some(oldest) = self.parked[0].replace(waker.clone()) {
+                    self.parked.swap(0, 1);
+                    oldest.wake();
+                }
+            }
+        }
+    }
+
+    fn poll_until_inner(
         &mut self,
         cx: &mut Context<'_>,
         drive: Drive,

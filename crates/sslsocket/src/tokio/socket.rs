@@ -81,6 +81,15 @@ pub struct SslSocket<S = TcpStream> {
     /// once rather than asking the readiness again. Only a hint: a read that finds nothing
     /// waits as before.
     pub(super) read_armed: bool,
+    /// Bytes moved on the transport (sends and reads that took something), counted by the
+    /// full way ([`poll_until`](Self::poll_until)): progress that may concern another task.
+    pub(super) moved: u64,
+    /// The wakers of tasks waiting in the full way (at most two: the halves of a
+    /// `tokio::io::split`). The transport keeps one waker per direction, so a second
+    /// task's registration replaces the first's (both halves drive a running handshake;
+    /// a reader whose input waits for our output waits for writability): whoever makes
+    /// progress wakes the others.
+    pub(super) parked: [Option<std::task::Waker>; 2],
     host: Option<String>,
     peer_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
@@ -168,6 +177,10 @@ impl SslSocket<TcpStream> {
     ) -> Result<SslSocket, Error> {
         let mut socket = SslSocket::unconnected(configuration);
         socket.host = Some(host.to_string());
+        if encrypt {
+            // Qt: an unusable protocol fails at once, with no connection attempt.
+            socket.core.refuse_unsupported_protocol()?;
+        }
         socket.core.handle_state(SocketState::HostLookupState);
         if let Some(name) = peer_verify_name {
             socket.core.set_peer_verify_name(name);
@@ -280,6 +293,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             write_shut: false,
             fd_ops: None,
             read_armed: false,
+            moved: 0,
+            parked: [None, None],
             host: None,
             peer_addr: None,
             local_addr: None,
@@ -485,7 +500,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         .await
     }
 
+    /// Qt's `waitForConnected`. A tokio socket is connected once made (its constructors
+    /// await the connection), so there is nothing to wait for: `Ok` while it is connected,
+    /// the reason it is not otherwise (for the same code on both drivers).
+    pub async fn wait_for_connected(&mut self) -> Result<(), Error> {
+        if self.stream.is_some() && self.core.state() == SocketState::ConnectedState {
+            return Ok(());
+        }
+        if self.core.error().is_some() || self.core.is_eof() {
+            return Err(self.closed_error());
+        }
+        Err(ApiMisuse("the socket is not connected".into()).into())
+    }
+
+    /// Waits until the connection is closed (Qt's `waitForDisconnected`): by the peer, or
+    /// by a failure, while what arrives meanwhile is kept for reading; an error at once
+    /// when it is not connected. (Our own graceful close,
+    /// [`disconnect_from_host`](Self::disconnect_from_host), waits for itself.) Bound it
+    /// with `tokio::time::timeout`.
+    pub async fn wait_for_disconnected(&mut self) -> Result<(), Error> {
+        if self.core.state() == SocketState::UnconnectedState {
+            return Err(ApiMisuse("the socket is not connected".into()).into());
+        }
+        let result = poll_fn(|cx| {
+            self.poll_until(cx, Drive::Both, "waiting for the disconnection", |core| {
+                core.state() == SocketState::UnconnectedState
+            })
+        })
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if self.core.state() == SocketState::UnconnectedState => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     // ----- closing -----------------------------------------------------------------
+
+    /// Qt's `close()`: the graceful close of
+    /// [`disconnect_from_host`](Self::disconnect_from_host), and the data received and not
+    /// read is dropped (Qt's `close` empties the read buffer), as on the blocking socket.
+    pub async fn close(&mut self) -> Result<(), Error> {
+        let result = self.disconnect_from_host().await;
+        while self.core.read(&mut [0u8; 4096]) > 0 {}
+        result
+    }
 
     /// Graceful close (Qt's `disconnectFromHost` + `waitForDisconnected`): every byte
     /// written so far is sent, then close_notify, then TCP is shut down; then it waits

@@ -219,13 +219,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
                 // An error here is recorded by the core and reported by the next call;
                 // `Pending` only means the rest goes out with the next write or flush.
                 let _ = this.poll_send(cx, true);
+                if this.parked.iter().any(Option::is_some) {
+                    // A task waiting for our output to leave, or whose waker this send's
+                    // registration replaced, looks again.
+                    this.wake_parked(cx);
+                }
                 return Poll::Ready(Ok(n));
             }
             if made_room {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            // The engine's buffer is full: make room on the wire.
-            ready!(this.poll_send(cx, true))?;
+            // The engine's buffer is full: make room on the wire. Waiting for that, this
+            // task is parked as in the full way (a reader may take the registration).
+            if this.poll_send(cx, true).is_pending() {
+                this.park(cx);
+                return Poll::Pending;
+            }
+            if let Some(failure) = this.core.failure() {
+                return Poll::Ready(Err(failure.clone().into()));
+            }
             made_room = true;
         }
     }
@@ -235,7 +247,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.stream.is_none() {
-            return Poll::Ready(Ok(()));
+            // Closed: a send that failed (the data did not leave) is reported here too.
+            return Poll::Ready(match this.core.failure() {
+                Some(failure) => Err(failure.clone().into()),
+                None => Ok(()),
+            });
         }
         if this.core.bytes_to_write() == 0 && !this.core.wants_write() {
             // Everything out already (after a write the socket took whole): what the full
