@@ -1,5 +1,5 @@
 //! Round 32 review against qt-behaviors.md: each test asserts Qt's behaviour (or the
-//! README's own promise) and fails because of a defect in the library. Real peers on
+//! README's own promise) and failed before its fix (the defect is described on each). Real peers on
 //! 127.0.0.1 (our own servers), certificates made at test time. Run on both backends
 //! (`SSLSOCKET_BACKEND=openssl` for the second run).
 
@@ -49,7 +49,7 @@ fn serve_connections(server: SslServer, connections: usize) -> JoinHandle<()> {
 
 // ----- §6 `protocol`: settings of a socket object that is used again --------------------
 
-/// DEFECT (both backends, blocking driver). qt-behaviors §6 `protocol`: "the configured
+/// Was a defect (both backends, blocking driver). qt-behaviors §6 `protocol`: "the configured
 /// protocol (TlsV1_2, TlsV1_3, AnyProtocol, …) is kept by the socket across
 /// connect/abort/reconnect". Qt's test sets a protocol, connects, `abort()`s, then calls
 /// `setProtocol` with the next protocol on the same socket and connects again
@@ -100,7 +100,7 @@ fn set_protocol_after_abort_applies_to_the_next_connection() -> TestResult {
     Ok(())
 }
 
-/// DEFECT (both backends, blocking driver). Qt's `setSslConfiguration` on a socket whose
+/// Was a defect (both backends, blocking driver). Qt's `setSslConfiguration` on a socket whose
 /// connection is over sets the configuration of its next connection (Qt never refuses it;
 /// the README: the setters "return `Err(Misuse)` once the handshake started" — this
 /// connection's handshake is long over and the socket is `UnconnectedState`). Here a
@@ -146,7 +146,7 @@ fn set_ssl_configuration_after_disconnect_applies_to_the_next_connection() -> Te
 
 // ----- §6 `unsupportedProtocols` ----------------------------------------------------------
 
-/// DEFECT (both backends, blocking driver). qt-behaviors §6 `unsupportedProtocols`:
+/// Was a defect (both backends, blocking driver). qt-behaviors §6 `unsupportedProtocols`:
 /// "`connectToHostEncrypted` fails immediately with SslInvalidUserDataError and stays
 /// Unconnected (no TCP attempt)" (Qt: `verifyProtocolSupported()` before `connectToHost`).
 /// Here the socket goes to HostLookupState, connects TCP to the server (which accepts a
@@ -184,7 +184,7 @@ fn blocking_connect_encrypted_with_unknown_protocol_makes_no_tcp_connection() ->
     Ok(())
 }
 
-/// DEFECT (both backends, tokio driver). The same on tokio: `connect_to_host_encrypted`
+/// Was a defect (both backends, tokio driver). The same on tokio: `connect_to_host_encrypted`
 /// with `UnknownProtocol` fails (SslInvalidUserDataError) only after it connected TCP to the
 /// server (src/tokio/socket.rs `connect`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +218,7 @@ async fn tokio_connect_encrypted_with_unknown_protocol_makes_no_tcp_connection()
 
 // ----- §6 `sessionCipher` -------------------------------------------------------------
 
-/// DEFECT (both backends). qt-behaviors §6 `sessionCipher`: after the handshake the session
+/// Was a defect (both backends). qt-behaviors §6 `sessionCipher`: after the handshake the session
 /// cipher is "non-null and contained in supportedCiphers" (Qt:
 /// `QVERIFY(QSslConfiguration::supportedCiphers().contains(socket->sessionCipher()))`;
 /// `QSslCipher::operator==` compares name and protocol). With TLS 1.3 (the default
@@ -258,7 +258,7 @@ fn session_cipher_is_contained_in_supported_ciphers() -> TestResult {
     Ok(())
 }
 
-/// DEFECT (both backends). qt-behaviors §6 `ciphers`: "a cipher reconstructed from (name,
+/// Was a defect (both backends). qt-behaviors §6 `ciphers`: "a cipher reconstructed from (name,
 /// protocol) equals the original" — here for the cipher the session negotiated: Qt's
 /// `QSslCipher(name, protocol) == socket->sessionCipher()`. With TLS 1.3 the session's
 /// cipher carries session details the constructed one lacks, so they differ
@@ -283,7 +283,7 @@ fn session_cipher_equals_the_cipher_of_its_name_and_protocol() -> TestResult {
 
 // ----- §3 `ignoreSslErrorsList` on a socket used again ----------------------------------
 
-/// DEFECT (both backends, blocking driver). qt-behaviors §3 `ignoreSslErrorsList`:
+/// Was a defect (both backends, blocking driver). qt-behaviors §3 `ignoreSslErrorsList`:
 /// "pre-registering an ignore list before connecting: list containing (error, that
 /// certificate) → succeeds". Qt keeps that list for the socket's next connection (its
 /// `init()`: "we don't want to clear the ignoreErrorsList, so that it is possible setting it
@@ -344,7 +344,7 @@ fn ignore_list_given_between_connections_applies_to_the_next_one() -> TestResult
 
 // ----- §1 `simpleConnect` events of a connection that never connected ------------------
 
-/// DEFECT (both backends, blocking driver). Qt's `disconnected()` is emitted only for a
+/// Was a defect (both backends, blocking driver). Qt's `disconnected()` is emitted only for a
 /// socket that was connected (`QAbstractSocket::disconnectFromHost`: "only emit
 /// disconnected if we were connected before"; a refused connection ends with
 /// `stateChanged(UnconnectedState)` and `errorOccurred(ConnectionRefusedError)`, no
@@ -384,7 +384,7 @@ fn a_refused_connection_emits_no_disconnected() -> TestResult {
 
 // ----- README Qt → Rust names table ---------------------------------------------------
 
-/// DEFECT (README mapping table, tokio driver). The table maps
+/// Was a defect (README mapping table, tokio driver). The table maps
 /// `waitForConnected/Encrypted/ReadyRead/BytesWritten/Disconnected(ms)` to
 /// `wait_for_connected/encrypted/ready_read/bytes_written/disconnected(Duration)` "(tokio:
 /// `async fn`s, the timeout is the caller's)" and `disconnectFromHost()` / `close()` /

@@ -2,12 +2,11 @@
 //! `tokio::io::split` with a reading and a writing task on a multi-threaded runtime,
 //! cancellation, `poll_flush`/`poll_shutdown`, servers with many clients.
 //!
-//! Every test asserts the behaviour the library documents and fails because of the
-//! defect described on it. Every wait is bounded (`tokio::time::timeout`), so nothing hangs
+//! Every test asserts the behaviour the library documents and failed before its fix (the
+//! defect is described on each). Every wait is bounded (`tokio::time::timeout`), so nothing hangs
 //! the run. Run on both backends: `SSLSOCKET_BACKEND=openssl cargo test -p sslsocket
-//! --all-features --test tokio_round32`. The KeyUpdate-flood test fails on the OpenSSL
-//! backend only (on rustls the condition it needs is never reached and it passes); the
-//! others fail on both.
+//! --all-features --test tokio_round32`. The KeyUpdate-flood test failed on the OpenSSL
+//! backend only (on rustls the condition it needs is never reached); the others on both.
 
 mod support;
 
