@@ -83,31 +83,43 @@ fn tls_1_0_is_refused_with_a_clear_error_where_unsupported() -> TestResult {
     let pki = Pki::new()?;
     let mut client = client_configuration(&pki)?;
     client.set_protocol(SslProtocol::TlsV1_0);
-    let (socket, accepted) = pair(server_configuration(&pki)?, client)?;
-    if backend::is_protocol_supported(SslProtocol::TlsV1_0, None) {
-        // This backend offers TLS 1.0 when asked by name (openssl_backend.rs checks that
-        // against s_server); our server keeps `SecureProtocols`, so the handshake fails.
-        eprintln!(
-            "TLS 1.0 is supported by the {} backend",
-            support::active_backend()
-        );
-        assert!(!socket.is_encrypted());
+    if !backend::is_protocol_supported(SslProtocol::TlsV1_0, None) {
+        // Refused before any connection is made (Qt's `verifyProtocolSupported`).
+        let listener = SslServer::listen("127.0.0.1:0", server_configuration(&pki)?)?;
+        let mut socket = SslSocket::with_configuration(client);
+        socket.connect_to_host_encrypted("localhost", listener.local_addr().port());
+        assert_eq!(socket.state(), sslsocket::SocketState::UnconnectedState);
+        assert!(socket.wait_for_encrypted(WAIT).is_err());
         assert_eq!(
             socket.error(),
-            sslsocket::SocketError::SslHandshakeFailedError
+            sslsocket::SocketError::SslInvalidUserDataError
         );
-        assert!(accepted.is_err());
+        assert!(
+            socket.error_string().contains("not supported"),
+            "{}",
+            socket.error_string()
+        );
+        assert!(
+            listener
+                .next_connection(Duration::from_millis(300))
+                .is_err(),
+            "a TCP connection was made for an unsupported protocol"
+        );
         return Ok(());
     }
+    let (socket, accepted) = pair(server_configuration(&pki)?, client)?;
+    // This backend offers TLS 1.0 when asked by name (openssl_backend.rs checks that
+    // against s_server); our server keeps `SecureProtocols`, so the handshake fails.
+    eprintln!(
+        "TLS 1.0 is supported by the {} backend",
+        support::active_backend()
+    );
+    assert!(!socket.is_encrypted());
     assert_eq!(
         socket.error(),
-        sslsocket::SocketError::SslInvalidUserDataError
+        sslsocket::SocketError::SslHandshakeFailedError
     );
-    assert!(
-        socket.error_string().contains("not supported"),
-        "{}",
-        socket.error_string()
-    );
+    assert!(accepted.is_err());
     Ok(())
 }
 

@@ -48,7 +48,7 @@ impl SslCore {
         }
         self.reset_connection();
         let error: Error = ConfigError::new(format!(
-            "the {} backend does not support the protocol {protocol:?}",
+            "the protocol {protocol:?} is not supported by the {} backend",
             backend.name()
         ))
         .into();
