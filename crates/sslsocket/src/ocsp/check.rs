@@ -68,12 +68,15 @@ fn basic_of(outer: &RawResponse) -> Result<(BasicOcspResponse, SignedParts<'_>),
 ///   certificate, no response;
 /// - not DER, not a basic response → `OcspMalformedResponse`, no response;
 /// - not signed by `issuer`'s key nor by a certificate of the response that `issuer` signed
-///   with `id-kp-OCSPSigning` (and valid now) → `OcspResponseCannotBeTrusted`;
+///   with `id-kp-OCSPSigning` (valid now, no extension problem) →
+///   `OcspResponseCannotBeTrusted` (and `staple_errors` adds it when the chain's errors
+///   leave `issuer` itself untrusted);
 /// - not exactly one `SingleResponse` → `OcspMalformedResponse`, no response (Qt stops
 ///   there);
 /// - `CertID` not the leaf's → `OcspResponseCertIdUnknown` on the leaf;
-/// - `thisUpdate` after now or `nextUpdate` before now (each with 5 minutes of slack), or
-///   `nextUpdate` before `thisUpdate` → `OcspResponseExpired` on the leaf;
+/// - `thisUpdate` after now or `nextUpdate` before now (each with [`CLOCK_SKEW`], 60 s, of
+///   slack, as Qt), or `nextUpdate` before `thisUpdate` → `OcspResponseExpired` on the
+///   leaf;
 /// - revoked → `CertificateRevoked` on the leaf; unknown → `OcspStatusUnknown` on the leaf.
 ///
 /// Without an issuer (the peer sent only its leaf) the response can be neither trusted nor
@@ -228,9 +231,14 @@ fn find_signer(
         .map(|delegate| delegate.cert)
 }
 
-/// Whether `cert` has the extended key usage `id-kp-OCSPSigning` and is within its validity
-/// period at `now_unix`.
+/// Whether `cert` has the extended key usage `id-kp-OCSPSigning`, is within its validity
+/// period at `now_unix`, and has no extension problem (a critical extension OpenSSL does not
+/// handle, a malformed one we rely on: OpenSSL verifies a delegated responder as any
+/// certificate, so what we cannot decide makes it no responder).
 fn is_ocsp_signer_at(cert: &SslCertificate, now_unix: i64) -> bool {
+    if crate::verify::unusable_certificate(cert) {
+        return false;
+    }
     cert.with_parsed(|c| {
         let validity = c.validity();
         let in_period = validity.not_before.timestamp() <= now_unix

@@ -121,6 +121,13 @@ impl ParsedCertificate {
     }
 }
 
+/// Whether `cert` does not parse, or has an extension problem (see
+/// [`CertInfo::has_extension_problem`]): for certificates judged outside a chain, such as
+/// an OCSP responder's, which OpenSSL verifies as any other.
+pub(crate) fn unusable(cert: &SslCertificate) -> bool {
+    CertInfo::parse(cert).is_none_or(|info| info.has_extension_problem())
+}
+
 impl<'a> CertInfo<'a> {
     /// Parses `cert`; `None` if it is not a DER certificate (cannot happen for a value made
     /// by `SslCertificate::from_der`, but the bytes came from a peer).

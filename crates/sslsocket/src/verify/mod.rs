@@ -37,3 +37,5 @@ pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
 pub use policy::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
 pub use store::TrustStore;
 pub use verifier::{ChainReport, ChainVerifier};
+
+pub(crate) use checks::unusable as unusable_certificate;

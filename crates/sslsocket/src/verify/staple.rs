@@ -6,12 +6,42 @@ use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::signature::is_signed_by;
 
+/// The kinds that, on the leaf, say its issuer is not established (not found, not
+/// trusted, or not the key that signed it).
+const ISSUER_KINDS: &[SslErrorKind] = &[
+    SslErrorKind::UnableToGetIssuerCertificate,
+    SslErrorKind::UnableToGetLocalIssuerCertificate,
+    SslErrorKind::UnableToVerifyFirstCertificate,
+    SslErrorKind::UnableToDecryptCertificateSignature,
+    SslErrorKind::UnableToDecodeIssuerPublicKey,
+    SslErrorKind::CertificateSignatureFailed,
+    SslErrorKind::SelfSignedCertificate,
+    SslErrorKind::SelfSignedCertificateInChain,
+    SslErrorKind::CertificateUntrusted,
+];
+
+/// Whether the chain's `errors` leave the leaf's issuer, the OCSP authority, unestablished:
+/// an error on any certificate but the leaf (the issuer or a certificate of its own
+/// chain), or an issuer error on the leaf (or on no certificate). OpenSSL's
+/// `OCSP_basic_verify`, which Qt calls with the trust store, verifies the signer's chain
+/// to a trusted root; a response is trusted no more than its signer, whatever the
+/// application ignores of the chain's own errors.
+fn issuer_unestablished(errors: &[SslError], leaf: &SslCertificate) -> bool {
+    errors.iter().any(|error| match error.certificate() {
+        Some(cert) if cert.der() != leaf.der() => true,
+        _ => ISSUER_KINDS.contains(&error.error()),
+    })
+}
+
 /// The stapled response's errors, and the response, for a client that asked for one:
 /// `OcspNoResponseFound` when none came. The leaf's issuer is the next certificate of the
-/// verified `path`, else the next one `sent`, else `trusted_issuer`.
+/// verified `path`, else the next one `sent`, else `trusted_issuer`. `chain_errors` are the
+/// chain's own: a response whose signer's standing they leave open is
+/// `OcspResponseCannotBeTrusted` (see [`issuer_unestablished`]).
 pub(crate) fn staple_errors(
     sent: &[SslCertificate],
     path: &[SslCertificate],
+    chain_errors: &[SslError],
     trusted_issuer: impl FnOnce(&SslCertificate) -> Option<SslCertificate>,
     staple: &[u8],
     now_unix: i64,
@@ -33,7 +63,14 @@ pub(crate) fn staple_errors(
         .or_else(|| sent.get(1).filter(|c| !c.is_null()))
         .cloned()
         .or_else(|| trusted_issuer(leaf));
-    let (response, errors) = check_staple(staple, leaf, issuer.as_ref(), now_unix);
+    let (response, mut errors) = check_staple(staple, leaf, issuer.as_ref(), now_unix);
+    let untrusted = SslError::new(SslErrorKind::OcspResponseCannotBeTrusted);
+    if response.is_some()
+        && issuer_unestablished(chain_errors, leaf)
+        && !errors.contains(&untrusted)
+    {
+        errors.push(untrusted);
+    }
     (response.into_iter().collect(), errors)
 }
 

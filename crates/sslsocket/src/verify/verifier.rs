@@ -317,6 +317,7 @@ impl ChainVerifier {
             let (responses, ocsp_errors) = staple_errors(
                 &chain,
                 &path,
+                &errors,
                 |leaf| self.trusted_issuer_of(leaf),
                 staple,
                 now_unix,

@@ -496,6 +496,11 @@ impl OpensslSession {
                         // outcome is not this peer's.
                         self.state.record().set_offered(Outcome::default());
                         self.external_psk = true;
+                        if client && !self.state.decide_external_psk(staple.as_deref()) {
+                            // Refused (strict OCSP): our Finished must never reach the peer.
+                            self.stream.get_mut().discard();
+                            return Err(TlsFailure::handshake("certificate verification failed"));
+                        }
                     }
                 }
                 Ok(())

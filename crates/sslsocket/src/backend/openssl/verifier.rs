@@ -403,7 +403,7 @@ impl ConnectionState {
 
     /// The client's status callback: the stapled response (if any) is checked and the
     /// decision taken, with the OCSP errors beside the chain's, as the rustls backend does.
-    /// True when the peer is accepted.
+    /// True unless the peer is refused (accepted, or paused on for the application).
     pub(crate) fn on_status(&self, ssl: &SslRef) -> bool {
         if !self.ocsp || ssl.session_reused() {
             // A resumed session reports its original outcome; nothing was sent to check.
@@ -425,7 +425,10 @@ impl ConnectionState {
             (sent.clone(), sent)
         });
         let staple = ssl.ocsp_status().unwrap_or_default();
-        self.decide_now(errors, sent, &built, Some(staple)).decision == Decision::Proceed
+        // A pause goes on as from the verify callback: the record holds the judgement and
+        // the core withholds our flight until the application's word (only a refusal
+        // ends the handshake here).
+        self.decide_now(errors, sent, &built, Some(staple)).decision != Decision::Refuse
     }
 
     /// Adds the OCSP and pinning errors and decides (the one call to the policy).
@@ -441,7 +444,8 @@ impl ConnectionState {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            let (responses, ocsp_errors) = staple_errors(&sent, built, |_| None, staple, now);
+            let (responses, ocsp_errors) =
+                staple_errors(&sent, built, &errors, |_| None, staple, now);
             for error in ocsp_errors {
                 if !errors.contains(&error) {
                     errors.push(error);
@@ -512,6 +516,27 @@ impl ConnectionState {
         // With stapling asked for, a missing staple is still an error here (fail closed).
         let staple = self.ocsp.then(|| staple.unwrap_or_default());
         self.decide_now(errors, chain(), &built, staple).decision == Decision::Proceed
+    }
+
+    /// A client that asked for a stapled response and was authenticated by an external
+    /// pre-shared key instead (TLS 1.3, which OpenSSL reports as a reused session, so
+    /// neither the status callback nor the late decision ran): judged as over TLS 1.2,
+    /// where the status callback finds no response. Strict OCSP stays strict: a PSK peer
+    /// has no certificate whose status a response could vouch for, so it is accepted only
+    /// if the application ignores `OcspNoResponseFound`. True unless refused.
+    pub(crate) fn decide_external_psk(&self, staple: Option<&[u8]>) -> bool {
+        if !self.ocsp {
+            return true;
+        }
+        let inner = self.lock();
+        if inner.decided {
+            return !inner.refused;
+        }
+        drop(inner);
+        let staple = staple.unwrap_or_default();
+        self.decide_now(Vec::new(), Vec::new(), &[], Some(staple))
+            .decision
+            != Decision::Refuse
     }
 
     /// The bytes of the records OpenSSL has processed so far.
