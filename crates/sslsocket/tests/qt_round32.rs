@@ -429,3 +429,39 @@ fn readme_table_names_exist_on_the_tokio_socket() -> TestResult {
     );
     Ok(())
 }
+
+/// The other half of the rule above (a review of this round's change): a *blanket*
+/// `ignore_ssl_errors()` given between TLS connections does not carry into the next one
+/// (Qt clears it at connect), so a program that reacts late to a failed handshake's
+/// errors never reconnects, maybe elsewhere, ignoring everything. The list, bound to
+/// certificates, does carry over (the test above).
+#[test]
+fn a_blanket_ignore_given_between_connections_is_dropped_by_the_next_one() -> TestResult {
+    let pki = Pki::new()?;
+    let leaf = pki.untrusted_leaf("localhost", &["localhost"])?;
+    let server = SslServer::listen("127.0.0.1:0", serving(&leaf).map_err(|e| e.to_string())?)?;
+    let port = server.local_addr().port();
+    let served = serve_connections(server, 2);
+    let mut socket = SslSocket::with_configuration(trusting(&pki).map_err(|e| e.to_string())?);
+    socket.connect_to_host_encrypted("localhost", port);
+    assert!(socket.wait_for_encrypted(WAIT).is_err());
+    let errors = socket.ssl_handshake_errors().to_vec();
+    assert!(!errors.is_empty());
+    socket.abort();
+
+    socket.ignore_ssl_errors();
+    socket.connect_to_host_encrypted("localhost", port);
+    let second = socket.wait_for_encrypted(WAIT).map_err(|e| e.to_string());
+    let reported = socket.ssl_handshake_errors().to_vec();
+    socket.abort();
+    let _ = served.join();
+    assert_eq!(
+        reported, errors,
+        "the second handshake found the same errors"
+    );
+    assert!(
+        second.is_err(),
+        "a blanket ignore given between connections accepted the next one"
+    );
+    Ok(())
+}

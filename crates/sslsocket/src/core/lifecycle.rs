@@ -310,6 +310,9 @@ impl SslCore {
             self.ignore_all = false;
             self.ignore_rules.clear();
         }
+        if std::mem::take(&mut self.ignore_all_expires) {
+            self.ignore_all = false;
+        }
     }
 
     /// The peer closed its side of TCP.

@@ -109,6 +109,9 @@ pub struct SslCore {
     /// A handshake was judged by the ignore list: it is cleared at the next connection
     /// (Qt: `ignoreSslErrors()` holds for one handshake).
     ignores_used: bool,
+    /// `ignore_ssl_errors()` was given between TLS connections: the next connection's
+    /// start clears it (Qt clears a blanket ignore at connect; only a list carries over).
+    ignore_all_expires: bool,
     /// The peer was refused on its verification errors.
     refused: bool,
     ocsp_responses: Vec<OcspResponse>,
@@ -183,6 +186,7 @@ impl SslCore {
             effective_mode: PeerVerifyMode::VerifyPeer,
             hooks: None,
             ignores_used: false,
+            ignore_all_expires: false,
             refused: false,
             ocsp_responses: Vec::new(),
             line_scanned: 0,

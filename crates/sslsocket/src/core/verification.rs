@@ -14,8 +14,14 @@ impl SslCore {
     /// Dangerous: accept every verification error of the next handshake (Qt's
     /// `ignoreSslErrors()`). Errors are still collected and reported.
     pub fn ignore_ssl_errors(&mut self) {
+        // Between TLS connections (the last one ended, its mode stays), a blanket ignore
+        // does not carry into the next connection: a program reacting late to a failed
+        // handshake's errors must not reconnect, maybe elsewhere, ignoring everything.
+        let between = self.state == SocketState::UnconnectedState
+            && (self.session.is_some() || self.mode != SslMode::UnencryptedMode);
         self.ignores_for_next_connection();
         self.ignore_all = true;
+        self.ignore_all_expires |= between;
         self.policy_changed();
     }
 
@@ -39,9 +45,10 @@ impl SslCore {
         self.policy_changed();
     }
 
-    /// Ignores given after a connection ended are for the next one (Qt keeps a list set
-    /// before connecting): the ended connection's own ignores are dropped now, and the new
-    /// ones are not cleared when the next connection starts.
+    /// Ignore lists given after a connection ended are for the next one (Qt keeps a list
+    /// set before connecting): the ended connection's own ignores are dropped now, and the
+    /// new list is not cleared when the next connection starts (a blanket
+    /// `ignore_ssl_errors()` given then is, see there).
     fn ignores_for_next_connection(&mut self) {
         if self.state == SocketState::UnconnectedState && std::mem::take(&mut self.ignores_used) {
             self.ignore_all = false;

@@ -26,6 +26,10 @@ pub(super) enum Drive {
     Write,
 }
 
+/// The most tasks a socket remembers as waiting (see [`SslSocket::parked`]): more than any
+/// sane sharing of one connection.
+pub(super) const MAX_PARKED: usize = 16;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Writes what the core has to send. `Ready(Ok)` once it has nothing left, `Pending`
     /// when the socket is full (with a waker registered only if `register`).
@@ -218,31 +222,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// Wakes the tasks parked in the full way other than this one, if any.
     #[inline]
     pub(super) fn wake_parked(&mut self, cx: &Context<'_>) {
-        for slot in &mut self.parked {
-            if let Some(waker) = slot.take() {
-                if !waker.will_wake(cx.waker()) {
-                    waker.wake();
-                }
+        for waker in self.parked.drain(..) {
+            if !waker.will_wake(cx.waker()) {
+                waker.wake();
             }
         }
     }
 
-    /// Records this task as waiting in the full way (see [`SslSocket::parked`]).
+    /// Records this task as waiting in the full way (see [`SslSocket::parked`]). Past
+    /// [`MAX_PARKED`] tasks the oldest record is dropped, never woken: a wake-up that finds
+    /// nothing to do must not pass itself on, or idle tasks would wake each other for ever.
     pub(super) fn park(&mut self, cx: &Context<'_>) {
         let waker = cx.waker();
-        if self.parked.iter().flatten().any(|w| w.will_wake(waker)) {
+        if self.parked.iter().any(|w| w.will_wake(waker)) {
             return;
         }
-        match self.parked.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some(waker.clone()),
-            None => {
-                // More than two tasks: the oldest is woken to look again.
-                if let Some(oldest) = self.parked[0].replace(waker.clone()) {
-                    self.parked.swap(0, 1);
-                    oldest.wake();
-                }
-            }
+        if self.parked.len() >= MAX_PARKED {
+            self.parked.remove(0);
         }
+        self.parked.push(waker.clone());
     }
 
     fn poll_until_inner(

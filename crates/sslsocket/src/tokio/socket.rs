@@ -84,12 +84,12 @@ pub struct SslSocket<S = TcpStream> {
     /// Bytes moved on the transport (sends and reads that took something), counted by the
     /// full way ([`poll_until`](Self::poll_until)): progress that may concern another task.
     pub(super) moved: u64,
-    /// The wakers of tasks waiting in the full way (at most two: the halves of a
-    /// `tokio::io::split`). The transport keeps one waker per direction, so a second
-    /// task's registration replaces the first's (both halves drive a running handshake;
-    /// a reader whose input waits for our output waits for writability): whoever makes
-    /// progress wakes the others.
-    pub(super) parked: [Option<std::task::Waker>; 2],
+    /// The wakers of tasks waiting in the full way (the halves of a `tokio::io::split`, or
+    /// more tasks sharing the socket behind a lock). The transport keeps one waker per
+    /// direction, so a task's registration replaces another's (both halves drive a running
+    /// handshake; a reader whose input waits for our output waits for writability):
+    /// whoever makes progress wakes the others. At most `pump::MAX_PARKED` are kept.
+    pub(super) parked: Vec<std::task::Waker>,
     host: Option<String>,
     peer_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
@@ -294,7 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             fd_ops: None,
             read_armed: false,
             moved: 0,
-            parked: [None, None],
+            parked: Vec::new(),
             host: None,
             peer_addr: None,
             local_addr: None,

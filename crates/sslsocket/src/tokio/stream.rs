@@ -219,7 +219,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
                 // An error here is recorded by the core and reported by the next call;
                 // `Pending` only means the rest goes out with the next write or flush.
                 let _ = this.poll_send(cx, true);
-                if this.parked.iter().any(Option::is_some) {
+                if !this.parked.is_empty() {
                     // A task waiting for our output to leave, or whose waker this send's
                     // registration replaced, looks again.
                     this.wake_parked(cx);
