@@ -9,7 +9,8 @@
 //!   resumed session included: its errors are reported and judged again);
 //! - a client that becomes encrypted has no handshake error the application did not
 //!   accept: the list is empty, or `ignore_ssl_errors()` was called on this connection, or
-//!   the ignore rules set on this connection cover every error;
+//!   the ignore rules set on this connection (or while the client was unconnected before
+//!   it: Qt keeps a list given before connecting) cover every error;
 //! - the server is encrypted only once the client accepted it on this connection (its
 //!   Finished never leaves a paused or refusing client, after a read or during one:
 //!   `read_from_duplex` lets OpenSSL send straight to the wire);
@@ -70,6 +71,10 @@ struct Harness<'a> {
     ignored: bool,
     /// The ignore rules set since the connection was (re)made (a later call replaces them).
     rules: Vec<IgnoreRule>,
+    /// Rules set while the client was unconnected (after an abort): they are for the next
+    /// connection (Qt keeps a list given before connecting), unlike `ignore_ssl_errors()`,
+    /// which the next connection drops.
+    next_rules: Option<Vec<IgnoreRule>>,
     /// The client was seen encrypted on this connection: the policy was checked when it
     /// became so (a narrower ignore list set afterwards does not undo the acceptance).
     accepted: bool,
@@ -89,7 +94,7 @@ impl Harness<'_> {
         self.to_server.clear();
         self.to_client.clear();
         self.ignored = false;
-        self.rules.clear();
+        self.rules = self.next_rules.take().unwrap_or_default();
         self.accepted = false;
         self.client.handle_state(SocketState::ConnectedState);
         self.server.handle_state(SocketState::ConnectedState);
@@ -245,7 +250,7 @@ impl Harness<'_> {
                 // Qt's ignoreSslErrors(list) with exactly the errors reported so far.
                 let errors = self.client.ssl_handshake_errors().to_vec();
                 self.client.ignore_ssl_errors_list(&errors);
-                self.rules = errors.into_iter().map(IgnoreRule::Exact).collect();
+                self.set_rules(errors.into_iter().map(IgnoreRule::Exact).collect());
             }
             _ => {
                 // One error kind on any certificate: may leave other errors uncovered.
@@ -257,7 +262,7 @@ impl Harness<'_> {
                     .into_iter()
                     .collect();
                 self.client.ignore_ssl_error_rules(rules.clone());
-                self.rules = rules;
+                self.set_rules(rules);
             }
         }
         self.drain_events();
@@ -275,6 +280,16 @@ impl Harness<'_> {
             );
         }
         self.check();
+    }
+
+    /// Records rules just given: this connection's, or, while the client is unconnected,
+    /// the next one's.
+    fn set_rules(&mut self, rules: Vec<IgnoreRule>) {
+        if self.client.state() == SocketState::UnconnectedState {
+            self.next_rules = Some(rules);
+        } else {
+            self.rules = rules;
+        }
     }
 
     fn covered(&self) -> bool {
@@ -397,6 +412,7 @@ fuzz_target!(|data: &[u8]| {
         },
         ignored: false,
         rules: Vec::new(),
+        next_rules: None,
         accepted: false,
         must_fail: setup & 3 != 0,
         input: actions.iter(),
