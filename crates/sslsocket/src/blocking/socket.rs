@@ -882,7 +882,7 @@ impl<S: Read + Write> SslSocket<S> {
         } else {
             self.disconnect_from_host()
         };
-        while self.core.read(&mut [0u8; 4096]) > 0 {}
+        self.core.discard_input();
         result
     }
 

@@ -102,7 +102,7 @@ impl SslCore {
     }
 
     /// Drops everything received and not read (Qt's `close` empties the read buffer).
-    pub(super) fn discard_input(&mut self) {
+    pub fn discard_input(&mut self) {
         self.plain_in = VecDeque::new();
         self.line_scanned = 0;
         if let Some(session) = self.session.as_mut() {

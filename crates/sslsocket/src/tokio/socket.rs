@@ -542,7 +542,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// read is dropped (Qt's `close` empties the read buffer), as on the blocking socket.
     pub async fn close(&mut self) -> Result<(), Error> {
         let result = self.disconnect_from_host().await;
-        while self.core.read(&mut [0u8; 4096]) > 0 {}
+        self.core.discard_input();
         result
     }
 

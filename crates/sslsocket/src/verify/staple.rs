@@ -5,19 +5,15 @@ use crate::cert::SslCertificate;
 use crate::ocsp::{check_staple, OcspResponse};
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::signature::is_signed_by;
+use crate::verify::verifier::ISSUER_KINDS;
 
-/// The kinds that, on the leaf, say its issuer is not established (not found, not
-/// trusted, or not the key that signed it).
-const ISSUER_KINDS: &[SslErrorKind] = &[
-    SslErrorKind::UnableToGetIssuerCertificate,
-    SslErrorKind::UnableToGetLocalIssuerCertificate,
-    SslErrorKind::UnableToVerifyFirstCertificate,
+/// The kinds that, on the leaf, say its issuer's signature on it does not hold; beside
+/// the verifier's [`ISSUER_KINDS`] (no trusted issuer), they leave the issuer
+/// unestablished.
+const SIGNATURE_KINDS: &[SslErrorKind] = &[
     SslErrorKind::UnableToDecryptCertificateSignature,
     SslErrorKind::UnableToDecodeIssuerPublicKey,
     SslErrorKind::CertificateSignatureFailed,
-    SslErrorKind::SelfSignedCertificate,
-    SslErrorKind::SelfSignedCertificateInChain,
-    SslErrorKind::CertificateUntrusted,
 ];
 
 /// Whether the chain's `errors` leave the leaf's issuer, the OCSP authority, unestablished:
@@ -29,7 +25,7 @@ const ISSUER_KINDS: &[SslErrorKind] = &[
 fn issuer_unestablished(errors: &[SslError], leaf: &SslCertificate) -> bool {
     errors.iter().any(|error| match error.certificate() {
         Some(cert) if cert.der() != leaf.der() => true,
-        _ => ISSUER_KINDS.contains(&error.error()),
+        _ => ISSUER_KINDS.contains(&error.error()) || SIGNATURE_KINDS.contains(&error.error()),
     })
 }
 

@@ -118,7 +118,7 @@ const DATE_KINDS: &[SslErrorKind] = &[
 ];
 
 /// The kinds a path with no trusted issuer is listed as.
-const ISSUER_KINDS: &[SslErrorKind] = &[
+pub(super) const ISSUER_KINDS: &[SslErrorKind] = &[
     SslErrorKind::UnableToGetIssuerCertificate,
     SslErrorKind::UnableToGetLocalIssuerCertificate,
     SslErrorKind::UnableToVerifyFirstCertificate,
