@@ -1,8 +1,10 @@
 //! Round 32 review of `sslsocket serve` against shared/cli-contract.md, with real clients
-//! on 127.0.0.1 (openssl s_client, Python's ssl, raw TCP, and here a rustls client). The
-//! one discrepancy it found is a known limit, left for the next round and ignored here
-//! with the reason (run it with `--ignored`): the test asserts the contract line it
-//! quotes, and fails today on both backends within 2-200 connections.
+//! on 127.0.0.1 (openssl s_server, Python's ssl, raw TCP, and here a rustls client).
+//!
+//! Was a defect (kept ignored in round 32, fixed in round 33): a socket write that failed
+//! on a reset failed the connection before the records already received were processed,
+//! so data the peer sent before it reset was never reported. Now the core takes in what
+//! the peer sent first (`SslCore::salvage_input`), then records the failure.
 
 mod common;
 
@@ -116,17 +118,17 @@ fn finished_hello_then_reset(
 /// The bytes were received: strace of a failing run (OpenSSL backend) shows the server's
 /// `recvfrom` returning CCS + Finished + the `hello` record in one read (110 bytes), then
 /// its ticket `sendto` failing with ECONNRESET; and Linux keeps a reset socket's receive
-/// queue readable after a failed send. The line then says `"received_bytes":0`,
+/// queue readable after a failed send. The line then said `"received_bytes":0`,
 /// `"error_string":"writing to the socket: Connection reset by peer (os error 104)"`,
-/// on both backends: the record already read is never decrypted and counted. It depends
+/// on both backends: the record was left unprocessed in the engine, or unread in the
+/// kernel (tokio had not yet learnt the socket was readable, so a `poll_read` there would
+/// not even have asked the kernel; the salvage reads it directly). It depends
 /// on the reset arriving between the server's read and its ticket write; observed within
 /// the first 2 to 200 connections per backend (about a second), so the test makes up to
 /// 1000 per backend and stops at the first wrong line. A correct server reports 5 every
 /// time. (Finished + `hello` in one TCP write followed by the reset never showed it in 600
 /// connections: the server then reads the reset before it writes.)
 #[test]
-#[ignore = "known limit (round 32): a write that fails on a reset fails the socket before the \
-            records already read are processed; the fix belongs in the core's failure rules"]
 fn bytes_read_before_a_reset_are_reported_even_when_the_ticket_write_fails() -> TestResult {
     const TRIALS: usize = 1000;
     let pki = Pki::new()?;

@@ -721,6 +721,12 @@ impl<S: Read + Write> SslSocket<S> {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
+                        if crate::core::peer_is_gone(&e) && self.transport.fd.is_some() {
+                            // What the peer sent before it went is still data received
+                            // (the reads do not block: the descriptor is known).
+                            self.core
+                                .salvage_input(&mut SocketIo::new(stream, &self.transport));
+                        }
                         let error = Error::io("writing to the socket", e);
                         self.core.handle_io_error(error.clone());
                         self.close_stream();

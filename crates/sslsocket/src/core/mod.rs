@@ -19,7 +19,7 @@ mod events;
 mod info;
 mod lifecycle;
 mod transport;
-pub(crate) use transport::ends_the_stream;
+pub(crate) use transport::{ends_the_stream, peer_is_gone};
 mod verification;
 
 use std::collections::VecDeque;

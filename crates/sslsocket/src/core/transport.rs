@@ -503,6 +503,55 @@ impl SslCore {
     }
 }
 
+/// Whether a failed socket write says the peer is gone (a reset, an aborted connection, a
+/// closed pipe): what it sent before may still wait in the kernel, unread
+/// (see [`SslCore::salvage_input`]).
+pub(crate) fn peer_is_gone(error: &io::Error) -> bool {
+    ends_the_stream(error) || error.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// The most reads [`SslCore::salvage_input`] makes: the kernel's receive buffer, in
+/// `READ_CHUNK`s, with room to spare.
+const SALVAGE_READS: usize = 64;
+
+impl SslCore {
+    /// After a write to the socket failed because the peer is gone ([`peer_is_gone`]), and
+    /// before the driver records that failure: takes in what the peer sent before its end
+    /// and what the engine holds unprocessed, so data received before the failure is still
+    /// decrypted and readable (Linux keeps a reset socket's received bytes readable). `rd`
+    /// must not block; at most `SALVAGE_READS` reads, and only while the core takes input.
+    /// The end of the stream is left to the driver's failure (one error, the write's).
+    pub fn salvage_input(&mut self, rd: &mut dyn Read) {
+        /// Reads `rd` but reports its end as "nothing now": the failure that follows ends
+        /// the connection, not an end of stream recorded on the way.
+        struct UntilEnd<'a>(&'a mut dyn Read);
+        impl Read for UntilEnd<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+                    n => Ok(n),
+                }
+            }
+        }
+        let mut rd = UntilEnd(rd);
+        let before = self.session.as_ref().map_or(0, |s| s.plaintext_len());
+        for _ in 0..SALVAGE_READS {
+            if self.is_failed() || !self.wants_read() {
+                return;
+            }
+            match self.read_from(&mut rd) {
+                Ok(n) if n > 0 => {}
+                // Nothing more: an engine holding records it has not processed (OpenSSL
+                // stops at the end of a handshake) processes them now.
+                _ => break,
+            }
+        }
+        if !self.is_failed() && self.state != SocketState::UnconnectedState {
+            self.process_after(before, false);
+        }
+    }
+}
+
 /// Whether a driver takes this error of a socket read for the end of the stream: a reset
 /// or aborted connection ends it like an EOF (a truncation unless close_notify came).
 pub(crate) fn ends_the_stream(error: &io::Error) -> bool {

@@ -93,12 +93,34 @@ impl<S: AsyncWrite + Unpin> Write for PollWriter<'_, '_, S> {
 }
 
 /// What a descriptor-backed transport (TCP, a Unix socket) offers beyond `AsyncRead` +
-/// `AsyncWrite`: writes that never register a waker (`try_write`), and its read readiness,
-/// so a read that can only say `WouldBlock` is not run.
+/// `AsyncWrite`: writes that never register a waker (`try_write`), its read readiness, so a
+/// read that can only say `WouldBlock` is not run, and a read of what the kernel holds now,
+/// whatever tokio last learnt of the readiness (for [`SslCore::salvage_input`]).
+///
+/// [`SslCore::salvage_input`]: crate::core::SslCore::salvage_input
 pub(super) struct FdOps<S> {
     pub(super) write: fn(&S, &[u8]) -> io::Result<usize>,
     pub(super) write_vectored: fn(&S, &[IoSlice<'_>]) -> io::Result<usize>,
     pub(super) read_ready: fn(&S, &mut Context<'_>) -> Poll<io::Result<()>>,
+    pub(super) read_now: fn(&S, &mut [u8]) -> io::Result<usize>,
+}
+
+/// A read of the kernel's receive queue that never blocks nor asks tokio's readiness.
+#[cfg(unix)]
+fn recv_now<S: std::os::fd::AsFd>(io: &S, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(rustix::net::recv(io, buf, rustix::net::RecvFlags::DONTWAIT)?.0)
+}
+
+/// `Read` over [`FdOps::read_now`]: never blocks, never registers a waker.
+pub(super) struct NowReader<'a, S> {
+    pub(super) io: &'a S,
+    pub(super) ops: FdOps<S>,
+}
+
+impl<S> Read for NowReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (self.ops.read_now)(self.io, buf)
+    }
 }
 
 impl<S> Clone for FdOps<S> {
@@ -115,6 +137,10 @@ pub(super) fn tcp_ops() -> FdOps<::tokio::net::TcpStream> {
         write: |io, buf| io.try_write(buf),
         write_vectored: |io, bufs| io.try_write_vectored(bufs),
         read_ready: |io, cx| io.poll_read_ready(cx),
+        #[cfg(unix)]
+        read_now: |io, buf| recv_now(io, buf),
+        #[cfg(not(unix))]
+        read_now: |io, buf| io.try_read(buf),
     }
 }
 
@@ -125,6 +151,7 @@ pub(super) fn unix_ops() -> FdOps<::tokio::net::UnixStream> {
         write: |io, buf| io.try_write(buf),
         write_vectored: |io, bufs| io.try_write_vectored(bufs),
         read_ready: |io, cx| io.poll_read_ready(cx),
+        read_now: |io, buf| recv_now(io, buf),
     }
 }
 

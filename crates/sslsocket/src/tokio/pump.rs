@@ -11,7 +11,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite};
 use crate::core::{Phase, SslCore};
 use crate::enums::SocketState;
 use crate::error::{ApiMisuse, Error};
-use crate::tokio::io::{PollDuplex, PollReader, PollWriter, TryWriter};
+use crate::tokio::io::{NowReader, PollDuplex, PollReader, PollWriter, TryWriter};
 use crate::tokio::SslSocket;
 
 /// Which socket directions a wait may register the task's waker for.
@@ -79,6 +79,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    if let Some(ops) = fd_ops.filter(|_| crate::core::peer_is_gone(&e)) {
+                        // What the peer sent before it went is still data received.
+                        self.core.salvage_input(&mut NowReader { io: stream, ops });
+                    }
                     let error = Error::io("writing to the socket", e);
                     self.fail(error.clone());
                     break Poll::Ready(Err(error));
