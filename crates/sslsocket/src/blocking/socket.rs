@@ -139,6 +139,12 @@ impl SslSocket<TcpStream> {
     /// Adopts a connected socket given as an owned descriptor (Qt's `setSocketDescriptor`).
     #[cfg(unix)]
     pub fn set_socket_descriptor(&mut self, fd: std::os::fd::OwnedFd) -> Result<(), Error> {
+        if self.core.state() != SocketState::UnconnectedState {
+            // A new connection (Qt's `init()` and a new plain socket): the one in use is
+            // given up at once, and nothing of it (its session, its unread data) carries
+            // over to the adopted one.
+            self.abort();
+        }
         self.set_tcp_stream(TcpStream::from(fd))
     }
 
@@ -1054,7 +1060,12 @@ impl<S: Read + Write> Write for SslSocket<S> {
     fn flush(&mut self) -> io::Result<()> {
         let deadline = self.io_deadline();
         if self.core.state() == SocketState::UnconnectedState {
-            return Ok(());
+            // Closed: a failure (what was written never left) is reported here too, as
+            // the tokio driver's `poll_flush` does.
+            return match self.core.failure() {
+                Some(failure) => Err(failure.clone().into()),
+                None => Ok(()),
+            };
         }
         self.drive(&deadline, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()

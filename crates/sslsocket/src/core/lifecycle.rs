@@ -305,6 +305,7 @@ impl SslCore {
         self.refused = false;
         self.ocsp_responses.clear();
         self.line_scanned = 0;
+        self.discarded_plaintext = 0;
         if std::mem::take(&mut self.ignores_used) {
             // Qt: the ignore list holds for one handshake; a new connection starts clean.
             self.ignore_all = false;

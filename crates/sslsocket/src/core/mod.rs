@@ -411,6 +411,7 @@ impl SslCore {
 
     /// Plaintext that was buffered unread when encryption started, and was discarded so
     /// that it can never pass for encrypted data (the STARTTLS injection class of bugs).
+    /// Counted per connection: a new connection starts at 0.
     pub fn discarded_plaintext_bytes(&self) -> usize {
         self.discarded_plaintext
     }

@@ -117,12 +117,15 @@ impl SslCore {
             self.phase = Phase::Paused;
         }
         self.refused = judgement.decision == Decision::Refuse;
-        match judgement.interrupted_on {
-            // Qt: the interruption replaces `peerVerifyError` and `sslErrors` (its errors
-            // were reported from the verify callback); the list stays in
+        if judgement.interrupted_on.is_empty() {
+            self.report_errors(errors);
+        } else {
+            // Qt: the interruptions replace `peerVerifyError` and `sslErrors` (their errors
+            // were reported from the verify callback, one by one); the list stays in
             // `ssl_handshake_errors()`.
-            Some(first) => self.push(SslEvent::HandshakeInterruptedOnError(first)),
-            None => self.report_errors(errors),
+            for error in judgement.interrupted_on {
+                self.push(SslEvent::HandshakeInterruptedOnError(error));
+            }
         }
         if self.phase == Phase::Paused && std::mem::take(&mut self.close_when_encrypted) {
             // The application is closing: no one is left to resume, so the pause is a

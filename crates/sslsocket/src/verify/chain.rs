@@ -256,7 +256,7 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<(usize, SslError
     let mut intermediates_below: u32 = 0;
     for (index, node) in path.nodes.iter().enumerate() {
         let info = &node.info;
-        if info.has_extension_problem() {
+        if info.has_extension_problem() || info.carries_rfc_3779_resources() {
             add(index, UnspecifiedError);
         }
         let as_ca = index > 0;

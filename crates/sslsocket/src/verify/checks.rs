@@ -8,8 +8,9 @@ use x509_parser::der_parser::oid;
 use x509_parser::extensions::{ExtendedKeyUsage, KeyUsage, ParsedExtension};
 use x509_parser::oid_registry::{
     Oid, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
-    OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE, OID_X509_EXT_NAME_CONSTRAINTS,
-    OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+    OID_X509_EXT_CRL_DISTRIBUTION_POINTS, OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE,
+    OID_X509_EXT_NAME_CONSTRAINTS, OID_X509_EXT_SUBJECT_ALT_NAME,
+    OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
 };
 use x509_parser::prelude::FromDer;
 
@@ -51,6 +52,12 @@ const CRITICAL_OK: [Oid<'static>; 15] = [
     oid!(2.5.29 .33),                  // policyMappings
     oid!(2.5.29 .54),                  // inhibitAnyPolicy
 ];
+
+/// RFC 3779's sbgp-ipAddrBlock and sbgp-autonomousSysNum.
+const RFC_3779: [Oid<'static>; 2] = [oid!(1.3.6 .1 .5 .5 .7 .1 .7), oid!(1.3.6 .1 .5 .5 .7 .1 .8)];
+
+/// id-pkix-OCSP-noCheck, whose value is a NULL.
+const OCSP_NO_CHECK: Oid<'static> = oid!(1.3.6 .1 .5 .5 .7 .48 .1 .5);
 
 /// proxyCertInfo (RFC 3820).
 const PROXY_CERT_INFO: Oid<'static> = oid!(1.3.6 .1 .5 .5 .7 .1 .14);
@@ -126,6 +133,31 @@ impl ParsedCertificate {
 /// an OCSP responder's, which OpenSSL verifies as any other.
 pub(crate) fn unusable(cert: &SslCertificate) -> bool {
     CertInfo::parse(cert).is_none_or(|info| info.has_extension_problem())
+}
+
+/// `UnspecifiedError` on each certificate of `path` (a path another verifier built, leaf
+/// first) that our rules find unusable ([`CertInfo::has_extension_problem`]): for the
+/// OpenSSL backend, whose verifier skips what it does not check (a malformed critical
+/// policy extension without policy checking) or reports an unusable certificate as one
+/// whose issuer is unknown. A certificate that does not parse is reported elsewhere.
+#[cfg(feature = "openssl")]
+pub(crate) fn extension_errors(
+    peers: &crate::verify::kept::PeerParses,
+    path: &[SslCertificate],
+) -> Vec<crate::ssl_error::SslError> {
+    path.iter()
+        .filter(|cert| {
+            peers.parse(cert.der()).is_some_and(|parsed| {
+                CertInfo::lent(parsed.cert(), parsed.x509()).has_extension_problem()
+            })
+        })
+        .map(|cert| {
+            crate::ssl_error::SslError::with_certificate(
+                crate::ssl_error::SslErrorKind::UnspecifiedError,
+                cert.clone(),
+            )
+        })
+        .collect()
 }
 
 impl<'a> CertInfo<'a> {
@@ -219,28 +251,60 @@ impl<'a> CertInfo<'a> {
         )
     }
 
-    /// An extension we rely on is malformed or repeated, or a critical extension is one
-    /// OpenSSL does not handle.
+    /// The certificate cannot be read with confidence (OpenSSL marks such a certificate
+    /// `EXFLAG_INVALID`, or refuses a critical extension it does not handle), fail closed:
+    /// - an extension appears twice (RFC 5280 4.2; OpenSSL's `EXFLAG_DUPLICATE`);
+    /// - an extension we rely on, or one OpenSSL always reads (cRLDistributionPoints), is
+    ///   malformed;
+    /// - a critical extension is one OpenSSL does not handle, or one we cannot read
+    ///   (malformed, or one our parser does not know beyond OCSP-noCheck's NULL);
+    /// - a proxy certificate (RFC 3820), which Qt never allows.
     pub(super) fn has_extension_problem(&self) -> bool {
-        for ext in self.x509().iter_extensions() {
+        let extensions = self.x509().extensions();
+        for (index, ext) in extensions.iter().enumerate() {
             if ext.oid == PROXY_CERT_INFO {
                 // A proxy certificate (RFC 3820): OpenSSL refuses it unless proxy
                 // certificates are allowed (`X509_V_FLAG_ALLOW_PROXY_CERTS`), which Qt
                 // never sets; webpki does not read it.
                 return true;
             }
-            let relied = RELIED_ON.iter().any(|oid| **oid == ext.oid);
+            if extensions
+                .get(..index)
+                .is_some_and(|earlier| earlier.iter().any(|e| e.oid == ext.oid))
+            {
+                return true;
+            }
             let parsed = ext.parsed_extension();
+            let relied = RELIED_ON.iter().any(|oid| **oid == ext.oid);
             if relied && (parsed.error().is_some() || parsed.unsupported()) {
                 return true;
             }
-            if ext.critical && !CRITICAL_OK.contains(&ext.oid) {
+            if ext.oid == OID_X509_EXT_CRL_DISTRIBUTION_POINTS && parsed.error().is_some() {
                 return true;
             }
+            if ext.critical {
+                if !CRITICAL_OK.contains(&ext.oid) || parsed.error().is_some() {
+                    return true;
+                }
+                let understood = !parsed.unsupported()
+                    || RFC_3779.contains(&ext.oid)
+                    || (ext.oid == OCSP_NO_CHECK && ext.value == [0x05, 0x00]);
+                if !understood {
+                    return true;
+                }
+            }
         }
-        RELIED_ON
+        false
+    }
+
+    /// The certificate carries RFC 3779 IP address or AS number resources, which a chain
+    /// must nest (OpenSSL's `X509v3_addr_validate_path`). Our verifier does not read them,
+    /// so a chain with any is refused (fail closed) where OpenSSL would check them.
+    pub(super) fn carries_rfc_3779_resources(&self) -> bool {
+        self.x509()
+            .extensions()
             .iter()
-            .any(|oid| self.x509().get_extension_unique(oid).is_err())
+            .any(|ext| RFC_3779.contains(&ext.oid))
     }
 
     fn ns_cert_type(&self) -> Option<&x509_parser::extensions::NSCertType> {

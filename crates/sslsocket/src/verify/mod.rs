@@ -13,7 +13,7 @@
 
 mod api;
 mod chain;
-mod checks;
+pub(crate) mod checks;
 pub(crate) mod constraints;
 pub(crate) mod hooks;
 mod hostname;

@@ -57,8 +57,10 @@ impl fmt::Debug for VerifyPolicy {
 pub struct Judgement {
     /// What to do.
     pub decision: Decision,
-    /// The error the handshake was interrupted on (`handshake_must_interrupt_on_error`).
-    pub interrupted_on: Option<SslError>,
+    /// The errors the handshake was interrupted on, in order
+    /// (`handshake_must_interrupt_on_error`): each one the hook continued past, and the one
+    /// it stopped on, if any. Empty when nothing interrupted it.
+    pub interrupted_on: Vec<SslError>,
     /// The peer holds none of the pinned keys: this error (`CertificateRejected`) refused
     /// it, whatever the verify mode, the ignore list, the hooks or the pause mode say.
     pub pin_mismatch: Option<SslError>,
@@ -98,7 +100,7 @@ impl VerifyPolicy {
         self
     }
 
-    /// Stop at the first error and ask `SslHooks::handshake_interrupted`.
+    /// Stop at each error and ask `SslHooks::handshake_interrupted` whether to go on.
     pub fn with_interrupt_on_error(mut self, on: bool) -> VerifyPolicy {
         self.interrupt_on_error = on;
         self
@@ -139,7 +141,7 @@ impl VerifyPolicy {
         match pin_mismatch {
             Some(error) => Judgement {
                 decision: Decision::Refuse,
-                interrupted_on: None,
+                interrupted_on: Vec::new(),
                 pin_mismatch: Some(error),
             },
             None => self.judge(errors),
@@ -153,20 +155,28 @@ impl VerifyPolicy {
             return Judgement::default();
         }
         if self.interrupt_on_error {
-            // Qt's early reporting: the first error interrupts the handshake; the hook
-            // (the slot) continues it (accepting the errors) or lets it stop with an alert.
-            let first = errors.first().cloned().unwrap_or_default();
-            let verdict = self
-                .hooks
-                .as_ref()
-                .map_or(Verdict::Abort, |h| h.handshake_interrupted(&first));
+            // Qt's early reporting: every error interrupts the handshake in turn (Qt's
+            // verify callback runs once per error); the hook (the slot) continues past it
+            // or lets the handshake stop there with an alert. Continuing past one error
+            // accepts that one only: the next interrupts again.
+            let mut interrupted_on = Vec::new();
+            for error in errors {
+                interrupted_on.push(error.clone());
+                let verdict = self
+                    .hooks
+                    .as_ref()
+                    .map_or(Verdict::Abort, |h| h.handshake_interrupted(error));
+                if verdict != Verdict::Ignore {
+                    return Judgement {
+                        decision: Decision::Refuse,
+                        interrupted_on,
+                        pin_mismatch: None,
+                    };
+                }
+            }
             return Judgement {
-                decision: if verdict == Verdict::Ignore {
-                    Decision::Proceed
-                } else {
-                    Decision::Refuse
-                },
-                interrupted_on: Some(first),
+                decision: Decision::Proceed,
+                interrupted_on,
                 pin_mismatch: None,
             };
         }
@@ -184,7 +194,7 @@ impl VerifyPolicy {
         };
         Judgement {
             decision,
-            interrupted_on: None,
+            interrupted_on: Vec::new(),
             pin_mismatch: None,
         }
     }

@@ -25,6 +25,7 @@ use crate::backend::openssl::sessions::{peer_key, ClientSessions, ServerOutcomes
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
+use crate::verify::checks::extension_errors;
 use crate::verify::constraints::name_errors;
 use crate::verify::kept::PeerParses;
 use crate::verify::record::{Confirmation, HandshakeRecord};
@@ -110,6 +111,9 @@ struct Collected {
     notices: VecDeque<BackendNotice>,
     /// The peer's certificates read so far, each parsed once per connection.
     read: Vec<KnownCertificate>,
+    /// The errors the decision was taken on (OpenSSL's and ours): one OpenSSL reports
+    /// after the decision that is among them changes nothing.
+    judged: Vec<SslError>,
     /// `UnableToVerifyFirstCertificate` on a leaf whose issuer is unknown, still to be
     /// listed (see `Collected::record`).
     lone_leaf: Option<SslError>,
@@ -357,6 +361,11 @@ impl ConnectionState {
                 ),
                 None => SslError::new(error_kind(result.as_raw())),
             };
+            if inner.decided && inner.judged.contains(&error) {
+                // Found by our own rules before OpenSSL reported it (a name constraint
+                // broken): judged already, so the application is not asked again.
+                return !inner.refused;
+            }
             inner.record(error, ctx.error_depth());
             inner.first_result.get_or_insert(result);
             if !inner.decided {
@@ -461,6 +470,13 @@ impl ConnectionState {
                 errors.push(error);
             }
         }
+        // Our extension rules beside OpenSSL's (fail closed: a certificate we cannot read
+        // with confidence is refused on both backends alike).
+        for error in extension_errors(&self.peers, built) {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
         // Our name rules beside OpenSSL's: name constraints (OpenSSL skips a common name
         // of one label, `localhost`, which its host check then matches) and the host name
         // by the contract's rule (RFC 6125: the common name only without any subject
@@ -474,6 +490,7 @@ impl ConnectionState {
         errors.extend(pin_mismatch.clone());
         order_like_rustls(&mut errors, pin_mismatch.as_ref());
         let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
+        let judged = errors.clone();
         self.record.record(Verification {
             errors,
             chain: sent,
@@ -481,6 +498,7 @@ impl ConnectionState {
             judgement: judgement.clone(),
         });
         let mut inner = self.lock();
+        inner.judged = judged;
         inner.decided = true;
         inner.refused = judgement.decision == Decision::Refuse;
         inner.proceeded = judgement.decision == Decision::Proceed;
