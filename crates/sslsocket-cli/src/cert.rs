@@ -114,7 +114,10 @@ fn print(
     if args.json {
         let json = CertReport {
             certificates: chain.iter().map(|c| ChainEntryJson::of(c, true)).collect(),
-            errors: errors.iter().map(ErrorJson::with_hint).collect(),
+            errors: errors
+                .iter()
+                .map(|e| ErrorJson::with_hint(e, chain))
+                .collect(),
             expiring: expiring.map(|list| {
                 list.iter()
                     .map(|c| ExpiringJson {
@@ -136,7 +139,7 @@ fn print(
     // The PEM too, so that a certificate can be saved for `--ignore NAME@FILE`/`--cafile`.
     report::chain_text(&mut out, chain, true, &paint);
     if expiring.is_none() || !errors.is_empty() {
-        report::errors_text(&mut out, errors, &paint);
+        report::errors_text(&mut out, errors, chain, &paint);
     }
     if let Some(list) = expiring {
         expiry_text(&mut out, list, &paint);

@@ -6,8 +6,9 @@ use sslsocket::{SslCertificate, SslError, SslErrorKind};
 
 use crate::report::{expired_ago, rfc3339};
 
-/// The hint for `error`.
-pub fn hint(error: &SslError) -> String {
+/// The hint for `error`, found on a chain whose certificates as the peer sent them (or as
+/// the file holds them) are `sent`.
+pub fn hint(error: &SslError, sent: &[SslCertificate]) -> String {
     let kind = error.error();
     let name = kind.name();
     let Some(cert) = error.certificate() else {
@@ -30,9 +31,17 @@ pub fn hint(error: &SslError) -> String {
     };
     let subject = cert.subject_rfc4514();
     let file = file_name(cert);
+    // A certificate the peer did not send is one of the trusted CAs (the path's anchor):
+    // `--showcerts` and `cert HOST:PORT` never print it, the user's own CA file has it.
+    let source = if sent.contains(cert) {
+        "from --showcerts or `sslsocket cert HOST:PORT`"
+    } else {
+        "it is one of your trusted CAs, not sent by the peer: copy it from your --cafile or \
+         system CA store"
+    };
     let ignore = format!(
-        "save it as {file} (from --showcerts or `sslsocket cert HOST:PORT`) and pass \
-         --ignore {name}@{file} to accept this error for this certificate only"
+        "save it as {file} ({source}) and pass --ignore {name}@{file} to accept this error \
+         for this certificate only"
     );
     match kind {
         SslErrorKind::HostNameMismatch => format!(

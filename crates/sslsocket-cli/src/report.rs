@@ -154,17 +154,7 @@ pub fn expired_ago(cert: &SslCertificate) -> String {
 
 /// The public key as people name it: `EC P-256`, `RSA 2048`, `Ed25519`.
 pub fn public_key_name(cert: &SslCertificate) -> String {
-    use sslsocket::KeyAlgorithm;
-    match cert.public_key() {
-        Some(key) => match (key.algorithm(), key.length()) {
-            (KeyAlgorithm::Rsa, bits) => format!("RSA {bits}"),
-            (KeyAlgorithm::Ec, 0) => "EC".to_string(),
-            (KeyAlgorithm::Ec, bits) => format!("EC P-{bits}"),
-            (KeyAlgorithm::Ed25519, _) => "Ed25519".to_string(),
-            _ => cert.public_key_algorithm_name(),
-        },
-        None => cert.public_key_algorithm_name(),
-    }
+    cert.public_key_summary()
 }
 
 /// Unix seconds as RFC 3339 in UTC (`2026-01-01T00:00:00Z`).
@@ -245,10 +235,10 @@ impl ErrorJson {
         }
     }
 
-    /// With the hint of a client's report (v2).
-    pub fn with_hint(error: &SslError) -> ErrorJson {
+    /// With the hint of a client's report (v2); `sent`: the chain as the peer sent it.
+    pub fn with_hint(error: &SslError, sent: &[SslCertificate]) -> ErrorJson {
         let mut json = ErrorJson::of(error);
-        json.hint = Some(crate::hint::hint(error));
+        json.hint = Some(crate::hint::hint(error, sent));
         json
     }
 }
@@ -326,7 +316,7 @@ fn facts_with(socket: &impl Reported, pem: bool, hints: bool) -> Facts {
             .iter()
             .map(|e| {
                 if hints {
-                    ErrorJson::with_hint(e)
+                    ErrorJson::with_hint(e, socket.core().peer_certificate_chain())
                 } else {
                     ErrorJson::of(e)
                 }
@@ -589,7 +579,12 @@ pub fn client_text(
             details.showcerts,
             &paint,
         );
-        errors_text(&mut out, core.ssl_handshake_errors(), &paint);
+        errors_text(
+            &mut out,
+            core.ssl_handshake_errors(),
+            core.peer_certificate_chain(),
+            &paint,
+        );
     }
     if outcome.received_bytes > 0 || !outcome.received.is_empty() {
         let _ = writeln!(out, "received ({} bytes):", outcome.received_bytes);
@@ -652,7 +647,12 @@ pub fn chain_text(
 }
 
 /// Every verification error with its hint.
-pub fn errors_text(out: &mut String, errors: &[SslError], paint: &crate::style::Paint) {
+pub fn errors_text(
+    out: &mut String,
+    errors: &[SslError],
+    sent: &[SslCertificate],
+    paint: &crate::style::Paint,
+) {
     if errors.is_empty() {
         let _ = writeln!(out, "verification: {}", paint.good("no errors"));
         return;
@@ -669,7 +669,7 @@ pub fn errors_text(out: &mut String, errors: &[SslError], paint: &crate::style::
             paint.bad(error.error().name()),
             error.error_string()
         );
-        let _ = writeln!(out, "    hint: {}", crate::hint::hint(error));
+        let _ = writeln!(out, "    hint: {}", crate::hint::hint(error, sent));
     }
 }
 

@@ -316,6 +316,28 @@ pub fn has_pending(ssl: &SslRef) -> bool {
     unsafe { ffi::SSL_has_pending(ssl.as_ptr()) == 1 }
 }
 
+/// `SSL_CTRL_GET_NEGOTIATED_GROUP` (OpenSSL 3's ssl.h; `SSL_get_negotiated_group` is a
+/// macro over `SSL_ctrl`).
+const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
+
+/// The NID of the group the handshake's key exchange used (`SSL_get_negotiated_group`,
+/// OpenSSL 3), on both sides and in TLS 1.2 too, where a server's temporary key is gone
+/// once the exchange is done. `None` when OpenSSL does not say (no group, an OpenSSL
+/// before 3.0).
+pub fn negotiated_group_nid(ssl: &SslRef) -> Option<c_int> {
+    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows; this control only
+    // reads the session's state and takes no pointer argument (null).
+    let nid = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_GET_NEGOTIATED_GROUP,
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    c_int::try_from(nid).ok().filter(|&nid| nid > 0)
+}
+
 /// `SSL3_RT_HEADER`: the message callback's content type for a record header.
 const SSL3_RT_HEADER: c_int = 0x100;
 

@@ -269,6 +269,11 @@ pub trait SslSocketExt: sealed::Driver {
     /// Accepts a paused handshake's errors, exactly those found (Qt's
     /// `ignoreSslErrors(sslHandshakeErrors())` + `resume()`).
     fn accept_peer(&mut self) -> Result<(), Error> {
+        if !self.core_ref().is_paused() {
+            // A call that fails has no effect: no ignore list is left behind for a later
+            // connection of this socket.
+            return Err(crate::error::ApiMisuse("the handshake is not paused".into()).into());
+        }
         let errors = self.core_ref().ssl_handshake_errors().to_vec();
         self.core_mut().ignore_ssl_errors_list(&errors);
         self.resume()

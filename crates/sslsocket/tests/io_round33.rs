@@ -18,6 +18,8 @@ use tokio_rustls::rustls;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 type Raw = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+/// The peer's thread, with its verdict.
+type Worker = JoinHandle<Result<(), String>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,13 +30,14 @@ fn raw_server(
     pki: &Pki,
     before: impl FnOnce(&mut TcpStream) -> Result<(), String> + Send + 'static,
     script: impl FnOnce(Raw) -> Result<(), String> + Send + 'static,
-) -> Result<(u16, JoinHandle<Result<(), String>>), Box<dyn std::error::Error>> {
+) -> Result<(u16, Worker), Box<dyn std::error::Error>> {
     let config = raw_server_config(pki)?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let port = listener.local_addr()?.port();
     let worker = thread::spawn(move || -> Result<(), String> {
         let (mut tcp, _) = listener.accept().map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(WAIT)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(WAIT))
+            .map_err(|e| e.to_string())?;
         before(&mut tcp)?;
         let mut conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
         while conn.is_handshaking() {
@@ -58,7 +61,9 @@ fn blocking_client(pki: &Pki, port: u16) -> Result<SslSocket, Box<dyn std::error
 }
 
 fn join(worker: JoinHandle<Result<(), String>>) -> Result<(), String> {
-    worker.join().map_err(|_| "peer thread panicked".to_string())?
+    worker
+        .join()
+        .map_err(|_| "peer thread panicked".to_string())?
 }
 
 /// Reads everything the TLS peer sends until its end (for the server side of tests).
@@ -79,12 +84,17 @@ fn drain(tls: &mut Raw) -> Vec<u8> {
 #[test]
 fn blocking_set_socket_descriptor_drops_the_previous_connection_state() -> TestResult {
     let pki = Pki::new()?;
-    let (port, worker) = raw_server(&pki, |_| Ok(()), |mut tls| {
-        tls.write_all(b"OLD PEER DATA\n").map_err(|e| e.to_string())?;
-        tls.flush().map_err(|e| e.to_string())?;
-        let _ = drain(&mut tls);
-        Ok(())
-    })?;
+    let (port, worker) = raw_server(
+        &pki,
+        |_| Ok(()),
+        |mut tls| {
+            tls.write_all(b"OLD PEER DATA\n")
+                .map_err(|e| e.to_string())?;
+            tls.flush().map_err(|e| e.to_string())?;
+            let _ = drain(&mut tls);
+            Ok(())
+        },
+    )?;
     let mut socket = blocking_client(&pki, port)?;
     socket.wait_for_ready_read(WAIT)?;
     assert!(socket.bytes_available() > 0);
@@ -102,10 +112,17 @@ fn blocking_set_socket_descriptor_drops_the_previous_connection_state() -> TestR
     let _ = join(worker);
     assert_eq!(
         state,
-        (SocketState::ConnectedState, sslsocket::SslMode::UnencryptedMode, false),
+        (
+            SocketState::ConnectedState,
+            sslsocket::SslMode::UnencryptedMode,
+            false
+        ),
         "the adopted plain connection is a new, unencrypted one"
     );
-    assert_eq!(stale, 0, "the previous peer's unread data is not the new peer's");
+    assert_eq!(
+        stale, 0,
+        "the previous peer's unread data is not the new peer's"
+    );
     assert_eq!(line.map_err(|e| e.to_string())?, b"new\n");
     Ok(())
 }
@@ -120,14 +137,18 @@ fn blocking_discarded_plaintext_counter_is_per_connection() -> TestResult {
     let server = thread::spawn(move || -> Result<(), String> {
         // First connection: a reply with injected bytes, then the client's hello is dropped.
         let (mut first, _) = listener.accept().map_err(|e| e.to_string())?;
-        first.write_all(b"220 ready\r\nINJECTED\r\n").map_err(|e| e.to_string())?;
+        first
+            .write_all(b"220 ready\r\nINJECTED\r\n")
+            .map_err(|e| e.to_string())?;
         let mut buf = [0u8; 4096];
         let _ = first.set_read_timeout(Some(Duration::from_secs(2)));
         let _ = first.read(&mut buf);
         drop(first);
         // Second connection: a clean reply.
         let (mut second, _) = listener.accept().map_err(|e| e.to_string())?;
-        second.write_all(b"220 ready\r\n").map_err(|e| e.to_string())?;
+        second
+            .write_all(b"220 ready\r\n")
+            .map_err(|e| e.to_string())?;
         let _ = second.set_read_timeout(Some(Duration::from_secs(2)));
         let _ = second.read(&mut buf);
         Ok(())
@@ -172,6 +193,9 @@ fn blocking_flush_after_a_failed_handshake_reports_the_failure() -> TestResult {
     let _ = join(worker);
     assert!(handshake.is_err());
     assert!(first.is_err(), "first flush: {first:?}");
-    assert!(second.is_err(), "a flush after the failure says the bytes did not leave: {second:?}");
+    assert!(
+        second.is_err(),
+        "a flush after the failure says the bytes did not leave: {second:?}"
+    );
     Ok(())
 }

@@ -272,11 +272,18 @@ impl SslCertificate {
     }
 
     /// Whether subject and issuer are the same name and the certificate's signature
-    /// verifies with its own public key (Qt's `isSelfSigned`).
+    /// verifies with its own public key (Qt's `isSelfSigned`). For a key whose signatures
+    /// we cannot check (RSA-PSS keys, P-224, secp256k1, brainpool, Ed448), the names alone
+    /// decide, as OpenSSL's `X509_check_issued` (what Qt asks) does: a signature that
+    /// does not verify is never called self-signed.
     pub fn is_self_signed(&self) -> bool {
+        use crate::verify::signature::{verify_signed_by, SignatureCheck};
         self.with_parsed(|c| {
             name::same_name(c.subject(), c.issuer())
-                && crate::verify::signature::is_signed_by(&self.der, c.public_key().raw)
+                && match verify_signed_by(&self.der, c.public_key().raw) {
+                    SignatureCheck::Valid | SignatureCheck::UnsupportedKey => true,
+                    SignatureCheck::Invalid | SignatureCheck::Malformed => false,
+                }
         })
         .unwrap_or(false)
     }
@@ -299,9 +306,83 @@ impl SslCertificate {
                 "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => "RSA".to_string(),
                 "1.2.840.10045.2.1" => "ECDSA".to_string(),
                 "1.3.101.112" => "Ed25519".to_string(),
+                "1.3.101.113" => "Ed448".to_string(),
+                "1.2.840.10040.4.1" => "DSA".to_string(),
                 other => other.to_string(),
             },
         )
+        .unwrap_or_default()
+    }
+
+    /// The public key as OpenSSL names it, with its size or curve: `RSA 2048`,
+    /// `RSA-PSS 2048`, `EC P-256`, `EC secp256k1`, `EC brainpoolP256r1`, `Ed25519`,
+    /// `Ed448`, `DSA 2048`; the algorithm's OID for a key type without a name here, and
+    /// `EC` followed by the curve's OID for an unnamed curve.
+    pub fn public_key_summary(&self) -> String {
+        use x509_parser::der_parser::der::parse_der_integer;
+        use x509_parser::public_key::RSAPublicKey;
+        /// Bits of a big-endian unsigned integer's bytes (leading zeros dropped).
+        fn bits(bytes: &[u8]) -> usize {
+            let bytes = match bytes.iter().position(|&b| b != 0) {
+                Some(first) => bytes.get(first..).unwrap_or_default(),
+                None => return 0,
+            };
+            let top = bytes.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
+            (bytes.len() - 1) * 8 + top
+        }
+        self.with_parsed(|c| {
+            let spki = c.public_key();
+            let oid = spki.algorithm.algorithm.to_id_string();
+            match oid.as_str() {
+                "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => {
+                    let name = if oid.ends_with(".10") {
+                        "RSA-PSS"
+                    } else {
+                        "RSA"
+                    };
+                    let size = RSAPublicKey::from_der(&spki.subject_public_key.data)
+                        .map_or(0, |(_, key)| bits(key.modulus));
+                    format!("{name} {size}")
+                }
+                "1.2.840.10045.2.1" => {
+                    let curve = spki
+                        .algorithm
+                        .parameters
+                        .as_ref()
+                        .and_then(|p| p.as_oid().ok())
+                        .map(|o| o.to_id_string());
+                    let name = match curve.as_deref() {
+                        Some("1.2.840.10045.3.1.7") => "P-256",
+                        Some("1.3.132.0.34") => "P-384",
+                        Some("1.3.132.0.35") => "P-521",
+                        Some("1.3.132.0.33") => "P-224",
+                        Some("1.2.840.10045.3.1.1") => "P-192",
+                        Some("1.3.132.0.10") => "secp256k1",
+                        Some("1.3.36.3.3.2.8.1.1.7") => "brainpoolP256r1",
+                        Some("1.3.36.3.3.2.8.1.1.11") => "brainpoolP384r1",
+                        Some("1.3.36.3.3.2.8.1.1.13") => "brainpoolP512r1",
+                        Some(other) => return format!("EC {other}"),
+                        None => return "EC".to_string(),
+                    };
+                    format!("EC {name}")
+                }
+                "1.3.101.112" => "Ed25519".to_string(),
+                "1.3.101.113" => "Ed448".to_string(),
+                "1.2.840.10040.4.1" => {
+                    // The size of a DSA key is that of its prime p, the first of the
+                    // parameters (p, q, g).
+                    let size = spki
+                        .algorithm
+                        .parameters
+                        .as_ref()
+                        .and_then(|p| parse_der_integer(p.data).ok())
+                        .and_then(|(_, p)| p.as_slice().ok().map(bits))
+                        .unwrap_or(0);
+                    format!("DSA {size}")
+                }
+                other => other.to_string(),
+            }
+        })
         .unwrap_or_default()
     }
 
@@ -553,12 +634,38 @@ fn pem_error_text(error: &rustls_pki_types::pem::Error) -> String {
     match error {
         Error::MissingSectionEnd { end_marker } => format!(
             "the block has no \"-----END {}-----\" line",
-            String::from_utf8_lossy(end_marker).trim()
+            quoted_excerpt(end_marker, EXCERPT_CHARS)
         ),
-        Error::IllegalSectionStart { line } => format!(
-            "malformed BEGIN line \"{}\"",
-            String::from_utf8_lossy(line).trim()
-        ),
-        other => other.to_string(),
+        Error::IllegalSectionStart { line } => {
+            format!(
+                "malformed BEGIN line \"{}\"",
+                quoted_excerpt(line, EXCERPT_CHARS)
+            )
+        }
+        other => quoted_excerpt(other.to_string().as_bytes(), 4 * EXCERPT_CHARS),
     }
+}
+
+/// The most characters of a file's own text (a PEM label, a line) an error quotes.
+pub(crate) const EXCERPT_CHARS: usize = 80;
+
+/// Bytes from a file, as text fit for one line of an error message: trimmed, control
+/// characters escaped (no terminal escape sequence or line break passes through), at most
+/// `max` characters, "..." marking a cut.
+pub(crate) fn quoted_excerpt(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -1,5 +1,6 @@
 //! `SslKey`: a private or public key, held as (zeroized) DER.
 
+use crate::cert::certificate::{quoted_excerpt, EXCERPT_CHARS};
 use std::fmt;
 use std::path::Path;
 
@@ -107,8 +108,10 @@ impl SslKey {
     /// "private key: wrong passphrase or corrupt key". Keys encrypted with PKCS#5 v1.5
     /// (PBES1, DES/RC2 with MD5/SHA-1) are refused as "unsupported key encryption (PBES1)".
     pub fn from_pem(pem: &[u8], passphrase: Option<&[u8]>) -> Result<SslKey, ConfigError> {
-        let blocks = pem::parse_many(pem)
-            .map_err(|e| ConfigError::malformed(format!("private key PEM: {e}")))?;
+        let blocks = pem::parse_many(pem).map_err(|e| {
+            let text = quoted_excerpt(e.to_string().as_bytes(), 4 * EXCERPT_CHARS);
+            ConfigError::malformed(format!("private key PEM: {text}"))
+        })?;
         let mut chosen = None;
         for block in blocks {
             let is_key =
@@ -144,7 +147,8 @@ impl SslKey {
                 "PRIVATE KEY" => SslKey::from_pkcs8(&plain),
                 other => {
                     return Err(ConfigError::unsupported(format!(
-                        "private key PEM: unsupported key type `{other}`"
+                        "private key PEM: unsupported key type `{}`",
+                        quoted_excerpt(other.as_bytes(), EXCERPT_CHARS)
                     )))
                 }
             }
@@ -160,7 +164,8 @@ impl SslKey {
             "PUBLIC KEY" => SslKey::from_spki(&contents),
             "RSA PUBLIC KEY" => SslKey::from_spki(&key_info::spki_from_pkcs1_public(&contents)?),
             other => Err(ConfigError::unsupported(format!(
-                "private key PEM: unsupported key type `{other}`"
+                "private key PEM: unsupported key type `{}`",
+                quoted_excerpt(other.as_bytes(), EXCERPT_CHARS)
             ))),
         }
     }

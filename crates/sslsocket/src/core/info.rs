@@ -56,15 +56,23 @@ impl SslCore {
             // The peer was authenticated by the key, not by a certificate.
             return Some(cipher);
         }
-        let auth = match self
-            .peer_chain
-            .first()
-            .or(self.configuration.local_certificate())
-        {
-            Some(cert) => cert.public_key_algorithm_name(),
-            None => String::new(),
+        // The server authenticates with its own key (the client's certificate, if any,
+        // says nothing of the suite): the server's certificate is the local one on a
+        // server, the peer's on a client.
+        let server_certificate = if self.mode == SslMode::SslServerMode {
+            self.configuration.local_certificate()
+        } else {
+            self.peer_chain.first()
         };
-        Some(cipher.with_session("ECDH", &auth))
+        let auth =
+            server_certificate.map_or_else(String::new, |cert| cert.public_key_algorithm_name());
+        // TLS 1.3 names no key exchange in its suites: the group says which it was.
+        let finite_field = negotiated
+            .key_exchange_group
+            .as_deref()
+            .is_some_and(|group| group.starts_with("ffdhe"));
+        let key_exchange = if finite_field { "DH" } else { "ECDH" };
+        Some(cipher.with_session(key_exchange, &auth))
     }
 
     /// Exports `len` bytes of keying material bound to this session (RFC 5705, RFC 8446

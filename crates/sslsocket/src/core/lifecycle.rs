@@ -299,6 +299,7 @@ impl SslCore {
         self.unflushed_plain = 0;
         self.negotiated = None;
         self.peer_chain.clear();
+        self.peer_valid_until = None;
         self.handshake_errors.clear();
         self.errors_reported = false;
         self.pin_refused = false;

@@ -168,6 +168,9 @@ pub struct SslCore {
     discarded_plaintext: usize,
     negotiated: Option<Negotiated>,
     peer_chain: Vec<SslCertificate>,
+    /// The earliest `notAfter` of the peer's verified certificates, stored with its
+    /// sessions ([`Outcome::valid_until`](crate::verify::Outcome::valid_until)).
+    peer_valid_until: Option<i64>,
     handshake_errors: Vec<SslError>,
     errors_reported: bool,
     /// The peer was refused for its pins: reported even in `VerifyNone`.
@@ -221,6 +224,7 @@ impl SslCore {
             discarded_plaintext: 0,
             negotiated: None,
             peer_chain: Vec::new(),
+            peer_valid_until: None,
             handshake_errors: Vec::new(),
             errors_reported: false,
             pin_refused: false,

@@ -100,8 +100,10 @@ impl SslCore {
             chain,
             ocsp_responses,
             judgement,
+            valid_until,
         } = verification;
         self.errors_reported = true;
+        self.peer_valid_until = valid_until;
         if let Some(pin) = &judgement.pin_mismatch {
             if !self.reports_errors() {
                 // `VerifyNone`: the pins were the only check that counted, and their
@@ -201,11 +203,15 @@ impl SslCore {
         let outcome = Outcome {
             errors: self.handshake_errors.clone(),
             chain: self.peer_chain.clone(),
+            valid_until: self.peer_valid_until,
         };
         if let Some(session) = self.session.as_mut() {
             // Accepted: the sessions of this connection may now be resumed.
             session.confirm_peer(Some(outcome));
         }
+        // A ticket held until the peer was accepted (OpenSSL's TLS 1.2 ticket comes with
+        // the handshake) is news of the handshake, before `Encrypted` (as on rustls).
+        self.drain_notices();
         self.accepted = true;
         self.phase = Phase::Encrypted;
         self.push(SslEvent::Encrypted);
@@ -225,6 +231,7 @@ impl SslCore {
         let accepted = match original {
             Some(original) => {
                 let accepted = policy.may_resume(&original);
+                self.peer_valid_until = original.valid_until;
                 self.handshake_errors = original.errors.clone();
                 self.peer_chain = original.chain;
                 self.report_errors(original.errors);

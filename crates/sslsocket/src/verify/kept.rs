@@ -59,6 +59,17 @@ impl PeerParses {
         }
     }
 
+    /// The earliest `notAfter` of `chain` (seconds since the Unix epoch), read from the
+    /// parses kept; `None` for an empty chain or none that parses.
+    #[cfg(feature = "openssl")]
+    pub(crate) fn earliest_expiry(&self, chain: &[crate::cert::SslCertificate]) -> Option<i64> {
+        chain
+            .iter()
+            .filter_map(|cert| self.parse(cert.der()))
+            .map(|parsed| parsed.x509().validity().not_after.timestamp())
+            .min()
+    }
+
     /// How many certificates are kept.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -204,8 +204,18 @@ impl VerifyPolicy {
     /// offered when this socket would accept the original errors without asking anyone:
     /// none, or all covered by its ignore list. When hooks, a pause or an interruption
     /// would have to decide, the session is not offered and a full handshake asks them.
+    /// Nor is a session whose verified certificates have expired since
+    /// ([`Outcome::valid_until`]).
     pub fn may_resume(&self, original: &Outcome) -> bool {
-        if original.errors.is_empty() || self.ignores_outcome() {
+        if self.ignores_outcome() {
+            return true;
+        }
+        if original.expired_at(now_unix()) {
+            // A resumed handshake must not accept what a full one now refuses: the
+            // certificates it verified have expired since.
+            return false;
+        }
+        if original.errors.is_empty() {
             return true;
         }
         self.hooks.is_none() && !self.interrupt_on_error && self.covers_all(&original.errors)
@@ -225,6 +235,24 @@ pub struct Outcome {
     pub errors: Vec<SslError>,
     /// The peer's chain in the original handshake.
     pub chain: Vec<SslCertificate>,
+    /// The earliest `notAfter` (seconds since the Unix epoch) of the certificates the
+    /// original handshake verified, when known: past it the session is not resumed (a full
+    /// handshake would find `CertificateExpired`).
+    pub valid_until: Option<i64>,
+}
+
+impl Outcome {
+    /// Whether the certificates behind this outcome had expired at `now_unix`.
+    pub fn expired_at(&self, now_unix: i64) -> bool {
+        self.valid_until.is_some_and(|until| until < now_unix)
+    }
+}
+
+/// Seconds since the Unix epoch now (0 if the clock is before it).
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// What a backend hands back about the peer of one handshake, once.
@@ -236,6 +264,8 @@ pub struct Verification {
     pub chain: Vec<SslCertificate>,
     /// Stapled OCSP responses checked.
     pub ocsp_responses: Vec<OcspResponse>,
+    /// The earliest `notAfter` of the certificates verified (see [`Outcome::valid_until`]).
+    pub valid_until: Option<i64>,
     /// The verdict the backend acted on.
     pub judgement: Judgement,
 }
@@ -246,6 +276,7 @@ impl Verification {
         Outcome {
             errors: self.errors.clone(),
             chain: self.chain.clone(),
+            valid_until: self.valid_until,
         }
     }
 }

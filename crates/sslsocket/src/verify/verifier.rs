@@ -99,6 +99,9 @@ pub struct ChainReport {
     /// Pins are set and the peer holds none of the pinned keys: this error (also in
     /// `errors`) refuses it in every verify mode.
     pub pin_mismatch: Option<SslError>,
+    /// The earliest `notAfter` of the chain sent and the path (see
+    /// [`Outcome::valid_until`](crate::verify::Outcome::valid_until)).
+    pub valid_until: Option<i64>,
 }
 
 /// What webpki, with our policy checks inside its path search, says of a chain.
@@ -333,12 +336,26 @@ impl ChainVerifier {
         };
         let pin_mismatch = pin_error(&self.pins, &path, chain.first());
         errors.extend(pin_mismatch.clone());
+        // The sent certificates' dates from their parses; a path certificate not sent (the
+        // anchor) parsed for its own.
+        let sent_until = parsed
+            .iter()
+            .flatten()
+            .map(|x509| x509.validity().not_after.timestamp())
+            .min();
+        let anchor_until = path
+            .iter()
+            .filter(|cert| !chain.contains(cert))
+            .map(SslCertificate::expiry_date_unix)
+            .min();
+        let valid_until = sent_until.into_iter().chain(anchor_until).min();
         ChainReport {
             errors,
             chain,
             path,
             ocsp_responses,
             pin_mismatch,
+            valid_until,
         }
     }
 

@@ -1014,10 +1014,17 @@ fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
         let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
         (key.id(), curve, key.bits())
     }
-    let (id, curve, bits) = if ssl.is_server() {
-        described(&*ssl.tmp_key().ok()?)
+    let described = if ssl.is_server() {
+        ssl.tmp_key().ok().map(|key| described(&key))
     } else {
-        described(&*ssl.peer_tmp_key().ok()?)
+        ssl.peer_tmp_key().ok().map(|key| described(&key))
+    };
+    let Some((id, curve, bits)) = described else {
+        // A TLS 1.2 server's temporary key is freed once the key exchange is done: the
+        // negotiated group's NID says which it was.
+        return sslsocket_openssl_ext::negotiated_group_nid(ssl)
+            .and_then(group_of_nid)
+            .map(Cow::Borrowed);
     };
     // Finite-field groups are named groups (RFC 7919) only in TLS 1.3; a TLS 1.2 DHE
     // exchange uses whatever parameters the server chose, no group.
@@ -1039,6 +1046,22 @@ fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
         _ => return None,
     };
     Some(Cow::Borrowed(name))
+}
+
+/// The name of an elliptic-curve group by its NID (finite-field groups, named only in
+/// TLS 1.3, come from the key; see [`key_exchange_group`]).
+fn group_of_nid(nid: i32) -> Option<&'static str> {
+    /// `NID_X25519` and `NID_X448` (obj_mac.h), which the openssl crate does not name.
+    const NID_X25519: i32 = 1034;
+    const NID_X448: i32 = 1035;
+    Some(match nid {
+        NID_X25519 => "X25519",
+        NID_X448 => "X448",
+        _ if nid == Nid::X9_62_PRIME256V1.as_raw() => "secp256r1",
+        _ if nid == Nid::SECP384R1.as_raw() => "secp384r1",
+        _ if nid == Nid::SECP521R1.as_raw() => "secp521r1",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

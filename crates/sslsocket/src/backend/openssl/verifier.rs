@@ -491,11 +491,15 @@ impl ConnectionState {
         order_like_rustls(&mut errors, pin_mismatch.as_ref());
         let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
         let judged = errors.clone();
+        // The earliest expiry of what was verified (the built path, anchor included),
+        // from the parses `name_errors` just made or found.
+        let valid_until = self.peers.earliest_expiry(built);
         self.record.record(Verification {
             errors,
             chain: sent,
             ocsp_responses,
             judgement: judgement.clone(),
+            valid_until,
         });
         let mut inner = self.lock();
         inner.judged = judged;

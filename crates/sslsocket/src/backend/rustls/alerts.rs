@@ -23,7 +23,7 @@ pub(crate) fn sent(error: &Error) -> Option<Alert> {
         Error::InvalidCertificate(e) => AlertDescription::from(e.clone()),
         Error::InvalidMessage(e) => AlertDescription::from(*e),
         Error::DecryptError => AlertDescription::BadRecordMac,
-        Error::PeerIncompatible(_) => AlertDescription::HandshakeFailure,
+        Error::PeerIncompatible(why) => incompatible(why),
         Error::PeerMisbehaved(_) => AlertDescription::IllegalParameter,
         Error::NoCertificatesPresented => AlertDescription::CertificateRequired,
         Error::NoApplicationProtocol => AlertDescription::NoApplicationProtocol,
@@ -33,6 +33,22 @@ pub(crate) fn sent(error: &Error) -> Option<Alert> {
         _ => AlertDescription::InternalError,
     };
     Some(alert(AlertLevel::Fatal, desc))
+}
+
+/// The alert rustls sends for a peer it cannot work with: `protocol_version` where the
+/// versions do not meet (rustls 0.23's `send_fatal_alert` sites: server `hs.rs` and client
+/// `hs.rs`), else `handshake_failure`.
+fn incompatible(why: &rustls::PeerIncompatible) -> AlertDescription {
+    use rustls::PeerIncompatible::*;
+    match why {
+        Tls12NotOfferedOrEnabled
+        | Tls13RequiredForQuic
+        | Tls12NotOffered
+        | SupportedVersionsExtensionRequired
+        | ServerTlsVersionIsDisabledByOurConfig
+        | ServerDoesNotSupportTls12Or13 => AlertDescription::ProtocolVersion,
+        _ => AlertDescription::HandshakeFailure,
+    }
 }
 
 /// Our close_notify.

@@ -194,6 +194,10 @@ impl Handshake {
     }
 
     pub(super) fn set_policy(&mut self, policy: VerifyPolicy) {
+        if let Some(sessions) = &self.server_sessions {
+            // A server not yet asked to resume judges the client's session by this too.
+            sessions.update_policy(policy.clone());
+        }
         if let Some(verifier) = &self.verifier {
             verifier.update_policy(&self.record, policy);
         }

@@ -364,7 +364,10 @@ impl ServerSessions {
 pub(crate) struct ConnectionServerSessions {
     shared: Arc<ServerSessions>,
     record: Arc<HandshakeRecord>,
-    policy: VerifyPolicy,
+    /// The connection's policy as it is now: the application may narrow it after the
+    /// handshake started and before the client's hello asks to resume (see
+    /// [`update_policy`](Self::update_policy)).
+    policy: Mutex<VerifyPolicy>,
     held: Mutex<Vec<Held>>,
     /// The keys this connection stored, forgotten if the peer is refused after all.
     stored: Mutex<Vec<Vec<u8>>>,
@@ -386,10 +389,16 @@ impl ConnectionServerSessions {
         ConnectionServerSessions {
             shared,
             record,
-            policy,
+            policy: Mutex::new(policy),
             held: Mutex::new(Vec::new()),
             stored: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The connection's policy changed (`set_policy` during the handshake): a client's
+    /// session is resumed only if the new one accepts its outcome.
+    pub(crate) fn update_policy(&self, policy: VerifyPolicy) {
+        *lock(&self.policy) = policy;
     }
 
     fn store(&self, key: Vec<u8>, value: Vec<u8>, outcome: Outcome) {
@@ -425,7 +434,7 @@ impl ConnectionServerSessions {
             self.shared.get(key)
         };
         let (value, outcome) = found?;
-        if !self.policy.may_resume(&outcome) {
+        if !lock(&self.policy).may_resume(&outcome) {
             if take {
                 self.shared.put(key.to_vec(), value, outcome);
             }

@@ -155,6 +155,7 @@ impl ConnectionVerifier {
             chain: report.chain,
             ocsp_responses: report.ocsp_responses,
             judgement,
+            valid_until: report.valid_until,
         });
         match decision {
             // A pause goes on inside rustls; the core holds every byte back.
