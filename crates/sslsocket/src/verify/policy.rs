@@ -236,8 +236,9 @@ pub struct Outcome {
     /// The peer's chain in the original handshake.
     pub chain: Vec<SslCertificate>,
     /// The earliest `notAfter` (seconds since the Unix epoch) of the certificates the
-    /// original handshake verified, when known: past it the session is not resumed (a full
-    /// handshake would find `CertificateExpired`).
+    /// original handshake verified that had not expired then, when known: past it the
+    /// session is not resumed (a full handshake would find a `CertificateExpired` the
+    /// original errors do not have). A certificate expired already is among `errors`.
     pub valid_until: Option<i64>,
 }
 

@@ -337,18 +337,20 @@ impl ChainVerifier {
         let pin_mismatch = pin_error(&self.pins, &path, chain.first());
         errors.extend(pin_mismatch.clone());
         // The sent certificates' dates from their parses; a path certificate not sent (the
-        // anchor) parsed for its own.
+        // anchor) parsed for its own. One expired already is among the errors, judged as
+        // they are; only an expiry still to come is kept.
         let sent_until = parsed
             .iter()
             .flatten()
-            .map(|x509| x509.validity().not_after.timestamp())
-            .min();
+            .map(|x509| x509.validity().not_after.timestamp());
         let anchor_until = path
             .iter()
             .filter(|cert| !chain.contains(cert))
-            .map(SslCertificate::expiry_date_unix)
+            .map(SslCertificate::expiry_date_unix);
+        let valid_until = sent_until
+            .chain(anchor_until)
+            .filter(|&until| until >= now_unix)
             .min();
-        let valid_until = sent_until.into_iter().chain(anchor_until).min();
         ChainReport {
             errors,
             chain,

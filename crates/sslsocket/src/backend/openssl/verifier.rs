@@ -448,11 +448,11 @@ impl ConnectionState {
         built: &[SslCertificate],
         staple: Option<&[u8]>,
     ) -> Judgement {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut ocsp_responses = Vec::new();
         if let Some(staple) = staple {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             let (responses, ocsp_errors) =
                 staple_errors(&sent, built, &errors, |_| None, staple, now);
             for error in ocsp_errors {
@@ -493,7 +493,7 @@ impl ConnectionState {
         let judged = errors.clone();
         // The earliest expiry of what was verified (the built path, anchor included),
         // from the parses `name_errors` just made or found.
-        let valid_until = self.peers.earliest_expiry(built);
+        let valid_until = self.peers.earliest_expiry(built, now);
         self.record.record(Verification {
             errors,
             chain: sent,
