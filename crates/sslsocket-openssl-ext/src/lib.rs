@@ -90,6 +90,17 @@ mod ffi {
             >,
             arg: *mut c_void,
         ) -> c_int;
+        // Since 1.1.1.
+        pub(crate) fn SSL_SESSION_set1_ticket_appdata(
+            session: *mut openssl_sys::SSL_SESSION,
+            data: *const c_void,
+            len: usize,
+        ) -> c_int;
+        pub(crate) fn SSL_SESSION_get0_ticket_appdata(
+            session: *mut openssl_sys::SSL_SESSION,
+            data: *mut *mut c_void,
+            len: *mut usize,
+        ) -> c_int;
         pub(crate) fn SSL_set_msg_callback(
             ssl: *mut openssl_sys::SSL,
             cb: Option<
@@ -470,8 +481,12 @@ extern "C" fn verify_trampoline<T: VerifyState>(
 /// [`filter_ticket_resumption`]).
 pub trait ResumptionFilter: ExDataState {
     /// Whether the server connection `ssl` may resume `session`, decrypted from the
-    /// client's ticket.
+    /// client's ticket (its application data: [`session_ticket_appdata`]).
     fn may_resume(&self, ssl: &SslRef, session: &SslSessionRef) -> bool;
+
+    /// The application data to seal into the tickets this connection issues (read back
+    /// with [`session_ticket_appdata`] when one is presented), if any.
+    fn ticket_appdata(&self) -> Option<Vec<u8>>;
 }
 
 // `SSL_TICKET_STATUS` and `SSL_TICKET_RETURN` (OpenSSL 1.1.1's ssl.h).
@@ -489,9 +504,10 @@ const SSL_TICKET_RETURN_USE_RENEW: c_int = 4;
 /// Makes the context's server connections ask [`ResumptionFilter::may_resume`] of the
 /// state they keep at [`ExDataState::index`] before resuming a session from a client's
 /// ticket (`SSL_CTX_set_session_ticket_cb`, decrypting side; TLS 1.2 tickets and TLS 1.3
-/// stateless PSKs). A declined ticket makes the handshake a full one (with a fresh
-/// ticket); a connection without the state resumes nothing. Every other ticket status is
-/// answered as OpenSSL does without a callback.
+/// stateless PSKs), and seal [`ResumptionFilter::ticket_appdata`] into the tickets they
+/// issue (generating side). A declined ticket makes the handshake a full one (with a
+/// fresh ticket); a connection without the state resumes nothing. Every other ticket
+/// status is answered as OpenSSL does without a callback.
 pub fn filter_ticket_resumption<T: ResumptionFilter>(
     ctx: &mut SslContextBuilder,
 ) -> Result<(), ErrorStack> {
@@ -500,7 +516,7 @@ pub fn filter_ticket_resumption<T: ResumptionFilter>(
     let done = unsafe {
         ffi::SSL_CTX_set_session_ticket_cb(
             ctx.as_ptr(),
-            None,
+            Some(ticket_appdata_trampoline::<T>),
             Some(ticket_trampoline::<T>),
             std::ptr::null_mut(),
         )
@@ -510,6 +526,52 @@ pub fn filter_ticket_resumption<T: ResumptionFilter>(
     } else {
         Err(ErrorStack::get())
     }
+}
+
+unsafe extern "C" fn ticket_appdata_trampoline<T: ResumptionFilter>(
+    ssl: *mut openssl_sys::SSL,
+    _arg: *mut std::ffi::c_void,
+) -> c_int {
+    if ssl.is_null() {
+        return 1;
+    }
+    // SAFETY: OpenSSL calls the callback with the connection issuing the ticket, alive for
+    // the duration of the call; we take a shared reference for that duration only.
+    let ssl = unsafe { SslRef::from_ptr(ssl) };
+    let Some(data) = T::index()
+        .and_then(|index| ssl.ex_data(index))
+        .and_then(|state| state.ticket_appdata())
+    else {
+        return 1;
+    };
+    let Some(session) = ssl.session() else {
+        return 1;
+    };
+    // SAFETY: the session is the connection's own, alive during the call; OpenSSL copies
+    // `data` (len bytes, alive for the call) into it.
+    let done = unsafe {
+        ffi::SSL_SESSION_set1_ticket_appdata(session.as_ptr(), data.as_ptr().cast(), data.len())
+    };
+    // A ticket without our data is never resumed (the filter finds no record): failing
+    // here would only fail the handshake.
+    let _ = done;
+    1
+}
+
+/// The application data sealed into the ticket `session` was decrypted from
+/// (`SSL_SESSION_get0_ticket_appdata`), if any.
+pub fn session_ticket_appdata(session: &SslSessionRef) -> Option<Vec<u8>> {
+    let mut data: *mut std::ffi::c_void = std::ptr::null_mut();
+    let mut len: usize = 0;
+    // SAFETY: `session.as_ptr()` is the live session the reference borrows; OpenSSL
+    // points `data` at bytes the session owns (get0), read only while it is borrowed.
+    let ok = unsafe { ffi::SSL_SESSION_get0_ticket_appdata(session.as_ptr(), &mut data, &mut len) };
+    if ok != 1 || data.is_null() || len == 0 {
+        return None;
+    }
+    // SAFETY: non-null, `len` bytes owned by the session, alive while it is borrowed.
+    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    Some(bytes.to_vec())
 }
 
 unsafe extern "C" fn ticket_trampoline<T: ResumptionFilter>(

@@ -1,6 +1,6 @@
 //! Review round 33: trust decisions over time (resumption after a policy change, pauses,
 //! server-side client certificates). Each test asserts the rule; the ones marked
-//! "Was a defect" failed before their fix (one, ignored, is a known limit).
+//! "Was a defect" failed before their fix.
 
 mod support;
 
@@ -369,9 +369,8 @@ fn server_client_certificate_matrix_decides_as_qt() -> TestResult {
     Ok(())
 }
 
-// Found in review (left, round 33): on the OpenSSL backend a resumed server connection reports errors and a chain from another handshake of the same client certificate (outcomes merged by leaf), not the session's own; rustls reports the session's
+// Was a defect: on the OpenSSL backend a resumed server connection reports errors and a chain from another handshake of the same client certificate (outcomes merged by leaf), not the session's own; rustls reports the session's
 #[test]
-#[ignore = "known limit (OpenSSL backend): a server records the outcome behind its sessions by the client's certificate, not per session; two handshakes of one certificate report their errors merged and the last chain (it fails closed: a resumption is judged on the worst case)"]
 fn a_resumed_server_connection_reports_its_own_sessions_errors_and_chain() -> TestResult {
     let pki = Pki::new()?;
     let leaf = pki.leaf("localhost", &["localhost"])?;

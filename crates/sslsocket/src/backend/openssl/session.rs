@@ -31,7 +31,7 @@ use sslsocket_openssl_ext::{
 
 use crate::backend::openssl::alerts;
 use crate::backend::openssl::context::{connection_index, verify_mode, Engine};
-use crate::backend::openssl::sessions::{peer_key, ClientSessions, ServerOutcomes};
+use crate::backend::openssl::sessions::ClientSessions;
 use crate::backend::openssl::verifier::{ConnectionState, PeerName};
 use crate::backend::spare::{self, Slot};
 use crate::backend::{
@@ -160,7 +160,6 @@ pub(crate) struct OpensslSession {
     chain_published: bool,
     /// OpenSSL's records are counted into the state (see `count_records`).
     counting: bool,
-    server_outcomes: Option<Arc<ServerOutcomes>>,
     /// The handshake used an external pre-shared key, which OpenSSL reports as a reused
     /// session: not a resumption (nothing was resumed), and judged as the key's.
     external_psk: bool,
@@ -214,7 +213,7 @@ impl OpensslSession {
         }
         .map_err(|e| ConfigError::new(format!("peer name `{name}`: {e}")))?;
         ssl.set_connect_state();
-        let mut session = OpensslSession::wrap(ssl, state, configuration, None)?;
+        let mut session = OpensslSession::wrap(ssl, state, configuration)?;
         // Produce the ClientHello now, so the driver has something to send.
         match session.stream.do_handshake() {
             Ok(()) => {}
@@ -232,14 +231,13 @@ impl OpensslSession {
     ) -> Result<OpensslSession, ConfigError> {
         let (mut ssl, state) = new_ssl(engine, configuration, policy, None, None)?;
         ssl.set_accept_state();
-        OpensslSession::wrap(ssl, state, configuration, engine.server_outcomes.clone())
+        OpensslSession::wrap(ssl, state, configuration)
     }
 
     fn wrap(
         ssl: Ssl,
         state: Arc<ConnectionState>,
         configuration: &SslConfiguration,
-        server_outcomes: Option<Arc<ServerOutcomes>>,
     ) -> Result<OpensslSession, ConfigError> {
         // The record bytes OpenSSL processes are counted in the connection's state (with
         // the bytes its transport delivered: whether it holds input not processed yet).
@@ -263,24 +261,8 @@ impl OpensslSession {
             close_sent: false,
             chain_published: false,
             counting: true,
-            server_outcomes,
             external_psk: false,
         })
-    }
-
-    /// What a server's record of client outcomes is keyed by: the client's certificate,
-    /// which OpenSSL keeps in the session (tickets included; a TLS 1.3 ticket gets a
-    /// session ID of its own, and a resumed session has no chain, so neither can be the
-    /// key). Several outcomes of one certificate are merged, errors added up.
-    /// A client without a certificate has the empty key (no digest is empty): the most
-    /// common server handshake hashes nothing.
-    fn peer_chain_key(&self) -> Vec<u8> {
-        let der = self
-            .stream
-            .ssl()
-            .peer_certificate()
-            .map(|leaf| leaf.to_der().unwrap_or_default());
-        peer_key(der.as_deref())
     }
 
     fn output(&self) -> &[u8] {
@@ -481,10 +463,8 @@ impl OpensslSession {
                     return Err(TlsFailure::handshake("certificate verification failed"));
                 }
                 if reused {
-                    if let Some(outcomes) = &self.server_outcomes {
-                        if let Some(outcome) = outcomes.get(&self.peer_chain_key()) {
-                            self.state.record().set_offered(outcome);
-                        }
+                    if let Some(outcome) = self.state.resumed_server_outcome() {
+                        self.state.record().set_offered(outcome);
                     }
                     let client = !ssl.is_server();
                     if !has_peer && (client || self.state.record().offered().is_none()) {
@@ -961,12 +941,11 @@ impl TlsSession for OpensslSession {
     }
 
     fn confirm_peer(&mut self, outcome: Option<Outcome>) {
-        if let Some(outcomes) = &self.server_outcomes {
-            let key = self.peer_chain_key();
+        if let Some((outcomes, key)) = self.state.server_record() {
             match &outcome {
-                Some(outcome) => outcomes.record(&key, outcome.clone()),
+                Some(outcome) => outcomes.record(key, outcome.clone()),
                 None => {
-                    outcomes.remove(&key);
+                    outcomes.remove(key);
                     sslsocket_openssl_ext::remove_own_session(self.stream.ssl());
                 }
             }

@@ -78,35 +78,40 @@ impl ClientSessions {
     }
 }
 
-/// A server context's record of the client verification behind its sessions, by the
-/// client's certificate: resumption verifies nothing, so a resumed connection reports (and its
-/// socket judges again) what the original handshake found. Only accepted clients are
-/// recorded; a refused client's session is removed from OpenSSL's cache and its record
-/// dropped (a later resumption of it fails closed).
+/// A server context's record of the client verification behind its sessions, by the key
+/// of the connection that issued them (sealed into its tickets, see
+/// [`ServerOutcomes::new_key`]): resumption verifies nothing, so a resumed connection
+/// reports (and its socket judges again) what its session's own handshake found. Only
+/// accepted clients are recorded; a refused client's session is removed from OpenSSL's
+/// cache and its record dropped (a later resumption of it fails closed).
 /// Outcomes by key, and the keys in the order they came (oldest first).
 type OutcomeMap = (
     HashMap<Vec<u8>, Outcome>,
     std::collections::VecDeque<Vec<u8>>,
 );
 
-/// The key a client's outcome is recorded under: the SHA-256 of its certificate's DER,
-/// empty for a client without one.
-pub(crate) fn peer_key(leaf_der: Option<&[u8]>) -> Vec<u8> {
-    leaf_der.map_or_else(Vec::new, |der| {
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
-            .as_ref()
-            .to_vec()
-    })
-}
-
 #[derive(Default)]
 pub(crate) struct ServerOutcomes {
     inner: Mutex<OutcomeMap>,
 }
 
+/// The key of the next server connection's record, unique in the process (not per
+/// context: a ticket is only ever decrypted by the context that made it, but a key must
+/// never name another connection's record even if one were).
+static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl ServerOutcomes {
     pub(crate) fn new() -> Arc<ServerOutcomes> {
         Arc::new(ServerOutcomes::default())
+    }
+
+    /// A key of its own for one server connection, sealed into the tickets it issues: the
+    /// record of its handshake is found again from the ticket a client presents, whoever
+    /// else showed the same certificate (each session reports its own errors and chain).
+    pub(crate) fn new_key(&self) -> [u8; 8] {
+        NEXT_KEY
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_be_bytes()
     }
 
     fn lock(&self) -> MutexGuard<'_, OutcomeMap> {
@@ -128,21 +133,9 @@ impl ServerOutcomes {
             }
             order.push_back(id.to_vec());
         }
-        match map.get_mut(id) {
-            // The same client certificate seen with other errors (another chain sent with
-            // it): keep them all, so a resumption is judged on the worst case.
-            Some(known) => {
-                for error in outcome.errors {
-                    if !known.errors.contains(&error) {
-                        known.errors.push(error);
-                    }
-                }
-                known.chain = outcome.chain;
-            }
-            None => {
-                map.insert(id.to_vec(), outcome);
-            }
-        }
+        // One record per connection: a later outcome of the same connection (there is
+        // one per handshake) replaces it.
+        map.insert(id.to_vec(), outcome);
     }
 
     /// The outcome recorded under `id`, if that client was accepted.

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 
 use sslsocket_openssl_ext::{ContextSession, HelloServerName};
 
-use crate::backend::openssl::sessions::{peer_key, ClientSessions, ServerOutcomes};
+use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
@@ -58,8 +58,9 @@ pub(crate) struct ConnectionState {
     peers: Arc<PeerParses>,
     /// A client's peer name, checked by our host-name rules as well as by OpenSSL's.
     host: Option<Box<str>>,
-    /// A server's record of the clients it accepted, which its ticket filter reads.
-    server_outcomes: OnceLock<Arc<ServerOutcomes>>,
+    /// A server's record of the clients it accepted, which its ticket filter reads, and
+    /// this connection's key in it (sealed into the tickets it issues).
+    server_outcomes: OnceLock<(Arc<ServerOutcomes>, [u8; 8])>,
 }
 
 /// Whether `policy` accepts a resumed handshake of a session whose original handshake
@@ -111,6 +112,8 @@ struct Collected {
     notices: VecDeque<BackendNotice>,
     /// The peer's certificates read so far, each parsed once per connection.
     read: Vec<KnownCertificate>,
+    /// A server's: the record key of the session its ticket filter let OpenSSL resume.
+    resumed_key: Option<Vec<u8>>,
     /// The errors the decision was taken on (OpenSSL's and ours): one OpenSSL reports
     /// after the decision that is among them changes nothing.
     judged: Vec<SslError>,
@@ -171,7 +174,7 @@ impl sslsocket_openssl_ext::ExDataState for ConnectionState {
 /// it never saw.
 impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
     fn may_resume(&self, _ssl: &SslRef, session: &SslSessionRef) -> bool {
-        let Some(outcomes) = self.server_outcomes.get() else {
+        let Some((outcomes, _)) = self.server_outcomes.get() else {
             return false;
         };
         let Some(hello) = self.lock().hello_name.clone() else {
@@ -183,14 +186,24 @@ impl sslsocket_openssl_ext::ResumptionFilter for ConnectionState {
         ) {
             return false;
         }
-        let peer = sslsocket_openssl_ext::session_peer_der(session);
-        outcomes
-            .get(&peer_key(peer.as_deref()))
-            .is_some_and(|outcome| {
-                self.with_policy(|policy| {
-                    policy.accepts_resumption(&outcome, !self.pins.is_empty())
-                })
-            })
+        // The record of the connection that issued the ticket (a ticket without one, from
+        // before a restart of this context or made elsewhere, resumes nothing).
+        let Some(key) = sslsocket_openssl_ext::session_ticket_appdata(session) else {
+            return false;
+        };
+        let accepted = outcomes.get(&key).is_some_and(|outcome| {
+            self.with_policy(|policy| policy.accepts_resumption(&outcome, !self.pins.is_empty()))
+        });
+        if accepted {
+            // The session resumed is this one: its record is found by this key (the
+            // connection's own session is replaced by each ticket it issues next).
+            self.lock().resumed_key = Some(key);
+        }
+        accepted
+    }
+
+    fn ticket_appdata(&self) -> Option<Vec<u8>> {
+        self.server_outcomes.get().map(|(_, key)| key.to_vec())
     }
 }
 
@@ -260,7 +273,24 @@ impl ConnectionState {
 
     /// A server connection's record of accepted clients, for [`ResumptionFilter`].
     pub(crate) fn set_server_outcomes(&self, outcomes: Arc<ServerOutcomes>) {
-        let _ = self.server_outcomes.set(outcomes);
+        let key = outcomes.new_key();
+        let _ = self.server_outcomes.set((outcomes, key));
+    }
+
+    /// The outcome recorded for the session a server connection resumed (see
+    /// [`ResumptionFilter`]): what that session's own handshake found.
+    pub(crate) fn resumed_server_outcome(&self) -> Option<Outcome> {
+        let (outcomes, _) = self.server_outcomes.get()?;
+        let key = self.lock().resumed_key.clone()?;
+        outcomes.get(&key)
+    }
+
+    /// A server connection's record and its key there: its own handshake's outcome is
+    /// recorded under the key.
+    pub(crate) fn server_record(&self) -> Option<(&ServerOutcomes, &[u8])> {
+        self.server_outcomes
+            .get()
+            .map(|(outcomes, key)| (&**outcomes, key.as_slice()))
     }
 
     /// `cert` as our certificate type. Each certificate is parsed once per connection:
