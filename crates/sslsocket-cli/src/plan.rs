@@ -102,6 +102,12 @@ pub fn connect(args: ConnectArgs) -> Result<ConnectPlan> {
     if args.ocsp {
         configuration.set_ocsp_stapling_enabled(true);
     }
+    if psk.is_some() {
+        // The contract: "when a pre-shared-key cipher suite was negotiated the peer is
+        // authenticated by the key, and no certificate is required of it" (the library,
+        // like Qt, otherwise reports `NoPeerCertificate` in `VerifyPeer` mode).
+        configuration.set_pre_shared_key_authenticates_peer(true);
+    }
     if !args.pin.is_empty() {
         let pins = args
             .pin

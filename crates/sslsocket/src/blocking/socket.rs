@@ -1003,6 +1003,14 @@ impl<S: Read + Write> Read for SslSocket<S> {
                 if let Some(failure) = self.core.failure() {
                     return Err(failure.clone().into());
                 }
+                if !self.core.is_eof() {
+                    // Closed on this side (`abort`, `close`) before the peer's stream
+                    // ended: nothing read is not the peer's end (Qt: the device is closed).
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the connection was closed on this side; the peer's stream did not end",
+                    ));
+                }
                 return Ok(0);
             }
             self.finish_connect(&deadline)?;

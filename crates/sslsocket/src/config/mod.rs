@@ -61,6 +61,7 @@ struct Settings {
     ssl_options: Vec<SslOption>,
     ocsp_response: Option<Vec<u8>>,
     pre_shared_key_identity_hint: Vec<u8>,
+    pre_shared_key_authenticates_peer: bool,
     server_names: ServerNames,
     server_resolver: Option<Hook<dyn ServerCertificateResolver>>,
     client_resolver: Option<Hook<dyn ClientCertificateResolver>>,
@@ -127,6 +128,7 @@ impl Default for Settings {
                 SslOption::SslOptionDisableSessionPersistence,
             ],
             pre_shared_key_identity_hint: Vec::new(),
+            pre_shared_key_authenticates_peer: false,
             server_names: ServerNames::default(),
             server_resolver: None,
             client_resolver: None,
@@ -591,6 +593,24 @@ impl SslConfiguration {
     /// client's `SslHooks::pre_shared_key` sees it. Used by backends with PSK support.
     pub fn set_pre_shared_key_identity_hint(&mut self, hint: impl Into<Vec<u8>>) -> &mut Self {
         self.settings_mut().pre_shared_key_identity_hint = hint.into();
+        self.touch()
+    }
+
+    /// Whether a client whose server was authenticated by a pre-shared key (and showed no
+    /// certificate) is accepted without `NoPeerCertificate` (see
+    /// [`set_pre_shared_key_authenticates_peer`](Self::set_pre_shared_key_authenticates_peer)).
+    pub fn pre_shared_key_authenticates_peer(&self) -> bool {
+        self.settings.pre_shared_key_authenticates_peer
+    }
+
+    /// A client's statement that a server authenticated by a pre-shared key (the key its
+    /// `SslHooks::pre_shared_key` gave) needs no certificate: such a handshake reports no
+    /// `NoPeerCertificate`. Off by default, as in Qt, where a client in `VerifyPeer` mode
+    /// reports `NoPeerCertificate` after a certificate-less PSK handshake and fails unless
+    /// it is ignored (`simplePskConnect`). Narrower than `VerifyNone` or ignoring the
+    /// error: a server that shows a certificate is verified as always. (Not in Qt.)
+    pub fn set_pre_shared_key_authenticates_peer(&mut self, on: bool) -> &mut Self {
+        self.settings_mut().pre_shared_key_authenticates_peer = on;
         self.touch()
     }
 

@@ -200,6 +200,15 @@ impl SslCore {
             self.refuse_peer();
             return;
         }
+        if self.mode == SslMode::SslClientMode
+            && !self.errors_reported
+            && self.peer_chain.is_empty()
+            && self.effective_mode == PeerVerifyMode::VerifyPeer
+            && !self.configuration.pre_shared_key_authenticates_peer()
+            && self.certificate_less_server()
+        {
+            return;
+        }
         let outcome = Outcome {
             errors: self.handshake_errors.clone(),
             chain: self.peer_chain.clone(),
@@ -296,6 +305,36 @@ impl SslCore {
         }
         self.refuse_peer();
         true
+    }
+
+    /// A client in `VerifyPeer` mode whose server showed no certificate and was verified by
+    /// nothing (a pre-shared-key suite: the key authenticated it): Qt reports
+    /// `NoPeerCertificate` (`simplePskConnect`), judged as any verification (the hooks,
+    /// the ignore list, the pause mode). Returns whether the handshake stopped there
+    /// (refused, or paused for the application's word).
+    fn certificate_less_server(&mut self) -> bool {
+        let errors = vec![SslError::new(SslErrorKind::NoPeerCertificate)];
+        let judgement = self.policy(self.effective_mode).judge(&errors);
+        self.errors_reported = true;
+        self.handshake_errors = errors.clone();
+        if judgement.interrupted_on.is_empty() {
+            self.report_errors(errors);
+        } else {
+            for error in judgement.interrupted_on {
+                self.push(SslEvent::HandshakeInterruptedOnError(error));
+            }
+        }
+        match judgement.decision {
+            Decision::Proceed => false,
+            Decision::Refuse => {
+                self.refuse_peer();
+                true
+            }
+            Decision::Pause => {
+                self.phase = Phase::Paused;
+                true
+            }
+        }
     }
 
     pub(super) fn fail_tls(&mut self, mut failure: TlsFailure) {

@@ -173,6 +173,8 @@ impl SslServer {
             handshakes: JoinSet::new(),
             started: VecDeque::new(),
             crowded: None,
+            accept_pause: None,
+            accept_error: None,
             signal: Box::pin(async move {
                 let _ = signal.wait_for(|stopping| *stopping).await;
             }),
@@ -332,8 +334,18 @@ pub struct Incoming {
     started: VecDeque<(Instant, AbortHandle)>,
     /// Wakes the stream when the oldest handshake may make room, while every slot is taken.
     crowded: Option<Pin<Box<Sleep>>>,
+    /// After the listener failed to accept (out of descriptors, say): accepting waits until
+    /// this fires, so a listener that keeps failing is not asked in a busy loop, and the
+    /// handshakes that finish meanwhile (which free descriptors once handed out) go first.
+    accept_pause: Option<Pin<Box<Sleep>>>,
+    /// The accept error not yet reported.
+    accept_error: Option<Error>,
     signal: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
+
+/// How long accepting pauses after the listener failed (as hyper and Go's `net/http` pause
+/// after `EMFILE`, briefly).
+const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Incoming {
     /// The next connection whose handshake ended; `None` after a shutdown, once the
@@ -355,7 +367,12 @@ impl Incoming {
             // Stop accepting: the listener closes, handshakes under way go on.
             self.server = None;
         }
-        if let Some(server) = &self.server {
+        if let Some(pause) = &mut self.accept_pause {
+            if pause.as_mut().poll(cx).is_ready() {
+                self.accept_pause = None;
+            }
+        }
+        if let Some(server) = self.server.as_ref().filter(|_| self.accept_pause.is_none()) {
             loop {
                 // Every slot taken (finished results waiting for the application hold
                 // theirs): only the oldest handshake still running, once it has run
@@ -391,8 +408,12 @@ impl Incoming {
                         self.started.push_back((Instant::now(), handle));
                     }
                     Poll::Ready(Err(error)) => {
-                        let error = Error::io("accepting a connection", error);
-                        return Poll::Ready(Some(Err(FailedHandshake::new(error, None))));
+                        self.accept_error = Some(Error::io("accepting a connection", error));
+                        let mut pause = Box::pin(::tokio::time::sleep(ACCEPT_PAUSE));
+                        // Registered now: the stream is woken to accept again.
+                        let _ = pause.as_mut().poll(cx);
+                        self.accept_pause = Some(pause);
+                        break;
                     }
                     Poll::Pending => break,
                 }
@@ -403,10 +424,17 @@ impl Incoming {
                 Poll::Ready(Some(Ok(result))) => return Poll::Ready(Some(result)),
                 // A handshake task that panicked or was cancelled has nothing to hand out.
                 Poll::Ready(Some(Err(_))) => continue,
-                Poll::Ready(None) if self.server.is_none() => return Poll::Ready(None),
-                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) | Poll::Pending => break,
             }
         }
+        // Finished handshakes first, then the accept error (once per failure).
+        if let Some(error) = self.accept_error.take() {
+            return Poll::Ready(Some(Err(FailedHandshake::new(error, None))));
+        }
+        if self.server.is_none() && self.handshakes.is_empty() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 }
 

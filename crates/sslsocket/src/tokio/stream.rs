@@ -40,9 +40,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         }
         match self.core.failure() {
             Some(failure) => Err(failure.clone().into()),
+            None if !self.core.is_eof() => Err(closed_here()),
             None => Ok(()),
         }
     }
+}
+
+/// The error of a read on a connection this side closed (`abort`, `close`) before the
+/// peer's stream ended: nothing read is not the peer's end (Qt: the device is closed).
+pub(super) fn closed_here() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the connection was closed on this side; the peer's stream did not end",
+    )
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SslSocket<S> {

@@ -160,6 +160,21 @@ pub(crate) fn extension_errors(
         .collect()
 }
 
+/// Whether a certificate of `path` carries RFC 3779 resources: OpenSSL checks their nesting
+/// only after its last per-certificate call (`X509v3_addr_validate_path`), so its errors
+/// come after the chain looked complete.
+#[cfg(feature = "openssl")]
+pub(crate) fn rfc_3779_on_path(
+    peers: &crate::verify::kept::PeerParses,
+    path: &[SslCertificate],
+) -> bool {
+    path.iter().any(|cert| {
+        peers.parse(cert.der()).is_some_and(|parsed| {
+            CertInfo::lent(parsed.cert(), parsed.x509()).carries_rfc_3779_resources()
+        })
+    })
+}
+
 impl<'a> CertInfo<'a> {
     /// Parses `cert`; `None` if it is not a DER certificate (cannot happen for a value made
     /// by `SslCertificate::from_der`, but the bytes came from a peer).

@@ -25,7 +25,7 @@ use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::checks::extension_errors;
+use crate::verify::checks::{extension_errors, rfc_3779_on_path};
 use crate::verify::constraints::name_errors;
 use crate::verify::kept::PeerParses;
 use crate::verify::record::{Confirmation, HandshakeRecord};
@@ -420,6 +420,13 @@ impl ConnectionState {
         let sent = self.sent_chain(ctx).unwrap_or_else(|| built.clone());
         if self.ocsp {
             // The staple may not have arrived yet: the status callback decides.
+            self.lock().pending = Some(Box::new((sent, built)));
+            return true;
+        }
+        if rfc_3779_on_path(&self.peers, &built) {
+            // OpenSSL reports RFC 3779 errors only after this call: deciding now would
+            // ask the application twice. The decision waits for the end of the handshake
+            // (`decide_late`), with every error known; nothing of ours goes out before it.
             self.lock().pending = Some(Box::new((sent, built)));
             return true;
         }
