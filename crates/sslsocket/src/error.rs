@@ -196,6 +196,33 @@ impl ConfigError {
         )
     }
 
+    /// [`key_mismatch`](Self::key_mismatch) for a local `chain` and its `key`, saying so
+    /// when the key is that of another certificate of the chain (a chain given in the
+    /// wrong order: it must start with the key's own certificate).
+    pub(crate) fn key_mismatch_in(
+        chain: &[crate::cert::SslCertificate],
+        key: &crate::cert::SslKey,
+    ) -> ConfigError {
+        let owner = chain
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(_, cert)| key.belongs_to(cert) == Some(true));
+        match owner {
+            Some((index, cert)) => ConfigError::with_kind(
+                ConfigErrorKind::KeyMismatch,
+                format!(
+                    "local certificate and private key: the private key is not the first \
+                     certificate's but that of certificate {} of the chain ({}); the chain \
+                     must start with the key's own certificate, then its issuers",
+                    index + 1,
+                    cert.subject_rfc4514()
+                ),
+            ),
+            None => ConfigError::key_mismatch(),
+        }
+    }
+
     /// Malformed data ([`ConfigErrorKind::Malformed`]).
     pub(crate) fn malformed(message: impl Into<String>) -> ConfigError {
         ConfigError::with_kind(ConfigErrorKind::Malformed, message)

@@ -98,6 +98,13 @@ pub struct Negotiated {
     pub server_name: Option<String>,
 }
 
+/// The most bytes of CA names (each with its 2-byte length) a server sends as hints in its
+/// CertificateRequest. The list's TLS limit is 2^16 - 1 bytes, and the whole message must
+/// fit one handshake message: past this, a server sends no names (a client then offers
+/// whatever certificate it has) rather than fail every handshake (OpenSSL) or panic
+/// (rustls asserts the 16-bit length).
+pub(crate) const CA_NAMES_LIMIT: usize = 32 * 1024;
+
 /// Something the engine reports besides bytes.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]

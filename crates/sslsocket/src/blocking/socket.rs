@@ -228,12 +228,16 @@ impl SslSocket<TcpStream> {
     /// Connects in plain TCP (Qt's `connectToHost`); the connection is made by the next
     /// `wait_for_*` call. Encrypt later with `start_client_encryption` (STARTTLS).
     pub fn connect_to_host(&mut self, host: &str, port: u16) {
+        self.core.forget_connection_peer_name();
         self.begin_connect(host, port, false);
     }
 
     /// Connects and starts the client handshake at once (Qt's `connectToHostEncrypted`);
-    /// the certificate is verified against `host`.
+    /// the certificate is verified against `host` (or the name set with
+    /// `set_peer_verify_name`; a name given to an earlier
+    /// `connect_to_host_encrypted_with_peer_name` was that connection's only).
     pub fn connect_to_host_encrypted(&mut self, host: &str, port: u16) {
+        self.core.forget_connection_peer_name();
         self.begin_connect(host, port, true);
     }
 
@@ -245,7 +249,7 @@ impl SslSocket<TcpStream> {
         port: u16,
         ssl_peer_name: &str,
     ) {
-        self.core.set_peer_verify_name(ssl_peer_name);
+        self.core.set_connection_peer_name(ssl_peer_name);
         self.begin_connect(host, port, true);
     }
 

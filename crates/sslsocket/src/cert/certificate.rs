@@ -139,8 +139,16 @@ impl SslCertificate {
 
     /// Certificates from PEM or DER data, whichever it is.
     pub fn from_data(data: &[u8]) -> Result<Vec<SslCertificate>, ConfigError> {
+        if data.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigError::malformed("empty: no certificate in it"));
+        }
         if looks_like_pem(data) {
             SslCertificate::from_pem(data)
+        } else if data.first() != Some(&0x30) {
+            // Not a DER SEQUENCE, nor PEM: say what it is not, not how DER parsing failed.
+            Err(ConfigError::malformed(
+                "no certificate: neither PEM (no \"-----BEGIN\" line) nor DER",
+            ))
         } else {
             SslCertificate::from_der(data).map(|c| vec![c])
         }

@@ -122,6 +122,9 @@ pub struct SslCore {
     pause_mode: PauseMode,
     peer_name: Option<String>,
     peer_verify_name: Option<String>,
+    /// `peer_verify_name` came with the connection's own call, not from the application's
+    /// setter (see `set_connection_peer_name`).
+    peer_name_of_connection: bool,
     plain_in: VecDeque<u8>,
     plain_out: VecDeque<u8>,
     early: buffers::ByteQueue,
@@ -198,6 +201,7 @@ impl SslCore {
             pause_mode: PauseMode::PauseNever,
             peer_name: None,
             peer_verify_name: None,
+            peer_name_of_connection: false,
             plain_in: VecDeque::new(),
             plain_out: VecDeque::new(),
             early: buffers::ByteQueue::default(),
@@ -279,6 +283,25 @@ impl SslCore {
     /// empty `name` leaves the host connected to in place).
     pub fn set_peer_verify_name(&mut self, name: impl Into<String>) {
         self.peer_verify_name = Some(name.into());
+        self.peer_name_of_connection = false;
+    }
+
+    /// The peer name of one connection (`connect_to_host_encrypted_with_peer_name`): set as
+    /// by [`set_peer_verify_name`](Self::set_peer_verify_name), but forgotten by the next
+    /// connection made without a name ([`forget_connection_peer_name`](Self::forget_connection_peer_name)),
+    /// so one host's name is never sent to, nor verified on, another.
+    pub fn set_connection_peer_name(&mut self, name: impl Into<String>) {
+        self.peer_verify_name = Some(name.into());
+        self.peer_name_of_connection = true;
+    }
+
+    /// A connection made without a peer name: a name that belonged to the previous
+    /// connection ([`set_connection_peer_name`](Self::set_connection_peer_name)) goes; one
+    /// set with `set_peer_verify_name` stays (Qt's property).
+    pub fn forget_connection_peer_name(&mut self) {
+        if std::mem::take(&mut self.peer_name_of_connection) {
+            self.peer_verify_name = None;
+        }
     }
 
     /// The name set with `set_peer_verify_name`.

@@ -50,7 +50,19 @@ fn all_ciphers() -> Result<Vec<SslCipher>, openssl::error::ErrorStack> {
     let ssl = Ssl::new(&context)?;
     let codes: Vec<u8> = (0..=u16::MAX).flat_map(u16::to_be_bytes).collect();
     let lists = ssl.bytes_to_cipher_list(&codes, false)?;
-    let mut ciphers: Vec<SslCipher> = lists.suites.iter().filter_map(describe).collect();
+    // libssl decodes suites it cannot use (GOST, IDEA, SEED without their providers):
+    // only those its cipher-list setter takes are offered, so every suite listed can be
+    // set (TLS 1.3 suites have a setter of their own, which takes all it decodes).
+    let mut probe = SslContext::builder(SslMethod::tls())?;
+    let mut usable = |cipher: &SslCipherRef| {
+        cipher.version() == "TLSv1.3" || probe.set_cipher_list(cipher.name()).is_ok()
+    };
+    let mut ciphers: Vec<SslCipher> = lists
+        .suites
+        .iter()
+        .filter(|cipher| usable(cipher))
+        .filter_map(describe)
+        .collect();
     // TLS 1.3 first, then by strength; the sort is stable, so OpenSSL's order stays within.
     ciphers.sort_by_key(|c| {
         (

@@ -432,7 +432,7 @@ fn set_identity(
         .public_key()
         .is_ok_and(|public| !public.public_eq(&pkey))
     {
-        return Err(ConfigError::key_mismatch());
+        return Err(ConfigError::key_mismatch_in(chain, key));
     }
     builder
         .set_certificate(&leaf)
@@ -449,9 +449,18 @@ fn set_identity(
         .check_private_key()
         .map_err(key_error("local certificate and private key"))?;
     if server {
-        for ca in configuration.ca_certificates() {
-            if let Ok(x509) = to_x509(ca) {
-                let _ = builder.add_client_ca(&x509);
+        // The CA names a CertificateRequest carries (as hints for the client), unless there
+        // are too many for one (see `backend::CA_NAMES_LIMIT`): then none.
+        let size: usize = configuration
+            .ca_certificates()
+            .iter()
+            .filter_map(|ca| ca.with_parsed(|p| p.subject().as_raw().len() + 2))
+            .sum();
+        if size <= crate::backend::CA_NAMES_LIMIT {
+            for ca in configuration.ca_certificates() {
+                if let Ok(x509) = to_x509(ca) {
+                    let _ = builder.add_client_ca(&x509);
+                }
             }
         }
     }

@@ -185,7 +185,10 @@ impl OpensslSession {
             // it.
             PeerName::Dns(host) => host.strip_suffix('.').unwrap_or(host).is_empty(),
         };
-        if unusable || name.contains('\0') {
+        // The rustls backend's rule for what a host name is (RFC 1035 labels or an IP
+        // literal), so that a name one backend refuses is never sent by the other.
+        let malformed = rustls_pki_types::ServerName::try_from(name).is_err();
+        if unusable || malformed || name.contains('\0') {
             return Err(ConfigError::new(format!(
                 "`{}` is not a valid host name for TLS",
                 name.escape_default()

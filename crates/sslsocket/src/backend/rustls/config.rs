@@ -362,7 +362,7 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         ))),
         (None, Some((chain, key))) => builder
             .with_client_auth_cert(chain, key)
-            .map_err(identity_error)?,
+            .map_err(|e| identity_error_in(e, configuration))?,
         (None, None) => {
             if configuration.private_key().is_some()
                 == configuration.local_certificate_chain().is_empty()
@@ -407,6 +407,17 @@ pub(super) fn identity_error(e: rustls::Error) -> ConfigError {
             crate::ConfigErrorKind::Other,
             format!("local certificate and private key: {e}"),
         ),
+    }
+}
+
+/// [`identity_error`] for `configuration`'s local chain and key: a key of another
+/// certificate of the chain is named as such.
+fn identity_error_in(e: rustls::Error, configuration: &SslConfiguration) -> ConfigError {
+    match (e, configuration.private_key()) {
+        (rustls::Error::InconsistentKeys(_), Some(key)) => {
+            ConfigError::key_mismatch_in(configuration.local_certificate_chain(), key)
+        }
+        (e, _) => identity_error(e),
     }
 }
 

@@ -30,8 +30,12 @@ pub(crate) fn prepare(
             .map(SslCertificate::to_certificate_der)
             .collect();
         let key = identity.private_key().private_key_der()?;
-        let mut certified =
-            CertifiedKey::from_der(chain, key, provider).map_err(super::config::identity_error)?;
+        let mut certified = CertifiedKey::from_der(chain, key, provider).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                ConfigError::key_mismatch_in(identity.certificate_chain(), identity.private_key())
+            }
+            e => super::config::identity_error(e),
+        })?;
         certified.ocsp = identity.ocsp_response().map(<[u8]>::to_vec);
         Ok(Arc::new(certified))
     })

@@ -43,15 +43,23 @@ pub(crate) struct ClientAuth {
 
 impl ClientAuth {
     pub(crate) fn new(offer: bool, mandatory: bool, hints: &[SslCertificate]) -> ClientAuth {
+        let root_hints: Vec<DistinguishedName> = hints
+            .iter()
+            .filter_map(|c| {
+                c.with_parsed(|p| DistinguishedName::from(p.subject().as_raw().to_vec()))
+            })
+            .collect();
+        let size: usize = root_hints.iter().map(|n| n.as_ref().len() + 2).sum();
         ClientAuth {
             offer,
             mandatory,
-            root_hints: hints
-                .iter()
-                .filter_map(|c| {
-                    c.with_parsed(|p| DistinguishedName::from(p.subject().as_raw().to_vec()))
-                })
-                .collect(),
+            // Too many names for a CertificateRequest: none are sent (see
+            // `backend::CA_NAMES_LIMIT`); the client picks its certificate without hints.
+            root_hints: if size > crate::backend::CA_NAMES_LIMIT {
+                Vec::new()
+            } else {
+                root_hints
+            },
         }
     }
 }
