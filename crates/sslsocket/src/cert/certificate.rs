@@ -82,15 +82,41 @@ impl SslCertificate {
     /// certificate, nothing after it), for a caller that goes on reading the parsed value:
     /// what this refuses, `from_der` refuses.
     pub(crate) fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, ConfigError> {
-        match X509Certificate::from_der(der) {
-            Ok(([], parsed)) => Ok(parsed),
-            Ok(_) => Err(ConfigError::malformed(
-                "certificate: trailing bytes after the DER certificate",
-            )),
-            Err(e) => Err(ConfigError::malformed(format!(
-                "certificate: not a DER X.509 certificate ({e})"
-            ))),
+        let parsed = match X509Certificate::from_der(der) {
+            Ok(([], parsed)) => parsed,
+            Ok(_) => {
+                return Err(ConfigError::malformed(
+                    "certificate: trailing bytes after the DER certificate",
+                ))
+            }
+            Err(e) => {
+                return Err(ConfigError::malformed(format!(
+                    "certificate: not a DER X.509 certificate ({e})"
+                )))
+            }
+        };
+        // What x509-parser lets through and OpenSSL refuses: an element after the
+        // signature, and a serial number that is not a DER INTEGER (empty, or padded).
+        if outer_elements(der) != Some(3) {
+            return Err(ConfigError::malformed(
+                "certificate: not a DER X.509 certificate (the Certificate SEQUENCE does not \
+                 hold exactly its three parts)",
+            ));
         }
+        let serial = parsed.raw_serial();
+        let minimal = match serial {
+            [] => false,
+            [0x00, next, ..] => *next >= 0x80,
+            [0xff, next, ..] => *next < 0x80,
+            _ => true,
+        };
+        if !minimal {
+            return Err(ConfigError::malformed(
+                "certificate: not a DER X.509 certificate (the serial number is not a DER \
+                 INTEGER)",
+            ));
+        }
+        Ok(parsed)
     }
 
     /// A certificate the peer sent that does not parse, kept as its bytes so that the
@@ -633,6 +659,23 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
         &block,
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
+}
+
+/// How many elements the outer SEQUENCE of `der` holds; `None` if it is not one.
+fn outer_elements(der: &[u8]) -> Option<usize> {
+    use x509_parser::asn1_rs::{Any, FromDer};
+    let (_, outer) = Any::from_der(der).ok()?;
+    let mut content = outer.data;
+    let mut count = 0;
+    while !content.is_empty() {
+        let (rest, _) = Any::from_der(content).ok()?;
+        content = rest;
+        count += 1;
+        if count > 3 {
+            break;
+        }
+    }
+    Some(count)
 }
 
 /// A PEM error as text, with the offending line as text rather than a list of bytes

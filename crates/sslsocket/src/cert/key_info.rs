@@ -56,10 +56,61 @@ pub(crate) fn pkcs8_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
             .or_else(|| inner.parameters.and_then(|p| p.named_curve()));
         return Ok(KeyInfo {
             algorithm: KeyAlgorithm::Ec,
-            bits: curve.map(curve_bits).unwrap_or(0),
+            bits: known_curve_bits(curve, "private key")?,
         });
     }
+    // The other keys we know are an OCTET STRING of a fixed length inside the PKCS#8
+    // privateKey OCTET STRING (RFC 8410: `CurvePrivateKey`); anything else is not one.
+    let length = raw_key_length(oid).ok_or_else(|| unknown_algorithm(oid, "private key"))?;
+    let mut expected = vec![0x04, u8::try_from(length).unwrap_or(0)];
+    expected.resize(2 + length, 0);
+    if info.private_key.len() != expected.len() || info.private_key.get(..2) != expected.get(..2) {
+        return Err(ConfigError::malformed(format!(
+            "private key: malformed {} key (not a {length}-byte key)",
+            algorithm_name(oid)
+        )));
+    }
     Ok(other_algorithm(oid))
+}
+
+/// The length of the raw keys of the algorithms known by OID alone (RFC 8410), private
+/// and public alike; `None` for any other algorithm.
+fn raw_key_length(oid: ObjectIdentifier) -> Option<usize> {
+    match oid {
+        _ if oid == OID_ED25519 || oid == OID_X25519 => Some(32),
+        _ if oid == OID_ED448 => Some(57),
+        _ if oid == OID_X448 => Some(56),
+        _ => None,
+    }
+}
+
+/// The name of an algorithm of [`raw_key_length`].
+fn algorithm_name(oid: ObjectIdentifier) -> &'static str {
+    match oid {
+        _ if oid == OID_ED25519 => "Ed25519",
+        _ if oid == OID_X25519 => "X25519",
+        _ if oid == OID_ED448 => "Ed448",
+        _ => "X448",
+    }
+}
+
+/// A key of an algorithm we do not know: refused (OpenSSL refuses what it cannot decode).
+fn unknown_algorithm(oid: ObjectIdentifier, what: &str) -> ConfigError {
+    ConfigError::unsupported(format!("{what}: unknown key algorithm {oid}"))
+}
+
+/// The bits of `curve`, which must be one we know (OpenSSL refuses an EC key on an unknown
+/// curve, or naming none).
+fn known_curve_bits(curve: Option<ObjectIdentifier>, what: &str) -> Result<u32, ConfigError> {
+    match curve.map(|c| (c, curve_bits(c))) {
+        Some((_, bits)) if bits > 0 => Ok(bits),
+        Some((curve, _)) => Err(ConfigError::unsupported(format!(
+            "{what}: EC key on an unknown curve {curve}"
+        ))),
+        None => Err(ConfigError::malformed(format!(
+            "{what}: EC key that names no curve"
+        ))),
+    }
 }
 
 /// A PKCS#1 `RSAPrivateKey`.
@@ -79,7 +130,7 @@ pub(crate) fn sec1_info(der: &[u8]) -> Result<(KeyInfo, Option<ObjectIdentifier>
     let curve = key.parameters.and_then(|p| p.named_curve());
     let info = KeyInfo {
         algorithm: KeyAlgorithm::Ec,
-        bits: curve.map(curve_bits).unwrap_or(0),
+        bits: known_curve_bits(curve, "private key")?,
     };
     Ok((info, curve))
 }
@@ -102,12 +153,37 @@ pub(crate) fn spki_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
             bits: uint_bits(key.modulus),
         });
     }
+    let point = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| ConfigError::malformed("public key: the key is not whole bytes"))?;
     if oid == OID_EC {
         let curve = spki.algorithm.parameters_oid().ok();
+        let bits = known_curve_bits(curve, "public key")?;
+        // SEC1 2.3.3: an uncompressed point (04 X Y) or a compressed one (02/03 X), each
+        // coordinate as wide as the curve.
+        let width = usize::try_from(bits.div_ceil(8)).unwrap_or(0);
+        let well_formed = match point.first() {
+            Some(0x04) => point.len() == 1 + 2 * width,
+            Some(0x02 | 0x03) => point.len() == 1 + width,
+            _ => false,
+        };
+        if !well_formed {
+            return Err(ConfigError::malformed(
+                "public key: malformed EC point (not a point encoding of the curve's size)",
+            ));
+        }
         return Ok(KeyInfo {
             algorithm: KeyAlgorithm::Ec,
-            bits: curve.map(curve_bits).unwrap_or(0),
+            bits,
         });
+    }
+    let length = raw_key_length(oid).ok_or_else(|| unknown_algorithm(oid, "public key"))?;
+    if point.len() != length {
+        return Err(ConfigError::malformed(format!(
+            "public key: malformed {} key (not {length} bytes)",
+            algorithm_name(oid)
+        )));
     }
     Ok(other_algorithm(oid))
 }

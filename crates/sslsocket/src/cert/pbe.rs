@@ -294,7 +294,15 @@ pub(crate) fn decrypt_legacy_pem(
         "AES-256-CBC" => LegacyCipher::Aes256,
         "DES-EDE3-CBC" => LegacyCipher::DesEde3,
         "DES-CBC" => LegacyCipher::Des,
-        other => return Err(PbeError::Unsupported(format!("PEM cipher `{other}`"))),
+        other => {
+            return Err(PbeError::Unsupported(format!(
+                "PEM cipher `{}`",
+                crate::cert::certificate::quoted_excerpt(
+                    other.as_bytes(),
+                    crate::cert::certificate::EXCERPT_CHARS
+                )
+            )))
+        }
     };
     let (key_len, iv_len) = match cipher {
         LegacyCipher::Aes128 => (16, 16),

@@ -515,7 +515,7 @@ pub(crate) fn peer_is_gone(error: &io::Error) -> bool {
 const SALVAGE_READS: usize = 64;
 
 impl SslCore {
-    /// After a write to the socket failed because the peer is gone ([`peer_is_gone`]), and
+    /// After a write to the socket failed because the peer is gone (a reset, a closed pipe), and
     /// before the driver records that failure: takes in what the peer sent before its end
     /// and what the engine holds unprocessed, so data received before the failure is still
     /// decrypted and readable (Linux keeps a reset socket's received bytes readable). `rd`
