@@ -25,6 +25,13 @@ const OID_ED448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.113");
 const OID_X25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.110");
 /// `id-X448`.
 const OID_X448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.111");
+/// `id-dsa`, `dhKeyAgreement` (PKCS#3) and `dhpublicnumber` (X9.42): keys OpenSSL reads
+/// (Qt's `QSsl::Dsa`, `QSsl::Dh`) and this library only carries, as `Opaque`.
+const CARRIED: [ObjectIdentifier; 3] = [
+    ObjectIdentifier::new_unwrap("1.2.840.10040.4.1"),
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.3.1"),
+    ObjectIdentifier::new_unwrap("1.2.840.10046.2.1"),
+];
 
 /// A key's algorithm and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,10 +61,21 @@ pub(crate) fn pkcs8_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
             .parameters_oid()
             .ok()
             .or_else(|| inner.parameters.and_then(|p| p.named_curve()));
+        if curve.is_none() && info.algorithm.parameters.is_some() {
+            // Explicit curve parameters (SpecifiedECDomain), which OpenSSL reads: carried,
+            // its size unknown here.
+            return Ok(KeyInfo {
+                algorithm: KeyAlgorithm::Ec,
+                bits: 0,
+            });
+        }
         return Ok(KeyInfo {
             algorithm: KeyAlgorithm::Ec,
             bits: known_curve_bits(curve, "private key")?,
         });
+    }
+    if CARRIED.contains(&oid) {
+        return Ok(other_algorithm(oid));
     }
     // The other keys we know are an OCTET STRING of a fixed length inside the PKCS#8
     // privateKey OCTET STRING (RFC 8410: `CurvePrivateKey`); anything else is not one.
@@ -157,8 +175,18 @@ pub(crate) fn spki_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
         .subject_public_key
         .as_bytes()
         .ok_or_else(|| ConfigError::malformed("public key: the key is not whole bytes"))?;
+    if CARRIED.contains(&oid) {
+        return Ok(other_algorithm(oid));
+    }
     if oid == OID_EC {
         let curve = spki.algorithm.parameters_oid().ok();
+        if curve.is_none() && spki.algorithm.parameters.is_some() {
+            // Explicit curve parameters, which OpenSSL reads: carried, size unknown here.
+            return Ok(KeyInfo {
+                algorithm: KeyAlgorithm::Ec,
+                bits: 0,
+            });
+        }
         let bits = known_curve_bits(curve, "public key")?;
         // SEC1 2.3.3: an uncompressed point (04 X Y) or a compressed one (02/03 X), each
         // coordinate as wide as the curve.

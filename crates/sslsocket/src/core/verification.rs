@@ -201,10 +201,13 @@ impl SslCore {
             return;
         }
         if self.mode == SslMode::SslClientMode
-            && !self.errors_reported
             && self.peer_chain.is_empty()
             && self.effective_mode == PeerVerifyMode::VerifyPeer
             && !self.configuration.pre_shared_key_authenticates_peer()
+            && !self
+                .handshake_errors
+                .iter()
+                .any(|e| e.error() == SslErrorKind::NoPeerCertificate)
             && self.certificate_less_server()
         {
             return;
@@ -313,7 +316,20 @@ impl SslCore {
     /// the ignore list, the pause mode). Returns whether the handshake stopped there
     /// (refused, or paused for the application's word).
     fn certificate_less_server(&mut self) -> bool {
-        let errors = vec![SslError::new(SslErrorKind::NoPeerCertificate)];
+        let missing = SslError::new(SslErrorKind::NoPeerCertificate);
+        if self.errors_reported {
+            // Something was judged already (a stapling check that found no response): the
+            // missing certificate is added to those errors and must be ignored explicitly
+            // too (the ignore list; the hooks had their say on the rest).
+            self.handshake_errors.push(missing.clone());
+            self.report_errors(vec![missing.clone()]);
+            if self.policy(self.effective_mode).covers_all(&[missing]) {
+                return false;
+            }
+            self.refuse_peer();
+            return true;
+        }
+        let errors = vec![missing];
         let judgement = self.policy(self.effective_mode).judge(&errors);
         self.errors_reported = true;
         self.handshake_errors = errors.clone();

@@ -148,7 +148,10 @@ pub(crate) fn extension_errors(
     path.iter()
         .filter(|cert| {
             peers.parse(cert.der()).is_some_and(|parsed| {
-                CertInfo::lent(parsed.cert(), parsed.x509()).has_extension_problem()
+                let info = CertInfo::lent(parsed.cert(), parsed.x509());
+                // RFC 3779 resources too, as our own collector refuses them: OpenSSL
+                // checks their nesting only after the decision (see `rfc_3779_on_path`).
+                info.has_extension_problem() || info.carries_rfc_3779_resources()
             })
         })
         .map(|cert| {

@@ -83,6 +83,21 @@ impl AnchorCert {
     }
 }
 
+impl ChainVerifier {
+    /// The `notAfter` of a path certificate the peer did not send (an anchor), from the
+    /// anchor's kept parse (parsed once per configuration, not per handshake).
+    fn expiry_of_anchor(&self, cert: &SslCertificate) -> i64 {
+        self.anchor_certs
+            .iter()
+            .find(|anchor| anchor.cert == *cert)
+            .and_then(AnchorCert::parsed)
+            .map_or_else(
+                || cert.expiry_date_unix(),
+                |parsed| parsed.x509().validity().not_after.timestamp(),
+            )
+    }
+}
+
 /// What verifying one chain found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChainReport {
@@ -346,7 +361,7 @@ impl ChainVerifier {
         let anchor_until = path
             .iter()
             .filter(|cert| !chain.contains(cert))
-            .map(SslCertificate::expiry_date_unix);
+            .map(|cert| self.expiry_of_anchor(cert));
         let valid_until = sent_until
             .chain(anchor_until)
             .filter(|&until| until >= now_unix)

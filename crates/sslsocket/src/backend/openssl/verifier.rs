@@ -114,6 +114,9 @@ struct Collected {
     read: Vec<KnownCertificate>,
     /// A server's: the record key of the session its ticket filter let OpenSSL resume.
     resumed_key: Option<Vec<u8>>,
+    /// The path judged carries RFC 3779 resources (our rules refuse them; OpenSSL reports
+    /// its own findings about them only after the decision).
+    rfc_3779_on_path: bool,
     /// The errors the decision was taken on (OpenSSL's and ours): one OpenSSL reports
     /// after the decision that is among them changes nothing.
     judged: Vec<SslError>,
@@ -123,6 +126,13 @@ struct Collected {
 }
 
 impl Collected {
+    /// Whether `error`, reported after the decision, is OpenSSL's RFC 3779 finding about a
+    /// path our rules already refused for its resources (an `UnspecifiedError` on a
+    /// certificate carrying them was among the errors judged).
+    fn rfc_3779_judged(&self, error: &SslError) -> bool {
+        error.error() == SslErrorKind::UnspecifiedError && self.rfc_3779_on_path
+    }
+
     /// Lists `error`, found at `depth`. The trust store takes any trusted certificate as an
     /// anchor (`X509_V_FLAG_PARTIAL_CHAIN`, as the rustls backend does), and OpenSSL then
     /// leaves out what it reports without that flag when the leaf's issuer is unknown:
@@ -391,9 +401,11 @@ impl ConnectionState {
                 ),
                 None => SslError::new(error_kind(result.as_raw())),
             };
-            if inner.decided && inner.judged.contains(&error) {
+            if inner.decided && (inner.judged.contains(&error) || inner.rfc_3779_judged(&error)) {
                 // Found by our own rules before OpenSSL reported it (a name constraint
-                // broken): judged already, so the application is not asked again.
+                // broken, RFC 3779 resources, which our rules refuse wherever they are and
+                // OpenSSL checks only after its last per-certificate call): judged
+                // already, so the application is not asked again.
                 return !inner.refused;
             }
             inner.record(error, ctx.error_depth());
@@ -420,13 +432,6 @@ impl ConnectionState {
         let sent = self.sent_chain(ctx).unwrap_or_else(|| built.clone());
         if self.ocsp {
             // The staple may not have arrived yet: the status callback decides.
-            self.lock().pending = Some(Box::new((sent, built)));
-            return true;
-        }
-        if rfc_3779_on_path(&self.peers, &built) {
-            // OpenSSL reports RFC 3779 errors only after this call: deciding now would
-            // ask the application twice. The decision waits for the end of the handshake
-            // (`decide_late`), with every error known; nothing of ours goes out before it.
             self.lock().pending = Some(Box::new((sent, built)));
             return true;
         }
@@ -538,8 +543,10 @@ impl ConnectionState {
             judgement: judgement.clone(),
             valid_until,
         });
+        let resources = rfc_3779_on_path(&self.peers, built);
         let mut inner = self.lock();
         inner.judged = judged;
+        inner.rfc_3779_on_path = resources;
         inner.decided = true;
         inner.refused = judgement.decision == Decision::Refuse;
         inner.proceeded = judgement.decision == Decision::Proceed;
