@@ -540,7 +540,13 @@ fn a_psk_session_is_not_resumed_by_a_socket_without_the_key() -> TestResult {
         let server = OpensslServer::start(&args)?;
         let pki = Pki::new()?;
         let configuration = support::trusting(&pki)?;
-        let psk: Setup = Arc::new(|s: &mut SslSocket| s.set_hooks(PskHooks::new(b"client1", &PSK)));
+        // The key authenticates the server (no certificate): the socket says so by
+        // ignoring NoPeerCertificate (Qt's simplePskConnect), a socket-level setting that
+        // keeps the configuration's session store the same.
+        let psk: Setup = Arc::new(|s: &mut SslSocket| {
+            s.set_hooks(PskHooks::new(b"client1", &PSK));
+            s.ignore_ssl_errors_list(&[SslError::new(SslErrorKind::NoPeerCertificate)]);
+        });
         let first = client(&configuration, "localhost", server.port(), None, &psk);
         assert!(first.encrypted, "{protocol:?}: the PSK socket failed");
         // Control: a socket without the key and without a session cannot connect.
@@ -936,6 +942,8 @@ fn a_psk_session_of_the_default_configuration_is_not_resumed_by_a_plain_socket()
     // A socket with the key.
     let mut keyed = SslSocket::new();
     keyed.set_hooks(PskHooks::new(b"client1", &PSK));
+    // The key authenticates the server (Qt's simplePskConnect: ignore NoPeerCertificate).
+    keyed.ignore_ssl_errors_list(&[SslError::new(SslErrorKind::NoPeerCertificate)]);
     let keyed = drive_client(&mut keyed, "localhost", port, None);
     assert!(keyed.encrypted, "PSK socket: {keyed:?}");
     // A plain socket again.
