@@ -177,6 +177,9 @@ impl Drop for SslServer {
     }
 }
 
+/// How long accepting pauses after the listener failed.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+
 fn accept_loop(
     listener: TcpListener,
     live: ReloadHandle,
@@ -193,8 +196,17 @@ fn accept_loop(
         }
         // The address `accept` gives stays known when the client is gone before its
         // socket is made (one that resets at once).
-        let Ok((stream, peer)) = incoming else {
-            continue;
+        let (stream, peer) = match incoming {
+            Ok(accepted) => accepted,
+            // A client gone before its socket was made: the next one.
+            Err(e) if crate::core::ends_the_stream(&e) => continue,
+            // The listener itself failing (out of descriptors, memory) fails again at once:
+            // pause instead of spinning, while the handshakes under way finish and free
+            // their descriptors (as the tokio server does).
+            Err(_) => {
+                thread::sleep(ACCEPT_PAUSE);
+                continue;
+            }
         };
         // Every slot taken, and this client waits: the oldest handshake still running
         // makes room once it has run `CROWDED_AFTER` (one at a time: the evicted thread
