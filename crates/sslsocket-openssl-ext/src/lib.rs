@@ -472,7 +472,12 @@ extern "C" fn verify_trampoline<T: VerifyState>(
         .and_then(|(ssl, index)| ssl.ex_data(index))
         .cloned();
     match state {
-        Some(state) => c_int::from(state.verify(preverify_ok != 0, ctx)),
+        // A panic must not unwind into OpenSSL (it would abort the process): a verify
+        // callback that panicked refuses the peer (fail closed).
+        Some(state) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            c_int::from(state.verify(preverify_ok != 0, ctx))
+        }))
+        .unwrap_or(0),
         None => 0,
     }
 }
@@ -540,7 +545,11 @@ unsafe extern "C" fn ticket_appdata_trampoline<T: ResumptionFilter>(
     let ssl = unsafe { SslRef::from_ptr(ssl) };
     let Some(data) = T::index()
         .and_then(|index| ssl.ex_data(index))
-        .and_then(|state| state.ticket_appdata())
+        .and_then(|state| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.ticket_appdata()))
+                .ok()
+                .flatten()
+        })
     else {
         return 1;
     };
@@ -596,9 +605,15 @@ unsafe extern "C" fn ticket_trampoline<T: ResumptionFilter>(
     // decrypted, both alive for the duration of the call; we only take shared references
     // for that duration.
     let (ssl, session) = unsafe { (SslRef::from_ptr(ssl), SslSessionRef::from_ptr(session)) };
+    // A panic must not unwind into OpenSSL: a filter that panicked resumes nothing.
     let allowed = T::index()
         .and_then(|index| ssl.ex_data(index))
-        .is_some_and(|state| state.may_resume(ssl, session));
+        .is_some_and(|state| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                state.may_resume(ssl, session)
+            }))
+            .unwrap_or(false)
+        });
     match (allowed, renew) {
         (false, _) => SSL_TICKET_RETURN_IGNORE_RENEW,
         (true, false) => SSL_TICKET_RETURN_USE,

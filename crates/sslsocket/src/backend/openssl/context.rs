@@ -643,8 +643,12 @@ fn set_ocsp(
     let index = connection_index()?;
     builder
         .set_status_callback(move |ssl| {
-            // A connection without our state is not ours to accept.
-            Ok(ssl.ex_data(index).is_some_and(|state| state.on_status(ssl)))
+            // A connection without our state is not ours to accept; a decision that
+            // panicked (an application hook) refuses, and does not unwind into OpenSSL.
+            Ok(ssl.ex_data(index).is_some_and(|state| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.on_status(ssl)))
+                    .unwrap_or(false)
+            }))
         })
         .map_err(openssl_error("OCSP stapling"))
 }
@@ -685,7 +689,13 @@ impl ServerNameContexts {
 
     fn switch(&self, ssl: &mut SslRef) -> Result<(), SniError> {
         let name = ssl.servername(NameType::HOST_NAME).map(str::to_string);
-        if let Some(identity) = self.hook.as_ref().and_then(|h| h.resolve(name.as_deref())) {
+        // The application's resolver must not unwind into OpenSSL: one that panicked ends
+        // the handshake.
+        let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.hook.as_ref().and_then(|h| h.resolve(name.as_deref()))
+        }))
+        .map_err(|_| SniError::ALERT_FATAL)?;
+        if let Some(identity) = resolved {
             let context = self.context_for_hook(identity).map_err(|error| {
                 // Fail closed: the handshake ends.
                 tracing::warn!(%error, "the server certificate resolver's identity");

@@ -80,7 +80,14 @@ fn ask(
     request: &mut PreSharedKeyAuthenticator,
 ) {
     if let Some(hooks) = ssl.ex_data(index).and_then(|state| state.hooks()) {
-        hooks.pre_shared_key(request);
+        // A hook that panics must not unwind into OpenSSL (the process would abort): it
+        // supplies no key, and the handshake fails without one.
+        let asked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            hooks.pre_shared_key(request);
+        }));
+        if asked.is_err() {
+            request.set_pre_shared_key(&[]);
+        }
     }
 }
 
