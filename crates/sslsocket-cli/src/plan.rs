@@ -167,6 +167,11 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
     if psk.is_some() && args.tls.ciphers.is_none() {
         psk_server_ciphers(&mut configuration)?;
     }
+    if psk.is_some() {
+        // The contract: a peer the key authenticated needs no certificate, whatever
+        // `--verify` asks of the others.
+        configuration.set_pre_shared_key_authenticates_peer(true);
+    }
     if let Some(hint) = &args.psk_identity_hint {
         // Sent in the ServerKeyExchange of a TLS 1.2 PSK handshake (RFC 4279); TLS 1.3
         // has no hint. Only backends with PSK get here (`require_support` above).

@@ -96,6 +96,9 @@ pub struct Negotiated {
     pub resumed: bool,
     /// On a server: the server name the client asked for (SNI), if it sent one.
     pub server_name: Option<String>,
+    /// The peer was authenticated by a pre-shared key (a PSK cipher suite, or a TLS 1.3
+    /// external PSK), not by a certificate.
+    pub authenticated_by_key: bool,
 }
 
 /// The most bytes of CA names (each with its 2-byte length) a server sends as hints in its

@@ -379,12 +379,18 @@ impl SslCertificate {
                     format!("{name} {size}")
                 }
                 "1.2.840.10045.2.1" => {
-                    let curve = spki
-                        .algorithm
-                        .parameters
-                        .as_ref()
+                    let parameters = spki.algorithm.parameters.as_ref();
+                    let curve = parameters
+                        .filter(|p| p.tag() == x509_parser::asn1_rs::Tag::Oid)
                         .and_then(|p| p.as_oid().ok())
                         .map(|o| o.to_id_string());
+                    if curve.is_none() {
+                        // Explicit curve parameters: named by their prime, as OpenSSL
+                        // names an explicit curve that is a named one.
+                        return parameters
+                            .and_then(|p| explicit_curve_name(p.data))
+                            .map_or_else(|| "EC".to_string(), |name| format!("EC {name}"));
+                    }
                     let name = match curve.as_deref() {
                         Some("1.2.840.10045.3.1.7") => "P-256",
                         Some("1.3.132.0.34") => "P-384",
@@ -659,6 +665,44 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
         &block,
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
+}
+
+/// The name of the named curve whose prime the explicit EC parameters `content` (the
+/// content of a SpecifiedECDomain SEQUENCE: version, fieldID (fieldType, prime), ...)
+/// use; `None` for another curve or parameters that do not read.
+fn explicit_curve_name(content: &[u8]) -> Option<&'static str> {
+    use x509_parser::asn1_rs::{Any, FromDer};
+    let (rest, _version) = Any::from_der(content).ok()?;
+    let (_, field) = Any::from_der(rest).ok()?;
+    let (prime, _field_type) = Any::from_der(field.data).ok()?;
+    let (_, prime) = Any::from_der(prime).ok()?;
+    let prime = prime.data;
+    let prime = prime.strip_prefix(&[0]).unwrap_or(prime);
+    const P256: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff,
+    ];
+    let p384 = {
+        let mut p = [0xffu8; 48];
+        // 2^384 - 2^128 - 2^96 + 2^32 - 1
+        p[31] = 0xfe;
+        p[36..44].fill(0);
+        p
+    };
+    let p521_tail = [0xffu8; 65];
+    if prime == P256 {
+        Some("P-256")
+    } else if prime == p384 {
+        Some("P-384")
+    } else if prime.len() == 66
+        && prime.first() == Some(&0x01)
+        && prime.get(1..) == Some(&p521_tail[..])
+    {
+        Some("P-521")
+    } else {
+        None
+    }
 }
 
 /// How many elements the outer SEQUENCE of `der` holds; `None` if it is not one.

@@ -603,12 +603,14 @@ impl SslConfiguration {
         self.settings.pre_shared_key_authenticates_peer
     }
 
-    /// A client's statement that a server authenticated by a pre-shared key (the key its
-    /// `SslHooks::pre_shared_key` gave) needs no certificate: such a handshake reports no
-    /// `NoPeerCertificate`. Off by default, as in Qt, where a client in `VerifyPeer` mode
-    /// reports `NoPeerCertificate` after a certificate-less PSK handshake and fails unless
-    /// it is ignored (`simplePskConnect`). Narrower than `VerifyNone` or ignoring the
-    /// error: a server that shows a certificate is verified as always. (Not in Qt.)
+    /// The application's statement that a peer authenticated by a pre-shared key (the key
+    /// its `SslHooks::pre_shared_key` gave or checked) needs no certificate: such a
+    /// handshake reports no `NoPeerCertificate`, on a client or on a server in `VerifyPeer`
+    /// mode. Off by default, as in Qt, where a client in `VerifyPeer` mode reports
+    /// `NoPeerCertificate` after a certificate-less PSK handshake and fails unless it is
+    /// ignored (`simplePskConnect`). Narrower than `VerifyNone` or ignoring the error: a
+    /// peer that shows a certificate is verified as always, and a server still requires
+    /// one of a client that used no key. (Not in Qt.)
     pub fn set_pre_shared_key_authenticates_peer(&mut self, on: bool) -> &mut Self {
         self.settings_mut().pre_shared_key_authenticates_peer = on;
         self.touch()

@@ -297,6 +297,16 @@ impl SslCore {
         if self.effective_mode != PeerVerifyMode::VerifyPeer || !no_certificate {
             return false;
         }
+        // A client the pre-shared key authenticated, where the configuration says the key
+        // is enough (`set_pre_shared_key_authenticates_peer`): no certificate is required.
+        let by_key = self
+            .session
+            .as_ref()
+            .and_then(|s| s.negotiated())
+            .is_some_and(|n| n.authenticated_by_key);
+        if by_key && self.configuration.pre_shared_key_authenticates_peer() {
+            return false;
+        }
         let error = SslError::new(SslErrorKind::NoPeerCertificate);
         let errors = vec![error];
         let covered = self.policy(self.effective_mode).covers_all(&errors);

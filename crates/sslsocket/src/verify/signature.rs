@@ -85,10 +85,27 @@ pub(crate) fn key_matches_spki(
         .iter()
         .find(|(scheme, _)| *scheme == signer.scheme())
         .map(|(_, verifiers)| *verifiers)?;
-    Some(verifiers.iter().any(|alg| {
-        alg.public_key_alg_id().as_ref() == key_alg
-            && alg.verify_signature(public, MESSAGE, &signature).is_ok()
-    }))
+    let mut usable = verifiers
+        .iter()
+        .filter(|alg| alg.public_key_alg_id().as_ref() == key_alg)
+        .peekable();
+    if usable.peek().is_none() {
+        // No verifier of the key's scheme reads this public key's algorithm identifier.
+        // An EC public key whose parameters we do not read (explicit curve parameters)
+        // for an EC private key is undecidable here; any other pairing is another key.
+        /// The DER of the id-ecPublicKey OID, which starts an EC key's identifier.
+        const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        let ecdsa = matches!(
+            signer.scheme(),
+            S::ECDSA_NISTP256_SHA256 | S::ECDSA_NISTP384_SHA384 | S::ECDSA_NISTP521_SHA512
+        );
+        return if ecdsa && key_alg.starts_with(EC_PUBLIC_KEY) {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    Some(usable.any(|alg| alg.verify_signature(public, MESSAGE, &signature).is_ok()))
 }
 
 /// `(tbs with its header, signatureAlgorithm contents, signature bits)` of a certificate.

@@ -885,9 +885,11 @@ impl TlsSession for OpensslSession {
             _ => return None,
         };
         let cipher = ssl.current_cipher()?;
+        let suite = cipher.standard_name().unwrap_or(cipher.name());
         Some(Negotiated {
             protocol: SslProtocol::from_version(version),
-            cipher_suite: Cow::Borrowed(cipher.standard_name().unwrap_or(cipher.name())),
+            cipher_suite: Cow::Borrowed(suite),
+            authenticated_by_key: self.external_psk || suite.contains("PSK"),
             key_exchange_group: key_exchange_group(ssl),
             alpn: ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
             resumed: ssl.session_reused() && !self.external_psk,

@@ -243,6 +243,8 @@ fn negotiated(common: &CommonState) -> Option<Negotiated> {
             Some(rustls::HandshakeKind::Resumed)
         ),
         server_name: None,
+        // rustls offers no pre-shared keys of the application's.
+        authenticated_by_key: false,
     })
 }
 
