@@ -91,19 +91,19 @@ pub(crate) fn key_matches_spki(
         .peekable();
     if usable.peek().is_none() {
         // No verifier of the key's scheme reads this public key's algorithm identifier.
-        // An EC public key whose parameters we do not read (explicit curve parameters)
-        // for an EC private key is undecidable here; any other pairing is another key.
+        // An EC public key with explicit curve parameters (a SEQUENCE where a named
+        // curve's OID would be) for an EC private key is undecidable here; any other
+        // pairing (another key type, another named curve) is another key.
         /// The DER of the id-ecPublicKey OID, which starts an EC key's identifier.
         const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
         let ecdsa = matches!(
             signer.scheme(),
             S::ECDSA_NISTP256_SHA256 | S::ECDSA_NISTP384_SHA384 | S::ECDSA_NISTP521_SHA512
         );
-        return if ecdsa && key_alg.starts_with(EC_PUBLIC_KEY) {
-            None
-        } else {
-            Some(false)
-        };
+        let explicit = key_alg
+            .strip_prefix(EC_PUBLIC_KEY)
+            .is_some_and(|parameters| parameters.first() == Some(&0x30));
+        return if ecdsa && explicit { None } else { Some(false) };
     }
     Some(usable.any(|alg| alg.verify_signature(public, MESSAGE, &signature).is_ok()))
 }
