@@ -210,11 +210,11 @@ impl ConfigError {
             .find(|(_, cert)| key.belongs_to(cert) == Some(true));
         if chain
             .first()
-            .is_some_and(|leaf| key.belongs_to(leaf).is_none())
+            .is_some_and(|leaf| key.belongs_to(leaf) != Some(false))
         {
-            // Nothing here can tell whether the key is the certificate's (a key type or an
-            // encoding, such as explicit curve parameters, that our provider does not
-            // load): say that, not that the key is another one.
+            // The key is the certificate's, or nothing here can tell (a key type or an
+            // encoding, such as explicit curve parameters, that the backend does not use):
+            // say that, not that the key is another one.
             return ConfigError::unsupported(
                 "local certificate and private key: this backend cannot use this key with \
                  this certificate (a key type or encoding it does not support, such as \

@@ -103,7 +103,17 @@ pub(crate) fn key_matches_spki(
         let explicit = key_alg
             .strip_prefix(EC_PUBLIC_KEY)
             .is_some_and(|parameters| parameters.first() == Some(&0x30));
-        return if ecdsa && explicit { None } else { Some(false) };
+        if !(ecdsa && explicit) {
+            return Some(false);
+        }
+        // Explicit parameters: the same key has the same point. Compared as sent when both
+        // points are uncompressed (as OpenSSL writes them); undecidable otherwise.
+        let own = key.public_key()?;
+        let (_, own_point) = split_spki(own.as_ref())?;
+        return match (own_point.first(), public.first()) {
+            (Some(0x04), Some(0x04)) => Some(own_point == public),
+            _ => None,
+        };
     }
     Some(usable.any(|alg| alg.verify_signature(public, MESSAGE, &signature).is_ok()))
 }
