@@ -1,7 +1,5 @@
 //! Qt's `QSslCertificate::verify`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::cert::SslCertificate;
 use crate::config::{default_configuration, system_ca_certificates};
 use crate::ssl_error::{SslError, SslErrorKind};
@@ -28,11 +26,7 @@ impl SslCertificate {
             anchors.extend(system_ca_certificates());
         }
         let store = TrustStore::new(anchors);
-        let now_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-            });
+        let now_unix = crate::verify::now_unix();
         collect_errors(&VerifyInput {
             chain,
             store: &store,

@@ -135,47 +135,58 @@ pub(crate) fn unusable(cert: &SslCertificate) -> bool {
     CertInfo::parse(cert).is_none_or(|info| info.has_extension_problem())
 }
 
-/// `UnspecifiedError` on each certificate of `path` (a path another verifier built, leaf
-/// first) that our rules find unusable ([`CertInfo::has_extension_problem`]): for the
-/// OpenSSL backend, whose verifier skips what it does not check (a malformed critical
-/// policy extension without policy checking) or reports an unusable certificate as one
-/// whose issuer is unknown. A certificate that does not parse is reported elsewhere.
+/// What our rules find on a path another verifier built (the OpenSSL backend's), leaf
+/// first, each certificate looked up once among the kept parses (see [`path_checks`]).
 #[cfg(feature = "openssl")]
-pub(crate) fn extension_errors(
-    peers: &crate::verify::kept::PeerParses,
-    path: &[SslCertificate],
-) -> Vec<crate::ssl_error::SslError> {
-    path.iter()
-        .filter(|cert| {
-            peers.parse(cert.der()).is_some_and(|parsed| {
-                let info = CertInfo::lent(parsed.cert(), parsed.x509());
-                // RFC 3779 resources too, as our own collector refuses them: OpenSSL
-                // checks their nesting only after the decision (see `rfc_3779_on_path`).
-                info.has_extension_problem() || info.carries_rfc_3779_resources()
-            })
-        })
-        .map(|cert| {
-            crate::ssl_error::SslError::with_certificate(
-                crate::ssl_error::SslErrorKind::UnspecifiedError,
-                cert.clone(),
-            )
-        })
-        .collect()
+pub(crate) struct PathChecks {
+    /// `UnspecifiedError` on each certificate our rules find unusable
+    /// ([`CertInfo::has_extension_problem`], or RFC 3779 resources, which our collector
+    /// refuses too): OpenSSL skips what it does not check (a malformed critical policy
+    /// extension without policy checking) or reports an unusable certificate as one whose
+    /// issuer is unknown. A certificate that does not parse is reported elsewhere.
+    pub(crate) errors: Vec<crate::ssl_error::SslError>,
+    /// A certificate carries RFC 3779 resources: OpenSSL checks their nesting only after
+    /// its last per-certificate call (`X509v3_addr_validate_path`), so its findings come
+    /// after the decision.
+    pub(crate) rfc_3779: bool,
+    /// The earliest `notAfter` not before `now_unix` (an expiry already passed is among
+    /// the verification's errors; see `Outcome::valid_until`).
+    pub(crate) valid_until: Option<i64>,
 }
 
-/// Whether a certificate of `path` carries RFC 3779 resources: OpenSSL checks their nesting
-/// only after its last per-certificate call (`X509v3_addr_validate_path`), so its errors
-/// come after the chain looked complete.
+/// [`PathChecks`] of `path` at `now_unix`.
 #[cfg(feature = "openssl")]
-pub(crate) fn rfc_3779_on_path(
+pub(crate) fn path_checks(
     peers: &crate::verify::kept::PeerParses,
     path: &[SslCertificate],
-) -> bool {
-    path.iter().any(|cert| {
-        peers.parse(cert.der()).is_some_and(|parsed| {
-            CertInfo::lent(parsed.cert(), parsed.x509()).carries_rfc_3779_resources()
-        })
-    })
+    now_unix: i64,
+) -> PathChecks {
+    let mut checks = PathChecks {
+        errors: Vec::new(),
+        rfc_3779: false,
+        valid_until: None,
+    };
+    for cert in path {
+        let Some(parsed) = peers.parse(cert.der()) else {
+            continue;
+        };
+        let info = CertInfo::lent(parsed.cert(), parsed.x509());
+        let resources = info.carries_rfc_3779_resources();
+        checks.rfc_3779 |= resources;
+        if resources || info.has_extension_problem() {
+            checks
+                .errors
+                .push(crate::ssl_error::SslError::with_certificate(
+                    crate::ssl_error::SslErrorKind::UnspecifiedError,
+                    cert.clone(),
+                ));
+        }
+        let until = parsed.x509().validity().not_after.timestamp();
+        if until >= now_unix {
+            checks.valid_until = Some(checks.valid_until.map_or(until, |u| u.min(until)));
+        }
+    }
+    checks
 }
 
 impl<'a> CertInfo<'a> {

@@ -59,23 +59,6 @@ impl PeerParses {
         }
     }
 
-    /// The earliest `notAfter` of `chain` (seconds since the Unix epoch) not before
-    /// `now_unix` (an expiry already passed is among the verification's errors), read
-    /// from the parses kept; `None` when there is none.
-    #[cfg(feature = "openssl")]
-    pub(crate) fn earliest_expiry(
-        &self,
-        chain: &[crate::cert::SslCertificate],
-        now_unix: i64,
-    ) -> Option<i64> {
-        chain
-            .iter()
-            .filter_map(|cert| self.parse(cert.der()))
-            .map(|parsed| parsed.x509().validity().not_after.timestamp())
-            .filter(|&until| until >= now_unix)
-            .min()
-    }
-
     /// How many certificates are kept.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -34,6 +34,7 @@ mod verifier_tests;
 
 pub use chain::{collect_errors, Purpose, VerifyInput, MAX_INTERMEDIATES};
 pub use hooks::{PreSharedKeyAuthenticator, SslHooks, Verdict};
+pub(crate) use policy::now_unix;
 pub use policy::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
 pub use store::TrustStore;
 pub use verifier::{ChainReport, ChainVerifier};

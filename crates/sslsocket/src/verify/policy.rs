@@ -250,7 +250,7 @@ impl Outcome {
 }
 
 /// Seconds since the Unix epoch now (0 if the clock is before it).
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

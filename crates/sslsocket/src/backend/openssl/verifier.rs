@@ -25,9 +25,10 @@ use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::checks::{extension_errors, rfc_3779_on_path};
+use crate::verify::checks::path_checks;
 use crate::verify::constraints::name_errors;
 use crate::verify::kept::PeerParses;
+use crate::verify::now_unix;
 use crate::verify::record::{Confirmation, HandshakeRecord};
 use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Decision, Judgement, Outcome, SslHooks, Verification, VerifyPolicy};
@@ -490,9 +491,7 @@ impl ConnectionState {
         built: &[SslCertificate],
         staple: Option<&[u8]>,
     ) -> Judgement {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = now_unix();
         let mut ocsp_responses = Vec::new();
         if let Some(staple) = staple {
             let (responses, ocsp_errors) =
@@ -514,7 +513,8 @@ impl ConnectionState {
         }
         // Our extension rules beside OpenSSL's (fail closed: a certificate we cannot read
         // with confidence is refused on both backends alike).
-        for error in extension_errors(&self.peers, built) {
+        let checks = path_checks(&self.peers, built, now);
+        for error in checks.errors {
             if !errors.contains(&error) {
                 errors.push(error);
             }
@@ -533,20 +533,17 @@ impl ConnectionState {
         order_like_rustls(&mut errors, pin_mismatch.as_ref());
         let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
         let judged = errors.clone();
-        // The earliest expiry of what was verified (the built path, anchor included),
-        // from the parses `name_errors` just made or found.
-        let valid_until = self.peers.earliest_expiry(built, now);
         self.record.record(Verification {
             errors,
             chain: sent,
             ocsp_responses,
             judgement: judgement.clone(),
-            valid_until,
+            // The earliest expiry of what was verified (the built path, anchor included).
+            valid_until: checks.valid_until,
         });
-        let resources = rfc_3779_on_path(&self.peers, built);
         let mut inner = self.lock();
         inner.judged = judged;
-        inner.rfc_3779_on_path = resources;
+        inner.rfc_3779_on_path = checks.rfc_3779;
         inner.decided = true;
         inner.refused = judgement.decision == Decision::Refuse;
         inner.proceeded = judgement.decision == Decision::Proceed;
