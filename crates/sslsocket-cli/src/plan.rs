@@ -249,9 +249,14 @@ fn secret_key(key: Option<&str>) -> Result<Option<zeroize::Zeroizing<String>>> {
 
 /// A DER OCSP response, stapled as is; a garbage file is refused.
 fn ocsp_file(file: &Path) -> Result<Vec<u8>> {
-    let der =
-        std::fs::read(file).map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
-    if der.len() > 1024 * 1024 || der.first() != Some(&0x30) {
+    const LIMIT: u64 = 1024 * 1024;
+    // Read no more than the limit allows (round 34: `/dev/zero` or a FIFO was read until
+    // memory ran out, and the size checked only then).
+    let mut der = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, LIMIT + 1), &mut der))
+        .map_err(|e| anyhow!("--ocsp-response `{}`: {e}", file.display()))?;
+    if der.len() as u64 > LIMIT || der.first() != Some(&0x30) {
         bail!(
             "--ocsp-response `{}`: not a DER OCSP response",
             file.display()
@@ -532,6 +537,13 @@ fn alpn(list: &str) -> Result<Vec<Vec<u8>>> {
         if name.is_empty() || name.len() > 255 {
             bail!("--alpn: each protocol name must be 1 to 255 bytes long");
         }
+    }
+    let encoded: usize = names.iter().map(|name| 1 + name.len()).sum();
+    if encoded > sslsocket::config::ALPN_LIST_LIMIT {
+        bail!(
+            "--alpn: the list is too long ({encoded} bytes encoded; at most {})",
+            sslsocket::config::ALPN_LIST_LIMIT
+        );
     }
     Ok(names)
 }

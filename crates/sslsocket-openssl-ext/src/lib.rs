@@ -471,7 +471,7 @@ extern "C" fn verify_trampoline<T: VerifyState>(
         .zip(T::index())
         .and_then(|(ssl, index)| ssl.ex_data(index))
         .cloned();
-    match state {
+    let verdict = match state {
         // A panic must not unwind into OpenSSL (it would abort the process): a verify
         // callback that panicked refuses the peer (fail closed).
         Some(state) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -479,7 +479,22 @@ extern "C" fn verify_trampoline<T: VerifyState>(
         }))
         .unwrap_or(0),
         None => 0,
+    };
+    if verdict == 1 {
+        // Going on past an error: what the failed check left on the thread's error queue
+        // (a bad signature's "EVP lib") is the state's to report, not OpenSSL's. Left
+        // there, a server's next `SSL_get_error` in the same handshake (it does not clear
+        // the queue after the client's chain, as a client does) reads it and turns a
+        // plain WANT_READ into a fatal SSL error (round 34).
+        clear_error_queue();
     }
+    verdict
+}
+
+/// Empties the thread's OpenSSL error queue (`ERR_clear_error`, through the safe
+/// `ErrorStack::get`, which takes every entry).
+pub fn clear_error_queue() {
+    drop(ErrorStack::get());
 }
 
 /// A connection's say on resuming a session from a ticket (see

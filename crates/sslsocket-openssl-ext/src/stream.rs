@@ -308,6 +308,10 @@ impl TlsStream {
         &mut self,
         f: impl FnOnce(*mut openssl_sys::SSL) -> c_int,
     ) -> Result<c_int, StreamError> {
+        // `SSL_get_error` reads the thread's error queue first: anything another call left
+        // there (the application's own use of OpenSSL, another connection) would turn a
+        // WANT_READ into a fatal error. Its man page asks for an empty queue (round 34).
+        crate::clear_error_queue();
         let ssl = self.ssl.as_ptr();
         let mut call = Call {
             transport: &mut self.transport,
@@ -348,6 +352,11 @@ impl TlsStream {
             ErrorCode::WANT_READ | ErrorCode::WANT_WRITE => (None, call.error),
             _ => (None, None),
         };
+        if ssl_errors.is_none() {
+            // Nothing of this call's queue is reported: none of it is left for the
+            // application or the next connection on this thread.
+            crate::clear_error_queue();
+        }
         Err(StreamError {
             code,
             ssl: ssl_errors,

@@ -94,6 +94,16 @@ impl Error {
 
 impl From<Error> for io::Error {
     fn from(error: Error) -> io::Error {
+        if let Error::Io { source, .. } = &error {
+            // The transport's own error keeps its kind (round 34: a tunnel's `Other` became
+            // `InvalidData`, which says bad TLS data). Only `WouldBlock`, which a poll-based
+            // caller must never see, and `Interrupted` become a timeout.
+            let kind = match source.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => io::ErrorKind::TimedOut,
+                kind => kind,
+            };
+            return io::Error::new(kind, error);
+        }
         let kind = match error.socket_error() {
             SocketError::SocketTimeoutError => io::ErrorKind::TimedOut,
             SocketError::RemoteHostClosedError => io::ErrorKind::ConnectionAborted,

@@ -359,8 +359,17 @@ pub trait SslSocketExt: sealed::Driver {
         self.core_ref().encrypted_bytes_to_write()
     }
 
-    /// Whether nothing is buffered and nothing more can arrive (Qt's `atEnd`).
+    /// Whether no data is available for reading now (Qt's `atEnd` on a socket:
+    /// `bytesAvailable() == 0`, even when more may arrive), so Qt's
+    /// `while !s.at_end() { s.read(..) }` drains what is buffered and stops (round 34:
+    /// this was the end of the stream, now [`at_end_of_stream`](Self::at_end_of_stream)).
     fn at_end(&self) -> bool {
+        self.bytes_available() == 0
+    }
+
+    /// Whether nothing is buffered and nothing more can arrive: the peer ended the
+    /// stream, the connection failed or is closed (beyond Qt).
+    fn at_end_of_stream(&self) -> bool {
         self.core_ref().at_end()
     }
 
@@ -431,13 +440,21 @@ pub trait SslSocketExt: sealed::Driver {
         self.core_ref().peer_certificate()
     }
 
-    /// The negotiated protocol (Qt's `sessionProtocol`), `UnknownProtocol` before.
+    /// The negotiated protocol (Qt's `sessionProtocol`), `UnknownProtocol` before the
+    /// handshake and once the connection is closed (Qt frees its session then; round 34).
     fn session_protocol(&self) -> SslProtocol {
+        if self.state() == SocketState::UnconnectedState {
+            return SslProtocol::UnknownProtocol;
+        }
         self.core_ref().session_protocol()
     }
 
-    /// The negotiated cipher (Qt's `sessionCipher`).
+    /// The negotiated cipher (Qt's `sessionCipher`), `None` before the handshake and once
+    /// the connection is closed (as Qt's null cipher; round 34).
     fn session_cipher(&self) -> Option<SslCipher> {
+        if self.state() == SocketState::UnconnectedState {
+            return None;
+        }
         self.core_ref().session_cipher()
     }
 

@@ -508,13 +508,14 @@ fn lines_across_records_read_the_same_with_the_buffer_freed() -> TestResult {
                     Instant::now() < deadline,
                     "{how}: stuck after {lines:?}, peek {:?}, at_end {}, state {:?}",
                     client.peek(64),
-                    client.at_end(),
+                    client.at_end_of_stream(),
                     client.state()
                 );
                 let _ = client.wait_for_ready_read(Duration::from_millis(200));
                 let peeked = client.peek(64);
                 if peeked.is_empty() {
-                    if client.at_end() || client.state() == SocketState::UnconnectedState {
+                    if client.at_end_of_stream() || client.state() == SocketState::UnconnectedState
+                    {
                         break;
                     }
                     continue;

@@ -1,7 +1,7 @@
 //! Adversarial review (round 33): a hostile TLS peer against our client and servers.
 //! Every wait is bounded. Run on both backends:
 //! `SSLSOCKET_BACKEND=openssl cargo test -p sslsocket --all-features --test hostile_round33`.
-//! The ticket-flood tests are known limits, ignored with their reasons.
+//! The ticket-trickle tests (2,000 tickets) are a known limit, ignored with their reason.
 
 mod support;
 
@@ -183,9 +183,9 @@ fn wait_while_peer_trickles<D: ClientDriver>(
 /// A peer that sends a session ticket every 5 ms (2000 of them, 10 s) and no data: a 1 s
 /// `wait_for_ready_read` must end after about 1 s with a timeout. On the rustls backend
 /// (both drivers) it fails within the second with `NetworkError` "reading from the socket:
-/// message buffer full": backend/rustls/unbuffered.rs `read_tls` refuses input once
-/// `TRAFFIC_INPUT_LIMIT` (2 records, ~36 KiB) is held, and the ticket records rustls
-/// processed stay held (`pump` discards nothing for them). The OpenSSL backend holds.
+/// message buffer full": rustls packs the tickets across records and keeps the run until a
+/// message ends on a record boundary, past the input limit (a handshake message's room;
+/// rustls's own reader refuses 1,000 such tickets). The OpenSSL backend holds.
 fn ticket_trickle<D: ClientDriver>() -> TestResult {
     let (took, result) = wait_while_peer_trickles::<D>(
         2000,
@@ -204,16 +204,16 @@ fn ticket_trickle<D: ClientDriver>() -> TestResult {
 }
 
 #[test]
-#[ignore = "left (round 33): the rustls backend keeps a run of post-handshake ticket records in its input until a record of another kind comes, and refuses input past two records (36 KiB): a peer that sends hundreds of tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded)"]
+#[ignore = "left (round 33/34): rustls keeps a run of session tickets packed across records until a message ends on a record boundary; past a handshake message's room (64 KiB + a record; rustls's own reader allows 64 KiB, and refuses 1,000 tickets) a peer that sends 2,000 tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded); 1,000 pass"]
 fn blocking_ready_read_wait_ends_while_the_peer_trickles_tickets() -> TestResult {
-    // DEFECT: rustls backend: consecutive post-handshake handshake records (session tickets) are never dropped from the input buffer, so ~36 KiB of them kill the connection with "message buffer full".
+    // Found in review (left, round 33): rustls backend: a run of session tickets packed across records is held until it ends on a record boundary; 2,000 of them (160 KB) kill the connection with "message buffer full", as rustls's own reader does at 1,000.
     ticket_trickle::<Blocking>()
 }
 
 #[test]
-#[ignore = "left (round 33): the rustls backend keeps a run of post-handshake ticket records in its input until a record of another kind comes, and refuses input past two records (36 KiB): a peer that sends hundreds of tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded)"]
+#[ignore = "left (round 33/34): rustls keeps a run of session tickets packed across records until a message ends on a record boundary; past a handshake message's room (64 KiB + a record; rustls's own reader allows 64 KiB, and refuses 1,000 tickets) a peer that sends 2,000 tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded); 1,000 pass"]
 fn tokio_ready_read_wait_ends_while_the_peer_trickles_tickets() -> TestResult {
-    // DEFECT: rustls backend: consecutive post-handshake handshake records (session tickets) are never dropped from the input buffer, so ~36 KiB of them kill the connection with "message buffer full".
+    // Found in review (left, round 33): rustls backend: a run of session tickets packed across records is held until it ends on a record boundary; 2,000 of them (160 KB) kill the connection with "message buffer full", as rustls's own reader does at 1,000.
     ticket_trickle::<Tokio>()
 }
 
@@ -247,22 +247,33 @@ fn tokio_ready_read_wait_ends_while_the_peer_trickles_a_record() -> TestResult {
     record_trickle::<Tokio>()
 }
 
-/// A server sends 1000 TLS 1.3 session tickets (~80 KiB) at once after its handshake, then
-/// a line: the line must be read, memory and events stay bounded. rustls backend (both
-/// drivers): "reading from the socket: message buffer full" (threshold between 400 and 1000
-/// tickets, see the test above). OpenSSL backend (both drivers): 600 tickets pass in 0.1 s,
-/// 1000 or more stall: `next_line(20 s)` returns nothing although every byte arrived in
-/// 0.1 s, until the peer gives up after 3 s and the client reports a truncation
-/// (backend/openssl/session.rs `read_records`, which stops at `WANT_READ`, and the
-/// driver then waits on an empty socket).
+/// A server sends 1000 TLS 1.3 session tickets (~80 KiB, packed across records) at once
+/// after its handshake, then a line: the line must be read, memory and events stay
+/// bounded. Both backends, both drivers (round 34).
 fn ticket_flood<D: ClientDriver>() -> TestResult {
     let pki = Pki::new()?;
     let config = ticket_config(&pki, 1000)?;
     let (port, peer) = scripted_peer(
         config,
         |conn| {
-            let _ = conn.writer().write_all(b"hello\n");
-            Vec::new()
+            // The tickets first, out of rustls: its send buffer holds 64 KiB, so with
+            // 1000 tickets in it the line would be refused. (Round 34: before, the line
+            // was refused and never sent, which looked like a stall on OpenSSL.)
+            let mut out = Vec::new();
+            while conn.wants_write() {
+                if conn.write_tls(&mut out).is_err() {
+                    return Vec::new();
+                }
+            }
+            if conn.writer().write_all(b"hello\n").is_err() {
+                return Vec::new();
+            }
+            while conn.wants_write() {
+                if conn.write_tls(&mut out).is_err() {
+                    return Vec::new();
+                }
+            }
+            out
         },
         |b| b.chunks(64 * 1024).map(<[u8]>::to_vec).collect(),
         Duration::ZERO,
@@ -305,16 +316,22 @@ fn ticket_flood<D: ClientDriver>() -> TestResult {
 }
 
 #[test]
-#[ignore = "left (round 33): a flood of 1,000 tickets (81 KB) ends the connection on rustls (\"message buffer full\", as above) and on OpenSSL leaves the records after it unprocessed until the peer closes; 600 tickets pass on both; an honest server sends one or two"]
 fn blocking_client_survives_a_ticket_flood() -> TestResult {
-    // DEFECT: 1000 session tickets then a line: rustls backend fails ("message buffer full"); OpenSSL backend never delivers the line (stalls with all bytes received until the peer closes).
+    // Was a defect (round 33/34): 1000 session tickets then a line: the rustls backend
+    // failed ("message buffer full": two records of input while rustls joined tickets
+    // packed across records; now a handshake message's room, as rustls's own reader). The
+    // OpenSSL "stall" was this file's peer: rustls refused the line behind 64 KiB of
+    // queued tickets and the error was dropped, so no line was ever sent.
     ticket_flood::<Blocking>()
 }
 
 #[test]
-#[ignore = "left (round 33): a flood of 1,000 tickets (81 KB) ends the connection on rustls (\"message buffer full\", as above) and on OpenSSL leaves the records after it unprocessed until the peer closes; 600 tickets pass on both; an honest server sends one or two"]
 fn tokio_client_survives_a_ticket_flood() -> TestResult {
-    // DEFECT: 1000 session tickets then a line: rustls backend fails ("message buffer full"); OpenSSL backend never delivers the line (stalls with all bytes received until the peer closes).
+    // Was a defect (round 33/34): 1000 session tickets then a line: the rustls backend
+    // failed ("message buffer full": two records of input while rustls joined tickets
+    // packed across records; now a handshake message's room, as rustls's own reader). The
+    // OpenSSL "stall" was this file's peer: rustls refused the line behind 64 KiB of
+    // queued tickets and the error was dropped, so no line was ever sent.
     ticket_flood::<Tokio>()
 }
 

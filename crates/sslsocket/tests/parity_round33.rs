@@ -247,7 +247,13 @@ fn tls13_server_session_cipher_authentication_is_the_servers_key() -> TestResult
         .set_protocol(SslProtocol::TlsV1_3)
         .set_peer_verify_mode(PeerVerifyMode::VerifyPeer)
         .set_ca_certificates(vec![SslCertificate::from_der(pki.root_der())?]);
-    let (port, server) = serve_once(server_config, |s| {
+    // Read while connected: a closed socket has no session cipher (Qt; round 34).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = std::sync::Arc::clone(&seen);
+    let (port, server) = serve_once(server_config, move |s| {
+        if let Ok(mut slot) = slot.lock() {
+            *slot = s.session_cipher();
+        }
         let _ = s.wait_for_disconnected(WAIT);
     })?;
     let mut client_config = serving(&client_leaf)?;
@@ -260,7 +266,15 @@ fn tls13_server_session_cipher_authentication_is_the_servers_key() -> TestResult
         .join()
         .map_err(|_| "server thread panicked")??
         .map_err(|s| format!("server handshake: {}", s.error_string()))?;
-    let server_cipher = server.session_cipher().ok_or("no server cipher")?;
+    assert!(
+        server.session_cipher().is_none(),
+        "closed: no session cipher"
+    );
+    let server_cipher = seen
+        .lock()
+        .map_err(|_| "lock")?
+        .clone()
+        .ok_or("no server cipher")?;
     assert_eq!(client_cipher.authentication_method(), "ECDSA");
     assert_eq!(
         server_cipher.authentication_method(),

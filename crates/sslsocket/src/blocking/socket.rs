@@ -227,7 +227,15 @@ impl SslSocket<TcpStream> {
 
     /// Connects in plain TCP (Qt's `connectToHost`); the connection is made by the next
     /// `wait_for_*` call. Encrypt later with `start_client_encryption` (STARTTLS).
+    ///
+    /// On a socket that is looking up, connecting, connected or closing, nothing happens
+    /// but an `OperationError` (`error()` and `ErrorOccurred`), as in Qt: the connection
+    /// in place is kept; `abort()` or `disconnect_from_host()` it first. The same holds
+    /// for the other `connect_to_host*` calls.
     pub fn connect_to_host(&mut self, host: &str, port: u16) {
+        if self.refuse_while_connected() {
+            return;
+        }
         self.core.forget_connection_peer_name();
         self.begin_connect(host, port, false);
     }
@@ -237,6 +245,9 @@ impl SslSocket<TcpStream> {
     /// `set_peer_verify_name`; a name given to an earlier
     /// `connect_to_host_encrypted_with_peer_name` was that connection's only).
     pub fn connect_to_host_encrypted(&mut self, host: &str, port: u16) {
+        if self.refuse_while_connected() {
+            return;
+        }
         self.core.forget_connection_peer_name();
         self.begin_connect(host, port, true);
     }
@@ -249,14 +260,30 @@ impl SslSocket<TcpStream> {
         port: u16,
         ssl_peer_name: &str,
     ) {
+        if self.refuse_while_connected() {
+            return;
+        }
         self.core.set_connection_peer_name(ssl_peer_name);
         self.begin_connect(host, port, true);
     }
 
-    fn begin_connect(&mut self, host: &str, port: u16, encrypted: bool) {
-        if self.core.state() != SocketState::UnconnectedState {
-            self.abort();
+    /// Qt's `connectToHost` on a socket that is not unconnected: refused with an
+    /// `OperationError`, the connection kept (round 34: it was aborted).
+    fn refuse_while_connected(&mut self) -> bool {
+        if self.core.state() == SocketState::UnconnectedState {
+            return false;
         }
+        self.core.note_error(
+            &ApiMisuse(
+                "trying to connect while a connection is in progress; abort or disconnect first"
+                    .into(),
+            )
+            .into(),
+        );
+        true
+    }
+
+    fn begin_connect(&mut self, host: &str, port: u16, encrypted: bool) {
         self.stream = None;
         if encrypted && self.core.refuse_unsupported_protocol().is_err() {
             // Qt: an unusable protocol fails at once, with no connection attempt; the
@@ -464,8 +491,10 @@ impl<S: Read + Write> SslSocket<S> {
     /// Waits until TCP is connected (Qt's `waitForConnected`).
     pub fn wait_for_connected(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = Deadline::after(timeout);
-        self.finish_connect(&deadline)?;
-        self.flush_nonblocking()
+        let result = self
+            .finish_connect(&deadline)
+            .and_then(|()| self.flush_nonblocking());
+        self.noted(result)
     }
 
     /// Waits until the handshake finished (Qt's `waitForEncrypted`); starts the client
@@ -492,6 +521,11 @@ impl<S: Read + Write> SslSocket<S> {
     /// `ignore_ssl_errors_list` + `resume()`), then call this again. Failures, timeouts and
     /// a handshake never started are errors, as for `wait_for_encrypted`.
     pub fn handshake(&mut self, timeout: Duration) -> Result<Handshake, Error> {
+        let result = self.handshake_until(timeout);
+        self.noted(result)
+    }
+
+    fn handshake_until(&mut self, timeout: Duration) -> Result<Handshake, Error> {
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
         if self.core.mode() == SslMode::UnencryptedMode {
@@ -511,6 +545,11 @@ impl<S: Read + Write> SslSocket<S> {
     /// Waits until new decrypted data can be read (Qt's `waitForReadyRead`): data the last
     /// call did not report, including data that arrived with the end of the handshake.
     pub fn wait_for_ready_read(&mut self, timeout: Duration) -> Result<(), Error> {
+        let result = self.ready_read_until(timeout);
+        self.noted(result)
+    }
+
+    fn ready_read_until(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = Deadline::after(timeout);
         self.finish_connect(&deadline)?;
         if self.core.take_revealed() {
@@ -540,10 +579,12 @@ impl<S: Read + Write> SslSocket<S> {
     pub fn wait_for_bytes_written(&mut self, timeout: Duration) -> Result<(), Error> {
         self.core.begin_wait_for_bytes_written()?;
         let deadline = Deadline::after(timeout);
-        self.finish_connect(&deadline)?;
-        self.drive(&deadline, "waiting for bytes to be written", |core| {
-            core.bytes_to_write() == 0 && !core.wants_write()
-        })
+        let result = self.finish_connect(&deadline).and_then(|()| {
+            self.drive(&deadline, "waiting for bytes to be written", |core| {
+                core.bytes_to_write() == 0 && !core.wants_write()
+            })
+        });
+        self.noted(result)
     }
 
     /// Waits until the connection is closed (Qt's `waitForDisconnected`); an error at once
@@ -553,14 +594,25 @@ impl<S: Read + Write> SslSocket<S> {
             return Err(ApiMisuse("the socket is not connected".into()).into());
         }
         let deadline = Deadline::after(timeout);
-        self.finish_connect(&deadline)?;
-        match self.drive(&deadline, "waiting for the disconnection", |core| {
-            core.state() == SocketState::UnconnectedState
-        }) {
+        let result = self.finish_connect(&deadline).and_then(|()| {
+            self.drive(&deadline, "waiting for the disconnection", |core| {
+                core.state() == SocketState::UnconnectedState
+            })
+        });
+        match result {
             Ok(()) => Ok(()),
             Err(_) if self.core.state() == SocketState::UnconnectedState => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => self.noted(Err(e)),
         }
+    }
+
+    /// A public wait's result: a timeout, the connection kept, is also the socket's
+    /// `error()` and an `ErrorOccurred(SocketTimeoutError)`, as Qt's `waitFor*`.
+    fn noted<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(error @ Error::Timeout(_)) = &result {
+            self.core.note_error(error);
+        }
+        result
     }
 
     fn closed_error(&self) -> Error {

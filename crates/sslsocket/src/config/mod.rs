@@ -22,6 +22,33 @@ use crate::curve::SslEllipticCurve;
 use crate::enums::{PeerVerifyMode, SslProtocol};
 use crate::error::{ConfigError, ConfigErrorKind};
 
+/// The most bytes an ALPN list may take encoded (RFC 7301's `ProtocolNameList`, one length
+/// byte per name). The RFC allows 65,535, but a ClientHello's extensions share one 64 KiB
+/// length with the key shares and a ticket: a list near the RFC's bound made rustls build
+/// a hello whose length wrapped (debug builds panicked), and OpenSSL fail with an internal
+/// error (round 34). Real lists take a few dozen bytes.
+pub const ALPN_LIST_LIMIT: usize = 32 * 1024;
+
+/// The ALPN list on the wire: each name 1 to 255 bytes, the whole at most
+/// [`ALPN_LIST_LIMIT`] bytes; both backends check it before a handshake.
+pub(crate) fn alpn_wire(protocols: &[Vec<u8>]) -> Result<Vec<u8>, ConfigError> {
+    let mut wire = Vec::new();
+    for protocol in protocols {
+        let len = u8::try_from(protocol.len())
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::invalid("ALPN protocol names must be 1 to 255 bytes"))?;
+        wire.push(len);
+        wire.extend_from_slice(protocol);
+        if wire.len() > ALPN_LIST_LIMIT {
+            return Err(ConfigError::invalid(format!(
+                "the ALPN protocol list is too long: at most {ALPN_LIST_LIMIT} bytes encoded"
+            )));
+        }
+    }
+    Ok(wire)
+}
+
 /// The TLS configuration of a socket or server (Qt's `QSslConfiguration`).
 ///
 /// A plain value: clone it, change it, hand it to sockets. A socket copies the
@@ -276,7 +303,9 @@ impl SslConfiguration {
         &self.settings.allowed_next_protocols
     }
 
-    /// Sets the ALPN protocols.
+    /// Sets the ALPN protocols. Each name is 1 to 255 bytes and the list, encoded (one
+    /// length byte per name), at most [`ALPN_LIST_LIMIT`] bytes; a handshake with another
+    /// list fails at its start with `SslInvalidUserDataError`.
     pub fn set_allowed_next_protocols(&mut self, protocols: Vec<Vec<u8>>) -> &mut Self {
         self.settings_mut().allowed_next_protocols = protocols;
         self.touch()

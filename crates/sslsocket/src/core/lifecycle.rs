@@ -282,6 +282,7 @@ impl SslCore {
         self.early.clear();
         self.queued.clear();
         self.error = None;
+        self.noted = None;
         self.phase = Phase::Plain;
         self.accepted = false;
         self.eof = false;

@@ -136,6 +136,10 @@ pub struct SslCore {
     counter_at: [u8; 3],
     /// Boxed: rare, and the core lives as long as the connection.
     error: Option<Box<Error>>,
+    /// An error that did not end the connection (a blocking wait that timed out, a
+    /// connect refused while connected: Qt's `setErrorAndEmit` without a close): what
+    /// `socket_error` reports while `error` is empty.
+    noted: Option<Box<Error>>,
     /// Where the connection is; see [`Phase`].
     phase: Phase,
     /// The peer of this connection was accepted: what it sends may be read, also after
@@ -209,6 +213,7 @@ impl SslCore {
             events: VecDeque::new(),
             counter_at: [0; 3],
             error: None,
+            noted: None,
             phase: Phase::Plain,
             accepted: false,
             eof: false,
@@ -369,10 +374,11 @@ impl SslCore {
         self.error.as_deref()
     }
 
-    /// Qt's `error()`.
+    /// Qt's `error()`: the error that ended the connection, else a wait's timeout.
     pub fn socket_error(&self) -> SocketError {
         self.error
             .as_deref()
+            .or(self.noted.as_deref())
             .map_or(SocketError::UnknownSocketError, Error::socket_error)
     }
 
@@ -380,7 +386,21 @@ impl SslCore {
     pub fn error_string(&self) -> String {
         self.error
             .as_deref()
+            .or(self.noted.as_deref())
             .map_or_else(|| "Unknown error".to_string(), ToString::to_string)
+    }
+
+    /// An error that leaves the connection as it is becomes the socket's `error()` and
+    /// queues `ErrorOccurred`, as Qt's `setErrorAndEmit` without a close (round 34): a
+    /// blocking `wait_for_*` that ran out of time (`SocketTimeoutError`), a connect
+    /// refused while connected (`OperationError`). An error that ended the connection
+    /// keeps precedence.
+    pub fn note_error(&mut self, error: &Error) {
+        if self.error.is_some() {
+            return;
+        }
+        self.noted = Some(Box::new(error.clone()));
+        self.push(SslEvent::ErrorOccurred(error.socket_error()));
     }
 
     /// Whether something the application wrote has not gone out to the socket: plaintext

@@ -103,7 +103,10 @@ impl SslCore {
             valid_until,
         } = verification;
         self.errors_reported = true;
-        self.peer_valid_until = valid_until;
+        // A stapled response checked is part of what was verified: past its nextUpdate a
+        // full handshake would find `OcspResponseExpired`, so no resumption either.
+        let staple_until = ocsp_responses.iter().filter_map(|r| r.fresh_until).min();
+        self.peer_valid_until = valid_until.into_iter().chain(staple_until).min();
         if let Some(pin) = &judgement.pin_mismatch {
             if !self.reports_errors() {
                 // `VerifyNone`: the pins were the only check that counted, and their

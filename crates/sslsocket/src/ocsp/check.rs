@@ -126,9 +126,24 @@ pub(crate) fn check_staple(
     if !matched {
         errors.push(on_leaf(SslErrorKind::OcspResponseCertIdUnknown, leaf));
     }
-    if !in_time_window(single, now_unix) {
+    let in_window = in_time_window(single, now_unix);
+    if !in_window {
         errors.push(on_leaf(SslErrorKind::OcspResponseExpired, leaf));
     }
+    // How long it stays so: its nextUpdate (with the skew the check allows), and the
+    // delegated responder's notAfter (the issuer's own is the path's).
+    let fresh_until = if in_window {
+        let next = single
+            .next_update
+            .as_ref()
+            .map(|next| unix_seconds(next).saturating_add(CLOCK_SKEW));
+        let signer = responder
+            .as_ref()
+            .and_then(|cert| cert.with_parsed(|c| c.validity().not_after.timestamp()));
+        next.into_iter().chain(signer).min()
+    } else {
+        None
+    };
     let (status, reason) = match &single.cert_status {
         CertStatus::Good(_) => (OcspCertificateStatus::Good, OcspRevocationReason::None),
         CertStatus::Revoked(info) => {
@@ -148,6 +163,7 @@ pub(crate) fn check_staple(
         reason,
         responder: responder.filter(|_| matched),
         subject: Some(leaf.clone()),
+        fresh_until,
     };
     (Some(response), errors)
 }

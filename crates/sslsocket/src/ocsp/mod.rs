@@ -70,12 +70,33 @@ pub enum OcspRevocationReason {
 /// verification errors of the handshake (`OcspResponseCannotBeTrusted`,
 /// `OcspResponseCertIdUnknown`, `OcspResponseExpired`). Equality is on all four values, as
 /// Qt's `operator==`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 pub struct OcspResponse {
     status: OcspCertificateStatus,
     reason: OcspRevocationReason,
     responder: Option<SslCertificate>,
     subject: Option<SslCertificate>,
+    /// Until when (seconds since the Unix epoch) the response stays as good as it was
+    /// when checked: its `nextUpdate` plus the clock skew allowed, or its delegated
+    /// responder's `notAfter`, the earlier; `None` when it was out of date already (then
+    /// `OcspResponseExpired` is among the errors) or nothing bounds it. A session is not
+    /// resumed past it (`Outcome::valid_until`). Not part of equality.
+    pub(crate) fresh_until: Option<i64>,
+}
+
+impl PartialEq for OcspResponse {
+    fn eq(&self, other: &Self) -> bool {
+        (self.status, self.reason, &self.responder, &self.subject)
+            == (other.status, other.reason, &other.responder, &other.subject)
+    }
+}
+
+impl Eq for OcspResponse {}
+
+impl std::hash::Hash for OcspResponse {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.status, self.reason, &self.responder, &self.subject).hash(state);
+    }
 }
 
 impl OcspResponse {

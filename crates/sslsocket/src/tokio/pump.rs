@@ -4,7 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 
@@ -41,10 +41,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     ) -> Poll<Result<(), Error>> {
         if !self.core.wants_write() {
             // Nothing to send (after most reads, and after a write the socket took whole).
+            if self.unflushed {
+                ready!(self.poll_flush_transport(cx, register))?;
+            }
             self.sync_close();
             return Poll::Ready(Ok(()));
         }
         self.poll_send_pending(cx, register)
+    }
+
+    /// Flushes a transport that may buffer writes (no descriptor) after bytes went to it,
+    /// as tokio-rustls does: a `BufStream` would keep a ClientHello. Only with the waker
+    /// (`register`): the reading half of a `tokio::io::split` leaves it to the writer's.
+    pub(super) fn poll_flush_transport(
+        &mut self,
+        cx: &mut Context<'_>,
+        register: bool,
+    ) -> Poll<Result<(), Error>> {
+        if !register {
+            return Poll::Ready(Ok(()));
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            self.unflushed = false;
+            return Poll::Ready(Ok(()));
+        };
+        match Pin::new(stream).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                let error = Error::io("flushing the transport", e);
+                self.fail(error.clone());
+                Poll::Ready(Err(error))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// `poll_send` once the core has bytes to send (`wants_write` just said so).
@@ -75,7 +107,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                     self.fail(error.clone());
                     break Poll::Ready(Err(error));
                 }
-                Ok(_) => self.moved += 1,
+                Ok(_) => {
+                    self.moved += 1;
+                    self.unflushed |= fd_ops.is_none();
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Poll::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -88,6 +123,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
                     break Poll::Ready(Err(error));
                 }
             }
+        };
+        let result = match result {
+            Poll::Ready(Ok(())) if self.unflushed => self.poll_flush_transport(cx, register),
+            other => other,
         };
         self.sync_close();
         result

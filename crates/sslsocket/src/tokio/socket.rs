@@ -76,6 +76,9 @@ pub struct SslSocket<S = TcpStream> {
     pub(super) write_shut: bool,
     /// Writes without a waker and read readiness, when the transport has a descriptor.
     pub(super) fd_ops: Option<FdOps<S>>,
+    /// Bytes went to a transport without a descriptor (one that may buffer writes, a
+    /// `BufStream` say) since its last `poll_flush` (round 34: it was never flushed).
+    pub(super) unflushed: bool,
     /// The steady-state read last stopped on the transport's read readiness (its waker is
     /// registered), so the next poll most likely comes from the data arriving: it reads at
     /// once rather than asking the readiness again. Only a hint: a read that finds nothing
@@ -292,6 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             stream: None,
             write_shut: false,
             fd_ops: None,
+            unflushed: false,
             read_armed: false,
             moved: 0,
             parked: Vec::new(),

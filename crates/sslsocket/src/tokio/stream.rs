@@ -220,9 +220,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
             // Encrypted straight into the socket where the backend can (OpenSSL: no copy
             // through its output buffer); what the socket does not take waits in order.
             let n = match this.stream.as_mut() {
-                Some(io) => this
-                    .core
-                    .write_through(chunk, &mut PollWriter { io, cx: &mut *cx })?,
+                Some(io) => {
+                    // Whatever went through is flushed by the send below on a transport
+                    // that may buffer it.
+                    this.unflushed |= this.fd_ops.is_none();
+                    this.core
+                        .write_through(chunk, &mut PollWriter { io, cx: &mut *cx })?
+                }
                 None => this.core.write(chunk)?,
             };
             if n > 0 {
@@ -265,7 +269,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
         }
         if this.core.bytes_to_write() == 0 && !this.core.wants_write() {
             // Everything out already (after a write the socket took whole): what the full
-            // way below does when nothing is left to send.
+            // way below does when nothing is left to send, and the transport flushed.
+            if this.unflushed {
+                if let Err(error) = ready!(this.poll_flush_transport(cx, true)) {
+                    return Poll::Ready(Err(error.into()));
+                }
+            }
             this.sync_close();
             // Flushed: `wait_for_bytes_written` has nothing to wait for (Qt's `flush`).
             this.core.take_written_since_wait();
@@ -275,6 +284,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
         ready!(this.poll_until(cx, drive, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()
         }))?;
+        if this.unflushed {
+            if let Err(error) = ready!(this.poll_flush_transport(cx, true)) {
+                return Poll::Ready(Err(error.into()));
+            }
+        }
         this.core.take_written_since_wait();
         Poll::Ready(Ok(()))
     }

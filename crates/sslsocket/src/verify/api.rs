@@ -3,7 +3,7 @@
 use crate::cert::SslCertificate;
 use crate::config::{default_configuration, system_ca_certificates};
 use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::{collect_errors, Purpose, TrustStore, VerifyInput};
+use crate::verify::{ChainVerifier, Purpose};
 
 impl SslCertificate {
     /// Verifies `chain` (leaf first) against the process default CA set, as a TLS client
@@ -14,8 +14,14 @@ impl SslCertificate {
     /// on demand, the system's. `host_name`, when given and not empty, is checked against
     /// the leaf (RFC 6125: subject alternative names, or the common name when there are
     /// none). Dates are checked at the current time; the verify depth is not limited. An
-    /// empty chain gives exactly one `UnspecifiedError`, as in Qt. The errors are those of
-    /// [`collect_errors`](crate::verify::collect_errors), in the same order.
+    /// empty chain gives exactly one `UnspecifiedError`, as in Qt.
+    ///
+    /// The verdict is [`ChainVerifier`]'s, the rustls backend's verifier, on either
+    /// backend: webpki's path search with our policy checks, so a chain with a good path
+    /// is accepted even when a bad candidate issuer comes first (round 34: this was the
+    /// collector alone, which takes the first candidate as OpenSSL does). A refused chain
+    /// lists the errors of [`collect_errors`](crate::verify::collect_errors), in the same
+    /// order.
     pub fn verify(chain: &[SslCertificate], host_name: Option<&str>) -> Vec<SslError> {
         if chain.is_empty() {
             return vec![SslError::new(SslErrorKind::UnspecifiedError)];
@@ -25,15 +31,11 @@ impl SslCertificate {
         if configuration.system_ca_on_demand() {
             anchors.extend(system_ca_certificates());
         }
-        let store = TrustStore::new(anchors);
-        let now_unix = crate::verify::now_unix();
-        collect_errors(&VerifyInput {
-            chain,
-            store: &store,
-            host: host_name.filter(|name| !name.is_empty()),
-            purpose: Purpose::ServerAuth,
-            now_unix,
-            max_depth: 0,
-        })
+        let ders: Vec<&[u8]> = chain.iter().map(SslCertificate::der).collect();
+        ChainVerifier::new(anchors, Purpose::ServerAuth).verify_der(
+            &ders,
+            host_name.filter(|name| !name.is_empty()),
+            crate::verify::now_unix(),
+        )
     }
 }

@@ -8,7 +8,8 @@
 //!   never a dNSName or the CN;
 //! - a DNS name matches dNSName SANs when the certificate has a subjectAltName extension
 //!   at all (even one with no DNS entry), else the subject's common names;
-//! - comparison ignores ASCII case and one trailing dot;
+//! - comparison ignores ASCII case and one trailing dot of the peer name; a presented name
+//!   (dNSName or CN) with a trailing dot matches nothing, as for webpki and OpenSSL;
 //! - a wildcard is only `*` as the whole left-most label, stands for exactly one non-empty
 //!   label, and needs at least two labels after it (`*.com` matches nothing).
 
@@ -55,9 +56,10 @@ fn ip_equals(ip: IpAddr, raw: &[u8]) -> bool {
     }
 }
 
-/// Whether the presented name `pattern` (a dNSName or CN) matches `host`.
+/// Whether the presented name `pattern` (a dNSName or CN) matches `host`. Only the peer
+/// name loses a trailing dot: a presented `localhost.` is no name webpki or OpenSSL would
+/// match, so neither do we (it fails `is_plain_name`).
 fn dns_matches(pattern: &str, host: &str) -> bool {
-    let pattern = pattern.strip_suffix('.').unwrap_or(pattern);
     let host = host.strip_suffix('.').unwrap_or(host);
     if !is_plain_name(host) {
         return false;
@@ -117,7 +119,11 @@ mod tests {
     fn wildcard_stands_for_exactly_one_left_most_label() {
         assert!(dns_matches("*.example.com", "a.example.com"));
         assert!(dns_matches("*.example.com", "A.EXAMPLE.COM."));
-        assert!(dns_matches("*.Example.Com.", "www.example.com"));
+        assert!(dns_matches("*.Example.Com", "www.example.com"));
+        // Was a defect (round 34): a presented name with a trailing dot matched.
+        assert!(!dns_matches("*.Example.Com.", "www.example.com"));
+        assert!(!dns_matches("localhost.", "localhost"));
+        assert!(!dns_matches("localhost.", "localhost."));
         assert!(!dns_matches("*.example.com", "example.com"));
         assert!(!dns_matches("*.example.com", "a.b.example.com"));
         assert!(!dns_matches("*.example.com", ".example.com"));
@@ -153,7 +159,9 @@ mod tests {
     #[test]
     fn plain_names_compare_without_case_or_trailing_dot() {
         assert!(dns_matches("localhost", "LocalHost"));
-        assert!(dns_matches("www.example.com.", "www.example.com"));
+        // The peer name's trailing dot only (round 34; webpki and OpenSSL refuse a
+        // presented name with one).
+        assert!(!dns_matches("www.example.com.", "www.example.com"));
         assert!(dns_matches("www.example.com", "www.example.com."));
         assert!(!dns_matches("www.example.com", "example.com"));
         assert!(!dns_matches("", ""));

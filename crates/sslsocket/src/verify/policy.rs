@@ -236,9 +236,11 @@ pub struct Outcome {
     /// The peer's chain in the original handshake.
     pub chain: Vec<SslCertificate>,
     /// The earliest `notAfter` (seconds since the Unix epoch) of the certificates the
-    /// original handshake verified that had not expired then, when known: past it the
-    /// session is not resumed (a full handshake would find a `CertificateExpired` the
-    /// original errors do not have). A certificate expired already is among `errors`.
+    /// original handshake verified that had not expired then, and the `nextUpdate` (plus
+    /// the 60 s skew) of the stapled OCSP response it checked, when known: past it the
+    /// session is not resumed (a full handshake would find a `CertificateExpired` or
+    /// `OcspResponseExpired` the original errors do not have). What had expired already is
+    /// among `errors`.
     pub valid_until: Option<i64>,
 }
 

@@ -395,7 +395,9 @@ fn set_trust(
         .set_flags(openssl::x509::verify::X509VerifyFlags::PARTIAL_CHAIN)
         .map_err(openssl_error("trust store"))?;
     if configuration.peer_verify_depth() > 0 {
-        builder.set_verify_depth(configuration.peer_verify_depth());
+        // OpenSSL's depth is a C int: a larger u32 would turn negative and refuse every
+        // chain (round 34). Past i32::MAX is no limit anyway.
+        builder.set_verify_depth(configuration.peer_verify_depth().min(i32::MAX as u32));
     }
     Ok(known)
 }
@@ -508,15 +510,7 @@ fn set_alpn(
     if protocols.is_empty() {
         return Ok(());
     }
-    let mut wire = Vec::new();
-    for protocol in protocols {
-        let len = u8::try_from(protocol.len())
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| ConfigError::invalid("ALPN protocol names must be 1 to 255 bytes"))?;
-        wire.push(len);
-        wire.extend_from_slice(protocol);
-    }
+    let wire = crate::config::alpn_wire(protocols)?;
     if server {
         let ours = protocols.to_vec();
         builder.set_alpn_select_callback(move |_, client| {

@@ -72,6 +72,7 @@ impl Backend for OpensslBackend {
             ImplementedClass::Certificate,
             ImplementedClass::Socket,
             ImplementedClass::DiffieHellman,
+            ImplementedClass::EllipticCurve,
         ]
     }
 

@@ -374,6 +374,7 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
             builder.with_no_client_auth()
         }
     };
+    crate::config::alpn_wire(configuration.allowed_next_protocols())?;
     config.alpn_protocols = configuration.allowed_next_protocols().to_vec();
     if configuration.key_logging() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());
@@ -455,6 +456,7 @@ fn build_server(configuration: &SslConfiguration) -> Result<ServerEngine, Config
         Arc::clone(&chain),
         Arc::clone(&client_auth),
     ));
+    crate::config::alpn_wire(configuration.allowed_next_protocols())?;
     let settings = ServerSettings {
         alpn: configuration.allowed_next_protocols().to_vec(),
         key_log: if configuration.key_logging() {

@@ -49,6 +49,9 @@ impl Backend for RustlsBackend {
             ImplementedClass::Key,
             ImplementedClass::Certificate,
             ImplementedClass::Socket,
+            // Groups are chosen with `set_elliptic_curves` and listed by
+            // `supported_elliptic_curves` (round 34: was left out).
+            ImplementedClass::EllipticCurve,
         ]
     }
 
