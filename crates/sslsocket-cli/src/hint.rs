@@ -110,11 +110,12 @@ fn names(cert: &SslCertificate) -> String {
             }
         })
         .collect();
-    if sans.is_empty() {
+    let names = if sans.is_empty() {
         cert.subject_display_name()
     } else {
         sans.join(", ")
-    }
+    };
+    crate::style::printable(&names).into_owned()
 }
 
 /// A file name for the certificate, from its name: `localhost.pem`, `wildcard.example.org.pem`.

@@ -1,6 +1,7 @@
 //! Reports built from the library's accessors: JSON objects in the contract's field order,
 //! readable text, and output that treats a closed stdout as nothing to worry about.
 
+use crate::style::printable;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
@@ -462,7 +463,7 @@ fn protocol_and_cipher(out: &mut String, socket: &impl Reported) {
 fn session_text(out: &mut String, socket: &impl Reported) {
     protocol_and_cipher(out, socket);
     if let Some(alpn) = alpn(socket) {
-        let _ = writeln!(out, "alpn: {alpn}");
+        let _ = writeln!(out, "alpn: {}", printable(&alpn));
     }
     let session = if socket.core().is_session_resumed() {
         "resumed"
@@ -551,7 +552,7 @@ pub fn client_text(
         let _ = writeln!(
             out,
             "alpn: {}",
-            alpn(socket).unwrap_or_else(|| "none".to_string())
+            printable(&alpn(socket).unwrap_or_else(|| "none".to_string()))
         );
         let _ = writeln!(out, "ocsp: {}", ocsp_text(socket));
         let session = if core.is_session_resumed() {
@@ -710,7 +711,7 @@ pub fn server_text(socket: &impl Reported, outcome: &Outcome) -> String {
         outcome.received_bytes
     );
     if let Some(name) = socket.core().requested_server_name() {
-        let _ = writeln!(out, "  sni: {name}");
+        let _ = writeln!(out, "  sni: {}", printable(name));
     }
     if outcome.encrypted || !socket.core().peer_certificate_chain().is_empty() {
         for line in session_lines(socket) {
@@ -783,9 +784,17 @@ impl CertificateDetailJson {
 pub fn certificate_text(cert: &SslCertificate) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "subject: {}", cert.subject_rfc4514());
-    let _ = writeln!(out, "  display name: {}", cert.subject_display_name());
+    let _ = writeln!(
+        out,
+        "  display name: {}",
+        printable(&cert.subject_display_name())
+    );
     let _ = writeln!(out, "issuer: {}", cert.issuer_rfc4514());
-    let _ = writeln!(out, "  display name: {}", cert.issuer_display_name());
+    let _ = writeln!(
+        out,
+        "  display name: {}",
+        printable(&cert.issuer_display_name())
+    );
     let _ = writeln!(out, "serial: {}", cert.serial_number());
     let _ = writeln!(out, "version: {}", cert.version());
     let _ = writeln!(out, "not before: {}", rfc3339(cert.effective_date_unix()));
@@ -812,7 +821,7 @@ pub fn certificate_text(cert: &SslCertificate) -> String {
         .map(ToString::to_string)
         .collect();
     if !sans.is_empty() {
-        let _ = writeln!(out, "san: {}", sans.join(", "));
+        let _ = writeln!(out, "san: {}", printable(&sans.join(", ")));
     }
     let extensions = cert.extensions();
     if !extensions.is_empty() {
@@ -825,7 +834,8 @@ pub fn certificate_text(cert: &SslCertificate) -> String {
             ""
         };
         let head = format!("{} ({}{critical})", extension.name(), extension.oid());
-        let lines: Vec<&str> = extension.value().lines().collect();
+        let value = extension.value();
+        let lines: Vec<std::borrow::Cow<'_, str>> = value.lines().map(printable).collect();
         match lines.as_slice() {
             [] => {
                 let _ = writeln!(out, "  {head}");

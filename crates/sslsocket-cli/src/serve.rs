@@ -6,13 +6,14 @@
 //! its client holds its TLS state and a small task, no buffer of its own: an echo buffer
 //! exists only while an echo is being read and written, and goes back in one write.
 
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sslsocket::core::SslCore;
 use sslsocket::prelude::*;
@@ -20,7 +21,7 @@ use sslsocket::tokio::{FailedHandshake, SslServer, SslSocket};
 use sslsocket::{Error, SslConfiguration, SslHooks};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::args::StartTlsArg;
 use crate::exit::Exit;
@@ -40,8 +41,13 @@ const ECHO_BATCH: usize = 256 * 1024;
 /// How much one step of gathering reads (a TLS record holds at most 16 KiB).
 const GATHER_STEP: usize = 32 * 1024;
 /// How many handshakes (and STARTTLS conversations) run at once before accepting waits;
-/// each ends within the handshake timeout.
+/// each ends within the handshake timeout, or is ended to make room (see `CROWDED_AFTER`).
 const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
+/// With every handshake slot taken, the oldest handshake that has run this long is ended
+/// (reported as failed, `SocketTimeoutError`) for a client that is waiting, as the
+/// library's servers do: a crowd of silent connections cannot lock honest clients out for
+/// the whole handshake timeout (round 34).
+const CROWDED_AFTER: Duration = Duration::from_secs(3);
 /// The longest a graceful close may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause after a failed accept (a full descriptor table, say), so that the loop does
@@ -126,6 +132,8 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
         once: plan.once.then_some(tx),
     };
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    // The handshakes under way, oldest first, each with the sender that ends it early.
+    let mut started: VecDeque<(Instant, oneshot::Sender<()>)> = VecDeque::new();
     // The last accept error shown: one that lasts (a full descriptor table) is shown once.
     let mut shown = String::new();
     loop {
@@ -134,7 +142,7 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
             Some(first) = rx.recv() => {
                 return handle(first, settings.echo, settings.json).await.exit;
             }
-            next = accept(&server, &permits) => next,
+            next = accept(&server, &permits, &mut started) => next,
         };
         // The address `accept` gave: still known when the client is gone before its socket
         // asks the kernel (one that resets at once).
@@ -154,6 +162,8 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
         // Echoes and replies go out at once, whatever their size (no Nagle delay).
         let _ = stream.set_nodelay(true);
         let settings = settings.clone();
+        let (evict, evicted) = oneshot::channel();
+        started.push_back((Instant::now(), evict));
         match plan.starttls {
             None => {
                 // Boxed (as every future below that runs only for a moment): the task
@@ -161,7 +171,11 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
                 let handshake = Box::pin(server.handshake_accepted(stream, peer));
                 let here = here.clone();
                 handshakes.spawn(async move {
-                    let handshaken = handshaken(handshake.await, Some(peer));
+                    let handshaken = tokio::select! {
+                        biased;
+                        result = handshake => handshaken(result, Some(peer)),
+                        Ok(()) = evicted => crowded_out(peer),
+                    };
                     drop(permit);
                     deliver(&here, handshaken, settings);
                 });
@@ -180,7 +194,11 @@ async fn serve(plan: ServePlan, handshakes: tokio::runtime::Handle) -> Exit {
                 ));
                 let here = here.clone();
                 handshakes.spawn(async move {
-                    let handshaken = upgrade.await;
+                    let handshaken = tokio::select! {
+                        biased;
+                        handshaken = upgrade => handshaken,
+                        Ok(()) = evicted => crowded_out(peer),
+                    };
                     drop(permit);
                     deliver(&here, handshaken, settings);
                 });
@@ -244,17 +262,60 @@ fn reload_on_hangup(_server: &SslServer, _plan: &ServePlan) -> io::Result<()> {
     Ok(())
 }
 
-/// Waits for a free handshake slot, then for the next connection.
+/// Waits for a free handshake slot, then for the next connection. With every slot taken
+/// for `CROWDED_AFTER` by the oldest handshake in `started`, a connection is accepted
+/// anyway and that handshake is ended to make room (its slot frees as it reports).
 async fn accept(
     server: &SslServer,
     permits: &Arc<Semaphore>,
+    started: &mut VecDeque<(Instant, oneshot::Sender<()>)>,
 ) -> (
     Option<OwnedSemaphorePermit>,
     Result<(TcpStream, SocketAddr), Error>,
 ) {
-    // The semaphore is never closed; without a permit the connection is still served.
-    let permit = Arc::clone(permits).acquire_owned().await.ok();
-    (permit, server.accept().await)
+    // Handshakes that ended dropped their receiver.
+    started.retain(|(_, evict)| !evict.is_closed());
+    if let Ok(permit) = Arc::clone(permits).try_acquire_owned() {
+        return (Some(permit), server.accept().await);
+    }
+    let Some(due) = started.front().map(|(since, _)| *since + CROWDED_AFTER) else {
+        // The semaphore is never closed; without a permit the connection is still served.
+        let permit = Arc::clone(permits).acquire_owned().await.ok();
+        return (permit, server.accept().await);
+    };
+    tokio::select! {
+        permit = Arc::clone(permits).acquire_owned() => (permit.ok(), server.accept().await),
+        () = tokio::time::sleep_until(due.into()) => {
+            let accepted = server.accept().await;
+            if let Ok(permit) = Arc::clone(permits).try_acquire_owned() {
+                // A slot freed meanwhile: nobody need go.
+                return (Some(permit), accepted);
+            }
+            if accepted.is_ok() {
+                started.retain(|(_, evict)| !evict.is_closed());
+                if let Some((_, oldest)) = started.pop_front() {
+                    let _ = oldest.send(());
+                }
+            }
+            (None, accepted)
+        }
+    }
+}
+
+/// A handshake ended to make room for a waiting client (see `CROWDED_AFTER`).
+fn crowded_out(peer: SocketAddr) -> Handshaken {
+    let error = Error::Timeout(format!(
+        "every handshake slot was taken and the client had not finished its handshake within \
+         {} s: closed for a waiting client",
+        CROWDED_AFTER.as_secs()
+    ));
+    Handshaken::Failed(
+        Ended::Detached(
+            Box::new(SslCore::new(SslConfiguration::default())),
+            Some(peer),
+        ),
+        Outcome::failed(&error),
+    )
 }
 
 /// Accept errors that concern one connection only (it went away before it was accepted).

@@ -326,3 +326,37 @@ fn held_the_largest_timeouts_do_not_overflow() -> TestResult {
     }
     Ok(())
 }
+
+/// Was a defect (round 34, found by the inputs review): the text of `cert` (display names,
+/// subject alternative names, extension values) and the host-mismatch hint printed what a
+/// certificate holds raw, so a peer's ESC and BEL sequences (or a LF forging a line) went to
+/// the user's terminal. Now each control character is `\XX`, as OpenSSL prints names.
+#[test]
+fn certificate_text_never_writes_control_characters_from_the_certificate() -> TestResult {
+    let key = rcgen::KeyPair::generate()?;
+    let nasty = "\u{1b}]0;pwned\u{7}\u{1b}[31mred";
+    let mut params = rcgen::CertificateParams::new(vec![format!("{nasty}.example")])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("cn{nasty}\nforged: line"),
+    );
+    let der = params.self_signed(&key)?.der().to_vec();
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("nasty.der");
+    std::fs::write(&file, &der)?;
+    let out = run(&os_args!["cert", &file])?;
+    assert_eq!(exit_code(&out), Some(0), "{out}");
+    let control: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|line| line.chars().any(char::is_control))
+        .collect();
+    assert!(control.is_empty(), "raw control characters: {control:?}");
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("forged: line")),
+        "a line forged by the certificate: {out}"
+    );
+    assert!(out.stdout.contains("\\1B]0;pwned\\07"), "{out}");
+    Ok(())
+}

@@ -115,8 +115,9 @@ fn a_client_connect_signals_in_qt_order() -> TestResult {
         &connect_events,
         &[
             SslEvent::StateChanged(SocketState::HostLookupState),
-            SslEvent::HostFound,
+            // Qt's `_q_startConnecting`: the state first, then `hostFound()` (round 34).
             SslEvent::StateChanged(SocketState::ConnectingState),
+            SslEvent::HostFound,
             SslEvent::StateChanged(SocketState::ConnectedState),
             // Qt 6's `_q_connectedSlot` starts the handshake before it emits `connected()`.
             SslEvent::ModeChanged(SslMode::SslClientMode),

@@ -261,6 +261,11 @@ fn tls13_server_session_cipher_authentication_is_the_servers_key() -> TestResult
     let mut client = connect(port, client_config);
     assert!(client.is_encrypted(), "{}", client.error_string());
     let client_cipher = client.session_cipher().ok_or("no client cipher")?;
+    // The server reads its cipher before this client closes (a closed socket has none).
+    let deadline = std::time::Instant::now() + WAIT;
+    while seen.lock().map_err(|_| "lock")?.is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     client.disconnect_from_host()?;
     let server = server
         .join()

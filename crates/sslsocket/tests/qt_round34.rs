@@ -633,8 +633,8 @@ fn in_order(events: &[SslEvent], wanted: &[SslEvent]) -> bool {
 fn whole_connection_order() -> Vec<SslEvent> {
     vec![
         SslEvent::StateChanged(SocketState::HostLookupState),
-        SslEvent::HostFound,
         SslEvent::StateChanged(SocketState::ConnectingState),
+        SslEvent::HostFound,
         SslEvent::StateChanged(SocketState::ConnectedState),
         SslEvent::ModeChanged(SslMode::SslClientMode),
         SslEvent::Connected,

@@ -314,8 +314,9 @@ impl SslSocket<TcpStream> {
                 source: Arc::new(io::Error::new(io::ErrorKind::NotFound, "no address")),
             });
         }
-        self.core.handle_host_found();
+        // Qt's `_q_startConnecting`: `stateChanged(ConnectingState)`, then `hostFound()`.
         self.core.handle_state(SocketState::ConnectingState);
+        self.core.handle_host_found();
         let mut last = None;
         for addr in addrs {
             // Each address within what is left of the deadline: an expired one ends here.
@@ -461,8 +462,9 @@ impl<S: Read + Write> SslSocket<S> {
         let result = connect(self, &host, port, deadline);
         if let Err(error) = &result {
             if !matches!(error, Error::Timeout(_)) {
-                self.core.handle_io_error(error.clone());
+                // Qt: `stateChanged(UnconnectedState)`, then `errorOccurred` (round 34).
                 self.core.handle_closed();
+                self.core.handle_io_error(error.clone());
                 self.target = None;
             }
         }

@@ -183,7 +183,13 @@ impl Bags {
             let value = Zeroizing::new(bag_value(&bag)?);
             match bag.bag_id {
                 pkcs12::PKCS_12_KEY_BAG_OID => {
-                    let key = SslKey::from_der(&value).map_err(|e| e.context("PKCS#12"))?;
+                    // A PrivateKeyInfo and nothing else (round 34: any key DER was taken,
+                    // a public key too, which `openssl pkcs12` refuses).
+                    let key = SslKey::from_pkcs8(&value).map_err(|e| {
+                        ConfigError::malformed(format!(
+                            "PKCS#12: a key bag holds no PKCS#8 private key ({e})"
+                        ))
+                    })?;
                     self.keys.push((key, id));
                 }
                 pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
@@ -197,7 +203,7 @@ impl Bags {
                         passphrase,
                     )
                     .map_err(pbe_error)?;
-                    let key = SslKey::from_der(&plain).map_err(|_| {
+                    let key = SslKey::from_pkcs8(&plain).map_err(|_| {
                         ConfigError::with_kind(ConfigErrorKind::WrongPassphrase, WRONG_PASSPHRASE)
                     })?;
                     self.keys.push((key, id));

@@ -294,15 +294,12 @@ impl SslCertificate {
             .unwrap_or(false)
     }
 
-    /// The values of the subject's common name attributes.
+    /// The values of the subject's common name attributes, whatever their string type
+    /// (a BMPString or UniversalString CN too, as `subject_info(CommonName)` reads them;
+    /// round 34: those were left out).
     pub fn subject_common_names(&self) -> Vec<String> {
-        self.with_parsed(|c| {
-            c.subject()
-                .iter_common_name()
-                .filter_map(|a| a.as_str().ok().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+        self.with_parsed(|c| super::name::values_of(c.subject(), "2.5.4.3"))
+            .unwrap_or_default()
     }
 
     /// Whether subject and issuer are the same name and the certificate's signature

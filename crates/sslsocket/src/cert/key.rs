@@ -234,6 +234,14 @@ impl SslKey {
             KeyFormat::Pkcs8 => Ok(self.der.clone()),
             KeyFormat::Pkcs1 => wrap_pkcs8(OID_RSA, Some(AnyRef::NULL), &self.der),
             KeyFormat::Sec1 => {
+                if let Some(explicit) = key_info::explicit_sec1_parameters(&self.der) {
+                    // The explicit curve goes into the algorithm parameters, as OpenSSL
+                    // writes such a key's PKCS#8 form.
+                    let params = AnyRef::try_from(explicit.as_slice()).map_err(|e| {
+                        ConfigError::malformed(format!("private key: EC parameters ({e})"))
+                    })?;
+                    return wrap_pkcs8(OID_EC, Some(params), &self.der);
+                }
                 let (_, curve) = key_info::sec1_info(&self.der)?;
                 let curve = curve.ok_or_else(|| {
                     ConfigError::malformed("private key: EC key does not name its curve")
@@ -317,7 +325,9 @@ impl SslKey {
         crate::verify::signature::key_matches_spki(signing.as_ref(), &spki)
     }
 
-    fn from_pkcs8(der: &[u8]) -> Result<SslKey, ConfigError> {
+    /// A key from unencrypted PKCS#8 `PrivateKeyInfo` DER only (what a PKCS#12 key bag
+    /// holds, RFC 7292 4.2.1).
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<SslKey, ConfigError> {
         let info = key_info::pkcs8_info(der)?;
         Ok(SslKey::new(der, KeyFormat::Pkcs8, info))
     }

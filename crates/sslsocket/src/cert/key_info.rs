@@ -141,16 +141,61 @@ pub(crate) fn pkcs1_private_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
     })
 }
 
-/// A SEC1 `ECPrivateKey`; its curve, when the structure names it.
+/// A SEC1 `ECPrivateKey`; its curve, when the structure names it. Explicit curve
+/// parameters (a `SpecifiedECDomain`, which the `sec1` crate does not read) are carried as
+/// in PKCS#8 and as OpenSSL reads them, size unknown (round 34: refused in this form only).
 pub(crate) fn sec1_info(der: &[u8]) -> Result<(KeyInfo, Option<ObjectIdentifier>), ConfigError> {
-    let key = sec1::EcPrivateKey::try_from(der)
-        .map_err(|e| ConfigError::malformed(format!("private key: malformed EC key ({e})")))?;
+    let key = match sec1::EcPrivateKey::try_from(der) {
+        Ok(key) => key,
+        Err(_) if sec1_with_explicit_curve(der) => {
+            return Ok((
+                KeyInfo {
+                    algorithm: KeyAlgorithm::Ec,
+                    bits: 0,
+                },
+                None,
+            ));
+        }
+        Err(e) => {
+            return Err(ConfigError::malformed(format!(
+                "private key: malformed EC key ({e})"
+            )))
+        }
+    };
     let curve = key.parameters.and_then(|p| p.named_curve());
     let info = KeyInfo {
         algorithm: KeyAlgorithm::Ec,
         bits: known_curve_bits(curve, "private key")?,
     };
     Ok((info, curve))
+}
+
+/// Whether `der` is a whole SEC1 `ECPrivateKey` (version 1) whose `[0]` parameters are a
+/// SEQUENCE: explicit curve parameters.
+pub(crate) fn sec1_with_explicit_curve(der: &[u8]) -> bool {
+    explicit_sec1_parameters(der).is_some()
+}
+
+/// The explicit curve parameters (a SEQUENCE, whole DER) of a SEC1 `ECPrivateKey`, if it
+/// has them.
+pub(crate) fn explicit_sec1_parameters(der: &[u8]) -> Option<Vec<u8>> {
+    use pkcs8::der::asn1::{AnyRef, BitStringRef, ContextSpecific, OctetStringRef};
+    use pkcs8::der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
+    let mut reader = SliceReader::new(der).ok()?;
+    let parameters = reader
+        .sequence(|r| {
+            let version = u8::decode(r)?;
+            let _key = OctetStringRef::decode(r)?;
+            let parameters = ContextSpecific::<AnyRef<'_>>::decode_explicit(r, TagNumber::N0)?;
+            let _public = ContextSpecific::<BitStringRef<'_>>::decode_explicit(r, TagNumber::N1)?;
+            Ok((version, parameters.map(|p| p.value)))
+        })
+        .ok()?;
+    reader.finish(()).ok()?;
+    match parameters {
+        (1, Some(parameters)) if parameters.tag() == Tag::Sequence => parameters.to_der().ok(),
+        _ => None,
+    }
 }
 
 /// A `SubjectPublicKeyInfo`.

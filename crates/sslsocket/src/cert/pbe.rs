@@ -136,8 +136,7 @@ pub(crate) fn decrypt(
         .map_err(|e| PbeError::Malformed(e.to_string()))?;
     let oid = algorithm.oid;
     if oid == OID_PBES2 {
-        let params = pbes2::Parameters::from_der(&params)
-            .map_err(|e| PbeError::Malformed(format!("PBES2 parameters: {e}")))?;
+        let params = pbes2::Parameters::from_der(&params).map_err(|e| pbes2_refusal(&params, e))?;
         check_pbes2(&params)?;
         return params
             .decrypt(passphrase.bytes.as_slice(), data)
@@ -161,6 +160,29 @@ pub(crate) fn decrypt(
         return Err(PbeError::Unsupported(format!("PKCS#12 RC4 ({text})")));
     }
     Err(PbeError::Unsupported(text))
+}
+
+/// Why PBES2 parameters were refused: well-formed ones (two AlgorithmIdentifiers, a
+/// PBKDF2 one with its own) that name a cipher or PRF we do not implement (Camellia, ARIA,
+/// HMAC-SHA512/256, ...) are `Unsupported`, as OpenSSL reads them; anything else is
+/// `Malformed` (round 34: all were `Malformed`).
+fn pbes2_refusal(params: &[u8], error: pkcs8::der::Error) -> PbeError {
+    use pkcs8::der::{Reader, SliceReader};
+    let outer = SliceReader::new(params).and_then(|mut reader| {
+        let pair = reader.sequence(|r| {
+            let kdf = AlgorithmIdentifierOwned::decode(r)?;
+            let cipher = AlgorithmIdentifierOwned::decode(r)?;
+            Ok((kdf, cipher))
+        })?;
+        reader.finish(pair)
+    });
+    match outer {
+        Ok((kdf, cipher)) => PbeError::Unsupported(format!(
+            "PBES2 with key derivation {} and cipher {} ({error})",
+            kdf.oid, cipher.oid
+        )),
+        Err(_) => PbeError::Malformed(format!("PBES2 parameters: {error}")),
+    }
 }
 
 /// Refuses PBES2 parameters that would cost too much to try.

@@ -103,18 +103,57 @@ fn write_dump(
     Ok(())
 }
 
-/// A name the way `openssl x509 -text` prints it by default: attributes in encoding
-/// order, `CN = value`, separated by `, `.
+/// A name the way `openssl x509 -text` prints it by default (`XN_FLAG_ONELINE`): RDNs in
+/// encoding order separated by `, `, the attributes of a multi-valued RDN by ` + `,
+/// `CN = value`; a value with an RFC 2253 special character quoted, control characters
+/// as `\XX` (round 34: a peer's ESC sequences went to the terminal raw, and a multi-valued
+/// RDN read as several).
 fn oneline(name: &X509Name<'_>) -> String {
-    name.iter_attributes()
-        .map(|attr| {
-            let oid = attr.attr_type().to_id_string();
-            let label = short_name(&oid).map_or(oid, str::to_string);
-            let value = attribute_text(attr).unwrap_or_else(|| colon_hex(attr.as_slice(), false));
-            format!("{label} = {value}")
+    name.iter()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attr| {
+                    let oid = attr.attr_type().to_id_string();
+                    let label = short_name(&oid).map_or(oid, str::to_string);
+                    let value = attribute_text(attr).map_or_else(
+                        || colon_hex(attr.as_slice(), false),
+                        |text| oneline_value(&text),
+                    );
+                    format!("{label} = {value}")
+                })
+                .collect::<Vec<_>>()
+                .join(" + ")
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One value as `XN_FLAG_ONELINE` prints it: control characters as `\XX` (each byte of
+/// their UTF-8 form), and the whole quoted when it holds one of `,+"\<>;` (then `"` and
+/// `\` inside are escaped).
+fn oneline_value(value: &str) -> String {
+    let quote = value
+        .chars()
+        .any(|c| matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';'));
+    let mut out = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        if c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\{b:02X}"));
+            }
+        } else {
+            if quote && matches!(c, '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    if quote {
+        format!("\"{out}\"")
+    } else {
+        out
+    }
 }
 
 /// A time as OpenSSL prints it: `Jan  1 00:00:00 2026 GMT`.

@@ -107,7 +107,18 @@ impl SslCore {
         let Some(backend) = self.backend.clone().or_else(backend::registry::active) else {
             return Err(ConfigError::new("no TLS backend is available").into());
         };
-        if let Some(hooks) = &self.hooks {
+        // Only a configuration that asks for pre-shared keys (a PSK suite, an identity
+        // hint, the key as the peer's authentication) is probed: the hook is otherwise
+        // never called on a backend without PSK, as its documentation says (round 34: it
+        // was, once per handshake).
+        let wants_psk = self.configuration.pre_shared_key_authenticates_peer()
+            || !self.configuration.pre_shared_key_identity_hint().is_empty()
+            || self
+                .configuration
+                .ciphers()
+                .iter()
+                .any(|c| c.name().contains("PSK"));
+        if let Some(hooks) = self.hooks.as_ref().filter(|_| wants_psk) {
             if !backend
                 .supported_features()
                 .contains(&backend::SupportedFeature::Psk)

@@ -275,8 +275,12 @@ impl SslCore {
         };
         let result = session.process();
         self.check_verification();
-        self.drain_notices();
+        // The peer's close_notify came after any data this input held (nothing is read
+        // past it): reported after that data's ReadyRead, in record order, so that an
+        // application closing on the alert knows of the data first (round 34).
+        let close_notify = self.drain_notices_but_close_notify();
         if let Err(failure) = result {
+            self.push_if_any(close_notify);
             self.fail_tls(failure);
             return;
         }
@@ -286,6 +290,7 @@ impl SslCore {
         if delivered || after > before || (after > 0 && self.accepted && before == 0) {
             self.count(Counter::ReadyRead, 0);
         }
+        self.push_if_any(close_notify);
         if self
             .session
             .as_ref()
@@ -305,13 +310,40 @@ impl SslCore {
         }
     }
 
+    /// [`drain_notices`](Self::drain_notices), with the peer's close_notify alert, if
+    /// any, handed back to be reported after the data it ended.
+    fn drain_notices_but_close_notify(&mut self) -> Option<SslEvent> {
+        let mut close_notify = None;
+        while let Some(notice) = self.session.as_mut().and_then(|s| s.poll_notice()) {
+            match notice {
+                BackendNotice::AlertReceived(a)
+                    if a.kind == crate::enums::AlertType::CloseNotify =>
+                {
+                    close_notify = Some(SslEvent::AlertReceived(a));
+                }
+                notice => self.push_notice(notice),
+            }
+        }
+        close_notify
+    }
+
+    fn push_notice(&mut self, notice: BackendNotice) {
+        self.push(match notice {
+            BackendNotice::AlertSent(a) => SslEvent::AlertSent(a),
+            BackendNotice::AlertReceived(a) => SslEvent::AlertReceived(a),
+            BackendNotice::NewSessionTicket => SslEvent::NewSessionTicketReceived,
+        });
+    }
+
+    fn push_if_any(&mut self, events: Option<SslEvent>) {
+        if let Some(event) = events {
+            self.push(event);
+        }
+    }
+
     pub(super) fn drain_notices(&mut self) {
         while let Some(notice) = self.session.as_mut().and_then(|s| s.poll_notice()) {
-            self.push(match notice {
-                BackendNotice::AlertSent(a) => SslEvent::AlertSent(a),
-                BackendNotice::AlertReceived(a) => SslEvent::AlertReceived(a),
-                BackendNotice::NewSessionTicket => SslEvent::NewSessionTicketReceived,
-            });
+            self.push_notice(notice);
         }
     }
 

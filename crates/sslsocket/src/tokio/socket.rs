@@ -199,8 +199,9 @@ impl SslSocket<TcpStream> {
             let none = io::Error::new(io::ErrorKind::NotFound, "no address");
             return Err(host_not_found(host, none));
         }
-        socket.core.handle_host_found();
+        // Qt's `_q_startConnecting`: `stateChanged(ConnectingState)`, then `hostFound()`.
         socket.core.handle_state(SocketState::ConnectingState);
+        socket.core.handle_host_found();
         let mut last = None;
         for addr in addrs {
             match TcpStream::connect(addr).await {
@@ -212,8 +213,9 @@ impl SslSocket<TcpStream> {
             }
         }
         let error = last.unwrap_or_else(|| Error::Closed("no address to connect to".into()));
-        socket.core.handle_io_error(error.clone());
+        // Qt's order, as on the blocking driver: unconnected, then the error.
         socket.core.handle_closed();
+        socket.core.handle_io_error(error.clone());
         Err(error)
     }
 

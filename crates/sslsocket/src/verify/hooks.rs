@@ -38,7 +38,11 @@ pub trait SslHooks: Send + Sync {
     /// `preSharedKeyAuthenticationRequired` slot). A client sets the identity and the key
     /// (it may see the server's identity hint); a server sees the client's identity and
     /// sets the key. Leaving the key empty declines: no PSK is used, and a handshake that
-    /// needs one fails. Only backends that list `SupportedFeature::Psk` call it.
+    /// needs one fails. Only backends that list `SupportedFeature::Psk` call it, with one
+    /// exception: a configuration that asks for pre-shared keys (a PSK suite, an identity
+    /// hint, `set_pre_shared_key_authenticates_peer`) on a backend without PSK has it asked
+    /// once with an empty authenticator at the handshake's start, and a key given then
+    /// fails the handshake with a clear "not supported" error.
     fn pre_shared_key(&self, _authenticator: &mut PreSharedKeyAuthenticator) {}
 }
 
