@@ -184,8 +184,8 @@ fn wait_while_peer_trickles<D: ClientDriver>(
 /// `wait_for_ready_read` must end after about 1 s with a timeout. On the rustls backend
 /// (both drivers) it fails within the second with `NetworkError` "reading from the socket:
 /// message buffer full": rustls packs the tickets across records and keeps the run until a
-/// message ends on a record boundary, past the input limit (a handshake message's room;
-/// rustls's own reader refuses 1,000 such tickets). The OpenSSL backend holds.
+/// message ends on a record boundary, past the input limit (two records after the
+/// handshake; rustls's own reader refuses 1,000 such tickets). The OpenSSL backend holds.
 fn ticket_trickle<D: ClientDriver>() -> TestResult {
     let (took, result) = wait_while_peer_trickles::<D>(
         2000,
@@ -204,16 +204,16 @@ fn ticket_trickle<D: ClientDriver>() -> TestResult {
 }
 
 #[test]
-#[ignore = "left (round 33/34): rustls keeps a run of session tickets packed across records until a message ends on a record boundary; past a handshake message's room (64 KiB + a record; rustls's own reader allows 64 KiB, and refuses 1,000 tickets) a peer that sends 2,000 tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded); 1,000 pass"]
+#[ignore = "left (round 33/34): rustls keeps a run of session tickets packed across records until a message ends on a record boundary; past two records of input (36 KiB; rustls's own reader refuses 1,000 tickets too) a peer that sends hundreds of tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded); a larger room would let a single ticket too large for the next ClientHello in"]
 fn blocking_ready_read_wait_ends_while_the_peer_trickles_tickets() -> TestResult {
-    // Found in review (left, round 33): rustls backend: a run of session tickets packed across records is held until it ends on a record boundary; 2,000 of them (160 KB) kill the connection with "message buffer full", as rustls's own reader does at 1,000.
+    // Found in review (left, round 33): rustls backend: a run of session tickets packed across records is held until it ends on a record boundary; past 36 KiB of them the connection ends with "message buffer full", as rustls's own reader ends it at 1,000 tickets.
     ticket_trickle::<Blocking>()
 }
 
 #[test]
-#[ignore = "left (round 33/34): rustls keeps a run of session tickets packed across records until a message ends on a record boundary; past a handshake message's room (64 KiB + a record; rustls's own reader allows 64 KiB, and refuses 1,000 tickets) a peer that sends 2,000 tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded); 1,000 pass"]
+#[ignore = "left (round 33/34): rustls keeps a run of session tickets packed across records until a message ends on a record boundary; past two records of input (36 KiB; rustls's own reader refuses 1,000 tickets too) a peer that sends hundreds of tickets and nothing else ends its own connection with \"message buffer full\" (memory stays bounded); a larger room would let a single ticket too large for the next ClientHello in"]
 fn tokio_ready_read_wait_ends_while_the_peer_trickles_tickets() -> TestResult {
-    // Found in review (left, round 33): rustls backend: a run of session tickets packed across records is held until it ends on a record boundary; 2,000 of them (160 KB) kill the connection with "message buffer full", as rustls's own reader does at 1,000.
+    // Found in review (left, round 33): rustls backend: a run of session tickets packed across records is held until it ends on a record boundary; past 36 KiB of them the connection ends with "message buffer full", as rustls's own reader ends it at 1,000 tickets.
     ticket_trickle::<Tokio>()
 }
 
@@ -248,9 +248,12 @@ fn tokio_ready_read_wait_ends_while_the_peer_trickles_a_record() -> TestResult {
 }
 
 /// A server sends 1000 TLS 1.3 session tickets (~80 KiB, packed across records) at once
-/// after its handshake, then a line: the line must be read, memory and events stay
-/// bounded. Both backends, both drivers (round 34).
+/// after its handshake, then a line: on OpenSSL the line must be read, memory and events
+/// stay bounded; on rustls the flood is refused at once (`ticket_flood_refused_on_rustls`).
 fn ticket_flood<D: ClientDriver>() -> TestResult {
+    if support::backends::active_backend() == "rustls" {
+        return ticket_flood_refused_on_rustls::<D>();
+    }
     let pki = Pki::new()?;
     let config = ticket_config(&pki, 1000)?;
     let (port, peer) = scripted_peer(
@@ -317,22 +320,69 @@ fn ticket_flood<D: ClientDriver>() -> TestResult {
 
 #[test]
 fn blocking_client_survives_a_ticket_flood() -> TestResult {
-    // Was a defect (round 33/34): 1000 session tickets then a line: the rustls backend
-    // failed ("message buffer full": two records of input while rustls joined tickets
-    // packed across records; now a handshake message's room, as rustls's own reader). The
-    // OpenSSL "stall" was this file's peer: rustls refused the line behind 64 KiB of
-    // queued tickets and the error was dropped, so no line was ever sent.
+    // Was a defect (round 33/34) on OpenSSL, which was this file's peer: rustls refused the
+    // line behind 64 KiB of queued tickets and the error was dropped, so no line was ever
+    // sent. On rustls the flood is refused (see `ticket_flood_refused_on_rustls`).
     ticket_flood::<Blocking>()
 }
 
 #[test]
 fn tokio_client_survives_a_ticket_flood() -> TestResult {
-    // Was a defect (round 33/34): 1000 session tickets then a line: the rustls backend
-    // failed ("message buffer full": two records of input while rustls joined tickets
-    // packed across records; now a handshake message's room, as rustls's own reader). The
-    // OpenSSL "stall" was this file's peer: rustls refused the line behind 64 KiB of
-    // queued tickets and the error was dropped, so no line was ever sent.
+    // Was a defect (round 33/34) on OpenSSL, which was this file's peer: rustls refused the
+    // line behind 64 KiB of queued tickets and the error was dropped, so no line was ever
+    // sent. On rustls the flood is refused (see `ticket_flood_refused_on_rustls`).
     ticket_flood::<Tokio>()
+}
+
+/// Left (round 33/34), the rustls backend's side of `ticket_flood`: rustls keeps a run of
+/// tickets packed across records until one ends on a record boundary, and past two records
+/// of input (36 KiB) the connection ends with "message buffer full", quickly, as rustls's
+/// own reader ends it at 1,000 tickets. (A larger room let a single 64 KiB ticket in, which
+/// rustls then cannot fit into the next ClientHello: round 34's last review.)
+fn ticket_flood_refused_on_rustls<D: ClientDriver>() -> TestResult {
+    let pki = Pki::new()?;
+    let config = ticket_config(&pki, 1000)?;
+    let (port, peer) = scripted_peer(
+        config,
+        |conn| {
+            let mut out = Vec::new();
+            while conn.wants_write() {
+                if conn.write_tls(&mut out).is_err() {
+                    return Vec::new();
+                }
+            }
+            if conn.writer().write_all(b"hello\n").is_err() {
+                return Vec::new();
+            }
+            while conn.wants_write() {
+                if conn.write_tls(&mut out).is_err() {
+                    return Vec::new();
+                }
+            }
+            out
+        },
+        |b| b.chunks(64 * 1024).map(<[u8]>::to_vec).collect(),
+        Duration::ZERO,
+        Duration::from_secs(30),
+    )?;
+    let mut client = D::connect_encrypted("localhost", port, trusting(&pki)?, WAIT)
+        .map_err(|(e, _)| format!("handshake: {e}"))?;
+    let started = Instant::now();
+    let line = client.next_line(0, Duration::from_secs(20));
+    let took = started.elapsed();
+    drop(client);
+    let _ = joined(peer);
+    let error = line
+        .err()
+        .ok_or("the line came through the flood")?
+        .to_string();
+    assert!(
+        error.contains("message buffer full"),
+        "{}: {error}",
+        D::NAME
+    );
+    assert!(took < Duration::from_secs(5), "{}: {took:?}", D::NAME);
+    Ok(())
 }
 
 /// Holds (both backends, both drivers). A server whose certificate message is far beyond 64 KiB (a chain of 400 certificates):

@@ -511,7 +511,14 @@ impl<S: Read + Write> SslSocket<S> {
     /// every verification error and `peer_certificate_chain()` the chain the peer sent
     /// (what the tokio driver hands back inside `FailedHandshake`).
     pub fn wait_for_encrypted(&mut self, timeout: Duration) -> Result<(), Error> {
-        match self.handshake(timeout)? {
+        let result = self.encrypted_within(timeout);
+        self.noted(result)
+    }
+
+    /// `wait_for_encrypted` without noting a timeout on the socket: the server reports its
+    /// own handshake timeout (once).
+    pub(crate) fn encrypted_within(&mut self, timeout: Duration) -> Result<(), Error> {
+        match self.handshake_until(timeout)? {
             Handshake::NeedsDecision(_) => Err(paused_error()),
             Handshake::Encrypted => Ok(()),
         }

@@ -24,10 +24,10 @@ use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The most bytes an ALPN list may take encoded (RFC 7301's `ProtocolNameList`, one length
 /// byte per name). The RFC allows 65,535, but a ClientHello's extensions share one 64 KiB
-/// length with the key shares and a ticket: a list near the RFC's bound made rustls build
-/// a hello whose length wrapped (debug builds panicked), and OpenSSL fail with an internal
-/// error (round 34). Real lists take a few dozen bytes.
-pub const ALPN_LIST_LIMIT: usize = 32 * 1024;
+/// length with the key shares and a session ticket (up to 36 KiB): a list near the RFC's
+/// bound made rustls build a hello whose length wrapped (debug builds panicked), and
+/// OpenSSL fail with an internal error (round 34). Real lists take a few dozen bytes.
+pub const ALPN_LIST_LIMIT: usize = 8 * 1024;
 
 /// The ALPN list on the wire: each name 1 to 255 bytes, the whole at most
 /// [`ALPN_LIST_LIMIT`] bytes; both backends check it before a handshake.

@@ -246,6 +246,9 @@ impl SslCore {
         if self.state == SocketState::UnconnectedState {
             return;
         }
+        // A wait's timeout or a refused call belonged to the connection that ends: its
+        // end reports its own error, or none (round 34).
+        self.noted = None;
         self.lost_output = self.has_undelivered();
         // Qt: `disconnected()` only for a connection that was made (connected or closing),
         // never for a host lookup or a connection attempt that failed.
@@ -335,6 +338,7 @@ impl SslCore {
             return;
         }
         self.eof = true;
+        self.noted = None;
         match &self.session {
             None => {
                 self.clean_close = true;

@@ -299,6 +299,7 @@ impl SslCore {
             if !self.eof {
                 // close_notify ends the peer's stream cleanly, whatever TCP does next.
                 self.eof = true;
+                self.noted = None;
                 self.clean_close = true;
                 self.push(SslEvent::ReadChannelFinished);
             }

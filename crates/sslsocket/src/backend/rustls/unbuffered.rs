@@ -729,20 +729,17 @@ impl UnbufferedSession {
 
 impl TlsSession for UnbufferedSession {
     fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
-        let io = &mut self.io;
-        // Whole records held with none parked: rustls processed them and keeps them
-        // because a handshake message after the handshake (session tickets, which rustls
-        // packs across records) is being joined; it discards nothing until the message
-        // ends on a record boundary. Such a run gets a handshake message's room, as
-        // during the handshake (rustls's own reader allows 64 KiB): a server's batch of
-        // tickets is not a "message buffer full" (round 34).
-        let joining =
-            io.parked == 0 && holds_record(io.incoming.get(..io.filled).unwrap_or_default());
-        let limit = if joining || self.conn.common().is_handshaking() {
+        let limit = if self.conn.common().is_handshaking() {
             HANDSHAKE_INPUT_LIMIT
         } else {
+            // After the handshake two records, whatever they hold. (Round 34 tried a
+            // handshake message's room for runs of session tickets; a review showed that a
+            // single 64 KiB ticket then fits, and rustls builds the next ClientHello with
+            // it past the 16-bit length of its extensions: a debug build aborts, a release
+            // build sends a malformed hello. Two records keep a ticket under 36 KiB.)
             TRAFFIC_INPUT_LIMIT
         };
+        let io = &mut self.io;
         io.settled = false;
         let used = io.filled;
         if used >= limit {
