@@ -383,8 +383,8 @@ const PSK_TLS13_SUITES: [&str; 3] = [
 /// 1.3 is allowed, the SHA-256 suites come first (the server's preference decides).
 ///
 /// Any cipher list replaces OpenSSL's TLS 1.2 list too, and the library names no PSK suite,
-/// so the TLS 1.2 part is the backend's ECDHE suites and TLS 1.2 PSK suites are not offered
-/// then. With TLS 1.2 at most (`--protocol tls1.2`), nothing is set: OpenSSL's own list
+/// so the TLS 1.2 part is the backend's default kind (ECDHE and DHE with AES-GCM or
+/// ChaCha20) and TLS 1.2 PSK suites are not offered then. With TLS 1.2 at most (`--protocol tls1.2`), nothing is set: OpenSSL's own list
 /// holds the PSK suites.
 fn psk_server_ciphers(configuration: &mut SslConfiguration) -> Result<()> {
     let Some((lowest, highest)) = configuration.protocol().version_range() else {
@@ -395,16 +395,34 @@ fn psk_server_ciphers(configuration: &mut SslConfiguration) -> Result<()> {
     }
     let mut names: Vec<String> = PSK_TLS13_SUITES.iter().map(ToString::to_string).collect();
     if lowest < TlsVersion::Tls13 {
-        names.extend(
-            SslConfiguration::supported_ciphers()
-                .iter()
-                .filter(|c| {
-                    c.protocol()
-                        .version_range()
-                        .is_some_and(|(version, _)| version < TlsVersion::Tls13)
-                })
-                .map(|c| c.name().to_string()),
-        );
+        // The backend's default kind of TLS 1.2 suite only: forward secrecy and an AEAD
+        // cipher, strongest first (round 34: every supported TLS 1.2 suite was appended,
+        // in no order, and a certificate client got static RSA with CBC).
+        let tls12: Vec<String> = SslConfiguration::supported_ciphers()
+            .iter()
+            .filter(|c| {
+                c.protocol()
+                    .version_range()
+                    .is_some_and(|(version, _)| version < TlsVersion::Tls13)
+            })
+            .map(|c| c.name().to_string())
+            .filter(|name| !name.contains("_DSS_") && !name.contains("CCM"))
+            .collect();
+        for (exchange, cipher) in [
+            ("TLS_ECDHE_", "_AES_256_GCM_"),
+            ("TLS_ECDHE_", "_CHACHA20_POLY1305_"),
+            ("TLS_ECDHE_", "_AES_128_GCM_"),
+            ("TLS_DHE_", "_AES_256_GCM_"),
+            ("TLS_DHE_", "_CHACHA20_POLY1305_"),
+            ("TLS_DHE_", "_AES_128_GCM_"),
+        ] {
+            names.extend(
+                tls12
+                    .iter()
+                    .filter(|name| name.starts_with(exchange) && name.contains(cipher))
+                    .cloned(),
+            );
+        }
     }
     configuration
         .set_ciphers_str(&names.join(":"))

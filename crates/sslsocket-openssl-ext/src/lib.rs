@@ -740,3 +740,25 @@ pub use transport::{with_reader, with_reader_and_writer, with_writer, Transport,
 
 #[cfg(test)]
 mod tests;
+
+/// The OpenSSL version this crate was built against, as OpenSSL's
+/// `OPENSSL_VERSION_NUMBER` (`0xMNN00PP0` for OpenSSL 3); 0 when the build did not say.
+/// The library loaded at run time may be another (`openssl::version::number`).
+pub fn build_version_number() -> u64 {
+    u64::from_str_radix(env!("SSLSOCKET_OPENSSL_BUILD_VERSION_NUMBER"), 16).unwrap_or(0)
+}
+
+/// [`build_version_number`] as text, `OpenSSL 3.0.19` (major, minor, patch of
+/// OpenSSL 3's numbering; OpenSSL 1.1's letter releases show as their patch number).
+pub fn build_version_string() -> String {
+    let n = build_version_number();
+    if n == 0 {
+        return String::new();
+    }
+    let (major, minor, patch) = if n >> 28 >= 3 {
+        (n >> 28, (n >> 20) & 0xff, (n >> 4) & 0xff)
+    } else {
+        (n >> 28, (n >> 20) & 0xff, (n >> 12) & 0xff)
+    };
+    format!("OpenSSL {major}.{minor}.{patch}")
+}

@@ -94,7 +94,8 @@ pub(crate) fn no_progress_error(what: &str) -> Error {
 /// `max` bytes, the end of input, or a full read buffer (both drivers' `next_line`).
 pub(crate) fn line_ready(core: &mut SslCore, max: usize) -> bool {
     core.can_read_line()
-        || (max > 0 && core.bytes_available() >= max)
+        // `read_line(max)` takes at most `max - 1` bytes (Qt's `readLine`).
+        || (max > 0 && core.bytes_available() >= max.saturating_sub(1))
         || core.is_eof()
         || core.state() == SocketState::UnconnectedState
         // `can_read_line` moved all decrypted bytes into the core's buffer, so not wanting

@@ -47,6 +47,11 @@ pub trait Backend: Send + Sync + 'static {
     fn implemented_classes(&self) -> Vec<ImplementedClass>;
     /// The TLS library's version, as text.
     fn library_version_string(&self) -> String;
+    /// The version the backend was built against (a library linked at run time may be
+    /// another); the run-time one for a library compiled in.
+    fn library_build_version_string(&self) -> String {
+        self.library_version_string()
+    }
     /// Every cipher suite this backend can use (what `SslConfiguration::set_ciphers`
     /// accepts for it), TLS 1.3 suites first (Qt's `supportedCiphers()` for this backend).
     fn supported_ciphers(&self) -> Vec<SslCipher>;

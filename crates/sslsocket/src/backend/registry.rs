@@ -270,7 +270,11 @@ pub fn ssl_library_version_string() -> String {
 /// The active TLS library's version as a number, `0xMMNNPP00` like OpenSSL's (Qt's
 /// `sslLibraryVersionNumber()`); 0 when it cannot be told.
 pub fn ssl_library_version_number() -> u64 {
-    let text = ssl_library_version_string();
+    version_number_of(&ssl_library_version_string())
+}
+
+/// `0xMMNNPP00` from text such as `OpenSSL 3.0.19 27 Jan 2026` or `rustls 0.23.46`.
+fn version_number_of(text: &str) -> u64 {
     let Some(version) = text.split_whitespace().nth(1) else {
         return 0;
     };
@@ -283,13 +287,18 @@ pub fn ssl_library_version_number() -> u64 {
     (major << 28) | (minor << 20) | (patch << 4)
 }
 
-/// The version the library was built against (Qt's `sslLibraryBuildVersionString()`);
-/// for a statically linked Rust backend, the same as the run-time version.
+/// The version the active backend was built against (Qt's
+/// `sslLibraryBuildVersionString()`): OpenSSL's headers for the OpenSSL backend (the
+/// system's libssl at run time may differ), the run-time version for rustls, which is
+/// compiled in.
 pub fn ssl_library_build_version_string() -> String {
-    ssl_library_version_string()
+    active_backend()
+        .and_then(backend_by_name)
+        .map(|b| b.library_build_version_string())
+        .unwrap_or_default()
 }
 
 /// The build version as a number (Qt's `sslLibraryBuildVersionNumber()`).
 pub fn ssl_library_build_version_number() -> u64 {
-    ssl_library_version_number()
+    version_number_of(&ssl_library_build_version_string())
 }

@@ -120,6 +120,7 @@ impl SslSocket<TcpStream> {
         stream: TcpStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
+        connected_stream_socket(&stream)?;
         SslSocket::adopt(stream, SslCore::new(configuration), None)
     }
 
@@ -145,7 +146,9 @@ impl SslSocket<TcpStream> {
             // over to the adopted one.
             self.abort();
         }
-        self.set_tcp_stream(TcpStream::from(fd))
+        let stream = TcpStream::from(fd);
+        connected_stream_socket(&stream)?;
+        self.set_tcp_stream(stream)
     }
 
     fn set_tcp_stream(&mut self, stream: TcpStream) -> Result<(), Error> {
@@ -977,7 +980,8 @@ impl<S: Read + Write> SslSocket<S> {
 
     // ----- data --------------------------------------------------------------------
 
-    /// One buffered line including `\n` (at most `max` bytes, 0 = no limit), without
+    /// One buffered line including `\n` (at most `max - 1` bytes, as Qt's `readLine`, so
+    /// `max` 1 reads nothing; 0 = no limit), without
     /// waiting (Qt's `readLine`): a partial line when no whole one is buffered, empty when
     /// nothing is. The same on the tokio socket; [`next_line`](Self::next_line) waits.
     pub fn read_line(&mut self, max: usize) -> Vec<u8> {
@@ -985,12 +989,18 @@ impl<S: Read + Write> SslSocket<S> {
     }
 
     /// Waits up to `timeout` for one line and returns it with its `\n` (Qt's
-    /// `canReadLine` + `waitForReadyRead` + `readLine`); at most `max` bytes (0 = no
+    /// `canReadLine` + `waitForReadyRead` + `readLine`); at most `max - 1` bytes (0 = no
     /// limit). Without a whole line it returns what is buffered when the peer finished, or
     /// when the read buffer is full; an empty vector means a clean end of stream. A
     /// truncated or failed stream is an error once its data has been returned. The same as the tokio socket's
     /// `next_line`, with the timeout the caller's there.
     pub fn next_line(&mut self, max: usize, timeout: Duration) -> Result<Vec<u8>, Error> {
+        if max == 1 {
+            return Err(ApiMisuse(
+                "next_line: max 1 leaves no room for a byte (Qt's readLine)".into(),
+            )
+            .into());
+        }
         let deadline = Deadline::after(timeout);
         let waited = match self.finish_connect(&deadline) {
             Ok(()) => self.drive(&deadline, "reading a line", |core| line_ready(core, max)),
@@ -1140,6 +1150,9 @@ impl<S: Read + Write> Write for SslSocket<S> {
                 None => Ok(()),
             };
         }
+        // A connection asked for and not yet made is made first (round 34: a flush right
+        // after `connect_to_host_encrypted` failed), as `read` and the waits do.
+        self.finish_connect(&deadline)?;
         self.drive(&deadline, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()
         })?;
@@ -1155,6 +1168,7 @@ impl<S: Read + Write> BufRead for SslSocket<S> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.core.bytes_available() == 0 && !self.core.is_eof() {
             let deadline = self.io_deadline();
+            self.finish_connect(&deadline)?;
             self.drive(&deadline, "reading", |core| {
                 core.bytes_available() > 0 || core.is_eof()
             })
@@ -1174,13 +1188,45 @@ impl<S: Read + Write> BufRead for SslSocket<S> {
     }
 }
 
+/// Refuses to adopt a descriptor that is not a connected stream socket (round 34: a
+/// listening socket or a UDP socket was taken as a connection; a UDP one read an empty
+/// datagram as a clean end of stream).
+fn connected_stream_socket(stream: &TcpStream) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use rustix::net::{sockopt, SocketType};
+        let not = |what: &str| -> Error {
+            ApiMisuse(format!(
+                "the adopted descriptor is {what}, not a connected TCP socket"
+            ))
+            .into()
+        };
+        match sockopt::socket_type(stream) {
+            Ok(SocketType::STREAM) => {}
+            Ok(_) => return Err(not("not a stream socket (UDP?)")),
+            Err(e) => return Err(Error::io("checking the adopted descriptor", e.into())),
+        }
+        if sockopt::socket_acceptconn(stream).unwrap_or(false) {
+            return Err(not("a listening socket"));
+        }
+    }
+    stream
+        .peer_addr()
+        .map_err(|e| Error::io("the adopted descriptor has no peer", e))?;
+    Ok(())
+}
+
 impl<S: Read + Write> Drop for SslSocket<S> {
     /// Never blocks. Qt aborts on destruction; we still hand the kernel, without waiting,
     /// what was written and our close_notify, then close. Whatever the kernel cannot take
     /// at once is lost: `disconnect_from_host()` (or `disconnect_within`) is the close that
     /// waits, within its deadline, until everything reached the peer.
     fn drop(&mut self) {
+        // A stream without a descriptor (`from_stream`) cannot be written without
+        // blocking: nothing more goes to it (round 34: a drop waited on a peer that did
+        // not read). Such a socket is closed with `disconnect_from_host()` first.
         if self.stream.is_some()
+            && self.transport.fd.is_some()
             && self.core.state() != SocketState::UnconnectedState
             && self.core.failure().is_none()
         {

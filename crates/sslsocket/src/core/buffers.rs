@@ -222,15 +222,17 @@ impl SslCore {
         self.session.is_none() || self.accepted
     }
 
-    /// Reads one line including its `\n`, at most `max` bytes (0 = no limit); without a
-    /// whole line, what is buffered (Qt's `readLine`).
+    /// Reads one line including its `\n`, at most `max - 1` bytes as Qt's
+    /// `readLine(maxSize)` (room for its terminating NUL; so `max` 1 reads nothing), and
+    /// without a limit for `max` 0; without a whole line, what is buffered. (Round 34: it
+    /// read `max` bytes.)
     pub fn read_line(&mut self, max: usize) -> Vec<u8> {
         self.pull_all();
-        if !self.is_readable() {
+        if !self.is_readable() || max == 1 {
             return Vec::new();
         }
         self.note_reveal();
-        let limit = if max == 0 { usize::MAX } else { max };
+        let limit = if max == 0 { usize::MAX } else { max - 1 };
         let end = self
             .line_end()
             .unwrap_or(self.plain_in.len())

@@ -64,8 +64,14 @@ impl SslCore {
         } else {
             self.peer_chain.first()
         };
-        let auth =
-            server_certificate.map_or_else(String::new, |cert| cert.public_key_algorithm_name());
+        // A TLS 1.3 session authenticated by an external pre-shared key names no
+        // certificate's key (round 34: the server named its unsent certificate's, the
+        // client nothing).
+        let auth = if negotiated.authenticated_by_key {
+            "PSK".to_string()
+        } else {
+            server_certificate.map_or_else(String::new, |cert| cert.public_key_algorithm_name())
+        };
         // TLS 1.3 names no key exchange in its suites: the group says which it was.
         let finite_field = negotiated
             .key_exchange_group

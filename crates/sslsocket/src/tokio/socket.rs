@@ -436,7 +436,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
 
     // ----- data --------------------------------------------------------------------
 
-    /// One buffered line including `\n` (at most `max` bytes, 0 = no limit), without
+    /// One buffered line including `\n` (at most `max - 1` bytes, as Qt's `readLine`, so
+    /// `max` 1 reads nothing; 0 = no limit), without
     /// waiting (Qt's `readLine`): a partial line when no whole one is buffered, empty when
     /// nothing is. The same on the blocking socket; [`next_line`](Self::next_line) waits.
     pub fn read_line(&mut self, max: usize) -> Vec<u8> {
@@ -444,11 +445,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     }
 
     /// Waits for one line and returns it with its `\n` (Qt's `canReadLine` +
-    /// `waitForReadyRead` + `readLine`); at most `max` bytes (0 = no limit). Without a whole
+    /// `waitForReadyRead` + `readLine`); at most `max - 1` bytes (0 = no limit). Without a whole
     /// line it returns what is buffered when the peer finished, or when the read buffer is
     /// full; an empty vector means a clean end of stream. A truncated or failed stream is
     /// an error once its data has been returned. The same as the blocking socket's `next_line`.
     pub async fn next_line(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        if max == 1 {
+            return Err(ApiMisuse(
+                "next_line: max 1 leaves no room for a byte (Qt's readLine)".into(),
+            )
+            .into());
+        }
         let waited = poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "reading a line", |core| {
                 line_ready(core, max)

@@ -80,6 +80,15 @@ impl Backend for OpensslBackend {
         openssl::version::version().to_string()
     }
 
+    fn library_build_version_string(&self) -> String {
+        // The headers' version (Qt's `sslLibraryBuildVersionString`), which the system's
+        // libssl loaded at run time need not match (round 34: the run-time one was given).
+        match sslsocket_openssl_ext::build_version_string() {
+            built if built.is_empty() => self.library_version_string(),
+            built => built,
+        }
+    }
+
     fn supported_ciphers(&self) -> Vec<crate::cert::SslCipher> {
         capabilities::ciphers().to_vec()
     }

@@ -1004,6 +1004,11 @@ fn key_exchange_group(ssl: &SslRef) -> Option<Cow<'static, str>> {
         ssl.peer_tmp_key().ok().map(|key| described(&key))
     };
     let Some((id, curve, bits)) = described else {
+        if ssl.session_reused() && ssl.version2() != Some(openssl::ssl::SslVersion::TLS1_3) {
+            // A resumed TLS 1.2 session exchanges no key: no group (the negotiated group's
+            // NID would still name the original session's; round 34), as on rustls.
+            return None;
+        }
         // A TLS 1.2 server's temporary key is freed once the key exchange is done: the
         // negotiated group's NID says which it was.
         return sslsocket_openssl_ext::negotiated_group_nid(ssl)
