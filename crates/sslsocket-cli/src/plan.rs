@@ -419,10 +419,22 @@ fn psk_server_ciphers(configuration: &mut SslConfiguration) -> Result<()> {
             names.extend(
                 tls12
                     .iter()
-                    .filter(|name| name.starts_with(exchange) && name.contains(cipher))
+                    .filter(|name| {
+                        name.starts_with(exchange)
+                            && name.contains(cipher)
+                            && !name.contains("_PSK_")
+                    })
                     .cloned(),
             );
         }
+        // Then the TLS 1.2 PSK suites (as the backend's default list has them), which only
+        // a client with the key can use: certificate clients never get them.
+        names.extend(
+            tls12
+                .iter()
+                .filter(|name| name.contains("_PSK_") && !name.contains("_RSA_PSK_"))
+                .cloned(),
+        );
     }
     configuration
         .set_ciphers_str(&names.join(":"))

@@ -329,6 +329,23 @@ pub trait SslSocketExt: sealed::Driver {
         out
     }
 
+    /// Discards up to `max` buffered decrypted bytes without waiting and returns how many
+    /// (Qt's `skip`; round 34: it was missing).
+    fn skip(&mut self, max: usize) -> usize {
+        let core = self.core_mut();
+        let mut skipped = 0;
+        let mut buf = [0u8; 16 * 1024];
+        while skipped < max {
+            let want = (max - skipped).min(buf.len());
+            let n = core.read(buf.get_mut(..want).unwrap_or_default());
+            if n == 0 {
+                break;
+            }
+            skipped += n;
+        }
+        skipped
+    }
+
     /// Whether a whole line is buffered (Qt's `canReadLine`).
     fn can_read_line(&mut self) -> bool {
         self.core_mut().can_read_line()

@@ -707,3 +707,41 @@ fn plain_phase_read_buffer_size_changed_mid_stream_loses_nothing() -> TestResult
     assert!(got == pattern(LEN), "the bytes differ");
     Ok(())
 }
+
+/// Qt's `skip(maxSize)` (round 34: missing, noted by the blocking review): discards up to
+/// `max` buffered bytes, never waits, and what follows reads on.
+#[test]
+fn skip_discards_buffered_bytes_and_reads_on() -> TestResult {
+    use sslsocket::prelude::*;
+    let pki = Pki::new()?;
+    let leaf = pki.leaf("localhost", &["localhost"])?;
+    let server = sslsocket::blocking::SslServer::listen("127.0.0.1:0", support::serving(&leaf)?)?;
+    let port = server.local_addr().port();
+    let served = std::thread::spawn(move || -> Result<(), String> {
+        let mut socket = server
+            .next_connection(WAIT)
+            .map_err(|e| e.to_string())?
+            .map_err(|s| s.error_string())?;
+        std::io::Write::write_all(&mut socket, b"0123456789tail\n").map_err(|e| e.to_string())?;
+        socket.flush().map_err(|e| e.to_string())?;
+        let _ = socket.wait_for_disconnected(WAIT);
+        Ok(())
+    });
+    let mut client = sslsocket::blocking::SslSocket::with_configuration(trusting(&pki)?);
+    client.connect_to_host_encrypted("localhost", port);
+    client.wait_for_encrypted(WAIT)?;
+    while !client.can_read_line() {
+        client.wait_for_ready_read(WAIT)?;
+    }
+    assert_eq!(client.skip(4), 4);
+    assert_eq!(client.skip(6), 6);
+    assert_eq!(client.read_line(0), b"tail\n");
+    assert_eq!(
+        client.skip(100),
+        0,
+        "nothing buffered: nothing skipped, no wait"
+    );
+    client.disconnect_from_host()?;
+    served.join().map_err(|_| "server thread panicked")??;
+    Ok(())
+}

@@ -1156,6 +1156,11 @@ impl<S: Read + Write> Write for SslSocket<S> {
         self.drive(&deadline, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()
         })?;
+        if let Some(failure) = self.core.failure() {
+            // The connection failed meanwhile (a handshake refused): what was written did
+            // not leave, and nothing is left to say so but this.
+            return Err(failure.clone().into());
+        }
         // Flushed: as after Qt's `flush`, `wait_for_bytes_written` has nothing to wait for.
         self.core.take_written_since_wait();
         Ok(())
