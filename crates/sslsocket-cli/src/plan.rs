@@ -382,9 +382,10 @@ const PSK_TLS13_SUITES: [&str; 3] = [
 /// `TLS_AES_256_GCM_SHA384`, ignore the key and fall back to its certificate. So when TLS
 /// 1.3 is allowed, the SHA-256 suites come first (the server's preference decides).
 ///
-/// Any cipher list replaces OpenSSL's TLS 1.2 list too, and the library names no PSK suite,
-/// so the TLS 1.2 part is the backend's default kind (ECDHE and DHE with AES-GCM or
-/// ChaCha20) and TLS 1.2 PSK suites are not offered then. With TLS 1.2 at most (`--protocol tls1.2`), nothing is set: OpenSSL's own list
+/// Any cipher list replaces OpenSSL's TLS 1.2 list too, so the TLS 1.2 part is the
+/// backend's default kind (ECDHE and DHE with AES-GCM or ChaCha20), then the TLS 1.2 PSK
+/// suites, forward-secret AEAD first. A TLS 1.2 client that offers both kinds gets a
+/// certificate suite (the server's preference). With TLS 1.2 at most (`--protocol tls1.2`), nothing is set: OpenSSL's own list
 /// holds the PSK suites.
 fn psk_server_ciphers(configuration: &mut SslConfiguration) -> Result<()> {
     let Some((lowest, highest)) = configuration.protocol().version_range() else {
@@ -427,14 +428,23 @@ fn psk_server_ciphers(configuration: &mut SslConfiguration) -> Result<()> {
                     .cloned(),
             );
         }
-        // Then the TLS 1.2 PSK suites (as the backend's default list has them), which only
-        // a client with the key can use: certificate clients never get them.
-        names.extend(
-            tls12
-                .iter()
-                .filter(|name| name.contains("_PSK_") && !name.contains("_RSA_PSK_"))
-                .cloned(),
-        );
+        // Then the TLS 1.2 PSK suites, which only a client with the key can use (certificate
+        // clients never get them): forward-secret AEAD first, plain PSK with AEAD next, CBC
+        // last (Qt's PSK test server insists on `PSK-AES256-CBC-SHA`).
+        let psk: Vec<&String> = tls12
+            .iter()
+            .filter(|name| name.contains("_PSK_") && !name.contains("_RSA_PSK_"))
+            .collect();
+        let aead = |name: &str| name.contains("_GCM_") || name.contains("_CHACHA20_");
+        let forward_secret =
+            |name: &str| name.starts_with("TLS_ECDHE_") || name.starts_with("TLS_DHE_");
+        for (want_fs, want_aead) in [(true, true), (false, true), (true, false), (false, false)] {
+            names.extend(
+                psk.iter()
+                    .filter(|name| forward_secret(name) == want_fs && aead(name) == want_aead)
+                    .map(|name| (*name).clone()),
+            );
+        }
     }
     configuration
         .set_ciphers_str(&names.join(":"))

@@ -209,13 +209,16 @@ pub fn ensure_open(socket: &impl Reported) -> Result<(), Error> {
 /// Reads one line (without its line end) in plain mode, waiting until `deadline`.
 pub fn read_line(socket: &mut SslSocket, deadline: &Deadline) -> Result<String, Error> {
     loop {
+        // `read_line(max)` takes at most `max - 1` bytes (Qt's rule): `MAX_LINE + 1` reads
+        // a line of `MAX_LINE` bytes whole (round 34: its `\n` was left behind and read as
+        // the next answer).
         if socket.can_read_line() {
-            let line = socket.read_line(MAX_LINE);
+            let line = socket.read_line(MAX_LINE + 1);
             let text = String::from_utf8_lossy(&line);
             return Ok(text.trim_end_matches(['\r', '\n']).to_string());
         }
         if socket.bytes_available() >= MAX_LINE {
-            return Ok(String::from_utf8_lossy(&socket.read_line(MAX_LINE)).into_owned());
+            return Ok(String::from_utf8_lossy(&socket.read_line(MAX_LINE + 1)).into_owned());
         }
         wait_readable(socket, deadline.remaining())?;
     }

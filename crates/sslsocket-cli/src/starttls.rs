@@ -193,7 +193,9 @@ async fn say(socket: &mut sslsocket::tokio::SslSocket, text: &[u8]) -> Result<()
 /// for a longer one; an error once the client closed.
 async fn hear(socket: &mut sslsocket::tokio::SslSocket) -> Result<Option<String>, Error> {
     crate::session::ensure_open(socket)?;
-    let line = socket.next_line(MAX_LINE).await?;
+    // Qt's `readLine(maxSize)` takes at most `maxSize - 1` bytes: one more, so that a line
+    // of `MAX_LINE` bytes comes whole and a longer one is seen to be longer (round 34).
+    let line = socket.next_line(MAX_LINE + 1).await?;
     if line.len() >= MAX_LINE && !line.ends_with(b"\n") {
         return Ok(None);
     }

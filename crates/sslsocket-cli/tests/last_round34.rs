@@ -106,8 +106,9 @@ fn evicting_the_oldest_handshake_keeps_at_most_1024_handshakes_running() -> Test
             served += 1;
         }
     }
-    // The lines of the old handshakes that were ended (each is reported at once).
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // The lines of the old handshakes that were ended (each is reported at once; a loaded
+    // machine may take a while to print them).
+    let deadline = Instant::now() + Duration::from_secs(10);
     while crowded_out(&serve) < served && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -13,7 +13,7 @@ use crate::cert::{SslCertificate, SslCipher, SslKey};
 use crate::config::SslConfiguration;
 use crate::core::{NextProtocolNegotiationStatus, SslCore, SslEvent, SslHooks};
 use crate::enums::{PauseMode, PeerVerifyMode, SocketError, SocketState, SslMode, SslProtocol};
-use crate::error::Error;
+use crate::error::{ApiMisuse, Error};
 use crate::ocsp::OcspResponse;
 use crate::ssl_error::{IgnoreRule, SslError};
 
@@ -540,3 +540,43 @@ const _: fn() = || {
     #[cfg(feature = "tokio")]
     send_unpin::<crate::tokio::SslSocket>();
 };
+
+/// Refuses to adopt a descriptor that is not a connected stream socket, on both drivers
+/// (round 34: a listening socket or a UDP socket was taken as a connection; a UDP one read
+/// an empty datagram as a clean end of stream). `fd` is the descriptor where the platform
+/// has one, `peer` its peer address.
+#[cfg(unix)]
+pub(crate) fn adoptable(
+    fd: Option<std::os::fd::BorrowedFd<'_>>,
+    peer: std::io::Result<std::net::SocketAddr>,
+) -> Result<(), Error> {
+    if let Some(fd) = fd {
+        use rustix::net::{sockopt, SocketType};
+        let not = |what: &str| -> Error {
+            ApiMisuse(format!(
+                "the adopted descriptor is {what}, not a connected TCP socket"
+            ))
+            .into()
+        };
+        match sockopt::socket_type(fd) {
+            Ok(SocketType::STREAM) => {}
+            Ok(_) => return Err(not("not a stream socket (UDP?)")),
+            Err(e) => return Err(Error::io("checking the adopted descriptor", e.into())),
+        }
+        if sockopt::socket_acceptconn(fd).unwrap_or(false) {
+            return Err(not("a listening socket"));
+        }
+    }
+    peer.map_err(|e| Error::io("the adopted descriptor has no peer", e))?;
+    Ok(())
+}
+
+/// [`adoptable`] where descriptors are not at hand: the peer only.
+#[cfg(not(unix))]
+pub(crate) fn adoptable(
+    _fd: Option<()>,
+    peer: std::io::Result<std::net::SocketAddr>,
+) -> Result<(), Error> {
+    peer.map_err(|e| Error::io("the adopted descriptor has no peer", e))?;
+    Ok(())
+}

@@ -1193,37 +1193,19 @@ impl<S: Read + Write> BufRead for SslSocket<S> {
     }
 }
 
-/// Refuses to adopt a descriptor that is not a connected stream socket (round 34: a
-/// listening socket or a UDP socket was taken as a connection; a UDP one read an empty
-/// datagram as a clean end of stream).
+/// [`crate::socket_api::adoptable`] for a std TCP stream.
 fn connected_stream_socket(stream: &TcpStream) -> Result<(), Error> {
     #[cfg(unix)]
-    {
-        use rustix::net::{sockopt, SocketType};
-        let not = |what: &str| -> Error {
-            ApiMisuse(format!(
-                "the adopted descriptor is {what}, not a connected TCP socket"
-            ))
-            .into()
-        };
-        match sockopt::socket_type(stream) {
-            Ok(SocketType::STREAM) => {}
-            Ok(_) => return Err(not("not a stream socket (UDP?)")),
-            Err(e) => return Err(Error::io("checking the adopted descriptor", e.into())),
-        }
-        if sockopt::socket_acceptconn(stream).unwrap_or(false) {
-            return Err(not("a listening socket"));
-        }
-    }
-    stream
-        .peer_addr()
-        .map_err(|e| Error::io("the adopted descriptor has no peer", e))?;
-    Ok(())
+    let fd = Some(std::os::fd::AsFd::as_fd(stream));
+    #[cfg(not(unix))]
+    let fd = None;
+    crate::socket_api::adoptable(fd, stream.peer_addr())
 }
 
 impl<S: Read + Write> Drop for SslSocket<S> {
     /// Never blocks. Qt aborts on destruction; we still hand the kernel, without waiting,
-    /// what was written and our close_notify, then close. Whatever the kernel cannot take
+    /// what was written and our close_notify, then close (a socket over a stream without a
+    /// descriptor, `from_stream`, is only dropped: writing to it could block). Whatever the kernel cannot take
     /// at once is lost: `disconnect_from_host()` (or `disconnect_within`) is the close that
     /// waits, within its deadline, until everything reached the peer.
     fn drop(&mut self) {

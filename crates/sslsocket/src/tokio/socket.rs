@@ -226,6 +226,12 @@ impl SslSocket<TcpStream> {
         stream: TcpStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
+        // Not a listening or UDP socket, as on the blocking driver (round 34).
+        #[cfg(unix)]
+        let fd = Some(std::os::fd::AsFd::as_fd(&stream));
+        #[cfg(not(unix))]
+        let fd = None;
+        crate::socket_api::adoptable(fd, stream.peer_addr())?;
         Ok(SslSocket::adopt(stream, SslCore::new(configuration), None))
     }
 
