@@ -31,6 +31,7 @@ fn backends() -> Vec<&'static str> {
 }
 
 const WAIT: Duration = Duration::from_secs(10);
+#[cfg(feature = "openssl")]
 const KEY: &str = "00112233445566778899aabbccddeeff";
 
 /// `connect 127.0.0.1:port --json` on `backend`, trusting `ca` only, verifying `localhost`.

@@ -17,6 +17,7 @@ use tokio_rustls::rustls;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+#[cfg(feature = "openssl")]
 fn serve_port(serve: &common::Serve) -> Result<u16, Box<dyn std::error::Error>> {
     Ok(serve
         .address
