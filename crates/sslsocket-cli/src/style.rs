@@ -132,25 +132,11 @@ impl Drop for Progress {
     }
 }
 
-/// `text` as it may go to a terminal: each control character (ESC, BEL, CR, LF, DEL, the
-/// C1 range) as `\XX` per byte of its UTF-8 form, as OpenSSL prints them in names. For
-/// what a peer chose (a certificate's names and extension values, the SNI a client sent):
-/// a remote party must not write escape sequences or forged lines to the user's terminal
-/// (round 34: they went out raw). JSON output escapes them itself.
+/// `text` as it may go to a terminal: each control character as `\\XX`, as OpenSSL prints
+/// names (`sslsocket::cert::escape_controls`). For what a peer chose (a certificate's names
+/// and extension values, the SNI a client sent): a remote party must not write escape
+/// sequences or forged lines to the user's terminal (round 34: they went out raw). JSON
+/// output escapes them itself.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    sslsocket::cert::escape_controls(text)
 }

@@ -247,6 +247,28 @@ fn tokio_ready_read_wait_ends_while_the_peer_trickles_a_record() -> TestResult {
     record_trickle::<Tokio>()
 }
 
+/// What the flood peer sends after its handshake: the tickets first, out of rustls (its
+/// send buffer holds 64 KiB, so with 1000 tickets in it the line would be refused; round 34:
+/// before, the line was refused and never sent, which looked like a stall on OpenSSL), then
+/// `hello\n`. Nothing when rustls refuses either.
+fn tickets_then_hello(conn: &mut rustls::ServerConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        if conn.write_tls(&mut out).is_err() {
+            return Vec::new();
+        }
+    }
+    if conn.writer().write_all(b"hello\n").is_err() {
+        return Vec::new();
+    }
+    while conn.wants_write() {
+        if conn.write_tls(&mut out).is_err() {
+            return Vec::new();
+        }
+    }
+    out
+}
+
 /// A server sends 1000 TLS 1.3 session tickets (~80 KiB, packed across records) at once
 /// after its handshake, then a line: on OpenSSL the line must be read, memory and events
 /// stay bounded; on rustls the flood is refused at once (`ticket_flood_refused_on_rustls`).
@@ -258,26 +280,7 @@ fn ticket_flood<D: ClientDriver>() -> TestResult {
     let config = ticket_config(&pki, 1000)?;
     let (port, peer) = scripted_peer(
         config,
-        |conn| {
-            // The tickets first, out of rustls: its send buffer holds 64 KiB, so with
-            // 1000 tickets in it the line would be refused. (Round 34: before, the line
-            // was refused and never sent, which looked like a stall on OpenSSL.)
-            let mut out = Vec::new();
-            while conn.wants_write() {
-                if conn.write_tls(&mut out).is_err() {
-                    return Vec::new();
-                }
-            }
-            if conn.writer().write_all(b"hello\n").is_err() {
-                return Vec::new();
-            }
-            while conn.wants_write() {
-                if conn.write_tls(&mut out).is_err() {
-                    return Vec::new();
-                }
-            }
-            out
-        },
+        tickets_then_hello,
         |b| b.chunks(64 * 1024).map(<[u8]>::to_vec).collect(),
         Duration::ZERO,
         Duration::from_secs(30),
@@ -344,23 +347,7 @@ fn ticket_flood_refused_on_rustls<D: ClientDriver>() -> TestResult {
     let config = ticket_config(&pki, 1000)?;
     let (port, peer) = scripted_peer(
         config,
-        |conn| {
-            let mut out = Vec::new();
-            while conn.wants_write() {
-                if conn.write_tls(&mut out).is_err() {
-                    return Vec::new();
-                }
-            }
-            if conn.writer().write_all(b"hello\n").is_err() {
-                return Vec::new();
-            }
-            while conn.wants_write() {
-                if conn.write_tls(&mut out).is_err() {
-                    return Vec::new();
-                }
-            }
-            out
-        },
+        tickets_then_hello,
         |b| b.chunks(64 * 1024).map(<[u8]>::to_vec).collect(),
         Duration::ZERO,
         Duration::from_secs(30),

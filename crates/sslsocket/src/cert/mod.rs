@@ -20,7 +20,7 @@ pub use cipher::SslCipher;
 pub use dh::{DhError, SslDiffieHellmanParameters};
 pub use extension::SslCertificateExtension;
 pub use key::{KeyAlgorithm, KeyType, SslKey};
-pub use name::{rfc4514, SubjectInfo};
+pub use name::{escape_controls, rfc4514, SubjectInfo};
 
 #[cfg(test)]
 mod bundle_tests;

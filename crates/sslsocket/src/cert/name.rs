@@ -617,3 +617,25 @@ fn canonical_text(text: &str) -> String {
     }
     out
 }
+
+/// `text` with each control character (ESC, BEL, CR, LF, DEL, the C1 range) as `\\XX`
+/// per byte of its UTF-8 form, as OpenSSL prints names: for showing what a peer chose on a
+/// terminal (a certificate's names, a client's SNI) without its escape sequences or
+/// forged lines. Text without control characters is returned as it is.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

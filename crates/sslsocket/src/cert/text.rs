@@ -135,25 +135,17 @@ fn oneline_value(value: &str) -> String {
     let quote = value
         .chars()
         .any(|c| matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';'));
-    let mut out = String::with_capacity(value.len() + 2);
+    if !quote {
+        return super::name::escape_controls(value).into_owned();
+    }
+    let mut inner = String::with_capacity(value.len() + 2);
     for c in value.chars() {
-        if c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\{b:02X}"));
-            }
-        } else {
-            if quote && matches!(c, '"' | '\\') {
-                out.push('\\');
-            }
-            out.push(c);
+        if matches!(c, '"' | '\\') {
+            inner.push('\\');
         }
+        inner.push(c);
     }
-    if quote {
-        format!("\"{out}\"")
-    } else {
-        out
-    }
+    format!("\"{}\"", super::name::escape_controls(&inner))
 }
 
 /// A time as OpenSSL prints it: `Jan  1 00:00:00 2026 GMT`.
