@@ -99,6 +99,17 @@ fn evicting_the_oldest_handshake_keeps_at_most_1024_handshakes_running() -> Test
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
         new.push(stream);
     }
+    // The new clients stay silent until serve has taken them all in: none of their
+    // handshakes can end and free a slot meanwhile, so each one accepted beyond the cap
+    // must have ended exactly one old handshake (each reported at once; a loaded machine
+    // may take a while to print them). (Round 34: handshaking while serve still accepted
+    // let finished handshakes free slots, which this test first counted as slots past
+    // the cap.)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while crowded_out(&serve) < MORE && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ended = crowded_out(&serve);
     // Each new connection answers a handshake: serve accepted (and runs) every one.
     let mut served = 0;
     for stream in &mut new {
@@ -106,21 +117,15 @@ fn evicting_the_oldest_handshake_keeps_at_most_1024_handshakes_running() -> Test
             served += 1;
         }
     }
-    // The lines of the old handshakes that were ended (each is reported at once; a loaded
-    // machine may take a while to print them).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while crowded_out(&serve) < served && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let ended = crowded_out(&serve);
     drop(new);
     drop(old);
     assert_eq!(served, MORE, "not every new client was served");
-    assert!(
-        ended >= served,
-        "{served} handshakes were taken beyond the {CAP} slots, but only {ended} old ones were \
-         ended: {} ran at once",
-        CAP + served - ended
+    assert_eq!(
+        ended,
+        MORE,
+        "{MORE} handshakes were taken beyond the {CAP} slots, and {ended} old ones were ended: \
+         {} ran at once",
+        CAP + MORE - ended
     );
     Ok(())
 }
