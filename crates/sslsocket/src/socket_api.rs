@@ -543,29 +543,26 @@ const _: fn() = || {
 
 /// Refuses to adopt a descriptor that is not a connected stream socket, on both drivers
 /// (round 34: a listening socket or a UDP socket was taken as a connection; a UDP one read
-/// an empty datagram as a clean end of stream). `fd` is the descriptor where the platform
-/// has one, `peer` its peer address.
+/// an empty datagram as a clean end of stream). `peer` is the stream's peer address.
 #[cfg(unix)]
-pub(crate) fn adoptable(
-    fd: Option<std::os::fd::BorrowedFd<'_>>,
+pub(crate) fn adoptable<S: std::os::fd::AsFd>(
+    stream: &S,
     peer: std::io::Result<std::net::SocketAddr>,
 ) -> Result<(), Error> {
-    if let Some(fd) = fd {
-        use rustix::net::{sockopt, SocketType};
-        let not = |what: &str| -> Error {
-            ApiMisuse(format!(
-                "the adopted descriptor is {what}, not a connected TCP socket"
-            ))
-            .into()
-        };
-        match sockopt::socket_type(fd) {
-            Ok(SocketType::STREAM) => {}
-            Ok(_) => return Err(not("not a stream socket (UDP?)")),
-            Err(e) => return Err(Error::io("checking the adopted descriptor", e.into())),
-        }
-        if sockopt::socket_acceptconn(fd).unwrap_or(false) {
-            return Err(not("a listening socket"));
-        }
+    use rustix::net::{sockopt, SocketType};
+    let not = |what: &str| -> Error {
+        ApiMisuse(format!(
+            "the adopted descriptor is {what}, not a connected TCP socket"
+        ))
+        .into()
+    };
+    match sockopt::socket_type(stream) {
+        Ok(SocketType::STREAM) => {}
+        Ok(_) => return Err(not("not a stream socket (UDP?)")),
+        Err(e) => return Err(Error::io("checking the adopted descriptor", e.into())),
+    }
+    if sockopt::socket_acceptconn(stream).unwrap_or(false) {
+        return Err(not("a listening socket"));
     }
     peer.map_err(|e| Error::io("the adopted descriptor has no peer", e))?;
     Ok(())
@@ -573,10 +570,21 @@ pub(crate) fn adoptable(
 
 /// [`adoptable`] where descriptors are not at hand: the peer only.
 #[cfg(not(unix))]
-pub(crate) fn adoptable(
-    _fd: Option<()>,
+pub(crate) fn adoptable<S>(
+    _stream: &S,
     peer: std::io::Result<std::net::SocketAddr>,
 ) -> Result<(), Error> {
     peer.map_err(|e| Error::io("the adopted descriptor has no peer", e))?;
+    Ok(())
+}
+
+/// `next_line(max)`'s `max`: 0 (no limit) or room for at least one byte (Qt's
+/// `readLine(maxSize)` takes `maxSize - 1`).
+pub(crate) fn line_max_usable(max: usize) -> Result<(), Error> {
+    if max == 1 {
+        return Err(
+            ApiMisuse("next_line: max 1 leaves no room for a byte (Qt's readLine)".into()).into(),
+        );
+    }
     Ok(())
 }

@@ -120,7 +120,7 @@ impl SslSocket<TcpStream> {
         stream: TcpStream,
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
-        connected_stream_socket(&stream)?;
+        crate::socket_api::adoptable(&stream, stream.peer_addr())?;
         SslSocket::adopt(stream, SslCore::new(configuration), None)
     }
 
@@ -147,7 +147,7 @@ impl SslSocket<TcpStream> {
             self.abort();
         }
         let stream = TcpStream::from(fd);
-        connected_stream_socket(&stream)?;
+        crate::socket_api::adoptable(&stream, stream.peer_addr())?;
         self.set_tcp_stream(stream)
     }
 
@@ -995,12 +995,7 @@ impl<S: Read + Write> SslSocket<S> {
     /// truncated or failed stream is an error once its data has been returned. The same as the tokio socket's
     /// `next_line`, with the timeout the caller's there.
     pub fn next_line(&mut self, max: usize, timeout: Duration) -> Result<Vec<u8>, Error> {
-        if max == 1 {
-            return Err(ApiMisuse(
-                "next_line: max 1 leaves no room for a byte (Qt's readLine)".into(),
-            )
-            .into());
-        }
+        crate::socket_api::line_max_usable(max)?;
         let deadline = Deadline::after(timeout);
         let waited = match self.finish_connect(&deadline) {
             Ok(()) => self.drive(&deadline, "reading a line", |core| line_ready(core, max)),
@@ -1191,15 +1186,6 @@ impl<S: Read + Write> BufRead for SslSocket<S> {
     fn consume(&mut self, amount: usize) {
         self.core.consume(amount);
     }
-}
-
-/// [`crate::socket_api::adoptable`] for a std TCP stream.
-fn connected_stream_socket(stream: &TcpStream) -> Result<(), Error> {
-    #[cfg(unix)]
-    let fd = Some(std::os::fd::AsFd::as_fd(stream));
-    #[cfg(not(unix))]
-    let fd = None;
-    crate::socket_api::adoptable(fd, stream.peer_addr())
 }
 
 impl<S: Read + Write> Drop for SslSocket<S> {

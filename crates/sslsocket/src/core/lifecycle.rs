@@ -111,14 +111,16 @@ impl SslCore {
         // hint, the key as the peer's authentication) is probed: the hook is otherwise
         // never called on a backend without PSK, as its documentation says (round 34: it
         // was, once per handshake).
-        let wants_psk = self.configuration.pre_shared_key_authenticates_peer()
-            || !self.configuration.pre_shared_key_identity_hint().is_empty()
-            || self
-                .configuration
-                .ciphers()
-                .iter()
-                .any(|c| c.name().contains("PSK"));
-        if let Some(hooks) = self.hooks.as_ref().filter(|_| wants_psk) {
+        let configuration = &self.configuration;
+        let wants_psk = || {
+            configuration.pre_shared_key_authenticates_peer()
+                || !configuration.pre_shared_key_identity_hint().is_empty()
+                || configuration
+                    .ciphers()
+                    .iter()
+                    .any(|c| c.name().contains("PSK"))
+        };
+        if let Some(hooks) = self.hooks.as_ref().filter(|_| wants_psk()) {
             if !backend
                 .supported_features()
                 .contains(&backend::SupportedFeature::Psk)

@@ -227,11 +227,7 @@ impl SslSocket<TcpStream> {
         configuration: SslConfiguration,
     ) -> Result<SslSocket, Error> {
         // Not a listening or UDP socket, as on the blocking driver (round 34).
-        #[cfg(unix)]
-        let fd = Some(std::os::fd::AsFd::as_fd(&stream));
-        #[cfg(not(unix))]
-        let fd = None;
-        crate::socket_api::adoptable(fd, stream.peer_addr())?;
+        crate::socket_api::adoptable(&stream, stream.peer_addr())?;
         Ok(SslSocket::adopt(stream, SslCore::new(configuration), None))
     }
 
@@ -456,12 +452,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// full; an empty vector means a clean end of stream. A truncated or failed stream is
     /// an error once its data has been returned. The same as the blocking socket's `next_line`.
     pub async fn next_line(&mut self, max: usize) -> Result<Vec<u8>, Error> {
-        if max == 1 {
-            return Err(ApiMisuse(
-                "next_line: max 1 leaves no room for a byte (Qt's readLine)".into(),
-            )
-            .into());
-        }
+        crate::socket_api::line_max_usable(max)?;
         let waited = poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "reading a line", |core| {
                 line_ready(core, max)
