@@ -251,7 +251,7 @@ pub fn connect_with(
             }
             socket.connect_to_host(&plan.host, plan.port);
             let waiting = Progress::start(format!("connecting to {target}"), progress);
-            let upgraded = upgrade(&mut socket, protocol, &deadline, &mut timing, started);
+            let upgraded = upgrade(&mut socket, protocol, &deadline, &mut timing, started, log);
             drop(waiting);
             upgraded
         }
@@ -329,19 +329,28 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// The STARTTLS way: connect, the plain-text exchange, then the handshake. The events of
+/// each step are written when it ends (round 35: all of them waited for the handshake's
+/// end, so `Connected` carried the time the upgrade finished).
 fn upgrade(
     socket: &mut SslSocket,
     protocol: StartTlsArg,
     deadline: &Deadline,
     timing: &mut Timing,
     started: Instant,
+    log: &EventLog,
 ) -> Result<(), starttls::Failure> {
-    socket.wait_for_connected(deadline.remaining())?;
+    let connected = socket.wait_for_connected(deadline.remaining());
+    log.drain(socket);
+    connected?;
     timing.connect_ms = Some(ms(started.elapsed()));
-    starttls::client(socket, protocol, deadline)?;
+    let upgraded = starttls::client(socket, protocol, deadline);
+    log.drain(socket);
+    upgraded?;
     session::ensure_open(socket)?;
     let handshake_started = Instant::now();
     socket.start_client_encryption()?;
+    log.drain(socket);
     socket.wait_for_encrypted(deadline.remaining())?;
     timing.handshake_ms = Some(ms(handshake_started.elapsed()));
     Ok(())

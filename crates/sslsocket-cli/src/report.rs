@@ -87,13 +87,22 @@ pub struct CertificateJson {
     san: Vec<String>,
 }
 
+/// The contract's `serial`: lowercase hex of the DER INTEGER's content octets (a sign
+/// byte kept), not Qt's colon-separated `serial_number()`.
+fn serial_hex(cert: &SslCertificate) -> String {
+    cert.serial_number_der()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl CertificateJson {
     /// From the certificate's accessors.
     pub fn of(cert: &SslCertificate) -> CertificateJson {
         CertificateJson {
             subject: cert.subject_rfc4514(),
             issuer: cert.issuer_rfc4514(),
-            serial: cert.serial_number(),
+            serial: serial_hex(cert),
             not_before: rfc3339(cert.effective_date_unix()),
             not_after: rfc3339(cert.expiry_date_unix()),
             sha256: cert.sha256_hex(),
@@ -795,7 +804,7 @@ pub fn certificate_text(cert: &SslCertificate) -> String {
         "  display name: {}",
         printable(&cert.issuer_display_name())
     );
-    let _ = writeln!(out, "serial: {}", cert.serial_number());
+    let _ = writeln!(out, "serial: {}", serial_hex(cert));
     let _ = writeln!(out, "version: {}", cert.version());
     let _ = writeln!(out, "not before: {}", rfc3339(cert.effective_date_unix()));
     let _ = writeln!(out, "not after: {}", rfc3339(cert.expiry_date_unix()));

@@ -634,7 +634,11 @@ fn certificate_accessors_agree_with_openssl() -> TestResult {
         &["x509", "-in", "multi.pem", "-noout", "-serial"],
     )?;
     assert_eq!(
-        multi.serial_number(),
+        multi
+            .serial_number_der()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
         serial
             .trim()
             .trim_start_matches("serial=")

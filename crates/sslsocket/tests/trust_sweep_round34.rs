@@ -307,11 +307,10 @@ fn a_wildcard_and_a_peer_name_with_a_trailing_dot() -> TestResult {
 // e.g. the `idna` crate's `domain_to_ascii_strict`) once, where the peer name is set, and
 // use the A-label for SNI, the host check and the name constraints; a name IDNA refuses
 // stays refused (fail closed).
-// Found in review (left, round 34): decided to refuse Unicode peer names (fail closed,
-// README) rather than carry an IDNA mapping table (the `idna` crate and its ICU data) in
-// every build; an application passes the `xn--` form.
+// Left in round 34 (Unicode names refused); was a defect (round 35): the peer name goes
+// through UTS 46 (`verify::hostname::to_ace`, the `idna` crate on its unicode-rs tables)
+// where the handshake takes it and in `SslCertificate::verify`.
 #[test]
-#[ignore = "left (round 34): a Unicode peer name is refused, not converted to its A-label as Qt's QUrl::toAce does (README: pass the xn-- form); an IDNA table is not worth its build cost"]
 fn a_unicode_peer_name_matches_its_a_label() -> TestResult {
     let root = root("TS34 IDN Root")?;
     let (leaf_der, key) = leaf(&root, "localhost", named("idn", &["xn--bcher-kva.example"]))?;

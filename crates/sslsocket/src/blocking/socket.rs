@@ -300,7 +300,9 @@ impl SslSocket<TcpStream> {
     }
 
     fn connect_now(&mut self, host: &str, port: u16, deadline: &Deadline) -> Result<(), Error> {
-        let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        // A Unicode host is looked up as its A-labels (Qt's `QUrl::toAce`).
+        let lookup = crate::verify::hostname::to_ace(host).unwrap_or(host.into());
+        let addrs: Vec<SocketAddr> = match (&*lookup, port).to_socket_addrs() {
             Ok(addrs) => addrs.collect(),
             Err(e) => {
                 return Err(Error::Io {

@@ -234,11 +234,36 @@ impl<S: Read> Read for SocketIo<'_, S> {
     }
 }
 
+impl<S: Write> SocketIo<'_, S> {
+    /// After `n` bytes went to a stream without a descriptor: its own flush, so that a
+    /// transport that holds writes until flushed (a `BufWriter`, a TLS-in-TLS layer) sends
+    /// them (round 35: a ClientHello stayed in such a buffer; the tokio driver flushes
+    /// alike). A flush that cannot go on now is retried with the next write; one that
+    /// fails fails the write (the connection ends with its error, nothing is resent).
+    fn flushed(&mut self, n: usize) -> io::Result<usize> {
+        if n > 0 {
+            match self.stream.flush() {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl<S: Write> Write for SocketIo<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self.fd {
             Some(fd) => Ok(rustix::net::send(fd(self.stream), buf, SEND_FLAGS)?),
-            None => self.stream.write(buf),
+            None => {
+                let n = self.stream.write(buf)?;
+                self.flushed(n)
+            }
         }
     }
 
@@ -250,7 +275,10 @@ impl<S: Write> Write for SocketIo<'_, S> {
                 &mut SendAncillaryBuffer::default(),
                 SEND_FLAGS,
             )?),
-            None => self.stream.write_vectored(bufs),
+            None => {
+                let n = self.stream.write_vectored(bufs)?;
+                self.flushed(n)
+            }
         }
     }
 

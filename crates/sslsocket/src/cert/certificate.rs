@@ -176,7 +176,22 @@ impl SslCertificate {
                 "no certificate: neither PEM (no \"-----BEGIN\" line) nor DER",
             ))
         } else {
-            SslCertificate::from_der(data).map(|c| vec![c])
+            // DER certificates one after another, as Qt's `fromData(.., Der)` reads them
+            // (round 35: a second one was "trailing bytes"). Unlike Qt, bytes after the
+            // last that are not a whole certificate are an error, not a shorter list.
+            let mut out = Vec::new();
+            let mut rest = data;
+            while !rest.is_empty() {
+                let one = first_der_element(rest).ok_or_else(|| {
+                    ConfigError::malformed(format!(
+                        "certificate DER: bytes after certificate {} are not a DER element",
+                        out.len()
+                    ))
+                })?;
+                out.push(SslCertificate::from_der(one)?);
+                rest = rest.get(one.len()..).unwrap_or_default();
+            }
+            Ok(out)
         }
     }
 
@@ -227,9 +242,30 @@ impl SslCertificate {
             .unwrap_or_default()
     }
 
-    /// The serial number as lowercase hex of the DER INTEGER's content octets.
+    /// The serial number as Qt's `serialNumber()` gives it: lowercase hex bytes separated
+    /// by colons, the INTEGER's value without the sign byte DER puts before a first byte
+    /// of 0x80 or more (`01:02:0a`, `80:01`; round 35: it was `01020a`, `008001`). The
+    /// bytes as encoded: [`serial_number_der`](Self::serial_number_der).
     pub fn serial_number(&self) -> String {
-        self.with_parsed(|c| hex(c.raw_serial()))
+        self.with_parsed(|c| {
+            let raw = c.raw_serial();
+            let value = match raw {
+                [0, next, ..] if *next >= 0x80 => raw.get(1..).unwrap_or(raw),
+                _ => raw,
+            };
+            value
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_default()
+    }
+
+    /// The serial number's DER INTEGER content octets (with a sign byte when DER has
+    /// one); empty for a certificate that does not parse.
+    pub fn serial_number_der(&self) -> Vec<u8> {
+        self.with_parsed(|c| c.raw_serial().to_vec())
             .unwrap_or_default()
     }
 
@@ -599,6 +635,13 @@ fn rfc3339(seconds: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// The first DER element of `data` (header and contents), if its header is whole and its
+/// length fits in `data`.
+fn first_der_element(data: &[u8]) -> Option<&[u8]> {
+    use pkcs8::der::{Reader, SliceReader};
+    SliceReader::new(data).ok()?.tlv_bytes().ok()
 }
 
 /// Lowercase hex of bytes.

@@ -127,11 +127,34 @@ const TABLE: &[(&str, &str, &str, &str, &str, u32)] = &[
 ];
 
 impl SslCipher {
-    /// The cipher with this IANA (or OpenSSL) name, for `protocol`: one of the suites
-    /// every backend describes alike, else one a compiled-in backend lists in its
-    /// [`supported_ciphers`](crate::backend::supported_ciphers) (the OpenSSL backend's CBC
-    /// and PSK suites); `None` for a name no backend knows.
+    /// The supported cipher with this IANA (or OpenSSL) name and `protocol`, as Qt's
+    /// `QSslCipher(name, protocol)`: one a compiled-in backend lists in its
+    /// [`supported_ciphers`](crate::backend::supported_ciphers) (the active backend's list
+    /// first), with the protocol that list gives it; `UnknownProtocol` takes the first of
+    /// that name whatever its protocol (Qt's `QSslCipher(name)`). `None` when no supported
+    /// cipher has that name and protocol (round 35: a TLS 1.3 suite asked for with TLS 1.2
+    /// came back labelled TLS 1.2).
     pub fn from_name(name: &str, protocol: SslProtocol) -> Option<SslCipher> {
+        let active = crate::backend::active_backend();
+        let others = crate::backend::available_backends()
+            .into_iter()
+            .filter(|backend| Some(*backend) != active);
+        active
+            .into_iter()
+            .chain(others)
+            .filter_map(crate::backend::backend_by_name)
+            .find_map(|backend| {
+                backend.supported_ciphers().into_iter().find(|c| {
+                    (c.name == name || c.openssl_name == name)
+                        && (protocol == SslProtocol::UnknownProtocol || c.protocol == protocol)
+                })
+            })
+    }
+
+    /// The cipher with this IANA (or OpenSSL) name, described for `protocol` (the session's
+    /// cipher, negotiated with that protocol): one of the suites every backend describes
+    /// alike, else one a compiled-in backend lists; `None` for a name no backend knows.
+    pub(crate) fn described_for(name: &str, protocol: SslProtocol) -> Option<SslCipher> {
         if let Some(cipher) = SslCipher::from_table(name, protocol) {
             return Some(cipher);
         }

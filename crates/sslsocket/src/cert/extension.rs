@@ -224,12 +224,15 @@ fn decode(parsed: &ParsedExtension<'_>) -> Option<String> {
     })
 }
 
-/// OpenSSL's spelling of a general name (`DNS:x`, `IP Address:1.2.3.4`, `URI:...`).
+/// OpenSSL's spelling of a general name (`DNS:x`, `IP Address:1.2.3.4`, `URI:...`), with
+/// control characters in the peer's text escaped (`\0A`, as `to_text` does for names;
+/// round 35: a LF in a dNSName forged a line of the dump).
 pub(crate) fn general_name(name: &GeneralName<'_>) -> String {
+    use crate::cert::name::escape_controls;
     match name {
-        GeneralName::DNSName(n) => format!("DNS:{n}"),
-        GeneralName::RFC822Name(n) => format!("email:{n}"),
-        GeneralName::URI(n) => format!("URI:{n}"),
+        GeneralName::DNSName(n) => format!("DNS:{}", escape_controls(n)),
+        GeneralName::RFC822Name(n) => format!("email:{}", escape_controls(n)),
+        GeneralName::URI(n) => format!("URI:{}", escape_controls(n)),
         GeneralName::IPAddress(raw) => format!("IP Address:{}", ip_text(raw)),
         GeneralName::DirectoryName(dn) => format!("DirName:{}", rfc4514(dn)),
         GeneralName::RegisteredID(oid) => format!("Registered ID:{}", oid.to_id_string()),

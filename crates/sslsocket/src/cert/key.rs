@@ -74,13 +74,37 @@ enum KeyFormat {
 /// legacy `Proc-Type: 4,ENCRYPTED` PEM); public keys from `PUBLIC KEY` / `RSA PUBLIC KEY`
 /// PEM or SubjectPublicKeyInfo DER. The DER bytes are zeroized when the value is dropped, and
 /// `Debug` never shows them.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SslKey {
     der: Zeroizing<Vec<u8>>,
     format: KeyFormat,
     algorithm: KeyAlgorithm,
     length: u32,
 }
+
+/// Qt's `operator==`: the same algorithm, type and length, and the same key whatever
+/// encoding it was loaded from (PKCS#1 or SEC1 against PKCS#8: a private key compares as
+/// its PKCS#8 form; round 35: the encoding counted). The bytes compare in constant time.
+impl PartialEq for SslKey {
+    fn eq(&self, other: &SslKey) -> bool {
+        use subtle::ConstantTimeEq;
+        if self.algorithm != other.algorithm
+            || self.key_type() != other.key_type()
+            || self.length != other.length
+        {
+            return false;
+        }
+        if self.format == other.format {
+            return bool::from(self.der.as_slice().ct_eq(other.der.as_slice()));
+        }
+        match (self.to_pkcs8_der(), other.to_pkcs8_der()) {
+            (Ok(ours), Ok(theirs)) => bool::from(ours.as_slice().ct_eq(theirs.as_slice())),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for SslKey {}
 
 impl SslKey {
     /// A key from PEM or DER data, whichever it is. `passphrase` is for encrypted keys and
@@ -234,20 +258,23 @@ impl SslKey {
             KeyFormat::Pkcs8 => Ok(self.der.clone()),
             KeyFormat::Pkcs1 => wrap_pkcs8(OID_RSA, Some(AnyRef::NULL), &self.der),
             KeyFormat::Sec1 => {
+                // The curve goes into the algorithm parameters and leaves the inner key,
+                // as OpenSSL writes a PKCS#8 EC key: one encoding per key, which our own
+                // reader takes back (round 35).
+                let inner = key_info::sec1_without_parameters(&self.der)
+                    .ok_or_else(|| ConfigError::malformed("private key: malformed EC key"))?;
                 if let Some(explicit) = key_info::explicit_sec1_parameters(&self.der) {
-                    // The explicit curve goes into the algorithm parameters, as OpenSSL
-                    // writes such a key's PKCS#8 form.
                     let params = AnyRef::try_from(explicit.as_slice()).map_err(|e| {
                         ConfigError::malformed(format!("private key: EC parameters ({e})"))
                     })?;
-                    return wrap_pkcs8(OID_EC, Some(params), &self.der);
+                    return wrap_pkcs8(OID_EC, Some(params), &inner);
                 }
                 let (_, curve) = key_info::sec1_info(&self.der)?;
                 let curve = curve.ok_or_else(|| {
                     ConfigError::malformed("private key: EC key does not name its curve")
                 })?;
                 let params = AnyRef::from(&curve);
-                wrap_pkcs8(OID_EC, Some(params), &self.der)
+                wrap_pkcs8(OID_EC, Some(params), &inner)
             }
             KeyFormat::Spki => Err(ConfigError::invalid(
                 "public key: there is no private key to encode",

@@ -8,6 +8,8 @@ use pkcs8::der::asn1::{ObjectIdentifier, UintRef};
 use pkcs8::der::Encode;
 use pkcs8::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
+use zeroize::Zeroizing;
+
 use crate::cert::key::KeyAlgorithm;
 use crate::error::ConfigError;
 
@@ -196,6 +198,39 @@ pub(crate) fn explicit_sec1_parameters(der: &[u8]) -> Option<Vec<u8>> {
         (1, Some(parameters)) if parameters.tag() == Tag::Sequence => parameters.to_der().ok(),
         _ => None,
     }
+}
+
+/// A SEC1 `ECPrivateKey` without its `[0]` parameters, kept with its `[1]` public key:
+/// the inner key of the PKCS#8 form, whose algorithm identifier names the curve (as
+/// OpenSSL writes it; round 35: with explicit parameters inside, our own reader refused
+/// what we wrote). `None` when `der` is no such key.
+pub(crate) fn sec1_without_parameters(der: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    use pkcs8::der::asn1::{AnyRef, BitStringRef, ContextSpecific, OctetStringRef};
+    use pkcs8::der::{Decode, Reader, SliceReader, TagNumber};
+    let mut reader = SliceReader::new(der).ok()?;
+    let (version, key, public) = reader
+        .sequence(|r| {
+            let version = u8::decode(r)?;
+            let key = OctetStringRef::decode(r)?;
+            let _parameters = ContextSpecific::<AnyRef<'_>>::decode_explicit(r, TagNumber::N0)?;
+            let public = ContextSpecific::<BitStringRef<'_>>::decode_explicit(r, TagNumber::N1)?;
+            Ok((version, key, public.map(|p| p.value)))
+        })
+        .ok()?;
+    reader.finish(()).ok()?;
+    if version != 1 {
+        return None;
+    }
+    let public_key = match public {
+        Some(bits) => Some(bits.as_bytes()?),
+        None => None,
+    };
+    let inner = sec1::EcPrivateKey {
+        private_key: key.as_bytes(),
+        parameters: None,
+        public_key,
+    };
+    inner.to_der().ok().map(Zeroizing::new)
 }
 
 /// A `SubjectPublicKeyInfo`.

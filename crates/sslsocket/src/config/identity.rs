@@ -182,6 +182,11 @@ impl NamePattern {
             Some(rest) => (true, rest.to_string()),
             None => (false, lower),
         };
+        // A Unicode name stands for its A-labels, the form clients send (SNI is ASCII).
+        let name = match crate::verify::hostname::to_ace(&name) {
+            Some(ace) => ace.to_ascii_lowercase(),
+            None => String::new(),
+        };
         let valid = !name.is_empty()
             && name.split('.').all(|label| {
                 !label.is_empty()

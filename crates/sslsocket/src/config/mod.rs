@@ -96,7 +96,7 @@ struct Settings {
 
 /// Behaviour switches (Qt's `QSsl::SslOption`).
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SslOption {
     /// Qt: no empty fragments (TLS 1.0 CBC workaround); always so with rustls.
     SslOptionDisableEmptyFragments,
@@ -148,10 +148,12 @@ impl Default for Settings {
             key_logging: false,
             keying_material_export: false,
             pinned_public_keys: Vec::new(),
+            // In declaration order, as `set_ssl_option` keeps them: a set of flags, so
+            // equal configurations compare equal whatever order options were set in.
             ssl_options: vec![
                 SslOption::SslOptionDisableEmptyFragments,
-                SslOption::SslOptionDisableLegacyRenegotiation,
                 SslOption::SslOptionDisableCompression,
+                SslOption::SslOptionDisableLegacyRenegotiation,
                 SslOption::SslOptionDisableSessionPersistence,
             ],
             pre_shared_key_identity_hint: Vec::new(),
@@ -652,9 +654,13 @@ impl SslConfiguration {
 
     /// Turns an option on or off (Qt's `setSslOption`).
     pub fn set_ssl_option(&mut self, option: SslOption, on: bool) -> &mut Self {
-        self.settings_mut().ssl_options.retain(|o| *o != option);
+        // A set of flags, kept sorted (Qt compares the flags, not the order they were set
+        // in; round 35: setting an option already on made the configuration unequal).
+        let options = &mut self.settings_mut().ssl_options;
+        options.retain(|o| *o != option);
         if on {
-            self.settings_mut().ssl_options.push(option);
+            options.push(option);
+            options.sort_unstable();
         }
         self.touch()
     }

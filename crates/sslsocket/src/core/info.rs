@@ -51,7 +51,7 @@ impl SslCore {
     pub fn session_cipher(&self) -> Option<crate::cert::SslCipher> {
         let negotiated = self.negotiated.as_ref()?;
         let cipher =
-            crate::cert::SslCipher::from_name(&negotiated.cipher_suite, negotiated.protocol)?;
+            crate::cert::SslCipher::described_for(&negotiated.cipher_suite, negotiated.protocol)?;
         if cipher.authentication_method() == "PSK" {
             // The peer was authenticated by the key, not by a certificate.
             return Some(cipher);

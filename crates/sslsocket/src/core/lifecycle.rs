@@ -149,6 +149,24 @@ impl SslCore {
             .clone()
             .filter(|name| !name.is_empty())
             .or_else(|| self.peer_name.clone());
+        // A Unicode name goes to the backend as its A-labels (Qt's `QUrl::toAce`): SNI,
+        // the host check, name constraints and the session cache all see that one form.
+        // A name IDNA refuses is no host name for TLS: the handshake does not start.
+        let peer_name = match peer_name {
+            Some(name) => match crate::verify::hostname::to_ace(&name) {
+                Some(ace) => Some(ace.into_owned()),
+                None => {
+                    let error: Error = ConfigError::new(format!(
+                        "`{}` is not a valid host name for TLS (IDNA refuses it)",
+                        name.escape_default()
+                    ))
+                    .into();
+                    self.fail(error.clone());
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
         let session = backend.new_session(SessionSetup {
             mode,
             configuration: &self.configuration,

@@ -219,6 +219,7 @@ impl SslCore {
             errors: self.handshake_errors.clone(),
             chain: self.peer_chain.clone(),
             valid_until: self.peer_valid_until,
+            ocsp_responses: self.ocsp_responses.clone(),
         };
         if let Some(session) = self.session.as_mut() {
             // Accepted: the sessions of this connection may now be resumed.
@@ -249,6 +250,7 @@ impl SslCore {
                 self.peer_valid_until = original.valid_until;
                 self.handshake_errors = original.errors.clone();
                 self.peer_chain = original.chain;
+                self.ocsp_responses = original.ocsp_responses;
                 self.report_errors(original.errors);
                 accepted
             }

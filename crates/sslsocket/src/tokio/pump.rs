@@ -417,6 +417,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         }
     }
 
+    /// Once the core is closed: the transport's own buffer flushed and its shutdown done,
+    /// with the caller's waker (round 35: a transport whose flush takes more than one poll
+    /// was dropped with our bytes and close_notify still in its buffer). A TCP socket
+    /// needs neither and is done at once. A failed flush fails the connection; a failed
+    /// shutdown only means the peer is gone, which reading reports.
+    pub(super) fn poll_close_transport(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.unflushed {
+            ready!(self.poll_flush_transport(cx, true))?;
+        }
+        if self.write_shut {
+            return Poll::Ready(Ok(()));
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        ready!(Pin::new(stream).poll_shutdown(cx)).ok();
+        self.write_shut = true;
+        Poll::Ready(Ok(()))
+    }
+
     /// Records a failure of the socket itself and closes it.
     pub(super) fn fail(&mut self, error: Error) {
         self.core.handle_io_error(error);

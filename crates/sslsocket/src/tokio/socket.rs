@@ -191,7 +191,9 @@ impl SslSocket<TcpStream> {
         if encrypt {
             socket.core.encrypt_when_connected(host);
         }
-        let addrs: Vec<SocketAddr> = match ::tokio::net::lookup_host((host, port)).await {
+        // A Unicode host is looked up as its A-labels (Qt's `QUrl::toAce`).
+        let lookup = crate::verify::hostname::to_ace(host).unwrap_or(host.into());
+        let addrs: Vec<SocketAddr> = match ::tokio::net::lookup_host((&*lookup, port)).await {
             Ok(addrs) => addrs.collect(),
             Err(e) => return Err(host_not_found(host, e)),
         };
@@ -577,10 +579,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         // What the peer's end (or reset) left unsent: the close did not deliver it.
         let undelivered = self.core.has_undelivered();
         // The stream stays in place while lingering, so a caller's timeout that drops this
-        // future leaves a socket that a second call closes the same way.
-        if !self.write_shut {
-            self.shut_write();
-        }
+        // future leaves a socket that a second call closes the same way. Our end goes out
+        // through a transport that buffers writes too (flushed, then shut down).
+        let result = match poll_fn(|cx| self.poll_close_transport(cx)).await {
+            Err(error) if result.is_ok() => Err(error),
+            _ => result,
+        };
         // The peer's close_notify ends the linger as its end of stream does: nothing may
         // follow it, so no unread data can turn our close into a reset.
         if self.stream.is_some() && !self.core.is_eof() && !self.core.is_peer_closed_cleanly() {

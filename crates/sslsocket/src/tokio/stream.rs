@@ -306,6 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
         this.core.disconnect_from_host();
         let drive = this.drive_for(Drive::Write);
         ready!(this.poll_until(cx, drive, "closing", |core| core.is_closed()))?;
+        ready!(this.poll_close_transport(cx))?;
         match this.core.failure() {
             Some(failure) => Poll::Ready(Err(failure.clone().into())),
             None => Poll::Ready(Ok(())),

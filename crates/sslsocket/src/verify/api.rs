@@ -32,9 +32,13 @@ impl SslCertificate {
             anchors.extend(system_ca_certificates());
         }
         let ders: Vec<&[u8]> = chain.iter().map(SslCertificate::der).collect();
+        // A Unicode host name is checked as its A-labels, as in a handshake; one IDNA
+        // refuses stays as given, and matches nothing.
+        let host = host_name.filter(|name| !name.is_empty());
+        let ace = host.map(|name| crate::verify::hostname::to_ace(name).unwrap_or(name.into()));
         ChainVerifier::new(anchors, Purpose::ServerAuth).verify_der(
             &ders,
-            host_name.filter(|name| !name.is_empty()),
+            ace.as_deref(),
             crate::verify::now_unix(),
         )
     }

@@ -27,7 +27,7 @@
 use x509_parser::certificate::X509Certificate;
 use x509_parser::der_parser::asn1_rs::{Any, Tag};
 use x509_parser::extensions::{GeneralName, GeneralSubtree, NameConstraints};
-use x509_parser::oid_registry::{OID_PKCS9_EMAIL_ADDRESS, OID_X509_COMMON_NAME};
+use x509_parser::oid_registry::OID_PKCS9_EMAIL_ADDRESS;
 use x509_parser::x509::X509Name;
 
 /// The positions (leaf first, 0) of the certificates of `path` (leaf first, up to the
@@ -84,6 +84,9 @@ pub(crate) fn name_errors(
 /// certificates `above` it; its names are read once, when a first one has constraints. A
 /// nameConstraints extension or a subjectAltName that cannot be read is a violation.
 fn breaks(subject: &X509Certificate<'_>, is_leaf: bool, above: &[&X509Certificate<'_>]) -> bool {
+    // A leaf's common names in the form the host check compares them (read once, when a
+    // first certificate above has constraints).
+    let hosts = std::cell::OnceCell::new();
     let mut names = None;
     for issuer in above {
         let constraints = match issuer.name_constraints() {
@@ -91,7 +94,13 @@ fn breaks(subject: &X509Certificate<'_>, is_leaf: bool, above: &[&X509Certificat
             Ok(Some(extension)) => extension.value,
             Err(_) => return true,
         };
-        let Some(names) = names.get_or_insert_with(|| names_of(subject, is_leaf)) else {
+        let Some(names) = names.get_or_insert_with(|| {
+            let hosts = hosts.get_or_init(|| match is_leaf {
+                true => common_name_hosts(subject),
+                false => Vec::new(),
+            });
+            names_of(subject, is_leaf, hosts)
+        }) else {
             return true;
         };
         if names.iter().any(|name| !allowed(name, constraints)) {
@@ -101,9 +110,25 @@ fn breaks(subject: &X509Certificate<'_>, is_leaf: bool, above: &[&X509Certificat
     false
 }
 
+/// The common names of `cert` a host could match, as the host check reads and compares
+/// them (`hostname::common_names`: every string type OpenSSL decodes, BMPString
+/// included, and a Unicode name as its A-labels), so that no name the host check accepts
+/// escapes the constraints (round 35).
+fn common_name_hosts(cert: &X509Certificate<'_>) -> Vec<String> {
+    crate::verify::hostname::common_names(cert)
+        .into_iter()
+        .filter(|name| could_match_a_host(name))
+        .collect()
+}
+
 /// The names of `cert` that constraints apply to; `None` when its subjectAltName cannot
-/// be read.
-fn names_of<'a>(cert: &'a X509Certificate<'a>, is_leaf: bool) -> Option<Vec<Name<'a>>> {
+/// be read. `hosts`: its common names a host could match ([`common_name_hosts`]), which
+/// count for a leaf with no DNS name.
+fn names_of<'a>(
+    cert: &'a X509Certificate<'a>,
+    is_leaf: bool,
+    hosts: &'a [String],
+) -> Option<Vec<Name<'a>>> {
     let subject = cert.subject();
     let mut names = Vec::new();
     if subject.iter().next().is_some() {
@@ -128,12 +153,8 @@ fn names_of<'a>(cert: &'a X509Certificate<'a>, is_leaf: bool) -> Option<Vec<Name
         Err(_) => return None,
     }
     if is_leaf && !has_dns {
-        for cn in subject.iter_by_oid(&OID_X509_COMMON_NAME) {
-            if let Ok(text) = cn.as_str() {
-                if could_match_a_host(text) {
-                    names.push(Name::General(GeneralName::DNSName(text)));
-                }
-            }
+        for host in hosts {
+            names.push(Name::General(GeneralName::DNSName(host)));
         }
     }
     Some(names)

@@ -11,8 +11,12 @@
 //! - comparison ignores ASCII case and one trailing dot of the peer name; a presented name
 //!   (dNSName or CN) with a trailing dot matches nothing, as for webpki and OpenSSL;
 //! - a wildcard is only `*` as the whole left-most label, stands for exactly one non-empty
-//!   label, and needs at least two labels after it (`*.com` matches nothing).
+//!   label, and needs at least two labels after it (`*.com` matches nothing);
+//! - a Unicode name is compared in its ASCII form (Qt's `QUrl::toAce`): the peer name is
+//!   converted where the handshake takes it ([`to_ace`]), a common name here (after the
+//!   wildcard label, as Qt's `isMatchingHostname`); a name IDNA refuses matches nothing.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use x509_parser::certificate::X509Certificate;
@@ -39,10 +43,8 @@ pub(super) fn matches_host(x509: &X509Certificate<'_>, host: &str) -> bool {
             GeneralName::DNSName(pattern) => dns_matches(pattern, host),
             _ => false,
         }),
-        Ok(None) => x509
-            .subject()
-            .iter_common_name()
-            .filter_map(|cn| cn.as_str().ok())
+        Ok(None) => common_names(x509)
+            .iter()
             .any(|pattern| dns_matches(pattern, host)),
         // A subjectAltName extension that cannot be read is there, and names nothing.
         Err(_) => false,
@@ -56,14 +58,66 @@ fn ip_equals(ip: IpAddr, raw: &[u8]) -> bool {
     }
 }
 
-/// Whether the presented name `pattern` (a dNSName or CN) matches `host`. Only the peer
-/// name loses a trailing dot: a presented `localhost.` is no name webpki or OpenSSL would
-/// match, so neither do we (it fails `is_plain_name`).
+/// The subject's common names as the host check compares them: each value OpenSSL
+/// decodes (a BMPString or UniversalString as well as a UTF8String: round 35, a BMPString
+/// `localhost` was shown by `subject_common_names` but matched nothing), in its ASCII form
+/// ([`presented_ace`]); a value that does not decode, or that IDNA refuses, is left out
+/// (it matches no host).
+pub(crate) fn common_names(x509: &X509Certificate<'_>) -> Vec<String> {
+    crate::cert::name::values_of(x509.subject(), "2.5.4.3")
+        .iter()
+        .filter_map(|text| presented_ace(text).map(Cow::into_owned))
+        .collect()
+}
+
+/// The ASCII form of a host name, as Qt's `QUrl::toAce`: a name with non-ASCII characters
+/// becomes its A-labels by UTS 46 (nontransitional processing, STD3 rules, DNS lengths, one
+/// trailing dot allowed), so `WWW.SCHÄUFELE.DE` is `www.xn--schufele-2za.de`; an ASCII
+/// name is returned as it is (its checks are the matcher's). `None`: IDNA refuses the name
+/// (fail closed: it is no host name for TLS).
+pub(crate) fn to_ace(name: &str) -> Option<Cow<'_, str>> {
+    if name.is_ascii() {
+        return Some(Cow::Borrowed(name));
+    }
+    idna::uts46::Uts46::new()
+        .to_ascii(
+            name.as_bytes(),
+            idna::uts46::AsciiDenyList::STD3,
+            idna::uts46::Hyphens::Check,
+            idna::uts46::DnsLength::VerifyAllowRootDot,
+        )
+        .ok()
+        .map(|ace| Cow::Owned(ace.into_owned()))
+}
+
+/// A presented name in its ASCII form: Qt's `isMatchingHostname` converts a common name
+/// too (`*.SCHÄUFELE.DE` stands for `*.xn--schufele-2za.de`), the labels after a whole
+/// left-most wildcard label on their own. A dNSName is an IA5String, ASCII already.
+pub(crate) fn presented_ace(pattern: &str) -> Option<Cow<'_, str>> {
+    if pattern.is_ascii() {
+        return Some(Cow::Borrowed(pattern));
+    }
+    match pattern.strip_prefix("*.") {
+        Some(rest) => to_ace(rest)
+            .filter(|rest| rest.is_ascii())
+            .map(|rest| Cow::Owned(format!("*.{rest}"))),
+        None => to_ace(pattern),
+    }
+}
+
+/// Whether the presented name `pattern` (a dNSName or CN) matches `host` (a peer name in
+/// its ASCII form, see [`to_ace`]). Only the peer name loses a trailing dot: a presented
+/// `localhost.` is no name webpki or OpenSSL would match, so neither do we (it fails
+/// `is_plain_name`).
 fn dns_matches(pattern: &str, host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
     if !is_plain_name(host) {
         return false;
     }
+    let Some(pattern) = presented_ace(pattern) else {
+        return false;
+    };
+    let pattern = pattern.as_ref();
     match pattern.strip_prefix("*.") {
         Some(rest) => {
             if !is_plain_name(rest) || !rest.contains('.') {
@@ -154,6 +208,40 @@ mod tests {
         ));
         assert!(dns_matches("host1.example", "HOST1.example"));
         assert!(dns_matches("_srv.example", "_srv.example"));
+    }
+
+    // Qt's `isMatchingHostname` and `wildcardCertificateNames` cases (qt-behaviors.md).
+    #[test]
+    fn unicode_names_compare_in_their_ascii_form() {
+        let ace = |name: &str| to_ace(name).map(Cow::into_owned).unwrap_or_default();
+        let cn = "*.SCH\u{c4}UFELE.DE";
+        assert!(dns_matches(cn, &ace("WWW.SCH\u{c4}UFELE.DE")));
+        assert!(dns_matches(cn, "www.xn--schufele-2za.de"));
+        assert!(dns_matches(cn, &ace("f\u{f6}o.sch\u{e4}ufele.de")));
+        assert!(!dns_matches(cn, &ace("a.b.sch\u{e4}ufele.de")));
+        assert!(!dns_matches(cn, &ace("sch\u{e4}ufele.de")));
+        assert!(dns_matches("B\u{dc}CHER.example", "xn--bcher-kva.example"));
+        // A wildcard inside an A-label or beside a U-label matches nothing.
+        assert!(!dns_matches(
+            "xn--kcry6tjko*.example",
+            "xn--kcry6tjkoab.example"
+        ));
+        assert!(!dns_matches(
+            "\u{e5}*.example.com",
+            &ace("\u{e5}a.example.com")
+        ));
+        assert!(!dns_matches(
+            "*.sch\u{e4}ufele.de.",
+            "www.xn--schufele-2za.de"
+        ));
+        // The conversion itself: ASCII as it is, one root dot kept, refusals.
+        assert_eq!(to_ace("LocalHost").as_deref(), Some("LocalHost"));
+        assert_eq!(
+            to_ace("b\u{fc}cher.example.").as_deref(),
+            Some("xn--bcher-kva.example.")
+        );
+        assert_eq!(to_ace("a\u{200d}b.example"), None);
+        assert_eq!(to_ace("b\u{fc}cher..example"), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod chain;
 pub(crate) mod checks;
 pub(crate) mod constraints;
 pub(crate) mod hooks;
-mod hostname;
+pub(crate) mod hostname;
 pub(crate) mod kept;
 mod path;
 mod policy;

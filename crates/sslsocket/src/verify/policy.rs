@@ -242,6 +242,10 @@ pub struct Outcome {
     /// `OcspResponseExpired` the original errors do not have). What had expired already is
     /// among `errors`.
     pub valid_until: Option<i64>,
+    /// The stapled OCSP responses the original handshake checked (a resumed connection
+    /// reports them as it reports the chain; round 35: it reported none, beside the
+    /// original's clean verdict).
+    pub ocsp_responses: Vec<OcspResponse>,
 }
 
 impl Outcome {
@@ -280,6 +284,7 @@ impl Verification {
             errors: self.errors.clone(),
             chain: self.chain.clone(),
             valid_until: self.valid_until,
+            ocsp_responses: self.ocsp_responses.clone(),
         }
     }
 }

@@ -757,7 +757,13 @@ impl ChainVerifier {
         if !matches!(leaf.subject_alternative_name(), Ok(Some(_))) {
             return ours;
         }
-        let Ok(name) = ServerName::try_from(host) else {
+        // webpki's form of the name: an IPv6 literal without its brackets, as the host
+        // rule reads `[::1]` (round 35: `SslCertificate::verify` refused it).
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let Ok(name) = ServerName::try_from(bare) else {
             return false;
         };
         match end_entity {
