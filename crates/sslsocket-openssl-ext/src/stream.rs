@@ -287,6 +287,23 @@ impl TlsStream {
         crate::stop_counting_records(&mut self.ssl);
     }
 
+    /// Marks the connection closed both ways (`SSL_set_shutdown(SENT | RECEIVED)`), so
+    /// that freeing it leaves its session resumable: OpenSSL marks the session of a
+    /// connection freed without that state not resumable (`ssl_clear_bad_session`), even
+    /// when the application closed an accepted connection on purpose (an abort, a drop).
+    /// A connection that failed had its session removed by OpenSSL when the fatal alert
+    /// went or came; this does not bring it back.
+    pub fn keep_session_on_free(&mut self) {
+        // SAFETY: `self.ssl` is the live SSL this stream owns; `SSL_set_shutdown` only
+        // sets its shutdown flags.
+        unsafe {
+            openssl_sys::SSL_set_shutdown(
+                self.ssl.as_ptr(),
+                openssl_sys::SSL_SENT_SHUTDOWN | openssl_sys::SSL_RECEIVED_SHUTDOWN,
+            )
+        }
+    }
+
     /// The connection.
     pub fn ssl(&self) -> &SslRef {
         &self.ssl

@@ -287,7 +287,10 @@ impl SslCore {
         self.check_handshake_done();
         self.flush_queued();
         let after = self.session.as_ref().map_or(0, |s| s.plaintext_len());
-        if delivered || after > before || (after > 0 && self.accepted && before == 0) {
+        // Only for an accepted peer (round 35: a refused client's data, and a paused
+        // client's 0.5-RTT data, gave ReadyRead with nothing readable); data held until
+        // a pause ends is announced by `resume`.
+        if self.accepted && (delivered || after > before) {
             self.count(Counter::ReadyRead, 0);
         }
         self.push_if_any(close_notify);

@@ -124,6 +124,13 @@ impl HandshakeRecord {
         self.lock().confirmation.clone()
     }
 
+    /// Whether the application accepted the peer ([`Confirmation::Accepted`]), without
+    /// copying the outcome.
+    #[cfg_attr(not(feature = "openssl"), allow(dead_code))]
+    pub(crate) fn is_accepted(&self) -> bool {
+        matches!(self.lock().confirmation, Confirmation::Accepted(_))
+    }
+
     /// A session or ticket was received (and kept or held).
     pub(crate) fn note_ticket(&self) {
         let mut state = self.lock();

@@ -741,6 +741,18 @@ fn new_ssl(
     Ok((ssl, state))
 }
 
+/// An accepted connection closed by the application without close_notify (its `abort`, a
+/// dropped socket) keeps its session, as on rustls and as the README says (round 35:
+/// OpenSSL made it unresumable). A connection that failed, or whose peer was not
+/// accepted, keeps OpenSSL's rule.
+impl Drop for OpensslSession {
+    fn drop(&mut self) {
+        if !self.handshaking && self.failed.is_none() && self.state.record().is_accepted() {
+            self.stream.keep_session_on_free();
+        }
+    }
+}
+
 impl TlsSession for OpensslSession {
     fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
         self.read_tls_into(rd, &mut []).map(|(n, _)| n)
