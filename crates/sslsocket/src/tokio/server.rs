@@ -489,7 +489,10 @@ impl ShutdownHandle {
     /// Waits until the shutdown has started.
     pub async fn signalled(&self) {
         let mut receiver = self.0.subscribe();
-        let _ = receiver.wait_for(|stopping| *stopping).await;
+        if receiver.wait_for(|stopping| *stopping).await.is_err() {
+            // Every sender is gone without a shutdown: none will come.
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Waits up to `deadline` for every [`ConnectionGuard`] (and the [`Incoming`] stream)
@@ -503,9 +506,13 @@ impl ShutdownHandle {
 
 impl ConnectionGuard {
     /// Waits until the server's shutdown has started (for a connection to finish its
-    /// current exchange and close).
+    /// current exchange and close). A server dropped (or its accept loop cancelled)
+    /// without [`shutdown`](ShutdownHandle::shutdown) started none: this keeps waiting
+    /// (round 35: it returned, and connections written in this style closed for nothing).
     pub async fn signalled(&mut self) {
-        let _ = self.0.wait_for(|stopping| *stopping).await;
+        if self.0.wait_for(|stopping| *stopping).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

@@ -426,9 +426,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         }
         poll_fn(|cx| {
             // A handshake that finished and was followed at once by the peer's close
-            // still succeeded.
+            // still succeeded. It is over once our last flight has gone out too, as
+            // tokio-rustls's futures flush before they resolve (round 35: a TLS 1.2
+            // server's Finished, or a client's over a full transport, stayed in the engine
+            // while the application only read, which sends nothing with its own waker,
+            // and the peer waited for it for ever).
             self.poll_until(cx, Drive::Both, "waiting for the handshake", |core| {
-                core.was_encrypted() || core.is_paused()
+                core.is_paused()
+                    || (core.was_encrypted()
+                        && (core.encrypted_bytes_to_write() == 0
+                            || core.state() == SocketState::UnconnectedState))
             })
         })
         .await?;
