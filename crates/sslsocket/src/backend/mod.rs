@@ -271,6 +271,12 @@ pub trait TlsSession: Send + Sync {
     /// The verification of the peer, once, when the backend's verifier ran (a resumed
     /// handshake verifies nothing: see `resumed_outcome`).
     fn take_verification(&mut self) -> Option<Verification>;
+    /// A failure of our own side during the handshake, once (a client certificate
+    /// resolver's identity that cannot be used): the core fails the handshake with it and
+    /// sends nothing more.
+    fn take_local_failure(&mut self) -> Option<crate::error::ConfigError> {
+        None
+    }
     /// The application changed the policy (its ignore list, hooks or pause mode) after the
     /// handshake started and before the peer was judged: the new value replaces the old
     /// (Qt applies an ignore list given any time before the errors are found).

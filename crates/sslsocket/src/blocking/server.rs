@@ -241,11 +241,19 @@ fn accept_loop(
                     counter.fetch_sub(1, Ordering::AcqRel);
                     return;
                 }
-                let result = handshake(stream, peer, configuration, settings);
+                // A panic on the way (an application hook the backend does not guard)
+                // ends this handshake only: its slot and registry entry are given back
+                // either way (round 35: each one leaked a slot, until the server took no
+                // client at all). The socket unwound is closed; there is none to report.
+                #[allow(clippy::result_large_err)] // as `handshake`'s own result
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handshake(stream, peer, configuration, settings)
+                }));
                 // Finished: no longer one to make room (its slot is held until the
                 // application has room for the connection). One ended to make room is
                 // not handed out (as a timed-out client's is not on tokio).
-                if registry.remove(id) {
+                let removed = registry.remove(id);
+                if let (true, Ok(result)) = (removed, result) {
                     send_bounded(&tx, result, &stop);
                 }
                 counter.fetch_sub(1, Ordering::AcqRel);

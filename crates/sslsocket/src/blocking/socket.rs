@@ -725,6 +725,24 @@ impl<S: Read + Write> SslSocket<S> {
                 // read (writes were made, blocking, at the top of the loop).
                 None => {
                     deadline.remaining(what)?;
+                    // A transport that buffers writes: what a flush left undone
+                    // (`WouldBlock`) goes now, before the read waits for an answer to it
+                    // (round 35: nothing retried it, and the handshake timed out).
+                    if let Some(stream) = self.stream.as_mut() {
+                        match stream.flush() {
+                            Ok(()) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                                ) => {}
+                            Err(e) => {
+                                let error = Error::io("flushing the transport", e);
+                                self.core.handle_io_error(error.clone());
+                                return Err(error);
+                            }
+                        }
+                    }
                 }
             }
             // Nothing changed while waiting but the socket: read at once (whatever it
@@ -817,8 +835,39 @@ impl<S: Read + Write> SslSocket<S> {
         Ok(())
     }
 
+    /// A transport without a descriptor flushed (its own buffer emptied), retrying one
+    /// that would block until `deadline`: `flush()` promises the bytes left.
+    fn flush_transport(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        if self.transport.fd.is_some() {
+            return Ok(());
+        }
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(());
+            };
+            match stream.flush() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    deadline.remaining("flushing the transport")?;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => {
+                    let error = Error::io("flushing the transport", e);
+                    self.core.handle_io_error(error.clone());
+                    return Err(error);
+                }
+            }
+        }
+    }
+
     fn close_stream(&mut self) {
         if let Some(mut stream) = self.stream.take() {
+            if self.transport.fd.is_none() {
+                // A transport that buffers writes sends our last bytes before it is shut
+                // (each write flushed it already; this retries one that could not).
+                let _ = stream.flush();
+            }
             self.transport.shut(&stream, Shutdown::Write);
             // Linger only after a graceful close, within the caller's deadline; a failed
             // or aborted connection, or a dropped socket, is closed at once.
@@ -1072,7 +1121,10 @@ impl<S: Read + Write> Read for SslSocket<S> {
                         self.core.error_string(),
                     ));
                 }
-                if let Some(failure) = self.core.failure() {
+                // A failure after the peer's close_notify (our answer to it reset, the
+                // peer gone) leaves the reader's end clean (round 35).
+                let clean = self.core.is_eof() && self.core.is_peer_closed_cleanly();
+                if let Some(failure) = self.core.failure().filter(|_| !clean) {
                     return Err(failure.clone().into());
                 }
                 if !self.core.is_eof() {
@@ -1153,6 +1205,7 @@ impl<S: Read + Write> Write for SslSocket<S> {
         self.drive(&deadline, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()
         })?;
+        self.flush_transport(&deadline)?;
         if let Some(failure) = self.core.failure() {
             // The connection failed meanwhile (a handshake refused): what was written did
             // not leave, and nothing is left to say so but this.

@@ -238,18 +238,21 @@ impl<S: Write> SocketIo<'_, S> {
     /// After `n` bytes went to a stream without a descriptor: its own flush, so that a
     /// transport that holds writes until flushed (a `BufWriter`, a TLS-in-TLS layer) sends
     /// them (round 35: a ClientHello stayed in such a buffer; the tokio driver flushes
-    /// alike). A flush that cannot go on now is retried with the next write; one that
-    /// fails fails the write (the connection ends with its error, nothing is resent).
+    /// alike). A flush that cannot go on now is retried by the driver before it waits for
+    /// input; one that fails fails the write (the connection ends with its error, nothing
+    /// is resent).
     fn flushed(&mut self, n: usize) -> io::Result<usize> {
-        if n > 0 {
+        if n == 0 {
+            return Ok(n);
+        }
+        // An interrupted flush is tried again at once (a few times); one that would block
+        // is tried again by the driver before it waits for input.
+        for _ in 0..8 {
             match self.stream.flush() {
-                Ok(()) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
+                Ok(()) => break,
             }
         }
         Ok(n)

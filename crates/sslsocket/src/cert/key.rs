@@ -83,8 +83,10 @@ pub struct SslKey {
 }
 
 /// Qt's `operator==`: the same algorithm, type and length, and the same key whatever
-/// encoding it was loaded from (PKCS#1 or SEC1 against PKCS#8: a private key compares as
-/// its PKCS#8 form; round 35: the encoding counted). The bytes compare in constant time.
+/// encoding it was loaded from (round 35: the encoding counted). A private key compares
+/// by its algorithm identifier and its secret (PKCS#1 and SEC1 read as their PKCS#8
+/// form; an EC key's scalar, with or without its public key; PKCS#8 v1 or v2), a public
+/// key by its SubjectPublicKeyInfo. The secrets compare in constant time.
 impl PartialEq for SslKey {
     fn eq(&self, other: &SslKey) -> bool {
         use subtle::ConstantTimeEq;
@@ -94,12 +96,14 @@ impl PartialEq for SslKey {
         {
             return false;
         }
-        if self.format == other.format {
-            return bool::from(self.der.as_slice().ct_eq(other.der.as_slice()));
-        }
-        match (self.to_pkcs8_der(), other.to_pkcs8_der()) {
-            (Ok(ours), Ok(theirs)) => bool::from(ours.as_slice().ct_eq(theirs.as_slice())),
-            _ => false,
+        match (self.private_identity(), other.private_identity()) {
+            (Some((ours, our_secret)), Some((theirs, their_secret))) => {
+                ours == theirs && bool::from(our_secret.as_slice().ct_eq(their_secret.as_slice()))
+            }
+            _ => {
+                self.format == other.format
+                    && bool::from(self.der.as_slice().ct_eq(other.der.as_slice()))
+            }
         }
     }
 }
@@ -107,6 +111,22 @@ impl PartialEq for SslKey {
 impl Eq for SslKey {}
 
 impl SslKey {
+    /// A private key's algorithm identifier (DER) and secret, the parts that make it this
+    /// key whatever its encoding (see `PartialEq`); `None` for a public key or one that
+    /// does not read.
+    fn private_identity(&self) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        use pkcs8::der::Encode;
+        let pkcs8 = self.to_pkcs8_der().ok()?;
+        let info = pkcs8::PrivateKeyInfo::try_from(pkcs8.as_slice()).ok()?;
+        let algorithm = info.algorithm.to_der().ok()?;
+        let secret = if info.algorithm.oid == OID_EC {
+            key_info::sec1_parts(info.private_key)?.0
+        } else {
+            info.private_key
+        };
+        Some((algorithm, Zeroizing::new(secret.to_vec())))
+    }
+
     /// A key from PEM or DER data, whichever it is. `passphrase` is for encrypted keys and
     /// ignored for others, as in Qt.
     pub fn from_data(data: &[u8], passphrase: Option<&[u8]>) -> Result<SslKey, ConfigError> {

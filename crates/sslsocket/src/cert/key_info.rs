@@ -205,6 +205,18 @@ pub(crate) fn explicit_sec1_parameters(der: &[u8]) -> Option<Vec<u8>> {
 /// OpenSSL writes it; round 35: with explicit parameters inside, our own reader refused
 /// what we wrote). `None` when `der` is no such key.
 pub(crate) fn sec1_without_parameters(der: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let (key, public_key) = sec1_parts(der)?;
+    let inner = sec1::EcPrivateKey {
+        private_key: key,
+        parameters: None,
+        public_key,
+    };
+    inner.to_der().ok().map(Zeroizing::new)
+}
+
+/// A SEC1 `ECPrivateKey`'s private scalar and public key (if present), whatever its
+/// parameters (named or explicit); `None` when `der` is no version-1 such key.
+pub(crate) fn sec1_parts(der: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     use pkcs8::der::asn1::{AnyRef, BitStringRef, ContextSpecific, OctetStringRef};
     use pkcs8::der::{Decode, Reader, SliceReader, TagNumber};
     let mut reader = SliceReader::new(der).ok()?;
@@ -225,12 +237,7 @@ pub(crate) fn sec1_without_parameters(der: &[u8]) -> Option<Zeroizing<Vec<u8>>> 
         Some(bits) => Some(bits.as_bytes()?),
         None => None,
     };
-    let inner = sec1::EcPrivateKey {
-        private_key: key.as_bytes(),
-        parameters: None,
-        public_key,
-    };
-    inner.to_der().ok().map(Zeroizing::new)
+    Some((key.as_bytes(), public_key))
 }
 
 /// A `SubjectPublicKeyInfo`.

@@ -274,6 +274,13 @@ impl SslCore {
             return;
         };
         let result = session.process();
+        if let Some(error) = session.take_local_failure() {
+            // Our side cannot go on (a client certificate resolver's unusable identity):
+            // the handshake fails with that error and nothing more goes out, so no flight
+            // without the certificate the application meant to show leaves (round 35).
+            self.fail_with(Error::Config(error), true);
+            return;
+        }
         self.check_verification();
         // The peer's close_notify came after any data this input held (nothing is read
         // past it): reported after that data's ReadyRead, in record order, so that an

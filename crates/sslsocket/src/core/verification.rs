@@ -312,39 +312,16 @@ impl SslCore {
         if by_key && self.configuration.pre_shared_key_authenticates_peer() {
             return false;
         }
-        let error = SslError::new(SslErrorKind::NoPeerCertificate);
-        let errors = vec![error];
-        let covered = self.policy(self.effective_mode).covers_all(&errors);
-        self.errors_reported = true;
-        self.handshake_errors = errors.clone();
-        self.report_errors(errors);
-        if covered {
-            return false;
-        }
-        self.refuse_peer();
-        true
+        // Judged as any verification: the hooks, the ignore list, the pause mode, an
+        // interruption (Qt's server emits `sslErrors` with `NoPeerCertificate` for its
+        // slot to decide; round 35: only the ignore list was consulted).
+        self.judge_alone(vec![SslError::new(SslErrorKind::NoPeerCertificate)])
     }
 
-    /// A client in `VerifyPeer` mode whose server showed no certificate and was verified by
-    /// nothing (a pre-shared-key suite: the key authenticated it): Qt reports
-    /// `NoPeerCertificate` (`simplePskConnect`), judged as any verification (the hooks,
-    /// the ignore list, the pause mode). Returns whether the handshake stopped there
+    /// Judges `errors`, the whole verification of a peer that showed no certificate, by
+    /// this socket's policy, and reports them: whether the handshake stopped there
     /// (refused, or paused for the application's word).
-    fn certificate_less_server(&mut self) -> bool {
-        let missing = SslError::new(SslErrorKind::NoPeerCertificate);
-        if self.errors_reported {
-            // Something was judged already (a stapling check that found no response): the
-            // missing certificate is added to those errors and must be ignored explicitly
-            // too (the ignore list; the hooks had their say on the rest).
-            self.handshake_errors.push(missing.clone());
-            self.report_errors(vec![missing.clone()]);
-            if self.policy(self.effective_mode).covers_all(&[missing]) {
-                return false;
-            }
-            self.refuse_peer();
-            return true;
-        }
-        let errors = vec![missing];
+    fn judge_alone(&mut self, errors: Vec<SslError>) -> bool {
         let judgement = self.policy(self.effective_mode).judge(&errors);
         self.errors_reported = true;
         self.handshake_errors = errors.clone();
@@ -366,6 +343,28 @@ impl SslCore {
                 true
             }
         }
+    }
+
+    /// A client in `VerifyPeer` mode whose server showed no certificate and was verified by
+    /// nothing (a pre-shared-key suite: the key authenticated it): Qt reports
+    /// `NoPeerCertificate` (`simplePskConnect`), judged as any verification (the hooks,
+    /// the ignore list, the pause mode). Returns whether the handshake stopped there
+    /// (refused, or paused for the application's word).
+    fn certificate_less_server(&mut self) -> bool {
+        let missing = SslError::new(SslErrorKind::NoPeerCertificate);
+        if self.errors_reported {
+            // Something was judged already (a stapling check that found no response): the
+            // missing certificate is added to those errors and must be ignored explicitly
+            // too (the ignore list; the hooks had their say on the rest).
+            self.handshake_errors.push(missing.clone());
+            self.report_errors(vec![missing.clone()]);
+            if self.policy(self.effective_mode).covers_all(&[missing]) {
+                return false;
+            }
+            self.refuse_peer();
+            return true;
+        }
+        self.judge_alone(vec![missing])
     }
 
     pub(super) fn fail_tls(&mut self, mut failure: TlsFailure) {

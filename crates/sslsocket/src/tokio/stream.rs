@@ -39,6 +39,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
             ));
         }
         match self.core.failure() {
+            // The peer's stream ended with its close_notify: that is the reader's clean
+            // end, whatever became of our answer to it (round 35: a reset on our
+            // close_notify, the peer gone, turned it into an error).
+            Some(_) if self.core.is_eof() && self.core.is_peer_closed_cleanly() => Ok(()),
             Some(failure) => Err(failure.clone().into()),
             None if !self.core.is_eof() => Err(closed_here()),
             None => Ok(()),

@@ -333,7 +333,7 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<(usize, SslError
     // certificate that breaks them. A self-issued CA below the top is exempt (RFC 5280
     // §6.1.4 (b)); the constraints of every certificate above count, the anchor's too.
     let certs: Vec<&X509Certificate<'_>> = path.nodes.iter().map(|n| n.info.x509()).collect();
-    for index in constraints::violations(&certs) {
+    for index in constraints::violations(&certs, input.purpose) {
         add(index, UnspecifiedError);
     }
     kinds

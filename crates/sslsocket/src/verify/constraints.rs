@@ -30,16 +30,27 @@ use x509_parser::extensions::{GeneralName, GeneralSubtree, NameConstraints};
 use x509_parser::oid_registry::OID_PKCS9_EMAIL_ADDRESS;
 use x509_parser::x509::X509Name;
 
+use crate::verify::Purpose;
+
 /// The positions (leaf first, 0) of the certificates of `path` (leaf first, up to the
 /// anchor or as far as it goes) that break the name constraints of a certificate above
-/// them. A self-issued CA below the top is exempt (RFC 5280 §6.1.4 (b)).
-pub(super) fn violations(path: &[&X509Certificate<'_>]) -> Vec<usize> {
+/// them. A self-issued CA below the top is exempt (RFC 5280 §6.1.4 (b)). `purpose`: what
+/// the leaf is verified for, which decides which of its common names count as DNS names
+/// (see [`common_name_hosts`]).
+pub(super) fn violations(path: &[&X509Certificate<'_>], purpose: Purpose) -> Vec<usize> {
     path.iter()
         .enumerate()
         .filter(|(index, cert)| {
             *index == 0 || !crate::cert::name::same_name(cert.subject(), cert.issuer())
         })
-        .filter(|(index, cert)| breaks(cert, *index == 0, path.get(index + 1..).unwrap_or(&[])))
+        .filter(|(index, cert)| {
+            breaks(
+                cert,
+                *index == 0,
+                purpose,
+                path.get(index + 1..).unwrap_or(&[]),
+            )
+        })
         .map(|(index, _)| index)
         .collect()
 }
@@ -64,7 +75,12 @@ pub(crate) fn name_errors(
         .map_while(|cert| peers.parse(cert.der()))
         .collect();
     let path: Vec<&X509Certificate<'_>> = parsed.iter().map(|p| p.x509()).collect();
-    let mut errors: Vec<SslError> = violations(&path)
+    // A client names the server it verifies; a server verifies its clients by no name.
+    let purpose = match host {
+        Some(_) => crate::verify::Purpose::ServerAuth,
+        None => crate::verify::Purpose::ClientAuth,
+    };
+    let mut errors: Vec<SslError> = violations(&path, purpose)
         .into_iter()
         .filter_map(|index| chain.get(index))
         .map(|cert| SslError::with_certificate(SslErrorKind::UnspecifiedError, cert.clone()))
@@ -83,7 +99,12 @@ pub(crate) fn name_errors(
 /// Whether `subject` (the leaf when `is_leaf`) breaks the name constraints of one of the
 /// certificates `above` it; its names are read once, when a first one has constraints. A
 /// nameConstraints extension or a subjectAltName that cannot be read is a violation.
-fn breaks(subject: &X509Certificate<'_>, is_leaf: bool, above: &[&X509Certificate<'_>]) -> bool {
+fn breaks(
+    subject: &X509Certificate<'_>,
+    is_leaf: bool,
+    purpose: Purpose,
+    above: &[&X509Certificate<'_>],
+) -> bool {
     // A leaf's common names in the form the host check compares them (read once, when a
     // first certificate above has constraints).
     let hosts = std::cell::OnceCell::new();
@@ -96,7 +117,7 @@ fn breaks(subject: &X509Certificate<'_>, is_leaf: bool, above: &[&X509Certificat
         };
         let Some(names) = names.get_or_insert_with(|| {
             let hosts = hosts.get_or_init(|| match is_leaf {
-                true => common_name_hosts(subject),
+                true => common_name_hosts(subject, purpose),
                 false => Vec::new(),
             });
             names_of(subject, is_leaf, hosts)
@@ -114,10 +135,15 @@ fn breaks(subject: &X509Certificate<'_>, is_leaf: bool, above: &[&X509Certificat
 /// them (`hostname::common_names`: every string type OpenSSL decodes, BMPString
 /// included, and a Unicode name as its A-labels), so that no name the host check accepts
 /// escapes the constraints (round 35).
-fn common_name_hosts(cert: &X509Certificate<'_>) -> Vec<String> {
+///
+/// A client certificate (`ClientAuth`) is matched against no host: there only a common
+/// name of two labels or more counts, OpenSSL's rule (round 35: a client `CN=alice` under
+/// a CA permitted `example.com` was refused, which OpenSSL and webpki accept).
+fn common_name_hosts(cert: &X509Certificate<'_>, purpose: Purpose) -> Vec<String> {
     crate::verify::hostname::common_names(cert)
         .into_iter()
         .filter(|name| could_match_a_host(name))
+        .filter(|name| purpose != Purpose::ClientAuth || name.trim_end_matches('.').contains('.'))
         .collect()
 }
 

@@ -180,10 +180,13 @@ impl VerifyPolicy {
                 pin_mismatch: None,
             };
         }
-        let verdict = self
-            .hooks
-            .as_ref()
-            .map_or(Verdict::UsePolicy, |h| h.ssl_errors(errors));
+        // A hook that panics refuses the peer (fail closed) and ends only this handshake,
+        // on every backend and driver (round 35: on rustls it unwound the blocking
+        // server's handshake thread, which lost its slot).
+        let verdict = self.hooks.as_ref().map_or(Verdict::UsePolicy, |h| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.ssl_errors(errors)))
+                .unwrap_or(Verdict::Abort)
+        });
         let decision = match verdict {
             Verdict::Ignore => Decision::Proceed,
             Verdict::Abort => Decision::Refuse,

@@ -31,6 +31,9 @@ struct RecordState {
     offered: Option<Box<Outcome>>,
     confirmation: Confirmation,
     tickets: usize,
+    /// Our own side could not go on (a client certificate resolver's identity that is
+    /// unusable): the handshake fails with it before our flight leaves. Boxed: rare.
+    local_failure: Option<Box<crate::error::ConfigError>>,
 }
 
 /// One connection's verification results and session bookkeeping.
@@ -49,6 +52,8 @@ pub(crate) struct HandshakeRecord {
 const NEW_RESULT: u8 = 1;
 /// [`HandshakeRecord::news`]: tickets were noted.
 const NEW_TICKETS: u8 = 2;
+/// [`HandshakeRecord::news`]: our side failed ([`HandshakeRecord::fail_locally`]).
+const NEW_LOCAL_FAILURE: u8 = 4;
 
 impl Default for HandshakeRecord {
     fn default() -> HandshakeRecord {
@@ -58,6 +63,7 @@ impl Default for HandshakeRecord {
                 offered: None,
                 confirmation: Confirmation::Pending,
                 tickets: 0,
+                local_failure: None,
             }),
             news: AtomicU8::new(0),
         }
@@ -99,6 +105,20 @@ impl HandshakeRecord {
             return None;
         }
         self.lock().fresh.take().map(|fresh| *fresh)
+    }
+
+    /// Our own side cannot go on with the handshake (the first failure wins).
+    pub(crate) fn fail_locally(&self, error: crate::error::ConfigError) {
+        self.lock().local_failure.get_or_insert(Box::new(error));
+        self.news.fetch_or(NEW_LOCAL_FAILURE, Ordering::Release);
+    }
+
+    /// Our side's failure not yet handed out, once.
+    pub(crate) fn take_local_failure(&self) -> Option<crate::error::ConfigError> {
+        if !self.take_news(NEW_LOCAL_FAILURE) {
+            return None;
+        }
+        self.lock().local_failure.take().map(|failure| *failure)
     }
 
     /// The session offered for resumption was verified as `outcome`.

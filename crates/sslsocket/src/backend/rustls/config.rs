@@ -24,6 +24,9 @@ pub(crate) struct ClientEngine {
     chain: Arc<ChainVerifier>,
     client_auth: Arc<ClientAuth>,
     pub(crate) sessions: Option<Arc<ClientSessions>>,
+    /// The application's client certificate hook, made per connection (its failures
+    /// fail that connection's handshake).
+    client_resolver: Option<Arc<ClientCertResolver>>,
 }
 
 /// A server configuration ready to accept connections: a template whose session store each
@@ -136,6 +139,9 @@ impl ClientEngine {
         });
         if let Some(store) = &sessions {
             config.resumption = rustls::client::Resumption::store(Arc::clone(store) as _);
+        }
+        if let Some(resolver) = &self.client_resolver {
+            config.client_auth_cert_resolver = Arc::new(resolver.for_connection(record));
         }
         ClientConnectionConfig {
             config: Arc::new(config),
@@ -352,14 +358,11 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         .map_err(|e| ConfigError::new(format!("protocol selection: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(placeholder);
-    let mut config = match (
-        configuration.client_certificate_resolver(),
-        local_identity(configuration)?,
-    ) {
-        (Some(hook), _) => builder.with_client_cert_resolver(Arc::new(ClientCertResolver::new(
-            hook,
-            Arc::clone(&provider),
-        ))),
+    let client_resolver = configuration
+        .client_certificate_resolver()
+        .map(|hook| Arc::new(ClientCertResolver::new(hook, Arc::clone(&provider))));
+    let mut config = match (&client_resolver, local_identity(configuration)?) {
+        (Some(resolver), _) => builder.with_client_cert_resolver(Arc::clone(resolver) as _),
         (None, Some((chain, key))) => builder
             .with_client_auth_cert(chain, key)
             .map_err(|e| identity_error_in(e, configuration))?,
@@ -396,6 +399,7 @@ fn build_client(configuration: &SslConfiguration) -> Result<ClientEngine, Config
         chain,
         client_auth,
         sessions,
+        client_resolver,
     })
 }
 

@@ -25,7 +25,7 @@ use crate::verify::{Decision, Judgement, Outcome, Verification, VerifyPolicy};
 
 /// One connection's side of the trust hand-off and its notices.
 pub(super) struct Handshake {
-    record: Arc<HandshakeRecord>,
+    pub(super) record: Arc<HandshakeRecord>,
     notices: VecDeque<BackendNotice>,
     client_sessions: Option<(Arc<ConnectionClientSessions>, ServerName<'static>)>,
     server_sessions: Option<Arc<ConnectionServerSessions>>,

@@ -16,6 +16,7 @@ use crate::config::{
     SslConfiguration, SslIdentity,
 };
 use crate::error::ConfigError;
+use crate::verify::record::HandshakeRecord;
 
 /// The identity's rustls signing form, built once per identity value; a key that does not
 /// match the certificate is an error here.
@@ -78,7 +79,16 @@ impl ServerCertResolver {
 
     fn pick(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         if let Some(hook) = &self.hook {
-            if let Some(identity) = hook.resolve(server_name) {
+            // A hook that panics ends this handshake (no certificate), not the server's
+            // thread (round 35: the blocking server lost a slot each time).
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                hook.resolve(server_name)
+            }));
+            let Ok(answer) = answer else {
+                tracing::warn!("the server certificate resolver panicked");
+                return None;
+            };
+            if let Some(identity) = answer {
                 return match prepare(&identity, &self.provider) {
                     Ok(key) => Some(key),
                     Err(error) => {
@@ -133,10 +143,16 @@ impl ResolvesServerCert for ConnectionResolver {
     }
 }
 
-/// The application's client certificate hook, in rustls's shape.
+/// The application's client certificate hook, in rustls's shape: the engine's (never
+/// asked), and per connection with the connection's record ([`for_connection`]), where an
+/// identity that cannot be used fails the handshake.
+///
+/// [`for_connection`]: ClientCertResolver::for_connection
 pub(crate) struct ClientCertResolver {
     hook: Arc<dyn ClientCertificateResolver>,
     provider: Arc<CryptoProvider>,
+    /// The connection's record (`None` in the engine's own configuration).
+    record: Option<Arc<HandshakeRecord>>,
 }
 
 impl ClientCertResolver {
@@ -144,7 +160,30 @@ impl ClientCertResolver {
         hook: Arc<dyn ClientCertificateResolver>,
         provider: Arc<CryptoProvider>,
     ) -> ClientCertResolver {
-        ClientCertResolver { hook, provider }
+        ClientCertResolver {
+            hook,
+            provider,
+            record: None,
+        }
+    }
+
+    /// The same hook for one connection, failing into `record`.
+    pub(crate) fn for_connection(&self, record: &Arc<HandshakeRecord>) -> ClientCertResolver {
+        ClientCertResolver {
+            hook: Arc::clone(&self.hook),
+            provider: Arc::clone(&self.provider),
+            record: Some(Arc::clone(record)),
+        }
+    }
+
+    /// Fails the handshake with `error` (fail closed: the application asked to
+    /// authenticate, and no anonymous handshake goes on in its name).
+    fn fail(&self, error: ConfigError) -> Option<Arc<CertifiedKey>> {
+        tracing::warn!(%error, "the client certificate resolver's identity");
+        if let Some(record) = &self.record {
+            record.fail_locally(error);
+        }
+        None
     }
 }
 
@@ -168,13 +207,20 @@ impl ResolvesClientCert for ClientCertResolver {
                 .map(|s| s.as_str().unwrap_or("unknown").to_string())
                 .collect(),
         };
-        let identity = self.hook.resolve(&request)?;
+        // A hook that panics fails this handshake, not the caller (round 35).
+        let answer =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.hook.resolve(&request)));
+        let identity = match answer {
+            Ok(identity) => identity?,
+            Err(_) => {
+                return self.fail(ConfigError::new("the client certificate resolver panicked"))
+            }
+        };
+        // An identity whose key is not its certificate's (round 35: the client then sent
+        // no certificate, silently, and a `QueryPeer` server took it as anonymous).
         match prepare(&identity, &self.provider) {
             Ok(key) => Some(key),
-            Err(error) => {
-                tracing::warn!(%error, "the client certificate resolver's identity");
-                None
-            }
+            Err(error) => self.fail(error),
         }
     }
 

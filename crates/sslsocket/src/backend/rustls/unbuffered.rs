@@ -966,6 +966,10 @@ impl TlsSession for UnbufferedSession {
         self.handshake.take_verification()
     }
 
+    fn take_local_failure(&mut self) -> Option<crate::error::ConfigError> {
+        self.handshake.record.take_local_failure()
+    }
+
     fn set_policy(&mut self, policy: VerifyPolicy) {
         self.handshake.set_policy(policy);
     }
