@@ -330,3 +330,29 @@ fn name_constraints_judge_the_a_label_of_a_unicode_common_name() -> TestResult {
     }
     Ok(())
 }
+
+// Found in review (round 35): a host IDNA refuses was still handed to the resolver as
+// UTF-8. Now it is not looked up at all: `HostNotFoundError`, as Qt, on both drivers.
+#[test]
+fn a_host_idna_refuses_is_not_looked_up() -> TestResult {
+    let mut socket = SslSocket::with_configuration(SslConfiguration::default());
+    socket.connect_to_host_encrypted("a\u{200d}b.example", 443);
+    let blocking = socket.wait_for_connected(WAIT);
+    assert_eq!(
+        blocking.map_err(|e| e.socket_error()),
+        Err(sslsocket::SocketError::HostNotFoundError)
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let tokio = runtime.block_on(sslsocket::tokio::SslSocket::connect_to_host_encrypted(
+        "a\u{200d}b.example",
+        443,
+        SslConfiguration::default(),
+    ));
+    assert_eq!(
+        tokio.map(|_| ()).map_err(|e| e.error().socket_error()),
+        Err(sslsocket::SocketError::HostNotFoundError)
+    );
+    Ok(())
+}

@@ -300,8 +300,16 @@ impl SslSocket<TcpStream> {
     }
 
     fn connect_now(&mut self, host: &str, port: u16, deadline: &Deadline) -> Result<(), Error> {
-        // A Unicode host is looked up as its A-labels (Qt's `QUrl::toAce`).
-        let lookup = crate::verify::hostname::to_ace(host).unwrap_or(host.into());
+        // A Unicode host is looked up as its A-labels (Qt's `QUrl::toAce`); one IDNA
+        // refuses is not looked up at all (Qt: `HostNotFoundError`).
+        let lookup = crate::verify::hostname::to_ace(host).ok_or_else(|| Error::Io {
+            socket_error: SocketError::HostNotFoundError,
+            context: format!("host `{}` not found", host.escape_default()),
+            source: Arc::new(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a valid host name",
+            )),
+        })?;
         let addrs: Vec<SocketAddr> = match (&*lookup, port).to_socket_addrs() {
             Ok(addrs) => addrs.collect(),
             Err(e) => {

@@ -191,8 +191,12 @@ impl SslSocket<TcpStream> {
         if encrypt {
             socket.core.encrypt_when_connected(host);
         }
-        // A Unicode host is looked up as its A-labels (Qt's `QUrl::toAce`).
-        let lookup = crate::verify::hostname::to_ace(host).unwrap_or(host.into());
+        // A Unicode host is looked up as its A-labels (Qt's `QUrl::toAce`); one IDNA
+        // refuses is not looked up at all (Qt: `HostNotFoundError`).
+        let Some(lookup) = crate::verify::hostname::to_ace(host) else {
+            let refused = io::Error::new(io::ErrorKind::InvalidInput, "not a valid host name");
+            return Err(host_not_found(host, refused));
+        };
         let addrs: Vec<SocketAddr> = match ::tokio::net::lookup_host((&*lookup, port)).await {
             Ok(addrs) => addrs.collect(),
             Err(e) => return Err(host_not_found(host, e)),
