@@ -129,7 +129,15 @@ impl SslCore {
                 // application that supplies one to a backend that cannot gets a clear
                 // error instead of a handshake failing for another reason.
                 let mut probe = PreSharedKeyAuthenticator::new(b"", b"", 128, 64);
-                hooks.pre_shared_key(&mut probe);
+                // A hook that panics fails this handshake, not the caller (round 35).
+                let asked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    hooks.pre_shared_key(&mut probe)
+                }));
+                if asked.is_err() {
+                    let error: Error = ConfigError::new("the pre-shared key hook panicked").into();
+                    self.fail(error.clone());
+                    return Err(error);
+                }
                 if !probe.pre_shared_key().is_empty() {
                     let error: Error = ConfigError::new(format!(
                         "pre-shared keys are not supported by the {} backend",

@@ -162,10 +162,9 @@ impl VerifyPolicy {
             let mut interrupted_on = Vec::new();
             for error in errors {
                 interrupted_on.push(error.clone());
-                let verdict = self
-                    .hooks
-                    .as_ref()
-                    .map_or(Verdict::Abort, |h| h.handshake_interrupted(error));
+                let verdict = self.hooks.as_ref().map_or(Verdict::Abort, |h| {
+                    guarded(|| h.handshake_interrupted(error))
+                });
                 if verdict != Verdict::Ignore {
                     return Judgement {
                         decision: Decision::Refuse,
@@ -180,13 +179,10 @@ impl VerifyPolicy {
                 pin_mismatch: None,
             };
         }
-        // A hook that panics refuses the peer (fail closed) and ends only this handshake,
-        // on every backend and driver (round 35: on rustls it unwound the blocking
-        // server's handshake thread, which lost its slot).
-        let verdict = self.hooks.as_ref().map_or(Verdict::UsePolicy, |h| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.ssl_errors(errors)))
-                .unwrap_or(Verdict::Abort)
-        });
+        let verdict = self
+            .hooks
+            .as_ref()
+            .map_or(Verdict::UsePolicy, |h| guarded(|| h.ssl_errors(errors)));
         let decision = match verdict {
             Verdict::Ignore => Decision::Proceed,
             Verdict::Abort => Decision::Refuse,
@@ -229,6 +225,14 @@ impl VerifyPolicy {
     pub fn accepts_resumption(&self, original: &Outcome, pinned: bool) -> bool {
         self.may_resume(original) && !(pinned && original.chain.is_empty())
     }
+}
+
+/// An application hook's verdict; a hook that panics refuses the peer (fail closed) and
+/// ends only this handshake, on every backend and driver, wherever the judgement runs
+/// (round 35: on rustls, and in the core's own judgements, the panic reached the caller or
+/// unwound a blocking server's handshake thread).
+fn guarded(hook: impl FnOnce() -> Verdict) -> Verdict {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).unwrap_or(Verdict::Abort)
 }
 
 /// The verification outcome a session is stored with, and reported again when resumed.
