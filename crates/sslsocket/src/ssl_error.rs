@@ -61,6 +61,28 @@ pub enum SslErrorKind {
 }
 
 impl SslErrorKind {
+    /// An error about the certificate's status as its stapled OCSP response gave it (or
+    /// failed to): revoked, unknown, missing, unusable.
+    pub(crate) fn is_staple_status(self) -> bool {
+        use SslErrorKind::*;
+        matches!(
+            self,
+            CertificateRevoked
+                | CertificateStatusUnknown
+                | OcspNoResponseFound
+                | OcspMalformedRequest
+                | OcspMalformedResponse
+                | OcspInternalError
+                | OcspTryLater
+                | OcspSigRequred
+                | OcspUnauthorized
+                | OcspResponseCannotBeTrusted
+                | OcspResponseCertIdUnknown
+                | OcspResponseExpired
+                | OcspStatusUnknown
+        )
+    }
+
     /// Qt's numeric value (`UnspecifiedError` is -1).
     pub fn value(self) -> i32 {
         if self == SslErrorKind::UnspecifiedError {

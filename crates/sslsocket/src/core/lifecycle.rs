@@ -253,7 +253,17 @@ impl SslCore {
         // keeps its sessions (as Qt's `abort` on an unconnected socket); what it left
         // unread is dropped, as by any abort (below).
         let ended_accepted = self.accepted && self.state == SocketState::UnconnectedState;
-        if (!self.handshake_errors.is_empty() && !ended_accepted) || self.phase == Phase::Paused {
+        // A connection that failed already was judged by its failure (a refused peer's
+        // sessions are gone; RFC 5246's rule applied): an abort afterwards gives up
+        // nothing more (round 35: it purged the sessions other sockets hold of that peer).
+        let failed = matches!(
+            self.phase,
+            Phase::Failed { .. } | Phase::Closed { failed: true }
+        );
+        if !failed
+            && ((!self.handshake_errors.is_empty() && !ended_accepted)
+                || self.phase == Phase::Paused)
+        {
             // The application gave up on a peer with errors: nothing it sent may be resumed.
             if let Some(session) = self.session.as_mut() {
                 session.confirm_peer(None);

@@ -381,6 +381,16 @@ impl SslCore {
                 self.peer_chain = session.peer_certificate_chain();
             }
         }
+        // An accepted connection that ended with a fatal alert (sent or received) is not
+        // resumed (RFC 5246 §7.2.2): what it stored is forgotten, on a client and on a
+        // server (round 35: a TLS 1.2 session of such a connection was resumed). A
+        // handshake that failed stored nothing (what it held goes with it), and other
+        // sockets' sessions of that peer stay.
+        if self.accepted {
+            if let Some(session) = self.session.as_mut() {
+                session.confirm_peer(None);
+            }
+        }
         self.fail(Error::Tls(failure));
     }
 

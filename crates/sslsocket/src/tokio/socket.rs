@@ -343,8 +343,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
 
     /// The transport, giving up TLS (what the core buffered is dropped); `None` once the
     /// connection closed it.
-    pub fn into_inner(self) -> Option<S> {
-        self.stream
+    pub fn into_inner(mut self) -> Option<S> {
+        self.stream.take()
     }
 
     // ----- handshakes --------------------------------------------------------------
@@ -697,6 +697,18 @@ fn host_not_found(host: &str, source: io::Error) -> Error {
         socket_error: SocketError::HostNotFoundError,
         context: format!("host `{host}` not found"),
         source: Arc::new(source),
+    }
+}
+
+/// Qt's abort on destruction: a connection still open is aborted, so one whose errors
+/// were ignored, or that is paused, gives its sessions up as [`abort`](SslSocket::abort)
+/// does (round 35: a dropped socket kept them). Nothing is sent; an accepted connection
+/// without errors keeps its sessions.
+impl<S> Drop for SslSocket<S> {
+    fn drop(&mut self) {
+        if self.stream.is_some() && self.core.state() != SocketState::UnconnectedState {
+            self.core.abort();
+        }
     }
 }
 

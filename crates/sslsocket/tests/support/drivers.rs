@@ -50,6 +50,8 @@ pub trait ClientDriver: Sized {
     fn read_line(&mut self, max: usize) -> Vec<u8>;
     /// Writes everything and flushes.
     fn write_all(&mut self, data: &[u8]) -> Result<(), Error>;
+    /// The graceful close, `disconnect_from_host()`, within `limit`.
+    fn disconnect(&mut self, limit: Duration) -> Result<(), Error>;
 }
 
 /// The blocking driver's client.
@@ -116,6 +118,10 @@ impl ClientDriver for Blocking {
             .write_all(data)
             .and_then(|()| self.0.flush())
             .map_err(|e| Error::io("writing", e))
+    }
+
+    fn disconnect(&mut self, limit: Duration) -> Result<(), Error> {
+        self.0.disconnect_within(limit)
     }
 }
 
@@ -222,6 +228,13 @@ impl ClientDriver for Tokio {
                 socket.flush().await
             })
             .map_err(|e| Error::io("writing", e))
+    }
+
+    fn disconnect(&mut self, limit: Duration) -> Result<(), Error> {
+        let socket = &mut self.socket;
+        self.runtime
+            .block_on(async { tokio::time::timeout(limit, socket.disconnect_from_host()).await })
+            .unwrap_or_else(|_| Err(timed_out("closing")))
     }
 }
 

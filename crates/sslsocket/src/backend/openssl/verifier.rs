@@ -763,19 +763,7 @@ fn order_like_rustls(errors: &mut [SslError], pin_mismatch: Option<&SslError>) {
     errors.sort_by_key(|e| match e.error() {
         _ if Some(e) == pin_mismatch => 3,
         HostNameMismatch => 1,
-        CertificateRevoked
-        | CertificateStatusUnknown
-        | OcspNoResponseFound
-        | OcspMalformedRequest
-        | OcspMalformedResponse
-        | OcspInternalError
-        | OcspTryLater
-        | OcspSigRequred
-        | OcspUnauthorized
-        | OcspResponseCannotBeTrusted
-        | OcspResponseCertIdUnknown
-        | OcspResponseExpired
-        | OcspStatusUnknown => 2,
+        kind if kind.is_staple_status() => 2,
         _ => 0,
     });
 }

@@ -186,21 +186,7 @@ fn refusal(errors: &[SslError]) -> CertificateError {
         // bad_certificate_status_response, as RFC 6066 §8 asks and the OpenSSL backend
         // sends (round 35: rustls sent certificate_revoked, and unknown_ca for a missing
         // staple of a chain that verified).
-        Some(
-            CertificateRevoked
-            | CertificateStatusUnknown
-            | OcspNoResponseFound
-            | OcspMalformedRequest
-            | OcspMalformedResponse
-            | OcspInternalError
-            | OcspTryLater
-            | OcspSigRequred
-            | OcspUnauthorized
-            | OcspResponseCannotBeTrusted
-            | OcspResponseCertIdUnknown
-            | OcspResponseExpired
-            | OcspStatusUnknown,
-        ) => CertificateError::InvalidOcspResponse,
+        Some(kind) if kind.is_staple_status() => CertificateError::InvalidOcspResponse,
         Some(
             SelfSignedCertificate
             | SelfSignedCertificateInChain
