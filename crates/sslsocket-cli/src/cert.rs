@@ -163,22 +163,25 @@ fn host(args: &CertArgs, target: &str) -> Exit {
         .iter()
         .map(OsString::from)
         .collect();
-    argv.push("--timeout".into());
-    argv.push(args.timeout.to_string().into());
+    // Each option with its value in one argument (`--cafile=-ca.pem`): a value that
+    // begins with `-` is not read as an option the second time (round 35).
+    let with = |option: &str, value: &std::ffi::OsStr| {
+        let mut argument = OsString::from(format!("--{option}="));
+        argument.push(value);
+        argument
+    };
+    argv.push(with("timeout", args.timeout.to_string().as_ref()));
     for file in &args.cafile {
-        argv.push("--cafile".into());
-        argv.push(file.into());
+        argv.push(with("cafile", file.as_ref()));
     }
     if args.no_system_ca {
         argv.push("--no-system-ca".into());
     }
     if let Some(name) = &args.peer_name {
-        argv.push("--peer-name".into());
-        argv.push(name.into());
+        argv.push(with("peer-name", name.as_ref()));
     }
     if let Some(name) = &args.backend {
-        argv.push("--backend".into());
-        argv.push(name.into());
+        argv.push(with("backend", name.as_ref()));
     }
     let connect_args = match Cli::try_parse_from(argv) {
         Ok(Cli {

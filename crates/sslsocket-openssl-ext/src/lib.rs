@@ -101,6 +101,10 @@ mod ffi {
             data: *mut *mut c_void,
             len: *mut usize,
         ) -> c_int;
+        // Since 1.1.0.
+        pub(crate) fn X509_STORE_CTX_get0_untrusted(
+            ctx: *mut openssl_sys::X509_STORE_CTX,
+        ) -> *mut openssl_sys::stack_st_X509;
         pub(crate) fn SSL_set_msg_callback(
             ssl: *mut openssl_sys::SSL,
             cb: Option<
@@ -115,6 +119,26 @@ mod ffi {
                 ),
             >,
         );
+    }
+}
+
+/// The certificates the peer sent, leaf first, as the verification context holds them
+/// (`X509_STORE_CTX_get0_untrusted`: libssl hands the whole received chain in): on a
+/// server the client's chain as sent, which OpenSSL keeps nowhere once it refused it.
+/// Empty when the context holds none.
+pub fn sent_certificates(ctx: &X509StoreContextRef) -> Vec<openssl::x509::X509> {
+    // SAFETY: `ctx` is a live X509_STORE_CTX (borrowed for this call); the stack it
+    // returns, if any, is owned by the context and outlives this call, and each entry is
+    // a live X509 whose reference count `to_owned` raises.
+    unsafe {
+        let stack = ffi::X509_STORE_CTX_get0_untrusted(ctx.as_ptr());
+        if stack.is_null() {
+            return Vec::new();
+        }
+        openssl::stack::StackRef::<openssl::x509::X509>::from_ptr(stack)
+            .iter()
+            .map(X509Ref::to_owned)
+            .collect()
     }
 }
 

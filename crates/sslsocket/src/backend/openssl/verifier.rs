@@ -321,14 +321,19 @@ impl ConnectionState {
             .collect()
     }
 
-    /// The peer's chain as it sent it, when OpenSSL already stored it (the client side).
+    /// The peer's chain as it sent it: on a client, as OpenSSL already stored it; on a
+    /// server, the verification context's untrusted certificates (the client's chain as
+    /// received; round 35: a refused client's chain was reported as OpenSSL built it,
+    /// with a trust anchor the client never sent).
     fn sent_chain(&self, ctx: &X509StoreContextRef) -> Option<Vec<SslCertificate>> {
         let index = X509StoreContext::ssl_idx().ok()?;
         let ssl = ctx.ex_data(index)?;
-        if ssl.is_server() {
-            return None;
-        }
-        let chain = self.certificates(ssl.peer_cert_chain()?.iter());
+        let chain = if ssl.is_server() {
+            let sent = sslsocket_openssl_ext::sent_certificates(ctx);
+            self.certificates(sent.iter().map(|c| &**c))
+        } else {
+            self.certificates(ssl.peer_cert_chain()?.iter())
+        };
         (!chain.is_empty()).then_some(chain)
     }
 
