@@ -269,6 +269,14 @@ impl SslCertificate {
             .unwrap_or_default()
     }
 
+    /// Whether the certificate is on Qt's built-in list of fraudulent certificates (the
+    /// Comodo and DigiNotar incidents and a few mis-issued intermediates; Qt's
+    /// `isBlacklisted`): its serial number and a subject or issuer common name are an
+    /// entry's. A verification reports `CertificateBlacklisted` on such a certificate.
+    pub fn is_blacklisted(&self) -> bool {
+        crate::verify::blocklist::is_listed(self)
+    }
+
     /// The X.509 version as Qt reports it (`"3"` for v3).
     pub fn version(&self) -> String {
         self.with_parsed(|c| (u64::from(c.version().0) + 1).to_string())

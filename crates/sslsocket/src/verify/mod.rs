@@ -12,6 +12,7 @@
 //! `QSslCertificate::verify` over the process default CA set.
 
 mod api;
+pub(crate) mod blocklist;
 mod chain;
 pub(crate) mod checks;
 pub(crate) mod constraints;

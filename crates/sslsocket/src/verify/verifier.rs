@@ -331,6 +331,12 @@ impl ChainVerifier {
             }
             (errors, path)
         };
+        // Qt's blocklist, on the chain as sent and the path verified (round 35).
+        for error in crate::verify::blocklist::errors(chain.iter().chain(&path)) {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
         let ocsp_responses = if self.ocsp {
             let (responses, ocsp_errors) = staple_errors(
                 &chain,

@@ -508,6 +508,12 @@ impl ConnectionState {
             }
             ocsp_responses = responses;
         }
+        // Qt's blocklist, on the chain as sent and the path OpenSSL built (round 35).
+        for error in crate::verify::blocklist::errors(sent.iter().chain(built)) {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
         // Fail closed: a certificate we could not read is an error of its own, never
         // passed over (OpenSSL may accept bytes our parser refuses).
         for cert in sent.iter().chain(built).filter(|c| c.is_null()) {
