@@ -192,6 +192,10 @@ fn accept_loop(
     loop {
         let incoming = listener.accept();
         if stop.load(Ordering::Relaxed) {
+            // The server is gone: the handshakes running are ended, as Qt deletes a
+            // server's pending sockets with it (round 35: they went on, and a client got
+            // a verified session nobody would ever read).
+            started.end_all();
             return;
         }
         // The address `accept` gives stays known when the client is gone before its
@@ -322,6 +326,15 @@ impl Started {
         }
     }
 
+    /// Ends every handshake running (their threads see their sockets shut).
+    fn end_all(&self) {
+        for running in self.lock().running.drain(..) {
+            if let Some(stream) = running.stream {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
     /// Ends the oldest handshake if it has run `CROWDED_AFTER` (its thread sees its
     /// socket shut and gives its slot back); whether one was ended.
     fn evict_oldest(&self) -> bool {
@@ -361,14 +374,20 @@ fn send_bounded(
     mut result: Result<SslSocket, SslSocket>,
     stop: &AtomicBool,
 ) {
+    // A connection no one will receive (the server is gone) is aborted, not closed as a
+    // finished session would be.
+    let abandon = |result: Result<SslSocket, SslSocket>| {
+        let (Ok(mut socket) | Err(mut socket)) = result;
+        socket.abort();
+    };
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return abandon(result);
+        }
         match tx.try_send(result) {
             Ok(()) => return,
-            Err(mpsc::TrySendError::Disconnected(_)) => return,
+            Err(mpsc::TrySendError::Disconnected(back)) => return abandon(back),
             Err(mpsc::TrySendError::Full(back)) => {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
                 result = back;
                 thread::sleep(Duration::from_millis(10));
             }

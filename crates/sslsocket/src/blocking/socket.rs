@@ -437,6 +437,9 @@ impl<S: Read + Write> SslSocket<S> {
     /// sent); `None` once the connection closed it. A socket comes back in blocking mode
     /// (std's default) with the receive timeout it had before the driver's first wait.
     pub fn into_inner(mut self) -> Option<S> {
+        // The TLS connection ends here as by `abort()` (round 35: a connection with
+        // ignored errors kept its sessions).
+        self.core.abort();
         let stream = self.stream.take()?;
         if let Some(fd) = self.transport.fd {
             let _ = rustix::io::ioctl_fionbio(fd(&stream), false);
@@ -1261,6 +1264,12 @@ impl<S: Read + Write> Drop for SslSocket<S> {
         // A stream without a descriptor (`from_stream`) cannot be written without
         // blocking: nothing more goes to it (round 34: a drop waited on a peer that did
         // not read). Such a socket is closed with `disconnect_from_host()` first.
+        if self.core.is_handshaking() || self.core.is_paused() {
+            // A handshake given up on is not finished here (round 35: the drop read the
+            // peer's flight and asked the application's hooks from inside `drop`).
+            self.abort();
+            return;
+        }
         if self.stream.is_some()
             && self.transport.fd.is_some()
             && self.core.state() != SocketState::UnconnectedState

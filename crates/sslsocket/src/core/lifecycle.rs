@@ -260,7 +260,11 @@ impl SslCore {
             self.phase,
             Phase::Failed { .. } | Phase::Closed { failed: true }
         );
+        // Nor does one whose graceful close sent our close_notify already (a `shutdown()`,
+        // a `disconnect_from_host()` cut while it waited for the peer): it ended as a
+        // close, not as an abandoned peer (round 35).
         if !failed
+            && !self.close_notify_queued
             && ((!self.handshake_errors.is_empty() && !ended_accepted)
                 || self.phase == Phase::Paused)
         {

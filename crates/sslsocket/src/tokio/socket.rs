@@ -344,6 +344,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// The transport, giving up TLS (what the core buffered is dropped); `None` once the
     /// connection closed it.
     pub fn into_inner(mut self) -> Option<S> {
+        // The TLS connection ends here as by `abort()` (round 35: a connection with
+        // ignored errors kept its sessions).
+        if self.stream.is_some() {
+            self.core.abort();
+        }
         self.stream.take()
     }
 
