@@ -288,6 +288,12 @@ pub trait TlsSession: Send + Sync {
     /// `None` (refused, or given up on) drops them and forgets what was stored, so no later
     /// connection resumes without verification.
     fn confirm_peer(&mut self, outcome: Option<Outcome>);
+    /// The connection ended with a fatal alert after its peer was accepted: the sessions
+    /// it stored are forgotten (RFC 5246 §7.2.2), not other connections' sessions of that
+    /// peer, and none it receives from now on is kept.
+    fn forget_own_sessions(&mut self) {
+        self.confirm_peer(None);
+    }
     /// The session as DER bytes, for another process to resume (Qt's `sessionTicket()`);
     /// `None` when the backend cannot serialize sessions, none was received, or session
     /// persistence is disabled.

@@ -248,12 +248,7 @@ impl SslCertificate {
     /// bytes as encoded: [`serial_number_der`](Self::serial_number_der).
     pub fn serial_number(&self) -> String {
         self.with_parsed(|c| {
-            let raw = c.raw_serial();
-            let value = match raw {
-                [0, next, ..] if *next >= 0x80 => raw.get(1..).unwrap_or(raw),
-                _ => raw,
-            };
-            value
+            serial_magnitude(c.raw_serial())
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<Vec<_>>()
@@ -643,6 +638,32 @@ fn rfc3339(seconds: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// A serial number's magnitude, as OpenSSL keeps it and Qt prints it: DER's sign byte
+/// before a first byte of 0x80 or more left out, and a negative serial (which RFC 5280
+/// forbids, but a certificate can carry) as its absolute value (round 35: `bf` was
+/// printed for -0x41, which Qt prints `41`).
+pub(crate) fn serial_magnitude(raw: &[u8]) -> Vec<u8> {
+    let negative = raw.first().is_some_and(|b| b & 0x80 != 0);
+    let mut value: Vec<u8> = if negative {
+        // Two's complement: invert, add one.
+        let mut inverted: Vec<u8> = raw.iter().map(|b| !b).collect();
+        for byte in inverted.iter_mut().rev() {
+            let (sum, carry) = byte.overflowing_add(1);
+            *byte = sum;
+            if !carry {
+                break;
+            }
+        }
+        inverted
+    } else {
+        raw.to_vec()
+    };
+    while value.len() > 1 && value.first() == Some(&0) {
+        value.remove(0);
+    }
+    value
 }
 
 /// The first DER element of `data` (header and contents), if its header is whole and its

@@ -3,7 +3,7 @@
 //! `QSslDiffieHellmanParameters`), and PKCS#12 bundles.
 
 mod bundle;
-mod certificate;
+pub(crate) mod certificate;
 mod cipher;
 mod dh;
 mod extension;

@@ -359,7 +359,7 @@ impl SslCore {
         self.peer_valid_until = None;
         self.handshake_errors.clear();
         self.errors_reported = false;
-        self.pin_refused = false;
+        self.reported_in_every_mode = false;
         self.refused = false;
         self.ocsp_responses.clear();
         self.line_scanned = 0;

@@ -180,8 +180,9 @@ pub struct SslCore {
     peer_valid_until: Option<i64>,
     handshake_errors: Vec<SslError>,
     errors_reported: bool,
-    /// The peer was refused for its pins: reported even in `VerifyNone`.
-    pin_refused: bool,
+    /// An error every verify mode reports (a pin mismatch, a blocklisted certificate):
+    /// the errors are reported even in `VerifyNone`.
+    reported_in_every_mode: bool,
 }
 
 impl SslCore {
@@ -236,7 +237,7 @@ impl SslCore {
             peer_valid_until: None,
             handshake_errors: Vec::new(),
             errors_reported: false,
-            pin_refused: false,
+            reported_in_every_mode: false,
         }
     }
 

@@ -113,7 +113,19 @@ impl SslCore {
                 // mismatch is what refused the peer; it alone is reported.
                 errors = vec![pin.clone()];
             }
-            self.pin_refused = true;
+            self.reported_in_every_mode = true;
+        } else if !self.reports_errors() {
+            // `VerifyNone`: Qt's blocklist counts in every mode (round 35): a listed
+            // certificate is reported, and alone.
+            let listed: Vec<SslError> = errors
+                .iter()
+                .filter(|e| e.error() == SslErrorKind::CertificateBlacklisted)
+                .cloned()
+                .collect();
+            if !listed.is_empty() {
+                errors = listed;
+                self.reported_in_every_mode = true;
+            }
         }
         self.handshake_errors = errors.clone();
         self.peer_chain = chain;
@@ -144,7 +156,7 @@ impl SslCore {
     /// peer was refused for its pins. The errors are found and kept with the session
     /// either way.
     pub(super) fn reports_errors(&self) -> bool {
-        self.effective_mode != PeerVerifyMode::VerifyNone || self.pin_refused
+        self.effective_mode != PeerVerifyMode::VerifyNone || self.reported_in_every_mode
     }
 
     /// Qt signals the errors in every mode that verifies; only failing depends on
@@ -197,7 +209,7 @@ impl SslCore {
             // sent none, a pre-shared-key handshake): refused in every mode, fail closed.
             let error = SslError::new(SslErrorKind::CertificateRejected);
             self.errors_reported = true;
-            self.pin_refused = true;
+            self.reported_in_every_mode = true;
             self.handshake_errors = vec![error.clone()];
             self.report_errors(vec![error]);
             self.refuse_peer();
@@ -385,10 +397,10 @@ impl SslCore {
         // resumed (RFC 5246 §7.2.2): what it stored is forgotten, on a client and on a
         // server (round 35: a TLS 1.2 session of such a connection was resumed). A
         // handshake that failed stored nothing (what it held goes with it), and other
-        // sockets' sessions of that peer stay.
+        // sockets' sessions of that peer stay (round 35: on rustls they went too).
         if self.accepted {
             if let Some(session) = self.session.as_mut() {
-                session.confirm_peer(None);
+                session.forget_own_sessions();
             }
         }
         self.fail(Error::Tls(failure));

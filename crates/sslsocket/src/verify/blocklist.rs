@@ -126,9 +126,8 @@ fn listed_serials() -> &'static [(Vec<u8>, &'static str)] {
     })
 }
 
-/// The serial number's value bytes (DER's sign byte before a first byte of 0x80 or more
-/// left out, as Qt's form does), found by reading the few headers before it: every
-/// handshake asks this of each certificate, and almost none is listed.
+/// The serial number's DER content octets, found by reading the few headers before it:
+/// every handshake asks this of each certificate, and almost none is listed.
 fn serial_value(der: &[u8]) -> Option<&[u8]> {
     use pkcs8::der::{Decode, Header, Reader, SliceReader, Tag, TagNumber};
     let mut reader = SliceReader::new(der).ok()?;
@@ -150,21 +149,25 @@ fn serial_value(der: &[u8]) -> Option<&[u8]> {
     if header.tag != Tag::Integer {
         return None;
     }
-    let raw = reader.read_slice(header.length).ok()?;
-    Some(match raw {
-        [0, next, ..] if *next >= 0x80 => raw.get(1..).unwrap_or(raw),
-        _ => raw,
-    })
+    reader.read_slice(header.length).ok()
 }
 
-/// Whether `cert` is on the list (Qt's `isBlacklisted`).
+/// Whether `cert` is on the list (Qt's `isBlacklisted`). The serial's magnitude is
+/// compared, as Qt's (OpenSSL's) form; a certificate the small walk cannot read (a BER
+/// length, say, which our parser takes) is read by the full parse instead, never taken
+/// as not listed (round 35: re-encoding a listed certificate's outer length hid it).
 pub(crate) fn is_listed(cert: &SslCertificate) -> bool {
-    let Some(serial) = serial_value(cert.der()) else {
-        return false;
+    let raw = match serial_value(cert.der()) {
+        Some(raw) => raw.to_vec(),
+        None => cert.serial_number_der(),
     };
+    if raw.is_empty() {
+        return false;
+    }
+    let serial = crate::cert::certificate::serial_magnitude(&raw);
     let mut names = listed_serials()
         .iter()
-        .filter(|(listed, _)| listed.as_slice() == serial)
+        .filter(|(listed, _)| *listed == serial)
         .map(|(_, name)| *name)
         .peekable();
     if names.peek().is_none() {

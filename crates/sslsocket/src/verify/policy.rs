@@ -151,9 +151,29 @@ impl VerifyPolicy {
     /// The decision on `errors`, found in a full handshake: the hooks are asked, then the
     /// ignore list and the pause mode apply (Qt's order).
     pub fn judge(&self, errors: &[SslError]) -> Judgement {
-        if errors.is_empty() || self.ignores_outcome() {
+        if errors.is_empty() {
             return Judgement::default();
         }
+        if self.ignores_outcome() {
+            // Qt checks its blocklist in every verify mode: a listed certificate fails the
+            // handshake unless the application ignores it (round 35: `VerifyNone` and
+            // `QueryPeer` accepted it).
+            let listed: Vec<SslError> = errors
+                .iter()
+                .filter(|e| e.error() == crate::ssl_error::SslErrorKind::CertificateBlacklisted)
+                .cloned()
+                .collect();
+            if listed.is_empty() {
+                return Judgement::default();
+            }
+            return self.judge_all(&listed);
+        }
+        self.judge_all(errors)
+    }
+
+    /// [`judge`](Self::judge) of errors that all count: the hooks, the ignore list, the
+    /// pause mode.
+    fn judge_all(&self, errors: &[SslError]) -> Judgement {
         if self.interrupt_on_error {
             // Qt's early reporting: every error interrupts the handshake in turn (Qt's
             // verify callback runs once per error); the hook (the slot) continues past it

@@ -208,6 +208,19 @@ impl Handshake {
     }
 
     /// The application's word on the peer: the record and the held sessions follow it.
+    /// See `TlsSession::forget_own_sessions`: the record says refused (nothing more is
+    /// kept), a client forgets only what this connection stored of its server, a server
+    /// the keys this connection stored.
+    pub(super) fn forget_own_sessions(&mut self) {
+        self.record.confirm(None);
+        if let Some((store, name)) = &self.client_sessions {
+            store.forget_own(name);
+        }
+        if let Some(store) = &self.server_sessions {
+            store.confirmed();
+        }
+    }
+
     pub(super) fn confirm_peer(&mut self, outcome: Option<Outcome>) {
         self.record.confirm(outcome);
         if let Some((store, name)) = &self.client_sessions {

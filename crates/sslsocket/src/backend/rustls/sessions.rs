@@ -43,8 +43,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 struct ServerEntry {
     kx_hint: Option<NamedGroup>,
-    tls12: Option<(Tls12ClientSessionValue, Outcome, Arc<ConnectionVerifier>)>,
-    tls13: VecDeque<(Tls13ClientSessionValue, Outcome, Arc<ConnectionVerifier>)>,
+    tls12: Option<(
+        Tls12ClientSessionValue,
+        Outcome,
+        Arc<ConnectionVerifier>,
+        u64,
+    )>,
+    tls13: VecDeque<(
+        Tls13ClientSessionValue,
+        Outcome,
+        Arc<ConnectionVerifier>,
+        u64,
+    )>,
 }
 
 #[derive(Default)]
@@ -97,14 +107,14 @@ impl ClientSessions {
             .tls13
             .iter()
             .rev()
-            .find(|(_, outcome, _)| policy.may_resume(outcome))
-            .map(|(_, _, verifier)| Arc::clone(verifier))
+            .find(|(_, outcome, _, _)| policy.may_resume(outcome))
+            .map(|(_, _, verifier, _)| Arc::clone(verifier))
             .or_else(|| {
                 entry
                     .tls12
                     .as_ref()
-                    .filter(|(_, outcome, _)| policy.may_resume(outcome))
-                    .map(|(_, _, verifier)| Arc::clone(verifier))
+                    .filter(|(_, outcome, _, _)| policy.may_resume(outcome))
+                    .map(|(_, _, verifier, _)| Arc::clone(verifier))
             })
     }
 
@@ -114,6 +124,23 @@ impl ClientSessions {
         if let Some(entry) = map.servers.get_mut(server_name) {
             entry.tls12 = None;
             entry.tls13.clear();
+        }
+    }
+
+    /// Forgets the sessions of `server_name` that connection `by` stored, and only those
+    /// (its connection ended with a fatal alert, RFC 5246 §7.2.2; round 35: every socket's
+    /// sessions of that server went, so one corrupted record wiped them all).
+    fn forget_from(&self, server_name: &ServerName<'static>, by: u64) {
+        let mut map = lock(&self.map);
+        if let Some(entry) = map.servers.get_mut(server_name) {
+            if entry
+                .tls12
+                .as_ref()
+                .is_some_and(|(_, _, _, from)| *from == by)
+            {
+                entry.tls12 = None;
+            }
+            entry.tls13.retain(|(_, _, _, from)| *from != by);
         }
     }
 }
@@ -148,7 +175,14 @@ pub(crate) struct ConnectionClientSessions {
     /// The verifier instance this connection uses, kept with its sessions.
     verifier: Arc<ConnectionVerifier>,
     held: Mutex<Vec<Held>>,
+    /// This connection's mark on the sessions it stores (see [`forget_own`]).
+    ///
+    /// [`forget_own`]: ConnectionClientSessions::forget_own
+    id: u64,
 }
+
+/// The next [`ConnectionClientSessions::id`].
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl fmt::Debug for ConnectionClientSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -170,7 +204,16 @@ impl ConnectionClientSessions {
             policy,
             verifier,
             held: Mutex::new(Vec::new()),
+            id: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// This connection ended with a fatal alert: what it stored of `server_name` is
+    /// forgotten, and nothing it holds or receives from now on is stored (its record says
+    /// refused); other connections' sessions of that server stay.
+    pub(crate) fn forget_own(&self, server_name: &ServerName<'static>) {
+        lock(&self.held).clear();
+        self.shared.forget_from(server_name, self.id);
     }
 
     /// Stores now (peer accepted), holds (undecided) or drops (refused) a session.
@@ -193,14 +236,14 @@ impl ConnectionClientSessions {
         let mut map = lock(&self.shared.map);
         match item {
             Held::Tls12(name, value) => {
-                map.entry(name).tls12 = Some((value, outcome, verifier));
+                map.entry(name).tls12 = Some((value, outcome, verifier, self.id));
             }
             Held::Tls13(name, value) => {
                 let entry = map.entry(name);
                 if entry.tls13.len() >= TICKETS_PER_SERVER {
                     entry.tls13.pop_front();
                 }
-                entry.tls13.push_back((value, outcome, verifier));
+                entry.tls13.push_back((value, outcome, verifier, self.id));
             }
             Held::Server(..) => {}
         }
@@ -240,7 +283,7 @@ impl ClientSessionStore for ConnectionClientSessions {
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
         let map = lock(&self.shared.map);
-        let (value, outcome, _) = map.servers.get(&server_name.to_owned())?.tls12.as_ref()?;
+        let (value, outcome, _, _) = map.servers.get(&server_name.to_owned())?.tls12.as_ref()?;
         if !self.policy.may_resume(outcome) {
             return None;
         }
@@ -272,8 +315,8 @@ impl ClientSessionStore for ConnectionClientSessions {
         let index = entry
             .tls13
             .iter()
-            .rposition(|(_, outcome, _)| self.policy.may_resume(outcome))?;
-        let (value, outcome, _) = entry.tls13.remove(index)?;
+            .rposition(|(_, outcome, _, _)| self.policy.may_resume(outcome))?;
+        let (value, outcome, _, _) = entry.tls13.remove(index)?;
         self.record.set_offered(outcome);
         Some(value)
     }

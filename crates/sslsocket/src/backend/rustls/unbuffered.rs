@@ -966,6 +966,10 @@ impl TlsSession for UnbufferedSession {
         self.handshake.take_verification()
     }
 
+    fn forget_own_sessions(&mut self) {
+        self.handshake.forget_own_sessions();
+    }
+
     fn take_local_failure(&mut self) -> Option<crate::error::ConfigError> {
         self.handshake.record.take_local_failure()
     }
