@@ -114,18 +114,8 @@ impl SslCore {
                 errors = vec![pin.clone()];
             }
             self.reported_in_every_mode = true;
-        } else if !self.reports_errors() {
-            // `VerifyNone`: Qt's blocklist counts in every mode (round 35): a listed
-            // certificate is reported, and alone.
-            let listed: Vec<SslError> = errors
-                .iter()
-                .filter(|e| e.error() == SslErrorKind::CertificateBlacklisted)
-                .cloned()
-                .collect();
-            if !listed.is_empty() {
-                errors = listed;
-                self.reported_in_every_mode = true;
-            }
+        } else {
+            errors = self.listed_in_every_mode(errors);
         }
         self.handshake_errors = errors.clone();
         self.peer_chain = chain;
@@ -157,6 +147,20 @@ impl SslCore {
     /// either way.
     pub(super) fn reports_errors(&self) -> bool {
         self.effective_mode != PeerVerifyMode::VerifyNone || self.reported_in_every_mode
+    }
+
+    /// `errors` as this socket reports them: in `VerifyNone`, Qt's blocklist still counts
+    /// (round 35), so a listed certificate is reported, and alone.
+    fn listed_in_every_mode(&mut self, errors: Vec<SslError>) -> Vec<SslError> {
+        if self.reports_errors() {
+            return errors;
+        }
+        let listed = crate::verify::blocklist::listed_among(&errors);
+        if listed.is_empty() {
+            return errors;
+        }
+        self.reported_in_every_mode = true;
+        listed
     }
 
     /// Qt signals the errors in every mode that verifies; only failing depends on
@@ -260,10 +264,11 @@ impl SslCore {
             Some(original) => {
                 let accepted = policy.may_resume(&original);
                 self.peer_valid_until = original.valid_until;
-                self.handshake_errors = original.errors.clone();
+                let errors = self.listed_in_every_mode(original.errors);
+                self.handshake_errors = errors.clone();
                 self.peer_chain = original.chain;
                 self.ocsp_responses = original.ocsp_responses;
-                self.report_errors(original.errors);
+                self.report_errors(errors);
                 accepted
             }
             // Nothing is known about the peer of this session: fail closed where the peer

@@ -178,6 +178,18 @@ pub(crate) fn is_listed(cert: &SslCertificate) -> bool {
     names.any(|name| subject.iter().chain(&issuer).any(|cn| cn == name))
 }
 
+/// The `CertificateBlacklisted` errors among `errors`: the ones every verify mode judges
+/// (Qt checks its blocklist whatever the mode).
+pub(crate) fn listed_among(
+    errors: &[crate::ssl_error::SslError],
+) -> Vec<crate::ssl_error::SslError> {
+    errors
+        .iter()
+        .filter(|e| e.error() == crate::ssl_error::SslErrorKind::CertificateBlacklisted)
+        .cloned()
+        .collect()
+}
+
 /// `CertificateBlacklisted` on each listed certificate of `certs` (once each).
 pub(crate) fn errors<'a>(
     certs: impl IntoIterator<Item = &'a SslCertificate>,

@@ -158,11 +158,7 @@ impl VerifyPolicy {
             // Qt checks its blocklist in every verify mode: a listed certificate fails the
             // handshake unless the application ignores it (round 35: `VerifyNone` and
             // `QueryPeer` accepted it).
-            let listed: Vec<SslError> = errors
-                .iter()
-                .filter(|e| e.error() == crate::ssl_error::SslErrorKind::CertificateBlacklisted)
-                .cloned()
-                .collect();
+            let listed = crate::verify::blocklist::listed_among(errors);
             if listed.is_empty() {
                 return Judgement::default();
             }
@@ -227,7 +223,11 @@ impl VerifyPolicy {
     /// ([`Outcome::valid_until`]).
     pub fn may_resume(&self, original: &Outcome) -> bool {
         if self.ignores_outcome() {
-            return true;
+            // Only the blocklist counts here, as in a full handshake (round 35: a listed
+            // session was resumed by a socket that did not ignore it).
+            let listed = crate::verify::blocklist::listed_among(&original.errors);
+            return listed.is_empty()
+                || (self.hooks.is_none() && !self.interrupt_on_error && self.covers_all(&listed));
         }
         if original.expired_at(now_unix()) {
             // A resumed handshake must not accept what a full one now refuses: the
