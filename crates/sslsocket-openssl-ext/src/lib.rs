@@ -43,7 +43,8 @@ use openssl::ex_data::Index;
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef, SslVerifyMode,
 };
-use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef};
+use openssl::stack::StackRef;
+use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509};
 
 /// `SSL_CB_READ`: the info callback's `where` has this bit for something read.
 pub const SSL_CB_READ: i32 = 0x04;
@@ -125,20 +126,13 @@ mod ffi {
 /// The certificates the peer sent, leaf first, as the verification context holds them
 /// (`X509_STORE_CTX_get0_untrusted`: libssl hands the whole received chain in): on a
 /// server the client's chain as sent, which OpenSSL keeps nowhere once it refused it.
-/// Empty when the context holds none.
-pub fn sent_certificates(ctx: &X509StoreContextRef) -> Vec<openssl::x509::X509> {
-    // SAFETY: `ctx` is a live X509_STORE_CTX (borrowed for this call); the stack it
-    // returns, if any, is owned by the context and outlives this call, and each entry is
-    // a live X509 whose reference count `to_owned` raises.
+/// `None` when the context holds none.
+pub fn sent_certificates(ctx: &X509StoreContextRef) -> Option<&StackRef<X509>> {
+    // SAFETY: `ctx` is a live X509_STORE_CTX; the stack it returns, if any, is owned by
+    // the context and lives as long as it, which the returned borrow of `ctx` ensures.
     unsafe {
         let stack = ffi::X509_STORE_CTX_get0_untrusted(ctx.as_ptr());
-        if stack.is_null() {
-            return Vec::new();
-        }
-        openssl::stack::StackRef::<openssl::x509::X509>::from_ptr(stack)
-            .iter()
-            .map(X509Ref::to_owned)
-            .collect()
+        (!stack.is_null()).then(|| StackRef::<X509>::from_ptr(stack))
     }
 }
 

@@ -248,11 +248,7 @@ impl SslCertificate {
     /// bytes as encoded: [`serial_number_der`](Self::serial_number_der).
     pub fn serial_number(&self) -> String {
         self.with_parsed(|c| {
-            serial_magnitude(c.raw_serial())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
+            crate::cert::extension::colon_hex(&serial_magnitude(c.raw_serial()), false)
         })
         .unwrap_or_default()
     }
@@ -644,26 +640,30 @@ fn rfc3339(seconds: i64) -> String {
 /// before a first byte of 0x80 or more left out, and a negative serial (which RFC 5280
 /// forbids, but a certificate can carry) as its absolute value (round 35: `bf` was
 /// printed for -0x41, which Qt prints `41`).
-pub(crate) fn serial_magnitude(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn serial_magnitude(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
     let negative = raw.first().is_some_and(|b| b & 0x80 != 0);
-    let mut value: Vec<u8> = if negative {
-        // Two's complement: invert, add one.
-        let mut inverted: Vec<u8> = raw.iter().map(|b| !b).collect();
-        for byte in inverted.iter_mut().rev() {
-            let (sum, carry) = byte.overflowing_add(1);
-            *byte = sum;
-            if !carry {
-                break;
-            }
+    if !negative {
+        // The common case, borrowed: leading zero bytes (DER's sign byte) left out.
+        let start = raw
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(raw.len().saturating_sub(1));
+        return Cow::Borrowed(raw.get(start..).unwrap_or(raw));
+    }
+    // Two's complement: invert, add one.
+    let mut value: Vec<u8> = raw.iter().map(|b| !b).collect();
+    for byte in value.iter_mut().rev() {
+        let (sum, carry) = byte.overflowing_add(1);
+        *byte = sum;
+        if !carry {
+            break;
         }
-        inverted
-    } else {
-        raw.to_vec()
-    };
+    }
     while value.len() > 1 && value.first() == Some(&0) {
         value.remove(0);
     }
-    value
+    Cow::Owned(value)
 }
 
 /// The first DER element of `data` (header and contents), if its header is whole and its

@@ -161,6 +161,7 @@ impl SslCore {
         // the host check, name constraints and the session cache all see that one form.
         // A name IDNA refuses is no host name for TLS: the handshake does not start.
         let peer_name = match peer_name {
+            Some(name) if name.is_ascii() => Some(name),
             Some(name) => match crate::verify::hostname::to_ace(&name) {
                 Some(ace) => Some(ace.into_owned()),
                 None => {

@@ -167,7 +167,7 @@ pub(crate) fn is_listed(cert: &SslCertificate) -> bool {
     let serial = crate::cert::certificate::serial_magnitude(&raw);
     let mut names = listed_serials()
         .iter()
-        .filter(|(listed, _)| *listed == serial)
+        .filter(|(listed, _)| listed.as_slice() == serial.as_ref())
         .map(|(_, name)| *name)
         .peekable();
     if names.peek().is_none() {

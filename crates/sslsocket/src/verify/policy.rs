@@ -226,8 +226,7 @@ impl VerifyPolicy {
             // Only the blocklist counts here, as in a full handshake (round 35: a listed
             // session was resumed by a socket that did not ignore it).
             let listed = crate::verify::blocklist::listed_among(&original.errors);
-            return listed.is_empty()
-                || (self.hooks.is_none() && !self.interrupt_on_error && self.covers_all(&listed));
+            return listed.is_empty() || self.accepts_unasked(&listed);
         }
         if original.expired_at(now_unix()) {
             // A resumed handshake must not accept what a full one now refuses: the
@@ -237,7 +236,13 @@ impl VerifyPolicy {
         if original.errors.is_empty() {
             return true;
         }
-        self.hooks.is_none() && !self.interrupt_on_error && self.covers_all(&original.errors)
+        self.accepts_unasked(&original.errors)
+    }
+
+    /// Whether `errors` are accepted without asking anyone: no hook or interruption would
+    /// have to decide, and the ignore list covers them all (a resumption's rule).
+    fn accepts_unasked(&self, errors: &[SslError]) -> bool {
+        self.hooks.is_none() && !self.interrupt_on_error && self.covers_all(errors)
     }
 
     /// [`may_resume`](Self::may_resume), and the original chain shows a certificate where

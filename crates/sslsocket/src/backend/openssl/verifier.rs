@@ -329,8 +329,7 @@ impl ConnectionState {
         let index = X509StoreContext::ssl_idx().ok()?;
         let ssl = ctx.ex_data(index)?;
         let chain = if ssl.is_server() {
-            let sent = sslsocket_openssl_ext::sent_certificates(ctx);
-            self.certificates(sent.iter().map(|c| &**c))
+            self.certificates(sslsocket_openssl_ext::sent_certificates(ctx)?.iter())
         } else {
             self.certificates(ssl.peer_cert_chain()?.iter())
         };

@@ -40,21 +40,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
+/// A session a client stored: the value rustls resumes with, the outcome of the
+/// verification it was made under, the verifier instance rustls resumes with, and the
+/// connection that stored it.
+struct Stored<V> {
+    value: V,
+    outcome: Outcome,
+    verifier: Arc<ConnectionVerifier>,
+    /// [`ConnectionClientSessions::id`] of the connection that stored it.
+    by: u64,
+}
+
 #[derive(Default)]
 struct ServerEntry {
     kx_hint: Option<NamedGroup>,
-    tls12: Option<(
-        Tls12ClientSessionValue,
-        Outcome,
-        Arc<ConnectionVerifier>,
-        u64,
-    )>,
-    tls13: VecDeque<(
-        Tls13ClientSessionValue,
-        Outcome,
-        Arc<ConnectionVerifier>,
-        u64,
-    )>,
+    tls12: Option<Stored<Tls12ClientSessionValue>>,
+    tls13: VecDeque<Stored<Tls13ClientSessionValue>>,
 }
 
 #[derive(Default)]
@@ -107,14 +108,14 @@ impl ClientSessions {
             .tls13
             .iter()
             .rev()
-            .find(|(_, outcome, _, _)| policy.may_resume(outcome))
-            .map(|(_, _, verifier, _)| Arc::clone(verifier))
+            .find(|stored| policy.may_resume(&stored.outcome))
+            .map(|stored| Arc::clone(&stored.verifier))
             .or_else(|| {
                 entry
                     .tls12
                     .as_ref()
-                    .filter(|(_, outcome, _, _)| policy.may_resume(outcome))
-                    .map(|(_, _, verifier, _)| Arc::clone(verifier))
+                    .filter(|stored| policy.may_resume(&stored.outcome))
+                    .map(|stored| Arc::clone(&stored.verifier))
             })
     }
 
@@ -133,14 +134,10 @@ impl ClientSessions {
     fn forget_from(&self, server_name: &ServerName<'static>, by: u64) {
         let mut map = lock(&self.map);
         if let Some(entry) = map.servers.get_mut(server_name) {
-            if entry
-                .tls12
-                .as_ref()
-                .is_some_and(|(_, _, _, from)| *from == by)
-            {
+            if entry.tls12.as_ref().is_some_and(|stored| stored.by == by) {
                 entry.tls12 = None;
             }
-            entry.tls13.retain(|(_, _, _, from)| *from != by);
+            entry.tls13.retain(|stored| stored.by != by);
         }
     }
 }
@@ -236,14 +233,24 @@ impl ConnectionClientSessions {
         let mut map = lock(&self.shared.map);
         match item {
             Held::Tls12(name, value) => {
-                map.entry(name).tls12 = Some((value, outcome, verifier, self.id));
+                map.entry(name).tls12 = Some(Stored {
+                    value,
+                    outcome,
+                    verifier,
+                    by: self.id,
+                });
             }
             Held::Tls13(name, value) => {
                 let entry = map.entry(name);
                 if entry.tls13.len() >= TICKETS_PER_SERVER {
                     entry.tls13.pop_front();
                 }
-                entry.tls13.push_back((value, outcome, verifier, self.id));
+                entry.tls13.push_back(Stored {
+                    value,
+                    outcome,
+                    verifier,
+                    by: self.id,
+                });
             }
             Held::Server(..) => {}
         }
@@ -283,12 +290,12 @@ impl ClientSessionStore for ConnectionClientSessions {
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
         let map = lock(&self.shared.map);
-        let (value, outcome, _, _) = map.servers.get(&server_name.to_owned())?.tls12.as_ref()?;
-        if !self.policy.may_resume(outcome) {
+        let stored = map.servers.get(&server_name.to_owned())?.tls12.as_ref()?;
+        if !self.policy.may_resume(&stored.outcome) {
             return None;
         }
-        self.record.set_offered(outcome.clone());
-        Some(value.clone())
+        self.record.set_offered(stored.outcome.clone());
+        Some(stored.value.clone())
     }
 
     fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
@@ -315,8 +322,8 @@ impl ClientSessionStore for ConnectionClientSessions {
         let index = entry
             .tls13
             .iter()
-            .rposition(|(_, outcome, _, _)| self.policy.may_resume(outcome))?;
-        let (value, outcome, _, _) = entry.tls13.remove(index)?;
+            .rposition(|stored| self.policy.may_resume(&stored.outcome))?;
+        let Stored { value, outcome, .. } = entry.tls13.remove(index)?;
         self.record.set_offered(outcome);
         Some(value)
     }
