@@ -385,6 +385,7 @@ fn raw_client_over(
 }
 
 // Was a defect (round 35): blocking SslServer, both backends: a server dropped while a client's handshake runs does not end that handshake: its thread finishes it, the client gets a verified connection, and the socket nobody will ever receive is then dropped with a clean close_notify, so the client sees a normal, successful session that the server "closed" (the handshake thread, its hooks and its descriptor live on up to the handshake timeout after the drop). Qt deletes a QSslServer's pending sockets with it (abort), and our tokio server does the same when its Incoming is dropped (the client sees its handshake cut). Cause: blocking/server.rs Drop only sets `stop` and wakes the accept loop; the handshake threads never look at `stop` (the `handshake` fn / `send_bounded` drop the finished socket gracefully when the receiver is gone). Fix: register running handshakes (the `Started` registry has a handle on each stream) and shut them down in Drop (as evict_oldest does), and abort (not drop gracefully) a socket the receiver is gone for.
+// Was a defect (round 36; CI flake of round 35): the accept loop ended the handshakes only once it woke after the drop, and a client that spoke meanwhile finished its handshake (seen on OpenSSL under load). The drop now ends them itself, and none starts after it.
 #[test]
 fn a_blocking_server_dropped_mid_handshake_does_not_finish_it() -> TestResult {
     let pki = Pki::new()?;

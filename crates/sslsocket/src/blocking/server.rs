@@ -48,6 +48,8 @@ pub struct SslServer {
     local_addr: SocketAddr,
     ready: Receiver<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
+    /// The handshakes running, ended by the drop itself.
+    started: Arc<Started>,
     settings: Arc<std::sync::Mutex<Settings>>,
     live: ReloadHandle,
 }
@@ -78,17 +80,22 @@ impl SslServer {
             handshake_timeout: Duration::from_secs(5),
             hooks: None,
         }));
+        let started = Arc::new(Started::default());
         let stop_flag = Arc::clone(&stop);
         let timeout_ref = Arc::clone(&timeout);
+        let registry = Arc::clone(&started);
         let configuration = live.clone();
         thread::Builder::new()
             .name("sslsocket-accept".into())
-            .spawn(move || accept_loop(listener, configuration, tx, stop_flag, timeout_ref))
+            .spawn(move || {
+                accept_loop(listener, configuration, tx, stop_flag, registry, timeout_ref)
+            })
             .map_err(|e| Error::io("starting the accept thread", e))?;
         Ok(SslServer {
             local_addr,
             ready: rx,
             stop,
+            started,
             settings: timeout,
             live,
         })
@@ -172,6 +179,11 @@ impl SslServer {
 impl Drop for SslServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // The handshakes running end before the drop returns, and none starts after it, as
+        // Qt deletes a server's pending sockets with it (round 36: the accept loop ended
+        // them once it woke, and a client whose handshake ran on meanwhile got a verified
+        // session nobody would read).
+        self.started.end_all();
         // Wake the accept loop.
         let _ = std::net::TcpStream::connect_timeout(&self.local_addr, Duration::from_millis(100));
     }
@@ -185,17 +197,14 @@ fn accept_loop(
     live: ReloadHandle,
     tx: SyncSender<Result<SslSocket, SslSocket>>,
     stop: Arc<AtomicBool>,
+    started: Arc<Started>,
     timeout: Arc<std::sync::Mutex<Settings>>,
 ) {
     let running = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(Started::default());
     loop {
         let incoming = listener.accept();
         if stop.load(Ordering::Relaxed) {
-            // The server is gone: the handshakes running are ended, as Qt deletes a
-            // server's pending sockets with it (round 35: they went on, and a client got
-            // a verified session nobody would ever read).
-            started.end_all();
+            // The server is gone (its drop ended the handshakes running).
             return;
         }
         // The address `accept` gives stays known when the client is gone before its
@@ -234,7 +243,11 @@ fn accept_loop(
         let counter = Arc::clone(&running);
         let busy = counter.fetch_add(1, Ordering::AcqRel);
         let stop = Arc::clone(&stop);
-        let id = started.add(&stream);
+        // None: the server was dropped since the accept (the connection closes here).
+        let Some(id) = started.add(&stream) else {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
         let registry = Arc::clone(&started);
         let spawned = thread::Builder::new()
             .name("sslsocket-handshake".into())
@@ -283,6 +296,8 @@ struct Started {
 #[derive(Default)]
 struct Handshakes {
     last_id: u64,
+    /// The server was dropped: no handshake starts.
+    ended: bool,
     /// Oldest first.
     running: VecDeque<Running>,
 }
@@ -301,9 +316,12 @@ impl Started {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a handshake starting on `stream`; its id.
-    fn add(&self, stream: &std::net::TcpStream) -> u64 {
+    /// Records a handshake starting on `stream`; its id, or `None` once `end_all` ran.
+    fn add(&self, stream: &std::net::TcpStream) -> Option<u64> {
         let mut handshakes = self.lock();
+        if handshakes.ended {
+            return None;
+        }
         handshakes.last_id += 1;
         let id = handshakes.last_id;
         handshakes.running.push_back(Running {
@@ -311,7 +329,7 @@ impl Started {
             since: Instant::now(),
             stream: stream.try_clone().ok(),
         });
-        id
+        Some(id)
     }
 
     /// Forgets handshake `id`; whether it was still there (not ended to make room).
@@ -326,9 +344,12 @@ impl Started {
         }
     }
 
-    /// Ends every handshake running (their threads see their sockets shut).
+    /// Ends every handshake running (their threads see their sockets shut), and every one
+    /// to come.
     fn end_all(&self) {
-        for running in self.lock().running.drain(..) {
+        let mut handshakes = self.lock();
+        handshakes.ended = true;
+        for running in handshakes.running.drain(..) {
             if let Some(stream) = running.stream {
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }

@@ -71,9 +71,14 @@ impl OpensslServer {
             let deadline = Instant::now() + READY_TIMEOUT;
 
             let ready = if quiet {
-                let listening =
-                    wait_until(deadline, || is_listening(port) || !process.is_running())
-                        && is_listening(port);
+                // One reading decides: /proc/net/tcp is read page by page while other
+                // tests open and close sockets, so a second reading can miss the row the
+                // first one saw (a flake of round 35's CI).
+                let mut listening = false;
+                wait_until(deadline, || {
+                    listening = is_listening(port);
+                    listening || !process.is_running()
+                });
                 if listening {
                     Ok(())
                 } else {
