@@ -361,6 +361,7 @@ impl SslCore {
         self.handshake_errors.clear();
         self.errors_reported = false;
         self.reported_in_every_mode = false;
+        self.unreported_errors = None;
         self.refused = false;
         self.ocsp_responses.clear();
         self.line_scanned = 0;

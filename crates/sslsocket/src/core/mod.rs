@@ -183,6 +183,9 @@ pub struct SslCore {
     /// An error every verify mode reports (a pin mismatch, a blocklisted certificate):
     /// the errors are reported even in `VerifyNone`.
     reported_in_every_mode: bool,
+    /// The whole list when `handshake_errors` reports only part of it (`VerifyNone` with a
+    /// blocklisted certificate): what the session's stored outcome keeps.
+    unreported_errors: Option<Vec<SslError>>,
 }
 
 impl SslCore {
@@ -238,6 +241,7 @@ impl SslCore {
             handshake_errors: Vec::new(),
             errors_reported: false,
             reported_in_every_mode: false,
+            unreported_errors: None,
         }
     }
 

@@ -160,6 +160,9 @@ impl SslCore {
             return errors;
         }
         self.reported_in_every_mode = true;
+        // The session keeps the whole list: a socket that resumes it judges every error
+        // (round 36: the outcome stored kept only the blocklisted one).
+        self.unreported_errors = Some(errors);
         listed
     }
 
@@ -232,7 +235,10 @@ impl SslCore {
             return;
         }
         let outcome = Outcome {
-            errors: self.handshake_errors.clone(),
+            errors: self
+                .unreported_errors
+                .clone()
+                .unwrap_or_else(|| self.handshake_errors.clone()),
             chain: self.peer_chain.clone(),
             valid_until: self.peer_valid_until,
             ocsp_responses: self.ocsp_responses.clone(),
