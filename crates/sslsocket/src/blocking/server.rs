@@ -88,7 +88,14 @@ impl SslServer {
         thread::Builder::new()
             .name("sslsocket-accept".into())
             .spawn(move || {
-                accept_loop(listener, configuration, tx, stop_flag, registry, timeout_ref)
+                accept_loop(
+                    listener,
+                    configuration,
+                    tx,
+                    stop_flag,
+                    registry,
+                    timeout_ref,
+                )
             })
             .map_err(|e| Error::io("starting the accept thread", e))?;
         Ok(SslServer {

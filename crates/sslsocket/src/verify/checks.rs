@@ -30,6 +30,50 @@ const RELIED_ON: [&Oid<'static>; 8] = [
     &OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
 ];
 
+/// The extensions webpki reads whatever their criticality (its `remember_extension`),
+/// refusing any byte after their value.
+const WEBPKI_READS: [Oid<'static>; 6] = [
+    oid!(2.5.29 .15), // keyUsage
+    oid!(2.5.29 .17), // subjectAltName
+    oid!(2.5.29 .19), // basicConstraints
+    oid!(2.5.29 .30), // nameConstraints
+    oid!(2.5.29 .31), // cRLDistributionPoints
+    oid!(2.5.29 .37), // extKeyUsage
+];
+
+/// Whether `value` is exactly one element in DER, nothing after it, read with the der
+/// crate: definite lengths in their shortest form at every level of the constructed
+/// encodings inside it, BOOLEANs, INTEGERs and BIT STRINGs in their canonical forms (as
+/// webpki reads the extensions it knows; x509-parser and OpenSSL also take BER forms).
+fn is_one_der_value(value: &[u8]) -> bool {
+    /// Deeper nesting than any extension has is refused, not followed.
+    const MAX_DEPTH: u8 = 16;
+    fn element(reader: &mut der::SliceReader<'_>, depth: u8) -> der::Result<()> {
+        let any: der::asn1::AnyRef<'_> = der::Reader::decode(reader)?;
+        let tag = der::Tagged::tag(&any);
+        if tag.is_constructed() {
+            if depth >= MAX_DEPTH {
+                return Err(tag.value_error());
+            }
+            let mut inner = der::SliceReader::new(any.value())?;
+            while !der::Reader::is_finished(&inner) {
+                element(&mut inner, depth + 1)?;
+            }
+        } else if tag == der::Tag::Boolean {
+            any.decode_as::<bool>()?;
+        } else if tag == der::Tag::Integer {
+            any.decode_as::<der::asn1::IntRef<'_>>()?;
+        } else if tag == der::Tag::BitString {
+            any.decode_as::<der::asn1::BitStringRef<'_>>()?;
+        }
+        Ok(())
+    }
+    let Ok(mut reader) = der::SliceReader::new(value) else {
+        return false;
+    };
+    element(&mut reader, 0).is_ok() && der::Reader::is_finished(&reader)
+}
+
 /// Netscape's certificate type, which OpenSSL's purpose checks still read.
 const NS_CERT_TYPE: Oid<'static> = oid!(2.16.840 .1 .113730 .1 .1);
 
@@ -133,6 +177,30 @@ impl ParsedCertificate {
 /// an OCSP responder's, which OpenSSL verifies as any other.
 pub(crate) fn unusable(cert: &SslCertificate) -> bool {
     CertInfo::parse(cert).is_none_or(|info| info.has_extension_problem())
+}
+
+/// `UnspecifiedError` on each certificate the peer sent, on the path or not, whose
+/// extensions cannot be read with confidence ([`CertInfo::has_extension_problem`]), as one
+/// that does not parse at all is: fail closed, never skipped because no path used it
+/// (round 36: an appended or unusable certificate with a malformed extension passed
+/// unnoticed, and on the OpenSSL backend one on the path too).
+pub(crate) fn sent_extension_errors(
+    peers: &crate::verify::kept::PeerParses,
+    sent: &[SslCertificate],
+) -> Vec<crate::ssl_error::SslError> {
+    sent.iter()
+        .filter(|cert| {
+            peers.parse(cert.der()).is_some_and(|parsed| {
+                CertInfo::lent(parsed.cert(), parsed.x509()).has_extension_problem()
+            })
+        })
+        .map(|cert| {
+            crate::ssl_error::SslError::with_certificate(
+                crate::ssl_error::SslErrorKind::UnspecifiedError,
+                cert.clone(),
+            )
+        })
+        .collect()
 }
 
 /// What our rules find on a path another verifier built (the OpenSSL backend's), leaf
@@ -305,6 +373,13 @@ impl<'a> CertInfo<'a> {
             }
             let parsed = ext.parsed_extension();
             let relied = RELIED_ON.iter().any(|oid| **oid == ext.oid);
+            let read = relied || ext.critical || WEBPKI_READS.contains(&ext.oid);
+            if read && !is_one_der_value(ext.value) {
+                // Bytes after the value (x509-parser and OpenSSL read the value and drop
+                // the rest; webpki refuses them): not read with confidence, on both
+                // backends alike (round 36: the OpenSSL backend accepted such a chain).
+                return true;
+            }
             if relied && (parsed.error().is_some() || parsed.unsupported()) {
                 return true;
             }

@@ -41,7 +41,7 @@ use crate::crypto::algorithms;
 use crate::ocsp::OcspResponse;
 use crate::ssl_error::{SslError, SslErrorKind};
 use crate::verify::chain::{collect, verified_path_errors_parsed, VerifyInput};
-use crate::verify::checks::ParsedCertificate;
+use crate::verify::checks::{sent_extension_errors, ParsedCertificate};
 use crate::verify::kept::PeerParses;
 use crate::verify::staple::{pin_error, staple_errors};
 use crate::verify::{Purpose, TrustStore};
@@ -333,6 +333,11 @@ impl ChainVerifier {
         };
         // Qt's blocklist, on the chain as sent and the path verified (round 35).
         for error in crate::verify::blocklist::errors(chain.iter().chain(&path)) {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+        for error in sent_extension_errors(&self.peers, &chain) {
             if !errors.contains(&error) {
                 errors.push(error);
             }

@@ -25,7 +25,7 @@ use crate::backend::openssl::sessions::{ClientSessions, ServerOutcomes};
 use crate::backend::BackendNotice;
 use crate::cert::SslCertificate;
 use crate::ssl_error::{SslError, SslErrorKind};
-use crate::verify::checks::path_checks;
+use crate::verify::checks::{path_checks, sent_extension_errors};
 use crate::verify::constraints::name_errors;
 use crate::verify::kept::PeerParses;
 use crate::verify::now_unix;
@@ -524,7 +524,11 @@ impl ConnectionState {
         // Our extension rules beside OpenSSL's (fail closed: a certificate we cannot read
         // with confidence is refused on both backends alike).
         let checks = path_checks(&self.peers, built, now);
-        for error in checks.errors {
+        for error in checks
+            .errors
+            .into_iter()
+            .chain(sent_extension_errors(&self.peers, &sent))
+        {
             if !errors.contains(&error) {
                 errors.push(error);
             }
