@@ -46,7 +46,9 @@ const READY_QUEUE: usize = 1024;
 /// until the application takes some.
 pub struct SslServer {
     local_addr: SocketAddr,
-    ready: Receiver<Result<SslSocket, SslSocket>>,
+    ready: Receiver<Delivery>,
+    /// Disconnected once the accept loop returned (its listener closed).
+    accept_done: Receiver<()>,
     stop: Arc<AtomicBool>,
     /// The handshakes running, ended by the drop itself.
     started: Arc<Started>,
@@ -75,6 +77,7 @@ impl SslServer {
             .local_addr()
             .map_err(|e| Error::io("listening", e))?;
         let (tx, rx) = mpsc::sync_channel(READY_QUEUE);
+        let (exited, accept_done) = mpsc::sync_channel::<()>(0);
         let stop = Arc::new(AtomicBool::new(false));
         let timeout = Arc::new(std::sync::Mutex::new(Settings {
             handshake_timeout: Duration::from_secs(5),
@@ -95,12 +98,14 @@ impl SslServer {
                     stop_flag,
                     registry,
                     timeout_ref,
-                )
+                );
+                drop(exited);
             })
             .map_err(|e| Error::io("starting the accept thread", e))?;
         Ok(SslServer {
             local_addr,
             ready: rx,
+            accept_done,
             stop,
             started,
             settings: timeout,
@@ -163,7 +168,7 @@ impl SslServer {
         timeout: Duration,
     ) -> Result<Result<SslSocket, SslSocket>, Error> {
         match self.ready.recv_timeout(timeout) {
-            Ok(result) => Ok(result),
+            Ok(delivery) => Ok(delivery.take()),
             Err(RecvTimeoutError::Timeout) => {
                 Err(Error::Timeout("waiting for a new connection".into()))
             }
@@ -193,6 +198,37 @@ impl Drop for SslServer {
         self.started.end_all();
         // Wake the accept loop.
         let _ = std::net::TcpStream::connect_timeout(&self.local_addr, Duration::from_millis(100));
+        // The port is free once the drop returns, as Qt's `close()` and the tokio server
+        // leave it (round 36: the accept thread closed it only later). The loop returns as
+        // soon as it wakes; the wait is bounded all the same.
+        let _ = self.accept_done.recv_timeout(ACCEPT_EXIT_WAIT);
+        // Connections finished and never taken are aborted, not closed as served (their
+        // drop aborts; round 36: they got a clean close_notify).
+        while self.ready.try_recv().is_ok() {}
+    }
+}
+
+/// How long a server's drop waits for its accept thread to close the listener.
+const ACCEPT_EXIT_WAIT: Duration = Duration::from_millis(500);
+
+/// A finished connection on its way to the application: one never taken (the server is
+/// gone, or its queue dropped) is aborted, so its client sees no clean end of a session
+/// nobody served.
+struct Delivery(Option<Result<SslSocket, SslSocket>>);
+
+impl Delivery {
+    #[allow(clippy::result_large_err)] // as `next_connection`'s own result
+    fn take(mut self) -> Result<SslSocket, SslSocket> {
+        // Always `Some` until taken or dropped.
+        self.0.take().unwrap_or_else(|| Err(SslSocket::new()))
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(Ok(mut socket) | Err(mut socket)) = self.0.take() {
+            socket.abort();
+        }
     }
 }
 
@@ -202,7 +238,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 fn accept_loop(
     listener: TcpListener,
     live: ReloadHandle,
-    tx: SyncSender<Result<SslSocket, SslSocket>>,
+    tx: SyncSender<Delivery>,
     stop: Arc<AtomicBool>,
     started: Arc<Started>,
     timeout: Arc<std::sync::Mutex<Settings>>,
@@ -233,6 +269,9 @@ fn accept_loop(
         // ends at once, its socket shut).
         let mut evicted_at: Option<Instant> = None;
         while running.load(Ordering::Acquire) >= MAX_CONCURRENT_HANDSHAKES {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             if evicted_at.is_none_or(|at| at.elapsed() >= EVICTION_SETTLES)
                 && started.evict_oldest()
             {
@@ -250,10 +289,14 @@ fn accept_loop(
         let counter = Arc::clone(&running);
         let busy = counter.fetch_add(1, Ordering::AcqRel);
         let stop = Arc::clone(&stop);
-        // None: the server was dropped since the accept (the connection closes here).
+        // None: the server was dropped since the accept, or the system has no descriptor
+        // for the handle that ends the handshake: the connection closes here.
         let Some(id) = started.add(&stream) else {
             counter.fetch_sub(1, Ordering::AcqRel);
-            return;
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            continue;
         };
         let registry = Arc::clone(&started);
         let spawned = thread::Builder::new()
@@ -312,8 +355,8 @@ struct Handshakes {
 struct Running {
     id: u64,
     since: Instant,
-    /// A second handle on the connection (`None` if the system gave none).
-    stream: Option<std::net::TcpStream>,
+    /// A second handle on the connection.
+    stream: std::net::TcpStream,
 }
 
 impl Started {
@@ -323,18 +366,22 @@ impl Started {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a handshake starting on `stream`; its id, or `None` once `end_all` ran.
+    /// Records a handshake starting on `stream`; its id, or `None` once `end_all` ran or
+    /// when no second handle on the connection can be had (a handshake nothing could end
+    /// is not started: fail closed; round 36: out of descriptors, it ran on after the
+    /// server's drop).
     fn add(&self, stream: &std::net::TcpStream) -> Option<u64> {
         let mut handshakes = self.lock();
         if handshakes.ended {
             return None;
         }
+        let handle = stream.try_clone().ok()?;
         handshakes.last_id += 1;
         let id = handshakes.last_id;
         handshakes.running.push_back(Running {
             id,
             since: Instant::now(),
-            stream: stream.try_clone().ok(),
+            stream: handle,
         });
         Some(id)
     }
@@ -357,9 +404,7 @@ impl Started {
         let mut handshakes = self.lock();
         handshakes.ended = true;
         for running in handshakes.running.drain(..) {
-            if let Some(stream) = running.stream {
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-            }
+            let _ = running.stream.shutdown(std::net::Shutdown::Both);
         }
     }
 
@@ -374,12 +419,8 @@ impl Started {
         if !due {
             return false;
         }
-        if let Some(Running {
-            stream: Some(stream),
-            ..
-        }) = handshakes.running.pop_front()
-        {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+        if let Some(oldest) = handshakes.running.pop_front() {
+            let _ = oldest.stream.shutdown(std::net::Shutdown::Both);
         }
         true
     }
@@ -396,27 +437,22 @@ fn sends_within(stream: &std::net::TcpStream, limit: Duration) -> bool {
 }
 
 /// Hands a finished connection to the application, waiting while its queue is full;
-/// gives up when the server stops.
+/// gives up when the server stops (the connection no one will receive is then aborted,
+/// not closed as a finished session would be: `Delivery`'s drop).
 fn send_bounded(
-    tx: &SyncSender<Result<SslSocket, SslSocket>>,
-    mut result: Result<SslSocket, SslSocket>,
+    tx: &SyncSender<Delivery>,
+    result: Result<SslSocket, SslSocket>,
     stop: &AtomicBool,
 ) {
-    // A connection no one will receive (the server is gone) is aborted, not closed as a
-    // finished session would be.
-    let abandon = |result: Result<SslSocket, SslSocket>| {
-        let (Ok(mut socket) | Err(mut socket)) = result;
-        socket.abort();
-    };
+    let mut delivery = Delivery(Some(result));
     loop {
         if stop.load(Ordering::Relaxed) {
-            return abandon(result);
+            return;
         }
-        match tx.try_send(result) {
-            Ok(()) => return,
-            Err(mpsc::TrySendError::Disconnected(back)) => return abandon(back),
+        match tx.try_send(delivery) {
+            Ok(()) | Err(mpsc::TrySendError::Disconnected(_)) => return,
             Err(mpsc::TrySendError::Full(back)) => {
-                result = back;
+                delivery = back;
                 thread::sleep(Duration::from_millis(10));
             }
         }

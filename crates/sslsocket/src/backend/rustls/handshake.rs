@@ -293,3 +293,44 @@ fn suite_name(suite: rustls::CipherSuite) -> Cow<'static, str> {
     };
     Cow::Borrowed(name)
 }
+
+/// The largest first flight a client sends: a ClientHello's extensions have a 16-bit
+/// length, so a hello past this carries a session no server can read.
+pub(super) const HELLO_LIMIT: usize = 0xffff;
+
+/// A client session for `engine`: `make` builds it from the rustls configuration, the
+/// server name and the hand-off, `hello` measures its first flight.
+///
+/// A session a server gave (a TLS 1.2 ticket of up to 64 KiB arrives inside the handshake)
+/// can make the next ClientHello too long for its 16-bit extension length: rustls then
+/// panics in a debug build and sends a malformed hello in a release build (round 36: one
+/// hostile service broke every later connection to its host name, on any port). Such a
+/// session is not used: the server's stored sessions are forgotten and the session is
+/// made once more, without them.
+pub(super) fn client_session<C>(
+    engine: &ClientEngine,
+    peer_name: Option<&str>,
+    policy: &VerifyPolicy,
+    make: impl Fn(Arc<ClientConfig>, ServerName<'static>, Handshake) -> Result<C, ConfigError>,
+    hello: impl Fn(&C) -> usize,
+) -> Result<C, ConfigError> {
+    for _ in 0..2 {
+        let (config, server_name, handshake) = Handshake::client(engine, peer_name, policy)?;
+        let sessions = handshake.client_sessions.clone();
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            make(config, server_name, handshake)
+        }));
+        match made {
+            Ok(Ok(session)) if hello(&session) <= HELLO_LIMIT => return Ok(session),
+            Ok(Err(error)) => return Err(error),
+            Ok(Ok(_)) | Err(_) => {
+                if let Some((store, name)) = &sessions {
+                    store.forget_server(name);
+                }
+            }
+        }
+    }
+    Err(ConfigError::new(
+        "client session: the ClientHello does not fit in one message",
+    ))
+}

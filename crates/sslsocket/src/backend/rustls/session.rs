@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use rustls::{ClientConnection, Connection, ServerConnection};
 
 use crate::backend::rustls::config::{ClientEngine, ServerEngine};
-use crate::backend::rustls::handshake::{self, Handshake};
+use crate::backend::rustls::handshake::{self, client_session, Handshake};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, TlsSession};
 use crate::cert::SslCertificate;
 use crate::error::{ConfigError, TlsFailure};
@@ -33,11 +33,15 @@ impl RustlsSession {
         peer_name: Option<&str>,
         policy: &VerifyPolicy,
     ) -> Result<RustlsSession, ConfigError> {
-        let (config, server_name, handshake) = Handshake::client(engine, peer_name, policy)?;
-        // On failure the hand-off is dropped, which gives its verifier back.
-        let conn = ClientConnection::new(config, server_name)
-            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
-        Ok(RustlsSession::wrap(Connection::Client(conn), handshake))
+        let make = |config, server_name, handshake| {
+            // On failure the hand-off is dropped, which gives its verifier back.
+            let conn = ClientConnection::new(config, server_name)
+                .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+            Ok(RustlsSession::wrap(Connection::Client(conn), handshake))
+        };
+        // rustls's buffered connection does not tell how long its first flight is: only
+        // a hello that cannot be encoded (a debug build's panic) is caught here.
+        client_session(engine, peer_name, policy, make, |_| 0)
     }
 
     pub(crate) fn server(

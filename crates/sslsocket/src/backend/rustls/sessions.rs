@@ -208,6 +208,12 @@ impl ConnectionClientSessions {
     /// This connection ended with a fatal alert: what it stored of `server_name` is
     /// forgotten, and nothing it holds or receives from now on is stored (its record says
     /// refused); other connections' sessions of that server stay.
+    /// Forgets every session of `server_name`, whoever stored it.
+    pub(crate) fn forget_server(&self, server_name: &ServerName<'static>) {
+        lock(&self.held).clear();
+        self.shared.purge(server_name);
+    }
+
     pub(crate) fn forget_own(&self, server_name: &ServerName<'static>) {
         lock(&self.held).clear();
         self.shared.forget_from(server_name, self.id);

@@ -19,7 +19,7 @@ use rustls::unbuffered::{
 use rustls::CommonState;
 
 use crate::backend::rustls::config::{ClientEngine, ServerEngine};
-use crate::backend::rustls::handshake::{self, Handshake};
+use crate::backend::rustls::handshake::{self, client_session, Handshake};
 use crate::backend::{BackendNotice, Negotiated, PlainRead, SessionStatus, TlsSession};
 use crate::cert::SslCertificate;
 use crate::error::{ConfigError, TlsFailure};
@@ -658,16 +658,20 @@ impl UnbufferedSession {
         peer_name: Option<&str>,
         policy: &VerifyPolicy,
     ) -> Result<UnbufferedSession, ConfigError> {
-        let (config, server_name, handshake) = Handshake::client(engine, peer_name, policy)?;
-        // On failure the hand-off is dropped, which gives its verifier back.
-        let conn = UnbufferedClientConnection::new(config, server_name)
-            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
-        let mut session = UnbufferedSession::wrap(Conn::Client(conn), handshake);
-        // The ClientHello is ready: encode it so the driver sends it.
-        session
-            .pump(None, false)
-            .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
-        Ok(session)
+        let make = |config, server_name, handshake| {
+            // On failure the hand-off is dropped, which gives its verifier back.
+            let conn = UnbufferedClientConnection::new(config, server_name)
+                .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+            let mut session = UnbufferedSession::wrap(Conn::Client(conn), handshake);
+            // The ClientHello is ready: encode it so the driver sends it.
+            session
+                .pump(None, false)
+                .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
+            Ok(session)
+        };
+        client_session(engine, peer_name, policy, make, |session| {
+            session.io.outgoing.len()
+        })
     }
 
     pub(crate) fn server(
