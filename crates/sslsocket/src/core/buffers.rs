@@ -121,8 +121,13 @@ impl SslCore {
         self.queued.len() + self.plain_out.len() + self.early.len()
     }
 
-    /// TLS bytes waiting to be written (Qt's `encryptedBytesToWrite`).
+    /// TLS bytes waiting to be written (Qt's `encryptedBytesToWrite`); 0 once the
+    /// connection is closed, as Qt's closed plain socket holds nothing (round 36: the
+    /// engine's unsent bytes were still counted; what was lost is reported as an error).
     pub fn encrypted_bytes_to_write(&self) -> usize {
+        if self.state == SocketState::UnconnectedState {
+            return 0;
+        }
         self.session.as_ref().map_or(0, |s| s.tls_bytes_to_write())
     }
 

@@ -433,6 +433,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
         if self.core.mode() == SslMode::UnencryptedMode {
             return Err(ApiMisuse("no handshake was started on this socket".into()).into());
         }
+        if self.core.state() == SocketState::UnconnectedState {
+            // The connection ended before this wait: Qt's `waitForEncrypted` is false
+            // then, whatever the handshake was, as on the blocking driver (round 36: Ok
+            // after our close or the peer's).
+            if self.core.is_eof() || self.core.error().is_some() {
+                return Err(self.closed_error());
+            }
+            return Err(ApiMisuse("the socket is not connected".into()).into());
+        }
         poll_fn(|cx| {
             // A handshake that finished and was followed at once by the peer's close
             // still succeeded. It is over once our last flight has gone out too, as

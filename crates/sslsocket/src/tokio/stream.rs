@@ -266,10 +266,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
         let this = self.get_mut();
         if this.stream.is_none() {
             // Closed: a send that failed (the data did not leave) is reported here too.
-            return Poll::Ready(match this.core.failure() {
-                Some(failure) => Err(failure.clone().into()),
-                None => Ok(()),
-            });
+            return Poll::Ready(this.delivered());
         }
         if this.core.bytes_to_write() == 0 && !this.core.wants_write() {
             // Everything out already (after a write the socket took whole): what the full
@@ -282,7 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
             this.sync_close();
             // Flushed: `wait_for_bytes_written` has nothing to wait for (Qt's `flush`).
             this.core.take_written_since_wait();
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(this.delivered());
         }
         let drive = this.drive_for(Drive::Write);
         ready!(this.poll_until(cx, drive, "flushing", |core| {
@@ -294,7 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
             }
         }
         this.core.take_written_since_wait();
-        Poll::Ready(Ok(()))
+        Poll::Ready(this.delivered())
     }
 
     /// Ends our side cleanly: everything written, then close_notify, then TCP's sending
@@ -314,6 +311,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
         match this.core.failure() {
             Some(failure) => Poll::Ready(Err(failure.clone().into())),
             None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl<S> SslSocket<S> {
+    /// A flush's verdict: an error when bytes written were not delivered (the connection
+    /// failed or ended with them unsent; round 36: a reset with 64 KiB unsent flushed Ok,
+    /// because the failed core had nothing left to write).
+    fn delivered(&self) -> io::Result<()> {
+        match self.core.failure() {
+            Some(failure) => Err(failure.clone().into()),
+            None if self.core.has_undelivered() => Err(crate::core::undelivered_error().into()),
+            None => Ok(()),
         }
     }
 }
