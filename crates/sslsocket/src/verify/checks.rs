@@ -15,7 +15,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 
 use crate::cert::SslCertificate;
-use crate::verify::Purpose;
+use crate::verify::{strict_der, Purpose};
 
 /// Extensions whose content we rely on: one that is malformed or repeated makes the
 /// certificate unusable (OpenSSL marks it `EXFLAG_INVALID`).
@@ -40,39 +40,6 @@ const WEBPKI_READS: [Oid<'static>; 6] = [
     oid!(2.5.29 .31), // cRLDistributionPoints
     oid!(2.5.29 .37), // extKeyUsage
 ];
-
-/// Whether `value` is exactly one element in DER, nothing after it, read with the der
-/// crate: definite lengths in their shortest form at every level of the constructed
-/// encodings inside it, BOOLEANs, INTEGERs and BIT STRINGs in their canonical forms (as
-/// webpki reads the extensions it knows; x509-parser and OpenSSL also take BER forms).
-fn is_one_der_value(value: &[u8]) -> bool {
-    /// Deeper nesting than any extension has is refused, not followed.
-    const MAX_DEPTH: u8 = 16;
-    fn element(reader: &mut der::SliceReader<'_>, depth: u8) -> der::Result<()> {
-        let any: der::asn1::AnyRef<'_> = der::Reader::decode(reader)?;
-        let tag = der::Tagged::tag(&any);
-        if tag.is_constructed() {
-            if depth >= MAX_DEPTH {
-                return Err(tag.value_error());
-            }
-            let mut inner = der::SliceReader::new(any.value())?;
-            while !der::Reader::is_finished(&inner) {
-                element(&mut inner, depth + 1)?;
-            }
-        } else if tag == der::Tag::Boolean {
-            any.decode_as::<bool>()?;
-        } else if tag == der::Tag::Integer {
-            any.decode_as::<der::asn1::IntRef<'_>>()?;
-        } else if tag == der::Tag::BitString {
-            any.decode_as::<der::asn1::BitStringRef<'_>>()?;
-        }
-        Ok(())
-    }
-    let Ok(mut reader) = der::SliceReader::new(value) else {
-        return false;
-    };
-    element(&mut reader, 0).is_ok() && der::Reader::is_finished(&reader)
-}
 
 /// Netscape's certificate type, which OpenSSL's purpose checks still read.
 const NS_CERT_TYPE: Oid<'static> = oid!(2.16.840 .1 .113730 .1 .1);
@@ -357,6 +324,12 @@ impl<'a> CertInfo<'a> {
     ///   (malformed, or one our parser does not know beyond OCSP-noCheck's NULL);
     /// - a proxy certificate (RFC 3820), which Qt never allows.
     pub(super) fn has_extension_problem(&self) -> bool {
+        if !strict_der::extensions_are_der(self.cert.der()) {
+            // The list, an identifier, a `critical` flag in a BER form webpki refuses
+            // and OpenSSL takes (round 36: the backends disagreed, and a malformed
+            // identifier made OpenSSL drop the certificate with no error listed).
+            return true;
+        }
         let extensions = self.x509().extensions();
         for (index, ext) in extensions.iter().enumerate() {
             if ext.oid == PROXY_CERT_INFO {
@@ -374,7 +347,7 @@ impl<'a> CertInfo<'a> {
             let parsed = ext.parsed_extension();
             let relied = RELIED_ON.iter().any(|oid| **oid == ext.oid);
             let read = relied || ext.critical || WEBPKI_READS.contains(&ext.oid);
-            if read && !is_one_der_value(ext.value) {
+            if read && !strict_der::is_one_value(ext.value) {
                 // Bytes after the value (x509-parser and OpenSSL read the value and drop
                 // the rest; webpki refuses them): not read with confidence, on both
                 // backends alike (round 36: the OpenSSL backend accepted such a chain).

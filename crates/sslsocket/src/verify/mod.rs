@@ -25,6 +25,7 @@ pub(crate) mod record;
 pub(crate) mod signature;
 pub(crate) mod staple;
 mod store;
+mod strict_der;
 #[cfg(test)]
 mod test_pki;
 #[cfg(test)]

@@ -181,6 +181,29 @@ fn explaining_kinds(error: &webpki::Error) -> &'static [SslErrorKind] {
     }
 }
 
+/// Whether webpki's refusal of a certificate before version 3 (it reads no other) is
+/// explained: every such certificate of the collector's path carries a listed error of
+/// its own, `InvalidCaCertificate` on an issuer (no version 1 certificate is a CA to
+/// OpenSSL, it has no basicConstraints), `UnspecifiedError` on the leaf. (Round 36: the
+/// issuer's `InvalidCaCertificate` explained nothing, and the leaf got an
+/// `UnspecifiedError` of its own.)
+fn old_versions_explained(errors: &[SslError], path: &[SslCertificate]) -> bool {
+    let mut old = path
+        .iter()
+        .enumerate()
+        .filter(|(_, cert)| cert.version() != "3")
+        .peekable();
+    old.peek().is_some()
+        && old.all(|(index, cert)| {
+            let kind = if index == 0 {
+                SslErrorKind::UnspecifiedError
+            } else {
+                SslErrorKind::InvalidCaCertificate
+            };
+            errors.contains(&SslError::with_certificate(kind, cert.clone()))
+        })
+}
+
 impl std::fmt::Debug for ChainVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChainVerifier")
@@ -541,6 +564,9 @@ impl ChainVerifier {
         now: UnixTime,
     ) -> bool {
         let listed = |kinds: &[SslErrorKind]| errors.iter().any(|e| kinds.contains(&e.error()));
+        if matches!(error, webpki::Error::UnsupportedCertVersion) {
+            return old_versions_explained(errors, path);
+        }
         let dates = listed(DATE_KINDS);
         let issuer = listed(ISSUER_KINDS);
         let kinds = explaining_kinds(error);

@@ -1,0 +1,222 @@
+//! A strict reading of the DER a certificate's extensions are written in, for the rules
+//! webpki applies and OpenSSL and x509-parser do not (both take BER forms and bytes after
+//! a value): the certificate is parsed by x509-parser as before; this only says whether
+//! the bytes it took are DER.
+//!
+//! Checked at every level: the tag in its shortest form, a definite length in its shortest
+//! form, nothing after the last element, constructed encodings made of whole elements; the
+//! primitive forms whose DER is fixed: BOOLEAN (`00` or `ff`), INTEGER (shortest),
+//! BIT STRING (unused bits 0 to 7, zero, none in an empty string), NULL (empty), OBJECT
+//! IDENTIFIER and RELATIVE-OID (shortest subidentifiers). Any other tag, universal or not,
+//! is content of a valid length and nothing more (the der crate refuses the universal tags
+//! it does not know, such as GeneralString in a Kerberos principal name).
+
+/// Deeper nesting than any extension has is refused, not followed.
+const MAX_DEPTH: usize = 16;
+
+/// One element's header: its tag byte, whether it is constructed, and where its content
+/// lies in the input.
+struct Element<'a> {
+    tag: u8,
+    constructed: bool,
+    content: &'a [u8],
+}
+
+/// Reads one element from the front of `input`; the element and what follows it.
+fn element(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
+    let (&first, mut rest) = input.split_first()?;
+    if first & 0x1f == 0x1f {
+        // High tag number form: base 128, shortest, and only for numbers above 30.
+        let (&lead, _) = rest.split_first()?;
+        if lead == 0x80 {
+            return None;
+        }
+        let mut number: u32 = 0;
+        loop {
+            let (&byte, after) = rest.split_first()?;
+            rest = after;
+            number = number.checked_mul(128)? | u32::from(byte & 0x7f);
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        if number < 31 {
+            return None;
+        }
+    }
+    let (&len_byte, after) = rest.split_first()?;
+    rest = after;
+    let len = match len_byte {
+        0..=0x7f => usize::from(len_byte),
+        // Indefinite (BER only) or more length bytes than any input here needs.
+        0x80 | 0x85.. => return None,
+        _ => {
+            let count = usize::from(len_byte & 0x7f);
+            let (bytes, after) = rest.split_at_checked(count)?;
+            rest = after;
+            // Shortest form: no leading zero byte, and the long form only past 127.
+            if bytes.first() == Some(&0) {
+                return None;
+            }
+            let len = bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b));
+            if len < 0x80 {
+                return None;
+            }
+            len
+        }
+    };
+    let (content, rest) = rest.split_at_checked(len)?;
+    let element = Element {
+        tag: first,
+        constructed: first & 0x20 != 0,
+        content,
+    };
+    Some((element, rest))
+}
+
+/// Whether `input` is a run of whole DER elements (possibly none).
+fn elements(mut input: &[u8], depth: usize) -> bool {
+    while !input.is_empty() {
+        let Some((element, rest)) = element(input) else {
+            return false;
+        };
+        if !valid(&element, depth) {
+            return false;
+        }
+        input = rest;
+    }
+    true
+}
+
+fn valid(element: &Element<'_>, depth: usize) -> bool {
+    let content = element.content;
+    if element.constructed {
+        // Of the universal types only SEQUENCE and SET are constructed in DER (a
+        // constructed string is BER's way of cutting it in pieces).
+        let universal = element.tag & 0xc0 == 0;
+        if universal && !matches!(element.tag, 0x30 | 0x31) {
+            return false;
+        }
+        return depth < MAX_DEPTH && elements(content, depth + 1);
+    }
+    match element.tag {
+        // BOOLEAN
+        0x01 => matches!(content, [0x00] | [0xff]),
+        // INTEGER, ENUMERATED: shortest two's complement.
+        0x02 | 0x0a => match content {
+            [] => false,
+            [0x00, next, ..] => next & 0x80 != 0,
+            [0xff, next, ..] => next & 0x80 == 0,
+            _ => true,
+        },
+        // BIT STRING
+        0x03 => match content {
+            [] => false,
+            [unused] => *unused == 0,
+            [unused, .., last] => *unused < 8 && last & ((1u8 << unused) - 1) == 0,
+        },
+        // NULL
+        0x05 => content.is_empty(),
+        // OBJECT IDENTIFIER, RELATIVE-OID
+        0x06 | 0x0d => is_shortest_oid(content),
+        _ => true,
+    }
+}
+
+/// Whether `content` is a non-empty run of subidentifiers in their shortest form.
+pub(crate) fn is_shortest_oid(content: &[u8]) -> bool {
+    let mut starts = true;
+    for &byte in content {
+        if starts && byte == 0x80 {
+            return false;
+        }
+        starts = byte & 0x80 == 0;
+    }
+    !content.is_empty() && starts
+}
+
+/// Whether `value` is exactly one DER element, nothing after it.
+pub(crate) fn is_one_value(value: &[u8]) -> bool {
+    match element(value) {
+        Some((element, rest)) => rest.is_empty() && valid(&element, 0),
+        None => false,
+    }
+}
+
+/// Whether the extensions of the certificate `der` are written in DER: the list as a
+/// whole, each extension's identifier, its `critical` flag (as webpki reads it: `ff`, or
+/// the `00` DER leaves out but certificates carry) and the framing of its value (whose
+/// content is for the extension's own reader). A certificate without extensions passes.
+/// `false` for bytes that are not a certificate at all.
+pub(crate) fn extensions_are_der(der: &[u8]) -> bool {
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }
+    let Some((certificate, _)) = element(der) else {
+        return false;
+    };
+    let Some((tbs, _)) = element(certificate.content) else {
+        return false;
+    };
+    // The TBS fields in order; the extensions are its `[3]` (tag a3), the last field.
+    let mut fields = tbs.content;
+    while !fields.is_empty() {
+        let Some((field, rest)) = element(fields) else {
+            return false;
+        };
+        if field.tag == 0xa3 {
+            return rest.is_empty() && is_one_value(field.content);
+        }
+        fields = rest;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortest_forms_pass_and_ber_forms_do_not() {
+        // basicConstraints CA:TRUE
+        assert!(is_one_value(&[0x30, 0x03, 0x01, 0x01, 0xff]));
+        // bytes after, BER length, BER TRUE, a length past the end, indefinite length
+        assert!(!is_one_value(&[0x30, 0x03, 0x01, 0x01, 0xff, 0x00, 0x00]));
+        assert!(!is_one_value(&[0x30, 0x81, 0x03, 0x01, 0x01, 0xff]));
+        assert!(!is_one_value(&[0x30, 0x03, 0x01, 0x01, 0x01]));
+        assert!(!is_one_value(&[0x30, 0x04, 0x01, 0x01, 0xff]));
+        assert!(!is_one_value(&[0x30, 0x80, 0x01, 0x01, 0xff, 0x00, 0x00]));
+        // INTEGER: 0, 127, 128 shortest; 00 7f and ff 80 are not
+        assert!(is_one_value(&[0x02, 0x01, 0x00]));
+        assert!(is_one_value(&[0x02, 0x02, 0x00, 0x80]));
+        assert!(!is_one_value(&[0x02, 0x02, 0x00, 0x7f]));
+        assert!(!is_one_value(&[0x02, 0x02, 0xff, 0x80]));
+        assert!(!is_one_value(&[0x02, 0x00]));
+        // BIT STRING: padding bits must be zero
+        assert!(is_one_value(&[0x03, 0x02, 0x05, 0xa0]));
+        assert!(!is_one_value(&[0x03, 0x02, 0x05, 0xa1]));
+        assert!(!is_one_value(&[0x03, 0x01, 0x01]));
+        // OID 2.5.29.19, and with a padded subidentifier or a cut one
+        assert!(is_one_value(&[0x06, 0x03, 0x55, 0x1d, 0x13]));
+        assert!(!is_one_value(&[0x06, 0x04, 0x55, 0x1d, 0x80, 0x13]));
+        assert!(!is_one_value(&[0x06, 0x02, 0x55, 0x9d]));
+        // A GeneralString (universal 27) and a UniversalString (28): content only.
+        assert!(is_one_value(&[0x30, 0x04, 0x1b, 0x02, b'A', b'B']));
+        assert!(is_one_value(&[0x30, 0x06, 0x1c, 0x04, 0, 0, 0, b'A']));
+        // A high tag number that fits the low form is not DER.
+        assert!(!is_one_value(&[0x1f, 0x05, 0x00]));
+        assert!(is_one_value(&[0x1f, 0x1f, 0x00]));
+        // A constructed OCTET STRING (BER) is not DER.
+        assert!(!is_one_value(&[0x24, 0x04, 0x04, 0x02, 0x01, 0x02]));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut value = vec![0x05, 0x00];
+        for _ in 0..MAX_DEPTH + 1 {
+            let mut outer = vec![0x30, u8::try_from(value.len()).unwrap_or(0)];
+            outer.extend_from_slice(&value);
+            value = outer;
+        }
+        assert!(value.len() < 0x80);
+        assert!(!is_one_value(&value));
+    }
+}
