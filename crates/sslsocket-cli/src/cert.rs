@@ -4,6 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
@@ -24,12 +25,16 @@ pub fn run(args: CertArgs) -> Exit {
     match form(&args) {
         Ok(Form::Files(files)) => {
             if let Some(days) = args.check_expiry {
-                return match read_files(&files) {
+                return match read_files(&files, args.timeout) {
                     Ok(chain) => expiry(&args, days, &chain, &[], None),
                     Err(e) => exit::bad_input(&e),
                 };
             }
-            crate::info::cert(&files, args.json)
+            let limit = Duration::from_millis(args.timeout);
+            match crate::input::within(limit, move || crate::info::read_all(files)) {
+                Ok(all) => crate::info::cert(&all, args.json),
+                Err(e) => exit::bad_input(&e),
+            }
         }
         Ok(Form::Host(target)) => host(&args, &target),
         Ok(Form::Verify(file)) => verify(&args, &file),
@@ -190,8 +195,10 @@ fn host(args: &CertArgs, target: &str) -> Exit {
         Ok(_) => return exit::bad_input(&anyhow!("cert: cannot build the connection")),
         Err(e) => return exit::bad_input(&anyhow!("cert: {}", e.kind())),
     };
-    // Every error is listed, none fails the handshake: nothing is sent either way.
-    let plan = match crate::plan::connect(connect_args) {
+    // Every error is listed, none fails the handshake: nothing is sent either way. The
+    // files are read within `--timeout` (see `crate::input`).
+    let limit = Duration::from_millis(args.timeout);
+    let plan = match crate::input::within(limit, move || crate::plan::connect(connect_args)) {
         Ok(plan) => plan,
         Err(e) => return exit::bad_input(&e),
     };
@@ -241,15 +248,21 @@ fn host(args: &CertArgs, target: &str) -> Exit {
 /// `cert --verify FILE`: the chain in FILE checked by the library's verifier, as a client
 /// connecting to `--host` would check it.
 fn verify(args: &CertArgs, file: &Path) -> Exit {
-    let run = || -> Result<(Vec<SslCertificate>, Vec<SslError>)> {
-        let chain = certificates(file, "cert --verify")?;
+    // The files are read within `--timeout` (see `crate::input`).
+    let (file, cafiles, system) = (file.to_path_buf(), args.cafile.clone(), !args.no_system_ca);
+    let read = move || -> Result<(Vec<SslCertificate>, Vec<SslCertificate>)> {
+        let chain = certificates(&file, "cert --verify")?;
         let mut anchors = Vec::new();
-        for ca in &args.cafile {
+        for ca in &cafiles {
             anchors.extend(certificates(ca, "--cafile")?);
         }
-        if !args.no_system_ca {
+        if system {
             anchors.extend(sslsocket::config::system_ca_certificates());
         }
+        Ok((chain, anchors))
+    };
+    let run = || -> Result<(Vec<SslCertificate>, Vec<SslError>)> {
+        let (chain, anchors) = crate::input::within(Duration::from_millis(args.timeout), read)?;
         // `--peer-name` names the host as `connect`'s does (and as the mismatch hint says).
         let host = match (args.host.as_deref(), args.peer_name.as_deref()) {
             (Some(host), Some(peer)) if host != peer => {
@@ -325,13 +338,17 @@ fn expiry_text(out: &mut String, expiring: &[&SslCertificate], paint: &Paint) {
     }
 }
 
-/// Every certificate of every file, in order; a problem with any file is bad input.
-fn read_files(files: &[PathBuf]) -> Result<Vec<SslCertificate>> {
-    let mut all = Vec::new();
-    for file in files {
-        all.extend(certificates(file, "cert")?);
-    }
-    Ok(all)
+/// Every certificate of every file, in order, read within `timeout` ms; a problem with
+/// any file is bad input.
+fn read_files(files: &[PathBuf], timeout: u64) -> Result<Vec<SslCertificate>> {
+    let files = files.to_vec();
+    crate::input::within(Duration::from_millis(timeout), move || {
+        let mut all = Vec::new();
+        for file in &files {
+            all.extend(certificates(file, "cert")?);
+        }
+        Ok(all)
+    })
 }
 
 fn certificates(path: &Path, option: &str) -> Result<Vec<SslCertificate>> {

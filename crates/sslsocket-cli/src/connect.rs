@@ -51,16 +51,25 @@ pub fn main(args: ConnectArgs) -> Exit {
         progress: !args.verbose && crate::style::progress_enabled(),
     };
     let keylog = args.keylog.clone();
-    if let Some(path) = &keylog {
-        if let Err(e) = crate::keylog::prepare(path) {
-            return exit::bad_input(&e);
+    // The files are read within `--timeout`, which then bounds what is left of it.
+    let started = Instant::now();
+    let log_file = keylog.clone();
+    let loaded = crate::input::within(Duration::from_millis(args.timeout), move || {
+        if let Some(path) = &log_file {
+            crate::keylog::prepare(path)?;
         }
-    }
-    let mut plan = match plan::connect(args) {
+        plan::connect(args)
+    });
+    let mut plan = match loaded {
         Ok(plan) => plan,
         Err(e) => return exit::bad_input(&e),
     };
-    if keylog.is_some() {
+    plan.timeout = plan
+        .timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    if let Some(path) = &keylog {
+        crate::keylog::point_at(path);
         plan.configuration.set_key_logging(true);
     }
     run(plan, ui)

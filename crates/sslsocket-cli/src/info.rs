@@ -13,16 +13,22 @@ use crate::exit::{self, Exit};
 use crate::plan;
 use crate::report::{self, CertificateDetailJson, CipherListJson};
 
-/// Shows every certificate of every file. Every file is read before anything is printed,
-/// so a missing or malformed one is bad input with nothing on stdout.
-pub fn cert(files: &[PathBuf], json: bool) -> Exit {
-    let mut all: Vec<(&PathBuf, Vec<SslCertificate>)> = Vec::new();
+/// Every certificate of every file, each file with its certificates. Every file is read
+/// before anything is printed, so a missing or malformed one is bad input with nothing on
+/// stdout.
+pub fn read_all(files: Vec<PathBuf>) -> anyhow::Result<Vec<(PathBuf, Vec<SslCertificate>)>> {
+    let mut all = Vec::new();
     for path in files {
-        match SslCertificate::from_file(path) {
+        match SslCertificate::from_file(&path) {
             Ok(certificates) => all.push((path, certificates)),
-            Err(e) => return exit::bad_input(&anyhow!("{}", e.message())),
+            Err(e) => return Err(anyhow!("{}", e.message())),
         }
     }
+    Ok(all)
+}
+
+/// Shows every certificate of every file (as [`read_all`] gives them).
+pub fn cert(all: &[(PathBuf, Vec<SslCertificate>)], json: bool) -> Exit {
     if json {
         // The contract's one object for `cert --json`; files are not verified, so no
         // errors.
@@ -46,7 +52,7 @@ pub fn cert(files: &[PathBuf], json: bool) -> Exit {
         });
     } else {
         let mut out = String::new();
-        for (path, certificates) in &all {
+        for (path, certificates) in all {
             for (i, cert) in certificates.iter().enumerate() {
                 if !out.is_empty() {
                     out.push('\n');

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 
-/// Creates FILE (mode 0600) or checks it can be appended to, and points the library at it.
-/// Called before any configuration is built, while the process has one thread.
+/// Creates FILE (mode 0600) or checks it can be appended to (see [`point_at`]).
 pub fn prepare(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
@@ -19,6 +18,11 @@ pub fn prepare(path: &Path) -> Result<()> {
     options
         .open(path)
         .map_err(|e| anyhow!("--keylog `{}`: {e}", path.display()))?;
-    std::env::set_var("SSLKEYLOGFILE", path);
     Ok(())
+}
+
+/// Points the library at FILE. Called before any configuration is built, while no other
+/// thread reads the environment.
+pub fn point_at(path: &Path) {
+    std::env::set_var("SSLKEYLOGFILE", path);
 }

@@ -9,6 +9,7 @@ mod events;
 mod exit;
 mod hint;
 mod info;
+mod input;
 mod keylog;
 mod plan;
 mod psk;
@@ -32,7 +33,8 @@ fn run(command: args::Command) -> exit::Exit {
     use args::Command;
     match command {
         Command::Connect(a) => connect::main(a),
-        Command::Serve(a) => plan::serve(a).map_or_else(|e| exit::bad_input(&e), serve::run),
+        Command::Serve(a) => input::within(input::INPUT_WAIT, move || plan::serve(a))
+            .map_or_else(|e| exit::bad_input(&e), serve::run),
         Command::Demo => demo::run(),
         Command::Cert(a) => cert::run(a),
         Command::Backends(a) => info::backends(a),

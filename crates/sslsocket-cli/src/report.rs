@@ -598,7 +598,7 @@ pub fn client_text(
     }
     if outcome.received_bytes > 0 || !outcome.received.is_empty() {
         let _ = writeln!(out, "received ({} bytes):", outcome.received_bytes);
-        let text = String::from_utf8_lossy(&outcome.received);
+        let text = crate::style::printable_text(&String::from_utf8_lossy(&outcome.received));
         out.push_str(&text);
         if !text.ends_with('\n') {
             out.push('\n');

@@ -236,7 +236,8 @@ fn reload_on_hangup(server: &SslServer, plan: &ServePlan) -> io::Result<()> {
             let handle = handle.clone();
             // File reads and key parsing: off the runtime's workers.
             let result = tokio::task::spawn_blocking(move || {
-                let credentials = sources.load()?;
+                let credentials =
+                    crate::input::within(crate::input::INPUT_WAIT, move || sources.load())?;
                 handle
                     .reload(&credentials)
                     .map_err(|e| anyhow::anyhow!("{}", e.message()))

@@ -140,3 +140,22 @@ impl Drop for Progress {
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     sslsocket::cert::escape_controls(text)
 }
+
+/// A peer's text for a terminal, lines and tabs kept (a CR only before its LF): every
+/// other control character escaped as [`printable`] does, so the peer's bytes cannot move
+/// the cursor or overwrite the report's own lines (round 36: `connect --send` printed them
+/// raw, and an escape sequence rewrote the verification verdict above).
+pub fn printable_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut buf = [0u8; 4];
+    while let Some(c) = chars.next() {
+        let kept = c == '\n' || c == '\t' || (c == '\r' && chars.peek() == Some(&'\n'));
+        if kept {
+            out.push(c);
+        } else {
+            out.push_str(&printable(c.encode_utf8(&mut buf)));
+        }
+    }
+    out
+}
