@@ -115,7 +115,7 @@ fn huge_ticket_server(
 /// issues a ~64 KiB ticket; then an honest server (ours) on another port of the same host
 /// name. The second connection must not panic: it must reach the honest server (the
 /// hostile ticket is of no use there; a full handshake).
-fn huge_ticket<D: ClientDriver>(tls13: bool) -> TestResult {
+fn huge_ticket<D: ClientDriver>(tls13: bool, keying: bool) -> TestResult {
     let pki = Pki::new()?;
     let (hostile_port, hostile) =
         huge_ticket_server(&pki, if tls13 { 64_000 } else { 65_000 }, 1, tls13)?;
@@ -126,7 +126,9 @@ fn huge_ticket<D: ClientDriver>(tls13: bool) -> TestResult {
         let _ = socket.disconnect_within(Duration::from_secs(3));
         Ok(())
     })?;
-    let configuration = trusting(&pki)?;
+    let mut configuration = trusting(&pki)?;
+    // Keying material export runs on rustls's buffered connection: the same rule there.
+    configuration.set_keying_material_export(keying);
     let client = thread::spawn(move || -> Vec<String> {
         let mut outcomes = Vec::new();
         for port in [hostile_port, honest_port] {
@@ -175,20 +177,28 @@ fn huge_ticket<D: ClientDriver>(tls13: bool) -> TestResult {
 // that cannot fit in a ClientHello must not be stored (or offered): a full handshake.
 #[test]
 fn blocking_a_huge_tls12_ticket_does_not_panic_the_next_connection() -> TestResult {
-    huge_ticket::<Blocking>(false)
+    huge_ticket::<Blocking>(false, false)
 }
 
 // Was a defect (round 36): the same on the tokio driver.
 #[test]
 fn tokio_a_huge_tls12_ticket_does_not_panic_the_next_connection() -> TestResult {
-    huge_ticket::<Tokio>(false)
+    huge_ticket::<Tokio>(false, false)
 }
 
 // Held: a TLS 1.3 server's 64,000-byte ticket comes after the handshake, past the input
 // limit of two records: the next connection to the name is a clean full handshake.
 #[test]
 fn blocking_a_huge_tls13_ticket_does_not_panic_the_next_connection() -> TestResult {
-    huge_ticket::<Blocking>(true)
+    huge_ticket::<Blocking>(true, false)
+}
+
+// Was a defect (round 36, review of the round's own fix): the same with keying material
+// export on (rustls's buffered connection): its ClientHello was not measured, so a release
+// build sent the malformed hello (a debug build's panic was caught).
+#[test]
+fn a_huge_tls12_ticket_does_not_break_a_keying_material_connection() -> TestResult {
+    huge_ticket::<Blocking>(false, true)
 }
 
 // ----- truncation while the reader applies back-pressure -----

@@ -223,6 +223,12 @@ pub trait TlsSession: Send + Sync {
     fn wants_read(&self) -> bool;
     /// Number of TLS bytes waiting to be written.
     fn tls_bytes_to_write(&self) -> usize;
+    /// Number of TLS bytes received and held not yet decrypted (a record not yet whole),
+    /// where the engine can tell; 0 where it cannot (OpenSSL keeps its read-ahead to
+    /// itself).
+    fn tls_bytes_buffered(&self) -> usize {
+        0
+    }
     /// Encrypts application data; returns how much was accepted.
     fn write_plain(&mut self, data: &[u8]) -> io::Result<usize>;
     /// `write_plain` with the socket at hand: the TLS bytes go straight to `wr` as far as

@@ -131,10 +131,16 @@ impl SslCore {
         self.session.as_ref().map_or(0, |s| s.tls_bytes_to_write())
     }
 
-    /// TLS bytes received and not yet decrypted (Qt's `encryptedBytesAvailable`). The
-    /// engine decrypts every complete record as it arrives, so this is 0 between calls.
+    /// TLS bytes received and not yet decrypted (Qt's `encryptedBytesAvailable`): the
+    /// part of a record that has arrived while the rest has not (every whole record is
+    /// decrypted as it arrives). The rustls backend counts them; OpenSSL keeps its
+    /// read-ahead to itself, so 0 there (and for rustls's buffered connection, used for
+    /// keying material export). 0 once the socket is unconnected.
     pub fn encrypted_bytes_available(&self) -> usize {
-        0
+        if self.state == SocketState::UnconnectedState {
+            return 0;
+        }
+        self.session.as_ref().map_or(0, |s| s.tls_bytes_buffered())
     }
 
     /// Moves all decrypted bytes from the engine into the core's own buffer, so lines

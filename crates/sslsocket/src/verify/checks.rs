@@ -8,9 +8,9 @@ use x509_parser::der_parser::oid;
 use x509_parser::extensions::{ExtendedKeyUsage, KeyUsage, ParsedExtension};
 use x509_parser::oid_registry::{
     Oid, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS,
-    OID_X509_EXT_CRL_DISTRIBUTION_POINTS, OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE,
-    OID_X509_EXT_NAME_CONSTRAINTS, OID_X509_EXT_SUBJECT_ALT_NAME,
-    OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
+    OID_X509_EXT_CRL_DISTRIBUTION_POINTS, OID_X509_EXT_EXTENDED_KEY_USAGE,
+    OID_X509_EXT_ISSUER_ALT_NAME, OID_X509_EXT_KEY_USAGE, OID_X509_EXT_NAME_CONSTRAINTS,
+    OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER,
 };
 use x509_parser::prelude::FromDer;
 
@@ -324,7 +324,7 @@ impl<'a> CertInfo<'a> {
     ///   (malformed, or one our parser does not know beyond OCSP-noCheck's NULL);
     /// - a proxy certificate (RFC 3820), which Qt never allows.
     pub(super) fn has_extension_problem(&self) -> bool {
-        if !strict_der::extensions_are_der(self.cert.der()) {
+        if !strict_der::names_and_extensions_are_der(self.cert.der()) {
             // The list, an identifier, a `critical` flag in a BER form webpki refuses
             // and OpenSSL takes (round 36: the backends disagreed, and a malformed
             // identifier made OpenSSL drop the certificate with no error listed).
@@ -351,6 +351,21 @@ impl<'a> CertInfo<'a> {
                 // Bytes after the value (x509-parser and OpenSSL read the value and drop
                 // the rest; webpki refuses them): not read with confidence, on both
                 // backends alike (round 36: the OpenSSL backend accepted such a chain).
+                return true;
+            }
+            let names_der = if ext.oid == OID_X509_EXT_SUBJECT_ALT_NAME
+                || ext.oid == OID_X509_EXT_ISSUER_ALT_NAME
+            {
+                strict_der::general_names_are_der(ext.value)
+            } else if ext.oid == OID_X509_EXT_NAME_CONSTRAINTS {
+                strict_der::name_constraints_are_der(ext.value)
+            } else {
+                true
+            };
+            if !names_der {
+                // A name in a BER form (a constructed dNSName) that a name check or a
+                // constraint would not read as it is meant (round 36: a constructed
+                // exclusion let its name through).
                 return true;
             }
             if relied && (parsed.error().is_some() || parsed.unsupported()) {

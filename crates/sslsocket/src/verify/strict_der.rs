@@ -143,12 +143,12 @@ pub(crate) fn is_one_value(value: &[u8]) -> bool {
     }
 }
 
-/// Whether the extensions of the certificate `der` are written in DER: the list as a
-/// whole, each extension's identifier, its `critical` flag (as webpki reads it: `ff`, or
-/// the `00` DER leaves out but certificates carry) and the framing of its value (whose
-/// content is for the extension's own reader). A certificate without extensions passes.
+/// Whether the names and extensions of the certificate `der` are written in DER: the
+/// issuer and subject names whole; the extension list, each extension's identifier, its
+/// `critical` flag (as webpki reads it: `ff`, or the `00` DER leaves out but certificates
+/// carry) and the framing of its value (whose content is for the extension's own reader).
 /// `false` for bytes that are not a certificate at all.
-pub(crate) fn extensions_are_der(der: &[u8]) -> bool {
+pub(crate) fn names_and_extensions_are_der(der: &[u8]) -> bool {
     // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }
     let Some((certificate, _)) = element(der) else {
         return false;
@@ -156,18 +156,86 @@ pub(crate) fn extensions_are_der(der: &[u8]) -> bool {
     let Some((tbs, _)) = element(certificate.content) else {
         return false;
     };
-    // The TBS fields in order; the extensions are its `[3]` (tag a3), the last field.
-    let mut fields = tbs.content;
-    while !fields.is_empty() {
-        let Some((field, rest)) = element(fields) else {
+    // TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature,
+    //   issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions }
+    let mut fields = Vec::new();
+    let mut rest = tbs.content;
+    while !rest.is_empty() {
+        let Some((field, after)) = element(rest) else {
             return false;
         };
-        if field.tag == 0xa3 {
-            return rest.is_empty() && is_one_value(field.content);
+        fields.push((field, rest.len() - after.len()));
+        rest = after;
+    }
+    let skip = usize::from(fields.first().is_some_and(|(f, _)| f.tag == 0xa0));
+    let mut start = tbs.content;
+    let mut whole = Vec::with_capacity(fields.len());
+    for (field, len) in &fields {
+        let (bytes, after) = start.split_at(*len);
+        whole.push((field, bytes));
+        start = after;
+    }
+    let name_ok = |index: usize| {
+        whole
+            .get(skip + index)
+            .is_some_and(|(field, bytes)| field.tag == 0x30 && is_one_value(bytes))
+    };
+    // issuer (after serialNumber and signature), subject (after validity)
+    if !name_ok(2) || !name_ok(4) {
+        return false;
+    }
+    match whole.last() {
+        Some((field, _)) if field.tag == 0xa3 => is_one_value(field.content),
+        _ => true,
+    }
+}
+
+/// The tags of a GeneralName (RFC 5280 4.2.1.6) in DER: the string and address choices
+/// primitive, the structured ones constructed (a constructed string is BER).
+fn is_general_name(tag: u8) -> bool {
+    matches!(
+        tag,
+        0xa0 | 0x81 | 0x82 | 0xa3 | 0xa4 | 0xa5 | 0x86 | 0x87 | 0x88
+    )
+}
+
+/// Whether every element of `content` passes `f` (and `content` is whole elements).
+fn each(mut content: &[u8], f: impl Fn(&Element<'_>) -> bool) -> bool {
+    while !content.is_empty() {
+        match element(content) {
+            Some((item, rest)) if f(&item) => content = rest,
+            _ => return false,
         }
-        fields = rest;
     }
     true
+}
+
+/// Whether `value` (subjectAltName, issuerAltName: GeneralNames) is a SEQUENCE of general
+/// names each in its DER form.
+pub(crate) fn general_names_are_der(value: &[u8]) -> bool {
+    matches!(element(value), Some((names, rest))
+        if rest.is_empty() && names.tag == 0x30 && each(names.content, |n| is_general_name(n.tag)))
+}
+
+/// Whether `value` (nameConstraints) has its subtrees' names in their DER forms:
+/// `SEQUENCE { [0] permitted, [1] excluded }`, each a SEQUENCE OF
+/// `GeneralSubtree ::= SEQUENCE { base GeneralName, [0] minimum, [1] maximum }`.
+pub(crate) fn name_constraints_are_der(value: &[u8]) -> bool {
+    let subtree = |tree: &Element<'_>| {
+        tree.tag == 0x30
+            && match element(tree.content) {
+                Some((base, bounds)) => {
+                    is_general_name(base.tag) && each(bounds, |b| matches!(b.tag, 0x80 | 0x81))
+                }
+                None => false,
+            }
+    };
+    matches!(element(value), Some((constraints, rest))
+    if rest.is_empty()
+        && constraints.tag == 0x30
+        && each(constraints.content, |trees| {
+            matches!(trees.tag, 0xa0 | 0xa1) && each(trees.content, subtree)
+        }))
 }
 
 #[cfg(test)]
@@ -206,6 +274,23 @@ mod tests {
         assert!(is_one_value(&[0x1f, 0x1f, 0x00]));
         // A constructed OCTET STRING (BER) is not DER.
         assert!(!is_one_value(&[0x24, 0x04, 0x04, 0x02, 0x01, 0x02]));
+    }
+
+    #[test]
+    fn general_names_take_their_der_forms_only() {
+        // dNSName "a", then the same constructed (BER), an otherName primitive (wrong)
+        assert!(general_names_are_der(&[0x30, 0x03, 0x82, 0x01, b'a']));
+        assert!(!general_names_are_der(&[
+            0x30, 0x05, 0xa2, 0x03, 0x16, 0x01, b'a'
+        ]));
+        assert!(!general_names_are_der(&[0x30, 0x03, 0x80, 0x01, 0x00]));
+        // nameConstraints excluding dNSName "a", then the base constructed
+        let good = [0x30, 0x07, 0xa1, 0x05, 0x30, 0x03, 0x82, 0x01, b'a'];
+        assert!(name_constraints_are_der(&good));
+        let ber = [
+            0x30, 0x09, 0xa1, 0x07, 0x30, 0x05, 0xa2, 0x03, 0x16, 0x01, b'a',
+        ];
+        assert!(!name_constraints_are_der(&ber));
     }
 
     #[test]

@@ -312,7 +312,7 @@ pub(super) fn client_session<C>(
     peer_name: Option<&str>,
     policy: &VerifyPolicy,
     make: impl Fn(Arc<ClientConfig>, ServerName<'static>, Handshake) -> Result<C, ConfigError>,
-    hello: impl Fn(&C) -> usize,
+    hello: impl Fn(&mut C) -> usize,
 ) -> Result<C, ConfigError> {
     for _ in 0..2 {
         let (config, server_name, handshake) = Handshake::client(engine, peer_name, policy)?;
@@ -321,13 +321,16 @@ pub(super) fn client_session<C>(
             make(config, server_name, handshake)
         }));
         match made {
-            Ok(Ok(session)) if hello(&session) <= HELLO_LIMIT => return Ok(session),
-            Ok(Err(error)) => return Err(error),
-            Ok(Ok(_)) | Err(_) => {
-                if let Some((store, name)) = &sessions {
-                    store.forget_server(name);
+            Ok(Ok(mut session)) => {
+                if hello(&mut session) <= HELLO_LIMIT {
+                    return Ok(session);
                 }
             }
+            Ok(Err(error)) => return Err(error),
+            Err(_) => {}
+        }
+        if let Some((store, name)) = &sessions {
+            store.forget_server(name);
         }
     }
     Err(ConfigError::new(

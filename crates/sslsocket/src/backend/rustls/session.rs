@@ -39,9 +39,14 @@ impl RustlsSession {
                 .map_err(|e| ConfigError::new(format!("client session: {e}")))?;
             Ok(RustlsSession::wrap(Connection::Client(conn), handshake))
         };
-        // rustls's buffered connection does not tell how long its first flight is: only
-        // a hello that cannot be encoded (a debug build's panic) is caught here.
-        client_session(engine, peer_name, policy, make, |_| 0)
+        // The first flight's length, as rustls's state says it (nothing is processed:
+        // no input has come).
+        client_session(engine, peer_name, policy, make, |session| {
+            session
+                .conn
+                .process_new_packets()
+                .map_or(0, |state| state.tls_bytes_to_write())
+        })
     }
 
     pub(crate) fn server(

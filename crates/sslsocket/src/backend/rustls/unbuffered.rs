@@ -852,6 +852,10 @@ impl TlsSession for UnbufferedSession {
         self.io.outgoing.len()
     }
 
+    fn tls_bytes_buffered(&self) -> usize {
+        self.io.filled
+    }
+
     fn write_plain(&mut self, data: &[u8]) -> io::Result<usize> {
         if data.is_empty() || self.failed.is_some() || self.conn.common().is_handshaking() {
             return Ok(0);
