@@ -609,6 +609,9 @@ impl<S: Read + Write> SslSocket<S> {
                 core.bytes_to_write() == 0 && !core.wants_write()
             })
         });
+        // A failed connection has nothing left to send: what was lost is the answer
+        // (round 36, as on tokio).
+        let result = result.and_then(|()| self.core.write_verdict());
         self.noted(result)
     }
 

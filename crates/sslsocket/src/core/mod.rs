@@ -430,6 +430,21 @@ impl SslCore {
         }
     }
 
+    /// What a flush, `wait_for_bytes_written` or a shutdown reports about what the
+    /// application wrote: `Ok` when nothing of it was lost, also when the peer closed
+    /// cleanly and only our answering close_notify could not go (round 36: a flush after
+    /// the peer's clean close failed with that send); the failure, or the loss, otherwise
+    /// (round 36: a reset that lost written bytes was `Ok` once nothing was left to send).
+    pub fn write_verdict(&self) -> Result<(), Error> {
+        let lost = self.has_undelivered();
+        match self.failure() {
+            Some(_) if !lost && self.eof && self.clean_close => Ok(()),
+            Some(failure) => Err(failure.clone()),
+            None if lost => Err(undelivered_error()),
+            None => Ok(()),
+        }
+    }
+
     /// Whether a graceful close waits for the handshake to end, to deliver what was written
     /// during it (Qt's `pendingClose`).
     pub fn is_close_pending(&self) -> bool {

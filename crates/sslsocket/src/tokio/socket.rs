@@ -529,12 +529,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     /// it is an error at once; `flush` is `Ok` then.
     pub async fn wait_for_bytes_written(&mut self) -> Result<(), Error> {
         self.core.begin_wait_for_bytes_written()?;
-        poll_fn(|cx| {
+        let waited = poll_fn(|cx| {
             self.poll_until(cx, Drive::Both, "waiting for bytes to be written", |core| {
                 core.bytes_to_write() == 0 && !core.wants_write()
             })
         })
-        .await
+        .await;
+        // A failed connection has nothing left to send: what was lost is the answer
+        // (round 36: a reset that lost the bytes was `Ok`).
+        waited.and_then(|()| self.core.write_verdict())
     }
 
     /// Qt's `waitForConnected`. A tokio socket is connected once made (its constructors

@@ -282,9 +282,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
             return Poll::Ready(this.delivered());
         }
         let drive = this.drive_for(Drive::Write);
-        ready!(this.poll_until(cx, drive, "flushing", |core| {
+        let sent = ready!(this.poll_until(cx, drive, "flushing", |core| {
             core.bytes_to_write() == 0 && !core.wants_write()
-        }))?;
+        }));
+        if let Err(error) = sent {
+            // Nothing the application wrote was lost (the peer closed cleanly first): Ok.
+            return Poll::Ready(match this.delivered() {
+                Ok(()) => Ok(()),
+                Err(_) => Err(error.into()),
+            });
+        }
         if this.unflushed {
             if let Err(error) = ready!(this.poll_flush_transport(cx, true)) {
                 return Poll::Ready(Err(error.into()));
@@ -299,19 +306,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.stream.is_none() {
-            return Poll::Ready(match this.core.failure() {
-                Some(failure) => Err(failure.clone().into()),
-                None => Ok(()),
-            });
+            return Poll::Ready(this.delivered());
         }
         this.core.disconnect_from_host();
         let drive = this.drive_for(Drive::Write);
-        ready!(this.poll_until(cx, drive, "closing", |core| core.is_closed()))?;
-        ready!(this.poll_close_transport(cx))?;
-        match this.core.failure() {
-            Some(failure) => Poll::Ready(Err(failure.clone().into())),
-            None => Poll::Ready(Ok(())),
+        let closed = ready!(this.poll_until(cx, drive, "closing", |core| core.is_closed()));
+        if let Err(error) = closed {
+            // As a flush: nothing written lost (the peer closed cleanly first) is Ok.
+            return Poll::Ready(match this.delivered() {
+                Ok(()) => Ok(()),
+                Err(_) => Err(error.into()),
+            });
         }
+        ready!(this.poll_close_transport(cx))?;
+        Poll::Ready(this.delivered())
     }
 }
 
@@ -320,10 +328,6 @@ impl<S> SslSocket<S> {
     /// failed or ended with them unsent; round 36: a reset with 64 KiB unsent flushed Ok,
     /// because the failed core had nothing left to write).
     fn delivered(&self) -> io::Result<()> {
-        match self.core.failure() {
-            Some(failure) => Err(failure.clone().into()),
-            None if self.core.has_undelivered() => Err(crate::core::undelivered_error().into()),
-            None => Ok(()),
-        }
+        self.core.write_verdict().map_err(Into::into)
     }
 }

@@ -217,25 +217,40 @@ pub(crate) fn general_names_are_der(value: &[u8]) -> bool {
         if rest.is_empty() && names.tag == 0x30 && each(names.content, |n| is_general_name(n.tag)))
 }
 
-/// Whether `value` (nameConstraints) has its subtrees' names in their DER forms:
-/// `SEQUENCE { [0] permitted, [1] excluded }`, each a SEQUENCE OF
-/// `GeneralSubtree ::= SEQUENCE { base GeneralName, [0] minimum, [1] maximum }`.
+/// Whether `value` (nameConstraints) is in its DER form as RFC 5280 4.2.1.10 profiles it:
+/// `SEQUENCE { [0] permitted OPTIONAL, [1] excluded OPTIONAL }`, in that order, at least
+/// one, each a non-empty run of `GeneralSubtree ::= SEQUENCE { base GeneralName }` (the
+/// minimum is 0, which DER leaves out, and no maximum), as webpki reads it. (x509-parser
+/// takes only the first `[1]`, and OpenSSL a written-out minimum: round 36, a second
+/// exclusion, one before the permitted names, or a bound was read differently by each.)
 pub(crate) fn name_constraints_are_der(value: &[u8]) -> bool {
     let subtree = |tree: &Element<'_>| {
         tree.tag == 0x30
-            && match element(tree.content) {
-                Some((base, bounds)) => {
-                    is_general_name(base.tag) && each(bounds, |b| matches!(b.tag, 0x80 | 0x81))
-                }
-                None => false,
-            }
+            && matches!(element(tree.content), Some((base, rest))
+                if rest.is_empty() && is_general_name(base.tag))
     };
-    matches!(element(value), Some((constraints, rest))
-    if rest.is_empty()
-        && constraints.tag == 0x30
-        && each(constraints.content, |trees| {
-            matches!(trees.tag, 0xa0 | 0xa1) && each(trees.content, subtree)
-        }))
+    let Some((constraints, rest)) = element(value) else {
+        return false;
+    };
+    if !rest.is_empty() || constraints.tag != 0x30 {
+        return false;
+    }
+    let mut fields = constraints.content;
+    let mut seen = 0;
+    for tag in [0xa0, 0xa1] {
+        let Some((trees, after)) = element(fields) else {
+            break;
+        };
+        if trees.tag != tag {
+            continue;
+        }
+        if trees.content.is_empty() || !each(trees.content, subtree) {
+            return false;
+        }
+        seen += 1;
+        fields = after;
+    }
+    seen > 0 && fields.is_empty()
 }
 
 #[cfg(test)]
