@@ -509,6 +509,75 @@ extern "C" fn verify_trampoline<T: VerifyState>(
     verdict
 }
 
+/// A connection's say once OpenSSL's verification of the peer's chain is over (see
+/// [`set_cert_verify_from_ex_data`]).
+pub trait VerifiedState: ExDataState {
+    /// Called after `X509_verify_cert` returned `verified` on `ctx` (its per-certificate
+    /// callbacks all ran, name constraints and RFC 3779 checks included); the return value
+    /// is the verification's result (`false` refuses the peer, with `ctx`'s error).
+    fn verified(&self, verified: bool, ctx: &mut X509StoreContextRef) -> bool;
+}
+
+extern "C" {
+    // libssl, which openssl-sys links; openssl-sys does not declare it.
+    fn SSL_CTX_set_cert_verify_callback(
+        ctx: *mut openssl_sys::SSL_CTX,
+        cb: Option<
+            unsafe extern "C" fn(*mut openssl_sys::X509_STORE_CTX, *mut std::ffi::c_void) -> c_int,
+        >,
+        arg: *mut std::ffi::c_void,
+    );
+}
+
+/// Has every connection of `ctx` verify its peer's chain with `X509_verify_cert` and then
+/// call [`VerifiedState::verified`] on the state the connection keeps at
+/// [`ExDataState::index`] (`SSL_CTX_set_cert_verify_callback`): one decision once every
+/// check ran, where the per-certificate callback sees name constraints and RFC 3779
+/// findings only after its last call (round 36: a decision taken there was taken again,
+/// asking the application twice). A connection without the state fails verification.
+pub fn set_cert_verify_from_ex_data<T: VerifiedState>(ctx: &mut SslContextBuilder) {
+    // SAFETY: `ctx.as_ptr()` is the live SSL_CTX the builder owns; the trampoline matches
+    // the C signature `int (*)(X509_STORE_CTX *, void *)`, and the argument is unused.
+    unsafe {
+        SSL_CTX_set_cert_verify_callback(
+            ctx.as_ptr(),
+            Some(cert_verify_trampoline::<T>),
+            std::ptr::null_mut(),
+        );
+    }
+}
+
+unsafe extern "C" fn cert_verify_trampoline<T: VerifiedState>(
+    ctx: *mut openssl_sys::X509_STORE_CTX,
+    _arg: *mut std::ffi::c_void,
+) -> c_int {
+    if ctx.is_null() {
+        return 0;
+    }
+    // SAFETY: OpenSSL calls this with the store context of the verification it is about to
+    // run, alive and not used elsewhere for the duration of the call.
+    let ctx = unsafe { X509StoreContextRef::from_ptr_mut(ctx) };
+    let state = X509StoreContext::ssl_idx()
+        .ok()
+        .and_then(|index| ctx.ex_data(index))
+        .zip(T::index())
+        .and_then(|(ssl, index)| ssl.ex_data(index))
+        .cloned();
+    let Some(state) = state else {
+        return 0;
+    };
+    // A panic must not unwind into OpenSSL: it refuses the peer (fail closed).
+    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let verified = ctx.verify_cert().unwrap_or(false);
+        state.verified(verified, ctx)
+    }))
+    .unwrap_or(false);
+    if verdict {
+        clear_error_queue();
+    }
+    c_int::from(verdict)
+}
+
 /// Empties the thread's OpenSSL error queue (`ERR_clear_error`, through the safe
 /// `ErrorStack::get`, which takes every entry).
 pub fn clear_error_queue() {

@@ -95,6 +95,14 @@ impl SslCore {
     /// waiting to be sent), so that Qt's drain loop ends.
     pub fn begin_wait_for_bytes_written(&mut self) -> Result<(), Error> {
         let written = std::mem::take(&mut self.written_since_wait);
+        if self.state == SocketState::UnconnectedState {
+            // Qt: false once the socket is unconnected, whatever was written (round 36:
+            // Ok on tokio after a close that delivered everything); a loss is the error.
+            return Err(self
+                .write_verdict()
+                .err()
+                .unwrap_or_else(|| ApiMisuse("the socket is not connected".into()).into()));
+        }
         if !written && self.bytes_to_write() == 0 && !self.wants_write() {
             return Err(ApiMisuse("nothing was written to wait for".into()).into());
         }

@@ -438,7 +438,8 @@ impl SslCore {
     pub fn write_verdict(&self) -> Result<(), Error> {
         let lost = self.has_undelivered();
         match self.failure() {
-            Some(_) if !lost && self.eof && self.clean_close => Ok(()),
+            // Only after the handshake: one that failed lost what was queued for after it.
+            Some(_) if !lost && self.eof && self.clean_close && self.accepted => Ok(()),
             Some(failure) => Err(failure.clone()),
             None if lost => Err(undelivered_error()),
             None => Ok(()),

@@ -319,6 +319,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
             });
         }
         ready!(this.poll_close_transport(cx))?;
+        // Flushed as a flush is: `wait_for_bytes_written` has nothing to wait for.
+        this.core.take_written_since_wait();
         Poll::Ready(this.delivered())
     }
 }

@@ -180,10 +180,6 @@ pub(crate) struct PathChecks {
     /// extension without policy checking) or reports an unusable certificate as one whose
     /// issuer is unknown. A certificate that does not parse is reported elsewhere.
     pub(crate) errors: Vec<crate::ssl_error::SslError>,
-    /// A certificate carries RFC 3779 resources: OpenSSL checks their nesting only after
-    /// its last per-certificate call (`X509v3_addr_validate_path`), so its findings come
-    /// after the decision.
-    pub(crate) rfc_3779: bool,
     /// The earliest `notAfter` not before `now_unix` (an expiry already passed is among
     /// the verification's errors; see `Outcome::valid_until`).
     pub(crate) valid_until: Option<i64>,
@@ -198,7 +194,6 @@ pub(crate) fn path_checks(
 ) -> PathChecks {
     let mut checks = PathChecks {
         errors: Vec::new(),
-        rfc_3779: false,
         valid_until: None,
     };
     for cert in path {
@@ -206,9 +201,7 @@ pub(crate) fn path_checks(
             continue;
         };
         let info = CertInfo::lent(parsed.cert(), parsed.x509());
-        let resources = info.carries_rfc_3779_resources();
-        checks.rfc_3779 |= resources;
-        if resources || info.has_extension_problem() {
+        if info.carries_rfc_3779_resources() || info.has_extension_problem() {
             checks
                 .errors
                 .push(crate::ssl_error::SslError::with_certificate(

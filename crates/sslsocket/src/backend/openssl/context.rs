@@ -116,6 +116,8 @@ fn build(configuration: &SslConfiguration, mode: SslMode) -> Result<Engine, Conf
         ));
     }
     set_alerts(&mut builder)?;
+    // One decision on the peer's chain, once OpenSSL's verification is over.
+    sslsocket_openssl_ext::set_cert_verify_from_ex_data::<ConnectionState>(&mut builder);
     psk::install(&mut builder, configuration, server)?;
     if configuration.key_logging() {
         if let Some(path) = std::env::var_os("SSLKEYLOGFILE") {

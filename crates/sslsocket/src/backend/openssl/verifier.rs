@@ -89,6 +89,10 @@ struct Collected {
     /// HelloRetryRequest) that ask for different names leave a name nothing matches.
     hello_name: Option<HelloServerName>,
     errors: Vec<SslError>,
+    /// Where in `errors` OpenSSL's checks after its last per-certificate call begin (name
+    /// constraints, RFC 3779 resources, policies): our own rules' findings are listed
+    /// before them, where OpenSSL's extension checks would have put them.
+    late_from: Option<usize>,
     /// The first OpenSSL error code, restored on refusal so the alert matches it.
     first_result: Option<X509VerifyResult>,
     started: bool,
@@ -115,25 +119,12 @@ struct Collected {
     read: Vec<KnownCertificate>,
     /// A server's: the record key of the session its ticket filter let OpenSSL resume.
     resumed_key: Option<Vec<u8>>,
-    /// The path judged carries RFC 3779 resources (our rules refuse them; OpenSSL reports
-    /// its own findings about them only after the decision).
-    rfc_3779_on_path: bool,
-    /// The errors the decision was taken on (OpenSSL's and ours): one OpenSSL reports
-    /// after the decision that is among them changes nothing.
-    judged: Vec<SslError>,
     /// `UnableToVerifyFirstCertificate` on a leaf whose issuer is unknown, still to be
     /// listed (see `Collected::record`).
     lone_leaf: Option<SslError>,
 }
 
 impl Collected {
-    /// Whether `error`, reported after the decision, is OpenSSL's RFC 3779 finding about a
-    /// path our rules already refused for its resources (an `UnspecifiedError` on a
-    /// certificate carrying them was among the errors judged).
-    fn rfc_3779_judged(&self, error: &SslError) -> bool {
-        error.error() == SslErrorKind::UnspecifiedError && self.rfc_3779_on_path
-    }
-
     /// Lists `error`, found at `depth`. The trust store takes any trusted certificate as an
     /// anchor (`X509_V_FLAG_PARTIAL_CHAIN`, as the rustls backend does), and OpenSSL then
     /// leaves out what it reports without that flag when the leaf's issuer is unknown:
@@ -244,6 +235,12 @@ impl sslsocket_openssl_ext::RecordCounter for ConnectionState {
 impl sslsocket_openssl_ext::VerifyState for ConnectionState {
     fn verify(&self, preverify_ok: bool, ctx: &mut X509StoreContextRef) -> bool {
         self.on_verify(preverify_ok, ctx)
+    }
+}
+
+impl sslsocket_openssl_ext::VerifiedState for ConnectionState {
+    fn verified(&self, verified: bool, ctx: &mut X509StoreContextRef) -> bool {
+        ConnectionState::verified(self, verified, ctx)
     }
 }
 
@@ -393,7 +390,9 @@ impl ConnectionState {
         self.with_policy(|policy| policy.hooks().cloned())
     }
 
-    /// One call of OpenSSL's verify callback.
+    /// One call of OpenSSL's verify callback: an error is listed on its certificate, and
+    /// verification goes on, so that every check gets its say; the decision is taken once
+    /// it is over ([`verified`](Self::verified)).
     pub(crate) fn on_verify(&self, preverify_ok: bool, ctx: &mut X509StoreContextRef) -> bool {
         let mut inner = self.lock();
         inner.started = true;
@@ -406,22 +405,40 @@ impl ConnectionState {
                 ),
                 None => SslError::new(error_kind(result.as_raw())),
             };
-            if inner.decided && (inner.judged.contains(&error) || inner.rfc_3779_judged(&error)) {
-                // Found by our own rules before OpenSSL reported it (a name constraint
-                // broken, RFC 3779 resources, which our rules refuse wherever they are and
-                // OpenSSL checks only after its last per-certificate call): judged
-                // already, so the application is not asked again.
-                return !inner.refused;
-            }
             inner.record(error, ctx.error_depth());
             inner.first_result.get_or_insert(result);
-            if !inner.decided {
-                // Go on: every depth gets its say before anything is decided.
-                return true;
-            }
-            // An error after the decision (name constraints, policy): decide again.
-        } else if ctx.error_depth() != 0 || inner.decided {
-            return true;
+        } else if ctx.error_depth() == 0 && inner.late_from.is_none() {
+            // The leaf's success call ends OpenSSL's per-certificate checks.
+            inner.flush_lone_leaf();
+            inner.late_from = Some(inner.errors.len());
+        }
+        true
+    }
+
+    /// OpenSSL's verification of the chain is over (`X509_verify_cert` returned
+    /// `verified`): the one decision, on every error it found and ours. (Before round 36
+    /// it was taken at the last per-certificate call, which comes before OpenSSL checks
+    /// name constraints and RFC 3779 resources: an error found then made it decide again,
+    /// asking the application twice, and one on a path with resources was passed over.)
+    pub(crate) fn verified(&self, verified: bool, ctx: &mut X509StoreContextRef) -> bool {
+        let mut inner = self.lock();
+        if inner.decided {
+            return !inner.refused;
+        }
+        inner.started = true;
+        if !verified && inner.errors.is_empty() {
+            // OpenSSL failed without telling the callback why (an internal error): fail
+            // closed, with an error of its own.
+            let result = ctx.error();
+            let error = match ctx.current_cert() {
+                Some(cert) => SslError::with_certificate(
+                    SslErrorKind::UnspecifiedError,
+                    read_certificate(&self.anchors, &self.peers, &mut inner.read, cert),
+                ),
+                None => SslError::new(SslErrorKind::UnspecifiedError),
+            };
+            inner.record(error, 0);
+            inner.first_result.get_or_insert(result);
         }
         inner.flush_lone_leaf();
         let errors = inner.errors.clone();
@@ -449,9 +466,7 @@ impl ConnectionState {
                 Some(_) => Some(X509VerifyResult::APPLICATION_VERIFICATION),
                 None => first_result,
             };
-            if let Some(result) = result {
-                ctx.set_error(result);
-            }
+            ctx.set_error(result.unwrap_or(X509VerifyResult::APPLICATION_VERIFICATION));
             return false;
         }
         true
@@ -496,6 +511,9 @@ impl ConnectionState {
         staple: Option<&[u8]>,
     ) -> Judgement {
         let now = now_unix();
+        // OpenSSL's own errors: those of its per-certificate checks, then its later ones.
+        let reported = errors.len();
+        let late_from = self.lock().late_from.unwrap_or(reported).min(reported);
         let mut ocsp_responses = Vec::new();
         if let Some(staple) = staple {
             let (responses, ocsp_errors) =
@@ -533,6 +551,10 @@ impl ConnectionState {
                 errors.push(error);
             }
         }
+        // OpenSSL's later errors after ours, where its extension checks would have put ours
+        // (the order the rustls backend lists them in).
+        let late: Vec<SslError> = errors.drain(late_from..reported).collect();
+        errors.extend(late);
         // Our name rules beside OpenSSL's: name constraints (OpenSSL skips a common name
         // of one label, `localhost`, which its host check then matches) and the host name
         // by the contract's rule (RFC 6125: the common name only without any subject
@@ -546,7 +568,6 @@ impl ConnectionState {
         errors.extend(pin_mismatch.clone());
         order_like_rustls(&mut errors, pin_mismatch.as_ref());
         let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
-        let judged = errors.clone();
         self.record.record(Verification {
             errors,
             chain: sent,
@@ -556,8 +577,6 @@ impl ConnectionState {
             valid_until: checks.valid_until,
         });
         let mut inner = self.lock();
-        inner.judged = judged;
-        inner.rfc_3779_on_path = checks.rfc_3779;
         inner.decided = true;
         inner.refused = judgement.decision == Decision::Refuse;
         inner.proceeded = judgement.decision == Decision::Proceed;
