@@ -514,20 +514,51 @@ async fn serve_encrypted(mut socket: Box<SslSocket>, echo: bool, json: bool) -> 
     if echo {
         socket.set_read_buffer_size(ECHO_BUFFER);
     }
-    let mut count = 0u64;
+    let mut count = Counts::default();
     let last = exchange(&mut socket, echo, &mut count).await;
-    finish(socket, last, count, json).await
+    finish(socket, last, count, echo, json).await
+}
+
+/// What the exchange read, and what of it an echo could not write back.
+#[derive(Default)]
+struct Counts {
+    received: u64,
+    unechoed: u64,
 }
 
 /// The outcome of a connection whose exchange is over, and its close and report, boxed.
 fn finish(
     mut socket: Box<SslSocket>,
     last: Error,
-    count: u64,
+    mut count: Counts,
+    echo: bool,
     json: bool,
 ) -> Pin<Box<impl Future<Output = Outcome>>> {
-    let count = count + socket.read_all().len() as u64;
-    let outcome = Outcome::after_exchange(&*socket, Some(&last)).with_received(Vec::new(), count);
+    let rest = socket.read_all().len() as u64;
+    count.received += rest;
+    if echo {
+        count.unechoed += rest;
+    }
+    let mut outcome = Outcome::after_exchange(&*socket, Some(&last));
+    if count.unechoed > 0 && outcome.socket_error.is_none() {
+        // An echo cut short is no clean end (round 36: a TLS 1.3 client that closed its
+        // side first got part of its echo and then a clean close_notify, and the line said
+        // nothing): the client's close ends both ways here (README).
+        let exit = outcome.exit;
+        outcome = Outcome::failure(
+            true,
+            sslsocket::SocketError::RemoteHostClosedError,
+            format!(
+                "the client closed before {} of the {} bytes received were echoed \
+                 (a close_notify ends both directions)",
+                count.unechoed, count.received
+            ),
+        );
+        outcome.exit = exit;
+        // No close_notify either: the client sees its echo cut, not a clean end.
+        socket.abort();
+    }
+    let outcome = outcome.with_received(Vec::new(), count.received);
     Box::pin(close_and_report(socket, outcome, json))
 }
 
@@ -555,7 +586,7 @@ fn report_ended(ended: &Ended, outcome: &Outcome, json: bool) {
 /// engine once it is there, written back whole (with `--echo`), and dropped. Writing waits
 /// for the socket to take the echo, and nothing is read meanwhile: a client that does not
 /// read its echo is not read from either.
-async fn exchange(socket: &mut SslSocket, echo: bool, count: &mut u64) -> Error {
+async fn exchange(socket: &mut SslSocket, echo: bool, count: &mut Counts) -> Error {
     loop {
         // Nobody takes the events; drop them so that they do not pile up.
         while socket.poll_event().is_some() {}
@@ -568,7 +599,7 @@ async fn exchange(socket: &mut SslSocket, echo: bool, count: &mut u64) -> Error 
             continue;
         }
         if !echo {
-            *count += socket.read_all().len() as u64;
+            count.received += socket.read_all().len() as u64;
             continue;
         }
         // Boxed: the echo's state exists only while it runs.
@@ -579,10 +610,14 @@ async fn exchange(socket: &mut SslSocket, echo: bool, count: &mut u64) -> Error 
 }
 
 /// Gathers what arrived and writes it back whole.
-async fn echo_once(socket: &mut SslSocket, count: &mut u64) -> Result<(), Error> {
+async fn echo_once(socket: &mut SslSocket, count: &mut Counts) -> Result<(), Error> {
     let data = gather(socket).await;
-    *count += data.len() as u64;
-    send(socket, &data).await
+    count.received += data.len() as u64;
+    let sent = send(socket, &data).await;
+    if sent.is_err() {
+        count.unechoed += data.len() as u64;
+    }
+    sent
 }
 
 /// Waits for new data, but never on a connection that already ended.
