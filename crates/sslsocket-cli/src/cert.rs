@@ -198,10 +198,17 @@ fn host(args: &CertArgs, target: &str) -> Exit {
     // Every error is listed, none fails the handshake: nothing is sent either way. The
     // files are read within `--timeout` (see `crate::input`).
     let limit = Duration::from_millis(args.timeout);
-    let plan = match crate::input::within(limit, move || crate::plan::connect(connect_args)) {
+    let started = std::time::Instant::now();
+    let mut plan = match crate::input::within(limit, move || crate::plan::connect(connect_args)) {
         Ok(plan) => plan,
         Err(e) => return exit::bad_input(&e),
     };
+    // What the files took comes off `--timeout`, which bounds the whole command (round 36:
+    // the connection got all of it again).
+    plan.timeout = plan
+        .timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
     let progress = crate::style::progress_enabled();
     let log = crate::events::EventLog::new(false);
     let connection = connect::connect_with(

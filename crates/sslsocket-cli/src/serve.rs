@@ -549,8 +549,8 @@ fn finish(
             true,
             sslsocket::SocketError::RemoteHostClosedError,
             format!(
-                "the client closed before {} of the {} bytes received were echoed \
-                 (a close_notify ends both directions)",
+                "the client closed before up to {} of the {} bytes received were \
+                 echoed (a close_notify ends both directions)",
                 count.unechoed, count.received
             ),
         );
