@@ -93,8 +93,12 @@ struct Collected {
     /// constraints, RFC 3779 resources, policies): our own rules' findings are listed
     /// before them, where OpenSSL's extension checks would have put them.
     late_from: Option<usize>,
-    /// The first OpenSSL error code, restored on refusal so the alert matches it.
-    first_result: Option<X509VerifyResult>,
+    /// OpenSSL's code for each error it reported, so that a refusal's alert is the one of
+    /// the first error listed (round 36: it was the one OpenSSL found first, which the
+    /// listing puts after our rules' errors when OpenSSL found it late).
+    codes: Vec<(SslError, X509VerifyResult)>,
+    /// The code of the first error of the decided list that has one.
+    refusal_code: Option<X509VerifyResult>,
     started: bool,
     decided: bool,
     refused: bool,
@@ -405,8 +409,8 @@ impl ConnectionState {
                 ),
                 None => SslError::new(error_kind(result.as_raw())),
             };
+            inner.codes.push((error.clone(), result));
             inner.record(error, ctx.error_depth());
-            inner.first_result.get_or_insert(result);
         } else if ctx.error_depth() == 0 && inner.late_from.is_none() {
             // The leaf's success call ends OpenSSL's per-certificate checks.
             inner.flush_lone_leaf();
@@ -426,9 +430,10 @@ impl ConnectionState {
             return !inner.refused;
         }
         inner.started = true;
-        if !verified && inner.errors.is_empty() {
-            // OpenSSL failed without telling the callback why (an internal error): fail
-            // closed, with an error of its own.
+        if !verified {
+            // OpenSSL stopped without the callback's say (an internal error), maybe before
+            // its later checks ran: fail closed, with an error of its own, whatever it
+            // reported before.
             let result = ctx.error();
             let error = match ctx.current_cert() {
                 Some(cert) => SslError::with_certificate(
@@ -437,12 +442,11 @@ impl ConnectionState {
                 ),
                 None => SslError::new(SslErrorKind::UnspecifiedError),
             };
+            inner.codes.push((error.clone(), result));
             inner.record(error, 0);
-            inner.first_result.get_or_insert(result);
         }
         inner.flush_lone_leaf();
         let errors = inner.errors.clone();
-        let first_result = inner.first_result;
         drop(inner);
 
         let built: Vec<SslCertificate> = ctx
@@ -464,7 +468,7 @@ impl ConnectionState {
             // was found.
             let result = match judgement.pin_mismatch {
                 Some(_) => Some(X509VerifyResult::APPLICATION_VERIFICATION),
-                None => first_result,
+                None => self.lock().refusal_code,
             };
             ctx.set_error(result.unwrap_or(X509VerifyResult::APPLICATION_VERIFICATION));
             return false;
@@ -568,6 +572,15 @@ impl ConnectionState {
         errors.extend(pin_mismatch.clone());
         order_like_rustls(&mut errors, pin_mismatch.as_ref());
         let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
+        // A refusal's alert is the first listed error's: OpenSSL's code for it, or the
+        // application's refusal for one of our rules'.
+        let refusal_code = errors.first().and_then(|first| {
+            self.lock()
+                .codes
+                .iter()
+                .find(|(error, _)| error == first)
+                .map(|(_, code)| *code)
+        });
         self.record.record(Verification {
             errors,
             chain: sent,
@@ -578,6 +591,7 @@ impl ConnectionState {
         });
         let mut inner = self.lock();
         inner.decided = true;
+        inner.refusal_code = refusal_code;
         inner.refused = judgement.decision == Decision::Refuse;
         inner.proceeded = judgement.decision == Decision::Proceed;
         judgement
