@@ -473,6 +473,16 @@ pub fn set_verify_from_ex_data<T: VerifyState>(ssl: &mut SslRef, mode: SslVerify
     unsafe { openssl_sys::SSL_set_verify(ssl.as_ptr(), mode.bits(), Some(verify_trampoline::<T>)) };
 }
 
+/// The state the connection being verified keeps at `T`'s index.
+fn state_of<T: ExDataState>(ctx: &X509StoreContextRef) -> Option<Arc<T>> {
+    X509StoreContext::ssl_idx()
+        .ok()
+        .and_then(|index| ctx.ex_data(index))
+        .zip(T::index())
+        .and_then(|(ssl, index)| ssl.ex_data(index))
+        .cloned()
+}
+
 extern "C" fn verify_trampoline<T: VerifyState>(
     preverify_ok: c_int,
     ctx: *mut openssl_sys::X509_STORE_CTX,
@@ -483,12 +493,7 @@ extern "C" fn verify_trampoline<T: VerifyState>(
     // SAFETY: OpenSSL calls the verify callback with the store context of the running
     // verification, alive and not used elsewhere for the duration of the call.
     let ctx = unsafe { X509StoreContextRef::from_ptr_mut(ctx) };
-    let state = X509StoreContext::ssl_idx()
-        .ok()
-        .and_then(|index| ctx.ex_data(index))
-        .zip(T::index())
-        .and_then(|(ssl, index)| ssl.ex_data(index))
-        .cloned();
+    let state = state_of::<T>(ctx);
     let verdict = match state {
         // A panic must not unwind into OpenSSL (it would abort the process): a verify
         // callback that panicked refuses the peer (fail closed).
@@ -557,12 +562,7 @@ unsafe extern "C" fn cert_verify_trampoline<T: VerifiedState>(
     // SAFETY: OpenSSL calls this with the store context of the verification it is about to
     // run, alive and not used elsewhere for the duration of the call.
     let ctx = unsafe { X509StoreContextRef::from_ptr_mut(ctx) };
-    let state = X509StoreContext::ssl_idx()
-        .ok()
-        .and_then(|index| ctx.ex_data(index))
-        .zip(T::index())
-        .and_then(|(ssl, index)| ssl.ex_data(index))
-        .cloned();
+    let state = state_of::<T>(ctx);
     let Some(state) = state else {
         return 0;
     };

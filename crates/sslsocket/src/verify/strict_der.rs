@@ -157,37 +157,37 @@ pub(crate) fn names_and_extensions_are_der(der: &[u8]) -> bool {
         return false;
     };
     // TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature,
-    //   issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions }
-    let mut fields = Vec::new();
+    //   issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions }:
+    // after the version, the issuer is field 2 and the subject field 4; nothing follows
+    // the extensions.
     let mut rest = tbs.content;
+    let mut index = 0;
+    let mut version_possible = true;
+    let mut extensions_seen = false;
     while !rest.is_empty() {
         let Some((field, after)) = element(rest) else {
             return false;
         };
-        fields.push((field, rest.len() - after.len()));
+        let whole = rest.get(..rest.len() - after.len()).unwrap_or_default();
         rest = after;
+        if extensions_seen {
+            return false;
+        }
+        if std::mem::take(&mut version_possible) && field.tag == 0xa0 {
+            continue;
+        }
+        if (index == 2 || index == 4) && !(field.tag == 0x30 && is_one_value(whole)) {
+            return false;
+        }
+        if field.tag == 0xa3 {
+            if !is_one_value(field.content) {
+                return false;
+            }
+            extensions_seen = true;
+        }
+        index += 1;
     }
-    let skip = usize::from(fields.first().is_some_and(|(f, _)| f.tag == 0xa0));
-    let mut start = tbs.content;
-    let mut whole = Vec::with_capacity(fields.len());
-    for (field, len) in &fields {
-        let (bytes, after) = start.split_at(*len);
-        whole.push((field, bytes));
-        start = after;
-    }
-    let name_ok = |index: usize| {
-        whole
-            .get(skip + index)
-            .is_some_and(|(field, bytes)| field.tag == 0x30 && is_one_value(bytes))
-    };
-    // issuer (after serialNumber and signature), subject (after validity)
-    if !name_ok(2) || !name_ok(4) {
-        return false;
-    }
-    match whole.last() {
-        Some((field, _)) if field.tag == 0xa3 => is_one_value(field.content),
-        _ => true,
-    }
+    index > 4
 }
 
 /// The tags of a GeneralName (RFC 5280 4.2.1.6) in DER: the string and address choices
