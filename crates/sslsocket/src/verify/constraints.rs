@@ -118,9 +118,9 @@ fn breaks(
         let Some(names) = names.get_or_insert_with(|| {
             let hosts = hosts.get_or_init(|| match is_leaf {
                 true => common_name_hosts(subject, purpose),
-                false => Vec::new(),
+                false => Some(Vec::new()),
             });
-            names_of(subject, is_leaf, hosts)
+            names_of(subject, is_leaf, hosts.as_deref())
         }) else {
             return true;
         };
@@ -132,30 +132,38 @@ fn breaks(
 }
 
 /// The common names of `cert` a host could match, as the host check reads and compares
-/// them (`hostname::common_names`: every string type OpenSSL decodes, BMPString
+/// them (`hostname::presented_ace`: every string type OpenSSL decodes, BMPString
 /// included, and a Unicode name as its A-labels), so that no name the host check accepts
 /// escapes the constraints (round 35).
+///
+/// As OpenSSL reads them for constraints (`cn2dnsid`), trailing NULs are dropped first;
+/// `None` when a common name cannot be read at all (it does not decode, or holds a NUL
+/// inside): the leaf's names are then unreadable, a violation under any constraint, as
+/// OpenSSL's `X509_V_ERR_UNSUPPORTED_NAME_SYNTAX` (round 36: rustls skipped such a name,
+/// and a trailing NUL hid one outside the constraints).
 ///
 /// A client certificate (`ClientAuth`) is matched against no host: there only a common
 /// name of two labels or more counts, OpenSSL's rule (round 35: a client `CN=alice` under
 /// a CA permitted `example.com` was refused, which OpenSSL and webpki accept).
-///
-/// `None` stands for a common name with a NUL inside (trailing ones aside), which
-/// OpenSSL's constraint check refuses as a name it cannot read
-/// (`X509_V_ERR_UNSUPPORTED_NAME_SYNTAX`): it is one here too (round 36: skipped on rustls,
-/// so such a leaf passed a DNS constraint that OpenSSL refused).
-fn common_name_hosts(cert: &X509Certificate<'_>, purpose: Purpose) -> Vec<Option<String>> {
-    crate::verify::hostname::common_names(cert)
-        .into_iter()
-        .filter_map(|name| {
-            if name.trim_end_matches('\0').contains('\0') {
-                return Some(None);
-            }
-            let host = could_match_a_host(&name)
-                && (purpose != Purpose::ClientAuth || name.trim_end_matches('.').contains('.'));
-            host.then_some(Some(name))
-        })
-        .collect()
+fn common_name_hosts(cert: &X509Certificate<'_>, purpose: Purpose) -> Option<Vec<String>> {
+    let mut hosts = Vec::new();
+    for attribute in cert.subject().iter_common_name() {
+        let text = crate::cert::name::attribute_text(attribute)?;
+        let text = text.trim_end_matches('\0');
+        if text.contains('\0') {
+            return None;
+        }
+        let Some(host) = crate::verify::hostname::presented_ace(text) else {
+            // IDNA refuses it: no host name, which the host check matches nowhere.
+            continue;
+        };
+        let counts = could_match_a_host(&host)
+            && (purpose != Purpose::ClientAuth || host.trim_end_matches('.').contains('.'));
+        if counts {
+            hosts.push(host.into_owned());
+        }
+    }
+    Some(hosts)
 }
 
 /// The names of `cert` that constraints apply to; `None` when its subjectAltName cannot
@@ -164,7 +172,7 @@ fn common_name_hosts(cert: &X509Certificate<'_>, purpose: Purpose) -> Vec<Option
 fn names_of<'a>(
     cert: &'a X509Certificate<'a>,
     is_leaf: bool,
-    hosts: &'a [Option<String>],
+    hosts: Option<&'a [String]>,
 ) -> Option<Vec<Name<'a>>> {
     let subject = cert.subject();
     let mut names = Vec::new();
@@ -190,11 +198,8 @@ fn names_of<'a>(
         Err(_) => return None,
     }
     if is_leaf && !has_dns {
-        for host in hosts {
-            names.push(match host {
-                Some(host) => Name::General(GeneralName::DNSName(host)),
-                None => Name::Unreadable(Kind::Dns),
-            });
+        for host in hosts? {
+            names.push(Name::General(GeneralName::DNSName(host)));
         }
     }
     Some(names)
