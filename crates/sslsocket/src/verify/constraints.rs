@@ -157,7 +157,10 @@ fn common_name_hosts(cert: &X509Certificate<'_>, purpose: Purpose) -> Option<Vec
             // IDNA refuses it: no host name, which the host check matches nowhere.
             continue;
         };
-        let counts = could_match_a_host(&host)
+        // A name our host check could match, or one OpenSSL takes for a DNS name (round
+        // 36: `evil.123` or `10.0.0.1`, which our host check never matches, passed a DNS
+        // constraint on rustls that OpenSSL applies).
+        let counts = (could_match_a_host(&host) || openssl_dns_id(text))
             && (purpose != Purpose::ClientAuth || host.trim_end_matches('.').contains('.'));
         if counts {
             hosts.push(host.into_owned());
@@ -203,6 +206,33 @@ fn names_of<'a>(
         }
     }
     Some(names)
+}
+
+/// Whether OpenSSL's `cn2dnsid` takes `text` for a DNS name: letters, digits and `_`,
+/// a `-` or `.` neither first nor last, no `.` next to another `.` or a `-`, and at least
+/// one `.` (two labels).
+fn openssl_dns_id(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let last = bytes.len().saturating_sub(1);
+    let mut labels = false;
+    for (i, &c) in bytes.iter().enumerate() {
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            continue;
+        }
+        let inner = i > 0 && i < last;
+        if inner && c == b'-' {
+            continue;
+        }
+        let next = bytes.get(i + 1).copied();
+        let previous = i.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+        if inner && c == b'.' && next != Some(b'.') && next != Some(b'-') && previous != Some(b'-')
+        {
+            labels = true;
+            continue;
+        }
+        return false;
+    }
+    labels
 }
 
 /// A common name our host matching could match: the same rule as its own
