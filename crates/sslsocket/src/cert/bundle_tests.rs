@@ -273,7 +273,10 @@ fn a_bundle_asking_for_too_much_key_derivation_in_all_is_refused_before_any() ->
         message.contains("key-derivation iterations in all"),
         "{message}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // Refused before any derivation: twenty million iterations take minutes even in a
+    // release build. The bound is loose (a busy machine ran a debug build past 2 s once,
+    // round 36), and still far below the work refused.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
     Ok(())
 }
 
