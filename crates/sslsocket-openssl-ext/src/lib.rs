@@ -44,7 +44,7 @@ use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslRef, SslSession, SslSessionRef, SslVerifyMode,
 };
 use openssl::stack::StackRef;
-use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509};
+use openssl::x509::{X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult, X509};
 
 /// `SSL_CB_READ`: the info callback's `where` has this bit for something read.
 pub const SSL_CB_READ: i32 = 0x04;
@@ -576,6 +576,25 @@ unsafe extern "C" fn cert_verify_trampoline<T: VerifiedState>(
         clear_error_queue();
     }
     c_int::from(verdict)
+}
+
+/// The `X509_V_ERR_*` codes [`verify_result`] accepts: the ones sslsocket maps to Qt's
+/// error kinds (`X509_V_ERR_INVALID_CA` is 24 before OpenSSL 3 and 79 since).
+pub const KNOWN_VERIFY_CODES: [c_int; 21] = [
+    2, 4, 6, 7, 9, 10, 13, 14, 18, 19, 20, 21, 23, 24, 25, 26, 27, 28, 62, 64, 79,
+];
+
+/// The verification result with OpenSSL's code `code`, for a code sslsocket knows
+/// ([`KNOWN_VERIFY_CODES`]); `None` for any other number. (The `openssl` crate's
+/// `X509VerifyResult::from_raw` is `unsafe` because the message of an unknown number is
+/// formatted into a buffer shared between threads.)
+pub fn verify_result(code: c_int) -> Option<X509VerifyResult> {
+    if !KNOWN_VERIFY_CODES.contains(&code) {
+        return None;
+    }
+    // SAFETY: `code` is one of the codes OpenSSL defines, whose messages are static
+    // strings; nothing else reaches this call.
+    Some(unsafe { X509VerifyResult::from_raw(code) })
 }
 
 /// Empties the thread's OpenSSL error queue (`ERR_clear_error`, through the safe

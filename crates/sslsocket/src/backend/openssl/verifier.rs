@@ -572,14 +572,16 @@ impl ConnectionState {
         errors.extend(pin_mismatch.clone());
         order_like_rustls(&mut errors, pin_mismatch.as_ref());
         let judgement = self.policy().judge_pinned(&errors, pin_mismatch);
-        // A refusal's alert is the first listed error's: OpenSSL's code for it, or the
-        // application's refusal for one of our rules'.
+        // A refusal's alert is the first listed error's: OpenSSL's code for it; for one of
+        // our rules', the code OpenSSL would have given that kind (a host name only our
+        // rule refuses is bad_certificate, as on rustls), else the application's refusal.
         let refusal_code = errors.first().and_then(|first| {
             self.lock()
                 .codes
                 .iter()
                 .find(|(error, _)| error == first)
                 .map(|(_, code)| *code)
+                .or_else(|| code_of(first.error()).and_then(sslsocket_openssl_ext::verify_result))
         });
         self.record.record(Verification {
             errors,
@@ -846,6 +848,17 @@ pub(crate) fn error_kind(code: i32) -> SslErrorKind {
     }
 }
 
+/// The `X509_V_ERR_*` code [`error_kind`] maps to `kind` (its first, where several do);
+/// `None` for `UnspecifiedError` and the kinds no OpenSSL code gives.
+pub(crate) fn code_of(kind: SslErrorKind) -> Option<i32> {
+    if kind == SslErrorKind::UnspecifiedError {
+        return None;
+    }
+    sslsocket_openssl_ext::KNOWN_VERIFY_CODES
+        .into_iter()
+        .find(|&code| error_kind(code) == kind)
+}
+
 /// How the peer name is checked: a DNS name or an IP address.
 pub(crate) enum PeerName<'a> {
     Dns(&'a str),
@@ -875,6 +888,20 @@ mod tests {
         assert_eq!(error_kind(10), SslErrorKind::CertificateExpired);
         assert_eq!(error_kind(62), SslErrorKind::HostNameMismatch);
         assert_eq!(error_kind(22), SslErrorKind::UnspecifiedError);
+    }
+
+    #[test]
+    fn each_kind_openssl_gives_has_its_code_back() {
+        for code in 0..100 {
+            let kind = error_kind(code);
+            match code_of(kind) {
+                Some(back) => assert_eq!(error_kind(back), kind, "code {code}"),
+                None => assert_eq!(kind, SslErrorKind::UnspecifiedError, "code {code}"),
+            }
+        }
+        assert_eq!(code_of(SslErrorKind::HostNameMismatch), Some(62));
+        assert_eq!(code_of(SslErrorKind::UnspecifiedError), None);
+        assert_eq!(code_of(SslErrorKind::NoPeerCertificate), None);
     }
 
     fn state(anchors: Vec<SslCertificate>) -> Arc<ConnectionState> {
