@@ -618,17 +618,28 @@ fn canonical_text(text: &str) -> String {
     out
 }
 
+/// Whether [`escape_controls`] escapes `c`.
+fn escaped_on_terminals(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// `text` with each control character (ESC, BEL, CR, LF, DEL, the C1 range) as `\\XX`
 /// per byte of its UTF-8 form, as OpenSSL prints names: for showing what a peer chose on a
 /// terminal (a certificate's names, a client's SNI) without its escape sequences or
-/// forged lines. Text without control characters is returned as it is.
+/// forged lines. The Unicode bidirectional controls (U+061C, U+200E, U+200F, U+202A to
+/// U+202E, U+2066 to U+2069) are escaped the same way: they are invisible and reorder what
+/// a terminal shows after them ("Trojan Source"). Text without either is returned as it is.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(escaped_on_terminals) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if escaped_on_terminals(c) {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
                 out.push_str(&format!("\\{b:02X}"));
