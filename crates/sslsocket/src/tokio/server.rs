@@ -168,7 +168,9 @@ impl SslServer {
     /// ```
     pub fn incoming(self) -> Incoming {
         let mut signal = self.shutdown.0.subscribe();
+        let alive = self.shutdown.0.subscribe();
         Incoming {
+            _alive: alive,
             server: Some(self),
             handshakes: JoinSet::new(),
             started: VecDeque::new(),
@@ -326,6 +328,11 @@ impl fmt::Debug for SslServer {
 /// `futures_core::Stream` of handshake results, also usable without any stream library
 /// through [`next`](Self::next).
 pub struct Incoming {
+    /// Held while the stream lives: [`ShutdownHandle::wait_for_connections`] waits for it
+    /// (round 37: only the shutdown signal's future held one, which the shutdown itself
+    /// ended, so the wait said "all gone" while handshakes under way were still to be
+    /// handed out).
+    _alive: watch::Receiver<bool>,
     /// `None` once shutting down: the listener is closed.
     server: Option<SslServer>,
     handshakes: JoinSet<Result<SslSocket, FailedHandshake>>,

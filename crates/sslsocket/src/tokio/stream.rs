@@ -22,7 +22,10 @@ const WRITE_BACKLOG: usize = 64 * 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SslSocket<S> {
     fn drive_for(&self, steady: Drive) -> Drive {
-        if self.core.is_handshaking() {
+        // A paused handshake too: a write-only wait sees no progress possible there, and
+        // `poll_flush` took that for "nothing lost" (round 37: `Ok` with the bytes written
+        // during the handshake still queued; the blocking flush waits, as now this).
+        if self.core.is_handshaking() || self.core.is_paused() {
             Drive::Both
         } else {
             steady
