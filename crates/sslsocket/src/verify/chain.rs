@@ -319,11 +319,18 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<(usize, SslError
         if skip_top_dates && index == top {
             continue;
         }
+        // OpenSSL's `check_cert_time`: a time that is not in its DER form is an error in
+        // that field, and not compared (webpki refuses it too, `BadDerTime`).
         let (not_before, not_after) = node.info.validity();
-        if input.now_unix < not_before {
+        let (before_readable, after_readable) = node.info.validity_times_readable();
+        if !before_readable {
+            add(index, InvalidNotBeforeField);
+        } else if input.now_unix < not_before {
             add(index, CertificateNotYetValid);
         }
-        if input.now_unix > not_after {
+        if !after_readable {
+            add(index, InvalidNotAfterField);
+        } else if input.now_unix > not_after {
             add(index, CertificateExpired);
         }
     }

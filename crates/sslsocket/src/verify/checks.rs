@@ -485,6 +485,13 @@ impl<'a> CertInfo<'a> {
         }
     }
 
+    /// Whether `notBefore` and `notAfter` are each written in their DER form (see
+    /// [`strict_der::validity_times_are_der`]); one that is not is no time OpenSSL or
+    /// webpki reads.
+    pub(super) fn validity_times_readable(&self) -> (bool, bool) {
+        strict_der::validity_times_are_der(self.cert.der())
+    }
+
     /// `(notBefore, notAfter)` in seconds since the Unix epoch.
     pub(super) fn validity(&self) -> (i64, i64) {
         let validity = self.x509().validity();

@@ -58,6 +58,76 @@ pub(crate) fn verify_signed_by(cert_der: &[u8], issuer_spki_der: &[u8]) -> Signa
     }
 }
 
+/// [`verify_signed_by`] for a certificate's signature by its own key, the question
+/// `SslCertificate::is_self_signed` asks (Qt's `isSelfSigned`). The provider refuses RSA
+/// keys under 2048 bits, and that refusal is no finding about the signature: such a key
+/// (Qt's own test certificates are 1024-bit RSA) is checked here with aws-lc's legacy
+/// PKCS#1 verification, and one it cannot check either (under 1024 bits, or SHA-384) is
+/// `UnsupportedKey`, where the names decide. Only for this question: the verifier keeps
+/// the provider's floor.
+pub(crate) fn verify_self_signature(cert_der: &[u8], spki_der: &[u8]) -> SignatureCheck {
+    let check = verify_signed_by(cert_der, spki_der);
+    if check != SignatureCheck::Invalid {
+        return check;
+    }
+    small_rsa_signature(cert_der, spki_der).unwrap_or(check)
+}
+
+/// The check of a PKCS#1 RSA signature by a key the provider refuses for its size; `None`
+/// when the key is not such a key (another algorithm, or 2048 bits and more).
+fn small_rsa_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureCheck> {
+    use aws_lc_rs::signature as legacy;
+    use x509_parser::public_key::RSAPublicKey;
+    /// rsaEncryption with its NULL parameters (the contents of the AlgorithmIdentifier).
+    const RSA_ENCRYPTION: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    /// The OID 1.2.840.113549.1.1 (PKCS#1) as DER, without its last arc.
+    const PKCS1: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    let (tbs, sig_alg, signature) = split_signed(cert_der)?;
+    let (key_alg, key) = split_spki(spki_der)?;
+    if key_alg != RSA_ENCRYPTION {
+        return None;
+    }
+    let (_, public) = RSAPublicKey::from_der(key).ok()?;
+    let modulus = public.modulus;
+    let modulus = match modulus.iter().position(|&b| b != 0) {
+        Some(first) => modulus.get(first..).unwrap_or_default(),
+        None => return Some(SignatureCheck::UnsupportedKey),
+    };
+    let top = modulus
+        .first()
+        .map_or(0, |b| 8 - b.leading_zeros() as usize);
+    let bits = (modulus.len().saturating_sub(1)) * 8 + top;
+    if bits >= 2048 {
+        return None;
+    }
+    if bits < 1024 {
+        return Some(SignatureCheck::UnsupportedKey);
+    }
+    let (arc, parameters) = match sig_alg.strip_prefix(PKCS1).and_then(|r| r.split_first()) {
+        Some((arc, parameters)) => (*arc, parameters),
+        None => return Some(SignatureCheck::Invalid),
+    };
+    if !(parameters.is_empty() || parameters == [0x05, 0x00]) {
+        return Some(SignatureCheck::Invalid);
+    }
+    let algorithm: &'static legacy::RsaParameters = match arc {
+        0x05 => &legacy::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        0x0b => &legacy::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        0x0d => &legacy::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        // sha384WithRSAEncryption: no legacy verifier of that size.
+        0x0c => return Some(SignatureCheck::UnsupportedKey),
+        _ => return Some(SignatureCheck::Invalid),
+    };
+    let verified = legacy::UnparsedPublicKey::new(algorithm, key).verify(tbs, signature);
+    Some(if verified.is_ok() {
+        SignatureCheck::Valid
+    } else {
+        SignatureCheck::Invalid
+    })
+}
+
 /// Whether the private key `key` is the one of the public key in `spki_der` (a whole
 /// SubjectPublicKeyInfo), by a signature it makes and that key verifies: a semantic
 /// comparison, as OpenSSL's `EVP_PKEY_eq` (an EC point may be encoded compressed in one

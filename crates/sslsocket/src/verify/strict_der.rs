@@ -190,6 +190,87 @@ pub(crate) fn names_and_extensions_are_der(der: &[u8]) -> bool {
     index > 4
 }
 
+/// Whether the validity times (`notBefore`, `notAfter`) of the certificate `der` are each
+/// in their DER form, as OpenSSL's `X509_cmp_time` reads them (and webpki): a UTCTime of
+/// exactly `YYMMDDHHMMSSZ`, a GeneralizedTime of exactly `YYYYMMDDHHMMSSZ`, every field in
+/// its range. Seconds left out, a fraction, an offset instead of `Z` are BER forms OpenSSL
+/// reports as `X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD` / `..._NOT_AFTER_FIELD` (Qt's
+/// `InvalidNotBeforeField`, `InvalidNotAfterField`) and webpki refuses (`BadDerTime`).
+/// `(false, false)` for bytes that are not a certificate.
+pub(crate) fn validity_times_are_der(der: &[u8]) -> (bool, bool) {
+    let validity = (|| {
+        let (certificate, _) = element(der)?;
+        let (tbs, _) = element(certificate.content)?;
+        let mut rest = tbs.content;
+        // [0] version OPTIONAL, serialNumber, signature, issuer, validity.
+        let (first, after) = element(rest)?;
+        if first.tag == 0xa0 {
+            rest = after;
+        }
+        for _ in 0..3 {
+            rest = element(rest)?.1;
+        }
+        let (validity, _) = element(rest)?;
+        (validity.tag == 0x30).then_some(validity.content)
+    })();
+    let Some(validity) = validity else {
+        return (false, false);
+    };
+    let Some((not_before, rest)) = element(validity) else {
+        return (false, false);
+    };
+    let not_after = element(rest).filter(|(_, after)| after.is_empty());
+    (
+        is_der_time(&not_before),
+        not_after.is_some_and(|(time, _)| is_der_time(&time)),
+    )
+}
+
+/// Whether `time` is a UTCTime or GeneralizedTime in its DER form (see
+/// [`validity_times_are_der`]).
+fn is_der_time(time: &Element<'_>) -> bool {
+    let digits = match (time.tag, time.content) {
+        (0x17, [digits @ .., b'Z']) if digits.len() == 12 => digits,
+        (0x18, [digits @ .., b'Z']) if digits.len() == 14 => digits,
+        _ => return false,
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let number = |at: usize| -> u32 {
+        digits.get(at..at + 2).map_or(99, |pair| {
+            pair.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    // Month, day, hour, minute, second after the year (2 or 4 digits).
+    let year_digits = digits.len() - 10;
+    let year = digits.get(..year_digits).map_or(0, |y| {
+        y.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    });
+    let year = if year_digits == 2 {
+        if year < 50 {
+            2000 + year
+        } else {
+            1900 + year
+        }
+    } else {
+        year
+    };
+    let (month, day) = (number(year_digits), number(year_digits + 2));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+        && number(year_digits + 4) < 24
+        && number(year_digits + 6) < 60
+        && number(year_digits + 8) < 60
+}
+
 /// The tags of a GeneralName (RFC 5280 4.2.1.6) in DER: the string and address choices
 /// primitive, the structured ones constructed (a constructed string is BER).
 fn is_general_name(tag: u8) -> bool {
@@ -306,6 +387,30 @@ mod tests {
             0x30, 0x09, 0xa1, 0x07, 0x30, 0x05, 0xa2, 0x03, 0x16, 0x01, b'a',
         ];
         assert!(!name_constraints_are_der(&ber));
+    }
+
+    #[test]
+    fn validity_times_take_their_der_forms_only() {
+        let der = |tag: u8, text: &[u8]| {
+            let mut bytes = vec![tag, u8::try_from(text.len()).unwrap_or(0)];
+            bytes.extend_from_slice(text);
+            bytes
+        };
+        let check = |bytes: &[u8]| match element(bytes) {
+            Some((time, [])) => is_der_time(&time),
+            _ => false,
+        };
+        assert!(check(&der(0x17, b"200101000000Z")));
+        assert!(check(&der(0x18, b"20200229235959Z")));
+        assert!(check(&der(0x18, b"20400101000000Z")));
+        // Seconds left out, an offset, a fraction, no Z, a day or hour out of range.
+        assert!(!check(&der(0x17, b"2001010000Z")));
+        assert!(!check(&der(0x17, b"200101000000+0100")));
+        assert!(!check(&der(0x18, b"20200101000000.5Z")));
+        assert!(!check(&der(0x18, b"20200101000000")));
+        assert!(!check(&der(0x18, b"20210229000000Z")));
+        assert!(!check(&der(0x17, b"200101240000Z")));
+        assert!(!check(&der(0x17, b"20010100000aZ")));
     }
 
     #[test]

@@ -204,6 +204,33 @@ fn old_versions_explained(errors: &[SslError], path: &[SslCertificate]) -> bool 
         })
 }
 
+/// Whether webpki's refusal of a time not in its DER form (`BadDerTime`; it names no
+/// certificate, and stops there) is explained: some certificate of the collector's path has
+/// such a time, and each such time is listed on its certificate (`InvalidNotBeforeField`,
+/// `InvalidNotAfterField`, as OpenSSL reports them), whatever else the list holds (the
+/// collector's other checks of the path decide the rest, as OpenSSL's go on past the
+/// field). (Round 37: an intermediate's was listed as `UnspecifiedError` on the leaf only.)
+fn bad_times_explained(errors: &[SslError], path: &[SslCertificate]) -> bool {
+    let listed = |kind: SslErrorKind, cert: &SslCertificate| {
+        errors.contains(&SslError::with_certificate(kind, cert.clone()))
+    };
+    let mut bad = path
+        .iter()
+        .map(|cert| {
+            (
+                cert,
+                crate::verify::strict_der::validity_times_are_der(cert.der()),
+            )
+        })
+        .filter(|(_, times)| *times != (true, true))
+        .peekable();
+    bad.peek().is_some()
+        && bad.all(|(cert, (before, after))| {
+            (before || listed(SslErrorKind::InvalidNotBeforeField, cert))
+                && (after || listed(SslErrorKind::InvalidNotAfterField, cert))
+        })
+}
+
 impl std::fmt::Debug for ChainVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChainVerifier")
@@ -365,6 +392,10 @@ impl ChainVerifier {
                 errors.push(error);
             }
         }
+        // The name check after the chain's errors, ours included (Qt appends it after
+        // OpenSSL's; the OpenSSL backend lists it so): round 37, an appended certificate's
+        // error came after it here and before it there (a stable sort: each keeps its order).
+        errors.sort_by_key(|e| e.error() == SslErrorKind::HostNameMismatch);
         let ocsp_responses = if self.ocsp {
             let (responses, ocsp_errors) = staple_errors(
                 &chain,
@@ -566,6 +597,9 @@ impl ChainVerifier {
         let listed = |kinds: &[SslErrorKind]| errors.iter().any(|e| kinds.contains(&e.error()));
         if matches!(error, webpki::Error::UnsupportedCertVersion) {
             return old_versions_explained(errors, path);
+        }
+        if matches!(error, webpki::Error::BadDerTime) && bad_times_explained(errors, path) {
+            return true;
         }
         let dates = listed(DATE_KINDS);
         let issuer = listed(ISSUER_KINDS);

@@ -518,17 +518,6 @@ impl ConnectionState {
         // OpenSSL's own errors: those of its per-certificate checks, then its later ones.
         let reported = errors.len();
         let late_from = self.lock().late_from.unwrap_or(reported).min(reported);
-        let mut ocsp_responses = Vec::new();
-        if let Some(staple) = staple {
-            let (responses, ocsp_errors) =
-                staple_errors(&sent, built, &errors, |_| None, staple, now);
-            for error in ocsp_errors {
-                if !errors.contains(&error) {
-                    errors.push(error);
-                }
-            }
-            ocsp_responses = responses;
-        }
         // Qt's blocklist, on the chain as sent and the path OpenSSL built (round 35).
         for error in crate::verify::blocklist::errors(sent.iter().chain(built)) {
             if !errors.contains(&error) {
@@ -567,6 +556,21 @@ impl ConnectionState {
             if !errors.contains(&error) {
                 errors.push(error);
             }
+        }
+        // The stapled response last, against every error of the chain, ours included, as
+        // the rustls backend checks it (round 37: checked against OpenSSL's alone, a
+        // response signed by an issuer only our rules refuse was trusted, and ignoring
+        // that issuer's error accepted it).
+        let mut ocsp_responses = Vec::new();
+        if let Some(staple) = staple {
+            let (responses, ocsp_errors) =
+                staple_errors(&sent, built, &errors, |_| None, staple, now);
+            for error in ocsp_errors {
+                if !errors.contains(&error) {
+                    errors.push(error);
+                }
+            }
+            ocsp_responses = responses;
         }
         let pin_mismatch = pin_error(&self.pins, built, sent.first());
         errors.extend(pin_mismatch.clone());

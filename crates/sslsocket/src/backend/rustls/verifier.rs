@@ -178,7 +178,10 @@ fn refusal(errors: &[SslError]) -> CertificateError {
     use SslErrorKind::*;
     match errors.first().map(SslError::error) {
         Some(CertificateExpired) => CertificateError::Expired,
-        Some(CertificateNotYetValid) => CertificateError::NotValidYet,
+        // bad_certificate, OpenSSL's alert for X509_V_ERR_CERT_NOT_YET_VALID (what Qt and
+        // the OpenSSL backend send; round 37: rustls's `NotValidYet` sent
+        // certificate_expired).
+        Some(CertificateNotYetValid) => CertificateError::BadEncoding,
         Some(HostNameMismatch) => CertificateError::NotValidForName,
         Some(CertificateSignatureFailed) => CertificateError::BadSignature,
         Some(InvalidPurpose) => CertificateError::InvalidPurpose,
