@@ -338,15 +338,16 @@ impl SslCertificate {
     }
 
     /// Whether subject and issuer are the same name and the certificate's signature
-    /// verifies with its own public key (Qt's `isSelfSigned`). For a key whose signatures
+    /// verifies with its own public key (Qt's `isSelfSigned`; an RSA key under 2048 bits,
+    /// which the verifier refuses, is checked too). For a key whose signatures
     /// we cannot check (RSA-PSS keys, P-224, secp256k1, brainpool, Ed448), the names alone
     /// decide, as OpenSSL's `X509_check_issued` (what Qt asks) does: a signature that
     /// does not verify is never called self-signed.
     pub fn is_self_signed(&self) -> bool {
-        use crate::verify::signature::{verify_signed_by, SignatureCheck};
+        use crate::verify::signature::{verify_self_signature, SignatureCheck};
         self.with_parsed(|c| {
             name::same_name(c.subject(), c.issuer())
-                && match verify_signed_by(&self.der, c.public_key().raw) {
+                && match verify_self_signature(&self.der, c.public_key().raw) {
                     SignatureCheck::Valid | SignatureCheck::UnsupportedKey => true,
                     SignatureCheck::Invalid | SignatureCheck::Malformed => false,
                 }
@@ -466,9 +467,10 @@ impl SslCertificate {
     /// Certificates from every file matching `pattern` (Qt's `fromPath` with
     /// `PatternSyntax::Wildcard`).
     ///
-    /// `*` and `?` in the file-name part match any run of characters and any one character
-    /// (not across `/`); files that match are read in name order, and those that hold no
-    /// certificate are skipped, as in Qt. A pattern without wildcards names one file, whose
+    /// `*`, `?` and `[...]` (`[!...]`) in the file-name part match any run of characters,
+    /// any one character and one character of (not of) a set (not across `/`); files that
+    /// match are read in name order, and those that hold no certificate are skipped, as in
+    /// Qt. A pattern without wildcards, or one that names a file, names that file, whose
     /// errors are returned. An unreadable directory is an error; no match is an empty list.
     pub fn from_path(pattern: impl AsRef<Path>) -> Result<Vec<SslCertificate>, ConfigError> {
         crate::cert::path::certificates_from_path(pattern.as_ref())

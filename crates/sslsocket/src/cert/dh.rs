@@ -16,6 +16,11 @@ const PEM_LABEL: &str = "DH PARAMETERS";
 /// current guidance).
 const MIN_PRIME_BITS: usize = 2048;
 
+/// Parameters longer than this are refused before any primality test: OpenSSL will not
+/// use them (`OPENSSL_DH_MAX_MODULUS_BITS`: DH_generate_key refuses a longer p), and its
+/// `DH_check` of a 32768-bit p costs seconds (round 37: a 4 KiB file asked for 7-15 s).
+const MAX_PRIME_BITS: usize = 10_000;
+
 /// RFC 7919 Appendix A.1, `ffdhe2048` (p, g = 2), as OpenSSL writes it with
 /// `openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048`.
 const FFDHE2048_PEM: &str = "-----BEGIN DH PARAMETERS-----
@@ -49,7 +54,8 @@ pub enum DhError {
 /// What [`from_encoded`](Self::from_encoded) checks:
 /// - always: the input is PEM (`DH PARAMETERS`) or DER of `SEQUENCE { p INTEGER,
 ///   g INTEGER, privateValueLength INTEGER OPTIONAL }` with nothing after it, else
-///   [`DhError::InvalidInputDataError`]; p has at least 2048 bits, p is odd and
+///   [`DhError::InvalidInputDataError`]; p has 2048 to 10 000 bits (OpenSSL uses no
+///   longer one), p is odd and
 ///   `2 <= g < p - 1`, else [`DhError::UnsafeParametersError`];
 /// - with the `openssl` feature, additionally OpenSSL's `DH_check` (p prime, safe prime or
 ///   q-order subgroup, suitable generator), failing which is also `UnsafeParametersError`.
@@ -195,9 +201,12 @@ fn bits(n: &[u8]) -> usize {
     }
 }
 
-/// p long enough and odd, 2 <= g < p - 1 (numbers big-endian, no leading zeros).
+/// p long enough but not too long, and odd, 2 <= g < p - 1 (numbers big-endian, no
+/// leading zeros).
 fn structurally_safe(p: &[u8], g: &[u8]) -> bool {
-    if bits(p) < MIN_PRIME_BITS || p.last().is_none_or(|last| last.is_multiple_of(2)) {
+    if !(MIN_PRIME_BITS..=MAX_PRIME_BITS).contains(&bits(p))
+        || p.last().is_none_or(|last| last.is_multiple_of(2))
+    {
         return false;
     }
     if bits(g) < 2 {

@@ -259,8 +259,8 @@ impl SslKey {
     }
 
     /// The key size in bits, as OpenSSL and Qt report it: the RSA modulus size, the curve
-    /// size for EC keys (256, 384, 521), 256 for Ed25519. 0 when this library cannot tell
-    /// (an unknown curve or algorithm).
+    /// size for EC keys (256, 384, 521), 256 for Ed25519, the size of p for DSA and DH keys.
+    /// 0 when this library cannot tell (explicit curve parameters).
     pub fn length(&self) -> u32 {
         self.length
     }

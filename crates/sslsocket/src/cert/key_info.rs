@@ -77,7 +77,7 @@ pub(crate) fn pkcs8_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
         });
     }
     if CARRIED.contains(&oid) {
-        return Ok(other_algorithm(oid));
+        return Ok(carried(oid, info.algorithm.parameters));
     }
     // The other keys we know are an OCTET STRING of a fixed length inside the PKCS#8
     // privateKey OCTET STRING (RFC 8410: `CurvePrivateKey`); anything else is not one.
@@ -263,7 +263,7 @@ pub(crate) fn spki_info(der: &[u8]) -> Result<KeyInfo, ConfigError> {
         .as_bytes()
         .ok_or_else(|| ConfigError::malformed("public key: the key is not whole bytes"))?;
     if CARRIED.contains(&oid) {
-        return Ok(other_algorithm(oid));
+        return Ok(carried(oid, spki.algorithm.parameters));
     }
     if oid == OID_EC {
         let curve = spki.algorithm.parameters_oid().ok();
@@ -346,6 +346,24 @@ pub(crate) fn curve_name(curve: &str) -> Option<&'static str> {
         "1.3.36.3.3.2.8.1.1.13" => "brainpoolP512r1",
         _ => return None,
     })
+}
+
+/// A DSA or DH key (`CARRIED`): `Opaque`, its size that of its prime p, the first INTEGER
+/// of its parameters (DSA's p, q, g; PKCS#3's p, g; X9.42's p, g, q), as OpenSSL and Qt's
+/// `length()` report it (round 37: it was 0); 0 when the parameters do not read so.
+fn carried(oid: ObjectIdentifier, parameters: Option<pkcs8::der::asn1::AnyRef<'_>>) -> KeyInfo {
+    use pkcs8::der::{Decode, SliceReader, Tag, Tagged};
+    let bits = parameters
+        .filter(|p| p.tag() == Tag::Sequence)
+        .and_then(|p| {
+            let mut reader = SliceReader::new(p.value()).ok()?;
+            UintRef::decode(&mut reader).ok().map(uint_bits)
+        })
+        .unwrap_or(0);
+    KeyInfo {
+        bits,
+        ..other_algorithm(oid)
+    }
 }
 
 /// Keys this library does not use itself: Ed25519 by name, the rest as `Opaque`, with the

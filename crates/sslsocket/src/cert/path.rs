@@ -1,5 +1,5 @@
-//! `SslCertificate::from_path`: certificates from the files a wildcard pattern matches
-//! (Qt's `QSslCertificate::fromPath` with `PatternSyntax::Wildcard`).
+//! `SslCertificate::from_path`: certificates from the files a wildcard pattern (`*`, `?`,
+//! `[...]`) matches (Qt's `QSslCertificate::fromPath` with `PatternSyntax::Wildcard`).
 
 use std::path::Path;
 
@@ -11,7 +11,8 @@ pub(crate) fn certificates_from_path(pattern: &Path) -> Result<Vec<SslCertificat
     let Some(file_pattern) = pattern.file_name().and_then(|n| n.to_str()) else {
         return SslCertificate::from_file(pattern);
     };
-    if !file_pattern.contains(['*', '?']) {
+    // As Qt: a name without wildcards, or one that names a file, is that file.
+    if !file_pattern.contains(['*', '?', '[']) || pattern.is_file() {
         return SslCertificate::from_file(pattern);
     }
     let dir = match pattern.parent() {
@@ -49,21 +50,96 @@ pub(crate) fn certificates_from_path(pattern: &Path) -> Result<Vec<SslCertificat
     Ok(out)
 }
 
-/// Whether `name` matches `pattern`, where `*` is any run of characters (also none) and
-/// `?` any one character. Greedy with one backtrack point, so O(pattern × name) at worst.
+/// One element of a wildcard pattern.
+#[derive(Debug)]
+enum Token {
+    /// `*`: any run of characters, also none.
+    Star,
+    /// `?`: any one character.
+    Any,
+    /// `[...]` (`[!...]` negated): one character of (or not of) the listed characters
+    /// and `a-z` ranges, as Qt's wildcard syntax.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+    /// Any other character: itself.
+    Literal(char),
+}
+
+impl Token {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            Token::Star | Token::Any => true,
+            Token::Class { negated, ranges } => {
+                ranges.iter().any(|(low, high)| (*low..=*high).contains(&c)) != *negated
+            }
+            Token::Literal(own) => *own == c,
+        }
+    }
+}
+
+/// The tokens of `pattern`; a `[` without its `]` stands for itself.
+fn tokens(pattern: &str) -> Vec<Token> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        i += 1;
+        match c {
+            '*' => out.push(Token::Star),
+            '?' => out.push(Token::Any),
+            '[' => {
+                let negated = chars.get(i) == Some(&'!');
+                let body_start = if negated { i + 1 } else { i };
+                let close = chars
+                    .get(body_start..)
+                    .and_then(|rest| rest.iter().position(|c| *c == ']'))
+                    .map(|offset| body_start + offset);
+                let Some(close) = close else {
+                    out.push(Token::Literal('['));
+                    continue;
+                };
+                let body = chars.get(body_start..close).unwrap_or_default();
+                let mut ranges = Vec::new();
+                let mut j = 0;
+                while let Some(&low) = body.get(j) {
+                    match (body.get(j + 1), body.get(j + 2)) {
+                        (Some('-'), Some(&high)) => {
+                            ranges.push((low, high));
+                            j += 3;
+                        }
+                        _ => {
+                            ranges.push((low, low));
+                            j += 1;
+                        }
+                    }
+                }
+                out.push(Token::Class { negated, ranges });
+                i = close + 1;
+            }
+            other => out.push(Token::Literal(other)),
+        }
+    }
+    out
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters (also none), `?`
+/// any one character and `[...]` one of a set (`[!...]` one not in it), as in Qt's
+/// wildcard syntax. Greedy with one backtrack point, so O(pattern × name) at worst.
 pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
+    let p = tokens(pattern);
     let n: Vec<char> = name.chars().collect();
     let (mut pi, mut ni) = (0usize, 0usize);
     // Position after the last `*` seen, and where in `name` that star's match ends.
     let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
+    while let Some(&c) = n.get(ni) {
         match p.get(pi) {
-            Some('*') => {
+            Some(Token::Star) => {
                 star = Some((pi + 1, ni));
                 pi += 1;
             }
-            Some(c) if *c == '?' || Some(c) == n.get(ni) => {
+            Some(token) if token.matches(c) => {
                 pi += 1;
                 ni += 1;
             }
@@ -78,7 +154,7 @@ pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
         }
     }
     p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+        .is_some_and(|rest| rest.iter().all(|t| matches!(t, Token::Star)))
 }
 
 #[cfg(test)]
@@ -96,6 +172,13 @@ mod tests {
         assert!(!wildcard_match("*a*b", "xxbxxa"));
         assert!(wildcard_match("*", ""));
         assert!(wildcard_match("ä?.crt", "äö.crt"));
+        assert!(wildcard_match("ca[12].pem", "ca2.pem"));
+        assert!(!wildcard_match("ca[12].pem", "ca3.pem"));
+        assert!(wildcard_match("ca[!3].pem", "ca1.pem"));
+        assert!(!wildcard_match("ca[!3].pem", "ca3.pem"));
+        assert!(wildcard_match("ca[a-c].pem", "cab.pem"));
+        assert!(wildcard_match("ca[.pem", "ca[.pem"));
+        assert!(wildcard_match("*[0-9].pem", "ca10.pem"));
     }
 
     #[test]

@@ -138,15 +138,17 @@ impl SslCore {
         Err(ConfigError::new(message).into())
     }
 
-    /// Imports a session exported by `session_ticket` (Qt's `setSessionTicket()`); not
-    /// supported by the rustls backend (see `session_ticket`).
+    /// Qt's `setSessionTicket()`: refused on every backend, whatever the bytes. A session
+    /// restored from bytes carries no verification this process made: resuming it would
+    /// accept a peer whose certificate chain was never judged here (no ignore list, pin or
+    /// CA set of ours ever saw it), and a session is never resumed past trust. Sockets of
+    /// one configuration resume each other's sessions in-process (round 37: the message
+    /// named only the backend, as if another one could import).
     pub fn set_session_ticket(&mut self, _ticket: &[u8]) -> Result<(), Error> {
-        Err(ConfigError::new(format!(
-            "session import is not supported by the {} backend",
-            self.backend_name()
-                .or_else(backend::active_backend)
-                .unwrap_or("active")
-        ))
+        Err(ConfigError::new(
+            "session import is not supported: a session restored from bytes was never \
+             verified by this process (sockets of one configuration resume in-process)",
+        )
         .into())
     }
 
