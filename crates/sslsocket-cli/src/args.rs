@@ -151,8 +151,8 @@ pub struct ConnectArgs {
     pub psk_identity: Option<String>,
 
     /// The pre-shared key, in hex (with --psk-identity); also `env:NAME` or `file:PATH`.
-    #[arg(long, value_name = "HEX")]
-    pub psk_key: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = clap::value_parser!(OsString))]
+    pub psk_key: Option<OsString>,
 
     /// Connect a second time with the same configuration and report both; the second
     /// reports whether the first one's session was resumed.
@@ -223,8 +223,8 @@ pub struct ServeArgs {
     pub psk_identity: Option<String>,
 
     /// The pre-shared key, in hex (with --psk-identity); also `env:NAME` or `file:PATH`.
-    #[arg(long, value_name = "HEX")]
-    pub psk_key: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = clap::value_parser!(OsString))]
+    pub psk_key: Option<OsString>,
 
     /// Greet in plain text as PROTO and upgrade on the client's STARTTLS command.
     #[arg(long, value_enum, value_name = "PROTO")]

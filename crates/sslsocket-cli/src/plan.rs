@@ -242,7 +242,7 @@ pub fn serve(args: ServeArgs) -> Result<ServePlan> {
 }
 
 /// `--psk-key` with its `env:`/`file:` forms resolved (see `secret.rs`).
-fn secret_key(key: Option<&str>) -> Result<Option<zeroize::Zeroizing<String>>> {
+fn secret_key(key: Option<&OsStr>) -> Result<Option<zeroize::Zeroizing<String>>> {
     key.map(|k| secret::resolve_text(k, "--psk-key"))
         .transpose()
 }

@@ -59,9 +59,10 @@ pub fn resolve(value: &OsStr, option: &str) -> Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
-/// The secret an option names, as text (for hex keys), surrounding blanks removed.
-pub fn resolve_text(value: &str, option: &str) -> Result<Zeroizing<String>> {
-    let bytes = resolve(OsStr::new(value), option)?;
+/// The secret an option names, as text (for hex keys), surrounding blanks removed. The
+/// value itself need not be text: its `file:PATH` form names an operating-system path.
+pub fn resolve_text(value: &OsStr, option: &str) -> Result<Zeroizing<String>> {
+    let bytes = resolve(value, option)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| anyhow!("{option}: the value is not text"))?
         .trim();
