@@ -41,9 +41,12 @@ const READY_QUEUE: usize = 1024;
 ///
 /// A silent or slow client cannot hold up others: each handshake has its own thread and
 /// the handshake timeout (Qt's default, 5 s) closes it; once half of the 256 handshake
-/// slots are busy, a new connection that sends nothing within 1 s is closed. At most 1,024
-/// finished connections wait for `next_connection`; beyond that the server stops accepting
-/// until the application takes some.
+/// slots are busy, a new connection that sends nothing within 1 s is closed. At most
+/// [`max_pending_connections`](Self::max_pending_connections) finished connections (1,024
+/// unless set lower) wait for `next_connection`; from there on the server stops accepting
+/// until the application takes some, and new clients wait in the kernel's backlog, as Qt's
+/// `setMaxPendingConnections` has it. [`pause_accepting`](Self::pause_accepting) stops
+/// accepting until [`resume_accepting`](Self::resume_accepting).
 pub struct SslServer {
     local_addr: SocketAddr,
     ready: Receiver<Delivery>,
@@ -54,7 +57,39 @@ pub struct SslServer {
     started: Arc<Started>,
     settings: Arc<std::sync::Mutex<Settings>>,
     live: ReloadHandle,
+    gate: Arc<Gate>,
 }
+
+/// When the accept loop may accept: Qt's `pauseAccepting` and `maxPendingConnections`.
+struct Gate {
+    paused: AtomicBool,
+    /// At most this many finished connections wait for the application (1..=READY_QUEUE).
+    max_pending: AtomicUsize,
+    /// Finished connections handed to the queue and not yet taken.
+    pending: AtomicUsize,
+}
+
+impl Gate {
+    /// Whether the accept loop must not accept now.
+    fn holds(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+            || self.pending.load(Ordering::Acquire) >= self.max_pending.load(Ordering::Acquire)
+    }
+
+    /// Waits while the gate holds; false once the server stops.
+    fn wait(&self, stop: &AtomicBool) -> bool {
+        while self.holds() {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            thread::sleep(GATE_POLL);
+        }
+        !stop.load(Ordering::Relaxed)
+    }
+}
+
+/// How often a held accept loop looks at its gate again.
+const GATE_POLL: Duration = Duration::from_millis(5);
 
 /// What applies to connections accepted from now on.
 #[derive(Clone)]
@@ -84,6 +119,12 @@ impl SslServer {
             hooks: None,
         }));
         let started = Arc::new(Started::default());
+        let gate = Arc::new(Gate {
+            paused: AtomicBool::new(false),
+            max_pending: AtomicUsize::new(READY_QUEUE),
+            pending: AtomicUsize::new(0),
+        });
+        let held = Arc::clone(&gate);
         let stop_flag = Arc::clone(&stop);
         let timeout_ref = Arc::clone(&timeout);
         let registry = Arc::clone(&started);
@@ -94,7 +135,7 @@ impl SslServer {
                 accept_loop(
                     listener,
                     configuration,
-                    tx,
+                    Queue { tx, gate: held },
                     stop_flag,
                     registry,
                     timeout_ref,
@@ -110,7 +151,43 @@ impl SslServer {
             started,
             settings: timeout,
             live,
+            gate,
         })
+    }
+
+    /// Stops accepting new connections (Qt's `pauseAccepting`): clients that connect wait
+    /// in the kernel's backlog (one already accepted waits before its handshake) until
+    /// [`resume_accepting`](Self::resume_accepting). Handshakes under way go on.
+    pub fn pause_accepting(&self) {
+        self.gate.paused.store(true, Ordering::Release);
+    }
+
+    /// Accepts new connections again (Qt's `resumeAccepting`).
+    pub fn resume_accepting(&self) {
+        self.gate.paused.store(false, Ordering::Release);
+    }
+
+    /// At most `max` finished connections wait for the application (Qt's
+    /// `setMaxPendingConnections`); while that many wait, no new connection is accepted.
+    /// Taken between 1 and 1,024 (the default, larger than Qt's 30: a finished connection
+    /// waits as a socket, bounded all the same).
+    pub fn set_max_pending_connections(&self, max: usize) {
+        self.gate
+            .max_pending
+            .store(max.clamp(1, READY_QUEUE), Ordering::Release);
+    }
+
+    /// See [`set_max_pending_connections`](Self::set_max_pending_connections) (Qt's
+    /// `maxPendingConnections`).
+    pub fn max_pending_connections(&self) -> usize {
+        self.gate.max_pending.load(Ordering::Acquire)
+    }
+
+    /// Whether a finished connection waits for [`next_connection`](Self::next_connection)
+    /// (Qt's `hasPendingConnections`; failed handshakes count, as `next_connection`
+    /// returns them).
+    pub fn has_pending_connections(&self) -> bool {
+        self.gate.pending.load(Ordering::Acquire) > 0
     }
 
     /// The configuration handshakes use from now on (Qt's `sslConfiguration`).
@@ -142,6 +219,15 @@ impl SslServer {
         self.local_addr
     }
 
+    /// The handshake timeout of connections accepted from now on (Qt's
+    /// `handshakeTimeout`; 5 s unless set).
+    pub fn handshake_timeout(&self) -> Duration {
+        match self.settings.lock() {
+            Ok(t) => t.handshake_timeout,
+            Err(p) => p.into_inner().handshake_timeout,
+        }
+    }
+
     /// Sets the handshake timeout for connections accepted from now on.
     pub fn set_handshake_timeout(&self, timeout: Duration) {
         match self.settings.lock() {
@@ -168,7 +254,11 @@ impl SslServer {
         timeout: Duration,
     ) -> Result<Result<SslSocket, SslSocket>, Error> {
         match self.ready.recv_timeout(timeout) {
-            Ok(delivery) => Ok(delivery.take()),
+            Ok(delivery) => {
+                // Counted before it was queued (see `send_bounded`).
+                self.gate.pending.fetch_sub(1, Ordering::AcqRel);
+                Ok(delivery.take())
+            }
             Err(RecvTimeoutError::Timeout) => {
                 Err(Error::Timeout("waiting for a new connection".into()))
             }
@@ -235,17 +325,32 @@ impl Drop for Delivery {
 /// How long accepting pauses after the listener failed.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
+/// Where finished connections go: the application's queue, and the gate that counts them.
+#[derive(Clone)]
+struct Queue {
+    tx: SyncSender<Delivery>,
+    gate: Arc<Gate>,
+}
+
 fn accept_loop(
     listener: TcpListener,
     live: ReloadHandle,
-    tx: SyncSender<Delivery>,
+    queue: Queue,
     stop: Arc<AtomicBool>,
     started: Arc<Started>,
     timeout: Arc<std::sync::Mutex<Settings>>,
 ) {
     let running = Arc::new(AtomicUsize::new(0));
     loop {
+        // Paused, or enough finished connections wait: new clients wait in the backlog.
+        if !queue.gate.wait(&stop) {
+            return;
+        }
         let incoming = listener.accept();
+        // One accepted as the gate closed waits before its handshake.
+        if !queue.gate.wait(&stop) {
+            return;
+        }
         if stop.load(Ordering::Relaxed) {
             // The server is gone (its drop ended the handshakes running).
             return;
@@ -285,7 +390,7 @@ fn accept_loop(
         };
         // The current configuration (one atomic load): a reload applies from here on.
         let configuration = (*live.current()).clone();
-        let tx = tx.clone();
+        let queue = queue.clone();
         let counter = Arc::clone(&running);
         let busy = counter.fetch_add(1, Ordering::AcqRel);
         let stop = Arc::clone(&stop);
@@ -321,7 +426,7 @@ fn accept_loop(
                 // not handed out (as a timed-out client's is not on tokio).
                 let removed = registry.remove(id);
                 if let (true, Ok(result)) = (removed, result) {
-                    send_bounded(&tx, result, &stop);
+                    send_bounded(&queue, result, &stop);
                 }
                 counter.fetch_sub(1, Ordering::AcqRel);
             });
@@ -439,19 +544,22 @@ fn sends_within(stream: &std::net::TcpStream, limit: Duration) -> bool {
 /// Hands a finished connection to the application, waiting while its queue is full;
 /// gives up when the server stops (the connection no one will receive is then aborted,
 /// not closed as a finished session would be: `Delivery`'s drop).
-fn send_bounded(
-    tx: &SyncSender<Delivery>,
-    result: Result<SslSocket, SslSocket>,
-    stop: &AtomicBool,
-) {
+fn send_bounded(queue: &Queue, result: Result<SslSocket, SslSocket>, stop: &AtomicBool) {
     let mut delivery = Delivery(Some(result));
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        match tx.try_send(delivery) {
-            Ok(()) | Err(mpsc::TrySendError::Disconnected(_)) => return,
+        // Counted before it can be taken, so that the taker's count never goes first.
+        queue.gate.pending.fetch_add(1, Ordering::AcqRel);
+        match queue.tx.try_send(delivery) {
+            Ok(()) => return,
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                queue.gate.pending.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
             Err(mpsc::TrySendError::Full(back)) => {
+                queue.gate.pending.fetch_sub(1, Ordering::AcqRel);
                 delivery = back;
                 thread::sleep(Duration::from_millis(10));
             }
