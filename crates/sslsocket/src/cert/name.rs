@@ -618,21 +618,46 @@ fn canonical_text(text: &str) -> String {
     out
 }
 
-/// Whether [`escape_controls`] escapes `c`.
+/// Whether [`escape_controls`] escapes `c`: the control characters, and the format
+/// characters (Unicode category Cf: the bidirectional controls, zero-width spaces and
+/// joiners, the word joiner, BOM, soft hyphen, the invisible tag characters) and the line
+/// and paragraph separators (U+2028, U+2029), which a terminal shows as nothing or as a
+/// break (round 37, review L2: `localhost\u{200B}` showed as `localhost`).
 fn escaped_on_terminals(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0001}'
+                | '\u{E0020}'..='\u{E007F}'
         )
 }
 
 /// `text` with each control character (ESC, BEL, CR, LF, DEL, the C1 range) as `\\XX`
 /// per byte of its UTF-8 form, as OpenSSL prints names: for showing what a peer chose on a
 /// terminal (a certificate's names, a client's SNI) without its escape sequences or
-/// forged lines. The Unicode bidirectional controls (U+061C, U+200E, U+200F, U+202A to
-/// U+202E, U+2066 to U+2069) are escaped the same way: they are invisible and reorder what
-/// a terminal shows after them ("Trojan Source"). Text without either is returned as it is.
+/// forged lines. The Unicode format characters and separators are escaped the same way
+/// (see `escaped_on_terminals`): they are invisible, and the bidirectional controls among
+/// them reorder what a terminal shows after them ("Trojan Source"). Text without either
+/// is returned as it is.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(escaped_on_terminals) {
         return std::borrow::Cow::Borrowed(text);

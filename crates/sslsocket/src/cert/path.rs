@@ -21,6 +21,8 @@ pub(crate) fn certificates_from_path(pattern: &Path) -> Result<Vec<SslCertificat
     };
     let entries = std::fs::read_dir(dir)
         .map_err(|e| ConfigError::io(format!("certificate directory `{}`", dir.display()), e))?;
+    // Compiled once: the pattern may be long, the directory large.
+    let matcher = Pattern::new(file_pattern);
     let mut names: Vec<String> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| {
@@ -28,7 +30,7 @@ pub(crate) fn certificates_from_path(pattern: &Path) -> Result<Vec<SslCertificat
         })?;
         // Names that are not UTF-8 cannot match a UTF-8 pattern character by character.
         if let Ok(name) = entry.file_name().into_string() {
-            if wildcard_match(file_pattern, &name) {
+            if matcher.matches(&name) {
                 names.push(name);
             }
         }
@@ -79,9 +81,44 @@ impl Token {
     }
 }
 
-/// The tokens of `pattern`; a `[` without its `]` stands for itself.
-fn tokens(pattern: &str) -> Vec<Token> {
+/// A wildcard pattern read once, to match many names.
+struct Pattern {
+    /// `None` when no name can match: a class with a reversed range (`[z-a]`), which makes
+    /// Qt's expression invalid (PCRE2: "range out of order"), so it matches nothing.
+    tokens: Option<Vec<Token>>,
+}
+
+impl Pattern {
+    fn new(pattern: &str) -> Pattern {
+        Pattern {
+            tokens: tokens(pattern),
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        self.tokens
+            .as_deref()
+            .is_some_and(|tokens| tokens_match(tokens, name))
+    }
+}
+
+/// The tokens of `pattern`, as Qt's `wildcardToRegularExpression` reads them: after `[`
+/// (and `!` or `^`, negating) a `]` is a member, not the end (`[]a]`, `[!]a]`); a `[`
+/// without its `]` stands for itself. `None` for a reversed range (see [`Pattern`]).
+/// Linear in the pattern's length: the `]` ending each class is looked up, not searched.
+fn tokens(pattern: &str) -> Option<Vec<Token>> {
     let chars: Vec<char> = pattern.chars().collect();
+    // For each position, the first `]` at or after it.
+    let mut next_close: Vec<Option<usize>> = vec![None; chars.len() + 1];
+    let mut seen = None;
+    for (at, c) in chars.iter().enumerate().rev() {
+        if *c == ']' {
+            seen = Some(at);
+        }
+        if let Some(slot) = next_close.get_mut(at) {
+            *slot = seen;
+        }
+    }
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(&c) = chars.get(i) {
@@ -90,13 +127,15 @@ fn tokens(pattern: &str) -> Vec<Token> {
             '*' => out.push(Token::Star),
             '?' => out.push(Token::Any),
             '[' => {
-                let negated = chars.get(i) == Some(&'!');
+                // Qt turns `!` into PCRE2's `^` and copies a `^` as it is: both negate.
+                let negated = matches!(chars.get(i), Some('!' | '^'));
                 let body_start = if negated { i + 1 } else { i };
-                let close = chars
-                    .get(body_start..)
-                    .and_then(|rest| rest.iter().position(|c| *c == ']'))
-                    .map(|offset| body_start + offset);
-                let Some(close) = close else {
+                let search_from = if chars.get(body_start) == Some(&']') {
+                    body_start + 1
+                } else {
+                    body_start
+                };
+                let Some(close) = next_close.get(search_from).copied().flatten() else {
                     out.push(Token::Literal('['));
                     continue;
                 };
@@ -106,6 +145,9 @@ fn tokens(pattern: &str) -> Vec<Token> {
                 while let Some(&low) = body.get(j) {
                     match (body.get(j + 1), body.get(j + 2)) {
                         (Some('-'), Some(&high)) => {
+                            if high < low {
+                                return None;
+                            }
                             ranges.push((low, high));
                             j += 3;
                         }
@@ -121,14 +163,18 @@ fn tokens(pattern: &str) -> Vec<Token> {
             other => out.push(Token::Literal(other)),
         }
     }
-    out
+    Some(out)
 }
 
 /// Whether `name` matches `pattern`, where `*` is any run of characters (also none), `?`
 /// any one character and `[...]` one of a set (`[!...]` one not in it), as in Qt's
 /// wildcard syntax. Greedy with one backtrack point, so O(pattern × name) at worst.
+#[cfg(test)]
 pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
-    let p = tokens(pattern);
+    Pattern::new(pattern).matches(name)
+}
+
+fn tokens_match(p: &[Token], name: &str) -> bool {
     let n: Vec<char> = name.chars().collect();
     let (mut pi, mut ni) = (0usize, 0usize);
     // Position after the last `*` seen, and where in `name` that star's match ends.
@@ -179,6 +225,11 @@ mod tests {
         assert!(wildcard_match("ca[a-c].pem", "cab.pem"));
         assert!(wildcard_match("ca[.pem", "ca[.pem"));
         assert!(wildcard_match("*[0-9].pem", "ca10.pem"));
+        assert!(wildcard_match("ca[]1].pem", "ca].pem"));
+        assert!(!wildcard_match("ca[!]1].pem", "ca].pem"));
+        assert!(wildcard_match("ca[^3].pem", "ca1.pem"));
+        assert!(!wildcard_match("ca[!z-a].pem", "ca1.pem"));
+        assert!(wildcard_match("ca[!].pem", "ca[!].pem"));
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl SslServer {
         let mut signal = self.shutdown.0.subscribe();
         let alive = self.shutdown.0.subscribe();
         Incoming {
-            _alive: alive,
+            alive: Some(alive),
             server: Some(self),
             handshakes: JoinSet::new(),
             started: VecDeque::new(),
@@ -328,11 +328,12 @@ impl fmt::Debug for SslServer {
 /// `futures_core::Stream` of handshake results, also usable without any stream library
 /// through [`next`](Self::next).
 pub struct Incoming {
-    /// Held while the stream lives: [`ShutdownHandle::wait_for_connections`] waits for it
-    /// (round 37: only the shutdown signal's future held one, which the shutdown itself
-    /// ended, so the wait said "all gone" while handshakes under way were still to be
-    /// handed out).
-    _alive: watch::Receiver<bool>,
+    /// Held until the stream ends (or is dropped): [`ShutdownHandle::wait_for_connections`]
+    /// waits for it (round 37: only the shutdown signal's future held one, which the
+    /// shutdown itself ended, so the wait said "all gone" while handshakes under way were
+    /// still to be handed out). Let go with the stream's `None`: an ended stream kept in
+    /// scope, as in [`SslServer::incoming`]'s example, holds no connection.
+    alive: Option<watch::Receiver<bool>>,
     /// `None` once shutting down: the listener is closed.
     server: Option<SslServer>,
     handshakes: JoinSet<Result<SslSocket, FailedHandshake>>,
@@ -439,6 +440,7 @@ impl Incoming {
             return Poll::Ready(Some(Err(FailedHandshake::new(error, None))));
         }
         if self.server.is_none() && self.handshakes.is_empty() {
+            self.alive = None;
             return Poll::Ready(None);
         }
         Poll::Pending
