@@ -964,6 +964,9 @@ impl TlsSession for OpensslSession {
                 None => {
                     outcomes.remove(key);
                     sslsocket_openssl_ext::remove_own_session(self.stream.ssl());
+                    if self.stream.ssl().session_reused() {
+                        self.state.forget_resumed_server_session();
+                    }
                 }
             }
         }

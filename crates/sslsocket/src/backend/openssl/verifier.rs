@@ -297,6 +297,20 @@ impl ConnectionState {
         outcomes.get(&key)
     }
 
+    /// A server connection that resumed a session failed with a fatal alert or was
+    /// refused: the record of that session goes, so its tickets resume nothing again (RFC
+    /// 5246 §7.2.2; round 37: a TLS 1.2 ticket resumed by a failed connection was resumed
+    /// again). Only for a connection OpenSSL did resume (see the caller).
+    pub(crate) fn forget_resumed_server_session(&self) {
+        let Some((outcomes, _)) = self.server_outcomes.get() else {
+            return;
+        };
+        let key = self.lock().resumed_key.clone();
+        if let Some(key) = key {
+            outcomes.remove(&key);
+        }
+    }
+
     /// A server connection's record and its key there: its own handshake's outcome is
     /// recorded under the key.
     pub(crate) fn server_record(&self) -> Option<(&ServerOutcomes, &[u8])> {

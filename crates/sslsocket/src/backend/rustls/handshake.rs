@@ -35,6 +35,8 @@ pub(super) struct Handshake {
     server_resolver: Option<Arc<crate::backend::rustls::resolver::ConnectionResolver>>,
     /// The peer's close_notify was seen (and reported once).
     peer_closed: bool,
+    /// The handshake finished as a resumption.
+    resumed: bool,
 }
 
 impl Drop for Handshake {
@@ -53,6 +55,7 @@ impl Handshake {
             verifier: None,
             server_resolver: None,
             peer_closed: false,
+            resumed: false,
         }
     }
 
@@ -123,6 +126,7 @@ impl Handshake {
     pub(super) fn processed(&mut self, common: &CommonState) {
         if !common.is_handshaking() {
             self.release_verifier();
+            self.resumed = common.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
         }
         for _ in 0..self.record.take_tickets() {
             self.notices.push_back(BackendNotice::NewSessionTicket);
@@ -218,16 +222,23 @@ impl Handshake {
         }
         if let Some(store) = &self.server_sessions {
             store.confirmed();
+            if self.resumed {
+                store.forget_resumed();
+            }
         }
     }
 
     pub(super) fn confirm_peer(&mut self, outcome: Option<Outcome>) {
+        let refused = outcome.is_none();
         self.record.confirm(outcome);
         if let Some((store, name)) = &self.client_sessions {
             store.confirmed(name);
         }
         if let Some(store) = &self.server_sessions {
             store.confirmed();
+            if refused && self.resumed {
+                store.forget_resumed();
+            }
         }
     }
 }

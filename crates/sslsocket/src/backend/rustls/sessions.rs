@@ -427,6 +427,9 @@ pub(crate) struct ConnectionServerSessions {
     held: Mutex<Vec<Held>>,
     /// The keys this connection stored, forgotten if the peer is refused after all.
     stored: Mutex<Vec<Vec<u8>>>,
+    /// The key of the session this connection was offered and accepted for resumption
+    /// (see [`forget_resumed`](Self::forget_resumed)).
+    resumed: Mutex<Option<Vec<u8>>>,
 }
 
 impl fmt::Debug for ConnectionServerSessions {
@@ -448,6 +451,18 @@ impl ConnectionServerSessions {
             policy: Mutex::new(policy),
             held: Mutex::new(Vec::new()),
             stored: Mutex::new(Vec::new()),
+            resumed: Mutex::new(None),
+        }
+    }
+
+    /// The connection resumed a session and then failed with a fatal alert, or was
+    /// refused: that session is not resumed again either (RFC 5246 §7.2.2: a TLS 1.2
+    /// session ID stays in the store when its connection resumes it, as nothing is stored
+    /// again; round 37: the next connection resumed it). Only called for a connection
+    /// that did resume (a client that merely named another's session ID removes nothing).
+    pub(crate) fn forget_resumed(&self) {
+        if let Some(key) = lock(&self.resumed).take() {
+            self.shared.remove(&key);
         }
     }
 
@@ -497,6 +512,7 @@ impl ConnectionServerSessions {
             return None;
         }
         self.record.set_offered(outcome);
+        *lock(&self.resumed) = Some(key.to_vec());
         Some(value)
     }
 }
