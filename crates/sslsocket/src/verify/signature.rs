@@ -60,22 +60,24 @@ pub(crate) fn verify_signed_by(cert_der: &[u8], issuer_spki_der: &[u8]) -> Signa
 
 /// [`verify_signed_by`] for a certificate's signature by its own key, the question
 /// `SslCertificate::is_self_signed` asks (Qt's `isSelfSigned`). The provider refuses RSA
-/// keys under 2048 bits, and that refusal is no finding about the signature: such a key
-/// (Qt's own test certificates are 1024-bit RSA) is checked here with aws-lc's legacy
-/// PKCS#1 verification, and one it cannot check either (under 1024 bits, or SHA-384) is
-/// `UnsupportedKey`, where the names decide. Only for this question: the verifier keeps
-/// the provider's floor.
+/// keys under 2048 bits and PKCS#1 signatures with SHA-1, and that refusal is no finding
+/// about the signature: such a signature (Qt's own test certificates are 1024-bit RSA;
+/// many long-lived roots are SHA-1 with 2048-bit keys) is checked here with aws-lc's
+/// legacy PKCS#1 verification, and one it cannot check either (a key under 1024 or over
+/// 8192 bits, SHA-384 under 2048 bits, SHA-224, MD5) is `UnsupportedKey`, where the names
+/// decide. Only for this question: the verifier keeps the provider's floor.
 pub(crate) fn verify_self_signature(cert_der: &[u8], spki_der: &[u8]) -> SignatureCheck {
     let check = verify_signed_by(cert_der, spki_der);
     if check != SignatureCheck::Invalid {
         return check;
     }
-    small_rsa_signature(cert_der, spki_der).unwrap_or(check)
+    legacy_rsa_signature(cert_der, spki_der).unwrap_or(check)
 }
 
-/// The check of a PKCS#1 RSA signature by a key the provider refuses for its size; `None`
-/// when the key is not such a key (another algorithm, or 2048 bits and more).
-fn small_rsa_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureCheck> {
+/// The check of a PKCS#1 RSA signature the provider refuses for its key size or digest;
+/// `None` when the provider's refusal stands (another key algorithm, or a key and digest
+/// the provider checks: 2048 to 8192 bits with SHA-256, SHA-384 or SHA-512).
+fn legacy_rsa_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureCheck> {
     use aws_lc_rs::signature as legacy;
     use x509_parser::public_key::RSAPublicKey;
     /// rsaEncryption with its NULL parameters (the contents of the AlgorithmIdentifier).
@@ -99,12 +101,10 @@ fn small_rsa_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureChec
         .first()
         .map_or(0, |b| 8 - b.leading_zeros() as usize);
     let bits = (modulus.len().saturating_sub(1)) * 8 + top;
-    if bits >= 2048 {
-        return None;
-    }
-    if bits < 1024 {
+    if !(1024..=8192).contains(&bits) {
         return Some(SignatureCheck::UnsupportedKey);
     }
+    let provider_checks = bits >= 2048;
     let (arc, parameters) = match sig_alg.strip_prefix(PKCS1).and_then(|r| r.split_first()) {
         Some((arc, parameters)) => (*arc, parameters),
         None => return Some(SignatureCheck::Invalid),
@@ -114,10 +114,13 @@ fn small_rsa_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureChec
     }
     let algorithm: &'static legacy::RsaParameters = match arc {
         0x05 => &legacy::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        // The provider's verdict on a key it takes.
+        0x0b | 0x0c | 0x0d if provider_checks => return None,
         0x0b => &legacy::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
         0x0d => &legacy::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-        // sha384WithRSAEncryption: no legacy verifier of that size.
-        0x0c => return Some(SignatureCheck::UnsupportedKey),
+        // sha384WithRSAEncryption under 2048 bits, sha224WithRSAEncryption,
+        // md5WithRSAEncryption: no verifier at all.
+        0x0c | 0x0e | 0x04 => return Some(SignatureCheck::UnsupportedKey),
         _ => return Some(SignatureCheck::Invalid),
     };
     let verified = legacy::UnparsedPublicKey::new(algorithm, key).verify(tbs, signature);

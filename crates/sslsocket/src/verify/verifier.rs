@@ -229,6 +229,23 @@ fn bad_times_explained(errors: &[SslError], path: &[SslCertificate]) -> bool {
             (before || listed(SslErrorKind::InvalidNotBeforeField, cert))
                 && (after || listed(SslErrorKind::InvalidNotAfterField, cert))
         })
+        && !refused_by_webpki_alone(path)
+}
+
+/// The most intermediates webpki follows (its `MAX_SUB_CA_COUNT`).
+const WEBPKI_MAX_INTERMEDIATES: usize = 6;
+
+/// Whether webpki would refuse the collector's `path` for what OpenSSL accepts and the
+/// collector does not list (see [`explaining_kinds`]): a `CA:TRUE` leaf, more intermediates
+/// than webpki follows. webpki stops at a time not in its DER form before it judges these,
+/// so the time errors explain nothing then (round 37: ignoring them accepted such a chain,
+/// which is `UnspecifiedError` on the leaf without them).
+fn refused_by_webpki_alone(path: &[SslCertificate]) -> bool {
+    let leaf_is_ca = path.first().is_some_and(|leaf| {
+        leaf.with_parsed(|c| matches!(c.basic_constraints(), Ok(Some(bc)) if bc.value.ca))
+            .unwrap_or(true)
+    });
+    leaf_is_ca || path.len().saturating_sub(2) > WEBPKI_MAX_INTERMEDIATES
 }
 
 impl std::fmt::Debug for ChainVerifier {

@@ -182,6 +182,10 @@ fn refusal(errors: &[SslError]) -> CertificateError {
         // the OpenSSL backend send; round 37: rustls's `NotValidYet` sent
         // certificate_expired).
         Some(CertificateNotYetValid) => CertificateError::BadEncoding,
+        // bad_certificate too: OpenSSL's alert for X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD
+        // and ..._NOT_AFTER_FIELD (round 37: listed on rustls since this round, they sent
+        // access_denied).
+        Some(InvalidNotBeforeField | InvalidNotAfterField) => CertificateError::BadEncoding,
         Some(HostNameMismatch) => CertificateError::NotValidForName,
         Some(CertificateSignatureFailed) => CertificateError::BadSignature,
         Some(InvalidPurpose) => CertificateError::InvalidPurpose,
