@@ -1,5 +1,7 @@
 //! Round 37 review of the command line against its contract (cli-contract.md v2). Real
 //! peers on 127.0.0.1 only (`openssl s_server`, our own `serve`); every wait is bounded.
+//! PSK needs the OpenSSL backend.
+#![cfg(feature = "openssl")]
 
 mod common;
 

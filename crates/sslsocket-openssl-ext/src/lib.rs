@@ -204,7 +204,11 @@ unsafe extern "C" fn info_trampoline<const MASK: i32>(
     // The connection's context may have been switched (SSL_set_SSL_CTX) to one without
     // our callback: then there is nothing to call.
     if let Some(callback) = ssl.ssl_context().ex_data(index) {
-        callback(ssl, where_, ret);
+        // A panic must not unwind into OpenSSL (the process would abort): the closure's
+        // panic ends its call, and the connection goes on (round 37).
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            callback(ssl, where_, ret);
+        }));
     }
 }
 
@@ -244,8 +248,14 @@ pub struct ContextSession {
 
 impl ContextSession {
     /// The session `ssl` received (typically in the context's new-session callback),
-    /// tagged with `ssl`'s context; `None` when that context was not [`tag_context`]ed.
+    /// tagged with `ssl`'s context; `None` when that context was not [`tag_context`]ed, or
+    /// when `session` is not `ssl`'s own session (`SSL_get_session`) at the time of the
+    /// call: any other session could be of another context (round 37).
     pub fn new(ssl: &SslRef, session: SslSession) -> Option<ContextSession> {
+        let own = ssl.session()?;
+        if own.as_ptr() != session.as_ptr() {
+            return None;
+        }
         Some(ContextSession {
             context: context_of(ssl)?,
             session,
@@ -354,8 +364,13 @@ const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
 /// once the exchange is done. `None` when OpenSSL does not say (no group, an OpenSSL
 /// before 3.0).
 pub fn negotiated_group_nid(ssl: &SslRef) -> Option<c_int> {
-    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows; this control only
-    // reads the session's state and takes no pointer argument (null).
+    // OpenSSL 3.0 reads `s->session->kex_group` without checking for a session: a
+    // connection without one (not started, or a server that read no ClientHello) has no
+    // group (round 37: it crashed).
+    ssl.session()?;
+    // SAFETY: `ssl.as_ptr()` is the live SSL the reference borrows, which has a session
+    // (checked above); this control only reads the session's state and takes no pointer
+    // argument (null).
     let nid = unsafe {
         openssl_sys::SSL_ctrl(
             ssl.as_ptr(),
@@ -424,9 +439,13 @@ unsafe extern "C" fn msg_trampoline<T: RecordCounter>(
     // SAFETY: OpenSSL calls the message callback with the connection it reports on, alive
     // for the duration of the call; only a shared reference is taken, for that duration.
     let ssl = unsafe { SslRef::from_ptr(ssl) };
-    if let Some(state) = T::index().and_then(|index| ssl.ex_data(index)) {
-        state.records_read().fetch_add(5 + body, Ordering::Relaxed);
-    }
+    // A panic of the state's trait methods must not unwind into OpenSSL (the process would
+    // abort): the record is not counted (round 37).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Some(state) = T::index().and_then(|index| ssl.ex_data(index)) {
+            state.records_read().fetch_add(5 + body, Ordering::Relaxed);
+        }
+    }));
 }
 
 /// `SSL_CTRL_SET_DH_AUTO` (OpenSSL 1.1.0 and later).
@@ -493,16 +512,14 @@ extern "C" fn verify_trampoline<T: VerifyState>(
     // SAFETY: OpenSSL calls the verify callback with the store context of the running
     // verification, alive and not used elsewhere for the duration of the call.
     let ctx = unsafe { X509StoreContextRef::from_ptr_mut(ctx) };
-    let state = state_of::<T>(ctx);
-    let verdict = match state {
-        // A panic must not unwind into OpenSSL (it would abort the process): a verify
-        // callback that panicked refuses the peer (fail closed).
-        Some(state) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            c_int::from(state.verify(preverify_ok != 0, ctx))
+    // A panic must not unwind into OpenSSL (it would abort the process): a verify callback
+    // that panicked refuses the peer (fail closed), the state's `index` included (round 37).
+    let verdict =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match state_of::<T>(ctx) {
+            Some(state) => c_int::from(state.verify(preverify_ok != 0, ctx)),
+            None => 0,
         }))
-        .unwrap_or(0),
-        None => 0,
-    };
+        .unwrap_or(0);
     if verdict == 1 {
         // Going on past an error: what the failed check left on the thread's error queue
         // (a bad signature's "EVP lib") is the state's to report, not OpenSSL's. Left
@@ -562,12 +579,12 @@ unsafe extern "C" fn cert_verify_trampoline<T: VerifiedState>(
     // SAFETY: OpenSSL calls this with the store context of the verification it is about to
     // run, alive and not used elsewhere for the duration of the call.
     let ctx = unsafe { X509StoreContextRef::from_ptr_mut(ctx) };
-    let state = state_of::<T>(ctx);
-    let Some(state) = state else {
-        return 0;
-    };
-    // A panic must not unwind into OpenSSL: it refuses the peer (fail closed).
+    // A panic must not unwind into OpenSSL: it refuses the peer (fail closed), the state's
+    // `index` included (round 37). A connection without the state is refused.
     let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(state) = state_of::<T>(ctx) else {
+            return false;
+        };
         let verified = ctx.verify_cert().unwrap_or(false);
         state.verified(verified, ctx)
     }))
@@ -589,7 +606,14 @@ pub const KNOWN_VERIFY_CODES: [c_int; 21] = [
 /// `X509VerifyResult::from_raw` is `unsafe` because the message of an unknown number is
 /// formatted into a buffer shared between threads.)
 pub fn verify_result(code: c_int) -> Option<X509VerifyResult> {
-    if !KNOWN_VERIFY_CODES.contains(&code) {
+    // `X509_V_ERR_INVALID_CA` is 24 before OpenSSL 3 and 79 since: the other number is no
+    // defined code on that version (its message would be formatted in the shared buffer).
+    let defined_here = match code {
+        24 => openssl::version::number() < 0x3000_0000,
+        79 => openssl::version::number() >= 0x3000_0000,
+        _ => true,
+    };
+    if !defined_here || !KNOWN_VERIFY_CODES.contains(&code) {
         return None;
     }
     // SAFETY: `code` is one of the codes OpenSSL defines, whose messages are static
@@ -664,14 +688,14 @@ unsafe extern "C" fn ticket_appdata_trampoline<T: ResumptionFilter>(
     // SAFETY: OpenSSL calls the callback with the connection issuing the ticket, alive for
     // the duration of the call; we take a shared reference for that duration only.
     let ssl = unsafe { SslRef::from_ptr(ssl) };
-    let Some(data) = T::index()
-        .and_then(|index| ssl.ex_data(index))
-        .and_then(|state| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.ticket_appdata()))
-                .ok()
-                .flatten()
-        })
-    else {
+    // A panic (the state's `index` included) must not unwind into OpenSSL: no data.
+    let Some(data) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        T::index()
+            .and_then(|index| ssl.ex_data(index))
+            .and_then(|state| state.ticket_appdata())
+    }))
+    .ok()
+    .flatten() else {
         return 1;
     };
     let Some(session) = ssl.session() else {
@@ -727,14 +751,12 @@ unsafe extern "C" fn ticket_trampoline<T: ResumptionFilter>(
     // for that duration.
     let (ssl, session) = unsafe { (SslRef::from_ptr(ssl), SslSessionRef::from_ptr(session)) };
     // A panic must not unwind into OpenSSL: a filter that panicked resumes nothing.
-    let allowed = T::index()
-        .and_then(|index| ssl.ex_data(index))
-        .is_some_and(|state| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                state.may_resume(ssl, session)
-            }))
-            .unwrap_or(false)
-        });
+    let allowed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        T::index()
+            .and_then(|index| ssl.ex_data(index))
+            .is_some_and(|state| state.may_resume(ssl, session))
+    }))
+    .unwrap_or(false);
     match (allowed, renew) {
         (false, _) => SSL_TICKET_RETURN_IGNORE_RENEW,
         (true, false) => SSL_TICKET_RETURN_USE,

@@ -19,6 +19,9 @@ use support::{openssl_run, OpensslServer};
 use SslErrorKind::*;
 
 /// One DER TLV with a definite length in its shortest form.
+/// A named chain to serve: its name, the certificates (leaf first), the extra ones, the key.
+type Case<'a> = (&'a str, Vec<Vec<u8>>, Vec<Vec<u8>>, KeyPair);
+
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = content.len();
@@ -272,7 +275,7 @@ fn a_non_der_time_does_not_hide_what_webpki_alone_refuses() -> TestResult {
         ]
         .concat(),
     );
-    let mut cases: Vec<(&str, Vec<Vec<u8>>, Vec<Vec<u8>>, KeyPair)> = Vec::new();
+    let mut cases: Vec<Case<'_>> = Vec::new();
     // A `CA:TRUE` leaf under the root.
     let (ca_leaf, ca_leaf_key) = leaf(&root, "localhost", |p| {
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

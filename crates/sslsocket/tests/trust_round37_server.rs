@@ -23,6 +23,9 @@ type TestResult = Result<(), BoxError>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A server's port and the thread that reports, per connection, (encrypted, resumed).
+type ServerThread = (u16, thread::JoinHandle<ThreadResult<Vec<(bool, bool)>>>);
+
 fn boxed(e: impl std::fmt::Display) -> BoxError {
     e.to_string().into()
 }
@@ -96,7 +99,7 @@ fn raw_tls12_client(pki: &Pki, port: u16, ends: &[End]) -> Result<Vec<bool>, Box
 fn our_blocking_server(
     configuration: SslConfiguration,
     connections: usize,
-) -> Result<(u16, thread::JoinHandle<ThreadResult<Vec<(bool, bool)>>>), BoxError> {
+) -> Result<ServerThread, BoxError> {
     let server = SslServer::listen("127.0.0.1:0", configuration)?;
     let port = server.local_addr().port();
     let worker = thread::spawn(move || -> ThreadResult<Vec<(bool, bool)>> {
@@ -159,7 +162,7 @@ fn a_tls12_session_resumed_by_a_connection_that_failed_with_a_fatal_alert_is_not
 fn our_tokio_server(
     configuration: SslConfiguration,
     connections: usize,
-) -> Result<(u16, thread::JoinHandle<ThreadResult<Vec<(bool, bool)>>>), BoxError> {
+) -> Result<ServerThread, BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -115,7 +115,7 @@ fn legacy_rsa_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureChe
     let algorithm: &'static legacy::RsaParameters = match arc {
         0x05 => &legacy::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
         // The provider's verdict on a key it takes.
-        0x0b | 0x0c | 0x0d if provider_checks => return None,
+        0x0b..=0x0d if provider_checks => return None,
         0x0b => &legacy::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
         0x0d => &legacy::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
         // sha384WithRSAEncryption under 2048 bits, sha224WithRSAEncryption,

@@ -970,8 +970,7 @@ impl TlsSession for OpensslSession {
                 }
             }
         }
-        let ssl = self.stream.ssl();
-        self.state.confirm(ssl, outcome);
+        self.state.confirm(outcome);
     }
 
     fn can_export_sessions(&self) -> bool {

@@ -115,8 +115,9 @@ struct Collected {
     /// the state lives as long as the connection, this only during its handshake).
     pending: Option<Box<(Vec<SslCertificate>, Vec<SslCertificate>)>>,
     session: Option<SslSession>,
-    /// A session received before the application's word on the peer.
-    held: Option<SslSession>,
+    /// A session received before the application's word on the peer, with its tag for the
+    /// context's store (made when it was received: only then is it the connection's own).
+    held: Option<(SslSession, Option<ContextSession>)>,
     /// Alerts (from the info callback) and tickets, in the order they happened.
     notices: VecDeque<BackendNotice>,
     /// The peer's certificates read so far, each parsed once per connection.
@@ -735,23 +736,34 @@ impl ConnectionState {
     /// originally for a resumed connection; never for a refused or paused peer (the rule
     /// of the rustls backend's store).
     pub(crate) fn offer_session(&self, ssl: &SslRef, session: SslSession) {
-        match self.record.confirmation() {
-            Confirmation::Accepted(outcome) => self.keep_session(ssl, session, outcome),
+        let confirmation = self.record.confirmation();
+        if matches!(confirmation, Confirmation::Refused) {
+            return;
+        }
+        // Tagged now, while it is the connection's own session (the new-session callback's
+        // argument): `ContextSession::new` tags nothing else (round 37).
+        let tagged = self
+            .sessions
+            .is_some()
+            .then(|| ContextSession::new(ssl, session.clone()))
+            .flatten();
+        match confirmation {
+            Confirmation::Accepted(outcome) => self.keep_session(session, tagged, outcome),
             Confirmation::Pending => {
-                self.lock().held = Some(session);
+                self.lock().held = Some((session, tagged));
             }
             Confirmation::Refused => {}
         }
     }
 
-    fn keep_session(&self, ssl: &SslRef, session: SslSession, outcome: Outcome) {
+    fn keep_session(&self, session: SslSession, tagged: Option<ContextSession>, outcome: Outcome) {
         // A peer that showed no certificate was authenticated by this socket's pre-shared
         // key (its hook): its sessions stay out of the configuration's store, where a
         // socket without the key (another configuration user, another policy) could
         // resume them and be encrypted with nobody verified.
         let certified = !outcome.chain.is_empty();
         if let Some((store, peer)) = self.sessions.as_deref().filter(|_| certified) {
-            if let Some(tagged) = ContextSession::new(ssl, session.clone()) {
+            if let Some(tagged) = tagged {
                 store.store(peer, tagged, outcome);
             }
         }
@@ -763,13 +775,13 @@ impl ConnectionState {
 
     /// The application's word on the peer: a held session is kept (accepted) or dropped
     /// with every session of this peer (refused).
-    pub(crate) fn confirm(&self, ssl: &SslRef, outcome: Option<Outcome>) {
+    pub(crate) fn confirm(&self, outcome: Option<Outcome>) {
         self.record.confirm(outcome.clone());
         let held = self.lock().held.take();
         match outcome {
             Some(outcome) => {
-                if let Some(session) = held {
-                    self.keep_session(ssl, session, outcome);
+                if let Some((session, tagged)) = held {
+                    self.keep_session(session, tagged, outcome);
                 }
             }
             None => self.forget_session(),
