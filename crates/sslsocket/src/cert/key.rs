@@ -173,7 +173,14 @@ impl SslKey {
             }
         }
         let (tag, encrypted, dek_info, contents) =
-            chosen.ok_or_else(|| ConfigError::malformed("private key PEM: no key block found"))?;
+            chosen.ok_or_else(|| match unterminated_key_block(pem) {
+                // The PEM parser skips a block without its END line, so say what is wrong
+                // (round 37: a cut key file read "no key block found").
+                Some(label) => ConfigError::malformed(format!(
+                    "private key PEM: the {label} block has no END line (the file is cut?)"
+                )),
+                None => ConfigError::malformed("private key PEM: no key block found"),
+            })?;
         if encrypted {
             let dek_info = dek_info.ok_or_else(|| {
                 ConfigError::malformed("private key PEM: encrypted without DEK-Info")
@@ -479,4 +486,27 @@ fn pbe_error(error: PbeError, context: &str) -> ConfigError {
         }
         PbeError::Malformed(what) => ConfigError::malformed(format!("{context}: {what}")),
     }
+}
+
+/// The label of the first key block (`-----BEGIN ...KEY-----`) in `pem` that no matching
+/// `-----END ...-----` line follows, if any.
+fn unterminated_key_block(pem: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(pem);
+    let mut lines = text.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        if !label.ends_with("KEY") {
+            continue;
+        }
+        let end = format!("-----END {label}-----");
+        if !lines.by_ref().any(|l| l == end) {
+            return Some(label.to_string());
+        }
+    }
+    None
 }

@@ -323,3 +323,31 @@ fn adversarial_megabyte_inputs_are_rejected_in_linear_time() -> TestResult {
     }
     Ok(())
 }
+
+// Was a defect (round 37, review INP): a key file cut before its END line read "no key
+// block found", while the certificate reader names the missing END line.
+#[test]
+fn a_key_file_cut_before_its_end_line_says_so() -> TestResult {
+    let w = Workdir::new()?;
+    w.genkey("P-256", "k.pem")?;
+    let whole = String::from_utf8(w.read("k.pem")?)?;
+    let cut: String = whole
+        .lines()
+        .filter(|line| !line.starts_with("-----END"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let text = err_text(SslKey::from_data(cut.as_bytes(), None));
+    assert!(
+        text.contains("PRIVATE KEY block has no END line"),
+        "the message does not say the key is cut: {text}"
+    );
+    // A file without any key still reads as before.
+    assert_eq!(
+        err_text(SslKey::from_pem(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n",
+            None
+        )),
+        "private key PEM: no key block found"
+    );
+    Ok(())
+}
