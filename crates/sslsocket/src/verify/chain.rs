@@ -7,7 +7,9 @@ use crate::verify::checks::{CaKind, CertInfo};
 use crate::verify::constraints;
 use crate::verify::hostname::matches_host;
 use crate::verify::path::{self, Path, PathNode, Top};
-use crate::verify::signature::SignatureCheck;
+use crate::verify::signature::{
+    digest_under_security_level, key_under_security_level, SignatureCheck,
+};
 use crate::verify::store::TrustStore;
 use x509_parser::certificate::X509Certificate;
 
@@ -104,9 +106,11 @@ pub struct VerifyInput<'a> {
 /// of an untrusted self-signed certificate is checked (OpenSSL skips it), so a
 /// self-issued certificate whose signature does not verify also gets
 /// `CertificateSignatureFailed`; an empty chain gives `NoPeerCertificate` (no certificate).
-/// Signatures the provider does not accept (SHA-1, RSA keys under 2048 bits) are
-/// `CertificateSignatureFailed`, where OpenSSL 3 reports a security-level error that Qt
-/// calls `UnspecifiedError`.
+/// Keys and digests under OpenSSL's security level 2 (RSA keys under 2048 bits, SHA-1 and
+/// MD5 signatures) are `UnspecifiedError` on their certificate, as OpenSSL 3 reports them
+/// (`X509_V_ERR_EE_KEY_TOO_SMALL` first, on the leaf; `..._CA_KEY_TOO_SMALL` and
+/// `..._CA_MD_TOO_WEAK` after the extensions); the PKCS#1 signatures of such keys and
+/// digests are still checked (`CertificateSignatureFailed` when they do not verify).
 ///
 /// - Name constraints of every certificate above (the anchor's included) on each
 ///   certificate but a self-issued CA below the top, after the dates: a violation, or a
@@ -240,6 +244,16 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<(usize, SslError
         }
     };
 
+    // OpenSSL's security level on the leaf's key, before anything else
+    // (`X509_V_ERR_EE_KEY_TOO_SMALL`, Qt's `UnspecifiedError`).
+    if path
+        .nodes
+        .first()
+        .is_some_and(|leaf| key_under_security_level(leaf.info.spki_raw()))
+    {
+        add(0, UnspecifiedError);
+    }
+
     // Path building (OpenSSL's build_chain).
     match path.top {
         Top::Anchored => {}
@@ -280,6 +294,20 @@ fn path_errors(path: &Path<'_>, input: &VerifyInput<'_>) -> Vec<(usize, SslError
         }
         if as_ca && !info.is_self_issued() {
             intermediates_below = intermediates_below.saturating_add(1);
+        }
+    }
+
+    // OpenSSL's security level on the path (its check_auth_level): the key of each CA
+    // (`X509_V_ERR_CA_KEY_TOO_SMALL`) and the digest of each signature but the top's own
+    // (`X509_V_ERR_CA_MD_TOO_WEAK`), on the certificate concerned; Qt's `UnspecifiedError`.
+    // (Round 37: they were `CertificateSignatureFailed` on the signed certificate, since
+    // the provider refuses such signatures; they are checked on their own now.)
+    for (index, node) in path.nodes.iter().enumerate() {
+        if index > 0 && key_under_security_level(node.info.spki_raw()) {
+            add(index, UnspecifiedError);
+        }
+        if index < top && digest_under_security_level(node.info.cert().der()) {
+            add(index, UnspecifiedError);
         }
     }
 

@@ -2,7 +2,7 @@
 //! to a trust anchor, the way OpenSSL's `build_chain` does (trusted issuers first).
 
 use crate::verify::checks::CertInfo;
-use crate::verify::signature::{verify_signed_by, SignatureCheck};
+use crate::verify::signature::{verify_link, SignatureCheck};
 use crate::verify::store::TrustStore;
 
 /// At most this many candidate issuers of one source are tried per step, so a peer that
@@ -127,7 +127,7 @@ impl Rating {
     fn of(child: &CertInfo<'_>, issuer: &CertInfo<'_>, now: i64) -> Rating {
         let (not_before, not_after) = issuer.validity();
         Rating {
-            check: verify_signed_by(child.cert().der(), issuer.spki_raw()),
+            check: verify_link(child.cert().der(), issuer.spki_raw()),
             ids_match: child.key_ids_match(issuer),
             valid_now: not_before <= now && now <= not_after,
             not_after,
@@ -170,7 +170,7 @@ fn next_issuer<'a>(
         .collect();
     let own = child
         .is_self_issued()
-        .then(|| verify_signed_by(child.cert().der(), child.spki_raw()));
+        .then(|| verify_link(child.cert().der(), child.spki_raw()));
 
     if let Some(best) = best(&trusted, true) {
         return take(trusted, best, pool);

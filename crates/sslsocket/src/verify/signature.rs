@@ -65,13 +65,97 @@ pub(crate) fn verify_signed_by(cert_der: &[u8], issuer_spki_der: &[u8]) -> Signa
 /// many long-lived roots are SHA-1 with 2048-bit keys) is checked here with aws-lc's
 /// legacy PKCS#1 verification, and one it cannot check either (a key under 1024 or over
 /// 8192 bits, SHA-384 under 2048 bits, SHA-224, MD5) is `UnsupportedKey`, where the names
-/// decide. Only for this question: the verifier keeps the provider's floor.
+/// decide. The verifier checks the same signatures ([`verify_link`]) and refuses their
+/// keys and digests by OpenSSL's security level.
 pub(crate) fn verify_self_signature(cert_der: &[u8], spki_der: &[u8]) -> SignatureCheck {
     let check = verify_signed_by(cert_der, spki_der);
     if check != SignatureCheck::Invalid {
         return check;
     }
     legacy_rsa_signature(cert_der, spki_der).unwrap_or(check)
+}
+
+/// [`verify_signed_by`] for a link of a chain being verified: a PKCS#1 RSA signature the
+/// provider refuses for its key size (1,024 to 2,047 bits) or its digest (SHA-1) is
+/// checked with aws-lc's legacy verification, as OpenSSL checks it. Such a key or digest
+/// is refused anyway, as OpenSSL's security level refuses it ([`key_under_security_level`],
+/// [`digest_under_security_level`]: `UnspecifiedError` on its certificate); the signature
+/// itself is judged on its own (round 37: a good one was `CertificateSignatureFailed`, so
+/// the lists of the two backends differed).
+/// A signature the legacy verification cannot check either (MD5, SHA-224, a key under
+/// 1,024 bits) stays the provider's refusal.
+pub(crate) fn verify_link(cert_der: &[u8], issuer_spki_der: &[u8]) -> SignatureCheck {
+    let check = verify_signed_by(cert_der, issuer_spki_der);
+    if check != SignatureCheck::Invalid {
+        return check;
+    }
+    match legacy_rsa_signature(cert_der, issuer_spki_der) {
+        Some(legacy @ (SignatureCheck::Valid | SignatureCheck::Invalid)) => legacy,
+        _ => check,
+    }
+}
+
+/// OpenSSL's security level 2 (112 bits: its default level on the builds we test, and the
+/// provider's floor here) for a key: an RSA key under 2,048 bits is too weak
+/// (`X509_V_ERR_EE_KEY_TOO_SMALL` on a leaf, `X509_V_ERR_CA_KEY_TOO_SMALL` on a CA).
+pub(crate) fn key_under_security_level(spki_der: &[u8]) -> bool {
+    use x509_parser::public_key::RSAPublicKey;
+    /// rsaEncryption with its NULL parameters (the contents of the AlgorithmIdentifier).
+    const RSA_ENCRYPTION: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let Some((key_alg, key)) = split_spki(spki_der) else {
+        return false;
+    };
+    if key_alg != RSA_ENCRYPTION {
+        return false;
+    }
+    match RSAPublicKey::from_der(key) {
+        Ok((_, public)) => modulus_bits(public.modulus) < 2048,
+        // An RSA key that does not read is no key the provider uses: its signatures
+        // are `UnableToDecodeIssuerPublicKey` (fail closed).
+        Err(_) => false,
+    }
+}
+
+/// OpenSSL's security level 2 for a certificate's signature: MD2, MD5 and SHA-1 digests
+/// are too weak (`X509_V_ERR_CA_MD_TOO_WEAK`, on the certificate so signed).
+pub(crate) fn digest_under_security_level(cert_der: &[u8]) -> bool {
+    const WEAK: &[&[u8]] = &[
+        // md2WithRSAEncryption, md5WithRSAEncryption, sha1WithRSAEncryption
+        &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x02,
+        ],
+        &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04,
+        ],
+        &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05,
+        ],
+        // sha1WithRSASignature (OIW), ecdsa-with-SHA1, dsa-with-sha1
+        &[0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1d],
+        &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01],
+        &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x03],
+    ];
+    split_signed(cert_der).is_some_and(|(_, sig_alg, _)| {
+        WEAK.iter().any(|oid| {
+            sig_alg
+                .strip_prefix(*oid)
+                .is_some_and(|parameters| parameters.is_empty() || parameters == [0x05, 0x00])
+        })
+    })
+}
+
+/// The size in bits of an RSA modulus (its leading zero bytes skipped).
+fn modulus_bits(modulus: &[u8]) -> usize {
+    let modulus = match modulus.iter().position(|&b| b != 0) {
+        Some(first) => modulus.get(first..).unwrap_or_default(),
+        None => return 0,
+    };
+    let top = modulus
+        .first()
+        .map_or(0, |b| 8 - b.leading_zeros() as usize);
+    (modulus.len().saturating_sub(1)) * 8 + top
 }
 
 /// The check of a PKCS#1 RSA signature the provider refuses for its key size or digest;

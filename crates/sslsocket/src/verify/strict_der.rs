@@ -198,6 +198,13 @@ pub(crate) fn names_and_extensions_are_der(der: &[u8]) -> bool {
 /// `InvalidNotBeforeField`, `InvalidNotAfterField`) and webpki refuses (`BadDerTime`).
 /// `(false, false)` for bytes that are not a certificate.
 pub(crate) fn validity_times_are_der(der: &[u8]) -> (bool, bool) {
+    validity_fields(der).unwrap_or((false, false))
+}
+
+/// [`validity_times_are_der`] of bytes shaped as a certificate up to its validity (two
+/// elements inside it); `None` when the bytes do not reach that far. For a certificate our
+/// parser refuses: which of its times are the reason OpenSSL would give.
+pub(crate) fn validity_fields(der: &[u8]) -> Option<(bool, bool)> {
     let validity = (|| {
         let (certificate, _) = element(der)?;
         let (tbs, _) = element(certificate.content)?;
@@ -213,17 +220,12 @@ pub(crate) fn validity_times_are_der(der: &[u8]) -> (bool, bool) {
         let (validity, _) = element(rest)?;
         (validity.tag == 0x30).then_some(validity.content)
     })();
-    let Some(validity) = validity else {
-        return (false, false);
-    };
-    let Some((not_before, rest)) = element(validity) else {
-        return (false, false);
-    };
-    let not_after = element(rest).filter(|(_, after)| after.is_empty());
-    (
+    let (not_before, rest) = element(validity?)?;
+    let (not_after, after) = element(rest)?;
+    Some((
         is_der_time(&not_before),
-        not_after.is_some_and(|(time, _)| is_der_time(&time)),
-    )
+        after.is_empty() && is_der_time(&not_after),
+    ))
 }
 
 /// Whether `time` is a UTCTime or GeneralizedTime in its DER form (see

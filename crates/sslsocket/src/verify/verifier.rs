@@ -232,6 +232,36 @@ fn bad_times_explained(errors: &[SslError], path: &[SslCertificate]) -> bool {
         && !refused_by_webpki_alone(path)
 }
 
+/// Whether webpki's refusal of a signature (it checks none made with an RSA key under
+/// 2,048 bits or with SHA-1) is explained by OpenSSL's security level: some certificate of
+/// the collector's path has such a key (the leaf, or a CA) or such a signature (below the
+/// top), and each carries its `UnspecifiedError`. The collector checks those signatures
+/// itself (`signature::verify_link`) and lists `CertificateSignatureFailed` for one that
+/// does not verify, so ignoring the security level's errors accepts no forged signature.
+/// (Round 37: such a signature was `CertificateSignatureFailed`, where OpenSSL lists the
+/// security level's error alone.)
+fn security_level_explained(errors: &[SslError], path: &[SslCertificate]) -> bool {
+    use crate::verify::signature::{digest_under_security_level, key_under_security_level};
+    let top = path.len().saturating_sub(1);
+    let mut weak = path
+        .iter()
+        .enumerate()
+        .filter(|(index, cert)| {
+            let key = cert
+                .with_parsed(|c| key_under_security_level(c.public_key().raw))
+                .unwrap_or(false);
+            key || (*index < top && digest_under_security_level(cert.der()))
+        })
+        .peekable();
+    weak.peek().is_some()
+        && weak.all(|(_, cert)| {
+            errors.contains(&SslError::with_certificate(
+                SslErrorKind::UnspecifiedError,
+                cert.clone(),
+            ))
+        })
+}
+
 /// The most intermediates webpki follows (its `MAX_SUB_CA_COUNT`).
 const WEBPKI_MAX_INTERMEDIATES: usize = 6;
 
@@ -390,10 +420,21 @@ impl ChainVerifier {
                 path = collected.path;
             }
             for cert in &unparsable {
-                let error =
-                    SslError::with_certificate(SslErrorKind::UnspecifiedError, cert.clone());
-                if !errors.contains(&error) {
-                    errors.push(error);
+                // A time our parser cannot read is the error OpenSSL names for that field,
+                // beside the certificate's own (round 37: only `UnspecifiedError` here, so
+                // the lists of the backends differed).
+                let fields = crate::verify::strict_der::validity_fields(cert.der());
+                let (before, after) = fields.unwrap_or((true, true));
+                let kinds = [
+                    (!before).then_some(SslErrorKind::InvalidNotBeforeField),
+                    (!after).then_some(SslErrorKind::InvalidNotAfterField),
+                    Some(SslErrorKind::UnspecifiedError),
+                ];
+                for kind in kinds.into_iter().flatten() {
+                    let error = SslError::with_certificate(kind, cert.clone());
+                    if !errors.contains(&error) {
+                        errors.push(error);
+                    }
                 }
             }
             (errors, path)
@@ -621,6 +662,11 @@ impl ChainVerifier {
         let dates = listed(DATE_KINDS);
         let issuer = listed(ISSUER_KINDS);
         let kinds = explaining_kinds(error);
+        if kinds.contains(&SslErrorKind::CertificateSignatureFailed)
+            && security_level_explained(errors, path)
+        {
+            return true;
+        }
         if kinds == [SslErrorKind::UnspecifiedError] {
             // webpki's catch-all does not say which certificate it is about; a listed
             // `UnspecifiedError` explains it only where webpki's refusal lies.
@@ -684,6 +730,11 @@ impl ChainVerifier {
             ) => false,
             Err(other) => {
                 let kinds = explaining_kinds(&other);
+                if kinds.contains(&SslErrorKind::CertificateSignatureFailed)
+                    && security_level_explained(errors, path)
+                {
+                    return true;
+                }
                 if kinds == [SslErrorKind::UnspecifiedError] {
                     self.catch_all_explained(cert, intermediates, errors, path, time)
                 } else {

@@ -40,6 +40,11 @@ pub(crate) fn install(
             let identity = identity.unwrap_or_default();
             let mut request = PreSharedKeyAuthenticator::new(&hint, identity, 0, key_out.len());
             ask(ssl, index, &mut request);
+            if !request.pre_shared_key().is_empty() {
+                if let Some(state) = ssl.ex_data(index) {
+                    state.external_psk_offered();
+                }
+            }
             Ok(copy_into(request.pre_shared_key(), key_out))
         });
     } else {

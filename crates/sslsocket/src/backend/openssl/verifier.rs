@@ -700,6 +700,16 @@ impl ConnectionState {
         }
     }
 
+    /// The PSK hook supplied a key for this server connection's client: OpenSSL tries a
+    /// hello's PSK identities in order and stops at the first it can use, so a ticket the
+    /// filter approved for an earlier identity (then skipped: its suite's hash differs)
+    /// is not what this connection resumes. Its key is dropped, or the external PSK's
+    /// connection would be judged as that ticket's client and its failure would forget
+    /// that client's session (round 37, L3).
+    pub(crate) fn external_psk_offered(&self) {
+        self.lock().resumed_key = None;
+    }
+
     /// The PSK hook supplied a key for this (client) connection.
     pub(crate) fn psk_supplied(&self) {
         self.lock().psk_supplied = true;
