@@ -42,8 +42,9 @@ const READY_QUEUE: usize = 1024;
 /// A silent or slow client cannot hold up others: each handshake has its own thread and
 /// the handshake timeout (Qt's default, 5 s) closes it; once half of the 256 handshake
 /// slots are busy, a new connection that sends nothing within 1 s is closed. At most
-/// [`max_pending_connections`](Self::max_pending_connections) finished connections (1,024
-/// unless set lower) wait for `next_connection`; from there on the server stops accepting
+/// [`max_pending_connections`](Self::max_pending_connections) connections (1,024 unless set
+/// lower), finished or in their handshake, wait for `next_connection`; from there on the
+/// server stops accepting
 /// until the application takes some, and new clients wait in the kernel's backlog, as Qt's
 /// `setMaxPendingConnections` has it. [`pause_accepting`](Self::pause_accepting) stops
 /// accepting until [`resume_accepting`](Self::resume_accepting).
@@ -65,20 +66,28 @@ struct Gate {
     paused: AtomicBool,
     /// At most this many finished connections wait for the application (1..=READY_QUEUE).
     max_pending: AtomicUsize,
-    /// Finished connections handed to the queue and not yet taken.
+    /// Finished connections handed to the queue and not yet taken (the handshakes under
+    /// way, counted by the accept loop, count against `max_pending` too).
     pending: AtomicUsize,
 }
 
 impl Gate {
-    /// Whether the accept loop must not accept now.
-    fn holds(&self) -> bool {
+    /// Whether the accept loop must not accept now, with `running` handshakes under way:
+    /// as Qt's `QSslServer`, a connection in its handshake counts as pending (round 37,
+    /// review L4: only finished ones counted, so clients that came together were all
+    /// accepted, up to 256 beyond the maximum).
+    fn holds(&self, running: &AtomicUsize) -> bool {
         self.paused.load(Ordering::Acquire)
-            || self.pending.load(Ordering::Acquire) >= self.max_pending.load(Ordering::Acquire)
+            || self
+                .pending
+                .load(Ordering::Acquire)
+                .saturating_add(running.load(Ordering::Acquire))
+                >= self.max_pending.load(Ordering::Acquire)
     }
 
     /// Waits while the gate holds; false once the server stops.
-    fn wait(&self, stop: &AtomicBool) -> bool {
-        while self.holds() {
+    fn wait(&self, stop: &AtomicBool, running: &AtomicUsize) -> bool {
+        while self.holds(running) {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
@@ -167,8 +176,9 @@ impl SslServer {
         self.gate.paused.store(false, Ordering::Release);
     }
 
-    /// At most `max` finished connections wait for the application (Qt's
-    /// `setMaxPendingConnections`); while that many wait, no new connection is accepted.
+    /// At most `max` connections, finished or in their handshake, wait for the
+    /// application (Qt's `setMaxPendingConnections`; Qt's `QSslServer` counts the
+    /// handshakes under way too); while that many wait, no new connection is accepted.
     /// Taken between 1 and 1,024 (the default, larger than Qt's 30: a finished connection
     /// waits as a socket, bounded all the same).
     pub fn set_max_pending_connections(&self, max: usize) {
@@ -343,12 +353,12 @@ fn accept_loop(
     let running = Arc::new(AtomicUsize::new(0));
     loop {
         // Paused, or enough finished connections wait: new clients wait in the backlog.
-        if !queue.gate.wait(&stop) {
+        if !queue.gate.wait(&stop, &running) {
             return;
         }
         let incoming = listener.accept();
         // One accepted as the gate closed waits before its handshake.
-        if !queue.gate.wait(&stop) {
+        if !queue.gate.wait(&stop, &running) {
             return;
         }
         if stop.load(Ordering::Relaxed) {

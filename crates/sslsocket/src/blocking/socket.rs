@@ -1210,7 +1210,8 @@ impl<S: Read + Write> Write for SslSocket<S> {
             // the tokio driver's `poll_flush` does.
             return match self.core.failure() {
                 Some(failure) => Err(failure.clone().into()),
-                None => Ok(()),
+                // Bytes dropped with the connection (a pause the peer left) are lost.
+                None => self.core.write_verdict().map_err(Into::into),
             };
         }
         // A connection asked for and not yet made is made first (round 34: a flush right
@@ -1225,6 +1226,9 @@ impl<S: Read + Write> Write for SslSocket<S> {
             // not leave, and nothing is left to say so but this.
             return Err(failure.clone().into());
         }
+        // Not failed, but what was written may have been dropped with the connection (a
+        // handshake paused when the peer left: round 37, review L4, it was `Ok`).
+        self.core.write_verdict()?;
         // Flushed: as after Qt's `flush`, `wait_for_bytes_written` has nothing to wait for.
         self.core.take_written_since_wait();
         Ok(())

@@ -292,7 +292,11 @@ impl SslCore {
         // A wait's timeout or a refused call belonged to the connection that ends: its
         // end reports its own error, or none (round 34).
         self.noted = None;
-        self.lost_output = self.has_undelivered();
+        // Paused: what the application wrote waits for its word (withheld, not yet lost);
+        // a connection that ends meanwhile (the peer gone) loses it, and a flush must say
+        // so (round 37, review L4: both drivers' flush was `Ok`). An `abort` resets this.
+        self.lost_output =
+            self.has_undelivered() || (self.phase == Phase::Paused && self.bytes_to_write() > 0);
         // Qt: `disconnected()` only for a connection that was made (connected or closing),
         // never for a host lookup or a connection attempt that failed.
         let was_connected = matches!(

@@ -289,6 +289,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SslSocket<S> {
             core.bytes_to_write() == 0 && !core.wants_write()
         }));
         if let Err(error) = sent {
+            if this.core.is_paused() && this.core.bytes_to_write() > 0 {
+                // Still queued behind a paused handshake (the wait stopped: our input is
+                // full of what the peer sent meanwhile): not sent, so not `Ok`, as the
+                // blocking flush says (round 37, review L4: a paused core counts these
+                // bytes as withheld, and the flush said `Ok`).
+                return Poll::Ready(Err(error.into()));
+            }
             // Nothing the application wrote was lost (the peer closed cleanly first): Ok.
             return Poll::Ready(match this.delivered() {
                 Ok(()) => Ok(()),
