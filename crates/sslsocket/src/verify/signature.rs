@@ -89,33 +89,118 @@ pub(crate) fn verify_link(cert_der: &[u8], issuer_spki_der: &[u8]) -> SignatureC
     if check != SignatureCheck::Invalid {
         return check;
     }
-    match legacy_rsa_signature(cert_der, issuer_spki_der) {
+    match legacy_rsa_signature(cert_der, issuer_spki_der)
+        .or_else(|| legacy_ecdsa_sha1_signature(cert_der, issuer_spki_der))
+    {
         Some(legacy @ (SignatureCheck::Valid | SignatureCheck::Invalid)) => legacy,
         _ => check,
     }
 }
 
+/// The check of an ecdsa-with-SHA1 signature (which the provider refuses: no SHA-1) by a
+/// P-256 or P-521 key, with aws-lc's verification, as OpenSSL checks it (its security
+/// level refuses the digest: [`digest_under_security_level`]). `None` for any other
+/// signature or key (round 37, L5: a good one was `CertificateSignatureFailed` on rustls).
+fn legacy_ecdsa_sha1_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureCheck> {
+    use aws_lc_rs::signature as legacy;
+    /// ecdsa-with-SHA1 (no parameters), id-ecPublicKey, and the named curves P-256, P-521.
+    const ECDSA_WITH_SHA1: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01];
+    const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+    let (tbs, sig_alg, signature) = split_signed(cert_der)?;
+    if sig_alg != ECDSA_WITH_SHA1 {
+        return None;
+    }
+    let (key_alg, key) = split_spki(spki_der)?;
+    let algorithm: &'static legacy::EcdsaVerificationAlgorithm =
+        match key_alg.strip_prefix(EC_PUBLIC_KEY)? {
+            P256 => &legacy::ECDSA_P256_SHA1_ASN1,
+            P521 => &legacy::ECDSA_P521_SHA1_ASN1,
+            _ => return None,
+        };
+    let verified = legacy::UnparsedPublicKey::new(algorithm, key).verify(tbs, signature);
+    Some(if verified.is_ok() {
+        SignatureCheck::Valid
+    } else {
+        SignatureCheck::Invalid
+    })
+}
+
 /// OpenSSL's security level 2 (112 bits: its default level on the builds we test, and the
-/// provider's floor here) for a key: an RSA key under 2,048 bits is too weak
+/// provider's floor here) for a key: an RSA key under 2,048 bits (rsaEncryption, with or
+/// without its NULL parameters, or an RSASSA-PSS key), a DSA key whose prime has under
+/// 2,048 bits, or an EC key on a named curve of under 224 bits is too weak
 /// (`X509_V_ERR_EE_KEY_TOO_SMALL` on a leaf, `X509_V_ERR_CA_KEY_TOO_SMALL` on a CA).
+/// Round 37 (L5): only rsaEncryption keys were read, so a 1,024-bit RSA-PSS, DSA or
+/// P-192 leaf verified with no error where OpenSSL lists one.
 pub(crate) fn key_under_security_level(spki_der: &[u8]) -> bool {
     use x509_parser::public_key::RSAPublicKey;
-    /// rsaEncryption with its NULL parameters (the contents of the AlgorithmIdentifier).
+    /// rsaEncryption, id-RSASSA-PSS, id-dsa, id-ecPublicKey (DER of the OIDs).
     const RSA_ENCRYPTION: &[u8] = &[
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
     ];
+    const RSASSA_PSS: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
+    ];
+    const DSA: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
+    const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     let Some((key_alg, key)) = split_spki(spki_der) else {
         return false;
     };
-    if key_alg != RSA_ENCRYPTION {
-        return false;
+    if let Some(parameters) = key_alg.strip_prefix(RSA_ENCRYPTION) {
+        if !(parameters.is_empty() || parameters == [0x05, 0x00]) {
+            return false;
+        }
+        return match RSAPublicKey::from_der(key) {
+            Ok((_, public)) => modulus_bits(public.modulus) < 2048,
+            // An RSA key that does not read is no key the provider uses: its signatures
+            // are `UnableToDecodeIssuerPublicKey` (fail closed).
+            Err(_) => false,
+        };
     }
-    match RSAPublicKey::from_der(key) {
-        Ok((_, public)) => modulus_bits(public.modulus) < 2048,
-        // An RSA key that does not read is no key the provider uses: its signatures
-        // are `UnableToDecodeIssuerPublicKey` (fail closed).
-        Err(_) => false,
+    if key_alg.starts_with(RSASSA_PSS) {
+        return RSAPublicKey::from_der(key)
+            .is_ok_and(|(_, public)| modulus_bits(public.modulus) < 2048);
     }
+    if let Some(parameters) = key_alg.strip_prefix(DSA) {
+        // Dss-Parms ::= SEQUENCE { p INTEGER, q INTEGER, g INTEGER }: the size of p.
+        let p = tagged(parameters, SEQUENCE)
+            .and_then(|(_, parms)| Any::from_der(parms.data).ok())
+            .filter(|(_, p)| p.header.tag().0 == 2)
+            .map(|(_, p)| modulus_bits(p.data));
+        return p.is_some_and(|bits| bits < 2048);
+    }
+    if let Some(curve) = key_alg.strip_prefix(EC_PUBLIC_KEY) {
+        return weak_named_curve(curve);
+    }
+    false
+}
+
+/// Whether `curve` (the DER of a named curve's OID) is one of under 224 bits: a key on it
+/// is under 112 bits of security (OpenSSL's level 2).
+fn weak_named_curve(curve: &[u8]) -> bool {
+    /// 1.2.840.10045.3.1 (prime192v1..v3 are arcs 1 to 3), 1.2.840.10045.3.0 (the X9.62
+    /// characteristic-two curves; arcs 1 to 10 are under 224 bits), 1.3.132.0 (SEC 2),
+    /// 1.3.36.3.3.2.8.1.1 (brainpool; arcs 1 to 4 are P160 and P192).
+    const X962_PRIME: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01];
+    const X962_TWO: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x00];
+    const SEC2: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00];
+    const BRAINPOOL: &[u8] = &[0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01];
+    /// SEC 2 arcs of curves under 224 bits: secp112r1/r2, secp128r1/r2, secp160k1/r1/r2,
+    /// secp192k1, sect113r1/r2, sect131r1/r2, sect163k1/r1/r2, sect193r1/r2.
+    const SEC2_WEAK: &[u8] = &[
+        0x06, 0x07, 0x1c, 0x1d, 0x09, 0x08, 0x1e, 0x1f, 0x04, 0x05, 0x16, 0x17, 0x01, 0x02, 0x0f,
+        0x18, 0x19,
+    ];
+    let arc = |prefix: &[u8]| match curve.strip_prefix(prefix) {
+        Some([arc]) => Some(*arc),
+        _ => None,
+    };
+    arc(X962_PRIME).is_some_and(|a| (1..=3).contains(&a))
+        || arc(X962_TWO).is_some_and(|a| (1..=10).contains(&a))
+        || arc(SEC2).is_some_and(|a| SEC2_WEAK.contains(&a))
+        || arc(BRAINPOOL).is_some_and(|a| (1..=4).contains(&a))
 }
 
 /// OpenSSL's security level 2 for a certificate's signature: MD2, MD5 and SHA-1 digests
