@@ -1206,13 +1206,12 @@ impl<S: Read + Write> Write for SslSocket<S> {
     fn flush(&mut self) -> io::Result<()> {
         let deadline = self.io_deadline();
         if self.core.state() == SocketState::UnconnectedState {
-            // Closed: a failure (what was written never left) is reported here too, as
-            // the tokio driver's `poll_flush` does.
-            return match self.core.failure() {
-                Some(failure) => Err(failure.clone().into()),
-                // Bytes dropped with the connection (a pause the peer left) are lost.
-                None => self.core.write_verdict().map_err(Into::into),
-            };
+            // Closed: a failure (what was written never left), or bytes dropped with the
+            // connection (a pause the peer left), is reported here too, as the tokio
+            // driver's `poll_flush` does: by the write verdict, which is `Ok` after the
+            // peer's clean close when only our answering close_notify met its reset
+            // (round 37, review L6: this flush failed with that reset, the tokio one not).
+            return self.core.write_verdict().map_err(Into::into);
         }
         // A connection asked for and not yet made is made first (round 34: a flush right
         // after `connect_to_host_encrypted` failed), as `read` and the waits do.
@@ -1221,13 +1220,10 @@ impl<S: Read + Write> Write for SslSocket<S> {
             core.bytes_to_write() == 0 && !core.wants_write()
         })?;
         self.flush_transport(&deadline)?;
-        if let Some(failure) = self.core.failure() {
-            // The connection failed meanwhile (a handshake refused): what was written did
-            // not leave, and nothing is left to say so but this.
-            return Err(failure.clone().into());
-        }
-        // Not failed, but what was written may have been dropped with the connection (a
-        // handshake paused when the peer left: round 37, review L4, it was `Ok`).
+        // The connection failed meanwhile (a handshake refused): what was written did not
+        // leave, and nothing is left to say so but this. Not failed, what was written may
+        // have been dropped with the connection (a handshake paused when the peer left:
+        // round 37, review L4, it was `Ok`). The write verdict says both, as on tokio.
         self.core.write_verdict()?;
         // Flushed: as after Qt's `flush`, `wait_for_bytes_written` has nothing to wait for.
         self.core.take_written_since_wait();
