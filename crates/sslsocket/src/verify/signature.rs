@@ -148,31 +148,26 @@ pub(crate) fn key_under_security_level(spki_der: &[u8]) -> bool {
     let Some((key_alg, key)) = split_spki(spki_der) else {
         return false;
     };
-    if let Some(parameters) = key_alg.strip_prefix(RSA_ENCRYPTION) {
-        if !(parameters.is_empty() || parameters == [0x05, 0x00]) {
-            return false;
-        }
-        return match RSAPublicKey::from_der(key) {
-            Ok((_, public)) => modulus_bits(public.modulus) < 2048,
-            // An RSA key that does not read is no key the provider uses: its signatures
-            // are `UnableToDecodeIssuerPublicKey` (fail closed).
-            Err(_) => false,
-        };
-    }
-    if key_alg.starts_with(RSASSA_PSS) {
+    // Round 37 (L7): OpenSSL's check_key_level holds that "unsupported or malformed keys
+    // are not secure": an RSA key that does not read, a DSA key without readable
+    // parameters, an EC key with explicit (or no) curve parameters is listed as too weak
+    // (with explicit parameters OpenSSL lists `X509_V_ERR_EC_KEY_EXPLICIT_PARAMS`; Qt's
+    // `UnspecifiedError` both), never passed in silence (fail closed). OpenSSL reads an
+    // rsaEncryption key whatever its parameters.
+    if key_alg.starts_with(RSA_ENCRYPTION) || key_alg.starts_with(RSASSA_PSS) {
         return RSAPublicKey::from_der(key)
-            .is_ok_and(|(_, public)| modulus_bits(public.modulus) < 2048);
+            .ok()
+            .is_none_or(|(_, public)| modulus_bits(public.modulus) < 2048);
     }
     if let Some(parameters) = key_alg.strip_prefix(DSA) {
         // Dss-Parms ::= SEQUENCE { p INTEGER, q INTEGER, g INTEGER }: the size of p.
         let p = tagged(parameters, SEQUENCE)
-            .and_then(|(_, parms)| Any::from_der(parms.data).ok())
-            .filter(|(_, p)| p.header.tag().0 == 2)
+            .and_then(|(_, parms)| tagged(parms.data, INTEGER))
             .map(|(_, p)| modulus_bits(p.data));
-        return p.is_some_and(|bits| bits < 2048);
+        return p.is_none_or(|bits| bits < 2048);
     }
     if let Some(curve) = key_alg.strip_prefix(EC_PUBLIC_KEY) {
-        return weak_named_curve(curve);
+        return curve.first() != Some(&0x06) || weak_named_curve(curve);
     }
     false
 }
@@ -393,9 +388,10 @@ fn inner_signature_algorithm(tbs: &[u8]) -> Option<&[u8]> {
     Some(tagged(rest, SEQUENCE)?.1.data)
 }
 
-/// Identifier octets: SEQUENCE (constructed), BIT STRING, `[0]` (constructed).
+/// Identifier octets: SEQUENCE (constructed), BIT STRING, INTEGER, `[0]` (constructed).
 const SEQUENCE: u8 = 0x30;
 const BIT_STRING: u8 = 0x03;
+const INTEGER: u8 = 0x02;
 const VERSION: u8 = 0xa0;
 
 /// One element that must start with the identifier octet `tag`.
