@@ -172,30 +172,40 @@ pub(crate) fn key_under_security_level(spki_der: &[u8]) -> bool {
     false
 }
 
-/// Whether `curve` (the DER of a named curve's OID) is one of under 224 bits: a key on it
-/// is under 112 bits of security (OpenSSL's level 2).
+/// Whether `curve` (the DER of a named curve's OID) is not one of the curves of 224 bits
+/// and more OpenSSL knows: a key on a shorter one is under 112 bits of security
+/// (OpenSSL's level 2), and one on a curve OpenSSL does not know does not decode there,
+/// which it counts as not secure. A list of the curves taken, so that an unknown one fails
+/// closed (round 37, L8: a list of the weak ones let the WTLS curves and unknown OIDs pass
+/// in silence).
 fn weak_named_curve(curve: &[u8]) -> bool {
-    /// 1.2.840.10045.3.1 (prime192v1..v3 are arcs 1 to 3), 1.2.840.10045.3.0 (the X9.62
-    /// characteristic-two curves; arcs 1 to 10 are under 224 bits), 1.3.132.0 (SEC 2),
-    /// 1.3.36.3.3.2.8.1.1 (brainpool; arcs 1 to 4 are P160 and P192).
+    /// 1.2.840.10045.3.1: prime239v1..v3 (arcs 4 to 6), prime256v1 (7).
     const X962_PRIME: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01];
+    /// 1.2.840.10045.3.0: c2tnb239v1..v3 (11 to 13), c2pnb272w1 (16), c2pnb304w1 (17),
+    /// c2tnb359v1 (18), c2pnb368w1 (19), c2tnb431r1 (20).
     const X962_TWO: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x00];
+    /// 1.3.132.0 (SEC 2): sect239k1 (3), secp256k1 (10), sect283k1/r1 (16, 17), sect233k1/r1
+    /// (26, 27), secp224k1/r1 (32, 33), secp384r1 (34), secp521r1 (35), sect409k1/r1 (36,
+    /// 37), sect571k1/r1 (38, 39).
     const SEC2: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00];
+    const SEC2_TAKEN: &[u8] = &[3, 10, 16, 17, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39];
+    /// 1.3.36.3.3.2.8.1.1 (brainpool): P224r1/t1 to P512r1/t1 (arcs 5 to 14).
     const BRAINPOOL: &[u8] = &[0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01];
-    /// SEC 2 arcs of curves under 224 bits: secp112r1/r2, secp128r1/r2, secp160k1/r1/r2,
-    /// secp192k1, sect113r1/r2, sect131r1/r2, sect163k1/r1/r2, sect193r1/r2.
-    const SEC2_WEAK: &[u8] = &[
-        0x06, 0x07, 0x1c, 0x1d, 0x09, 0x08, 0x1e, 0x1f, 0x04, 0x05, 0x16, 0x17, 0x01, 0x02, 0x0f,
-        0x18, 0x19,
-    ];
+    /// 2.23.43.1.4 (WAP WTLS): wtls10 to wtls12 (224 and 233 bits).
+    const WTLS: &[u8] = &[0x06, 0x05, 0x67, 0x2b, 0x01, 0x04];
+    /// 1.2.156.10197.1.301 (SM2, 256 bits), the whole OID.
+    const SM2: &[u8] = &[0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
     let arc = |prefix: &[u8]| match curve.strip_prefix(prefix) {
         Some([arc]) => Some(*arc),
         _ => None,
     };
-    arc(X962_PRIME).is_some_and(|a| (1..=3).contains(&a))
-        || arc(X962_TWO).is_some_and(|a| (1..=10).contains(&a))
-        || arc(SEC2).is_some_and(|a| SEC2_WEAK.contains(&a))
-        || arc(BRAINPOOL).is_some_and(|a| (1..=4).contains(&a))
+    let taken = arc(X962_PRIME).is_some_and(|a| (4..=7).contains(&a))
+        || arc(X962_TWO).is_some_and(|a| (11..=13).contains(&a) || (16..=20).contains(&a))
+        || arc(SEC2).is_some_and(|a| SEC2_TAKEN.contains(&a))
+        || arc(BRAINPOOL).is_some_and(|a| (5..=14).contains(&a))
+        || arc(WTLS).is_some_and(|a| (10..=12).contains(&a))
+        || curve == SM2;
+    !taken
 }
 
 /// OpenSSL's security level 2 for a certificate's signature: MD2, MD5 and SHA-1 digests
@@ -415,5 +425,39 @@ fn bit_string_bytes(contents: &[u8]) -> Option<&[u8]> {
     match contents.split_first() {
         Some((0, bytes)) => Some(bytes),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod curve_tests {
+    use super::key_under_security_level;
+
+    /// An id-ecPublicKey SPKI on the curve `oid` (its DER), with a placeholder point.
+    fn ec_spki(oid: &[u8]) -> Vec<u8> {
+        let mut alg = vec![0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        alg.extend_from_slice(oid);
+        let mut inner = vec![0x30, u8::try_from(alg.len()).unwrap_or(0)];
+        inner.extend_from_slice(&alg);
+        inner.extend_from_slice(&[0x03, 0x03, 0x00, 0x04, 0x00]);
+        let mut spki = vec![0x30, u8::try_from(inner.len()).unwrap_or(0)];
+        spki.extend_from_slice(&inner);
+        spki
+    }
+
+    // Round 37 (L8): a curve nobody knows fails closed, as OpenSSL cannot decode the key.
+    #[test]
+    fn only_known_curves_of_224_bits_and_more_are_taken() {
+        let prime256v1 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        let prime192v1 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01];
+        let unknown = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x0b];
+        let secp384r1 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+        let wtls1 = [0x06, 0x05, 0x67, 0x2b, 0x01, 0x04, 0x01];
+        let wtls12 = [0x06, 0x05, 0x67, 0x2b, 0x01, 0x04, 0x0c];
+        assert!(!key_under_security_level(&ec_spki(&prime256v1)));
+        assert!(!key_under_security_level(&ec_spki(&secp384r1)));
+        assert!(key_under_security_level(&ec_spki(&prime192v1)));
+        assert!(key_under_security_level(&ec_spki(&unknown)));
+        assert!(key_under_security_level(&ec_spki(&wtls1)));
+        assert!(!key_under_security_level(&ec_spki(&wtls12)));
     }
 }
