@@ -72,7 +72,7 @@ pub(crate) fn verify_self_signature(cert_der: &[u8], spki_der: &[u8]) -> Signatu
     if check != SignatureCheck::Invalid {
         return check;
     }
-    legacy_rsa_signature(cert_der, spki_der).unwrap_or(check)
+    legacy_signature(cert_der, spki_der).unwrap_or(check)
 }
 
 /// [`verify_signed_by`] for a link of a chain being verified: a PKCS#1 RSA signature the
@@ -89,12 +89,19 @@ pub(crate) fn verify_link(cert_der: &[u8], issuer_spki_der: &[u8]) -> SignatureC
     if check != SignatureCheck::Invalid {
         return check;
     }
-    match legacy_rsa_signature(cert_der, issuer_spki_der)
-        .or_else(|| legacy_ecdsa_sha1_signature(cert_der, issuer_spki_der))
-    {
+    match legacy_signature(cert_der, issuer_spki_der) {
         Some(legacy @ (SignatureCheck::Valid | SignatureCheck::Invalid)) => legacy,
         _ => check,
     }
+}
+
+/// The legacy checks of a signature the provider refused ([`legacy_rsa_signature`], then
+/// [`legacy_ecdsa_sha1_signature`]); `None` when neither applies, `UnsupportedKey` when one
+/// applies and cannot check it. One place for both callers: the chain's links
+/// ([`verify_link`]) and `is_self_signed` ([`verify_self_signature`]).
+fn legacy_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureCheck> {
+    legacy_rsa_signature(cert_der, spki_der)
+        .or_else(|| legacy_ecdsa_sha1_signature(cert_der, spki_der))
 }
 
 /// The check of an ecdsa-with-SHA1 signature (which the provider refuses: no SHA-1) by a
@@ -266,15 +273,7 @@ fn legacy_rsa_signature(cert_der: &[u8], spki_der: &[u8]) -> Option<SignatureChe
         return None;
     }
     let (_, public) = RSAPublicKey::from_der(key).ok()?;
-    let modulus = public.modulus;
-    let modulus = match modulus.iter().position(|&b| b != 0) {
-        Some(first) => modulus.get(first..).unwrap_or_default(),
-        None => return Some(SignatureCheck::UnsupportedKey),
-    };
-    let top = modulus
-        .first()
-        .map_or(0, |b| 8 - b.leading_zeros() as usize);
-    let bits = (modulus.len().saturating_sub(1)) * 8 + top;
+    let bits = modulus_bits(public.modulus);
     if !(1024..=8192).contains(&bits) {
         return Some(SignatureCheck::UnsupportedKey);
     }
